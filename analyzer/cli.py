@@ -1,0 +1,335 @@
+"""The `llmcost` command line: parses options, calls the pipeline, maps errors to exit codes in one place.
+
+Exit codes: 0 ok (rejected records are reported, not fatal); 1 input error; 2 usage error (click);
+3 an audit threshold was crossed; 4 `--strict` and some records were rejected.
+"""
+
+from __future__ import annotations
+
+import difflib
+import sys
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import click
+import duckdb
+import orjson
+
+from analyzer import __version__, tokens
+from analyzer.errors import InputError, LlmcostError, StrictError
+from analyzer.prices import RATE_FIELDS, load_catalogue, price_one
+from analyzer.render import RENDERERS, render_text, usd, write_output
+from analyzer.report import build_report
+from analyzer.sources import SOURCES
+from analyzer.store import IngestResult, Store
+
+
+class LlmcostGroup(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except LlmcostError as e:
+            click.echo(f"llmcost: error: {e}", err=True)
+            ctx.exit(e.exit_code)
+        except duckdb.Error as e:
+            click.echo(f"llmcost: error: database: {str(e).splitlines()[0]}", err=True)
+            ctx.exit(1)
+        except BrokenPipeError:
+            ctx.exit(0)
+
+
+_DATE_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M"]
+
+
+def _db_option(required: bool = False):
+    return click.option(
+        "--db",
+        "db",
+        type=click.Path(dir_okay=False),
+        required=required,
+        help="DuckDB file to keep the data in (default: in memory, gone after the run).",
+    )
+
+
+def _ingest_options(fn):
+    for opt in reversed(
+        [
+            click.option("--no-text", is_flag=True, help="Keep hashes and token counts but no prompt text."),
+            click.option("--strict", is_flag=True, help="Exit 4 when any record was rejected."),
+            click.option(
+                "--format",
+                "fmt",
+                type=click.Choice([s.name for s in SOURCES]),
+                help="Force the input format instead of detecting it.",
+            ),
+        ]
+    ):
+        fn = opt(fn)
+    return fn
+
+
+@click.group(cls=LlmcostGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="llmcost")
+def cli() -> None:
+    """What your LLM API traffic really costs, from the logs you already have. Offline.
+
+    \b
+    Examples:
+      llmcost report logs/ -o report.html --json summary.json
+      llmcost ingest logs/*.jsonl.gz --db llm.duckdb && llmcost report --db llm.duckdb
+      llmcost prices claude-sonnet-4-5-20250929
+    """
+
+
+def _warn_rejects(store: Store, result: IngestResult, strict: bool, where: str) -> None:
+    rejected = result.rejected
+    if not rejected:
+        return
+    first = store.con.execute(
+        "SELECT location, reason FROM rejects WHERE path IN (SELECT unnest(?)) ORDER BY rowid LIMIT 1",
+        [[f.path for f in result.files]],
+    ).fetchall()
+    hint = f"; first: {first[0][0]}: {first[0][1]}" if first else ""
+    click.echo(f"llmcost: warning: {rejected} record(s) rejected{hint}; all are listed in {where}", err=True)
+    if strict:
+        raise StrictError(f"--strict: {rejected} record(s) rejected")
+
+
+def _ingest(store: Store, paths: tuple[str, ...], no_text: bool, fmt: str | None) -> IngestResult:
+    progress = (lambda msg: click.echo(msg, err=True)) if sys.stderr.isatty() else None
+    return store.ingest(paths, no_text=no_text, fmt=fmt, progress=progress)
+
+
+@cli.command()
+@click.argument("paths", nargs=-1)
+@click.option("-o", "--output", "html", metavar="FILE", help="Write the HTML report here ('-' for stdout).")
+@click.option("--json", "json_out", metavar="FILE", help="Write the JSON summary here ('-' for stdout).")
+@click.option("--md", "md_out", metavar="FILE", help="Write a Markdown summary here ('-' for stdout).")
+@_db_option()
+@click.option("--since", type=click.DateTime(_DATE_FORMATS), help="Only requests at or after this time (UTC).")
+@click.option(
+    "--until",
+    type=click.DateTime(_DATE_FORMATS),
+    help="Only requests before this time (UTC); a date alone includes that whole day.",
+)
+@click.option(
+    "--prices",
+    "prices_file",
+    type=click.Path(dir_okay=False),
+    help="A newer LiteLLM price catalogue, or a small JSON file overriding some models' prices.",
+)
+@_ingest_options
+def report(
+    paths: tuple[str, ...],
+    html: str | None,
+    json_out: str | None,
+    md_out: str | None,
+    db: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    prices_file: str | None,
+    no_text: bool,
+    strict: bool,
+    fmt: str | None,
+) -> None:
+    """Ingest PATHS (files, folders, globs; .gz/.zst) and report what the traffic cost.
+
+    With no output option a summary is printed. With --db and no PATHS, reports on what the database holds.
+
+    \b
+    Examples:
+      llmcost report sample_logs -o report.html --json summary.json
+      llmcost report --db llm.duckdb --since 2025-06-01 --until 2025-06-30 --md -
+    """
+    if not paths and not db:
+        raise click.UsageError("give log files or folders to read, or --db with an ingested database")
+    if until is not None and until.time() == datetime.min.time():
+        until = until + timedelta(days=1)  # a bare date means "through the end of that day"
+    cat = load_catalogue(prices_file)
+    store = Store(db)
+    try:
+        result = _ingest(store, paths, no_text, fmt) if paths else IngestResult()
+        rep = build_report(store, cat, since=since, until=until, this_run=result)
+        outputs = [(html, "html"), (json_out, "json"), (md_out, "md")]
+        for target, kind in outputs:
+            if target:
+                write_output(RENDERERS[kind](rep), target)
+        if not any(t for t, _ in outputs):
+            click.echo(render_text(rep), nl=False)
+        where = "the report's Ingest section" + (f" and table `rejects` of {db}" if db else "")
+        _warn_rejects(store, result, strict, where)
+    finally:
+        store.close()
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True)
+@_db_option(required=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@_ingest_options
+def ingest(paths: tuple[str, ...], db: str, as_json: bool, no_text: bool, strict: bool, fmt: str | None) -> None:
+    """Read PATHS into the DuckDB file --db. Re-running on the same files adds nothing.
+
+    \b
+    Example:
+      llmcost ingest /var/log/llm/ --db llm.duckdb --no-text
+    """
+    store = Store(db)
+    try:
+        result = _ingest(store, paths, no_text, fmt)
+        if as_json:
+            click.echo(
+                orjson.dumps(
+                    {
+                        "schema_version": 1,
+                        "database": db,
+                        "rows": result.rows,
+                        "rejected": result.rejected,
+                        "files": [f.as_dict() for f in result.files],
+                    },
+                    option=orjson.OPT_INDENT_2,
+                ).decode()
+            )
+        else:
+            for f in result.files:
+                if f.skipped:
+                    click.echo(f"{f.path}: skipped: {f.skipped}")
+                else:
+                    click.echo(
+                        f"{f.path}: {f.format}: {f.rows} requests, {f.rejected} rejected, {f.duplicates} duplicates"
+                    )
+            click.echo(f"{result.rows} requests added to {db}")
+        _warn_rejects(store, result, strict, f"table `rejects` of {db}")
+    finally:
+        store.close()
+
+
+@cli.command()
+@click.argument("model", required=False)
+@click.option("--provider", help="The provider, when the model name alone is ambiguous (e.g. deepseek).")
+@click.option("--prices", "prices_file", type=click.Path(dir_okay=False), help="Price file to overlay.")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+def prices(model: str | None, provider: str | None, prices_file: str | None, as_json: bool) -> None:
+    """What MODEL is priced at, and which catalogue key its name matched.
+
+    \b
+    Examples:
+      llmcost prices gpt-4o-2024-08-06
+      llmcost prices bedrock/us.anthropic.claude-sonnet-4-5-20250929-v1:0
+    """
+    cat = load_catalogue(prices_file)
+    if model is None:
+        priced = [k for k in cat.entries if cat._priced(k)]
+        info = {"catalogue": cat.source, "catalogue_date": cat.date, "overrides": cat.overrides, "models": len(priced)}
+        if as_json:
+            click.echo(orjson.dumps(info, option=orjson.OPT_INDENT_2).decode())
+        else:
+            click.echo(
+                f"{info['catalogue']}\nsnapshot {info['catalogue_date']}; {info['models']} priced chat "
+                f"models{'; overrides: ' + ', '.join(cat.overrides) if cat.overrides else ''}"
+            )
+        return
+    res = cat.resolve(model, provider)
+    if res.key is None:
+        close = difflib.get_close_matches(model.lower(), list(cat._lower), n=5, cutoff=0.6)
+        hint = f"; close names: {', '.join(close)}" if close else ""
+        raise InputError(f"{model}: not in the price catalogue (unpriced){hint}")
+    rows = cat.rate_rows(res.key)
+    info = {
+        "model": model,
+        "key": res.key,
+        "match": res.how,
+        "provider": cat.entries[res.key].get("litellm_provider"),
+        "context_window": cat.context_window(res.key),
+        "usd_per_million_tokens": [
+            {
+                "mode": r["mode"],
+                "above_input_tokens": max(r["threshold"], 0),
+                **{k: round(r[f"r_{k}"] * 1e6, 6) for k in RATE_FIELDS},
+            }
+            for r in rows
+        ],
+        "catalogue_date": cat.date,
+    }
+    if as_json:
+        click.echo(orjson.dumps(info, option=orjson.OPT_INDENT_2).decode())
+        return
+    click.echo(
+        f"{model} -> {res.key} ({res.how}); provider {info['provider']}; "
+        f"context window {info['context_window'] or 'unknown'}"
+    )
+    click.echo("USD per 1M tokens:")
+    head = ["mode", "tier"] + list(RATE_FIELDS)
+    click.echo("  " + "  ".join(h.rjust(14) for h in head))
+    for r in info["usd_per_million_tokens"]:
+        tier = f">{r['above_input_tokens'] // 1000}k" if r["above_input_tokens"] else "base"
+        click.echo(
+            "  " + "  ".join([r["mode"].rjust(14), tier.rjust(14)] + [f"{r[k]:.4f}".rjust(14) for k in RATE_FIELDS])
+        )
+
+
+@cli.command("tokens")
+@click.argument("file_or_text")
+@click.option("--model", default="gpt-4o", show_default=True, help="Model whose tokenizer and price to use.")
+@click.option("--prices", "prices_file", type=click.Path(dir_okay=False), help="Price file to overlay.")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+def tokens_cmd(file_or_text: str, model: str, prices_file: str | None, as_json: bool) -> None:
+    """Count the tokens of a file (or '-' for stdin, or literal text) and price it as input per 1,000 calls.
+
+    \b
+    Example:
+      llmcost tokens system_prompt.txt --model gpt-4.1
+    """
+    if file_or_text == "-":
+        text = sys.stdin.read()
+    elif Path(file_or_text).is_file():
+        try:
+            text = Path(file_or_text).read_text(encoding="utf-8", errors="replace")
+        except OSError as e:
+            raise InputError(f"{file_or_text}: cannot read ({e.strerror or e})") from None
+    else:
+        text = file_or_text
+    enc = tokens.encoding_for(model)
+    n = tokens.count(text, enc)
+    cat = load_catalogue(prices_file)
+    priced = price_one(cat, model, input_tokens=n)
+    per_1k = None if priced["cost"] is None else priced["cost"] * 1000
+    exact = tokens.is_exact(model)
+    info = {
+        "model": model,
+        "encoding": enc,
+        "tokens": n,
+        "exact": exact,
+        "chars": len(text),
+        "price_key": priced["model_key"],
+        "input_cost_per_1k_calls_usd": per_1k,
+    }
+    if as_json:
+        click.echo(orjson.dumps(info, option=orjson.OPT_INDENT_2).decode())
+        return
+    note = "" if exact else " (estimate: this model's tokenizer is not public; counted with o200k_base)"
+    click.echo(f"{n:,} tokens with {enc}{note}")
+    if per_1k is None:
+        click.echo(f"{model}: UNPRICED (not in the price catalogue)")
+    else:
+        click.echo(f"as input to {priced['model_key']}: {usd(per_1k)} per 1,000 calls")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+def formats(as_json: bool) -> None:
+    """The input formats llmcost reads, and what each makes possible."""
+    rows = [
+        {"name": s.name, "title": s.title, "enables": s.enables, "example": f"sample_logs/{s.example}"} for s in SOURCES
+    ]
+    if as_json:
+        click.echo(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode())
+        return
+    for r in rows:
+        click.echo(f"{r['name']}\n  {r['title']}\n  enables: {r['enables']}\n  example: {r['example']}")
+    click.echo("\nAll of them may be .gz or .zst compressed; folders are read recursively; globs are expanded.")
+
+
+def main() -> None:
+    cli(prog_name="llmcost")

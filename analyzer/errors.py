@@ -1,0 +1,25 @@
+"""The one exception hierarchy; cli.py turns each into a one-line message and an exit code."""
+
+
+class LlmcostError(Exception):
+    """Base of every error a user can cause; never shown as a traceback."""
+
+    exit_code = 1
+
+
+class InputError(LlmcostError):
+    """An unreadable path, an unknown format, a broken price file: exit 1."""
+
+    exit_code = 1
+
+
+class StrictError(LlmcostError):
+    """`--strict` and some records were rejected: exit 4."""
+
+    exit_code = 4
+
+
+class ThresholdError(LlmcostError):
+    """An audit threshold was crossed: exit 3."""
+
+    exit_code = 3

@@ -1,0 +1,74 @@
+"""Numbered DuckDB schema migrations, each applied once and recorded in `_llmcost_migrations`.
+
+Append new migrations; never edit one that has shipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import duckdb
+
+MIGRATIONS: list[tuple[int, str, Callable[[duckdb.DuckDBPyConnection], None]]] = []
+
+
+def migration(number: int, name: str):
+    def register(fn: Callable[[duckdb.DuckDBPyConnection], None]):
+        MIGRATIONS.append((number, name, fn))
+        return fn
+
+    return register
+
+
+@migration(1, "canonical tables")
+def _m001(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("""
+        CREATE TABLE sources (
+            source_id INTEGER PRIMARY KEY, path VARCHAR NOT NULL, sha256 VARCHAR NOT NULL UNIQUE,
+            bytes BIGINT, format VARCHAR, rows BIGINT, rejected BIGINT, duplicates BIGINT,
+            ingested_at TIMESTAMP, no_text BOOLEAN);
+        CREATE TABLE requests (
+            request_id VARCHAR NOT NULL, source_id INTEGER NOT NULL, line INTEGER, ts TIMESTAMP,
+            provider VARCHAR, model VARCHAR NOT NULL, api_key VARCHAR, project VARCHAR, "user" VARCHAR,
+            feature VARCHAR, tags VARCHAR[], conversation_id VARCHAR, thread_id VARCHAR, turn INTEGER,
+            endpoint VARCHAR, input_tokens BIGINT NOT NULL, cache_read_tokens BIGINT NOT NULL,
+            cache_write_5m_tokens BIGINT NOT NULL, cache_write_1h_tokens BIGINT NOT NULL,
+            output_tokens BIGINT NOT NULL, reasoning_tokens BIGINT NOT NULL, batch BOOLEAN NOT NULL,
+            service_tier VARCHAR, reported_cost DOUBLE, latency_ms DOUBLE, status VARCHAR NOT NULL,
+            n_messages INTEGER NOT NULL, has_tools BOOLEAN NOT NULL, encoding VARCHAR);
+        CREATE TABLE messages (
+            request_id VARCHAR NOT NULL, position INTEGER NOT NULL, role VARCHAR NOT NULL,
+            content_id VARCHAR NOT NULL, tokens INTEGER, is_output BOOLEAN NOT NULL);
+        CREATE TABLE contents (
+            content_id VARCHAR NOT NULL, chars INTEGER NOT NULL, tokens_o200k INTEGER, tokens_cl100k INTEGER,
+            text VARCHAR);
+        CREATE TABLE usage_buckets (
+            source_id INTEGER, period_start TIMESTAMP, period_end TIMESTAMP, provider VARCHAR, model VARCHAR,
+            project VARCHAR, api_key VARCHAR, requests BIGINT, input_tokens BIGINT, cache_read_tokens BIGINT,
+            cache_write_tokens BIGINT, output_tokens BIGINT, reported_cost DOUBLE);
+        CREATE TABLE rejects (
+            source_id INTEGER, path VARCHAR, line INTEGER, location VARCHAR, reason VARCHAR, excerpt VARCHAR);
+    """)
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
+    """Bring the database to the newest schema; returns the migrations applied now."""
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS _llmcost_migrations (id INTEGER PRIMARY KEY, name VARCHAR, "
+        "applied_at TIMESTAMP DEFAULT current_timestamp)"
+    )
+    done = {r[0] for r in con.execute("SELECT id FROM _llmcost_migrations").fetchall()}
+    applied = []
+    for number, name, fn in sorted(MIGRATIONS):
+        if number in done:
+            continue
+        con.execute("BEGIN TRANSACTION")
+        try:
+            fn(con)
+            con.execute("INSERT INTO _llmcost_migrations (id, name) VALUES (?, ?)", [number, name])
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+        applied.append(number)
+    return applied

@@ -1,0 +1,131 @@
+"""Renderers: report model -> HTML (jinja2 templates in reports/), JSON, Markdown. They format, never compute.
+
+`write_output` owns the output file: `-` is stdout, and a file is written to a temporary name and renamed
+only when complete, so a failed run never leaves a half-written report behind.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import orjson
+
+from analyzer.errors import InputError
+from analyzer.resources import resource_dir
+
+
+def usd(v: float | None) -> str:
+    """Dollars with cents; sub-dollar amounts keep four decimals so that a sample's cents are not all 0."""
+    if v is None:
+        return "n/a"
+    if abs(v) >= 1 or v == 0:
+        return f"${v:,.2f}"
+    return f"${v:,.4f}"
+
+
+def num(v: int | float | None) -> str:
+    if v is None:
+        return "n/a"
+    return f"{v:,.0f}" if float(v).is_integer() else f"{v:,.3f}"
+
+
+def pct(v: float | None) -> str:
+    return "n/a" if v is None else f"{v * 100:.1f}%"
+
+
+def render_json(report: dict[str, Any]) -> str:
+    return orjson.dumps(report, option=orjson.OPT_INDENT_2).decode() + "\n"
+
+
+def _env() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(resource_dir("reports"))),
+        autoescape=True,  # everything from logs is attacker-controlled text
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(usd=usd, num=num, pct=pct)
+    return env
+
+
+def render_html(report: dict[str, Any]) -> str:
+    return _env().get_template("report.html.j2").render(r=report)
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    env = _env()
+    env.autoescape = False
+    env.filters["md"] = _md_cell
+    return env.get_template("summary.md.j2").render(r=report)
+
+
+def _md_cell(v: Any) -> str:
+    """A Markdown table cell that log text cannot break out of."""
+    s = str(v).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+    for ch in "`*_[]<>":
+        s = s.replace(ch, "\\" + ch)
+    return s
+
+
+RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
+    "html": render_html,
+    "json": render_json,
+    "md": render_markdown,
+}
+
+
+def write_output(text: str, target: str) -> None:
+    if target == "-":
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    path = Path(target)
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise InputError(f"{target}: folder {folder} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def render_text(report: dict[str, Any]) -> str:
+    """A terminal summary: the headline and spend per model, for a run with no output file named."""
+    t = report["totals"]
+    p = report["period"]
+    lines = [
+        f"Period     {p['start'] or 'n/a'} .. {p['end'] or 'n/a'}",
+        f"Requests   {num(t['requests'])} ({num(t['unpriced_requests'])} unpriced, {num(t['error_requests'])} failed)",
+        f"Spend      {usd(t['cost_usd'])}"
+        + (f"   (~{usd(t['projected_monthly_usd'])}/month at this rate)" if t["projected_monthly_usd"] else ""),
+        f"Cached     {pct(t['cached_share'])} of {num(t['input_tokens'])} input tokens",
+        "",
+    ]
+    rows = [("MODEL", "PRICED AS", "REQUESTS", "INPUT", "OUTPUT", "COST")]
+    for m in report["by_model"]:
+        rows.append(
+            (
+                m["model"],
+                m["model_key"] or "UNPRICED",
+                num(m["requests"]),
+                num(m["input_tokens"]),
+                num(m["output_tokens"]),
+                usd(m["cost_usd"]),
+            )
+        )
+    widths = [min(max(len(r[i]) for r in rows), 40) for i in range(len(rows[0]))]
+    for r in rows:
+        cells = [r[i][: widths[i]].ljust(widths[i]) if i < 2 else r[i].rjust(widths[i]) for i in range(len(r))]
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,196 @@
+"""The report model: one plain-data dict built from the store, from which every renderer works.
+
+Nothing here formats for people and nothing in the renderers computes, so no figure can differ between the
+HTML, JSON and Markdown outputs. `SCHEMA_VERSION` changes whenever the JSON's shape does; see
+docs/json-schema.md for what each version added.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+import polars as pl
+
+from analyzer import __version__, queries
+from analyzer.prices import Catalogue, price_requests
+from analyzer.store import IngestResult, Store
+
+# 1: first version: meta, period, prices, totals, by_day, by_model, by_attribution, unpriced,
+#    tokenizer_calibration, ingest, assumptions.
+SCHEMA_VERSION = 1
+TOP_ATTRIBUTION = 25  # rows per dimension in the report; the JSON carries the same rows
+
+
+def priced_frame(store: Store, cat: Catalogue, since: datetime | None, until: datetime | None) -> pl.DataFrame:
+    """The period's requests priced with the given catalogue, registered as `priced_requests` for the SQL."""
+    frame = queries.run(store.con, "requests_in_period", since=since, until=until)
+    priced = price_requests(frame, cat)
+    store.con.register("priced_requests", priced)
+    return priced
+
+
+def build_report(
+    store: Store,
+    cat: Catalogue,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    this_run: IngestResult | None = None,
+) -> dict[str, Any]:
+    con = store.con
+    priced_frame(store, cat, since, until)
+    t = queries.rows(con, "totals")[0]
+    by_model = queries.rows(con, "spend_by_model")
+    resolutions = {(m["model"], m["provider"]): cat.resolve(m["model"], m["provider"]) for m in by_model}
+    for m in by_model:
+        m["price_match"] = resolutions[(m["model"], m["provider"])].how
+    by_day = queries.rows(con, "spend_by_day")
+    attribution = queries.rows(con, "spend_by_attribution")
+    by_attr: dict[str, list[dict[str, Any]]] = {}
+    for row in attribution:
+        dim = row.pop("dimension")
+        if len(by_attr.setdefault(dim, [])) < TOP_ATTRIBUTION:
+            by_attr[dim].append(row)
+    unpriced = queries.rows(con, "unpriced_models")
+    calibration = queries.rows(con, "tokenizer_calibration", since=since, until=until)
+    sources = queries.rows(con, "ingest_sources")
+    rejects = queries.rows(con, "rejects_by_reason")
+
+    first, last = t["first_ts"], t["last_ts"]
+    days = None
+    if first is not None and last is not None:
+        days = max((last - first).total_seconds() / 86400, 1 / 24)
+    cost = t["cost_usd"]
+    input_tokens = t["input_tokens"]
+    cache_write = t["cache_write_5m_tokens"] + t["cache_write_1h_tokens"]
+    report: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "meta": {
+            "generated_at": _iso(datetime.now(UTC).replace(microsecond=0)),
+            "llmcost_version": __version__,
+            "database": store.path,
+        },
+        "period": {
+            "start": _iso(first),
+            "end": _iso(last),
+            "days": _r(days, 3),
+            "since": _iso(since),
+            "until": _iso(until),
+            "undated_requests": t["undated_requests"],
+        },
+        "prices": {"catalogue": cat.source, "catalogue_date": cat.date, "overrides": cat.overrides},
+        "totals": {
+            "requests": t["requests"],
+            "priced_requests": t["priced_requests"],
+            "unpriced_requests": t["unpriced_requests"],
+            "error_requests": t["error_requests"],
+            "cost_usd": _usd(cost),
+            "cost_by_token_type_usd": {
+                "uncached_input": _usd(t["cost_input"]),
+                "cache_read": _usd(t["cost_cache_read"]),
+                "cache_write_5m": _usd(t["cost_cache_write_5m"]),
+                "cache_write_1h": _usd(t["cost_cache_write_1h"]),
+                "output": _usd(t["cost_output"]),
+                "reasoning": _usd(t["cost_reasoning"]),
+            },
+            "input_tokens": input_tokens,
+            "uncached_input_tokens": input_tokens - t["cache_read_tokens"] - cache_write,
+            "cache_read_tokens": t["cache_read_tokens"],
+            "cache_write_tokens": cache_write,
+            "cache_write_5m_tokens": t["cache_write_5m_tokens"],
+            "cache_write_1h_tokens": t["cache_write_1h_tokens"],
+            "output_tokens": t["output_tokens"],
+            "reasoning_tokens": t["reasoning_tokens"],
+            "cached_share": _r(t["cache_read_tokens"] / input_tokens, 4) if input_tokens else None,
+            "reported_cost_usd": _usd(t["reported_cost_usd"]),
+            "requests_with_reported_cost": t["requests_with_reported_cost"],
+            "our_cost_where_reported_usd": _usd(t["our_cost_where_reported"]),
+            "projected_monthly_usd": _usd(cost / days * 30) if days and days >= 1 else None,
+        },
+        "by_day": [_clean(r) for r in by_day],
+        "by_model": [_clean(r) for r in by_model],
+        "by_attribution": {k: [_clean(r) for r in v] for k, v in sorted(by_attr.items())},
+        "unpriced": [_clean(r) for r in unpriced],
+        "tokenizer_calibration": [_clean(r) for r in calibration],
+        "ingest": {
+            "files": len(sources),
+            "rows": sum(s["rows"] for s in sources),
+            "rejected": sum(s["rejected"] for s in sources),
+            "duplicates": sum(s["duplicates"] for s in sources),
+            "sources": [
+                _clean({k: v for k, v in s.items() if k != "sha256"} | {"sha256": s["sha256"][:12]}) for s in sources
+            ],
+            "rejects_by_reason": [_clean(r) for r in rejects],
+            "this_run": [f.as_dict() for f in this_run.files] if this_run else [],
+        },
+    }
+    report["assumptions"] = assumptions(report)
+    return report
+
+
+def assumptions(report: dict[str, Any]) -> list[str]:
+    """What every figure rests on, in words, for the report's own assumptions section."""
+    p = report["prices"]
+    out = [
+        f"Costs are tokens x list prices from {p['catalogue']} (snapshot {p['catalogue_date']})"
+        + (f", overridden by {', '.join(p['overrides'])}" if p["overrides"] else "")
+        + "; negotiated discounts and credits are not known to llmcost.",
+        "Each token type is priced at its own rate: uncached input, cache reads, 5-minute and 1-hour cache "
+        "writes, output, and reasoning (at the output rate unless the catalogue lists a reasoning rate).",
+        "Batch API calls are priced at the catalogue's batch rates (50% of standard where none is listed); "
+        "above a tier threshold (e.g. 200k input tokens) the whole call is priced at the tier's rates.",
+        "Failed calls and calls served by a proxy's own cache are counted but cost $0.",
+    ]
+    t = report["totals"]
+    if t["unpriced_requests"]:
+        out.append(
+            f"{t['unpriced_requests']} requests use models missing from the catalogue: they are listed as "
+            "unpriced and left out of every cost total (not counted as $0)."
+        )
+    if t["projected_monthly_usd"] is not None:
+        out.append(
+            f"Projected monthly spend = spend over the {report['period']['days']} days logged x 30 / "
+            "days: it assumes the logged traffic continues at the same daily rate."
+        )
+    if report["period"]["undated_requests"]:
+        out.append(
+            f"{report['period']['undated_requests']} requests carry no timestamp: they count in totals "
+            "but not in daily figures or date filters."
+        )
+    for c in report["tokenizer_calibration"]:
+        if c["ratio"] is not None and c["encoding"] == "o200k_base" and c["provider"] not in ("openai", "azure"):
+            out.append(
+                f"{c['provider']}: token counts of message text are o200k_base estimates; on this log the "
+                f"provider reported {c['ratio']:.3f}x our count (over {c['requests']} requests), the "
+                "factor applied wherever an estimate of their tokens is needed."
+            )
+    return out
+
+
+def _usd(v: float | None) -> float | None:
+    return None if v is None else round(float(v), 6)
+
+
+def _r(v: float | None, digits: int) -> float | None:
+    return None if v is None else round(float(v), digits)
+
+
+def _iso(v: datetime | date | None) -> str | None:
+    if v is None:
+        return None
+    if isinstance(v, datetime):
+        return (v if v.tzinfo else v.replace(tzinfo=UTC)).isoformat().replace("+00:00", "Z")
+    return v.isoformat()
+
+
+def _clean(row: dict[str, Any]) -> dict[str, Any]:
+    """JSON-ready values: dates as ISO strings, money and ratios rounded."""
+    out: dict[str, Any] = {}
+    for k, v in row.items():
+        if isinstance(v, datetime | date):
+            v = _iso(v)
+        elif isinstance(v, float):
+            v = round(v, 6)
+        out[k] = v
+    return out

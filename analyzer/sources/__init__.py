@@ -1,0 +1,106 @@
+"""The registry of input formats: how a file's format is recognised and how its records are read.
+
+Adding a format is one module with a `Source` subclass, listed in `SOURCES`; nothing else changes.
+Order matters where formats overlap: the most specific sniffers come first.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from analyzer.errors import InputError
+from analyzer.inputs import iter_lines, read_all, read_head
+from analyzer.sources.anthropic import Anthropic
+from analyzer.sources.base import RecordError, Request, Source
+from analyzer.sources.litellm import LiteLLMPayload, LiteLLMSpendLog
+from analyzer.sources.openai_batch import OpenAIBatchInput, OpenAIBatchOutput
+from analyzer.sources.openai_chat import OpenAIChat
+
+SOURCES: list[Source] = [
+    OpenAIBatchOutput(),
+    OpenAIBatchInput(),
+    LiteLLMPayload(),
+    LiteLLMSpendLog(),
+    Anthropic(),
+    OpenAIChat(),
+]
+BY_NAME: dict[str, Source] = {s.name: s for s in SOURCES}
+SNIFF_RECORDS = 50  # how many leading records may be looked at to recognise a format
+
+__all__ = ["BY_NAME", "SOURCES", "Item", "RecordError", "Request", "Source", "detect_format", "read_items"]
+
+
+@dataclass(slots=True)
+class Item:
+    """One record of a file before parsing: a JSON value, or why it is not one."""
+
+    line: int  # 1-based line (JSONL) or element number (a JSON array document)
+    unit: str  # "line" or "item"
+    obj: Any
+    error: str | None
+    raw: bytes | None
+
+    def location(self, path: Path) -> str:
+        return f"{path}:{self.line}" if self.unit == "line" else f"{path}[{self.line}]"
+
+
+def read_items(path: Path) -> Iterator[Item]:
+    """Every record of a JSONL file, or of a JSON document (one object or an array of them)."""
+    head = read_head(path).lstrip()
+    if head[:1] in (b"[", b"{"):
+        first_line = head.split(b"\n", 1)[0]
+        try:
+            orjson.loads(first_line)
+            is_document = first_line.strip()[:1] == b"["
+        except orjson.JSONDecodeError:
+            is_document = True
+        if is_document:
+            try:
+                doc = orjson.loads(read_all(path))
+            except orjson.JSONDecodeError:
+                doc = None  # not one document after all: JSONL whose first line is broken
+            if doc is not None:
+                values = doc if isinstance(doc, list) else [doc]
+                for n, v in enumerate(values, 1):
+                    yield Item(n, "item", v, None, None)
+                return
+    for n, line in iter_lines(path):
+        try:
+            yield Item(n, "line", orjson.loads(line), None, line)
+        except orjson.JSONDecodeError as e:
+            yield Item(n, "line", None, f"not valid JSON ({str(e).split(':')[0]})", line)
+
+
+def detect_format(path: Path, items: list[Item]) -> Source | None:
+    objs = [i.obj for i in items if isinstance(i.obj, dict)]
+    for source in SOURCES:
+        if any(source.sniff(o) for o in objs):
+            return source
+    return None
+
+
+def open_source(path: Path, forced: str | None = None) -> tuple[Source, Iterator[Item]]:
+    """The file's format (detected from its first records unless forced) and all of its records."""
+    it = read_items(path)
+    head = list(itertools.islice(it, SNIFF_RECORDS))
+    items = itertools.chain(head, it)
+    if forced:
+        if forced not in BY_NAME:
+            raise InputError(f"unknown format {forced!r}; `llmcost formats` lists them")
+        return BY_NAME[forced], items
+    source = detect_format(path, head)
+    if source is None:
+        if not any(isinstance(i.obj, dict) for i in head):
+            raise InputError(f"{path}: not JSON or JSONL (no JSON object in its first records)")
+        keys = sorted(next(i.obj for i in head if isinstance(i.obj, dict)))[:8]
+        raise InputError(
+            f"{path}: unrecognised format (first record has keys {', '.join(keys)}); "
+            "`llmcost formats` lists the supported ones, --format forces one"
+        )
+    return source, items

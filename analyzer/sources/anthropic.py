@@ -1,0 +1,132 @@
+"""Anthropic Messages API request/response logs.
+
+Same envelope as the OpenAI log (`request`, `response`, `timestamp`, `metadata`). Anthropic's
+`usage.input_tokens` counts only the uncached input: the canonical `input_tokens` adds
+`cache_read_input_tokens` and `cache_creation_input_tokens` back. Cache writes are split into 5-minute and
+1-hour writes from `usage.cache_creation`; an older response without that breakdown is attributed by the
+request's own `cache_control` TTLs (all 1 h only when every breakpoint asked for 1 h).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from analyzer.sources.base import (
+    RecordError,
+    Request,
+    Source,
+    apply_metadata,
+    canonical_json,
+    count,
+    envelope,
+    first_str,
+    text_of,
+)
+
+
+def anthropic_messages(req: dict[str, Any]) -> list[tuple[str, str, bool]]:
+    """In cache-prefix order: tools, system, messages."""
+    out: list[tuple[str, str, bool]] = []
+    if req.get("tools"):
+        out.append(("tools", canonical_json(req["tools"]), False))
+    system = req.get("system")
+    if system:
+        out.append(("system", text_of(system), False))
+    for m in req.get("messages") or []:
+        if isinstance(m, dict):
+            out.append((str(m.get("role") or "user"), text_of(m.get("content")), False))
+    return out
+
+
+def _ttls(req: dict[str, Any]) -> set[str]:
+    found: set[str] = set()
+
+    def visit(node: Any) -> None:
+        if isinstance(node, dict):
+            cc = node.get("cache_control")
+            if isinstance(cc, dict):
+                found.add(str(cc.get("ttl") or "5m"))
+            for v in node.values():
+                if isinstance(v, list | dict):
+                    visit(v)
+        elif isinstance(node, list):
+            for v in node:
+                visit(v)
+
+    visit(req)
+    return found
+
+
+class Anthropic(Source):
+    name = "anthropic_messages"
+    title = "Anthropic Messages API request/response log"
+    enables = "cost, cache reads and 5m/1h cache writes, messages (threads, prefixes, routing, trimming)"
+    example = "anthropic_messages.jsonl"
+
+    def sniff(self, obj: dict[str, Any]) -> bool:
+        env = envelope(obj)
+        if env is None:
+            return False
+        usage = env.response.get("usage")
+        return env.response.get("type") == "message" or (
+            isinstance(usage, dict)
+            and "input_tokens" in usage
+            and "output_tokens" in usage
+            and (
+                "cache_read_input_tokens" in usage or "cache_creation_input_tokens" in usage or "system" in env.request
+            )
+        )
+
+    def parse(self, obj: dict[str, Any], ctx: dict[str, Any]) -> Request:
+        env = envelope(obj)
+        if env is None:
+            raise RecordError("no request/response pair")
+        req, resp = env.request, env.response
+        model = first_str(resp.get("model"), req.get("model"))
+        if model is None:
+            raise RecordError("no model in request or response")
+        r = Request(model=model)
+        apply_metadata(r, obj, env)
+        r.provider = r.provider or "anthropic"
+        r.request_id = first_str(obj.get("id"), obj.get("request_id"), resp.get("id"))
+        r.ts_us = env.ts_us
+        usage = resp.get("usage")
+        if isinstance(usage, dict):
+            uncached = count(usage.get("input_tokens"), "usage.input_tokens")
+            read = count(usage.get("cache_read_input_tokens"), "usage.cache_read_input_tokens")
+            write = count(usage.get("cache_creation_input_tokens"), "usage.cache_creation_input_tokens")
+            split = usage.get("cache_creation")
+            if isinstance(split, dict) and (
+                "ephemeral_5m_input_tokens" in split or "ephemeral_1h_input_tokens" in split
+            ):
+                w5 = count(split.get("ephemeral_5m_input_tokens"), "cache_creation.ephemeral_5m_input_tokens")
+                w1 = count(split.get("ephemeral_1h_input_tokens"), "cache_creation.ephemeral_1h_input_tokens")
+                if write and w5 + w1 != write:
+                    raise RecordError(f"cache_creation split ({w5}+{w1}) != cache_creation_input_tokens ({write})")
+                write = w5 + w1
+            elif _ttls(req) == {"1h"}:
+                w5, w1 = 0, write
+            else:
+                w5, w1 = write, 0
+            r.input_tokens = uncached + read + write
+            r.cache_read_tokens = read
+            r.cache_write_5m_tokens = w5
+            r.cache_write_1h_tokens = w1
+            r.output_tokens = count(usage.get("output_tokens"), "usage.output_tokens")
+            details = usage.get("output_tokens_details")
+            if isinstance(details, dict):
+                r.reasoning_tokens = count(details.get("thinking_tokens"), "output_tokens_details.thinking_tokens")
+            r.service_tier = first_str(usage.get("service_tier"))
+        elif resp.get("type") == "error" or r.status == "error":
+            r.status = "error"
+        else:
+            raise RecordError("response has no usage")
+        r.batch = r.service_tier == "batch"
+        r.endpoint = "messages"
+        r.has_tools = bool(req.get("tools"))
+        r.user = r.user or first_str(
+            (req.get("metadata") or {}).get("user_id") if isinstance(req.get("metadata"), dict) else None
+        )
+        reply = resp.get("content")
+        r.messages = anthropic_messages(req) + ([("assistant", text_of(reply), True)] if reply is not None else [])
+        return r.check()

@@ -1,0 +1,333 @@
+"""The canonical record every source produces, and the parsing helpers sources share.
+
+A source turns one parsed JSON object into one `Request` (or raises `RecordError` with a reason a user can act
+on). Sources know nothing of the store, prices or reports.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+import orjson
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class RecordError(ValueError):
+    """One record is unusable; the message is the reason stored in `rejects`."""
+
+
+@dataclass(slots=True)
+class Request:
+    """One API call in the canonical shape (see DESIGN.md, table `requests`)."""
+
+    model: str
+    provider: str | None = None
+    request_id: str | None = None
+    ts_us: int | None = None  # microseconds since the Unix epoch, UTC
+    api_key: str | None = None
+    project: str | None = None
+    user: str | None = None
+    feature: str | None = None
+    tags: list[str] | None = None
+    conversation_id: str | None = None
+    endpoint: str | None = None
+    input_tokens: int = 0  # all input, cached included
+    cache_read_tokens: int = 0
+    cache_write_5m_tokens: int = 0
+    cache_write_1h_tokens: int = 0
+    output_tokens: int = 0  # all output, reasoning included
+    reasoning_tokens: int = 0
+    batch: bool = False
+    service_tier: str | None = None
+    reported_cost: float | None = None
+    latency_ms: float | None = None
+    status: str = "ok"
+    has_tools: bool = False
+    # (role, normalised text, is_output): the request's messages in order, then the reply.
+    messages: list[tuple[str, str, bool]] = field(default_factory=list)
+
+    def check(self) -> Request:
+        """Cross-field sanity a provider's usage always satisfies."""
+        cached = self.cache_read_tokens + self.cache_write_5m_tokens + self.cache_write_1h_tokens
+        if cached > self.input_tokens:
+            raise RecordError(f"cached/cache-write tokens ({cached}) exceed input tokens ({self.input_tokens})")
+        if self.reasoning_tokens > self.output_tokens:
+            raise RecordError(f"reasoning tokens ({self.reasoning_tokens}) exceed output tokens ({self.output_tokens})")
+        return self
+
+
+class Source:
+    """A log format: recognise it from one record, parse one record."""
+
+    name: ClassVar[str]
+    title: ClassVar[str]
+    enables: ClassVar[str]  # what the format can support downstream, shown by `llmcost formats`
+    example: ClassVar[str]  # the sample under sample_logs/
+    companion: ClassVar[bool] = False  # True: its records join another file's (batch input); no rows of its own
+
+    def sniff(self, obj: dict[str, Any]) -> bool:
+        raise NotImplementedError
+
+    def parse(self, obj: dict[str, Any], ctx: dict[str, Any]) -> Request | None:
+        raise NotImplementedError
+
+
+# ---- field helpers -----------------------------------------------------------------------------------------
+
+
+def count(value: Any, name: str) -> int:
+    """A token count: absent/None is 0; negative, fractional or non-numeric is a RecordError."""
+    if value is None:
+        return 0
+    if isinstance(value, bool):
+        raise RecordError(f"{name} is not a number: {value!r}")
+    if isinstance(value, int):
+        n = value
+    elif (
+        isinstance(value, float)
+        and math.isfinite(value)
+        and value.is_integer()
+        or isinstance(value, str)
+        and value.strip().lstrip("-").isdigit()
+    ):
+        n = int(value)
+    else:
+        raise RecordError(f"{name} is not a whole number: {_short(value)}")
+    if n < 0:
+        raise RecordError(f"{name} is negative: {n}")
+    return n
+
+
+def money(value: Any, name: str) -> float | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise RecordError(f"{name} is not a number: {value!r}")
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise RecordError(f"{name} is not a number: {_short(value)}") from None
+    if not math.isfinite(v) or v < 0:
+        raise RecordError(f"{name} is not a valid amount: {_short(value)}")
+    return v
+
+
+def timestamp_us(value: Any, name: str = "timestamp") -> int | None:
+    """Unix seconds/ms/us (number or numeric string) or ISO 8601 -> microseconds UTC. Naive times are UTC."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise RecordError(f"unparseable {name}: {value!r}")
+    if isinstance(value, str):
+        s = value.strip()
+        try:
+            value = float(s)
+        except ValueError:
+            try:
+                dt = datetime.fromisoformat(s)
+            except ValueError:
+                raise RecordError(f"unparseable {name}: {_short(value)}") from None
+            if dt.tzinfo is None:
+                dt = dt.replace(tzinfo=UTC)
+            delta = dt - _EPOCH
+            return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
+    if isinstance(value, int | float):
+        if not math.isfinite(value) or value < 0:
+            raise RecordError(f"unparseable {name}: {value!r}")
+        # Seconds until year ~5138; larger values are milliseconds or microseconds.
+        if value > 1e14:
+            return int(value)
+        if value > 1e11:
+            return int(value * 1000)
+        return int(round(value * 1_000_000))
+    raise RecordError(f"unparseable {name}: {_short(value)}")
+
+
+def text_of(content: Any) -> str:
+    """Normalised text of a message's content, identical for identical content whatever its wrapping.
+
+    Strings are kept as they are; text blocks contribute their text; any other block (image, tool use,
+    tool result, document) is its canonical JSON with cache markers removed, so that adding a
+    `cache_control` breakpoint does not make the same content look new.
+    """
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = []
+        for block in content:
+            if isinstance(block, str):
+                parts.append(block)
+            elif isinstance(block, dict):
+                if block.get("type", "text") in ("text", "input_text", "output_text") and isinstance(
+                    block.get("text"), str
+                ):
+                    parts.append(block["text"])
+                else:
+                    parts.append(canonical_json(block))
+            else:
+                parts.append(canonical_json(block))
+        return "\n".join(parts)
+    if isinstance(content, dict):
+        if isinstance(content.get("text"), str) and len(content) <= 3:
+            return content["text"]
+        return canonical_json(content)
+    return str(content)
+
+
+_CACHE_MARKERS = ("cache_control", "prompt_cache_breakpoint")
+
+
+def canonical_json(value: Any) -> str:
+    if isinstance(value, dict) and any(k in value for k in _CACHE_MARKERS):
+        value = {k: v for k, v in value.items() if k not in _CACHE_MARKERS}
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def first_str(*values: Any) -> str | None:
+    for v in values:
+        if isinstance(v, str) and v.strip():
+            return v
+        if isinstance(v, int | float) and not isinstance(v, bool):
+            return str(v)
+    return None
+
+
+def str_list(value: Any) -> list[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return [value] if value else None
+    if isinstance(value, list):
+        out = [str(v) for v in value if v is not None and v != ""]
+        return out or None
+    if isinstance(value, dict):
+        out = [f"{k}={v}" for k, v in value.items() if v is not None]
+        return out or None
+    return None
+
+
+def sub(obj: Any, *keys: str) -> Any:
+    """obj[k1][k2]... or None when any level is missing or not an object."""
+    for k in keys:
+        if not isinstance(obj, dict):
+            return None
+        obj = obj.get(k)
+    return obj
+
+
+def guess_provider(model: str) -> str | None:
+    """Provider from the model name alone, for logs that do not say (OpenAI-compatible logs often don't)."""
+    m = model.lower()
+    if "/" in m:
+        head = m.split("/", 1)[0]
+        if head in (
+            "openai",
+            "anthropic",
+            "deepseek",
+            "gemini",
+            "vertex_ai",
+            "bedrock",
+            "azure",
+            "mistral",
+            "groq",
+            "together_ai",
+            "openrouter",
+            "xai",
+            "fireworks_ai",
+        ):
+            return {"vertex_ai": "google", "gemini": "google"}.get(head, head)
+        m = m.rsplit("/", 1)[-1]
+    if "claude" in m:
+        return "anthropic"
+    if m.startswith(("gemini", "gemma")):
+        return "google"
+    if m.startswith("deepseek"):
+        return "deepseek"
+    if m.startswith(("gpt-", "o1", "o3", "o4", "chatgpt", "text-", "davinci", "babbage", "codex")):
+        return "openai"
+    if m.startswith(("mistral", "mixtral", "codestral", "ministral")):
+        return "mistral"
+    if m.startswith("grok"):
+        return "xai"
+    return None
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    s = repr(value)
+    return s if len(s) <= limit else s[: limit - 3] + "..."
+
+
+@dataclass(slots=True)
+class Envelope:
+    """The parts of a request/response log line, whatever the logger called them."""
+
+    request: dict[str, Any]
+    response: dict[str, Any]
+    ts_us: int | None
+    meta: dict[str, Any]
+    host: str | None
+    status_code: int | None
+
+
+def envelope(obj: dict[str, Any]) -> Envelope | None:
+    """Split a log line into request body, response body, timestamp and metadata.
+
+    Accepts `request`/`response` (bodies, or HTTP-recorder wrappers holding `body` and `uri`/`status`),
+    `request_body`/`response_body`, a `timestamp` (or `ts`, `time`, `created_at`) and `metadata`.
+    Returns None when the object has no request/response pair at all.
+    """
+    req = obj.get("request", obj.get("request_body"))
+    resp = obj.get("response", obj.get("response_body"))
+    if not isinstance(req, dict) or not isinstance(resp, dict):
+        return None
+    host = None
+    status_code = None
+    if isinstance(req.get("body"), dict) and ("uri" in req or "url" in req or "method" in req):
+        uri = req.get("uri") or req.get("url") or ""
+        host = uri.split("//", 1)[-1].split("/", 1)[0] if "//" in uri else None
+        req = req["body"]
+    if isinstance(resp.get("body"), dict) and ("status" in resp or "status_code" in resp):
+        st = resp.get("status", resp.get("status_code"))
+        status_code = st.get("code") if isinstance(st, dict) else st if isinstance(st, int) else None
+        resp = resp["body"]
+    meta = obj.get("metadata")
+    if not isinstance(meta, dict):
+        meta = {}
+    raw_ts = None
+    for key in ("timestamp", "ts", "time", "created_at", "start_time", "startTime"):
+        if obj.get(key) not in (None, ""):
+            raw_ts = obj[key]
+            break
+    ts = timestamp_us(raw_ts) if raw_ts is not None else None
+    return Envelope(req, resp, ts, meta, host, status_code)
+
+
+def apply_metadata(r: Request, obj: dict[str, Any], env: Envelope) -> None:
+    """Attribution fields (key, project, user, feature, tags, conversation) from the line and its metadata."""
+    meta = env.meta
+    req = env.request
+    r.user = first_str(
+        meta.get("user"), meta.get("user_id"), obj.get("user"), req.get("user"), sub(req, "metadata", "user_id")
+    )
+    r.api_key = first_str(meta.get("api_key"), meta.get("api_key_id"), meta.get("key"), obj.get("api_key"))
+    r.project = first_str(meta.get("project"), meta.get("project_id"), meta.get("team"), obj.get("project"))
+    r.feature = first_str(meta.get("feature"), meta.get("endpoint_tag"), obj.get("feature"))
+    r.tags = str_list(meta.get("tags", obj.get("tags")))
+    r.conversation_id = first_str(
+        meta.get("conversation_id"),
+        meta.get("session_id"),
+        meta.get("thread_id"),
+        obj.get("conversation_id"),
+        obj.get("session_id"),
+    )
+    r.latency_ms = money(obj.get("latency_ms", meta.get("latency_ms")), "latency_ms")
+    r.reported_cost = money(obj.get("cost", meta.get("cost")), "cost")
+    r.provider = first_str(obj.get("provider"), meta.get("provider"))
+    if env.status_code is not None and env.status_code >= 400:
+        r.status = "error"

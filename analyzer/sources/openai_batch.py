@@ -1,0 +1,75 @@
+"""OpenAI Batch API files: the input JSONL (`custom_id`, `method`, `url`, `body`) and the output JSONL
+(`custom_id`, `response.status_code`, `response.body`, `error`).
+
+The output carries usage and is what was billed (at the Batch API's discount); when the input file is given
+too, its request bodies are joined by `custom_id` so the messages are known. An input file alone bills
+nothing and adds no rows.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from analyzer.sources.base import RecordError, Request, Source, first_str, guess_provider, sub, timestamp_us
+from analyzer.sources.openai_chat import apply_openai_usage, chat_messages, reply_messages
+
+BATCH_INPUTS = "openai_batch_inputs"  # ctx key: custom_id -> request body
+
+
+class OpenAIBatchInput(Source):
+    name = "openai_batch_input"
+    title = "OpenAI Batch API input file (joined to its output by custom_id)"
+    enables = "request messages for the matching batch output lines"
+    example = "openai_batch_input.jsonl"
+    companion = True
+
+    def sniff(self, obj: dict[str, Any]) -> bool:
+        return "custom_id" in obj and isinstance(obj.get("body"), dict) and "response" not in obj
+
+    def parse(self, obj: dict[str, Any], ctx: dict[str, Any]) -> None:
+        cid = first_str(obj.get("custom_id"))
+        if cid is None:
+            raise RecordError("batch input line has no custom_id")
+        ctx.setdefault(BATCH_INPUTS, {})[cid] = obj["body"]
+        return None
+
+
+class OpenAIBatchOutput(Source):
+    name = "openai_batch_output"
+    title = "OpenAI Batch API output file"
+    enables = "cost at batch prices, cached and reasoning tokens; messages when the input file is given"
+    example = "openai_batch_output.jsonl"
+
+    def sniff(self, obj: dict[str, Any]) -> bool:
+        return "custom_id" in obj and ("response" in obj or "error" in obj) and "body" not in obj
+
+    def parse(self, obj: dict[str, Any], ctx: dict[str, Any]) -> Request:
+        cid = first_str(obj.get("custom_id"))
+        body = sub(obj, "response", "body")
+        status = sub(obj, "response", "status_code")
+        req = ctx.get(BATCH_INPUTS, {}).get(cid) if cid else None
+        if not isinstance(body, dict):
+            if obj.get("error"):
+                model = first_str(sub(req, "model")) or "unknown"
+                return Request(model=model, request_id=first_str(obj.get("id")), status="error", batch=True)
+            raise RecordError("batch output line has neither response.body nor error")
+        model = first_str(body.get("model"), sub(req, "model"))
+        if model is None:
+            raise RecordError("no model in batch response body")
+        r = Request(model=model, batch=True, endpoint=first_str(sub(req, "url")) or "batch")
+        r.request_id = first_str(obj.get("id"), sub(obj, "response", "request_id"), body.get("id"))
+        r.ts_us = timestamp_us(body.get("created"), "response.body.created")
+        r.provider = guess_provider(model) or "openai"
+        r.service_tier = "batch"
+        usage = body.get("usage")
+        if not isinstance(usage, dict):
+            raise RecordError("batch response body has no usage")
+        apply_openai_usage(r, usage)
+        if isinstance(status, int) and status >= 400:
+            r.status = "error"
+        if isinstance(req, dict):
+            r.has_tools = bool(req.get("tools"))
+            r.messages = chat_messages(req)
+            r.user = first_str(req.get("user"))
+        r.messages = r.messages + reply_messages(body)
+        return r.check()

@@ -1,0 +1,162 @@
+"""OpenAI Chat Completions request/response logs, and OpenAI-compatible providers (DeepSeek, OpenRouter...).
+
+One JSON object per call: `request` (the request body: model, messages, tools) and `response` (the response
+body with `usage`), `timestamp` (unix seconds or ISO 8601) and optional `metadata` (user, conversation_id or
+session_id, tags, api_key, project, feature). `request_body`/`response_body` are accepted too, as are the
+HTTP-recorder wrappers (`{"request": {"uri", "body"}, "response": {"status", "body"}}`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from analyzer.sources.base import (
+    RecordError,
+    Request,
+    Source,
+    apply_metadata,
+    canonical_json,
+    count,
+    envelope,
+    first_str,
+    guess_provider,
+    money,
+    text_of,
+    timestamp_us,
+)
+
+
+def chat_messages(req: dict[str, Any]) -> list[tuple[str, str, bool]]:
+    """Tools first (they lead the cached prefix), then the messages as sent."""
+    out: list[tuple[str, str, bool]] = []
+    tools = req.get("tools") or req.get("functions")
+    if tools:
+        out.append(("tools", canonical_json(tools), False))
+    msgs = req.get("messages")
+    if msgs is None and isinstance(req.get("prompt"), str):
+        msgs = [{"role": "user", "content": req["prompt"]}]
+    if msgs is None and req.get("input") is not None:  # Responses API
+        inp = req["input"]
+        msgs = [{"role": "user", "content": inp}] if isinstance(inp, str) else inp
+        if isinstance(req.get("instructions"), str):
+            out.append(("system", req["instructions"], False))
+    if not isinstance(msgs, list):
+        return out
+    for m in msgs:
+        if not isinstance(m, dict):
+            continue
+        role = str(m.get("role") or m.get("type") or "user")
+        if role == "developer":
+            role = "system"
+        text = text_of(m.get("content"))
+        if m.get("tool_calls"):
+            text = (text + "\n" if text else "") + canonical_json(m["tool_calls"])
+        elif m.get("function_call"):
+            text = (text + "\n" if text else "") + canonical_json(m["function_call"])
+        out.append((role, text, False))
+    return out
+
+
+def reply_messages(resp: dict[str, Any]) -> list[tuple[str, str, bool]]:
+    choices = resp.get("choices")
+    if isinstance(choices, list) and choices and isinstance(choices[0], dict):
+        msg = choices[0].get("message") or {}
+        text = text_of(msg.get("content"))
+        if msg.get("tool_calls"):
+            text = (text + "\n" if text else "") + canonical_json(msg["tool_calls"])
+        return [("assistant", text, True)]
+    if isinstance(resp.get("output"), list):  # Responses API
+        return [
+            (
+                "assistant",
+                text_of(
+                    [text_of(o.get("content")) if isinstance(o, dict) and "content" in o else o for o in resp["output"]]
+                ),
+                True,
+            )
+        ]
+    return []
+
+
+def apply_openai_usage(r: Request, usage: dict[str, Any]) -> None:
+    """Every OpenAI-style usage variant: Chat Completions, Responses, DeepSeek's cache hit/miss fields."""
+    prompt = usage.get("prompt_tokens", usage.get("input_tokens"))
+    hit = usage.get("prompt_cache_hit_tokens")
+    miss = usage.get("prompt_cache_miss_tokens")
+    if prompt is None and (hit is not None or miss is not None):
+        prompt = count(hit, "prompt_cache_hit_tokens") + count(miss, "prompt_cache_miss_tokens")
+    completion = usage.get("completion_tokens", usage.get("output_tokens"))
+    if prompt is None and completion is None:
+        raise RecordError("response has no usage token counts")
+    r.input_tokens = count(prompt, "prompt_tokens")
+    r.output_tokens = count(completion, "completion_tokens")
+    details = usage.get("prompt_tokens_details") or usage.get("input_tokens_details") or {}
+    cached = details.get("cached_tokens") if isinstance(details, dict) else None
+    if cached is None:
+        cached = hit
+    r.cache_read_tokens = count(cached, "cached_tokens")
+    if isinstance(details, dict):
+        r.cache_write_5m_tokens = count(details.get("cache_write_tokens"), "cache_write_tokens")
+    out_details = usage.get("completion_tokens_details") or usage.get("output_tokens_details") or {}
+    if isinstance(out_details, dict):
+        r.reasoning_tokens = count(out_details.get("reasoning_tokens"), "reasoning_tokens")
+    if "cost" in usage:  # OpenRouter reports what it charged
+        r.reported_cost = money(usage.get("cost"), "usage.cost")
+
+
+class OpenAIChat(Source):
+    name = "openai_chat"
+    title = "OpenAI Chat Completions request/response log (and OpenAI-compatible providers)"
+    enables = "cost, cached tokens, reasoning tokens, messages (threads, prefixes, routing, trimming)"
+    example = "openai_chat.jsonl"
+
+    def sniff(self, obj: dict[str, Any]) -> bool:
+        env = envelope(obj)
+        if env is None:
+            return False
+        usage = env.response.get("usage")
+        return (
+            env.response.get("object") in ("chat.completion", "response", "text_completion")
+            or (isinstance(usage, dict) and ("prompt_tokens" in usage or "prompt_cache_hit_tokens" in usage))
+            or "messages" in env.request
+            and "choices" in env.response
+        ) and env.response.get("type") != "message"
+
+    def parse(self, obj: dict[str, Any], ctx: dict[str, Any]) -> Request:
+        env = envelope(obj)
+        if env is None:
+            raise RecordError("no request/response pair")
+        req, resp = env.request, env.response
+        model = first_str(resp.get("model"), req.get("model"))
+        if model is None:
+            raise RecordError("no model in request or response")
+        r = Request(model=model)
+        apply_metadata(r, obj, env)
+        r.request_id = first_str(obj.get("id"), obj.get("request_id"), resp.get("id"))
+        r.ts_us = env.ts_us if env.ts_us is not None else _created(resp)
+        usage = resp.get("usage")
+        if isinstance(usage, dict):
+            apply_openai_usage(r, usage)
+        elif resp.get("error") or r.status == "error":
+            r.status = "error"  # failed calls are not billed; kept so error rates stay visible
+        else:
+            raise RecordError("response has no usage")
+        if r.provider is None:
+            if "prompt_cache_hit_tokens" in (usage or {}):
+                r.provider = "deepseek"
+            elif env.host and "openrouter" in env.host:
+                r.provider = "openrouter"
+            else:
+                r.provider = guess_provider(model) or "openai"
+        r.service_tier = first_str(resp.get("service_tier"), req.get("service_tier"))
+        r.batch = r.service_tier == "batch"
+        r.endpoint = "responses" if resp.get("object") == "response" else "chat.completions"
+        r.user = r.user or first_str(req.get("user"), req.get("safety_identifier"))
+        r.has_tools = bool(req.get("tools") or req.get("functions"))
+        r.messages = chat_messages(req) + reply_messages(resp)
+        return r.check()
+
+
+def _created(resp: dict[str, Any]) -> int | None:
+    """The response's own creation time, used when the logger recorded none."""
+    return timestamp_us(resp.get("created", resp.get("created_at")), "response.created")

@@ -1,0 +1,395 @@
+"""The DuckDB store: canonical tables, one transaction per file, a content-hash manifest, and rejects.
+
+Ingest is idempotent: a file whose bytes were ingested before (under any name) adds nothing, and a request
+id seen before is counted as a duplicate, not stored twice. Message contents are content-addressed: each
+distinct text is hashed, tokenized and stored once however often it was re-sent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import orjson
+import pyarrow as pa
+
+from analyzer import tokens
+from analyzer.errors import InputError
+from analyzer.inputs import expand_paths, sha256_file
+from analyzer.migrations import migrate
+from analyzer.sources import Item, Request, Source, open_source
+from analyzer.sources.base import RecordError
+
+BATCH_ROWS = 20_000
+EXCERPT_CHARS = 200
+
+_REQUEST_SCHEMA = pa.schema(
+    [
+        ("request_id", pa.string()),
+        ("source_id", pa.int32()),
+        ("line", pa.int32()),
+        ("ts", pa.timestamp("us")),
+        ("provider", pa.string()),
+        ("model", pa.string()),
+        ("api_key", pa.string()),
+        ("project", pa.string()),
+        ("user", pa.string()),
+        ("feature", pa.string()),
+        ("tags", pa.list_(pa.string())),
+        ("conversation_id", pa.string()),
+        ("endpoint", pa.string()),
+        ("input_tokens", pa.int64()),
+        ("cache_read_tokens", pa.int64()),
+        ("cache_write_5m_tokens", pa.int64()),
+        ("cache_write_1h_tokens", pa.int64()),
+        ("output_tokens", pa.int64()),
+        ("reasoning_tokens", pa.int64()),
+        ("batch", pa.bool_()),
+        ("service_tier", pa.string()),
+        ("reported_cost", pa.float64()),
+        ("latency_ms", pa.float64()),
+        ("status", pa.string()),
+        ("n_messages", pa.int32()),
+        ("has_tools", pa.bool_()),
+        ("encoding", pa.string()),
+    ]
+)
+_REQUEST_FIELDS = [f.name for f in _REQUEST_SCHEMA]
+_MESSAGE_SCHEMA = pa.schema(
+    [
+        ("request_id", pa.string()),
+        ("position", pa.int32()),
+        ("role", pa.string()),
+        ("content_id", pa.string()),
+        ("tokens", pa.int32()),
+        ("is_output", pa.bool_()),
+    ]
+)
+_CONTENT_SCHEMA = pa.schema(
+    [
+        ("content_id", pa.string()),
+        ("chars", pa.int32()),
+        ("tokens_o200k", pa.int32()),
+        ("tokens_cl100k", pa.int32()),
+        ("text", pa.string()),
+    ]
+)
+
+
+def content_id(text: str) -> str:
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+
+
+@dataclass
+class FileResult:
+    path: str
+    format: str | None
+    rows: int = 0
+    rejected: int = 0
+    duplicates: int = 0
+    skipped: str | None = None  # why the file added nothing (already ingested, unrecognised in a folder)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "format": self.format,
+            "rows": self.rows,
+            "rejected": self.rejected,
+            "duplicates": self.duplicates,
+            "skipped": self.skipped,
+        }
+
+
+@dataclass
+class IngestResult:
+    files: list[FileResult] = field(default_factory=list)
+
+    @property
+    def rows(self) -> int:
+        return sum(f.rows for f in self.files)
+
+    @property
+    def rejected(self) -> int:
+        return sum(f.rejected for f in self.files)
+
+
+class Store:
+    """A DuckDB database (a file, or memory) holding the canonical tables."""
+
+    def __init__(self, path: str | Path | None = None, *, read_only: bool = False) -> None:
+        self.path = str(path) if path else ":memory:"
+        try:
+            self.con = duckdb.connect(self.path, read_only=read_only)
+        except duckdb.Error as e:
+            raise InputError(f"{self.path}: cannot open database ({str(e).splitlines()[0]})") from None
+        if not read_only:
+            migrate(self.con)
+        self._request_ids: set[str] | None = None
+        self._tok: dict[str, dict[str, int]] | None = None
+
+    def close(self) -> None:
+        self.con.close()
+
+    # ---- ingest ---------------------------------------------------------------------------------------------
+
+    def ingest(
+        self,
+        paths: Iterable[str],
+        *,
+        no_text: bool = False,
+        fmt: str | None = None,
+        progress: Callable[[str], None] | None = None,
+    ) -> IngestResult:
+        result = IngestResult()
+        plan: list[tuple[Path, Source, Iterable[Item], str, int]] = []
+        for path, explicit in expand_paths(paths):
+            sha, size = sha256_file(path)
+            known = _one(self.con, "SELECT path FROM sources WHERE sha256 = ?", [sha])
+            if known:
+                result.files.append(FileResult(str(path), None, skipped=f"already ingested (as {known[0]})"))
+                continue
+            try:
+                source, items = open_source(path, fmt)
+            except InputError as e:
+                if explicit or fmt:
+                    raise
+                result.files.append(FileResult(str(path), None, skipped=str(e).split(": ", 1)[-1]))
+                continue
+            plan.append((path, source, items, sha, size))
+        # Companion files (batch inputs) first, so the outputs they annotate can join them.
+        plan.sort(key=lambda p: not p[1].companion)
+        ctx: dict[str, Any] = {}
+        for path, source, items, sha, size in plan:
+            if progress:
+                progress(f"reading {path} as {source.name}")
+            result.files.append(self._ingest_file(path, source, items, sha, size, no_text, ctx))
+        return result
+
+    def _ingest_file(
+        self, path: Path, source: Source, items: Iterable[Item], sha: str, size: int, no_text: bool, ctx: dict[str, Any]
+    ) -> FileResult:
+        res = FileResult(str(path), source.name)
+        con = self.con
+        con.execute("BEGIN TRANSACTION")
+        try:
+            source_id = _one(con, "SELECT coalesce(max(source_id), 0) + 1 FROM sources")[0]
+            rejects: list[tuple[Any, ...]] = []
+            batch: list[tuple[int, Request]] = []
+            for item in items:
+                reason = item.error
+                req = None
+                if reason is None:
+                    if not isinstance(item.obj, dict):
+                        reason = f"not a JSON object (a {type(item.obj).__name__})"
+                    else:
+                        try:
+                            req = source.parse(item.obj, ctx)
+                        except RecordError as e:
+                            reason = str(e)
+                if reason is not None:
+                    rejects.append(
+                        (
+                            source_id,
+                            str(path),
+                            item.line,
+                            item.location(path),
+                            reason,
+                            None if no_text else _excerpt(item),
+                        )
+                    )
+                    continue
+                if req is None:  # a companion record, joined elsewhere
+                    continue
+                batch.append((item.line, req))
+                if len(batch) >= BATCH_ROWS:
+                    self._flush(batch, source_id, sha, no_text, res)
+                    batch = []
+            self._flush(batch, source_id, sha, no_text, res)
+            res.rejected = len(rejects)
+            if rejects:
+                con.executemany("INSERT INTO rejects VALUES (?, ?, ?, ?, ?, ?)", rejects)
+            con.execute(
+                "INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    source_id,
+                    str(path),
+                    sha,
+                    size,
+                    source.name,
+                    res.rows,
+                    res.rejected,
+                    res.duplicates,
+                    datetime.now(UTC).replace(tzinfo=None),
+                    no_text,
+                ],
+            )
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            self._request_ids = None  # ids added by the rolled-back batches are gone again
+            self._tok = None
+            raise
+        return res
+
+    def _known_ids(self) -> set[str]:
+        if self._request_ids is None:
+            self._request_ids = {r[0] for r in self.con.execute("SELECT request_id FROM requests").fetchall()}
+        return self._request_ids
+
+    def _token_cache(self) -> dict[str, dict[str, int]]:
+        if self._tok is None:
+            self._tok = {e: {} for e in tokens.ENCODINGS}
+            for cid, o200k, cl100k in self.con.execute(
+                "SELECT content_id, tokens_o200k, tokens_cl100k FROM contents"
+            ).fetchall():
+                if o200k is not None:
+                    self._tok["o200k_base"][cid] = o200k
+                if cl100k is not None:
+                    self._tok["cl100k_base"][cid] = cl100k
+        return self._tok
+
+    def _flush(
+        self, batch: list[tuple[int, Request]], source_id: int, sha: str, no_text: bool, res: FileResult
+    ) -> None:
+        if not batch:
+            return
+        known = self._known_ids()
+        tok = self._token_cache()
+        cols: dict[str, list[Any]] = {f: [] for f in _REQUEST_FIELDS}
+        m_req: list[str] = []
+        m_pos: list[int] = []
+        m_role: list[str] = []
+        m_cid: list[str] = []
+        m_out: list[bool] = []
+        m_enc: list[str] = []
+        new_texts: dict[str, str] = {}  # content_id -> text, not yet tokenized anywhere
+        cl_texts: dict[str, str] = {}  # content_id -> text, needing a cl100k count
+        o200k, cl100k = tok["o200k_base"], tok["cl100k_base"]
+        for line, r in batch:
+            rid = r.request_id or f"{sha[:16]}:{line}"
+            if rid in known:
+                res.duplicates += 1
+                continue
+            known.add(rid)
+            enc = tokens.encoding_for(r.model)
+            n_in = 0
+            for pos, (role, text, is_output) in enumerate(r.messages):
+                cid = content_id(text)
+                if cid not in o200k and cid not in new_texts:
+                    new_texts[cid] = text
+                if enc == "cl100k_base" and cid not in cl100k:
+                    cl_texts[cid] = text
+                m_req.append(rid)
+                m_pos.append(pos)
+                m_role.append(role)
+                m_cid.append(cid)
+                m_out.append(is_output)
+                m_enc.append(enc)
+                n_in += not is_output
+            for f, v in (
+                ("request_id", rid),
+                ("source_id", source_id),
+                ("line", line),
+                ("ts", r.ts_us),
+                ("provider", r.provider),
+                ("model", r.model),
+                ("api_key", r.api_key),
+                ("project", r.project),
+                ("user", r.user),
+                ("feature", r.feature),
+                ("tags", r.tags),
+                ("conversation_id", r.conversation_id),
+                ("endpoint", r.endpoint),
+                ("input_tokens", r.input_tokens),
+                ("cache_read_tokens", r.cache_read_tokens),
+                ("cache_write_5m_tokens", r.cache_write_5m_tokens),
+                ("cache_write_1h_tokens", r.cache_write_1h_tokens),
+                ("output_tokens", r.output_tokens),
+                ("reasoning_tokens", r.reasoning_tokens),
+                ("batch", r.batch),
+                ("service_tier", r.service_tier),
+                ("reported_cost", r.reported_cost),
+                ("latency_ms", r.latency_ms),
+                ("status", r.status),
+                ("n_messages", n_in),
+                ("has_tools", r.has_tools),
+                ("encoding", enc),
+            ):
+                cols[f].append(v)
+        res.rows += len(cols["request_id"])
+        # Tokenize each new distinct content once, for every encoding it is needed in.
+        new_ids = list(new_texts)
+        for cid, n in zip(new_ids, tokens.count_many([new_texts[c] for c in new_ids], "o200k_base"), strict=True):
+            o200k[cid] = n
+        cl_ids = list(cl_texts)
+        for cid, n in zip(cl_ids, tokens.count_many([cl_texts[c] for c in cl_ids], "cl100k_base"), strict=True):
+            cl100k[cid] = n
+        con = self.con
+        if new_ids:
+            contents = pa.table(
+                {
+                    "content_id": new_ids,
+                    "chars": [len(new_texts[c]) for c in new_ids],
+                    "tokens_o200k": [o200k[c] for c in new_ids],
+                    "tokens_cl100k": [cl100k.get(c) for c in new_ids],
+                    "text": [None if no_text else new_texts[c] for c in new_ids],
+                },
+                schema=_CONTENT_SCHEMA,
+            )
+            con.register("_new_contents", contents)
+            con.execute("INSERT INTO contents SELECT * FROM _new_contents")
+            con.unregister("_new_contents")
+        old_cl = [c for c in cl_ids if c not in new_texts]
+        if old_cl:
+            upd = pa.table({"content_id": old_cl, "n": [cl100k[c] for c in old_cl]})
+            con.register("_cl_update", upd)
+            con.execute(
+                "UPDATE contents SET tokens_cl100k = u.n FROM _cl_update u WHERE contents.content_id = u.content_id"
+            )
+            con.unregister("_cl_update")
+        req_table = pa.table(cols, schema=_REQUEST_SCHEMA)
+        msg_table = pa.table(
+            {
+                "request_id": m_req,
+                "position": m_pos,
+                "role": m_role,
+                "content_id": m_cid,
+                "tokens": [tok[e][c] for e, c in zip(m_enc, m_cid, strict=True)],
+                "is_output": m_out,
+            },
+            schema=_MESSAGE_SCHEMA,
+        )
+        con.register("_new_requests", req_table)
+        con.register("_new_messages", msg_table)
+        con.execute(
+            f"INSERT INTO requests ({', '.join(_quoted(_REQUEST_FIELDS))}) "
+            f"SELECT {', '.join(_quoted(_REQUEST_FIELDS))} FROM _new_requests"
+        )
+        con.execute("INSERT INTO messages SELECT * FROM _new_messages")
+        con.unregister("_new_requests")
+        con.unregister("_new_messages")
+
+
+def _one(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> tuple[Any, ...] | None:
+    """The first row, with the result fully consumed (DuckDB refuses new work while one is open)."""
+    rows = con.execute(sql, params or []).fetchall()
+    return rows[0] if rows else None
+
+
+def _quoted(names: list[str]) -> list[str]:
+    return [f'"{n}"' for n in names]
+
+
+def _excerpt(item: Item) -> str | None:
+    if item.raw is not None:
+        s = item.raw[: EXCERPT_CHARS * 4].decode("utf-8", "replace")
+    elif item.obj is not None:
+        s = orjson.dumps(item.obj, default=str)[: EXCERPT_CHARS * 4].decode("utf-8", "replace")
+    else:
+        return None
+    return s[:EXCERPT_CHARS]

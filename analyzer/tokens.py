@@ -1,0 +1,76 @@
+"""Token counting offline: tiktoken's BPE files ship inside the package and are hash-checked on load.
+
+Which encoding a model uses, whether the count is exact (OpenAI's public tokenizers) or an estimate (Claude,
+Gemini, DeepSeek: o200k scaled by a ratio calibrated on the log's own reported input tokens).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib import resources
+from unittest import mock
+
+import tiktoken
+import tiktoken.load
+import tiktoken_ext.openai_public as openai_public
+
+# The hashes tiktoken itself pins for these files (tiktoken_ext/openai_public.py).
+EXPECTED_SHA256 = {
+    "o200k_base": "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d",
+    "cl100k_base": "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7",
+}
+ENCODINGS = tuple(EXPECTED_SHA256)
+DEFAULT_ENCODING = "o200k_base"
+
+
+def _local_bpe(name: str):
+    path = resources.files("analyzer") / "data" / "tokenizers" / f"{name}.tiktoken"
+
+    def load(_url: str, expected_hash: str | None = None) -> dict[bytes, int]:
+        # tiktoken's own constructor, with the download replaced by our shipped, hash-checked copy.
+        return tiktoken.load.load_tiktoken_bpe(str(path), expected_hash=EXPECTED_SHA256[name])
+
+    return load
+
+
+@cache
+def encoding(name: str = DEFAULT_ENCODING) -> tiktoken.Encoding:
+    if name not in EXPECTED_SHA256:
+        raise ValueError(f"unknown encoding {name!r}")
+    with mock.patch.object(openai_public, "load_tiktoken_bpe", _local_bpe(name)):
+        params = getattr(openai_public, name)()
+    return tiktoken.Encoding(**params)
+
+
+def encoding_for(model: str) -> str:
+    """cl100k for the GPT-4/3.5 generation and ada embeddings; o200k for everything newer and non-OpenAI."""
+    m = model.lower().rsplit("/", 1)[-1]
+    if m.startswith("gpt-4") and not m.startswith(("gpt-4o", "gpt-4.1", "gpt-4.5")):
+        return "cl100k_base"
+    if m.startswith(("gpt-3.5", "text-embedding-ada", "text-embedding-3", "gpt-35")):
+        return "cl100k_base"
+    return DEFAULT_ENCODING
+
+
+def is_exact(model: str, provider: str | None = None) -> bool:
+    """True when the model's real tokenizer is the one we count with (OpenAI models)."""
+    m = model.lower().rsplit("/", 1)[-1]
+    if provider not in (None, "openai", "azure", "openrouter"):
+        return False
+    return m.startswith(("gpt-", "o1", "o3", "o4", "chatgpt", "text-embedding", "codex"))
+
+
+def count(text: str, name: str = DEFAULT_ENCODING) -> int:
+    return len(encoding(name).encode_ordinary(text))
+
+
+def count_many(texts: list[str], name: str = DEFAULT_ENCODING) -> list[int]:
+    if not texts:
+        return []
+    return [len(t) for t in encoding(name).encode_ordinary_batch(texts, num_threads=2)]
+
+
+# Chat formatting overhead OpenAI documents for its chat models: ~3 tokens per message plus 3 to prime the
+# reply. Used when estimating a request's input from its messages.
+TOKENS_PER_MESSAGE = 3
+TOKENS_PER_REPLY = 3

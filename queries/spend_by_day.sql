@@ -1,0 +1,15 @@
+-- spend_by_day: daily spend per model, for the stacked daily chart and table.
+-- Inputs: priced_requests.
+-- Output: day (DATE, UTC), model_key (or the logged model when unpriced), requests, tokens, cost_usd.
+SELECT CAST(ts AS DATE)                      AS day,
+       coalesce(model_key, model)           AS model,
+       count(*)                              AS requests,
+       sum(input_tokens)::BIGINT                     AS input_tokens,
+       sum(cache_read_tokens)::BIGINT                AS cache_read_tokens,
+       sum(output_tokens)::BIGINT                    AS output_tokens,
+       coalesce(sum(cost), 0)                AS cost_usd,
+       bool_or(NOT priced)                   AS has_unpriced
+FROM priced_requests
+WHERE ts IS NOT NULL
+GROUP BY ALL
+ORDER BY day, cost_usd DESC
