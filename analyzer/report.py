@@ -169,7 +169,8 @@ def assumptions(report: dict[str, Any]) -> list[str]:
 
 
 def _usd(v: float | None) -> float | None:
-    return None if v is None else round(float(v), 6)
+    """USD kept to 1e-10 (float noise removed; a sample's fractions of a cent survive)."""
+    return None if v is None else round(float(v), 10)
 
 
 def _r(v: float | None, digits: int) -> float | None:
@@ -185,12 +186,12 @@ def _iso(v: datetime | date | None) -> str | None:
 
 
 def _clean(row: dict[str, Any]) -> dict[str, Any]:
-    """JSON-ready values: dates as ISO strings, money and ratios rounded."""
+    """JSON-ready values: dates as ISO strings, floats (money, ratios) rounded to 1e-10."""
     out: dict[str, Any] = {}
     for k, v in row.items():
         if isinstance(v, datetime | date):
             v = _iso(v)
         elif isinstance(v, float):
-            v = round(v, 6)
+            v = round(v, 10)
         out[k] = v
     return out

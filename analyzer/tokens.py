@@ -6,6 +6,7 @@ Gemini, DeepSeek: o200k scaled by a ratio calibrated on the log's own reported i
 
 from __future__ import annotations
 
+import os
 from functools import cache
 from importlib import resources
 from unittest import mock
@@ -27,8 +28,10 @@ def _local_bpe(name: str):
     path = resources.files("analyzer") / "data" / "tokenizers" / f"{name}.tiktoken"
 
     def load(_url: str, expected_hash: str | None = None) -> dict[bytes, int]:
-        # tiktoken's own constructor, with the download replaced by our shipped, hash-checked copy.
-        return tiktoken.load.load_tiktoken_bpe(str(path), expected_hash=EXPECTED_SHA256[name])
+        # tiktoken's own constructor, with the download replaced by our shipped, hash-checked copy. An empty
+        # TIKTOKEN_CACHE_DIR stops tiktoken from copying the file into a cache folder on every new machine.
+        with mock.patch.dict(os.environ, {"TIKTOKEN_CACHE_DIR": ""}):
+            return tiktoken.load.load_tiktoken_bpe(str(path), expected_hash=EXPECTED_SHA256[name])
 
     return load
 

@@ -80,9 +80,16 @@ def read_items(path: Path) -> Iterator[Item]:
 def detect_format(path: Path, items: list[Item]) -> Source | None:
     objs = [i.obj for i in items if isinstance(i.obj, dict)]
     for source in SOURCES:
-        if any(source.sniff(o) for o in objs):
+        if any(_sniffs(source, o) for o in objs):
             return source
     return None
+
+
+def _sniffs(source: Source, obj: dict[str, Any]) -> bool:
+    try:
+        return source.sniff(obj)
+    except RecordError:  # a broken record says nothing about the file's format
+        return False
 
 
 def open_source(path: Path, forced: str | None = None) -> tuple[Source, Iterator[Item]]:

@@ -269,10 +269,15 @@ class Envelope:
 
     request: dict[str, Any]
     response: dict[str, Any]
-    ts_us: int | None
+    raw_ts: Any
     meta: dict[str, Any]
     host: str | None
     status_code: int | None
+
+    @property
+    def ts_us(self) -> int | None:
+        """Parsed only when asked, so that sniffing a format never fails on a bad timestamp."""
+        return timestamp_us(self.raw_ts)
 
 
 def envelope(obj: dict[str, Any]) -> Envelope | None:
@@ -304,8 +309,7 @@ def envelope(obj: dict[str, Any]) -> Envelope | None:
         if obj.get(key) not in (None, ""):
             raw_ts = obj[key]
             break
-    ts = timestamp_us(raw_ts) if raw_ts is not None else None
-    return Envelope(req, resp, ts, meta, host, status_code)
+    return Envelope(req, resp, raw_ts, meta, host, status_code)
 
 
 def apply_metadata(r: Request, obj: dict[str, Any], env: Envelope) -> None:

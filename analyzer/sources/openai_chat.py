@@ -133,7 +133,8 @@ class OpenAIChat(Source):
         r = Request(model=model)
         apply_metadata(r, obj, env)
         r.request_id = first_str(obj.get("id"), obj.get("request_id"), resp.get("id"))
-        r.ts_us = env.ts_us if env.ts_us is not None else _created(resp)
+        ts = env.ts_us
+        r.ts_us = ts if ts is not None else _created(resp)
         usage = resp.get("usage")
         if isinstance(usage, dict):
             apply_openai_usage(r, usage)
@@ -146,8 +147,10 @@ class OpenAIChat(Source):
                 r.provider = "deepseek"
             elif env.host and "openrouter" in env.host:
                 r.provider = "openrouter"
+            elif env.host and env.host.endswith("openai.com"):
+                r.provider = "openai"
             else:
-                r.provider = guess_provider(model) or "openai"
+                r.provider = guess_provider(model)  # None: an OpenAI-compatible server we cannot name
         r.service_tier = first_str(resp.get("service_tier"), req.get("service_tier"))
         r.batch = r.service_tier == "batch"
         r.endpoint = "responses" if resp.get("object") == "response" else "chat.completions"

@@ -1,0 +1,62 @@
+"""Shared fixtures: paths to the samples, a fresh catalogue, stores, and a CLI runner."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from analyzer.prices import load_catalogue
+from analyzer.store import Store
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "sample_logs"
+SHARED = ROOT.parent / "shared" / "samples"
+
+
+@pytest.fixture(scope="session")
+def catalogue():
+    return load_catalogue()
+
+
+@pytest.fixture
+def store():
+    s = Store()
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def runner():
+    return CliRunner()
+
+
+def write_jsonl(path: Path, records: list) -> Path:
+    """Records as JSONL; a str is written as the raw line (to make broken lines)."""
+    path.write_text("\n".join(r if isinstance(r, str) else json.dumps(r) for r in records) + "\n")
+    return path
+
+
+def openai_record(model="gpt-4o", prompt=100, completion=20, cached=0, ts=1_764_000_000, rid=None, **meta):
+    resp = {
+        "object": "chat.completion",
+        "model": model,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}}],
+        "usage": {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "prompt_tokens_details": {"cached_tokens": cached},
+        },
+    }
+    if rid:
+        resp["id"] = rid
+    rec = {
+        "timestamp": ts,
+        "request": {"model": model, "messages": [{"role": "user", "content": "hi"}]},
+        "response": resp,
+    }
+    if meta:
+        rec["metadata"] = meta
+    return rec

@@ -1,0 +1,173 @@
+"""End to end through the command line, on sample_logs and small fixtures."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from analyzer.cli import cli
+from analyzer.report import SCHEMA_VERSION
+from tests.conftest import SAMPLES, openai_record, write_jsonl
+
+
+@pytest.fixture(scope="module")
+def sample_report(tmp_path_factory):
+    from click.testing import CliRunner
+
+    out = tmp_path_factory.mktemp("report")
+    res = CliRunner().invoke(
+        cli,
+        ["report", str(SAMPLES), "-o", str(out / "r.html"), "--json", str(out / "s.json"), "--md", str(out / "s.md")],
+    )
+    assert res.exit_code == 0, res.output
+    return json.loads((out / "s.json").read_text()), (out / "r.html").read_text(), (out / "s.md").read_text()
+
+
+def test_json_contract(sample_report):
+    data, _, _ = sample_report
+    assert data["schema_version"] == SCHEMA_VERSION
+    t = data["totals"]
+    for key in ("requests", "cost_usd", "input_tokens", "output_tokens", "cache_read_tokens"):
+        assert isinstance(t[key], int | float)
+    assert data["ingest"]["rows"] == 18 and data["ingest"]["rejected"] == 0
+    assert t["requests"] == 18 and t["unpriced_requests"] == 1 and t["error_requests"] == 1
+
+
+def test_totals_agree_with_breakdowns(sample_report):
+    data, _, _ = sample_report
+    t = data["totals"]
+    assert sum(m["cost_usd"] or 0 for m in data["by_model"]) == pytest.approx(t["cost_usd"], abs=1e-5)
+    assert sum(t["cost_by_token_type_usd"].values()) == pytest.approx(t["cost_usd"], abs=1e-5)
+    assert sum(d["cost_usd"] for d in data["by_day"]) == pytest.approx(t["cost_usd"], abs=1e-5)
+    assert sum(m["input_tokens"] for m in data["by_model"]) == t["input_tokens"]
+
+
+def test_hand_computed_model_costs(sample_report):
+    data, _, _ = sample_report
+    by = {m["model"]: m for m in data["by_model"]}
+    # 2 real pairs (see test_prices) + the constructed 1h write: 14 uncached, 1650 1h-write, 17 out
+    sonnet = 0.0088371 + 14 * 3e-6 + 1650 * 6e-6 + 17 * 1.5e-5
+    assert by["claude-sonnet-4-5-20250929"]["cost_usd"] == pytest.approx(sonnet, abs=1e-6)
+    # deepseek-chat: $0.28 in, $0.028 cache hit, $0.42 out; (142 miss, 19 out) + (14 miss, 128 hit, 19 out)
+    deepseek = (142 + 14) * 2.8e-7 + 128 * 2.8e-8 + 38 * 4.2e-7
+    assert by["deepseek-chat"]["cost_usd"] == pytest.approx(deepseek, abs=1e-9)
+    # the batch sample: gpt-4o-mini at batch prices ($0.075 in, $0.30 out)
+    assert by["gpt-4o-mini-2024-07-18"]["batch_requests"] == 2
+
+
+def test_unpriced_model_is_listed_loudly(sample_report):
+    data, html, md = sample_report
+    assert data["unpriced"] == [
+        {
+            "provider": None,
+            "model": "acme-llm-7b",
+            "requests": 1,
+            "input_tokens": 21,
+            "output_tokens": 3,
+            "reported_cost_usd": None,
+        }
+    ]
+    assert "UNPRICED" in html and "Unpriced models" in html and "Unpriced" in md
+
+
+def test_html_is_self_contained(sample_report):
+    _, html, _ = sample_report
+    assert html.startswith("<!doctype html>")
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html)
+    assert "@import" not in html
+
+
+def test_everything_from_logs_is_escaped(runner, tmp_path):
+    evil = "<script>alert('x')</script>"
+    rec = openai_record(
+        model=f"gpt-4o{evil}", rid="e1", user="<img src=x onerror=alert(1)>", tags=[evil], feature="a|b*c_"
+    )
+    f = write_jsonl(tmp_path / "evil.jsonl", [rec])
+    html_path, md_path = tmp_path / "r.html", tmp_path / "s.md"
+    res = runner.invoke(cli, ["report", str(f), "-o", str(html_path), "--md", str(md_path)])
+    assert res.exit_code == 0, res.output
+    html = html_path.read_text()
+    assert "<script>alert" not in html and "<img src=x" not in html
+    assert "&lt;script&gt;" in html
+    md = md_path.read_text()
+    assert "<script>" not in md
+
+
+def test_ingest_then_report_from_db(runner, tmp_path):
+    db = str(tmp_path / "llm.duckdb")
+    res = runner.invoke(cli, ["ingest", str(SAMPLES), "--db", db])
+    assert res.exit_code == 0, res.output
+    assert "18 requests added" in res.output
+    again = runner.invoke(cli, ["ingest", str(SAMPLES), "--db", db])
+    assert "0 requests added" in again.output and "already ingested" in again.output
+    out = tmp_path / "s.json"
+    res = runner.invoke(cli, ["report", "--db", db, "--json", str(out)])
+    assert res.exit_code == 0, res.output
+    assert json.loads(out.read_text())["totals"]["requests"] == 18
+
+
+def test_since_until_filter(runner, tmp_path):
+    recs = [
+        openai_record(rid="d1", ts="2025-06-01T10:00:00Z"),
+        openai_record(rid="d2", ts="2025-06-02T23:59:00Z"),
+        openai_record(rid="d3", ts="2025-06-03T00:00:00Z"),
+    ]
+    f = write_jsonl(tmp_path / "days.jsonl", recs)
+    res = runner.invoke(cli, ["report", str(f), "--since", "2025-06-02", "--until", "2025-06-02", "--json", "-"])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    assert data["totals"]["requests"] == 1 and data["by_day"][0]["day"] == "2025-06-02"
+
+
+def test_summary_printed_without_outputs(runner):
+    res = runner.invoke(cli, ["report", str(SAMPLES)])
+    assert res.exit_code == 0
+    assert "Spend" in res.stdout and "acme-llm-7b" in res.stdout and "UNPRICED" in res.stdout
+
+
+def test_output_folder_missing_is_an_input_error(runner, tmp_path):
+    res = runner.invoke(cli, ["report", str(SAMPLES), "-o", str(tmp_path / "no" / "r.html")])
+    assert res.exit_code == 1 and "does not exist" in res.stderr
+
+
+def test_prices_command(runner):
+    res = runner.invoke(cli, ["prices", "claude-sonnet-4-5-20250929", "--json"])
+    assert res.exit_code == 0
+    info = json.loads(res.stdout)
+    std = next(r for r in info["usd_per_million_tokens"] if r["mode"] == "standard")
+    assert info["key"] == "claude-sonnet-4-5-20250929"
+    assert (std["input"], std["cache_read"], std["cache_write_5m"], std["cache_write_1h"], std["output"]) == (
+        3.0,
+        0.3,
+        3.75,
+        6.0,
+        15.0,
+    )
+    res = runner.invoke(cli, ["prices", "openai/gpt-4o-2024-08-06"])
+    assert res.exit_code == 0 and "gpt-4o-2024-08-06" in res.stdout
+
+
+def test_prices_unknown_model_exits_1(runner):
+    res = runner.invoke(cli, ["prices", "gpt-4o-minii"])
+    assert res.exit_code == 1 and "unpriced" in res.stderr and "gpt-4o-mini" in res.stderr
+
+
+def test_tokens_command(runner, tmp_path):
+    f = tmp_path / "prompt.txt"
+    f.write_text("hello world")
+    res = runner.invoke(cli, ["tokens", str(f), "--model", "gpt-4o", "--json"])
+    info = json.loads(res.stdout)
+    assert info["tokens"] == 2 and info["exact"] is True
+    assert info["input_cost_per_1k_calls_usd"] == pytest.approx(2 * 2.5e-6 * 1000)
+    res = runner.invoke(cli, ["tokens", "hello world", "--model", "claude-sonnet-4-5"])
+    assert "estimate" in res.stdout
+
+
+def test_formats_command_lists_every_source_with_a_sample(runner):
+    res = runner.invoke(cli, ["formats", "--json"])
+    rows = json.loads(res.stdout)
+    assert {r["name"] for r in rows} >= {"openai_chat", "anthropic_messages", "openai_batch_output", "litellm_payload"}
+    for r in rows:
+        assert (SAMPLES / r["example"].split("/", 1)[1]).exists()

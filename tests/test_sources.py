@@ -1,0 +1,223 @@
+"""Every source, on real-shaped records: the sample_logs files and the shared provider samples."""
+
+from __future__ import annotations
+
+import pytest
+
+from analyzer.sources import BY_NAME, open_source
+from analyzer.sources.base import RecordError, text_of, timestamp_us
+from tests.conftest import SAMPLES, SHARED
+
+
+def parsed(path, fmt=None, ctx=None):
+    source, items = open_source(path, fmt)
+    ctx = {} if ctx is None else ctx
+    return source, [source.parse(i.obj, ctx) for i in items]
+
+
+def test_openai_chat_real_prompt_cache_pair():
+    source, reqs = parsed(SAMPLES / "openai_chat.jsonl")
+    assert source.name == "openai_chat"
+    first, second = reqs[0], reqs[1]
+    assert (first.model, first.input_tokens, first.cache_read_tokens, first.cache_write_5m_tokens) == (
+        "gpt-5.6-sol",
+        4020,
+        0,
+        4012,
+    )
+    assert (second.cache_read_tokens, second.cache_write_5m_tokens, second.output_tokens) == (4012, 0, 4)
+    assert first.user == "eval-harness" and first.tags == ["prompt-cache-test"]
+    # the cache breakpoint marker does not change the content: both requests send the same text
+    assert first.messages[0] == second.messages[0]
+
+
+def test_openai_reasoning_tokens_and_created_timestamp():
+    _, reqs = parsed(SAMPLES / "openai_chat.jsonl")
+    o3 = next(r for r in reqs if r.model.startswith("o3-mini"))
+    assert (o3.output_tokens, o3.reasoning_tokens, o3.input_tokens) == (87, 64, 7)
+
+
+def test_openai_conversation_metadata_and_tools():
+    _, reqs = parsed(SAMPLES / "openai_chat.jsonl")
+    turn2 = next(r for r in reqs if r.request_id == "chatcmpl-sample-support-1")
+    assert turn2.conversation_id == "conv-7f3a" and turn2.api_key == "key-support-prod"
+    assert turn2.has_tools and turn2.feature == "support-bot"
+    roles = [m[0] for m in turn2.messages]
+    assert roles == ["tools", "system", "user", "assistant", "user", "assistant"]
+    assert turn2.messages[-1][2] is True  # the reply is marked as output
+
+
+def test_deepseek_cache_hit_fields_and_provider():
+    _, reqs = parsed(SAMPLES / "openai_chat.jsonl")
+    ds = [r for r in reqs if r.model == "deepseek-chat"]
+    assert [r.provider for r in ds] == ["deepseek", "deepseek"]
+    assert [(r.input_tokens, r.cache_read_tokens) for r in ds] == [(142, 0), (142, 128)]
+
+
+def test_deepseek_without_prompt_tokens_sums_hit_and_miss():
+    obj = {
+        "request": {"model": "deepseek-chat", "messages": []},
+        "response": {
+            "model": "deepseek-chat",
+            "object": "chat.completion",
+            "usage": {"prompt_cache_hit_tokens": 64, "prompt_cache_miss_tokens": 10, "completion_tokens": 5},
+        },
+    }
+    r = BY_NAME["openai_chat"].parse(obj, {})
+    assert (r.input_tokens, r.cache_read_tokens) == (74, 64)
+
+
+def test_error_response_is_kept_unbilled():
+    _, reqs = parsed(SAMPLES / "openai_chat.jsonl")
+    err = [r for r in reqs if r.status == "error"]
+    assert len(err) == 1 and err[0].input_tokens == 0
+
+
+def test_anthropic_real_pairs_add_cache_tokens_back_into_input():
+    source, reqs = parsed(SAMPLES / "anthropic_messages.jsonl")
+    assert source.name == "anthropic_messages"
+    a, b = reqs[0], reqs[1]
+    # usage.input_tokens=3 is the uncached part; reads 1111 (+ writes 418 on the second)
+    assert (a.input_tokens, a.cache_read_tokens, a.cache_write_5m_tokens) == (1114, 1111, 0)
+    assert (b.input_tokens, b.cache_read_tokens, b.cache_write_5m_tokens, b.output_tokens) == (1532, 1111, 418, 33)
+    assert a.messages[0] == ("system", "You are a helpful assistant.", False)
+
+
+def test_anthropic_one_hour_write_and_block_system():
+    _, reqs = parsed(SAMPLES / "anthropic_messages.jsonl")
+    r = next(r for r in reqs if r.request_id == "msg_sample_1h_write")
+    assert (r.cache_write_5m_tokens, r.cache_write_1h_tokens, r.input_tokens) == (0, 1650, 1664)
+    assert r.messages[0][0] == "system" and "Northwind" in r.messages[0][1]
+
+
+def test_anthropic_without_split_uses_request_ttl():
+    obj = {
+        "request": {
+            "model": "claude-sonnet-4-5",
+            "system": [{"type": "text", "text": "S", "cache_control": {"type": "ephemeral", "ttl": "1h"}}],
+            "messages": [],
+        },
+        "response": {
+            "type": "message",
+            "model": "claude-sonnet-4-5",
+            "content": [],
+            "usage": {"input_tokens": 5, "cache_creation_input_tokens": 2000, "output_tokens": 1},
+        },
+    }
+    r = BY_NAME["anthropic_messages"].parse(obj, {})
+    assert (r.cache_write_1h_tokens, r.cache_write_5m_tokens) == (2000, 0)
+
+
+def test_anthropic_inconsistent_cache_split_is_rejected():
+    obj = {
+        "request": {"model": "claude-sonnet-4-5", "messages": []},
+        "response": {
+            "type": "message",
+            "model": "claude-sonnet-4-5",
+            "content": [],
+            "usage": {
+                "input_tokens": 5,
+                "cache_creation_input_tokens": 100,
+                "output_tokens": 1,
+                "cache_creation": {"ephemeral_5m_input_tokens": 10, "ephemeral_1h_input_tokens": 10},
+            },
+        },
+    }
+    with pytest.raises(RecordError, match="cache_creation split"):
+        BY_NAME["anthropic_messages"].parse(obj, {})
+
+
+def test_shared_cassette_wrappers_are_read_directly():
+    source, reqs = parsed(SHARED / "anthropic_messages" / "block_cache_breakpoint_request_response_pairs.json")
+    assert source.name == "anthropic_messages"
+    assert [r.cache_read_tokens for r in reqs] == [0, 1590]
+
+
+def test_batch_output_joins_input_messages():
+    ctx: dict = {}
+    src_in, _ = parsed(SAMPLES / "openai_batch_input.jsonl", ctx=ctx)
+    assert src_in.name == "openai_batch_input" and src_in.companion
+    src_out, reqs = parsed(SAMPLES / "openai_batch_output.jsonl", ctx=ctx)
+    assert src_out.name == "openai_batch_output"
+    assert all(r.batch for r in reqs)
+    assert reqs[1].messages[0] == ("system", "You are an unhelpful assistant.", False)
+    assert (reqs[0].input_tokens, reqs[0].output_tokens) == (20, 10)
+
+
+def test_batch_output_alone_has_usage_but_no_messages():
+    _, reqs = parsed(SAMPLES / "openai_batch_output.jsonl")
+    assert [len(r.messages) for r in reqs] == [1, 1]  # only the reply
+
+
+def test_litellm_payload():
+    source, (r,) = parsed(SAMPLES / "litellm_standard_logging_payload.json")
+    assert source.name == "litellm_payload"
+    assert (r.model, r.provider, r.input_tokens, r.output_tokens) == ("gpt-4o", "openai", 10, 20)
+    assert r.reported_cost == pytest.approx(0.000225)
+    assert r.ts_us == timestamp_us("2025-01-24 09:20:46.847371")
+    assert r.latency_ms == pytest.approx(4.583)
+
+
+def test_litellm_spend_log_row_with_json_string_metadata():
+    source, (r,) = parsed(SAMPLES / "litellm_spend_log.json")
+    assert source.name == "litellm_spend_log"
+    assert (r.request_id, r.conversation_id, r.input_tokens, r.output_tokens) == (
+        "chatcmpl-2283081b-dc89-41f6-93e6-d4f914774027",
+        "1234567890",
+        10,
+        20,
+    )
+
+
+def test_litellm_anthropic_style_usage_adds_cache_counts_when_excluded():
+    obj = {
+        "call_type": "acompletion",
+        "startTime": 1_764_000_000.0,
+        "endTime": 1_764_000_001.5,
+        "model": "claude-sonnet-4-5",
+        "response_cost": 0.01,
+        "status": "success",
+        "response": {
+            "usage": {
+                "prompt_tokens": 10,
+                "completion_tokens": 5,
+                "cache_read_input_tokens": 900,
+                "cache_creation_input_tokens": 100,
+            }
+        },
+    }
+    r = BY_NAME["litellm_payload"].parse(obj, {})
+    assert (r.input_tokens, r.cache_read_tokens, r.cache_write_5m_tokens) == (1010, 900, 100)
+    assert r.latency_ms == pytest.approx(1500)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (1_764_000_000, 1_764_000_000_000_000),
+        (1_764_000_000_123, 1_764_000_000_123_000),  # milliseconds
+        ("1764000000.5", 1_764_000_000_500_000),
+        ("2025-11-24T16:00:00Z", 1_764_000_000_000_000),
+        ("2025-11-24T17:00:00+01:00", 1_764_000_000_000_000),
+        ("2025-11-24 16:00:00", 1_764_000_000_000_000),  # naive = UTC
+    ],
+)
+def test_timestamps(value, expected):
+    assert timestamp_us(value) == expected
+
+
+@pytest.mark.parametrize("bad", ["yesterday", "2025-13-45", True, -5, {"t": 1}])
+def test_bad_timestamps(bad):
+    with pytest.raises(RecordError, match="unparseable timestamp"):
+        timestamp_us(bad)
+
+
+def test_text_of_strips_cache_markers_and_joins_blocks():
+    plain = text_of([{"type": "text", "text": "a"}, {"type": "image", "source": {"data": "x"}}])
+    marked = text_of(
+        [
+            {"type": "text", "text": "a", "cache_control": {"type": "ephemeral"}},
+            {"type": "image", "source": {"data": "x"}, "cache_control": {"type": "ephemeral"}},
+        ]
+    )
+    assert plain == marked and plain.startswith("a\n")

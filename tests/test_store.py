@@ -1,0 +1,147 @@
+"""The store: idempotent ingest, content addressing, --no-text, compression, transactions."""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+
+import pytest
+import zstandard
+
+from analyzer.errors import InputError
+from analyzer.store import Store
+from tests.conftest import SAMPLES, openai_record, write_jsonl
+
+
+def count(store, table):
+    return store.con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
+
+
+def test_sample_logs_load_completely(store):
+    result = store.ingest([str(SAMPLES)])
+    assert result.rejected == 0
+    formats = {f.format for f in result.files}
+    assert formats == {
+        "openai_chat",
+        "anthropic_messages",
+        "openai_batch_input",
+        "openai_batch_output",
+        "litellm_payload",
+        "litellm_spend_log",
+    }
+    assert count(store, "requests") == result.rows == 18
+    assert count(store, "sources") == 6
+
+
+def test_reingest_and_renamed_copy_add_nothing(tmp_path):
+    db = tmp_path / "t.duckdb"
+    shutil.copy(SAMPLES / "openai_chat.jsonl", tmp_path / "a.jsonl")
+    s = Store(db)
+    first = s.ingest([str(tmp_path / "a.jsonl")])
+    s.close()
+    shutil.copy(tmp_path / "a.jsonl", tmp_path / "renamed.jsonl")
+    s = Store(db)
+    again = s.ingest([str(tmp_path / "a.jsonl"), str(tmp_path / "renamed.jsonl")])
+    assert first.rows == 9 and again.rows == 0
+    assert all(f.skipped and f.skipped.startswith("already ingested") for f in again.files)
+    assert count(s, "requests") == 9
+    s.close()
+
+
+def test_same_request_in_two_files_is_a_duplicate_not_a_second_row(store, tmp_path):
+    write_jsonl(tmp_path / "one.jsonl", [openai_record(rid="req-1"), openai_record(rid="req-2")])
+    write_jsonl(tmp_path / "two.jsonl", [openai_record(rid="req-2", prompt=101), openai_record(rid="req-3")])
+    result = store.ingest([str(tmp_path)])
+    assert result.rows == 3
+    assert sum(f.duplicates for f in result.files) == 1
+
+
+def test_contents_are_stored_and_tokenized_once(store, tmp_path):
+    system = "You are a meticulous assistant. " * 50
+    recs = []
+    for i in range(5):
+        r = openai_record(rid=f"r{i}")
+        r["request"]["messages"] = [{"role": "system", "content": system}, {"role": "user", "content": f"q{i}"}]
+        recs.append(r)
+    store.ingest([str(write_jsonl(tmp_path / "x.jsonl", recs))])
+    rows = store.con.execute(
+        "SELECT count(*), count(DISTINCT content_id) FROM messages WHERE role = 'system'"
+    ).fetchall()[0]
+    assert rows == (5, 1)
+    stored = store.con.execute("SELECT count(*) FROM contents WHERE text = ?", [system]).fetchall()[0][0]
+    assert stored == 1
+
+
+def test_no_text_keeps_hashes_and_tokens_but_no_text(store, tmp_path):
+    store.ingest([str(SAMPLES / "openai_chat.jsonl")], no_text=True)
+    texts, tokens = store.con.execute("SELECT count(text), count(tokens_o200k) FROM contents").fetchall()[0]
+    assert texts == 0 and tokens > 0
+    assert store.con.execute("SELECT count(*) FROM messages WHERE tokens IS NULL").fetchall()[0][0] == 0
+
+
+def test_message_token_counts_match_reported_prompt_tokens_for_openai(store):
+    # the constructed support records' prompt_tokens were counted with the same tokenizer + chat overhead
+    store.ingest([str(SAMPLES / "openai_chat.jsonl")])
+    rows = store.con.execute("""
+        SELECT r.input_tokens, sum(m.tokens) + 3 * count(*) + 3
+        FROM requests r JOIN messages m USING (request_id)
+        WHERE r.request_id LIKE 'chatcmpl-sample-support-%' AND NOT m.is_output AND m.role <> 'tools'
+        GROUP BY ALL""").fetchall()
+    assert rows and all(reported == counted for reported, counted in rows)
+
+
+def test_gzip_and_zstd_are_read_transparently(store, tmp_path):
+    raw = (SAMPLES / "anthropic_messages.jsonl").read_bytes()
+    (tmp_path / "a.jsonl.gz").write_bytes(gzip.compress(raw))
+    (tmp_path / "b.jsonl.zst").write_bytes(zstandard.ZstdCompressor().compress(raw))
+    result = store.ingest([str(tmp_path / "a.jsonl.gz"), str(tmp_path / "b.jsonl.zst")])
+    # same records in both: the second file's are duplicates by request id
+    assert [f.rows for f in result.files] == [5, 0]
+    assert [f.duplicates for f in result.files] == [0, 5]
+
+
+def test_globs_and_folders(store, tmp_path):
+    sub = tmp_path / "deep" / "er"
+    sub.mkdir(parents=True)
+    write_jsonl(sub / "x.jsonl", [openai_record(rid="g1")])
+    write_jsonl(tmp_path / "y.jsonl", [openai_record(rid="g2")])
+    (tmp_path / "notes.txt").write_text("not a log")
+    assert store.ingest([str(tmp_path / "**" / "*.jsonl")]).rows == 2
+
+
+def test_missing_path_is_an_input_error(store, tmp_path):
+    with pytest.raises(InputError, match="no such file"):
+        store.ingest([str(tmp_path / "nope.jsonl")])
+
+
+def test_unrecognised_file_named_directly_is_an_error_but_skipped_in_a_folder(store, tmp_path):
+    write_jsonl(tmp_path / "other.json", [{"hello": "world"}])
+    write_jsonl(tmp_path / "good.jsonl", [openai_record(rid="ok1")])
+    with pytest.raises(InputError, match="unrecognised format"):
+        store.ingest([str(tmp_path / "other.json")])
+    result = store.ingest([str(tmp_path)])
+    assert result.rows == 1
+    assert [f.skipped for f in result.files if f.skipped][0].startswith("unrecognised format")
+
+
+def test_a_failing_file_rolls_back_whole(store, tmp_path, monkeypatch):
+    write_jsonl(tmp_path / "a.jsonl", [openai_record(rid=f"t{i}") for i in range(3)])
+    from analyzer import store as store_mod
+
+    def boom(*a, **k):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(store_mod.Store, "_flush", boom)
+    with pytest.raises(RuntimeError):
+        store.ingest([str(tmp_path / "a.jsonl")])
+    assert count(store, "sources") == 0 and count(store, "requests") == 0
+    monkeypatch.undo()
+    assert store.ingest([str(tmp_path / "a.jsonl")]).rows == 3
+
+
+def test_migrations_are_recorded_once(tmp_path):
+    db = tmp_path / "m.duckdb"
+    Store(db).close()
+    s = Store(db)
+    assert s.con.execute("SELECT id FROM _llmcost_migrations").fetchall() == [(1,)]
+    s.close()
