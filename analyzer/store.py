@@ -25,7 +25,7 @@ from analyzer.migrations import migrate
 from analyzer.sources import Item, Request, Source, open_source
 from analyzer.sources.base import RecordError
 
-BATCH_ROWS = 20_000
+BATCH_ROWS = 5_000  # requests per insert: bounds memory (each holds its messages' text)
 EXCERPT_CHARS = 200
 
 _REQUEST_SCHEMA = pa.schema(
