@@ -51,6 +51,13 @@ def _m001(con: duckdb.DuckDBPyConnection) -> None:
     """)
 
 
+@migration(2, "block-hash traces")
+def _m002(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("CREATE TABLE blocks (request_id VARCHAR NOT NULL, position INTEGER NOT NULL, block_hash BIGINT)")
+    # Traces count time from their own start, not the calendar: kept apart from `ts` (which stays NULL).
+    con.execute("ALTER TABLE requests ADD COLUMN trace_ms DOUBLE")
+
+
 def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
     """Bring the database to the newest schema; returns the migrations applied now."""
     con.execute(

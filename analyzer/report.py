@@ -12,13 +12,15 @@ from typing import Any
 
 import polars as pl
 
-from analyzer import __version__, queries
+from analyzer import __version__, conversations, prefixes, queries
 from analyzer.prices import Catalogue, price_requests
 from analyzer.store import IngestResult, Store
 
 # 1: first version: meta, period, prices, totals, by_day, by_model, by_attribution, unpriced,
 #    tokenizer_calibration, ingest, assumptions.
-SCHEMA_VERSION = 1
+# 2: conversations (threads, turns, growth by turn, input segments, top threads), prefix_reuse (ideal hit
+#    ratios: unlimited, 5-minute and 1-hour TTL, capacity), top_prefixes, volatile_prefixes.
+SCHEMA_VERSION = 2
 TOP_ATTRIBUTION = 25  # rows per dimension in the report; the JSON carries the same rows
 
 
@@ -37,9 +39,10 @@ def build_report(
     since: datetime | None = None,
     until: datetime | None = None,
     this_run: IngestResult | None = None,
+    cache_capacity: int | None = None,
 ) -> dict[str, Any]:
     con = store.con
-    priced_frame(store, cat, since, until)
+    priced = priced_frame(store, cat, since, until)
     t = queries.rows(con, "totals")[0]
     by_model = queries.rows(con, "spend_by_model")
     resolutions = {(m["model"], m["provider"]): cat.resolve(m["model"], m["provider"]) for m in by_model}
@@ -125,8 +128,64 @@ def build_report(
             "this_run": [f.as_dict() for f in this_run.files] if this_run else [],
         },
     }
+    report.update(structure(store, cat, priced, since, until, cache_capacity))
     report["assumptions"] = assumptions(report)
     return report
+
+
+def structure(
+    store: Store,
+    cat: Catalogue,
+    priced: pl.DataFrame,
+    since: datetime | None,
+    until: datetime | None,
+    cache_capacity: int | None,
+) -> dict[str, Any]:
+    """Conversations, context growth and prefixes; thread ids and turns are written back to `requests`."""
+    con = store.con
+    seq = queries.run(con, "message_sequence", since=since, until=until)
+    threads = conversations.reconstruct_threads(seq)
+    if threads.height:
+        con.register("_threads", threads)
+        con.execute(
+            "UPDATE requests SET thread_id = t.thread_id, turn = t.turn FROM _threads t "
+            "WHERE requests.request_id = t.request_id"
+        )
+        con.unregister("_threads")
+    windows = {k: cat.context_window(k) for k in priced["model_key"].drop_nulls().unique().to_list()}
+    convo = conversations.summarise(priced, seq, threads, windows)
+    message_reqs = prefixes.message_prefix_requests(seq)
+    block_reqs = prefixes.block_prefix_requests(queries.run(con, "block_sequence", since=since, until=until))
+    reuse = prefixes.reuse_summary({"messages": message_reqs, "block_traces": block_reqs}, cache_capacity)
+    counted = (
+        seq.filter(~pl.col("is_output"))
+        .group_by("request_id")
+        .agg((pl.col("tokens").fill_null(0) + 3).sum().alias("counted"))
+    )
+    attrs = (
+        priced.select(
+            "request_id",
+            scope=pl.coalesce("user", "api_key", pl.lit("")),
+            input_cost=pl.sum_horizontal("cost_input", "cost_cache_read", "cost_cache_write_5m", "cost_cache_write_1h"),
+            priced=pl.col("priced"),
+        )
+        .join(counted, on="request_id", how="inner")
+        .join(threads.select("request_id", "thread_id"), on="request_id", how="left")
+        .select(
+            "request_id",
+            "scope",
+            "thread_id",
+            input_cost_per_token=pl.when(pl.col("priced") & (pl.col("counted") > 0))
+            .then(pl.col("input_cost") / pl.col("counted"))
+            .otherwise(None),
+        )
+    )
+    return {
+        "conversations": convo,
+        "prefix_reuse": reuse,
+        "top_prefixes": prefixes.top_prefixes(message_reqs, attrs),
+        "volatile_prefixes": prefixes.volatile_prefixes(queries.run(con, "system_prompts", since=since, until=until)),
+    }
 
 
 def assumptions(report: dict[str, Any]) -> list[str]:

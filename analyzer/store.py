@@ -57,6 +57,7 @@ _REQUEST_SCHEMA = pa.schema(
         ("n_messages", pa.int32()),
         ("has_tools", pa.bool_()),
         ("encoding", pa.string()),
+        ("trace_ms", pa.float64()),
     ]
 )
 _REQUEST_FIELDS = [f.name for f in _REQUEST_SCHEMA]
@@ -267,6 +268,9 @@ class Store:
         m_cid: list[str] = []
         m_out: list[bool] = []
         m_enc: list[str] = []
+        b_req: list[str] = []
+        b_pos: list[int] = []
+        b_hash: list[int] = []
         new_texts: dict[str, str] = {}  # content_id -> text, not yet tokenized anywhere
         cl_texts: dict[str, str] = {}  # content_id -> text, needing a cl100k count
         o200k, cl100k = tok["o200k_base"], tok["cl100k_base"]
@@ -291,6 +295,10 @@ class Store:
                 m_out.append(is_output)
                 m_enc.append(enc)
                 n_in += not is_output
+            if r.blocks:
+                b_req.extend([rid] * len(r.blocks))
+                b_pos.extend(range(len(r.blocks)))
+                b_hash.extend(r.blocks)
             for f, v in (
                 ("request_id", rid),
                 ("source_id", source_id),
@@ -319,6 +327,7 @@ class Store:
                 ("n_messages", n_in),
                 ("has_tools", r.has_tools),
                 ("encoding", enc),
+                ("trace_ms", r.trace_ms),
             ):
                 cols[f].append(v)
         res.rows += len(cols["request_id"])
@@ -373,6 +382,17 @@ class Store:
         con.execute("INSERT INTO messages SELECT * FROM _new_messages")
         con.unregister("_new_requests")
         con.unregister("_new_messages")
+        if b_req:
+            blocks = pa.table(
+                {
+                    "request_id": b_req,
+                    "position": pa.array(b_pos, pa.int32()),
+                    "block_hash": pa.array(b_hash, pa.int64()),
+                }
+            )
+            con.register("_new_blocks", blocks)
+            con.execute("INSERT INTO blocks SELECT * FROM _new_blocks")
+            con.unregister("_new_blocks")
 
 
 def _one(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> tuple[Any, ...] | None:

@@ -17,14 +17,19 @@ from pathlib import Path
 import orjson
 
 T0 = 1_764_000_000
-WORDS = ("order shipping return refund size boots tent jacket warranty delivery address invoice discount "
-         "exchange colour stock tracking parcel courier waterproof zipper seam strap lining sole").split()
+_VOCAB = (
+    "order shipping return refund size boots tent jacket warranty delivery address invoice discount "
+    "exchange colour stock tracking parcel courier waterproof zipper seam strap lining sole"
+)
+WORDS = _VOCAB.split()
 
 
 def system_prompt(rng: random.Random, k: int) -> str:
-    rules = [f"Rule {i}: when a customer asks about {rng.choice(WORDS)} and {rng.choice(WORDS)}, check the "
-             f"{rng.choice(WORDS)} policy section {i} and answer in at most {rng.randint(2, 6)} sentences."
-             for i in range(110)]
+    rules = [
+        f"Rule {i}: when a customer asks about {rng.choice(WORDS)} and {rng.choice(WORDS)}, check the "
+        f"{rng.choice(WORDS)} policy section {i} and answer in at most {rng.randint(2, 6)} sentences."
+        for i in range(110)
+    ]
     return f"You are assistant #{k} for Northwind Outfitters.\n" + "\n".join(rules)
 
 
@@ -63,25 +68,50 @@ def main() -> None:
             prompt = (len(sys_text) + hist_chars) // 4
             cached = (len(sys_text) // 4) // 128 * 128 if turn else 0
             out_tokens = len(reply) // 4
-            meta = {"user": user, "conversation_id": f"conv-{conv}", "tags": ["support"],
-                    "api_key": f"key-{rng.randrange(6)}", "feature": "support-bot"}
+            meta = {
+                "user": user,
+                "conversation_id": f"conv-{conv}",
+                "tags": ["support"],
+                "api_key": f"key-{rng.randrange(6)}",
+                "feature": "support-bot",
+            }
             if anthropic:
-                req = {"model": model, "max_tokens": 1024, "messages": history,
-                       "system": [{"type": "text", "text": sys_text, "cache_control": {"type": "ephemeral"}}]}
+                req = {
+                    "model": model,
+                    "max_tokens": 1024,
+                    "messages": history,
+                    "system": [{"type": "text", "text": sys_text, "cache_control": {"type": "ephemeral"}}],
+                }
                 write = 0 if turn else len(sys_text) // 4
-                resp = {"id": f"msg_bench_{calls}", "type": "message", "role": "assistant", "model": model,
-                        "content": [{"type": "text", "text": reply}],
-                        "usage": {"input_tokens": prompt - cached - write, "cache_read_input_tokens": cached,
-                                  "cache_creation_input_tokens": write, "output_tokens": out_tokens}}
+                resp = {
+                    "id": f"msg_bench_{calls}",
+                    "type": "message",
+                    "role": "assistant",
+                    "model": model,
+                    "content": [{"type": "text", "text": reply}],
+                    "usage": {
+                        "input_tokens": prompt - cached - write,
+                        "cache_read_input_tokens": cached,
+                        "cache_creation_input_tokens": write,
+                        "output_tokens": out_tokens,
+                    },
+                }
                 an.write(orjson.dumps({"timestamp": ts, "request": req, "response": resp, "metadata": meta}))
                 an.write(b"\n")
             else:
                 req = {"model": model, "messages": [{"role": "system", "content": sys_text}, *history]}
-                resp = {"id": f"chatcmpl-bench-{calls}", "object": "chat.completion", "created": int(ts),
-                        "model": model,
-                        "choices": [{"index": 0, "message": {"role": "assistant", "content": reply}}],
-                        "usage": {"prompt_tokens": prompt, "completion_tokens": out_tokens,
-                                  "prompt_tokens_details": {"cached_tokens": cached}}}
+                resp = {
+                    "id": f"chatcmpl-bench-{calls}",
+                    "object": "chat.completion",
+                    "created": int(ts),
+                    "model": model,
+                    "choices": [{"index": 0, "message": {"role": "assistant", "content": reply}}],
+                    "usage": {
+                        "prompt_tokens": prompt,
+                        "completion_tokens": out_tokens,
+                        "prompt_tokens_details": {"cached_tokens": cached},
+                    },
+                }
                 oa.write(orjson.dumps({"timestamp": ts, "request": req, "response": resp, "metadata": meta}))
                 oa.write(b"\n")
             history.append({"role": "assistant", "content": reply})

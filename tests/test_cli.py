@@ -31,8 +31,9 @@ def test_json_contract(sample_report):
     t = data["totals"]
     for key in ("requests", "cost_usd", "input_tokens", "output_tokens", "cache_read_tokens"):
         assert isinstance(t[key], int | float)
-    assert data["ingest"]["rows"] == 18 and data["ingest"]["rejected"] == 0
-    assert t["requests"] == 18 and t["unpriced_requests"] == 1 and t["error_requests"] == 1
+    # 18 API calls + 60 block-hash trace requests (no model: unpriced)
+    assert data["ingest"]["rows"] == 78 and data["ingest"]["rejected"] == 0
+    assert t["requests"] == 78 and t["unpriced_requests"] == 61 and t["error_requests"] == 1
 
 
 def test_totals_agree_with_breakdowns(sample_report):
@@ -59,7 +60,7 @@ def test_hand_computed_model_costs(sample_report):
 
 def test_unpriced_model_is_listed_loudly(sample_report):
     data, html, md = sample_report
-    assert data["unpriced"] == [
+    assert data["unpriced"][1:] == [
         {
             "provider": None,
             "model": "acme-llm-7b",
@@ -99,13 +100,13 @@ def test_ingest_then_report_from_db(runner, tmp_path):
     db = str(tmp_path / "llm.duckdb")
     res = runner.invoke(cli, ["ingest", str(SAMPLES), "--db", db])
     assert res.exit_code == 0, res.output
-    assert "18 requests added" in res.output
+    assert "78 requests added" in res.output
     again = runner.invoke(cli, ["ingest", str(SAMPLES), "--db", db])
     assert "0 requests added" in again.output and "already ingested" in again.output
     out = tmp_path / "s.json"
     res = runner.invoke(cli, ["report", "--db", db, "--json", str(out)])
     assert res.exit_code == 0, res.output
-    assert json.loads(out.read_text())["totals"]["requests"] == 18
+    assert json.loads(out.read_text())["totals"]["requests"] == 78
 
 
 def test_since_until_filter(runner, tmp_path):

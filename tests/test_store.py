@@ -28,9 +28,13 @@ def test_sample_logs_load_completely(store):
         "openai_batch_output",
         "litellm_payload",
         "litellm_spend_log",
+        "mooncake_trace",
     }
-    assert count(store, "requests") == result.rows == 18
-    assert count(store, "sources") == 6
+    assert count(store, "requests") == result.rows == 78
+    assert count(store, "sources") == 7
+    trace_inputs = store.con.execute("SELECT input_tokens FROM requests WHERE trace_ms IS NOT NULL").fetchall()
+    assert len(trace_inputs) == 60
+    assert count(store, "blocks") == sum(-(-n // 512) for (n,) in trace_inputs)
 
 
 def test_reingest_and_renamed_copy_add_nothing(tmp_path):
@@ -143,5 +147,5 @@ def test_migrations_are_recorded_once(tmp_path):
     db = tmp_path / "m.duckdb"
     Store(db).close()
     s = Store(db)
-    assert s.con.execute("SELECT id FROM _llmcost_migrations").fetchall() == [(1,)]
+    assert s.con.execute("SELECT id FROM _llmcost_migrations ORDER BY id").fetchall() == [(1,), (2,)]
     s.close()

@@ -19,6 +19,7 @@ from analyzer.inputs import iter_lines, read_all, read_head
 from analyzer.sources.anthropic import Anthropic
 from analyzer.sources.base import RecordError, Request, Source
 from analyzer.sources.litellm import LiteLLMPayload, LiteLLMSpendLog
+from analyzer.sources.mooncake import MooncakeTrace
 from analyzer.sources.openai_batch import OpenAIBatchInput, OpenAIBatchOutput
 from analyzer.sources.openai_chat import OpenAIChat
 
@@ -29,6 +30,7 @@ SOURCES: list[Source] = [
     LiteLLMSpendLog(),
     Anthropic(),
     OpenAIChat(),
+    MooncakeTrace(),
 ]
 BY_NAME: dict[str, Source] = {s.name: s for s in SOURCES}
 SNIFF_RECORDS = 50  # how many leading records may be looked at to recognise a format

@@ -34,7 +34,15 @@ def anthropic_messages(req: dict[str, Any]) -> list[tuple[str, str, bool]]:
         out.append(("system", text_of(system), False))
     for m in req.get("messages") or []:
         if isinstance(m, dict):
-            out.append((str(m.get("role") or "user"), text_of(m.get("content")), False))
+            content = m.get("content")
+            role = str(m.get("role") or "user")
+            if (
+                isinstance(content, list)
+                and content
+                and all(isinstance(b, dict) and b.get("type") == "tool_result" for b in content)
+            ):
+                role = "tool"  # a user turn that only returns tool results, as OpenAI's role "tool"
+            out.append((role, text_of(content), False))
     return out
 
 

@@ -49,6 +49,10 @@ class Request:
     has_tools: bool = False
     # (role, normalised text, is_output): the request's messages in order, then the reply.
     messages: list[tuple[str, str, bool]] = field(default_factory=list)
+    # Block-hash traces: ids of the request's fixed-size token blocks, in order (no text), and the time in
+    # milliseconds from the trace's start (traces carry no calendar time).
+    blocks: list[int] | None = None
+    trace_ms: float | None = None
 
     def check(self) -> Request:
         """Cross-field sanity a provider's usage always satisfies."""

@@ -1,0 +1,243 @@
+"""Conversations: threads reconstructed from content, turns, and what each request's input was made of.
+
+Most logs carry no conversation id. A request continues an earlier one when its messages start with that
+request's messages plus its reply. Each request's input is a chain of hashes over (role, content_id), so
+finding its parent is a dictionary look-up per message: linear in the number of messages. A given
+conversation/session id is honoured as the thread; the scope (user, else API key) keeps two users who sent
+the same opening lines apart. Two requests continuing the same parent are a branch (an edited or
+regenerated turn) of one thread.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+
+SEGMENTS = ("system", "history", "user", "tool_results", "retrieved")
+RAG_MIN_TOKENS = 256  # a block this long, in user content, repeated across threads, looks retrieved
+RAG_MIN_THREADS = 3
+
+
+@dataclass(slots=True)
+class _Req:
+    request_id: str
+    scope: str
+    conversation_id: str | None
+    roles: list[str]
+    cids: list[str]
+    tokens: list[int]
+    reply: str | None
+
+
+def _requests(seq: pl.DataFrame) -> list[_Req]:
+    """Group the message sequence (ordered by ts, request, position) into requests."""
+    out: list[_Req] = []
+    cur: _Req | None = None
+    cols = [
+        seq[c].to_list()
+        for c in ("request_id", "scope", "conversation_id", "role", "content_id", "tokens", "is_output")
+    ]
+    for rid, scope, conv, role, cid, tok, is_out in zip(*cols, strict=True):
+        if cur is None or cur.request_id != rid:
+            cur = _Req(rid, scope or "", conv, [], [], [], None)
+            out.append(cur)
+        if is_out:
+            cur.reply = cid
+        else:
+            cur.roles.append(role)
+            cur.cids.append(cid)
+            cur.tokens.append(tok or 0)
+    return out
+
+
+def reconstruct_threads(seq: pl.DataFrame) -> pl.DataFrame:
+    """request_id -> thread_id, turn, parent_id, branch, history_messages (how many leading input messages
+    were already sent by the parent request or returned as its reply)."""
+    after_reply: dict[int, str] = {}  # chain hash of a request's inputs + its reply -> request
+    inputs_end: dict[int, str] = {}  # chain hash of a request's inputs -> request
+    info: dict[str, tuple[str, int]] = {}  # request -> (thread, turn)
+    children: dict[str, int] = {}
+    conv_turns: dict[str, int] = {}
+    rows: dict[str, list[Any]] = {
+        k: [] for k in ("request_id", "thread_id", "turn", "parent_id", "branch", "history_messages")
+    }
+    for r in _requests(seq):
+        h = hash(("scope", r.scope))
+        chain = []
+        for role, cid in zip(r.roles, r.cids, strict=True):
+            h = hash((h, role, cid))
+            chain.append(h)
+        parent = None
+        shared = 0
+        # Longest earlier request whose inputs + reply are our first k messages (k < n: we add a new turn).
+        for k in range(len(chain) - 1, 0, -1):
+            p = after_reply.get(chain[k - 1])
+            if p is not None and r.roles[k - 1] == "assistant":
+                parent, shared = p, k
+                break
+        if parent is None:  # the reply came back altered (whitespace, dropped fields): match on inputs alone
+            for k in range(len(chain) - 1, 0, -1):
+                p = inputs_end.get(chain[k - 1])
+                if p is not None and r.roles[k] == "assistant":
+                    parent, shared = p, k + 1
+                    break
+        if r.conversation_id:
+            thread = f"conv:{r.conversation_id}"
+            turn = conv_turns[thread] = conv_turns.get(thread, 0) + 1
+        elif parent is not None:
+            thread, pturn = info[parent]
+            turn = pturn + 1
+        else:
+            thread, turn = r.request_id, 1
+        branch = False
+        if parent is not None:
+            branch = children.get(parent, 0) > 0
+            children[parent] = children.get(parent, 0) + 1
+        info[r.request_id] = (thread, turn)
+        if chain:
+            inputs_end[chain[-1]] = r.request_id
+            if r.reply is not None:
+                after_reply[hash((chain[-1], "assistant", r.reply))] = r.request_id
+        for k, v in (
+            ("request_id", r.request_id),
+            ("thread_id", thread),
+            ("turn", turn),
+            ("parent_id", parent),
+            ("branch", branch),
+            ("history_messages", shared),
+        ):
+            rows[k].append(v)
+    return pl.DataFrame(
+        rows,
+        schema={
+            "request_id": pl.String,
+            "thread_id": pl.String,
+            "turn": pl.Int32,
+            "parent_id": pl.String,
+            "branch": pl.Boolean,
+            "history_messages": pl.Int32,
+        },
+    )
+
+
+def segment_tokens(seq: pl.DataFrame, threads: pl.DataFrame) -> pl.DataFrame:
+    """Per request, counted input tokens by segment: system (system prompt and tool definitions), history
+    (messages re-sent from earlier turns), user (new user text), tool_results, retrieved (long user blocks
+    repeated across threads: RAG-like injected documents)."""
+    inputs = seq.filter(~pl.col("is_output")).join(
+        threads.select("request_id", "thread_id", "history_messages"), on="request_id", how="left"
+    )
+    rag = (
+        inputs.filter((pl.col("role") == "user") & (pl.col("tokens") >= RAG_MIN_TOKENS))
+        .group_by("content_id")
+        .agg(pl.col("thread_id").n_unique().alias("threads"))
+        .filter(pl.col("threads") >= RAG_MIN_THREADS)
+        .select("content_id", retrieved=pl.lit(True))
+    )
+    seg = inputs.join(rag, on="content_id", how="left").with_columns(
+        segment=pl.when(pl.col("role").is_in(["system", "tools", "developer"]))
+        .then(pl.lit("system"))
+        .when(pl.col("position") < pl.col("history_messages"))
+        .then(pl.lit("history"))
+        .when(pl.col("retrieved").fill_null(False))
+        .then(pl.lit("retrieved"))
+        .when(pl.col("role") == "tool")
+        .then(pl.lit("tool_results"))
+        .when(pl.col("role") == "assistant")
+        .then(pl.lit("history"))
+        .otherwise(pl.lit("user"))
+    )
+    # position counts tools/system too; history_messages counts input messages: both index the same list.
+    return (
+        seg.group_by("request_id", "segment")
+        .agg(pl.col("tokens").sum().alias("tokens"))
+        .pivot(on="segment", index="request_id", values="tokens")
+        .fill_null(0)
+        .with_columns([pl.lit(0).alias(s) for s in SEGMENTS if s not in seg["segment"].unique().to_list()])
+        .select("request_id", *SEGMENTS)
+    )
+
+
+NEAR_LIMIT = 0.8  # a thread whose largest input reaches this share of the model's context window is flagged
+
+
+def summarise(
+    priced: pl.DataFrame,
+    seq: pl.DataFrame,
+    threads: pl.DataFrame,
+    context_windows: dict[str, int | None],
+    top: int = 20,
+) -> dict[str, Any]:
+    """The report's `conversations` block.
+
+    priced: the priced request frame (request_id, model_key, input_tokens, the cost_* columns).
+    Segment tokens are counted with our tokenizer and scaled, request by request, to the input tokens the
+    provider reported; each segment's cost is its share of the request's input cost.
+    """
+    req = priced.select(
+        "request_id",
+        "model_key",
+        "input_tokens",
+        input_cost=pl.sum_horizontal("cost_input", "cost_cache_read", "cost_cache_write_5m", "cost_cache_write_1h"),
+        cost=pl.col("cost"),
+    ).join(threads, on="request_id", how="inner")
+    if req.is_empty():
+        return {"threads": 0, "requests": 0}
+    growth = (
+        req.group_by("turn")
+        .agg(
+            pl.len().alias("requests"),
+            pl.col("input_tokens").median().alias("median_input_tokens"),
+            pl.col("input_tokens").quantile(0.9, interpolation="nearest").alias("p90_input_tokens"),
+        )
+        .sort("turn")
+    )
+    seg = segment_tokens(seq, threads).join(
+        req.select("request_id", "input_tokens", "input_cost"), on="request_id", how="inner"
+    )
+    counted = pl.sum_horizontal(*SEGMENTS)
+    scale = pl.when(counted > 0).then(pl.col("input_tokens") / counted).otherwise(0.0)
+    cost_scale = pl.when(counted > 0).then(pl.col("input_cost").fill_null(0.0) / counted).otherwise(0.0)
+    seg_totals = seg.select(
+        *[(pl.col(s) * scale).sum().alias(f"{s}_tokens") for s in SEGMENTS],
+        *[(pl.col(s) * cost_scale).sum().alias(f"{s}_cost") for s in SEGMENTS],
+    ).row(0, named=True)
+    all_seg = sum(seg_totals[f"{s}_tokens"] for s in SEGMENTS)
+    per_thread = req.group_by("thread_id").agg(
+        pl.col("turn").max().alias("turns"),
+        pl.len().alias("requests"),
+        pl.col("branch").sum().alias("branches"),
+        pl.col("input_tokens").sum().alias("input_tokens"),
+        pl.col("input_tokens").max().alias("max_input_tokens"),
+        pl.col("cost").sum().alias("cost_usd"),
+        pl.col("model_key").drop_nulls().first().alias("model_key"),
+    )
+    windows = pl.DataFrame(
+        {"model_key": list(context_windows), "context_window": list(context_windows.values())},
+        schema={"model_key": pl.String, "context_window": pl.Int64},
+    )
+    per_thread = per_thread.join(windows, on="model_key", how="left").with_columns(
+        near_limit=(pl.col("max_input_tokens") >= NEAR_LIMIT * pl.col("context_window")).fill_null(False)
+    )
+    return {
+        "threads": per_thread.height,
+        "multi_turn_threads": per_thread.filter(pl.col("turns") > 1).height,
+        "requests": req.height,
+        "branched_requests": int(req["branch"].sum()),
+        "max_turn": int(req["turn"].max()),
+        "growth_by_turn": growth.to_dicts(),
+        "segments": {
+            s: {
+                "tokens": round(seg_totals[f"{s}_tokens"]),
+                "share": round(seg_totals[f"{s}_tokens"] / all_seg, 6) if all_seg else None,
+                "cost_usd": round(seg_totals[f"{s}_cost"], 10),
+            }
+            for s in SEGMENTS
+        },
+        "near_context_limit": per_thread.filter(pl.col("near_limit")).height,
+        "top_threads": per_thread.sort("cost_usd", "input_tokens", descending=True, nulls_last=True)
+        .head(top)
+        .to_dicts(),
+    }

@@ -1,0 +1,275 @@
+"""Prefixes: which token prefixes requests share, how soon they are reused, what an ideal cache could have
+served, and system prompts whose early volatile span (a date, a name, an id) defeats caching.
+
+A request's input is a chain of prefix nodes: for message logs, one node per message (a hash over the model
+and every (role, content) so far, sized in counted tokens); for block-hash traces, one node per 512-token
+block (the trace's own ids). A node seen earlier means the whole prefix up to it was seen earlier, so the
+longest previously seen prefix is found by walking the chain until the first unseen node.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import polars as pl
+
+from analyzer import tokens
+from analyzer.sources.mooncake import BLOCK_TOKENS
+
+TTLS = {"5m": 300.0, "1h": 3600.0}
+
+
+@dataclass(slots=True)
+class PrefixRequest:
+    request_id: str
+    ts: float  # seconds
+    nodes: list[int]
+    sizes: list[int]  # tokens each node adds
+
+
+def message_prefix_requests(seq: pl.DataFrame) -> list[PrefixRequest]:
+    """From `message_sequence` (ordered by ts, request, position): one node per input message."""
+    out: list[PrefixRequest] = []
+    cur: PrefixRequest | None = None
+    h = 0
+    cols = [seq[c].to_list() for c in ("request_id", "ts", "model", "role", "content_id", "tokens", "is_output")]
+    for rid, ts, model, role, cid, tok, is_out in zip(*cols, strict=True):
+        if cur is None or cur.request_id != rid:
+            cur = PrefixRequest(rid, ts.timestamp() if ts is not None else 0.0, [], [])
+            out.append(cur)
+            h = hash(("model", model))
+        if is_out:
+            continue
+        h = hash((h, role, cid))
+        cur.nodes.append(h)
+        cur.sizes.append((tok or 0) + tokens.TOKENS_PER_MESSAGE)
+    return out
+
+
+def block_prefix_requests(blocks: pl.DataFrame) -> list[PrefixRequest]:
+    """From block-hash traces (request_id, t, input_tokens, position, block_hash ordered by t, request,
+    position): one node per block; the last block holds what remains of the input."""
+    out: list[PrefixRequest] = []
+    cur: PrefixRequest | None = None
+    remaining = 0
+    cols = [blocks[c].to_list() for c in ("request_id", "t", "input_tokens", "block_hash")]
+    for rid, t, n_in, bh in zip(*cols, strict=True):
+        if cur is None or cur.request_id != rid:
+            cur = PrefixRequest(rid, t if t is not None else 0.0, [], [])
+            out.append(cur)
+            remaining = n_in
+        size = min(BLOCK_TOKENS, remaining)
+        remaining -= size
+        cur.nodes.append(bh)
+        cur.sizes.append(size)
+    return out
+
+
+def replay(reqs: list[PrefixRequest], ttl: float | None = None, capacity: int | None = None) -> tuple[int, int]:
+    """(hit tokens, input tokens) for a cache that serves a request's longest previously cached prefix.
+
+    ttl: an entry expires `ttl` seconds after its last use (every use refreshes it). capacity: the cache holds
+    at most this many tokens, evicting the least recently used node first; a request touches its nodes from
+    the deepest to the root, so a prefix's root outlives its branches. Neither: unlimited and never expiring.
+    """
+    hit = total = 0
+    if capacity is None:
+        last: dict[int, float] = {}
+        for r in reqs:
+            total += sum(r.sizes)
+            for node, size in zip(r.nodes, r.sizes, strict=True):
+                t = last.get(node)
+                if t is None or (ttl is not None and r.ts - t > ttl):
+                    break
+                hit += size
+            for node in r.nodes:
+                last[node] = r.ts
+        return hit, total
+    cache: OrderedDict[int, int] = OrderedDict()
+    used = 0
+    for r in reqs:
+        total += sum(r.sizes)
+        for node, size in zip(r.nodes, r.sizes, strict=True):
+            if node not in cache:
+                break
+            hit += size
+        for node, size in zip(reversed(r.nodes), reversed(r.sizes), strict=True):
+            if node in cache:
+                cache.move_to_end(node)
+            else:
+                cache[node] = size
+                used += size
+        while used > capacity and cache:
+            _, size = cache.popitem(last=False)
+            used -= size
+    return hit, total
+
+
+def reuse_summary(populations: dict[str, list[PrefixRequest]], capacity: int | None = None) -> dict[str, object]:
+    """The `prefix_reuse` block: ideal hit ratios with no expiry, per TTL, and under a capacity.
+
+    Populations (message logs, block-hash traces) are replayed apart: they share no prefix and do not share a
+    clock (traces count from their own start). The overall ratios add their hit and input tokens; under a
+    capacity each population is given the whole capacity.
+    """
+    variants: dict[str, dict[str, float]] = {"ideal": {}, **{f"ttl_{n}": {"ttl": t} for n, t in TTLS.items()}}
+    if capacity is not None:
+        variants["capacity"] = {"capacity": capacity}
+    by_source: dict[str, dict[str, object]] = {}
+    sums = {name: [0, 0] for name in variants}
+    for pop, reqs in populations.items():
+        entry: dict[str, object] = {"requests": len(reqs)}
+        for name, kw in variants.items():
+            h, t = replay(reqs, **kw)  # type: ignore[arg-type]
+            sums[name][0] += h
+            sums[name][1] += t
+            entry["input_tokens"] = t
+            entry[f"{name}_hit_ratio"] = round(h / t, 6) if t else None
+        by_source[pop] = entry
+    total = sums["ideal"][1]
+    out: dict[str, object] = {
+        "requests": sum(len(r) for r in populations.values()),
+        "input_tokens": total,
+        "ideal_hit_tokens": sums["ideal"][0],
+    }
+    for name in variants:
+        out[f"{name}_hit_ratio"] = round(sums[name][0] / total, 6) if total else None
+    if capacity is not None:
+        out["capacity_tokens"] = capacity
+    out["by_source"] = by_source
+    return out
+
+
+def top_prefixes(reqs: list[PrefixRequest], attrs: pl.DataFrame, limit: int = 20) -> list[dict[str, object]]:
+    """The shared prefixes worth caching: nodes reached by at least two requests and closed (no extension is
+    shared by as many), ranked by tokens x (requests - 1), with users, threads, spend and reuse gaps.
+
+    attrs: request_id, scope, thread_id, input_cost_per_token (USD per counted input token, null if unpriced).
+    """
+    if not reqs:
+        return []
+    rid, ts, node, parent, depth, cum = [], [], [], [], [], []
+    for r in reqs:
+        acc = 0
+        prev = 0
+        for k, (n, s) in enumerate(zip(r.nodes, r.sizes, strict=True)):
+            acc += s
+            rid.append(r.request_id)
+            ts.append(r.ts)
+            node.append(n)
+            parent.append(prev)
+            depth.append(k + 1)
+            cum.append(acc)
+            prev = n
+    f = pl.DataFrame(
+        {"request_id": rid, "ts": ts, "node": node, "parent": parent, "depth": depth, "tokens": cum},
+        schema={
+            "request_id": pl.String,
+            "ts": pl.Float64,
+            "node": pl.Int64,
+            "parent": pl.Int64,
+            "depth": pl.Int32,
+            "tokens": pl.Int64,
+        },
+    )
+    f = f.join(attrs, on="request_id", how="left")
+    stats = (
+        f.group_by("node")
+        .agg(
+            pl.len().alias("requests"),
+            pl.col("scope").n_unique().alias("users"),
+            pl.col("thread_id").n_unique().alias("threads"),
+            pl.col("tokens").first(),
+            pl.col("depth").first().alias("messages"),
+            (pl.col("tokens") * pl.col("input_cost_per_token")).sum().alias("spend_usd"),
+            pl.col("ts").sort().diff().drop_nulls().alias("gaps"),
+        )
+        .filter(pl.col("requests") >= 2)
+    )
+    child_max = (
+        f.group_by("parent", "node")
+        .agg(pl.len().alias("n"))
+        .group_by("parent")
+        .agg(pl.col("n").max().alias("max_child"))
+    )
+    closed = (
+        stats.join(child_max, left_on="node", right_on="parent", how="left")
+        .filter(pl.col("max_child").is_null() | (pl.col("max_child") < pl.col("requests")))
+        .with_columns(
+            reusable_tokens=pl.col("tokens") * (pl.col("requests") - 1),
+            median_gap_s=pl.col("gaps").list.median(),
+            within_5m=pl.col("gaps").list.eval((pl.element() <= TTLS["5m"]).mean()).list.first(),
+            within_1h=pl.col("gaps").list.eval((pl.element() <= TTLS["1h"]).mean()).list.first(),
+        )
+        .sort("reusable_tokens", "node", descending=[True, False])
+        .head(limit)
+    )
+    return [
+        {
+            "prefix": f"{row['node'] & 0xFFFFFFFFFFFF:012x}",
+            "messages": row["messages"],
+            "tokens": row["tokens"],
+            "requests": row["requests"],
+            "users": row["users"],
+            "threads": row["threads"],
+            "reusable_tokens": row["reusable_tokens"],
+            "spend_usd": round(row["spend_usd"] or 0.0, 10),
+            "median_gap_s": row["median_gap_s"],
+            "reuses_within_5m": row["within_5m"],
+            "reuses_within_1h": row["within_1h"],
+        }
+        for row in closed.iter_rows(named=True)
+    ]
+
+
+def volatile_prefixes(system_texts: pl.DataFrame, min_tokens: int = 64, limit: int = 20) -> list[dict[str, object]]:
+    """Near-identical system prompts that differ early. Variants are grouped by their last 32 tokens (the
+    shared tail); within a group the first differing token position and the longest common suffix bound the
+    volatile span. Moving it to the end would make `len - span` tokens cacheable instead of `first_diff`.
+
+    system_texts: content_id, text, requests (how many requests sent it).
+    """
+    enc = tokens.encoding()
+    groups: dict[tuple[int, ...], list[tuple[list[int], str, int]]] = {}
+    for text, n in system_texts.select("text", "requests").iter_rows():
+        if text is None:
+            continue
+        toks = enc.encode_ordinary(text)
+        if len(toks) < min_tokens:
+            continue
+        groups.setdefault(tuple(toks[-32:]), []).append((toks, text, n))
+    out = []
+    for variants in groups.values():
+        seqs = [v[0] for v in variants]
+        lengths = sorted(len(s) for s in seqs)
+        # variants of one template differ in a short span, so their lengths are close
+        if len(variants) < 2 or lengths[0] < 0.9 * lengths[-1]:
+            continue
+        shortest = min(len(s) for s in seqs)
+        first_diff = 0
+        while first_diff < shortest and all(s[first_diff] == seqs[0][first_diff] for s in seqs):
+            first_diff += 1
+        suffix = 0
+        while suffix < shortest - first_diff and all(s[-1 - suffix] == seqs[0][-1 - suffix] for s in seqs):
+            suffix += 1
+        length = round(sum(len(s) for s in seqs) / len(seqs))
+        span = length - first_diff - suffix
+        if span > max(32, length // 5):  # not a volatile span but a different prompt with the same ending
+            continue
+        base = seqs[0]
+        out.append(
+            {
+                "variants": len(variants),
+                "requests": sum(v[2] for v in variants),
+                "tokens": length,
+                "first_diff_token": first_diff,
+                "volatile_tokens": span,
+                "cacheable_now": first_diff,
+                "cacheable_if_moved_to_end": length - span,
+                "gain_tokens": length - span - first_diff,
+                "stable_before": enc.decode(base[max(0, first_diff - 12) : first_diff]),
+            }
+        )
+    out.sort(key=lambda g: g["gain_tokens"] * g["requests"], reverse=True)
+    return out[:limit]
