@@ -119,6 +119,12 @@ def _ingest(store: Store, paths: tuple[str, ...], no_text: bool, fmt: str | None
     type=click.Path(dir_okay=False),
     help="A newer LiteLLM price catalogue, or a small JSON file overriding some models' prices.",
 )
+@click.option(
+    "--cache-capacity",
+    type=click.IntRange(min=0),
+    metavar="TOKENS",
+    help="Also replay prefix reuse through an LRU cache holding at most this many tokens.",
+)
 @_ingest_options
 def report(
     paths: tuple[str, ...],
@@ -129,6 +135,7 @@ def report(
     since: datetime | None,
     until: datetime | None,
     prices_file: str | None,
+    cache_capacity: int | None,
     no_text: bool,
     strict: bool,
     fmt: str | None,
@@ -150,7 +157,7 @@ def report(
     store = Store(db)
     try:
         result = _ingest(store, paths, no_text, fmt) if paths else IngestResult()
-        rep = build_report(store, cat, since=since, until=until, this_run=result)
+        rep = build_report(store, cat, since=since, until=until, this_run=result, cache_capacity=cache_capacity)
         outputs = [(html, "html"), (json_out, "json"), (md_out, "md")]
         for target, kind in outputs:
             if target:

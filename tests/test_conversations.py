@@ -1,0 +1,223 @@
+"""Thread reconstruction and context growth on real-shaped multi-turn logs with known structure."""
+
+from __future__ import annotations
+
+import json
+
+import polars as pl
+import pytest
+
+from analyzer import conversations, queries, tokens
+from analyzer.cli import cli
+from tests.conftest import write_jsonl
+
+SYS = "You are a concise assistant. Answer in one paragraph."
+
+
+def chat(rid, ts, messages, reply, user="alice", conv=None, prompt=None, tool_calls=None):
+    """An OpenAI Chat Completions log line (ShareGPT-like conversations, agents with tool calls)."""
+    msg = {"role": "assistant", "content": reply}
+    if tool_calls:
+        msg["tool_calls"] = tool_calls
+    meta = {"user": user}
+    if conv:
+        meta["conversation_id"] = conv
+    if prompt is None:
+        prompt = sum(tokens.count(m.get("content") or "") + 3 for m in messages) + 3
+    return {
+        "timestamp": ts,
+        "metadata": meta,
+        "request": {"model": "gpt-4o", "messages": messages},
+        "response": {
+            "id": rid,
+            "object": "chat.completion",
+            "model": "gpt-4o",
+            "choices": [{"index": 0, "message": msg}],
+            "usage": {"prompt_tokens": prompt, "completion_tokens": 5},
+        },
+    }
+
+
+def S(text):
+    return {"role": "system", "content": text}
+
+
+def U(text):
+    return {"role": "user", "content": text}
+
+
+def A(text):
+    return {"role": "assistant", "content": text}
+
+
+def threads_of(store, path):
+    store.ingest([str(path)])
+    seq = queries.run(store.con, "message_sequence", since=None, until=None)
+    t = conversations.reconstruct_threads(seq)
+    return {r["request_id"]: r for r in t.to_dicts()}
+
+
+@pytest.fixture
+def sharegpt(tmp_path):
+    """Alice: two parallel sessions (no ids) and an edited turn; Bob: the same opening as Alice's first
+    session; Carol: a given conversation id."""
+    t = 1_764_000_000
+    recs = [
+        chat("a1", t + 0, [S(SYS), U("What is a prime?")], "A number with two divisors."),
+        chat("b1", t + 5, [S(SYS), U("Plan a trip to Rome")], "Day 1: Colosseum."),
+        chat("a2", t + 10, [S(SYS), U("What is a prime?"), A("A number with two divisors."), U("Is 1 prime?")], "No."),
+        chat("b2", t + 15, [S(SYS), U("Plan a trip to Rome"), A("Day 1: Colosseum."), U("And day 2?")], "Vatican."),
+        # Alice edits her second question: a branch of the first session
+        chat(
+            "a2x", t + 20, [S(SYS), U("What is a prime?"), A("A number with two divisors."), U("Is 2 prime?")], "Yes."
+        ),
+        chat(
+            "a3",
+            t + 30,
+            [
+                S(SYS),
+                U("What is a prime?"),
+                A("A number with two divisors."),
+                U("Is 1 prime?"),
+                A("No."),
+                U("Why not?"),
+            ],
+            "By definition.",
+        ),
+        # Bob sends Alice's opening and gets the same reply: his own thread, not Alice's
+        chat("bob1", t + 40, [S(SYS), U("What is a prime?")], "A number with two divisors.", user="bob"),
+        chat(
+            "bob2",
+            t + 50,
+            [S(SYS), U("What is a prime?"), A("A number with two divisors."), U("Is 9?")],
+            "No.",
+            user="bob",
+        ),
+        # Carol's log names its conversation, whose turns share nothing textually
+        chat("c1", t + 60, [U("hello")], "hi", user="carol", conv="conv-9"),
+        chat("c2", t + 70, [U("unrelated restart")], "ok", user="carol", conv="conv-9"),
+    ]
+    return write_jsonl(tmp_path / "sharegpt.jsonl", recs)
+
+
+def test_threads_turns_branches_and_scopes(store, sharegpt):
+    th = threads_of(store, sharegpt)
+    thread = {k: v["thread_id"] for k, v in th.items()}
+    turn = {k: v["turn"] for k, v in th.items()}
+    assert thread["a2"] == thread["a3"] == thread["a2x"] == thread["a1"] == "a1"
+    assert thread["b1"] == thread["b2"] == "b1"  # the parallel session stays apart
+    assert thread["bob1"] == thread["bob2"] == "bob1"  # same opening, other user
+    assert thread["c1"] == thread["c2"] == "conv:conv-9"
+    assert [turn[k] for k in ("a1", "a2", "a3", "a2x", "b2", "bob2", "c2")] == [1, 2, 3, 2, 2, 2, 2]
+    assert th["a2x"]["branch"] is True and th["a2"]["branch"] is False
+    assert th["a3"]["parent_id"] == "a2" and th["a2x"]["parent_id"] == "a1"
+
+
+def test_agent_tool_calls_thread_and_segments(store, tmp_path):
+    t = 1_764_000_000
+    call = [{"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city":"Oslo"}'}}]
+    q = U("Weather in Oslo?")
+    asked = {"role": "assistant", "content": None, "tool_calls": call}
+    result = {"role": "tool", "tool_call_id": "call_1", "content": '{"temp_c": -3, "sky": "snow"}'}
+    recs = [
+        chat("g1", t, [S(SYS), q], None, tool_calls=call),
+        chat("g2", t + 2, [S(SYS), q, asked, result], "It is -3 C and snowing."),
+        chat("g3", t + 30, [S(SYS), q, asked, result, A("It is -3 C and snowing."), U("Tomorrow?")], "Colder."),
+    ]
+    th = threads_of(store, write_jsonl(tmp_path / "agent.jsonl", recs))
+    assert {v["thread_id"] for v in th.values()} == {"g1"}
+    assert [th[k]["turn"] for k in ("g1", "g2", "g3")] == [1, 2, 3]
+    seq = queries.run(store.con, "message_sequence", since=None, until=None)
+    seg = conversations.segment_tokens(seq, conversations.reconstruct_threads(seq))
+    g2 = seg.filter(pl.col("request_id") == "g2").row(0, named=True)
+    assert g2["tool_results"] == tokens.count(result["content"])
+    assert g2["system"] == tokens.count(SYS)
+    assert g2["history"] == tokens.count(q["content"]) + tokens.count(
+        json.dumps(call, separators=(",", ":"), sort_keys=True)
+    )
+
+
+def test_anthropic_agent_with_tool_use_blocks(store, tmp_path):
+    t = 1_764_000_000
+    use = [
+        {"type": "text", "text": "Checking."},
+        {"type": "tool_use", "id": "tu_1", "name": "lookup", "input": {"q": "x"}},
+    ]
+
+    def rec(rid, ts, messages, content):
+        return {
+            "timestamp": ts,
+            "metadata": {"user": "dev"},
+            "request": {"model": "claude-sonnet-4-5", "system": SYS, "messages": messages},
+            "response": {
+                "id": rid,
+                "type": "message",
+                "model": "claude-sonnet-4-5",
+                "content": content,
+                "usage": {"input_tokens": 50, "output_tokens": 5},
+            },
+        }
+
+    first = [{"role": "user", "content": "Find x"}]
+    second = first + [
+        {"role": "assistant", "content": use},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "tu_1", "content": "42"}]},
+    ]
+    th = threads_of(
+        store,
+        write_jsonl(
+            tmp_path / "claude.jsonl",
+            [rec("m1", t, first, use), rec("m2", t + 3, second, [{"type": "text", "text": "x is 42"}])],
+        ),
+    )
+    assert th["m2"]["thread_id"] == "m1" and th["m2"]["turn"] == 2
+    roles = store.con.execute(
+        "SELECT role FROM messages WHERE request_id = 'm2' AND NOT is_output ORDER BY position"
+    ).fetchall()
+    assert [r[0] for r in roles] == ["system", "user", "assistant", "tool"]
+
+
+def test_altered_reply_still_threads(store, tmp_path):
+    t = 1_764_000_000
+    recs = [
+        chat("r1", t, [S(SYS), U("hi")], "Hello there!"),
+        # the client re-sent the reply trimmed and lower-cased
+        chat("r2", t + 5, [S(SYS), U("hi"), A("hello there"), U("how are you")], "Fine."),
+    ]
+    th = threads_of(store, write_jsonl(tmp_path / "alt.jsonl", recs))
+    assert th["r2"]["thread_id"] == "r1" and th["r2"]["turn"] == 2
+
+
+def test_growth_curve_and_segments_against_hand_counts(runner, sharegpt, tmp_path):
+    out = tmp_path / "s.json"
+    res = runner.invoke(cli, ["report", str(sharegpt), "--json", str(out)])
+    assert res.exit_code == 0, res.output
+    conv = json.loads(out.read_text())["conversations"]
+
+    # hand count: prompt tokens = sum(count(content) + 3) + 3, as the fixture reports them
+    def n(*texts):
+        return sum(tokens.count(x) + 3 for x in texts) + 3
+
+    turn2 = sorted(
+        [
+            n(SYS, "What is a prime?", "A number with two divisors.", "Is 1 prime?"),
+            n(SYS, "Plan a trip to Rome", "Day 1: Colosseum.", "And day 2?"),
+            n(SYS, "What is a prime?", "A number with two divisors.", "Is 2 prime?"),
+            n(SYS, "What is a prime?", "A number with two divisors.", "Is 9?"),
+            n("unrelated restart"),
+        ]
+    )
+    growth = {g["turn"]: g for g in conv["growth_by_turn"]}
+    assert growth[2]["requests"] == 5
+    assert growth[2]["median_input_tokens"] == turn2[2]
+    assert growth[2]["p90_input_tokens"] == turn2[4]
+    assert growth[3]["median_input_tokens"] == n(
+        SYS, "What is a prime?", "A number with two divisors.", "Is 1 prime?", "No.", "Why not?"
+    )
+    assert conv["threads"] == 4 and conv["branched_requests"] == 1 and conv["max_turn"] == 3
+    # reported = counted + 3 per message + 3, and segments are scaled to the reported input tokens
+    seg = conv["segments"]
+    assert sum(s["tokens"] for s in seg.values()) == pytest.approx(
+        json.loads(out.read_text())["totals"]["input_tokens"], abs=len(seg)
+    )
+    assert seg["history"]["tokens"] > 0 and seg["system"]["tokens"] > 0

@@ -1,0 +1,166 @@
+"""Prefix reuse against brute force, capacity and TTL behaviour, top prefixes and volatile system prompts."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import polars as pl
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from analyzer import prefixes, tokens
+from analyzer.cli import cli
+from analyzer.prefixes import PrefixRequest, replay
+from tests.conftest import write_jsonl
+
+
+def synthetic_trace(rng: random.Random, n: int, gap: float = 60.0) -> list[dict]:
+    """Mooncake-style records: each request shares a prefix with an earlier one (or only the system block),
+    then adds fresh blocks; hash ids are prefix-aware as in the real trace."""
+    next_id = 1
+    prefixes_seen: list[list[int]] = []
+    out = []
+    t = 0.0
+    for _ in range(n):
+        t += rng.expovariate(1 / gap)
+        if prefixes_seen and rng.random() < 0.7:
+            base = rng.choice(prefixes_seen)
+            ids = base[: rng.randint(1, len(base))]
+        else:
+            ids = [0]  # a system prompt block shared by everyone
+        for _ in range(rng.randint(0, 4)):
+            ids = ids + [next_id]
+            next_id += 1
+        last = rng.randint(1, 512)
+        out.append(
+            {
+                "timestamp": round(t * 1000),
+                "input_length": 512 * (len(ids) - 1) + last,
+                "output_length": rng.randint(1, 300),
+                "hash_ids": ids,
+            }
+        )
+        prefixes_seen.append(ids)
+    return out
+
+
+def as_requests(records: list[dict]) -> list[PrefixRequest]:
+    reqs = []
+    for i, r in enumerate(records):
+        sizes = [512] * (len(r["hash_ids"]) - 1) + [r["input_length"] - 512 * (len(r["hash_ids"]) - 1)]
+        reqs.append(PrefixRequest(f"r{i}", r["timestamp"] / 1000, list(r["hash_ids"]), sizes))
+    return reqs
+
+
+def brute_force(reqs: list[PrefixRequest], ttl: float | None = None) -> int:
+    """For each request, the longest common prefix (in tokens) with any earlier request still in the TTL."""
+    hit = 0
+    for i, r in enumerate(reqs):
+        best = 0
+        for q in reqs[:i]:
+            if ttl is not None and r.ts - q.ts > ttl:
+                continue
+            k = 0
+            while k < min(len(r.nodes), len(q.nodes)) and r.nodes[k] == q.nodes[k]:
+                k += 1
+            best = max(best, sum(r.sizes[:k]))
+        hit += best
+    return hit
+
+
+def test_ideal_ratio_equals_brute_force_on_a_synthetic_trace():
+    reqs = as_requests(synthetic_trace(random.Random(11), 400))
+    hit, total = replay(reqs)
+    assert hit == brute_force(reqs) and 0 < hit < total
+    for ttl in (300.0, 3600.0):
+        assert replay(reqs, ttl=ttl)[0] == brute_force(reqs, ttl=ttl)
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 10**6), n=st.integers(1, 40), gap=st.sampled_from([5.0, 120.0, 900.0]))
+def test_replay_matches_brute_force_and_is_monotone(seed, n, gap):
+    reqs = as_requests(synthetic_trace(random.Random(seed), n, gap))
+    ideal, total = replay(reqs)
+    assert ideal == brute_force(reqs)
+    short, _ = replay(reqs, ttl=300.0)
+    long, _ = replay(reqs, ttl=3600.0)
+    assert short == brute_force(reqs, ttl=300.0)
+    assert short <= long <= ideal <= total
+    caps = [replay(reqs, capacity=c)[0] for c in (0, 512, 4096, 10**9)]
+    assert caps[0] == 0 and caps == sorted(caps) and caps[-1] == ideal
+
+
+def test_block_trace_through_the_cli_matches_brute_force(runner, tmp_path):
+    records = synthetic_trace(random.Random(5), 150)
+    f = write_jsonl(tmp_path / "trace.jsonl", records)
+    out = tmp_path / "s.json"
+    res = runner.invoke(cli, ["report", str(f), "--json", str(out), "--cache-capacity", "20000"])
+    assert res.exit_code == 0, res.output
+    reuse = json.loads(out.read_text())["prefix_reuse"]
+    reqs = as_requests(records)
+    hit, total = brute_force(reqs), sum(sum(r.sizes) for r in reqs)
+    assert reuse["input_tokens"] == total
+    assert reuse["ideal_hit_tokens"] == hit
+    assert reuse["ideal_hit_ratio"] == round(hit / total, 6)
+    assert reuse["ttl_5m_hit_ratio"] == round(brute_force(reqs, ttl=300.0) / total, 6)
+    assert reuse["capacity_tokens"] == 20000
+    assert reuse["capacity_hit_ratio"] <= reuse["ideal_hit_ratio"]
+
+
+def test_top_prefix_is_the_shared_system_prompt(runner, tmp_path):
+    system = "You are the billing assistant for Acme. " * 40
+    recs = []
+    for i, user in enumerate(["u1", "u2", "u3", "u1"]):
+        msgs = [{"role": "system", "content": system}, {"role": "user", "content": f"question {i}"}]
+        recs.append(
+            {
+                "timestamp": 1_764_000_000 + 60 * i,
+                "metadata": {"user": user},
+                "request": {"model": "gpt-4o", "messages": msgs},
+                "response": {
+                    "id": f"p{i}",
+                    "object": "chat.completion",
+                    "model": "gpt-4o",
+                    "choices": [{"message": {"role": "assistant", "content": f"answer {i}"}}],
+                    "usage": {"prompt_tokens": 400, "completion_tokens": 3},
+                },
+            }
+        )
+    f = write_jsonl(tmp_path / "p.jsonl", recs)
+    out = tmp_path / "s.json"
+    assert runner.invoke(cli, ["report", str(f), "--json", str(out)]).exit_code == 0
+    top = json.loads(out.read_text())["top_prefixes"][0]
+    assert top["requests"] == 4 and top["users"] == 3 and top["messages"] == 1
+    assert top["tokens"] == tokens.count(system) + tokens.TOKENS_PER_MESSAGE
+    assert top["median_gap_s"] == 60 and top["reuses_within_5m"] == 1.0
+    assert top["spend_usd"] > 0
+
+
+def test_volatile_date_found_at_the_right_token():
+    body = " You are Ava, the support assistant for Northwind. Follow the refund policy strictly." * 6
+    variants = [f"Today is 2025-11-{d}.{body}" for d in (20, 21, 24)]
+    frame = pl.DataFrame({"content_id": ["a", "b", "c"], "text": variants, "requests": [10, 5, 7]})
+    (group,) = prefixes.volatile_prefixes(frame)
+    # o200k: 'Today' ' is' ' ' '202' '5' '-' '11' '-' | '20' ... : the day is token 8
+    assert group["first_diff_token"] == 8
+    assert group["stable_before"] == "Today is 2025-11-"
+    assert group["volatile_tokens"] == 1
+    assert group["variants"] == 3 and group["requests"] == 22
+    total = len(tokens.encoding().encode_ordinary(variants[0]))
+    assert group["cacheable_now"] == 8 and group["cacheable_if_moved_to_end"] == total - 1
+
+
+def test_different_prompts_with_a_shared_ending_are_not_volatile():
+    tail = " Always answer in English and cite the policy section." * 8
+    frame = pl.DataFrame(
+        {
+            "content_id": ["a", "b"],
+            "requests": [3, 3],
+            "text": [
+                "You are a tax advisor for freelancers in Spain with many years of practice." * 4 + tail,
+                "Eres un asistente de viajes." + tail,
+            ],
+        }
+    )
+    assert prefixes.volatile_prefixes(frame) == []
