@@ -217,6 +217,18 @@ def assumptions(report: dict[str, Any]) -> list[str]:
             f"{report['period']['undated_requests']} requests carry no timestamp: they count in totals "
             "but not in daily figures or date filters."
         )
+    cv = report.get("conversations") or {}
+    if cv.get("requests"):
+        out.append(
+            "Threads without a logged conversation id are rebuilt from content: a request continues the "
+            "earlier request (same user or key) whose messages and reply it starts with."
+        )
+    if (report.get("prefix_reuse") or {}).get("input_tokens"):
+        out.append(
+            "Prefix reuse matches prefixes at message boundaries for request logs (a lower bound: partial "
+            "matches inside a message are not counted) and at 512-token blocks for block-hash traces; "
+            "TTLs expire an entry that long after its last use."
+        )
     for c in report["tokenizer_calibration"]:
         if c["ratio"] is not None and c["encoding"] == "o200k_base" and c["provider"] not in ("openai", "azure"):
             out.append(
