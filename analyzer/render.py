@@ -32,7 +32,7 @@ def usd(v: float | None) -> str:
 def num(v: int | float | None) -> str:
     if v is None:
         return "n/a"
-    return f"{v:,.0f}" if float(v).is_integer() else f"{v:,.3f}"
+    return f"{v:,.0f}" if float(v).is_integer() else f"{v:,.1f}"
 
 
 def pct(v: float | None) -> str:

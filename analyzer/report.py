@@ -223,6 +223,12 @@ def assumptions(report: dict[str, Any]) -> list[str]:
             "Threads without a logged conversation id are rebuilt from content: a request continues the "
             "earlier request (same user or key) whose messages and reply it starts with."
         )
+    traces = ((report.get("prefix_reuse") or {}).get("by_source") or {}).get("block_traces") or {}
+    if traces.get("requests"):
+        out.append(
+            f"{traces['requests']} requests come from block-hash traces (no model, no price, no calendar "
+            "time): they feed only the prefix-reuse figures, not spend or request totals."
+        )
     if (report.get("prefix_reuse") or {}).get("input_tokens"):
         out.append(
             "Prefix reuse matches prefixes at message boundaries for request logs (a lower bound: partial "

@@ -31,9 +31,10 @@ def test_json_contract(sample_report):
     t = data["totals"]
     for key in ("requests", "cost_usd", "input_tokens", "output_tokens", "cache_read_tokens"):
         assert isinstance(t[key], int | float)
-    # 18 API calls + 60 block-hash trace requests (no model: unpriced)
+    # 18 API calls + 60 block-hash trace requests, which only feed prefix reuse
     assert data["ingest"]["rows"] == 78 and data["ingest"]["rejected"] == 0
-    assert t["requests"] == 78 and t["unpriced_requests"] == 61 and t["error_requests"] == 1
+    assert t["requests"] == 18 and t["unpriced_requests"] == 1 and t["error_requests"] == 1
+    assert data["prefix_reuse"]["by_source"]["block_traces"]["requests"] == 60
 
 
 def test_totals_agree_with_breakdowns(sample_report):
@@ -60,7 +61,7 @@ def test_hand_computed_model_costs(sample_report):
 
 def test_unpriced_model_is_listed_loudly(sample_report):
     data, html, md = sample_report
-    assert data["unpriced"][1:] == [
+    assert data["unpriced"] == [
         {
             "provider": None,
             "model": "acme-llm-7b",
@@ -106,7 +107,7 @@ def test_ingest_then_report_from_db(runner, tmp_path):
     out = tmp_path / "s.json"
     res = runner.invoke(cli, ["report", "--db", db, "--json", str(out)])
     assert res.exit_code == 0, res.output
-    assert json.loads(out.read_text())["totals"]["requests"] == 78
+    assert json.loads(out.read_text())["totals"]["requests"] == 18
 
 
 def test_since_until_filter(runner, tmp_path):
