@@ -15,6 +15,8 @@ from typing import Any
 
 import polars as pl
 
+from analyzer.perf import gc_paused
+
 SEGMENTS = ("system", "history", "user", "tool_results", "retrieved")
 RAG_MIN_TOKENS = 256  # a block this long, in user content, repeated across threads, looks retrieved
 RAG_MIN_THREADS = 3
@@ -52,6 +54,7 @@ def _requests(seq: pl.DataFrame) -> list[_Req]:
     return out
 
 
+@gc_paused()
 def reconstruct_threads(seq: pl.DataFrame) -> pl.DataFrame:
     """request_id -> thread_id, turn, parent_id, branch, history_messages (how many leading input messages
     were already sent by the parent request or returned as its reply)."""

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from analyzer import tokens
+from analyzer.perf import gc_paused
 from analyzer.sources.mooncake import BLOCK_TOKENS
 
 TTLS = {"5m": 300.0, "1h": 3600.0}
@@ -28,6 +29,7 @@ class PrefixRequest:
     sizes: list[int]  # tokens each node adds
 
 
+@gc_paused()
 def message_prefix_requests(seq: pl.DataFrame) -> list[PrefixRequest]:
     """From `message_sequence` (ordered by ts, request, position): one node per input message."""
     out: list[PrefixRequest] = []
@@ -47,6 +49,7 @@ def message_prefix_requests(seq: pl.DataFrame) -> list[PrefixRequest]:
     return out
 
 
+@gc_paused()
 def block_prefix_requests(blocks: pl.DataFrame) -> list[PrefixRequest]:
     """From block-hash traces (request_id, t, input_tokens, position, block_hash ordered by t, request,
     position): one node per block; the last block holds what remains of the input."""
