@@ -6,7 +6,6 @@ Exit codes: 0 ok (rejected records are reported, not fatal); 1 input error; 2 us
 
 from __future__ import annotations
 
-import difflib
 import sys
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -227,8 +226,12 @@ def prices(model: str | None, provider: str | None, prices_file: str | None, as_
     """
     cat = load_catalogue(prices_file)
     if model is None:
-        priced = [k for k in cat.entries if cat._priced(k)]
-        info = {"catalogue": cat.source, "catalogue_date": cat.date, "overrides": cat.overrides, "models": len(priced)}
+        info = {
+            "catalogue": cat.source,
+            "catalogue_date": cat.date,
+            "overrides": cat.overrides,
+            "models": cat.priced_models(),
+        }
         if as_json:
             click.echo(orjson.dumps(info, option=orjson.OPT_INDENT_2).decode())
         else:
@@ -239,7 +242,7 @@ def prices(model: str | None, provider: str | None, prices_file: str | None, as_
         return
     res = cat.resolve(model, provider)
     if res.key is None:
-        close = difflib.get_close_matches(model.lower(), list(cat._lower), n=5, cutoff=0.6)
+        close = cat.close_names(model)
         hint = f"; close names: {', '.join(close)}" if close else ""
         raise InputError(f"{model}: not in the price catalogue (unpriced){hint}")
     rows = cat.rate_rows(res.key)

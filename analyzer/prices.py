@@ -8,6 +8,7 @@ resolved is unpriced, its cost NULL, never $0.
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -89,6 +90,14 @@ class Catalogue:
     @cached_property
     def _lower(self) -> dict[str, str]:
         return {k.lower(): k for k in self.entries if self._priced(k)}
+
+    def priced_models(self) -> int:
+        """How many chat/completion models the catalogue prices."""
+        return len(self._lower)
+
+    def close_names(self, model: str, n: int = 5) -> list[str]:
+        """Catalogue keys spelled like `model`, for an unpriced name's error message."""
+        return difflib.get_close_matches(model.lower(), list(self._lower), n=n, cutoff=0.6)
 
     def _priced(self, key: str) -> bool:
         e = self.entries.get(key)
