@@ -15,10 +15,12 @@ import click
 import duckdb
 import orjson
 
-from analyzer import __version__, tokens
+from analyzer import __version__, queries, tokens
 from analyzer.errors import InputError, LlmcostError, StrictError
 from analyzer.prices import RATE_FIELDS, load_catalogue, price_one
-from analyzer.render import RENDERERS, render_text, usd, write_output
+from analyzer.projection import Workload
+from analyzer.projection import project as run_projection
+from analyzer.render import RENDERERS, render_projection, render_text, usd, write_output
 from analyzer.report import build_report
 from analyzer.sources import SOURCES
 from analyzer.store import IngestResult, Store
@@ -324,6 +326,101 @@ def tokens_cmd(file_or_text: str, model: str, prices_file: str | None, as_json: 
         click.echo(f"{model}: UNPRICED (not in the price catalogue)")
     else:
         click.echo(f"as input to {priced['model_key']}: {usd(per_1k)} per 1,000 calls")
+
+
+@cli.command()
+@click.option("--requests", type=click.FloatRange(min=0), help="Requests per month.")
+@click.option("--input-tokens", type=click.FloatRange(min=0), help="Input tokens per request (all of it).")
+@click.option("--output-tokens", type=click.FloatRange(min=0), help="Output tokens per request.")
+@click.option("--model", help="The model the traffic runs on.")
+@click.option(
+    "--route-share",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    show_default=True,
+    help="Share of requests routed to --route-to.",
+)
+@click.option("--route-to", metavar="MODEL", help="The cheaper model routed requests go to.")
+@click.option("--cached-prefix", type=click.FloatRange(min=0), help="Tokens of stable prefix caching can serve.")
+@click.option("--cache-hit-rate", type=click.FloatRange(0, 1), help="Share of requests that hit the cache.")
+@click.option(
+    "--growth", type=float, default=0.0, show_default=True, help="Context growth of the non-prefix input: 0.3 = +30%."
+)
+@click.option(
+    "--from-db",
+    "from_db",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Take the inputs from an ingested database (options given still win).",
+)
+@click.option("--prices", "prices_file", type=click.Path(dir_okay=False), help="Price file to overlay.")
+@click.option("--json", "as_json", is_flag=True, help="Print every figure as JSON.")
+def project(
+    requests: float | None,
+    input_tokens: float | None,
+    output_tokens: float | None,
+    model: str | None,
+    route_share: float,
+    route_to: str | None,
+    cached_prefix: float | None,
+    cache_hit_rate: float | None,
+    growth: float,
+    from_db: str | None,
+    prices_file: str | None,
+    as_json: bool,
+) -> None:
+    """Before you ship: monthly cost = requests x tokens x price, with routing, caching and growth.
+
+    \b
+    Examples:
+      llmcost project --requests 500000 --input-tokens 2000 --output-tokens 300 --model gpt-4o
+      llmcost project --requests 500000 --input-tokens 2000 --output-tokens 300 --model gpt-4o \\
+                      --route-share 0.7 --route-to gpt-4o-mini
+      llmcost project --from-db llm.duckdb --json
+    """
+    measured: dict[str, Any] = {}
+    if from_db:
+        store = Store(from_db)
+        try:
+            (measured,) = queries.rows(store.con, "workload_profile")
+        finally:
+            store.close()
+        if not measured["requests"]:
+            raise InputError(f"{from_db}: no successful API calls to measure")
+        measured["requests"] = measured["requests"] / measured.pop("days") * 30
+        # the mean cache read of the requests that hit can exceed the mean input of all requests
+        measured["cached_prefix"] = min(measured["cached_prefix"], measured["input_tokens"])
+    given = {
+        "requests": requests,
+        "input_tokens": input_tokens,
+        "output_tokens": output_tokens,
+        "model": model,
+        "cached_prefix": cached_prefix,
+        "cache_hit_rate": cache_hit_rate,
+    }
+    values = {k: v if v is not None else measured.get(k) for k, v in given.items()}
+    missing = [k for k in ("requests", "input_tokens", "output_tokens", "model") if values[k] is None]
+    if missing:
+        raise click.UsageError(
+            f"give {', '.join('--' + m.replace('_', '-') for m in missing)} (or --from-db FILE to measure them)"
+        )
+    w = Workload(
+        requests=values["requests"],
+        input_tokens=values["input_tokens"],
+        output_tokens=values["output_tokens"],
+        model=values["model"],
+        route_share=route_share,
+        route_to=route_to,
+        cached_prefix=values["cached_prefix"] or 0.0,
+        cache_hit_rate=values["cache_hit_rate"] or 0.0,
+        growth=growth,
+    )
+    result = run_projection(w, load_catalogue(prices_file))
+    if from_db:
+        result["measured_from"] = from_db
+    if as_json:
+        click.echo(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
+        return
+    click.echo(render_projection(result), nl=False)
 
 
 @cli.command()

@@ -276,3 +276,40 @@ def volatile_prefixes(system_texts: pl.DataFrame, min_tokens: int = 64, limit: i
         )
     out.sort(key=lambda g: g["gain_tokens"] * g["requests"], reverse=True)
     return out[:limit]
+
+
+def shared_system_prefixes(system_texts: pl.DataFrame, min_tokens: int = 256, limit: int = 20) -> list[dict]:
+    """System prompts that are not identical but start with the same tokens (a shared persona or policy block
+    followed by per-feature instructions): the common token prefix is what a provider cache can share.
+    Distinct prompts are grouped by their first 64 tokens; each group reports its common prefix length.
+
+    system_texts: content_id, text, requests.
+    """
+    enc = tokens.encoding()
+    groups: dict[tuple[int, ...], list[tuple[list[int], int]]] = {}
+    for text, n in system_texts.select("text", "requests").iter_rows():
+        if text is None:
+            continue
+        toks = enc.encode_ordinary(text)
+        if len(toks) >= min_tokens:
+            groups.setdefault(tuple(toks[:64]), []).append((toks, n))
+    out = []
+    for variants in groups.values():
+        if len(variants) < 2:
+            continue
+        seqs = [v[0] for v in variants]
+        shortest = min(len(s) for s in seqs)
+        common = 0
+        while common < shortest and all(s[common] == seqs[0][common] for s in seqs):
+            common += 1
+        out.append(
+            {
+                "variants": len(variants),
+                "requests": sum(v[1] for v in variants),
+                "shared_tokens": common,
+                "longest_variant_tokens": max(len(s) for s in seqs),
+                "reusable_tokens": common * (sum(v[1] for v in variants) - 1),
+            }
+        )
+    out.sort(key=lambda g: g["reusable_tokens"], reverse=True)
+    return out[:limit]

@@ -129,3 +129,34 @@ def render_text(report: dict[str, Any]) -> str:
         cells = [r[i][: widths[i]].ljust(widths[i]) if i < 2 else r[i].rjust(widths[i]) for i in range(len(r))]
         lines.append("  ".join(cells).rstrip())
     return "\n".join(lines) + "\n"
+
+
+def render_projection(result: dict[str, Any]) -> str:
+    """`llmcost project` for people: the workload as given, what the levers save, the three scenarios."""
+    w = result["as_given"]["workload"]
+    lines = [
+        f"{num(w['requests'])} requests/month x ({num(w['input_tokens'])} in, {num(w['output_tokens'])} out) "
+        f"on {w['model']}"
+        + (f", {pct(w['route_share'])} routed to {w['route_to']}" if w["route_share"] else "")
+        + (
+            f", {num(w['cached_prefix'])}-token prefix cached at {pct(w['cache_hit_rate'])} hits"
+            if w["cached_prefix"]
+            else ""
+        )
+        + (f", context growth {w['growth']:+.0%}" if w["growth"] else ""),
+        "",
+        f"{'':14}{'INPUT':>12}{'CACHE READ':>12}{'CACHE WRITE':>12}{'OUTPUT':>12}{'TOTAL':>12}",
+    ]
+    rows = [("as given", result["as_given"]), ("no levers", result["without_levers"])]
+    rows += list(result["scenarios"].items())
+    for name, r in rows:
+        lines.append(
+            f"{name:14}"
+            + "".join(
+                f"{usd(r[k]):>12}"
+                for k in ("input_usd", "cache_read_usd", "cache_write_usd", "output_usd", "total_usd")
+            )
+        )
+    lines += ["", f"Routing and caching save {usd(result['levers_save_usd'])}/month on this workload.", ""]
+    lines += [f"- {a}" for a in result["assumptions"]]
+    return "\n".join(lines) + "\n"

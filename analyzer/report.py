@@ -19,7 +19,8 @@ from analyzer.store import IngestResult, Store
 # 1: first version: meta, period, prices, totals, by_day, by_model, by_attribution, unpriced,
 #    tokenizer_calibration, ingest, assumptions.
 # 2: conversations (threads, turns, growth by turn, input segments, top threads), prefix_reuse (ideal hit
-#    ratios: unlimited, 5-minute and 1-hour TTL, capacity), top_prefixes, volatile_prefixes.
+#    ratios: unlimited, 5-minute and 1-hour TTL, capacity), top_prefixes, shared_system_prefixes,
+#    volatile_prefixes.
 SCHEMA_VERSION = 2
 TOP_ATTRIBUTION = 25  # rows per dimension in the report; the JSON carries the same rows
 
@@ -180,11 +181,13 @@ def structure(
             .otherwise(None),
         )
     )
+    system_prompts = queries.run(con, "system_prompts", since=since, until=until)
     return {
         "conversations": convo,
         "prefix_reuse": reuse,
         "top_prefixes": prefixes.top_prefixes(message_reqs, attrs),
-        "volatile_prefixes": prefixes.volatile_prefixes(queries.run(con, "system_prompts", since=since, until=until)),
+        "shared_system_prefixes": prefixes.shared_system_prefixes(system_prompts),
+        "volatile_prefixes": prefixes.volatile_prefixes(system_prompts),
     }
 
 

@@ -164,3 +164,25 @@ def test_different_prompts_with_a_shared_ending_are_not_volatile():
         }
     )
     assert prefixes.volatile_prefixes(frame) == []
+
+
+def test_system_prompts_sharing_a_token_prefix():
+    policy = "You are Ava, the support assistant for Northwind. Follow the refund policy strictly. " * 20
+    texts = [
+        policy + "Now help with billing questions only.",
+        policy + "Now help with shipping questions only.",
+        "Something else entirely. " * 80,
+    ]
+    frame = pl.DataFrame({"content_id": ["a", "b", "c"], "text": texts, "requests": [4, 6, 9]})
+    (group,) = prefixes.shared_system_prefixes(frame)
+    enc = tokens.encoding()
+    a, b = enc.encode_ordinary(texts[0]), enc.encode_ordinary(texts[1])
+    common = next(i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y)
+    assert enc.decode(a[:common]) == policy + "Now help with"
+    assert group == {
+        "variants": 2,
+        "requests": 10,
+        "shared_tokens": common,
+        "longest_variant_tokens": max(len(a), len(b)),
+        "reusable_tokens": common * 9,
+    }
