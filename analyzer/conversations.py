@@ -13,13 +13,33 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import duckdb
 import polars as pl
 
+from analyzer import queries
 from analyzer.perf import gc_paused
 
 SEGMENTS = ("system", "history", "user", "tool_results", "retrieved")
 RAG_MIN_TOKENS = 256  # a block this long, in user content, repeated across threads, looks retrieved
 RAG_MIN_THREADS = 3
+
+
+@dataclass(frozen=True)
+class Sequence:
+    """Requests with message bodies, numbered in time order, and their messages (see the two SQL files)."""
+
+    requests: pl.DataFrame  # req, request_id, ts, model, scope, conversation_id
+    messages: pl.DataFrame  # req, position, cid, role, tokens, is_output
+
+
+def load_sequence(con: duckdb.DuckDBPyConnection, since: Any = None, until: Any = None) -> Sequence:
+    reqs = queries.run(con, "sequence_requests", since=since, until=until)
+    con.register("_sequence_requests", reqs.select("req", "request_id"))
+    try:
+        msgs = queries.run(con, "message_sequence")
+    finally:
+        con.unregister("_sequence_requests")
+    return Sequence(reqs, msgs)
 
 
 @dataclass(slots=True)
@@ -28,23 +48,24 @@ class _Req:
     scope: str
     conversation_id: str | None
     roles: list[str]
-    cids: list[str]
+    cids: list[int]
     tokens: list[int]
-    reply: str | None
+    reply: int | None
 
 
-def _requests(seq: pl.DataFrame) -> list[_Req]:
-    """Group the message sequence (ordered by ts, request, position) into requests."""
-    out: list[_Req] = []
-    cur: _Req | None = None
-    cols = [
-        seq[c].to_list()
-        for c in ("request_id", "scope", "conversation_id", "role", "content_id", "tokens", "is_output")
+def _requests(seq: Sequence) -> list[_Req]:
+    """One record per numbered request, holding its input messages and its reply."""
+    r = seq.requests
+    out = [
+        _Req(rid, scope or "", conv, [], [], [], None)
+        for rid, scope, conv in zip(
+            r["request_id"].to_list(), r["scope"].to_list(), r["conversation_id"].to_list(), strict=True
+        )
     ]
-    for rid, scope, conv, role, cid, tok, is_out in zip(*cols, strict=True):
-        if cur is None or cur.request_id != rid:
-            cur = _Req(rid, scope or "", conv, [], [], [], None)
-            out.append(cur)
+    m = seq.messages
+    cols = [m[c].to_list() for c in ("req", "role", "cid", "tokens", "is_output")]
+    for req, role, cid, tok, is_out in zip(*cols, strict=True):
+        cur = out[req - 1]
         if is_out:
             cur.reply = cid
         else:
@@ -55,7 +76,7 @@ def _requests(seq: pl.DataFrame) -> list[_Req]:
 
 
 @gc_paused()
-def reconstruct_threads(seq: pl.DataFrame) -> pl.DataFrame:
+def reconstruct_threads(seq: Sequence) -> pl.DataFrame:
     """request_id -> thread_id, turn, parent_id, branch, history_messages (how many leading input messages
     were already sent by the parent request or returned as its reply)."""
     after_reply: dict[int, str] = {}  # chain hash of a request's inputs + its reply -> request
@@ -125,21 +146,23 @@ def reconstruct_threads(seq: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def segment_tokens(seq: pl.DataFrame, threads: pl.DataFrame) -> pl.DataFrame:
+def segment_tokens(seq: Sequence, threads: pl.DataFrame) -> pl.DataFrame:
     """Per request, counted input tokens by segment: system (system prompt and tool definitions), history
     (messages re-sent from earlier turns), user (new user text), tool_results, retrieved (long user blocks
     repeated across threads: RAG-like injected documents)."""
-    inputs = seq.filter(~pl.col("is_output")).join(
-        threads.select("request_id", "thread_id", "history_messages"), on="request_id", how="left"
+    inputs = (
+        seq.messages.filter(~pl.col("is_output"))
+        .join(seq.requests.select("req", "request_id"), on="req", how="left")
+        .join(threads.select("request_id", "thread_id", "history_messages"), on="request_id", how="left")
     )
     rag = (
         inputs.filter((pl.col("role") == "user") & (pl.col("tokens") >= RAG_MIN_TOKENS))
-        .group_by("content_id")
+        .group_by("cid")
         .agg(pl.col("thread_id").n_unique().alias("threads"))
         .filter(pl.col("threads") >= RAG_MIN_THREADS)
-        .select("content_id", retrieved=pl.lit(True))
+        .select("cid", retrieved=pl.lit(True))
     )
-    seg = inputs.join(rag, on="content_id", how="left").with_columns(
+    seg = inputs.join(rag, on="cid", how="left").with_columns(
         segment=pl.when(pl.col("role").is_in(["system", "tools", "developer"]))
         .then(pl.lit("system"))
         .when(pl.col("position") < pl.col("history_messages"))
@@ -168,7 +191,7 @@ NEAR_LIMIT = 0.8  # a thread whose largest input reaches this share of the model
 
 def summarise(
     priced: pl.DataFrame,
-    seq: pl.DataFrame,
+    seq: Sequence,
     threads: pl.DataFrame,
     context_windows: dict[str, int | None],
     top: int = 20,

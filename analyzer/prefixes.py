@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from analyzer import tokens
+from analyzer.conversations import Sequence
 from analyzer.perf import gc_paused
 from analyzer.sources.mooncake import BLOCK_TOKENS
 
@@ -30,23 +31,28 @@ class PrefixRequest:
 
 
 @gc_paused()
-def message_prefix_requests(seq: pl.DataFrame) -> list[PrefixRequest]:
-    """From `message_sequence` (ordered by ts, request, position): one node per input message."""
-    out: list[PrefixRequest] = []
-    cur: PrefixRequest | None = None
+def message_prefix_requests(seq: Sequence) -> list[PrefixRequest]:
+    """One node per input message; a node hashes the model and every (role, content) up to it."""
+    r = seq.requests
+    out = [
+        PrefixRequest(rid, ts.timestamp() if ts is not None else 0.0, [], [])
+        for rid, ts in zip(r["request_id"].to_list(), r["ts"].to_list(), strict=True)
+    ]
+    seeds = [hash(("model", m)) for m in r["model"].to_list()]
+    m = seq.messages
+    cols = [m[c].to_list() for c in ("req", "role", "cid", "tokens", "is_output")]
+    last_req = 0
     h = 0
-    cols = [seq[c].to_list() for c in ("request_id", "ts", "model", "role", "content_id", "tokens", "is_output")]
-    for rid, ts, model, role, cid, tok, is_out in zip(*cols, strict=True):
-        if cur is None or cur.request_id != rid:
-            cur = PrefixRequest(rid, ts.timestamp() if ts is not None else 0.0, [], [])
-            out.append(cur)
-            h = hash(("model", model))
+    for req, role, cid, tok, is_out in zip(*cols, strict=True):
+        if req != last_req:
+            last_req, h = req, seeds[req - 1]
         if is_out:
             continue
         h = hash((h, role, cid))
+        cur = out[req - 1]
         cur.nodes.append(h)
         cur.sizes.append((tok or 0) + tokens.TOKENS_PER_MESSAGE)
-    return out
+    return [p for p in out if p.nodes]
 
 
 @gc_paused()

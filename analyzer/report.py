@@ -144,7 +144,7 @@ def structure(
 ) -> dict[str, Any]:
     """Conversations, context growth and prefixes; thread ids and turns are written back to `requests`."""
     con = store.con
-    seq = queries.run(con, "message_sequence", since=since, until=until)
+    seq = conversations.load_sequence(con, since, until)
     threads = conversations.reconstruct_threads(seq)
     if threads.height:
         con.register("_threads", threads)
@@ -159,9 +159,10 @@ def structure(
     block_reqs = prefixes.block_prefix_requests(queries.run(con, "block_sequence", since=since, until=until))
     reuse = prefixes.reuse_summary({"messages": message_reqs, "block_traces": block_reqs}, cache_capacity)
     counted = (
-        seq.filter(~pl.col("is_output"))
-        .group_by("request_id")
+        seq.messages.filter(~pl.col("is_output"))
+        .group_by("req")
         .agg((pl.col("tokens").fill_null(0) + 3).sum().alias("counted"))
+        .join(seq.requests.select("req", "request_id"), on="req")
     )
     attrs = (
         priced.select(

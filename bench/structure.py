@@ -11,7 +11,7 @@ import statistics
 import sys
 import time
 
-from analyzer import conversations, prefixes, queries
+from analyzer import conversations, prefixes
 from analyzer.store import Store
 
 
@@ -27,13 +27,13 @@ def timed(fn, runs=3):
 def measure(db: str) -> None:
     store = Store(db)
     con = store.con
-    t_seq, seq = timed(lambda: queries.run(con, "message_sequence", since=None, until=None))
+    t_seq, seq = timed(lambda: conversations.load_sequence(con))
     t_thr, threads = timed(lambda: conversations.reconstruct_threads(seq))
     t_seg, _ = timed(lambda: conversations.segment_tokens(seq, threads))
     t_nodes, reqs = timed(lambda: prefixes.message_prefix_requests(seq))
     t_reuse, _ = timed(lambda: prefixes.reuse_summary({"messages": reqs}))
     print(
-        f"{db}: {threads.height} requests, {seq.height} messages | load {t_seq:.2f}s, threads {t_thr:.2f}s, "
+        f"{db}: {threads.height} requests, {seq.messages.height} messages | load {t_seq:.2f}s, threads {t_thr:.2f}s, "
         f"segments {t_seg:.2f}s, prefix nodes {t_nodes:.2f}s, reuse replays {t_reuse:.2f}s, "
         f"threads+prefixes {t_thr + t_seg + t_nodes + t_reuse:.2f}s"
     )

@@ -7,7 +7,7 @@ import json
 import polars as pl
 import pytest
 
-from analyzer import conversations, queries, tokens
+from analyzer import conversations, tokens
 from analyzer.cli import cli
 from tests.conftest import write_jsonl
 
@@ -52,7 +52,7 @@ def A(text):
 
 def threads_of(store, path):
     store.ingest([str(path)])
-    seq = queries.run(store.con, "message_sequence", since=None, until=None)
+    seq = conversations.load_sequence(store.con)
     t = conversations.reconstruct_threads(seq)
     return {r["request_id"]: r for r in t.to_dicts()}
 
@@ -127,7 +127,7 @@ def test_agent_tool_calls_thread_and_segments(store, tmp_path):
     th = threads_of(store, write_jsonl(tmp_path / "agent.jsonl", recs))
     assert {v["thread_id"] for v in th.values()} == {"g1"}
     assert [th[k]["turn"] for k in ("g1", "g2", "g3")] == [1, 2, 3]
-    seq = queries.run(store.con, "message_sequence", since=None, until=None)
+    seq = conversations.load_sequence(store.con)
     seg = conversations.segment_tokens(seq, conversations.reconstruct_threads(seq))
     g2 = seg.filter(pl.col("request_id") == "g2").row(0, named=True)
     assert g2["tool_results"] == tokens.count(result["content"])
