@@ -16,7 +16,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from analyzer import queries
+from analyzer import queries, tokens
 from analyzer.perf import gc_paused
 
 SEGMENTS = ("system", "history", "user", "tool_results", "retrieved")
@@ -146,10 +146,52 @@ def reconstruct_threads(seq: Sequence) -> pl.DataFrame:
     )
 
 
-def segment_tokens(seq: Sequence, threads: pl.DataFrame) -> pl.DataFrame:
+RAG_BLOCK_CHARS = 400  # a paragraph at least this long (~100 tokens) can be a retrieved chunk
+
+
+def retrieved_blocks(con: duckdb.DuckDBPyConnection, seq: Sequence, threads: pl.DataFrame) -> pl.DataFrame:
+    """cid -> retrieved_tokens: how much of a user or system message is made of blocks (blank-line separated
+    paragraphs of 400+ characters) that also appear inside other, different messages of at least
+    RAG_MIN_THREADS threads: documents a retriever injected. Needs message text; empty with --no-text."""
+    texts = queries.run(con, "block_candidates", min_tokens=64)
+    if texts.is_empty():
+        return pl.DataFrame(schema={"cid": pl.Int64, "retrieved_tokens": pl.Int64})
+    where = (
+        seq.messages.filter(~pl.col("is_output") & pl.col("role").is_in(["user", "system"]))
+        .join(seq.requests.select("req", "request_id"), on="req")
+        .join(threads.select("request_id", "thread_id"), on="request_id")
+        .group_by("cid")
+        .agg(pl.col("thread_id").unique())
+    )
+    texts = texts.join(where, on="cid", how="inner")
+    block_contents: dict[int, set[int]] = {}
+    block_threads: dict[int, set[str]] = {}
+    block_text: dict[int, str] = {}
+    content_blocks: dict[int, list[int]] = {}
+    for cid, text, thread_ids in texts.iter_rows():
+        keys = []
+        for para in text.split("\n\n"):
+            para = para.strip()
+            if len(para) >= RAG_BLOCK_CHARS:
+                k = hash(para)
+                block_text.setdefault(k, para)
+                block_contents.setdefault(k, set()).add(cid)
+                block_threads.setdefault(k, set()).update(thread_ids)
+                keys.append(k)
+        if keys:
+            content_blocks[cid] = keys
+    retrieved = [k for k in block_text if len(block_contents[k]) >= 2 and len(block_threads[k]) >= RAG_MIN_THREADS]
+    sizes = dict(zip(retrieved, tokens.count_many([block_text[k] for k in retrieved]), strict=True))
+    rows = [(cid, sum(sizes.get(k, 0) for k in keys)) for cid, keys in content_blocks.items()]
+    return pl.DataFrame(
+        [r for r in rows if r[1] > 0], schema={"cid": pl.Int64, "retrieved_tokens": pl.Int64}, orient="row"
+    )
+
+
+def segment_tokens(seq: Sequence, threads: pl.DataFrame, retrieved: pl.DataFrame | None = None) -> pl.DataFrame:
     """Per request, counted input tokens by segment: system (system prompt and tool definitions), history
-    (messages re-sent from earlier turns), user (new user text), tool_results, retrieved (long user blocks
-    repeated across threads: RAG-like injected documents)."""
+    (messages re-sent from earlier turns), user (new user text), tool_results, retrieved (RAG-like injected
+    documents: blocks found by `retrieved_blocks`, or whole long user messages repeated across threads)."""
     inputs = (
         seq.messages.filter(~pl.col("is_output"))
         .join(seq.requests.select("req", "request_id"), on="req", how="left")
@@ -175,6 +217,19 @@ def segment_tokens(seq: Sequence, threads: pl.DataFrame) -> pl.DataFrame:
         .then(pl.lit("history"))
         .otherwise(pl.lit("user"))
     )
+    if retrieved is not None and retrieved.height:
+        # carve retrieved blocks out of new user text and system prompts
+        seg = seg.join(retrieved, on="cid", how="left").with_columns(
+            ret=pl.when(pl.col("segment").is_in(["user", "system"]))
+            .then(pl.min_horizontal(pl.col("retrieved_tokens").fill_null(0), pl.col("tokens")))
+            .otherwise(0)
+        )
+        seg = pl.concat(
+            [
+                seg.select("request_id", "segment", tokens=pl.col("tokens") - pl.col("ret")),
+                seg.filter(pl.col("ret") > 0).select("request_id", segment=pl.lit("retrieved"), tokens=pl.col("ret")),
+            ]
+        )
     # position counts tools/system too; history_messages counts input messages: both index the same list.
     return (
         seg.group_by("request_id", "segment")
@@ -194,6 +249,7 @@ def summarise(
     seq: Sequence,
     threads: pl.DataFrame,
     context_windows: dict[str, int | None],
+    retrieved: pl.DataFrame | None = None,
     top: int = 20,
 ) -> dict[str, Any]:
     """The report's `conversations` block.
@@ -220,7 +276,7 @@ def summarise(
         )
         .sort("turn")
     )
-    seg = segment_tokens(seq, threads).join(
+    seg = segment_tokens(seq, threads, retrieved).join(
         req.select("request_id", "input_tokens", "input_cost"), on="request_id", how="inner"
     )
     counted = pl.sum_horizontal(*SEGMENTS)

@@ -154,7 +154,8 @@ def structure(
         )
         con.unregister("_threads")
     windows = {k: cat.context_window(k) for k in priced["model_key"].drop_nulls().unique().to_list()}
-    convo = conversations.summarise(priced, seq, threads, windows)
+    retrieved = conversations.retrieved_blocks(con, seq, threads)
+    convo = conversations.summarise(priced, seq, threads, windows, retrieved)
     message_reqs = prefixes.message_prefix_requests(seq)
     block_reqs = prefixes.block_prefix_requests(queries.run(con, "block_sequence", since=since, until=until))
     reuse = prefixes.reuse_summary({"messages": message_reqs, "block_traces": block_reqs}, cache_capacity)

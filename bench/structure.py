@@ -29,13 +29,15 @@ def measure(db: str) -> None:
     con = store.con
     t_seq, seq = timed(lambda: conversations.load_sequence(con))
     t_thr, threads = timed(lambda: conversations.reconstruct_threads(seq))
-    t_seg, _ = timed(lambda: conversations.segment_tokens(seq, threads))
+    t_rag, retrieved = timed(lambda: conversations.retrieved_blocks(con, seq, threads))
+    t_seg, _ = timed(lambda: conversations.segment_tokens(seq, threads, retrieved))
     t_nodes, reqs = timed(lambda: prefixes.message_prefix_requests(seq))
     t_reuse, _ = timed(lambda: prefixes.reuse_summary({"messages": reqs}))
     print(
         f"{db}: {threads.height} requests, {seq.messages.height} messages | load {t_seq:.2f}s, threads {t_thr:.2f}s, "
-        f"segments {t_seg:.2f}s, prefix nodes {t_nodes:.2f}s, reuse replays {t_reuse:.2f}s, "
-        f"threads+prefixes {t_thr + t_seg + t_nodes + t_reuse:.2f}s"
+        f"retrieved blocks {t_rag:.2f}s, segments {t_seg:.2f}s, prefix nodes {t_nodes:.2f}s, "
+        f"reuse replays {t_reuse:.2f}s, "
+        f"threads+prefixes {t_thr + t_rag + t_seg + t_nodes + t_reuse:.2f}s"
     )
     store.close()
 

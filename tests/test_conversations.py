@@ -221,3 +221,31 @@ def test_growth_curve_and_segments_against_hand_counts(runner, sharegpt, tmp_pat
         json.loads(out.read_text())["totals"]["input_tokens"], abs=len(seg)
     )
     assert seg["history"]["tokens"] > 0 and seg["system"]["tokens"] > 0
+
+
+def test_retrieved_documents_inside_user_messages(store, tmp_path):
+    docs = [f"Document {k}: " + ("The warranty covers manufacturing defects for two years. " * 12) for k in range(3)]
+    recs = []
+    t = 1_764_000_000
+    for i, user in enumerate(["u1", "u2", "u3", "u4"]):
+        # a RAG app: two retrieved chunks (shared across users) + the user's own question, in one message
+        body = f"{docs[i % 2]}\n\n{docs[2]}\n\nQuestion from {user}: does my warranty cover a broken zip?"
+        recs.append(chat(f"q{i}", t + i, [S(SYS), U(body)], "Yes.", user=user))
+    store.ingest([str(write_jsonl(tmp_path / "rag.jsonl", recs))])
+    seq = conversations.load_sequence(store.con)
+    threads = conversations.reconstruct_threads(seq)
+    retrieved = conversations.retrieved_blocks(store.con, seq, threads)
+    seg = conversations.segment_tokens(seq, threads, retrieved)
+    q0 = seg.filter(pl.col("request_id") == "q0").row(0, named=True)
+    # docs[0] appears in q0 and q2 only (2 threads): not enough; docs[2] is in all four threads
+    assert q0["retrieved"] == tokens.count(docs[2].strip())
+    full = tokens.count(recs[0]["request"]["messages"][1]["content"])
+    assert q0["user"] == full - tokens.count(docs[2].strip())
+    assert q0["system"] == tokens.count(SYS)
+
+
+def test_retrieved_needs_text(store, tmp_path):
+    recs = [chat(f"n{i}", 1_764_000_000 + i, [S(SYS), U("x" * 50)], "ok", user=f"u{i}") for i in range(3)]
+    store.ingest([str(write_jsonl(tmp_path / "nt.jsonl", recs))], no_text=True)
+    seq = conversations.load_sequence(store.con)
+    assert conversations.retrieved_blocks(store.con, seq, conversations.reconstruct_threads(seq)).height == 0
