@@ -17,6 +17,7 @@ import orjson
 
 from analyzer import __version__, queries, tokens
 from analyzer.errors import InputError, LlmcostError, StrictError
+from analyzer.inputs import LOG_SUFFIXES
 from analyzer.prices import RATE_FIELDS, load_catalogue, price_one
 from analyzer.projection import Workload
 from analyzer.projection import project as run_projection
@@ -99,7 +100,15 @@ def _warn_rejects(store: Store, result: IngestResult, strict: bool, where: str) 
 
 def _ingest(store: Store, paths: tuple[str, ...], no_text: bool, fmt: str | None) -> IngestResult:
     progress = (lambda msg: click.echo(msg, err=True)) if sys.stderr.isatty() else None
-    return store.ingest(paths, no_text=no_text, fmt=fmt, progress=progress)
+    result = store.ingest(paths, no_text=no_text, fmt=fmt, progress=progress)
+    if not result.files:
+        click.echo(
+            f"llmcost: warning: no log files ({', '.join(LOG_SUFFIXES[:4])}, ...) under {', '.join(paths)}", err=True
+        )
+    for f in result.files:
+        if f.skipped and not f.skipped.startswith("already ingested"):
+            click.echo(f"llmcost: note: skipped {f.path}: {f.skipped}", err=True)
+    return result
 
 
 @cli.command()
@@ -152,6 +161,8 @@ def report(
     """
     if not paths and not db:
         raise click.UsageError("give log files or folders to read, or --db with an ingested database")
+    if not paths and not Path(db).exists():
+        raise InputError(f"{db}: no such database (create it with `llmcost ingest PATH --db {db}`)")
     if until is not None and until.time() == datetime.min.time():
         until = until + timedelta(days=1)  # a bare date means "through the end of that day"
     cat = load_catalogue(prices_file)

@@ -12,7 +12,7 @@ from typing import Any
 
 import polars as pl
 
-from analyzer import __version__, conversations, prefixes, queries
+from analyzer import __version__, conversations, prefixes, queries, tokens
 from analyzer.prices import Catalogue, price_requests
 from analyzer.store import IngestResult, Store
 
@@ -162,7 +162,7 @@ def structure(
     counted = (
         seq.messages.filter(~pl.col("is_output"))
         .group_by("req")
-        .agg((pl.col("tokens").fill_null(0) + 3).sum().alias("counted"))
+        .agg((pl.col("tokens").fill_null(0) + tokens.TOKENS_PER_MESSAGE).sum().alias("counted"))
         .join(seq.requests.select("req", "request_id"), on="req")
     )
     attrs = (

@@ -173,3 +173,25 @@ def test_formats_command_lists_every_source_with_a_sample(runner):
     assert {r["name"] for r in rows} >= {"openai_chat", "anthropic_messages", "openai_batch_output", "litellm_payload"}
     for r in rows:
         assert (SAMPLES / r["example"].split("/", 1)[1]).exists()
+
+
+def test_empty_folder_warns_and_reports_zero(runner, tmp_path):
+    res = runner.invoke(cli, ["report", str(tmp_path), "--json", "-"])
+    assert res.exit_code == 0
+    assert "no log files" in res.stderr
+    assert json.loads(res.stdout)["totals"]["requests"] == 0
+
+
+def test_report_on_a_missing_database_is_an_input_error(runner, tmp_path):
+    res = runner.invoke(cli, ["report", "--db", str(tmp_path / "nope.duckdb")])
+    assert res.exit_code == 1 and "no such database" in res.stderr
+    assert not (tmp_path / "nope.duckdb").exists()
+
+
+def test_unrecognised_file_in_a_folder_is_noted(runner, tmp_path):
+    write_jsonl(tmp_path / "config.json", [{"retries": 3}])
+    write_jsonl(tmp_path / "calls.jsonl", [openai_record(rid="n1")])
+    res = runner.invoke(cli, ["report", str(tmp_path), "--json", "-"])
+    assert res.exit_code == 0
+    assert "skipped" in res.stderr and "config.json" in res.stderr
+    assert json.loads(res.stdout)["totals"]["requests"] == 1
