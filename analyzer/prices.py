@@ -110,12 +110,28 @@ class Catalogue:
     @cached_property
     def _dated(self) -> dict[str, str]:
         """Undated name -> newest dated catalogue key, for logs that name a model without its snapshot."""
-        best: dict[str, str] = {}
-        for low, key in self._lower.items():
+        best: dict[str, tuple[str, str]] = {}  # undated -> (dated name, key)
+        for low, key in [*self._lower.items(), *self._equivalents.items()]:
             m = re.match(r"^(.*?)-(\d{8}|\d{4}-\d{2}-\d{2})$", low)
-            if m and (m.group(1) not in best or key > best[m.group(1)]):
-                best[m.group(1)] = key
-        return best
+            if m and (m.group(1) not in best or low > best[m.group(1)][0]):
+                best[m.group(1)] = (low, key)
+        return {undated: key for undated, (_, key) in best.items()}
+
+    @cached_property
+    def _equivalents(self) -> dict[str, str]:
+        """Bare model name -> a cloud listing of the same model, for models the catalogue lists only there
+        (it dropped e.g. `claude-sonnet-4-20250514` as a first-party key but keeps Bedrock's
+        `anthropic.claude-sonnet-4-20250514-v1:0`). Base Bedrock ids come first: regional ids
+        (`us.`, `eu.`...) can carry a regional premium, so they are never used."""
+        found: dict[str, str] = {}
+        for low, key in sorted(self._lower.items()):
+            if low.startswith("anthropic."):
+                bare = re.sub(r"-v\d+(?::\d+)?$", "", low.removeprefix("anthropic."))
+                found[bare] = key  # Bedrock base listing wins over Vertex
+            elif low.startswith("vertex_ai/claude"):
+                bare = low.removeprefix("vertex_ai/").replace("@", "-")
+                found.setdefault(bare, key)
+        return found
 
     def resolve(self, model: str, provider: str | None = None) -> Resolution:
         ck = (model, provider)
@@ -141,6 +157,12 @@ class Catalogue:
             for pre in ("",) + _PROVIDER_PREFIXES.get(provider or "", ()):
                 if pre + name in self._lower:
                     return Resolution(model, provider, self._lower[pre + name], "alias")
+        same = bedrock.replace("@", "-")  # vertex spells snapshots claude-x@20240620
+        if same in self._equivalents:
+            key = self._equivalents[same]
+            return Resolution(
+                model, provider, key, f"same model, listed under {self.entries[key].get('litellm_provider')}"
+            )
         # Undated spelling of a model only listed with its snapshot date, or a snapshot the catalogue lacks.
         base = bedrock
         for _ in range(3):

@@ -207,6 +207,19 @@ def assumptions(report: dict[str, Any]) -> list[str]:
         "Failed calls and calls served by a proxy's own cache are counted but cost $0.",
     ]
     t = report["totals"]
+    listed = sorted(
+        {
+            f"{m['model']} (as {m['model_key']})"
+            for m in report["by_model"]
+            if str(m.get("price_match", "")).startswith("same model")
+        }
+    )
+    if listed:
+        out.append(
+            "Priced at another listing of the same model, as the catalogue has no first-party entry: "
+            + ", ".join(listed)
+            + "."
+        )
     if t["unpriced_requests"]:
         out.append(
             f"{t['unpriced_requests']} requests use models missing from the catalogue: they are listed as "

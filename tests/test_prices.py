@@ -30,12 +30,30 @@ def test_resolution(catalogue, model, provider, key):
     assert catalogue.resolve(model, provider).key == key
 
 
-@pytest.mark.parametrize("model", ["acme-llm-7b", "claude-3-5-sonnet@20240620", "gpt-9-ultra"])
+@pytest.mark.parametrize("model", ["acme-llm-7b", "claude-9-imaginary-20300101", "gpt-9-ultra"])
 def test_unknown_models_are_unpriced_not_free(catalogue, model):
     res = catalogue.resolve(model)
     assert res.key is None
     row = price_one(catalogue, model, input_tokens=1000, output_tokens=100)
     assert row["priced"] is False and row["cost"] is None
+
+
+@pytest.mark.parametrize(
+    ("model", "key"),
+    [
+        # the catalogue lists these first-party names only under Bedrock or Vertex
+        ("claude-sonnet-4-20250514", "anthropic.claude-sonnet-4-20250514-v1:0"),
+        ("claude-3-5-sonnet@20240620", "anthropic.claude-3-5-sonnet-20240620-v1:0"),
+        ("claude-opus-4-1", "anthropic.claude-opus-4-1-20250805-v1:0"),
+    ],
+)
+def test_same_model_listed_under_a_cloud(catalogue, model, key):
+    res = catalogue.resolve(model, "anthropic")
+    assert res.key == key
+    assert not res.key.startswith(("us.", "eu.", "apac.", "global."))  # regional ids may carry a premium
+    # and the price is Anthropic's list price: $3 / 1M input (below the 200k long-context tier)
+    row = price_one(catalogue, "claude-sonnet-4-20250514", input_tokens=100_000)
+    assert row["cost"] == pytest.approx(0.3)
 
 
 def cost(cat, model, **kw):

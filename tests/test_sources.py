@@ -221,3 +221,39 @@ def test_text_of_strips_cache_markers_and_joins_blocks():
         ]
     )
     assert plain == marked and plain.startswith("a\n")
+
+
+def test_claude_code_transcript():
+    source, reqs = parsed(SAMPLES / "claude_code_session.jsonl")
+    assert source.name == "claude_code"
+    calls = [r for r in reqs if r is not None]
+    assert len(calls) == 5 and len(reqs) == 12  # user turns and the summary are not API calls
+    first = calls[0]
+    assert (first.request_id, first.model, first.input_tokens, first.output_tokens) == (
+        "msg_002:req_001",
+        "claude-3-sonnet-20240229",
+        25,
+        120,
+    )
+    assert first.conversation_id == "test_session" and first.project == "/tmp"
+
+
+def test_claude_code_cache_fields_and_reported_cost():
+    _, reqs = parsed(SAMPLES / "claude_code_ccusage.jsonl")
+    a = reqs[0]
+    # usage: 100 uncached + 10 read + 25 written
+    assert (a.input_tokens, a.cache_read_tokens, a.cache_write_5m_tokens, a.reported_cost) == (135, 10, 25, 0.12)
+
+
+def test_claude_code_repeated_content_block_lines_are_one_call(store, tmp_path):
+    import json
+
+    line = json.loads((SAMPLES / "claude_code_ccusage.jsonl").read_text().splitlines()[0])
+    side = dict(line, isSidechain=True, message={**line["message"], "id": "msg-side"})
+    synthetic = dict(line, message={**line["message"], "id": "msg-syn", "model": "<synthetic>"})
+    f = tmp_path / "session.jsonl"
+    f.write_text("\n".join(json.dumps(x) for x in (line, line, line, side, synthetic)) + "\n")
+    result = store.ingest([str(f)])
+    assert result.rows == 2 and result.files[0].duplicates == 2
+    tags = store.con.execute("SELECT tags FROM requests ORDER BY request_id").fetchall()
+    assert tags == [(None,), (["sidechain"],)]

@@ -29,9 +29,10 @@ def test_sample_logs_load_completely(store):
         "litellm_payload",
         "litellm_spend_log",
         "mooncake_trace",
+        "claude_code",
     }
-    assert count(store, "requests") == result.rows == 78
-    assert count(store, "sources") == 7
+    assert count(store, "requests") == result.rows == 86
+    assert count(store, "sources") == 9
     trace_inputs = store.con.execute("SELECT input_tokens FROM requests WHERE trace_ms IS NOT NULL").fetchall()
     assert len(trace_inputs) == 60
     assert count(store, "blocks") == sum(-(-n // 512) for (n,) in trace_inputs)

@@ -18,6 +18,7 @@ from analyzer.errors import InputError
 from analyzer.inputs import iter_lines, read_all, read_head
 from analyzer.sources.anthropic import Anthropic
 from analyzer.sources.base import RecordError, Request, Source
+from analyzer.sources.claude_code import ClaudeCode
 from analyzer.sources.litellm import LiteLLMPayload, LiteLLMSpendLog
 from analyzer.sources.mooncake import MooncakeTrace
 from analyzer.sources.openai_batch import OpenAIBatchInput, OpenAIBatchOutput
@@ -28,6 +29,7 @@ SOURCES: list[Source] = [
     OpenAIBatchInput(),
     LiteLLMPayload(),
     LiteLLMSpendLog(),
+    ClaudeCode(),
     Anthropic(),
     OpenAIChat(),
     MooncakeTrace(),

@@ -65,6 +65,34 @@ def _ttls(req: dict[str, Any]) -> set[str]:
     return found
 
 
+def apply_anthropic_usage(r: Request, usage: dict[str, Any], default_ttl: str = "5m") -> None:
+    """Anthropic usage into canonical counts: input_tokens there is the uncached part only, so reads and
+    writes are added back; writes split by `cache_creation`, else all at `default_ttl`."""
+    uncached = count(usage.get("input_tokens"), "usage.input_tokens")
+    read = count(usage.get("cache_read_input_tokens"), "usage.cache_read_input_tokens")
+    write = count(usage.get("cache_creation_input_tokens"), "usage.cache_creation_input_tokens")
+    split = usage.get("cache_creation")
+    if isinstance(split, dict) and ("ephemeral_5m_input_tokens" in split or "ephemeral_1h_input_tokens" in split):
+        w5 = count(split.get("ephemeral_5m_input_tokens"), "cache_creation.ephemeral_5m_input_tokens")
+        w1 = count(split.get("ephemeral_1h_input_tokens"), "cache_creation.ephemeral_1h_input_tokens")
+        if write and w5 + w1 != write:
+            raise RecordError(f"cache_creation split ({w5}+{w1}) != cache_creation_input_tokens ({write})")
+        write = w5 + w1
+    elif default_ttl == "1h":
+        w5, w1 = 0, write
+    else:
+        w5, w1 = write, 0
+    r.input_tokens = uncached + read + write
+    r.cache_read_tokens = read
+    r.cache_write_5m_tokens = w5
+    r.cache_write_1h_tokens = w1
+    r.output_tokens = count(usage.get("output_tokens"), "usage.output_tokens")
+    details = usage.get("output_tokens_details")
+    if isinstance(details, dict):
+        r.reasoning_tokens = count(details.get("thinking_tokens"), "output_tokens_details.thinking_tokens")
+    r.service_tier = first_str(usage.get("service_tier"))
+
+
 class Anthropic(Source):
     name = "anthropic_messages"
     title = "Anthropic Messages API request/response log"
@@ -100,31 +128,7 @@ class Anthropic(Source):
         r.ts_us = env.ts_us
         usage = resp.get("usage")
         if isinstance(usage, dict):
-            uncached = count(usage.get("input_tokens"), "usage.input_tokens")
-            read = count(usage.get("cache_read_input_tokens"), "usage.cache_read_input_tokens")
-            write = count(usage.get("cache_creation_input_tokens"), "usage.cache_creation_input_tokens")
-            split = usage.get("cache_creation")
-            if isinstance(split, dict) and (
-                "ephemeral_5m_input_tokens" in split or "ephemeral_1h_input_tokens" in split
-            ):
-                w5 = count(split.get("ephemeral_5m_input_tokens"), "cache_creation.ephemeral_5m_input_tokens")
-                w1 = count(split.get("ephemeral_1h_input_tokens"), "cache_creation.ephemeral_1h_input_tokens")
-                if write and w5 + w1 != write:
-                    raise RecordError(f"cache_creation split ({w5}+{w1}) != cache_creation_input_tokens ({write})")
-                write = w5 + w1
-            elif _ttls(req) == {"1h"}:
-                w5, w1 = 0, write
-            else:
-                w5, w1 = write, 0
-            r.input_tokens = uncached + read + write
-            r.cache_read_tokens = read
-            r.cache_write_5m_tokens = w5
-            r.cache_write_1h_tokens = w1
-            r.output_tokens = count(usage.get("output_tokens"), "usage.output_tokens")
-            details = usage.get("output_tokens_details")
-            if isinstance(details, dict):
-                r.reasoning_tokens = count(details.get("thinking_tokens"), "output_tokens_details.thinking_tokens")
-            r.service_tier = first_str(usage.get("service_tier"))
+            apply_anthropic_usage(r, usage, "1h" if _ttls(req) == {"1h"} else "5m")
         elif resp.get("type") == "error" or r.status == "error":
             r.status = "error"
         else:

@@ -1,0 +1,47 @@
+"""Claude Code session transcripts (`~/.claude/projects/<project>/<session>.jsonl`).
+
+Each line is an event; assistant events carry the API call's `message.usage` (Anthropic's fields), the model,
+`requestId` and the session. Claude Code writes one line per content block of a reply, all with the same
+usage: the call is keyed by message id + request id, so the repeats count as duplicates, not as more calls
+(as ccusage counts them). Transcripts hold the conversation, not the request bodies (no system prompt or
+tool definitions), so they support cost, cache and session figures but not prefix analysis.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from analyzer.sources.anthropic import apply_anthropic_usage
+from analyzer.sources.base import RecordError, Request, Source, first_str, money, sub, timestamp_us
+
+
+class ClaudeCode(Source):
+    name = "claude_code"
+    title = "Claude Code session transcript (~/.claude/projects/*/*.jsonl)"
+    enables = "cost, cache reads and 5m/1h writes, sessions and projects (no request bodies)"
+    example = "claude_code_session.jsonl"
+
+    def sniff(self, obj: dict[str, Any]) -> bool:
+        return "sessionId" in obj and ("message" in obj or obj.get("type") in ("summary", "system"))
+
+    def parse(self, obj: dict[str, Any], ctx: dict[str, Any]) -> Request | None:
+        msg = obj.get("message")
+        usage = sub(msg, "usage")
+        if not isinstance(msg, dict) or msg.get("role") != "assistant" or not isinstance(usage, dict):
+            return None  # user turns, tool results and summaries are not API calls
+        model = first_str(msg.get("model"))
+        if model is None:
+            raise RecordError("assistant message has no model")
+        if model == "<synthetic>":
+            return None  # Claude Code's own placeholder replies, never sent to the API
+        r = Request(model=model, provider="anthropic", endpoint="claude-code")
+        mid = first_str(msg.get("id"))
+        rid = first_str(obj.get("requestId"))
+        r.request_id = f"{mid}:{rid}" if mid and rid else mid or rid
+        r.ts_us = timestamp_us(obj.get("timestamp"))
+        r.conversation_id = first_str(obj.get("sessionId"))
+        r.project = first_str(obj.get("cwd"))
+        r.reported_cost = money(obj.get("costUSD"), "costUSD")
+        r.tags = ["sidechain"] if obj.get("isSidechain") else None
+        apply_anthropic_usage(r, usage)
+        return r.check()
