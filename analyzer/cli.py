@@ -21,7 +21,7 @@ from analyzer.inputs import LOG_SUFFIXES
 from analyzer.prices import RATE_FIELDS, load_catalogue, price_one
 from analyzer.projection import Workload
 from analyzer.projection import project as run_projection
-from analyzer.render import RENDERERS, render_projection, render_text, usd, write_output
+from analyzer.render import RENDERERS, render_projection, render_savings, render_text, usd, write_output
 from analyzer.report import build_report
 from analyzer.sources import SOURCES
 from analyzer.store import IngestResult, Store
@@ -337,6 +337,50 @@ def tokens_cmd(file_or_text: str, model: str, prices_file: str | None, as_json: 
         click.echo(f"{model}: UNPRICED (not in the price catalogue)")
     else:
         click.echo(f"as input to {priced['model_key']}: {usd(per_1k)} per 1,000 calls")
+
+
+@cli.command()
+@click.argument("paths", nargs=-1)
+@_db_option()
+@click.option("--prices", "prices_file", type=click.Path(dir_okay=False), help="Price file to overlay.")
+@click.option("--json", "as_json", is_flag=True, help="Print the estimates as JSON.")
+@_ingest_options
+def savings(
+    paths: tuple[str, ...],
+    db: str | None,
+    prices_file: str | None,
+    as_json: bool,
+    no_text: bool,
+    strict: bool,
+    fmt: str | None,
+) -> None:
+    """What each lever would have saved on PATHS (or --db): the estimates, with ranges and assumptions.
+
+    \b
+    Example:
+      llmcost savings logs/ --json
+    """
+    if not paths and not db:
+        raise click.UsageError("give log files or folders to read, or --db with an ingested database")
+    if not paths and not Path(db).exists():
+        raise InputError(f"{db}: no such database (create it with `llmcost ingest PATH --db {db}`)")
+    store = Store(db)
+    try:
+        result = _ingest(store, paths, no_text, fmt) if paths else IngestResult()
+        rep = build_report(store, load_catalogue(prices_file), this_run=result)
+        if as_json:
+            click.echo(
+                orjson.dumps(
+                    {"schema_version": rep["schema_version"], "savings": rep["savings"]}, option=orjson.OPT_INDENT_2
+                ).decode()
+            )
+        else:
+            click.echo(render_savings(rep), nl=False)
+        _warn_rejects(
+            store, result, strict, "the report's Ingest section" + (f" and table `rejects` of {db}" if db else "")
+        )
+    finally:
+        store.close()
 
 
 @cli.command()

@@ -53,7 +53,7 @@ class _Req:
     reply: int | None
 
 
-def _requests(seq: Sequence) -> list[_Req]:
+def requests_of(seq: Sequence) -> list[_Req]:
     """One record per numbered request, holding its input messages and its reply."""
     r = seq.requests
     out = [
@@ -87,7 +87,7 @@ def reconstruct_threads(seq: Sequence) -> pl.DataFrame:
     rows: dict[str, list[Any]] = {
         k: [] for k in ("request_id", "thread_id", "turn", "parent_id", "branch", "history_messages")
     }
-    for r in _requests(seq):
+    for r in requests_of(seq):
         h = hash(("scope", r.scope))
         chain = []
         for role, cid in zip(r.roles, r.cids, strict=True):

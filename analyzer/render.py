@@ -160,3 +160,23 @@ def render_projection(result: dict[str, Any]) -> str:
     lines += ["", f"Routing and caching save {usd(result['levers_save_usd'])}/month on this workload.", ""]
     lines += [f"- {a}" for a in result["assumptions"]]
     return "\n".join(lines) + "\n"
+
+
+def render_savings(report: dict[str, Any]) -> str:
+    """`llmcost savings` for people: one line per estimate with its range, then what each rests on."""
+    est = report["savings"]
+    if not est:
+        return "No lever applies to this traffic with the estimators available (batching, trimming).\n"
+    lines = [
+        f"Spend in period: {usd(report['totals']['cost_usd'])}",
+        "",
+        f"{'LEVER':10}{'POLICY':52}{'REQUESTS':>10}{'SAVING':>12}{'RANGE':>26}",
+    ]
+    for e in est:
+        rng = f"{usd(e['saving_low_usd'])} .. {usd(e['saving_high_usd'])}"
+        lines.append(f"{e['lever']:10}{e['policy'][:50]:52}{num(e['requests']):>10}{usd(e['saving_usd']):>12}{rng:>26}")
+    lines.append("")
+    for e in est:
+        lines.append(f"{e['lever']} ({e['policy']}):")
+        lines += [f"  - {a}" for a in e["assumptions"] + e["evidence"]]
+    return "\n".join(lines) + "\n"

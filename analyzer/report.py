@@ -14,6 +14,7 @@ import polars as pl
 
 from analyzer import __version__, conversations, prefixes, queries, tokens
 from analyzer.prices import Catalogue, price_requests
+from analyzer.savings.run import estimate_all
 from analyzer.store import IngestResult, Store
 
 # 1: first version: meta, period, prices, totals, by_day, by_model, by_attribution, unpriced,
@@ -21,7 +22,9 @@ from analyzer.store import IngestResult, Store
 # 2: conversations (threads, turns, growth by turn, input segments, top threads), prefix_reuse (ideal hit
 #    ratios: unlimited, 5-minute and 1-hour TTL, capacity), top_prefixes, shared_system_prefixes,
 #    volatile_prefixes.
-SCHEMA_VERSION = 2
+# 3: savings (estimates: lever, policy, scope, requests, baseline, counterfactual, saving and its range,
+#    assumptions, evidence): batching and trimming so far.
+SCHEMA_VERSION = 3
 TOP_ATTRIBUTION = 25  # rows per dimension in the report; the JSON carries the same rows
 
 
@@ -190,6 +193,7 @@ def structure(
         "top_prefixes": prefixes.top_prefixes(message_reqs, attrs),
         "shared_system_prefixes": prefixes.shared_system_prefixes(system_prompts),
         "volatile_prefixes": prefixes.volatile_prefixes(system_prompts),
+        "savings": [e.as_dict() for e in estimate_all(priced, seq, threads, cat)],
     }
 
 

@@ -1,0 +1,32 @@
+"""Savings estimators: counterfactual replays of the logged requests, each producing `Estimate` records.
+
+Every estimate reprices its counterfactual through `prices.price_requests` (the one place money is
+computed), states its assumptions, and gives a range and the evidence it rests on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class Estimate:
+    lever: str  # "batching", "trimming", ...
+    policy: str  # the variant replayed, e.g. "last 6 turns"
+    scope: str  # which traffic it applies to
+    requests: int  # requests the lever changes
+    baseline_usd: float  # what those requests cost as logged
+    counterfactual_usd: float  # what they would have cost (central case)
+    saving_usd: float
+    saving_low_usd: float
+    saving_high_usd: float
+    assumptions: list[str] = field(default_factory=list)
+    evidence: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        for k, v in d.items():
+            if isinstance(v, float):
+                d[k] = round(v, 10)
+        return d

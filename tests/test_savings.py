@@ -1,0 +1,119 @@
+"""Savings estimators on constructed traffic whose savings can be counted by hand."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from analyzer import tokens
+from analyzer.cli import cli
+from tests.conftest import write_jsonl
+
+SYS = "You are a helpful assistant."
+
+
+def call(rid, ts, messages, prompt=None, cached=0, model="gpt-4o", out=100, **meta):
+    if prompt is None:
+        prompt = sum(tokens.count(m["content"]) + 3 for m in messages) + 3
+    return {
+        "timestamp": ts,
+        "metadata": meta,
+        "request": {"model": model, "messages": messages},
+        "response": {
+            "id": rid,
+            "object": "chat.completion",
+            "model": model,
+            "choices": [{"message": {"role": "assistant", "content": f"reply {rid}"}}],
+            "usage": {
+                "prompt_tokens": prompt,
+                "completion_tokens": out,
+                "prompt_tokens_details": {"cached_tokens": cached},
+            },
+        },
+    }
+
+
+def savings_of(runner, path):
+    res = runner.invoke(cli, ["savings", str(path), "--json"])
+    assert res.exit_code == 0, res.output
+    return {(e["lever"], e["policy"]): e for e in json.loads(res.stdout)["savings"]}
+
+
+def test_batching_programmatic_single_requests(runner, tmp_path):
+    t = 1_764_000_000
+    recs = [
+        call(f"etl{i}", t + 2 * i, [{"role": "user", "content": f"classify item {i}"}], prompt=1000, api_key="etl")
+        for i in range(25)
+    ]
+    # an interactive conversation: never batched
+    convo = [{"role": "system", "content": SYS}, {"role": "user", "content": "hi"}]
+    recs.append(call("c1", t + 100, convo, user="alice"))
+    recs.append(
+        call(
+            "c2",
+            t + 160,
+            convo + [{"role": "assistant", "content": "reply c1"}, {"role": "user", "content": "more"}],
+            user="alice",
+        )
+    )
+    est = savings_of(runner, write_jsonl(tmp_path / "b.jsonl", recs))
+    b = est[("batching", "Batch API for programmatic single-request traffic")]
+    # gpt-4o: $2.50/$10 standard, $1.25/$5 batch; 1000 in + 100 out per call
+    per_call = (1000 * 2.5e-6 + 100 * 1e-5) - (1000 * 1.25e-6 + 100 * 5e-6)
+    assert b["requests"] == 25
+    assert b["saving_usd"] == pytest.approx(25 * per_call)
+    assert b["saving_low_usd"] == pytest.approx(25 * per_call)  # no end user on the etl key
+    assert b["saving_high_usd"] == pytest.approx(25 * per_call)  # alice's thread is conversational
+
+
+def long_conversation(turns, cached=0):
+    msgs = [{"role": "system", "content": SYS}]
+    recs = []
+    for k in range(1, turns + 1):
+        msgs = msgs + [{"role": "user", "content": f"question number {k} about the order"}]
+        recs.append(call(f"t{k}", 1_764_000_000 + 60 * k, msgs, cached=cached if k > 1 else 0, user="bob"))
+        msgs = msgs + [{"role": "assistant", "content": f"reply t{k}"}]
+    return recs
+
+
+def removed_by_last_n(turn, n):
+    """Hand count: history before the n-th last user message, at the request of this turn."""
+    if turn <= n:
+        return 0
+    dropped = turn - n  # user/assistant pairs that fall out
+    return sum(
+        tokens.count(f"question number {k} about the order") + tokens.count(f"reply t{k}")
+        for k in range(1, dropped + 1)
+    )
+
+
+def test_trimming_last_n_turns_hand_counted(runner, tmp_path):
+    est = savings_of(runner, write_jsonl(tmp_path / "t.jsonl", long_conversation(10)))
+    e = est[("trimming", "last 4 turns")]
+    removed = sum(removed_by_last_n(k, 4) for k in range(1, 11))
+    assert e["requests"] == 6  # turns 5..10
+    assert e["saving_usd"] == pytest.approx(removed * 2.5e-6)
+    assert e["saving_low_usd"] == pytest.approx(e["saving_high_usd"])  # nothing was cached
+    assert ("trimming", "last 8 turns") in est
+
+
+def test_trimming_range_when_history_was_cached(runner, tmp_path):
+    recs = long_conversation(10, cached=40)
+    est = savings_of(runner, write_jsonl(tmp_path / "c.jsonl", recs))
+    e = est[("trimming", "last 4 turns")]
+    assert e["saving_low_usd"] < e["saving_high_usd"]
+    assert e["saving_low_usd"] <= e["saving_usd"] <= e["saving_high_usd"]
+
+
+def test_summarising_costs_the_summariser(runner, tmp_path):
+    est = savings_of(runner, write_jsonl(tmp_path / "s.jsonl", long_conversation(10)))
+    plain = est[("trimming", "last 4 turns")]
+    summary = est[("trimming", "summarise older than 4 turns")]
+    assert summary["saving_usd"] < plain["saving_usd"]
+    assert any("summary" in a for a in summary["assumptions"])
+
+
+def test_savings_text_output(runner, tmp_path):
+    res = runner.invoke(cli, ["savings", str(write_jsonl(tmp_path / "t.jsonl", long_conversation(6)))])
+    assert res.exit_code == 0 and "trimming" in res.stdout and "RANGE" in res.stdout
