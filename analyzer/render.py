@@ -166,7 +166,7 @@ def render_savings(report: dict[str, Any]) -> str:
     """`llmcost savings` for people: one line per estimate with its range, then what each rests on."""
     est = report["savings"]
     if not est:
-        return "No lever applies to this traffic with the estimators available (batching, trimming).\n"
+        return "No lever applies to this traffic with the estimators available (caching, batching, trimming).\n"
     lines = [
         f"Spend in period: {usd(report['totals']['cost_usd'])}",
         "",
@@ -175,6 +175,14 @@ def render_savings(report: dict[str, Any]) -> str:
     for e in est:
         rng = f"{usd(e['saving_low_usd'])} .. {usd(e['saving_high_usd'])}"
         lines.append(f"{e['lever']:10}{e['policy'][:50]:52}{num(e['requests']):>10}{usd(e['saving_usd']):>12}{rng:>26}")
+    bt = report["caching"]["backtest"]
+    if bt:
+        lines += [
+            "",
+            f"Caching backtest ({', '.join(bt['providers'])}, {num(bt['requests'])} requests): simulated "
+            f"{num(bt['simulated_cache_read_tokens'])} cache-read tokens vs {num(bt['reported_cache_read_tokens'])}"
+            f" reported" + (f" ({bt['error_pct']:+.1f}%)" if bt["error_pct"] is not None else ""),
+        ]
     lines.append("")
     for e in est:
         lines.append(f"{e['lever']} ({e['policy']}):")

@@ -23,7 +23,8 @@ from analyzer.store import IngestResult, Store
 #    ratios: unlimited, 5-minute and 1-hour TTL, capacity), top_prefixes, shared_system_prefixes,
 #    volatile_prefixes.
 # 3: savings (estimates: lever, policy, scope, requests, baseline, counterfactual, saving and its range,
-#    assumptions, evidence): batching and trimming so far.
+#    assumptions, evidence): batching, trimming and caching so far; caching (already_saved_usd, estimates,
+#    backtest with reported_cache_read_tokens and simulated_cache_read_tokens).
 SCHEMA_VERSION = 3
 TOP_ATTRIBUTION = 25  # rows per dimension in the report; the JSON carries the same rows
 
@@ -193,7 +194,7 @@ def structure(
         "top_prefixes": prefixes.top_prefixes(message_reqs, attrs),
         "shared_system_prefixes": prefixes.shared_system_prefixes(system_prompts),
         "volatile_prefixes": prefixes.volatile_prefixes(system_prompts),
-        "savings": [e.as_dict() for e in estimate_all(priced, seq, threads, cat)],
+        **estimate_all(priced, seq, threads, cat),
     }
 
 

@@ -1,0 +1,158 @@
+"""The caching simulator: hand-computed fixtures for each provider rule, properties against brute force."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from analyzer import tokens
+from analyzer.cli import cli
+from analyzer.savings.caching import RULES, SimRequest, min_tokens, simulate
+from tests.conftest import write_jsonl
+
+
+def req(rid, ts, sizes, provider="openai", model="gpt-4o", nodes=None, sys_end=-1, key="k"):
+    cum, acc = [], 0
+    for s in sizes:
+        acc += s
+        cum.append(acc)
+    nodes = nodes or list(range(1, len(sizes) + 1))
+    return SimRequest(rid, ts, (provider, model, key), nodes, cum, sys_end, min_tokens(RULES[provider], model))
+
+
+def test_openai_minimum_and_128_token_steps():
+    a = req("a", 0, [2000, 500])
+    b = req("b", 60, [2000, 500, 300])  # shares a's 2,500-token prefix
+    sim = simulate([a, b], ttl=300)
+    assert sim["a"] == (0, 0)
+    assert sim["b"] == (1024 + (2500 - 1024) // 128 * 128, 0)  # 2,432: hits come in 128-token steps
+    small = simulate([req("c", 0, [900]), req("d", 1, [900, 50])], ttl=300)
+    assert small["d"] == (0, 0)  # below 1,024 tokens nothing is cached
+
+
+def test_ttl_expiry_and_refresh():
+    reqs = [req("a", 0, [3000]), req("b", 200, [3000, 10]), req("c", 450, [3000, 20])]
+    sim = simulate(reqs, ttl=300)
+    # b hits (200 s after a) and refreshes the entry, so c (250 s after b) hits too
+    assert sim["b"][0] > 0 and sim["c"][0] > 0
+    late = simulate([req("a", 0, [3000]), req("b", 301, [3000, 10])], ttl=300)
+    assert late["b"] == (0, 0)
+
+
+def test_deepseek_64_token_units():
+    sim = simulate(
+        [req("a", 0, [1000], "deepseek", "deepseek-chat"), req("b", 5, [1000, 40], "deepseek", "deepseek-chat")],
+        ttl=3600,
+    )
+    assert sim["b"] == (1000 // 64 * 64, 0)
+
+
+def test_anthropic_breakpoints_reads_and_writes():
+    model = "claude-sonnet-4-5"
+    first = req("a", 0, [1500, 100], "anthropic", model, nodes=[1, 2], sys_end=0)
+    second = req("b", 60, [1500, 100, 50, 80], "anthropic", model, nodes=[1, 2, 3, 4], sys_end=0)
+    other_user = req("c", 90, [1500, 70], "anthropic", model, nodes=[1, 5], sys_end=0)
+    sim = simulate([first, second, other_user], ttl=300)
+    assert sim["a"] == (0, 1600)  # writes system+first turn
+    assert sim["b"] == (1600, 130)  # reads all of a's input, writes its own increment
+    assert sim["c"] == (1500, 70)  # shares only the system-prompt breakpoint
+    short = simulate([req("d", 0, [900, 50], "anthropic", model, sys_end=0)], ttl=300)
+    assert short["d"] == (0, 0)  # under 1,024 tokens nothing can be cached
+
+
+def test_minimums_by_model():
+    assert min_tokens(RULES["anthropic"], "claude-haiku-4-5") == 4096
+    assert min_tokens(RULES["anthropic"], "claude-3-5-haiku-20241022") == 2048
+    assert min_tokens(RULES["anthropic"], "claude-sonnet-4-5") == 1024
+    assert min_tokens(RULES["google"], "gemini-2.5-pro") == 2048
+
+
+def random_trace(seed: int, n: int) -> list[SimRequest]:
+    rng = random.Random(seed)
+    chains: list[list[int]] = []
+    out = []
+    t = 0.0
+    next_node = 10
+    for i in range(n):
+        t += rng.choice([5, 60, 200, 400, 2000])
+        base = rng.choice(chains)[: rng.randint(1, 4)] if chains and rng.random() < 0.7 else [1]
+        nodes = base + list(range(next_node, next_node + rng.randint(0, 3)))
+        next_node += 3
+        chains.append(nodes)
+        sizes = [(node * 7919) % 900 + 200 for node in nodes]  # a node always has the same size
+        out.append(req(f"r{i}", t, sizes, nodes=nodes))
+    return out
+
+
+def brute_force_reads(reqs: list[SimRequest], ttl: float) -> dict[str, int]:
+    """OpenAI's rule restated pairwise, O(n^2): the longest common prefix with any earlier request sent at most
+    `ttl` seconds before (with refresh-on-use, a prefix is live exactly when some request that contained it
+    came within the TTL), floored to 1,024 + 128-token steps."""
+    out = {}
+    for i, r in enumerate(reqs):
+        best = 0
+        for q in reqs[:i]:
+            if r.ts - q.ts > ttl:
+                continue
+            k = 0
+            while k < min(len(r.nodes), len(q.nodes)) and r.nodes[k] == q.nodes[k]:
+                k += 1
+            if k:
+                best = max(best, r.cum[k - 1])
+        out[r.request_id] = 0 if best < 1024 or r.cum[-1] < 1024 else 1024 + (best - 1024) // 128 * 128
+    return out
+
+
+@settings(max_examples=50, deadline=None)
+@given(seed=st.integers(0, 10**6), n=st.integers(1, 30))
+def test_automatic_replay_properties(seed, n):
+    reqs = random_trace(seed, n)
+    short = simulate(reqs, ttl=300)
+    long = simulate(reqs, ttl=3600)
+    assert {k: v[0] for k, v in short.items()} == brute_force_reads(reqs, 300)
+    for r in reqs:
+        assert 0 <= short[r.request_id][0] <= long[r.request_id][0] <= r.cum[-1]  # monotone in TTL
+        assert short[r.request_id][1] == 0  # automatic caching writes at no premium
+
+
+def test_cli_caching_block_and_pure_reads_never_cost_more(runner, tmp_path):
+    system = "You are the claims assistant. Follow policy section by section. " * 150
+    recs = []
+    for i in range(4):
+        msgs = [{"role": "system", "content": system}, {"role": "user", "content": f"claim {i}"}]
+        prompt = sum(tokens.count(m["content"]) + 3 for m in msgs) + 3
+        recs.append(
+            {
+                "timestamp": 1_764_000_000 + 30 * i,
+                "metadata": {"api_key": "k1"},
+                "request": {"model": "gpt-4o", "messages": msgs},
+                "response": {
+                    "id": f"o{i}",
+                    "object": "chat.completion",
+                    "model": "gpt-4o",
+                    "choices": [{"message": {"role": "assistant", "content": "ok"}}],
+                    "usage": {
+                        "prompt_tokens": prompt,
+                        "completion_tokens": 5,
+                        "prompt_tokens_details": {"cached_tokens": 0},
+                    },
+                },
+            }
+        )
+    f = write_jsonl(tmp_path / "c.jsonl", recs)
+    out = tmp_path / "s.json"
+    assert runner.invoke(cli, ["report", str(f), "--json", str(out)]).exit_code == 0
+    data = json.loads(out.read_text())
+    caching = data["caching"]
+    sys_tokens = tokens.count(system) + 3
+    expected_read = 1024 + (sys_tokens - 1024) // 128 * 128
+    assert caching["backtest"]["reported_cache_read_tokens"] == 0
+    assert caching["backtest"]["simulated_cache_read_tokens"] == 3 * expected_read
+    est = caching["estimates"][0]
+    # gpt-4o reads at $1.25 instead of $2.50: the saving is exactly the discount on the simulated reads
+    assert est["saving_usd"] == pytest.approx(3 * expected_read * (2.5e-6 - 1.25e-6))
+    assert est["saving_low_usd"] >= 0
