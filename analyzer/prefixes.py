@@ -28,6 +28,7 @@ class PrefixRequest:
     ts: float  # seconds
     nodes: list[int]
     sizes: list[int]  # tokens each node adds
+    sys_end: int = -1  # index of the last node of the leading system prompt / tool definitions, -1 if none
 
 
 @gc_paused()
@@ -50,6 +51,8 @@ def message_prefix_requests(seq: Sequence) -> list[PrefixRequest]:
             continue
         h = hash((h, role, cid))
         cur = out[req - 1]
+        if role in ("system", "tools", "developer") and cur.sys_end == len(cur.nodes) - 1:
+            cur.sys_end = len(cur.nodes)
         cur.nodes.append(h)
         cur.sizes.append((tok or 0) + tokens.TOKENS_PER_MESSAGE)
     return [p for p in out if p.nodes]

@@ -264,6 +264,20 @@ def load_catalogue(override: Path | str | None = None) -> Catalogue:
 
 # ---- the money ----------------------------------------------------------------------------------------------
 
+# What price_requests reads from a frame of requests.
+PRICE_COLUMNS = (
+    "model",
+    "provider",
+    "input_tokens",
+    "cache_read_tokens",
+    "cache_write_5m_tokens",
+    "cache_write_1h_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+    "batch",
+    "service_tier",
+    "status",
+)
 COST_COLUMNS = (
     "cost_input",
     "cost_cache_read",

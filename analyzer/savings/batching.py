@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from analyzer.prices import Catalogue, price_requests
+from analyzer.prices import PRICE_COLUMNS, Catalogue, price_requests
 from analyzer.savings import Estimate
 
 MIN_REQUESTS = 20
@@ -53,7 +53,7 @@ def estimate_batching(priced: pl.DataFrame, threads: pl.DataFrame, cat: Catalogu
         if rows.is_empty():
             return 0.0, 0.0
         base = float(rows["cost"].sum())
-        batched = price_requests(rows.select(*_PRICE_COLUMNS).with_columns(batch=pl.lit(True)), cat)
+        batched = price_requests(rows.select(*PRICE_COLUMNS).with_columns(batch=pl.lit(True)), cat)
         return base, base - float(batched["cost"].sum())
 
     base_c, save_c = saving(central)
@@ -84,18 +84,3 @@ def estimate_batching(priced: pl.DataFrame, threads: pl.DataFrame, cat: Catalogu
             ],
         )
     ]
-
-
-_PRICE_COLUMNS = (
-    "model",
-    "provider",
-    "input_tokens",
-    "cache_read_tokens",
-    "cache_write_5m_tokens",
-    "cache_write_1h_tokens",
-    "output_tokens",
-    "reasoning_tokens",
-    "batch",
-    "service_tier",
-    "status",
-)

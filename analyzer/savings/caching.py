@@ -24,10 +24,11 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from analyzer import tokens
 from analyzer.conversations import Sequence
-from analyzer.prices import Catalogue, price_requests
+from analyzer.prefixes import message_prefix_requests
+from analyzer.prices import PRICE_COLUMNS, Catalogue, price_requests
 from analyzer.savings import Estimate
-from analyzer.savings.batching import _PRICE_COLUMNS
 
 
 @dataclass(frozen=True)
@@ -75,53 +76,37 @@ class SimRequest:
 
 
 def sim_requests(priced: pl.DataFrame, seq: Sequence) -> list[SimRequest]:
-    """Requests with bodies on a provider with cache rules, as prefix chains scaled to reported tokens."""
+    """Requests with bodies on a provider with cache rules: their prefix chains (prefixes.py), each node's
+    tokens scaled so that a request's chain adds up to the input tokens the provider reported."""
     keep = priced.filter(pl.col("priced") & (pl.col("status") == "ok") & pl.col("provider").is_in(list(RULES)))
     info = {
         r["request_id"]: r
         for r in keep.select("request_id", "provider", "model", "api_key", "input_tokens").iter_rows(named=True)
     }
-    reqs = seq.requests
-    models = reqs["model"].to_list()
-    ids = reqs["request_id"].to_list()
-    ts = reqs["ts"].to_list()
-    msgs = seq.messages
-    chains: list[list[tuple[int, str, int]]] = [[] for _ in ids]
-    for req, role, cid, tok, is_out in zip(
-        *[msgs[c].to_list() for c in ("req", "role", "cid", "tokens", "is_output")], strict=True
-    ):
-        if not is_out:
-            chains[req - 1].append((cid, role, (tok or 0) + 3))
     out = []
-    for i, rid in enumerate(ids):
-        row = info.get(rid)
-        if row is None or not chains[i]:
+    for p in message_prefix_requests(seq):
+        row = info.get(p.request_id)
+        if row is None:
             continue
-        rule = RULES[row["provider"]]
-        counted = sum(c[2] for c in chains[i]) + 3
+        counted = sum(p.sizes) + tokens.TOKENS_PER_REPLY
         scale = row["input_tokens"] / counted if counted else 0.0
-        h = hash(("model", models[i]))
-        nodes, cum, acc, sys_end = [], [], 0.0, -1
-        for k, (cid, role, size) in enumerate(chains[i]):
-            h = hash((h, role, cid))
+        cum, acc = [], 0.0
+        for size in p.sizes:
             acc += size * scale
-            nodes.append(h)
             cum.append(int(acc))
-            if role in ("system", "tools", "developer") and sys_end == k - 1:
-                sys_end = k
+        rule = RULES[row["provider"]]
         out.append(
             SimRequest(
-                rid,
-                ts[i].timestamp() if ts[i] else 0.0,
-                (row["provider"], models[i], row["api_key"] or ""),
-                nodes,
+                p.request_id,
+                p.ts,
+                (row["provider"], row["model"], row["api_key"] or ""),
+                p.nodes,
                 cum,
-                sys_end,
-                min_tokens(rule, models[i]),
+                p.sys_end,
+                min_tokens(rule, row["model"]),
             )
         )
-    out.sort(key=lambda r: (r.ts, r.request_id))
-    return out
+    return out  # already in time order
 
 
 def simulate(reqs: list[SimRequest], ttl: float) -> dict[str, tuple[int, int]]:
@@ -169,13 +154,13 @@ def _reprice(rows: pl.DataFrame, sim: dict[str, tuple[int, int]], cat: Catalogue
         ),
         cache_write_1h_tokens=pl.lit(0, pl.Int64),
     )
-    return float(price_requests(frame.select(*_PRICE_COLUMNS), cat)["cost"].sum())
+    return float(price_requests(frame.select(*PRICE_COLUMNS), cat)["cost"].sum())
 
 
 def estimate_caching(priced: pl.DataFrame, seq: Sequence, cat: Catalogue) -> dict[str, object]:
     """The report's `caching` block: already saved, the replayed policy's estimate, and the backtest."""
     ok = priced.filter(pl.col("priced") & (pl.col("status") == "ok"))
-    no_cache = ok.select(*_PRICE_COLUMNS).with_columns(
+    no_cache = ok.select(*PRICE_COLUMNS).with_columns(
         cache_read_tokens=pl.lit(0, pl.Int64),
         cache_write_5m_tokens=pl.lit(0, pl.Int64),
         cache_write_1h_tokens=pl.lit(0, pl.Int64),

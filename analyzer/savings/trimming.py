@@ -15,10 +15,10 @@ from collections.abc import Callable
 
 import polars as pl
 
+from analyzer import tokens
 from analyzer.conversations import Sequence, requests_of
-from analyzer.prices import Catalogue, price_one, price_requests
+from analyzer.prices import PRICE_COLUMNS, Catalogue, price_one, price_requests
 from analyzer.savings import Estimate
-from analyzer.savings.batching import _PRICE_COLUMNS
 
 CONVERSATION_ROLES = ("user", "assistant", "tool")
 SUMMARY_TOKENS = 500
@@ -62,7 +62,8 @@ def removed_tokens(seq: Sequence, policy: Callable[[list[str], list[int]], int])
     for r in requests_of(seq):
         cut = policy(r.roles, r.tokens)
         if cut:
-            rows.append((r.request_id, cut, sum(r.tokens) + 3 * len(r.tokens) + 3))
+            counted = sum(r.tokens) + tokens.TOKENS_PER_MESSAGE * len(r.tokens) + tokens.TOKENS_PER_REPLY
+            rows.append((r.request_id, cut, counted))
     return pl.DataFrame(
         rows, schema={"request_id": pl.String, "removed_counted": pl.Int64, "counted": pl.Int64}, orient="row"
     )
@@ -104,8 +105,8 @@ def estimate_trimming(priced: pl.DataFrame, seq: Sequence, cat: Catalogue) -> li
         high = _take(rows, reads_first=False)
         low = _take(rows, reads_first=True)
         base = float(rows["cost"].sum())
-        cost_high = float(price_requests(high.select(*_PRICE_COLUMNS), cat)["cost"].sum())
-        cost_low = float(price_requests(low.select(*_PRICE_COLUMNS), cat)["cost"].sum())
+        cost_high = float(price_requests(high.select(*PRICE_COLUMNS), cat)["cost"].sum())
+        cost_low = float(price_requests(low.select(*PRICE_COLUMNS), cat)["cost"].sum())
         extra = 0.0
         assumptions = [
             "Answers would be as good with less history: quality is not measured.",
