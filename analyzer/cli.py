@@ -23,6 +23,7 @@ from analyzer.projection import Workload
 from analyzer.projection import project as run_projection
 from analyzer.render import RENDERERS, render_projection, render_savings, render_text, usd, write_output
 from analyzer.report import build_report
+from analyzer.savings.routing import load_rules
 from analyzer.sources import SOURCES
 from analyzer.store import IngestResult, Store
 
@@ -130,6 +131,12 @@ def _ingest(store: Store, paths: tuple[str, ...], no_text: bool, fmt: str | None
     help="A newer LiteLLM price catalogue, or a small JSON file overriding some models' prices.",
 )
 @click.option(
+    "--routing-rules",
+    "routing_rules",
+    type=click.Path(dir_okay=False),
+    help="A TOML file of [[rule]] tables (match -> route_to) instead of the built-in classifier.",
+)
+@click.option(
     "--cache-capacity",
     type=click.IntRange(min=0),
     metavar="TOKENS",
@@ -145,6 +152,7 @@ def report(
     since: datetime | None,
     until: datetime | None,
     prices_file: str | None,
+    routing_rules: str | None,
     cache_capacity: int | None,
     no_text: bool,
     strict: bool,
@@ -169,7 +177,10 @@ def report(
     store = Store(db)
     try:
         result = _ingest(store, paths, no_text, fmt) if paths else IngestResult()
-        rep = build_report(store, cat, since=since, until=until, this_run=result, cache_capacity=cache_capacity)
+        rules = load_rules(routing_rules) if routing_rules else None
+        rep = build_report(
+            store, cat, since=since, until=until, this_run=result, cache_capacity=cache_capacity, routing_rules=rules
+        )
         outputs = [(html, "html"), (json_out, "json"), (md_out, "md")]
         for target, kind in outputs:
             if target:
@@ -344,12 +355,19 @@ def tokens_cmd(file_or_text: str, model: str, prices_file: str | None, as_json: 
 @_db_option()
 @click.option("--prices", "prices_file", type=click.Path(dir_okay=False), help="Price file to overlay.")
 @click.option("--json", "as_json", is_flag=True, help="Print the estimates as JSON.")
+@click.option(
+    "--routing-rules",
+    "routing_rules",
+    type=click.Path(dir_okay=False),
+    help="A TOML file of [[rule]] tables (match -> route_to) instead of the built-in classifier.",
+)
 @_ingest_options
 def savings(
     paths: tuple[str, ...],
     db: str | None,
     prices_file: str | None,
     as_json: bool,
+    routing_rules: str | None,
     no_text: bool,
     strict: bool,
     fmt: str | None,
@@ -367,7 +385,8 @@ def savings(
     store = Store(db)
     try:
         result = _ingest(store, paths, no_text, fmt) if paths else IngestResult()
-        rep = build_report(store, load_catalogue(prices_file), this_run=result)
+        rules = load_rules(routing_rules) if routing_rules else None
+        rep = build_report(store, load_catalogue(prices_file), this_run=result, routing_rules=rules)
         if as_json:
             click.echo(
                 orjson.dumps(

@@ -166,7 +166,7 @@ def render_savings(report: dict[str, Any]) -> str:
     """`llmcost savings` for people: one line per estimate with its range, then what each rests on."""
     est = report["savings"]
     if not est:
-        return "No lever applies to this traffic with the estimators available (caching, batching, trimming).\n"
+        return "No lever applies to this traffic with the estimators available (caching, routing, batching, trimming).\n"
     lines = [
         f"Spend in period: {usd(report['totals']['cost_usd'])}",
         "",

@@ -14,6 +14,7 @@ import polars as pl
 
 from analyzer import __version__, conversations, prefixes, queries, tokens
 from analyzer.prices import Catalogue, price_requests
+from analyzer.savings.routing import Rule
 from analyzer.savings.run import estimate_all
 from analyzer.store import IngestResult, Store
 
@@ -23,7 +24,7 @@ from analyzer.store import IngestResult, Store
 #    ratios: unlimited, 5-minute and 1-hour TTL, capacity), top_prefixes, shared_system_prefixes,
 #    volatile_prefixes.
 # 3: savings (estimates: lever, policy, scope, requests, baseline, counterfactual, saving and its range,
-#    assumptions, evidence): batching, trimming and caching so far; caching (already_saved_usd, estimates,
+#    assumptions, evidence): caching, routing, batching and trimming; caching (already_saved_usd, estimates,
 #    backtest with reported_cache_read_tokens and simulated_cache_read_tokens).
 SCHEMA_VERSION = 3
 TOP_ATTRIBUTION = 25  # rows per dimension in the report; the JSON carries the same rows
@@ -45,6 +46,7 @@ def build_report(
     until: datetime | None = None,
     this_run: IngestResult | None = None,
     cache_capacity: int | None = None,
+    routing_rules: list[Rule] | None = None,
 ) -> dict[str, Any]:
     con = store.con
     priced = priced_frame(store, cat, since, until)
@@ -133,7 +135,8 @@ def build_report(
             "this_run": [f.as_dict() for f in this_run.files] if this_run else [],
         },
     }
-    report.update(structure(store, cat, priced, since, until, cache_capacity))
+    ratios = {c["provider"]: c["ratio"] for c in calibration if c["ratio"] and c["encoding"] == "o200k_base"}
+    report.update(structure(store, cat, priced, since, until, cache_capacity, ratios, routing_rules))
     report["assumptions"] = assumptions(report)
     return report
 
@@ -145,8 +148,11 @@ def structure(
     since: datetime | None,
     until: datetime | None,
     cache_capacity: int | None,
+    calibration: dict[str, float] | None = None,
+    routing_rules: list[Rule] | None = None,
 ) -> dict[str, Any]:
-    """Conversations, context growth and prefixes; thread ids and turns are written back to `requests`."""
+    """Conversations, context growth, prefixes and savings; thread ids and turns are written back to
+    `requests`."""
     con = store.con
     seq = conversations.load_sequence(con, since, until)
     threads = conversations.reconstruct_threads(seq)
@@ -194,7 +200,7 @@ def structure(
         "top_prefixes": prefixes.top_prefixes(message_reqs, attrs),
         "shared_system_prefixes": prefixes.shared_system_prefixes(system_prompts),
         "volatile_prefixes": prefixes.volatile_prefixes(system_prompts),
-        **estimate_all(priced, seq, threads, cat),
+        **estimate_all(con, priced, seq, threads, cat, calibration or {}, routing_rules),
     }
 
 

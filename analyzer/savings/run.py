@@ -4,18 +4,33 @@ from __future__ import annotations
 
 from typing import Any
 
+import duckdb
 import polars as pl
 
 from analyzer.conversations import Sequence
 from analyzer.prices import Catalogue
 from analyzer.savings.batching import estimate_batching
 from analyzer.savings.caching import estimate_caching
+from analyzer.savings.routing import Rule, estimate_routing
 from analyzer.savings.trimming import estimate_trimming
 
 
-def estimate_all(priced: pl.DataFrame, seq: Sequence, threads: pl.DataFrame, cat: Catalogue) -> dict[str, Any]:
+def estimate_all(
+    con: duckdb.DuckDBPyConnection,
+    priced: pl.DataFrame,
+    seq: Sequence,
+    threads: pl.DataFrame,
+    cat: Catalogue,
+    calibration: dict[str, float],
+    routing_rules: list[Rule] | None = None,
+) -> dict[str, Any]:
     """{"caching": the caching block (already saved, backtest), "savings": every estimate, largest first}."""
     caching = estimate_caching(priced, seq, cat)
-    estimates = [e.as_dict() for e in estimate_batching(priced, threads, cat) + estimate_trimming(priced, seq, cat)]
+    estimates = [
+        e.as_dict()
+        for e in estimate_batching(priced, threads, cat)
+        + estimate_trimming(priced, seq, cat)
+        + estimate_routing(con, priced, threads, cat, calibration, routing_rules)
+    ]
     estimates += caching["estimates"]  # type: ignore[operator]
     return {"caching": caching, "savings": sorted(estimates, key=lambda e: e["saving_usd"], reverse=True)}

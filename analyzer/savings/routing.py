@@ -1,0 +1,247 @@
+"""Routing: send simple requests to a cheaper model, and what that would have cost.
+
+The classifier is transparent (no model, no download): a request is simple when its last user message is
+short, it asks for a short answer, carries no tools, shows no code or maths, and is early in its
+conversation. Or a rules file decides (`--routing-rules FILE`, TOML): the first rule that matches routes the
+request to its target. Routed requests are repriced on the target; tokens are kept within a model family and
+scaled by the tokenizer calibration across families. The central case routes 70% of the eligible requests and
+prices them uncached on the target (their cache stays behind); the low case 50%, the high case 90% with the
+cached share kept. A classifier model's own cost per request is added (a small model reading the last user
+message). Quality is not measured: whether the cheaper model answers well enough is for you to test.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from analyzer import queries
+from analyzer.errors import InputError
+from analyzer.prices import PRICE_COLUMNS, Catalogue, price_one, price_requests
+from analyzer.savings import Estimate
+
+TARGETS = {
+    "openai": "gpt-4o-mini",
+    "azure": "gpt-4o-mini",
+    "anthropic": "claude-haiku-4-5",
+    "google": "gemini-2.5-flash",
+}
+CLASSIFIER = "gpt-4o-mini"
+CLASSIFIER_PROMPT_TOKENS = 120  # instructions around the user message
+SHARES = {"low": 0.5, "central": 0.7, "high": 0.9}
+MAX_USER_TOKENS = 300
+MAX_OUTPUT_TOKENS = 400
+MAX_INPUT_TOKENS = 8000
+MAX_TURN = 4
+CODE_OR_MATHS = re.compile(
+    r"```|\bdef |\bclass \w|\bfunction\b|\bSELECT\b.*\bFROM\b|=>|\{\s*$|\\(frac|sum|int)\b|\$\$|"
+    r"\d\s*[-+*/^=]\s*\d|\b(prove|theorem|integral|derivative|equation|regex|stack trace|traceback)\b",
+    re.IGNORECASE | re.MULTILINE,
+)
+
+
+@dataclass(frozen=True)
+class Rule:
+    route_to: str
+    model: str | None = None
+    user: str | None = None
+    tag: str | None = None
+    feature: str | None = None
+    endpoint: str | None = None
+    min_input_tokens: int | None = None
+    max_input_tokens: int | None = None
+    last_user_regex: re.Pattern[str] | None = None
+
+
+def load_rules(path: str | Path) -> list[Rule]:
+    """[[rule]] tables with route_to and any of: model, user, tag, feature, endpoint (glob patterns),
+    min_input_tokens, max_input_tokens, last_user_regex."""
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as e:
+        raise InputError(f"{path}: cannot read routing rules ({e.strerror or e})") from None
+    except tomllib.TOMLDecodeError as e:
+        raise InputError(f"{path}: routing rules are not valid TOML ({e})") from None
+    rules = []
+    allowed = {f for f in Rule.__dataclass_fields__}
+    for i, raw in enumerate(data.get("rule", []), 1):
+        unknown = set(raw) - allowed
+        if unknown or "route_to" not in raw:
+            raise InputError(f"{path}: rule {i}: needs route_to; unknown keys: {', '.join(sorted(unknown)) or 'none'}")
+        if "last_user_regex" in raw:
+            try:
+                raw = {**raw, "last_user_regex": re.compile(raw["last_user_regex"])}
+            except re.error as e:
+                raise InputError(f"{path}: rule {i}: bad last_user_regex ({e})") from None
+        rules.append(Rule(**raw))
+    if not rules:
+        raise InputError(f"{path}: no [[rule]] tables")
+    return rules
+
+
+def _matches(rule: Rule, row: dict[str, Any]) -> bool:
+    def glob(pattern: str | None, value: Any) -> bool:
+        return pattern is None or (value is not None and fnmatch.fnmatch(str(value), pattern))
+
+    return (
+        glob(rule.model, row["model"])
+        and glob(rule.user, row["user"])
+        and glob(rule.feature, row["feature"])
+        and glob(rule.endpoint, row["endpoint"])
+        and (rule.tag is None or any(fnmatch.fnmatch(t, rule.tag) for t in (row["tags"] or [])))
+        and (rule.min_input_tokens is None or row["input_tokens"] >= rule.min_input_tokens)
+        and (rule.max_input_tokens is None or row["input_tokens"] <= rule.max_input_tokens)
+        and (rule.last_user_regex is None or (row["text"] is not None and rule.last_user_regex.search(row["text"])))
+    )
+
+
+def classify(row: dict[str, Any]) -> str | None:
+    """Why the request is not simple, or None when it is."""
+    if row["text"] is None:
+        return "no message text (ingested with --no-text, or no user message)"
+    if row["user_tokens"] > MAX_USER_TOKENS:
+        return "long user message"
+    if row["output_tokens"] > MAX_OUTPUT_TOKENS:
+        return "long answer"
+    if row["input_tokens"] > MAX_INPUT_TOKENS:
+        return "large context"
+    if row["has_tools"]:
+        return "uses tools"
+    if (row["turn"] or 1) > MAX_TURN:
+        return "deep in a conversation"
+    if CODE_OR_MATHS.search(row["text"]):
+        return "code or maths"
+    return None
+
+
+def estimate_routing(
+    con: duckdb.DuckDBPyConnection,
+    priced: pl.DataFrame,
+    threads: pl.DataFrame,
+    cat: Catalogue,
+    calibration: dict[str, float],
+    rules: list[Rule] | None = None,
+) -> list[Estimate]:
+    last = queries.run(con, "last_user_messages")
+    frame = (
+        priced.filter(pl.col("priced") & (pl.col("status") == "ok"))
+        .join(last, on="request_id", how="inner")
+        .join(threads.select("request_id", "turn"), on="request_id", how="left")
+    )
+    if frame.is_empty():
+        return []
+    routed_rows, reasons = [], {}
+    for row in frame.iter_rows(named=True):
+        target = None
+        if rules is not None:
+            target = next((r.route_to for r in rules if _matches(r, row)), None)
+        else:
+            why = classify(row)
+            if why is None:
+                target = TARGETS.get(row["provider"] or "")
+                why = None if target else "no cheaper model listed for this provider"
+            reasons[why] = reasons.get(why, 0) + 1
+        if target and cat.resolve(target).key not in (None, row["model_key"]):
+            routed_rows.append((row["request_id"], target))
+    if not routed_rows:
+        return []
+    targets = pl.DataFrame(routed_rows, schema={"request_id": pl.String, "target": pl.String}, orient="row")
+    eligible = frame.join(targets, on="request_id", how="inner")
+    base = float(eligible["cost"].sum())
+
+    def family(provider: str | None) -> str:
+        return {"azure": "openai", "openrouter": "openai"}.get(provider or "", provider or "")
+
+    target_provider = {
+        t: cat.entries[cat.resolve(t).key].get("litellm_provider", "") for t in targets["target"].unique()
+    }
+    scale = [
+        1.0
+        if family(p) == family(_provider_of(target_provider[t]))
+        else calibration.get(_provider_of(target_provider[t]), 1.0) / calibration.get(p or "", 1.0)
+        for p, t in zip(eligible["provider"].to_list(), eligible["target"].to_list(), strict=True)
+    ]
+    moved = eligible.with_columns(
+        model=pl.col("target"),
+        provider=pl.col("target").replace_strict(
+            {t: _provider_of(p) for t, p in target_provider.items()}, default=None
+        ),
+        _scale=pl.Series(scale),
+    ).with_columns(
+        input_tokens=(pl.col("input_tokens") * pl.col("_scale")).round().cast(pl.Int64),
+        output_tokens=(pl.col("output_tokens") * pl.col("_scale")).round().cast(pl.Int64),
+        reasoning_tokens=(pl.col("reasoning_tokens") * pl.col("_scale")).round().cast(pl.Int64),
+        batch=pl.col("batch"),
+    )
+    uncached = moved.with_columns(
+        cache_read_tokens=pl.lit(0, pl.Int64),
+        cache_write_5m_tokens=pl.lit(0, pl.Int64),
+        cache_write_1h_tokens=pl.lit(0, pl.Int64),
+    )
+    kept = moved.with_columns(
+        cache_read_tokens=pl.min_horizontal(
+            (pl.col("cache_read_tokens") * pl.col("_scale")).round().cast(pl.Int64), pl.col("input_tokens")
+        ),
+        cache_write_5m_tokens=pl.lit(0, pl.Int64),
+        cache_write_1h_tokens=pl.lit(0, pl.Int64),
+    )
+    cost_uncached = float(price_requests(uncached.select(*PRICE_COLUMNS), cat)["cost"].sum())
+    cost_kept = float(price_requests(kept.select(*PRICE_COLUMNS), cat)["cost"].sum())
+    classifier = 0.0
+    if rules is None:  # every candidate is classified by a small model, routed or not
+        read = int(frame["user_tokens"].fill_null(0).sum()) + CLASSIFIER_PROMPT_TOKENS * frame.height
+        classifier = (price_one(cat, CLASSIFIER, input_tokens=read)["cost"] or 0.0) + frame.height * (
+            price_one(cat, CLASSIFIER, output_tokens=1)["cost"] or 0.0
+        )
+    save_full_uncached = base - cost_uncached
+    save_full_kept = base - cost_kept
+    central = SHARES["central"] * save_full_uncached - classifier
+    low = SHARES["low"] * save_full_uncached - classifier
+    high = SHARES["high"] * save_full_kept - classifier
+    by_target = ", ".join(f"{n} to {t}" for t, n in targets.group_by("target").len().iter_rows())
+    assumptions = [
+        "Quality is not measured: the routed share must be checked on the cheaper model before relying on it.",
+        f"Central: {SHARES['central']:.0%} of the eligible requests routed and priced uncached on the target "
+        f"(their cache stays behind); low {SHARES['low']:.0%}, high {SHARES['high']:.0%} with the cached share kept.",
+        "Tokens are kept within a model family and scaled by this log's tokenizer calibration across families.",
+    ]
+    if rules is None:
+        assumptions.append(
+            f"Simple = last user message <= {MAX_USER_TOKENS} tokens, answer <= {MAX_OUTPUT_TOKENS}, input <= "
+            f"{MAX_INPUT_TOKENS}, no tools, turn <= {MAX_TURN}, no code or maths; classified by {CLASSIFIER} "
+            f"at {usd_text(classifier)} for {frame.height} requests (included)."
+        )
+    evidence = [f"{len(routed_rows)} of {frame.height} requests eligible ({by_target})."]
+    if reasons:
+        evidence.append("Not routed: " + "; ".join(f"{k} {v}" for k, v in sorted(reasons.items(), key=str) if k))
+    return [
+        Estimate(
+            lever="routing",
+            policy="rules file" if rules is not None else "route simple requests to a cheaper model",
+            scope=f"{len(routed_rows)} eligible requests",
+            requests=round(len(routed_rows) * SHARES["central"]),
+            baseline_usd=base,
+            counterfactual_usd=base - central,
+            saving_usd=central,
+            saving_low_usd=min(low, central, high),
+            saving_high_usd=max(low, central, high),
+            assumptions=assumptions,
+            evidence=evidence,
+        )
+    ]
+
+
+def _provider_of(litellm_provider: str) -> str:
+    p = litellm_provider.split("-")[0].split("_")[0]
+    return {"vertex": "google", "gemini": "google", "bedrock": "bedrock"}.get(p, p)
+
+
+def usd_text(v: float) -> str:
+    return f"${v:,.4f}" if abs(v) < 1 else f"${v:,.2f}"
