@@ -58,6 +58,12 @@ def _m002(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("ALTER TABLE requests ADD COLUMN trace_ms DOUBLE")
 
 
+@migration(3, "cache breakpoints on messages")
+def _m003(con: duckdb.DuckDBPyConnection) -> None:
+    # The TTL of a cache breakpoint the request set on this message ("5m", "1h", "auto"), else NULL.
+    con.execute("ALTER TABLE messages ADD COLUMN breakpoint VARCHAR")
+
+
 def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
     """Bring the database to the newest schema; returns the migrations applied now."""
     con.execute(

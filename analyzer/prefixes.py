@@ -10,7 +10,7 @@ longest previously seen prefix is found by walking the chain until the first uns
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import polars as pl
 
@@ -29,6 +29,7 @@ class PrefixRequest:
     nodes: list[int]
     sizes: list[int]  # tokens each node adds
     sys_end: int = -1  # index of the last node of the leading system prompt / tool definitions, -1 if none
+    breakpoints: list[int] = field(default_factory=list)  # nodes where the request set a cache breakpoint
 
 
 @gc_paused()
@@ -41,10 +42,10 @@ def message_prefix_requests(seq: Sequence) -> list[PrefixRequest]:
     ]
     seeds = [hash(("model", m)) for m in r["model"].to_list()]
     m = seq.messages
-    cols = [m[c].to_list() for c in ("req", "role", "cid", "tokens", "is_output")]
+    cols = [m[c].to_list() for c in ("req", "role", "cid", "tokens", "is_output", "breakpoint")]
     last_req = 0
     h = 0
-    for req, role, cid, tok, is_out in zip(*cols, strict=True):
+    for req, role, cid, tok, is_out, bp in zip(*cols, strict=True):
         if req != last_req:
             last_req, h = req, seeds[req - 1]
         if is_out:
@@ -53,6 +54,8 @@ def message_prefix_requests(seq: Sequence) -> list[PrefixRequest]:
         cur = out[req - 1]
         if role in ("system", "tools", "developer") and cur.sys_end == len(cur.nodes) - 1:
             cur.sys_end = len(cur.nodes)
+        if bp is not None:
+            cur.breakpoints.append(len(cur.nodes))
         cur.nodes.append(h)
         cur.sizes.append((tok or 0) + tokens.TOKENS_PER_MESSAGE)
     return [p for p in out if p.nodes]

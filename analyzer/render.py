@@ -166,7 +166,9 @@ def render_savings(report: dict[str, Any]) -> str:
     """`llmcost savings` for people: one line per estimate with its range, then what each rests on."""
     est = report["savings"]
     if not est:
-        return "No lever applies to this traffic with the estimators available (caching, routing, batching, trimming).\n"
+        return (
+            "No lever applies to this traffic with the estimators available (caching, routing, batching, trimming).\n"
+        )
     lines = [
         f"Spend in period: {usd(report['totals']['cost_usd'])}",
         "",
@@ -183,6 +185,12 @@ def render_savings(report: dict[str, Any]) -> str:
             f"{num(bt['simulated_cache_read_tokens'])} cache-read tokens vs {num(bt['reported_cache_read_tokens'])}"
             f" reported" + (f" ({bt['error_pct']:+.1f}%)" if bt["error_pct"] is not None else ""),
         ]
+        w = bt["after_first_request_of_each_scope"]
+        if w["error_pct"] is not None:
+            lines.append(
+                f"  without each scope's first request (cached before the log began): {w['error_pct']:+.1f}% "
+                f"on {num(w['requests'])} requests"
+            )
     lines.append("")
     for e in est:
         lines.append(f"{e['lever']} ({e['policy']}):")

@@ -69,6 +69,7 @@ _MESSAGE_SCHEMA = pa.schema(
         ("content_id", pa.string()),
         ("tokens", pa.int32()),
         ("is_output", pa.bool_()),
+        ("breakpoint", pa.string()),
     ]
 )
 _CONTENT_SCHEMA = pa.schema(
@@ -268,6 +269,7 @@ class Store:
         m_cid: list[str] = []
         m_out: list[bool] = []
         m_enc: list[str] = []
+        m_bp: list[str | None] = []
         b_req: list[str] = []
         b_pos: list[int] = []
         b_hash: list[int] = []
@@ -294,6 +296,7 @@ class Store:
                 m_cid.append(cid)
                 m_out.append(is_output)
                 m_enc.append(enc)
+                m_bp.append(r.breakpoints.get(pos))
                 n_in += not is_output
             if r.blocks:
                 b_req.extend([rid] * len(r.blocks))
@@ -370,6 +373,7 @@ class Store:
                 "content_id": m_cid,
                 "tokens": [tok[e][c] for e, c in zip(m_enc, m_cid, strict=True)],
                 "is_output": m_out,
+                "breakpoint": m_bp,
             },
             schema=_MESSAGE_SCHEMA,
         )
@@ -379,7 +383,10 @@ class Store:
             f"INSERT INTO requests ({', '.join(_quoted(_REQUEST_FIELDS))}) "
             f"SELECT {', '.join(_quoted(_REQUEST_FIELDS))} FROM _new_requests"
         )
-        con.execute("INSERT INTO messages SELECT * FROM _new_messages")
+        con.execute(
+            "INSERT INTO messages (request_id, position, role, content_id, tokens, is_output, breakpoint) "
+            "SELECT * FROM _new_messages"
+        )
         con.unregister("_new_requests")
         con.unregister("_new_messages")
         if b_req:

@@ -1,8 +1,8 @@
 -- message_sequence: every message of the numbered requests, in request then position order.
 -- Inputs: _sequence_requests (sequence_requests.sql, registered by the caller), messages.
 -- Output: req, position, cid (a 63-bit hash of content_id: compact in memory, collisions negligible), role,
--- tokens (in the request's encoding), is_output.
-SELECT s.req, m.position, (hash(m.content_id) >> 1)::BIGINT AS cid, m.role, m.tokens, m.is_output
+-- tokens (in the request's encoding), is_output, breakpoint (the TTL of a cache breakpoint set there, or NULL).
+SELECT s.req, m.position, (hash(m.content_id) >> 1)::BIGINT AS cid, m.role, m.tokens, m.is_output, m.breakpoint
 FROM _sequence_requests s
 JOIN messages m USING (request_id)
 ORDER BY s.req, m.position

@@ -156,3 +156,54 @@ def test_cli_caching_block_and_pure_reads_never_cost_more(runner, tmp_path):
     # gpt-4o reads at $1.25 instead of $2.50: the saving is exactly the discount on the simulated reads
     assert est["saving_usd"] == pytest.approx(3 * expected_read * (2.5e-6 - 1.25e-6))
     assert est["saving_low_usd"] >= 0
+
+
+def test_breakpoints_are_stored_from_the_real_anthropic_requests(store):
+    from tests.conftest import SAMPLES
+
+    store.ingest([str(SAMPLES / "anthropic_messages.jsonl")])
+    rows = store.con.execute(
+        "SELECT request_id, position, role, breakpoint FROM messages WHERE breakpoint IS NOT NULL ORDER BY ALL"
+    ).fetchall()
+    # top-level cache_control marks the last message; block-level markers their message; a 1h system prompt
+    assert ("msg_01KPaKTJSqAKoZri7Ujrny58", 3, "user", "5m") in rows
+    assert ("msg_011CdZ7H96cYjLa6r1Kjqx2H", 4, "system", "5m") in rows
+    assert ("msg_sample_1h_write", 0, "system", "1h") in rows
+
+
+def test_actual_breakpoints_drive_the_backtest():
+    model = "claude-sonnet-4-5"
+    a = req("a", 0, [1500, 100], "anthropic", model, nodes=[1, 2], sys_end=0)
+    b = req("b", 60, [1500, 100, 50], "anthropic", model, nodes=[1, 2, 3], sys_end=0)
+    none = simulate([a, b], ttl=300, actual=True)
+    assert none == {"a": (0, 0), "b": (0, 0)}  # no cache_control: Anthropic caches nothing
+    a.breakpoints, b.breakpoints = (1,), (2,)
+    assert simulate([a, b], ttl=300, actual=True) == {"a": (0, 1600), "b": (1600, 50)}
+
+
+def test_lookback_limit_of_20_blocks():
+    model = "claude-sonnet-4-5"
+    nodes = list(range(1, 40))
+    a = req("a", 0, [1200] + [10] * 2, "anthropic", model, nodes=nodes[:3], sys_end=0)
+    a.breakpoints = (2,)
+    b = req("b", 30, [1200] + [10] * 30, "anthropic", model, nodes=nodes[:31], sys_end=0)
+    b.breakpoints = (30,)  # 28 blocks after a's entry: too far back to be found
+    assert simulate([a, b], ttl=300, actual=True)["b"][0] == 0
+    b.breakpoints = (10,)
+    assert simulate([a, b], ttl=300, actual=True)["b"][0] == 1220
+
+
+def test_sample_backtest_after_warm_start(runner):
+    from tests.conftest import SAMPLES
+
+    res = runner.invoke(cli, ["savings", str(SAMPLES), "--json"])
+    assert res.exit_code == 0
+    res = runner.invoke(cli, ["report", str(SAMPLES), "--json", "-"])
+    bt = json.loads(res.stdout)["caching"]["backtest"]
+    by = {p["provider"]: p for p in bt["by_provider"]}
+    # the real OpenAI pair: 4,012 reported; 128-token steps over 1,024 give 3,968
+    assert by["openai"]["reported_cache_read_tokens"] == 4012
+    assert by["openai"]["simulated_cache_read_tokens"] == 3968
+    # the real Anthropic pairs, once the warm-start request is set aside, within a few percent
+    warm = by["anthropic"]["after_first_request_of_each_scope"]
+    assert abs(warm["error_pct"]) < 5

@@ -16,6 +16,7 @@ from analyzer.sources.base import (
     Request,
     Source,
     apply_metadata,
+    breakpoint_ttl,
     canonical_json,
     count,
     envelope,
@@ -24,17 +25,25 @@ from analyzer.sources.base import (
 )
 
 
-def anthropic_messages(req: dict[str, Any]) -> list[tuple[str, str, bool]]:
-    """In cache-prefix order: tools, system, messages."""
+def anthropic_messages(req: dict[str, Any], breakpoints: dict[int, str] | None = None) -> list[tuple[str, str, bool]]:
+    """In cache-prefix order: tools, system, messages. Fills `breakpoints` (message index -> TTL) with the
+    cache_control markers found; a top-level `cache_control` (automatic caching) marks the last message."""
     out: list[tuple[str, str, bool]] = []
+    bps = breakpoints if breakpoints is not None else {}
     if req.get("tools"):
+        if ttl := breakpoint_ttl(req["tools"]):
+            bps[len(out)] = ttl
         out.append(("tools", canonical_json(req["tools"]), False))
     system = req.get("system")
     if system:
+        if ttl := breakpoint_ttl(system):
+            bps[len(out)] = ttl
         out.append(("system", text_of(system), False))
     for m in req.get("messages") or []:
         if isinstance(m, dict):
             content = m.get("content")
+            if ttl := breakpoint_ttl(content):
+                bps[len(out)] = ttl
             role = str(m.get("role") or "user")
             if (
                 isinstance(content, list)
@@ -43,6 +52,8 @@ def anthropic_messages(req: dict[str, Any]) -> list[tuple[str, str, bool]]:
             ):
                 role = "tool"  # a user turn that only returns tool results, as OpenAI's role "tool"
             out.append((role, text_of(content), False))
+    if isinstance(req.get("cache_control"), dict) and out:
+        bps[len(out) - 1] = str(req["cache_control"].get("ttl") or "5m")
     return out
 
 
@@ -140,5 +151,7 @@ class Anthropic(Source):
             (req.get("metadata") or {}).get("user_id") if isinstance(req.get("metadata"), dict) else None
         )
         reply = resp.get("content")
-        r.messages = anthropic_messages(req) + ([("assistant", text_of(reply), True)] if reply is not None else [])
+        r.messages = anthropic_messages(req, r.breakpoints) + (
+            [("assistant", text_of(reply), True)] if reply is not None else []
+        )
         return r.check()

@@ -49,6 +49,9 @@ class Request:
     has_tools: bool = False
     # (role, normalised text, is_output): the request's messages in order, then the reply.
     messages: list[tuple[str, str, bool]] = field(default_factory=list)
+    # Cache breakpoints the request set: index into `messages` -> TTL ("5m", "1h"; "auto" for OpenAI's
+    # explicit prompt_cache_breakpoint). Empty when the request set none.
+    breakpoints: dict[int, str] = field(default_factory=dict)
     # Block-hash traces: ids of the request's fixed-size token blocks, in order (no text), and the time in
     # milliseconds from the trace's start (traces carry no calendar time).
     blocks: list[int] | None = None
@@ -185,6 +188,25 @@ def text_of(content: Any) -> str:
 
 
 _CACHE_MARKERS = ("cache_control", "prompt_cache_breakpoint")
+
+
+def breakpoint_ttl(node: Any) -> str | None:
+    """The TTL of a cache breakpoint set anywhere in this content (Anthropic `cache_control`, or OpenAI's
+    `prompt_cache_breakpoint`), or None."""
+    if isinstance(node, dict):
+        cc = node.get("cache_control")
+        if isinstance(cc, dict):
+            return str(cc.get("ttl") or "5m")
+        if isinstance(node.get("prompt_cache_breakpoint"), dict):
+            return "auto"
+        for v in node.values():
+            if isinstance(v, list | dict) and (ttl := breakpoint_ttl(v)):
+                return ttl
+    elif isinstance(node, list):
+        for v in node:
+            if ttl := breakpoint_ttl(v):
+                return ttl
+    return None
 
 
 def canonical_json(value: Any) -> str:

@@ -15,6 +15,7 @@ from analyzer.sources.base import (
     Request,
     Source,
     apply_metadata,
+    breakpoint_ttl,
     canonical_json,
     count,
     envelope,
@@ -26,7 +27,7 @@ from analyzer.sources.base import (
 )
 
 
-def chat_messages(req: dict[str, Any]) -> list[tuple[str, str, bool]]:
+def chat_messages(req: dict[str, Any], breakpoints: dict[int, str] | None = None) -> list[tuple[str, str, bool]]:
     """Tools first (they lead the cached prefix), then the messages as sent."""
     out: list[tuple[str, str, bool]] = []
     tools = req.get("tools") or req.get("functions")
@@ -53,6 +54,8 @@ def chat_messages(req: dict[str, Any]) -> list[tuple[str, str, bool]]:
             text = (text + "\n" if text else "") + canonical_json(m["tool_calls"])
         elif m.get("function_call"):
             text = (text + "\n" if text else "") + canonical_json(m["function_call"])
+        if breakpoints is not None and (ttl := breakpoint_ttl(m.get("content"))):
+            breakpoints[len(out)] = ttl
         out.append((role, text, False))
     return out
 
@@ -156,7 +159,7 @@ class OpenAIChat(Source):
         r.endpoint = "responses" if resp.get("object") == "response" else "chat.completions"
         r.user = r.user or first_str(req.get("user"), req.get("safety_identifier"))
         r.has_tools = bool(req.get("tools") or req.get("functions"))
-        r.messages = chat_messages(req) + reply_messages(resp)
+        r.messages = chat_messages(req, r.breakpoints) + reply_messages(resp)
         return r.check()
 
 
