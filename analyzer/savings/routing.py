@@ -121,14 +121,25 @@ def classify(row: dict[str, Any]) -> str | None:
     return None
 
 
-def estimate_routing(
+@dataclass
+class RoutingPlan:
+    """Which requests go where: the classified candidates, the target of each eligible one, why the others
+    stay, and what classifying them all costs."""
+
+    candidates: pl.DataFrame
+    targets: dict[str, str]  # request_id -> target model
+    reasons: dict[str | None, int]
+    classifier_usd: float
+    target_provider: dict[str, str]  # target model -> provider
+
+
+def plan_routing(
     con: duckdb.DuckDBPyConnection,
     priced: pl.DataFrame,
     threads: pl.DataFrame,
     cat: Catalogue,
-    calibration: dict[str, float],
     rules: list[Rule] | None = None,
-) -> list[Estimate]:
+) -> RoutingPlan | None:
     last = queries.run(con, "last_user_messages")
     frame = (
         priced.filter(pl.col("priced") & (pl.col("status") == "ok"))
@@ -136,8 +147,9 @@ def estimate_routing(
         .join(threads.select("request_id", "turn"), on="request_id", how="left")
     )
     if frame.is_empty():
-        return []
-    routed_rows, reasons = [], {}
+        return None
+    targets: dict[str, str] = {}
+    reasons: dict[str | None, int] = {}
     for row in frame.iter_rows(named=True):
         target = None
         if rules is not None:
@@ -149,63 +161,79 @@ def estimate_routing(
                 why = None if target else "no cheaper model listed for this provider"
             reasons[why] = reasons.get(why, 0) + 1
         if target and cat.resolve(target).key not in (None, row["model_key"]):
-            routed_rows.append((row["request_id"], target))
-    if not routed_rows:
-        return []
-    targets = pl.DataFrame(routed_rows, schema={"request_id": pl.String, "target": pl.String}, orient="row")
-    eligible = frame.join(targets, on="request_id", how="inner")
-    base = float(eligible["cost"].sum())
-
-    def family(provider: str | None) -> str:
-        return {"azure": "openai", "openrouter": "openai"}.get(provider or "", provider or "")
-
-    target_provider = {
-        t: cat.entries[cat.resolve(t).key].get("litellm_provider", "") for t in targets["target"].unique()
-    }
-    scale = [
-        1.0
-        if family(p) == family(_provider_of(target_provider[t]))
-        else calibration.get(_provider_of(target_provider[t]), 1.0) / calibration.get(p or "", 1.0)
-        for p, t in zip(eligible["provider"].to_list(), eligible["target"].to_list(), strict=True)
-    ]
-    moved = eligible.with_columns(
-        model=pl.col("target"),
-        provider=pl.col("target").replace_strict(
-            {t: _provider_of(p) for t, p in target_provider.items()}, default=None
-        ),
-        _scale=pl.Series(scale),
-    ).with_columns(
-        input_tokens=(pl.col("input_tokens") * pl.col("_scale")).round().cast(pl.Int64),
-        output_tokens=(pl.col("output_tokens") * pl.col("_scale")).round().cast(pl.Int64),
-        reasoning_tokens=(pl.col("reasoning_tokens") * pl.col("_scale")).round().cast(pl.Int64),
-        batch=pl.col("batch"),
-    )
-    uncached = moved.with_columns(
-        cache_read_tokens=pl.lit(0, pl.Int64),
-        cache_write_5m_tokens=pl.lit(0, pl.Int64),
-        cache_write_1h_tokens=pl.lit(0, pl.Int64),
-    )
-    kept = moved.with_columns(
-        cache_read_tokens=pl.min_horizontal(
-            (pl.col("cache_read_tokens") * pl.col("_scale")).round().cast(pl.Int64), pl.col("input_tokens")
-        ),
-        cache_write_5m_tokens=pl.lit(0, pl.Int64),
-        cache_write_1h_tokens=pl.lit(0, pl.Int64),
-    )
-    cost_uncached = float(price_requests(uncached.select(*PRICE_COLUMNS), cat)["cost"].sum())
-    cost_kept = float(price_requests(kept.select(*PRICE_COLUMNS), cat)["cost"].sum())
+            targets[row["request_id"]] = target
     classifier = 0.0
     if rules is None:  # every candidate is classified by a small model, routed or not
         read = int(frame["user_tokens"].fill_null(0).sum()) + CLASSIFIER_PROMPT_TOKENS * frame.height
         classifier = (price_one(cat, CLASSIFIER, input_tokens=read)["cost"] or 0.0) + frame.height * (
             price_one(cat, CLASSIFIER, output_tokens=1)["cost"] or 0.0
         )
-    save_full_uncached = base - cost_uncached
-    save_full_kept = base - cost_kept
-    central = SHARES["central"] * save_full_uncached - classifier
-    low = SHARES["low"] * save_full_uncached - classifier
-    high = SHARES["high"] * save_full_kept - classifier
-    by_target = ", ".join(f"{n} to {t}" for t, n in targets.group_by("target").len().iter_rows())
+    providers = {
+        t: _provider_of(cat.entries[cat.resolve(t).key].get("litellm_provider", "")) for t in set(targets.values())
+    }
+    return RoutingPlan(frame, targets, reasons, classifier, providers)
+
+
+def token_scale(source: str | None, target: str, calibration: dict[str, float]) -> float:
+    """Tokens are kept within a model family; across families they are scaled through o200k counts by this
+    log's calibration (provider-reported tokens per o200k token)."""
+
+    def family(provider: str | None) -> str:
+        return {"azure": "openai", "openrouter": "openai"}.get(provider or "", provider or "")
+
+    if family(source) == family(target):
+        return 1.0
+    return calibration.get(target, 1.0) / calibration.get(source or "", 1.0)
+
+
+def routed(rows: pl.DataFrame, plan: RoutingPlan, calibration: dict[str, float]) -> pl.DataFrame:
+    """The rows moved to their targets: model, provider and token counts changed, cache fields as they were."""
+    tgt = [plan.targets[r] for r in rows["request_id"].to_list()]
+    scale = [
+        token_scale(p, plan.target_provider[t], calibration)
+        for p, t in zip(rows["provider"].to_list(), tgt, strict=True)
+    ]
+    return rows.with_columns(
+        model=pl.Series(tgt, dtype=pl.String),
+        provider=pl.Series([plan.target_provider[t] for t in tgt], dtype=pl.String),
+        _scale=pl.Series(scale, dtype=pl.Float64),
+    ).with_columns(
+        input_tokens=(pl.col("input_tokens") * pl.col("_scale")).round().cast(pl.Int64),
+        output_tokens=(pl.col("output_tokens") * pl.col("_scale")).round().cast(pl.Int64),
+        reasoning_tokens=(pl.col("reasoning_tokens") * pl.col("_scale")).round().cast(pl.Int64),
+        cache_read_tokens=(pl.col("cache_read_tokens") * pl.col("_scale")).round().cast(pl.Int64),
+    )
+
+
+def estimate_routing(
+    con: duckdb.DuckDBPyConnection,
+    priced: pl.DataFrame,
+    threads: pl.DataFrame,
+    cat: Catalogue,
+    calibration: dict[str, float],
+    rules: list[Rule] | None = None,
+) -> list[Estimate]:
+    plan = plan_routing(con, priced, threads, cat, rules)
+    if plan is None or not plan.targets:
+        return []
+    eligible = plan.candidates.filter(pl.col("request_id").is_in(list(plan.targets)))
+    base = float(eligible["cost"].sum())
+    moved = routed(eligible, plan, calibration)
+    no_writes = {"cache_write_5m_tokens": pl.lit(0, pl.Int64), "cache_write_1h_tokens": pl.lit(0, pl.Int64)}
+    uncached = moved.with_columns(cache_read_tokens=pl.lit(0, pl.Int64), **no_writes)
+    kept = moved.with_columns(
+        cache_read_tokens=pl.min_horizontal(pl.col("cache_read_tokens"), pl.col("input_tokens")), **no_writes
+    )
+    cost_uncached = float(price_requests(uncached.select(*PRICE_COLUMNS), cat)["cost"].sum())
+    cost_kept = float(price_requests(kept.select(*PRICE_COLUMNS), cat)["cost"].sum())
+    classifier = plan.classifier_usd
+    central = SHARES["central"] * (base - cost_uncached) - classifier
+    low = SHARES["low"] * (base - cost_uncached) - classifier
+    high = SHARES["high"] * (base - cost_kept) - classifier
+    counts: dict[str, int] = {}
+    for t in plan.targets.values():
+        counts[t] = counts.get(t, 0) + 1
+    by_target = ", ".join(f"{n} to {t}" for t, n in sorted(counts.items()))
     assumptions = [
         "Quality is not measured: the routed share must be checked on the cheaper model before relying on it.",
         f"Central: {SHARES['central']:.0%} of the eligible requests routed and priced uncached on the target "
@@ -216,17 +244,17 @@ def estimate_routing(
         assumptions.append(
             f"Simple = last user message <= {MAX_USER_TOKENS} tokens, answer <= {MAX_OUTPUT_TOKENS}, input <= "
             f"{MAX_INPUT_TOKENS}, no tools, turn <= {MAX_TURN}, no code or maths; classified by {CLASSIFIER} "
-            f"at {usd_text(classifier)} for {frame.height} requests (included)."
+            f"at {usd_text(classifier)} for {plan.candidates.height} requests (included)."
         )
-    evidence = [f"{len(routed_rows)} of {frame.height} requests eligible ({by_target})."]
-    if reasons:
-        evidence.append("Not routed: " + "; ".join(f"{k} {v}" for k, v in sorted(reasons.items(), key=str) if k))
+    evidence = [f"{len(plan.targets)} of {plan.candidates.height} requests eligible ({by_target})."]
+    if plan.reasons:
+        evidence.append("Not routed: " + "; ".join(f"{k} {v}" for k, v in sorted(plan.reasons.items(), key=str) if k))
     return [
         Estimate(
             lever="routing",
             policy="rules file" if rules is not None else "route simple requests to a cheaper model",
-            scope=f"{len(routed_rows)} eligible requests",
-            requests=round(len(routed_rows) * SHARES["central"]),
+            scope=f"{len(plan.targets)} eligible requests",
+            requests=round(len(plan.targets) * SHARES["central"]),
             baseline_usd=base,
             counterfactual_usd=base - central,
             saving_usd=central,
