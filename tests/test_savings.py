@@ -8,6 +8,7 @@ import pytest
 
 from analyzer import tokens
 from analyzer.cli import cli
+from analyzer.sources.base import text_of
 from tests.conftest import write_jsonl
 
 SYS = "You are a helpful assistant."
@@ -117,3 +118,59 @@ def test_summarising_costs_the_summariser(runner, tmp_path):
 def test_savings_text_output(runner, tmp_path):
     res = runner.invoke(cli, ["savings", str(write_jsonl(tmp_path / "t.jsonl", long_conversation(6)))])
     assert res.exit_code == 0 and "trimming" in res.stdout and "RANGE" in res.stdout
+
+
+def test_combined_is_its_own_replay_and_trimming_costs_cache_reads(runner, tmp_path):
+    # a long Claude conversation behind a 1,500-token system prompt: caching pays, trimming breaks prefixes
+    system = "You are the contracts assistant. Cite the clause number for every answer you give. " * 90
+    msgs = [{"role": "user", "content": "first question about clause 1"}]
+    recs = []
+    for k in range(1, 12):
+        body = {"model": "claude-sonnet-4-5", "system": system, "messages": msgs, "max_tokens": 2000}
+        n_in = tokens.count(system) + sum(tokens.count(text_of(m["content"])) + 3 for m in msgs) + 6
+        recs.append(
+            {
+                "timestamp": 1_764_000_000 + 90 * k,
+                "metadata": {"user": "carol"},
+                "request": body,
+                "response": {
+                    "id": f"m{k}",
+                    "type": "message",
+                    "model": "claude-sonnet-4-5",
+                    "content": [{"type": "text", "text": f"answer {k}"}],
+                    "usage": {"input_tokens": n_in, "output_tokens": 900},
+                },
+            }
+        )
+        msgs = msgs + [
+            {"role": "assistant", "content": [{"type": "text", "text": f"answer {k}"}]},
+            {"role": "user", "content": f"follow-up question {k} about clause {k + 1}"},
+        ]
+    res = runner.invoke(cli, ["report", str(write_jsonl(tmp_path / "c.jsonl", recs)), "--json", "-"])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    combined = data["combined"]
+    caching = next(e for e in data["savings"] if e["lever"] == "caching")
+    assert caching["saving_usd"] > 0  # 1.25x writes once, 0.1x reads after
+    assert combined["cache_read_tokens_with_trimming"] < combined["cache_read_tokens_caching_alone"]
+    assert 0 < combined["trimming_removes_cache_reads_share"] < 1
+    est = combined["estimate"]
+    assert est["saving_low_usd"] <= est["saving_usd"] <= est["saving_high_usd"]
+    assert est["saving_usd"] != pytest.approx(combined["separate_sum_usd"])
+
+
+def test_combined_equals_caching_when_only_caching_applies(runner, tmp_path):
+    system = "You are the pricing assistant for Acme. Answer only from the price list below. " * 150
+    tools = [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}]
+    recs = []
+    for i in range(3):  # tools: never routed; one key, seconds apart but only 3 requests: never batched
+        msgs = [{"role": "system", "content": system}, {"role": "user", "content": f"price of item {i}"}]
+        r = call(f"p{i}", 1_764_000_000 + 60 * i, msgs, api_key="k")
+        r["request"]["tools"] = tools
+        recs.append(r)
+    data = json.loads(
+        runner.invoke(cli, ["report", str(write_jsonl(tmp_path / "p.jsonl", recs)), "--json", "-"]).stdout
+    )
+    caching = next(e for e in data["savings"] if e["lever"] == "caching")
+    assert caching["saving_usd"] > 0
+    assert data["combined"]["estimate"]["saving_usd"] == pytest.approx(caching["saving_usd"])

@@ -19,8 +19,9 @@ MIN_REQUESTS = 20
 MAX_MEDIAN_GAP_S = 10.0
 
 
-def estimate_batching(priced: pl.DataFrame, threads: pl.DataFrame, cat: Catalogue) -> list[Estimate]:
-    """priced: the priced request frame; threads: reconstruct_threads output (requests with bodies)."""
+def batch_candidates(priced: pl.DataFrame, threads: pl.DataFrame) -> pl.DataFrame:
+    """The priced requests that could have been batched, with `single` (the only request of its thread) and
+    `programmatic` (its source sends at a machine's rhythm)."""
     thread_sizes = threads.group_by("thread_id").agg(pl.len().alias("thread_requests"))
     frame = (
         priced.filter(pl.col("priced") & (pl.col("status") == "ok") & ~pl.col("batch") & pl.col("ts").is_not_null())
@@ -31,8 +32,6 @@ def estimate_batching(priced: pl.DataFrame, threads: pl.DataFrame, cat: Catalogu
             source=pl.coalesce("api_key", "feature", "user", pl.lit("(unattributed)")),
         )
     )
-    if frame.is_empty():
-        return []
     rhythm = (
         frame.sort("ts")
         .group_by("source")
@@ -42,7 +41,16 @@ def estimate_batching(priced: pl.DataFrame, threads: pl.DataFrame, cat: Catalogu
         )
         .with_columns(programmatic=(pl.col("n") >= MIN_REQUESTS) & (pl.col("median_gap_ms") <= MAX_MEDIAN_GAP_S * 1000))
     )
-    frame = frame.join(rhythm.select("source", "programmatic"), on="source", how="left")
+    return frame.join(rhythm.select("source", "programmatic", "n"), on="source", how="left").with_columns(
+        programmatic=pl.col("programmatic").fill_null(False)
+    )
+
+
+def estimate_batching(priced: pl.DataFrame, threads: pl.DataFrame, cat: Catalogue) -> list[Estimate]:
+    """priced: the priced request frame; threads: reconstruct_threads output (requests with bodies)."""
+    frame = batch_candidates(priced, threads)
+    if frame.is_empty():
+        return []
     central = frame.filter(pl.col("single") & pl.col("programmatic"))
     high = frame.filter(pl.col("single"))
     low = central.filter(pl.col("user").is_null())
@@ -59,7 +67,7 @@ def estimate_batching(priced: pl.DataFrame, threads: pl.DataFrame, cat: Catalogu
     base_c, save_c = saving(central)
     _, save_hi = saving(high)
     _, save_lo = saving(low)
-    sources = rhythm.filter(pl.col("programmatic")).height
+    sources = frame.filter(pl.col("programmatic"))["source"].n_unique()
     return [
         Estimate(
             lever="batching",

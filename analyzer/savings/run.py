@@ -11,6 +11,7 @@ from analyzer.conversations import Sequence
 from analyzer.prices import Catalogue
 from analyzer.savings.batching import estimate_batching
 from analyzer.savings.caching import estimate_caching
+from analyzer.savings.combined import estimate_combined
 from analyzer.savings.routing import Rule, estimate_routing
 from analyzer.savings.trimming import estimate_trimming
 
@@ -33,4 +34,9 @@ def estimate_all(
         + estimate_routing(con, priced, threads, cat, calibration, routing_rules)
     ]
     estimates += caching["estimates"]  # type: ignore[operator]
-    return {"caching": caching, "savings": sorted(estimates, key=lambda e: e["saving_usd"], reverse=True)}
+    combined = estimate_combined(con, priced, seq, threads, cat, calibration, estimates, routing_rules)
+    return {
+        "caching": caching,
+        "savings": sorted(estimates, key=lambda e: e["saving_usd"], reverse=True),
+        "combined": combined,
+    }

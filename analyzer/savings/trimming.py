@@ -51,6 +51,7 @@ def _budget(limit: int) -> Callable[[list[str], list[int]], int]:
 
 POLICIES: dict[str, Callable[[list[str], list[int]], int]] = {
     "last 4 turns": _last_turns(4),
+    "last 6 turns": _last_turns(6),
     "last 8 turns": _last_turns(8),
     "history budget 8k tokens": _budget(8000),
 }

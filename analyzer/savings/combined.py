@@ -1,0 +1,214 @@
+"""The levers replayed together: never the sum of the separate estimates.
+
+Each request with a body is rebuilt as it would have been sent: routed (a stable 70% of the requests the
+routing plan finds eligible) to its target model, which puts it in another cache scope under that provider's
+rules; its history trimmed to the last TRIM_TURNS turns, which changes every later prefix; then the caching
+rules replayed on the resulting prefixes, in time order, per provider, model and key; programmatic
+single-request traffic at batch prices. The result is repriced through price_requests. The interaction is
+reported: how many of the cache reads that caching alone would have had survive the trimming, and how the
+combined saving compares with the sum of the separate ones.
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from analyzer import tokens
+from analyzer.conversations import Sequence, requests_of
+from analyzer.prices import PRICE_COLUMNS, Catalogue, price_requests
+from analyzer.savings import Estimate
+from analyzer.savings.batching import batch_candidates
+from analyzer.savings.caching import RULES, SimRequest, min_tokens, simulate
+from analyzer.savings.routing import SHARES, Rule, plan_routing, token_scale
+from analyzer.savings.trimming import CONVERSATION_ROLES
+
+TRIM_TURNS = 6
+
+
+def kept_messages(roles: list[str], n: int | None) -> list[int]:
+    """Indices of the input messages kept when only the last n turns of conversation stay (None: all)."""
+    if n is None:
+        return list(range(len(roles)))
+    users = [i for i, r in enumerate(roles) if r == "user"]
+    start = users[-n] if len(users) > n else 0
+    return [i for i, r in enumerate(roles) if r not in CONVERSATION_ROLES or i >= start]
+
+
+def _selected(request_id: str, share: float) -> bool:
+    """A stable pseudo-random share of the eligible requests (the same ones in every run)."""
+    return zlib.crc32(request_id.encode()) % 1000 < share * 1000
+
+
+def replay(
+    priced: pl.DataFrame,
+    seq: Sequence,
+    cat: Catalogue,
+    calibration: dict[str, float],
+    targets: dict[str, str],
+    target_provider: dict[str, str],
+    trim: int | None,
+    route_share: float,
+    ttl_case: str,
+    batch_ids: set[str],
+) -> tuple[pl.DataFrame, int]:
+    """The priced rows rebuilt under the levers, ready to reprice, and the simulated cache-read tokens."""
+    rows = priced.filter(pl.col("priced") & (pl.col("status") == "ok"))
+    info = {r["request_id"]: r for r in rows.iter_rows(named=True)}
+    ts = {
+        rid: t.timestamp() if t is not None else 0.0
+        for rid, t in zip(seq.requests["request_id"].to_list(), seq.requests["ts"].to_list(), strict=True)
+    }
+    sims: list[SimRequest] = []
+    changed: dict[str, dict[str, Any]] = {}
+    for r in requests_of(seq):
+        row = info.get(r.request_id)
+        if row is None or not r.roles:
+            continue
+        target = targets.get(r.request_id)
+        if target and not _selected(r.request_id, route_share):
+            target = None
+        provider = target_provider[target] if target else row["provider"]
+        model = target or row["model"]
+        scale_t = token_scale(row["provider"], provider, calibration) if target else 1.0
+        counted = sum(r.tokens) + tokens.TOKENS_PER_MESSAGE * len(r.tokens) + tokens.TOKENS_PER_REPLY
+        scale = row["input_tokens"] / counted * scale_t if counted else 0.0
+        keep = kept_messages(r.roles, trim)
+        h = hash(("model", model))
+        nodes, cum, acc, sys_end = [], [], 0.0, -1
+        for j, i in enumerate(keep):
+            h = hash((h, r.roles[i], r.cids[i]))
+            acc += (r.tokens[i] + tokens.TOKENS_PER_MESSAGE) * scale
+            nodes.append(h)
+            cum.append(int(acc))
+            if r.roles[i] in ("system", "tools", "developer") and sys_end == j - 1:
+                sys_end = j
+        new_input = round(acc + tokens.TOKENS_PER_REPLY * scale)
+        changed[r.request_id] = {
+            "model": model,
+            "provider": provider,
+            "input_tokens": new_input,
+            "output_tokens": round(row["output_tokens"] * scale_t),
+            "reasoning_tokens": round(row["reasoning_tokens"] * scale_t),
+            "cache_read_tokens": 0,
+            "cache_write_5m_tokens": 0,
+            "cache_write_1h_tokens": 0,
+        }
+        rule = RULES.get(provider or "")
+        if rule and nodes:
+            sims.append(
+                SimRequest(
+                    r.request_id,
+                    ts.get(r.request_id, 0.0),
+                    (provider, model, row["api_key"] or ""),
+                    nodes,
+                    cum,
+                    sys_end,
+                    min_tokens(rule, model),
+                )
+            )
+    sims.sort(key=lambda s: (s.ts, s.request_id))
+    reads = 0
+    for provider in {s.scope[0] for s in sims}:
+        rule = RULES[provider]
+        ttl = {"central": rule.ttl_s, "low": rule.ttl_low_s, "high": rule.ttl_high_s}[ttl_case]
+        for rid, (read, write) in simulate([s for s in sims if s.scope[0] == provider], ttl).items():
+            c = changed[rid]
+            c["cache_read_tokens"] = min(read, c["input_tokens"])
+            c["cache_write_5m_tokens"] = min(write, c["input_tokens"] - c["cache_read_tokens"])
+            reads += c["cache_read_tokens"]
+    ids = rows["request_id"].to_list()
+    cols: dict[str, list[Any]] = {k: [] for k in PRICE_COLUMNS}
+    for rid, row in zip(ids, rows.iter_rows(named=True), strict=True):
+        new = {**row, **changed.get(rid, {})}
+        new["batch"] = row["batch"] or rid in batch_ids
+        for k in PRICE_COLUMNS:
+            cols[k].append(new[k])
+    frame = pl.DataFrame(cols, schema={k: rows.schema[k] for k in PRICE_COLUMNS})
+    return frame, reads
+
+
+def estimate_combined(
+    con: duckdb.DuckDBPyConnection,
+    priced: pl.DataFrame,
+    seq: Sequence,
+    threads: pl.DataFrame,
+    cat: Catalogue,
+    calibration: dict[str, float],
+    separate: list[dict[str, Any]],
+    rules: list[Rule] | None = None,
+) -> dict[str, Any] | None:
+    rows = priced.filter(pl.col("priced") & (pl.col("status") == "ok"))
+    if rows.is_empty() or seq.requests.is_empty():
+        return None
+    base = float(rows["cost"].sum())
+    plan = plan_routing(con, priced, threads, cat, rules)
+    targets = plan.targets if plan else {}
+    target_provider = plan.target_provider if plan else {}
+    classifier = plan.classifier_usd if plan else 0.0
+    cand = batch_candidates(priced, threads)
+    batch_ids = (
+        set(cand.filter(pl.col("single") & pl.col("programmatic"))["request_id"].to_list()) if cand.height else set()
+    )
+
+    def cost(trim: int | None, share: float, ttl_case: str, batch: set[str], route: bool) -> tuple[float, int]:
+        frame, reads = replay(
+            priced, seq, cat, calibration, targets if route else {}, target_provider, trim, share, ttl_case, batch
+        )
+        return float(price_requests(frame, cat)["cost"].sum()) + (classifier if route and targets else 0.0), reads
+
+    central, _ = cost(TRIM_TURNS, SHARES["central"], "central", batch_ids, True)
+    low_cost, _ = cost(TRIM_TURNS, SHARES["low"], "low", batch_ids, True)
+    high_cost, _ = cost(TRIM_TURNS, SHARES["high"], "high", batch_ids, True)
+    _, reads_caching_alone = cost(None, 0.0, "central", set(), False)
+    _, reads_with_trim = cost(TRIM_TURNS, 0.0, "central", set(), False)
+    savings = {"central": base - central, "low": base - low_cost, "high": base - high_cost}
+    levers = {"caching", "routing", "batching"}
+    picked = [e for e in separate if e["lever"] in levers]
+    picked += [e for e in separate if e["lever"] == "trimming" and e["policy"] == f"last {TRIM_TURNS} turns"]
+    separate_sum = sum(e["saving_usd"] for e in picked)
+    lost = 1 - reads_with_trim / reads_caching_alone if reads_caching_alone else None
+    interaction = [
+        f"Replayed together the levers save {_usd(savings['central'])}; the separate estimates would add up to "
+        f"{_usd(separate_sum)}. The difference is the interaction: a routed or trimmed token is not also a "
+        "cache read, and a request routed away leaves the next turn of its conversation without its cache.",
+    ]
+    if lost is not None:
+        interaction.append(
+            f"Trimming to the last {TRIM_TURNS} turns removes {lost:.0%} of the cache reads the caching rules "
+            f"alone would give ({reads_caching_alone:,} -> {reads_with_trim:,} tokens): a sliding window changes "
+            "the prefix every turn."
+        )
+    est = Estimate(
+        lever="combined",
+        policy=f"caching rules + routing ({SHARES['central']:.0%} of eligible) + last {TRIM_TURNS} turns + batching",
+        scope=f"all {rows.height} priced requests",
+        requests=rows.height,
+        baseline_usd=base,
+        counterfactual_usd=central,
+        saving_usd=savings["central"],
+        saving_low_usd=min(savings.values()),
+        saving_high_usd=max(savings.values()),
+        assumptions=[
+            "One replay, not a sum: routed requests move to their target's cache scope and rules, trimmed "
+            "histories change every later prefix, and caching is simulated on what remains.",
+            f"Low/high: {SHARES['low']:.0%}/{SHARES['high']:.0%} of eligible requests routed and each provider's "
+            "short/long retention.",
+            "Quality is not measured, for routing and trimming alike.",
+        ],
+        evidence=interaction,
+    )
+    return {
+        "estimate": est.as_dict(),
+        "separate_sum_usd": round(separate_sum, 10),
+        "cache_read_tokens_caching_alone": reads_caching_alone,
+        "cache_read_tokens_with_trimming": reads_with_trim,
+        "trimming_removes_cache_reads_share": round(lost, 6) if lost is not None else None,
+    }
+
+
+def _usd(v: float) -> str:
+    return f"${v:,.2f}" if abs(v) >= 1 else f"${v:,.4f}"
