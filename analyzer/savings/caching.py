@@ -46,7 +46,7 @@ class CacheRule:
 RULES: dict[str, CacheRule] = {
     "openai": CacheRule("openai", "automatic", 1024, 128, 300, 300, 3600),
     "azure": CacheRule("azure", "automatic", 1024, 128, 300, 300, 3600),
-    "anthropic": CacheRule("anthropic", "explicit", 1024, 1, 300, 300, 300),
+    "anthropic": CacheRule("anthropic", "explicit", 1024, 1, 300, 300, 3600),
     "deepseek": CacheRule("deepseek", "automatic", 64, 64, 3600, 300, 3600),
     "google": CacheRule("google", "automatic", 1024, 1, 300, 180, 3600),
 }
@@ -159,17 +159,22 @@ def simulate(reqs: list[SimRequest], ttl: float, actual: bool = False) -> dict[s
     return out
 
 
-def _reprice(rows: pl.DataFrame, sim: dict[str, tuple[int, int]], cat: Catalogue) -> float:
-    reads = pl.Series([sim[r][0] for r in rows["request_id"].to_list()], dtype=pl.Int64)
-    writes = pl.Series([sim[r][1] for r in rows["request_id"].to_list()], dtype=pl.Int64)
+def _reprice(
+    rows: pl.DataFrame, sim: dict[str, tuple[int, int]], cat: Catalogue, one_hour: set[str] = frozenset()
+) -> pl.DataFrame:
+    """Rows priced with the simulated reads and writes (writes at the 1-hour price for `one_hour` ids)."""
+    ids = rows["request_id"].to_list()
+    reads = pl.Series([sim[r][0] for r in ids], dtype=pl.Int64)
+    writes = pl.Series([sim[r][1] for r in ids], dtype=pl.Int64)
+    hour = pl.Series([r in one_hour for r in ids], dtype=pl.Boolean)
+    read = pl.min_horizontal(reads, pl.col("input_tokens"))
+    write = pl.min_horizontal(writes, pl.col("input_tokens") - read)
     frame = rows.with_columns(
-        cache_read_tokens=pl.min_horizontal(reads, pl.col("input_tokens")),
-        cache_write_5m_tokens=pl.min_horizontal(
-            writes, pl.col("input_tokens") - pl.min_horizontal(reads, pl.col("input_tokens"))
-        ),
-        cache_write_1h_tokens=pl.lit(0, pl.Int64),
+        cache_read_tokens=read,
+        cache_write_5m_tokens=pl.when(hour).then(0).otherwise(write),
+        cache_write_1h_tokens=pl.when(hour).then(write).otherwise(0),
     )
-    return float(price_requests(frame.select(*PRICE_COLUMNS), cat)["cost"].sum())
+    return price_requests(frame.select(*PRICE_COLUMNS), cat).with_columns(request_id=pl.Series(ids))
 
 
 def estimate_caching(priced: pl.DataFrame, seq: Sequence, cat: Catalogue) -> dict[str, object]:
@@ -190,14 +195,44 @@ def estimate_caching(priced: pl.DataFrame, seq: Sequence, cat: Catalogue) -> dic
     rows = ok.filter(pl.col("request_id").is_in(list(ids)))
     base = float(rows["cost"].sum())
     costs = {}
+    priced_cases = {}
     for case in ("central", "low", "high"):
         sim: dict[str, tuple[int, int]] = {}
+        one_hour: set[str] = set()
         for provider in {r.scope[0] for r in reqs}:
             rule = RULES[provider]
             ttl = {"central": rule.ttl_s, "low": rule.ttl_low_s, "high": rule.ttl_high_s}[case]
-            sim.update(simulate([r for r in reqs if r.scope[0] == provider], ttl))
-        costs[case] = _reprice(rows, sim, cat)
+            mine = [r for r in reqs if r.scope[0] == provider]
+            sim.update(simulate(mine, ttl))
+            if rule.mode == "explicit" and ttl >= 3600:  # 1-hour breakpoints: 2x writes that live longer
+                one_hour.update(r.request_id for r in mine)
+        priced_cases[case] = _reprice(rows, sim, cat, one_hour)
+        costs[case] = float(priced_cases[case]["cost"].sum())
     saving = {k: base - v for k, v in costs.items()}
+    central_rows = rows.select("request_id", "model_key", logged=pl.col("cost")).join(
+        priced_cases["central"].select("request_id", simulated=pl.col("cost")), on="request_id"
+    )
+    no_cache_cost = (
+        price_requests(no_cache, cat)
+        .select(nocache=pl.col("cost"))
+        .with_columns(request_id=ok["request_id"], model_key=ok["model_key"], logged=ok["cost"])
+    )
+    by_model = (
+        no_cache_cost.group_by("model_key")
+        .agg(pl.len().alias("requests"), (pl.col("nocache") - pl.col("logged")).sum().alias("already_saved_usd"))
+        .join(
+            central_rows.group_by("model_key").agg(
+                pl.len().alias("replayed_requests"),
+                (pl.col("logged") - pl.col("simulated")).sum().alias("policy_would_save_usd"),
+            ),
+            on="model_key",
+            how="left",
+        )
+        .sort("already_saved_usd", descending=True)
+    )
+    out["by_model"] = [
+        {k: (round(v, 10) if isinstance(v, float) else v) for k, v in row.items()} for row in by_model.to_dicts()
+    ]
     est = Estimate(
         lever="caching",
         policy="each provider's caching rules (Anthropic: breakpoints after system+tools and at the end of input)",
@@ -211,7 +246,8 @@ def estimate_caching(priced: pl.DataFrame, seq: Sequence, cat: Catalogue) -> dic
         assumptions=[
             "Replayed in time order per provider, model and API key; every use refreshes an entry.",
             "Retention: OpenAI/Azure 5 min (range 5 min-1 h), DeepSeek 1 h (5 min-1 h), Gemini implicit 5 min "
-            "(3 min-1 h), Anthropic 5-minute breakpoints.",
+            "(3 min-1 h); Anthropic 5-minute breakpoints (writes 1.25x), and 1-hour ones (writes 2x) in the range.",
+            "Gemini's explicit caches (billed per token-hour of storage) are not replayed.",
             "Prefixes match at message boundaries: hits inside a message are not counted (conservative).",
         ],
         evidence=[
