@@ -188,7 +188,12 @@ def estimate_caching(priced: pl.DataFrame, seq: Sequence, cat: Catalogue) -> dic
     logged = float(ok["cost"].sum())
     already = float(price_requests(no_cache, cat)["cost"].sum()) - logged
     reqs = sim_requests(priced, seq)
-    out: dict[str, object] = {"already_saved_usd": round(already, 10), "estimates": [], "backtest": None}
+    out: dict[str, object] = {
+        "already_saved_usd": round(already, 10),
+        "by_model": [],
+        "estimates": [],
+        "backtest": None,
+    }
     if not reqs:
         return out
     ids = {r.request_id for r in reqs}
