@@ -10,7 +10,7 @@ regenerated turn) of one thread.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
@@ -24,12 +24,24 @@ RAG_MIN_TOKENS = 256  # a block this long, in user content, repeated across thre
 RAG_MIN_THREADS = 3
 
 
+@dataclass(slots=True)
+class _Req:
+    request_id: str
+    scope: str
+    conversation_id: str | None
+    roles: list[str]
+    cids: list[int]
+    tokens: list[int]
+    reply: int | None
+
+
 @dataclass(frozen=True)
 class Sequence:
     """Requests with message bodies, numbered in time order, and their messages (see the two SQL files)."""
 
     requests: pl.DataFrame  # req, request_id, ts, model, scope, conversation_id
-    messages: pl.DataFrame  # req, position, cid, role, tokens, is_output
+    messages: pl.DataFrame  # req, position, cid, role, tokens, is_output, breakpoint
+    _parsed: list[_Req] = field(default_factory=list, compare=False, repr=False)  # requests_of, once
 
 
 def load_sequence(con: duckdb.DuckDBPyConnection, since: Any = None, until: Any = None) -> Sequence:
@@ -42,19 +54,16 @@ def load_sequence(con: duckdb.DuckDBPyConnection, since: Any = None, until: Any 
     return Sequence(reqs, msgs)
 
 
-@dataclass(slots=True)
-class _Req:
-    request_id: str
-    scope: str
-    conversation_id: str | None
-    roles: list[str]
-    cids: list[int]
-    tokens: list[int]
-    reply: int | None
-
-
 def requests_of(seq: Sequence) -> list[_Req]:
-    """One record per numbered request, holding its input messages and its reply."""
+    """One record per numbered request, holding its input messages and its reply (built once per sequence:
+    threads, trimming and the combined replay all walk it; callers must not modify it)."""
+    if not seq._parsed and seq.requests.height:
+        seq._parsed.extend(_parse(seq))
+    return seq._parsed
+
+
+@gc_paused()
+def _parse(seq: Sequence) -> list[_Req]:
     r = seq.requests
     out = [
         _Req(rid, scope or "", conv, [], [], [], None)

@@ -207,3 +207,39 @@ def test_sample_backtest_after_warm_start(runner):
     # the real Anthropic pairs, once the warm-start request is set aside, within a few percent
     warm = by["anthropic"]["after_first_request_of_each_scope"]
     assert abs(warm["error_pct"]) < 5
+
+
+def test_anthropic_strategy_dollars_by_hand(runner, tmp_path):
+    system = "You are the audit assistant. Quote the control id in every answer. " * 100
+    users = ["check control A-1", "check control B-7"]
+    recs, inputs = [], []
+    for i, u in enumerate(users):
+        n_in = tokens.count(system) + 3 + tokens.count(u) + 3 + 3  # as our counter sees it: scale 1
+        inputs.append(n_in)
+        recs.append(
+            {
+                "timestamp": 1_764_000_000 + 60 * i,
+                "metadata": {"api_key": "k"},
+                "request": {
+                    "model": "claude-sonnet-4-5",
+                    "system": system,
+                    "messages": [{"role": "user", "content": u}],
+                },
+                "response": {
+                    "id": f"a{i}",
+                    "type": "message",
+                    "model": "claude-sonnet-4-5",
+                    "content": [{"type": "text", "text": "ok"}],
+                    "usage": {"input_tokens": n_in, "output_tokens": 10},
+                },
+            }
+        )
+    res = runner.invoke(cli, ["report", str(write_jsonl(tmp_path / "a.jsonl", recs)), "--json", "-"])
+    est = json.loads(res.stdout)["caching"]["estimates"][0]
+    sys_tokens = tokens.count(system) + 3
+    # request 1 writes its whole input (breakpoints after the system prompt and at the end) but the reply
+    # overhead; request 2 reads the system prompt and writes its own question
+    first = 3 * 3e-6 + (inputs[0] - 3) * 3.75e-6
+    second = 3 * 3e-6 + sys_tokens * 3e-7 + (inputs[1] - 3 - sys_tokens) * 3.75e-6
+    logged = sum(inputs) * 3e-6
+    assert est["saving_usd"] == pytest.approx(logged - first - second, abs=1e-9)

@@ -12,9 +12,9 @@ combined saving compares with the sum of the separate ones.
 from __future__ import annotations
 
 import zlib
+from dataclasses import dataclass
 from typing import Any
 
-import duckdb
 import polars as pl
 
 from analyzer import tokens
@@ -23,7 +23,7 @@ from analyzer.prices import PRICE_COLUMNS, Catalogue, price_requests
 from analyzer.savings import Estimate
 from analyzer.savings.batching import batch_candidates
 from analyzer.savings.caching import RULES, SimRequest, min_tokens, simulate
-from analyzer.savings.routing import SHARES, Rule, plan_routing, token_scale
+from analyzer.savings.routing import SHARES, RoutingPlan, token_scale
 from analyzer.savings.trimming import CONVERSATION_ROLES
 
 TRIM_TURNS = 6
@@ -43,10 +43,28 @@ def _selected(request_id: str, share: float) -> bool:
     return zlib.crc32(request_id.encode()) % 1000 < share * 1000
 
 
+@dataclass
+class ReplayInput:
+    """What every replay of one period shares: prepared once, replayed several times."""
+
+    rows: pl.DataFrame  # priced, successful requests
+    info: dict[str, dict[str, Any]]  # request_id -> its row
+    ts: dict[str, float]
+    reqs: list[Any]  # requests_of(seq)
+
+
+def prepare(priced: pl.DataFrame, seq: Sequence) -> ReplayInput:
+    rows = priced.filter(pl.col("priced") & (pl.col("status") == "ok"))
+    info = {r["request_id"]: r for r in rows.iter_rows(named=True)}
+    ts = {
+        rid: t.timestamp() if t is not None else 0.0
+        for rid, t in zip(seq.requests["request_id"].to_list(), seq.requests["ts"].to_list(), strict=True)
+    }
+    return ReplayInput(rows, info, ts, requests_of(seq))
+
+
 def replay(
-    priced: pl.DataFrame,
-    seq: Sequence,
-    cat: Catalogue,
+    data: ReplayInput,
     calibration: dict[str, float],
     targets: dict[str, str],
     target_provider: dict[str, str],
@@ -56,15 +74,10 @@ def replay(
     batch_ids: set[str],
 ) -> tuple[pl.DataFrame, int]:
     """The priced rows rebuilt under the levers, ready to reprice, and the simulated cache-read tokens."""
-    rows = priced.filter(pl.col("priced") & (pl.col("status") == "ok"))
-    info = {r["request_id"]: r for r in rows.iter_rows(named=True)}
-    ts = {
-        rid: t.timestamp() if t is not None else 0.0
-        for rid, t in zip(seq.requests["request_id"].to_list(), seq.requests["ts"].to_list(), strict=True)
-    }
+    info, ts = data.info, data.ts
     sims: list[SimRequest] = []
     changed: dict[str, dict[str, Any]] = {}
-    for r in requests_of(seq):
+    for r in data.reqs:
         row = info.get(r.request_id)
         if row is None or not r.roles:
             continue
@@ -120,32 +133,33 @@ def replay(
             c["cache_read_tokens"] = min(read, c["input_tokens"])
             c["cache_write_5m_tokens"] = min(write, c["input_tokens"] - c["cache_read_tokens"])
             reads += c["cache_read_tokens"]
-    ids = rows["request_id"].to_list()
     cols: dict[str, list[Any]] = {k: [] for k in PRICE_COLUMNS}
-    for rid, row in zip(ids, rows.iter_rows(named=True), strict=True):
-        new = {**row, **changed.get(rid, {})}
-        new["batch"] = row["batch"] or rid in batch_ids
+    for rid, row in info.items():
+        new = changed.get(rid)
         for k in PRICE_COLUMNS:
-            cols[k].append(new[k])
-    frame = pl.DataFrame(cols, schema={k: rows.schema[k] for k in PRICE_COLUMNS})
+            cols[k].append(new[k] if new is not None and k in new else row[k])
+        if rid in batch_ids:
+            cols["batch"][-1] = True
+    frame = pl.DataFrame(cols, schema={k: data.rows.schema[k] for k in PRICE_COLUMNS})
     return frame, reads
 
 
 def estimate_combined(
-    con: duckdb.DuckDBPyConnection,
     priced: pl.DataFrame,
     seq: Sequence,
     threads: pl.DataFrame,
     cat: Catalogue,
     calibration: dict[str, float],
     separate: list[dict[str, Any]],
-    rules: list[Rule] | None = None,
+    plan: RoutingPlan | None,
 ) -> dict[str, Any] | None:
-    rows = priced.filter(pl.col("priced") & (pl.col("status") == "ok"))
+    """The combined estimate and its interaction figures; `plan` is the routing plan the routing estimate
+    used, so both route the same requests."""
+    data = prepare(priced, seq)
+    rows = data.rows
     if rows.is_empty() or seq.requests.is_empty():
         return None
     base = float(rows["cost"].sum())
-    plan = plan_routing(con, priced, threads, cat, rules)
     targets = plan.targets if plan else {}
     target_provider = plan.target_provider if plan else {}
     classifier = plan.classifier_usd if plan else 0.0
@@ -156,7 +170,7 @@ def estimate_combined(
 
     def cost(trim: int | None, share: float, ttl_case: str, batch: set[str], route: bool) -> tuple[float, int]:
         frame, reads = replay(
-            priced, seq, cat, calibration, targets if route else {}, target_provider, trim, share, ttl_case, batch
+            data, calibration, targets if route else {}, target_provider, trim, share, ttl_case, batch
         )
         return float(price_requests(frame, cat)["cost"].sum()) + (classifier if route and targets else 0.0), reads
 

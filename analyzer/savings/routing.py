@@ -212,8 +212,9 @@ def estimate_routing(
     cat: Catalogue,
     calibration: dict[str, float],
     rules: list[Rule] | None = None,
+    plan: RoutingPlan | None = None,
 ) -> list[Estimate]:
-    plan = plan_routing(con, priced, threads, cat, rules)
+    plan = plan or plan_routing(con, priced, threads, cat, rules)
     if plan is None or not plan.targets:
         return []
     eligible = plan.candidates.filter(pl.col("request_id").is_in(list(plan.targets)))

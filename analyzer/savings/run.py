@@ -12,7 +12,7 @@ from analyzer.prices import Catalogue
 from analyzer.savings.batching import estimate_batching
 from analyzer.savings.caching import estimate_caching
 from analyzer.savings.combined import estimate_combined
-from analyzer.savings.routing import Rule, estimate_routing
+from analyzer.savings.routing import Rule, estimate_routing, plan_routing
 from analyzer.savings.trimming import estimate_trimming
 
 
@@ -27,14 +27,15 @@ def estimate_all(
 ) -> dict[str, Any]:
     """{"caching": the caching block (already saved, backtest), "savings": every estimate, largest first}."""
     caching = estimate_caching(priced, seq, cat)
+    plan = plan_routing(con, priced, threads, cat, routing_rules)
     estimates = [
         e.as_dict()
         for e in estimate_batching(priced, threads, cat)
         + estimate_trimming(priced, seq, cat)
-        + estimate_routing(con, priced, threads, cat, calibration, routing_rules)
+        + estimate_routing(con, priced, threads, cat, calibration, routing_rules, plan)
     ]
     estimates += caching["estimates"]  # type: ignore[operator]
-    combined = estimate_combined(con, priced, seq, threads, cat, calibration, estimates, routing_rules)
+    combined = estimate_combined(priced, seq, threads, cat, calibration, estimates, plan)
     return {
         "caching": caching,
         "savings": sorted(estimates, key=lambda e: e["saving_usd"], reverse=True),
