@@ -68,7 +68,8 @@ def test_minimums_by_model():
     assert min_tokens(RULES["anthropic"], "claude-haiku-4-5") == 4096
     assert min_tokens(RULES["anthropic"], "claude-3-5-haiku-20241022") == 2048
     assert min_tokens(RULES["anthropic"], "claude-sonnet-4-5") == 1024
-    assert min_tokens(RULES["google"], "gemini-2.5-pro") == 2048
+    assert min_tokens(RULES["google"], "gemini-2.5-pro") == 4096
+    assert min_tokens(RULES["google"], "gemini-2.5-flash") == 1024
 
 
 def random_trace(seed: int, n: int) -> list[SimRequest]:
@@ -243,3 +244,40 @@ def test_anthropic_strategy_dollars_by_hand(runner, tmp_path):
     second = 3 * 3e-6 + sys_tokens * 3e-7 + (inputs[1] - 3 - sys_tokens) * 3.75e-6
     logged = sum(inputs) * 3e-6
     assert est["saving_usd"] == pytest.approx(logged - first - second, abs=1e-9)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10**6), n=st.integers(1, 25))
+def test_pure_cache_reads_never_cost_more(seed, n):
+    """Automatic caching only adds reads (priced at or below input), so repricing never costs more."""
+    import polars as pl
+
+    from analyzer.prices import load_catalogue, price_requests
+    from analyzer.savings.caching import _reprice
+
+    cat = _CAT.setdefault("cat", load_catalogue())
+    reqs = random_trace(seed, n)
+    sim = simulate(reqs, ttl=3600)
+    rows = pl.DataFrame(
+        {
+            "request_id": [r.request_id for r in reqs],
+            "model": "gpt-4o",
+            "provider": "openai",
+            "input_tokens": [r.cum[-1] for r in reqs],
+            "cache_read_tokens": 0,
+            "cache_write_5m_tokens": 0,
+            "cache_write_1h_tokens": 0,
+            "output_tokens": 10,
+            "reasoning_tokens": 0,
+            "batch": False,
+            "service_tier": None,
+            "status": "ok",
+        },
+        schema_overrides={"service_tier": pl.String},
+    )
+    logged = float(price_requests(rows, cat)["cost"].sum())
+    replayed = float(_reprice(rows, sim, cat)["cost"].sum())
+    assert replayed <= logged + 1e-12
+
+
+_CAT: dict = {}

@@ -11,8 +11,9 @@ The rules live in one table (`RULES`), checked against the providers' documentat
   cost 1.25x (5 min) or 2x (1 h) input, reads 0.1x. The strategy replayed places breakpoints at the end of
   the system prompt and tools and at the end of each request's input (incremental conversation caching).
 - DeepSeek: automatic, on 64-token units, no write premium; entries live hours (replayed with 1 hour).
-- Google Gemini: implicit caching, automatic from 1,024 tokens (2.5 Flash) / 2,048 (2.5 Pro), no write premium
-  for implicit hits; explicit caches with storage fees are not replayed.
+- Google Gemini: implicit caching, automatic from 1,024 tokens (2.5 Flash) / 4,096 (2.5 Pro, 3 Pro), no write
+  premium for implicit hits; explicit caches are billed per token-hour of storage, a price the catalogue does
+  not carry, so they are not replayed.
 
 Prefixes are matched at message boundaries (counted tokens scaled to each request's reported input), so a
 hit inside a message is not seen: the simulation is conservative for prompts that differ late in a message.
@@ -60,7 +61,7 @@ def min_tokens(rule: CacheRule, model: str) -> int:
         if "haiku" in m and ("3-5" in m or "3-haiku" in m or "haiku-3" in m):
             return 2048
     if rule.provider == "google" and "pro" in m:
-        return 2048
+        return 4096  # Gemini 2.5 Pro / 3 Pro (the docs; the catalogue's prompt_cache_min_tokens says 2048)
     return rule.min_tokens
 
 
