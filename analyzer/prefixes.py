@@ -160,7 +160,8 @@ def top_prefixes(reqs: list[PrefixRequest], attrs: pl.DataFrame, limit: int = 20
     """The shared prefixes worth caching: nodes reached by at least two requests and closed (no extension is
     shared by as many), ranked by tokens x (requests - 1), with users, threads, spend and reuse gaps.
 
-    attrs: request_id, scope, thread_id, input_cost_per_token (USD per counted input token, null if unpriced).
+    attrs: request_id, scope, thread_id, input_cost_per_token (USD per counted input token, null if unpriced),
+    cache_read_tokens (as reported) and scale (reported input tokens per counted token).
     """
     if not reqs:
         return []
@@ -199,6 +200,10 @@ def top_prefixes(reqs: list[PrefixRequest], attrs: pl.DataFrame, limit: int = 20
             pl.col("depth").first().alias("messages"),
             (pl.col("tokens") * pl.col("input_cost_per_token")).sum().alias("spend_usd"),
             pl.col("ts").sort().diff().drop_nulls().alias("gaps"),
+            # as logged: requests whose reported cache reads covered (90% of) this prefix
+            (pl.col("cache_read_tokens").fill_null(0) >= 0.9 * pl.col("tokens") * pl.col("scale").fill_null(1.0))
+            .sum()
+            .alias("logged_hits"),
         )
         .filter(pl.col("requests") >= 2)
     )
@@ -217,6 +222,16 @@ def top_prefixes(reqs: list[PrefixRequest], attrs: pl.DataFrame, limit: int = 20
             within_5m=pl.col("gaps").list.eval((pl.element() <= TTLS["5m"]).mean()).list.first(),
             within_1h=pl.col("gaps").list.eval((pl.element() <= TTLS["1h"]).mean()).list.first(),
         )
+        .with_columns(
+            logged_cached_share=(pl.col("logged_hits") / (pl.col("requests") - 1)).clip(upper_bound=1.0),
+            # reuses a 5-minute cache would have served that the provider did not report as cached
+            uncached_reuse_tokens=(
+                (pl.col("within_5m") * (pl.col("requests") - 1) - pl.col("logged_hits")).clip(lower_bound=0)
+                * pl.col("tokens")
+            )
+            .round(0)
+            .cast(pl.Int64),
+        )
         .sort("reusable_tokens", "node", descending=[True, False])
         .head(limit)
     )
@@ -233,6 +248,8 @@ def top_prefixes(reqs: list[PrefixRequest], attrs: pl.DataFrame, limit: int = 20
             "median_gap_s": row["median_gap_s"],
             "reuses_within_5m": row["within_5m"],
             "reuses_within_1h": row["within_1h"],
+            "logged_cached_share": row["logged_cached_share"],
+            "uncached_reuse_tokens": row["uncached_reuse_tokens"],
         }
         for row in closed.iter_rows(named=True)
     ]

@@ -181,6 +181,8 @@ def structure(
             scope=pl.coalesce("user", "api_key", pl.lit("")),
             input_cost=pl.sum_horizontal("cost_input", "cost_cache_read", "cost_cache_write_5m", "cost_cache_write_1h"),
             priced=pl.col("priced"),
+            cache_read_tokens=pl.col("cache_read_tokens"),
+            input_tokens=pl.col("input_tokens"),
         )
         .join(counted, on="request_id", how="inner")
         .join(threads.select("request_id", "thread_id"), on="request_id", how="left")
@@ -188,9 +190,11 @@ def structure(
             "request_id",
             "scope",
             "thread_id",
+            "cache_read_tokens",
             input_cost_per_token=pl.when(pl.col("priced") & (pl.col("counted") > 0))
             .then(pl.col("input_cost") / pl.col("counted"))
             .otherwise(None),
+            scale=pl.when(pl.col("counted") > 0).then(pl.col("input_tokens") / pl.col("counted")).otherwise(None),
         )
     )
     system_prompts = queries.run(con, "system_prompts", since=since, until=until)

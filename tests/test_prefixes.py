@@ -135,6 +135,9 @@ def test_top_prefix_is_the_shared_system_prompt(runner, tmp_path):
     assert top["tokens"] == tokens.count(system) + tokens.TOKENS_PER_MESSAGE
     assert top["median_gap_s"] == 60 and top["reuses_within_5m"] == 1.0
     assert top["spend_usd"] > 0
+    # nothing was reported as cached: all three reuses within 5 minutes are the per-prefix caching gap
+    assert top["logged_cached_share"] == 0
+    assert top["uncached_reuse_tokens"] == 3 * top["tokens"]
 
 
 def test_volatile_date_found_at_the_right_token():
