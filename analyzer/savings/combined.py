@@ -106,11 +106,13 @@ def replay(
             "input_tokens": new_input,
             "output_tokens": round(row["output_tokens"] * scale_t),
             "reasoning_tokens": round(row["reasoning_tokens"] * scale_t),
-            "cache_read_tokens": 0,
-            "cache_write_5m_tokens": 0,
-            "cache_write_1h_tokens": 0,
         }
         rule = RULES.get(provider or "")
+        untouched = not target and new_input == row["input_tokens"]
+        if rule or not untouched:
+            # simulated below; off the rules table a changed prompt is assumed to lose its logged cache,
+            # an untouched one keeps it
+            changed[r.request_id].update(cache_read_tokens=0, cache_write_5m_tokens=0, cache_write_1h_tokens=0)
         if rule and nodes:
             sims.append(
                 SimRequest(
