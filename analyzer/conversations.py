@@ -42,6 +42,7 @@ class Sequence:
     requests: pl.DataFrame  # req, request_id, ts, model, scope, conversation_id
     messages: pl.DataFrame  # req, position, cid, role, tokens, is_output, breakpoint
     _parsed: list[_Req] = field(default_factory=list, compare=False, repr=False)  # requests_of, once
+    _chains: list[Any] = field(default_factory=list, compare=False, repr=False)  # prefix chains, once
 
 
 def load_sequence(con: duckdb.DuckDBPyConnection, since: Any = None, until: Any = None) -> Sequence:

@@ -32,9 +32,16 @@ class PrefixRequest:
     breakpoints: list[int] = field(default_factory=list)  # nodes where the request set a cache breakpoint
 
 
-@gc_paused()
 def message_prefix_requests(seq: Sequence) -> list[PrefixRequest]:
-    """One node per input message; a node hashes the model and every (role, content) up to it."""
+    """One node per input message; a node hashes the model and every (role, content) up to it. Built once per
+    sequence (prefix reuse, top prefixes and the caching simulator share it; callers must not modify it)."""
+    if not seq._chains and seq.requests.height:
+        seq._chains.extend(_chains(seq))
+    return seq._chains
+
+
+@gc_paused()
+def _chains(seq: Sequence) -> list[PrefixRequest]:
     r = seq.requests
     out = [
         PrefixRequest(rid, ts.timestamp() if ts is not None else 0.0, [], [])

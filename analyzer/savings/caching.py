@@ -27,6 +27,7 @@ import polars as pl
 
 from analyzer import tokens
 from analyzer.conversations import Sequence
+from analyzer.perf import gc_paused
 from analyzer.prefixes import message_prefix_requests
 from analyzer.prices import PRICE_COLUMNS, Catalogue, price_requests
 from analyzer.savings import Estimate
@@ -77,6 +78,7 @@ class SimRequest:
     breakpoints: tuple[int, ...] = ()  # nodes where the logged request set a cache breakpoint
 
 
+@gc_paused()
 def sim_requests(priced: pl.DataFrame, seq: Sequence) -> list[SimRequest]:
     """Requests with bodies on a provider with cache rules: their prefix chains (prefixes.py), each node's
     tokens scaled so that a request's chain adds up to the input tokens the provider reported."""
@@ -115,6 +117,7 @@ def sim_requests(priced: pl.DataFrame, seq: Sequence) -> list[SimRequest]:
 LOOKBACK_BLOCKS = 20  # Anthropic checks for a hit at most this many blocks before a breakpoint
 
 
+@gc_paused()
 def simulate(reqs: list[SimRequest], ttl: float, actual: bool = False) -> dict[str, tuple[int, int]]:
     """request_id -> (cache-read tokens, cache-write tokens) under each provider's rules, replayed in time
     order per scope (provider, model, key); every use refreshes an entry's TTL.

@@ -19,6 +19,7 @@ import polars as pl
 
 from analyzer import tokens
 from analyzer.conversations import Sequence, requests_of
+from analyzer.perf import gc_paused
 from analyzer.prices import PRICE_COLUMNS, Catalogue, price_requests
 from analyzer.savings import Estimate
 from analyzer.savings.batching import batch_candidates
@@ -47,15 +48,33 @@ def _selected(request_id: str, share: float) -> bool:
 class ReplayInput:
     """What every replay of one period shares: prepared once, replayed several times."""
 
-    rows: pl.DataFrame  # priced, successful requests
-    info: dict[str, dict[str, Any]]  # request_id -> its row
+    rows: pl.DataFrame  # priced, successful requests: request_id, api_key, cost and the PRICE_COLUMNS
+    info: dict[str, tuple[Any, ...]]  # request_id -> the few fields the replay reads (see _FIELDS)
     ts: dict[str, float]
     reqs: list[Any]  # requests_of(seq)
 
 
+_FIELDS = (
+    "provider",
+    "model",
+    "input_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+    "api_key",
+    "cache_read_tokens",
+    "cache_write_5m_tokens",
+    "cache_write_1h_tokens",
+)
+
+
+_I = {name: i for i, name in enumerate(_FIELDS)}
+
+
 def prepare(priced: pl.DataFrame, seq: Sequence) -> ReplayInput:
-    rows = priced.filter(pl.col("priced") & (pl.col("status") == "ok"))
-    info = {r["request_id"]: r for r in rows.iter_rows(named=True)}
+    rows = priced.filter(pl.col("priced") & (pl.col("status") == "ok")).select(
+        "request_id", "api_key", "cost", *PRICE_COLUMNS
+    )
+    info = dict(zip(rows["request_id"].to_list(), rows.select(*_FIELDS).iter_rows(), strict=True))
     ts = {
         rid: t.timestamp() if t is not None else 0.0
         for rid, t in zip(seq.requests["request_id"].to_list(), seq.requests["ts"].to_list(), strict=True)
@@ -63,6 +82,7 @@ def prepare(priced: pl.DataFrame, seq: Sequence) -> ReplayInput:
     return ReplayInput(rows, info, ts, requests_of(seq))
 
 
+@gc_paused()
 def replay(
     data: ReplayInput,
     calibration: dict[str, float],
@@ -84,11 +104,11 @@ def replay(
         target = targets.get(r.request_id)
         if target and not _selected(r.request_id, route_share):
             target = None
-        provider = target_provider[target] if target else row["provider"]
-        model = target or row["model"]
-        scale_t = token_scale(row["provider"], provider, calibration) if target else 1.0
+        provider = target_provider[target] if target else row[_I["provider"]]
+        model = target or row[_I["model"]]
+        scale_t = token_scale(row[_I["provider"]], provider, calibration) if target else 1.0
         counted = sum(r.tokens) + tokens.TOKENS_PER_MESSAGE * len(r.tokens) + tokens.TOKENS_PER_REPLY
-        scale = row["input_tokens"] / counted * scale_t if counted else 0.0
+        scale = row[_I["input_tokens"]] / counted * scale_t if counted else 0.0
         keep = kept_messages(r.roles, trim)
         h = hash(("model", model))
         nodes, cum, acc, sys_end = [], [], 0.0, -1
@@ -104,11 +124,11 @@ def replay(
             "model": model,
             "provider": provider,
             "input_tokens": new_input,
-            "output_tokens": round(row["output_tokens"] * scale_t),
-            "reasoning_tokens": round(row["reasoning_tokens"] * scale_t),
+            "output_tokens": round(row[_I["output_tokens"]] * scale_t),
+            "reasoning_tokens": round(row[_I["reasoning_tokens"]] * scale_t),
         }
         rule = RULES.get(provider or "")
-        untouched = not target and new_input == row["input_tokens"]
+        untouched = not target and new_input == row[_I["input_tokens"]]
         if rule or not untouched:
             # simulated below; off the rules table a changed prompt is assumed to lose its logged cache,
             # an untouched one keeps it
@@ -118,7 +138,7 @@ def replay(
                 SimRequest(
                     r.request_id,
                     ts.get(r.request_id, 0.0),
-                    (provider, model, row["api_key"] or ""),
+                    (provider, model, row[_I["api_key"]] or ""),
                     nodes,
                     cum,
                     sys_end,
@@ -135,14 +155,29 @@ def replay(
             c["cache_read_tokens"] = min(read, c["input_tokens"])
             c["cache_write_5m_tokens"] = min(write, c["input_tokens"] - c["cache_read_tokens"])
             reads += c["cache_read_tokens"]
-    cols: dict[str, list[Any]] = {k: [] for k in PRICE_COLUMNS}
-    for rid, row in info.items():
-        new = changed.get(rid)
-        for k in PRICE_COLUMNS:
-            cols[k].append(new[k] if new is not None and k in new else row[k])
-        if rid in batch_ids:
-            cols["batch"][-1] = True
-    frame = pl.DataFrame(cols, schema={k: data.rows.schema[k] for k in PRICE_COLUMNS})
+    # the changed values as a frame, laid over the logged rows (columns not changed keep their logged value)
+    keys = (
+        "model",
+        "provider",
+        "input_tokens",
+        "output_tokens",
+        "reasoning_tokens",
+        "cache_read_tokens",
+        "cache_write_5m_tokens",
+        "cache_write_1h_tokens",
+    )
+    upd = pl.DataFrame(
+        {"request_id": list(changed), **{k: [c.get(k) for c in changed.values()] for k in keys}},
+        schema={"request_id": pl.String, **{k: data.rows.schema[k] for k in keys}},
+    )
+    frame = (
+        data.rows.join(upd, on="request_id", how="left", suffix="_new")
+        .with_columns(
+            *[pl.coalesce(f"{k}_new", k).alias(k) for k in keys],
+            batch=pl.col("batch") | pl.col("request_id").is_in(list(batch_ids)),
+        )
+        .select(*PRICE_COLUMNS)
+    )
     return frame, reads
 
 

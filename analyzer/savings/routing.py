@@ -24,6 +24,7 @@ import polars as pl
 
 from analyzer import queries
 from analyzer.errors import InputError
+from analyzer.perf import gc_paused
 from analyzer.prices import PRICE_COLUMNS, Catalogue, price_one, price_requests
 from analyzer.savings import Estimate
 
@@ -133,6 +134,7 @@ class RoutingPlan:
     target_provider: dict[str, str]  # target model -> provider
 
 
+@gc_paused()
 def plan_routing(
     con: duckdb.DuckDBPyConnection,
     priced: pl.DataFrame,

@@ -17,6 +17,7 @@ import polars as pl
 
 from analyzer import tokens
 from analyzer.conversations import Sequence, requests_of
+from analyzer.perf import gc_paused
 from analyzer.prices import PRICE_COLUMNS, Catalogue, price_one, price_requests
 from analyzer.savings import Estimate
 
@@ -57,6 +58,7 @@ POLICIES: dict[str, Callable[[list[str], list[int]], int]] = {
 }
 
 
+@gc_paused()
 def removed_tokens(seq: Sequence, policy: Callable[[list[str], list[int]], int]) -> pl.DataFrame:
     """request_id -> counted tokens the policy removes, and the request's counted input."""
     rows = []
