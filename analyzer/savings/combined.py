@@ -23,7 +23,7 @@ from analyzer.perf import gc_paused
 from analyzer.prices import PRICE_COLUMNS, Catalogue, price_requests
 from analyzer.savings import Estimate
 from analyzer.savings.batching import batch_candidates
-from analyzer.savings.caching import RULES, SimRequest, min_tokens, simulate
+from analyzer.savings.caching import RULES, SimRequest, min_tokens, sim_requests, simulate
 from analyzer.savings.routing import SHARES, RoutingPlan, token_scale
 from analyzer.savings.trimming import CONVERSATION_ROLES
 
@@ -52,6 +52,8 @@ class ReplayInput:
     info: dict[str, tuple[Any, ...]]  # request_id -> the few fields the replay reads (see _FIELDS)
     ts: dict[str, float]
     reqs: list[Any]  # requests_of(seq)
+    users: list[int]  # user messages per request, to tell quickly whether trimming changes it
+    sims: dict[str, SimRequest]  # the caching simulator's chains as logged, reused for untouched requests
 
 
 _FIELDS = (
@@ -70,7 +72,7 @@ _FIELDS = (
 _I = {name: i for i, name in enumerate(_FIELDS)}
 
 
-def prepare(priced: pl.DataFrame, seq: Sequence) -> ReplayInput:
+def prepare(priced: pl.DataFrame, seq: Sequence, sims: list[SimRequest]) -> ReplayInput:
     rows = priced.filter(pl.col("priced") & (pl.col("status") == "ok")).select(
         "request_id", "api_key", "cost", *PRICE_COLUMNS
     )
@@ -79,7 +81,9 @@ def prepare(priced: pl.DataFrame, seq: Sequence) -> ReplayInput:
         rid: t.timestamp() if t is not None else 0.0
         for rid, t in zip(seq.requests["request_id"].to_list(), seq.requests["ts"].to_list(), strict=True)
     }
-    return ReplayInput(rows, info, ts, requests_of(seq))
+    reqs = requests_of(seq)
+    users = [r.roles.count("user") for r in reqs]
+    return ReplayInput(rows, info, ts, reqs, users, {s.request_id: s for s in sims})
 
 
 @gc_paused()
@@ -97,13 +101,25 @@ def replay(
     info, ts = data.info, data.ts
     sims: list[SimRequest] = []
     changed: dict[str, dict[str, Any]] = {}
-    for r in data.reqs:
+    for r, n_users in zip(data.reqs, data.users, strict=True):
         row = info.get(r.request_id)
         if row is None or not r.roles:
             continue
         target = targets.get(r.request_id)
         if target and not _selected(r.request_id, route_share):
             target = None
+        if not target and (trim is None or n_users <= trim):
+            # neither routed nor trimmed: the request as logged, its cache left to the simulator
+            same = data.sims.get(r.request_id)
+            if same is not None:
+                sims.append(same)
+                changed[r.request_id] = {
+                    "cache_read_tokens": 0,
+                    "cache_write_5m_tokens": 0,
+                    "cache_write_1h_tokens": 0,
+                    "input_tokens": row[_I["input_tokens"]],
+                }
+            continue
         provider = target_provider[target] if target else row[_I["provider"]]
         model = target or row[_I["model"]]
         scale_t = token_scale(row[_I["provider"]], provider, calibration) if target else 1.0
@@ -192,7 +208,7 @@ def estimate_combined(
 ) -> dict[str, Any] | None:
     """The combined estimate and its interaction figures; `plan` is the routing plan the routing estimate
     used, so both route the same requests."""
-    data = prepare(priced, seq)
+    data = prepare(priced, seq, sim_requests(priced, seq))
     rows = data.rows
     if rows.is_empty() or seq.requests.is_empty():
         return None
