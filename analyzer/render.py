@@ -24,9 +24,11 @@ def usd(v: float | None) -> str:
     """Dollars with cents; sub-dollar amounts keep four decimals so that a sample's cents are not all 0."""
     if v is None:
         return "n/a"
-    if abs(v) >= 1 or v == 0:
-        return f"${v:,.2f}"
-    return f"${v:,.4f}"
+    sign = "-" if v < 0 and round(abs(v), 4) > 0 else ""
+    v = abs(v)
+    if v >= 1 or v == 0:
+        return f"{sign}${v:,.2f}"
+    return f"{sign}${v:,.4f}"
 
 
 def num(v: int | float | None) -> str:

@@ -195,3 +195,13 @@ def test_unrecognised_file_in_a_folder_is_noted(runner, tmp_path):
     assert res.exit_code == 0
     assert "skipped" in res.stderr and "config.json" in res.stderr
     assert json.loads(res.stdout)["totals"]["requests"] == 1
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [(1234.5, "$1,234.50"), (0.0421, "$0.0421"), (0, "$0.00"), (-2.5, "-$2.50"), (-0.00001, "$0.0000"), (None, "n/a")],
+)
+def test_money_formatting(value, text):
+    from analyzer.render import usd
+
+    assert usd(value) == text
