@@ -124,7 +124,11 @@ def replay(
         model = target or row[_I["model"]]
         scale_t = token_scale(row[_I["provider"]], provider, calibration) if target else 1.0
         counted = sum(r.tokens) + tokens.TOKENS_PER_MESSAGE * len(r.tokens) + tokens.TOKENS_PER_REPLY
-        scale = row[_I["input_tokens"]] / counted * scale_t if counted else 0.0
+        if scale_t != 1.0 and counted:  # another model family: re-tokenized, as the routing estimate does
+            scale = calibration.get(provider or "", 1.0)
+            scale_t = scale * counted / row[_I["input_tokens"]] if row[_I["input_tokens"]] else 1.0
+        else:
+            scale = row[_I["input_tokens"]] / counted * scale_t if counted else 0.0
         keep = kept_messages(r.roles, trim)
         h = hash(("model", model))
         nodes, cum, acc, sys_end = [], [], 0.0, -1

@@ -4,10 +4,11 @@ The classifier is transparent (no model, no download): a request is simple when 
 short, it asks for a short answer, carries no tools, shows no code or maths, and is early in its
 conversation. Or a rules file decides (`--routing-rules FILE`, TOML): the first rule that matches routes the
 request to its target. Routed requests are repriced on the target; tokens are kept within a model family and
-scaled by the tokenizer calibration across families. The central case routes 70% of the eligible requests and
-prices them uncached on the target (their cache stays behind); the low case 50%, the high case 90% with the
-cached share kept. A classifier model's own cost per request is added (a small model reading the last user
-message). Quality is not measured: whether the cheaper model answers well enough is for you to test.
+re-tokenized across families (the request's o200k count, calibrated to the target provider). The central
+case routes 70% of the eligible requests and prices them uncached on the target (their cache stays behind);
+the low case 50%, the high case 90% with the cached share kept. A classifier model's own cost per request is
+added (a small model reading the last user message). Quality is not measured: whether the cheaper model
+answers well enough is for you to test.
 """
 
 from __future__ import annotations
@@ -189,15 +190,25 @@ def token_scale(source: str | None, target: str, calibration: dict[str, float]) 
 
 
 def routed(rows: pl.DataFrame, plan: RoutingPlan, calibration: dict[str, float]) -> pl.DataFrame:
-    """The rows moved to their targets: model, provider and token counts changed, cache fields as they were."""
+    """The rows moved to their targets: model, provider and token counts changed, cache fields as they were.
+
+    Within a model family the tokens stay as logged. Across families the request is re-tokenized: its
+    messages' o200k count (`counted_input`), times the target provider's calibration ratio (1 for OpenAI,
+    whose tokenizer o200k is); output and cached tokens move by the same factor."""
     tgt = [plan.targets[r] for r in rows["request_id"].to_list()]
-    scale = [
-        token_scale(p, plan.target_provider[t], calibration)
-        for p, t in zip(rows["provider"].to_list(), tgt, strict=True)
-    ]
+    providers = [plan.target_provider[t] for t in tgt]
+    counted = rows["counted_input"].to_list() if "counted_input" in rows.columns else [None] * rows.height
+    scale = []
+    for src, dst, n_in, n_counted in zip(
+        rows["provider"].to_list(), providers, rows["input_tokens"].to_list(), counted, strict=True
+    ):
+        if token_scale(src, dst, calibration) == 1.0 or not n_counted or not n_in:
+            scale.append(1.0)
+        else:
+            scale.append(n_counted * calibration.get(dst, 1.0) / n_in)
     return rows.with_columns(
         model=pl.Series(tgt, dtype=pl.String),
-        provider=pl.Series([plan.target_provider[t] for t in tgt], dtype=pl.String),
+        provider=pl.Series(providers, dtype=pl.String),
         _scale=pl.Series(scale, dtype=pl.Float64),
     ).with_columns(
         input_tokens=(pl.col("input_tokens") * pl.col("_scale")).round().cast(pl.Int64),
@@ -241,7 +252,8 @@ def estimate_routing(
         "Quality is not measured: the routed share must be checked on the cheaper model before relying on it.",
         f"Central: {SHARES['central']:.0%} of the eligible requests routed and priced uncached on the target "
         f"(their cache stays behind); low {SHARES['low']:.0%}, high {SHARES['high']:.0%} with the cached share kept.",
-        "Tokens are kept within a model family and scaled by this log's tokenizer calibration across families.",
+        "Tokens are kept within a model family; across families each request is re-tokenized (its o200k count, "
+        "times the target provider's calibration ratio from this log).",
     ]
     if rules is None:
         assumptions.append(
