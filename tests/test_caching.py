@@ -281,3 +281,34 @@ def test_pure_cache_reads_never_cost_more(seed, n):
 
 
 _CAT: dict = {}
+
+
+def test_gemini_explicit_cache_storage_by_hand(runner, tmp_path):
+    system = "You are the travel planner. Always give prices in EUR and cite the source. " * 80
+    recs, n_in = [], None
+    for i, t in enumerate([0, 600, 1200]):
+        msgs = [{"role": "system", "content": system}, {"role": "user", "content": f"trip {i}"}]
+        n_in = tokens.count(system) + 3 + tokens.count(f"trip {i}") + 3 + 3
+        recs.append(
+            {
+                "timestamp": 1_764_000_000 + t,
+                "metadata": {"api_key": "k"},
+                "provider": "google",
+                "request": {"model": "gemini-2.5-flash", "messages": msgs},
+                "response": {
+                    "id": f"g{i}",
+                    "object": "chat.completion",
+                    "model": "gemini-2.5-flash",
+                    "choices": [{"message": {"role": "assistant", "content": "ok"}}],
+                    "usage": {"prompt_tokens": n_in, "completion_tokens": 5},
+                },
+            }
+        )
+    res = runner.invoke(cli, ["report", str(write_jsonl(tmp_path / "g.jsonl", recs)), "--json", "-"])
+    ests = [e for e in json.loads(res.stdout)["caching"]["estimates"] if e["policy"].startswith("Gemini explicit")]
+    assert len(ests) == 1
+    prefix = tokens.count(system) + 3
+    storage = prefix * (1200 + 3600) / 3600 * 1.00e-6  # alive from the first use to an hour after the last
+    # gemini-2.5-flash: $0.30 input, $0.03 cached input per 1M
+    expected = 2 * prefix * (3e-7 - 3e-8) - storage
+    assert ests[0]["saving_usd"] == pytest.approx(expected, abs=1e-9)

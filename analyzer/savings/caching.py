@@ -12,8 +12,8 @@ The rules live in one table (`RULES`), checked against the providers' documentat
   the system prompt and tools and at the end of each request's input (incremental conversation caching).
 - DeepSeek: automatic, on 64-token units, no write premium; entries live hours (replayed with 1 hour).
 - Google Gemini: implicit caching, automatic from 1,024 tokens (2.5 Flash) / 4,096 (2.5 Pro, 3 Pro), no write
-  premium for implicit hits; explicit caches are billed per token-hour of storage, a price the catalogue does
-  not carry, so they are not replayed.
+  premium for implicit hits. Explicit caches (storage per token-hour, a price the catalogue does not carry)
+  are replayed as their own estimate, `gemini_explicit`.
 
 Prefixes are matched at message boundaries (counted tokens scaled to each request's reported input), so a
 hit inside a message is not seen: the simulation is conservative for prompts that differ late in a message.
@@ -22,6 +22,7 @@ hit inside a message is not seen: the simulation is conservative for prompts tha
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import polars as pl
 
@@ -163,6 +164,67 @@ def simulate(reqs: list[SimRequest], ttl: float, actual: bool = False) -> dict[s
     return out
 
 
+# Gemini explicit caches: storage billed per token-hour while the cache exists (Google's price list: 2.5 Pro
+# $4.50, 2.5 Flash and Flash-Lite $1.00 per million token-hours); the catalogue does not carry these.
+GEMINI_STORAGE_PER_TOKEN_HOUR = {"pro": 4.50e-6, "flash": 1.00e-6}
+GEMINI_EXPLICIT_TTL_S = 3600.0  # the API's default TTL; every use is assumed to extend it
+
+
+def gemini_storage_rate(model: str) -> float:
+    return GEMINI_STORAGE_PER_TOKEN_HOUR["pro" if "pro" in model.lower() else "flash"]
+
+
+def gemini_explicit(reqs: list[SimRequest], rows: pl.DataFrame, cat: Catalogue) -> Estimate | None:
+    """Gemini explicit caching of each system prompt (plus tools): the first request in a scope creates the
+    cache (billed as ordinary input), later requests while it lives read it at the cached price, and the
+    cache is billed for every hour it exists (the union of [use, use + TTL] intervals)."""
+    groups: dict[tuple[Any, ...], list[SimRequest]] = {}
+    for r in reqs:
+        if r.scope[0] == "google" and r.sys_end >= 0 and r.cum[r.sys_end] >= r.min_tokens:
+            groups.setdefault((r.scope, r.nodes[r.sys_end]), []).append(r)
+    if not groups:
+        return None
+    reads: dict[str, int] = {}
+    storage = 0.0
+    for members in groups.values():
+        members.sort(key=lambda m: m.ts)
+        prefix = members[0].cum[members[0].sys_end]
+        alive_s, start, end = 0.0, members[0].ts, members[0].ts + GEMINI_EXPLICIT_TTL_S
+        reads[members[0].request_id] = 0
+        for m in members[1:]:
+            if m.ts <= end:
+                reads[m.request_id] = prefix
+                end = m.ts + GEMINI_EXPLICIT_TTL_S
+            else:  # expired: recreated by this request
+                alive_s += end - start
+                start, end = m.ts, m.ts + GEMINI_EXPLICIT_TTL_S
+                reads[m.request_id] = 0
+        alive_s += end - start
+        storage += prefix * alive_s / 3600 * gemini_storage_rate(members[0].scope[1])
+    affected = rows.filter(pl.col("request_id").is_in(list(reads)))
+    base = float(affected["cost"].sum())
+    replayed = float(_reprice(affected, {k: (v, 0) for k, v in reads.items()}, cat)["cost"].sum()) + storage
+    saving = base - replayed
+    return Estimate(
+        lever="caching",
+        policy="Gemini explicit caches of each system prompt (1 h TTL, extended by each use)",
+        scope=f"{len(reads)} Gemini requests in {len(groups)} cache(s)",
+        requests=len(reads),
+        baseline_usd=base,
+        counterfactual_usd=replayed,
+        saving_usd=saving,
+        saving_low_usd=saving,
+        saving_high_usd=saving,
+        assumptions=[
+            "Storage at $4.50 (2.5 Pro) or $1.00 (Flash, Flash-Lite) per million token-hours, from Google's price "
+            "list (not in the catalogue); reads at the catalogue's cached price.",
+            "The cache holds the system prompt and tools; it is created by the first request of its scope and "
+            "recreated after an hour without use.",
+        ],
+        evidence=[f"Storage ${storage:,.4f} for the hours the caches would have existed."],
+    )
+
+
 def _reprice(
     rows: pl.DataFrame, sim: dict[str, tuple[int, int]], cat: Catalogue, one_hour: set[str] = frozenset()
 ) -> pl.DataFrame:
@@ -256,7 +318,7 @@ def estimate_caching(priced: pl.DataFrame, seq: Sequence, cat: Catalogue) -> dic
             "Replayed in time order per provider, model and API key; every use refreshes an entry.",
             "Retention: OpenAI/Azure 5 min (range 5 min-1 h), DeepSeek 1 h (5 min-1 h), Gemini implicit 5 min "
             "(3 min-1 h); Anthropic 5-minute breakpoints (writes 1.25x), and 1-hour ones (writes 2x) in the range.",
-            "Gemini's explicit caches (billed per token-hour of storage) are not replayed.",
+            "Gemini's explicit caches (billed per token-hour of storage) are a separate estimate.",
             "Prefixes match at message boundaries: hits inside a message are not counted (conservative).",
         ],
         evidence=[
@@ -265,6 +327,9 @@ def estimate_caching(priced: pl.DataFrame, seq: Sequence, cat: Catalogue) -> dic
         ],
     )
     out["estimates"] = [est.as_dict()]
+    gemini = gemini_explicit(reqs, rows, cat)
+    if gemini is not None:
+        out["estimates"].append(gemini.as_dict())  # type: ignore[union-attr]
     # Backtest: each provider's actual policy (automatic caching; Anthropic at the breakpoints each request
     # really set) against the cache reads the provider reported for the same requests.
     reported = dict(zip(rows["request_id"].to_list(), rows["cache_read_tokens"].to_list(), strict=True))
