@@ -267,14 +267,25 @@ def estimate_caching(priced: pl.DataFrame, seq: Sequence, cat: Catalogue) -> dic
     base = float(rows["cost"].sum())
     costs = {}
     priced_cases = {}
+    per_provider = {p: [r for r in reqs if r.scope[0] == p] for p in {r.scope[0] for r in reqs}}
+    runs: dict[tuple[str, float, bool], dict[str, tuple[int, int]]] = {}
+
+    def run(provider: str, ttl: float, actual: bool = False) -> dict[str, tuple[int, int]]:
+        """One replay per (provider, TTL, mode): automatic caching has no breakpoints, so its actual policy is
+        the central replay, and cases sharing a TTL share a replay."""
+        key = (provider, ttl, actual and RULES[provider].mode == "explicit")
+        if key not in runs:
+            runs[key] = simulate(per_provider[provider], ttl, actual=key[2])
+        return runs[key]
+
     for case in ("central", "low", "high"):
         sim: dict[str, tuple[int, int]] = {}
         one_hour: set[str] = set()
         for provider in {r.scope[0] for r in reqs}:
             rule = RULES[provider]
             ttl = {"central": rule.ttl_s, "low": rule.ttl_low_s, "high": rule.ttl_high_s}[case]
-            mine = [r for r in reqs if r.scope[0] == provider]
-            sim.update(simulate(mine, ttl))
+            mine = per_provider[provider]
+            sim.update(run(provider, ttl))
             if rule.mode == "explicit" and ttl >= 3600:  # 1-hour breakpoints: 2x writes that live longer
                 one_hour.update(r.request_id for r in mine)
         priced_cases[case] = _reprice(rows, sim, cat, one_hour)
@@ -335,7 +346,7 @@ def estimate_caching(priced: pl.DataFrame, seq: Sequence, cat: Catalogue) -> dic
     reported = dict(zip(rows["request_id"].to_list(), rows["cache_read_tokens"].to_list(), strict=True))
     actual: dict[str, tuple[int, int]] = {}
     for provider in {r.scope[0] for r in reqs}:
-        actual.update(simulate([r for r in reqs if r.scope[0] == provider], RULES[provider].ttl_s, actual=True))
+        actual.update(run(provider, RULES[provider].ttl_s, actual=True))
     first_of_scope: dict[tuple[str, str, str], str] = {}
     for r in reqs:
         first_of_scope.setdefault(r.scope, r.request_id)
