@@ -125,14 +125,17 @@ def simulate(reqs: list[SimRequest], ttl: float, actual: bool = False) -> dict[s
 
     Explicit caches (Anthropic) use the breakpoint strategy (end of system+tools, end of input), or with
     `actual` the breakpoints each request really set (no breakpoint: no caching), as the backtest needs."""
-    live: dict[tuple[tuple[str, str, str], int], float] = {}
+    scopes: dict[tuple[str, str, str], dict[int, float]] = {}  # scope -> node -> last use
     out: dict[str, tuple[int, int]] = {}
     for r in reqs:
         rule = RULES[r.scope[0]]
+        live = scopes.get(r.scope)
+        if live is None:
+            live = scopes[r.scope] = {}
         total = r.cum[-1]
         hit = -1
         for k, node in enumerate(r.nodes):
-            t = live.get((r.scope, node))
+            t = live.get(node)
             if t is not None and r.ts - t <= ttl:
                 hit = k
         read = r.cum[hit] if hit >= 0 else 0
@@ -142,7 +145,7 @@ def simulate(reqs: list[SimRequest], ttl: float, actual: bool = False) -> dict[s
             else:
                 read = r.min_tokens + (read - r.min_tokens) // rule.step * rule.step
             for node in r.nodes:
-                live[(r.scope, node)] = r.ts
+                live[node] = r.ts
             out[r.request_id] = (read, 0)
             continue
         # explicit: entries exist only where breakpoints were written, and are found only up to
@@ -150,15 +153,15 @@ def simulate(reqs: list[SimRequest], ttl: float, actual: bool = False) -> dict[s
         bps = sorted(set(r.breakpoints) if actual else {r.sys_end, len(r.nodes) - 1} - {-1})
         while hit >= 0 and not any(0 <= bp - hit <= LOOKBACK_BLOCKS for bp in bps):
             hit -= 1
-            while hit >= 0 and ((t := live.get((r.scope, r.nodes[hit]))) is None or r.ts - t > ttl):
+            while hit >= 0 and ((t := live.get(r.nodes[hit])) is None or r.ts - t > ttl):
                 hit -= 1
         read = r.cum[hit] if hit >= 0 else 0
         if hit >= 0:
-            live[(r.scope, r.nodes[hit])] = r.ts
+            live[r.nodes[hit]] = r.ts
         write = 0
         for bp in bps:
             if r.cum[bp] >= r.min_tokens:
-                live[(r.scope, r.nodes[bp])] = r.ts
+                live[r.nodes[bp]] = r.ts
                 write = max(write, r.cum[bp] - read)
         out[r.request_id] = (read, max(write, 0))
     return out
@@ -243,8 +246,11 @@ def _reprice(
     return price_requests(frame.select(*PRICE_COLUMNS), cat).with_columns(request_id=pl.Series(ids))
 
 
-def estimate_caching(priced: pl.DataFrame, seq: Sequence, cat: Catalogue) -> dict[str, object]:
-    """The report's `caching` block: already saved, the replayed policy's estimate, and the backtest."""
+def estimate_caching(
+    priced: pl.DataFrame, seq: Sequence, cat: Catalogue, sims: list[SimRequest] | None = None
+) -> dict[str, object]:
+    """The report's `caching` block: already saved, the replayed policy's estimate, and the backtest.
+    `sims`: sim_requests(priced, seq) when the caller already has it."""
     ok = priced.filter(pl.col("priced") & (pl.col("status") == "ok"))
     no_cache = ok.select(*PRICE_COLUMNS).with_columns(
         cache_read_tokens=pl.lit(0, pl.Int64),
@@ -253,7 +259,7 @@ def estimate_caching(priced: pl.DataFrame, seq: Sequence, cat: Catalogue) -> dic
     )
     logged = float(ok["cost"].sum())
     already = float(price_requests(no_cache, cat)["cost"].sum()) - logged
-    reqs = sim_requests(priced, seq)
+    reqs = sims if sims is not None else sim_requests(priced, seq)
     out: dict[str, object] = {
         "already_saved_usd": round(already, 10),
         "by_model": [],

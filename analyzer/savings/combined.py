@@ -209,10 +209,11 @@ def estimate_combined(
     calibration: dict[str, float],
     separate: list[dict[str, Any]],
     plan: RoutingPlan | None,
+    sims: list[SimRequest] | None = None,
 ) -> dict[str, Any] | None:
     """The combined estimate and its interaction figures; `plan` is the routing plan the routing estimate
     used, so both route the same requests."""
-    data = prepare(priced, seq, sim_requests(priced, seq))
+    data = prepare(priced, seq, sims if sims is not None else sim_requests(priced, seq))
     rows = data.rows
     if rows.is_empty() or seq.requests.is_empty():
         return None

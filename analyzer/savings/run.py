@@ -10,7 +10,7 @@ import polars as pl
 from analyzer.conversations import Sequence
 from analyzer.prices import Catalogue
 from analyzer.savings.batching import estimate_batching
-from analyzer.savings.caching import estimate_caching
+from analyzer.savings.caching import estimate_caching, sim_requests
 from analyzer.savings.combined import estimate_combined
 from analyzer.savings.routing import Rule, estimate_routing, plan_routing
 from analyzer.savings.trimming import estimate_trimming
@@ -26,7 +26,8 @@ def estimate_all(
     routing_rules: list[Rule] | None = None,
 ) -> dict[str, Any]:
     """{"caching": the caching block (already saved, backtest), "savings": every estimate, largest first}."""
-    caching = estimate_caching(priced, seq, cat)
+    sims = sim_requests(priced, seq)  # the prefix chains as logged, for the caching and combined replays
+    caching = estimate_caching(priced, seq, cat, sims)
     plan = plan_routing(con, priced, threads, cat, routing_rules)
     estimates = [
         e.as_dict()
@@ -35,7 +36,7 @@ def estimate_all(
         + estimate_routing(con, priced, threads, cat, calibration, routing_rules, plan)
     ]
     estimates += caching["estimates"]  # type: ignore[operator]
-    combined = estimate_combined(priced, seq, threads, cat, calibration, estimates, plan)
+    combined = estimate_combined(priced, seq, threads, cat, calibration, estimates, plan, sims)
     return {
         "caching": caching,
         "savings": sorted(estimates, key=lambda e: e["saving_usd"], reverse=True),
