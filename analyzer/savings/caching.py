@@ -295,6 +295,8 @@ def estimate_caching(
             if rule.mode == "explicit" and ttl >= 3600:  # 1-hour breakpoints: 2x writes that live longer
                 one_hour.update(r.request_id for r in mine)
         priced_cases[case] = _reprice(rows, sim, cat, one_hour)
+        if case == "central":  # the combined replay compares its reads with these
+            out["simulated_cache_read_tokens"] = int(priced_cases[case]["cache_read_tokens"].sum())
         costs[case] = float(priced_cases[case]["cost"].sum())
     saving = {k: base - v for k, v in costs.items()}
     central_rows = rows.select("request_id", "model_key", logged=pl.col("cost")).join(

@@ -210,6 +210,7 @@ def estimate_combined(
     separate: list[dict[str, Any]],
     plan: RoutingPlan | None,
     sims: list[SimRequest] | None = None,
+    caching_reads: int | None = None,
 ) -> dict[str, Any] | None:
     """The combined estimate and its interaction figures; `plan` is the routing plan the routing estimate
     used, so both route the same requests."""
@@ -235,7 +236,7 @@ def estimate_combined(
     central, _ = cost(TRIM_TURNS, SHARES["central"], "central", batch_ids, True)
     low_cost, _ = cost(TRIM_TURNS, SHARES["low"], "low", batch_ids, True)
     high_cost, _ = cost(TRIM_TURNS, SHARES["high"], "high", batch_ids, True)
-    _, reads_caching_alone = cost(None, 0.0, "central", set(), False)
+    reads_caching_alone = caching_reads if caching_reads is not None else cost(None, 0.0, "central", set(), False)[1]
     _, reads_with_trim = cost(TRIM_TURNS, 0.0, "central", set(), False)
     savings = {"central": base - central, "low": base - low_cost, "high": base - high_cost}
     levers = {"caching", "routing", "batching"}

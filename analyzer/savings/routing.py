@@ -42,11 +42,20 @@ MAX_USER_TOKENS = 300
 MAX_OUTPUT_TOKENS = 400
 MAX_INPUT_TOKENS = 8000
 MAX_TURN = 4
-CODE_OR_MATHS = re.compile(
-    r"```|\bdef |\bclass \w|\bfunction\b|\bSELECT\b.*\bFROM\b|=>|\{\s*$|\\(frac|sum|int)\b|\$\$|"
-    r"\d\s*[-+*/^=]\s*\d|\b(prove|theorem|integral|derivative|equation|regex|stack trace|traceback)\b",
-    re.IGNORECASE | re.MULTILINE,
+# Code or maths in the last user message: symbols first (one cheap case-sensitive pass), then words.
+_CODE_SYMBOLS = re.compile(
+    r"```|=>|\$\$|\\(?:frac|sum|int)\b|\d\s*[-+*/^=]\s*\d|\{\s*$|\bdef \w|\bclass \w", re.MULTILINE
 )
+_CODE_WORDS = frozenset({"function", "prove", "theorem", "integral", "derivative", "equation", "regex", "traceback"})
+_WORDS = re.compile(r"[a-z]+")
+
+
+def looks_like_code_or_maths(text: str) -> bool:
+    if _CODE_SYMBOLS.search(text):
+        return True
+    low = text.lower()
+    words = set(_WORDS.findall(low))
+    return bool(words & _CODE_WORDS) or ("select" in words and "from" in words) or "stack trace" in low
 
 
 @dataclass(frozen=True)
@@ -118,7 +127,7 @@ def classify(row: dict[str, Any]) -> str | None:
         return "uses tools"
     if (row["turn"] or 1) > MAX_TURN:
         return "deep in a conversation"
-    if CODE_OR_MATHS.search(row["text"]):
+    if looks_like_code_or_maths(row["text"]):
         return "code or maths"
     return None
 

@@ -36,7 +36,9 @@ def estimate_all(
         + estimate_routing(con, priced, threads, cat, calibration, routing_rules, plan)
     ]
     estimates += caching["estimates"]  # type: ignore[operator]
-    combined = estimate_combined(priced, seq, threads, cat, calibration, estimates, plan, sims)
+    combined = estimate_combined(
+        priced, seq, threads, cat, calibration, estimates, plan, sims, caching.get("simulated_cache_read_tokens")
+    )
     return {
         "caching": caching,
         "savings": sorted(estimates, key=lambda e: e["saving_usd"], reverse=True),
