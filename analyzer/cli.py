@@ -99,6 +99,14 @@ def _warn_rejects(store: Store, result: IngestResult, strict: bool, where: str) 
         raise StrictError(f"--strict: {rejected} record(s) rejected")
 
 
+def _need_input(paths: tuple[str, ...], db: str | None) -> None:
+    """Logs to read, or an existing database to report on."""
+    if not paths and not db:
+        raise click.UsageError("give log files or folders to read, or --db with an ingested database")
+    if not paths and not Path(db).exists():
+        raise InputError(f"{db}: no such database (create it with `llmcost ingest PATH --db {db}`)")
+
+
 def _ingest(store: Store, paths: tuple[str, ...], no_text: bool, fmt: str | None) -> IngestResult:
     progress = (lambda msg: click.echo(msg, err=True)) if sys.stderr.isatty() else None
     result = store.ingest(paths, no_text=no_text, fmt=fmt, progress=progress)
@@ -167,10 +175,7 @@ def report(
       llmcost report sample_logs -o report.html --json summary.json
       llmcost report --db llm.duckdb --since 2025-06-01 --until 2025-06-30 --md -
     """
-    if not paths and not db:
-        raise click.UsageError("give log files or folders to read, or --db with an ingested database")
-    if not paths and not Path(db).exists():
-        raise InputError(f"{db}: no such database (create it with `llmcost ingest PATH --db {db}`)")
+    _need_input(paths, db)
     if until is not None and until.time() == datetime.min.time():
         until = until + timedelta(days=1)  # a bare date means "through the end of that day"
     cat = load_catalogue(prices_file)
@@ -378,10 +383,7 @@ def savings(
     Example:
       llmcost savings logs/ --json
     """
-    if not paths and not db:
-        raise click.UsageError("give log files or folders to read, or --db with an ingested database")
-    if not paths and not Path(db).exists():
-        raise InputError(f"{db}: no such database (create it with `llmcost ingest PATH --db {db}`)")
+    _need_input(paths, db)
     store = Store(db)
     try:
         result = _ingest(store, paths, no_text, fmt) if paths else IngestResult()

@@ -58,9 +58,14 @@ def load_sequence(con: duckdb.DuckDBPyConnection, since: Any = None, until: Any 
 def requests_of(seq: Sequence) -> list[_Req]:
     """One record per numbered request, holding its input messages and its reply (built once per sequence:
     threads, trimming and the combined replay all walk it; callers must not modify it)."""
-    if not seq._parsed and seq.requests.height:
-        seq._parsed.extend(_parse(seq))
-    return seq._parsed
+    return once(seq, seq._parsed, _parse)
+
+
+def once(seq: Sequence, slot: list[Any], build: Any) -> list[Any]:
+    """`build(seq)` computed on first use and kept in one of the sequence's slots."""
+    if not slot and seq.requests.height:
+        slot.extend(build(seq))
+    return slot
 
 
 @gc_paused()

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from analyzer import tokens
-from analyzer.conversations import Sequence
+from analyzer.conversations import Sequence, once
 from analyzer.perf import gc_paused
 from analyzer.sources.mooncake import BLOCK_TOKENS
 
@@ -35,9 +35,7 @@ class PrefixRequest:
 def message_prefix_requests(seq: Sequence) -> list[PrefixRequest]:
     """One node per input message; a node hashes the model and every (role, content) up to it. Built once per
     sequence (prefix reuse, top prefixes and the caching simulator share it; callers must not modify it)."""
-    if not seq._chains and seq.requests.height:
-        seq._chains.extend(_chains(seq))
-    return seq._chains
+    return once(seq, seq._chains, _chains)
 
 
 @gc_paused()
