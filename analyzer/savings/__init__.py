@@ -30,3 +30,8 @@ class Estimate:
             if isinstance(v, float):
                 d[k] = round(v, 10)
         return d
+
+
+def usd_text(v: float) -> str:
+    """Dollars inside an estimate's sentences (assumptions, evidence): cents, or four decimals under $1."""
+    return f"${v:,.4f}" if abs(v) < 1 else f"${v:,.2f}"

@@ -21,7 +21,7 @@ from analyzer import tokens
 from analyzer.conversations import Sequence, requests_of
 from analyzer.perf import gc_paused
 from analyzer.prices import PRICE_COLUMNS, Catalogue, price_requests
-from analyzer.savings import Estimate
+from analyzer.savings import Estimate, usd_text
 from analyzer.savings.batching import batch_candidates
 from analyzer.savings.caching import RULES, SimRequest, min_tokens, sim_requests, simulate
 from analyzer.savings.routing import SHARES, RoutingPlan, token_scale
@@ -245,8 +245,8 @@ def estimate_combined(
     separate_sum = sum(e["saving_usd"] for e in picked)
     lost = 1 - reads_with_trim / reads_caching_alone if reads_caching_alone else None
     interaction = [
-        f"Replayed together the levers save {_usd(savings['central'])}; the separate estimates would add up to "
-        f"{_usd(separate_sum)}. The difference is the interaction: a routed or trimmed token is not also a "
+        f"Replayed together the levers save {usd_text(savings['central'])}; the separate estimates would add up to "
+        f"{usd_text(separate_sum)}. The difference is the interaction: a routed or trimmed token is not also a "
         "cache read, and a request routed away leaves the next turn of its conversation without its cache.",
     ]
     if lost is not None:
@@ -281,7 +281,3 @@ def estimate_combined(
         "cache_read_tokens_with_trimming": reads_with_trim,
         "trimming_removes_cache_reads_share": round(lost, 6) if lost is not None else None,
     }
-
-
-def _usd(v: float) -> str:
-    return f"${v:,.2f}" if abs(v) >= 1 else f"${v:,.4f}"

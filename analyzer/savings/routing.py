@@ -27,7 +27,7 @@ from analyzer import queries
 from analyzer.errors import InputError
 from analyzer.perf import gc_paused
 from analyzer.prices import PRICE_COLUMNS, Catalogue, price_one, price_requests
-from analyzer.savings import Estimate
+from analyzer.savings import Estimate, usd_text
 
 TARGETS = {
     "openai": "gpt-4o-mini",
@@ -293,7 +293,3 @@ def estimate_routing(
 def _provider_of(litellm_provider: str) -> str:
     p = litellm_provider.split("-")[0].split("_")[0]
     return {"vertex": "google", "gemini": "google", "bedrock": "bedrock"}.get(p, p)
-
-
-def usd_text(v: float) -> str:
-    return f"${v:,.4f}" if abs(v) < 1 else f"${v:,.2f}"
