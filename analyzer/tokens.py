@@ -90,3 +90,8 @@ def count_many(texts: list[str], name: str = DEFAULT_ENCODING, threads: int = 2)
 # reply. Used when estimating a request's input from its messages.
 TOKENS_PER_MESSAGE = 3
 TOKENS_PER_REPLY = 3
+
+
+def chat_input(message_tokens: list[int]) -> int:
+    """A chat request's input as counted from its messages' tokens, with OpenAI's formatting overhead."""
+    return sum(message_tokens) + TOKENS_PER_MESSAGE * len(message_tokens) + TOKENS_PER_REPLY

@@ -123,7 +123,7 @@ def replay(
         provider = target_provider[target] if target else row[_I["provider"]]
         model = target or row[_I["model"]]
         scale_t = token_scale(row[_I["provider"]], provider, calibration) if target else 1.0
-        counted = sum(r.tokens) + tokens.TOKENS_PER_MESSAGE * len(r.tokens) + tokens.TOKENS_PER_REPLY
+        counted = tokens.chat_input(r.tokens)
         if scale_t != 1.0 and counted:  # another model family: re-tokenized, as the routing estimate does
             scale = calibration.get(provider or "", 1.0)
             scale_t = scale * counted / row[_I["input_tokens"]] if row[_I["input_tokens"]] else 1.0

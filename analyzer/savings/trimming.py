@@ -65,7 +65,7 @@ def removed_tokens(seq: Sequence, policy: Callable[[list[str], list[int]], int])
     for r in requests_of(seq):
         cut = policy(r.roles, r.tokens)
         if cut:
-            counted = sum(r.tokens) + tokens.TOKENS_PER_MESSAGE * len(r.tokens) + tokens.TOKENS_PER_REPLY
+            counted = tokens.chat_input(r.tokens)
             rows.append((r.request_id, cut, counted))
     return pl.DataFrame(
         rows, schema={"request_id": pl.String, "removed_counted": pl.Int64, "counted": pl.Int64}, orient="row"
