@@ -9,6 +9,7 @@ longest previously seen prefix is found by walking the chain until the first uns
 
 from __future__ import annotations
 
+import bisect
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
@@ -126,6 +127,48 @@ def replay(reqs: list[PrefixRequest], ttl: float | None = None, capacity: int | 
     return hit, total
 
 
+# time since a prefix was last used, in seconds: the buckets of the reuse-gap histogram
+GAP_EDGES = (0, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 86400)
+
+
+def _gap_label(lo: float, hi: float | None) -> str:
+    def t(s: float) -> str:
+        return f"{s / 3600:g} h" if s >= 3600 else f"{s / 60:g} min" if s >= 60 else f"{s:g} s"
+
+    return f"over {t(lo)}" if hi is None else f"{t(lo)}-{t(hi)}" if lo else f"up to {t(hi)}"
+
+
+def reuse_gaps(populations: dict[str, list[PrefixRequest]]) -> list[dict[str, object]]:
+    """Tokens an unlimited, never-expiring cache would have served, by the time since the prefix was last
+    used: what a 5-minute or 1-hour TTL keeps is everything left of its edge."""
+    served = [0] * len(GAP_EDGES)
+    for reqs in populations.values():
+        last: dict[int, float] = {}
+        for r in reqs:
+            for node, size in zip(r.nodes, r.sizes, strict=True):
+                t = last.get(node)
+                if t is None:
+                    break
+                b = max(bisect.bisect_left(GAP_EDGES, r.ts - t) - 1, 0)  # (lo, hi]: a TTL keeps gap <= ttl
+                served[b] += size
+            for node in r.nodes:
+                last[node] = r.ts
+    total = sum(served)
+    out = []
+    for i, lo in enumerate(GAP_EDGES):
+        hi = GAP_EDGES[i + 1] if i + 1 < len(GAP_EDGES) else None
+        out.append(
+            {
+                "bucket": _gap_label(lo, hi),
+                "from_s": lo,
+                "to_s": hi,
+                "tokens": served[i],
+                "share": round(served[i] / total, 6) if total else None,
+            }
+        )
+    return out
+
+
 def reuse_summary(populations: dict[str, list[PrefixRequest]], capacity: int | None = None) -> dict[str, object]:
     """The `prefix_reuse` block: ideal hit ratios with no expiry, per TTL, and under a capacity.
 
@@ -158,6 +201,7 @@ def reuse_summary(populations: dict[str, list[PrefixRequest]], capacity: int | N
     if capacity is not None:
         out["capacity_tokens"] = capacity
     out["by_source"] = by_source
+    out["gaps"] = reuse_gaps(populations)
     return out
 
 
@@ -203,6 +247,7 @@ def top_prefixes(reqs: list[PrefixRequest], attrs: pl.DataFrame, limit: int = 20
             pl.col("thread_id").n_unique().alias("threads"),
             pl.col("tokens").first(),
             pl.col("depth").first().alias("messages"),
+            pl.col("request_id").first().alias("example_request_id"),
             (pl.col("tokens") * pl.col("input_cost_per_token")).sum().alias("spend_usd"),
             pl.col("ts").sort().diff().drop_nulls().alias("gaps"),
             # as logged: requests whose reported cache reads covered (90% of) this prefix
@@ -255,6 +300,7 @@ def top_prefixes(reqs: list[PrefixRequest], attrs: pl.DataFrame, limit: int = 20
             "reuses_within_1h": row["within_1h"],
             "logged_cached_share": row["logged_cached_share"],
             "uncached_reuse_tokens": row["uncached_reuse_tokens"],
+            "example_request_id": row["example_request_id"],
         }
         for row in closed.iter_rows(named=True)
     ]
@@ -265,17 +311,19 @@ def volatile_prefixes(system_texts: pl.DataFrame, min_tokens: int = 64, limit: i
     shared tail); within a group the first differing token position and the longest common suffix bound the
     volatile span. Moving it to the end would make `len - span` tokens cacheable instead of `first_diff`.
 
-    system_texts: content_id, text, requests (how many requests sent it).
+    system_texts: content_id, text, requests (how many requests sent it), model (the one most sent to).
     """
     enc = tokens.encoding()
-    groups: dict[tuple[int, ...], list[tuple[list[int], str, int]]] = {}
-    for text, n in system_texts.select("text", "requests").iter_rows():
+    if "model" not in system_texts.columns:
+        system_texts = system_texts.with_columns(model=pl.lit(None, pl.String))
+    groups: dict[tuple[int, ...], list[tuple[list[int], str, int, str | None]]] = {}
+    for text, n, model in system_texts.select("text", "requests", "model").iter_rows():
         if text is None:
             continue
         toks = enc.encode_ordinary(text)
         if len(toks) < min_tokens:
             continue
-        groups.setdefault(tuple(toks[-32:]), []).append((toks, text, n))
+        groups.setdefault(tuple(toks[-32:]), []).append((toks, text, n, model))
     out = []
     for variants in groups.values():
         seqs = [v[0] for v in variants]
@@ -295,6 +343,10 @@ def volatile_prefixes(system_texts: pl.DataFrame, min_tokens: int = 64, limit: i
         if span > max(32, length // 5):  # not a volatile span but a different prompt with the same ending
             continue
         base = seqs[0]
+        models: dict[str, int] = {}
+        for v in variants:
+            if v[3]:
+                models[v[3]] = models.get(v[3], 0) + v[2]
         out.append(
             {
                 "variants": len(variants),
@@ -306,6 +358,9 @@ def volatile_prefixes(system_texts: pl.DataFrame, min_tokens: int = 64, limit: i
                 "cacheable_if_moved_to_end": length - span,
                 "gain_tokens": length - span - first_diff,
                 "stable_before": enc.decode(base[max(0, first_diff - 12) : first_diff]),
+                "volatile_example": enc.decode(base[first_diff : len(base) - suffix]),
+                "prompt_start": enc.decode(base[:24]),
+                "model": max(models, key=lambda m: models[m]) if models else None,
             }
         )
     out.sort(key=lambda g: g["gain_tokens"] * g["requests"], reverse=True)

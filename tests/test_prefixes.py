@@ -143,8 +143,11 @@ def test_top_prefix_is_the_shared_system_prompt(runner, tmp_path):
 def test_volatile_date_found_at_the_right_token():
     body = " You are Ava, the support assistant for Northwind. Follow the refund policy strictly." * 6
     variants = [f"Today is 2025-11-{d}.{body}" for d in (20, 21, 24)]
-    frame = pl.DataFrame({"content_id": ["a", "b", "c"], "text": variants, "requests": [10, 5, 7]})
+    frame = pl.DataFrame(
+        {"content_id": ["a", "b", "c"], "text": variants, "requests": [10, 5, 7], "model": ["m1", "m2", "m2"]}
+    )
     (group,) = prefixes.volatile_prefixes(frame)
+    assert group["volatile_example"] == "20" and group["model"] == "m2"  # 12 requests to m2, 10 to m1
     # o200k: 'Today' ' is' ' ' '202' '5' '-' '11' '-' | '20' ... : the day is token 8
     assert group["first_diff_token"] == 8
     assert group["stable_before"] == "Today is 2025-11-"
@@ -189,3 +192,17 @@ def test_system_prompts_sharing_a_token_prefix():
         "longest_variant_tokens": max(len(a), len(b)),
         "reusable_tokens": common * 9,
     }
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 10**6), st.floats(5.0, 4000.0))
+def test_reuse_gap_histogram_agrees_with_the_ttl_replays(seed, gap):
+    """Tokens served within a TTL of their prefix's last use are exactly what that TTL's replay serves (a deeper
+    node is never used more recently than its ancestors), so the histogram left of 5 min / 1 h must add up to
+    the replays' hit tokens, and all of it to the ideal cache's."""
+    reqs = as_requests(synthetic_trace(random.Random(seed), 80, gap))
+    buckets = prefixes.reuse_gaps({"t": reqs})
+    assert sum(b["tokens"] for b in buckets) == replay(reqs)[0]
+    for ttl in (300, 3600):
+        within = sum(b["tokens"] for b in buckets if b["to_s"] is not None and b["to_s"] <= ttl)
+        assert within == replay(reqs, ttl=ttl)[0]
