@@ -23,6 +23,8 @@ class Estimate:
     saving_high_usd: float
     assumptions: list[str] = field(default_factory=list)
     evidence: list[str] = field(default_factory=list)
+    # structured facts behind the sentences (routing targets, turns kept, ...), for the report's actions
+    detail: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -90,5 +90,6 @@ def estimate_batching(priced: pl.DataFrame, threads: pl.DataFrame, cat: Catalogu
                 f"{sources} programmatic source(s); {high.height} single-request threads in all "
                 "(the high case batches all of them; the low case only those with no end user logged).",
             ],
+            detail={"programmatic_sources": sources, "single_request_threads": high.height},
         )
     ]

@@ -277,6 +277,7 @@ def estimate_combined(
     return {
         "estimate": est.as_dict(),
         "separate_sum_usd": round(separate_sum, 10),
+        "components": [{k: e[k] for k in ("lever", "policy", "saving_usd")} for e in picked],
         "cache_read_tokens_caching_alone": reads_caching_alone,
         "cache_read_tokens_with_trimming": reads_with_trim,
         "trimming_removes_cache_reads_share": round(lost, 6) if lost is not None else None,

@@ -286,6 +286,18 @@ def estimate_routing(
             saving_high_usd=max(low, central, high),
             assumptions=assumptions,
             evidence=evidence,
+            detail={
+                "eligible_requests": len(plan.targets),
+                "candidates": plan.candidates.height,
+                "share": SHARES["central"],
+                "share_low": SHARES["low"],
+                "share_high": SHARES["high"],
+                "targets": dict(sorted(counts.items())),
+                "classifier_usd": round(classifier, 10),
+                # saving = share x this - classifier: routed requests priced uncached / with their cache kept
+                "saving_per_share_uncached_usd": round(base - cost_uncached, 10),
+                "saving_per_share_cache_kept_usd": round(base - cost_kept, 10),
+            },
         )
     ]
 

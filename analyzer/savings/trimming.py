@@ -143,6 +143,11 @@ def estimate_trimming(priced: pl.DataFrame, seq: Sequence, cat: Catalogue) -> li
                     "in the affected requests; range: removed tokens taken from cache reads first (low) or "
                     "from uncached input (high)."
                 ],
+                detail={
+                    "removed_tokens": int(rows["removed"].sum()),
+                    "input_tokens": int(rows["input_tokens"].sum()),
+                    "summarised": summarise,
+                },
             )
         )
     return out
