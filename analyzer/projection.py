@@ -13,6 +13,7 @@ from typing import Any
 
 import polars as pl
 
+from analyzer import queries
 from analyzer.errors import InputError
 from analyzer.prices import Catalogue, price_requests
 
@@ -140,6 +141,19 @@ def cost(w: Workload, cat: Catalogue) -> dict[str, Any]:
         "total_usd": round(total, 6),
         "by_model_usd": {k: round(v, 6) for k, v in by_model.items()},
     }
+
+
+def measured(con: Any, since: Any = None, until: Any = None) -> dict[str, Any] | None:
+    """The workload of an ingested period: requests per month (30 days at the logged daily rate), mean input
+    and output tokens, the share of requests that read from cache and their mean cached prefix, the most used
+    model. None when the period has no successful API call."""
+    (m,) = queries.rows(con, "workload_profile", since=since, until=until)
+    if not m["requests"]:
+        return None
+    m["requests"] = m["requests"] / m.pop("days") * 30
+    # the mean cache read of the requests that hit can exceed the mean input of all requests
+    m["cached_prefix"] = min(m["cached_prefix"], m["input_tokens"])
+    return m
 
 
 def project(w: Workload, cat: Catalogue) -> dict[str, Any]:

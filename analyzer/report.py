@@ -12,8 +12,10 @@ from typing import Any
 
 import polars as pl
 
-from analyzer import __version__, conversations, prefixes, queries, tokens
-from analyzer.prices import Catalogue, price_requests
+from analyzer import __version__, actions, conversations, prefixes, projection, queries, tokens
+from analyzer.errors import InputError
+from analyzer.prices import Catalogue, price_one, price_requests
+from analyzer.redact import excerpt
 from analyzer.savings.routing import Rule
 from analyzer.savings.run import estimate_all
 from analyzer.store import IngestResult, Store
@@ -26,7 +28,10 @@ from analyzer.store import IngestResult, Store
 # 3: savings (estimates: lever, policy, scope, requests, baseline, counterfactual, saving and its range,
 #    assumptions, evidence): caching, routing, batching and trimming; caching (already_saved_usd, estimates,
 #    backtest with reported_cache_read_tokens and simulated_cache_read_tokens).
-SCHEMA_VERSION = 3
+# 4: headline (top levers with monthly figures, confidence and an action), projection (the measured workload
+#    and its three scenarios), estimates' detail, prefix_reuse.gaps, excerpts of prefixes and volatile system
+#    prompts (redacted unless --show-text), meta.show_text.
+SCHEMA_VERSION = 4
 TOP_ATTRIBUTION = 25  # rows per dimension in the report; the JSON carries the same rows
 
 
@@ -47,6 +52,7 @@ def build_report(
     this_run: IngestResult | None = None,
     cache_capacity: int | None = None,
     routing_rules: list[Rule] | None = None,
+    show_text: bool = False,
 ) -> dict[str, Any]:
     con = store.con
     priced = priced_frame(store, cat, since, until)
@@ -80,6 +86,7 @@ def build_report(
             "generated_at": _iso(datetime.now(UTC).replace(microsecond=0)),
             "llmcost_version": __version__,
             "database": store.path,
+            "show_text": show_text,
         },
         "period": {
             "start": _iso(first),
@@ -136,9 +143,32 @@ def build_report(
         },
     }
     ratios = {c["provider"]: c["ratio"] for c in calibration if c["ratio"] and c["encoding"] == "o200k_base"}
-    report.update(structure(store, cat, priced, since, until, cache_capacity, ratios, routing_rules))
+    report.update(structure(store, cat, priced, since, until, cache_capacity, ratios, routing_rules, show_text))
+    report["projection"] = _projection(con, cat, since, until)
+    report["headline"] = actions.headline(report)
     report["assumptions"] = assumptions(report)
     return report
+
+
+def _projection(con: Any, cat: Catalogue, since: datetime | None, until: datetime | None) -> dict[str, Any] | None:
+    """`llmcost project` on the period's measured workload: its three scenarios, for the report's chart."""
+    m = projection.measured(con, since, until)
+    if m is None:
+        return None
+    w = projection.Workload(
+        requests=m["requests"],
+        input_tokens=m["input_tokens"],
+        output_tokens=m["output_tokens"],
+        model=m["model"],
+        cached_prefix=m["cached_prefix"],
+        cache_hit_rate=m["cache_hit_rate"],
+    )
+    try:
+        out = projection.project(w, cat)
+    except InputError as e:  # the most used model is unpriced: no projection rather than a wrong one
+        return {"error": str(e)}
+    out.pop("schema_version")
+    return out
 
 
 def structure(
@@ -150,9 +180,10 @@ def structure(
     cache_capacity: int | None,
     calibration: dict[str, float] | None = None,
     routing_rules: list[Rule] | None = None,
+    show_text: bool = False,
 ) -> dict[str, Any]:
     """Conversations, context growth, prefixes and savings; thread ids and turns are written back to
-    `requests`."""
+    `requests`. Prompt text appears only as excerpts (redacted unless show_text)."""
     con = store.con
     seq = conversations.load_sequence(con, since, until)
     threads = conversations.reconstruct_threads(seq)
@@ -201,11 +232,55 @@ def structure(
     return {
         "conversations": convo,
         "prefix_reuse": reuse,
-        "top_prefixes": prefixes.top_prefixes(message_reqs, attrs),
+        "top_prefixes": _with_excerpts(con, prefixes.top_prefixes(message_reqs, attrs), show_text),
         "shared_system_prefixes": prefixes.shared_system_prefixes(system_prompts),
-        "volatile_prefixes": prefixes.volatile_prefixes(system_prompts),
+        "volatile_prefixes": _volatile(prefixes.volatile_prefixes(system_prompts), cat, show_text),
         **estimate_all(con, priced, seq, threads, cat, calibration or {}, routing_rules),
     }
+
+
+def _with_excerpts(con: Any, top: list[dict[str, Any]], show_text: bool) -> list[dict[str, Any]]:
+    """Each shared prefix's first message and, for a longer prefix, its last, as excerpts (role: text)."""
+    if not top:
+        return top
+    examples = pl.DataFrame(
+        {"request_id": [p["example_request_id"] for p in top], "messages": [p["messages"] for p in top]},
+        schema={"request_id": pl.String, "messages": pl.Int64},
+    )
+    con.register("_prefix_examples", examples)
+    try:
+        found = queries.rows(con, "prefix_excerpts")
+    finally:
+        con.unregister("_prefix_examples")
+    by_example = {(row["request_id"], row["messages"]): row for row in found}
+
+    def line(role: str | None, text: str | None) -> str | None:
+        shown = excerpt(text, show_text)
+        return None if shown is None else f"{role}: {shown}"
+
+    for p in top:
+        row = by_example.get((p["example_request_id"], p["messages"])) or {}
+        p["prefix"] = row.get("prefix_id") or p["prefix"]
+        p["excerpt"] = line(row.get("first_role"), row.get("first_text"))
+        p["last_excerpt"] = line(row.get("last_role"), row.get("last_text")) if p["messages"] > 1 else None
+    top.sort(key=lambda p: (-p["reusable_tokens"], p["prefix"]))  # ties in a stable order, run to run
+    return top
+
+
+def _volatile(groups: list[dict[str, Any]], cat: Catalogue, show_text: bool) -> list[dict[str, Any]]:
+    """Volatile system prompts with their text as excerpts and what moving the span would save at most: the
+    gained tokens read from cache instead of sent uncached, on every request after each variant's first."""
+    for g in groups:
+        for k in ("stable_before", "volatile_example", "prompt_start"):
+            g[k] = excerpt(g[k], show_text, limit=40 if k != "prompt_start" else None)
+        g["saving_upper_usd"] = None
+        if g["model"] and g["gain_tokens"] > 0:
+            n = g["gain_tokens"]
+            full = price_one(cat, g["model"], input_tokens=n)["cost"]
+            read = price_one(cat, g["model"], input_tokens=n, cache_read_tokens=n)["cost"]
+            if full is not None and read is not None:
+                g["saving_upper_usd"] = _usd((full - read) * max(g["requests"] - g["variants"], 0))
+    return groups
 
 
 def assumptions(report: dict[str, Any]) -> list[str]:

@@ -1,5 +1,5 @@
 -- workload_profile: the measured inputs of `llmcost project --from-db`.
--- Inputs: requests (API calls only, not block-hash traces).
+-- Inputs: requests (API calls only, not block-hash traces). Parameters $since, $until.
 -- Output: one row: requests, days spanned, mean input and output tokens per request, share of requests that
 -- read from cache, mean cache-read tokens on those, and the most used model.
 SELECT count(*)                                                        AS requests,
@@ -11,3 +11,4 @@ SELECT count(*)                                                        AS reques
        mode(model)                                                     AS model
 FROM requests
 WHERE trace_ms IS NULL AND status = 'ok'
+  AND ($since IS NULL OR ts >= $since) AND ($until IS NULL OR ts < $until)

@@ -35,5 +35,8 @@ class Estimate:
 
 
 def usd_text(v: float) -> str:
-    """Dollars inside an estimate's sentences (assumptions, evidence): cents, or four decimals under $1."""
-    return f"${v:,.4f}" if abs(v) < 1 else f"${v:,.2f}"
+    """Dollars inside an estimate's sentences (assumptions, evidence): cents, or four decimals under $1; the
+    sign before the dollar sign."""
+    sign = "-" if v < 0 and round(abs(v), 4) > 0 else ""
+    v = abs(v)
+    return f"{sign}${v:,.4f}" if 0 < v < 1 else f"{sign}${v:,.2f}"

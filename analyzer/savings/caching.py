@@ -318,7 +318,7 @@ def estimate_caching(
             on="model_key",
             how="left",
         )
-        .sort("already_saved_usd", descending=True)
+        .sort(["already_saved_usd", "model_key"], descending=[True, False])
     )
     out["by_model"] = [
         {k: (round(v, 10) if isinstance(v, float) else v) for k, v in row.items()} for row in by_model.to_dicts()

@@ -1,0 +1,158 @@
+"""Above the fold: the levers ranked by what they would save, each with its range, a confidence that says what
+it rests on, and one sentence on what to change. Built from the finished report model (no new figures: every
+dollar here is an estimate's, scaled to a month at the logged daily rate).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from analyzer.savings import usd_text
+
+TOP_LEVERS = 3
+
+
+def headline(report: dict[str, Any]) -> dict[str, Any]:
+    days = report["period"]["days"]
+    per_month = 30 / days if days and days >= 1 else None
+    candidates = [_lever(e, report, per_month) for e in _best_per_lever(report["savings"])]
+    candidates += [_layout(v, report, per_month) for v in report["volatile_prefixes"][:1] if v.get("saving_upper_usd")]
+    ranked = sorted((c for c in candidates if c["saving_usd"] > 0), key=lambda c: c["saving_usd"], reverse=True)
+    for i, c in enumerate(ranked, 1):
+        c["rank"] = i
+    combined = report.get("combined")
+    out: dict[str, Any] = {
+        "period_days": days,
+        "total_usd": report["totals"]["cost_usd"],
+        "projected_monthly_usd": report["totals"]["projected_monthly_usd"],
+        "scaled_to_month": per_month is not None,
+        "levers": ranked[:TOP_LEVERS],
+        "other_levers": ranked[TOP_LEVERS:],
+        "combined": None,
+        "no_lever_reason": None,
+    }
+    if combined:
+        e = combined["estimate"]
+        out["combined"] = {
+            "policy": e["policy"],
+            **_money(e, per_month),
+            "separate_sum_usd": combined["separate_sum_usd"],
+        }
+    if not ranked:
+        out["no_lever_reason"] = (
+            "No lever saves money on this traffic as logged: "
+            + (
+                "; ".join(f"{e['lever']} {usd_text(e['saving_usd'])}" for e in _best_per_lever(report["savings"]))
+                or "no estimator applies (no message bodies, or no priced requests)"
+            )
+            + "."
+        )
+    return out
+
+
+def _best_per_lever(estimates: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    best: dict[str, dict[str, Any]] = {}
+    for e in estimates:
+        if e["lever"] not in best or e["saving_usd"] > best[e["lever"]]["saving_usd"]:
+            best[e["lever"]] = e
+    return list(best.values())
+
+
+def _money(e: dict[str, Any], per_month: float | None) -> dict[str, Any]:
+    m = {k: e[k] for k in ("saving_usd", "saving_low_usd", "saving_high_usd")}
+    for k in ("saving_usd", "saving_low_usd", "saving_high_usd"):
+        m[k.replace("saving", "monthly")] = round(e[k] * per_month, 10) if per_month else None
+    return m
+
+
+def _amount(m: dict[str, Any]) -> str:
+    return f"{usd_text(m['monthly_usd'])}/month" if m["monthly_usd"] is not None else usd_text(m["saving_usd"])
+
+
+def _spread(e: dict[str, Any]) -> float:
+    return (e["saving_high_usd"] - e["saving_low_usd"]) / max(abs(e["saving_usd"]), 1e-12)
+
+
+def _lever(e: dict[str, Any], report: dict[str, Any], per_month: float | None) -> dict[str, Any]:
+    m = _money(e, per_month)
+    lever = e["lever"]
+    spread = _spread(e)
+    d = e.get("detail") or {}
+    if lever == "caching":
+        bt = report["caching"].get("backtest") or {}
+        err = (bt.get("after_first_request_of_each_scope") or {}).get("error_pct")
+        if err is None:
+            level = "medium" if spread <= 1 else "low"
+            reason = "no provider-reported cache reads to backtest the simulator against"
+        else:
+            level = "high" if abs(err) <= 10 and spread <= 1 else "medium" if abs(err) <= 30 else "low"
+            reason = f"simulator backtested against provider-reported cache reads: {err:+.1f}%"
+        action = _caching_action(report, m)
+    elif lever == "routing":
+        level = "medium" if spread <= 1 else "low"
+        reason = "cost replayed on the target's prices; answer quality on the cheaper model is not measured"
+        targets = " and ".join(sorted(d.get("targets", {})))
+        action = (
+            f"Route {d.get('share', 0.7):.0%} of the {d.get('eligible_requests', e['requests']):,} simple requests "
+            f"(short question and answer, no tools or code, early turn) to {targets or 'a cheaper model'}, once a "
+            f"sample of their answers checks out: {_amount(m)}."
+        )
+    elif lever == "trimming":
+        level = "medium" if spread <= 1 else "low"
+        reason = "input tokens removed are counted exactly; whether answers stay as good is not measured"
+        what = "summarise history older than 4 turns" if d.get("summarised") else f"send only the {e['policy']}"
+        action = (
+            f"In the {e['requests']:,} requests with longer conversations, {what} "
+            f"({d.get('removed_tokens', 0):,} fewer input tokens): {_amount(m)}."
+        )
+    elif lever == "batching":
+        level = "high" if spread <= 1 else "medium"
+        reason = "a price change only; holds if these callers can wait up to 24 hours"
+        action = (
+            f"Send the {e['requests']:,} requests of {d.get('programmatic_sources', 0)} programmatic caller(s) "
+            f"through the Batch API: {_amount(m)}."
+        )
+    else:
+        level, reason, action = "low", "", f"{e['policy']}: {_amount(m)}."
+    return {
+        "lever": lever,
+        "policy": e["policy"],
+        **m,
+        "confidence": level,
+        "confidence_reason": reason,
+        "action": action,
+    }
+
+
+def _caching_action(report: dict[str, Any], m: dict[str, Any]) -> str:
+    gaps = [p for p in report["top_prefixes"] if p["uncached_reuse_tokens"]]
+    if not gaps:
+        return f"Turn on each provider's prompt caching for the repeated prefixes listed below: {_amount(m)}."
+    p = max(gaps, key=lambda p: p["uncached_reuse_tokens"])
+    users = f"{p['users']:,} user" + ("s" if p["users"] != 1 else "")
+    name = f"that starts \u201c{p['excerpt']}\u201d" if p.get("excerpt") else f"{p['prefix']}"
+    return (
+        f"Cache the {p['tokens']:,}-token prefix {name} ({p['requests']:,} requests, {users}, "
+        f"{p['reuses_within_5m']:.0%} reused within 5 minutes): keep it byte-identical at the start of each request "
+        f"and put a cache breakpoint after it on Anthropic: {_amount(m)} across all prefixes."
+    )
+
+
+def _layout(v: dict[str, Any], report: dict[str, Any], per_month: float | None) -> dict[str, Any]:
+    """Moving a system prompt's volatile span (a date, a name) to its end: the one lever with no replay behind it,
+    so an upper bound with its own assumption."""
+    s = v["saving_upper_usd"]
+    m = _money({"saving_usd": s, "saving_low_usd": 0.0, "saving_high_usd": s}, per_month)
+    where = f"\u201c{v['prompt_start']}\u201d" if v.get("prompt_start") else f"sent {v['requests']:,} times"
+    span = f"\u201c{v['volatile_example']}\u201d" if v.get("volatile_example") is not None else "its volatile part"
+    return {
+        "lever": "prompt layout",
+        "policy": "move the volatile span of a system prompt to its end",
+        **m,
+        "confidence": "medium",
+        "confidence_reason": "upper bound: every repeat of the prompt is assumed to read the gained tokens from cache",
+        "action": (
+            f"Move {span} out of the first {v['first_diff_token']:,} tokens of the system prompt {where} to its end: "
+            f"+{v['gain_tokens']:,} cacheable tokens on {v['requests']:,} requests, up to {_amount(m)}."
+        ),
+    }

@@ -1,0 +1,47 @@
+"""Prompt text in reports: short excerpts with what identifies people or secrets replaced, unless the user asks
+for the text (`--show-text`). The report model holds only what this module returns, so the HTML, JSON,
+Markdown and CSV outputs all carry the same (redacted) excerpt.
+
+Redaction is a pattern pass, not a guarantee: it removes the usual suspects (e-mail addresses, URLs, keys and
+tokens, long numbers, dates, IP addresses, UUIDs and hex ids) and keeps the words that say which prompt it is.
+"""
+
+from __future__ import annotations
+
+import re
+
+EXCERPT_CHARS = 80  # a redacted excerpt: enough to recognise a prompt, not to read it
+SHOWN_CHARS = 400  # --show-text: the start of the text, unredacted
+
+_PATTERNS = [
+    (re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"), "[email]"),
+    (re.compile(r"\b(?:https?|ftp)://\S+|\bwww\.\S+", re.IGNORECASE), "[url]"),
+    (re.compile(r"\b(?:sk|pk|rk|ghp|gho|xox[abpr]|AKIA|AIza)[-_A-Za-z0-9]{12,}"), "[secret]"),
+    (re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.IGNORECASE), "[id]"),
+    (re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}\b"), "[ip]"),
+    (re.compile(r"\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2})?(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2})?)?"), "[date]"),
+    (re.compile(r"\b\d{1,2}[/.]\d{1,2}[/.]\d{2,4}\b"), "[date]"),
+    # long opaque tokens: 20+ characters mixing letters and digits (API keys, JWTs, session ids, hashes)
+    (re.compile(r"\b(?=[A-Za-z_-]*\d)(?=[\d_-]*[A-Za-z])[A-Za-z0-9_\-.]{20,}\b"), "[token]"),
+    (re.compile(r"\+?\d[\d ()-]{6,}\d"), "[number]"),  # phone, card and account numbers
+    (re.compile(r"\b\d{4,}\b"), "[number]"),
+]
+_SPACE = re.compile(r"\s+")
+
+
+def redact(text: str) -> str:
+    for pattern, repl in _PATTERNS:
+        text = pattern.sub(repl, text)
+    return text
+
+
+def excerpt(text: str | None, show_text: bool = False, limit: int | None = None) -> str | None:
+    """One line of a prompt for a report: whitespace collapsed, redacted and cut to EXCERPT_CHARS, or, with
+    show_text, the unredacted start (SHOWN_CHARS). None when the text was not stored (--no-text)."""
+    if text is None:
+        return None
+    line = _SPACE.sub(" ", text).strip()
+    if not show_text:
+        line = redact(line)
+    limit = limit or (SHOWN_CHARS if show_text else EXCERPT_CHARS)
+    return line if len(line) <= limit else line[: limit - 1].rstrip() + "\u2026"
