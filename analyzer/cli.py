@@ -15,11 +15,13 @@ import click
 import duckdb
 import orjson
 
-from analyzer import __version__, queries, tokens
+from analyzer import __version__, tokens
 from analyzer.errors import InputError, LlmcostError, StrictError
+from analyzer.export import write_csvs
 from analyzer.inputs import LOG_SUFFIXES
 from analyzer.prices import RATE_FIELDS, load_catalogue, price_one
 from analyzer.projection import Workload
+from analyzer.projection import measured as measured_workload
 from analyzer.projection import project as run_projection
 from analyzer.render import RENDERERS, render_projection, render_savings, render_text, usd, write_output
 from analyzer.report import build_report
@@ -125,6 +127,12 @@ def _ingest(store: Store, paths: tuple[str, ...], no_text: bool, fmt: str | None
 @click.option("-o", "--output", "html", metavar="FILE", help="Write the HTML report here ('-' for stdout).")
 @click.option("--json", "json_out", metavar="FILE", help="Write the JSON summary here ('-' for stdout).")
 @click.option("--md", "md_out", metavar="FILE", help="Write a Markdown summary here ('-' for stdout).")
+@click.option("--csv-dir", "csv_dir", metavar="DIR", help="Write the main tables as CSV files into DIR.")
+@click.option(
+    "--show-text",
+    is_flag=True,
+    help="Show the start of prompts as logged; by default only short redacted excerpts appear in outputs.",
+)
 @_db_option()
 @click.option("--since", type=click.DateTime(_DATE_FORMATS), help="Only requests at or after this time (UTC).")
 @click.option(
@@ -156,6 +164,8 @@ def report(
     html: str | None,
     json_out: str | None,
     md_out: str | None,
+    csv_dir: str | None,
+    show_text: bool,
     db: str | None,
     since: datetime | None,
     until: datetime | None,
@@ -172,7 +182,7 @@ def report(
 
     \b
     Examples:
-      llmcost report sample_logs -o report.html --json summary.json
+      llmcost report sample_logs -o report.html --json summary.json --csv-dir tables/
       llmcost report --db llm.duckdb --since 2025-06-01 --until 2025-06-30 --md -
     """
     _need_input(paths, db)
@@ -184,13 +194,22 @@ def report(
         result = _ingest(store, paths, no_text, fmt) if paths else IngestResult()
         rules = load_rules(routing_rules) if routing_rules else None
         rep = build_report(
-            store, cat, since=since, until=until, this_run=result, cache_capacity=cache_capacity, routing_rules=rules
+            store,
+            cat,
+            since=since,
+            until=until,
+            this_run=result,
+            cache_capacity=cache_capacity,
+            routing_rules=rules,
+            show_text=show_text,
         )
         outputs = [(html, "html"), (json_out, "json"), (md_out, "md")]
         for target, kind in outputs:
             if target:
                 write_output(RENDERERS[kind](rep), target)
-        if not any(t for t, _ in outputs):
+        if csv_dir:
+            write_csvs(rep, csv_dir)
+        if not any(t for t, _ in outputs) and not csv_dir:
             click.echo(render_text(rep), nl=False)
         where = "the report's Ingest section" + (f" and table `rejects` of {db}" if db else "")
         _warn_rejects(store, result, strict, where)
@@ -457,14 +476,11 @@ def project(
     if from_db:
         store = Store(from_db)
         try:
-            (measured,) = queries.rows(store.con, "workload_profile")
+            measured = measured_workload(store.con) or {}
         finally:
             store.close()
-        if not measured["requests"]:
+        if not measured:
             raise InputError(f"{from_db}: no successful API calls to measure")
-        measured["requests"] = measured["requests"] / measured.pop("days") * 30
-        # the mean cache read of the requests that hit can exceed the mean input of all requests
-        measured["cached_prefix"] = min(measured["cached_prefix"], measured["input_tokens"])
     given = {
         "requests": requests,
         "input_tokens": input_tokens,

@@ -1,0 +1,400 @@
+"""The report's charts: Vega-Lite specs built from the report model, rendered offline to static SVG.
+
+Why Vega-Lite + vl-convert: a chart is a small declarative spec (plain data, testable, the grammar polars'
+own `.plot` emits through Altair), and vl-convert renders it with the real Vega engine compiled into one
+wheel: no browser, no Node, no network. Static SVG works from a file:// URL, in an e-mail attachment and in
+print, and needs no JavaScript in the page. Altair itself is not needed: the specs are dicts, so the report
+does not pull in pandas-era dependencies to build them.
+
+Nothing here computes a new figure: every number is read from the report model; the charts only arrange it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+WIDTH = 520
+HEIGHT = 220
+MAX_MODELS = 7  # daily spend: the biggest models by spend, the rest as "other models"
+MAX_TURNS = 40
+FONT = "system-ui, -apple-system, Segoe UI, Roboto, Helvetica, Arial, sans-serif"
+CONFIG = {
+    "font": FONT,
+    "view": {"stroke": None},
+    "axis": {"labelFontSize": 11, "titleFontSize": 11, "titleFontWeight": "normal", "grid": True},
+    "legend": {"labelFontSize": 11, "titleFontSize": 11, "orient": "bottom", "columns": 3, "labelLimit": 260},
+    "range": {"category": {"scheme": "tableau10"}},
+}
+
+
+def _spec(data: list[dict[str, Any]], body: dict[str, Any], *, width: int = WIDTH, height: int = HEIGHT) -> dict:
+    return {
+        "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
+        "width": width,
+        "height": height,
+        "background": "white",
+        "config": CONFIG,
+        "data": {"values": data},
+        **body,
+    }
+
+
+def _money(top: float) -> str:
+    """A d3 format for dollar axes and labels: cents on a scale under $1 would all read $0.00."""
+    top = abs(top)
+    return "$,.4f" if top < 0.1 else "$,.3f" if top < 1 else "$,.2f" if top < 100 else "$,.0f"
+
+
+def _per_month(report: dict[str, Any]) -> float | None:
+    days = report["period"]["days"]
+    return 30 / days if days and days >= 1 else None
+
+
+def daily_spend(report: dict[str, Any]) -> dict | None:
+    rows = [r for r in report["by_day"] if r["day"] and r["cost_usd"] is not None]
+    if not rows:
+        return None
+    spend: dict[str, float] = {}
+    for r in rows:
+        spend[r["model"]] = spend.get(r["model"], 0.0) + r["cost_usd"]
+    keep = set(sorted(spend, key=lambda m: spend[m], reverse=True)[:MAX_MODELS])
+    data = [
+        {"day": r["day"], "model": r["model"] if r["model"] in keep else "other models", "cost_usd": r["cost_usd"]}
+        for r in rows
+    ]
+    return _spec(
+        data,
+        {
+            "mark": {"type": "bar"},
+            "encoding": {
+                "x": {"field": "day", "type": "temporal", "timeUnit": "utcyearmonthdate", "title": "Day (UTC)"},
+                "y": {
+                    "aggregate": "sum",
+                    "field": "cost_usd",
+                    "type": "quantitative",
+                    "title": "Spend (USD)",
+                    "axis": {"format": "$,.2f"},
+                },
+                "color": {"field": "model", "type": "nominal", "title": "Model"},
+            },
+        },
+    )
+
+
+def context_growth(report: dict[str, Any]) -> dict | None:
+    growth = (report.get("conversations") or {}).get("growth_by_turn") or []
+    data = []
+    for g in growth[:MAX_TURNS]:
+        data.append({"turn": g["turn"], "statistic": "median", "tokens": g["median_input_tokens"]})
+        data.append({"turn": g["turn"], "statistic": "p90", "tokens": g["p90_input_tokens"]})
+    if len(growth) < 2:
+        return None
+    return _spec(
+        data,
+        {
+            "mark": {"type": "line", "point": True},
+            "encoding": {
+                "x": {"field": "turn", "type": "quantitative", "title": "Turn", "axis": {"tickMinStep": 1}},
+                "y": {"field": "tokens", "type": "quantitative", "title": "Input tokens per request"},
+                "color": {"field": "statistic", "type": "nominal", "title": None},
+            },
+        },
+    )
+
+
+def segments(report: dict[str, Any]) -> dict | None:
+    segs = (report.get("conversations") or {}).get("segments") or {}
+    data = [
+        {"segment": k.replace("_", " "), "cost_usd": v["cost_usd"], "share": v["share"] or 0.0}
+        for k, v in segs.items()
+        if v["tokens"]
+    ]
+    if not data:
+        return None
+    y = {"field": "segment", "type": "nominal", "sort": "-x", "title": None}
+    return _spec(
+        data,
+        {
+            "encoding": {"y": y},
+            "layer": [
+                {
+                    "mark": {"type": "bar", "color": "#4c78a8"},
+                    "encoding": {
+                        "x": {
+                            "field": "cost_usd",
+                            "type": "quantitative",
+                            "title": "Input cost (USD)",
+                            "axis": {"format": "$,.2f"},
+                        }
+                    },
+                },
+                {
+                    "mark": {"type": "text", "align": "left", "dx": 4, "fontSize": 11},
+                    "encoding": {
+                        "x": {"field": "cost_usd", "type": "quantitative"},
+                        "text": {"field": "share", "type": "quantitative", "format": ".0%"},
+                    },
+                },
+            ],
+        },
+        height=30 * len(data),
+    )
+
+
+def waterfall(report: dict[str, Any]) -> dict | None:
+    """Spend as logged, minus each lever's separate saving, plus what they give back when combined (the
+    interaction), down to the spend with all of them replayed together."""
+    combined = report.get("combined")
+    if not combined or not combined.get("components"):
+        return None
+    est = combined["estimate"]
+    level = est["baseline_usd"]
+    data = [{"step": "as logged", "start": 0.0, "end": level, "kind": "spend", "amount": level}]
+    levers = [c["lever"] for c in combined["components"]]
+    for c in combined["components"]:
+        data.append(
+            {
+                "step": c["lever"] if levers.count(c["lever"]) == 1 else f"{c['lever']}: {c['policy'][:24]}",
+                "start": level,
+                "end": level - c["saving_usd"],
+                "kind": "lever saves" if c["saving_usd"] >= 0 else "lever costs",
+                "amount": -c["saving_usd"],
+            }
+        )
+        level -= c["saving_usd"]
+    final = est["baseline_usd"] - est["saving_usd"]
+    data.append({"step": "interaction", "start": level, "end": final, "kind": "interaction", "amount": final - level})
+    data.append({"step": "all levers together", "start": 0.0, "end": final, "kind": "spend", "amount": final})
+    order = [d["step"] for d in data]
+    fmt = _money(max(max(d["start"], d["end"]) for d in data))
+    x = {
+        "field": "step",
+        "type": "nominal",
+        "sort": order,
+        "title": None,
+        "axis": {"labelAngle": -30, "labelLimit": 220},
+    }
+    return _spec(
+        data,
+        {
+            "encoding": {"x": x},
+            "layer": [
+                {
+                    "mark": {"type": "bar"},
+                    "encoding": {
+                        "y": {
+                            "field": "start",
+                            "type": "quantitative",
+                            "title": "Spend (USD)",
+                            "axis": {"format": "$,.2f"},
+                        },
+                        "y2": {"field": "end"},
+                        "color": {
+                            "field": "kind",
+                            "type": "nominal",
+                            "title": None,
+                            "scale": {
+                                "domain": ["spend", "lever saves", "lever costs", "interaction"],
+                                "range": ["#4c78a8", "#54a24b", "#e45756", "#f58518"],
+                            },
+                        },
+                    },
+                },
+                {
+                    "mark": {"type": "text", "dy": -6, "fontSize": 10},
+                    "encoding": {
+                        "y": {"field": "end", "type": "quantitative"},
+                        "text": {"field": "amount", "type": "quantitative", "format": fmt},
+                    },
+                },
+            ],
+        },
+    )
+
+
+def prefix_reuse(report: dict[str, Any]) -> dict | None:
+    gaps = (report.get("prefix_reuse") or {}).get("gaps") or []
+    if not any(g["tokens"] for g in gaps):
+        return None
+    data = []
+    for g in gaps:
+        to = g["to_s"]
+        kept = (
+            "within 5 min"
+            if to is not None and to <= 300
+            else "within 1 h"
+            if to is not None and to <= 3600
+            else ("after 1 h")
+        )
+        data.append({"gap": g["bucket"], "tokens": g["tokens"], "ttl": kept})
+    return _spec(
+        data,
+        {
+            "mark": {"type": "bar"},
+            "encoding": {
+                "x": {
+                    "field": "gap",
+                    "type": "nominal",
+                    "sort": [g["bucket"] for g in gaps],
+                    "title": "Time since the prefix was last used",
+                    "axis": {"labelAngle": -30},
+                },
+                "y": {"field": "tokens", "type": "quantitative", "title": "Reusable input tokens"},
+                "color": {
+                    "field": "ttl",
+                    "type": "nominal",
+                    "title": "A cache keeps it",
+                    "scale": {
+                        "domain": ["within 5 min", "within 1 h", "after 1 h"],
+                        "range": ["#54a24b", "#f58518", "#bab0ac"],
+                    },
+                },
+            },
+        },
+    )
+
+
+def routing_sensitivity(report: dict[str, Any]) -> dict | None:
+    est = next((e for e in report["savings"] if e["lever"] == "routing" and e.get("detail")), None)
+    if est is None:
+        return None
+    d = est["detail"]
+    scale = _per_month(report) or 1.0
+    data = []
+    for i in range(0, 11):
+        share = i / 10
+        for label, per_share in (
+            ("routed requests lose their cache", d["saving_per_share_uncached_usd"]),
+            ("routed requests keep their cache share", d["saving_per_share_cache_kept_usd"]),
+        ):
+            data.append({"share": share, "case": label, "saving": (share * per_share - d["classifier_usd"]) * scale})
+    unit = "per month" if _per_month(report) else "in the period"
+    marks = [{"share": d[k]} for k in ("share_low", "share", "share_high")]
+    return _spec(
+        data,
+        {
+            "layer": [
+                {
+                    "mark": {"type": "line"},
+                    "encoding": {
+                        "x": {
+                            "field": "share",
+                            "type": "quantitative",
+                            "title": "Share of eligible requests routed",
+                            "axis": {"format": ".0%"},
+                        },
+                        "y": {
+                            "field": "saving",
+                            "type": "quantitative",
+                            "title": f"Saving {unit} (USD)",
+                            "axis": {"format": "$,.2f"},
+                        },
+                        "color": {"field": "case", "type": "nominal", "title": None},
+                    },
+                },
+                {
+                    "data": {"values": marks},
+                    "mark": {"type": "rule", "strokeDash": [4, 3], "color": "#888"},
+                    "encoding": {"x": {"field": "share", "type": "quantitative"}},
+                },
+            ]
+        },
+    )
+
+
+def projection(report: dict[str, Any]) -> dict | None:
+    p = report.get("projection")
+    if not p or "scenarios" not in p:
+        return None
+    parts = (
+        ("input_usd", "uncached input"),
+        ("cache_read_usd", "cache reads"),
+        ("cache_write_usd", "cache writes"),
+        ("output_usd", "output"),
+    )
+    rows = [("as measured", p["as_given"])] + list(p["scenarios"].items())
+    data = [{"scenario": name, "part": label, "usd": r[key]} for name, r in rows for key, label in parts]
+    return _spec(
+        data,
+        {
+            "mark": {"type": "bar"},
+            "encoding": {
+                "x": {
+                    "field": "scenario",
+                    "type": "nominal",
+                    "sort": [n for n, _ in rows],
+                    "title": None,
+                    "axis": {"labelAngle": 0},
+                },
+                "y": {
+                    "aggregate": "sum",
+                    "field": "usd",
+                    "type": "quantitative",
+                    "title": "USD per month",
+                    "axis": {"format": "$,.2f"},
+                },
+                "color": {"field": "part", "type": "nominal", "title": None, "sort": [lbl for _, lbl in parts]},
+                "order": {"field": "part"},
+            },
+        },
+    )
+
+
+# id -> (title, builder, caption): the order is the report's order
+CHARTS = {
+    "daily-spend": (
+        "Daily spend by model",
+        daily_spend,
+        "Cost per UTC day at catalogue prices, stacked by model; unpriced models are not in it.",
+    ),
+    "waterfall": (
+        "From spend as logged to all levers together",
+        waterfall,
+        "Each lever's separate saving, then the interaction (what they give back when replayed as one), "
+        "ending at the combined replay's spend. Same period as the logs.",
+    ),
+    "context-growth": (
+        "Context growth by turn",
+        context_growth,
+        "Input tokens per request by turn of the rebuilt conversations (median and 90th percentile).",
+    ),
+    "segments": (
+        "What the input cost was spent on",
+        segments,
+        "Input cost split by segment; labels are the share of input tokens.",
+    ),
+    "prefix-reuse": (
+        "Prefix reuse against the cache TTLs",
+        prefix_reuse,
+        "Input tokens an unlimited cache could have served, by time since the same prefix was last "
+        "sent: green is kept by a 5-minute TTL, orange only by a 1-hour one.",
+    ),
+    "routing": (
+        "Routing: saving by share routed",
+        routing_sensitivity,
+        "Saving if this share of the eligible requests went to the cheaper model, classifier cost "
+        "included; dashed lines mark the low, central and high cases.",
+    ),
+    "projection": (
+        "Projected monthly cost",
+        projection,
+        "The measured workload (requests per month, mean tokens, cache hit rate of the most used model) "
+        "and the three scenarios of `llmcost project`.",
+    ),
+}
+
+
+def specs(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """The charts this report has data for: id, title, caption, spec."""
+    out = []
+    for cid, (title, build, caption) in CHARTS.items():
+        spec = build(report)
+        if spec is not None:
+            out.append({"id": cid, "title": title, "caption": caption, "spec": spec})
+    return out
+
+
+def to_svg(spec: dict[str, Any]) -> str:
+    import vl_convert
+
+    return vl_convert.vegalite_to_svg(spec)

@@ -1,0 +1,185 @@
+"""CSV exports of the report's main tables (`--csv-dir`), for spreadsheets: one file per table, a header row,
+raw numbers (USD as plain decimals, no formatting), UTF-8.
+
+Cells that came from logs are text a spreadsheet may execute: a cell starting with = + - @ or a tab/CR is
+prefixed with a single quote (the OWASP CSV-injection advice). Numbers are written as numbers.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from analyzer.errors import InputError
+from analyzer.render import write_output
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(v: Any) -> Any:
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int | float):
+        return v
+    if isinstance(v, list | tuple):
+        v = "; ".join(str(x) for x in v)
+    s = str(v)
+    return "'" + s if s.startswith(_FORMULA_START) else s
+
+
+def _rows(rows: Iterable[dict[str, Any]], columns: list[str]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(columns)
+    for r in rows:
+        w.writerow([_cell(r.get(c)) for c in columns])
+    return buf.getvalue()
+
+
+def tables(report: dict[str, Any]) -> dict[str, tuple[list[dict[str, Any]], list[str]]]:
+    """file name -> (rows, columns)"""
+    cv = report.get("conversations") or {}
+    bt = (report.get("caching") or {}).get("backtest") or {}
+    attribution = [{"dimension": dim, **row} for dim, rows in report["by_attribution"].items() for row in rows]
+    segments = [{"segment": k, **v} for k, v in (cv.get("segments") or {}).items()]
+    return {
+        "levers.csv": (
+            report["headline"]["levers"] + report["headline"]["other_levers"],
+            [
+                "rank",
+                "lever",
+                "policy",
+                "saving_usd",
+                "saving_low_usd",
+                "saving_high_usd",
+                "monthly_usd",
+                "monthly_low_usd",
+                "monthly_high_usd",
+                "confidence",
+                "confidence_reason",
+                "action",
+            ],
+        ),
+        "savings.csv": (
+            report["savings"],
+            [
+                "lever",
+                "policy",
+                "scope",
+                "requests",
+                "baseline_usd",
+                "counterfactual_usd",
+                "saving_usd",
+                "saving_low_usd",
+                "saving_high_usd",
+                "assumptions",
+                "evidence",
+            ],
+        ),
+        "spend_by_model.csv": (
+            report["by_model"],
+            [
+                "provider",
+                "model",
+                "model_key",
+                "price_match",
+                "requests",
+                "input_tokens",
+                "cached_share",
+                "output_tokens",
+                "cost_usd",
+                "reported_cost_usd",
+            ],
+        ),
+        "spend_by_day.csv": (
+            report["by_day"],
+            ["day", "model", "requests", "input_tokens", "output_tokens", "cost_usd", "has_unpriced"],
+        ),
+        "spend_by_attribution.csv": (
+            attribution,
+            ["dimension", "value", "requests", "input_tokens", "output_tokens", "cost_usd", "unpriced_requests"],
+        ),
+        "top_prefixes.csv": (
+            report["top_prefixes"],
+            [
+                "prefix",
+                "excerpt",
+                "last_excerpt",
+                "messages",
+                "tokens",
+                "requests",
+                "users",
+                "threads",
+                "reusable_tokens",
+                "spend_usd",
+                "median_gap_s",
+                "reuses_within_5m",
+                "reuses_within_1h",
+                "logged_cached_share",
+                "uncached_reuse_tokens",
+                "example_request_id",
+            ],
+        ),
+        "volatile_system_prompts.csv": (
+            report["volatile_prefixes"],
+            [
+                "prompt_start",
+                "stable_before",
+                "volatile_example",
+                "model",
+                "variants",
+                "requests",
+                "tokens",
+                "first_diff_token",
+                "volatile_tokens",
+                "gain_tokens",
+                "saving_upper_usd",
+            ],
+        ),
+        "top_threads.csv": (
+            cv.get("top_threads") or [],
+            [
+                "thread_id",
+                "model_key",
+                "turns",
+                "requests",
+                "input_tokens",
+                "max_input_tokens",
+                "context_window",
+                "near_limit",
+                "cost_usd",
+            ],
+        ),
+        "context_growth.csv": (
+            cv.get("growth_by_turn") or [],
+            ["turn", "requests", "median_input_tokens", "p90_input_tokens"],
+        ),
+        "input_segments.csv": (segments, ["segment", "tokens", "share", "cost_usd"]),
+        "unpriced_models.csv": (
+            report["unpriced"],
+            ["provider", "model", "requests", "input_tokens", "output_tokens", "reported_cost_usd"],
+        ),
+        "rejected_records.csv": (report["ingest"]["rejects_by_reason"], ["reason", "records", "first_location"]),
+        "caching_backtest.csv": (
+            bt.get("by_provider") or [],
+            ["provider", "requests", "reported_cache_read_tokens", "simulated_cache_read_tokens", "error_pct"],
+        ),
+    }
+
+
+def write_csvs(report: dict[str, Any], folder: str) -> list[Path]:
+    out = Path(folder)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise InputError(f"{folder}: cannot create the CSV folder ({e.strerror})") from None
+    written = []
+    for name, (rows, columns) in tables(report).items():
+        write_output(_rows(rows, columns), str(out / name))
+        written.append(out / name)
+    return written

@@ -1,0 +1,362 @@
+"""The report (#7): golden report model for the samples, the headline levers, charts, redaction and escaping,
+--no-text databases, CSV exports, and the page's own safety (CSP hash, no external resource)."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import hashlib
+import json
+import math
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from analyzer import actions, charts
+from analyzer.cli import cli
+from analyzer.redact import EXCERPT_CHARS, excerpt, redact
+from tests.conftest import SAMPLES, write_jsonl
+
+GOLDEN = Path(__file__).parent / "golden" / "sample_logs_report.json"
+VOLATILE = {"generated_at", "ingested_at", "database", "llmcost_version"}
+
+
+@pytest.fixture(scope="module")
+def sample_outputs(tmp_path_factory):
+    from click.testing import CliRunner
+
+    out = tmp_path_factory.mktemp("sample_report")
+    args = ["report", str(SAMPLES), "-o", str(out / "r.html"), "--json", str(out / "r.json")]
+    args += ["--md", str(out / "r.md"), "--csv-dir", str(out / "csv")]
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 0, res.output
+    return out
+
+
+def _normalise(v, key=""):
+    """The model without what changes from run to run (times, paths of this checkout, the version)."""
+    if isinstance(v, dict):
+        return {k: _normalise(x, k) for k, x in v.items() if k not in VOLATILE}
+    if isinstance(v, list):
+        return [_normalise(x) for x in v]
+    if key == "path" and isinstance(v, str):
+        return Path(v).name
+    return v
+
+
+def _differences(got, want, path="$"):
+    """Every place the two models differ (floats within 1e-9 relative: summation order may vary)."""
+    if isinstance(want, dict) and isinstance(got, dict):
+        for k in sorted(set(want) | set(got)):
+            if k not in got or k not in want:
+                yield f"{path}.{k}: {'missing' if k not in got else 'unexpected'}"
+            else:
+                yield from _differences(got[k], want[k], f"{path}.{k}")
+    elif isinstance(want, list) and isinstance(got, list):
+        if len(want) != len(got):
+            yield f"{path}: {len(got)} items, golden has {len(want)}"
+        for i, (g, w) in enumerate(zip(got, want, strict=False)):
+            yield from _differences(g, w, f"{path}[{i}]")
+    elif isinstance(want, float) and isinstance(got, float | int):
+        if not math.isclose(got, want, rel_tol=1e-9, abs_tol=1e-12):
+            yield f"{path}: {got!r} != golden {want!r}"
+    elif got != want:
+        yield f"{path}: {got!r} != golden {want!r}"
+
+
+def test_report_model_matches_the_golden_file(sample_outputs):
+    """Every figure of the samples' report model is pinned; a change to any is a visible diff. To accept a
+    deliberate change: LLMCOST_UPDATE_GOLDEN=1 python -m pytest tests/test_report.py -k golden, then review
+    `git diff tests/golden`."""
+    got = _normalise(json.loads((sample_outputs / "r.json").read_text()))
+    if os.environ.get("LLMCOST_UPDATE_GOLDEN"):
+        GOLDEN.parent.mkdir(exist_ok=True)
+        GOLDEN.write_text(json.dumps(got, indent=1, ensure_ascii=False) + "\n")
+    want = json.loads(GOLDEN.read_text())
+    diffs = list(_differences(got, want))
+    assert not diffs, "report model differs from tests/golden:\n" + "\n".join(diffs[:40])
+
+
+def test_golden_figures_hand_checked(sample_outputs):
+    """The figures checked by hand once, from the sample records and the catalogue's list prices."""
+    r = json.loads((sample_outputs / "r.json").read_text())
+    by = {m["model"]: m for m in r["by_model"]}
+    # DeepSeek V3.2 chat: 284 input of which 128 cache hits, 38 output; $0.28 / $0.028 / $0.42 per million
+    assert by["deepseek-chat"]["cost_usd"] == pytest.approx(156 * 0.28e-6 + 128 * 0.028e-6 + 38 * 0.42e-6)
+    # Claude Sonnet 4.5: 20 uncached, 2,222 read, 418 written for 5 min and 1,650 for 1 h, 456 out at $3 / $15
+    s = by["claude-sonnet-4-5-20250929"]
+    assert s["cost_usd"] == pytest.approx(20 * 3e-6 + 2222 * 0.3e-6 + 418 * 3.75e-6 + 1650 * 6e-6 + 456 * 15e-6)
+    # the unpriced model is listed and in no total
+    assert by["acme-llm-7b"]["cost_usd"] is None and r["totals"]["unpriced_requests"] == 1
+    t = r["totals"]
+    assert t["cost_usd"] == pytest.approx(sum(m["cost_usd"] for m in r["by_model"] if m["cost_usd"] is not None))
+    assert t["cost_usd"] == pytest.approx(sum(t["cost_by_token_type_usd"].values()))
+    # headline: monthly = saving x 30 / days; ranked by saving; the combined figure is the combined replay's
+    h = r["headline"]
+    assert [lv["saving_usd"] for lv in h["levers"]] == sorted((lv["saving_usd"] for lv in h["levers"]), reverse=True)
+    for lv in h["levers"]:
+        assert lv["monthly_usd"] == pytest.approx(lv["saving_usd"] * 30 / r["period"]["days"])
+        assert lv["saving_low_usd"] <= lv["saving_usd"] <= lv["saving_high_usd"]
+    assert h["combined"]["saving_usd"] == r["combined"]["estimate"]["saving_usd"]
+
+
+def _estimate(lever, saving, low=None, high=None, **detail):
+    return {
+        "lever": lever,
+        "policy": f"{lever} policy",
+        "scope": "",
+        "requests": 10,
+        "baseline_usd": 100.0,
+        "counterfactual_usd": 100.0 - saving,
+        "saving_usd": saving,
+        "saving_low_usd": saving if low is None else low,
+        "saving_high_usd": saving if high is None else high,
+        "assumptions": [],
+        "evidence": [],
+        "detail": detail,
+    }
+
+
+def _model(estimates, days=15.0, backtest_error=None, volatile=()):
+    bt = None
+    if backtest_error is not None:
+        bt = {"after_first_request_of_each_scope": {"error_pct": backtest_error}}
+    return {
+        "period": {"days": days},
+        "totals": {"cost_usd": 500.0, "projected_monthly_usd": 1000.0},
+        "savings": estimates,
+        "caching": {"backtest": bt},
+        "combined": None,
+        "top_prefixes": [],
+        "volatile_prefixes": list(volatile),
+    }
+
+
+def test_headline_ranks_the_best_policy_of_each_lever_and_keeps_three():
+    h = actions.headline(
+        _model(
+            [
+                _estimate("trimming", 5.0),
+                _estimate("trimming", 9.0, removed_tokens=1000),
+                _estimate("routing", 40.0, 30.0, 50.0, targets={"gpt-4o-mini": 3}, share=0.7, eligible_requests=4),
+                _estimate("batching", 2.0, programmatic_sources=1),
+                _estimate("caching", 20.0, 18.0, 21.0),
+                _estimate("caching", -3.0),
+            ],
+            backtest_error=-1.5,
+        )
+    )
+    assert [lv["lever"] for lv in h["levers"]] == ["routing", "caching", "trimming"]
+    assert h["levers"][2]["saving_usd"] == 9.0  # the better trimming policy, not both
+    assert [lv["lever"] for lv in h["other_levers"]] == ["batching"]
+    assert h["levers"][0]["monthly_usd"] == pytest.approx(80.0)  # 40 over 15 days
+    assert "gpt-4o-mini" in h["levers"][0]["action"] and "$80.00/month" in h["levers"][0]["action"]
+    assert h["levers"][0]["confidence"] == "medium"  # routing: quality not measured, never "high"
+    assert h["levers"][1]["confidence"] == "high" and "-1.5%" in h["levers"][1]["confidence_reason"]
+
+
+def test_headline_confidence_follows_the_backtest_and_says_why_nothing_pays():
+    far = actions.headline(_model([_estimate("caching", 10.0)], backtest_error=-45.0))
+    assert far["levers"][0]["confidence"] == "low"
+    unknown = actions.headline(_model([_estimate("caching", 10.0)]))
+    assert "no provider-reported cache reads" in unknown["levers"][0]["confidence_reason"]
+    none = actions.headline(_model([_estimate("caching", -2.0), _estimate("routing", 0.0)]))
+    assert none["levers"] == [] and "caching -$2.00" in none["no_lever_reason"]
+    short = actions.headline(_model([_estimate("batching", 1.0)], days=0.5))
+    assert short["scaled_to_month"] is False and short["levers"][0]["monthly_usd"] is None
+
+
+def test_volatile_prompt_becomes_a_ranked_action_with_its_upper_bound():
+    v = {
+        "saving_upper_usd": 12.0,
+        "prompt_start": "You are Ava",
+        "volatile_example": "[date]",
+        "first_diff_token": 8,
+        "gain_tokens": 2310,
+        "requests": 400,
+    }
+    h = actions.headline(_model([_estimate("routing", 5.0)], volatile=[v]))
+    top = h["levers"][0]
+    assert top["lever"] == "prompt layout" and top["saving_low_usd"] == 0.0
+    assert "+2,310 cacheable tokens" in top["action"] and "first 8 tokens" in top["action"]
+
+
+@pytest.mark.parametrize(
+    "text,gone",
+    [
+        ("mail bob.smith@acme.io now", "bob.smith@acme.io"),
+        ("key sk-proj-abcdefghijklmnop1234 here", "abcdefghijklmnop1234"),
+        ("Today is 2025-11-20.", "2025-11-20"),
+        ("call +1 (555) 123-4567", "123-4567"),
+        ("see https://acme.io/reset?token=abc", "acme.io"),
+        ("order 12345678", "12345678"),
+        ("id 123e4567-e89b-12d3-a456-426614174000", "426614174000"),
+        ("server 10.0.0.12", "10.0.0.12"),
+    ],
+)
+def test_redaction_removes_identifying_strings(text, gone):
+    assert gone not in redact(text)
+    assert gone not in excerpt(text)
+    assert gone in excerpt(text, show_text=True)
+
+
+def test_excerpt_is_one_short_line_and_none_without_text():
+    e = excerpt("You are Ava.\n\n  Be kind. " * 40)
+    assert "\n" not in e and len(e) <= EXCERPT_CHARS and e.endswith("\u2026")
+    assert excerpt(None) is None
+    assert len(excerpt("word " * 200, show_text=True)) > EXCERPT_CHARS
+
+
+HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)> Contact eve@evil.example about =HYPERLINK("x")'
+
+
+def _hostile_log(tmp_path: Path) -> Path:
+    recs = []
+    for i in range(4):
+        recs.append(
+            {
+                "timestamp": 1_760_000_000 + 60 * i,
+                "request": {
+                    "model": "gpt-4o-mini",
+                    "user": '=cmd|" /C calc"!A0' if i % 2 else "<b>u</b>",
+                    "messages": [
+                        {"role": "system", "content": HOSTILE + " Rules follow. " * 300},
+                        {"role": "user", "content": f"question {i} " + HOSTILE},
+                    ],
+                },
+                "response": {
+                    "id": f"chatcmpl-{i}",
+                    "object": "chat.completion",
+                    "model": "gpt-4o-mini",
+                    "usage": {"prompt_tokens": 1400, "completion_tokens": 20},
+                    "choices": [{"message": {"role": "assistant", "content": "ok"}}],
+                },
+            }
+        )
+    return write_jsonl(tmp_path / "hostile.jsonl", recs)
+
+
+def test_log_text_is_escaped_and_redacted_in_every_output(runner, tmp_path):
+    log = _hostile_log(tmp_path)
+    out = tmp_path / "o"
+    out.mkdir()
+    args = ["report", str(log), "-o", str(out / "r.html"), "--json", str(out / "r.json"), "--md", str(out / "r.md")]
+    res = runner.invoke(cli, [*args, "--csv-dir", str(out / "csv")])
+    assert res.exit_code == 0, res.output
+    page = (out / "r.html").read_text()
+    assert "<script>alert" not in page and "<img src=x" not in page and "<b>u</b>" not in page
+    assert "&lt;b&gt;u&lt;/b&gt;" in page  # the user name is shown, escaped
+    assert page.count("<script") == 1  # ours only
+    data = json.loads((out / "r.json").read_text())
+    assert data["top_prefixes"] and data["top_prefixes"][0]["excerpt"].startswith("system: <script>")
+    for f in [out / "r.html", out / "r.json", out / "r.md", *sorted((out / "csv").iterdir())]:
+        assert "eve@evil.example" not in f.read_text(), f"{f.name} leaks an address from a prompt"
+    # a spreadsheet would run a cell starting with "="; the CSV quotes it
+    rows = list(csv.DictReader((out / "csv" / "spend_by_attribution.csv").open()))
+    users = {r["value"] for r in rows if r["dimension"] == "user"}
+    assert '\'=cmd|" /C calc"!A0' in users and not any(u.startswith("=") for u in users)
+
+
+def test_show_text_shows_the_prompt_but_still_escapes_it(runner, tmp_path):
+    log = _hostile_log(tmp_path)
+    html, js = tmp_path / "r.html", tmp_path / "r.json"
+    res = runner.invoke(cli, ["report", str(log), "-o", str(html), "--json", str(js), "--show-text"])
+    assert res.exit_code == 0, res.output
+    assert "eve@evil.example" in json.loads(js.read_text())["top_prefixes"][0]["excerpt"]
+    page = html.read_text()
+    assert "eve@evil.example" in page and "<script>alert" not in page
+
+
+def test_no_text_database_renders_every_section(runner, tmp_path):
+    db = tmp_path / "n.duckdb"
+    res = runner.invoke(cli, ["ingest", str(SAMPLES), "--db", str(db), "--no-text"])
+    assert res.exit_code == 0, res.output
+    html, js = tmp_path / "r.html", tmp_path / "r.json"
+    res = runner.invoke(cli, ["report", "--db", str(db), "-o", str(html), "--json", str(js)])
+    assert res.exit_code == 0, res.output
+    data = json.loads(js.read_text())
+    assert data["top_prefixes"] and all(p["excerpt"] is None for p in data["top_prefixes"])
+    page = html.read_text()
+    assert "text not stored" in page and page.count('<figure class="chart"') >= 5
+    assert data["headline"]["levers"], "the levers do not need the text"
+
+
+def test_page_allows_only_its_own_script_and_loads_nothing(sample_outputs):
+    page = (sample_outputs / "r.html").read_text()
+    (script,) = re.findall(r"<script>(.*?)</script>", page, flags=re.S)
+    digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+    csp = re.search(r'http-equiv="Content-Security-Policy" content="([^"]+)"', page).group(1)
+    assert f"script-src 'sha256-{digest}'" in csp and "default-src 'none'" in csp
+    assert "unsafe-inline'; img" not in csp.split("script-src")[1]
+    # no reference to anything outside the file (the SVG namespace URIs are names, not requests)
+    refs = re.findall(r'(?:src|href)="([^"#][^"]*)"', page)
+    assert all(r.startswith("data:") for r in refs), refs
+
+
+def test_every_chart_renders_to_svg_with_marks(sample_outputs):
+    report = json.loads((sample_outputs / "r.json").read_text())
+    built = charts.specs(report)
+    assert {c["id"] for c in built} >= {"daily-spend", "waterfall", "context-growth", "segments", "prefix-reuse"}
+    for c in built:
+        svg = charts.to_svg(c["spec"])
+        assert svg.startswith("<svg") and re.search(r'class="mark-(rect|line|symbol|area|rule|text)', svg), c["id"]
+    page = (sample_outputs / "r.html").read_text()
+    for c in built:
+        assert f'id="chart-{c["id"]}"' in page
+
+
+def test_charts_read_the_model_not_recompute_it(sample_outputs):
+    report = json.loads((sample_outputs / "r.json").read_text())
+    wf = charts.waterfall(report)["data"]["values"]
+    c = report["combined"]
+    assert wf[0]["end"] == c["estimate"]["baseline_usd"]
+    assert wf[-1]["end"] == pytest.approx(c["estimate"]["baseline_usd"] - c["estimate"]["saving_usd"])
+    interaction = next(d for d in wf if d["step"] == "interaction")
+    assert interaction["amount"] == pytest.approx(c["separate_sum_usd"] - c["estimate"]["saving_usd"])
+    gaps = charts.prefix_reuse(report)["data"]["values"]
+    assert sum(g["tokens"] for g in gaps) == report["prefix_reuse"]["ideal_hit_tokens"]
+
+
+def test_charts_without_data_are_left_out():
+    empty = {
+        "period": {"days": None},
+        "by_day": [],
+        "conversations": {},
+        "combined": None,
+        "prefix_reuse": {},
+        "savings": [],
+        "projection": None,
+    }
+    assert charts.specs(empty) == []
+
+
+def test_csv_exports_hold_the_model_numbers(sample_outputs):
+    report = json.loads((sample_outputs / "r.json").read_text())
+    rows = list(csv.DictReader((sample_outputs / "csv" / "spend_by_model.csv").open()))
+    assert [r["model"] for r in rows] == [m["model"] for m in report["by_model"]]
+    priced = [float(r["cost_usd"]) for r in rows if r["cost_usd"]]
+    assert sum(priced) == pytest.approx(report["totals"]["cost_usd"])
+    unpriced = [r for r in rows if not r["model_key"]]
+    assert unpriced and all(r["cost_usd"] == "" for r in unpriced)  # empty, never 0
+    levers = list(csv.DictReader((sample_outputs / "csv" / "levers.csv").open()))
+    assert [r["lever"] for r in levers][: len(report["headline"]["levers"])] == [
+        lv["lever"] for lv in report["headline"]["levers"]
+    ]
+
+
+def test_markdown_summary_leads_with_the_levers(sample_outputs):
+    md = (sample_outputs / "r.md").read_text()
+    report = json.loads((sample_outputs / "r.json").read_text())
+    assert "## What to change first" in md
+    first = report["headline"]["levers"][0]
+    assert f"1. **{first['lever'].capitalize()}:" in md
+
+
+def test_csv_dir_that_cannot_be_made_is_one_clear_line(runner, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    res = runner.invoke(cli, ["report", str(SAMPLES), "--csv-dir", str(blocker / "sub")])
+    assert res.exit_code == 1 and "cannot create the CSV folder" in res.output
+    assert "Traceback" not in res.output
