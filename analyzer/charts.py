@@ -75,7 +75,7 @@ def daily_spend(report: dict[str, Any]) -> dict | None:
                     "title": "Spend (USD)",
                     "axis": {"format": "$,.2f"},
                 },
-                "color": {"field": "model", "type": "nominal", "title": "Model"},
+                "color": {"field": "model", "type": "nominal", "title": "Model", "legend": {"columns": 2}},
             },
         },
     )
@@ -289,7 +289,7 @@ def routing_sensitivity(report: dict[str, Any]) -> dict | None:
                             "title": f"Saving {unit} (USD)",
                             "axis": {"format": "$,.2f"},
                         },
-                        "color": {"field": "case", "type": "nominal", "title": None},
+                        "color": {"field": "case", "type": "nominal", "title": None, "legend": {"columns": 1}},
                     },
                 },
                 {

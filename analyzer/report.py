@@ -151,24 +151,49 @@ def build_report(
 
 
 def _projection(con: Any, cat: Catalogue, since: datetime | None, until: datetime | None) -> dict[str, Any] | None:
-    """`llmcost project` on the period's measured workload: its three scenarios, for the report's chart."""
-    m = projection.measured(con, since, until)
-    if m is None:
+    """`llmcost project` on the period's measured workload, model by model (each with its own mean tokens and
+    cache hit rate), summed: its three scenarios, for the report's chart. Unpriced models are left out and
+    named."""
+    rows = queries.rows(con, "workload_by_model", since=since, until=until)
+    if not rows:
         return None
-    w = projection.Workload(
-        requests=m["requests"],
-        input_tokens=m["input_tokens"],
-        output_tokens=m["output_tokens"],
-        model=m["model"],
-        cached_prefix=m["cached_prefix"],
-        cache_hit_rate=m["cache_hit_rate"],
-    )
-    try:
-        out = projection.project(w, cat)
-    except InputError as e:  # the most used model is unpriced: no projection rather than a wrong one
-        return {"error": str(e)}
-    out.pop("schema_version")
-    return out
+    results, unpriced = [], []
+    for m in rows:
+        w = projection.Workload(
+            requests=m["requests"] / m["days"] * 30,
+            input_tokens=m["input_tokens"],
+            output_tokens=m["output_tokens"],
+            model=m["model"],
+            cached_prefix=min(m["cached_prefix"], m["input_tokens"]),
+            cache_hit_rate=m["cache_hit_rate"],
+        )
+        try:
+            results.append(projection.project(w, cat))
+        except InputError:  # no price: named, not projected at $0
+            unpriced.append(m["model"])
+    if not results:
+        return {"error": f"no price for {', '.join(unpriced)}", "unpriced_models": unpriced}
+    parts = ("input_usd", "cache_read_usd", "cache_write_usd", "output_usd", "total_usd")
+
+    def add(pick: Any) -> dict[str, Any]:
+        return {k: round(sum(pick(r)[k] for r in results), 6) for k in parts}
+
+    return {
+        "as_given": add(lambda r: r["as_given"]),
+        "without_levers": add(lambda r: r["without_levers"]),
+        "levers_save_usd": round(sum(r["levers_save_usd"] for r in results), 6),
+        "scenarios": {name: add(lambda r, n=name: r["scenarios"][n]) for name in projection.SCENARIOS},
+        "models": [
+            {"model": r["as_given"]["workload"]["model"], **{k: r["as_given"][k] for k in parts}} for r in results
+        ],
+        "unpriced_models": unpriced,
+        "assumptions": [
+            "Each model's traffic is projected on its own: requests per month at the logged daily rate, its mean "
+            "input and output tokens, the share of its requests that read from cache and their mean cache read; "
+            "the models are summed. Batch and service-tier discounts are not modelled here.",
+            *results[0]["assumptions"],
+        ],
+    }
 
 
 def structure(

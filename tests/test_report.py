@@ -100,6 +100,15 @@ def test_golden_figures_hand_checked(sample_outputs):
         assert lv["monthly_usd"] == pytest.approx(lv["saving_usd"] * 30 / r["period"]["days"])
         assert lv["saving_low_usd"] <= lv["saving_usd"] <= lv["saving_high_usd"]
     assert h["combined"]["saving_usd"] == r["combined"]["estimate"]["saving_usd"]
+    # projection: per model, summed; the unpriced model is named and left out; as measured it lands near the
+    # logged monthly rate (means of tokens and cache hit rates, batch discounts not modelled)
+    p = r["projection"]
+    assert p["unpriced_models"] == ["acme-llm-7b"]
+    assert p["as_given"]["total_usd"] == pytest.approx(sum(m["total_usd"] for m in p["models"]), abs=1e-5)
+    assert p["as_given"]["total_usd"] == pytest.approx(t["projected_monthly_usd"], rel=0.1)
+    assert (
+        p["scenarios"]["conservative"]["total_usd"] < p["as_given"]["total_usd"] < p["scenarios"]["base"]["total_usd"]
+    )
 
 
 def _estimate(lever, saving, low=None, high=None, **detail):
