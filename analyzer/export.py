@@ -105,7 +105,14 @@ def tables(report: dict[str, Any]) -> dict[str, tuple[list[dict[str, Any]], list
             ["dimension", "value", "requests", "input_tokens", "output_tokens", "cost_usd", "unpriced_requests"],
         ),
         "top_prefixes.csv": (
-            report["top_prefixes"],
+            [
+                {
+                    **p,
+                    "volatile_from_token": (p.get("volatile_span") or {}).get("first_diff_token"),
+                    "volatile_tokens": (p.get("volatile_span") or {}).get("volatile_tokens"),
+                }
+                for p in report["top_prefixes"]
+            ],
             [
                 "prefix",
                 "excerpt",

@@ -316,14 +316,14 @@ def volatile_prefixes(system_texts: pl.DataFrame, min_tokens: int = 64, limit: i
     enc = tokens.encoding()
     if "model" not in system_texts.columns:
         system_texts = system_texts.with_columns(model=pl.lit(None, pl.String))
-    groups: dict[tuple[int, ...], list[tuple[list[int], str, int, str | None]]] = {}
-    for text, n, model in system_texts.select("text", "requests", "model").iter_rows():
+    groups: dict[tuple[int, ...], list[tuple[list[int], str, int, str | None, str]]] = {}
+    for cid, text, n, model in system_texts.select("content_id", "text", "requests", "model").iter_rows():
         if text is None:
             continue
         toks = enc.encode_ordinary(text)
         if len(toks) < min_tokens:
             continue
-        groups.setdefault(tuple(toks[-32:]), []).append((toks, text, n, model))
+        groups.setdefault(tuple(toks[-32:]), []).append((toks, text, n, model, cid))
     out = []
     for variants in groups.values():
         seqs = [v[0] for v in variants]
@@ -361,6 +361,7 @@ def volatile_prefixes(system_texts: pl.DataFrame, min_tokens: int = 64, limit: i
                 "volatile_example": enc.decode(base[first_diff : len(base) - suffix]),
                 "prompt_start": enc.decode(base[:24]),
                 "model": max(models, key=lambda m: models[m]) if models else None,
+                "content_ids": sorted(v[4] for v in variants),
             }
         )
     out.sort(key=lambda g: g["gain_tokens"] * g["requests"], reverse=True)

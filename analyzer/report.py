@@ -257,11 +257,26 @@ def structure(
     return {
         "conversations": convo,
         "prefix_reuse": reuse,
-        "top_prefixes": _with_excerpts(con, prefixes.top_prefixes(message_reqs, attrs), show_text),
+        **_prefix_tables(con, message_reqs, attrs, system_prompts, cat, show_text),
         "shared_system_prefixes": prefixes.shared_system_prefixes(system_prompts),
-        "volatile_prefixes": _volatile(prefixes.volatile_prefixes(system_prompts), cat, show_text),
         **estimate_all(con, priced, seq, threads, cat, calibration or {}, routing_rules),
     }
+
+
+def _prefix_tables(
+    con: Any, reqs: Any, attrs: pl.DataFrame, system_prompts: pl.DataFrame, cat: Catalogue, show_text: bool
+) -> dict[str, list[dict[str, Any]]]:
+    """top_prefixes and volatile_prefixes, each shared prefix that starts with a volatile system prompt marked
+    with that prompt's span (why its variants do not share a cache entry)."""
+    volatile = _volatile(prefixes.volatile_prefixes(system_prompts), cat, show_text)
+    top = _with_excerpts(con, prefixes.top_prefixes(reqs, attrs), show_text)
+    span = {}
+    for v in volatile:
+        for cid in v.pop("content_ids"):
+            span[cid] = {"first_diff_token": v["first_diff_token"], "volatile_tokens": v["volatile_tokens"]}
+    for p in top:
+        p["volatile_span"] = span.get(p.pop("_first_content_id", None))
+    return {"top_prefixes": top, "volatile_prefixes": volatile}
 
 
 def _with_excerpts(con: Any, top: list[dict[str, Any]], show_text: bool) -> list[dict[str, Any]]:
@@ -286,6 +301,7 @@ def _with_excerpts(con: Any, top: list[dict[str, Any]], show_text: bool) -> list
     for p in top:
         row = by_example.get((p["example_request_id"], p["messages"])) or {}
         p["prefix"] = row.get("prefix_id") or p["prefix"]
+        p["_first_content_id"] = row.get("first_content_id")
         p["excerpt"] = line(row.get("first_role"), row.get("first_text"))
         p["last_excerpt"] = line(row.get("last_role"), row.get("last_text")) if p["messages"] > 1 else None
     top.sort(key=lambda p: (-p["reusable_tokens"], p["prefix"]))  # ties in a stable order, run to run

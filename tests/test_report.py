@@ -369,3 +369,47 @@ def test_csv_dir_that_cannot_be_made_is_one_clear_line(runner, tmp_path):
     res = runner.invoke(cli, ["report", str(SAMPLES), "--csv-dir", str(blocker / "sub")])
     assert res.exit_code == 1 and "cannot create the CSV folder" in res.output
     assert "Traceback" not in res.output
+
+
+def test_volatile_system_prompt_through_the_report(runner, tmp_path):
+    """A support bot whose system prompt starts with today's date: the report marks the shared prefixes with the
+    volatile span, prices the fix as an upper bound and ranks it as an action."""
+    body = " You are Ava, the support assistant for Northwind. Follow the refund policy strictly." * 60
+    recs = []
+    for i in range(30):
+        day = 20 + i % 3
+        recs.append(
+            {
+                "timestamp": 1_764_000_000 + 40 * i,
+                "request": {
+                    "model": "gpt-4o",
+                    "user": f"u{i % 5}",
+                    "messages": [
+                        {"role": "system", "content": f"Today is 2025-11-{day}.{body}"},
+                        {"role": "user", "content": f"Where is order {i}?"},
+                    ],
+                },
+                "response": {
+                    "id": f"chatcmpl-v{i}",
+                    "object": "chat.completion",
+                    "model": "gpt-4o",
+                    "usage": {"prompt_tokens": 1100, "completion_tokens": 30},
+                    "choices": [{"message": {"role": "assistant", "content": "On its way."}}],
+                },
+            }
+        )
+    log = write_jsonl(tmp_path / "v.jsonl", recs)
+    js = tmp_path / "r.json"
+    res = runner.invoke(cli, ["report", str(log), "--json", str(js), "-o", str(tmp_path / "r.html")])
+    assert res.exit_code == 0, res.output
+    r = json.loads(js.read_text())
+    (v,) = r["volatile_prefixes"]
+    assert v["variants"] == 3 and v["requests"] == 30 and v["model"] == "gpt-4o"
+    # excerpts are redacted (the year is a long number; a two-digit day is not identifying); internal ids dropped
+    assert v["volatile_example"] == "20" and "[number]" in v["stable_before"] and "content_ids" not in v
+    assert v["saving_upper_usd"] > 0
+    marked = [p for p in r["top_prefixes"] if p["volatile_span"]]
+    assert marked and all(p["volatile_span"]["first_diff_token"] == v["first_diff_token"] for p in marked)
+    layout = [lv for lv in r["headline"]["levers"] + r["headline"]["other_levers"] if lv["lever"] == "prompt layout"]
+    assert layout and f"+{v['gain_tokens']:,} cacheable tokens" in layout[0]["action"]
+    assert "vary" in (tmp_path / "r.html").read_text()
