@@ -27,6 +27,9 @@ _PATTERNS = [
     (re.compile(r"\b\d{4,}\b"), "[number]"),
 ]
 _SPACE = re.compile(r"\s+")
+# control characters (a terminal would act on ESC sequences) and bidirectional overrides (text that reads
+# differently from what it is): never part of an excerpt
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 def redact(text: str) -> str:
@@ -40,8 +43,17 @@ def excerpt(text: str | None, show_text: bool = False, limit: int | None = None)
     show_text, the unredacted start (SHOWN_CHARS). None when the text was not stored (--no-text)."""
     if text is None:
         return None
-    line = _SPACE.sub(" ", text).strip()
+    line = _UNSAFE.sub("", _SPACE.sub(" ", text)).strip()
     if not show_text:
         line = redact(line)
     limit = limit or (SHOWN_CHARS if show_text else EXCERPT_CHARS)
     return line if len(line) <= limit else line[: limit - 1].rstrip() + "\u2026"
+
+
+_TERMINAL_UNSAFE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def terminal_safe(text: str) -> str:
+    """Text for a terminal with every control character but the newline removed: model and user names come
+    from logs, and an ESC sequence in one would be acted on by the terminal."""
+    return _TERMINAL_UNSAFE.sub("", text)

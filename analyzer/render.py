@@ -21,6 +21,7 @@ from markupsafe import Markup
 
 from analyzer import charts
 from analyzer.errors import InputError
+from analyzer.redact import terminal_safe
 from analyzer.resources import resource_dir
 
 
@@ -146,7 +147,20 @@ def render_text(report: dict[str, Any]) -> str:
     for r in rows:
         cells = [r[i][: widths[i]].ljust(widths[i]) if i < 2 else r[i].rjust(widths[i]) for i in range(len(r))]
         lines.append("  ".join(cells).rstrip())
-    return "\n".join(lines) + "\n"
+    h = report["headline"]
+    monthly = h["scaled_to_month"]
+    lines += ["", "What to change first" + (" (per month at the logged rate)" if monthly else " (over the period)")]
+    for lv in h["levers"]:
+        k = "monthly" if monthly else "saving"
+        lines.append(
+            f"{lv['rank']}. {lv['lever']:14}{usd(lv[f'{k}_usd']):>12}  ({usd(lv[f'{k}_low_usd'])} .. "
+            f"{usd(lv[f'{k}_high_usd'])}, {lv['confidence']} confidence)"
+        )
+        lines.append(f"   {lv['action']}")
+    if not h["levers"]:
+        lines.append(h["no_lever_reason"])
+    lines.append("Details, charts and assumptions: -o report.html")
+    return terminal_safe("\n".join(lines) + "\n")
 
 
 def render_projection(result: dict[str, Any]) -> str:
@@ -213,4 +227,4 @@ def render_savings(report: dict[str, Any]) -> str:
     for e in est:
         lines.append(f"{e['lever']} ({e['policy']}):")
         lines += [f"  - {a}" for a in e["assumptions"] + e["evidence"]]
-    return "\n".join(lines) + "\n"
+    return terminal_safe("\n".join(lines) + "\n")

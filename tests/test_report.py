@@ -211,6 +211,12 @@ def test_redaction_removes_identifying_strings(text, gone):
     assert gone in excerpt(text, show_text=True)
 
 
+def test_excerpt_drops_terminal_escapes_and_bidi_overrides():
+    for shown in (False, True):
+        e = excerpt("red \x1b[31mALERT\x1b[0m\x07 \u202egnp.exe", show_text=shown)
+        assert e == "red [31mALERT[0m gnp.exe"
+
+
 def test_excerpt_is_one_short_line_and_none_without_text():
     e = excerpt("You are Ava.\n\n  Be kind. " * 40)
     assert "\n" not in e and len(e) <= EXCERPT_CHARS and e.endswith("\u2026")
@@ -413,3 +419,21 @@ def test_volatile_system_prompt_through_the_report(runner, tmp_path):
     layout = [lv for lv in r["headline"]["levers"] + r["headline"]["other_levers"] if lv["lever"] == "prompt layout"]
     assert layout and f"+{v['gain_tokens']:,} cacheable tokens" in layout[0]["action"]
     assert "vary" in (tmp_path / "r.html").read_text()
+
+
+def test_terminal_summary_cannot_be_driven_by_escape_sequences_in_logs(runner, tmp_path):
+    rec = {
+        "timestamp": 1_764_000_000,
+        "request": {"model": "gpt-4o-mini\x1b]0;pwned\x07\x1b[2J", "messages": [{"role": "user", "content": "hi"}]},
+        "response": {
+            "id": "chatcmpl-esc",
+            "object": "chat.completion",
+            "model": "gpt-4o-mini\x1b]0;pwned\x07\x1b[2J",
+            "usage": {"prompt_tokens": 8, "completion_tokens": 2},
+            "choices": [{"message": {"role": "assistant", "content": "hello"}}],
+        },
+    }
+    res = runner.invoke(cli, ["report", str(write_jsonl(tmp_path / "e.jsonl", [rec]))])
+    assert res.exit_code == 0, res.output
+    assert "gpt-4o-mini]0;pwned[2J" in res.output  # shown, defused
+    assert "\x1b" not in res.output and "\x07" not in res.output
