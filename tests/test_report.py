@@ -437,3 +437,23 @@ def test_terminal_summary_cannot_be_driven_by_escape_sequences_in_logs(runner, t
     assert res.exit_code == 0, res.output
     assert "gpt-4o-mini]0;pwned[2J" in res.output  # shown, defused
     assert "\x1b" not in res.output and "\x07" not in res.output
+
+
+def test_long_tables_are_capped_in_the_page_not_in_the_model():
+    """A year of traffic on many models, or a nightly job's thousands of files, must not make a page that no
+    one can open; the JSON keeps every row."""
+    import orjson
+
+    from analyzer.render import render_html
+
+    report = json.loads(GOLDEN.read_text())
+    report["meta"] |= {"generated_at": "2026-01-01T00:00:00Z", "llmcost_version": "test", "database": ":memory:"}
+    day = report["by_day"][0]
+    report["by_day"] = [day | {"day": f"2025-{1 + i // 600 % 12:02d}-{1 + i % 28:02d}"} for i in range(5000)]
+    src = report["ingest"]["sources"][0] | {"ingested_at": "2026-01-01T00:00:00Z"}
+    report["ingest"]["sources"] = [src | {"path": f"/logs/f{i}.jsonl", "rejected": int(i == 4321)} for i in range(5000)]
+    page = render_html(report)
+    assert "The latest 600 of 5,000 day x model rows" in page and "of 5,000 (the JSON has every file)" in page
+    assert "/logs/f4321.jsonl" in page  # the file with rejected records is shown first
+    assert page.count("/logs/f") == 200
+    assert len(page) < len(orjson.dumps(report)) and len(page) < 1_000_000
