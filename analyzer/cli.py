@@ -7,7 +7,7 @@ Exit codes: 0 ok (rejected records are reported, not fatal); 1 input error; 2 us
 from __future__ import annotations
 
 import sys
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,13 +16,17 @@ import duckdb
 import orjson
 
 from analyzer import __version__, tokens
-from analyzer.errors import InputError, LlmcostError, StrictError
+from analyzer.audit import Windows, last_complete_day
+from analyzer.audit import compare as audit_compare
+from analyzer.audit import locked as audit_lock
+from analyzer.errors import InputError, LlmcostError, StrictError, ThresholdError
 from analyzer.export import write_csvs
 from analyzer.inputs import LOG_SUFFIXES
 from analyzer.prices import RATE_FIELDS, load_catalogue, price_one
 from analyzer.projection import Workload
 from analyzer.projection import measured as measured_workload
 from analyzer.projection import project as run_projection
+from analyzer.redact import terminal_safe
 from analyzer.render import RENDERERS, render_projection, render_savings, render_text, usd, write_output
 from analyzer.report import build_report
 from analyzer.savings.routing import load_rules
@@ -215,6 +219,108 @@ def report(
         _warn_rejects(store, result, strict, where)
     finally:
         store.close()
+
+
+@cli.command()
+@click.argument("paths", nargs=-1)
+@_db_option(required=True)
+@click.option("--out-dir", "out_dir", required=True, metavar="DIR", help="Folder for the day's report and audit files.")
+@click.option(
+    "--fail-on-increase",
+    type=click.FloatRange(min=0),
+    metavar="PCT",
+    help="Exit 3 when spend rose more than PCT percent against the window before.",
+)
+@click.option(
+    "--fail-on-cache-drop",
+    type=click.FloatRange(min=0),
+    metavar="PTS",
+    help="Exit 3 when the share of input served from cache fell more than PTS percentage points.",
+)
+@click.option(
+    "--day",
+    type=click.DateTime(["%Y-%m-%d"]),
+    help="The last day to audit (UTC; default: the latest day with traffic before today).",
+)
+@click.option(
+    "--window", "window_days", type=click.IntRange(min=1), default=1, show_default=True, help="Days per window."
+)
+@click.option(
+    "--lock-wait", type=click.FloatRange(min=0), default=0.0, metavar="SECONDS", help="Wait for a running audit."
+)
+@click.option("--prices", "prices_file", type=click.Path(dir_okay=False), help="Price file to overlay.")
+@_ingest_options
+def audit(
+    paths: tuple[str, ...],
+    db: str,
+    out_dir: str,
+    fail_on_increase: float | None,
+    fail_on_cache_drop: float | None,
+    day: datetime | None,
+    window_days: int,
+    lock_wait: float,
+    prices_file: str | None,
+    no_text: bool,
+    strict: bool,
+    fmt: str | None,
+) -> None:
+    """The nightly job: ingest what is new in PATHS, report on the last complete day, compare it with the day
+    before, exit 3 past a threshold.
+
+    Writes DIR/llmcost-DAY.html, .json and .md (the report of the window) and DIR/audit-DAY.json (the
+    comparison; also copied to DIR/audit-latest.json). Re-running adds nothing and rewrites the same files.
+
+    \b
+    Example (cron, 01:10 UTC):
+      llmcost audit /var/log/llm/ --db llm.duckdb --out-dir /srv/llmcost --fail-on-increase 25 --fail-on-cache-drop 10
+    """
+    folder = Path(out_dir)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise InputError(f"{out_dir}: cannot create the output folder ({e.strerror})") from None
+    if not paths and not Path(db).exists():
+        raise InputError(f"{db}: no such database, and no logs given to create it from")
+    cat = load_catalogue(prices_file)
+    with audit_lock(db, lock_wait):
+        store = Store(db)
+        try:
+            result = _ingest(store, paths, no_text, fmt) if paths else IngestResult()
+            last = day.date() if day else last_complete_day(store, datetime.now(UTC).date())
+            if last is None:
+                raise InputError(f"{db}: no dated traffic before today to audit")
+            windows = Windows(last, window_days)
+            since, until = windows.current
+            rep = build_report(store, cat, since=since, until=until, this_run=result)
+            outcome = audit_compare(store, cat, windows, fail_on_increase, fail_on_cache_drop, result)
+            stem = f"llmcost-{last.isoformat()}"
+            outcome["outputs"] = {k: str(folder / f"{stem}.{k}") for k in ("html", "json", "md")}
+            for kind, target in outcome["outputs"].items():
+                write_output(RENDERERS[kind](rep), target)
+            text = orjson.dumps(outcome, option=orjson.OPT_INDENT_2).decode() + "\n"
+            write_output(text, str(folder / f"audit-{last.isoformat()}.json"))
+            write_output(text, str(folder / "audit-latest.json"))
+            cur, change = outcome["current"], outcome["change"]
+            click.echo(
+                f"llmcost audit {outcome['day']}: {usd(cur['cost_usd'])} over {cur['requests']:,} requests"
+                + (f" ({change['cost_pct']:+.1f}% on the window before)" if change["cost_pct"] is not None else "")
+                + (f", {cur['cached_share']:.1%} of input from cache" if cur["cached_share"] is not None else "")
+                + f"; {outcome['outputs']['html']}",
+                err=True,
+            )
+            for note in outcome["notes"]:
+                click.echo(f"llmcost: note: {note}", err=True)
+            try:
+                _warn_rejects(store, result, strict, f"{outcome['outputs']['html']} and table `rejects` of {db}")
+            except StrictError:
+                if not outcome["crossed"]:
+                    raise
+            if outcome["crossed"]:
+                for c in outcome["crossed"]:
+                    click.echo(f"llmcost: audit: {terminal_safe(c['message'])}", err=True)
+                raise ThresholdError(f"{len(outcome['crossed'])} audit threshold(s) crossed")
+        finally:
+            store.close()
 
 
 @cli.command()

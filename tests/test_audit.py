@@ -1,0 +1,147 @@
+"""`llmcost audit`: the nightly job's comparison, thresholds and exit codes, idempotence and its lock."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from analyzer.cli import cli
+from tests.conftest import write_jsonl
+
+DAY1 = datetime(2025, 11, 20, 9, 0, tzinfo=UTC)
+
+
+def calls(start: datetime, n: int, cached: int = 0, model: str = "gpt-4o", tag: str = "a") -> list[dict]:
+    """n Chat Completions calls of 2,000 input tokens (`cached` of them read from cache) and 100 output."""
+    return [
+        {
+            "timestamp": (start + timedelta(minutes=i)).timestamp(),
+            "request": {"model": model, "messages": [{"role": "user", "content": f"question {tag} {i}"}]},
+            "response": {
+                "id": f"chatcmpl-{tag}-{i}",
+                "object": "chat.completion",
+                "model": model,
+                "usage": {
+                    "prompt_tokens": 2000,
+                    "completion_tokens": 100,
+                    "prompt_tokens_details": {"cached_tokens": cached},
+                },
+                "choices": [{"message": {"role": "assistant", "content": f"answer {i}"}}],
+            },
+        }
+        for i in range(n)
+    ]
+
+
+def audit(runner, tmp_path, *extra: str):
+    out = tmp_path / "out"
+    res = runner.invoke(
+        cli, ["audit", str(tmp_path / "logs"), "--db", str(tmp_path / "a.duckdb"), "--out-dir", str(out)] + list(extra)
+    )
+    latest = out / "audit-latest.json"
+    return res, (json.loads(latest.read_text()) if latest.exists() else None)
+
+
+@pytest.fixture
+def two_days(tmp_path):
+    (tmp_path / "logs").mkdir()
+    write_jsonl(tmp_path / "logs" / "d1.jsonl", calls(DAY1, 10, cached=1024, tag="d1"))
+    write_jsonl(tmp_path / "logs" / "d2.jsonl", calls(DAY1 + timedelta(days=1), 15, cached=0, tag="d2"))
+    return tmp_path
+
+
+def test_spend_increase_past_the_threshold_exits_3_with_one_line_each(runner, two_days):
+    res, out = audit(runner, two_days, "--fail-on-increase", "20")
+    assert res.exit_code == 3, res.output
+    assert out["day"] == "2025-11-21" and out["current"]["requests"] == 15 and out["previous"]["requests"] == 10
+    # gpt-4o: $2.50 / $1.25 (cached) / $10 per million. Day 1: 10 x (976 x 2.5 + 1024 x 1.25 + 100 x 10) / 1e6
+    day1 = 10 * (976 * 2.5 + 1024 * 1.25 + 100 * 10) / 1e6
+    day2 = 15 * (2000 * 2.5 + 100 * 10) / 1e6
+    assert out["previous"]["cost_usd"] == pytest.approx(day1) and out["current"]["cost_usd"] == pytest.approx(day2)
+    assert out["change"]["cost_pct"] == pytest.approx((day2 - day1) / day1 * 100, abs=0.01)
+    (crossed,) = out["crossed"]
+    assert crossed["check"] == "spend_increase_pct" and "exceeds --fail-on-increase 20" in res.output
+    assert "Traceback" not in res.output
+    files = sorted(p.name for p in (two_days / "out").iterdir())
+    assert files == [
+        "audit-2025-11-21.json",
+        "audit-latest.json",
+        "llmcost-2025-11-21.html",
+        "llmcost-2025-11-21.json",
+        "llmcost-2025-11-21.md",
+    ]
+    report = json.loads((two_days / "out" / "llmcost-2025-11-21.json").read_text())
+    assert report["totals"]["requests"] == 15  # the report covers the audited window only
+
+
+def test_under_the_thresholds_exits_0(runner, two_days):
+    res, out = audit(runner, two_days, "--fail-on-increase", "200", "--fail-on-cache-drop", "60")
+    assert res.exit_code == 0, res.output
+    assert out["crossed"] == [] and out["change"]["cached_share_pts"] == pytest.approx(-51.2)
+
+
+def test_cache_share_drop_past_the_threshold(runner, two_days):
+    res, out = audit(runner, two_days, "--fail-on-cache-drop", "10")
+    assert res.exit_code == 3
+    assert out["crossed"][0]["check"] == "cached_share_drop_pts" and out["crossed"][0]["value"] == pytest.approx(51.2)
+    assert "fell 51.2 points" in res.output
+
+
+def test_rerun_is_idempotent(runner, two_days):
+    first, a = audit(runner, two_days, "--fail-on-increase", "200")
+    second, b = audit(runner, two_days, "--fail-on-increase", "200")
+    assert first.exit_code == second.exit_code == 0
+    assert a["ingest"]["files_read"] == 2 and b["ingest"]["files_read"] == 0 and b["ingest"]["files_skipped"] == 2
+    for k in ("current", "previous", "change", "crossed"):
+        assert a[k] == b[k]
+
+
+def test_a_second_audit_of_the_same_database_is_refused_while_one_runs(runner, two_days):
+    lock = os.open(two_days / "a.duckdb.lock", os.O_RDWR | os.O_CREAT)
+    try:
+        os.write(lock, b"pid 4242 since 2025-11-22T01:10:00Z")
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        res, _ = audit(runner, two_days)
+        assert res.exit_code == 1
+        assert "another audit is running (pid 4242 since 2025-11-22T01:10:00Z)" in res.output
+        assert not (two_days / "a.duckdb").exists()  # nothing was touched
+    finally:
+        os.close(lock)
+    res, _ = audit(runner, two_days)
+    assert res.exit_code == 0, res.output
+
+
+def test_today_is_not_audited_until_it_is_over(runner, tmp_path):
+    (tmp_path / "logs").mkdir()
+    now = datetime.now(UTC).replace(microsecond=0)
+    write_jsonl(tmp_path / "logs" / "y.jsonl", calls(now - timedelta(days=1, minutes=30), 3, tag="y"))
+    write_jsonl(tmp_path / "logs" / "t.jsonl", calls(now.replace(hour=0, minute=0, second=0), 2, tag="t"))
+    res, out = audit(runner, tmp_path)
+    assert res.exit_code == 0, res.output
+    assert out["day"] < now.date().isoformat()
+
+
+def test_window_and_day_options(runner, two_days):
+    res, out = audit(runner, two_days, "--day", "2025-11-20")
+    assert res.exit_code == 0 and out["current"]["requests"] == 10 and out["previous"]["requests"] == 0
+    assert out["change"]["cost_pct"] is None
+    res, out = audit(runner, two_days, "--day", "2025-11-21", "--window", "2", "--fail-on-increase", "5")
+    assert res.exit_code == 0 and out["current"]["requests"] == 25 and out["window_days"] == 2
+    assert any("no priced spend in the previous window" in n for n in out["notes"])
+
+
+def test_strict_rejects_exit_4_unless_a_threshold_was_crossed(runner, two_days):
+    write_jsonl(two_days / "logs" / "bad.jsonl", [calls(DAY1, 1, tag="ok")[0], "{not json"])
+    res, _ = audit(runner, two_days, "--strict")
+    assert res.exit_code == 4 and "bad.jsonl:2" in res.output
+    res, _ = audit(runner, two_days, "--strict", "--fail-on-increase", "1")
+    assert res.exit_code == 3  # the audit's own verdict wins; the rejects were reported on the first run
+
+
+def test_no_database_and_no_logs_is_one_clear_line(runner, tmp_path):
+    res = runner.invoke(cli, ["audit", "--db", str(tmp_path / "none.duckdb"), "--out-dir", str(tmp_path / "o")])
+    assert res.exit_code == 1 and "no such database" in res.output and "Traceback" not in res.output
