@@ -334,7 +334,9 @@ def summarise(
             for s in SEGMENTS
         },
         "near_context_limit": per_thread.filter(pl.col("near_limit")).height,
-        "top_threads": per_thread.sort("cost_usd", "input_tokens", descending=True, nulls_last=True)
+        "top_threads": per_thread.sort(
+            ["cost_usd", "input_tokens", "thread_id"], descending=[True, True, False], nulls_last=True
+        )
         .head(top)
         .to_dicts(),
     }

@@ -326,6 +326,7 @@ def volatile_prefixes(system_texts: pl.DataFrame, min_tokens: int = 64, limit: i
         groups.setdefault(tuple(toks[-32:]), []).append((toks, text, n, model, cid))
     out = []
     for variants in groups.values():
+        variants.sort(key=lambda v: (-v[2], v[1]))  # the most sent variant first: it is the one shown
         seqs = [v[0] for v in variants]
         lengths = sorted(len(s) for s in seqs)
         # variants of one template differ in a short span, so their lengths are close

@@ -19,4 +19,4 @@ SELECT dimension,
        count(*) FILTER (WHERE NOT priced)     AS unpriced_requests
 FROM long
 GROUP BY ALL
-ORDER BY dimension, cost_usd DESC, requests DESC
+ORDER BY dimension, cost_usd DESC, requests DESC, value

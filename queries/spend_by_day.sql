@@ -12,4 +12,4 @@ SELECT CAST(ts AS DATE)                      AS day,
 FROM priced_requests
 WHERE ts IS NOT NULL
 GROUP BY ALL
-ORDER BY day, cost_usd DESC
+ORDER BY day, cost_usd DESC NULLS LAST, model  -- ties in a stable order (golden tests, diffs between runs)

@@ -21,4 +21,4 @@ SELECT provider,
        count(*) FILTER (WHERE batch)                          AS batch_requests
 FROM priced_requests
 GROUP BY provider, model
-ORDER BY cost_usd DESC NULLS LAST, input_tokens DESC
+ORDER BY cost_usd DESC NULLS LAST, input_tokens DESC, model, provider

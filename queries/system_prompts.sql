@@ -9,4 +9,4 @@ JOIN contents c USING (content_id)
 WHERE m.role = 'system' AND NOT m.is_output
   AND ($since IS NULL OR r.ts >= $since) AND ($until IS NULL OR r.ts < $until)
 GROUP BY m.content_id
-ORDER BY requests DESC
+ORDER BY requests DESC, m.content_id

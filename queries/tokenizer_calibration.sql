@@ -16,4 +16,4 @@ SELECT provider, encoding, count(*) AS requests, sum(input_tokens)::BIGINT AS re
        sum(counted)::BIGINT AS counted_input, sum(input_tokens)::BIGINT / nullif(sum(counted), 0) AS ratio
 FROM per_request
 GROUP BY ALL
-ORDER BY requests DESC
+ORDER BY requests DESC, provider, encoding

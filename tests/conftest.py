@@ -60,3 +60,29 @@ def openai_record(model="gpt-4o", prompt=100, completion=20, cached=0, ts=1_764_
     if meta:
         rec["metadata"] = meta
     return rec
+
+
+def chat_call(
+    rid: str,
+    ts: float,
+    messages: list[dict],
+    usage: dict,
+    model: str = "gpt-4o-mini",
+    user: str | None = None,
+    reply: str = "ok",
+) -> dict:
+    """One recorded Chat Completions call in the openai_chat format ({timestamp, request, response})."""
+    request: dict = {"model": model, "messages": messages}
+    if user is not None:
+        request["user"] = user
+    return {
+        "timestamp": ts,
+        "request": request,
+        "response": {
+            "id": rid,
+            "object": "chat.completion",
+            "model": model,
+            "usage": usage,
+            "choices": [{"message": {"role": "assistant", "content": reply}}],
+        },
+    }

@@ -10,29 +10,23 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from analyzer.cli import cli
-from tests.conftest import write_jsonl
+from tests.conftest import chat_call, write_jsonl
 
 DAY1 = datetime(2025, 11, 20, 9, 0, tzinfo=UTC)
 
 
 def calls(start: datetime, n: int, cached: int = 0, model: str = "gpt-4o", tag: str = "a") -> list[dict]:
     """n Chat Completions calls of 2,000 input tokens (`cached` of them read from cache) and 100 output."""
+    usage = {"prompt_tokens": 2000, "completion_tokens": 100, "prompt_tokens_details": {"cached_tokens": cached}}
     return [
-        {
-            "timestamp": (start + timedelta(minutes=i)).timestamp(),
-            "request": {"model": model, "messages": [{"role": "user", "content": f"question {tag} {i}"}]},
-            "response": {
-                "id": f"chatcmpl-{tag}-{i}",
-                "object": "chat.completion",
-                "model": model,
-                "usage": {
-                    "prompt_tokens": 2000,
-                    "completion_tokens": 100,
-                    "prompt_tokens_details": {"cached_tokens": cached},
-                },
-                "choices": [{"message": {"role": "assistant", "content": f"answer {i}"}}],
-            },
-        }
+        chat_call(
+            f"chatcmpl-{tag}-{i}",
+            (start + timedelta(minutes=i)).timestamp(),
+            [{"role": "user", "content": f"question {tag} {i}"}],
+            usage,
+            model,
+            reply=f"answer {i}",
+        )
         for i in range(n)
     ]
 

@@ -17,7 +17,7 @@ import pytest
 from analyzer import actions, charts
 from analyzer.cli import cli
 from analyzer.redact import EXCERPT_CHARS, excerpt, redact
-from tests.conftest import SAMPLES, write_jsonl
+from tests.conftest import SAMPLES, chat_call, write_jsonl
 
 GOLDEN = Path(__file__).parent / "golden" / "sample_logs_report.json"
 VOLATILE = {"generated_at", "ingested_at", "database", "llmcost_version"}
@@ -230,26 +230,13 @@ HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)> Contact eve@e
 def _hostile_log(tmp_path: Path) -> Path:
     recs = []
     for i in range(4):
-        recs.append(
-            {
-                "timestamp": 1_760_000_000 + 60 * i,
-                "request": {
-                    "model": "gpt-4o-mini",
-                    "user": '=cmd|" /C calc"!A0' if i % 2 else "<b>u</b>",
-                    "messages": [
-                        {"role": "system", "content": HOSTILE + " Rules follow. " * 300},
-                        {"role": "user", "content": f"question {i} " + HOSTILE},
-                    ],
-                },
-                "response": {
-                    "id": f"chatcmpl-{i}",
-                    "object": "chat.completion",
-                    "model": "gpt-4o-mini",
-                    "usage": {"prompt_tokens": 1400, "completion_tokens": 20},
-                    "choices": [{"message": {"role": "assistant", "content": "ok"}}],
-                },
-            }
-        )
+        messages = [
+            {"role": "system", "content": HOSTILE + " Rules follow. " * 300},
+            {"role": "user", "content": f"question {i} " + HOSTILE},
+        ]
+        user = '=cmd|" /C calc"!A0' if i % 2 else "<b>u</b>"
+        usage = {"prompt_tokens": 1400, "completion_tokens": 20}
+        recs.append(chat_call(f"chatcmpl-{i}", 1_760_000_000 + 60 * i, messages, usage, user=user))
     return write_jsonl(tmp_path / "hostile.jsonl", recs)
 
 
@@ -384,26 +371,12 @@ def test_volatile_system_prompt_through_the_report(runner, tmp_path):
     recs = []
     for i in range(30):
         day = 20 + i % 3
-        recs.append(
-            {
-                "timestamp": 1_764_000_000 + 40 * i,
-                "request": {
-                    "model": "gpt-4o",
-                    "user": f"u{i % 5}",
-                    "messages": [
-                        {"role": "system", "content": f"Today is 2025-11-{day}.{body}"},
-                        {"role": "user", "content": f"Where is order {i}?"},
-                    ],
-                },
-                "response": {
-                    "id": f"chatcmpl-v{i}",
-                    "object": "chat.completion",
-                    "model": "gpt-4o",
-                    "usage": {"prompt_tokens": 1100, "completion_tokens": 30},
-                    "choices": [{"message": {"role": "assistant", "content": "On its way."}}],
-                },
-            }
-        )
+        messages = [
+            {"role": "system", "content": f"Today is 2025-11-{day}.{body}"},
+            {"role": "user", "content": f"Where is order {i}?"},
+        ]
+        usage = {"prompt_tokens": 1100, "completion_tokens": 30}
+        recs.append(chat_call(f"chatcmpl-v{i}", 1_764_000_000 + 40 * i, messages, usage, "gpt-4o", f"u{i % 5}"))
     log = write_jsonl(tmp_path / "v.jsonl", recs)
     js = tmp_path / "r.json"
     res = runner.invoke(cli, ["report", str(log), "--json", str(js), "-o", str(tmp_path / "r.html")])
@@ -422,17 +395,9 @@ def test_volatile_system_prompt_through_the_report(runner, tmp_path):
 
 
 def test_terminal_summary_cannot_be_driven_by_escape_sequences_in_logs(runner, tmp_path):
-    rec = {
-        "timestamp": 1_764_000_000,
-        "request": {"model": "gpt-4o-mini\x1b]0;pwned\x07\x1b[2J", "messages": [{"role": "user", "content": "hi"}]},
-        "response": {
-            "id": "chatcmpl-esc",
-            "object": "chat.completion",
-            "model": "gpt-4o-mini\x1b]0;pwned\x07\x1b[2J",
-            "usage": {"prompt_tokens": 8, "completion_tokens": 2},
-            "choices": [{"message": {"role": "assistant", "content": "hello"}}],
-        },
-    }
+    model = "gpt-4o-mini\x1b]0;pwned\x07\x1b[2J"
+    usage = {"prompt_tokens": 8, "completion_tokens": 2}
+    rec = chat_call("chatcmpl-esc", 1_764_000_000, [{"role": "user", "content": "hi"}], usage, model, reply="hello")
     res = runner.invoke(cli, ["report", str(write_jsonl(tmp_path / "e.jsonl", [rec]))])
     assert res.exit_code == 0, res.output
     assert "gpt-4o-mini]0;pwned[2J" in res.output  # shown, defused
