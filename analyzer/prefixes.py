@@ -138,21 +138,39 @@ def _gap_label(lo: float, hi: float | None) -> str:
     return f"over {t(lo)}" if hi is None else f"{t(lo)}-{t(hi)}" if lo else f"up to {t(hi)}"
 
 
+def _gap_tokens(reqs: list[PrefixRequest]) -> tuple[list[int], int]:
+    """(tokens served per GAP_EDGES bucket, input tokens) for an unlimited, never-expiring cache, in one pass.
+    A deeper node is never used more recently than its ancestors, so the tokens in buckets up to a TTL are
+    exactly what that TTL's replay serves: the TTL ratios come from here, not from replays of their own."""
+    served = [0] * len(GAP_EDGES)
+    total = 0
+    last: dict[int, float] = {}
+    for r in reqs:
+        total += sum(r.sizes)
+        for node, size in zip(r.nodes, r.sizes, strict=True):
+            t = last.get(node)
+            if t is None:
+                break
+            served[max(bisect.bisect_left(GAP_EDGES, r.ts - t) - 1, 0)] += size  # (lo, hi]: a TTL keeps gap <= ttl
+        for node in r.nodes:
+            last[node] = r.ts
+    return served, total
+
+
+def _within(served: list[int], ttl: float) -> int:
+    return sum(n for i, n in enumerate(served) if i + 1 < len(GAP_EDGES) and GAP_EDGES[i + 1] <= ttl)
+
+
 def reuse_gaps(populations: dict[str, list[PrefixRequest]]) -> list[dict[str, object]]:
     """Tokens an unlimited, never-expiring cache would have served, by the time since the prefix was last
     used: what a 5-minute or 1-hour TTL keeps is everything left of its edge."""
     served = [0] * len(GAP_EDGES)
     for reqs in populations.values():
-        last: dict[int, float] = {}
-        for r in reqs:
-            for node, size in zip(r.nodes, r.sizes, strict=True):
-                t = last.get(node)
-                if t is None:
-                    break
-                b = max(bisect.bisect_left(GAP_EDGES, r.ts - t) - 1, 0)  # (lo, hi]: a TTL keeps gap <= ttl
-                served[b] += size
-            for node in r.nodes:
-                last[node] = r.ts
+        served = [a + b for a, b in zip(served, _gap_tokens(reqs)[0], strict=True)]
+    return _gap_rows(served)
+
+
+def _gap_rows(served: list[int]) -> list[dict[str, object]]:
     total = sum(served)
     out = []
     for i, lo in enumerate(GAP_EDGES):
@@ -176,32 +194,34 @@ def reuse_summary(populations: dict[str, list[PrefixRequest]], capacity: int | N
     clock (traces count from their own start). The overall ratios add their hit and input tokens; under a
     capacity each population is given the whole capacity.
     """
-    variants: dict[str, dict[str, float]] = {"ideal": {}, **{f"ttl_{n}": {"ttl": t} for n, t in TTLS.items()}}
-    if capacity is not None:
-        variants["capacity"] = {"capacity": capacity}
+    names = ["ideal", *(f"ttl_{n}" for n in TTLS)] + (["capacity"] if capacity is not None else [])
     by_source: dict[str, dict[str, object]] = {}
-    sums = {name: [0, 0] for name in variants}
+    sums = dict.fromkeys(names, 0)
+    all_served = [0] * len(GAP_EDGES)
+    input_tokens = 0
     for pop, reqs in populations.items():
-        entry: dict[str, object] = {"requests": len(reqs)}
-        for name, kw in variants.items():
-            h, t = replay(reqs, **kw)  # type: ignore[arg-type]
-            sums[name][0] += h
-            sums[name][1] += t
-            entry["input_tokens"] = t
-            entry[f"{name}_hit_ratio"] = round(h / t, 6) if t else None
+        served, total = _gap_tokens(reqs)
+        all_served = [a + b for a, b in zip(all_served, served, strict=True)]
+        input_tokens += total
+        hits = {"ideal": sum(served), **{f"ttl_{n}": _within(served, t) for n, t in TTLS.items()}}
+        if capacity is not None:
+            hits["capacity"] = replay(reqs, capacity=capacity)[0]
+        entry: dict[str, object] = {"requests": len(reqs), "input_tokens": total}
+        for name in names:
+            sums[name] += hits[name]
+            entry[f"{name}_hit_ratio"] = round(hits[name] / total, 6) if total else None
         by_source[pop] = entry
-    total = sums["ideal"][1]
     out: dict[str, object] = {
         "requests": sum(len(r) for r in populations.values()),
-        "input_tokens": total,
-        "ideal_hit_tokens": sums["ideal"][0],
+        "input_tokens": input_tokens,
+        "ideal_hit_tokens": sums["ideal"],
     }
-    for name in variants:
-        out[f"{name}_hit_ratio"] = round(sums[name][0] / total, 6) if total else None
+    for name in names:
+        out[f"{name}_hit_ratio"] = round(sums[name] / input_tokens, 6) if input_tokens else None
     if capacity is not None:
         out["capacity_tokens"] = capacity
     out["by_source"] = by_source
-    out["gaps"] = reuse_gaps(populations)
+    out["gaps"] = _gap_rows(all_served)
     return out
 
 
