@@ -308,3 +308,10 @@ def test_headline_is_above_the_fold(visit):
         f"{name} report: #headline spans y={box['y']:.0f}..{box['y'] + box['height']:.0f} px at "
         f"{VIEWPORT['width']}x{fold}; it should fit in the first {fold} px"
     )
+
+
+def test_page_does_not_scroll_sideways(visit):
+    """Wide tables scroll inside their section and charts scale to their column: the page itself never needs a
+    horizontal scrollbar at 1280 px (a forwarded report is read, not panned)."""
+    scroll, client = visit.page.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+    assert scroll <= client, f"{visit.report.name} report is {scroll} px wide in a {client} px window"
