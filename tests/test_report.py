@@ -422,3 +422,15 @@ def test_long_tables_are_capped_in_the_page_not_in_the_model():
     assert "/logs/f4321.jsonl" in page  # the file with rejected records is shown first
     assert page.count("/logs/f") == 200
     assert len(page) < len(orjson.dumps(report)) and len(page) < 1_000_000
+
+
+def test_outputs_get_the_usual_permissions_not_mkstemps_0600(runner, tmp_path):
+    """An audit's out-dir is often served or shared: files are made as open() would make them (0666 & ~umask)."""
+    for mask, mode in ((0o022, 0o644), (0o077, 0o600)):
+        old = os.umask(mask)
+        try:
+            res = runner.invoke(cli, ["report", str(SAMPLES), "--md", str(tmp_path / f"{mask}.md")])
+        finally:
+            os.umask(old)
+        assert res.exit_code == 0, res.output
+        assert (tmp_path / f"{mask}.md").stat().st_mode & 0o777 == mode
