@@ -58,6 +58,9 @@ def daily_spend(report: dict[str, Any]) -> dict | None:
     for r in rows:
         spend[r["model"]] = spend.get(r["model"], 0.0) + r["cost_usd"]
     keep = set(sorted(spend, key=lambda m: spend[m], reverse=True)[:MAX_MODELS])
+    per_day: dict[str, float] = {}
+    for r in rows:
+        per_day[r["day"]] = per_day.get(r["day"], 0.0) + r["cost_usd"]
     data = [
         {"day": r["day"], "model": r["model"] if r["model"] in keep else "other models", "cost_usd": r["cost_usd"]}
         for r in rows
@@ -73,7 +76,7 @@ def daily_spend(report: dict[str, Any]) -> dict | None:
                     "field": "cost_usd",
                     "type": "quantitative",
                     "title": "Spend (USD)",
-                    "axis": {"format": "$,.2f"},
+                    "axis": {"format": _money(max(per_day.values()))},
                 },
                 "color": {"field": "model", "type": "nominal", "title": "Model", "legend": {"columns": 2}},
             },
@@ -124,7 +127,7 @@ def segments(report: dict[str, Any]) -> dict | None:
                             "field": "cost_usd",
                             "type": "quantitative",
                             "title": "Input cost (USD)",
-                            "axis": {"format": "$,.2f"},
+                            "axis": {"format": _money(max(d["cost_usd"] for d in data))},
                         }
                     },
                 },
@@ -152,6 +155,8 @@ def waterfall(report: dict[str, Any]) -> dict | None:
     data = [{"step": "as logged", "start": 0.0, "end": level, "kind": "spend", "amount": level}]
     levers = [c["lever"] for c in combined["components"]]
     for c in combined["components"]:
+        if not c["saving_usd"]:
+            continue  # a lever with nothing to do here (no programmatic traffic to batch, ...) is not a step
         data.append(
             {
                 "step": c["lever"] if levers.count(c["lever"]) == 1 else f"{c['lever']}: {c['policy'][:24]}",
@@ -186,7 +191,7 @@ def waterfall(report: dict[str, Any]) -> dict | None:
                             "field": "start",
                             "type": "quantitative",
                             "title": "Spend (USD)",
-                            "axis": {"format": "$,.2f"},
+                            "axis": {"format": fmt},
                         },
                         "y2": {"field": "end"},
                         "color": {
@@ -287,7 +292,7 @@ def routing_sensitivity(report: dict[str, Any]) -> dict | None:
                             "field": "saving",
                             "type": "quantitative",
                             "title": f"Saving {unit} (USD)",
-                            "axis": {"format": "$,.2f"},
+                            "axis": {"format": _money(max(abs(d["saving"]) for d in data))},
                         },
                         "color": {"field": "case", "type": "nominal", "title": None, "legend": {"columns": 1}},
                     },
@@ -331,7 +336,7 @@ def projection(report: dict[str, Any]) -> dict | None:
                     "field": "usd",
                     "type": "quantitative",
                     "title": "USD per month",
-                    "axis": {"format": "$,.2f"},
+                    "axis": {"format": _money(max(r["total_usd"] for _, r in rows))},
                 },
                 "color": {"field": "part", "type": "nominal", "title": None, "sort": [lbl for _, lbl in parts]},
                 "order": {"field": "part"},
@@ -350,7 +355,8 @@ CHARTS = {
     "waterfall": (
         "From spend as logged to all levers together",
         waterfall,
-        "Each lever's separate saving, then the interaction (what they give back when replayed as one), "
+        "Each lever's separate saving as if they added up (together they can claim more than the spend), then "
+        "the interaction (what they give back when replayed as one), "
         "ending at the combined replay's spend. Same period as the logs.",
     ),
     "context-growth": (
@@ -378,8 +384,9 @@ CHARTS = {
     "projection": (
         "Projected monthly cost",
         projection,
-        "The measured workload (requests per month, mean tokens, cache hit rate of the most used model) "
-        "and the three scenarios of `llmcost project`.",
+        "Each model's measured workload (requests per month, mean tokens, cache hit rate), summed, and the three "
+        "scenarios of `llmcost project`: 20% of the traffic; full traffic with +30% context; 3x traffic with +50% "
+        "context and no caching.",
     ),
 }
 

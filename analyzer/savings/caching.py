@@ -55,6 +55,9 @@ RULES: dict[str, CacheRule] = {
 }
 
 
+RULES_POLICY = "each provider's caching rules (Anthropic: breakpoints after system+tools and at the end of input)"
+
+
 def min_tokens(rule: CacheRule, model: str) -> int:
     m = model.lower()
     if rule.provider == "anthropic":
@@ -325,7 +328,7 @@ def estimate_caching(
     ]
     est = Estimate(
         lever="caching",
-        policy="each provider's caching rules (Anthropic: breakpoints after system+tools and at the end of input)",
+        policy=RULES_POLICY,
         scope=f"{len(reqs)} requests with message bodies on providers with prompt caching",
         requests=len(reqs),
         baseline_usd=base,

@@ -23,7 +23,7 @@ from analyzer.perf import gc_paused
 from analyzer.prices import PRICE_COLUMNS, Catalogue, price_requests
 from analyzer.savings import Estimate, usd_text
 from analyzer.savings.batching import batch_candidates
-from analyzer.savings.caching import RULES, SimRequest, min_tokens, sim_requests, simulate
+from analyzer.savings.caching import RULES, RULES_POLICY, SimRequest, min_tokens, sim_requests, simulate
 from analyzer.savings.routing import SHARES, RoutingPlan, token_scale
 from analyzer.savings.trimming import CONVERSATION_ROLES
 
@@ -239,9 +239,10 @@ def estimate_combined(
     reads_caching_alone = caching_reads if caching_reads is not None else cost(None, 0.0, "central", set(), False)[1]
     _, reads_with_trim = cost(TRIM_TURNS, 0.0, "central", set(), False)
     savings = {"central": base - central, "low": base - low_cost, "high": base - high_cost}
-    levers = {"caching", "routing", "batching"}
-    picked = [e for e in separate if e["lever"] in levers]
-    picked += [e for e in separate if e["lever"] == "trimming" and e["policy"] == f"last {TRIM_TURNS} turns"]
+    # the separate estimates of exactly the policies replayed here (not Gemini's explicit caches, an alternative
+    # to the caching rules, nor the other trimming windows): their sum is what adding them up would claim
+    replayed = {("caching", RULES_POLICY), ("trimming", f"last {TRIM_TURNS} turns")}
+    picked = [e for e in separate if e["lever"] in ("routing", "batching") or (e["lever"], e["policy"]) in replayed]
     separate_sum = sum(e["saving_usd"] for e in picked)
     lost = 1 - reads_with_trim / reads_caching_alone if reads_caching_alone else None
     interaction = [
