@@ -308,7 +308,8 @@ def summarise(
         pl.col("branch").sum().alias("branches"),
         pl.col("input_tokens").sum().alias("input_tokens"),
         pl.col("input_tokens").max().alias("max_input_tokens"),
-        pl.col("cost").sum().alias("cost_usd"),
+        # null, not $0, for a thread on unpriced models only
+        pl.when(pl.col("cost").is_not_null().any()).then(pl.col("cost").sum()).alias("cost_usd"),
         pl.col("model_key").drop_nulls().first().alias("model_key"),
     )
     windows = pl.DataFrame(

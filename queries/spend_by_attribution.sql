@@ -15,8 +15,8 @@ SELECT dimension,
        count(*)                               AS requests,
        sum(input_tokens)::BIGINT                      AS input_tokens,
        sum(output_tokens)::BIGINT                     AS output_tokens,
-       coalesce(sum(cost), 0)                 AS cost_usd,
+       sum(cost)                              AS cost_usd,  -- NULL when none is priced (never $0)
        count(*) FILTER (WHERE NOT priced)     AS unpriced_requests
 FROM long
 GROUP BY ALL
-ORDER BY dimension, cost_usd DESC, requests DESC, value
+ORDER BY dimension, cost_usd DESC NULLS LAST, requests DESC, value

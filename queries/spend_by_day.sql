@@ -7,7 +7,7 @@ SELECT CAST(ts AS DATE)                      AS day,
        sum(input_tokens)::BIGINT                     AS input_tokens,
        sum(cache_read_tokens)::BIGINT                AS cache_read_tokens,
        sum(output_tokens)::BIGINT                    AS output_tokens,
-       coalesce(sum(cost), 0)                AS cost_usd,
+       sum(cost)                             AS cost_usd,  -- NULL when no request of the group is priced
        bool_or(NOT priced)                   AS has_unpriced
 FROM priced_requests
 WHERE ts IS NOT NULL
