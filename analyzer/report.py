@@ -15,7 +15,7 @@ import polars as pl
 from analyzer import __version__, actions, conversations, prefixes, projection, queries, tokens
 from analyzer.errors import InputError
 from analyzer.prices import Catalogue, price_one, price_requests
-from analyzer.redact import excerpt
+from analyzer.redact import excerpt, excerpt_of
 from analyzer.savings.routing import Rule
 from analyzer.savings.run import estimate_all
 from analyzer.store import IngestResult, Store
@@ -75,7 +75,9 @@ def build_report(
 
     first, last = t["first_ts"], t["last_ts"]
     days = None
-    if first is not None and last is not None:
+    if since is not None and until is not None:  # the window asked for, traffic or not (an audit's day is 1 day)
+        days = (until - since).total_seconds() / 86400
+    elif first is not None and last is not None:
         days = max((last - first).total_seconds() / 86400, 1 / 24)
     cost = t["cost_usd"]
     input_tokens = t["input_tokens"]
@@ -144,23 +146,27 @@ def build_report(
     }
     ratios = {c["provider"]: c["ratio"] for c in calibration if c["ratio"] and c["encoding"] == "o200k_base"}
     report.update(structure(store, cat, priced, since, until, cache_capacity, ratios, routing_rules, show_text))
-    report["projection"] = _projection(con, cat, since, until)
+    report["projection"] = _projection(con, cat, since, until, days)
     report["headline"] = actions.headline(report)
     report["assumptions"] = assumptions(report)
     return report
 
 
-def _projection(con: Any, cat: Catalogue, since: datetime | None, until: datetime | None) -> dict[str, Any] | None:
+def _projection(
+    con: Any, cat: Catalogue, since: datetime | None, until: datetime | None, days: float | None
+) -> dict[str, Any] | None:
     """`llmcost project` on the period's measured workload, model by model (each with its own mean tokens and
     cache hit rate), summed: its three scenarios, for the report's chart. Unpriced models are left out and
-    named."""
+    named. Like the monthly figures, it needs a day of dated traffic: an hour scaled to a month is noise."""
     rows = queries.rows(con, "workload_by_model", since=since, until=until)
     if not rows:
         return None
+    if days is None or days < 1:
+        return {"error": "a projection needs at least a day of dated traffic", "unpriced_models": []}
     results, unpriced = [], []
     for m in rows:
         w = projection.Workload(
-            requests=m["requests"] / m["days"] * 30,
+            requests=m["requests"] / days * 30,
             input_tokens=m["input_tokens"],
             output_tokens=m["output_tokens"],
             model=m["model"],
@@ -312,8 +318,9 @@ def _volatile(groups: list[dict[str, Any]], cat: Catalogue, show_text: bool) -> 
     """Volatile system prompts with their text as excerpts and what moving the span would save at most: the
     gained tokens read from cache instead of sent uncached, on every request after each variant's first."""
     for g in groups:
-        for k in ("stable_before", "volatile_example", "prompt_start"):
-            g[k] = excerpt(g[k], show_text, limit=40 if k != "prompt_start" else None)
+        text, spans = g.pop("_text"), g.pop("_spans")
+        for k, (a, b) in spans.items():
+            g[k] = excerpt_of(text, a, b, show_text, limit=40 if k != "prompt_start" else None)
         g["saving_upper_usd"] = None
         if g["model"] and g["gain_tokens"] > 0:
             n = g["gain_tokens"]
