@@ -10,6 +10,7 @@ from typing import Any
 from analyzer.savings import usd_text
 
 TOP_LEVERS = 3
+MIN_CACHEABLE_TOKENS = 1024
 
 
 def headline(report: dict[str, Any]) -> dict[str, Any]:
@@ -91,11 +92,15 @@ def _lever(e: dict[str, Any], report: dict[str, Any], per_month: float | None) -
     elif lever == "routing":
         level = "medium" if spread <= 1 else "low"
         reason = "cost replayed on the target's prices; answer quality on the cheaper model is not measured"
-        targets = " and ".join(sorted(d.get("targets", {})))
+        targets = " and ".join(sorted(d.get("targets", {}))) or "a cheaper model"
+        which = (
+            "requests your rules file matches"
+            if e["policy"] == "rules file"
+            else "simple requests (short question and answer, no tools or code, early turn)"
+        )
         action = (
-            f"Route {d.get('share', 0.7):.0%} of the {d.get('eligible_requests', e['requests']):,} simple requests "
-            f"(short question and answer, no tools or code, early turn) to {targets or 'a cheaper model'}, once a "
-            f"sample of their answers checks out: {_amount(m)}."
+            f"Route {d.get('share', 0.7):.0%} of the {d.get('eligible_requests', e['requests']):,} {which} to "
+            f"{targets}, once a sample of their answers checks out: {_amount(m)}."
         )
     elif lever == "trimming":
         level = "medium" if spread <= 1 else "low"
@@ -125,7 +130,8 @@ def _lever(e: dict[str, Any], report: dict[str, Any], per_month: float | None) -
 
 
 def _caching_action(report: dict[str, Any], m: dict[str, Any]) -> str:
-    gaps = [p for p in report["top_prefixes"] if p["uncached_reuse_tokens"]]
+    # a prefix below the smallest minimum any provider caches (1,024 tokens) is no advice, however often it repeats
+    gaps = [p for p in report["top_prefixes"] if p["uncached_reuse_tokens"] and p["tokens"] >= MIN_CACHEABLE_TOKENS]
     if not gaps:
         return f"Turn on each provider's prompt caching for the repeated prefixes listed below: {_amount(m)}."
     p = max(gaps, key=lambda p: p["uncached_reuse_tokens"])

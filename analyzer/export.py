@@ -24,8 +24,10 @@ def _cell(v: Any) -> Any:
         return ""
     if isinstance(v, bool):
         return "true" if v else "false"
-    if isinstance(v, int | float):
+    if isinstance(v, int):
         return v
+    if isinstance(v, float):  # plain decimals, as a spreadsheet reads them: 0.0000717, not 7.17e-05
+        return f"{v:.10f}".rstrip("0").rstrip(".") if v else "0"
     if isinstance(v, list | tuple):
         v = "; ".join(str(x) for x in v)
     s = str(v)

@@ -381,6 +381,20 @@ def volatile_prefixes(system_texts: pl.DataFrame, min_tokens: int = 64, limit: i
                 "stable_before": enc.decode(base[max(0, first_diff - 12) : first_diff]),
                 "volatile_example": enc.decode(base[first_diff : len(base) - suffix]),
                 "prompt_start": enc.decode(base[:24]),
+                # the shown variant's text and where those three fragments lie in it (characters), for excerpts
+                # that are redacted as part of the whole text
+                "_text": variants[0][1],
+                "_spans": {
+                    "stable_before": (
+                        len(enc.decode(base[: max(0, first_diff - 12)])),
+                        len(enc.decode(base[:first_diff])),
+                    ),
+                    "volatile_example": (
+                        len(enc.decode(base[:first_diff])),
+                        len(enc.decode(base[: len(base) - suffix])),
+                    ),
+                    "prompt_start": (0, len(enc.decode(base[:24]))),
+                },
                 "model": max(models, key=lambda m: models[m]) if models else None,
                 "content_ids": sorted(v[4] for v in variants),
             }

@@ -16,13 +16,30 @@ SHOWN_CHARS = 400  # --show-text: the start of the text, unredacted
 _PATTERNS = [
     (re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"), "[email]"),
     (re.compile(r"\b(?:https?|ftp)://\S+|\bwww\.\S+", re.IGNORECASE), "[url]"),
-    (re.compile(r"\b(?:sk|pk|rk|ghp|gho|xox[abpr]|AKIA|AIza)[-_A-Za-z0-9]{12,}"), "[secret]"),
+    (re.compile(r"\bBearer\s+\S+", re.IGNORECASE), "Bearer [secret]"),
+    (
+        re.compile(r"\b(?:sk|pk|rk|ghp|gho|ghs|ghu|github_pat|glpat|hf|xox[abpr]|AKIA|ASIA|AIza)[-_A-Za-z0-9]{12,}"),
+        "[secret]",
+    ),
     (re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.IGNORECASE), "[id]"),
+    # IPv6: the full eight groups, or a compressed form with "::" (so a time like 10:30:00 is left alone)
+    (
+        re.compile(
+            r"\b(?:[0-9a-f]{1,4}:){7}[0-9a-f]{1,4}\b"
+            r"|(?<![\w:])(?:[0-9a-f]{1,4}:){1,6}:(?:[0-9a-f]{1,4}(?::[0-9a-f]{1,4})*)?(?![\w:])",
+            re.IGNORECASE,
+        ),
+        "[ip]",
+    ),
     (re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}\b"), "[ip]"),
     (re.compile(r"\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2})?(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2})?)?"), "[date]"),
     (re.compile(r"\b\d{1,2}[/.]\d{1,2}[/.]\d{2,4}\b"), "[date]"),
-    # long opaque tokens: 20+ characters mixing letters and digits (API keys, JWTs, session ids, hashes)
-    (re.compile(r"\b(?=[A-Za-z_-]*\d)(?=[\d_-]*[A-Za-z])[A-Za-z0-9_\-.]{20,}\b"), "[token]"),
+    # long opaque tokens: 20+ characters mixing letters and digits (API keys, AWS secret keys, JWTs, session ids,
+    # hashes), base64 punctuation included
+    (
+        re.compile(r"(?<![\w/+=.-])(?=[A-Za-z0-9_/+=.-]*\d)(?=[\d_/+=.-]*[A-Za-z])[A-Za-z0-9][A-Za-z0-9_\-./+=]{19,}"),
+        "[token]",
+    ),
     (re.compile(r"\+?\d[\d ()-]{6,}\d"), "[number]"),  # phone, card and account numbers
     (re.compile(r"\b\d{4,}\b"), "[number]"),
 ]
@@ -36,6 +53,20 @@ def redact(text: str) -> str:
     for pattern, repl in _PATTERNS:
         text = pattern.sub(repl, text)
     return text
+
+
+def excerpt_of(text: str | None, start: int, end: int, show_text: bool = False, limit: int | None = None) -> str | None:
+    """The excerpt of text[start:end], where the fragment is widened to whole matches first: redacting a
+    fragment on its own would miss an e-mail address or a key that it cuts in two ("alice.smith" of
+    "alice.smith@corp.com", the first characters of a key)."""
+    if text is None:
+        return None
+    if not show_text:
+        for pattern, _ in _PATTERNS:
+            for m in pattern.finditer(text):
+                if m.start() < end and m.end() > start:
+                    start, end = min(start, m.start()), max(end, m.end())
+    return excerpt(text[start:end], show_text, limit)
 
 
 def excerpt(text: str | None, show_text: bool = False, limit: int | None = None) -> str | None:

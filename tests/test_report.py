@@ -16,7 +16,7 @@ import pytest
 
 from analyzer import actions, charts
 from analyzer.cli import cli
-from analyzer.redact import EXCERPT_CHARS, excerpt, redact
+from analyzer.redact import EXCERPT_CHARS, excerpt, excerpt_of, redact
 from tests.conftest import SAMPLES, chat_call, write_jsonl
 
 GOLDEN = Path(__file__).parent / "golden" / "sample_logs_report.json"
@@ -203,12 +203,31 @@ def test_volatile_prompt_becomes_a_ranked_action_with_its_upper_bound():
         ("order 12345678", "12345678"),
         ("id 123e4567-e89b-12d3-a456-426614174000", "426614174000"),
         ("server 10.0.0.12", "10.0.0.12"),
+        ("aws wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY here", "bPxRfiCYEXAMPLEKEY"),
+        ("host 2001:db8::8a2e:370:7334 up", "8a2e:370:7334"),
+        ("host fe80::1 up", "fe80::1"),
+        ("Authorization: Bearer abcdefghijklmnopqrstuvwxyzABCDEF", "abcdefghijklmnopqrstuvwxyzABCDEF"),
+        ("tokens glpat-abcdefghijklmnopqrst and hf_abcdefghijklmnopqrstuv", "hf_abcdefghijklmnopqrstuv"),
     ],
 )
 def test_redaction_removes_identifying_strings(text, gone):
     assert gone not in redact(text)
     assert gone not in excerpt(text)
     assert gone in excerpt(text, show_text=True)
+
+
+def test_redaction_leaves_ordinary_text_alone():
+    for text in ("Rule 12: answer in at most 3 sentences.", "meet at 10:30:00", "std::vector<int>", "/usr/bin/python3"):
+        assert redact(text) == text
+
+
+def test_a_fragment_is_redacted_as_part_of_the_whole_text():
+    """A volatile span cut from a prompt ("alice.smith" of an address, the first characters of a key) must not
+    escape redaction by being too short to match on its own."""
+    text = "Session for alice.smith@corp-mail.com. Key sk-proj-Zx81QabcdefghijklmnopQ. Be brief."
+    assert excerpt_of(text, 12, 23) == "[email]"
+    assert "Zx81" not in excerpt_of(text, 0, 50)
+    assert excerpt_of(text, 12, 23, show_text=True) == "alice.smith"
 
 
 def test_excerpt_drops_terminal_escapes_and_bidi_overrides():
@@ -304,6 +323,11 @@ def test_every_chart_renders_to_svg_with_marks(sample_outputs):
     for c in built:
         svg = charts.to_svg(c["spec"])
         assert svg.startswith("<svg") and re.search(r'class="mark-(rect|line|symbol|area|rule|text)', svg), c["id"]
+        # each axis's tick labels differ: a dollar axis formatted in cents on a sub-dollar scale reads $0.00 at
+        # every tick
+        for group in re.findall(r'<g class="mark-text role-axis-label"[^>]*>(.*?)</g>', svg):
+            ticks = re.findall(r">([^<]*)</text>", group)
+            assert len(ticks) == len(set(ticks)), f"{c['id']}: repeated axis labels {ticks}"
     page = (sample_outputs / "r.html").read_text()
     for c in built:
         assert f'id="chart-{c["id"]}"' in page
@@ -384,8 +408,9 @@ def test_volatile_system_prompt_through_the_report(runner, tmp_path):
     r = json.loads(js.read_text())
     (v,) = r["volatile_prefixes"]
     assert v["variants"] == 3 and v["requests"] == 30 and v["model"] == "gpt-4o"
-    # excerpts are redacted (the year is a long number; a two-digit day is not identifying); internal ids dropped
-    assert v["volatile_example"] == "20" and "[number]" in v["stable_before"] and "content_ids" not in v
+    # the span is redacted as part of the date it sits in; internal fields dropped
+    assert v["volatile_example"] == "[date]" and v["stable_before"] == "Today is [date]" and "content_ids" not in v
+    assert "_text" not in v and "_spans" not in v
     assert v["saving_upper_usd"] > 0
     marked = [p for p in r["top_prefixes"] if p["volatile_span"]]
     assert marked and all(p["volatile_span"]["first_diff_token"] == v["first_diff_token"] for p in marked)
@@ -434,3 +459,48 @@ def test_outputs_get_the_usual_permissions_not_mkstemps_0600(runner, tmp_path):
             os.umask(old)
         assert res.exit_code == 0, res.output
         assert (tmp_path / f"{mask}.md").stat().st_mode & 0o777 == mode
+
+
+def test_waterfall_sums_only_the_policies_the_combined_replay_runs(runner, tmp_path):
+    """Gemini's explicit caches are an alternative to the caching rules, not a further lever: counting both made
+    the waterfall fall below $0. Every step must match a replayed policy and the bars stay above zero."""
+    system = " ".join(f"Rule {i}: answer politely about topic {i}." for i in range(400))
+    recs = []
+    for k, (model, t0) in enumerate((("gemini-2.5-flash", 1_764_000_000), ("gpt-4o", 1_764_172_800))):
+        for i in range(8):
+            msgs = [{"role": "system", "content": system}, {"role": "user", "content": f"Please summarise item {i}"}]
+            usage = {"prompt_tokens": 4200, "completion_tokens": 50, "prompt_tokens_details": {"cached_tokens": 0}}
+            recs.append(chat_call(f"r{k}-{i}", t0 + 60 * i, msgs, usage, model, user=f"svc{k}"))
+    js = tmp_path / "r.json"
+    res = runner.invoke(cli, ["report", str(write_jsonl(tmp_path / "g.jsonl", recs)), "--json", str(js)])
+    assert res.exit_code == 0, res.output
+    r = json.loads(js.read_text())
+    assert any(e["policy"].startswith("Gemini explicit") for e in r["savings"]), "the alternative policy is estimated"
+    c = r["combined"]
+    assert not any(x["policy"].startswith("Gemini explicit") for x in c["components"])
+    assert c["separate_sum_usd"] == pytest.approx(sum(x["saving_usd"] for x in c["components"]))
+    steps = charts.waterfall(r)["data"]["values"]
+    base, together = c["estimate"]["baseline_usd"], c["estimate"]["baseline_usd"] - c["estimate"]["saving_usd"]
+    interaction = next(d for d in steps if d["step"] == "interaction")
+    assert interaction["start"] == pytest.approx(base - c["separate_sum_usd"])  # what adding them up would claim
+    assert steps[-1]["end"] == pytest.approx(together) and together >= 0
+    assert all(d["amount"] != 0 for d in steps[1:-1])  # no $0 steps
+
+
+def test_monthly_figures_and_projection_need_a_day_and_use_the_window_asked_for(runner, tmp_path):
+    usage = {"prompt_tokens": 100, "completion_tokens": 10}
+    msgs = [{"role": "user", "content": "hi"}]
+    recs = [chat_call(f"c{i}", 1_764_000_000 + 60 * i, msgs, usage, "gpt-4o") for i in range(5)]  # 4 minutes
+    log = write_jsonl(tmp_path / "short.jsonl", recs)
+    js = tmp_path / "r.json"
+    assert runner.invoke(cli, ["report", str(log), "--json", str(js)]).exit_code == 0
+    r = json.loads(js.read_text())
+    assert r["totals"]["projected_monthly_usd"] is None and "error" in r["projection"]
+    assert r["headline"]["scaled_to_month"] is False
+    # a two-day window asked for with --since/--until is two days, however little of it has traffic
+    args = ["report", str(log), "--json", str(js), "--since", "2025-11-24", "--until", "2025-11-25"]
+    assert runner.invoke(cli, args).exit_code == 0
+    r = json.loads(js.read_text())
+    assert r["period"]["days"] == 2.0
+    assert r["totals"]["projected_monthly_usd"] == pytest.approx(r["totals"]["cost_usd"] * 15)
+    assert r["projection"]["as_given"]["total_usd"] == pytest.approx(r["totals"]["cost_usd"] * 15, rel=1e-3)
