@@ -22,6 +22,7 @@ import polars as pl
 
 from analyzer.errors import InputError
 from analyzer.prices import Catalogue
+from analyzer.render import usd
 from analyzer.report import priced_frame
 from analyzer.store import IngestResult, Store
 
@@ -62,6 +63,13 @@ class Windows:
     day: date  # the last day audited
     days: int
 
+    def check(self) -> Windows:
+        try:
+            self.previous  # noqa: B018  (the earliest date computed)
+        except OverflowError:
+            raise InputError(f"--day {self.day} with --window {self.days} reaches outside the calendar") from None
+        return self
+
     @property
     def current(self) -> tuple[datetime, datetime]:
         # naive UTC, as the store keeps timestamps and as --since/--until are given
@@ -74,12 +82,14 @@ class Windows:
         return start - timedelta(days=self.days), start
 
 
-def last_complete_day(store: Store, today: date) -> date | None:
-    """The latest UTC day with traffic that is over: today's traffic is still coming in, so a run at 01:00
-    audits yesterday."""
+def default_day(today: date) -> date:
+    """The last complete UTC day: a run at 01:10 audits yesterday, whatever the logs hold."""
+    return today - timedelta(days=1)
+
+
+def latest_day(store: Store) -> date | None:
     ((latest,),) = store.con.execute(
-        "SELECT max(ts)::DATE FROM requests WHERE trace_ms IS NULL AND ts < ?",
-        [datetime.combine(today, datetime.min.time())],
+        "SELECT max(ts)::DATE FROM requests WHERE trace_ms IS NULL"
     ).fetchall()  # fetchall: DuckDB 2 refuses new work on a connection with a half-read result
     return latest
 
@@ -111,6 +121,14 @@ def compare(
     ingested: IngestResult,
 ) -> dict[str, Any]:
     cur = _window(store, cat, windows.current)
+    if not cur["requests"]:
+        latest = latest_day(store)
+        raise InputError(
+            f"no traffic logged on {windows.day}"
+            + (f" (or the {windows.days} days to it)" if windows.days > 1 else "")
+            + f" in {store.path}; the latest is {latest or 'none'}: are that day's logs among the paths given? "
+            "(--day DATE audits another day)"
+        )
     prev = _window(store, cat, windows.previous)
     cost_pct = None
     if prev["cost_usd"] > 0:
@@ -130,8 +148,8 @@ def compare(
                     "check": "spend_increase_pct",
                     "value": cost_pct,
                     "threshold": fail_on_increase,
-                    "message": f"spend {cost_pct:+.1f}% ({label}: ${cur['cost_usd']:,.2f} against "
-                    f"${prev['cost_usd']:,.2f} the window before) exceeds --fail-on-increase {fail_on_increase:g}",
+                    "message": f"spend {cost_pct:+.1f}% ({label}: {usd(cur['cost_usd'])} against "
+                    f"{usd(prev['cost_usd'])} the window before) exceeds --fail-on-increase {fail_on_increase:g}",
                 }
             )
     if fail_on_cache_drop is not None:

@@ -16,7 +16,7 @@ import duckdb
 import orjson
 
 from analyzer import __version__, tokens
-from analyzer.audit import Windows, last_complete_day
+from analyzer.audit import Windows, default_day
 from analyzer.audit import compare as audit_compare
 from analyzer.audit import locked as audit_lock
 from analyzer.errors import InputError, LlmcostError, StrictError, ThresholdError
@@ -221,6 +221,14 @@ def report(
         store.close()
 
 
+def _is_latest(path: Path, outcome: dict[str, Any]) -> bool:
+    try:
+        known = orjson.loads(path.read_bytes())
+        return outcome["day"] >= known["day"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return True
+
+
 @cli.command()
 @click.argument("paths", nargs=-1)
 @_db_option(required=True)
@@ -240,10 +248,10 @@ def report(
 @click.option(
     "--day",
     type=click.DateTime(["%Y-%m-%d"]),
-    help="The last day to audit (UTC; default: the latest day with traffic before today).",
+    help="The last day to audit (UTC; default: yesterday, the last complete day).",
 )
 @click.option(
-    "--window", "window_days", type=click.IntRange(min=1), default=1, show_default=True, help="Days per window."
+    "--window", "window_days", type=click.IntRange(1, 3660), default=1, show_default=True, help="Days per window."
 )
 @click.option(
     "--lock-wait", type=click.FloatRange(min=0), default=0.0, metavar="SECONDS", help="Wait for a running audit."
@@ -268,7 +276,8 @@ def audit(
     before, exit 3 past a threshold.
 
     Writes DIR/llmcost-DAY.html, .json and .md (the report of the window) and DIR/audit-DAY.json (the
-    comparison; also copied to DIR/audit-latest.json). Re-running adds nothing and rewrites the same files.
+    comparison; copied to DIR/audit-latest.json unless an older day is being backfilled); DAY gets -wN for an
+    N-day window. Re-running adds nothing and rewrites the same files. No traffic on the day is exit 1.
 
     \b
     Example (cron, 01:10 UTC):
@@ -286,20 +295,19 @@ def audit(
         store = Store(db)
         try:
             result = _ingest(store, paths, no_text, fmt) if paths else IngestResult()
-            last = day.date() if day else last_complete_day(store, datetime.now(UTC).date())
-            if last is None:
-                raise InputError(f"{db}: no dated traffic before today to audit")
-            windows = Windows(last, window_days)
+            last = day.date() if day else default_day(datetime.now(UTC).date())
+            windows = Windows(last, window_days).check()
+            outcome = audit_compare(store, cat, windows, fail_on_increase, fail_on_cache_drop, result)
             since, until = windows.current
             rep = build_report(store, cat, since=since, until=until, this_run=result)
-            outcome = audit_compare(store, cat, windows, fail_on_increase, fail_on_cache_drop, result)
-            stem = f"llmcost-{last.isoformat()}"
-            outcome["outputs"] = {k: str(folder / f"{stem}.{k}") for k in ("html", "json", "md")}
+            suffix = last.isoformat() + (f"-w{window_days}" if window_days > 1 else "")
+            outcome["outputs"] = {k: str(folder / f"llmcost-{suffix}.{k}") for k in ("html", "json", "md")}
             for kind, target in outcome["outputs"].items():
                 write_output(RENDERERS[kind](rep), target)
             text = orjson.dumps(outcome, option=orjson.OPT_INDENT_2).decode() + "\n"
-            write_output(text, str(folder / f"audit-{last.isoformat()}.json"))
-            write_output(text, str(folder / "audit-latest.json"))
+            write_output(text, str(folder / f"audit-{suffix}.json"))
+            if _is_latest(folder / "audit-latest.json", outcome):  # a backfill does not replace the newest day
+                write_output(text, str(folder / "audit-latest.json"))
             cur, change = outcome["current"], outcome["change"]
             click.echo(
                 f"llmcost audit {outcome['day']}: {usd(cur['cost_usd'])} over {cur['requests']:,} requests"

@@ -31,8 +31,10 @@ def calls(start: datetime, n: int, cached: int = 0, model: str = "gpt-4o", tag: 
     ]
 
 
-def audit(runner, tmp_path, *extra: str):
+def audit(runner, tmp_path, *extra: str, day: str | None = "2025-11-21"):
     out = tmp_path / "out"
+    if day:
+        extra = ("--day", day, *extra)
     res = runner.invoke(
         cli, ["audit", str(tmp_path / "logs"), "--db", str(tmp_path / "a.duckdb"), "--out-dir", str(out)] + list(extra)
     )
@@ -59,6 +61,7 @@ def test_spend_increase_past_the_threshold_exits_3_with_one_line_each(runner, tw
     assert out["change"]["cost_pct"] == pytest.approx((day2 - day1) / day1 * 100, abs=0.01)
     (crossed,) = out["crossed"]
     assert crossed["check"] == "spend_increase_pct" and "exceeds --fail-on-increase 20" in res.output
+    assert "$0.0900 against $0.0472" in res.output  # sub-dollar amounts keep their digits
     assert "Traceback" not in res.output
     files = sorted(p.name for p in (two_days / "out").iterdir())
     assert files == [
@@ -109,21 +112,45 @@ def test_a_second_audit_of_the_same_database_is_refused_while_one_runs(runner, t
     assert res.exit_code == 0, res.output
 
 
-def test_today_is_not_audited_until_it_is_over(runner, tmp_path):
+def test_by_default_yesterday_is_audited_not_today(runner, tmp_path):
     (tmp_path / "logs").mkdir()
-    now = datetime.now(UTC).replace(microsecond=0)
-    write_jsonl(tmp_path / "logs" / "y.jsonl", calls(now - timedelta(days=1, minutes=30), 3, tag="y"))
-    write_jsonl(tmp_path / "logs" / "t.jsonl", calls(now.replace(hour=0, minute=0, second=0), 2, tag="t"))
-    res, out = audit(runner, tmp_path)
+    midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    write_jsonl(tmp_path / "logs" / "y.jsonl", calls(midnight - timedelta(hours=12), 3, tag="y"))
+    write_jsonl(tmp_path / "logs" / "t.jsonl", calls(midnight, 2, tag="t"))
+    res, out = audit(runner, tmp_path, day=None)
     assert res.exit_code == 0, res.output
-    assert out["day"] < now.date().isoformat()
+    assert out["day"] == (midnight - timedelta(days=1)).date().isoformat() and out["current"]["requests"] == 3
+
+
+def test_a_day_without_traffic_is_an_error_not_a_silent_older_audit(runner, two_days):
+    res, out = audit(runner, two_days, day="2025-11-23")
+    assert res.exit_code == 1 and out is None
+    assert "no traffic logged on 2025-11-23" in res.output and "the latest is 2025-11-21" in res.output
+    res, _ = audit(runner, two_days, day=None)  # yesterday, by the clock: nothing logged then either
+    assert res.exit_code == 1 and "Traceback" not in res.output
+
+
+def test_backfill_keeps_the_newest_day_as_latest_and_windows_name_their_files(runner, two_days):
+    audit(runner, two_days)
+    res, out = audit(runner, two_days, day="2025-11-20")
+    assert res.exit_code == 0 and out["day"] == "2025-11-21"  # audit-latest.json still the newest day
+    assert (two_days / "out" / "audit-2025-11-20.json").exists()
+    res, _ = audit(runner, two_days, "--window", "2")
+    assert res.exit_code == 0 and (two_days / "out" / "audit-2025-11-21-w2.json").exists()
+    assert (two_days / "out" / "llmcost-2025-11-21-w2.html").exists()
+
+
+def test_day_and_window_outside_the_calendar_is_one_line(runner, two_days):
+    res, _ = audit(runner, two_days, day="0001-01-01")
+    assert res.exit_code == 1 and "outside the calendar" in res.output and "Traceback" not in res.output
 
 
 def test_window_and_day_options(runner, two_days):
-    res, out = audit(runner, two_days, "--day", "2025-11-20")
+    res, _ = audit(runner, two_days, day="2025-11-20")
+    out = json.loads((two_days / "out" / "audit-2025-11-20.json").read_text())
     assert res.exit_code == 0 and out["current"]["requests"] == 10 and out["previous"]["requests"] == 0
     assert out["change"]["cost_pct"] is None
-    res, out = audit(runner, two_days, "--day", "2025-11-21", "--window", "2", "--fail-on-increase", "5")
+    res, out = audit(runner, two_days, "--window", "2", "--fail-on-increase", "5")
     assert res.exit_code == 0 and out["current"]["requests"] == 25 and out["window_days"] == 2
     assert any("no priced spend in the previous window" in n for n in out["notes"])
 
