@@ -366,6 +366,8 @@ def test_csv_exports_hold_the_model_numbers(sample_outputs):
     assert sum(priced) == pytest.approx(report["totals"]["cost_usd"])
     unpriced = [r for r in rows if not r["model_key"]]
     assert unpriced and all(r["cost_usd"] == "" for r in unpriced)  # empty, never 0
+    for f in (sample_outputs / "csv").iterdir():  # plain decimals, as a spreadsheet reads them
+        assert not re.search(r"\d[eE]-\d", f.read_text()), f"{f.name} has a number in scientific notation"
     levers = list(csv.DictReader((sample_outputs / "csv" / "levers.csv").open()))
     assert [r["lever"] for r in levers][: len(report["headline"]["levers"])] == [
         lv["lever"] for lv in report["headline"]["levers"]
