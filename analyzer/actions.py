@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from analyzer.projection import monthly_factor
 from analyzer.savings import usd_text
 
 TOP_LEVERS = 3
@@ -15,7 +16,7 @@ MIN_CACHEABLE_TOKENS = 1024
 
 def headline(report: dict[str, Any]) -> dict[str, Any]:
     days = report["period"]["days"]
-    per_month = 30 / days if days and days >= 1 else None
+    per_month = monthly_factor(days)
     candidates = [_lever(e, report, per_month) for e in _best_per_lever(report["savings"])]
     candidates += [_layout(v, report, per_month) for v in report["volatile_prefixes"][:1] if v.get("saving_upper_usd")]
     ranked = sorted((c for c in candidates if c["saving_usd"] > 0), key=lambda c: c["saving_usd"], reverse=True)

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from analyzer.projection import monthly_factor
+
 WIDTH = 520
 HEIGHT = 220
 MAX_MODELS = 7  # daily spend: the biggest models by spend, the rest as "other models"
@@ -46,8 +48,7 @@ def _money(top: float) -> str:
 
 
 def _per_month(report: dict[str, Any]) -> float | None:
-    days = report["period"]["days"]
-    return 30 / days if days and days >= 1 else None
+    return monthly_factor(report["period"]["days"])
 
 
 def daily_spend(report: dict[str, Any]) -> dict | None:

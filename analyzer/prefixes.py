@@ -161,15 +161,6 @@ def _within(served: list[int], ttl: float) -> int:
     return sum(n for i, n in enumerate(served) if i + 1 < len(GAP_EDGES) and GAP_EDGES[i + 1] <= ttl)
 
 
-def reuse_gaps(populations: dict[str, list[PrefixRequest]]) -> list[dict[str, object]]:
-    """Tokens an unlimited, never-expiring cache would have served, by the time since the prefix was last
-    used: what a 5-minute or 1-hour TTL keeps is everything left of its edge."""
-    served = [0] * len(GAP_EDGES)
-    for reqs in populations.values():
-        served = [a + b for a, b in zip(served, _gap_tokens(reqs)[0], strict=True)]
-    return _gap_rows(served)
-
-
 def _gap_rows(served: list[int]) -> list[dict[str, object]]:
     total = sum(served)
     out = []

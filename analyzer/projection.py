@@ -143,6 +143,12 @@ def cost(w: Workload, cat: Catalogue) -> dict[str, Any]:
     }
 
 
+def monthly_factor(days: float | None) -> float | None:
+    """What scales a period's figures to a month (30 / days), or None under a day of dated traffic: an hour
+    scaled to a month is noise. The one rule behind every monthly figure of the report."""
+    return 30 / days if days is not None and days >= 1 else None
+
+
 def measured(con: Any, since: Any = None, until: Any = None) -> dict[str, Any] | None:
     """The workload of an ingested period: requests per month (30 days at the logged daily rate), mean input
     and output tokens, the share of requests that read from cache and their mean cached prefix, the most used

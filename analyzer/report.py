@@ -125,7 +125,7 @@ def build_report(
             "reported_cost_usd": _usd(t["reported_cost_usd"]),
             "requests_with_reported_cost": t["requests_with_reported_cost"],
             "our_cost_where_reported_usd": _usd(t["our_cost_where_reported"]),
-            "projected_monthly_usd": _usd(cost / days * 30) if days and days >= 1 else None,
+            "projected_monthly_usd": _usd(cost * per_month) if (per_month := projection.monthly_factor(days)) else None,
         },
         "by_day": [_clean(r) for r in by_day],
         "by_model": [_clean(r) for r in by_model],
@@ -161,12 +161,13 @@ def _projection(
     rows = queries.rows(con, "workload_by_model", since=since, until=until)
     if not rows:
         return None
-    if days is None or days < 1:
+    per_month = projection.monthly_factor(days)
+    if per_month is None:
         return {"error": "a projection needs at least a day of dated traffic", "unpriced_models": []}
     results, unpriced = [], []
     for m in rows:
         w = projection.Workload(
-            requests=m["requests"] / days * 30,
+            requests=m["requests"] * per_month,
             input_tokens=m["input_tokens"],
             output_tokens=m["output_tokens"],
             model=m["model"],

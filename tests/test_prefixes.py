@@ -201,7 +201,7 @@ def test_reuse_gap_histogram_agrees_with_the_ttl_replays(seed, gap):
     node is never used more recently than its ancestors), so the histogram left of 5 min / 1 h must add up to
     the replays' hit tokens, and all of it to the ideal cache's."""
     reqs = as_requests(synthetic_trace(random.Random(seed), 80, gap))
-    buckets = prefixes.reuse_gaps({"t": reqs})
+    buckets = prefixes.reuse_summary({"t": reqs})["gaps"]
     assert sum(b["tokens"] for b in buckets) == replay(reqs)[0]
     for ttl in (300, 3600):
         within = sum(b["tokens"] for b in buckets if b["to_s"] is not None and b["to_s"] <= ttl)
