@@ -20,7 +20,7 @@ class MiniSweAgentTrajectory(Source):
     name = "mini_swe_agent_traj"
     title = "mini-swe-agent / SWE-agent trajectory (*.traj.json: one run, every assistant message one call)"
     enables = "cost (and the agent's own), cache reads as the provider reported, messages (threads, prefixes, replays)"
-    example = "mini_swe_agent.traj.json.gz"
+    example = "tests/fixtures/mini_swe_agent.traj.json.gz"  # one real run; 31 calls
 
     def sniff(self, obj: dict[str, Any]) -> bool:
         fmt = obj.get("trajectory_format")
