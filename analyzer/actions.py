@@ -151,9 +151,10 @@ def _lever(e: dict[str, Any], report: dict[str, Any], per_month: float | None) -
         )
         before, after = d.get("input_tokens_before", 0), d.get("input_tokens_after", 0)
         kind = d.get("policy_kind")
+        at = f"{d.get('at_tokens', 0):,} tokens"
         what = {
-            "Compact": f"compact the conversation (one summary call) when its context reaches {e['policy'].split(' at ')[-1]}",
-            "ClearToolResults": f"{e['policy'].split(' at ')[0]} once the context reaches {e['policy'].split(' at ')[-1]}",
+            "Compact": f"compact the conversation (one summary call) when its context reaches {at}",
+            "ClearToolResults": f"clear all but the last {d.get('keep')} tool results when the context reaches {at}",
         }.get(kind or "", f"send only the {e['policy']}")
         action = (
             f"In the {e['requests']:,} requests it changes, {what} ({before - after:,} fewer input tokens, "

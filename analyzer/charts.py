@@ -262,7 +262,11 @@ def prefix_reuse(report: dict[str, Any]) -> dict | None:
 
 def routing_sensitivity(report: dict[str, Any]) -> dict | None:
     est = next(
-        (e for e in report["savings"] if e["lever"] == "routing" and (e.get("detail") or {}).get("saving_per_share_usd")),
+        (
+            e
+            for e in report["savings"]
+            if e["lever"] == "routing" and (e.get("detail") or {}).get("saving_per_share_usd")
+        ),
         None,
     )
     if est is None:
@@ -272,7 +276,9 @@ def routing_sensitivity(report: dict[str, Any]) -> dict | None:
     data = []
     for i in range(0, 11):
         share = i / 10
-        for label, per_share in (("replayed through the cache (every eligible request routed, scaled)", d["saving_per_share_usd"]),):
+        for label, per_share in (
+            ("replayed through the cache (every eligible request routed, scaled)", d["saving_per_share_usd"]),
+        ):
             data.append({"share": share, "case": label, "saving": (share * per_share - d["classifier_usd"]) * scale})
     unit = "per month" if _per_month(report) else "in the period"
     marks = [{"share": d[k]} for k in ("share_low", "share", "share_high")]

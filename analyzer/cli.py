@@ -634,7 +634,13 @@ def project(
 def formats(as_json: bool) -> None:
     """The input formats llmcost reads, and what each makes possible."""
     rows = [
-        {"name": s.name, "title": s.title, "enables": s.enables, "example": s.example if "/" in s.example else f"sample_logs/{s.example}"} for s in SOURCES
+        {
+            "name": s.name,
+            "title": s.title,
+            "enables": s.enables,
+            "example": s.example if "/" in s.example else f"sample_logs/{s.example}",
+        }
+        for s in SOURCES
     ]
     if as_json:
         click.echo(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode())

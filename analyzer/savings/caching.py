@@ -103,7 +103,9 @@ def estimate_caching(engine: Engine, priced: pl.DataFrame, cat: Catalogue) -> di
                     detail={"mode": "explicit", "ttl_s": ttl, "providers": sorted(explicit)},
                 )
             )
-    extended = [rid for rid in simulated if offers_extended_retention(traffic.logged[rid].provider, traffic.logged[rid].model)]
+    extended = [
+        rid for rid in simulated if offers_extended_retention(traffic.logged[rid].provider, traffic.logged[rid].model)
+    ]
     if extended:
         estimates.append(
             lever_estimate(
@@ -173,7 +175,9 @@ def gemini_explicit(engine: Engine, cat: Catalogue) -> Estimate | None:
     rows = base.frame.filter(pl.col("call_id").is_in(list(reads)))
     new_reads = pl.Series([reads[i] for i in rows["call_id"].to_list()], dtype=pl.Int64)
     lever = rows.with_columns(
-        cache_read_tokens=pl.max_horizontal(pl.col("cache_read_tokens"), new_reads).clip(upper_bound=pl.col("input_tokens"))
+        cache_read_tokens=pl.max_horizontal(pl.col("cache_read_tokens"), new_reads).clip(
+            upper_bound=pl.col("input_tokens")
+        )
     )
     before = float(rows["cost"].sum())
     after = float(price_requests(lever.select(*PRICE_COLUMNS), cat)["cost"].sum()) + storage

@@ -36,7 +36,6 @@ def estimate_combined(engine: Engine, estimates: list[Estimate]) -> dict[str, An
         for e in estimates
         if e not in picked and e.verdict != "saves"
     ]
-    base_cost = engine.baseline("central").cost
     if not picked:
         return {
             "estimate": None,

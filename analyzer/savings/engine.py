@@ -340,8 +340,22 @@ def build(traffic: Traffic, lever: Lever) -> list[Call]:
         if body is None:
             out.append(
                 Call(
-                    rid, rid, lg.ts, provider, model, lg.key, lg.input_tokens, lg.output_tokens,
-                    lg.reasoning_tokens, batch, None, [], -1, (), lg.cache, bool(target),
+                    rid,
+                    rid,
+                    lg.ts,
+                    provider,
+                    model,
+                    lg.key,
+                    lg.input_tokens,
+                    lg.output_tokens,
+                    lg.reasoning_tokens,
+                    batch,
+                    None,
+                    [],
+                    -1,
+                    (),
+                    lg.cache,
+                    bool(target),
                 )  # fmt: skip
             )
             continue
@@ -366,18 +380,44 @@ def build(traffic: Traffic, lever: Lever) -> list[Call]:
                 )
                 out.append(
                     Call(
-                        f"{rid}#compact{state['count']}", rid, lg.ts - 1e-3, provider, model, lg.key, n_in,
-                        round(SUMMARY_TOKENS * scale), 0, batch, nodes, cum, sys_end,
-                        _bps(body, s_keep, len(nodes), lever), (0, 0, 0), True,
+                        f"{rid}#compact{state['count']}",
+                        rid,
+                        lg.ts - 1e-3,
+                        provider,
+                        model,
+                        lg.key,
+                        n_in,
+                        round(SUMMARY_TOKENS * scale),
+                        0,
+                        batch,
+                        nodes,
+                        cum,
+                        sys_end,
+                        _bps(body, s_keep, len(nodes), lever),
+                        (0, 0, 0),
+                        True,
                     )  # fmt: skip
                 )
         nodes, cum, sys_end, n_in = _chain(model, body, keep, extra, cleared, scale)
         changed = bool(target) or n_in != lg.input_tokens
         out.append(
             Call(
-                rid, rid, lg.ts, provider, model, lg.key, n_in if changed else lg.input_tokens,
-                round(lg.output_tokens * out_scale), round(lg.reasoning_tokens * out_scale), batch, nodes, cum,
-                sys_end, _bps(body, keep, len(nodes), lever), lg.cache, changed,
+                rid,
+                rid,
+                lg.ts,
+                provider,
+                model,
+                lg.key,
+                n_in if changed else lg.input_tokens,
+                round(lg.output_tokens * out_scale),
+                round(lg.reasoning_tokens * out_scale),
+                batch,
+                nodes,
+                cum,
+                sys_end,
+                _bps(body, keep, len(nodes), lever),
+                lg.cache,
+                changed,
             )  # fmt: skip
         )
     return out
@@ -561,9 +601,8 @@ def replay(traffic: Traffic, lever: Lever, case: str, cat: Catalogue, calls: lis
         cols["base_id"][j] = c.base_id
         cols["model"][j] = c.model
         cols["provider"][j] = c.provider or None
-        for k, v in zip(
-            PRICE_INTS, (c.input_tokens, read, w5, w1, c.output_tokens, min(c.reasoning_tokens, c.output_tokens))
-        ):
+        values = (c.input_tokens, read, w5, w1, c.output_tokens, min(c.reasoning_tokens, c.output_tokens))
+        for k, v in zip(PRICE_INTS, values, strict=True):
             ints[k][j] = v
         batch[j] = c.batch
         changed[j] = c.changed
@@ -755,7 +794,6 @@ def verdict(saving: float, band: float) -> str:
     if saving < -band and saving < 0:
         return "costs more"
     return "nothing to gain"
-
 
 
 def lever_estimate(

@@ -16,9 +16,9 @@ answers well enough is for you to test.
 from __future__ import annotations
 
 import fnmatch
-import zlib
 import re
 import tomllib
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any

@@ -65,7 +65,12 @@ def estimate_trimming(engine: Engine) -> list[Estimate]:
             policy=policy.name,
             scope=f"{len(probe.affected)} requests whose history the policy changes",
             assumptions=assumptions,
-            detail={"policy_kind": kind, "summarised": isinstance(policy, Compact)},
+            detail={
+                "policy_kind": kind,
+                "summarised": isinstance(policy, Compact),
+                "at_tokens": getattr(policy, "at", None),
+                "keep": getattr(policy, "keep", None),
+            },
         )
         out.append(est)
     return out
