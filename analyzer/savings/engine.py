@@ -525,10 +525,8 @@ def simulate(calls: list[Call], case: str, lever: Lever) -> dict[str, tuple[int,
                 if e is not None and c.ts - e[0] <= e[1]:
                     hit = k
             read = c.cum[hit] if hit >= 0 else 0
-            if c.cum[-1] < minimum or read < minimum:
-                read = 0
-            else:
-                read = minimum + (read - minimum) // rule.step * rule.step
+            # below the minimum nothing is cached; above it, hits come in the provider's steps
+            read = 0 if c.cum[-1] < minimum or read < minimum else minimum + (read - minimum) // rule.step * rule.step
             for node in c.nodes:
                 entries[node] = (c.ts, ttl)
             out[c.call_id] = (read, 0, 0)
