@@ -151,7 +151,7 @@ def _lever(e: dict[str, Any], report: dict[str, Any], per_month: float | None) -
         )
         before, after = d.get("input_tokens_before", 0), d.get("input_tokens_after", 0)
         kind = d.get("policy_kind")
-        at = f"{d.get('at_tokens', 0):,} tokens"
+        at = f"{d.get('at_tokens') or 0:,} tokens"
         what = {
             "Compact": f"compact the conversation (one summary call) when its context reaches {at}",
             "ClearToolResults": f"clear all but the last {d.get('keep')} tool results when the context reaches {at}",

@@ -325,8 +325,9 @@ class Call:
 
 
 @gc_paused()
-def build(traffic: Traffic, lever: Lever) -> list[Call]:
-    """The traffic rebuilt under the lever, in time order."""
+def build(traffic: Traffic, lever: Lever, base: dict[str, Call] | None = None) -> list[Call]:
+    """The traffic rebuilt under the lever, in time order. With `base` (the as-logged calls by id), a request
+    the lever leaves as it was is that same Call object, so a replay can tell what changed by identity."""
     out: list[Call] = []
     states: dict[str, dict[str, Any]] = {}
     trim = lever.trim
@@ -337,6 +338,10 @@ def build(traffic: Traffic, lever: Lever) -> list[Call]:
         model = target or lg.model
         body = traffic.body.get(rid)
         batch = lg.batch or rid in lever.batch
+        same = base.get(rid) if base is not None and not target else None
+        if same is not None and (trim is None or body is None):
+            out.append(same)  # not routed, not trimmed: as logged (a batch flag is applied when repricing)
+            continue
         if body is None:
             out.append(
                 Call(
@@ -373,6 +378,15 @@ def build(traffic: Traffic, lever: Lever) -> list[Call]:
             state = states.setdefault(thread, {"thread": thread}) if trim.stateful else {"thread": thread}
             keep, extra = trim.apply(state, body, body.scale)
             cleared = state.get("cleared", set())
+            if (
+                same is not None
+                and not extra
+                and "call" not in state
+                and len(keep) == len(body.roles)
+                and not any(i in cleared for i in keep)
+            ):
+                out.append(same)  # the policy leaves this request whole
+                continue
             if "call" in state:  # a summariser call before this request
                 s_keep, s_extra = state.pop("call")
                 nodes, cum, sys_end, n_in = _chain(
@@ -569,6 +583,8 @@ class Replay:
 
     frame: pl.DataFrame
     extra_usd: float = 0.0
+    sim: dict[str, tuple[int, int, int]] = field(default_factory=dict)
+    redone: set[str] = field(default_factory=set)  # base ids whose rows this replay computed itself
 
     @property
     def cost(self) -> float:
@@ -582,15 +598,66 @@ class Replay:
         return dict(zip(g["base_id"].to_list(), g["cost"].to_list(), strict=True))
 
 
-def replay(traffic: Traffic, lever: Lever, case: str, cat: Catalogue, calls: list[Call] | None = None) -> Replay:
-    calls = calls if calls is not None else build(traffic, lever)
-    sim = simulate(calls, case, lever)
-    n = len(calls)
+@dataclass
+class Base:
+    """The as-logged replay's calls, scopes and per-case results: what a lever's replay reuses for every scope it
+    cannot change."""
+
+    calls: list[Call]
+    index: dict[str, Call]
+    scopes: set[tuple[str, str, str]]
+    replays: dict[str, Replay] = field(default_factory=dict)
+
+
+def _scope(c: Call) -> tuple[str, str, str]:
+    return (c.provider, c.model, c.key)
+
+
+def replay(
+    traffic: Traffic,
+    lever: Lever,
+    case: str,
+    cat: Catalogue,
+    calls: list[Call] | None = None,
+    base: Base | None = None,
+) -> Replay:
+    """The calls under the lever, simulated and priced. With `base`, only the cache scopes the lever can change
+    are simulated again (a scope with a new, moved or changed call; every explicit scope under a placement;
+    every scope offering extended retention under a retention lever) and only their calls, plus newly batched
+    ones, are repriced: the rest is the as-logged replay's, call for call, so both replays share it exactly."""
+    calls = calls if calls is not None else build(traffic, lever, base.index if base else None)
+    if base is None or case not in base.replays:
+        sim = simulate(calls, case, lever)
+        redo = calls
+        kept = None
+    else:
+        touched: set[tuple[str, str, str]] = set()
+        for c in calls:
+            if c is not base.index.get(c.call_id):
+                touched.add(_scope(c))
+                orig = base.index.get(c.base_id)
+                if orig is not None:
+                    touched.add(_scope(orig))
+        if lever.placement is not None:
+            touched |= {sc for sc in base.scopes if sc[0] in RULES and RULES[sc[0]].mode == "explicit"}
+        if lever.retention is not None:
+            touched |= {sc for sc in base.scopes if offers_extended_retention(sc[0], sc[1])}
+        in_scope = [c for c in calls if _scope(c) in touched]
+        sim = simulate(in_scope, case, lever)
+        batched = lever.batch
+        redo = [c for c in calls if c.call_id in sim or (c.base_id in batched and not c.batch)]
+        prior = base.replays[case].sim
+        for c in redo:
+            if c.call_id not in sim:
+                sim[c.call_id] = prior[c.call_id]
+        redo_ids = [c.call_id for c in redo]
+        kept = base.replays[case].frame.filter(~pl.col("call_id").is_in(redo_ids))
+    n = len(redo)
     cols: dict[str, list[Any]] = {k: [None] * n for k in ("call_id", "base_id", "model", "provider")}
     ints = {k: [0] * n for k in PRICE_INTS}
     batch = [False] * n
     changed = [False] * n
-    for j, c in enumerate(calls):
+    for j, c in enumerate(redo):
         read, w5, w1 = sim[c.call_id]
         read = min(read, c.input_tokens)
         w5 = min(w5, c.input_tokens - read)
@@ -602,7 +669,7 @@ def replay(traffic: Traffic, lever: Lever, case: str, cat: Catalogue, calls: lis
         values = (c.input_tokens, read, w5, w1, c.output_tokens, min(c.reasoning_tokens, c.output_tokens))
         for k, v in zip(PRICE_INTS, values, strict=True):
             ints[k][j] = v
-        batch[j] = c.batch
+        batch[j] = c.batch or c.base_id in lever.batch
         changed[j] = c.changed
     frame = pl.DataFrame(
         {**cols, **ints, "batch": batch, "changed": changed},
@@ -617,13 +684,13 @@ def replay(traffic: Traffic, lever: Lever, case: str, cat: Catalogue, calls: lis
         },
     )
     other = [c for c in PRICE_COLUMNS if c not in frame.columns]  # service tier, status, and any later column
-    frame = frame.join(
-        traffic.rows.select(pl.col("request_id").alias("base_id"), *other), on="base_id", how="left"
-    ).with_columns(batch=pl.col("batch"))
+    frame = frame.join(traffic.rows.select(pl.col("request_id").alias("base_id"), *other), on="base_id", how="left")
     priced = price_requests(frame.select(*PRICE_COLUMNS), cat).with_columns(
         call_id=frame["call_id"], base_id=frame["base_id"], changed=frame["changed"]
     )
-    return Replay(priced, lever.extra_usd)
+    if kept is not None:
+        priced = pl.concat([kept, priced.select(kept.columns)], how="vertical")
+    return Replay(priced, lever.extra_usd, sim, {c.base_id for c in redo})
 
 
 PRICE_INTS = (
@@ -659,25 +726,41 @@ class Engine:
     def __init__(self, traffic: Traffic, cat: Catalogue) -> None:
         self.traffic = traffic
         self.cat = cat
-        self._base: dict[str, Replay] = {}
-        self._base_calls: list[Call] | None = None
+        calls = build(traffic, AS_LOGGED)
+        self.base = Base(calls, {c.call_id: c for c in calls}, {_scope(c) for c in calls})
+        self._by_base: dict[str, dict[str, float]] = {}
+
+    @property
+    def _base_calls(self) -> list[Call]:
+        return self.base.calls
 
     def baseline(self, case: str = "central") -> Replay:
-        if case not in self._base:
-            if self._base_calls is None:
-                self._base_calls = build(self.traffic, AS_LOGGED)
-            self._base[case] = replay(self.traffic, AS_LOGGED, case, self.cat, self._base_calls)
-        return self._base[case]
+        if case not in self.base.replays:
+            self.base.replays[case] = replay(self.traffic, AS_LOGGED, case, self.cat, self.base.calls)
+        return self.base.replays[case]
 
-    def replay(self, lever: Lever, case: str = "central") -> Replay:
-        return replay(self.traffic, lever, case, self.cat)
+    def build(self, lever: Lever) -> list[Call]:
+        return build(self.traffic, lever, self.base.index)
+
+    def replay(self, lever: Lever, case: str = "central", calls: list[Call] | None = None) -> Replay:
+        self.baseline(case)
+        return replay(self.traffic, lever, case, self.cat, calls if calls is not None else self.build(lever), self.base)
 
     def compare(self, lever: Lever, case: str = "central", calls: list[Call] | None = None) -> Outcome:
         """Two replays, one simulator: the traffic as logged and with the lever, in the same TTL case."""
         base = self.baseline(case)
-        alt = replay(self.traffic, lever, case, self.cat, calls)
-        b, a = base.by_base(), alt.by_base()
-        affected = {k for k, v in a.items() if abs(v - b.get(k, 0.0)) > 1e-12}
+        alt = self.replay(lever, case, calls)
+        if case not in self._by_base:
+            self._by_base[case] = base.by_base()
+        b = self._by_base[case]
+        redone = (
+            alt.frame.filter(pl.col("base_id").is_in(list(alt.redone))).group_by("base_id").agg(pl.col("cost").sum())
+        )
+        affected = {
+            k
+            for k, v in zip(redone["base_id"].to_list(), redone["cost"].to_list(), strict=True)
+            if abs(v - b.get(k, 0.0)) > 1e-12
+        }
         ids = list(affected)
         return Outcome(
             base.cost,
@@ -690,7 +773,7 @@ class Engine:
         )
 
     def outcomes(self, lever: Lever, cases: tuple[str, ...] = CASES) -> dict[str, Outcome]:
-        calls = build(self.traffic, lever)
+        calls = self.build(lever)
         return {case: self.compare(lever, case, calls) for case in cases}
 
     def backtest(self) -> dict[str, Any]:
@@ -811,12 +894,17 @@ def lever_estimate(
     from analyzer.savings import Estimate, usd_text
 
     if cases is None:
-        outcomes = engine.outcomes(lever)
+        # the retention cases (short/long TTL) only for a lever that saves beyond the band: a lever that costs
+        # more or sits inside the band is not ranked, and its range is the band
+        calls = engine.build(lever)
+        outcomes = {"central": engine.compare(lever, "central", calls)}
+        band = engine.band(outcomes["central"].affected)
+        if verdict(outcomes["central"].saving, band) == "saves":
+            outcomes.update({case: engine.compare(lever, case, calls) for case in CASES if case != "central"})
     else:
         outcomes = {case: engine.compare(v, "central") for case, v in cases.items()}
     central = outcomes["central"]
-    affected = set().union(*(o.affected for o in outcomes.values()))
-    band = engine.band(central.affected or affected)
+    band = engine.band(central.affected)
     savings = [o.saving for o in outcomes.values()]
     base_logged = engine.traffic.cost_logged(central.affected) if central.affected else 0.0
     base_replayed = engine.baseline("central").cost_of(central.affected) if central.affected else 0.0

@@ -42,9 +42,6 @@ def estimate_trimming(engine: Engine) -> list[Estimate]:
     out = []
     for policy in POLICIES:
         lever = Lever(policy.name, trim=policy)
-        probe = engine.compare(lever, "central")
-        if not probe.affected:
-            continue  # nothing to trim on this traffic
         kind = type(policy).__name__
         assumptions = [
             "Answers would be as good with less history: quality is not measured.",
@@ -63,7 +60,7 @@ def estimate_trimming(engine: Engine) -> list[Estimate]:
             lever,
             lever_kind="trimming",
             policy=policy.name,
-            scope=f"{len(probe.affected)} requests whose history the policy changes",
+            scope="requests whose history the policy changes",
             assumptions=assumptions,
             detail={
                 "policy_kind": kind,
@@ -72,5 +69,8 @@ def estimate_trimming(engine: Engine) -> list[Estimate]:
                 "keep": getattr(policy, "keep", None),
             },
         )
+        if not est.requests:
+            continue  # nothing to trim on this traffic
+        est.scope = f"{est.requests} requests whose history the policy changes"
         out.append(est)
     return out
