@@ -619,6 +619,7 @@ def project(
         cached_prefix=values["cached_prefix"] or 0.0,
         cache_hit_rate=values["cache_hit_rate"] or 0.0,
         growth=growth,
+        prefix_measured=cached_prefix is None and bool(measured.get("cached_prefix")),
     )
     result = run_projection(w, load_catalogue(prices_file))
     if from_db:

@@ -32,6 +32,9 @@ class Workload:
     cache_hit_rate: float = 0.0  # share of requests that read the prefix from cache; the rest write it
     growth: float = 0.0  # context growth: +0.3 = the non-prefix input is 30% larger
     caching: bool = True  # False: the prefix is still there (and does not grow) but nothing is cached
+    # True: the prefix is the mean of what the provider really served from cache (a measured workload), so it is
+    # not cut again by the provider's minimum; a prefix someone types in is
+    prefix_measured: bool = False
 
     def check(self) -> Workload:
         if self.requests < 0 or self.input_tokens < 0 or self.output_tokens < 0:
@@ -65,24 +68,25 @@ def cacheable(model: str, prefix: float, cat: Catalogue) -> tuple[int, bool, str
     entry = cat.entries.get(res.key or "", {})
     provider = guess_provider(res.key or model) or _provider_of(str(entry.get("litellm_provider", "")))
     rule = RULES.get(provider or "")
-    if rule is None or prefix <= 0:
-        return (
-            0,
-            False,
-            (
-                f"{model}: no caching rules known for its provider; the prefix is priced as input"
-                if prefix > 0
-                else None
-            ),
-        )
+    if rule is None:
+        note = f"{model}: no caching rules known for its provider; the prefix is priced as input" if prefix else None
+        return 0, False, note
+    # explicit caches bill writes; so do automatic ones whose catalogue entry lists a write price (newer OpenAI
+    # models with prompt_cache_breakpoint writes)
+    premium = rule.mode == "explicit" or entry.get("cache_creation_input_token_cost") is not None
     minimum = min_tokens(rule, model)
     if prefix < minimum:
-        return 0, False, f"{model}: a {prefix:,.0f}-token prefix is below the {minimum:,}-token minimum it caches"
+        note = (
+            f"{model}: a {prefix:,.0f}-token prefix is below the {minimum:,}-token minimum it caches"
+            if prefix
+            else None
+        )
+        return 0, premium, note
     n = minimum + (int(prefix) - minimum) // rule.step * rule.step
     note = (
         f"{model}: {n:,} of the {prefix:,.0f} prefix tokens cacheable ({rule.step}-token steps)" if n < prefix else None
     )
-    return n, rule.mode == "explicit", note
+    return n, premium, note
 
 
 def _provider_of(litellm_provider: str) -> str | None:
@@ -100,6 +104,8 @@ def _classes(w: Workload, cat: Catalogue) -> tuple[list[dict[str, Any]], list[st
         if not model or share <= 0:
             continue
         prefix, premium, note = cacheable(model, w.cached_prefix, cat) if w.caching else (0, False, None)
+        if w.caching and w.prefix_measured and model == w.model:
+            prefix, note = round(w.cached_prefix), None
         if note:
             notes.append(note)
         hit_rate = w.cache_hit_rate if prefix else 0.0
@@ -113,7 +119,7 @@ def _classes(w: Workload, cat: Catalogue) -> tuple[list[dict[str, Any]], list[st
                     "cache": "hit" if hit else "miss",
                     "input_tokens": round(grown),
                     "cache_read_tokens": prefix if hit else 0,
-                    # automatic caches write at no premium: a miss is plain input
+                    # a miss writes the prefix where writes are billed; elsewhere it is plain input
                     "cache_write_5m_tokens": prefix if not hit and premium else 0,
                     "output_tokens": round(w.output_tokens),
                 }
@@ -226,7 +232,7 @@ def project(w: Workload, cat: Catalogue) -> dict[str, Any]:
             *as_given["notes"],
             "List prices from the catalogue; cache writes (explicit caches: Anthropic) are 5-minute writes at the "
             "catalogue's write price (1.25x input), cache reads at its read price; automatic caches (OpenAI, "
-            "DeepSeek, Gemini) write at no premium.",
+            "DeepSeek, Gemini) write at no premium unless the catalogue lists a write price for the model.",
             "A prefix counts as cached only as each provider caches it: from its minimum (OpenAI 1,024 tokens; "
             "Claude Haiku 4.5 and Opus 4.5 4,096; Gemini Pro 4,096; DeepSeek 64) in its steps (OpenAI 128 tokens, "
             "DeepSeek 64).",

@@ -173,6 +173,7 @@ def _projection(
             model=m["model"],
             cached_prefix=min(m["cached_prefix"], m["input_tokens"]),
             cache_hit_rate=m["cache_hit_rate"],
+            prefix_measured=True,
         )
         try:
             results.append(projection.project(w, cat))

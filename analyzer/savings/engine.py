@@ -714,6 +714,8 @@ class Outcome:
     input_after: int = 0
     reads_before: int = 0  # cache-read tokens of the whole traffic, as replayed and with the lever
     reads_after: int = 0
+    extra_calls: int = 0  # calls the lever adds (compaction summaries) and what they cost
+    extra_calls_usd: float = 0.0
 
     @property
     def saving(self) -> float:
@@ -762,6 +764,7 @@ class Engine:
             if abs(v - b.get(k, 0.0)) > 1e-12
         }
         ids = list(affected)
+        added = alt.frame.filter(pl.col("call_id") != pl.col("base_id"))
         return Outcome(
             base.cost,
             alt.cost,
@@ -770,6 +773,8 @@ class Engine:
             int(alt.frame.filter(pl.col("base_id").is_in(ids))["input_tokens"].sum()),
             int(base.frame["cache_read_tokens"].sum()),
             int(alt.frame["cache_read_tokens"].sum()),
+            added.height,
+            float(added["cost"].sum()),
         )
 
     def outcomes(self, lever: Lever, cases: tuple[str, ...] = CASES) -> dict[str, Outcome]:
@@ -937,6 +942,11 @@ def lever_estimate(
             "input_tokens_after": central.input_after,
             "cache_read_tokens_before": central.reads_before,
             "cache_read_tokens_after": central.reads_after,
+            **(
+                {"added_calls": central.extra_calls, "added_calls_usd": round(central.extra_calls_usd, 10)}
+                if central.extra_calls
+                else {}
+            ),
         },
         method="two-replay",
         policies=[lever.name],

@@ -14,7 +14,7 @@ both through the same cache simulator.
 
 from __future__ import annotations
 
-from analyzer.savings import Estimate
+from analyzer.savings import Estimate, usd_text
 from analyzer.savings.engine import (
     SUMMARY_TOKENS,
     Budget,
@@ -71,6 +71,15 @@ def estimate_trimming(engine: Engine) -> list[Estimate]:
         )
         if not est.requests:
             continue  # nothing to trim on this traffic
+        if isinstance(policy, Compact):
+            n, usd = est.detail.pop("added_calls", 0), est.detail.pop("added_calls_usd", 0.0)
+            est.detail |= {"compactions": n, "summariser_usd": usd}
+            before, after = est.detail["input_tokens_before"], est.detail["input_tokens_after"]
+            est.evidence.append(
+                f"{n:,} compactions: {n:,} summariser calls costing {usd_text(usd)} in all (their input mostly read "
+                f"from cache); the {est.requests:,} later requests send {before - after:,} fewer input tokens, and "
+                "each compaction's new prefix is written to the cache again."
+            )
         est.scope = f"{est.requests} requests whose history the policy changes"
         out.append(est)
     return out
