@@ -114,16 +114,39 @@ def _need_input(paths: tuple[str, ...], db: str | None) -> None:
 
 
 def _ingest(store: Store, paths: tuple[str, ...], no_text: bool, fmt: str | None) -> IngestResult:
+    """Ingest PATHS; when not one file of them could be read, exit 1 naming each file skipped and why (a
+    report of $0.00 over nothing would look like a real, cheap month to whoever receives it)."""
     progress = (lambda msg: click.echo(msg, err=True)) if sys.stderr.isatty() else None
     result = store.ingest(paths, no_text=no_text, fmt=fmt, progress=progress)
-    if not result.files:
-        click.echo(
-            f"llmcost: warning: no log files ({', '.join(LOG_SUFFIXES[:4])}, ...) under {', '.join(paths)}", err=True
-        )
+    ignored = _ignored_files(paths)
     for f in result.files:
         if f.skipped and not f.skipped.startswith("already ingested"):
             click.echo(f"llmcost: note: skipped {f.path}: {f.skipped}", err=True)
+    read = [f for f in result.files if not f.skipped or f.skipped.startswith("already ingested")]
+    if not read:
+        for path in ignored:
+            click.echo(f"llmcost: skipped {path}: not a log file (read: {', '.join(LOG_SUFFIXES[:4])}, ...)", err=True)
+        if not result.files and not ignored:
+            raise InputError(f"no log files ({', '.join(LOG_SUFFIXES[:4])}, ...) under {', '.join(paths)}")
+        found = len(result.files) + len(ignored)
+        raise InputError(f"nothing was read: none of the {found} file(s) found is a recognised log")
     return result
+
+
+def _ignored_files(paths: tuple[str, ...]) -> list[Path]:
+    """Files inside the named folders that a folder walk passes over (their suffix is not a log's)."""
+    out: list[Path] = []
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            out.extend(
+                sorted(
+                    f
+                    for f in p.rglob("*")
+                    if f.is_file() and not f.name.startswith(".") and not f.name.lower().endswith(LOG_SUFFIXES)
+                )
+            )
+    return out
 
 
 @cli.command()
@@ -190,6 +213,8 @@ def report(
       llmcost report --db llm.duckdb --since 2025-06-01 --until 2025-06-30 --md -
     """
     _need_input(paths, db)
+    if since is not None and until is not None and since > until:
+        raise click.UsageError(f"--since {since:%Y-%m-%d %H:%M} is after --until {until:%Y-%m-%d %H:%M}")
     if until is not None and until.time() == datetime.min.time():
         until = until + timedelta(days=1)  # a bare date means "through the end of that day"
     cat = load_catalogue(prices_file)
