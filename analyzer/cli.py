@@ -378,6 +378,7 @@ def ingest(paths: tuple[str, ...], db: str, as_json: bool, no_text: bool, strict
                         "schema_version": 1,
                         "database": db,
                         "rows": result.rows,
+                        "buckets": result.buckets,
                         "rejected": result.rejected,
                         "files": [f.as_dict() for f in result.files],
                     },
@@ -389,10 +390,10 @@ def ingest(paths: tuple[str, ...], db: str, as_json: bool, no_text: bool, strict
                 if f.skipped:
                     click.echo(f"{f.path}: skipped: {f.skipped}")
                 else:
-                    click.echo(
-                        f"{f.path}: {f.format}: {f.rows} requests, {f.rejected} rejected, {f.duplicates} duplicates"
-                    )
-            click.echo(f"{result.rows} requests added to {db}")
+                    what = f"{f.buckets} usage buckets" if f.buckets else f"{f.rows} requests"
+                    click.echo(f"{f.path}: {f.format}: {what}, {f.rejected} rejected, {f.duplicates} duplicates")
+            buckets = f" and {result.buckets} usage buckets" if result.buckets else ""
+            click.echo(f"{result.rows} requests{buckets} added to {db}")
         _warn_rejects(store, result, strict, f"table `rejects` of {db}")
     finally:
         store.close()
@@ -659,13 +660,21 @@ def project(
 def formats(as_json: bool) -> None:
     """The input formats llmcost reads, and what each makes possible."""
     rows = [
-        {"name": s.name, "title": s.title, "enables": s.enables, "example": f"sample_logs/{s.example}"} for s in SOURCES
+        {
+            "name": s.name,
+            "title": s.title,
+            "detected_by": s.detected_by or None,
+            "enables": s.enables,
+            "example": f"sample_logs/{s.example}",
+        }
+        for s in SOURCES
     ]
     if as_json:
         click.echo(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode())
         return
     for r in rows:
-        click.echo(f"{r['name']}\n  {r['title']}\n  enables: {r['enables']}\n  example: {r['example']}")
+        detected = f"\n  detected by: {r['detected_by']}" if r["detected_by"] else ""
+        click.echo(f"{r['name']}\n  {r['title']}{detected}\n  enables: {r['enables']}\n  example: {r['example']}")
     click.echo("\nAll of them may be .gz or .zst compressed; folders are read recursively; globs are expanded.")
 
 

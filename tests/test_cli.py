@@ -32,7 +32,8 @@ def test_json_contract(sample_report):
     for key in ("requests", "cost_usd", "input_tokens", "output_tokens", "cache_read_tokens"):
         assert isinstance(t[key], int | float)
     # 26 API calls (8 from Claude Code transcripts) + 60 block-hash trace requests, which only feed prefix reuse
-    assert data["ingest"]["rows"] == 86 and data["ingest"]["rejected"] == 0
+    # 86 requests and 15 usage-export buckets
+    assert data["ingest"]["rows"] == 101 and data["ingest"]["rejected"] == 0
     assert t["requests"] == 26 and t["unpriced_requests"] == 1 and t["error_requests"] == 1
     assert data["prefix_reuse"]["by_source"]["block_traces"]["requests"] == 60
 
@@ -103,7 +104,7 @@ def test_ingest_then_report_from_db(runner, tmp_path):
     db = str(tmp_path / "llm.duckdb")
     res = runner.invoke(cli, ["ingest", str(SAMPLES), "--db", db])
     assert res.exit_code == 0, res.output
-    assert "86 requests added" in res.output
+    assert "86 requests and 15 usage buckets added" in res.output
     again = runner.invoke(cli, ["ingest", str(SAMPLES), "--db", db])
     assert "0 requests added" in again.output and "already ingested" in again.output
     out = tmp_path / "s.json"
