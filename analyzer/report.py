@@ -168,18 +168,20 @@ def _projection(
     per_month = projection.monthly_factor(days)
     if per_month is None:
         return {"error": "a projection needs at least a day of dated traffic", "unpriced_models": []}
-    results, unpriced = [], []
+    results, names, unpriced = [], [], []
     for m in rows:
         w = projection.Workload(
             requests=m["requests"] * per_month,
             input_tokens=m["input_tokens"],
             output_tokens=m["output_tokens"],
-            model=m["model"],
+            # the catalogue key it priced as: a name like mistral-small-latest is only priced with its provider
+            model=cat.resolve(m["model"], m["provider"]).key or m["model"],
             cached_prefix=min(m["cached_prefix"], m["input_tokens"]),
             cache_hit_rate=m["cache_hit_rate"],
         )
         try:
             results.append(projection.project(w, cat))
+            names.append(m["model"])
         except InputError:  # no price: named, not projected at $0
             unpriced.append(m["model"])
     if not results:
@@ -195,7 +197,7 @@ def _projection(
         "levers_save_usd": round(sum(r["levers_save_usd"] for r in results), 6),
         "scenarios": {name: add(lambda r, n=name: r["scenarios"][n]) for name in projection.SCENARIOS},
         "models": [
-            {"model": r["as_given"]["workload"]["model"], **{k: r["as_given"][k] for k in parts}} for r in results
+            {"model": name, **{k: r["as_given"][k] for k in parts}} for name, r in zip(names, results, strict=True)
         ],
         "unpriced_models": unpriced,
         "assumptions": [
