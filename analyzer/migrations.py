@@ -64,6 +64,14 @@ def _m003(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("ALTER TABLE messages ADD COLUMN breakpoint VARCHAR")
 
 
+@migration(4, "price modifiers on requests")
+def _m004(con: duckdb.DuckDBPyConnection) -> None:
+    # Anthropic's data residency (`inference_geo`) and fast mode (`speed`) scale the price by the catalogue's
+    # provider_specific_entry multipliers.
+    con.execute("ALTER TABLE requests ADD COLUMN inference_geo VARCHAR")
+    con.execute("ALTER TABLE requests ADD COLUMN speed VARCHAR")
+
+
 def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
     """Bring the database to the newest schema; returns the migrations applied now."""
     con.execute(

@@ -12,7 +12,7 @@ from typing import Any
 
 import polars as pl
 
-from analyzer import __version__, actions, conversations, prefixes, projection, queries, tokens
+from analyzer import __version__, actions, conversations, prefixes, projection, queries, reconcile, tokens
 from analyzer.errors import InputError
 from analyzer.prices import Catalogue, price_one, price_requests
 from analyzer.redact import excerpt, excerpt_of
@@ -38,7 +38,8 @@ TOP_ATTRIBUTION = 25  # rows per dimension in the report; the JSON carries the s
 def priced_frame(store: Store, cat: Catalogue, since: datetime | None, until: datetime | None) -> pl.DataFrame:
     """The period's requests priced with the given catalogue, registered as `priced_requests` for the SQL."""
     frame = queries.run(store.con, "requests_in_period", since=since, until=until)
-    priced = price_requests(frame, cat)
+    # The same traffic at the shipped snapshot's prices ("today's"), beside each call at its day's prices.
+    priced = price_requests(frame, cat).with_columns(cost_today=price_requests(frame, cat, dated=False)["cost"])
     store.con.register("priced_requests", priced)
     return priced
 
@@ -98,7 +99,7 @@ def build_report(
             "until": _iso(until),
             "undated_requests": t["undated_requests"],
         },
-        "prices": {"catalogue": cat.source, "catalogue_date": cat.date, "overrides": cat.overrides},
+        "prices": _prices_section(con, cat, priced),
         "totals": {
             "requests": t["requests"],
             "priced_requests": t["priced_requests"],
@@ -146,10 +147,37 @@ def build_report(
     }
     ratios = {c["provider"]: c["ratio"] for c in calibration if c["ratio"] and c["encoding"] == "o200k_base"}
     report.update(structure(store, cat, priced, since, until, cache_capacity, ratios, routing_rules, show_text))
+    report["reconciliation"] = reconcile.reconcile(con)
     report["projection"] = _projection(con, cat, since, until, days)
     report["headline"] = actions.headline(report)
     report["assumptions"] = assumptions(report)
     return report
+
+
+def _prices_section(con: Any, cat: Catalogue, priced: pl.DataFrame) -> dict[str, Any]:
+    """Where the prices came from: the catalogue, the dated history, which price version priced how much spend
+    (and with which adjustments), the rates inferred from a provider's rule, and today's cost of the traffic."""
+    h = cat.history
+    versions = [_clean(r) for r in queries.rows(con, "spend_by_price_version")]
+    keys = sorted(k for k in priced["model_key"].drop_nulls().unique().to_list())
+    inferred = [
+        {"model_key": k, "token_type": kind, "rule": why} for k in keys for kind, why in cat.inferred_rates(k).items()
+    ]
+    adjusted: dict[str, int] = {}
+    for r in versions:
+        if r["adjustments"]:
+            adjusted[r["adjustments"]] = adjusted.get(r["adjustments"], 0) + r["requests"]
+    today = priced.filter(pl.col("priced"))["cost_today"].sum() if priced.height else 0.0
+    return {
+        "catalogue": cat.source,
+        "catalogue_date": cat.date,
+        "overrides": cat.overrides,
+        "history": None if h is None else {"first_day": h.first, "last_day": h.last, "source": h.source},
+        "by_version": versions,
+        "adjusted_requests": [{"adjustments": k, "requests": v} for k, v in sorted(adjusted.items())],
+        "inferred_rates": inferred,
+        "cost_at_today_prices_usd": _usd(today),
+    }
 
 
 def _projection(
