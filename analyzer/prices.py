@@ -336,6 +336,41 @@ class Catalogue:
             return float(e.get("output_cost_per_token") or 0.0)
         return 0.0 if kind != "input" else base
 
+    def version_on(self, key: str, day: str) -> tuple[str, str] | None:
+        """(rate key, from_day) of the history's price version of `key` in force on `day`, registered so that
+        `rate_rows` can read it; None when the snapshot prices that day (or the user's file sets the key)."""
+        if self.history is None or key in self.user_keys:
+            return None
+        hit = self.history.version_on(key, day)
+        if hit is None:
+            return None
+        frm, fields = hit
+        self.versions.setdefault(f"{key}@{frm}", fields)
+        return f"{key}@{frm}", frm
+
+    def rate_sources(self, key: str) -> dict[str, str]:
+        """Where each base (standard, below any tier) rate of `key` comes from: the catalogue field that lists
+        it, or the rule that derives it."""
+        e = self.entry(key)
+        inferred = self.inferred_rates(key)
+        out = {}
+        for kind, name in RATE_FIELDS.items():
+            if e.get(name) is not None:
+                out[kind] = f"listed: {name}"
+            elif kind in inferred:
+                out[kind] = f"inferred: {inferred[kind]}"
+            elif kind == "reasoning":
+                out[kind] = "the output rate (thinking tokens are billed as output)"
+            elif kind == "cache_write_1h":
+                out[kind] = "the 5-minute write rate (no 1-hour price listed)"
+            elif kind in ("cache_read", "cache_write_5m"):
+                out[kind] = "the input rate (no cache price listed)"
+            else:
+                out[kind] = "not listed: $0"
+        if _off_peak(e):
+            out["off_peak"] = "listed: off_peak_pricing (its windows select the off_peak mode)"
+        return out
+
     def multipliers(self, key: str) -> dict[str, float]:
         """The numeric multipliers of the entry's `provider_specific_entry` (Anthropic: {"us": 1.1} for US-only
         inference, {"fast": 2.0} for fast mode); non-numeric provider settings are not prices and are skipped."""

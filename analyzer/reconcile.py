@@ -42,6 +42,11 @@ def likely_cause(row: dict[str, Any]) -> str:
     if computed == 0 or billed == 0:
         return "one side is $0: the call was not billed (failed or cached by the gateway), or the cost field is empty"
     ratio = billed / computed
+    if ratio > 3 or ratio < 1 / 3:
+        return (
+            "too large for a price difference: the cost field may not be this call's cost "
+            "(a running total, another currency, or a test value)"
+        )
     for r, why in _RATIOS:
         if abs(ratio - r) <= 0.02 * r:
             return why
@@ -89,7 +94,7 @@ def reconcile(con: Any) -> dict[str, Any]:
         line = "The logs carry billed costs only for unpriced models: see Reconciliation."
     elif pct is not None and abs(pct) <= MATCH_PCT:
         n = sum(r["requests"] for r in comparable)
-        line = f"Matches what was billed within {max(abs(pct), 0.01):.2f}% ({_money(billed)} billed on {n:,} calls)."
+        line = f"Matches what was billed within {abs(pct):.2f}% ({_money(billed)} billed on {n:,} calls)."
     else:
         line = (
             f"Differs from what was billed by {_money(abs(gap))}: computed {_money(computed)} vs {_money(billed)} "

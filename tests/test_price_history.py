@@ -129,3 +129,20 @@ def test_user_price_file_wins_over_the_history(tmp_path):
     row = price_one(cat, "deepseek-chat", "deepseek", input_tokens=M, output_tokens=M, ts=at("2025-09-10"))
     assert row["cost"] == pytest.approx(0.1 + 0.2)
     assert row["price_version"] == "snapshot"
+
+
+def test_prices_on_a_day(runner):
+    from analyzer.cli import cli
+
+    res = runner.invoke(cli, ["prices", "deepseek-chat", "--provider", "deepseek", "--on", "2025-09-10", "--json"])
+    assert res.exit_code == 0, res.output
+    info = json.loads(res.output)
+    base = info["usd_per_million_tokens"][0]
+    assert (base["mode"], base["input"], base["cache_read"], base["output"]) == ("standard", 0.56, 0.07, 1.68)
+    assert info["price_version"] == "2025-09-05" and info["prices_from"].startswith("price history")
+    assert info["rate_sources"]["input"] == "listed: input_cost_per_token"
+    res = runner.invoke(cli, ["prices", "deepseek-chat", "--provider", "deepseek", "--json"])
+    info = json.loads(res.output)
+    assert info["usd_per_million_tokens"][0]["input"] == 0.28 and info["price_version"] == "snapshot"
+    res = runner.invoke(cli, ["prices", "deepseek-chat", "--on", "2025-13-40"])
+    assert res.exit_code == 2  # a usage error, no traceback
