@@ -367,6 +367,17 @@ def assumptions(report: dict[str, Any]) -> list[str]:
         f"Costs are tokens x list prices from {p['catalogue']} (snapshot {p['catalogue_date']})"
         + (f", overridden by {', '.join(p['overrides'])}" if p["overrides"] else "")
         + "; negotiated discounts and credits are not known to llmcost.",
+        *(
+            [
+                f"Each call is priced at the catalogue's prices of its day: a dated history from "
+                f"{p['history']['first_day']} to {p['history']['last_day']} (the dates LiteLLM's catalogue changed, "
+                "corrected to the provider's own dates where known), the snapshot after it; before a model's first "
+                f"listing, its earliest listed prices. The same traffic at today's prices: "
+                f"${p['cost_at_today_prices_usd'] or 0:,.6f}."
+            ]
+            if p.get("history")
+            else []
+        ),
         "Each token type is priced at its own rate: uncached input, cache reads, 5-minute and 1-hour cache "
         "writes, output, and reasoning (at the output rate unless the catalogue lists a reasoning rate).",
         "Batch API calls are priced at the catalogue's batch rates (50% of standard where none is listed); "
