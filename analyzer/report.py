@@ -12,9 +12,9 @@ from typing import Any
 
 import polars as pl
 
-from analyzer import __version__, actions, conversations, prefixes, projection, queries, reconcile, tokens
+from analyzer import __version__, actions, conversations, prefixes, projection, queries, reconcile, tokens, usage
 from analyzer.errors import InputError
-from analyzer.prices import Catalogue, price_one, price_requests
+from analyzer.prices import COST_COLUMNS, Catalogue, price_one, price_requests
 from analyzer.redact import excerpt, excerpt_of
 from analyzer.savings.routing import Rule
 from analyzer.savings.run import estimate_all
@@ -31,6 +31,9 @@ from analyzer.store import IngestResult, Store
 # 4: headline (top levers with monthly figures, confidence and an action), projection (the measured workload
 #    and its three scenarios), estimates' detail, prefix_reuse.gaps, excerpts of prefixes and volatile system
 #    prompts (redacted unless --show-text), meta.show_text.
+# 5 (in progress): usage_export (provider usage/cost exports: per-export figures, billed totals and their basis,
+#    spend by model/project/key/user/day, billed line items, unpriced buckets, reconciliation with the logs per
+#    day and model, and needs_logs when there are no request logs).
 SCHEMA_VERSION = 4
 TOP_ATTRIBUTION = 25  # rows per dimension in the report; the JSON carries the same rows
 
@@ -38,10 +41,25 @@ TOP_ATTRIBUTION = 25  # rows per dimension in the report; the JSON carries the s
 def priced_frame(store: Store, cat: Catalogue, since: datetime | None, until: datetime | None) -> pl.DataFrame:
     """The period's requests priced with the given catalogue, registered as `priced_requests` for the SQL."""
     frame = queries.run(store.con, "requests_in_period", since=since, until=until)
-    # The same traffic at the shipped snapshot's prices ("today's"), beside each call at its day's prices.
-    priced = price_requests(frame, cat).with_columns(cost_today=price_requests(frame, cat, dated=False)["cost"])
+    # The same traffic at the shipped snapshot's prices ("today's"), beside each call at its day's prices:
+    # `today_<column>` for every cost column (rows align: both keep the frame's order).
+    today = price_requests(frame, cat, dated=False)
+    priced = price_requests(frame, cat).with_columns(
+        cost_today=today["cost"], **{f"today_{c}": today[c] for c in (*COST_COLUMNS, "mode", "tier")}
+    )
     store.con.register("priced_requests", priced)
     return priced
+
+
+def at_today_prices(priced: pl.DataFrame) -> pl.DataFrame:
+    """A priced frame with its cost columns at today's prices (the shipped snapshot), for the savings
+    replays, which price their counterfactuals without dates."""
+    cols = ("cost", *COST_COLUMNS, "mode", "tier")
+    if "cost_today" not in priced.columns:
+        return priced
+    return priced.with_columns(
+        cost=pl.col("cost_today"), **{c: pl.col(f"today_{c}") for c in cols if c != "cost"}
+    ).with_columns(price_version=pl.lit("snapshot"))
 
 
 def build_report(
@@ -148,6 +166,7 @@ def build_report(
     ratios = {c["provider"]: c["ratio"] for c in calibration if c["ratio"] and c["encoding"] == "o200k_base"}
     report.update(structure(store, cat, priced, since, until, cache_capacity, ratios, routing_rules, show_text))
     report["reconciliation"] = reconcile.reconcile(con)
+    report["usage_export"] = usage.section(con, cat, since, until, priced)
     report["projection"] = _projection(con, cat, since, until, days)
     report["headline"] = actions.headline(report)
     report["assumptions"] = assumptions(report)
@@ -294,7 +313,9 @@ def structure(
         "prefix_reuse": reuse,
         **_prefix_tables(con, message_reqs, attrs, system_prompts, cat, show_text),
         "shared_system_prefixes": prefixes.shared_system_prefixes(system_prompts),
-        **estimate_all(con, priced, seq, threads, cat, calibration or {}, routing_rules),
+        # Savings are what a lever saves from now on: the logged traffic and every replay of it at today's
+        # prices (the same prices on both sides of each estimate).
+        **estimate_all(con, at_today_prices(priced), seq, threads, cat, calibration or {}, routing_rules),
     }
 
 
