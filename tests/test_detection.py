@@ -15,6 +15,10 @@ EXPECTED = {
     "anthropic_cost_report.json": "anthropic_cost",
     "anthropic_messages.jsonl": "anthropic_messages",
     "anthropic_usage_report.json": "anthropic_usage",
+    "bedrock_converse.jsonl": "bedrock_converse",
+    "codex_session.jsonl": "codex_session",
+    "gemini_generate_content.jsonl": "gemini_generate_content",
+    "langfuse_ingestion_batch.json": "langfuse",
     "claude_code_ccusage.jsonl": "claude_code",
     "claude_code_session.jsonl": "claude_code",
     "claude_code_usage_report.json": "claude_code_usage_report",
@@ -35,6 +39,11 @@ EXPECTED_SHARED = {
     "anthropic_usage_report/claude_code_usage_report_response.json": "claude_code_usage_report",
     "anthropic_usage_report/cost_report_response.json": "anthropic_cost",
     "anthropic_usage_report/usage_report_messages_response.json": "anthropic_usage",
+    "bedrock_converse/converse_cache_write_and_read_pairs.json": "bedrock_converse",
+    "codex_cli_jsonl/ccusage_fixture_codex_session-alpha.jsonl": "codex_session",
+    "gemini_usage_metadata/cached_content_request_response_pairs.json": "gemini_generate_content",
+    "gemini_usage_metadata/generate_content_request_response.json": "gemini_generate_content",
+    "litellm_logging/langfuse_ingestion_batch_from_litellm.json": "langfuse",
     "claude_code_jsonl/ccusage_fixture_project-alpha_session-alpha_chat.jsonl": "claude_code",
     "claude_code_jsonl/claude-code-log_representative_messages.jsonl": "claude_code",
     "litellm_logging/spend_logs_payload.json": "litellm_spend_log",
@@ -58,6 +67,12 @@ def sniffed_by(path: Path) -> list[str]:
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_each_sample_is_recognised_by_its_format_alone(name):
     assert sniffed_by(SAMPLES / name) == [EXPECTED[name]]
+
+
+@pytest.mark.skipif(not SHARED.exists(), reason="../shared/samples not present")
+def test_every_shared_json_sample_is_in_the_map():
+    found = {str(p.relative_to(SHARED)) for p in SHARED.rglob("*") if p.suffix in (".json", ".jsonl")}
+    assert found == set(EXPECTED_SHARED)
 
 
 def test_every_sample_and_every_format_is_covered():

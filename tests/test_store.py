@@ -35,9 +35,13 @@ def test_sample_logs_load_completely(store):
         "anthropic_usage",
         "anthropic_cost",
         "claude_code_usage_report",
+        "bedrock_converse",
+        "gemini_generate_content",
+        "codex_session",
+        "langfuse",
     }
-    assert count(store, "requests") == result.rows == 86
-    assert count(store, "sources") == 15
+    assert count(store, "requests") == result.rows == 94
+    assert count(store, "sources") == 19
     assert count(store, "usage_buckets") == result.buckets == 15
     trace_inputs = store.con.execute("SELECT input_tokens FROM requests WHERE trace_ms IS NOT NULL").fetchall()
     assert len(trace_inputs) == 60

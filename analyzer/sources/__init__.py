@@ -19,7 +19,11 @@ from analyzer.inputs import iter_lines, read_all, read_head
 from analyzer.sources.anthropic import Anthropic
 from analyzer.sources.anthropic_usage import AnthropicCostReport, AnthropicUsageReport, ClaudeCodeUsageReport
 from analyzer.sources.base import RecordError, Request, Source
+from analyzer.sources.bedrock import BedrockConverse
 from analyzer.sources.claude_code import ClaudeCode
+from analyzer.sources.codex import CodexSession
+from analyzer.sources.gemini import GeminiGenerateContent
+from analyzer.sources.langfuse import LangfuseBatch
 from analyzer.sources.litellm import LiteLLMPayload, LiteLLMSpendLog
 from analyzer.sources.mooncake import MooncakeTrace
 from analyzer.sources.openai_batch import OpenAIBatchInput, OpenAIBatchOutput
@@ -32,8 +36,12 @@ SOURCES: list[Source] = [
     LiteLLMPayload(),
     LiteLLMSpendLog(),
     ClaudeCode(),
+    BedrockConverse(),
+    GeminiGenerateContent(),
     Anthropic(),
     OpenAIChat(),
+    CodexSession(),
+    LangfuseBatch(),
     MooncakeTrace(),
     OpenAIUsage(),
     OpenAICosts(),
