@@ -96,3 +96,24 @@ def test_openrouter_sample_matches_at_the_price_of_its_day(store):
     assert rc["computed_usd"] == pytest.approx(0.027461)
     assert rc["line"].startswith("Matches what was billed")
     assert r["prices"]["cost_at_today_prices_usd"] < 0.85 * 0.027461
+
+
+def test_reconciliation_in_every_output(runner, tmp_path):
+    from analyzer.cli import cli
+
+    log = write_jsonl(tmp_path / "l.jsonl", [payload(1, "gpt-4o", 1000, 100, 0.00385)])
+    out = tmp_path / "out"
+    out.mkdir()
+    res = runner.invoke(
+        cli,
+        ["report", str(log), "-o", str(out / "r.html"), "--md", str(out / "r.md"), "--csv-dir", str(out / "csv")],
+    )
+    assert res.exit_code == 0, res.output
+    line = "Differs from what was billed by $0.00035"
+    html = (out / "r.html").read_text()
+    assert 'id="billed-line"' in html and line in html and 'id="reconciliation"' in html
+    md = (out / "r.md").read_text()
+    assert f"**Billed vs computed:** {line}" in md and "## Reconciliation: billed vs computed" in md
+    csv = (out / "csv" / "billed_vs_computed.csv").read_text().splitlines()
+    assert csv[0].startswith("day,model,model_key") and csv[1].startswith("2026-03-02,gpt-4o,gpt-4o")
+    assert line in runner.invoke(cli, ["report", str(log)]).output  # the terminal summary
