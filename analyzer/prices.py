@@ -669,6 +669,9 @@ def price_buckets(df: pl.DataFrame, cat: Catalogue, *, without_cache_reads: bool
     uncached input: what the same traffic would have cost with no cache, for the realised saving."""
     long_ctx = pl.col("context_window").fill_null("").str.starts_with("200k")
     frame = df.with_columns(tier_tokens=pl.when(long_ctx).then(pl.lit(200_001)).otherwise(pl.lit(0)))
+    if "ts" not in frame.columns and "period_start" in frame.columns:
+        # A bucket is priced at the prices of the day it starts, like the logged calls it is compared with.
+        frame = frame.with_columns(ts=pl.col("period_start").cast(pl.Datetime("us")))
     if without_cache_reads:
         frame = frame.with_columns(cache_read_tokens=pl.lit(0, dtype=pl.Int64))
     # An export not grouped by model names none: such a bucket is unpriced, whatever a name could match.

@@ -146,3 +146,30 @@ def test_prices_on_a_day(runner):
     assert info["usd_per_million_tokens"][0]["input"] == 0.28 and info["price_version"] == "snapshot"
     res = runner.invoke(cli, ["prices", "deepseek-chat", "--on", "2025-13-40"])
     assert res.exit_code == 2  # a usage error, no traceback
+
+
+def test_usage_buckets_are_priced_at_the_prices_of_their_day(dated):
+    import polars as pl
+
+    from analyzer.prices import price_buckets
+
+    bucket = pl.DataFrame(
+        {
+            "model": ["deepseek-chat", "deepseek-chat"],
+            "provider": ["deepseek", "deepseek"],
+            "input_tokens": [M, M],
+            "cache_read_tokens": [0, 0],
+            "cache_write_5m_tokens": [0, 0],
+            "cache_write_1h_tokens": [0, 0],
+            "output_tokens": [M, M],
+            "reasoning_tokens": [0, 0],
+            "batch": [False, False],
+            "service_tier": [None, None],
+            "status": ["ok", "ok"],
+            "context_window": [None, None],
+            "period_start": [datetime(2025, 9, 10), datetime(2025, 10, 1)],
+        },
+        schema_overrides={"service_tier": pl.String, "context_window": pl.String},
+    )
+    costs = price_buckets(bucket, dated)["cost"].to_list()
+    assert costs == pytest.approx([0.56 + 1.68, 0.28 + 0.42])
