@@ -208,3 +208,27 @@ def test_deepseek_off_peak_windows(catalogue, ts, off_peak):
 def test_service_tiers_the_catalogue_prices(catalogue, tier, inp, out):
     row = price_one(catalogue, "gpt-6-astra", "openai", input_tokens=1000, output_tokens=100, service_tier=tier)
     assert row["cost"] == pytest.approx(1000 * inp + 100 * out)
+
+
+def test_anthropic_log_with_us_geo_and_fast_mode_end_to_end(store, tmp_path, catalogue):
+    # Anthropic puts inference_geo in usage; fast mode is the request's `speed`. claude-opus-4-8 lists
+    # {"us": 1.1, "fast": 2.0}: 1000 in + 100 out = $0.0075 list, x2.2 = $0.0165.
+    from analyzer.report import build_report
+    from tests.conftest import write_jsonl
+
+    def rec(i, geo, speed):
+        req = {"model": "claude-opus-4-8", "max_tokens": 100, "messages": [{"role": "user", "content": f"hi {i}"}]}
+        if speed:
+            req["speed"] = speed
+        usage = {"input_tokens": 1000, "output_tokens": 100, "inference_geo": geo, "service_tier": "standard"}
+        resp = {"type": "message", "id": f"m{i}", "model": "claude-opus-4-8", "role": "assistant", "usage": usage}
+        resp["content"] = [{"type": "text", "text": "ok"}]
+        return {"timestamp": 1795507200 + i, "request": req, "response": resp}
+
+    log = write_jsonl(tmp_path / "a.jsonl", [rec(1, "us", "fast"), rec(2, "global", None)])
+    store.ingest([str(log)])
+    r = build_report(store, catalogue)
+    assert r["totals"]["cost_usd"] == pytest.approx(0.0165 + 0.0075)
+    assert r["prices"]["adjusted_requests"] == [
+        {"adjustments": "inference_geo us x1.1; speed fast x2.0", "requests": 1}
+    ]
