@@ -59,6 +59,8 @@ _REQUEST_SCHEMA = pa.schema(
         ("has_tools", pa.bool_()),
         ("encoding", pa.string()),
         ("trace_ms", pa.float64()),
+        ("inference_geo", pa.string()),
+        ("speed", pa.string()),
     ]
 )
 _REQUEST_FIELDS = [f.name for f in _REQUEST_SCHEMA]
@@ -356,6 +358,8 @@ class Store:
                 ("has_tools", r.has_tools),
                 ("encoding", enc),
                 ("trace_ms", r.trace_ms),
+                ("inference_geo", r.inference_geo),
+                ("speed", r.speed),
             ):
                 cols[f].append(v)
         res.rows += len(cols["request_id"])

@@ -221,8 +221,9 @@ def test_otel_genai_sample_by_hand(runner):
     assert t["input_tokens"] == 31 + 62 + 2500 + 2100 + 33
     assert (t["cache_read_tokens"], t["cache_write_5m_tokens"]) == (2048, 2048)
     by = {m["model"]: m for m in rep["by_model"]}
-    # mistral-small-latest (gen_ai.provider.name mistral_ai, OpenInference's mistralai): 0.15 in / 0.60 out
-    mistral = (31 + 62 + 33) * 0.15 * M + (14 + 21 + 16) * 0.60 * M
+    # mistral-small-latest (gen_ai.provider.name mistral_ai, OpenInference's mistralai), at the prices in force on
+    # the spans' day (`llmcost prices mistral-small-latest --provider mistral --on 2025-11-27`): 0.10 in / 0.30 out
+    mistral = (31 + 62 + 33) * 0.10 * M + (14 + 21 + 16) * 0.30 * M
     assert by["mistral-small-latest"]["cost_usd"] == pytest.approx(mistral)
     assert by["mistral-small-latest"]["provider"] == "mistral"
     # gpt-4.1-mini-2025-04-14: 0.40 in, 0.10 cache read, 1.60 out

@@ -44,6 +44,8 @@ class Request:
     reasoning_tokens: int = 0
     batch: bool = False
     service_tier: str | None = None
+    inference_geo: str | None = None  # Anthropic data residency ("us"), priced by the catalogue's multiplier
+    speed: str | None = None  # Anthropic fast mode ("fast")
     reported_cost: float | None = None
     latency_ms: float | None = None
     status: str = "ok"
