@@ -1,0 +1,194 @@
+"""Amazon Bedrock: Converse API request/response logs, and model invocation logging records.
+
+The same envelope as the other request logs (`request`, `response`, optional `timestamp` and `metadata`), or an
+HTTP recording whose request `uri` is `.../model/{modelId}/converse`. The response's `usage` counts
+`inputTokens` without the cache (`totalTokens` = input + output + cache reads + cache writes), so the canonical
+input adds `cacheReadInputTokens` and `cacheWriteInputTokens` back. Messages are `system`, `messages` and
+`toolConfig.tools` as Converse sends them; `cachePoint` blocks mark cache breakpoints (5 minutes unless a `ttl`
+is given) and are not content.
+
+Model invocation logging (CloudWatch Logs or S3) writes one record per call: `schemaType`
+"ModelInvocationLog", `timestamp`, `requestId`, `operation`, `modelId` (an id or an ARN), `identity.arn`,
+`requestMetadata`, `input {inputBodyJson, inputTokenCount, cacheReadInputTokenCount,
+cacheWriteInputTokenCount}` and `output {outputBodyJson, outputTokenCount}`; as in Converse, inputTokenCount
+leaves the cache out.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import unquote
+
+from analyzer.sources.base import (
+    RecordError,
+    Request,
+    Source,
+    apply_metadata,
+    canonical_json,
+    count,
+    envelope,
+    first_str,
+    money,
+    str_list,
+    sub,
+    text_of,
+    timestamp_us,
+)
+
+
+def _uri(obj: dict[str, Any]) -> str:
+    req = obj.get("request")
+    return str(req.get("uri") or req.get("url") or "") if isinstance(req, dict) else ""
+
+
+def model_from_uri(uri: str) -> str | None:
+    """`.../model/us.anthropic.claude-...-v1%3A0/converse` -> the model id, percent-decoded."""
+    if "/model/" not in uri:
+        return None
+    return unquote(uri.split("/model/", 1)[1].split("/", 1)[0]) or None
+
+
+def _blocks(content: Any, breakpoints: dict[int, str], index: int) -> str:
+    """Text of Converse content blocks without their cachePoint markers, which become a breakpoint."""
+    if not isinstance(content, list):
+        return text_of(content)
+    kept = []
+    for b in content:
+        if isinstance(b, dict) and "cachePoint" in b:
+            breakpoints[index] = str(sub(b, "cachePoint", "ttl") or "5m")
+        else:
+            kept.append(b)
+    return text_of(kept)
+
+
+def converse_messages(req: dict[str, Any], breakpoints: dict[int, str]) -> list[tuple[str, str, bool]]:
+    """In cache-prefix order: tools, system, messages."""
+    out: list[tuple[str, str, bool]] = []
+    tools = sub(req, "toolConfig", "tools")
+    if isinstance(tools, list) and tools:
+        plain = [t for t in tools if not (isinstance(t, dict) and "cachePoint" in t)]
+        if len(plain) < len(tools):
+            breakpoints[0] = "5m"
+        out.append(("tools", canonical_json(plain), False))
+    system = req.get("system")
+    if system:
+        out.append(("system", _blocks(system, breakpoints, len(out)), False))
+    for m in req.get("messages") or []:
+        if isinstance(m, dict):
+            out.append((str(m.get("role") or "user"), _blocks(m.get("content"), breakpoints, len(out)), False))
+    return out
+
+
+class BedrockConverse(Source):
+    name = "bedrock_converse"
+    title = "Amazon Bedrock Converse API request/response log"
+    enables = "cost (cache reads and writes), latency, messages (threads, prefixes, routing, trimming)"
+    example = "bedrock_converse.jsonl"
+    detected_by = "a response whose usage has inputTokens and outputTokens (camelCase), with output or stopReason"
+
+    def sniff(self, obj: dict[str, Any]) -> bool:
+        env = envelope(obj)
+        if env is None:
+            return False
+        usage = env.response.get("usage")
+        return (
+            isinstance(usage, dict)
+            and "inputTokens" in usage
+            and "outputTokens" in usage
+            and ("output" in env.response or "stopReason" in env.response)
+        )
+
+    def parse(self, obj: dict[str, Any], ctx: dict[str, Any]) -> Request:
+        env = envelope(obj)
+        if env is None:
+            raise RecordError("no request/response pair")
+        req, resp = env.request, env.response
+        model = first_str(obj.get("modelId"), req.get("modelId"), model_from_uri(_uri(obj)))
+        if model is None:
+            raise RecordError("no model id (modelId, or the request uri's /model/{modelId}/converse)")
+        r = Request(model=model)
+        apply_metadata(r, obj, env)
+        r.provider = r.provider or "bedrock"
+        r.request_id = first_str(obj.get("id"), obj.get("request_id"), obj.get("requestId"))
+        r.ts_us = env.ts_us
+        usage = resp.get("usage")
+        if isinstance(usage, dict):
+            uncached = count(usage.get("inputTokens"), "usage.inputTokens")
+            read = count(usage.get("cacheReadInputTokens"), "usage.cacheReadInputTokens")
+            write = count(usage.get("cacheWriteInputTokens"), "usage.cacheWriteInputTokens")
+            r.input_tokens = uncached + read + write
+            r.cache_read_tokens = read
+            r.cache_write_5m_tokens = write
+            r.output_tokens = count(usage.get("outputTokens"), "usage.outputTokens")
+        elif r.status == "error":
+            pass  # a failed call: counted, not billed
+        else:
+            raise RecordError("response has no usage")
+        r.latency_ms = (
+            r.latency_ms if r.latency_ms is not None else money(sub(resp, "metrics", "latencyMs"), "latencyMs")
+        )
+        r.endpoint = "converse"
+        r.has_tools = bool(sub(req, "toolConfig", "tools"))
+        r.messages = converse_messages(req, r.breakpoints)
+        reply = sub(resp, "output", "message", "content")
+        if reply is not None:
+            r.messages.append(("assistant", text_of(reply), True))
+        return r.check()
+
+
+def _invocation_model(model_id: str) -> str:
+    """A foundation-model ARN names the model after `foundation-model/`; an inference-profile ARN names none
+    (left as is: unpriced, and listed as such)."""
+    return model_id.split("foundation-model/", 1)[1] if "foundation-model/" in model_id else model_id
+
+
+class BedrockInvocationLog(Source):
+    name = "bedrock_invocation_log"
+    title = "Amazon Bedrock model invocation logging records (CloudWatch Logs / S3: schemaType ModelInvocationLog)"
+    enables = (
+        "cost per call (cache reads and writes), callers (identity.arn) and requestMetadata tags; messages when "
+        "text delivery is on (threads, prefixes)"
+    )
+    example = "bedrock_invocation_log.jsonl"
+    detected_by = '"schemaType": "ModelInvocationLog"'
+
+    def sniff(self, obj: dict[str, Any]) -> bool:
+        return obj.get("schemaType") == "ModelInvocationLog"
+
+    def parse(self, obj: dict[str, Any], ctx: dict[str, Any]) -> Request:
+        model_id = first_str(obj.get("modelId"))
+        if model_id is None:
+            raise RecordError("record has no modelId")
+        inp = obj.get("input") if isinstance(obj.get("input"), dict) else {}
+        out = obj.get("output") if isinstance(obj.get("output"), dict) else {}
+        if "inputTokenCount" not in inp and "outputTokenCount" not in out:
+            raise RecordError("record has no input.inputTokenCount or output.outputTokenCount")
+        r = Request(model=_invocation_model(model_id), provider="bedrock")
+        r.request_id = first_str(obj.get("requestId"))
+        r.ts_us = timestamp_us(obj.get("timestamp"))
+        # inputTokenCount excludes the cache, as the Converse response's inputTokens does
+        uncached = count(inp.get("inputTokenCount"), "input.inputTokenCount")
+        read = count(inp.get("cacheReadInputTokenCount"), "input.cacheReadInputTokenCount")
+        write = count(inp.get("cacheWriteInputTokenCount"), "input.cacheWriteInputTokenCount")
+        r.input_tokens = uncached + read + write
+        r.cache_read_tokens = read
+        r.cache_write_5m_tokens = write
+        r.output_tokens = count(out.get("outputTokenCount"), "output.outputTokenCount")
+        r.user = first_str(sub(obj, "identity", "arn"))
+        r.tags = str_list(obj.get("requestMetadata"))
+        r.endpoint = first_str(obj.get("operation"))
+        body = inp.get("inputBodyJson")
+        if isinstance(body, dict):
+            r.has_tools = bool(sub(body, "toolConfig", "tools") or body.get("tools"))
+            if isinstance(body.get("messages"), list) or body.get("system"):
+                r.messages = converse_messages(body, r.breakpoints)
+            elif isinstance(body.get("inputText") or body.get("prompt"), str):
+                r.messages = [("user", body.get("inputText") or body.get("prompt"), False)]
+        reply = out.get("outputBodyJson")
+        if isinstance(reply, dict):
+            content = sub(reply, "output", "message", "content")
+            if content is None:
+                content = reply.get("content")  # InvokeModel with Anthropic's Messages body
+            if content is not None:
+                r.messages.append(("assistant", text_of(content), True))
+        return r.check()
