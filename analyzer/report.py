@@ -34,7 +34,10 @@ from analyzer.store import IngestResult, Store
 # 5 (in progress): usage_export (provider usage/cost exports: per-export figures, billed totals and their basis,
 #    spend by model/project/key/user/day, billed line items, unpriced buckets, reconciliation with the logs per
 #    day and model, and needs_logs when there are no request logs).
-SCHEMA_VERSION = 4
+# 5: two-replay estimates (method, policies, backtest band, verdict), the richer caching backtest, combined
+#    components/left_out, headline costs_more/nothing_to_gain; prices at request time; usage exports;
+#    reconciliation (see docs/json-schema.md).
+SCHEMA_VERSION = 5
 TOP_ATTRIBUTION = 25  # rows per dimension in the report; the JSON carries the same rows
 
 
