@@ -739,6 +739,7 @@ class Outcome:
     reads_after: int = 0
     extra_calls: int = 0  # calls the lever adds (compaction summaries) and what they cost
     extra_calls_usd: float = 0.0
+    by_scope: dict[str, float] = field(default_factory=dict)  # saving by provider/model of the logged requests
 
     @property
     def saving(self) -> float:
@@ -788,6 +789,23 @@ class Engine:
         }
         ids = list(affected)
         added = alt.frame.filter(pl.col("call_id") != pl.col("base_id"))
+        by_scope: dict[str, float] = {}
+        if affected:
+            scopes = self.traffic.rows.select(
+                base_id="request_id", scope=pl.concat_str(pl.col("provider").fill_null("?"), pl.lit("/"), "model")
+            )
+            per = (
+                pl.concat(
+                    [
+                        base.frame.filter(pl.col("base_id").is_in(ids)).select("base_id", "cost"),
+                        alt.frame.filter(pl.col("base_id").is_in(ids)).select("base_id", cost=-pl.col("cost")),
+                    ]
+                )
+                .join(scopes, on="base_id")
+                .group_by("scope")
+                .agg(pl.col("cost").sum())
+            )
+            by_scope = dict(zip(per["scope"].to_list(), per["cost"].to_list(), strict=True))
         return Outcome(
             base.cost,
             alt.cost,
@@ -798,6 +816,7 @@ class Engine:
             int(alt.frame["cache_read_tokens"].sum()),
             added.height,
             float(added["cost"].sum()),
+            by_scope,
         )
 
     def outcomes(self, lever: Lever, cases: tuple[str, ...] = CASES) -> dict[str, Outcome]:
@@ -965,6 +984,7 @@ def lever_estimate(
             "input_tokens_after": central.input_after,
             "cache_read_tokens_before": central.reads_before,
             "cache_read_tokens_after": central.reads_after,
+            "saving_by_scope_usd": {k: round(v, 10) for k, v in sorted(central.by_scope.items())},
             **(
                 {"added_calls": central.extra_calls, "added_calls_usd": round(central.extra_calls_usd, 10)}
                 if central.extra_calls
