@@ -6,6 +6,7 @@ Exit codes: 0 ok (rejected records are reported, not fatal); 1 input error; 2 us
 
 from __future__ import annotations
 
+import re
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -57,7 +58,7 @@ def _db_option(required: bool = False):
         "db",
         type=click.Path(dir_okay=False),
         required=required,
-        help="DuckDB file to keep the data in (default: in memory, gone after the run).",
+        help="DuckDB file to keep the data in." + ("" if required else " (default: in memory, gone after the run)"),
     )
 
 
@@ -441,25 +442,40 @@ def prices(model: str | None, provider: str | None, prices_file: str | None, as_
         )
 
 
+def _looks_like_a_path(arg: str) -> bool:
+    """One word with a folder separator or a file suffix: meant as a file, so a typo must not be counted as text."""
+    if any(c.isspace() for c in arg):
+        return False
+    return "/" in arg or "\\" in arg or re.search(r"\.\w{1,5}$", arg) is not None
+
+
 @cli.command("tokens")
 @click.argument("file_or_text")
+@click.option("--text", "literal", is_flag=True, help="Count FILE_OR_TEXT itself as text, never as a file name.")
 @click.option("--model", default="gpt-4o", show_default=True, help="Model whose tokenizer and price to use.")
 @click.option("--prices", "prices_file", type=click.Path(dir_okay=False), help="Price file to overlay.")
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
-def tokens_cmd(file_or_text: str, model: str, prices_file: str | None, as_json: bool) -> None:
-    """Count the tokens of a file (or '-' for stdin, or literal text) and price it as input per 1,000 calls.
+def tokens_cmd(file_or_text: str, literal: bool, model: str, prices_file: str | None, as_json: bool) -> None:
+    """Count the tokens of a file (or '-' for stdin, or --text for literal text) and price it as input per 1,000
+    calls. A model not in the price catalogue is exit 1, as in `llmcost prices`, after the count.
 
     \b
-    Example:
+    Examples:
       llmcost tokens system_prompt.txt --model gpt-4.1
+      llmcost tokens --text "You are a helpful assistant." --model claude-sonnet-4-5
     """
-    if file_or_text == "-":
+    if literal:
+        text = file_or_text
+    elif file_or_text == "-":
         text = sys.stdin.read()
     elif Path(file_or_text).is_file():
         try:
             text = Path(file_or_text).read_text(encoding="utf-8", errors="replace")
         except OSError as e:
             raise InputError(f"{file_or_text}: cannot read ({e.strerror or e})") from None
+    elif Path(file_or_text).exists() or _looks_like_a_path(file_or_text):
+        what = "not a file" if Path(file_or_text).exists() else "no such file"
+        raise InputError(f"{file_or_text}: {what} (to count these characters as text, use --text)")
     else:
         text = file_or_text
     enc = tokens.encoding_for(model)
@@ -479,13 +495,15 @@ def tokens_cmd(file_or_text: str, model: str, prices_file: str | None, as_json: 
     }
     if as_json:
         click.echo(orjson.dumps(info, option=orjson.OPT_INDENT_2).decode())
-        return
-    note = "" if exact else " (estimate: this model's tokenizer is not public; counted with o200k_base)"
-    click.echo(f"{n:,} tokens with {enc}{note}")
-    if per_1k is None:
-        click.echo(f"{model}: UNPRICED (not in the price catalogue)")
     else:
-        click.echo(f"as input to {priced['model_key']}: {usd(per_1k)} per 1,000 calls")
+        note = "" if exact else " (estimate: this model's tokenizer is not public; counted with o200k_base)"
+        click.echo(f"{n:,} tokens with {enc}{note}")
+        if per_1k is not None:
+            click.echo(f"as input to {priced['model_key']}: {usd(per_1k)} per 1,000 calls")
+    if per_1k is None:
+        close = cat.close_names(model)
+        hint = f"; close names: {', '.join(close)}" if close else ""
+        raise InputError(f"{model}: not in the price catalogue (unpriced){hint}")
 
 
 @cli.command()
