@@ -28,7 +28,7 @@ from analyzer.projection import Workload
 from analyzer.projection import measured as measured_workload
 from analyzer.projection import project as run_projection
 from analyzer.redact import terminal_safe
-from analyzer.render import RENDERERS, render_projection, render_savings, render_text, usd, write_output
+from analyzer.render import RENDERERS, count, render_projection, render_savings, render_text, usd, write_output
 from analyzer.report import build_report
 from analyzer.savings.routing import load_rules
 from analyzer.sources import SOURCES
@@ -104,6 +104,20 @@ def _warn_rejects(store: Store, result: IngestResult, strict: bool, where: str) 
     click.echo(f"llmcost: warning: {rejected} record(s) rejected{hint}; all are listed in {where}", err=True)
     if strict:
         raise StrictError(f"--strict: {rejected} record(s) rejected")
+
+
+def _trace_rows(store: Store, result: IngestResult) -> dict[str, int]:
+    """Rows of block-hash traces (no model, no cost) among the files just read, by path."""
+    paths = [f.path for f in result.files if f.rows and not f.skipped]
+    if not paths:
+        return {}
+    rows = store.con.execute(
+        "SELECT s.path, count(*) FROM requests r JOIN sources s USING (source_id) "
+        "WHERE r.trace_ms IS NOT NULL AND s.source_id IN "
+        "(SELECT max(source_id) FROM sources WHERE path IN (SELECT unnest(?)) GROUP BY path) GROUP BY s.path",
+        [paths],
+    ).fetchall()
+    return {p: int(n) for p, n in rows}
 
 
 def _need_input(paths: tuple[str, ...], db: str | None) -> None:
@@ -361,14 +375,26 @@ def ingest(paths: tuple[str, ...], db: str, as_json: bool, no_text: bool, strict
                 ).decode()
             )
         else:
+            traced = _trace_rows(store, result)
             for f in result.files:
                 if f.skipped:
                     click.echo(f"{f.path}: skipped: {f.skipped}")
-                else:
-                    click.echo(
-                        f"{f.path}: {f.format}: {f.rows} requests, {f.rejected} rejected, {f.duplicates} duplicates"
-                    )
-            click.echo(f"{result.rows} requests added to {db}")
+                    continue
+                n = traced.get(f.path, 0)
+                what = (
+                    f"{count(n, 'block-hash trace request')} (prefix reuse only, no cost)"
+                    if n and n == f.rows
+                    else count(f.rows - n, "API call") + (f" and {count(n, 'block-hash trace request')}" if n else "")
+                )
+                click.echo(
+                    f"{f.path}: {f.format}: {what}, {f.rejected} rejected, {count(f.duplicates, 'duplicate')} skipped"
+                )
+            n = sum(traced.values())
+            # the report's "Requests" counts API calls only: say how the records added split, so the figures agree
+            click.echo(
+                f"{count(result.rows, 'record')} added to {db}: {count(result.rows - n, 'API call')}, "
+                f"{count(n, 'block-hash trace request')}"
+            )
         _warn_rejects(store, result, strict, f"table `rejects` of {db}")
     finally:
         store.close()

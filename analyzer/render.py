@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import math
 import os
 import sys
 import tempfile
@@ -46,6 +47,25 @@ def pct(v: float | None) -> str:
     return "n/a" if v is None else f"{v * 100:.1f}%"
 
 
+def count(n: int | float | None, noun: str) -> str:
+    """ "1 request", "2 requests": a count and its noun in the right number."""
+    if n is None:
+        return f"n/a {noun}s"
+    if n == 1:
+        return f"1 {noun}"
+    return f"{num(n)} {noun[:-1] + 'ies' if noun.endswith('y') and noun[-2] not in 'aeiou' else noun + 's'}"
+
+
+def duration(days: float | None) -> str:
+    """A period's length as people say it: hours under a day (rounded down, so that 23.99 hours never reads as
+    "1.0 days" beside "needs at least a day"), days above."""
+    if days is None:
+        return "n/a"
+    if days < 1:
+        return count(math.floor(days * 240) / 10, "hour")
+    return count(math.floor(days * 10) / 10 if days < 10 else round(days), "day")
+
+
 def render_json(report: dict[str, Any]) -> str:
     return orjson.dumps(report, option=orjson.OPT_INDENT_2).decode() + "\n"
 
@@ -55,10 +75,11 @@ def _env() -> jinja2.Environment:
         loader=jinja2.FileSystemLoader(str(resource_dir("reports"))),
         autoescape=True,  # everything from logs is attacker-controlled text
         undefined=jinja2.StrictUndefined,
+        extensions=["jinja2.ext.do"],
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(usd=usd, num=num, pct=pct)
+    env.filters.update(usd=usd, num=num, pct=pct, count=count, duration=duration)
     return env
 
 

@@ -93,7 +93,7 @@ def build_report(
         "period": {
             "start": _iso(first),
             "end": _iso(last),
-            "days": _r(days, 3),
+            "days": _days(days),
             "since": _iso(since),
             "until": _iso(until),
             "undated_requests": t["undated_requests"],
@@ -405,6 +405,14 @@ def assumptions(report: dict[str, Any]) -> list[str]:
 def _usd(v: float | None) -> float | None:
     """USD kept to 1e-10 (float noise removed; a sample's fractions of a cent survive)."""
     return None if v is None else round(float(v), 10)
+
+
+def _days(days: float | None) -> float | None:
+    """The period in days to 1e-3, except that a period just short of a day never rounds up to one: monthly
+    figures need a whole day, and "1.0 days" beside "needs at least a day" reads as a contradiction."""
+    if days is None:
+        return None
+    return 0.999 if days < 1 <= round(days, 3) else round(days, 3)
 
 
 def _r(v: float | None, digits: int) -> float | None:

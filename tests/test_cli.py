@@ -103,9 +103,9 @@ def test_ingest_then_report_from_db(runner, tmp_path):
     db = str(tmp_path / "llm.duckdb")
     res = runner.invoke(cli, ["ingest", str(SAMPLES), "--db", db])
     assert res.exit_code == 0, res.output
-    assert "86 requests added" in res.output
+    assert "86 records added" in res.output
     again = runner.invoke(cli, ["ingest", str(SAMPLES), "--db", db])
-    assert "0 requests added" in again.output and "already ingested" in again.output
+    assert "0 records added" in again.output and "already ingested" in again.output
     out = tmp_path / "s.json"
     res = runner.invoke(cli, ["report", "--db", db, "--json", str(out)])
     assert res.exit_code == 0, res.output
