@@ -61,6 +61,8 @@ def build_report(
     resolutions = {(m["model"], m["provider"]): cat.resolve(m["model"], m["provider"]) for m in by_model}
     for m in by_model:
         m["price_match"] = resolutions[(m["model"], m["provider"])].how
+        if m["provider"] is None and m["model_key"]:  # OpenAI-compatible logs often do not say; the price does
+            m["provider"] = cat.entries.get(m["model_key"], {}).get("litellm_provider")
     by_day = queries.rows(con, "spend_by_day")
     attribution = queries.rows(con, "spend_by_attribution")
     by_attr: dict[str, list[dict[str, Any]]] = {}

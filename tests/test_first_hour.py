@@ -95,3 +95,14 @@ def test_ingest_says_what_it_counts(runner, tmp_path):
     rep = runner.invoke(cli, ["report", "--db", str(tmp_path / "x.duckdb"), "--json", "-"])
     assert json.loads(rep.stdout)["totals"]["requests"] == calls
     assert "mooncake_trace: 60 block-hash trace requests" in res.stdout
+
+
+def test_a_provider_not_logged_is_taken_from_the_catalogue_never_none(runner, tmp_path):
+    rec = openai_record(model="command-r-08-2024", rid="x")
+    out = tmp_path / "r.json"
+    res = runner.invoke(cli, ["report", str(write_jsonl(tmp_path / "c.jsonl", [rec])), "--json", str(out)])
+    assert res.exit_code == 0, res.output
+    (m,) = json.loads(out.read_text())["by_model"]
+    assert m["model_key"] and m["provider"] == "cohere_chat"
+    page = runner.invoke(cli, ["report", str(tmp_path / "c.jsonl"), "-o", "-"]).stdout
+    assert ">None<" not in page
