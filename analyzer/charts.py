@@ -392,6 +392,45 @@ CHARTS = {
 }
 
 
+def audit_trend(history: list[dict[str, Any]]) -> dict | None:
+    """Spend of each audited day (DIR/index.html), red where a threshold was crossed."""
+    rows = [h for h in history if h["window_days"] == 1] or history
+    if not rows:
+        return None
+    data = [
+        {"day": h["day"], "cost_usd": h["cost_usd"], "state": "threshold crossed" if h["crossed"] else "ok"}
+        for h in rows
+    ]
+    return _spec(
+        data,
+        {
+            "mark": {"type": "bar"},
+            "encoding": {
+                "x": {
+                    "field": "day",
+                    "type": "ordinal",
+                    "title": None,
+                    "axis": {"labelAngle": -45, "labelOverlap": True},
+                },
+                "y": {
+                    "field": "cost_usd",
+                    "type": "quantitative",
+                    "title": "Spend (USD)",
+                    "axis": {"format": _money(max(d["cost_usd"] for d in data)), "titlePadding": 12},
+                },
+                "color": {
+                    "field": "state",
+                    "type": "nominal",
+                    "title": None,
+                    "scale": {"domain": ["ok", "threshold crossed"], "range": ["#4c78a8", "#e45756"]},
+                },
+            },
+        },
+        width=900,
+        height=200,
+    )
+
+
 def specs(report: dict[str, Any]) -> list[dict[str, Any]]:
     """The charts this report has data for: id, title, caption, spec."""
     out = []

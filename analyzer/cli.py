@@ -17,8 +17,9 @@ import duckdb
 import orjson
 
 from analyzer import __version__, tokens
-from analyzer.audit import Windows, default_day
+from analyzer.audit import Windows, default_day, new_uncached_prefixes, prune_reports
 from analyzer.audit import compare as audit_compare
+from analyzer.audit import history as audit_history
 from analyzer.audit import locked as audit_lock
 from analyzer.errors import InputError, LlmcostError, StrictError, ThresholdError
 from analyzer.export import write_csvs
@@ -28,7 +29,16 @@ from analyzer.projection import Workload
 from analyzer.projection import measured as measured_workload
 from analyzer.projection import project as run_projection
 from analyzer.redact import terminal_safe
-from analyzer.render import RENDERERS, count, render_projection, render_savings, render_text, usd, write_output
+from analyzer.render import (
+    RENDERERS,
+    count,
+    render_audit_index,
+    render_projection,
+    render_savings,
+    render_text,
+    usd,
+    write_output,
+)
 from analyzer.report import build_report
 from analyzer.savings.routing import load_rules
 from analyzer.sources import SOURCES
@@ -272,6 +282,12 @@ def _is_latest(path: Path, outcome: dict[str, Any]) -> bool:
     "--lock-wait", type=click.FloatRange(min=0), default=0.0, metavar="SECONDS", help="Wait for a running audit."
 )
 @click.option("--prices", "prices_file", type=click.Path(dir_okay=False), help="Price file to overlay.")
+@click.option(
+    "--keep-days",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Delete the dated reports of DIR older than the newest N days (the database keeps every row).",
+)
 @_ingest_options
 def audit(
     paths: tuple[str, ...],
@@ -283,6 +299,7 @@ def audit(
     window_days: int,
     lock_wait: float,
     prices_file: str | None,
+    keep_days: int | None,
     no_text: bool,
     strict: bool,
     fmt: str | None,
@@ -290,9 +307,13 @@ def audit(
     """The nightly job: ingest what is new in PATHS, report on the last complete day, compare it with the day
     before, exit 3 past a threshold.
 
-    Writes DIR/llmcost-DAY.html, .json and .md (the report of the window) and DIR/audit-DAY.json (the
-    comparison; copied to DIR/audit-latest.json unless an older day is being backfilled); DAY gets -wN for an
-    N-day window. Re-running adds nothing and rewrites the same files. No traffic on the day is exit 1.
+    Writes DIR/llmcost-DAY.html, .json and .md (the report of the window, opening with the comparison) and
+    DIR/audit-DAY.json (the comparison, thresholds and alerts; copied to DIR/audit-latest.json unless an older
+    day is being backfilled); DAY gets -wN for an N-day window. DIR/index.html lists every audited day with a
+    spend trend. Re-running adds nothing and rewrites the same files.
+
+    Exit codes: 0 no threshold crossed; 3 a threshold crossed (against the window before or the median day of
+    the 7 before); 1 no traffic on the day or unreadable input; 4 --strict and records were rejected.
 
     \b
     Example (cron, 01:10 UTC):
@@ -315,14 +336,20 @@ def audit(
             outcome = audit_compare(store, cat, windows, fail_on_increase, fail_on_cache_drop, result)
             since, until = windows.current
             rep = build_report(store, cat, since=since, until=until, this_run=result)
+            outcome["alerts"] += new_uncached_prefixes(store, rep, windows)
             suffix = last.isoformat() + (f"-w{window_days}" if window_days > 1 else "")
             outcome["outputs"] = {k: str(folder / f"llmcost-{suffix}.{k}") for k in ("html", "json", "md")}
+            rep["audit"] = outcome  # the day's page opens with the comparison, its thresholds and alerts
             for kind, target in outcome["outputs"].items():
                 write_output(RENDERERS[kind](rep), target)
             text = orjson.dumps(outcome, option=orjson.OPT_INDENT_2).decode() + "\n"
             write_output(text, str(folder / f"audit-{suffix}.json"))
             if _is_latest(folder / "audit-latest.json", outcome):  # a backfill does not replace the newest day
                 write_output(text, str(folder / "audit-latest.json"))
+            if keep_days is not None:
+                for gone in prune_reports(folder, keep_days):
+                    click.echo(f"llmcost: note: removed {gone} (older than --keep-days {keep_days})", err=True)
+            write_output(render_audit_index(audit_history(folder)), str(folder / "index.html"))
             cur, change = outcome["current"], outcome["change"]
             click.echo(
                 f"llmcost audit {outcome['day']}: {usd(cur['cost_usd'])} over {cur['requests']:,} requests"

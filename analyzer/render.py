@@ -99,6 +99,17 @@ def render_html(report: dict[str, Any]) -> str:
     )
 
 
+def render_audit_index(history: list[dict[str, Any]]) -> str:
+    """DIR/index.html of the nightly audit: every audited day, newest first, with a spend trend and links.
+    No script at all: a static page to open from the folder or a web server."""
+    spec = charts.audit_trend(history)
+    return (
+        _env()
+        .get_template("audit_index.html.j2")
+        .render(days=list(reversed(history)), trend=Markup(charts.to_svg(spec)) if spec else None)
+    )
+
+
 def render_markdown(report: dict[str, Any]) -> str:
     env = _env()
     env.autoescape = False
