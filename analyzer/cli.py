@@ -36,10 +36,11 @@ from analyzer.render import (
     render_projection,
     render_savings,
     render_text,
+    render_view,
     usd,
     write_output,
 )
-from analyzer.report import build_report
+from analyzer.report import VIEWS, build_report, view_json
 from analyzer.savings.routing import load_rules
 from analyzer.sources import SOURCES
 from analyzer.store import IngestResult, Store
@@ -187,6 +188,11 @@ def _ingest(store: Store, paths: tuple[str, ...], no_text: bool, fmt: str | None
     metavar="TOKENS",
     help="Also replay prefix reuse through an LRU cache holding at most this many tokens.",
 )
+@click.option(
+    "--view",
+    type=click.Choice(VIEWS),
+    help="Print one view in full (spend by day, week or month; the costliest sessions); with --json, write it as JSON.",
+)
 @_ingest_options
 def report(
     paths: tuple[str, ...],
@@ -201,18 +207,23 @@ def report(
     prices_file: str | None,
     routing_rules: str | None,
     cache_capacity: int | None,
+    view: str | None,
     no_text: bool,
     strict: bool,
     fmt: str | None,
 ) -> None:
     """Ingest PATHS (files, folders, globs; .gz/.zst) and report what the traffic cost.
 
-    With no output option a summary is printed. With --db and no PATHS, reports on what the database holds.
+    With no output option a summary is printed: totals, spend per model, the levers, spend by day (or week, or
+    month, by the period's length) and the costliest sessions. With --db and no PATHS, reports on what the
+    database holds.
 
     \b
     Examples:
       llmcost report sample_logs -o report.html --json summary.json --csv-dir tables/
       llmcost report --db llm.duckdb --since 2025-06-01 --until 2025-06-30 --md -
+      llmcost report ~/.claude/projects --view daily
+      llmcost report logs/ --view sessions --json -
     """
     _need_input(paths, db)
     if until is not None and until.time() == datetime.min.time():
@@ -234,16 +245,34 @@ def report(
         )
         outputs = [(html, "html"), (json_out, "json"), (md_out, "md")]
         for target, kind in outputs:
-            if target:
-                write_output(RENDERERS[kind](rep), target)
+            if not target:
+                continue
+            if view and kind == "json":
+                text = orjson.dumps(view_json(rep, view), option=orjson.OPT_INDENT_2).decode() + "\n"
+            else:
+                text = RENDERERS[kind](rep)
+            write_output(text, target)
+            _say_wrote(target)
         if csv_dir:
             write_csvs(rep, csv_dir)
-        if not any(t for t, _ in outputs) and not csv_dir:
+            _say_wrote(csv_dir)
+        if view and not json_out:
+            click.echo(render_view(rep, view), nl=False)
+        elif not any(t for t, _ in outputs) and not csv_dir:
             click.echo(render_text(rep), nl=False)
         where = "the report's Ingest section" + (f" and table `rejects` of {db}" if db else "")
         _warn_rejects(store, result, strict, where)
     finally:
         store.close()
+
+
+def _say_wrote(target: str) -> None:
+    """Where each output went and how big it is, so a run with only -o FILE is not silent."""
+    if target == "-":
+        return
+    path = Path(target)
+    size = sum(f.stat().st_size for f in path.iterdir() if f.is_file()) if path.is_dir() else path.stat().st_size
+    click.echo(f"wrote {target} ({max(1, round(size / 1024)):,} KB)", err=True)
 
 
 def _is_latest(path: Path, outcome: dict[str, Any]) -> bool:

@@ -158,47 +158,145 @@ def write_output(text: str, target: str) -> None:
         raise
 
 
-def render_text(report: dict[str, Any]) -> str:
-    """A terminal summary: the headline and spend per model, for a run with no output file named."""
-    t = report["totals"]
-    p = report["period"]
-    lines = [
-        f"Period     {p['start'] or 'n/a'} .. {p['end'] or 'n/a'}",
-        f"Requests   {num(t['requests'])} ({num(t['unpriced_requests'])} unpriced, {num(t['error_requests'])} failed)",
-        f"Spend      {usd(t['cost_usd'])}"
-        + (f"   (~{usd(t['projected_monthly_usd'])}/month at this rate)" if t["projected_monthly_usd"] else ""),
-        f"Cached     {pct(t['cached_share'])} of {num(t['input_tokens'])} input tokens",
-        "",
+def _table(rows: list[tuple[str, ...]], left: tuple[int, ...] = (0,), cap: int = 40) -> list[str]:
+    """Columns padded to their widest cell (at most `cap`); the `left` columns left-aligned, numbers right."""
+    widths = [min(max(len(r[i]) for r in rows), cap) for i in range(len(rows[0]))]
+    out = []
+    for r in rows:
+        cells = [r[i][: widths[i]].ljust(widths[i]) if i in left else r[i].rjust(widths[i]) for i in range(len(r))]
+        out.append("  ".join(cells).rstrip())
+    return out
+
+
+def _trace_summary(report: dict[str, Any]) -> list[str]:
+    """What a block-hash trace (no model, no price) tells: how much of its input a prefix cache could serve."""
+    b = ((report.get("prefix_reuse") or {}).get("by_source") or {}).get("block_traces") or {}
+    if not b.get("requests"):
+        return []
+    return [
+        f"Trace      {count(b['requests'], 'request')} from block-hash traces, {num(b['input_tokens'])} input tokens "
+        "(no model or price: cache reuse only)",
+        f"Reuse      an ideal prefix cache serves {pct(b['ideal_hit_ratio'])} of the input; "
+        f"{pct(b['ttl_5m_hit_ratio'])} with a 5-minute TTL, {pct(b['ttl_1h_hit_ratio'])} with 1 hour",
     ]
-    rows = [("MODEL", "PRICED AS", "REQUESTS", "INPUT", "OUTPUT", "COST")]
-    for m in report["by_model"]:
+
+
+PERIOD_TITLES = {"day": "Spend by day", "week": "Spend by week (from Monday)", "month": "Spend by month"}
+
+
+def period_lines(view: dict[str, Any], last: int | None = None) -> list[str]:
+    """`ccusage daily` for llmcost: one line per day, week or month (the latest `last` of them)."""
+    periods = view["periods"]
+    shown = periods if last is None else periods[-last:]
+    head = [PERIOD_TITLES[view["unit"]] + (f" (the latest {len(shown)} of {len(periods)})" if shown != periods else "")]
+    rows = [(view["unit"].upper(), "REQUESTS", "INPUT", "CACHED", "OUTPUT", "COST", "MODELS")]
+    for p in shown:
+        models = sorted(p["by_model"], key=lambda m: -p["by_model"][m])
         rows.append(
             (
-                m["model"],
-                m["model_key"] or "UNPRICED",
-                num(m["requests"]),
-                num(m["input_tokens"]),
-                num(m["output_tokens"]),
-                usd(m["cost_usd"]),
+                p["start"],
+                num(p["requests"]),
+                num(p["input_tokens"]),
+                num(p["cache_read_tokens"]),
+                num(p["output_tokens"]),
+                usd(p["cost_usd"]) + (" +unpriced" if p["has_unpriced"] else ""),
+                ", ".join(models[:3]) + (f" +{len(models) - 3}" if len(models) > 3 else ""),
             )
         )
-    widths = [min(max(len(r[i]) for r in rows), 40) for i in range(len(rows[0]))]
-    for r in rows:
-        cells = [r[i][: widths[i]].ljust(widths[i]) if i < 2 else r[i].rjust(widths[i]) for i in range(len(r))]
-        lines.append("  ".join(cells).rstrip())
-    h = report["headline"]
-    monthly = h["scaled_to_month"]
-    lines += ["", "What to change first" + (" (per month at the logged rate)" if monthly else " (over the period)")]
-    for lv in h["levers"]:
-        k = "monthly" if monthly else "saving"
-        lines.append(
-            f"{lv['rank']}. {lv['lever']:14}{usd(lv[f'{k}_usd']):>12}  ({usd(lv[f'{k}_low_usd'])} .. "
-            f"{usd(lv[f'{k}_high_usd'])}, {lv['confidence']} confidence)"
+    return head + _table(rows, left=(0, 6), cap=60)
+
+
+def session_lines(sessions: dict[str, Any], last: int | None = None) -> list[str]:
+    """`ccusage session` for llmcost: the costliest conversations or sessions."""
+    top = sessions["top"] if last is None else sessions["top"][:last]
+    if not top:
+        return []
+    more = sessions["count"] - len(top)
+    head = [
+        f"Costliest conversations and sessions ({len(top)} of {sessions['count']})"
+        if more
+        else "Conversations and sessions"
+    ]
+    rows = [("SESSION", "LAST ACTIVITY", "REQUESTS", "INPUT", "OUTPUT", "COST", "MODELS")]
+    for x in top:
+        rows.append(
+            (
+                str(x["session"])[:36] + (" (rebuilt)" if x["source"] == "rebuilt" else ""),
+                (x["last_ts"] or "")[:16].replace("T", " "),
+                num(x["requests"]),
+                num(x["input_tokens"]),
+                num(x["output_tokens"]),
+                usd(x["cost_usd"]),
+                x["models"] or "",
+            )
         )
-        lines.append(f"   {lv['action']}")
-    if not h["levers"]:
-        lines.append(h["no_lever_reason"])
-    lines.append("Details, charts and assumptions: -o report.html")
+    return head + _table(rows, left=(0, 1, 6), cap=48)
+
+
+def render_view(report: dict[str, Any], view: str) -> str:
+    """`llmcost report --view V`: one view, every row."""
+    from analyzer.report import view_json  # the rows come from the model, not from here
+
+    v = view_json(report, view)
+    if view == "sessions":
+        lines = session_lines({"count": v["sessions"], "top": v["rows"]}) or ["No conversations or sessions."]
+    else:
+        lines = period_lines({"unit": v["unit"], "periods": v["rows"]}) if v["rows"] else ["No dated requests."]
+    return terminal_safe("\n".join(lines) + "\n")
+
+
+def render_text(report: dict[str, Any]) -> str:
+    """A terminal summary for a run with no output file named: the totals (or, for a block-hash trace, its cache
+    reuse), spend per model, the levers, then spend by day or week and the costliest sessions."""
+    t = report["totals"]
+    p = report["period"]
+    lines = []
+    if t["requests"] or not _trace_summary(report):
+        lines += [
+            f"Period     {p['start'] or 'n/a'} .. {p['end'] or 'n/a'}"
+            + (f" ({duration(p['days'])})" if p["days"] else ""),
+            f"Requests   {num(t['requests'])} API calls ({num(t['unpriced_requests'])} unpriced, "
+            f"{num(t['error_requests'])} failed)",
+            f"Spend      {usd(t['cost_usd'])}"
+            + (f"   (~{usd(t['projected_monthly_usd'])}/month at this rate)" if t["projected_monthly_usd"] else ""),
+            f"Cached     {pct(t['cached_share'])} of {num(t['input_tokens'])} input tokens",
+        ]
+    lines += _trace_summary(report)
+    if report["by_model"]:
+        lines.append("")
+        rows = [("MODEL", "PRICED AS", "REQUESTS", "INPUT", "OUTPUT", "COST")]
+        for m in report["by_model"]:
+            rows.append(
+                (
+                    m["model"],
+                    m["model_key"] or "UNPRICED",
+                    num(m["requests"]),
+                    num(m["input_tokens"]),
+                    num(m["output_tokens"]),
+                    usd(m["cost_usd"]),
+                )
+            )
+        lines += _table(rows, left=(0, 1))
+    if t["requests"]:
+        h = report["headline"]
+        monthly = h["scaled_to_month"]
+        lines += ["", "What to change first" + (" (per month at the logged rate)" if monthly else " (over the period)")]
+        for lv in h["levers"]:
+            k = "monthly" if monthly else "saving"
+            lines.append(
+                f"{lv['rank']}. {lv['lever']:14}{usd(lv[f'{k}_usd']):>12}  ({usd(lv[f'{k}_low_usd'])} .. "
+                f"{usd(lv[f'{k}_high_usd'])}, {lv['confidence']} confidence)"
+            )
+            lines.append(f"   {lv['action']}")
+        if not h["levers"]:
+            lines.append(h["no_lever_reason"])
+    view = report.get("spend_by_period") or {}
+    if view.get("periods") and len(view["periods"]) > 1:
+        lines += [""] + period_lines(view, last=14)
+    if (report.get("sessions") or {}).get("top"):
+        lines += [""] + session_lines(report["sessions"], last=10)
+    lines.append("")
+    lines.append("Details, charts and assumptions: -o report.html; one view: --view daily|weekly|monthly|sessions")
     return terminal_safe("\n".join(lines) + "\n")
 
 

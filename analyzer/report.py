@@ -7,7 +7,7 @@ docs/json-schema.md for what each version added.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import polars as pl
@@ -33,6 +33,67 @@ from analyzer.store import IngestResult, Store
 #    prompts (redacted unless --show-text), meta.show_text.
 SCHEMA_VERSION = 4
 TOP_ATTRIBUTION = 25  # rows per dimension in the report; the JSON carries the same rows
+TOP_SESSIONS = 50
+PERIOD_UNITS = ("day", "week", "month")
+
+
+VIEWS = ("daily", "weekly", "monthly", "sessions")  # `llmcost report --view`, as ccusage's commands
+
+
+def view_json(report: dict[str, Any], view: str) -> dict[str, Any]:
+    """One view of the report for scripts (`--view daily --json -`): spend by day, week or month, or the
+    costliest sessions, with the period it covers."""
+    out: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "view": view, "period": report["period"]}
+    if view == "sessions":
+        return out | {"sessions": report["sessions"]["count"], "rows": report["sessions"]["top"]}
+    unit = {"daily": "day", "weekly": "week", "monthly": "month"}[view]
+    return out | {"unit": unit, "rows": spend_by_period(report["by_day"], unit)["periods"]}
+
+
+def period_unit(days: float | None) -> str:
+    """Bars that stay readable: days up to two months, weeks up to a year, months beyond."""
+    if days is None or days <= 62:
+        return "day"
+    return "week" if days <= 366 else "month"
+
+
+def _period_start(day: str, unit: str) -> str:
+    d = date.fromisoformat(day)
+    if unit == "week":  # ISO weeks, starting on Monday
+        d = d - timedelta(days=d.weekday())
+    elif unit == "month":
+        d = d.replace(day=1)
+    return d.isoformat()
+
+
+def spend_by_period(by_day: list[dict[str, Any]], unit: str) -> dict[str, Any]:
+    """The daily rows summed by day, ISO week or month: requests, tokens, cost (priced requests only) and the
+    cost of each model as logged. A period with only unpriced traffic has cost None, never $0."""
+    periods: dict[str, dict[str, Any]] = {}
+    for r in by_day:
+        if not r["day"]:
+            continue
+        start = _period_start(r["day"], unit)
+        p = periods.setdefault(
+            start,
+            {
+                "start": start,
+                "requests": 0,
+                "input_tokens": 0,
+                "cache_read_tokens": 0,
+                "output_tokens": 0,
+                "cost_usd": None,
+                "has_unpriced": False,
+                "by_model": {},
+            },
+        )
+        for k in ("requests", "input_tokens", "cache_read_tokens", "output_tokens"):
+            p[k] += r[k]
+        p["has_unpriced"] = p["has_unpriced"] or bool(r["has_unpriced"])
+        if r["cost_usd"] is not None:
+            p["cost_usd"] = round((p["cost_usd"] or 0.0) + r["cost_usd"], 10)
+            p["by_model"][r["model"]] = round(p["by_model"].get(r["model"], 0.0) + r["cost_usd"], 10)
+    return {"unit": unit, "periods": [periods[k] for k in sorted(periods)]}
 
 
 def priced_frame(store: Store, cat: Catalogue, since: datetime | None, until: datetime | None) -> pl.DataFrame:
@@ -148,6 +209,9 @@ def build_report(
     }
     ratios = {c["provider"]: c["ratio"] for c in calibration if c["ratio"] and c["encoding"] == "o200k_base"}
     report.update(structure(store, cat, priced, since, until, cache_capacity, ratios, routing_rules, show_text))
+    sessions = queries.rows(con, "spend_by_session")
+    report["sessions"] = {"count": len(sessions), "top": [_clean(r) for r in sessions[:TOP_SESSIONS]]}
+    report["spend_by_period"] = spend_by_period(report["by_day"], period_unit(days))
     report["projection"] = _projection(con, cat, since, until, days)
     report["headline"] = actions.headline(report)
     report["assumptions"] = assumptions(report)

@@ -4,6 +4,7 @@ each input kind (issue 16)."""
 from __future__ import annotations
 
 import json
+import math
 import re
 
 import pytest
@@ -106,3 +107,130 @@ def test_a_provider_not_logged_is_taken_from_the_catalogue_never_none(runner, tm
     assert m["model_key"] and m["provider"] == "cohere_chat"
     page = runner.invoke(cli, ["report", str(tmp_path / "c.jsonl"), "-o", "-"]).stdout
     assert ">None<" not in page
+
+
+# ---- charts (item 3) ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sample_model(tmp_path_factory):
+    from click.testing import CliRunner
+
+    out = tmp_path_factory.mktemp("samples") / "r.json"
+    assert CliRunner().invoke(cli, ["report", str(SAMPLES), "--json", str(out)]).exit_code == 0
+    return json.loads(out.read_text())
+
+
+def test_spend_chart_aggregates_a_long_period_and_never_repeats_a_date(sample_model):
+    from analyzer import charts
+
+    assert sample_model["period"]["days"] > 366
+    spec = charts.daily_spend(sample_model)
+    x = spec["encoding"]["x"]
+    assert x["type"] == "ordinal" and x["title"] == "Month (UTC)"
+    labels = x["sort"]
+    assert len(labels) == len(set(labels)) <= 14  # one bar per month with traffic, each named once
+    assert all(re.fullmatch(r"[A-Z][a-z]{2} \d{4}", label) for label in labels)
+    assert {d["period"] for d in spec["data"]["values"]} == set(labels)
+
+
+def test_spend_chart_legend_names_models_as_logged(sample_model):
+    from analyzer import charts
+
+    models = {d["model"] for d in charts.daily_spend(sample_model)["data"]["values"]}
+    assert "claude-opus-4-20250514" in models or "other models" in models
+    assert not any(m.startswith(("anthropic.", "vertex_ai/")) for m in models)  # catalogue keys
+    assert charts.daily_spend(sample_model)["encoding"]["color"]["title"] == "Model (as logged)"
+
+
+@pytest.mark.parametrize("top", [0.00004, 0.0002, 0.003, 0.05, 0.18, 2.0, 42.0])
+def test_money_axes_keep_neighbouring_ticks_apart(top):
+    from analyzer import charts
+
+    fmt = charts._money(top)
+    digits = int(re.fullmatch(r"\$,\.(\d)f", fmt).group(1))
+    step = 10 ** math.floor(math.log10(top / 5))  # the finest tick step Vega's nice ticks take at this height
+    ticks = [f"{i * step:.{digits}f}" for i in range(0, 6)]
+    assert len(set(ticks)) == len(ticks), (fmt, ticks)
+
+
+def test_axis_titles_and_legends_leave_room_for_the_browser_font():
+    from analyzer import charts
+
+    assert charts.CONFIG["axis"]["titlePadding"] >= 10 and charts.CONFIG["legend"]["columnPadding"] >= 20
+
+
+def test_a_period_picks_days_weeks_or_months():
+    from analyzer.report import period_unit, spend_by_period
+
+    assert [period_unit(d) for d in (None, 3, 62, 63, 366, 382)] == ["day", "day", "day", "week", "week", "month"]
+    rows = [
+        {"day": "2025-11-24", "model": "a", "requests": 1, "input_tokens": 10, "cache_read_tokens": 0,
+         "output_tokens": 1, "cost_usd": 0.5, "has_unpriced": False},
+        {"day": "2025-11-30", "model": "b", "requests": 2, "input_tokens": 20, "cache_read_tokens": 5,
+         "output_tokens": 2, "cost_usd": None, "has_unpriced": True},
+        {"day": "2025-12-01", "model": "a", "requests": 1, "input_tokens": 10, "cache_read_tokens": 0,
+         "output_tokens": 1, "cost_usd": 0.25, "has_unpriced": False},
+    ]  # fmt: skip
+    weeks = spend_by_period(rows, "week")["periods"]
+    assert [w["start"] for w in weeks] == ["2025-11-24", "2025-12-01"]  # Monday to Sunday
+    assert weeks[0]["requests"] == 3 and weeks[0]["cost_usd"] == 0.5 and weeks[0]["has_unpriced"]
+    assert weeks[0]["by_model"] == {"a": 0.5}  # unpriced traffic is not $0 of anything
+    months = spend_by_period(rows, "month")["periods"]
+    assert [(m["start"], m["cost_usd"]) for m in months] == [("2025-11-01", 0.5), ("2025-12-01", 0.25)]
+
+
+# ---- the terminal (items 1 and 5) --------------------------------------------------------------------------
+
+
+def test_terminal_prints_spend_by_period_and_sessions(runner):
+    res = runner.invoke(cli, ["report", str(SAMPLES)])
+    assert res.exit_code == 0
+    out = res.stdout
+    assert "Spend by month" in out and "2025-11-01" in out  # 382 days: months
+    assert "conversations and sessions" in out.lower() and "session-alpha" in out
+
+
+@pytest.mark.parametrize("view,key", [("daily", "day"), ("weekly", "week"), ("monthly", "month")])
+def test_each_period_view_prints_and_writes_json(runner, view, key):
+    res = runner.invoke(cli, ["report", str(SAMPLES), "--view", view])
+    assert res.exit_code == 0 and key.upper() in res.stdout
+    doc = json.loads(runner.invoke(cli, ["report", str(SAMPLES), "--view", view, "--json", "-"]).stdout)
+    assert doc["view"] == view and doc["unit"] == key
+    full = json.loads(runner.invoke(cli, ["report", str(SAMPLES), "--json", "-"]).stdout)
+    assert sum(r["requests"] for r in doc["rows"]) == sum(d["requests"] for d in full["by_day"])
+    priced = sum(d["cost_usd"] for d in full["by_day"] if d["cost_usd"] is not None)
+    assert sum(r["cost_usd"] or 0 for r in doc["rows"]) == pytest.approx(priced)
+
+
+def test_sessions_view_as_json(runner):
+    doc = json.loads(runner.invoke(cli, ["report", str(SAMPLES), "--view", "sessions", "--json", "-"]).stdout)
+    rows = {r["session"]: r for r in doc["rows"]}
+    assert rows["session-alpha"]["source"] == "logged" and rows["session-alpha"]["requests"] == 3
+    assert doc["sessions"] >= len(doc["rows"])
+    costs = [r["cost_usd"] for r in doc["rows"] if r["cost_usd"] is not None]
+    assert costs == sorted(costs, reverse=True)
+
+
+def test_output_files_are_announced_with_their_size(runner, tmp_path):
+    out = tmp_path / "r.html"
+    res = runner.invoke(cli, ["report", str(SAMPLES), "-o", str(out), "--json", str(tmp_path / "r.json")])
+    kb = round(out.stat().st_size / 1024)
+    assert f"wrote {out} ({kb:,} KB)" in res.stderr and f"wrote {tmp_path / 'r.json'} (" in res.stderr
+    assert "wrote" not in runner.invoke(cli, ["report", str(SAMPLES), "--json", "-"]).stderr
+
+
+def test_a_block_hash_trace_shows_its_cache_reuse_not_zero_dollars(runner, tmp_path):
+    trace = tmp_path / "trace.jsonl"
+    trace.write_text((SAMPLES / "mooncake_trace.jsonl").read_text())
+    res = runner.invoke(cli, ["report", str(trace)])
+    assert res.exit_code == 0
+    out = res.stdout
+    assert "Spend      $0.00" not in out and "Requests   0" not in out and "no lever" not in out.lower()
+    assert "60 requests from block-hash traces" in out and "743,189 input tokens" in out
+    assert re.search(r"ideal prefix cache serves 4\.1% of the input", out)
+    html = tmp_path / "t.html"
+    runner.invoke(cli, ["report", str(trace), "-o", str(html)])
+    first = html.read_text()
+    first = first[first.index('id="headline"') : first.index("<nav")]
+    assert "$0.00" not in first and "Prefix cache reuse" in first and "4.1%" in first and "60 trace requests" in first
