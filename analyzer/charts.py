@@ -372,7 +372,8 @@ def projection(report: dict[str, Any]) -> dict | None:
         ("cache_write_usd", "cache writes"),
         ("output_usd", "output"),
     )
-    rows = [("as measured", p["as_given"])] + list(p["scenarios"].items())
+    words = p.get("scenarios_assume") or {}
+    rows = [("as measured", p["as_given"])] + [(words.get(k, k), v) for k, v in p["scenarios"].items()]
     data = [{"scenario": name, "part": label, "usd": r[key]} for name, r in rows for key, label in parts]
     return _spec(
         data,
@@ -384,7 +385,7 @@ def projection(report: dict[str, Any]) -> dict | None:
                     "type": "nominal",
                     "sort": [n for n, _ in rows],
                     "title": None,
-                    "axis": {"labelAngle": 0},
+                    "axis": {"labelAngle": 0, "labelExpr": "split(datum.label, ', ')"},  # one line per assumption
                 },
                 "y": {
                     "aggregate": "sum",
@@ -441,8 +442,7 @@ CHARTS = {
         "Projected monthly cost",
         projection,
         "Each model's measured workload (requests per month, mean tokens, cache hit rate), summed, and the three "
-        "scenarios of `llmcost project`: 20% of the traffic; full traffic with +30% context; 3x traffic with +50% "
-        "context and no caching.",
+        "scenarios of `llmcost project`, each named for what it assumes.",
     ),
 }
 

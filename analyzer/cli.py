@@ -34,13 +34,14 @@ from analyzer.render import (
     count,
     render_audit_index,
     render_projection,
+    render_projection_by_model,
     render_savings,
     render_text,
     render_view,
     usd,
     write_output,
 )
-from analyzer.report import VIEWS, build_report, view_json
+from analyzer.report import VIEWS, build_report, measured_days, projection_by_model, view_json
 from analyzer.savings.routing import load_rules
 from analyzer.sources import SOURCES
 from analyzer.store import IngestResult, Store
@@ -685,8 +686,40 @@ def project(
       llmcost project --requests 500000 --input-tokens 2000 --output-tokens 300 --model gpt-4o \\
                       --route-share 0.7 --route-to gpt-4o-mini
       llmcost project --from-db llm.duckdb --json
+
+    With --from-db alone, every model of the database is projected on its own measured workload (as the
+    report's projection does) and the models are summed; with --model or token options, one workload is
+    measured across all models and the options given override it.
     """
     measured: dict[str, Any] = {}
+    overrides = (requests, input_tokens, output_tokens, model, cached_prefix, cache_hit_rate)
+    if from_db and all(v is None for v in overrides):
+        # every model of the database, each on its own measured workload, summed: the report's projection
+        cat = load_catalogue(prices_file)
+        store = Store(from_db)
+        try:
+            by_model = projection_by_model(
+                store.con,
+                cat,
+                None,
+                None,
+                measured_days(store.con),
+                growth=growth,
+                route_share=route_share,
+                route_to=route_to,
+            )
+        finally:
+            store.close()
+        if by_model is None:
+            raise InputError(f"{from_db}: no successful API calls to measure")
+        if "error" in by_model:
+            raise InputError(f"{from_db}: {by_model['error']}")
+        by_model = {"schema_version": 2, "measured_from": from_db, **by_model}
+        if as_json:
+            click.echo(orjson.dumps(by_model, option=orjson.OPT_INDENT_2).decode())
+        else:
+            click.echo(render_projection_by_model(by_model), nl=False)
+        return
     if from_db:
         store = Store(from_db)
         try:

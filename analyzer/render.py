@@ -316,11 +316,12 @@ def render_projection(result: dict[str, Any]) -> str:
         "",
         f"{'':14}{'INPUT':>12}{'CACHE READ':>12}{'CACHE WRITE':>12}{'OUTPUT':>12}{'TOTAL':>12}",
     ]
+    words = result.get("scenarios_assume") or {}
     rows = [("as given", result["as_given"]), ("no levers", result["without_levers"])]
-    rows += list(result["scenarios"].items())
+    rows += [(words.get(k, k), v) for k, v in result["scenarios"].items()]
     for name, r in rows:
         lines.append(
-            f"{name:14}"
+            f"{name[:39]:40}"
             + "".join(
                 f"{usd(r[k]):>12}"
                 for k in ("input_usd", "cache_read_usd", "cache_write_usd", "output_usd", "total_usd")
@@ -329,6 +330,51 @@ def render_projection(result: dict[str, Any]) -> str:
     lines += ["", f"Routing and caching save {usd(result['levers_save_usd'])}/month on this workload.", ""]
     lines += [f"- {a}" for a in result["assumptions"]]
     return "\n".join(lines) + "\n"
+
+
+PROJECTION_PARTS = ("input_usd", "cache_read_usd", "cache_write_usd", "output_usd", "total_usd")
+
+
+def render_projection_by_model(result: dict[str, Any]) -> str:
+    """`llmcost project --from-db` for people: each model's measured workload and monthly cost, the sum, and the
+    scenarios named for what they assume."""
+    rows = [("MODEL", "REQUESTS/MONTH", "INPUT", "OUTPUT", "CACHE HITS", "PER MONTH")]
+    for m in sorted(result["models"], key=lambda m: -m["total_usd"]):
+        per_month = m["requests_per_month"]
+        rows.append(
+            (
+                m["model"],
+                num(round(per_month, 1) if per_month < 10 else round(per_month)),
+                num(round(m["input_tokens"])),
+                num(round(m["output_tokens"])),
+                pct(m["cache_hit_rate"]),
+                usd(m["total_usd"]),
+            )
+        )
+    lines = [
+        f"Measured from {result['measured_from']}: {count(len(result['models']), 'model')}, each on its own workload",
+        "",
+    ]
+    lines += _table(rows, left=(0,))
+    if result["unpriced_models"]:
+        lines.append(f"Not projected (no price): {', '.join(result['unpriced_models'])}")
+    words = result.get("scenarios_assume") or {}
+    lines += [
+        "",
+        f"{'':40}{'INPUT':>12}{'CACHE READ':>12}{'CACHE WRITE':>12}{'OUTPUT':>12}{'TOTAL':>12}",
+    ]
+    for name, r in [("as measured", result["as_given"]), ("without routing or caching", result["without_levers"])] + [
+        (words.get(k, k), v) for k, v in result["scenarios"].items()
+    ]:
+        lines.append(
+            f"{name[:39]:40}"
+            + "".join(
+                f"{usd(r[k]):>12}"
+                for k in ("input_usd", "cache_read_usd", "cache_write_usd", "output_usd", "total_usd")
+            )
+        )
+    lines += [""] + [f"- {a}" for a in result["assumptions"]]
+    return terminal_safe("\n".join(lines) + "\n")
 
 
 def render_savings(report: dict[str, Any]) -> str:

@@ -212,18 +212,27 @@ def build_report(
     sessions = queries.rows(con, "spend_by_session")
     report["sessions"] = {"count": len(sessions), "top": [_clean(r) for r in sessions[:TOP_SESSIONS]]}
     report["spend_by_period"] = spend_by_period(report["by_day"], period_unit(days))
-    report["projection"] = _projection(con, cat, since, until, days)
+    report["projection"] = projection_by_model(con, cat, since, until, days)
     report["headline"] = actions.headline(report)
     report["assumptions"] = assumptions(report)
     return report
 
 
-def _projection(
-    con: Any, cat: Catalogue, since: datetime | None, until: datetime | None, days: float | None
+def projection_by_model(
+    con: Any,
+    cat: Catalogue,
+    since: datetime | None,
+    until: datetime | None,
+    days: float | None,
+    *,
+    growth: float = 0.0,
+    route_share: float = 0.0,
+    route_to: str | None = None,
 ) -> dict[str, Any] | None:
     """`llmcost project` on the period's measured workload, model by model (each with its own mean tokens and
-    cache hit rate), summed: its three scenarios, for the report's chart. Unpriced models are left out and
-    named. Like the monthly figures, it needs a day of dated traffic: an hour scaled to a month is noise."""
+    cache hit rate), summed: its three scenarios, for the report's chart and for `project --from-db` (one code
+    path). Unpriced models are left out and named. Like the monthly figures, it needs a day of dated traffic:
+    an hour scaled to a month is noise."""
     rows = queries.rows(con, "workload_by_model", since=since, until=until)
     if not rows:
         return None
@@ -239,6 +248,9 @@ def _projection(
             model=m["model"],
             cached_prefix=min(m["cached_prefix"], m["input_tokens"]),
             cache_hit_rate=m["cache_hit_rate"],
+            growth=growth,
+            route_share=route_share if route_to and route_to != m["model"] else 0.0,
+            route_to=route_to if route_to and route_to != m["model"] else None,
         )
         try:
             results.append(projection.project(w, cat))
@@ -256,8 +268,17 @@ def _projection(
         "without_levers": add(lambda r: r["without_levers"]),
         "levers_save_usd": round(sum(r["levers_save_usd"] for r in results), 6),
         "scenarios": {name: add(lambda r, n=name: r["scenarios"][n]) for name in projection.SCENARIOS},
+        "scenarios_assume": {name: projection.SCENARIO_TEXT[name] for name in projection.SCENARIOS},
         "models": [
-            {"model": r["as_given"]["workload"]["model"], **{k: r["as_given"][k] for k in parts}} for r in results
+            {
+                "model": r["as_given"]["workload"]["model"],
+                "requests_per_month": round(r["as_given"]["workload"]["requests"], 3),
+                "input_tokens": round(r["as_given"]["workload"]["input_tokens"], 1),
+                "output_tokens": round(r["as_given"]["workload"]["output_tokens"], 1),
+                "cache_hit_rate": round(r["as_given"]["workload"]["cache_hit_rate"], 4),
+                **{k: r["as_given"][k] for k in parts},
+            }
+            for r in results
         ],
         "unpriced_models": unpriced,
         "assumptions": [
@@ -267,6 +288,14 @@ def _projection(
             *results[0]["assumptions"],
         ],
     }
+
+
+def measured_days(con: Any) -> float | None:
+    """The dated span of the database's API calls, in days, as the report counts it (an hour at least)."""
+    ((first, last),) = con.execute("SELECT min(ts), max(ts) FROM requests WHERE trace_ms IS NULL").fetchall()
+    if first is None or last is None:
+        return None
+    return max((last - first).total_seconds() / 86400, 1 / 24)
 
 
 def structure(
