@@ -141,16 +141,39 @@ def _need_input(paths: tuple[str, ...], db: str | None) -> None:
 
 
 def _ingest(store: Store, paths: tuple[str, ...], no_text: bool, fmt: str | None) -> IngestResult:
+    """Ingest PATHS; when not one file of them could be read, exit 1 naming each file skipped and why (a
+    report of $0.00 over nothing would look like a real, cheap month to whoever receives it)."""
     progress = (lambda msg: click.echo(msg, err=True)) if sys.stderr.isatty() else None
     result = store.ingest(paths, no_text=no_text, fmt=fmt, progress=progress)
-    if not result.files:
-        click.echo(
-            f"llmcost: warning: no log files ({', '.join(LOG_SUFFIXES[:4])}, ...) under {', '.join(paths)}", err=True
-        )
+    ignored = _ignored_files(paths)
     for f in result.files:
         if f.skipped and not f.skipped.startswith("already ingested"):
             click.echo(f"llmcost: note: skipped {f.path}: {f.skipped}", err=True)
+    read = [f for f in result.files if not f.skipped or f.skipped.startswith("already ingested")]
+    if not read:
+        for path in ignored:
+            click.echo(f"llmcost: skipped {path}: not a log file (read: {', '.join(LOG_SUFFIXES[:4])}, ...)", err=True)
+        if not result.files and not ignored:
+            raise InputError(f"no log files ({', '.join(LOG_SUFFIXES[:4])}, ...) under {', '.join(paths)}")
+        found = len(result.files) + len(ignored)
+        raise InputError(f"nothing was read: none of the {found} file(s) found is a recognised log")
     return result
+
+
+def _ignored_files(paths: tuple[str, ...]) -> list[Path]:
+    """Files inside the named folders that a folder walk passes over (their suffix is not a log's)."""
+    out: list[Path] = []
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            out.extend(
+                sorted(
+                    f
+                    for f in p.rglob("*")
+                    if f.is_file() and not f.name.startswith(".") and not f.name.lower().endswith(LOG_SUFFIXES)
+                )
+            )
+    return out
 
 
 @cli.command()
@@ -227,6 +250,8 @@ def report(
       llmcost report logs/ --view sessions --json -
     """
     _need_input(paths, db)
+    if since is not None and until is not None and since > until:
+        raise click.UsageError(f"--since {since:%Y-%m-%d %H:%M} is after --until {until:%Y-%m-%d %H:%M}")
     if until is not None and until.time() == datetime.min.time():
         until = until + timedelta(days=1)  # a bare date means "through the end of that day"
     cat = load_catalogue(prices_file)
@@ -425,6 +450,7 @@ def ingest(paths: tuple[str, ...], db: str, as_json: bool, no_text: bool, strict
                         "schema_version": 1,
                         "database": db,
                         "rows": result.rows,
+                        "buckets": result.buckets,
                         "rejected": result.rejected,
                         "files": [f.as_dict() for f in result.files],
                     },
@@ -438,19 +464,21 @@ def ingest(paths: tuple[str, ...], db: str, as_json: bool, no_text: bool, strict
                     click.echo(f"{f.path}: skipped: {f.skipped}")
                     continue
                 n = traced.get(f.path, 0)
-                what = (
-                    f"{count(n, 'block-hash trace request')} (prefix reuse only, no cost)"
-                    if n and n == f.rows
-                    else count(f.rows - n, "API call") + (f" and {count(n, 'block-hash trace request')}" if n else "")
-                )
+                if f.buckets:
+                    what = count(f.buckets, "usage bucket")
+                elif n and n == f.rows:
+                    what = f"{count(n, 'block-hash trace request')} (prefix reuse only, no cost)"
+                else:
+                    what = count(f.rows - n, "API call") + (f" and {count(n, 'block-hash trace request')}" if n else "")
                 click.echo(
                     f"{f.path}: {f.format}: {what}, {f.rejected} rejected, {count(f.duplicates, 'duplicate')} skipped"
                 )
             n = sum(traced.values())
+            buckets = f", {count(result.buckets, 'usage bucket')}" if result.buckets else ""
             # the report's "Requests" counts API calls only: say how the records added split, so the figures agree
             click.echo(
-                f"{count(result.rows, 'record')} added to {db}: {count(result.rows - n, 'API call')}, "
-                f"{count(n, 'block-hash trace request')}"
+                f"{count(result.rows + result.buckets, 'record')} added to {db}: {count(result.rows - n, 'API call')}, "
+                f"{count(n, 'block-hash trace request')}{buckets}"
             )
         _warn_rejects(store, result, strict, f"table `rejects` of {db}")
     finally:
@@ -461,14 +489,23 @@ def ingest(paths: tuple[str, ...], db: str, as_json: bool, no_text: bool, strict
 @click.argument("model", required=False)
 @click.option("--provider", help="The provider, when the model name alone is ambiguous (e.g. deepseek).")
 @click.option("--prices", "prices_file", type=click.Path(dir_okay=False), help="Price file to overlay.")
+@click.option(
+    "--on",
+    "on_day",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="The prices in force on this day (from the dated price history; the snapshot after it ends).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
-def prices(model: str | None, provider: str | None, prices_file: str | None, as_json: bool) -> None:
+def prices(
+    model: str | None, provider: str | None, prices_file: str | None, on_day: datetime | None, as_json: bool
+) -> None:
     """What MODEL is priced at, and which catalogue key its name matched.
 
     \b
     Examples:
       llmcost prices gpt-4o-2024-08-06
       llmcost prices bedrock/us.anthropic.claude-sonnet-4-5-20250929-v1:0
+      llmcost prices deepseek-chat --on 2025-09-10
     """
     cat = load_catalogue(prices_file)
     if model is None:
@@ -477,6 +514,9 @@ def prices(model: str | None, provider: str | None, prices_file: str | None, as_
             "catalogue_date": cat.date,
             "overrides": cat.overrides,
             "models": cat.priced_models(),
+            "history": None
+            if cat.history is None
+            else {"first_day": cat.history.first, "last_day": cat.history.last, "source": cat.history.source},
         }
         if as_json:
             click.echo(orjson.dumps(info, option=orjson.OPT_INDENT_2).decode())
@@ -491,7 +531,15 @@ def prices(model: str | None, provider: str | None, prices_file: str | None, as_
         close = cat.close_names(model)
         hint = f"; close names: {', '.join(close)}" if close else ""
         raise InputError(f"{model}: not in the price catalogue (unpriced){hint}")
-    rows = cat.rate_rows(res.key)
+    day = on_day.strftime("%Y-%m-%d") if on_day else None
+    rate_key, version, origin = res.key, "snapshot", f"{cat.source} (snapshot {cat.date})"
+    hit = cat.version_on(res.key, day) if day else None
+    if hit is not None:
+        rate_key, version = hit
+        origin = f"price history: in force from {version} ({cat.history.source if cat.history else ''})"
+    elif day and res.key in cat.user_keys:
+        origin = f"your price file ({', '.join(cat.overrides)}), on every day"
+    rows = cat.rate_rows(rate_key)
     info = {
         "model": model,
         "key": res.key,
@@ -507,6 +555,11 @@ def prices(model: str | None, provider: str | None, prices_file: str | None, as_
             for r in rows
         ],
         "catalogue_date": cat.date,
+        "on": day,
+        "price_version": version,
+        "prices_from": origin,
+        "rate_sources": cat.rate_sources(rate_key),
+        "multipliers": cat.multipliers(rate_key),
     }
     if as_json:
         click.echo(orjson.dumps(info, option=orjson.OPT_INDENT_2).decode())
@@ -515,6 +568,7 @@ def prices(model: str | None, provider: str | None, prices_file: str | None, as_
         f"{model} -> {res.key} ({res.how}); provider {info['provider']}; "
         f"context window {info['context_window'] or 'unknown'}"
     )
+    click.echo(f"Prices{' on ' + day if day else ''}: {origin}")
     click.echo("USD per 1M tokens:")
     head = ["mode", "tier"] + list(RATE_FIELDS)
     click.echo("  " + "  ".join(h.rjust(14) for h in head))
@@ -523,6 +577,11 @@ def prices(model: str | None, provider: str | None, prices_file: str | None, as_
         click.echo(
             "  " + "  ".join([r["mode"].rjust(14), tier.rjust(14)] + [f"{r[k]:.4f}".rjust(14) for k in RATE_FIELDS])
         )
+    click.echo("Where each base rate comes from:")
+    for kind, why in info["rate_sources"].items():
+        click.echo(f"  {kind:15} {why}")
+    if info["multipliers"]:
+        click.echo("Multipliers: " + ", ".join(f"{k} x{v:g}" for k, v in info["multipliers"].items()))
 
 
 def _looks_like_a_path(arg: str) -> bool:
@@ -767,13 +826,21 @@ def project(
 def formats(as_json: bool) -> None:
     """The input formats llmcost reads, and what each makes possible."""
     rows = [
-        {"name": s.name, "title": s.title, "enables": s.enables, "example": f"sample_logs/{s.example}"} for s in SOURCES
+        {
+            "name": s.name,
+            "title": s.title,
+            "detected_by": s.detected_by or None,
+            "enables": s.enables,
+            "example": f"sample_logs/{s.example}",
+        }
+        for s in SOURCES
     ]
     if as_json:
         click.echo(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode())
         return
     for r in rows:
-        click.echo(f"{r['name']}\n  {r['title']}\n  enables: {r['enables']}\n  example: {r['example']}")
+        detected = f"\n  detected by: {r['detected_by']}" if r["detected_by"] else ""
+        click.echo(f"{r['name']}\n  {r['title']}{detected}\n  enables: {r['enables']}\n  example: {r['example']}")
     click.echo("\nAll of them may be .gz or .zst compressed; folders are read recursively; globs are expanded.")
 
 

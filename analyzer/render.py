@@ -250,17 +250,34 @@ def render_text(report: dict[str, Any]) -> str:
     reuse), spend per model, the levers, then spend by day or week and the costliest sessions."""
     t = report["totals"]
     p = report["period"]
+    ux = report.get("usage_export")
+    trace_only = not t["requests"] and not ux and bool(_trace_summary(report))
     lines = []
-    if t["requests"] or not _trace_summary(report):
+    if not trace_only:
         lines += [
             f"Period     {p['start'] or 'n/a'} .. {p['end'] or 'n/a'}"
             + (f" ({duration(p['days'])})" if p["days"] else ""),
             f"Requests   {num(t['requests'])} API calls ({num(t['unpriced_requests'])} unpriced, "
             f"{num(t['error_requests'])} failed)",
             f"Spend      {usd(t['cost_usd'])}"
+            + (" in the request logs" if ux else "")
             + (f"   (~{usd(t['projected_monthly_usd'])}/month at this rate)" if t["projected_monthly_usd"] else ""),
             f"Cached     {pct(t['cached_share'])} of {num(t['input_tokens'])} input tokens",
         ]
+    billed = (report.get("reconciliation") or {}).get("line")
+    if billed:  # billed vs computed (analyzer/reconcile.py): its own line, apart from the levers
+        lines.append(f"Billed     {billed}")
+    if ux:
+        ut = ux["totals"]
+        lines += [
+            f"Billed     {usd(ut['billed_usd'])} per the usage exports"
+            + ("" if ut["billed_complete"] else f" (incomplete: {num(ut['unpriced_buckets'])} buckets unpriced)")
+            + f", {(ux['period']['start'] or '')[:10]} .. {(ux['period']['end'] or '')[:10]}",
+            f"           {pct(ut['cached_share'])} of {num(ut['input_tokens'])} input tokens from cache, "
+            f"which saved {usd(ut['caching_saved_usd'])}; " + "; ".join(ut["billed_basis"]),
+        ]
+        if ux["needs_logs"]:
+            lines += ["", ux["needs_logs"]]
     lines += _trace_summary(report)
     if report["by_model"]:
         lines.append("")
@@ -277,7 +294,7 @@ def render_text(report: dict[str, Any]) -> str:
                 )
             )
         lines += _table(rows, left=(0, 1))
-    if t["requests"]:
+    if not trace_only:
         h = report["headline"]
         monthly = h["scaled_to_month"]
         lines += ["", "What to change first" + (" (per month at the logged rate)" if monthly else " (over the period)")]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from analyzer.inputs import expand_paths, sha256_file
 from analyzer.migrations import migrate
 from analyzer.sources import Item, Request, Source, open_source
 from analyzer.sources.base import RecordError
+from analyzer.sources.exports import UsageBucket
 
 BATCH_ROWS = 5_000  # requests per insert: bounds memory (each holds its messages' text)
 EXCERPT_CHARS = 200
@@ -58,6 +59,8 @@ _REQUEST_SCHEMA = pa.schema(
         ("has_tools", pa.bool_()),
         ("encoding", pa.string()),
         ("trace_ms", pa.float64()),
+        ("inference_geo", pa.string()),
+        ("speed", pa.string()),
     ]
 )
 _REQUEST_FIELDS = [f.name for f in _REQUEST_SCHEMA]
@@ -94,6 +97,7 @@ class FileResult:
     rows: int = 0
     rejected: int = 0
     duplicates: int = 0
+    buckets: int = 0  # usage-export buckets (in `usage_buckets`), apart from the request rows
     skipped: str | None = None  # why the file added nothing (already ingested, unrecognised in a folder)
 
     def as_dict(self) -> dict[str, Any]:
@@ -103,6 +107,7 @@ class FileResult:
             "rows": self.rows,
             "rejected": self.rejected,
             "duplicates": self.duplicates,
+            "buckets": self.buckets,
             "skipped": self.skipped,
         }
 
@@ -114,6 +119,10 @@ class IngestResult:
     @property
     def rows(self) -> int:
         return sum(f.rows for f in self.files)
+
+    @property
+    def buckets(self) -> int:
+        return sum(f.buckets for f in self.files)
 
     @property
     def rejected(self) -> int:
@@ -182,36 +191,32 @@ class Store:
             source_id = _one(con, "SELECT coalesce(max(source_id), 0) + 1 FROM sources")[0]
             rejects: list[tuple[Any, ...]] = []
             batch: list[tuple[int, Request]] = []
+            buckets: list[tuple[int, str, UsageBucket]] = []
+            ctx["path"] = str(path)  # sources that carry state from record to record (Codex totals) reset on it
             for item in items:
                 reason = item.error
-                req = None
+                found: list[Any] = []
                 if reason is None:
                     if not isinstance(item.obj, dict):
                         reason = f"not a JSON object (a {type(item.obj).__name__})"
                     else:
-                        try:
-                            req = source.parse(item.obj, ctx)
-                        except RecordError as e:
-                            reason = str(e)
+                        found = list(source.records(item.obj, ctx))
                 if reason is not None:
-                    rejects.append(
-                        (
-                            source_id,
-                            str(path),
-                            item.line,
-                            item.location(path),
-                            reason,
-                            None if no_text else _excerpt(item),
-                        )
-                    )
-                    continue
-                if req is None:  # a companion record, joined elsewhere
-                    continue
-                batch.append((item.line, req))
+                    found = [RecordError(reason)]
+                for rec in found:  # a companion record (joined elsewhere) yields nothing
+                    where = item.location(path) + (f".{rec.where}" if getattr(rec, "where", "") else "")
+                    if isinstance(rec, RecordError):
+                        excerpt = None if no_text else _excerpt(item)
+                        rejects.append((source_id, str(path), item.line, where, str(rec), excerpt))
+                    elif isinstance(rec, UsageBucket):
+                        buckets.append((item.line, where, rec))
+                    else:
+                        batch.append((item.line, rec))
                 if len(batch) >= BATCH_ROWS:
                     self._flush(batch, source_id, sha, no_text, res)
                     batch = []
             self._flush(batch, source_id, sha, no_text, res)
+            self._flush_buckets(buckets, source_id, res)
             res.rejected = len(rejects)
             if rejects:
                 con.executemany("INSERT INTO rejects VALUES (?, ?, ?, ?, ?, ?)", rejects)
@@ -223,7 +228,7 @@ class Store:
                     sha,
                     size,
                     source.name,
-                    res.rows,
+                    res.rows + res.buckets,
                     res.rejected,
                     res.duplicates,
                     datetime.now(UTC).replace(tzinfo=None),
@@ -237,6 +242,28 @@ class Store:
             self._tok = None
             raise
         return res
+
+    def _flush_buckets(self, buckets: list[tuple[int, str, UsageBucket]], source_id: int, res: FileResult) -> None:
+        """Usage-export buckets into `usage_buckets`; one already held (an overlapping export) is a duplicate."""
+        if not buckets:
+            return
+        known = {r[0] for r in self.con.execute("SELECT bucket_key FROM usage_buckets").fetchall()}
+        rows = []
+        for line, where, b in buckets:
+            key = b.key()
+            if key in known:
+                res.duplicates += 1
+                continue
+            known.add(key)
+            rows.append(
+                (source_id, line, where, key, b.export, b.kind, b.provider, _ts(b.start_us), _ts(b.end_us))
+                + (b.model, b.project, b.api_key, b.user, b.service_tier, b.batch, b.context_window, b.line_item)
+                + (b.requests, b.input_tokens, b.cache_read_tokens, b.cache_write_5m_tokens, b.cache_write_1h_tokens)
+                + (b.output_tokens, b.audio_tokens, b.reported_cost)
+            )
+        if rows:
+            self.con.executemany(f"INSERT INTO usage_buckets VALUES ({', '.join(['?'] * len(rows[0]))})", rows)
+        res.buckets += len(rows)
 
     def _known_ids(self) -> set[str]:
         if self._request_ids is None:
@@ -331,6 +358,8 @@ class Store:
                 ("has_tools", r.has_tools),
                 ("encoding", enc),
                 ("trace_ms", r.trace_ms),
+                ("inference_geo", r.inference_geo),
+                ("speed", r.speed),
             ):
                 cols[f].append(v)
         res.rows += len(cols["request_id"])
@@ -406,6 +435,10 @@ def _one(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = No
     """The first row, with the result fully consumed (DuckDB refuses new work while one is open)."""
     rows = con.execute(sql, params or []).fetchall()
     return rows[0] if rows else None
+
+
+def _ts(us: int | None) -> datetime | None:
+    return None if us is None else datetime(1970, 1, 1) + timedelta(microseconds=us)
 
 
 def _quoted(names: list[str]) -> list[str]:

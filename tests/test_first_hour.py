@@ -89,10 +89,12 @@ def test_a_period_just_short_of_a_day_never_reads_as_a_day(runner, tmp_path):
 def test_ingest_says_what_it_counts(runner, tmp_path):
     res = runner.invoke(cli, ["ingest", str(SAMPLES), "--db", str(tmp_path / "x.duckdb")])
     assert res.exit_code == 0
-    total = re.search(r"(\d+) records added to .*: (\d+) API calls, (\d+) block-hash trace requests", res.stdout)
+    total = re.search(
+        r"(\d+) records added to .*: (\d+) API calls, (\d+) block-hash trace requests, (\d+) usage buckets", res.stdout
+    )
     assert total, res.stdout
-    records, calls, trace = map(int, total.groups())
-    assert records == calls + trace and trace == 60
+    records, calls, trace, buckets = map(int, total.groups())
+    assert records == calls + trace + buckets and trace == 60 and buckets > 0
     rep = runner.invoke(cli, ["report", "--db", str(tmp_path / "x.duckdb"), "--json", "-"])
     assert json.loads(rep.stdout)["totals"]["requests"] == calls
     assert "mooncake_trace: 60 block-hash trace requests" in res.stdout

@@ -17,12 +17,18 @@ import orjson
 from analyzer.errors import InputError
 from analyzer.inputs import iter_lines, read_all, read_head
 from analyzer.sources.anthropic import Anthropic
+from analyzer.sources.anthropic_usage import AnthropicCostReport, AnthropicUsageReport, ClaudeCodeUsageReport
 from analyzer.sources.base import RecordError, Request, Source
+from analyzer.sources.bedrock import BedrockConverse
 from analyzer.sources.claude_code import ClaudeCode
+from analyzer.sources.codex import CodexSession
+from analyzer.sources.gemini import GeminiGenerateContent
+from analyzer.sources.langfuse import LangfuseBatch
 from analyzer.sources.litellm import LiteLLMPayload, LiteLLMSpendLog
 from analyzer.sources.mooncake import MooncakeTrace
 from analyzer.sources.openai_batch import OpenAIBatchInput, OpenAIBatchOutput
 from analyzer.sources.openai_chat import OpenAIChat
+from analyzer.sources.openai_usage import OpenAICosts, OpenAIUsage
 
 SOURCES: list[Source] = [
     OpenAIBatchOutput(),
@@ -30,9 +36,18 @@ SOURCES: list[Source] = [
     LiteLLMPayload(),
     LiteLLMSpendLog(),
     ClaudeCode(),
+    BedrockConverse(),
+    GeminiGenerateContent(),
     Anthropic(),
     OpenAIChat(),
+    CodexSession(),
+    LangfuseBatch(),
     MooncakeTrace(),
+    OpenAIUsage(),
+    OpenAICosts(),
+    AnthropicUsageReport(),
+    AnthropicCostReport(),
+    ClaudeCodeUsageReport(),
 ]
 BY_NAME: dict[str, Source] = {s.name: s for s in SOURCES}
 SNIFF_RECORDS = 50  # how many leading records may be looked at to recognise a format

@@ -7,6 +7,7 @@ on). Sources know nothing of the store, prices or reports.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -43,6 +44,8 @@ class Request:
     reasoning_tokens: int = 0
     batch: bool = False
     service_tier: str | None = None
+    inference_geo: str | None = None  # Anthropic data residency ("us"), priced by the catalogue's multiplier
+    speed: str | None = None  # Anthropic fast mode ("fast")
     reported_cost: float | None = None
     latency_ms: float | None = None
     status: str = "ok"
@@ -74,6 +77,7 @@ class Source:
     title: ClassVar[str]
     enables: ClassVar[str]  # what the format can support downstream, shown by `llmcost formats`
     example: ClassVar[str]  # the sample under sample_logs/
+    detected_by: ClassVar[str] = ""  # what in a record identifies the format, for `llmcost formats`
     companion: ClassVar[bool] = False  # True: its records join another file's (batch input); no rows of its own
 
     def sniff(self, obj: dict[str, Any]) -> bool:
@@ -81,6 +85,17 @@ class Source:
 
     def parse(self, obj: dict[str, Any], ctx: dict[str, Any]) -> Request | None:
         raise NotImplementedError
+
+    def records(self, obj: dict[str, Any], ctx: dict[str, Any]) -> Iterator[Any]:
+        """Every record one JSON value holds: Requests, UsageBuckets, or RecordErrors for the parts that are
+        unusable (so one bad bucket of a page does not lose the rest). Default: `parse`'s one request."""
+        try:
+            r = self.parse(obj, ctx)
+        except RecordError as e:
+            yield e
+            return
+        if r is not None:
+            yield r
 
 
 # ---- field helpers -----------------------------------------------------------------------------------------
