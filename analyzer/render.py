@@ -266,7 +266,7 @@ def render_text(report: dict[str, Any]) -> str:
         ]
     billed = (report.get("reconciliation") or {}).get("line")
     if billed:  # billed vs computed (analyzer/reconcile.py): its own line, apart from the levers
-        lines.append(f"Billed     {billed}")
+        lines.append(f"Reconcile  {billed}")
     if ux:
         ut = ux["totals"]
         lines += [

@@ -33,7 +33,8 @@ def deepseek(cat, day):
 @pytest.mark.parametrize(
     ("day", "miss", "hit", "out", "version"),
     [
-        ("2025-08-01", 0.27, 0.07, 1.10, "2025-02-07"),  # before V3.1: priced by deepseek/deepseek-chat's listing
+        ("2025-02-10", 0.27, 0.07, 1.10, "2025-02-07"),  # before deepseek-chat's own listing: its twin's
+        ("2025-08-01", 0.27, 0.07, 1.10, "2025-02-26"),  # V3 prices at 12:00 UTC (peak)
         ("2025-09-10", 0.56, 0.07, 1.68, "2025-09-05"),  # V3.1 prices
         ("2025-10-01", 0.28, 0.028, 0.42, "2025-09-29"),  # the September 2025 cut (V3.2-Exp)
         ("2026-04-10", 0.28, 0.028, 0.42, "2026-01-13"),
@@ -44,6 +45,22 @@ def test_deepseek_chat_priced_at_the_prices_of_its_day(dated, day, miss, hit, ou
     row = deepseek(dated, day)
     assert row["cost"] == pytest.approx(miss + hit + out)
     assert row["price_version"] == version
+
+
+@pytest.mark.parametrize(
+    ("day", "hour", "expected"),
+    [
+        ("2025-06-01", 18, 0.135 + 0.035 + 0.55),  # 16:30-00:30 UTC: DeepSeek's off-peak discount (50%)
+        ("2025-06-02", 0, 0.135 + 0.035 + 0.55),
+        ("2025-06-02", 1, 0.27 + 0.07 + 1.10),
+        ("2025-09-10", 18, 0.56 + 0.07 + 1.68),  # V3.1 ended the discount
+    ],
+)
+def test_deepseek_off_peak_discount_until_september_2025(dated, day, hour, expected):
+    row = price_one(
+        dated, "deepseek-chat", "deepseek", input_tokens=2 * M, cache_read_tokens=M, output_tokens=M, ts=at(day, hour)
+    )
+    assert row["cost"] == pytest.approx(expected)
 
 
 def test_today_prices_ignore_the_history(dated):

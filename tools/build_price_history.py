@@ -122,7 +122,8 @@ def build(git_dir: str, path: str) -> dict[str, Any]:
 
 def apply_corrections(models: dict[str, list[list[Any]]], corrections: dict[str, Any]) -> list[str]:
     """Replace the catalogue's versions of a key inside a correction's date range with the provider's
-    documented ones (each over the catalogue's fields of that day, so non-price fields stay)."""
+    documented ones (each over the catalogue's fields of that day, so non-price fields stay; a null field
+    removes it, e.g. an off-peak discount that ended)."""
     done = []
     for key, fix in corrections.items():
         if key.startswith("_"):
@@ -134,7 +135,8 @@ def apply_corrections(models: dict[str, list[list[Any]]], corrections: dict[str,
         added = []
         for day, fields in fix["versions"]:
             base = next((f for d, f in reversed(old) if d <= day and f), None) or next((f for _, f in old if f), {})
-            added.append([day, {**base, **fields}])
+            merged = {**base, **fields}
+            added.append([day, {k: v for k, v in merged.items() if v is not None}])  # null: the field is gone
         models[key] = sorted(kept + added, key=lambda v: v[0])
         done.append(key)
     return done
