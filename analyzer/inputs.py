@@ -26,6 +26,7 @@ LOG_SUFFIXES = (
     ".json.zst",
     ".ndjson.zst",
     ".log.zst",
+    ".db",  # llm's logs.db (SQLite); other databases are skipped as unrecognised
 )
 _GLOB_CHARS = set("*?[")
 

@@ -286,13 +286,14 @@ def projection_by_model(
     per_month = projection.monthly_factor(days)
     if per_month is None:
         return {"error": "a projection needs at least a day of dated traffic", "unpriced_models": []}
-    results, unpriced = [], []
+    results, names, unpriced = [], [], []
     for m in rows:
         w = projection.Workload(
             requests=m["requests"] * per_month,
             input_tokens=m["input_tokens"],
             output_tokens=m["output_tokens"],
-            model=m["model"],
+            # the catalogue key it priced as: a name like mistral-small-latest is only priced with its provider
+            model=cat.resolve(m["model"], m["provider"]).key or m["model"],
             cached_prefix=min(m["cached_prefix"], m["input_tokens"]),
             cache_hit_rate=m["cache_hit_rate"],
             growth=growth,
@@ -301,6 +302,7 @@ def projection_by_model(
         )
         try:
             results.append(projection.project(w, cat))
+            names.append(m["model"])
         except InputError:  # no price: named, not projected at $0
             unpriced.append(m["model"])
     if not results:
@@ -318,14 +320,14 @@ def projection_by_model(
         "scenarios_assume": {name: projection.SCENARIO_TEXT[name] for name in projection.SCENARIOS},
         "models": [
             {
-                "model": r["as_given"]["workload"]["model"],
+                "model": name,
                 "requests_per_month": round(r["as_given"]["workload"]["requests"], 3),
                 "input_tokens": round(r["as_given"]["workload"]["input_tokens"], 1),
                 "output_tokens": round(r["as_given"]["workload"]["output_tokens"], 1),
                 "cache_hit_rate": round(r["as_given"]["workload"]["cache_hit_rate"], 4),
                 **{k: r["as_given"][k] for k in parts},
             }
-            for r in results
+            for name, r in zip(names, results, strict=True)
         ],
         "unpriced_models": unpriced,
         "assumptions": [

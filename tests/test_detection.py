@@ -31,6 +31,8 @@ EXPECTED = {
     "openai_costs.json": "openai_costs",
     "openai_usage_completions.json": "openai_usage",
     "openai_usage_completions_1d.json": "openai_usage",
+    "otel_genai_spans.jsonl": "otel_genai",
+    "llm_logs.db": "llm_logs_db",
 }
 # ../shared/samples/ file (folder/name) -> format
 EXPECTED_SHARED = {
@@ -76,7 +78,7 @@ def test_every_shared_json_sample_is_in_the_map():
 
 
 def test_every_sample_and_every_format_is_covered():
-    on_disk = {p.name for p in SAMPLES.iterdir() if p.suffix in (".json", ".jsonl")}
+    on_disk = {p.name for p in SAMPLES.iterdir() if p.suffix in (".json", ".jsonl", ".db")}
     assert on_disk == set(EXPECTED)
     examples = {s.example for s in SOURCES}
     assert examples <= on_disk and {s.name for s in SOURCES} == set(EXPECTED.values())

@@ -208,3 +208,217 @@ def test_every_shared_sample_folder_is_read(runner, tmp_path):
         skipped = [f["path"] for f in files if f["skipped"]]
         assert not skipped, skipped
         assert all(f["rejected"] == 0 for f in files), folder
+
+
+# ---- OpenTelemetry GenAI spans (sample made with the real SDK by tests/fixtures/build_otel_genai_sample.py) ----
+
+
+def test_otel_genai_sample_by_hand(runner):
+    rep = report(runner, SAMPLES / "otel_genai_spans.jsonl")
+    t = rep["totals"]
+    # 6 LLM spans (one failed: counted, not billed); the HTTP span is not a call
+    assert (t["requests"], t["error_requests"]) == (6, 1)
+    assert t["input_tokens"] == 31 + 62 + 2500 + 2100 + 33
+    assert (t["cache_read_tokens"], t["cache_write_5m_tokens"]) == (2048, 2048)
+    by = {m["model"]: m for m in rep["by_model"]}
+    # mistral-small-latest (gen_ai.provider.name mistral_ai, OpenInference's mistralai), at the prices in force on
+    # the spans' day (`llmcost prices mistral-small-latest --provider mistral --on 2025-11-27`): 0.10 in / 0.30 out
+    mistral = (31 + 62 + 33) * 0.10 * M + (14 + 21 + 16) * 0.30 * M
+    assert by["mistral-small-latest"]["cost_usd"] == pytest.approx(mistral)
+    assert by["mistral-small-latest"]["provider"] == "mistral"
+    # gpt-4.1-mini-2025-04-14: 0.40 in, 0.10 cache read, 1.60 out
+    assert by["gpt-4.1-mini-2025-04-14"]["cost_usd"] == pytest.approx(452 * 0.4 * M + 2048 * 0.1 * M + 300 * 1.6 * M)
+    # claude-3-7-sonnet-20250219 from the older gen_ai.system: 3.00 in, 3.75 5m write, 15.00 out
+    sonnet = by["claude-3-7-sonnet-20250219"]
+    assert sonnet["provider"] == "anthropic"
+    assert sonnet["cost_usd"] == pytest.approx(52 * 3.0 * M + 2048 * 3.75 * M + 150 * 15.0 * M)
+
+
+def test_otel_spans_carry_conversation_messages_and_openinference_fields(store):
+    store.ingest([str(SAMPLES / "otel_genai_spans.jsonl")])
+    conv = store.con.execute(
+        "SELECT conversation_id, n_messages FROM requests WHERE request_id = 'cmpl-otel-2'"
+    ).fetchone()
+    assert conv == ("conv-nw-1042", 4)  # system instructions + three input messages
+    oi = store.con.execute(
+        "SELECT model, provider, \"user\", n_messages, latency_ms FROM requests WHERE conversation_id = 'sess-77'"
+    ).fetchone()
+    assert oi == ("mistral-small-latest", "mistral", "u-5", 2, 1300.0)
+
+
+def test_openinference_cache_counts_are_inside_the_prompt_count(store, tmp_path):
+    attrs = {
+        "llm.model_name": "gpt-4o",
+        "llm.provider": "openai",
+        "llm.token_count.prompt": 3000,
+        "llm.token_count.prompt_details.cache_read": 2048,
+        "llm.token_count.prompt_details.cache_write": 512,
+        "llm.token_count.completion": 40,
+        "llm.token_count.completion_details.reasoning": 12,
+    }
+    write_jsonl(tmp_path / "t.jsonl", [_otlp(_span(**attrs))])
+    store.ingest([str(tmp_path / "t.jsonl")])
+    row = store.con.execute(
+        "SELECT input_tokens, cache_read_tokens, cache_write_5m_tokens, output_tokens, reasoning_tokens FROM requests"
+    ).fetchone()
+    assert row == (3000, 2048, 512, 40, 12)
+
+
+def _otlp(*spans):
+    return {"resourceSpans": [{"resource": {}, "scopeSpans": [{"scope": {}, "spans": list(spans)}]}]}
+
+
+def _span(**attrs):
+    kv = [
+        {"key": k, "value": {"intValue": str(v)} if isinstance(v, int) else {"stringValue": v}}
+        for k, v in attrs.items()
+    ]
+    return {
+        "traceId": "ab",
+        "spanId": "cd",
+        "name": "chat",
+        "startTimeUnixNano": "1764259200000000000",
+        "endTimeUnixNano": "1764259201000000000",
+        "attributes": kv,
+    }
+
+
+@pytest.mark.parametrize(
+    ("span", "reason"),
+    [
+        (_span(**{"gen_ai.usage.input_tokens": 10, "gen_ai.usage.output_tokens": 1}), "no model"),
+        (_span(**{"gen_ai.request.model": "gpt-4o", "gen_ai.usage.input_tokens": "x"}), "not a whole number"),
+        (
+            _span(
+                **{
+                    "gen_ai.request.model": "gpt-4o",
+                    "gen_ai.usage.input_tokens": 5,
+                    "gen_ai.usage.cache_read.input_tokens": 9,
+                }
+            ),
+            "exceed input",
+        ),
+        (
+            _span(
+                **{
+                    "gen_ai.request.model": "gpt-4o",
+                    "gen_ai.usage.input_tokens": 5,
+                    "gen_ai.input.messages": "[not json",
+                }
+            ),
+            "not JSON",
+        ),
+    ],
+)
+def test_bad_otel_spans_are_rejected_with_their_place(store, tmp_path, span, reason):
+    good = _span(**{"gen_ai.request.model": "gpt-4o", "gen_ai.usage.input_tokens": 5, "gen_ai.usage.output_tokens": 1})
+    write_jsonl(tmp_path / "t.jsonl", [_otlp(good, span)])
+    res = store.ingest([str(tmp_path / "t.jsonl")])
+    assert res.rows == 1 and res.rejected == 1
+    loc, why = store.con.execute("SELECT location, reason FROM rejects").fetchone()
+    assert reason in why and loc.endswith("spans[1]")
+
+
+# ---- llm's logs.db (SQLite) ------------------------------------------------------------------------------------
+
+
+def test_llm_logs_db_sample_by_hand(runner):
+    rep = report(runner, SAMPLES / "llm_logs.db")
+    t = rep["totals"]
+    assert (t["requests"], t["input_tokens"], t["output_tokens"]) == (3, 29 + 28 + 32, 9 + 12 + 12)
+    # gpt-4.1-nano-2025-04-14: 0.10 in / 0.40 out; claude-3-5-haiku-20241022: 0.80 in / 4.00 out
+    assert t["cost_usd"] == pytest.approx((29 + 28) * 0.1 * M + (9 + 12) * 0.4 * M + 32 * 0.8 * M + 12 * 4.0 * M)
+    assert rep["conversations"]["threads"] == 2
+
+
+def test_llm_token_details_cached_counts(store, tmp_path):
+    rows = [
+        (
+            "a",
+            "gpt-4o",
+            "hi",
+            None,
+            "ok",
+            "c",
+            5,
+            "2025-11-28T09:00:00",
+            2000,
+            5,
+            json.dumps({"prompt_tokens_details": {"cached_tokens": 1024}}),
+        ),
+        (
+            "b",
+            "claude-3-5-haiku-20241022",
+            "hi",
+            None,
+            "ok",
+            "d",
+            5,
+            "2025-11-28T09:00:01",
+            40,
+            5,
+            json.dumps({"cache_read_input_tokens": 1100, "cache_creation_input_tokens": 60}),
+        ),
+    ]
+    store.ingest([str(_llm_db(tmp_path / "logs.db", rows))])
+    got = store.con.execute(
+        "SELECT input_tokens, cache_read_tokens, cache_write_5m_tokens FROM requests ORDER BY request_id"
+    ).fetchall()
+    assert got == [(2000, 1024, 0), (40 + 1100 + 60, 1100, 60)]  # OpenAI's inside the input, Anthropic's added
+
+
+def _llm_db(path, rows):
+    import sqlite3
+
+    con = sqlite3.connect(path)
+    con.execute(
+        "CREATE TABLE responses (id TEXT PRIMARY KEY, model TEXT, prompt TEXT, system TEXT, response TEXT, "
+        "conversation_id TEXT, duration_ms INTEGER, datetime_utc TEXT, input_tokens INTEGER, output_tokens INTEGER, "
+        "token_details TEXT)"
+    )
+    con.executemany("INSERT INTO responses VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    con.commit()
+    con.close()
+    return path
+
+
+def test_llm_rows_without_usage_or_with_bad_fields_are_rejected(store, tmp_path):
+    ok = ("a", "gpt-4o", "hi", None, "hello", "c", 5, "2025-11-28T09:00:00", 10, 2, None)
+    rows = [
+        ok,
+        ("b", "gpt-4o", "hi", None, "x", "c", 5, "2025-11-28T09:00:01", None, None, None),
+        ("c", "gpt-4o", "hi", None, "x", "c", 5, "yesterday", 10, 2, None),
+        ("d", "gpt-4o", "hi", None, "x", "c", 5, "2025-11-28T09:00:02", 10, 2, "{broken"),
+        ("e", "gpt-4o", "hi", None, "x", "c", 5, "2025-11-28T09:00:03", -1, 2, None),
+    ]
+    db = _llm_db(tmp_path / "logs.db", rows)
+    res = store.ingest([str(db)])
+    assert res.rows == 1 and res.rejected == 4
+    reasons = [r[0] for r in store.con.execute("SELECT reason FROM rejects ORDER BY line").fetchall()]
+    assert "no input_tokens/output_tokens" in reasons[0] and "unparseable" in reasons[1]
+    assert "not JSON" in reasons[2] and "negative" in reasons[3]
+    loc = store.con.execute("SELECT location FROM rejects ORDER BY line").fetchone()[0]
+    assert loc.endswith("logs.db:responses[rowid 2]")
+
+
+def test_other_sqlite_and_duckdb_files_in_a_folder_are_skipped(runner, tmp_path):
+    import sqlite3
+
+    import duckdb
+
+    sqlite3.connect(tmp_path / "other.db").execute("CREATE TABLE t (x)").connection.commit()
+    duckdb.connect(str(tmp_path / "analytics.db")).close()
+    write_jsonl(
+        tmp_path / "calls.jsonl",
+        [
+            {
+                "timestamp": 1,
+                "request": {"model": "gpt-4o", "messages": []},
+                "response": {"model": "gpt-4o", "usage": {"prompt_tokens": 1, "completion_tokens": 1}},
+            }
+        ],
+    )
+    res = runner.invoke(cli, ["report", str(tmp_path), "--json", "-"])
+    assert res.exit_code == 0, res.output
+    assert "other.db" in res.stderr and "analytics.db" in res.stderr
+    assert json.loads(res.stdout)["totals"]["requests"] == 1

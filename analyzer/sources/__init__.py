@@ -25,10 +25,12 @@ from analyzer.sources.codex import CodexSession
 from analyzer.sources.gemini import GeminiGenerateContent
 from analyzer.sources.langfuse import LangfuseBatch
 from analyzer.sources.litellm import LiteLLMPayload, LiteLLMSpendLog
+from analyzer.sources.llm_logs import SQLITE_MAGIC, LlmLogsDb, sqlite_rows
 from analyzer.sources.mooncake import MooncakeTrace
 from analyzer.sources.openai_batch import OpenAIBatchInput, OpenAIBatchOutput
 from analyzer.sources.openai_chat import OpenAIChat
 from analyzer.sources.openai_usage import OpenAICosts, OpenAIUsage
+from analyzer.sources.otel_genai import OtelGenAI
 
 SOURCES: list[Source] = [
     OpenAIBatchOutput(),
@@ -42,6 +44,8 @@ SOURCES: list[Source] = [
     OpenAIChat(),
     CodexSession(),
     LangfuseBatch(),
+    OtelGenAI(),
+    LlmLogsDb(),
     MooncakeTrace(),
     OpenAIUsage(),
     OpenAICosts(),
@@ -60,17 +64,24 @@ class Item:
     """One record of a file before parsing: a JSON value, or why it is not one."""
 
     line: int  # 1-based line (JSONL) or element number (a JSON array document)
-    unit: str  # "line" or "item"
+    unit: str  # "line", "item" or "row" (of a SQLite table)
     obj: Any
     error: str | None
     raw: bytes | None
 
     def location(self, path: Path) -> str:
+        if self.unit == "row":
+            return f"{path}:responses[rowid {self.line}]"
         return f"{path}:{self.line}" if self.unit == "line" else f"{path}[{self.line}]"
 
 
 def read_items(path: Path) -> Iterator[Item]:
-    """Every record of a JSONL file, or of a JSON document (one object or an array of them)."""
+    """Every record of a JSONL file, of a JSON document (one object or an array of them), or of an llm
+    logs.db (SQLite: one record per row of its responses table)."""
+    if read_head(path, len(SQLITE_MAGIC)) == SQLITE_MAGIC:
+        for rowid, row in sqlite_rows(path):
+            yield Item(rowid, "row", row, None, None)
+        return
     head = read_head(path).lstrip()
     if head[:1] in (b"[", b"{"):
         first_line = head.split(b"\n", 1)[0]
