@@ -16,6 +16,7 @@ EXPECTED = {
     "anthropic_messages.jsonl": "anthropic_messages",
     "anthropic_usage_report.json": "anthropic_usage",
     "bedrock_converse.jsonl": "bedrock_converse",
+    "bedrock_invocation_log.jsonl": "bedrock_invocation_log",
     "codex_session.jsonl": "codex_session",
     "gemini_generate_content.jsonl": "gemini_generate_content",
     "langfuse_ingestion_batch.json": "langfuse",

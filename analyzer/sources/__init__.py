@@ -19,7 +19,7 @@ from analyzer.inputs import iter_lines, read_all, read_head
 from analyzer.sources.anthropic import Anthropic
 from analyzer.sources.anthropic_usage import AnthropicCostReport, AnthropicUsageReport, ClaudeCodeUsageReport
 from analyzer.sources.base import RecordError, Request, Source
-from analyzer.sources.bedrock import BedrockConverse
+from analyzer.sources.bedrock import BedrockConverse, BedrockInvocationLog
 from analyzer.sources.claude_code import ClaudeCode
 from analyzer.sources.codex import CodexSession
 from analyzer.sources.gemini import GeminiGenerateContent
@@ -38,6 +38,7 @@ SOURCES: list[Source] = [
     LiteLLMPayload(),
     LiteLLMSpendLog(),
     ClaudeCode(),
+    BedrockInvocationLog(),
     BedrockConverse(),
     GeminiGenerateContent(),
     Anthropic(),
