@@ -276,6 +276,10 @@ def render_text(report: dict[str, Any]) -> str:
             f"           {pct(ut['cached_share'])} of {num(ut['input_tokens'])} input tokens from cache, "
             f"which saved {usd(ut['caching_saved_usd'])}; " + "; ".join(ut["billed_basis"]),
         ]
+        for mp in ux["missing_pages"]:
+            lines[-1:-1] = [
+                f"           {mp['export']}: pages missing (every page read says more follow): totals are short"
+            ]
         if ux["needs_logs"]:
             lines += ["", ux["needs_logs"]]
     lines += _trace_summary(report)

@@ -24,7 +24,7 @@ from analyzer.inputs import expand_paths, sha256_file
 from analyzer.migrations import migrate
 from analyzer.sources import Item, Request, Source, open_source
 from analyzer.sources.base import RecordError
-from analyzer.sources.exports import UsageBucket
+from analyzer.sources.exports import PageMark, UsageBucket
 
 BATCH_ROWS = 5_000  # requests per insert: bounds memory (each holds its messages' text)
 EXCERPT_CHARS = 200
@@ -210,6 +210,11 @@ class Store:
                         rejects.append((source_id, str(path), item.line, where, str(rec), excerpt))
                     elif isinstance(rec, UsageBucket):
                         buckets.append((item.line, where, rec))
+                    elif isinstance(rec, PageMark):
+                        con.execute(
+                            "INSERT INTO usage_pages VALUES (?, ?, ?, ?)",
+                            [source_id, rec.export, rec.has_more, rec.next_page],
+                        )
                     else:
                         batch.append((item.line, rec))
                 if len(batch) >= BATCH_ROWS:

@@ -161,5 +161,5 @@ def test_migrations_are_recorded_once(tmp_path):
     db = tmp_path / "m.duckdb"
     Store(db).close()
     s = Store(db)
-    assert s.con.execute("SELECT id FROM _llmcost_migrations ORDER BY id").fetchall() == [(1,), (2,), (3,), (4,), (5,)]
+    assert s.con.execute("SELECT id FROM _llmcost_migrations ORDER BY id").fetchall() == [(n,) for n in range(1, 7)]
     s.close()
