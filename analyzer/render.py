@@ -276,10 +276,18 @@ def render_text(report: dict[str, Any]) -> str:
             f"           {pct(ut['cached_share'])} of {num(ut['input_tokens'])} input tokens from cache, "
             f"which saved {usd(ut['caching_saved_usd'])}; " + "; ".join(ut["billed_basis"]),
         ]
+        rec = ux["reconciliation"]
+        if rec:
+            gap_in = sum(r["gap_input_tokens"] or 0 for r in rec)
+            gap_usd = sum(r["gap_cost_usd"] or 0 for r in rec)
+            lines.append(
+                f"Logs gap   {num(gap_in)} input tokens, {usd(gap_usd)} (export - logs, {len(rec)} day x model rows; "
+                "the billed total is the export's)"
+            )
         for mp in ux["missing_pages"]:
-            lines[-1:-1] = [
+            lines.append(
                 f"           {mp['export']}: pages missing (every page read says more follow): totals are short"
-            ]
+            )
         if ux["needs_logs"]:
             lines += ["", ux["needs_logs"]]
     lines += _trace_summary(report)

@@ -324,3 +324,22 @@ def test_cursor_text_from_an_export_is_escaped(runner, tmp_path):
     assert runner.invoke(cli, ["report", str(tmp_path), "-o", str(out)]).exit_code == 0
     html = out.read_text()
     assert "<script>alert(1)</script>" not in html and "&lt;script&gt;" in html
+
+
+def test_reconciliation_reaches_the_terminal_and_csv(runner, tmp_path):
+    recs, page = _traffic(range(4))
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    write_jsonl(logs / "calls.jsonl", [r for r in recs if not r["response"]["id"].startswith("r1-")])
+    (logs / "usage.json").write_text(json.dumps(page))
+    res = runner.invoke(cli, ["report", str(logs)])
+    assert res.exit_code == 0
+    assert "Logs gap   2,002 input tokens" in res.stdout  # the missing hour: 2 calls of 1,001 input tokens
+    res = runner.invoke(cli, ["report", str(logs), "--csv-dir", str(tmp_path / "csv")])
+    assert res.exit_code == 0
+    import csv
+
+    (row,) = list(csv.DictReader((tmp_path / "csv" / "usage_reconciliation.csv").open()))
+    assert (row["gap_requests"], row["gap_input_tokens"], row["gap_output_tokens"]) == ("2", "2002", "100")
+    by_model = list(csv.DictReader((tmp_path / "csv" / "usage_export_by_model.csv").open()))
+    assert by_model[0]["model"] == "gpt-4o-mini-2024-07-18" and by_model[0]["requests"] == "8"
