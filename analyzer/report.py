@@ -299,6 +299,7 @@ def projection_by_model(
             growth=growth,
             route_share=route_share if route_to and route_to != m["model"] else 0.0,
             route_to=route_to if route_to and route_to != m["model"] else None,
+            prefix_measured=True,
         )
         try:
             results.append(projection.project(w, cat))

@@ -26,6 +26,7 @@ from analyzer.sources.gemini import GeminiGenerateContent
 from analyzer.sources.langfuse import LangfuseBatch
 from analyzer.sources.litellm import LiteLLMPayload, LiteLLMSpendLog
 from analyzer.sources.llm_logs import SQLITE_MAGIC, LlmLogsDb, sqlite_rows
+from analyzer.sources.mini_swe_agent import MiniSweAgentTrajectory
 from analyzer.sources.mooncake import MooncakeTrace
 from analyzer.sources.openai_batch import OpenAIBatchInput, OpenAIBatchOutput
 from analyzer.sources.openai_chat import OpenAIChat
@@ -38,6 +39,7 @@ SOURCES: list[Source] = [
     LiteLLMPayload(),
     LiteLLMSpendLog(),
     ClaudeCode(),
+    MiniSweAgentTrajectory(),
     BedrockInvocationLog(),
     BedrockConverse(),
     GeminiGenerateContent(),
@@ -131,7 +133,7 @@ def open_source(path: Path, forced: str | None = None) -> tuple[Source, Iterator
     if forced:
         if forced not in BY_NAME:
             raise InputError(f"unknown format {forced!r}; `llmcost formats` lists them")
-        return BY_NAME[forced], items
+        return BY_NAME[forced], _exploded(BY_NAME[forced], items)
     source = detect_format(path, head)
     if source is None:
         if not any(isinstance(i.obj, dict) for i in head):
@@ -141,4 +143,22 @@ def open_source(path: Path, forced: str | None = None) -> tuple[Source, Iterator
             f"{path}: unrecognised format (first record has keys {', '.join(keys)}); "
             "`llmcost formats` lists the supported ones, --format forces one"
         )
-    return source, items
+    return source, _exploded(source, items)
+
+
+def _exploded(source: Source, items: Iterator[Item]) -> Iterator[Item]:
+    """Records as the source counts them: a format whose one document holds many calls (an agent run) splits
+    it, each call located by its element number in the document."""
+    explode = getattr(source, "explode", None)
+    if explode is None:
+        return items
+    return _split(explode, items)
+
+
+def _split(explode: Any, items: Iterator[Item]) -> Iterator[Item]:
+    for item in items:
+        if not isinstance(item.obj, dict):
+            yield item  # not JSON / not an object: rejected as it is
+            continue
+        for n, record in explode(item.obj):
+            yield Item(n, "item", record, None, None)
