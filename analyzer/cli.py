@@ -26,12 +26,12 @@ from analyzer.prices import RATE_FIELDS, load_catalogue, price_one
 from analyzer.projection import Workload
 from analyzer.projection import measured as measured_workload
 from analyzer.projection import project as run_projection
-from analyzer.redact import terminal_safe
+from analyzer.redact import one_line, terminal_safe
 from analyzer.render import RENDERERS, render_projection, render_savings, render_text, usd, write_output
 from analyzer.report import build_report
 from analyzer.savings.routing import load_rules
 from analyzer.sources import SOURCES
-from analyzer.store import IngestResult, Store
+from analyzer.store import IngestResult, Store, refuse_remote
 
 
 class LlmcostGroup(click.Group):
@@ -39,13 +39,40 @@ class LlmcostGroup(click.Group):
         try:
             return super().invoke(ctx)
         except LlmcostError as e:
-            click.echo(f"llmcost: error: {e}", err=True)
+            _say(f"llmcost: error: {e}")
             ctx.exit(e.exit_code)
         except duckdb.Error as e:
-            click.echo(f"llmcost: error: database: {str(e).splitlines()[0]}", err=True)
+            _say(f"llmcost: error: database: {_first_line(e)}")
+            ctx.exit(1)
+        except OSError as e:  # a full disk, a read-only folder: the cause in one line, not a traceback
+            where = f"{e.filename}: " if e.filename else ""
+            _say(f"llmcost: error: {where}{e.strerror or e}")
             ctx.exit(1)
         except BrokenPipeError:
             ctx.exit(0)
+
+
+def _say(message: str, err: bool = True) -> None:
+    """One line to the terminal: names and keys from logs are escaped, never acted on (see redact.one_line)."""
+    click.echo(one_line(message), err=err)
+
+
+def _first_line(e: BaseException) -> str:
+    """A DuckDB error's cause: on a full disk the first line may be a follow-up, the cause is named further on."""
+    text = str(e)
+    for cause in ("No space left on device", "File too large", "Permission denied", "Read-only file system"):
+        if cause in text and cause not in text.splitlines()[0]:
+            return f"{text.splitlines()[0]} ({cause})"
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+def _check_db(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is not None:
+        try:
+            refuse_remote(value)
+        except InputError as e:
+            raise click.BadParameter(str(e).split(": ", 1)[-1]) from None
+    return value
 
 
 _DATE_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M"]
@@ -57,6 +84,7 @@ def _db_option(required: bool = False):
         "db",
         type=click.Path(dir_okay=False),
         required=required,
+        callback=_check_db,
         help="DuckDB file to keep the data in (default: in memory, gone after the run).",
     )
 
@@ -100,7 +128,7 @@ def _warn_rejects(store: Store, result: IngestResult, strict: bool, where: str) 
         [[f.path for f in result.files]],
     ).fetchall()
     hint = f"; first: {first[0][0]}: {first[0][1]}" if first else ""
-    click.echo(f"llmcost: warning: {rejected} record(s) rejected{hint}; all are listed in {where}", err=True)
+    _say(f"llmcost: warning: {rejected} record(s) rejected{hint}; all are listed in {where}")
     if strict:
         raise StrictError(f"--strict: {rejected} record(s) rejected")
 
@@ -114,15 +142,13 @@ def _need_input(paths: tuple[str, ...], db: str | None) -> None:
 
 
 def _ingest(store: Store, paths: tuple[str, ...], no_text: bool, fmt: str | None) -> IngestResult:
-    progress = (lambda msg: click.echo(msg, err=True)) if sys.stderr.isatty() else None
+    progress = _say if sys.stderr.isatty() else None
     result = store.ingest(paths, no_text=no_text, fmt=fmt, progress=progress)
     if not result.files:
-        click.echo(
-            f"llmcost: warning: no log files ({', '.join(LOG_SUFFIXES[:4])}, ...) under {', '.join(paths)}", err=True
-        )
+        _say(f"llmcost: warning: no log files ({', '.join(LOG_SUFFIXES[:4])}, ...) under {', '.join(paths)}")
     for f in result.files:
         if f.skipped and not f.skipped.startswith("already ingested"):
-            click.echo(f"llmcost: note: skipped {f.path}: {f.skipped}", err=True)
+            _say(f"llmcost: note: skipped {f.path}: {f.skipped}")
     return result
 
 
@@ -157,6 +183,12 @@ def _ingest(store: Store, paths: tuple[str, ...], no_text: bool, fmt: str | None
     help="A TOML file of [[rule]] tables (match -> route_to) instead of the built-in classifier.",
 )
 @click.option(
+    "--hash-ids",
+    is_flag=True,
+    help="Show users, API keys, projects, conversations and tags as stable hashes (for reports that leave the "
+    "team; set LLMCOST_HASH_SALT to a secret so that guessable names cannot be guessed back).",
+)
+@click.option(
     "--cache-capacity",
     type=click.IntRange(min=0),
     metavar="TOKENS",
@@ -176,6 +208,7 @@ def report(
     prices_file: str | None,
     routing_rules: str | None,
     cache_capacity: int | None,
+    hash_ids: bool,
     no_text: bool,
     strict: bool,
     fmt: str | None,
@@ -197,6 +230,8 @@ def report(
     try:
         result = _ingest(store, paths, no_text, fmt) if paths else IngestResult()
         rules = load_rules(routing_rules) if routing_rules else None
+        if hash_ids:
+            store.hide_ids()
         rep = build_report(
             store,
             cat,
@@ -317,7 +352,7 @@ def audit(
                 err=True,
             )
             for note in outcome["notes"]:
-                click.echo(f"llmcost: note: {note}", err=True)
+                _say(f"llmcost: note: {note}")
             try:
                 _warn_rejects(store, result, strict, f"{outcome['outputs']['html']} and table `rejects` of {db}")
             except StrictError:
@@ -362,12 +397,13 @@ def ingest(paths: tuple[str, ...], db: str, as_json: bool, no_text: bool, strict
         else:
             for f in result.files:
                 if f.skipped:
-                    click.echo(f"{f.path}: skipped: {f.skipped}")
+                    _say(f"{f.path}: skipped: {f.skipped}", err=False)
                 else:
-                    click.echo(
-                        f"{f.path}: {f.format}: {f.rows} requests, {f.rejected} rejected, {f.duplicates} duplicates"
+                    _say(
+                        f"{f.path}: {f.format}: {f.rows} requests, {f.rejected} rejected, {f.duplicates} duplicates",
+                        err=False,
                     )
-            click.echo(f"{result.rows} requests added to {db}")
+            _say(f"{result.rows} requests added to {db}", err=False)
         _warn_rejects(store, result, strict, f"table `rejects` of {db}")
     finally:
         store.close()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -91,7 +92,7 @@ _OFFLINE = {"autoinstall_known_extensions": False, "autoload_known_extensions": 
 _REMOTE_PREFIXES = ("md:", "motherduck:")
 
 
-def _refuse_remote(path: str) -> None:
+def refuse_remote(path: str) -> None:
     """--db is a local file: a URL or a MotherDuck name would make DuckDB reach the network."""
     if "://" in path or path.lower().startswith(_REMOTE_PREFIXES):
         raise InputError(f"{path}: --db must be a local DuckDB file (llmcost never uses the network)")
@@ -160,7 +161,7 @@ class Store:
 
     def __init__(self, path: str | Path | None = None, *, read_only: bool = False) -> None:
         self.path = str(path) if path else ":memory:"
-        _refuse_remote(self.path)
+        refuse_remote(self.path)
         try:
             # Never fetch or load an extension behind the user's back: DuckDB would otherwise download one
             # over the network to open an SQLite file, an md: or s3:// path, or to run some functions.
@@ -174,6 +175,28 @@ class Store:
 
     def close(self) -> None:
         self.con.close()
+
+    def hide_ids(self) -> None:
+        """For the rest of this connection, read users, API keys, projects, conversations and tags as stable
+        hashes (`--hash-ids`, for reports that leave the team). The stored data is untouched: a temporary copy
+        of `requests` shadows it. A hash of a guessable name can be guessed back; LLMCOST_HASH_SALT, kept
+        secret, prevents that while keeping the hashes stable between runs that share it."""
+        salt = os.environ.get("LLMCOST_HASH_SALT", "")
+        db = _one(self.con, "SELECT current_database()")[0].replace('"', '""')
+
+        def h(expr: str, prefix: str) -> str:
+            return f"'{prefix}-' || left(md5(? || {expr}), 10)"
+
+        self.con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE requests AS SELECT * REPLACE (
+                {h('"user"', "user")} AS "user",
+                {h("api_key", "key")} AS api_key,
+                {h("project", "project")} AS project,
+                {h("conversation_id", "conv")} AS conversation_id,
+                list_transform(tags, lambda t: {h("t", "tag")}) AS tags)
+            FROM "{db}".main.requests""",
+            [salt] * 5,
+        )
 
     # ---- ingest ---------------------------------------------------------------------------------------------
 
