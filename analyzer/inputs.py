@@ -83,6 +83,8 @@ def expand_paths(paths: Iterable[str]) -> list[tuple[Path, bool]]:
                 raise InputError(f"{raw}: no file matches this pattern")
             candidates = []
             for m in matches:
+                if not _exists(str(m)):  # reached through a symlink loop: "too many levels of symbolic links"
+                    continue
                 candidates.extend([(w, False) for w in _walk(m)] if _is_dir(m) else [(m, True)])
         else:
             p = Path(raw)
@@ -392,10 +394,13 @@ def _overlong() -> str:
 
 
 def sha256_file(path: Path) -> tuple[str, int]:
-    """Content hash of the bytes on disk (so a renamed copy is recognised) and the size."""
+    """Content hash of the bytes on disk (so a renamed copy is recognised) and the size. Only regular files:
+    a device such as /dev/zero would never end."""
     h = hashlib.sha256()
     size = 0
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise InputError(f"{path}: is a device or special file, not a log file or a pipe")
         with open(path, "rb") as fh:
             while chunk := fh.read(1 << 20):
                 h.update(chunk)
