@@ -6,6 +6,7 @@ Exit codes: 0 ok (rejected records are reported, not fatal); 1 input error; 2 us
 
 from __future__ import annotations
 
+import os
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -142,14 +143,39 @@ def _need_input(paths: tuple[str, ...], db: str | None) -> None:
 
 
 def _ingest(store: Store, paths: tuple[str, ...], no_text: bool, fmt: str | None) -> IngestResult:
+    """Ingest PATHS; when not one file of them could be read, exit 1 naming each file skipped and why (a
+    report of $0.00 over nothing would look like a real, cheap month to whoever receives it)."""
     progress = _say if sys.stderr.isatty() else None
     result = store.ingest(paths, no_text=no_text, fmt=fmt, progress=progress)
-    if not result.files:
-        _say(f"llmcost: warning: no log files ({', '.join(LOG_SUFFIXES[:4])}, ...) under {', '.join(paths)}")
+    ignored = _ignored_files(paths)
     for f in result.files:
         if f.skipped and not f.skipped.startswith("already ingested"):
             _say(f"llmcost: note: skipped {f.path}: {f.skipped}")
+    read = [f for f in result.files if not f.skipped or f.skipped.startswith("already ingested")]
+    if not read:
+        for path in ignored:
+            _say(f"llmcost: skipped {path}: not a log file (read: {', '.join(LOG_SUFFIXES[:4])}, ...)")
+        if not result.files and not ignored:
+            raise InputError(f"no log files ({', '.join(LOG_SUFFIXES[:4])}, ...) under {', '.join(paths)}")
+        found = len(result.files) + len(ignored)
+        raise InputError(f"nothing was read: none of the {found} file(s) found is a recognised log")
     return result
+
+
+def _ignored_files(paths: tuple[str, ...]) -> list[Path]:
+    """Files inside the named folders that a folder walk passes over (their suffix is not a log's). Symlinked
+    folders are not followed, as in the walk itself (a link to a parent would loop)."""
+    out: list[Path] = []
+    for raw in paths:
+        p = Path(raw)
+        if raw != "-" and p.is_dir():
+            for root, _dirs, files in os.walk(p, followlinks=False):
+                out.extend(
+                    Path(root) / f
+                    for f in files
+                    if not f.startswith(".") and not f.lower().endswith(LOG_SUFFIXES) and (Path(root) / f).is_file()
+                )
+    return sorted(out)
 
 
 @cli.command()
@@ -223,6 +249,8 @@ def report(
       llmcost report --db llm.duckdb --since 2025-06-01 --until 2025-06-30 --md -
     """
     _need_input(paths, db)
+    if since is not None and until is not None and since > until:
+        raise click.UsageError(f"--since {since:%Y-%m-%d %H:%M} is after --until {until:%Y-%m-%d %H:%M}")
     if until is not None and until.time() == datetime.min.time():
         until = until + timedelta(days=1)  # a bare date means "through the end of that day"
     cat = load_catalogue(prices_file)
@@ -388,6 +416,7 @@ def ingest(paths: tuple[str, ...], db: str, as_json: bool, no_text: bool, strict
                         "schema_version": 1,
                         "database": db,
                         "rows": result.rows,
+                        "buckets": result.buckets,
                         "rejected": result.rejected,
                         "files": [f.as_dict() for f in result.files],
                     },
@@ -399,11 +428,10 @@ def ingest(paths: tuple[str, ...], db: str, as_json: bool, no_text: bool, strict
                 if f.skipped:
                     _say(f"{f.path}: skipped: {f.skipped}", err=False)
                 else:
-                    _say(
-                        f"{f.path}: {f.format}: {f.rows} requests, {f.rejected} rejected, {f.duplicates} duplicates",
-                        err=False,
-                    )
-            _say(f"{result.rows} requests added to {db}", err=False)
+                    what = f"{f.buckets} usage buckets" if f.buckets else f"{f.rows} requests"
+                    _say(f"{f.path}: {f.format}: {what}, {f.rejected} rejected, {f.duplicates} duplicates", err=False)
+            buckets = f" and {result.buckets} usage buckets" if result.buckets else ""
+            _say(f"{result.rows} requests{buckets} added to {db}", err=False)
         _warn_rejects(store, result, strict, f"table `rejects` of {db}")
     finally:
         store.close()
@@ -670,13 +698,21 @@ def project(
 def formats(as_json: bool) -> None:
     """The input formats llmcost reads, and what each makes possible."""
     rows = [
-        {"name": s.name, "title": s.title, "enables": s.enables, "example": f"sample_logs/{s.example}"} for s in SOURCES
+        {
+            "name": s.name,
+            "title": s.title,
+            "detected_by": s.detected_by or None,
+            "enables": s.enables,
+            "example": f"sample_logs/{s.example}",
+        }
+        for s in SOURCES
     ]
     if as_json:
         click.echo(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode())
         return
     for r in rows:
-        click.echo(f"{r['name']}\n  {r['title']}\n  enables: {r['enables']}\n  example: {r['example']}")
+        detected = f"\n  detected by: {r['detected_by']}" if r["detected_by"] else ""
+        click.echo(f"{r['name']}\n  {r['title']}{detected}\n  enables: {r['enables']}\n  example: {r['example']}")
     click.echo("\nAll of them may be .gz or .zst compressed; folders are read recursively; globs are expanded.")
 
 

@@ -64,6 +64,23 @@ def _m003(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("ALTER TABLE messages ADD COLUMN breakpoint VARCHAR")
 
 
+@migration(4, "usage buckets of provider exports")
+def _m004(con: duckdb.DuckDBPyConnection) -> None:
+    # Migration 1's placeholder was never written to; the exports need more than it had (the export and kind,
+    # 5m/1h cache writes, tier and line item, a key that makes a bucket exported twice one bucket).
+    con.execute("DROP TABLE usage_buckets")
+    con.execute("""
+        CREATE TABLE usage_buckets (
+            source_id INTEGER NOT NULL, line INTEGER, location VARCHAR, bucket_key VARCHAR NOT NULL,
+            export VARCHAR NOT NULL, kind VARCHAR NOT NULL, provider VARCHAR NOT NULL,
+            period_start TIMESTAMP NOT NULL, period_end TIMESTAMP, model VARCHAR, project VARCHAR,
+            api_key VARCHAR, "user" VARCHAR, service_tier VARCHAR, batch BOOLEAN NOT NULL, context_window VARCHAR,
+            line_item VARCHAR, requests BIGINT, input_tokens BIGINT NOT NULL, cache_read_tokens BIGINT NOT NULL,
+            cache_write_5m_tokens BIGINT NOT NULL, cache_write_1h_tokens BIGINT NOT NULL,
+            output_tokens BIGINT NOT NULL, audio_tokens BIGINT NOT NULL, reported_cost DOUBLE)
+    """)
+
+
 def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
     """Bring the database to the newest schema; returns the migrations applied now."""
     con.execute(

@@ -323,13 +323,15 @@ def price_requests(df: pl.DataFrame, cat: Catalogue) -> pl.DataFrame:
             .otherwise(pl.lit("standard"))
         )
     )
+    # A frame may say which input size picks the tier (`tier_tokens`): a usage bucket sums many calls.
+    basis = "tier_tokens" if "tier_tokens" in df.columns else "input_tokens"
     tiered = (
-        out.select("_row", "model_key", "mode", "input_tokens")
+        out.select("_row", "model_key", "mode", pl.col(basis).alias("_basis"))
         .join(rates, on=["model_key", "mode"], how="inner")
-        .filter(pl.col("input_tokens") > pl.col("threshold"))
+        .filter(pl.col("_basis") > pl.col("threshold"))
         .sort("_row", "threshold")
         .unique("_row", keep="last")
-        .drop("model_key", "mode", "input_tokens")
+        .drop("model_key", "mode", "_basis")
     )
     out = out.join(tiered, on="_row", how="left")
     billed = ~pl.col("status").is_in(list(NOT_BILLED))
@@ -361,6 +363,24 @@ def price_requests(df: pl.DataFrame, cat: Catalogue) -> pl.DataFrame:
     ).with_columns(cost=pl.sum_horizontal(*COST_COLUMNS).fill_null(0.0))
     out = out.with_columns(cost=pl.when(pl.col("priced")).then(pl.col("cost")).otherwise(None))
     return out.sort("_row").drop("_row", *[f"r_{k}" for k in RATE_FIELDS]).rename({"threshold": "tier"})
+
+
+def price_buckets(df: pl.DataFrame, cat: Catalogue, *, without_cache_reads: bool = False) -> pl.DataFrame:
+    """Usage-export buckets priced with the same arithmetic as requests (columns as `price_requests` needs,
+    plus `context_window`). A bucket sums many calls, so its token total says nothing of any one call's
+    price tier: buckets are priced at the base tier, or above Anthropic's 200k threshold where the export
+    says the tokens were billed in the "200k-1M" window. `without_cache_reads` prices the cache reads as
+    uncached input: what the same traffic would have cost with no cache, for the realised saving."""
+    long_ctx = pl.col("context_window").fill_null("").str.starts_with("200k")
+    frame = df.with_columns(tier_tokens=pl.when(long_ctx).then(pl.lit(200_001)).otherwise(pl.lit(0)))
+    if without_cache_reads:
+        frame = frame.with_columns(cache_read_tokens=pl.lit(0, dtype=pl.Int64))
+    # An export not grouped by model names none: such a bucket is unpriced, whatever a name could match.
+    ungrouped = frame["model"].is_null()
+    out = price_requests(frame.with_columns(model=pl.col("model").fill_null("")), cat)
+    cols = ("model", "model_key", "cost", *COST_COLUMNS)
+    nulls = {c: pl.when(ungrouped).then(None).otherwise(pl.col(c)) for c in cols}
+    return out.with_columns(**nulls, priced=pl.col("priced") & ~ungrouped)
 
 
 def price_one(cat: Catalogue, model: str, provider: str | None = None, **tokens: Any) -> dict[str, Any]:

@@ -161,10 +161,23 @@ def render_text(report: dict[str, Any]) -> str:
         f"Period     {p['start'] or 'n/a'} .. {p['end'] or 'n/a'}",
         f"Requests   {num(t['requests'])} ({num(t['unpriced_requests'])} unpriced, {num(t['error_requests'])} failed)",
         f"Spend      {usd(t['cost_usd'])}"
+        + (" in the request logs" if report.get("usage_export") else "")
         + (f"   (~{usd(t['projected_monthly_usd'])}/month at this rate)" if t["projected_monthly_usd"] else ""),
         f"Cached     {pct(t['cached_share'])} of {num(t['input_tokens'])} input tokens",
         "",
     ]
+    ux = report.get("usage_export")
+    if ux:
+        ut = ux["totals"]
+        lines[-1:-1] = [
+            f"Billed     {usd(ut['billed_usd'])} per the usage exports"
+            + ("" if ut["billed_complete"] else f" (incomplete: {num(ut['unpriced_buckets'])} buckets unpriced)")
+            + f", {(ux['period']['start'] or '')[:10]} .. {(ux['period']['end'] or '')[:10]}",
+            f"           {pct(ut['cached_share'])} of {num(ut['input_tokens'])} input tokens from cache, "
+            f"which saved {usd(ut['caching_saved_usd'])}; " + "; ".join(ut["billed_basis"]),
+        ]
+        if ux["needs_logs"]:
+            lines[-1:-1] = ["", ux["needs_logs"]]
     rows = [("MODEL", "PRICED AS", "REQUESTS", "INPUT", "OUTPUT", "COST")]
     for m in report["by_model"]:
         rows.append(

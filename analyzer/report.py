@@ -12,7 +12,7 @@ from typing import Any
 
 import polars as pl
 
-from analyzer import __version__, actions, conversations, prefixes, projection, queries, tokens
+from analyzer import __version__, actions, conversations, prefixes, projection, queries, tokens, usage
 from analyzer.errors import InputError
 from analyzer.prices import Catalogue, price_one, price_requests
 from analyzer.redact import excerpt, excerpt_of
@@ -31,6 +31,9 @@ from analyzer.store import IngestResult, Store
 # 4: headline (top levers with monthly figures, confidence and an action), projection (the measured workload
 #    and its three scenarios), estimates' detail, prefix_reuse.gaps, excerpts of prefixes and volatile system
 #    prompts (redacted unless --show-text), meta.show_text.
+# 5 (in progress): usage_export (provider usage/cost exports: per-export figures, billed totals and their basis,
+#    spend by model/project/key/user/day, billed line items, unpriced buckets, reconciliation with the logs per
+#    day and model, and needs_logs when there are no request logs).
 SCHEMA_VERSION = 4
 TOP_ATTRIBUTION = 25  # rows per dimension in the report; the JSON carries the same rows
 
@@ -146,6 +149,7 @@ def build_report(
     }
     ratios = {c["provider"]: c["ratio"] for c in calibration if c["ratio"] and c["encoding"] == "o200k_base"}
     report.update(structure(store, cat, priced, since, until, cache_capacity, ratios, routing_rules, show_text))
+    report["usage_export"] = usage.section(con, cat, since, until, priced)
     report["projection"] = _projection(con, cat, since, until, days)
     report["headline"] = actions.headline(report)
     report["assumptions"] = assumptions(report)

@@ -15,7 +15,7 @@ import hashlib
 import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from analyzer.inputs import Digest, expand_paths, is_stream, label, sha256_file
 from analyzer.migrations import migrate
 from analyzer.sources import Item, Request, Source, open_source, sniff_source
 from analyzer.sources.base import RecordError, record_key, validate
+from analyzer.sources.exports import UsageBucket
 
 BATCH_ROWS = 5_000  # requests per insert: bounds memory (each holds its messages' text)
 EXCERPT_CHARS = 200
@@ -119,6 +120,7 @@ class FileResult:
     rows: int = 0
     rejected: int = 0
     duplicates: int = 0
+    buckets: int = 0  # usage-export buckets (in `usage_buckets`), apart from the request rows
     skipped: str | None = None  # why the file added nothing (already ingested, unrecognised in a folder)
 
     def as_dict(self) -> dict[str, Any]:
@@ -128,6 +130,7 @@ class FileResult:
             "rows": self.rows,
             "rejected": self.rejected,
             "duplicates": self.duplicates,
+            "buckets": self.buckets,
             "skipped": self.skipped,
         }
 
@@ -150,6 +153,10 @@ class IngestResult:
     @property
     def rows(self) -> int:
         return sum(f.rows for f in self.files)
+
+    @property
+    def buckets(self) -> int:
+        return sum(f.buckets for f in self.files)
 
     @property
     def rejected(self) -> int:
@@ -270,45 +277,48 @@ class Store:
             rejects: list[tuple[Any, ...]] = []
             batch: list[tuple[int, Request]] = []
             repeats: dict[str, int] = {}  # content key -> times seen in this file
+            buckets: list[tuple[int, str, UsageBucket]] = []
+            ctx["path"] = str(path)  # sources that carry state from record to record (Codex totals) reset on it
             for item in items:
                 reason = item.error
-                req = None
+                found: list[Any] = []
                 if reason is None:
                     if not isinstance(item.obj, dict):
                         reason = f"not a JSON object (a {type(item.obj).__name__})"
                     else:
                         try:
-                            req = source.parse(item.obj, ctx)
-                            if req is not None:
-                                validate(req)
-                        except RecordError as e:
-                            reason = e.bare if no_text else str(e)
+                            found = list(source.records(item.obj, ctx))
                         except Exception as e:  # noqa: BLE001 - a record the parser did not foresee
                             # One odd record must not stop the file nor lose its good records.
                             reason = f"unexpected content ({type(e).__name__})"
                 if reason is not None:
-                    rejects.append(
-                        (
-                            source_id,
-                            label(path),
-                            item.line,
-                            item.location(path),
-                            reason,
-                            None if no_text else _excerpt(item),
-                        )
-                    )
-                    continue
-                if req is None:  # a companion record, joined elsewhere
-                    continue
-                if req.request_id is None:
-                    key = record_key(source.name, item.obj)
-                    n = repeats[key] = repeats.get(key, 0) + 1
-                    req.request_id = key if n == 1 else f"{key}#{n}"
-                batch.append((item.line, req))
+                    found = [RecordError(reason)]
+                n_req = 0
+                for rec in found:  # a companion record (joined elsewhere) yields nothing
+                    where = item.location(path) + (f".{rec.where}" if getattr(rec, "where", "") else "")
+                    if isinstance(rec, Request):
+                        try:
+                            validate(rec)
+                        except RecordError as e:
+                            rec = e
+                    if isinstance(rec, RecordError):
+                        excerpt = None if no_text else _excerpt(item)
+                        why = getattr(rec, "bare", str(rec)) if no_text else str(rec)
+                        rejects.append((source_id, label(path), item.line, where, why, excerpt))
+                    elif isinstance(rec, UsageBucket):
+                        buckets.append((item.line, where, rec))
+                    else:
+                        if rec.request_id is None:
+                            key = record_key(source.name, item.obj) + (f"/{n_req}" if n_req else "")
+                            n = repeats[key] = repeats.get(key, 0) + 1
+                            rec.request_id = key if n == 1 else f"{key}#{n}"
+                        n_req += 1
+                        batch.append((item.line, rec))
                 if len(batch) >= BATCH_ROWS:
                     self._flush(batch, source_id, no_text, res)
                     batch = []
             self._flush(batch, source_id, no_text, res)
+            self._flush_buckets(buckets, source_id, res)
             sha = digest.hexdigest()
             known = _one(con, "SELECT path FROM sources WHERE sha256 = ?", [sha])
             if known:  # these very bytes were read before (the file changed back, or a pipe repeated a file)
@@ -327,7 +337,7 @@ class Store:
                     sha,
                     digest.size,
                     source.name,
-                    res.rows,
+                    res.rows + res.buckets,
                     res.rejected,
                     res.duplicates,
                     datetime.now(UTC).replace(tzinfo=None),
@@ -348,6 +358,28 @@ class Store:
             if close:
                 close()
         return res
+
+    def _flush_buckets(self, buckets: list[tuple[int, str, UsageBucket]], source_id: int, res: FileResult) -> None:
+        """Usage-export buckets into `usage_buckets`; one already held (an overlapping export) is a duplicate."""
+        if not buckets:
+            return
+        known = {r[0] for r in self.con.execute("SELECT bucket_key FROM usage_buckets").fetchall()}
+        rows = []
+        for line, where, b in buckets:
+            key = b.key()
+            if key in known:
+                res.duplicates += 1
+                continue
+            known.add(key)
+            rows.append(
+                (source_id, line, where, key, b.export, b.kind, b.provider, _ts(b.start_us), _ts(b.end_us))
+                + (b.model, b.project, b.api_key, b.user, b.service_tier, b.batch, b.context_window, b.line_item)
+                + (b.requests, b.input_tokens, b.cache_read_tokens, b.cache_write_5m_tokens, b.cache_write_1h_tokens)
+                + (b.output_tokens, b.audio_tokens, b.reported_cost)
+            )
+        if rows:
+            self.con.executemany(f"INSERT INTO usage_buckets VALUES ({', '.join(['?'] * len(rows[0]))})", rows)
+        res.buckets += len(rows)
 
     def _known_ids(self) -> set[str]:
         if self._request_ids is None:
@@ -516,6 +548,10 @@ def _one(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = No
     """The first row, with the result fully consumed (DuckDB refuses new work while one is open)."""
     rows = con.execute(sql, params or []).fetchall()
     return rows[0] if rows else None
+
+
+def _ts(us: int | None) -> datetime | None:
+    return None if us is None else datetime(1970, 1, 1) + timedelta(microseconds=us)
 
 
 def _quoted(names: list[str]) -> list[str]:

@@ -32,7 +32,8 @@ def test_json_contract(sample_report):
     for key in ("requests", "cost_usd", "input_tokens", "output_tokens", "cache_read_tokens"):
         assert isinstance(t[key], int | float)
     # 26 API calls (8 from Claude Code transcripts) + 60 block-hash trace requests, which only feed prefix reuse
-    assert data["ingest"]["rows"] == 86 and data["ingest"]["rejected"] == 0
+    # 86 requests and 15 usage-export buckets
+    assert data["ingest"]["rows"] == 101 and data["ingest"]["rejected"] == 0
     assert t["requests"] == 26 and t["unpriced_requests"] == 1 and t["error_requests"] == 1
     assert data["prefix_reuse"]["by_source"]["block_traces"]["requests"] == 60
 
@@ -103,7 +104,7 @@ def test_ingest_then_report_from_db(runner, tmp_path):
     db = str(tmp_path / "llm.duckdb")
     res = runner.invoke(cli, ["ingest", str(SAMPLES), "--db", db])
     assert res.exit_code == 0, res.output
-    assert "86 requests added" in res.output
+    assert "86 requests and 15 usage buckets added" in res.output
     again = runner.invoke(cli, ["ingest", str(SAMPLES), "--db", db])
     assert "0 requests added" in again.output and "already ingested" in again.output
     out = tmp_path / "s.json"
@@ -177,11 +178,54 @@ def test_formats_command_lists_every_source_with_a_sample(runner):
         assert (SAMPLES / r["example"].split("/", 1)[1]).exists()
 
 
-def test_empty_folder_warns_and_reports_zero(runner, tmp_path):
+def test_empty_folder_is_an_input_error_not_a_zero_report(runner, tmp_path):
     res = runner.invoke(cli, ["report", str(tmp_path), "--json", "-"])
-    assert res.exit_code == 0
-    assert "no log files" in res.stderr
-    assert json.loads(res.stdout)["totals"]["requests"] == 0
+    assert res.exit_code == 1
+    assert "no log files" in res.stderr and str(tmp_path) in res.stderr
+    assert res.stdout == "" and "Traceback" not in res.output
+
+
+def test_folder_of_only_txt_and_csv_names_each_file_and_exits_1(runner, tmp_path):
+    (tmp_path / "notes.txt").write_text("hello")
+    (tmp_path / "bill.csv").write_text("a,b\n1,2\n")
+    res = runner.invoke(cli, ["report", str(tmp_path), "-o", str(tmp_path / "r.html")])
+    assert res.exit_code == 1
+    lines = [ln for ln in res.stderr.splitlines() if "skipped" in ln]
+    assert len(lines) == 2 and any("notes.txt" in ln for ln in lines) and any("bill.csv" in ln for ln in lines)
+    assert all("not a log file" in ln for ln in lines)
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_every_file_unrecognised_exits_1_with_one_line_each(runner, tmp_path):
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    write_jsonl(logs / "a.json", [{"retries": 3}])
+    write_jsonl(logs / "b.jsonl", [{"colour": "blue"}])
+    for cmd in (["report", str(logs), "--json", "-"], ["ingest", str(logs), "--db", str(tmp_path / "x.db")]):
+        res = runner.invoke(cli, cmd)
+        assert res.exit_code == 1, cmd
+        skipped = [ln for ln in res.stderr.splitlines() if "skipped" in ln]
+        assert len(skipped) == 2 and all("unrecognised format" in ln for ln in skipped)
+        assert "nothing was read" in res.stderr
+        assert '"totals"' not in res.stdout
+
+
+def test_already_ingested_files_count_as_read(runner, tmp_path):
+    f = write_jsonl(tmp_path / "calls.jsonl", [openai_record(rid="k1")])
+    db = str(tmp_path / "x.duckdb")
+    assert runner.invoke(cli, ["ingest", str(f), "--db", db]).exit_code == 0
+    res = runner.invoke(cli, ["report", str(f), "--db", db, "--json", "-"])
+    assert res.exit_code == 0 and json.loads(res.stdout)["totals"]["requests"] == 1
+
+
+@pytest.mark.parametrize(
+    ("since", "until"),
+    [("2025-06-03", "2025-06-02"), ("2025-06-02T12:00:00", "2025-06-02T11:00:00")],
+)
+def test_since_after_until_is_a_usage_error(runner, tmp_path, since, until):
+    f = write_jsonl(tmp_path / "calls.jsonl", [openai_record(rid="s1")])
+    res = runner.invoke(cli, ["report", str(f), "--since", since, "--until", until])
+    assert res.exit_code == 2 and "--since" in res.stderr and "Traceback" not in res.output
 
 
 def test_report_on_a_missing_database_is_an_input_error(runner, tmp_path):

@@ -30,9 +30,15 @@ def test_sample_logs_load_completely(store):
         "litellm_spend_log",
         "mooncake_trace",
         "claude_code",
+        "openai_usage",
+        "openai_costs",
+        "anthropic_usage",
+        "anthropic_cost",
+        "claude_code_usage_report",
     }
     assert count(store, "requests") == result.rows == 86
-    assert count(store, "sources") == 9
+    assert count(store, "sources") == 15
+    assert count(store, "usage_buckets") == result.buckets == 15
     trace_inputs = store.con.execute("SELECT input_tokens FROM requests WHERE trace_ms IS NOT NULL").fetchall()
     assert len(trace_inputs) == 60
     assert count(store, "blocks") == sum(-(-n // 512) for (n,) in trace_inputs)
@@ -148,5 +154,5 @@ def test_migrations_are_recorded_once(tmp_path):
     db = tmp_path / "m.duckdb"
     Store(db).close()
     s = Store(db)
-    assert s.con.execute("SELECT id FROM _llmcost_migrations ORDER BY id").fetchall() == [(1,), (2,), (3,)]
+    assert s.con.execute("SELECT id FROM _llmcost_migrations ORDER BY id").fetchall() == [(1,), (2,), (3,), (4,)]
     s.close()

@@ -19,12 +19,14 @@ from analyzer import inputs
 from analyzer.errors import InputError
 from analyzer.inputs import ByteStream, Digest, Line, label, split_lines
 from analyzer.sources.anthropic import Anthropic
+from analyzer.sources.anthropic_usage import AnthropicCostReport, AnthropicUsageReport, ClaudeCodeUsageReport
 from analyzer.sources.base import RecordError, Request, Source
 from analyzer.sources.claude_code import ClaudeCode
 from analyzer.sources.litellm import LiteLLMPayload, LiteLLMSpendLog
 from analyzer.sources.mooncake import MooncakeTrace
 from analyzer.sources.openai_batch import OpenAIBatchInput, OpenAIBatchOutput
 from analyzer.sources.openai_chat import OpenAIChat
+from analyzer.sources.openai_usage import OpenAICosts, OpenAIUsage
 
 SOURCES: list[Source] = [
     OpenAIBatchOutput(),
@@ -35,6 +37,11 @@ SOURCES: list[Source] = [
     Anthropic(),
     OpenAIChat(),
     MooncakeTrace(),
+    OpenAIUsage(),
+    OpenAICosts(),
+    AnthropicUsageReport(),
+    AnthropicCostReport(),
+    ClaudeCodeUsageReport(),
 ]
 BY_NAME: dict[str, Source] = {s.name: s for s in SOURCES}
 SNIFF_RECORDS = 50  # how many leading records may be looked at to recognise a format

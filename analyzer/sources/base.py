@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -25,9 +26,12 @@ _NO_VALUE = object()
 # crash a later report (years 1 and 10000 do not fit every date type) nor stretch the period.
 TS_MIN_US = int(datetime(2015, 1, 1, tzinfo=UTC).timestamp()) * 1_000_000
 TS_MAX_US = int(datetime(2100, 1, 1, tzinfo=UTC).timestamp()) * 1_000_000
-# The most tokens one request can carry: context windows are at most ~10M tokens; 1e9 leaves room while
-# keeping every sum of a billion requests inside int64. Aggregated exports pass their own, larger limit.
+# The most tokens one request can carry (checked by `validate`): context windows are at most ~10M tokens; 1e9
+# leaves room while keeping every sum of a billion requests inside int64.
 MAX_REQUEST_TOKENS = 1_000_000_000
+# The most any one count may be (an aggregated usage bucket included): above it a value is garbage, and sums of
+# such values would overflow the database's 64-bit integers.
+MAX_COUNT = 10**15
 MAX_AMOUNT = 1e12  # USD or milliseconds: beyond this a value is garbage, not a bill or a latency
 
 
@@ -106,6 +110,7 @@ class Source:
     title: ClassVar[str]
     enables: ClassVar[str]  # what the format can support downstream, shown by `llmcost formats`
     example: ClassVar[str]  # the sample under sample_logs/
+    detected_by: ClassVar[str] = ""  # what in a record identifies the format, for `llmcost formats`
     companion: ClassVar[bool] = False  # True: its records join another file's (batch input); no rows of its own
 
     def sniff(self, obj: dict[str, Any]) -> bool:
@@ -114,6 +119,17 @@ class Source:
     def parse(self, obj: dict[str, Any], ctx: dict[str, Any]) -> Request | None:
         raise NotImplementedError
 
+    def records(self, obj: dict[str, Any], ctx: dict[str, Any]) -> Iterator[Any]:
+        """Every record one JSON value holds: Requests, UsageBuckets, or RecordErrors for the parts that are
+        unusable (so one bad bucket of a page does not lose the rest). Default: `parse`'s one request."""
+        try:
+            r = self.parse(obj, ctx)
+        except RecordError as e:
+            yield e
+            return
+        if r is not None:
+            yield r
+
 
 # ---- field helpers -----------------------------------------------------------------------------------------
 
@@ -121,7 +137,7 @@ class Source:
 _DIGITS = re.compile(r"\s*-?[0-9]{1,30}\s*")  # ASCII digits only: "²".isdigit() is True but int() refuses it
 
 
-def count(value: Any, name: str, limit: int = MAX_REQUEST_TOKENS) -> int:
+def count(value: Any, name: str, limit: int = MAX_COUNT) -> int:
     """A token count: absent/None is 0; negative, fractional, non-numeric or above `limit` is a RecordError."""
     if value is None:
         return 0

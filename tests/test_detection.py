@@ -1,0 +1,73 @@
+"""Every sample against every sniffer: each file is recognised by exactly its own format, never another."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import pytest
+
+from analyzer.sources import SNIFF_RECORDS, SOURCES, _sniffs, read_items
+from tests.conftest import SAMPLES, SHARED
+
+# sample_logs/ file -> format
+EXPECTED = {
+    "anthropic_cost_report.json": "anthropic_cost",
+    "anthropic_messages.jsonl": "anthropic_messages",
+    "anthropic_usage_report.json": "anthropic_usage",
+    "claude_code_ccusage.jsonl": "claude_code",
+    "claude_code_session.jsonl": "claude_code",
+    "claude_code_usage_report.json": "claude_code_usage_report",
+    "litellm_spend_log.json": "litellm_spend_log",
+    "litellm_standard_logging_payload.json": "litellm_payload",
+    "mooncake_trace.jsonl": "mooncake_trace",
+    "openai_batch_input.jsonl": "openai_batch_input",
+    "openai_batch_output.jsonl": "openai_batch_output",
+    "openai_chat.jsonl": "openai_chat",
+    "openai_costs.json": "openai_costs",
+    "openai_usage_completions.json": "openai_usage",
+    "openai_usage_completions_1d.json": "openai_usage",
+}
+# ../shared/samples/ file (folder/name) -> format
+EXPECTED_SHARED = {
+    "anthropic_messages/block_cache_breakpoint_request_response_pairs.json": "anthropic_messages",
+    "anthropic_messages/cache_real_api_request_response_pairs.json": "anthropic_messages",
+    "anthropic_usage_report/claude_code_usage_report_response.json": "claude_code_usage_report",
+    "anthropic_usage_report/cost_report_response.json": "anthropic_cost",
+    "anthropic_usage_report/usage_report_messages_response.json": "anthropic_usage",
+    "claude_code_jsonl/ccusage_fixture_project-alpha_session-alpha_chat.jsonl": "claude_code",
+    "claude_code_jsonl/claude-code-log_representative_messages.jsonl": "claude_code",
+    "litellm_logging/spend_logs_payload.json": "litellm_spend_log",
+    "litellm_logging/standard_logging_payload.json": "litellm_payload",
+    "openai_batch/batch_input.jsonl": "openai_batch_input",
+    "openai_batch/batch_output.jsonl": "openai_batch_output",
+    "openai_chat_completions/chat_prompt_cache_request_response_pairs.json": "openai_chat",
+    "openai_chat_completions/o3_mini_request_response.json": "openai_chat",
+    "openai_usage_api/cookbook_usage_completions_buckets_1d.json": "openai_usage",
+    "openai_usage_api/costs_response.json": "openai_costs",
+    "openai_usage_api/usage_completions_response.json": "openai_usage",
+    "openrouter/responses_prompt_cache_request_response_pairs.json": "openai_chat",
+}
+
+
+def sniffed_by(path: Path) -> list[str]:
+    objs = [i.obj for i in itertools.islice(read_items(path), SNIFF_RECORDS) if isinstance(i.obj, dict)]
+    return [s.name for s in SOURCES if any(_sniffs(s, o) for o in objs)]
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_each_sample_is_recognised_by_its_format_alone(name):
+    assert sniffed_by(SAMPLES / name) == [EXPECTED[name]]
+
+
+def test_every_sample_and_every_format_is_covered():
+    on_disk = {p.name for p in SAMPLES.iterdir() if p.suffix in (".json", ".jsonl")}
+    assert on_disk == set(EXPECTED)
+    examples = {s.example for s in SOURCES}
+    assert examples <= on_disk and {s.name for s in SOURCES} == set(EXPECTED.values())
+
+
+@pytest.mark.skipif(not SHARED.exists(), reason="../shared/samples not present")
+@pytest.mark.parametrize("rel", sorted(EXPECTED_SHARED))
+def test_each_shared_sample_is_recognised_by_its_format_alone(rel):
+    assert sniffed_by(SHARED / rel) == [EXPECTED_SHARED[rel]]
