@@ -50,7 +50,7 @@ def test_an_sqlite_file_as_db_is_one_line_and_downloads_nothing(tmp_path):
 @pytest.mark.parametrize("db", ["md:analytics", "motherduck:x", "https://example.com/x.duckdb", "s3://bucket/x.duckdb"])
 def test_remote_databases_are_refused(db, tmp_path):
     """A usage error (exit 2, click's convention for a bad option value), before anything is opened."""
-    res = run_cli("report", "--db", db, env={"HOME": str(tmp_path)}, timeout=30)
+    res = run_cli("report", "--db", db)
     err = res.stderr.decode()
     assert res.returncode == 2 and "local DuckDB file" in err and "Traceback" not in err, err
     from analyzer.store import Store as S
@@ -69,7 +69,7 @@ def test_file_names_and_keys_cannot_drive_the_terminal_or_forge_lines(tmp_path):
     (folder / "x\nllmcost: error: forged.jsonl").write_bytes(jsonl([{"a": 1}]))
     (folder / "ok.jsonl").write_bytes(jsonl([openai_record(rid="r1")]))
     db = tmp_path / "db.duckdb"
-    res = run_cli("ingest", str(folder), "--db", str(db))
+    res = run_cli("ingest", str(folder), "--db", str(db), isolated=True)  # a real terminal's bytes
     for stream in (res.stdout, res.stderr):
         text = stream.decode("utf-8", "replace")
         assert "\x1b" not in text and "\x07" not in text and "\x9b" not in text, text
@@ -80,7 +80,7 @@ def test_file_names_and_keys_cannot_drive_the_terminal_or_forge_lines(tmp_path):
 def test_an_error_naming_a_hostile_path_is_one_line(tmp_path):
     bad = tmp_path / "x\nllmcost: note: forged\x1b[2J.jsonl"
     bad.write_bytes(jsonl([{"a": 1}]))
-    res = run_cli("report", str(bad))
+    res = run_cli("report", str(bad), isolated=True)
     line = assert_one_line_error(res, "unrecognised format")
     assert "\x1b" not in res.stderr.decode()
     assert "forged" in line  # the name is shown, escaped, on the error's own line
