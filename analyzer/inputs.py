@@ -347,7 +347,8 @@ class Line:
 def split_lines(chunks: Iterable[bytes], stream: ByteStream | None = None) -> Iterator[Line]:
     """Non-blank lines, numbered from 1, ended by LF, CRLF or a lone CR. A line longer than MAX_RECORD_BYTES is
     rejected without being kept in memory; a stream that ends early ends with one line saying so."""
-    buf = bytearray()
+    limit = MAX_RECORD_BYTES
+    buf = bytearray()  # the start of a line that continues into the next chunk
     n = 1
     skipping = False  # inside an overlong line: drop bytes until its end
     pending_cr = False
@@ -358,23 +359,27 @@ def split_lines(chunks: Iterable[bytes], stream: ByteStream | None = None) -> It
         if b"\r" in chunk:
             chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         parts = chunk.split(b"\n")
+        last = len(parts) - 1
         for i, part in enumerate(parts):
-            last = i == len(parts) - 1
-            if not skipping:
-                buf += part
-                if len(buf) > MAX_RECORD_BYTES:
-                    buf.clear()
-                    skipping = True
-            if last:
+            if i == last:  # no line end yet: keep it for the next chunk
+                if not skipping:
+                    buf += part
+                    if len(buf) > limit:
+                        buf.clear()
+                        skipping = True
                 break
             if skipping:
                 yield Line(n, None, _overlong())
                 skipping = False
             else:
-                line = bytes(buf).strip()
-                if line:
+                if buf:  # the line began in an earlier chunk
+                    buf += part
+                    part = bytes(buf)
+                    buf.clear()
+                if len(part) > limit:
+                    yield Line(n, None, _overlong())
+                elif line := part.strip():
                     yield Line(n, line)
-            buf.clear()
             n += 1
     damage = stream.damage if stream is not None else None
     if skipping:
