@@ -82,3 +82,25 @@ def test_a_file_of_only_bad_values_is_still_a_clean_run(tmp_path):
     res = run_cli("report", str(path), "--json", str(tmp_path / "s.json"))
     assert b"Traceback" not in res.stderr and res.returncode == 0, res.stderr.decode()
     assert json.loads((tmp_path / "s.json").read_text())["totals"]["requests"] == 0
+
+
+# Shapes the fuzz run (HYPOTHESIS_PROFILE=fuzz) found raising out of a parser, kept as fixed examples.
+FOUND_BY_FUZZING = [
+    ("openai_chat", ("response", "choices", 0, "message"), True),
+    ("openai_chat", ("response", "choices", 0, "message"), 1),
+    ("openai_batch_output", ("response", "body", "choices", 0, "message"), [None]),
+    ("litellm_payload", ("response", "choices", 0, "message"), True),
+    ("anthropic_messages", ("request", "messages"), True),
+]
+
+
+@pytest.mark.parametrize(("fmt", "path", "value"), FOUND_BY_FUZZING)
+def test_shapes_found_by_fuzzing_are_rejects_with_a_reason(fmt, path, value, tmp_path):
+    good = template(fmt)
+    node = bad = distinct(good, 1)
+    for k in path[:-1]:
+        node = node[k]
+    node[path[-1]] = value
+    store = _ingest_auto(tmp_path, fmt, [bad, distinct(good, 0)])
+    reasons = [r[0] for r in store.con.execute("SELECT reason FROM rejects").fetchall()]
+    assert len(reasons) == 1 and not reasons[0].startswith("unexpected content"), reasons
