@@ -441,14 +441,23 @@ def ingest(paths: tuple[str, ...], db: str, as_json: bool, no_text: bool, strict
 @click.argument("model", required=False)
 @click.option("--provider", help="The provider, when the model name alone is ambiguous (e.g. deepseek).")
 @click.option("--prices", "prices_file", type=click.Path(dir_okay=False), help="Price file to overlay.")
+@click.option(
+    "--on",
+    "on_day",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="The prices in force on this day (from the dated price history; the snapshot after it ends).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
-def prices(model: str | None, provider: str | None, prices_file: str | None, as_json: bool) -> None:
+def prices(
+    model: str | None, provider: str | None, prices_file: str | None, on_day: datetime | None, as_json: bool
+) -> None:
     """What MODEL is priced at, and which catalogue key its name matched.
 
     \b
     Examples:
       llmcost prices gpt-4o-2024-08-06
       llmcost prices bedrock/us.anthropic.claude-sonnet-4-5-20250929-v1:0
+      llmcost prices deepseek-chat --on 2025-09-10
     """
     cat = load_catalogue(prices_file)
     if model is None:
@@ -457,6 +466,9 @@ def prices(model: str | None, provider: str | None, prices_file: str | None, as_
             "catalogue_date": cat.date,
             "overrides": cat.overrides,
             "models": cat.priced_models(),
+            "history": None
+            if cat.history is None
+            else {"first_day": cat.history.first, "last_day": cat.history.last, "source": cat.history.source},
         }
         if as_json:
             click.echo(orjson.dumps(info, option=orjson.OPT_INDENT_2).decode())
@@ -471,7 +483,15 @@ def prices(model: str | None, provider: str | None, prices_file: str | None, as_
         close = cat.close_names(model)
         hint = f"; close names: {', '.join(close)}" if close else ""
         raise InputError(f"{model}: not in the price catalogue (unpriced){hint}")
-    rows = cat.rate_rows(res.key)
+    day = on_day.strftime("%Y-%m-%d") if on_day else None
+    rate_key, version, origin = res.key, "snapshot", f"{cat.source} (snapshot {cat.date})"
+    hit = cat.version_on(res.key, day) if day else None
+    if hit is not None:
+        rate_key, version = hit
+        origin = f"price history: in force from {version} ({cat.history.source if cat.history else ''})"
+    elif day and res.key in cat.user_keys:
+        origin = f"your price file ({', '.join(cat.overrides)}), on every day"
+    rows = cat.rate_rows(rate_key)
     info = {
         "model": model,
         "key": res.key,
@@ -487,6 +507,11 @@ def prices(model: str | None, provider: str | None, prices_file: str | None, as_
             for r in rows
         ],
         "catalogue_date": cat.date,
+        "on": day,
+        "price_version": version,
+        "prices_from": origin,
+        "rate_sources": cat.rate_sources(rate_key),
+        "multipliers": cat.multipliers(rate_key),
     }
     if as_json:
         click.echo(orjson.dumps(info, option=orjson.OPT_INDENT_2).decode())
@@ -495,6 +520,7 @@ def prices(model: str | None, provider: str | None, prices_file: str | None, as_
         f"{model} -> {res.key} ({res.how}); provider {info['provider']}; "
         f"context window {info['context_window'] or 'unknown'}"
     )
+    click.echo(f"Prices{' on ' + day if day else ''}: {origin}")
     click.echo("USD per 1M tokens:")
     head = ["mode", "tier"] + list(RATE_FIELDS)
     click.echo("  " + "  ".join(h.rjust(14) for h in head))
@@ -503,6 +529,11 @@ def prices(model: str | None, provider: str | None, prices_file: str | None, as_
         click.echo(
             "  " + "  ".join([r["mode"].rjust(14), tier.rjust(14)] + [f"{r[k]:.4f}".rjust(14) for k in RATE_FIELDS])
         )
+    click.echo("Where each base rate comes from:")
+    for kind, why in info["rate_sources"].items():
+        click.echo(f"  {kind:15} {why}")
+    if info["multipliers"]:
+        click.echo("Multipliers: " + ", ".join(f"{k} x{v:g}" for k, v in info["multipliers"].items()))
 
 
 @cli.command("tokens")

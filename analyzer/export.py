@@ -98,6 +98,28 @@ def tables(report: dict[str, Any]) -> dict[str, tuple[list[dict[str, Any]], list
                 "reported_cost_usd",
             ],
         ),
+        "billed_vs_computed.csv": (
+            (report.get("reconciliation") or {}).get("rows", []),
+            [
+                "day",
+                "model",
+                "model_key",
+                "provider",
+                "format",
+                "requests",
+                "billed_usd",
+                "computed_usd",
+                "gap_usd",
+                "gap_pct",
+                "unpriced_requests",
+                "price_versions",
+                "likely_cause",
+            ],
+        ),
+        "spend_by_price_version.csv": (
+            report["prices"].get("by_version", []),
+            ["model_key", "price_version", "adjustments", "requests", "cost_usd", "first_day", "last_day"],
+        ),
         "spend_by_day.csv": (
             report["by_day"],
             ["day", "model", "requests", "input_tokens", "output_tokens", "cost_usd", "has_unpriced"],

@@ -38,6 +38,7 @@ LOG_SUFFIXES = (
     ".json.zst",
     ".ndjson.zst",
     ".log.zst",
+    ".db",  # llm's logs.db (SQLite); other databases are skipped as unrecognised
 )
 _GLOB_CHARS = set("*?[")
 STDIN = "-"
@@ -396,6 +397,27 @@ def split_lines(chunks: Iterable[bytes], stream: ByteStream | None = None) -> It
 
 def _overlong() -> str:
     return f"record longer than {MAX_RECORD_BYTES >> 20} MiB, not read (LLMCOST_MAX_RECORD_MB raises the limit)"
+
+
+def starts_with(path: Path, magic: bytes) -> bool:
+    """Whether a regular file begins with these bytes (never true of a pipe, which must not be read twice)."""
+    try:
+        if str(path) == STDIN or not stat.S_ISREG(os.stat(path).st_mode):
+            return False
+        with open(path, "rb") as fh:
+            return fh.read(len(magic)) == magic
+    except OSError:
+        return False
+
+
+def hash_into(path: Path, digest: Digest) -> None:
+    """Feed a file's bytes to a digest, for a format read by a library rather than by ByteStream."""
+    try:
+        with open(path, "rb") as fh:
+            while chunk := fh.read(READ_CHUNK):
+                digest.update(chunk)
+    except OSError as e:
+        raise InputError(f"{path}: cannot read ({e.strerror or e})") from None
 
 
 def sha256_file(path: Path) -> tuple[str, int]:

@@ -81,6 +81,14 @@ def _m004(con: duckdb.DuckDBPyConnection) -> None:
     """)
 
 
+@migration(5, "price modifiers on requests")
+def _m005(con: duckdb.DuckDBPyConnection) -> None:
+    # Anthropic's data residency (`inference_geo`) and fast mode (`speed`) scale the price by the catalogue's
+    # provider_specific_entry multipliers.
+    con.execute("ALTER TABLE requests ADD COLUMN inference_geo VARCHAR")
+    con.execute("ALTER TABLE requests ADD COLUMN speed VARCHAR")
+
+
 def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
     """Bring the database to the newest schema; returns the migrations applied now."""
     con.execute(

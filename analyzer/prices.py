@@ -8,7 +8,9 @@ resolved is unpriced, its cost NULL, never $0.
 
 from __future__ import annotations
 
+import bisect
 import difflib
+import gzip
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -24,6 +26,7 @@ from analyzer.errors import InputError
 CATALOGUE_FILE = "model_prices_and_context_window.json"
 CATALOGUE_SOURCE = "LiteLLM model_prices_and_context_window.json, from the litellm 1.109.1 wheel"
 CATALOGUE_DATE = "2026-11-27"  # the day the snapshot was copied into llmcost
+HISTORY_FILE = "price_history.json.gz"  # built by tools/build_price_history.py
 
 # Token types and the catalogue field that prices each.
 RATE_FIELDS = {
@@ -34,8 +37,12 @@ RATE_FIELDS = {
     "output": "output_cost_per_token",
     "reasoning": "output_cost_per_reasoning_token",
 }
-MODES = {"standard": "", "batch": "_batches", "priority": "_priority", "flex": "_flex"}
 _TIER_RE = re.compile(r"^input_cost_per_token_above_(\d+)k_tokens$")
+# A service tier the catalogue prices: `input_cost_per_token_priority`, `..._above_272k_tokens_ultrafast`, ...
+_MODE_RE = re.compile(r"^(?:input|output)_cost_per_token(?:_above_\d+k_tokens)?_([a-z]+)$")
+_NOT_TIERS = {"batches", "cache_hit"}  # batch is its own mode; `_cache_hit` is DeepSeek's cache-read price
+# Anthropic's cache prices as multiples of the base input price (reads, 5-minute writes, 1-hour writes).
+_CLAUDE_CACHE = {"cache_read": 0.1, "cache_write_5m": 1.25, "cache_write_1h": 2.0}
 NOT_BILLED = ("error", "proxy_cache_hit")  # statuses for which the provider charged nothing
 
 # Catalogue key prefixes to try for a provider whose log names carry none.
@@ -80,11 +87,59 @@ class Resolution:
 
 
 @dataclass
+class PriceHistory:
+    """The price fields of each catalogue key and the days each set was in force, from the git history of
+    LiteLLM's catalogue (built by tools/build_price_history.py). A key's versions are `[from_day, fields]`
+    in date order, each in force until the next one's day; `fields` None means the key had left the catalogue.
+    """
+
+    models: dict[str, list[tuple[str, dict[str, Any] | None]]]
+    first: str  # the first day the history covers
+    last: str  # the last day; later calls are priced at the shipped snapshot
+    source: str
+
+    def version_on(self, key: str, day: str) -> tuple[str, dict[str, Any]] | None:
+        """(from_day, fields) in force for `key` on `day` (YYYY-MM-DD); None when the history has nothing for
+        it (after the history ends, or a key it never listed): the shipped snapshot prices it.
+
+        Before a key's first listing, its twin with or without the provider prefix prices it when that was
+        listed then (the catalogue added `deepseek-chat` in September 2025; `deepseek/deepseek-chat` priced
+        the same model before); else the key's earliest version."""
+        versions = self.models.get(key)
+        if not versions or day > self.last:
+            return None
+        if day < versions[0][0]:
+            provider = next((f.get("litellm_provider") for _, f in versions if f), None)
+            twin = key.split("/", 1)[1] if "/" in key else f"{provider}/{key}"
+            tw = self.models.get(twin)
+            if tw and tw[0][0] <= day:
+                versions = tw
+        days = [v[0] for v in versions]
+        i = max(bisect.bisect_right(days, day) - 1, 0)  # before the history starts: its earliest version
+        frm, fields = versions[i]
+        if fields is None:  # retired by then: its last listed prices
+            frm, fields = next(((d, f) for d, f in reversed(versions[:i]) if f is not None), (frm, None))
+        return None if fields is None else (frm, fields)
+
+    def last_listed(self, key: str) -> tuple[str, dict[str, Any]] | None:
+        """The last prices the history lists for `key` and the day they came into force."""
+        return next(((d, f) for d, f in reversed(self.models.get(key, [])) if f is not None), None)
+
+    def retired_on(self, key: str) -> str | None:
+        versions = self.models.get(key)
+        return versions[-1][0] if versions and versions[-1][1] is None else None
+
+
+@dataclass
 class Catalogue:
     entries: dict[str, dict[str, Any]]
     source: str
     date: str
     overrides: list[str] = field(default_factory=list)
+    history: PriceHistory | None = None
+    user_keys: set[str] = field(default_factory=set)  # keys the user's --prices file sets: priced so on every day
+    # Dated price versions taken from the history, keyed `model_key@YYYY-MM-DD` (the day it came into force).
+    versions: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
     _cache: dict[tuple[str, str | None], Resolution] = field(default_factory=dict, repr=False)
 
     @cached_property
@@ -178,62 +233,178 @@ class Catalogue:
             for pre in ("",) + _PROVIDER_PREFIXES.get(provider or "", ()):
                 if pre + base in self._lower:
                     return Resolution(model, provider, self._lower[pre + base], "dated")
+        if self.history is not None:
+            old = self._retired.resolve(model, provider)
+            if old.key is not None:
+                frm, fields = self.history.last_listed(old.key) or ("", {})
+                self.entries.setdefault(old.key, fields)
+                gone = self.history.retired_on(old.key) or "after " + self.history.last
+                return Resolution(model, provider, old.key, f"retired from the catalogue ({gone}); prices of {frm}")
         return Resolution(model, provider, None, "not in the price catalogue")
+
+    @cached_property
+    def _retired(self) -> Catalogue:
+        """Keys the price history lists that the snapshot no longer does, at their last listed prices."""
+        assert self.history is not None
+        gone = {}
+        for key in self.history.models:
+            if key not in self.entries and (last := self.history.last_listed(key)) is not None:
+                gone[key] = last[1]
+        return Catalogue(gone, self.history.source, self.history.last)
 
     # ---- rates ---------------------------------------------------------------------------------------------
 
+    def entry(self, key: str) -> dict[str, Any]:
+        """The catalogue entry of `key`, or of a dated price version `key@YYYY-MM-DD` from the price history."""
+        e = self.entries.get(key)
+        return e if e is not None else self.versions[key]
+
+    def modes(self, key: str) -> list[str]:
+        """Price modes of `key`: standard and batch always (batch falls back to half price), every service tier
+        the entry lists a price for (priority, flex, ultrafast, ...), and off-peak where it lists windows."""
+        e = self.entry(key)
+        tiers = sorted({m.group(1) for f in e if (m := _MODE_RE.match(f)) and m.group(1) not in _NOT_TIERS})
+        return ["standard", "batch", *tiers, *(["off_peak"] if _off_peak(e) else [])]
+
     def rate_rows(self, key: str) -> list[dict[str, Any]]:
         """One row per (mode, tier) with the USD-per-token rate of every token type."""
-        e = self.entries[key]
+        e = self.entry(key)
+        claude = "claude" in key.lower()
         thresholds = sorted({int(m.group(1)) * 1000 for f in e if (m := _TIER_RE.match(f))})
         rows = []
-        for mode, msuf in MODES.items():
+        for mode in self.modes(key):
+            me, msuf = e, "" if mode in ("standard", "off_peak") else "_batches" if mode == "batch" else f"_{mode}"
+            if mode == "off_peak":  # the off-peak entry's listed prices replace the standard ones
+                me = {**e, **{f: v for f, v in _off_peak(e).items() if "cost" in f}}
             for thr in [-1, *thresholds]:
                 tsuf = "" if thr < 0 else f"_above_{thr // 1000}k_tokens"
                 row: dict[str, Any] = {"model_key": key, "mode": mode, "threshold": thr}
                 for kind in RATE_FIELDS:
-                    row[f"r_{kind}"] = self._rate(e, kind, tsuf, msuf)
+                    row[f"r_{kind}"] = self._rate(me, kind, tsuf, msuf, claude)
                 rows.append(row)
         return rows
 
-    def _rate(self, e: dict[str, Any], kind: str, tsuf: str, msuf: str) -> float:
+    def inferred_rates(self, key: str) -> dict[str, str]:
+        """Rates of `key` that the catalogue does not list and llmcost infers from the provider's rule: the
+        cache rates of a Claude model listed only by a cloud (Bedrock, Vertex) without them."""
+        e = self.entry(key)
+        if "claude" not in key.lower():
+            return {}
+        return {
+            kind: f"{mult:g}x input, Anthropic's rule (the catalogue lists no {RATE_FIELDS[kind]})"
+            for kind, mult in _CLAUDE_CACHE.items()
+            if e.get(RATE_FIELDS[kind]) is None
+        }
+
+    def _rate(self, e: dict[str, Any], kind: str, tsuf: str, msuf: str, claude: bool) -> float:
         name = RATE_FIELDS[kind]
         v = e.get(name + tsuf + msuf)
         if v is not None:
             return float(v)
-        if msuf:  # no price for this mode: scale the standard rate by the mode's input ratio
-            base_in = e.get("input_cost_per_token" + tsuf) or e.get("input_cost_per_token") or 0.0
-            mode_in = e.get("input_cost_per_token" + tsuf + msuf) or e.get("input_cost_per_token" + msuf)
-            factor = (mode_in / base_in) if (mode_in and base_in) else (0.5 if msuf == "_batches" else 1.0)
-            return self._rate(e, kind, tsuf, "") * factor
+        if kind == "reasoning" and e.get(name) is None:
+            # Thinking tokens are billed as output tokens of their tier and mode.
+            return self._rate(e, "output", tsuf, msuf, claude)
+        inp = "input_cost_per_token"
+        if msuf:
+            # No price for this mode: the standard rate of the same tier, scaled by the mode's input ratio, taken
+            # at the tier when the entry lists the tier's mode price, else at the base (a batch discount is a
+            # share of the tiered rate, never tiered price vs base batch price).
+            tier_mode, tier_std = e.get(inp + tsuf + msuf), e.get(inp + tsuf)
+            base_mode, base_std = e.get(inp + msuf), e.get(inp)
+            if tsuf and tier_mode and tier_std:
+                factor = tier_mode / tier_std
+            elif base_mode and base_std:
+                factor = base_mode / base_std
+            else:
+                factor = 0.5 if msuf == "_batches" else 1.0
+            return self._rate(e, kind, tsuf, "", claude) * factor
         if tsuf:  # no tiered price for this token type: scale by the tier's input ratio
-            base_in = e.get("input_cost_per_token") or 0.0
-            tier_in = e.get("input_cost_per_token" + tsuf)
+            base_in = e.get(inp) or 0.0
+            tier_in = e.get(inp + tsuf)
             factor = (tier_in / base_in) if (tier_in and base_in) else 1.0
-            return self._rate(e, kind, "", "") * factor
-        inp = float(e.get("input_cost_per_token") or 0.0)
-        anthropic = "anthropic" in str(e.get("litellm_provider", "")) or "claude" in str(e.get("key", ""))
-        if kind == "cache_read":
-            return inp  # no cache discount listed: charged as input
-        if kind == "cache_write_5m":
-            return inp * (1.25 if anthropic else 1.0)
+            return self._rate(e, kind, "", "", claude) * factor
+        base = float(e.get(inp) or 0.0)
+        if claude and kind in _CLAUDE_CACHE:
+            # Anthropic's documented multipliers, which Bedrock and Vertex bill for Claude too; the report lists
+            # these as inferred (Catalogue.inferred_rates).
+            return base * _CLAUDE_CACHE[kind]
+        if kind in ("cache_read", "cache_write_5m"):
+            return base  # no cache price listed: charged as input
         if kind == "cache_write_1h":
-            return inp * 2.0 if anthropic else self._rate(e, "cache_write_5m", "", "")
+            return self._rate(e, "cache_write_5m", "", "", claude)
         if kind == "reasoning":
             return float(e.get("output_cost_per_token") or 0.0)
-        return 0.0 if kind != "input" else inp
+        return 0.0 if kind != "input" else base
+
+    def version_on(self, key: str, day: str) -> tuple[str, str] | None:
+        """(rate key, from_day) of the history's price version of `key` in force on `day`, registered so that
+        `rate_rows` can read it; None when the snapshot prices that day (or the user's file sets the key)."""
+        if self.history is None or key in self.user_keys:
+            return None
+        hit = self.history.version_on(key, day)
+        if hit is None:
+            return None
+        frm, fields = hit
+        self.versions.setdefault(f"{key}@{frm}", fields)
+        return f"{key}@{frm}", frm
+
+    def rate_sources(self, key: str) -> dict[str, str]:
+        """Where each base (standard, below any tier) rate of `key` comes from: the catalogue field that lists
+        it, or the rule that derives it."""
+        e = self.entry(key)
+        inferred = self.inferred_rates(key)
+        out = {}
+        for kind, name in RATE_FIELDS.items():
+            if e.get(name) is not None:
+                out[kind] = f"listed: {name}"
+            elif kind in inferred:
+                out[kind] = f"inferred: {inferred[kind]}"
+            elif kind == "reasoning":
+                out[kind] = "the output rate (thinking tokens are billed as output)"
+            elif kind == "cache_write_1h":
+                out[kind] = "the 5-minute write rate (no 1-hour price listed)"
+            elif kind in ("cache_read", "cache_write_5m"):
+                out[kind] = "the input rate (no cache price listed)"
+            else:
+                out[kind] = "not listed: $0"
+        if _off_peak(e):
+            out["off_peak"] = "listed: off_peak_pricing (its windows select the off_peak mode)"
+        return out
+
+    def multipliers(self, key: str) -> dict[str, float]:
+        """The numeric multipliers of the entry's `provider_specific_entry` (Anthropic: {"us": 1.1} for US-only
+        inference, {"fast": 2.0} for fast mode); non-numeric provider settings are not prices and are skipped."""
+        pse = self.entry(key).get("provider_specific_entry")
+        if not isinstance(pse, dict):
+            return {}
+        return {
+            str(k).lower(): float(v) for k, v in pse.items() if isinstance(v, int | float) and not isinstance(v, bool)
+        }
 
     def context_window(self, key: str) -> int | None:
         v = self.entries.get(key, {}).get("max_input_tokens")
         return int(v) if isinstance(v, int | float) else None
 
 
-def load_catalogue(override: Path | str | None = None) -> Catalogue:
-    """The shipped catalogue, overlaid field by field with the user's file when given."""
+def load_history(path: Path | str | None = None) -> PriceHistory:
+    """The dated price history shipped with llmcost (or the file given, same format)."""
+    data = (
+        Path(path).read_bytes()
+        if path
+        else (resources.files("analyzer") / "data" / "prices" / HISTORY_FILE).read_bytes()
+    )
+    h = orjson.loads(gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data)
+    models = {k: [(d, f) for d, f in v] for k, v in h["models"].items()}
+    return PriceHistory(models, h["first"], h["last"], h.get("source", ""))
+
+
+def load_catalogue(override: Path | str | None = None, *, history: bool = True) -> Catalogue:
+    """The shipped catalogue, overlaid field by field with the user's file when given, with the shipped price
+    history (calls are priced at the prices of their day) unless `history` is False."""
     raw = (resources.files("analyzer") / "data" / "prices" / CATALOGUE_FILE).read_bytes()
     entries: dict[str, dict[str, Any]] = {k: v for k, v in orjson.loads(raw).items() if isinstance(v, dict)}
     entries.pop("sample_spec", None)
-    cat = Catalogue(entries, CATALOGUE_SOURCE, CATALOGUE_DATE)
+    cat = Catalogue(entries, CATALOGUE_SOURCE, CATALOGUE_DATE, history=load_history() if history else None)
     if override is not None:
         path = Path(override)
         try:
@@ -255,6 +426,7 @@ def load_catalogue(override: Path | str | None = None) -> Catalogue:
                 ):
                     raise InputError(f"{path}: {key}.{f} must be a non-negative number, got {v!r}")
             entries[key] = {**entries.get(key, {}), **fields}
+            cat.user_keys.add(key)
         cat.overrides.append(str(path))
         if len(data) > 500:  # a whole newer catalogue, not an override
             cat.source = f"{path} (a full catalogue, over the shipped one)"
@@ -288,14 +460,85 @@ COST_COLUMNS = (
 )
 
 
-def price_requests(df: pl.DataFrame, cat: Catalogue) -> pl.DataFrame:
+def _off_peak(e: dict[str, Any]) -> dict[str, Any]:
+    op = e.get("off_peak_pricing")
+    return op if isinstance(op, dict) and isinstance(op.get("windows"), list) else {}
+
+
+def _minutes(hhmm: str) -> int:
+    h, m = hhmm.split(":")
+    return int(h) * 60 + int(m)
+
+
+def _off_peak_expr(e: dict[str, Any]) -> pl.Expr:
+    """True where `ts` falls in one of the entry's off-peak windows: `weekdays` ISO (1 Monday .. 7 Sunday),
+    taken in `weekday_timezone` when given, and `hours_utc` ranges "HH:MM-HH:MM" where an end of 00:00 is
+    midnight (so "00:00-00:00" is the whole day)."""
+    op = _off_peak(e)
+    ts = pl.col("ts")
+    tz = op.get("weekday_timezone")
+    weekday = (ts.dt.replace_time_zone("UTC").dt.convert_time_zone(tz) if tz else ts).dt.weekday()
+    minute = ts.dt.hour().cast(pl.Int32) * 60 + ts.dt.minute().cast(pl.Int32)
+    cond = pl.lit(False)
+    for w in op["windows"]:
+        hours = w.get("hours_utc", [])
+        in_hours = pl.lit(False)
+        for span in [hours] if isinstance(hours, str) else hours:
+            a, b = (_minutes(x) for x in str(span).split("-"))
+            in_hours = in_hours | ((minute >= a) & (minute < (b if b > a else 1440)))
+        cond = cond | (weekday.is_in([int(d) for d in w.get("weekdays", [])]) & in_hours)
+    return cond
+
+
+def _with_versions(out: pl.DataFrame, cat: Catalogue, dated: bool) -> pl.DataFrame:
+    """Add `price_version` (the day the prices in force came into force, or "snapshot") and `rate_key` (the
+    key whose rates price the row: `model_key@day` for a dated version from the price history)."""
+    history = cat.history
+    if history is None or not dated or "ts" not in out.columns:
+        return out.with_columns(price_version=pl.lit("snapshot"), rate_key=pl.col("model_key"))
+    out = out.with_columns(_day=pl.col("ts").dt.strftime("%Y-%m-%d"))
+    pairs = out.select("model_key", "_day").unique().drop_nulls()
+    keys, days, versions = [], [], []
+    for key, day in pairs.iter_rows():
+        hit = None if key in cat.user_keys else history.version_on(key, day)
+        keys.append(key)
+        days.append(day)
+        if hit is None:
+            versions.append("snapshot")
+        else:
+            frm, fields = hit
+            versions.append(frm)
+            cat.versions.setdefault(f"{key}@{frm}", fields)
+    found = pl.DataFrame(
+        {"model_key": keys, "_day": days, "price_version": versions},
+        schema={"model_key": pl.String, "_day": pl.String, "price_version": pl.String},
+    )
+    return (
+        out.join(found, on=["model_key", "_day"], how="left")
+        .with_columns(price_version=pl.col("price_version").fill_null("snapshot"))
+        .with_columns(
+            rate_key=pl.when(pl.col("price_version") == "snapshot")
+            .then(pl.col("model_key"))
+            .otherwise(pl.col("model_key") + "@" + pl.col("price_version"))
+        )
+        .drop("_day")
+    )
+
+
+def price_requests(df: pl.DataFrame, cat: Catalogue, *, dated: bool = True) -> pl.DataFrame:
     """Add `model_key`, `priced`, the cost of each token type and `cost` (USD) to a frame of requests.
 
     Needs columns model, provider, input_tokens, cache_read_tokens, cache_write_5m_tokens,
-    cache_write_1h_tokens, output_tokens, reasoning_tokens, batch, service_tier, status.
+    cache_write_1h_tokens, output_tokens, reasoning_tokens, batch, service_tier, status; uses `ts` (the
+    call's UTC time: the price version in force that day, off-peak windows), `inference_geo` and `speed` when
+    the frame has them.
     Uncached input = input - cache reads - cache writes; output is billed net of reasoning, which has its own
-    rate where the catalogue lists one. Above a tier threshold (e.g. 200k input tokens) the whole request is
-    billed at the tier's rates, as Anthropic and Google bill. Unpriced rows get NULL costs.
+    rate where the catalogue lists one (else the output rate of its tier). Above a tier threshold (e.g. 200k
+    input tokens) the whole request is billed at the tier's rates, as Anthropic and Google bill. The mode is
+    batch, else the service tier when the catalogue prices it, else off-peak inside the entry's windows, else
+    standard; the entry's provider_specific_entry multipliers (inference geography, fast mode) then scale the
+    whole call. `adjustments` says which of these applied. Unpriced rows get NULL costs.
+    With `dated` False the price history is not used: every call at the shipped snapshot ("today's prices").
     """
     pairs = df.select("model", "provider").unique()
     res = [cat.resolve(m, p) for m, p in pairs.iter_rows()]
@@ -303,35 +546,88 @@ def price_requests(df: pl.DataFrame, cat: Catalogue) -> pl.DataFrame:
         {"model": [r.model for r in res], "provider": [r.provider for r in res], "model_key": [r.key for r in res]},
         schema={"model": pl.String, "provider": pl.String, "model_key": pl.String},
     )
-    rate_rows = [row for k in sorted({r.key for r in res if r.key}) for row in cat.rate_rows(k)]
+    out = _with_versions(
+        df.with_row_index("_row").join(keys, on=["model", "provider"], how="left", nulls_equal=True), cat, dated
+    )
+    rate_keys = sorted(k for k in out["rate_key"].unique().to_list() if k)
     rate_schema = {
-        "model_key": pl.String,
+        "rate_key": pl.String,
         "mode": pl.String,
         "threshold": pl.Int64,
         **{f"r_{k}": pl.Float64 for k in RATE_FIELDS},
     }
-    rates = pl.DataFrame(rate_rows, schema=rate_schema)
+    rate_rows = [{**row, "rate_key": row["model_key"]} for k in rate_keys for row in cat.rate_rows(k)]
+    rates = pl.DataFrame(rate_rows, schema=rate_schema) if rate_rows else pl.DataFrame(schema=rate_schema)
+    modes = rates.select("rate_key", "mode").unique()
+    # The mode: batch, else a service tier the entry prices, else off-peak in the entry's windows.
     st = pl.col("service_tier").fill_null("").str.to_lowercase()
+    off_peak = pl.lit(False)
+    if "ts" in out.columns:
+        for k in rate_keys:
+            if _off_peak(cat.entry(k)):
+                off_peak = pl.when(pl.col("rate_key") == k).then(_off_peak_expr(cat.entry(k))).otherwise(off_peak)
     out = (
-        df.with_row_index("_row")
-        .join(keys, on=["model", "provider"], how="left", nulls_equal=True)
+        out.with_columns(
+            _want=pl.when(pl.col("batch")).then(pl.lit("batch")).otherwise(st), _off=off_peak.fill_null(False)
+        )
+        .join(
+            modes.rename({"mode": "_want"}).with_columns(_listed=pl.lit(True)),
+            on=["rate_key", "_want"],
+            how="left",
+        )
         .with_columns(
-            mode=pl.when(pl.col("batch"))
-            .then(pl.lit("batch"))
-            .when(st.is_in(["priority", "flex"]))
-            .then(st)
+            mode=pl.when(pl.col("_listed"))
+            .then(pl.col("_want"))
+            .when(pl.col("_off"))
+            .then(pl.lit("off_peak"))
             .otherwise(pl.lit("standard"))
         )
+        .drop("_want", "_off", "_listed")
     )
+    # provider_specific_entry multipliers: inference geography (e.g. "us"), and "fast" for speed="fast".
+    geo = pl.col("inference_geo").str.to_lowercase() if "inference_geo" in out.columns else pl.lit(None, pl.String)
+    fast = (pl.col("speed").str.to_lowercase() == "fast" if "speed" in out.columns else pl.lit(False)).fill_null(False)
+    mult_rows = [(k, name, v) for k in rate_keys for name, v in cat.multipliers(k).items()]
+    mults = pl.DataFrame(
+        mult_rows, schema={"rate_key": pl.String, "_name": pl.String, "_mult": pl.Float64}, orient="row"
+    )
+    geo_m = mults.filter(pl.col("_name") != "fast").rename({"_name": "_geo", "_mult": "_geo_mult"})
+    fast_m = mults.filter(pl.col("_name") == "fast").select("rate_key", _fast_mult=pl.col("_mult"))
+    out = (
+        out.with_columns(_geo=geo)
+        .join(geo_m, on=["rate_key", "_geo"], how="left")
+        .join(fast_m, on="rate_key", how="left")
+        .with_columns(_fast_mult=pl.when(fast).then(pl.col("_fast_mult")).otherwise(None))
+        .with_columns(multiplier=pl.col("_geo_mult").fill_null(1.0) * pl.col("_fast_mult").fill_null(1.0))
+    )
+    adjust = pl.concat_str(
+        [
+            pl.when(pl.col("mode") == "off_peak")
+            .then(pl.lit("off-peak"))
+            .when(pl.col("mode") != "standard")
+            .then(pl.col("mode")),
+            pl.when(pl.col("_geo_mult").is_not_null()).then(
+                pl.format("inference_geo {} x{}", pl.col("_geo"), pl.col("_geo_mult").round(4))
+            ),
+            pl.when(pl.col("_fast_mult").is_not_null()).then(
+                pl.format("speed fast x{}", pl.col("_fast_mult").round(4))
+            ),
+        ],
+        separator="; ",
+        ignore_nulls=True,
+    )
+    out = out.with_columns(
+        adjustments=pl.when(pl.col("model_key").is_null() | (adjust == "")).then(None).otherwise(adjust)
+    ).drop("_geo", "_geo_mult", "_fast_mult")
     # A frame may say which input size picks the tier (`tier_tokens`): a usage bucket sums many calls.
     basis = "tier_tokens" if "tier_tokens" in df.columns else "input_tokens"
     tiered = (
-        out.select("_row", "model_key", "mode", pl.col(basis).alias("_basis"))
-        .join(rates, on=["model_key", "mode"], how="inner")
+        out.select("_row", "rate_key", "mode", pl.col(basis).alias("_basis"))
+        .join(rates, on=["rate_key", "mode"], how="inner")
         .filter(pl.col("_basis") > pl.col("threshold"))
         .sort("_row", "threshold")
         .unique("_row", keep="last")
-        .drop("model_key", "mode", "_basis")
+        .drop("rate_key", "mode", "_basis")
     )
     out = out.join(tiered, on="_row", how="left")
     billed = ~pl.col("status").is_in(list(NOT_BILLED))
@@ -347,7 +643,7 @@ def price_requests(df: pl.DataFrame, cat: Catalogue) -> pl.DataFrame:
             pl.when(pl.col("model_key").is_null())
             .then(None)
             .when(billed)
-            .then(tokens.cast(pl.Float64) * pl.col(rate))
+            .then(tokens.cast(pl.Float64) * pl.col(rate) * pl.col("multiplier"))
             .otherwise(0.0)
         )
 
@@ -362,7 +658,7 @@ def price_requests(df: pl.DataFrame, cat: Catalogue) -> pl.DataFrame:
         cost_reasoning=part(pl.col("reasoning_tokens"), "r_reasoning"),
     ).with_columns(cost=pl.sum_horizontal(*COST_COLUMNS).fill_null(0.0))
     out = out.with_columns(cost=pl.when(pl.col("priced")).then(pl.col("cost")).otherwise(None))
-    return out.sort("_row").drop("_row", *[f"r_{k}" for k in RATE_FIELDS]).rename({"threshold": "tier"})
+    return out.sort("_row").drop("_row", "rate_key", *[f"r_{k}" for k in RATE_FIELDS]).rename({"threshold": "tier"})
 
 
 def price_buckets(df: pl.DataFrame, cat: Catalogue, *, without_cache_reads: bool = False) -> pl.DataFrame:
@@ -373,6 +669,9 @@ def price_buckets(df: pl.DataFrame, cat: Catalogue, *, without_cache_reads: bool
     uncached input: what the same traffic would have cost with no cache, for the realised saving."""
     long_ctx = pl.col("context_window").fill_null("").str.starts_with("200k")
     frame = df.with_columns(tier_tokens=pl.when(long_ctx).then(pl.lit(200_001)).otherwise(pl.lit(0)))
+    if "ts" not in frame.columns and "period_start" in frame.columns:
+        # A bucket is priced at the prices of the day it starts, like the logged calls it is compared with.
+        frame = frame.with_columns(ts=pl.col("period_start").cast(pl.Datetime("us")))
     if without_cache_reads:
         frame = frame.with_columns(cache_read_tokens=pl.lit(0, dtype=pl.Int64))
     # An export not grouped by model names none: such a bucket is unpriced, whatever a name could match.
@@ -384,7 +683,8 @@ def price_buckets(df: pl.DataFrame, cat: Catalogue, *, without_cache_reads: bool
 
 
 def price_one(cat: Catalogue, model: str, provider: str | None = None, **tokens: Any) -> dict[str, Any]:
-    """Cost of one call (same arithmetic as `price_requests`), for `llmcost tokens` and tests."""
+    """Cost of one call (same arithmetic as `price_requests`), for `llmcost tokens` and tests. Optional
+    `ts` (microseconds since the epoch, UTC), `inference_geo` and `speed` as in a request."""
     row = {
         "model": model,
         "provider": provider,
@@ -397,14 +697,23 @@ def price_one(cat: Catalogue, model: str, provider: str | None = None, **tokens:
         "batch": False,
         "service_tier": None,
         "status": "ok",
+        "inference_geo": None,
+        "speed": None,
     }
     row.update(tokens)
-    schema = {
+    schema: dict[str, Any] = {
         "model": pl.String,
         "provider": pl.String,
         "batch": pl.Boolean,
         "service_tier": pl.String,
         "status": pl.String,
+        "inference_geo": pl.String,
+        "speed": pl.String,
         **{k: pl.Int64 for k in row if k.endswith("_tokens")},
     }
-    return price_requests(pl.DataFrame([row], schema=schema), cat).row(0, named=True)
+    if "ts" in row:
+        schema["ts"] = pl.Int64
+    df = pl.DataFrame([row], schema=schema)
+    if "ts" in row:
+        df = df.with_columns(ts=pl.col("ts").cast(pl.Datetime("us")))
+    return price_requests(df, cat).row(0, named=True)

@@ -164,6 +164,11 @@ def render_text(report: dict[str, Any]) -> str:
         + (" in the request logs" if report.get("usage_export") else "")
         + (f"   (~{usd(t['projected_monthly_usd'])}/month at this rate)" if t["projected_monthly_usd"] else ""),
         f"Cached     {pct(t['cached_share'])} of {num(t['input_tokens'])} input tokens",
+    ]
+    billed = (report.get("reconciliation") or {}).get("line")
+    if billed:  # billed vs computed (analyzer/reconcile.py): its own line, apart from the levers
+        lines.append(f"Reconcile  {billed}")
+    lines += [
         "",
     ]
     ux = report.get("usage_export")

@@ -12,9 +12,9 @@ from typing import Any
 
 import polars as pl
 
-from analyzer import __version__, actions, conversations, prefixes, projection, queries, tokens, usage
+from analyzer import __version__, actions, conversations, prefixes, projection, queries, reconcile, tokens, usage
 from analyzer.errors import InputError
-from analyzer.prices import Catalogue, price_one, price_requests
+from analyzer.prices import COST_COLUMNS, Catalogue, price_one, price_requests
 from analyzer.redact import excerpt, excerpt_of
 from analyzer.savings.routing import Rule
 from analyzer.savings.run import estimate_all
@@ -41,9 +41,25 @@ TOP_ATTRIBUTION = 25  # rows per dimension in the report; the JSON carries the s
 def priced_frame(store: Store, cat: Catalogue, since: datetime | None, until: datetime | None) -> pl.DataFrame:
     """The period's requests priced with the given catalogue, registered as `priced_requests` for the SQL."""
     frame = queries.run(store.con, "requests_in_period", since=since, until=until)
-    priced = price_requests(frame, cat)
+    # The same traffic at the shipped snapshot's prices ("today's"), beside each call at its day's prices:
+    # `today_<column>` for every cost column (rows align: both keep the frame's order).
+    today = price_requests(frame, cat, dated=False)
+    priced = price_requests(frame, cat).with_columns(
+        cost_today=today["cost"], **{f"today_{c}": today[c] for c in (*COST_COLUMNS, "mode", "tier")}
+    )
     store.con.register("priced_requests", priced)
     return priced
+
+
+def at_today_prices(priced: pl.DataFrame) -> pl.DataFrame:
+    """A priced frame with its cost columns at today's prices (the shipped snapshot), for the savings
+    replays, which price their counterfactuals without dates."""
+    cols = ("cost", *COST_COLUMNS, "mode", "tier")
+    if "cost_today" not in priced.columns:
+        return priced
+    return priced.with_columns(
+        cost=pl.col("cost_today"), **{c: pl.col(f"today_{c}") for c in cols if c != "cost"}
+    ).with_columns(price_version=pl.lit("snapshot"))
 
 
 def build_report(
@@ -101,7 +117,7 @@ def build_report(
             "until": _iso(until),
             "undated_requests": t["undated_requests"],
         },
-        "prices": {"catalogue": cat.source, "catalogue_date": cat.date, "overrides": cat.overrides},
+        "prices": _prices_section(con, cat, priced),
         "totals": {
             "requests": t["requests"],
             "priced_requests": t["priced_requests"],
@@ -149,11 +165,38 @@ def build_report(
     }
     ratios = {c["provider"]: c["ratio"] for c in calibration if c["ratio"] and c["encoding"] == "o200k_base"}
     report.update(structure(store, cat, priced, since, until, cache_capacity, ratios, routing_rules, show_text))
+    report["reconciliation"] = reconcile.reconcile(con)
     report["usage_export"] = usage.section(con, cat, since, until, priced)
     report["projection"] = _projection(con, cat, since, until, days)
     report["headline"] = actions.headline(report)
     report["assumptions"] = assumptions(report)
     return report
+
+
+def _prices_section(con: Any, cat: Catalogue, priced: pl.DataFrame) -> dict[str, Any]:
+    """Where the prices came from: the catalogue, the dated history, which price version priced how much spend
+    (and with which adjustments), the rates inferred from a provider's rule, and today's cost of the traffic."""
+    h = cat.history
+    versions = [_clean(r) for r in queries.rows(con, "spend_by_price_version")]
+    keys = sorted(k for k in priced["model_key"].drop_nulls().unique().to_list())
+    inferred = [
+        {"model_key": k, "token_type": kind, "rule": why} for k in keys for kind, why in cat.inferred_rates(k).items()
+    ]
+    adjusted: dict[str, int] = {}
+    for r in versions:
+        if r["adjustments"]:
+            adjusted[r["adjustments"]] = adjusted.get(r["adjustments"], 0) + r["requests"]
+    today = priced.filter(pl.col("priced"))["cost_today"].sum() if priced.height else 0.0
+    return {
+        "catalogue": cat.source,
+        "catalogue_date": cat.date,
+        "overrides": cat.overrides,
+        "history": None if h is None else {"first_day": h.first, "last_day": h.last, "source": h.source},
+        "by_version": versions,
+        "adjusted_requests": [{"adjustments": k, "requests": v} for k, v in sorted(adjusted.items())],
+        "inferred_rates": inferred,
+        "cost_at_today_prices_usd": _usd(today),
+    }
 
 
 def _projection(
@@ -168,18 +211,20 @@ def _projection(
     per_month = projection.monthly_factor(days)
     if per_month is None:
         return {"error": "a projection needs at least a day of dated traffic", "unpriced_models": []}
-    results, unpriced = [], []
+    results, names, unpriced = [], [], []
     for m in rows:
         w = projection.Workload(
             requests=m["requests"] * per_month,
             input_tokens=m["input_tokens"],
             output_tokens=m["output_tokens"],
-            model=m["model"],
+            # the catalogue key it priced as: a name like mistral-small-latest is only priced with its provider
+            model=cat.resolve(m["model"], m["provider"]).key or m["model"],
             cached_prefix=min(m["cached_prefix"], m["input_tokens"]),
             cache_hit_rate=m["cache_hit_rate"],
         )
         try:
             results.append(projection.project(w, cat))
+            names.append(m["model"])
         except InputError:  # no price: named, not projected at $0
             unpriced.append(m["model"])
     if not results:
@@ -195,7 +240,7 @@ def _projection(
         "levers_save_usd": round(sum(r["levers_save_usd"] for r in results), 6),
         "scenarios": {name: add(lambda r, n=name: r["scenarios"][n]) for name in projection.SCENARIOS},
         "models": [
-            {"model": r["as_given"]["workload"]["model"], **{k: r["as_given"][k] for k in parts}} for r in results
+            {"model": name, **{k: r["as_given"][k] for k in parts}} for name, r in zip(names, results, strict=True)
         ],
         "unpriced_models": unpriced,
         "assumptions": [
@@ -270,7 +315,9 @@ def structure(
         "prefix_reuse": reuse,
         **_prefix_tables(con, message_reqs, attrs, system_prompts, cat, show_text),
         "shared_system_prefixes": prefixes.shared_system_prefixes(system_prompts),
-        **estimate_all(con, priced, seq, threads, cat, calibration or {}, routing_rules),
+        # Savings are what a lever saves from now on: the logged traffic and every replay of it at today's
+        # prices (the same prices on both sides of each estimate).
+        **estimate_all(con, at_today_prices(priced), seq, threads, cat, calibration or {}, routing_rules),
     }
 
 
@@ -343,6 +390,17 @@ def assumptions(report: dict[str, Any]) -> list[str]:
         f"Costs are tokens x list prices from {p['catalogue']} (snapshot {p['catalogue_date']})"
         + (f", overridden by {', '.join(p['overrides'])}" if p["overrides"] else "")
         + "; negotiated discounts and credits are not known to llmcost.",
+        *(
+            [
+                f"Each call is priced at the catalogue's prices of its day: a dated history from "
+                f"{p['history']['first_day']} to {p['history']['last_day']} (the dates LiteLLM's catalogue changed, "
+                "corrected to the provider's own dates where known), the snapshot after it; before a model's first "
+                f"listing, its earliest listed prices. The same traffic at today's prices: "
+                f"${p['cost_at_today_prices_usd'] or 0:,.6f}."
+            ]
+            if p.get("history")
+            else []
+        ),
         "Each token type is priced at its own rate: uncached input, cache reads, 5-minute and 1-hour cache "
         "writes, output, and reasoning (at the output rate unless the catalogue lists a reasoning rate).",
         "Batch API calls are priced at the catalogue's batch rates (50% of standard where none is listed); "

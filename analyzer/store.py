@@ -28,7 +28,7 @@ from analyzer.errors import InputError
 from analyzer.inputs import Digest, expand_paths, is_stream, label, sha256_file
 from analyzer.migrations import migrate
 from analyzer.sources import Item, Request, Source, open_source, sniff_source
-from analyzer.sources.base import RecordError, record_key, validate
+from analyzer.sources.base import RecordError, record_key, validate, validate_bucket
 from analyzer.sources.exports import UsageBucket
 
 BATCH_ROWS = 5_000  # requests per insert: bounds memory (each holds its messages' text)
@@ -64,6 +64,8 @@ _REQUEST_SCHEMA = pa.schema(
         ("has_tools", pa.bool_()),
         ("encoding", pa.string()),
         ("trace_ms", pa.float64()),
+        ("inference_geo", pa.string()),
+        ("speed", pa.string()),
     ]
 )
 _REQUEST_FIELDS = [f.name for f in _REQUEST_SCHEMA]
@@ -296,11 +298,13 @@ class Store:
                 n_req = 0
                 for rec in found:  # a companion record (joined elsewhere) yields nothing
                     where = item.location(path) + (f".{rec.where}" if getattr(rec, "where", "") else "")
-                    if isinstance(rec, Request):
-                        try:
+                    try:
+                        if isinstance(rec, Request):
                             validate(rec)
-                        except RecordError as e:
-                            rec = e
+                        elif isinstance(rec, UsageBucket):
+                            validate_bucket(rec)
+                    except RecordError as e:
+                        rec = e
                     if isinstance(rec, RecordError):
                         excerpt = None if no_text else _excerpt(item)
                         why = getattr(rec, "bare", str(rec)) if no_text else str(rec)
@@ -473,6 +477,8 @@ class Store:
                 ("has_tools", r.has_tools),
                 ("encoding", enc),
                 ("trace_ms", r.trace_ms),
+                ("inference_geo", r.inference_geo),
+                ("speed", r.speed),
             ):
                 cols[f].append(v)
         res.rows += len(cols["request_id"])

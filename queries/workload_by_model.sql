@@ -1,9 +1,10 @@
 -- workload_by_model: the measured workload of each model, for the report's projection.
 -- Inputs: requests (dated API calls only: undated ones cannot be put on a daily rate; no block-hash traces).
 -- Parameters $since, $until.
--- Output: model, requests, mean input and output tokens per request, share of requests that read from cache,
+-- Output: model, provider (one of the model's, to resolve names only priced under a provider prefix), requests, mean input and output tokens per request, share of requests that read from cache,
 -- mean cache-read tokens on those.
 SELECT model,
+       max(provider)                                                   AS provider,
        count(*)                                                        AS requests,
        avg(input_tokens)                                               AS input_tokens,
        avg(output_tokens)                                              AS output_tokens,

@@ -31,10 +31,10 @@ def test_json_contract(sample_report):
     t = data["totals"]
     for key in ("requests", "cost_usd", "input_tokens", "output_tokens", "cache_read_tokens"):
         assert isinstance(t[key], int | float)
-    # 26 API calls (8 from Claude Code transcripts) + 60 block-hash trace requests, which only feed prefix reuse
-    # 86 requests and 15 usage-export buckets
-    assert data["ingest"]["rows"] == 101 and data["ingest"]["rejected"] == 0
-    assert t["requests"] == 26 and t["unpriced_requests"] == 1 and t["error_requests"] == 1
+    # 43 API calls (8 from Claude Code transcripts, 2 Bedrock, 3 Gemini, 2 Codex, 1 Langfuse, 6 OTel spans, 3 from
+    # llm's logs.db) + 60 block-hash trace requests, which only feed prefix reuse; and 15 usage-export buckets
+    assert data["ingest"]["rows"] == 118 and data["ingest"]["rejected"] == 0
+    assert t["requests"] == 43 and t["unpriced_requests"] == 1 and t["error_requests"] == 2
     assert data["prefix_reuse"]["by_source"]["block_traces"]["requests"] == 60
 
 
@@ -104,13 +104,13 @@ def test_ingest_then_report_from_db(runner, tmp_path):
     db = str(tmp_path / "llm.duckdb")
     res = runner.invoke(cli, ["ingest", str(SAMPLES), "--db", db])
     assert res.exit_code == 0, res.output
-    assert "86 requests and 15 usage buckets added" in res.output
+    assert "103 requests and 15 usage buckets added" in res.output
     again = runner.invoke(cli, ["ingest", str(SAMPLES), "--db", db])
     assert "0 requests added" in again.output and "already ingested" in again.output
     out = tmp_path / "s.json"
     res = runner.invoke(cli, ["report", "--db", db, "--json", str(out)])
     assert res.exit_code == 0, res.output
-    assert json.loads(out.read_text())["totals"]["requests"] == 26
+    assert json.loads(out.read_text())["totals"]["requests"] == 43
 
 
 def test_since_until_filter(runner, tmp_path):

@@ -15,6 +15,10 @@ EXPECTED = {
     "anthropic_cost_report.json": "anthropic_cost",
     "anthropic_messages.jsonl": "anthropic_messages",
     "anthropic_usage_report.json": "anthropic_usage",
+    "bedrock_converse.jsonl": "bedrock_converse",
+    "codex_session.jsonl": "codex_session",
+    "gemini_generate_content.jsonl": "gemini_generate_content",
+    "langfuse_ingestion_batch.json": "langfuse",
     "claude_code_ccusage.jsonl": "claude_code",
     "claude_code_session.jsonl": "claude_code",
     "claude_code_usage_report.json": "claude_code_usage_report",
@@ -27,6 +31,8 @@ EXPECTED = {
     "openai_costs.json": "openai_costs",
     "openai_usage_completions.json": "openai_usage",
     "openai_usage_completions_1d.json": "openai_usage",
+    "otel_genai_spans.jsonl": "otel_genai",
+    "llm_logs.db": "llm_logs_db",
 }
 # ../shared/samples/ file (folder/name) -> format
 EXPECTED_SHARED = {
@@ -35,6 +41,11 @@ EXPECTED_SHARED = {
     "anthropic_usage_report/claude_code_usage_report_response.json": "claude_code_usage_report",
     "anthropic_usage_report/cost_report_response.json": "anthropic_cost",
     "anthropic_usage_report/usage_report_messages_response.json": "anthropic_usage",
+    "bedrock_converse/converse_cache_write_and_read_pairs.json": "bedrock_converse",
+    "codex_cli_jsonl/ccusage_fixture_codex_session-alpha.jsonl": "codex_session",
+    "gemini_usage_metadata/cached_content_request_response_pairs.json": "gemini_generate_content",
+    "gemini_usage_metadata/generate_content_request_response.json": "gemini_generate_content",
+    "litellm_logging/langfuse_ingestion_batch_from_litellm.json": "langfuse",
     "claude_code_jsonl/ccusage_fixture_project-alpha_session-alpha_chat.jsonl": "claude_code",
     "claude_code_jsonl/claude-code-log_representative_messages.jsonl": "claude_code",
     "litellm_logging/spend_logs_payload.json": "litellm_spend_log",
@@ -60,8 +71,14 @@ def test_each_sample_is_recognised_by_its_format_alone(name):
     assert sniffed_by(SAMPLES / name) == [EXPECTED[name]]
 
 
+@pytest.mark.skipif(not SHARED.exists(), reason="../shared/samples not present")
+def test_every_shared_json_sample_is_in_the_map():
+    found = {str(p.relative_to(SHARED)) for p in SHARED.rglob("*") if p.suffix in (".json", ".jsonl")}
+    assert found == set(EXPECTED_SHARED)
+
+
 def test_every_sample_and_every_format_is_covered():
-    on_disk = {p.name for p in SAMPLES.iterdir() if p.suffix in (".json", ".jsonl")}
+    on_disk = {p.name for p in SAMPLES.iterdir() if p.suffix in (".json", ".jsonl", ".db")}
     assert on_disk == set(EXPECTED)
     examples = {s.example for s in SOURCES}
     assert examples <= on_disk and {s.name for s in SOURCES} == set(EXPECTED.values())

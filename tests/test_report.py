@@ -105,7 +105,9 @@ def test_golden_figures_hand_checked(sample_outputs):
     p = r["projection"]
     assert p["unpriced_models"] == ["acme-llm-7b"]
     assert p["as_given"]["total_usd"] == pytest.approx(sum(m["total_usd"] for m in p["models"]), abs=1e-5)
-    assert p["as_given"]["total_usd"] == pytest.approx(t["projected_monthly_usd"], rel=0.1)
+    # (the projection prices at today's prices: the same traffic's cost at today's prices, scaled to a month)
+    today_monthly = r["prices"]["cost_at_today_prices_usd"] * 30 / r["period"]["days"]
+    assert p["as_given"]["total_usd"] == pytest.approx(today_monthly, rel=0.1)
     assert (
         p["scenarios"]["conservative"]["total_usd"] < p["as_given"]["total_usd"] < p["scenarios"]["base"]["total_usd"]
     )

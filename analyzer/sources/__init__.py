@@ -21,12 +21,18 @@ from analyzer.inputs import ByteStream, Digest, Line, label, split_lines
 from analyzer.sources.anthropic import Anthropic
 from analyzer.sources.anthropic_usage import AnthropicCostReport, AnthropicUsageReport, ClaudeCodeUsageReport
 from analyzer.sources.base import RecordError, Request, Source
+from analyzer.sources.bedrock import BedrockConverse
 from analyzer.sources.claude_code import ClaudeCode
+from analyzer.sources.codex import CodexSession
+from analyzer.sources.gemini import GeminiGenerateContent
+from analyzer.sources.langfuse import LangfuseBatch
 from analyzer.sources.litellm import LiteLLMPayload, LiteLLMSpendLog
+from analyzer.sources.llm_logs import SQLITE_MAGIC, LlmLogsDb, sqlite_rows
 from analyzer.sources.mooncake import MooncakeTrace
 from analyzer.sources.openai_batch import OpenAIBatchInput, OpenAIBatchOutput
 from analyzer.sources.openai_chat import OpenAIChat
 from analyzer.sources.openai_usage import OpenAICosts, OpenAIUsage
+from analyzer.sources.otel_genai import OtelGenAI
 
 SOURCES: list[Source] = [
     OpenAIBatchOutput(),
@@ -34,8 +40,14 @@ SOURCES: list[Source] = [
     LiteLLMPayload(),
     LiteLLMSpendLog(),
     ClaudeCode(),
+    BedrockConverse(),
+    GeminiGenerateContent(),
     Anthropic(),
     OpenAIChat(),
+    CodexSession(),
+    LangfuseBatch(),
+    OtelGenAI(),
+    LlmLogsDb(),
     MooncakeTrace(),
     OpenAIUsage(),
     OpenAICosts(),
@@ -64,19 +76,28 @@ class Item:
     """One record of a file before parsing: a JSON value, or why it is not one."""
 
     line: int  # 1-based line (JSONL) or element number (a JSON array document)
-    unit: str  # "line" or "item"
+    unit: str  # "line", "item" or "row" (of a SQLite table)
     obj: Any
     error: str | None
     raw: bytes | None
 
     def location(self, path: Path) -> str:
         name = label(path)
+        if self.unit == "row":
+            return f"{name}:responses[rowid {self.line}]"
         return f"{name}:{self.line}" if self.unit == "line" else f"{name}[{self.line}]"
 
 
 def read_items(path: Path, digest: Digest | None = None) -> Iterator[Item]:
-    """Every record of a JSONL file, or of a JSON document (one object or an array of them), in one pass over
-    the file (a pipe can be read only once). `digest` receives the bytes read."""
+    """Every record of a JSONL file, of a JSON document (one object or an array of them), in one pass over the
+    file (a pipe can be read only once), or of an llm logs.db (SQLite: one record per row of its responses
+    table). `digest` receives the bytes read."""
+    if inputs.starts_with(path, SQLITE_MAGIC):
+        if digest is not None:  # SQLite reads the file itself: hash it, so that two databases are told apart
+            inputs.hash_into(path, digest)
+        for rowid, row in sqlite_rows(path):
+            yield Item(rowid, "row", row, None, None)
+        return
     stream = ByteStream(path, digest)
     chunks = stream.chunks()
     try:

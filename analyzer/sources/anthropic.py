@@ -105,6 +105,10 @@ def apply_anthropic_usage(r: Request, usage: dict[str, Any], default_ttl: str = 
     if isinstance(details, dict):
         r.reasoning_tokens = count(details.get("thinking_tokens"), "output_tokens_details.thinking_tokens")
     r.service_tier = first_str(usage.get("service_tier"))
+    # Priced by the catalogue's provider_specific_entry multipliers (data residency, fast mode).
+    geo = first_str(usage.get("inference_geo"))
+    r.inference_geo = None if geo in (None, "not_available") else geo
+    r.speed = first_str(usage.get("speed"))
 
 
 class Anthropic(Source):
@@ -148,6 +152,8 @@ class Anthropic(Source):
         else:
             raise RecordError("response has no usage")
         r.batch = r.service_tier == "batch"
+        r.inference_geo = r.inference_geo or first_str(req.get("inference_geo"))
+        r.speed = r.speed or first_str(req.get("speed"))
         r.endpoint = "messages"
         r.has_tools = bool(req.get("tools"))
         r.user = r.user or first_str(

@@ -29,9 +29,10 @@ TS_MAX_US = int(datetime(2100, 1, 1, tzinfo=UTC).timestamp()) * 1_000_000
 # The most tokens one request can carry (checked by `validate`): context windows are at most ~10M tokens; 1e9
 # leaves room while keeping every sum of a billion requests inside int64.
 MAX_REQUEST_TOKENS = 1_000_000_000
-# The most any one count may be (an aggregated usage bucket included): above it a value is garbage, and sums of
-# such values would overflow the database's 64-bit integers.
+# The most an aggregated count may be (a usage bucket's tokens or requests, checked by `validate_bucket`): above
+# it a value is garbage, and sums of such values would overflow the database's 64-bit integers.
 MAX_COUNT = 10**15
+INT64_MAX = 2**63 - 1  # `count` refuses more than a 64-bit column holds; what a count means is checked later
 MAX_AMOUNT = 1e12  # USD or milliseconds: beyond this a value is garbage, not a bill or a latency
 
 
@@ -79,6 +80,8 @@ class Request:
     reasoning_tokens: int = 0
     batch: bool = False
     service_tier: str | None = None
+    inference_geo: str | None = None  # Anthropic data residency ("us"), priced by the catalogue's multiplier
+    speed: str | None = None  # Anthropic fast mode ("fast")
     reported_cost: float | None = None
     latency_ms: float | None = None
     status: str = "ok"
@@ -137,7 +140,7 @@ class Source:
 _DIGITS = re.compile(r"\s*-?[0-9]{1,30}\s*")  # ASCII digits only: "²".isdigit() is True but int() refuses it
 
 
-def count(value: Any, name: str, limit: int = MAX_COUNT) -> int:
+def count(value: Any, name: str, limit: int = INT64_MAX) -> int:
     """A token count: absent/None is 0; negative, fractional, non-numeric or above `limit` is a RecordError."""
     if value is None:
         return 0
@@ -253,6 +256,30 @@ def validate(r: Request) -> Request:
     if r.blocks and any(not -(2**63) <= b < 2**63 for b in r.blocks):
         raise RecordError("a block hash is out of the 64-bit range")
     return r
+
+
+_BUCKET_COUNTS = (
+    "requests",
+    "input_tokens",
+    "cache_read_tokens",
+    "cache_write_5m_tokens",
+    "cache_write_1h_tokens",
+    "output_tokens",
+    "audio_tokens",
+)
+
+
+def validate_bucket(b: Any) -> Any:
+    """The ranges every stored usage bucket must satisfy (as `validate` for requests): counts within MAX_COUNT,
+    an amount finite."""
+    for f in _BUCKET_COUNTS:
+        v = getattr(b, f, None)
+        if v is not None and not (isinstance(v, int) and 0 <= v <= MAX_COUNT):
+            raise RecordError(f"{f} is out of range", v)
+    cost = getattr(b, "reported_cost", None)
+    if cost is not None and not (math.isfinite(cost) and abs(cost) <= MAX_AMOUNT):
+        raise RecordError("reported cost is not a valid amount", cost)
+    return b
 
 
 def text_of(content: Any) -> str:

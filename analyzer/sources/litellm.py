@@ -45,8 +45,22 @@ def _usage(r: Request, usage: dict[str, Any] | None, obj: dict[str, Any]) -> Non
         write = details.get("cache_creation_tokens")
     r.cache_read_tokens = count(read, "cache_read_input_tokens")
     r.cache_write_5m_tokens = count(write, "cache_creation_input_tokens")
-    if r.cache_read_tokens + r.cache_write_5m_tokens > r.input_tokens:
-        r.input_tokens += r.cache_read_tokens + r.cache_write_5m_tokens
+    # LiteLLM's usage conversion keeps Anthropic's 5-minute / 1-hour split of the writes here.
+    split = details.get("cache_creation_token_details") if isinstance(details, dict) else None
+    if isinstance(split, dict) and split.get("ephemeral_1h_input_tokens"):
+        w1 = count(split.get("ephemeral_1h_input_tokens"), "cache_creation_token_details.ephemeral_1h_input_tokens")
+        if w1 > r.cache_write_5m_tokens:
+            raise RecordError(f"1-hour cache writes ({w1}) exceed cache writes ({r.cache_write_5m_tokens})")
+        r.cache_write_5m_tokens -= w1
+        r.cache_write_1h_tokens = w1
+    writes = r.cache_write_5m_tokens + r.cache_write_1h_tokens
+    if r.cache_read_tokens + writes > r.input_tokens:
+        r.input_tokens += r.cache_read_tokens + writes
+    geo = usage.get("inference_geo")
+    if isinstance(geo, str) and geo not in ("", "not_available"):
+        r.inference_geo = geo
+    r.speed = first_str(usage.get("speed")) or r.speed
+    r.service_tier = first_str(usage.get("service_tier")) or r.service_tier
     out_details = usage.get("completion_tokens_details") or {}
     if isinstance(out_details, dict):
         r.reasoning_tokens = count(out_details.get("reasoning_tokens"), "reasoning_tokens")

@@ -1,0 +1,112 @@
+"""Google Gemini / Vertex AI `generateContent` request/response logs.
+
+The same envelope as the other request logs, or an HTTP recording whose request `uri` ends in
+`models/{model}:generateContent` (Gemini API) or `.../publishers/google/models/{model}:generateContent`
+(Vertex AI). `usageMetadata`: `promptTokenCount` includes the tokens served from a cache
+(`cachedContentTokenCount`); `candidatesTokenCount` excludes the thinking tokens (`thoughtsTokenCount`),
+which are billed as output; `toolUsePromptTokenCount` is input too. Calls that manage explicit caches
+(`cachedContents` create/delete) generate nothing and carry no per-token usage: they are passed over (their
+hourly storage cost is not modelled).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from analyzer.sources.base import (
+    RecordError,
+    Request,
+    Source,
+    apply_metadata,
+    canonical_json,
+    count,
+    envelope,
+    first_str,
+    sub,
+    text_of,
+)
+
+
+def _uri(obj: dict[str, Any]) -> str:
+    req = obj.get("request")
+    return str(req.get("uri") or req.get("url") or "") if isinstance(req, dict) else ""
+
+
+def model_from_uri(uri: str) -> str | None:
+    if "/models/" not in uri or ":" not in uri.rsplit("/models/", 1)[1]:
+        return None
+    return uri.rsplit("/models/", 1)[1].split(":", 1)[0] or None
+
+
+def _parts(content: Any) -> str:
+    parts = content.get("parts") if isinstance(content, dict) else content
+    return text_of(parts if isinstance(parts, list) else content)
+
+
+def gemini_messages(req: dict[str, Any]) -> list[tuple[str, str, bool]]:
+    """In cache-prefix order: tools, system instruction, contents (role "model" is the assistant)."""
+    out: list[tuple[str, str, bool]] = []
+    if req.get("tools"):
+        out.append(("tools", canonical_json(req["tools"]), False))
+    system = req.get("systemInstruction", req.get("system_instruction"))
+    if system:
+        out.append(("system", _parts(system), False))
+    for c in req.get("contents") or []:
+        if isinstance(c, dict):
+            role = "assistant" if c.get("role") == "model" else str(c.get("role") or "user")
+            out.append((role, _parts(c), False))
+    return out
+
+
+class GeminiGenerateContent(Source):
+    name = "gemini_generate_content"
+    title = "Google Gemini / Vertex AI generateContent request/response log"
+    enables = "cost (implicit and explicit cache reads, thinking tokens), messages (threads, prefixes, routing)"
+    example = "gemini_generate_content.jsonl"
+    detected_by = "a response with usageMetadata (promptTokenCount / candidatesTokenCount)"
+
+    def sniff(self, obj: dict[str, Any]) -> bool:
+        env = envelope(obj)
+        if env is None:
+            return False
+        um = env.response.get("usageMetadata")
+        return isinstance(um, dict) and ("promptTokenCount" in um or "candidatesTokenCount" in um)
+
+    def parse(self, obj: dict[str, Any], ctx: dict[str, Any]) -> Request | None:
+        env = envelope(obj)
+        if env is None:
+            raise RecordError("no request/response pair")
+        req, resp = env.request, env.response
+        uri = _uri(obj)
+        if "/cachedContents" in uri or str(resp.get("name", "")).startswith("cachedContents/"):
+            return None  # cache management, not a generation
+        model = first_str(resp.get("modelVersion"), req.get("model"), model_from_uri(uri))
+        if model is None:
+            raise RecordError("no model (modelVersion, request model, or the uri's models/{model}:generateContent)")
+        r = Request(model=model.removeprefix("models/"))
+        apply_metadata(r, obj, env)
+        r.provider = r.provider or "google"
+        r.request_id = first_str(obj.get("id"), obj.get("request_id"), resp.get("responseId"))
+        r.ts_us = env.ts_us
+        um = resp.get("usageMetadata")
+        if isinstance(um, dict):
+            prompt = count(um.get("promptTokenCount"), "usageMetadata.promptTokenCount")
+            tool = count(um.get("toolUsePromptTokenCount"), "usageMetadata.toolUsePromptTokenCount")
+            thoughts = count(um.get("thoughtsTokenCount"), "usageMetadata.thoughtsTokenCount")
+            r.input_tokens = prompt + tool
+            r.cache_read_tokens = count(um.get("cachedContentTokenCount"), "usageMetadata.cachedContentTokenCount")
+            r.output_tokens = count(um.get("candidatesTokenCount"), "usageMetadata.candidatesTokenCount") + thoughts
+            r.reasoning_tokens = thoughts
+            tier = first_str(um.get("serviceTier"))
+            r.service_tier = tier if tier in ("priority", "flex") else None
+        elif resp.get("error") or r.status == "error":
+            r.status = "error"
+        else:
+            raise RecordError("response has no usageMetadata")
+        r.endpoint = "generateContent"
+        r.has_tools = bool(req.get("tools"))
+        r.messages = gemini_messages(req)
+        reply = sub(resp, "candidates")
+        if isinstance(reply, list) and reply and isinstance(reply[0], dict):
+            r.messages.append(("assistant", _parts(reply[0].get("content")), True))
+        return r.check()

@@ -1,0 +1,424 @@
+"""Request-level sources added for real usage data: Bedrock Converse, Gemini generateContent, Codex CLI sessions,
+the Langfuse ingestion batch. Totals are checked by hand (tokens x the catalogue's per-token rates, quoted
+from `llmcost prices MODEL`), and broken records are rejected with a reason while the rest load."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from analyzer.cli import cli
+from tests.conftest import SAMPLES, SHARED, write_jsonl
+
+M = 1e-6  # rates below are USD per million tokens
+
+
+def report(runner, *paths):
+    res = runner.invoke(cli, ["report", *map(str, paths), "--json", "-"])
+    assert res.exit_code == 0, res.output
+    return json.loads(res.stdout)
+
+
+def test_bedrock_converse_sample_by_hand(runner):
+    t = report(runner, SAMPLES / "bedrock_converse.jsonl")["totals"]
+    # us.anthropic.claude-sonnet-4-5-20250929-v1:0: input 3.30, cache read 0.33, 5m write 4.125, output 16.50
+    assert (t["requests"], t["input_tokens"], t["cache_read_tokens"], t["cache_write_5m_tokens"]) == (
+        2,
+        2 * (2 + 1322),
+        1322,
+        1322,
+    )
+    write_call = 2 * 3.30 * M + 1322 * 4.125 * M + 5 * 16.50 * M
+    read_call = 2 * 3.30 * M + 1322 * 0.33 * M + 5 * 16.50 * M
+    assert t["cost_usd"] == pytest.approx(write_call + read_call)
+
+
+def test_bedrock_model_from_recorded_uri_and_cache_points(store, tmp_path):
+    if not SHARED.exists():
+        pytest.skip("../shared/samples not present")
+    store.ingest([str(SHARED / "bedrock_converse/converse_cache_write_and_read_pairs.json")])
+    model, latency = store.con.execute("SELECT model, latency_ms FROM requests ORDER BY latency_ms DESC").fetchone()
+    assert model == "us.anthropic.claude-sonnet-4-5-20250929-v1:0" and latency == 2023
+    bps = store.con.execute("SELECT count(*) FROM messages WHERE breakpoint = '5m'").fetchone()[0]
+    assert bps == 2 * 3  # tools, system and the user turn each carry a cachePoint, in both calls
+    texts = [r[0] for r in store.con.execute("SELECT text FROM contents").fetchall()]
+    assert not any("cachePoint" in t for t in texts)
+
+
+def test_gemini_sample_by_hand(runner):
+    t = report(runner, SAMPLES / "gemini_generate_content.jsonl")["totals"]
+    # gemini-2.5-flash: input 0.30, cache read 0.03, output (thinking included) 2.50
+    assert t["requests"] == 3  # the cachedContents creation is not a generation
+    assert (t["input_tokens"], t["cache_read_tokens"]) == (9 + 3520 + 3520, 3512 * 2)
+    assert (t["output_tokens"], t["reasoning_tokens"]) == (9 + 34 + 2 + 42 + 2 + 51, 34 + 42 + 51)
+    plain = 9 * 0.30 * M + (9 + 34) * 2.50 * M
+    cached = 2 * (8 * 0.30 * M + 3512 * 0.03 * M) + (2 + 42 + 2 + 51) * 2.50 * M
+    assert t["cost_usd"] == pytest.approx(plain + cached)
+
+
+def test_codex_session_per_call_deltas_by_hand(runner):
+    rep = report(runner, SAMPLES / "codex_session.jsonl")
+    t = rep["totals"]
+    assert (t["requests"], t["input_tokens"], t["cache_read_tokens"], t["output_tokens"], t["reasoning_tokens"]) == (
+        2,
+        1000 + 2500,
+        250 + 500,
+        125 + 300,
+        75 + 200,
+    )
+    # gpt-5.2-codex and gpt-5.3-codex: input 1.75, cache read 0.175, output 14.00
+    c1 = 750 * 1.75 * M + 250 * 0.175 * M + 125 * 14 * M
+    c2 = 2000 * 1.75 * M + 500 * 0.175 * M + 300 * 14 * M
+    assert t["cost_usd"] == pytest.approx(c1 + c2)
+    assert {m["model"] for m in rep["by_model"]} == {"gpt-5.2-codex", "gpt-5.3-codex"}
+
+
+def _codex(ts, usage=None, total=None, model=None, kind="token_count"):
+    info = {}
+    if usage is not None:
+        info["last_token_usage"] = usage
+    if total is not None:
+        info["total_token_usage"] = total
+    if model:
+        info["model"] = model
+    return {"timestamp": ts, "type": "event_msg", "payload": {"type": kind, "info": info}}
+
+
+def u(i, c=0, o=0, r=0):
+    return {"input_tokens": i, "cached_input_tokens": c, "output_tokens": o, "reasoning_output_tokens": r}
+
+
+def test_codex_cumulative_totals_become_deltas_per_file_and_repeats_are_no_call(store, tmp_path):
+    lines = [
+        {"timestamp": "2026-05-13T09:00:00Z", "type": "turn_context", "payload": {"model": "gpt-5"}},
+        _codex("2026-05-13T09:01:00Z", total=u(1200, 200, 500)),
+        _codex("2026-05-13T09:02:00Z", total=u(1200, 200, 500)),  # the same totals again: no new call
+        _codex("2026-05-13T09:03:00Z", total=u(2000, 300, 800, 10)),
+    ]
+    write_jsonl(tmp_path / "a.jsonl", lines)
+    write_jsonl(tmp_path / "b.jsonl", lines[:2])  # another session starts from zero, not from a.jsonl's totals
+    store.ingest([str(tmp_path)])
+    rows = store.con.execute(
+        "SELECT conversation_id, input_tokens, cache_read_tokens, output_tokens, reasoning_tokens FROM requests "
+        "ORDER BY conversation_id, ts"
+    ).fetchall()
+    assert rows == [("a", 1200, 200, 500, 0), ("a", 800, 100, 300, 10), ("b", 1200, 200, 500, 0)]
+
+
+def test_codex_without_a_model_is_unpriced_not_guessed(runner, tmp_path):
+    f = write_jsonl(tmp_path / "s.jsonl", [_codex("2026-05-13T09:01:00Z", usage=u(100, 0, 10))])
+    rep = report(runner, f)
+    assert rep["totals"]["unpriced_requests"] == 1 and rep["unpriced"][0]["model"] == "unknown"
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        (_codex("2026-05-13T09:01:00Z", usage=u(-1)), "negative"),
+        (_codex("2026-05-13T09:01:00Z", usage=u(10, 50)), "exceed input"),
+        (_codex("not a time", usage=u(10), model="gpt-5"), "unparseable timestamp"),
+        (
+            {"timestamp": "2026-05-13T09:01:00Z", "type": "event_msg", "payload": {"type": "token_count", "info": 7}},
+            "not an object",
+        ),
+    ],
+)
+def test_codex_bad_lines_are_rejected(store, tmp_path, line, reason):
+    good = _codex("2026-05-13T09:00:00Z", usage=u(10, 0, 1), model="gpt-5")
+    write_jsonl(tmp_path / "s.jsonl", [good, line])
+    res = store.ingest([str(tmp_path / "s.jsonl")], fmt="codex_session")
+    assert res.rows == 1 and res.rejected == 1
+    assert reason in store.con.execute("SELECT reason FROM rejects").fetchone()[0]
+
+
+def test_langfuse_batch_sample_by_hand(runner):
+    rep = report(runner, SAMPLES / "langfuse_ingestion_batch.json")
+    t = rep["totals"]
+    assert (t["requests"], t["input_tokens"], t["output_tokens"]) == (1, 10, 20)
+    assert t["cost_usd"] == pytest.approx(10 * 0.50 * M + 20 * 1.50 * M)  # gpt-3.5-turbo
+    assert t["reported_cost_usd"] == pytest.approx(5.4999999999999995e-05)  # what LiteLLM told Langfuse
+
+
+def test_langfuse_usage_details_trace_session_and_bad_generation(store, tmp_path):
+    batch = {
+        "batch": [
+            {"id": "t", "type": "trace-create", "body": {"id": "tr1", "sessionId": "s-9", "userId": "u-1"}},
+            {
+                "id": "g1",
+                "type": "generation-create",
+                "body": {
+                    "id": "gen-1",
+                    "traceId": "tr1",
+                    "model": "gpt-4o",
+                    "startTime": "2025-06-01T10:00:00Z",
+                    "endTime": "2025-06-01T10:00:02Z",
+                    "usageDetails": {"input": 700, "input_cached_tokens": 300, "output": 50},
+                    "costDetails": {"input": 0.001, "output": 0.0005},
+                },
+            },
+            {
+                "id": "g2",
+                "type": "generation-create",
+                "body": {"id": "gen-2", "model": "gpt-4o", "usage": {"input": -3}},
+            },
+            {"id": "s", "type": "span-create", "body": {"id": "sp"}},
+        ]
+    }
+    (tmp_path / "b.json").write_text(json.dumps(batch))
+    res = store.ingest([str(tmp_path / "b.json")])
+    assert res.rows == 1 and res.rejected == 1
+    row = store.con.execute(
+        'SELECT conversation_id, "user", input_tokens, cache_read_tokens, output_tokens, reported_cost, latency_ms '
+        "FROM requests"
+    ).fetchone()
+    assert row == ("s-9", "u-1", 1000, 300, 50, pytest.approx(0.0015), 2000.0)
+    loc, why = store.con.execute("SELECT location, reason FROM rejects").fetchone()
+    assert loc.endswith("batch[2]") and "negative" in why
+
+
+def test_gemini_and_bedrock_bad_records(store, tmp_path):
+    gem = {
+        "request": {"contents": []},
+        "response": {
+            "modelVersion": "gemini-2.5-flash",
+            "usageMetadata": {"promptTokenCount": 5, "cachedContentTokenCount": 9},
+        },
+    }
+    gem_ok = {
+        "request": {"contents": []},
+        "response": {"modelVersion": "gemini-2.5-flash", "usageMetadata": {"promptTokenCount": 5}},
+    }
+    bed = {"request": {"messages": []}, "response": {"output": {}, "usage": {"inputTokens": 1, "outputTokens": 1}}}
+    bed_ok = dict(bed, modelId="anthropic.claude-3-haiku-20240307-v1:0")
+    write_jsonl(tmp_path / "g.jsonl", [gem_ok, gem])
+    write_jsonl(tmp_path / "b.jsonl", [bed_ok, bed])
+    res = store.ingest([str(tmp_path)])
+    assert res.rows == 2 and res.rejected == 2
+    reasons = sorted(r[0] for r in store.con.execute("SELECT reason FROM rejects").fetchall())
+    assert "exceed input" in reasons[0] and "no model id" in reasons[1]
+
+
+@pytest.mark.skipif(not SHARED.exists(), reason="../shared/samples not present")
+def test_every_shared_sample_folder_is_read(runner, tmp_path):
+    for folder in sorted(p for p in SHARED.iterdir() if p.is_dir()):
+        res = runner.invoke(cli, ["ingest", str(folder), "--db", str(tmp_path / f"{folder.name}.db"), "--json"])
+        assert res.exit_code == 0, (folder, res.output)
+        files = json.loads(res.stdout)["files"]
+        skipped = [f["path"] for f in files if f["skipped"]]
+        assert not skipped, skipped
+        assert all(f["rejected"] == 0 for f in files), folder
+
+
+# ---- OpenTelemetry GenAI spans (sample made with the real SDK by tests/fixtures/build_otel_genai_sample.py) ----
+
+
+def test_otel_genai_sample_by_hand(runner):
+    rep = report(runner, SAMPLES / "otel_genai_spans.jsonl")
+    t = rep["totals"]
+    # 6 LLM spans (one failed: counted, not billed); the HTTP span is not a call
+    assert (t["requests"], t["error_requests"]) == (6, 1)
+    assert t["input_tokens"] == 31 + 62 + 2500 + 2100 + 33
+    assert (t["cache_read_tokens"], t["cache_write_5m_tokens"]) == (2048, 2048)
+    by = {m["model"]: m for m in rep["by_model"]}
+    # mistral-small-latest (gen_ai.provider.name mistral_ai, OpenInference's mistralai), at the prices in force on
+    # the spans' day (`llmcost prices mistral-small-latest --provider mistral --on 2025-11-27`): 0.10 in / 0.30 out
+    mistral = (31 + 62 + 33) * 0.10 * M + (14 + 21 + 16) * 0.30 * M
+    assert by["mistral-small-latest"]["cost_usd"] == pytest.approx(mistral)
+    assert by["mistral-small-latest"]["provider"] == "mistral"
+    # gpt-4.1-mini-2025-04-14: 0.40 in, 0.10 cache read, 1.60 out
+    assert by["gpt-4.1-mini-2025-04-14"]["cost_usd"] == pytest.approx(452 * 0.4 * M + 2048 * 0.1 * M + 300 * 1.6 * M)
+    # claude-3-7-sonnet-20250219 from the older gen_ai.system: 3.00 in, 3.75 5m write, 15.00 out
+    sonnet = by["claude-3-7-sonnet-20250219"]
+    assert sonnet["provider"] == "anthropic"
+    assert sonnet["cost_usd"] == pytest.approx(52 * 3.0 * M + 2048 * 3.75 * M + 150 * 15.0 * M)
+
+
+def test_otel_spans_carry_conversation_messages_and_openinference_fields(store):
+    store.ingest([str(SAMPLES / "otel_genai_spans.jsonl")])
+    conv = store.con.execute(
+        "SELECT conversation_id, n_messages FROM requests WHERE request_id = 'cmpl-otel-2'"
+    ).fetchone()
+    assert conv == ("conv-nw-1042", 4)  # system instructions + three input messages
+    oi = store.con.execute(
+        "SELECT model, provider, \"user\", n_messages, latency_ms FROM requests WHERE conversation_id = 'sess-77'"
+    ).fetchone()
+    assert oi == ("mistral-small-latest", "mistral", "u-5", 2, 1300.0)
+
+
+def test_openinference_cache_counts_are_inside_the_prompt_count(store, tmp_path):
+    attrs = {
+        "llm.model_name": "gpt-4o",
+        "llm.provider": "openai",
+        "llm.token_count.prompt": 3000,
+        "llm.token_count.prompt_details.cache_read": 2048,
+        "llm.token_count.prompt_details.cache_write": 512,
+        "llm.token_count.completion": 40,
+        "llm.token_count.completion_details.reasoning": 12,
+    }
+    write_jsonl(tmp_path / "t.jsonl", [_otlp(_span(**attrs))])
+    store.ingest([str(tmp_path / "t.jsonl")])
+    row = store.con.execute(
+        "SELECT input_tokens, cache_read_tokens, cache_write_5m_tokens, output_tokens, reasoning_tokens FROM requests"
+    ).fetchone()
+    assert row == (3000, 2048, 512, 40, 12)
+
+
+def _otlp(*spans):
+    return {"resourceSpans": [{"resource": {}, "scopeSpans": [{"scope": {}, "spans": list(spans)}]}]}
+
+
+def _span(**attrs):
+    kv = [
+        {"key": k, "value": {"intValue": str(v)} if isinstance(v, int) else {"stringValue": v}}
+        for k, v in attrs.items()
+    ]
+    return {
+        "traceId": "ab",
+        "spanId": "cd",
+        "name": "chat",
+        "startTimeUnixNano": "1764259200000000000",
+        "endTimeUnixNano": "1764259201000000000",
+        "attributes": kv,
+    }
+
+
+@pytest.mark.parametrize(
+    ("span", "reason"),
+    [
+        (_span(**{"gen_ai.usage.input_tokens": 10, "gen_ai.usage.output_tokens": 1}), "no model"),
+        (_span(**{"gen_ai.request.model": "gpt-4o", "gen_ai.usage.input_tokens": "x"}), "not a whole number"),
+        (
+            _span(
+                **{
+                    "gen_ai.request.model": "gpt-4o",
+                    "gen_ai.usage.input_tokens": 5,
+                    "gen_ai.usage.cache_read.input_tokens": 9,
+                }
+            ),
+            "exceed input",
+        ),
+        (
+            _span(
+                **{
+                    "gen_ai.request.model": "gpt-4o",
+                    "gen_ai.usage.input_tokens": 5,
+                    "gen_ai.input.messages": "[not json",
+                }
+            ),
+            "not JSON",
+        ),
+    ],
+)
+def test_bad_otel_spans_are_rejected_with_their_place(store, tmp_path, span, reason):
+    good = _span(**{"gen_ai.request.model": "gpt-4o", "gen_ai.usage.input_tokens": 5, "gen_ai.usage.output_tokens": 1})
+    write_jsonl(tmp_path / "t.jsonl", [_otlp(good, span)])
+    res = store.ingest([str(tmp_path / "t.jsonl")])
+    assert res.rows == 1 and res.rejected == 1
+    loc, why = store.con.execute("SELECT location, reason FROM rejects").fetchone()
+    assert reason in why and loc.endswith("spans[1]")
+
+
+# ---- llm's logs.db (SQLite) ------------------------------------------------------------------------------------
+
+
+def test_llm_logs_db_sample_by_hand(runner):
+    rep = report(runner, SAMPLES / "llm_logs.db")
+    t = rep["totals"]
+    assert (t["requests"], t["input_tokens"], t["output_tokens"]) == (3, 29 + 28 + 32, 9 + 12 + 12)
+    # gpt-4.1-nano-2025-04-14: 0.10 in / 0.40 out; claude-3-5-haiku-20241022: 0.80 in / 4.00 out
+    assert t["cost_usd"] == pytest.approx((29 + 28) * 0.1 * M + (9 + 12) * 0.4 * M + 32 * 0.8 * M + 12 * 4.0 * M)
+    assert rep["conversations"]["threads"] == 2
+
+
+def test_llm_token_details_cached_counts(store, tmp_path):
+    rows = [
+        (
+            "a",
+            "gpt-4o",
+            "hi",
+            None,
+            "ok",
+            "c",
+            5,
+            "2025-11-28T09:00:00",
+            2000,
+            5,
+            json.dumps({"prompt_tokens_details": {"cached_tokens": 1024}}),
+        ),
+        (
+            "b",
+            "claude-3-5-haiku-20241022",
+            "hi",
+            None,
+            "ok",
+            "d",
+            5,
+            "2025-11-28T09:00:01",
+            40,
+            5,
+            json.dumps({"cache_read_input_tokens": 1100, "cache_creation_input_tokens": 60}),
+        ),
+    ]
+    store.ingest([str(_llm_db(tmp_path / "logs.db", rows))])
+    got = store.con.execute(
+        "SELECT input_tokens, cache_read_tokens, cache_write_5m_tokens FROM requests ORDER BY request_id"
+    ).fetchall()
+    assert got == [(2000, 1024, 0), (40 + 1100 + 60, 1100, 60)]  # OpenAI's inside the input, Anthropic's added
+
+
+def _llm_db(path, rows):
+    import sqlite3
+
+    con = sqlite3.connect(path)
+    con.execute(
+        "CREATE TABLE responses (id TEXT PRIMARY KEY, model TEXT, prompt TEXT, system TEXT, response TEXT, "
+        "conversation_id TEXT, duration_ms INTEGER, datetime_utc TEXT, input_tokens INTEGER, output_tokens INTEGER, "
+        "token_details TEXT)"
+    )
+    con.executemany("INSERT INTO responses VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    con.commit()
+    con.close()
+    return path
+
+
+def test_llm_rows_without_usage_or_with_bad_fields_are_rejected(store, tmp_path):
+    ok = ("a", "gpt-4o", "hi", None, "hello", "c", 5, "2025-11-28T09:00:00", 10, 2, None)
+    rows = [
+        ok,
+        ("b", "gpt-4o", "hi", None, "x", "c", 5, "2025-11-28T09:00:01", None, None, None),
+        ("c", "gpt-4o", "hi", None, "x", "c", 5, "yesterday", 10, 2, None),
+        ("d", "gpt-4o", "hi", None, "x", "c", 5, "2025-11-28T09:00:02", 10, 2, "{broken"),
+        ("e", "gpt-4o", "hi", None, "x", "c", 5, "2025-11-28T09:00:03", -1, 2, None),
+    ]
+    db = _llm_db(tmp_path / "logs.db", rows)
+    res = store.ingest([str(db)])
+    assert res.rows == 1 and res.rejected == 4
+    reasons = [r[0] for r in store.con.execute("SELECT reason FROM rejects ORDER BY line").fetchall()]
+    assert "no input_tokens/output_tokens" in reasons[0] and "unparseable" in reasons[1]
+    assert "not JSON" in reasons[2] and "negative" in reasons[3]
+    loc = store.con.execute("SELECT location FROM rejects ORDER BY line").fetchone()[0]
+    assert loc.endswith("logs.db:responses[rowid 2]")
+
+
+def test_other_sqlite_and_duckdb_files_in_a_folder_are_skipped(runner, tmp_path):
+    import sqlite3
+
+    import duckdb
+
+    sqlite3.connect(tmp_path / "other.db").execute("CREATE TABLE t (x)").connection.commit()
+    duckdb.connect(str(tmp_path / "analytics.db")).close()
+    write_jsonl(
+        tmp_path / "calls.jsonl",
+        [
+            {
+                "timestamp": 1,
+                "request": {"model": "gpt-4o", "messages": []},
+                "response": {"model": "gpt-4o", "usage": {"prompt_tokens": 1, "completion_tokens": 1}},
+            }
+        ],
+    )
+    res = runner.invoke(cli, ["report", str(tmp_path), "--json", "-"])
+    assert res.exit_code == 0, res.output
+    assert "other.db" in res.stderr and "analytics.db" in res.stderr
+    assert json.loads(res.stdout)["totals"]["requests"] == 1
