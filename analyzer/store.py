@@ -313,7 +313,8 @@ class Store:
                         buckets.append((item.line, where, rec))
                     else:
                         if rec.request_id is None:
-                            key = record_key(source.name, item.obj) + (f"/{n_req}" if n_req else "")
+                            key = record_key(source.name, item.obj, rec.conversation_id)
+                            key += f"/{n_req}" if n_req else ""
                             n = repeats[key] = repeats.get(key, 0) + 1
                             rec.request_id = key if n == 1 else f"{key}#{n}"
                         n_req += 1

@@ -48,13 +48,17 @@ class RecordError(ValueError):
         super().__init__(reason if value is _NO_VALUE else f"{reason}: {_short(value)}")
 
 
-def record_key(source: str, obj: Any) -> str:
+def record_key(source: str, obj: Any, context: str | None = None) -> str:
     """The identity of a record that carries no id of its own: its source and its content, whatever file,
     line, compression or key order it arrives in. A log that grows, is copied, recompressed or rotated thus
     adds only the records not seen before. (The store numbers repeats of one content within a file, so two
-    identical calls in one log stay two calls.)"""
+    identical calls in one log stay two calls.) `context` is what the source took from outside the record,
+    such as a session named by its file (Codex): identical lines of two sessions are two calls."""
     body = orjson.dumps(obj, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS, default=str)
-    return f"{source}:{hashlib.blake2b(body, digest_size=12).hexdigest()}"
+    h = hashlib.blake2b(body, digest_size=12)
+    if context:
+        h.update(b"\x00" + context.encode("utf-8", "surrogatepass"))
+    return f"{source}:{h.hexdigest()}"
 
 
 @dataclass(slots=True)

@@ -111,7 +111,7 @@ def _expected(fmt: str, lines: list[bytes]) -> tuple[set[int], int]:
             continue
         rid = req.request_id
         if rid is None:
-            key = record_key(source.name, obj)
+            key = record_key(source.name, obj, req.conversation_id)
             repeats[key] = repeats.get(key, 0) + 1
             rid = key if repeats[key] == 1 else f"{key}#{repeats[key]}"
         if rid not in seen:
