@@ -17,7 +17,8 @@ MIN_CACHEABLE_TOKENS = 1024
 def headline(report: dict[str, Any]) -> dict[str, Any]:
     days = report["period"]["days"]
     per_month = monthly_factor(days)
-    candidates = [_lever(e, report, per_month) for e in _best_per_lever(report["savings"])]
+    saving = [e for e in report["savings"] if e.get("verdict", "saves") == "saves"]
+    candidates = [_lever(e, report, per_month) for e in _best_per_lever(saving)]
     candidates += [_layout(v, report, per_month) for v in report["volatile_prefixes"][:1] if v.get("saving_upper_usd")]
     ranked = sorted((c for c in candidates if c["saving_usd"] > 0), key=lambda c: c["saving_usd"], reverse=True)
     for i, c in enumerate(ranked, 1):
@@ -32,8 +33,11 @@ def headline(report: dict[str, Any]) -> dict[str, Any]:
         "other_levers": ranked[TOP_LEVERS:],
         "combined": None,
         "no_lever_reason": None,
+        # levers replayed and rejected: what they would cost, or why they are inside the error band
+        "costs_more": [_rejected(e) for e in report["savings"] if e.get("verdict") == "costs more"],
+        "nothing_to_gain": [_rejected(e) for e in report["savings"] if e.get("verdict") == "nothing to gain"],
     }
-    if combined:
+    if combined and combined.get("estimate") and len(combined.get("components") or []) > 1:
         e = combined["estimate"]
         out["combined"] = {
             "policy": e["policy"],
@@ -42,14 +46,35 @@ def headline(report: dict[str, Any]) -> dict[str, Any]:
         }
     if not ranked:
         out["no_lever_reason"] = (
-            "No lever saves money on this traffic as logged: "
+            "No lever saves money on this traffic beyond the simulator's accuracy: "
             + (
-                "; ".join(f"{e['lever']} {usd_text(e['saving_usd'])}" for e in _best_per_lever(report["savings"]))
+                "; ".join(
+                    f"{e['lever']} ({e['policy']}) {_verdict_text(e)}" for e in _best_per_lever(report["savings"])
+                )
                 or "no estimator applies (no message bodies, or no priced requests)"
             )
             + "."
         )
     return out
+
+
+def _verdict_text(e: dict[str, Any]) -> str:
+    if e.get("verdict") == "costs more":
+        return f"would cost {usd_text(-e['saving_usd'])} more"
+    band = (e.get("backtest") or {}).get("band_usd")
+    if e.get("verdict") == "nothing to gain" and band is not None:
+        return f"{usd_text(e['saving_usd'])}, inside the error band of {usd_text(band)}"
+    return usd_text(e["saving_usd"])
+
+
+def _rejected(e: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "lever": e["lever"],
+        "policy": e["policy"],
+        "saving_usd": e["saving_usd"],
+        "band_usd": (e.get("backtest") or {}).get("band_usd"),
+        "text": f"{e['lever'].capitalize()}, {e['policy']}: {_verdict_text(e)}.",
+    }
 
 
 def _best_per_lever(estimates: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -80,19 +105,33 @@ def _lever(e: dict[str, Any], report: dict[str, Any], per_month: float | None) -
     lever = e["lever"]
     spread = _spread(e)
     d = e.get("detail") or {}
+    bt = report["caching"].get("backtest") or {}
+    err = (bt.get("after_first_request_of_each_scope") or {}).get("error_pct")
+    contradictions = bt.get("reported_zero_simulated_hits") or 0
+    band = (e.get("backtest") or {}).get("band_usd")
+    band_text = f"; error band {usd_text(band)}" if band is not None else ""
     if lever == "caching":
-        bt = report["caching"].get("backtest") or {}
-        err = (bt.get("after_first_request_of_each_scope") or {}).get("error_pct")
         if err is None:
-            level = "medium" if spread <= 1 else "low"
-            reason = "no provider-reported cache reads to backtest the simulator against"
+            level = "low" if contradictions else "medium" if spread <= 1 else "low"
+            reason = (
+                f"the providers reported no cache reads where the simulator predicts them on {contradictions:,} "
+                "requests"
+                if contradictions
+                else "no provider-reported cache reads to backtest the simulator against"
+            )
         else:
             level = "high" if abs(err) <= 10 and spread <= 1 else "medium" if abs(err) <= 30 else "low"
-            reason = f"simulator backtested against provider-reported cache reads: {err:+.1f}%"
-        action = _caching_action(report, m)
+            reason = (
+                f"two replays; the simulator's backtest against provider-reported cache reads: {err:+.1f}% "
+                f"(per call p95 {bt.get('per_call_error_points_p95')} points){band_text}"
+            )
+        action = _caching_action(report, e, m)
     elif lever == "routing":
         level = "medium" if spread <= 1 else "low"
-        reason = "cost replayed on the target's prices; answer quality on the cheaper model is not measured"
+        reason = (
+            f"two replays, the routed requests in their target's cache{band_text}; answer quality on the cheaper "
+            "model is not measured"
+        )
         targets = " and ".join(sorted(d.get("targets", {}))) or "a cheaper model"
         which = (
             "requests your rules file matches"
@@ -104,12 +143,22 @@ def _lever(e: dict[str, Any], report: dict[str, Any], per_month: float | None) -
             f"{targets}, once a sample of their answers checks out: {_amount(m)}."
         )
     elif lever == "trimming":
-        level = "medium" if spread <= 1 else "low"
-        reason = "input tokens removed are counted exactly; whether answers stay as good is not measured"
-        what = "summarise history older than 4 turns" if d.get("summarised") else f"send only the {e['policy']}"
+        level = "medium" if spread <= 1 and (err is None or abs(err) <= 10) else "low"
+        reason = (
+            "two replays through the cache simulator"
+            + (f" (backtest {err:+.1f}%)" if err is not None else "")
+            + f"{band_text}; whether answers stay as good is not measured"
+        )
+        before, after = d.get("input_tokens_before", 0), d.get("input_tokens_after", 0)
+        kind = d.get("policy_kind")
+        at = f"{d.get('at_tokens') or 0:,} tokens"
+        what = {
+            "Compact": f"compact the conversation (one summary call) when its context reaches {at}",
+            "ClearToolResults": f"clear all but the last {d.get('keep')} tool results when the context reaches {at}",
+        }.get(kind or "", f"send only the {e['policy']}")
         action = (
-            f"In the {e['requests']:,} requests with longer conversations, {what} "
-            f"({d.get('removed_tokens', 0):,} fewer input tokens): {_amount(m)}."
+            f"In the {e['requests']:,} requests it changes, {what} ({before - after:,} fewer input tokens, "
+            f"replayed with the cache): {_amount(m)}."
         )
     elif lever == "batching":
         level = "high" if spread <= 1 else "medium"
@@ -130,18 +179,30 @@ def _lever(e: dict[str, Any], report: dict[str, Any], per_month: float | None) -
     }
 
 
-def _caching_action(report: dict[str, Any], m: dict[str, Any]) -> str:
+def _caching_action(report: dict[str, Any], e: dict[str, Any], m: dict[str, Any]) -> str:
+    d = e.get("detail") or {}
+    if d.get("mode") == "automatic":
+        return (
+            "OpenAI caches automatically: set prompt_cache_retention to 24h on the GPT-5 / GPT-4.1 requests so "
+            f"prefixes stay cached across idle gaps: {_amount(m)}."
+        )
+    if "Gemini" in e["policy"]:
+        return f"Create explicit Gemini caches for the repeated system prompts (storage paid per hour): {_amount(m)}."
+    ttl = "1-hour" if d.get("ttl_s", 300) >= 3600 else "5-minute"
     # a prefix below the smallest minimum any provider caches (1,024 tokens) is no advice, however often it repeats
     gaps = [p for p in report["top_prefixes"] if p["uncached_reuse_tokens"] and p["tokens"] >= MIN_CACHEABLE_TOKENS]
     if not gaps:
-        return f"Turn on each provider's prompt caching for the repeated prefixes listed below: {_amount(m)}."
+        return (
+            f"On Anthropic, put a {ttl} cache_control breakpoint after the system prompt and tools and one at the "
+            f"end of each request's input: {_amount(m)}."
+        )
     p = max(gaps, key=lambda p: p["uncached_reuse_tokens"])
     users = f"{p['users']:,} user" + ("s" if p["users"] != 1 else "")
     name = f"that starts \u201c{p['excerpt']}\u201d" if p.get("excerpt") else f"{p['prefix']}"
     return (
         f"Cache the {p['tokens']:,}-token prefix {name} ({p['requests']:,} requests, {users}, "
         f"{p['reuses_within_5m']:.0%} reused within 5 minutes): keep it byte-identical at the start of each request "
-        f"and put a cache breakpoint after it on Anthropic: {_amount(m)} across all prefixes."
+        f"and put a {ttl} cache breakpoint after it on Anthropic: {_amount(m)} across all prefixes."
     )
 
 

@@ -149,7 +149,7 @@ def waterfall(report: dict[str, Any]) -> dict | None:
     """Spend as logged, minus each lever's separate saving, plus what they give back when combined (the
     interaction), down to the spend with all of them replayed together."""
     combined = report.get("combined")
-    if not combined or not combined.get("components"):
+    if not combined or not combined.get("components") or not combined.get("estimate"):
         return None
     est = combined["estimate"]
     level = est["baseline_usd"]
@@ -261,7 +261,14 @@ def prefix_reuse(report: dict[str, Any]) -> dict | None:
 
 
 def routing_sensitivity(report: dict[str, Any]) -> dict | None:
-    est = next((e for e in report["savings"] if e["lever"] == "routing" and e.get("detail")), None)
+    est = next(
+        (
+            e
+            for e in report["savings"]
+            if e["lever"] == "routing" and (e.get("detail") or {}).get("saving_per_share_usd")
+        ),
+        None,
+    )
     if est is None:
         return None
     d = est["detail"]
@@ -270,8 +277,7 @@ def routing_sensitivity(report: dict[str, Any]) -> dict | None:
     for i in range(0, 11):
         share = i / 10
         for label, per_share in (
-            ("routed requests lose their cache", d["saving_per_share_uncached_usd"]),
-            ("routed requests keep their cache share", d["saving_per_share_cache_kept_usd"]),
+            ("replayed through the cache (every eligible request routed, scaled)", d["saving_per_share_usd"]),
         ):
             data.append({"share": share, "case": label, "saving": (share * per_share - d["classifier_usd"]) * scale})
     unit = "per month" if _per_month(report) else "in the period"

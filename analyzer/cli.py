@@ -714,6 +714,7 @@ def project(
         cached_prefix=values["cached_prefix"] or 0.0,
         cache_hit_rate=values["cache_hit_rate"] or 0.0,
         growth=growth,
+        prefix_measured=cached_prefix is None and bool(measured.get("cached_prefix")),
     )
     result = run_projection(w, load_catalogue(prices_file))
     if from_db:
@@ -734,7 +735,7 @@ def formats(as_json: bool) -> None:
             "title": s.title,
             "detected_by": s.detected_by or None,
             "enables": s.enables,
-            "example": f"sample_logs/{s.example}",
+            "example": s.example if "/" in s.example else f"sample_logs/{s.example}",
         }
         for s in SOURCES
     ]

@@ -200,6 +200,40 @@ def tables(report: dict[str, Any]) -> dict[str, tuple[list[dict[str, Any]], list
             bt.get("by_provider") or [],
             ["provider", "requests", "reported_cache_read_tokens", "simulated_cache_read_tokens", "error_pct"],
         ),
+        **_usage_tables(report.get("usage_export")),
+    }
+
+
+_USAGE_COLUMNS = [
+    "requests",
+    "input_tokens",
+    "cache_read_tokens",
+    "output_tokens",
+    "cached_share",
+    "cost_usd",
+    "caching_saved_usd",
+    "reported_cost_usd",
+]
+
+
+def _usage_tables(ux: dict[str, Any] | None) -> dict[str, tuple[list[dict[str, Any]], list[str]]]:
+    """The usage exports' tables; only written when the report has exports."""
+    if not ux:
+        return {}
+    gap = ["requests", "input_tokens", "cache_read_tokens", "output_tokens", "cost_usd"]
+    return {
+        "usage_export_by_day.csv": (ux["by_day"], ["day", *_USAGE_COLUMNS]),
+        "usage_export_by_model.csv": (ux["by_model"], ["provider", "model", "model_key", *_USAGE_COLUMNS]),
+        "usage_export_by_project.csv": (ux["by_project"], ["provider", "project", *_USAGE_COLUMNS]),
+        "usage_export_by_api_key.csv": (ux["by_api_key"], ["provider", "api_key", *_USAGE_COLUMNS]),
+        "usage_export_line_items.csv": (
+            ux["billed_by_line_item"],
+            ["provider", "project", "model", "line_item", "reported_cost_usd"],
+        ),
+        "usage_reconciliation.csv": (
+            ux["reconciliation"],
+            ["day", "provider", "model"] + [f"{side}_{k}" for side in ("export", "logs", "gap") for k in gap],
+        ),
     }
 
 

@@ -89,6 +89,15 @@ def _m005(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("ALTER TABLE requests ADD COLUMN speed VARCHAR")
 
 
+@migration(6, "usage export pages")
+def _m006(con: duckdb.DuckDBPyConnection) -> None:
+    # Each page of a paginated export says whether more follow: without a last page the totals are short.
+    con.execute(
+        "CREATE TABLE usage_pages (source_id INTEGER NOT NULL, export VARCHAR NOT NULL, has_more BOOLEAN NOT NULL, "
+        "next_page VARCHAR)"
+    )
+
+
 def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
     """Bring the database to the newest schema; returns the migrations applied now."""
     con.execute(

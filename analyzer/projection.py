@@ -16,6 +16,8 @@ import polars as pl
 from analyzer import queries
 from analyzer.errors import InputError
 from analyzer.prices import Catalogue, price_requests
+from analyzer.savings.engine import RULES, min_tokens
+from analyzer.sources.base import guess_provider
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,9 @@ class Workload:
     cache_hit_rate: float = 0.0  # share of requests that read the prefix from cache; the rest write it
     growth: float = 0.0  # context growth: +0.3 = the non-prefix input is 30% larger
     caching: bool = True  # False: the prefix is still there (and does not grow) but nothing is cached
+    # True: the prefix is the mean of what the provider really served from cache (a measured workload), so it is
+    # not cut again by the provider's minimum; a prefix someone types in is
+    prefix_measured: bool = False
 
     def check(self) -> Workload:
         if self.requests < 0 or self.input_tokens < 0 or self.output_tokens < 0:
@@ -54,18 +59,59 @@ SCENARIOS = {
 }
 
 
-def _classes(w: Workload) -> list[dict[str, Any]]:
-    """Request classes with their share of traffic and per-request tokens by type."""
+def cacheable(model: str, prefix: float, cat: Catalogue) -> tuple[int, bool, str | None]:
+    """How much of a stable prefix the model's provider would serve from cache, by the simulator's rules table:
+    nothing below the model's minimum (OpenAI 1,024; Haiku 4.5 / Opus 4.5 4,096; Gemini Pro 4,096), and
+    automatic caches in their steps (OpenAI 128 tokens after the first 1,024; DeepSeek 64-token units). Also
+    whether writes carry a premium (explicit caches), and a note when the prefix is cut."""
+    res = cat.resolve(model)
+    entry = cat.entries.get(res.key or "", {})
+    provider = guess_provider(res.key or model) or _provider_of(str(entry.get("litellm_provider", "")))
+    rule = RULES.get(provider or "")
+    if rule is None:
+        note = f"{model}: no caching rules known for its provider; the prefix is priced as input" if prefix else None
+        return 0, False, note
+    # explicit caches bill writes; so do automatic ones whose catalogue entry lists a write price (newer OpenAI
+    # models with prompt_cache_breakpoint writes)
+    premium = rule.mode == "explicit" or entry.get("cache_creation_input_token_cost") is not None
+    minimum = min_tokens(rule, model)
+    if prefix < minimum:
+        note = (
+            f"{model}: a {prefix:,.0f}-token prefix is below the {minimum:,}-token minimum it caches"
+            if prefix
+            else None
+        )
+        return 0, premium, note
+    n = minimum + (int(prefix) - minimum) // rule.step * rule.step
+    note = (
+        f"{model}: {n:,} of the {prefix:,.0f} prefix tokens cacheable ({rule.step}-token steps)" if n < prefix else None
+    )
+    return n, premium, note
+
+
+def _provider_of(litellm_provider: str) -> str | None:
+    p = litellm_provider.split("-")[0].split("_")[0]
+    return {"vertex": "google", "gemini": "google"}.get(p, p) or None
+
+
+def _classes(w: Workload, cat: Catalogue) -> tuple[list[dict[str, Any]], list[str]]:
+    """Request classes with their share of traffic and per-request tokens by type, and notes on what the
+    providers' caching rules took off the prefix."""
     grown = w.cached_prefix + (w.input_tokens - w.cached_prefix) * (1 + w.growth)
     out = []
+    notes = []
     for model, share in ((w.model, 1 - w.route_share), (w.route_to, w.route_share)):
         if not model or share <= 0:
             continue
-        hit_rate = w.cache_hit_rate if w.caching else 0.0
+        prefix, premium, note = cacheable(model, w.cached_prefix, cat) if w.caching else (0, False, None)
+        if w.caching and w.prefix_measured and model == w.model:
+            prefix, note = round(w.cached_prefix), None
+        if note:
+            notes.append(note)
+        hit_rate = w.cache_hit_rate if prefix else 0.0
         for hit, frac in ((True, hit_rate), (False, 1 - hit_rate)):
             if frac <= 0:
                 continue
-            prefix = round(w.cached_prefix) if w.caching else 0
             out.append(
                 {
                     "model": model,
@@ -73,18 +119,19 @@ def _classes(w: Workload) -> list[dict[str, Any]]:
                     "cache": "hit" if hit else "miss",
                     "input_tokens": round(grown),
                     "cache_read_tokens": prefix if hit else 0,
-                    "cache_write_5m_tokens": 0 if hit or prefix == 0 else prefix,
+                    # a miss writes the prefix where writes are billed; elsewhere it is plain input
+                    "cache_write_5m_tokens": prefix if not hit and premium else 0,
                     "output_tokens": round(w.output_tokens),
                 }
             )
-    return out
+    return out, notes
 
 
 def cost(w: Workload, cat: Catalogue) -> dict[str, Any]:
     """Monthly cost of a workload, by token type and by model. Unknown models are an input error here: a
     projection with a missing price would silently be too low."""
     w.check()
-    classes = _classes(w)
+    classes, notes = _classes(w, cat)
     frame = pl.DataFrame(
         [
             {
@@ -140,6 +187,7 @@ def cost(w: Workload, cat: Catalogue) -> dict[str, Any]:
         **{k: round(v, 6) for k, v in totals.items()},
         "total_usd": round(total, 6),
         "by_model_usd": {k: round(v, 6) for k, v in by_model.items()},
+        "notes": notes,
     }
 
 
@@ -181,8 +229,13 @@ def project(w: Workload, cat: Catalogue) -> dict[str, Any]:
         "levers_save_usd": round(plain["total_usd"] - as_given["total_usd"], 6),
         "scenarios": scenarios,
         "assumptions": [
-            "List prices from the catalogue; cache writes are 5-minute writes at the catalogue's write price "
-            "(1.25x input for Anthropic), cache reads at its read price.",
+            *as_given["notes"],
+            "List prices from the catalogue; cache writes (explicit caches: Anthropic) are 5-minute writes at the "
+            "catalogue's write price (1.25x input), cache reads at its read price; automatic caches (OpenAI, "
+            "DeepSeek, Gemini) write at no premium unless the catalogue lists a write price for the model.",
+            "A prefix counts as cached only as each provider caches it: from its minimum (OpenAI 1,024 tokens; "
+            "Claude Haiku 4.5 and Opus 4.5 4,096; Gemini Pro 4,096; DeepSeek 64) in its steps (OpenAI 128 tokens, "
+            "DeepSeek 64).",
             "Context growth scales the input that is not the cached prefix; the prefix itself does not grow.",
             "Scenarios: conservative = 20% of the traffic; base = full traffic, +30% context growth; "
             "aggressive = 3x traffic, +50% context growth, no caching.",

@@ -181,6 +181,18 @@ def render_text(report: dict[str, Any]) -> str:
             f"           {pct(ut['cached_share'])} of {num(ut['input_tokens'])} input tokens from cache, "
             f"which saved {usd(ut['caching_saved_usd'])}; " + "; ".join(ut["billed_basis"]),
         ]
+        rec = ux["reconciliation"]
+        if rec:
+            gap_in = sum(r["gap_input_tokens"] or 0 for r in rec)
+            gap_usd = sum(r["gap_cost_usd"] or 0 for r in rec)
+            lines[-1:-1] = [
+                f"Logs gap   {num(gap_in)} input tokens, {usd(gap_usd)} (export - logs, {len(rec)} day x model rows; "
+                "the billed total is the export's)"
+            ]
+        for mp in ux["missing_pages"]:
+            lines[-1:-1] = [
+                f"           {mp['export']}: pages missing (every page read says more follow): totals are short"
+            ]
         if ux["needs_logs"]:
             lines[-1:-1] = ["", ux["needs_logs"]]
     rows = [("MODEL", "PRICED AS", "REQUESTS", "INPUT", "OUTPUT", "COST")]
@@ -195,7 +207,9 @@ def render_text(report: dict[str, Any]) -> str:
                 usd(m["cost_usd"]),
             )
         )
-    widths = [min(max(len(r[i]) for r in rows), 40) for i in range(len(rows[0]))]
+    if len(rows) == 1 and ux:
+        rows = []  # an export alone: no request logs to list; its models are in the report's usage-export section
+    widths = [min(max(len(r[i]) for r in rows), 40) for i in range(len(rows[0]))] if rows else []
     for r in rows:
         cells = [r[i][: widths[i]].ljust(widths[i]) if i < 2 else r[i].rjust(widths[i]) for i in range(len(r))]
         lines.append("  ".join(cells).rstrip())

@@ -221,6 +221,7 @@ def _projection(
             model=cat.resolve(m["model"], m["provider"]).key or m["model"],
             cached_prefix=min(m["cached_prefix"], m["input_tokens"]),
             cache_hit_rate=m["cache_hit_rate"],
+            prefix_measured=True,
         )
         try:
             results.append(projection.project(w, cat))

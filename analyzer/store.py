@@ -29,7 +29,7 @@ from analyzer.inputs import Digest, expand_paths, is_stream, label, sha256_file
 from analyzer.migrations import migrate
 from analyzer.sources import Item, Request, Source, open_source, sniff_source
 from analyzer.sources.base import RecordError, record_key, validate, validate_bucket
-from analyzer.sources.exports import UsageBucket
+from analyzer.sources.exports import PageMark, UsageBucket
 
 BATCH_ROWS = 5_000  # requests per insert: bounds memory (each holds its messages' text)
 EXCERPT_CHARS = 200
@@ -311,6 +311,11 @@ class Store:
                         rejects.append((source_id, label(path), item.line, where, why, excerpt))
                     elif isinstance(rec, UsageBucket):
                         buckets.append((item.line, where, rec))
+                    elif isinstance(rec, PageMark):
+                        con.execute(
+                            "INSERT INTO usage_pages VALUES (?, ?, ?, ?)",
+                            [source_id, rec.export, rec.has_more, rec.next_page],
+                        )
                     else:
                         if rec.request_id is None:
                             key = record_key(source.name, item.obj, rec.conversation_id)

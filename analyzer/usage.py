@@ -63,9 +63,25 @@ def section(
         "by_day": _group(primary.with_columns(day=pl.col("period_start").dt.date()), ["day"], sort="day"),
         "billed_by_line_item": _line_items(costs),
         "unpriced": _unpriced(primary),
+        "missing_pages": missing_pages(con, sorted(frame["export"].unique().to_list())),
         "reconciliation": reconcile(primary, logs, cat),
         "needs_logs": None if logs.height else NEEDS_LOGS,
     }
+
+
+def missing_pages(con: Any, exports: list[str]) -> list[dict[str, Any]]:
+    """Exports whose pages all say more follow (`has_more`): the last page is not among the inputs, so their
+    totals are short. Names the cursors to fetch next (pages do not carry their own cursor, so every cursor
+    named by a page read is listed; the ones already fetched are among them)."""
+    out = []
+    for export in exports:
+        rows = con.execute(
+            "SELECT has_more, next_page FROM usage_pages WHERE export = ? ORDER BY source_id", [export]
+        ).fetchall()
+        if rows and all(has_more for has_more, _ in rows):
+            cursors = sorted({c for _, c in rows if c})
+            out.append({"export": export, "pages": len(rows), "next_pages": cursors[:5]})
+    return out
 
 
 def _primary_exports(usage: pl.DataFrame) -> list[str]:

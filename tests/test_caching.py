@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from analyzer import tokens
 from analyzer.cli import cli
-from analyzer.savings.caching import RULES, SimRequest, min_tokens, simulate
+from analyzer.savings.engine import RULES, Call, Lever, min_tokens
+from analyzer.savings.engine import simulate as engine_simulate
 from tests.conftest import write_jsonl
 
 
@@ -21,7 +22,25 @@ def req(rid, ts, sizes, provider="openai", model="gpt-4o", nodes=None, sys_end=-
         acc += s
         cum.append(acc)
     nodes = nodes or list(range(1, len(sizes) + 1))
-    return SimRequest(rid, ts, (provider, model, key), nodes, cum, sys_end, min_tokens(RULES[provider], model))
+    return Call(rid, rid, ts, provider, model, key, cum[-1], 0, 0, False, nodes, cum, sys_end, (), (0, 0, 0), False)
+
+
+def simulate(reqs, ttl, actual=False):
+    """(read, writes) per call: automatic caches with retention `ttl`; explicit ones with breakpoints after the
+    system prompt and at the end of input (or, `actual`, the breakpoints each call set) of that TTL."""
+    case = next(c for c in ("central", "high", "low") if _ttl(reqs[0].provider, c) == ttl)
+    lever = Lever("test") if actual else Lever("test", placement=ttl)
+    return {k: (r, w5 + w1) for k, (r, w5, w1) in engine_simulate(reqs, case, lever).items()}
+
+
+def _ttl(provider, case):
+    from analyzer.savings.engine import case_ttl
+
+    rule = RULES[provider]
+    return ttl_for_explicit if rule.mode == "explicit" else case_ttl(rule, case)
+
+
+ttl_for_explicit = 300
 
 
 def test_openai_minimum_and_128_token_steps():
@@ -72,7 +91,7 @@ def test_minimums_by_model():
     assert min_tokens(RULES["google"], "gemini-2.5-flash") == 1024
 
 
-def random_trace(seed: int, n: int) -> list[SimRequest]:
+def random_trace(seed: int, n: int) -> list[Call]:
     rng = random.Random(seed)
     chains: list[list[int]] = []
     out = []
@@ -89,7 +108,7 @@ def random_trace(seed: int, n: int) -> list[SimRequest]:
     return out
 
 
-def brute_force_reads(reqs: list[SimRequest], ttl: float) -> dict[str, int]:
+def brute_force_reads(reqs: list[Call], ttl: float) -> dict[str, int]:
     """OpenAI's rule restated pairwise, O(n^2): the longest common prefix with any earlier request sent at most
     `ttl` seconds before (with refresh-on-use, a prefix is live exactly when some request that contained it
     came within the TTL), floored to 1,024 + 128-token steps."""
@@ -104,7 +123,7 @@ def brute_force_reads(reqs: list[SimRequest], ttl: float) -> dict[str, int]:
                 k += 1
             if k:
                 best = max(best, r.cum[k - 1])
-        out[r.request_id] = 0 if best < 1024 or r.cum[-1] < 1024 else 1024 + (best - 1024) // 128 * 128
+        out[r.call_id] = 0 if best < 1024 or r.cum[-1] < 1024 else 1024 + (best - 1024) // 128 * 128
     return out
 
 
@@ -116,11 +135,14 @@ def test_automatic_replay_properties(seed, n):
     long = simulate(reqs, ttl=3600)
     assert {k: v[0] for k, v in short.items()} == brute_force_reads(reqs, 300)
     for r in reqs:
-        assert 0 <= short[r.request_id][0] <= long[r.request_id][0] <= r.cum[-1]  # monotone in TTL
-        assert short[r.request_id][1] == 0  # automatic caching writes at no premium
+        assert 0 <= short[r.call_id][0] <= long[r.call_id][0] <= r.cum[-1]  # monotone in TTL
+        assert short[r.call_id][1] == 0  # automatic caching writes at no premium
 
 
-def test_cli_caching_block_and_pure_reads_never_cost_more(runner, tmp_path):
+def test_automatic_cache_is_never_turned_on_and_reported_zero_is_a_contradiction(runner, tmp_path):
+    """OpenAI caches gpt-4o automatically: there is no caching lever to "turn on" (the as-is replay and the rules
+    are the same policy), and a log that reports 0 cached tokens where the simulator predicts hits is a
+    contradiction the backtest counts (-100%), not "no data"."""
     system = "You are the claims assistant. Follow policy section by section. " * 150
     recs = []
     for i in range(4):
@@ -153,10 +175,10 @@ def test_cli_caching_block_and_pure_reads_never_cost_more(runner, tmp_path):
     expected_read = 1024 + (sys_tokens - 1024) // 128 * 128
     assert caching["backtest"]["reported_cache_read_tokens"] == 0
     assert caching["backtest"]["simulated_cache_read_tokens"] == 3 * expected_read
-    est = caching["estimates"][0]
-    # gpt-4o reads at $1.25 instead of $2.50: the saving is exactly the discount on the simulated reads
-    assert est["saving_usd"] == pytest.approx(3 * expected_read * (2.5e-6 - 1.25e-6))
-    assert est["saving_low_usd"] >= 0
+    assert caching["estimates"] == []  # automatic caching: nothing to turn on, nothing credited
+    assert caching["backtest"]["reported_zero_simulated_hits"] == 3
+    assert caching["backtest"]["reported_vs_simulated_pct"] == -100.0
+    assert caching["automatic_providers"] == ["openai"]
 
 
 def test_breakpoints_are_stored_from_the_real_anthropic_requests(store):
@@ -178,7 +200,7 @@ def test_actual_breakpoints_drive_the_backtest():
     b = req("b", 60, [1500, 100, 50], "anthropic", model, nodes=[1, 2, 3], sys_end=0)
     none = simulate([a, b], ttl=300, actual=True)
     assert none == {"a": (0, 0), "b": (0, 0)}  # no cache_control: Anthropic caches nothing
-    a.breakpoints, b.breakpoints = (1,), (2,)
+    a.bps, b.bps = ((1, 300.0),), ((2, 300.0),)
     assert simulate([a, b], ttl=300, actual=True) == {"a": (0, 1600), "b": (1600, 50)}
 
 
@@ -186,11 +208,11 @@ def test_lookback_limit_of_20_blocks():
     model = "claude-sonnet-4-5"
     nodes = list(range(1, 40))
     a = req("a", 0, [1200] + [10] * 2, "anthropic", model, nodes=nodes[:3], sys_end=0)
-    a.breakpoints = (2,)
+    a.bps = ((2, 300.0),)
     b = req("b", 30, [1200] + [10] * 30, "anthropic", model, nodes=nodes[:31], sys_end=0)
-    b.breakpoints = (30,)  # 28 blocks after a's entry: too far back to be found
+    b.bps = ((30, 300.0),)  # 28 blocks after a's entry: too far back to be found
     assert simulate([a, b], ttl=300, actual=True)["b"][0] == 0
-    b.breakpoints = (10,)
+    b.bps = ((10, 300.0),)
     assert simulate([a, b], ttl=300, actual=True)["b"][0] == 1220
 
 
@@ -253,14 +275,13 @@ def test_pure_cache_reads_never_cost_more(seed, n):
     import polars as pl
 
     from analyzer.prices import load_catalogue, price_requests
-    from analyzer.savings.caching import _reprice
 
     cat = _CAT.setdefault("cat", load_catalogue())
     reqs = random_trace(seed, n)
     sim = simulate(reqs, ttl=3600)
     rows = pl.DataFrame(
         {
-            "request_id": [r.request_id for r in reqs],
+            "request_id": [r.call_id for r in reqs],
             "model": "gpt-4o",
             "provider": "openai",
             "input_tokens": [r.cum[-1] for r in reqs],
@@ -276,7 +297,8 @@ def test_pure_cache_reads_never_cost_more(seed, n):
         schema_overrides={"service_tier": pl.String},
     )
     logged = float(price_requests(rows, cat)["cost"].sum())
-    replayed = float(_reprice(rows, sim, cat)["cost"].sum())
+    reads = pl.Series([sim[r.call_id][0] for r in reqs], dtype=pl.Int64)
+    replayed = float(price_requests(rows.with_columns(cache_read_tokens=reads), cat)["cost"].sum())
     assert replayed <= logged + 1e-12
 
 

@@ -31,10 +31,11 @@ def test_json_contract(sample_report):
     t = data["totals"]
     for key in ("requests", "cost_usd", "input_tokens", "output_tokens", "cache_read_tokens"):
         assert isinstance(t[key], int | float)
-    # 43 API calls (8 from Claude Code transcripts, 2 Bedrock, 3 Gemini, 2 Codex, 1 Langfuse, 6 OTel spans, 3 from
-    # llm's logs.db) + 60 block-hash trace requests, which only feed prefix reuse; and 15 usage-export buckets
-    assert data["ingest"]["rows"] == 118 and data["ingest"]["rejected"] == 0
-    assert t["requests"] == 43 and t["unpriced_requests"] == 1 and t["error_requests"] == 2
+    # 45 API calls (8 from Claude Code transcripts, 2 Bedrock Converse, 2 Bedrock invocation-log records, 3 Gemini,
+    # 2 Codex, 1 Langfuse, 6 OTel spans, 3 from llm's logs.db) + 60 block-hash trace requests, which only feed
+    # prefix reuse; and 15 usage-export buckets
+    assert data["ingest"]["rows"] == 120 and data["ingest"]["rejected"] == 0
+    assert t["requests"] == 45 and t["unpriced_requests"] == 1 and t["error_requests"] == 2
     assert data["prefix_reuse"]["by_source"]["block_traces"]["requests"] == 60
 
 
@@ -104,13 +105,13 @@ def test_ingest_then_report_from_db(runner, tmp_path):
     db = str(tmp_path / "llm.duckdb")
     res = runner.invoke(cli, ["ingest", str(SAMPLES), "--db", db])
     assert res.exit_code == 0, res.output
-    assert "103 requests and 15 usage buckets added" in res.output
+    assert "105 requests and 15 usage buckets added" in res.output
     again = runner.invoke(cli, ["ingest", str(SAMPLES), "--db", db])
     assert "0 requests added" in again.output and "already ingested" in again.output
     out = tmp_path / "s.json"
     res = runner.invoke(cli, ["report", "--db", db, "--json", str(out)])
     assert res.exit_code == 0, res.output
-    assert json.loads(out.read_text())["totals"]["requests"] == 43
+    assert json.loads(out.read_text())["totals"]["requests"] == 45
 
 
 def test_since_until_filter(runner, tmp_path):
@@ -175,7 +176,7 @@ def test_formats_command_lists_every_source_with_a_sample(runner):
     rows = json.loads(res.stdout)
     assert {r["name"] for r in rows} >= {"openai_chat", "anthropic_messages", "openai_batch_output", "litellm_payload"}
     for r in rows:
-        assert (SAMPLES / r["example"].split("/", 1)[1]).exists()
+        assert (SAMPLES.parent / r["example"]).exists()
 
 
 def test_empty_folder_is_an_input_error_not_a_zero_report(runner, tmp_path):

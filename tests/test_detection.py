@@ -16,6 +16,7 @@ EXPECTED = {
     "anthropic_messages.jsonl": "anthropic_messages",
     "anthropic_usage_report.json": "anthropic_usage",
     "bedrock_converse.jsonl": "bedrock_converse",
+    "bedrock_invocation_log.jsonl": "bedrock_invocation_log",
     "codex_session.jsonl": "codex_session",
     "gemini_generate_content.jsonl": "gemini_generate_content",
     "langfuse_ingestion_batch.json": "langfuse",
@@ -80,8 +81,18 @@ def test_every_shared_json_sample_is_in_the_map():
 def test_every_sample_and_every_format_is_covered():
     on_disk = {p.name for p in SAMPLES.iterdir() if p.suffix in (".json", ".jsonl", ".db")}
     assert on_disk == set(EXPECTED)
-    examples = {s.example for s in SOURCES}
-    assert examples <= on_disk and {s.name for s in SOURCES} == set(EXPECTED.values())
+    examples = {s.example for s in SOURCES if "/" not in s.example}
+    assert examples <= on_disk
+    assert {s.name for s in SOURCES} == set(EXPECTED.values()) | set(EXPECTED_FIXTURES.values())
+
+
+# formats whose example is kept under tests/fixtures/ (a real agent run would move the samples' hand-checked totals)
+EXPECTED_FIXTURES = {"mini_swe_agent.traj.json.gz": "mini_swe_agent_traj"}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_FIXTURES))
+def test_each_fixture_example_is_recognised_by_its_format_alone(name):
+    assert sniffed_by(SAMPLES.parent / "tests" / "fixtures" / name) == [EXPECTED_FIXTURES[name]]
 
 
 @pytest.mark.skipif(not SHARED.exists(), reason="../shared/samples not present")

@@ -35,10 +35,23 @@ def test_cached_prompt_pays_the_write_premium(catalogue):
 def test_growth_applies_to_the_non_prefix_input(catalogue):
     r = cost(Workload(1000, 1000, 0, "gpt-4o", cached_prefix=0, growth=0.3), catalogue)
     assert r["input_usd"] == pytest.approx(1000 * 1300 * 2.5e-6)
-    r = cost(Workload(1000, 1000, 0, "gpt-4o", cached_prefix=600, cache_hit_rate=1.0, growth=0.5), catalogue)
-    # 600 cached read at $1.25/1M, 400 grows to 600 uncached at $2.50/1M
-    assert r["cache_read_usd"] == pytest.approx(1000 * 600 * 1.25e-6)
-    assert r["input_usd"] == pytest.approx(1000 * 600 * 2.5e-6)
+    r = cost(Workload(1000, 2000, 0, "gpt-4o", cached_prefix=1200, cache_hit_rate=1.0, growth=0.5), catalogue)
+    # 1,200 cached (1,024 + one 128-token step = 1,152 read at $1.25/1M), 800 grows to 1,200 uncached at $2.50/1M
+    assert r["cache_read_usd"] == pytest.approx(1000 * 1152 * 1.25e-6)
+    assert r["input_usd"] == pytest.approx(1000 * (1200 + 48) * 2.5e-6)
+
+
+def test_a_prefix_is_credited_only_as_the_provider_caches_it(catalogue):
+    """OpenAI caches from 1,024 tokens in 128-token steps; Haiku 4.5 from 4,096; a shorter prefix is no cache."""
+    r = cost(Workload(1000, 2000, 0, "gpt-4o", cached_prefix=600, cache_hit_rate=1.0), catalogue)
+    assert r["cache_read_usd"] == 0 and r["input_usd"] == pytest.approx(1000 * 2000 * 2.5e-6)
+    assert any("600-token prefix" in n and "1,024" in n for n in r["notes"])
+    r = cost(Workload(1000, 5000, 0, "claude-haiku-4-5", cached_prefix=3000, cache_hit_rate=0.5), catalogue)
+    assert r["cache_read_usd"] == 0 and r["cache_write_usd"] == 0  # 3,000 < Haiku 4.5's 4,096: nothing cached
+    assert r["input_usd"] == pytest.approx(1000 * 5000 * 1e-6)
+    # DeepSeek: automatic, 64-token units, no write premium (misses are plain input)
+    r = cost(Workload(1000, 3000, 0, "deepseek-chat", cached_prefix=1000, cache_hit_rate=0.5), catalogue)
+    assert r["cache_read_usd"] == pytest.approx(500 * 960 * 0.028e-6) and r["cache_write_usd"] == 0
 
 
 def test_scenarios(catalogue):

@@ -422,3 +422,80 @@ def test_other_sqlite_and_duckdb_files_in_a_folder_are_skipped(runner, tmp_path)
     assert res.exit_code == 0, res.output
     assert "other.db" in res.stderr and "analytics.db" in res.stderr
     assert json.loads(res.stdout)["totals"]["requests"] == 1
+
+
+# ---- Bedrock model invocation logging ---------------------------------------------------------------------------
+
+
+def test_bedrock_invocation_log_sample_by_hand(runner):
+    rep = report(runner, SAMPLES / "bedrock_invocation_log.jsonl")
+    t = rep["totals"]
+    assert (t["requests"], t["input_tokens"], t["cache_read_tokens"], t["cache_write_5m_tokens"]) == (
+        2,
+        2 * 1324,
+        1322,
+        1322,
+    )
+    # us.anthropic.claude-sonnet-4-5-20250929-v1:0: input 3.30, cache read 0.33, 5m write 4.125, output 16.50
+    expected = 2 * 2 * 3.30 * M + 1322 * 4.125 * M + 1322 * 0.33 * M + 2 * 5 * 16.50 * M
+    assert t["cost_usd"] == pytest.approx(expected)
+    users = rep["by_attribution"]["user"]
+    assert users[0]["value"].endswith("assumed-role/support-bot/session-1")
+
+
+def _invocation(**over):
+    rec = {
+        "schemaType": "ModelInvocationLog",
+        "timestamp": "2025-11-26T17:00:00Z",
+        "requestId": "r1",
+        "modelId": "arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-3-haiku-20240307-v1:0",
+        "input": {"inputTokenCount": 10},
+        "output": {"outputTokenCount": 2},
+    }
+    rec.update(over)
+    return rec
+
+
+def test_bedrock_invocation_foundation_model_arn_and_bad_records(store, tmp_path):
+    lines = [
+        _invocation(),
+        _invocation(requestId="r2", input={"inputTokenCount": -1}),
+        _invocation(requestId="r3", modelId=None),
+        _invocation(requestId="r4", input={}, output={}),
+        _invocation(requestId="r5", timestamp="soon"),
+    ]
+    write_jsonl(tmp_path / "inv.jsonl", lines)
+    res = store.ingest([str(tmp_path / "inv.jsonl")])
+    assert res.rows == 1 and res.rejected == 4
+    assert store.con.execute("SELECT model FROM requests").fetchone()[0] == "anthropic.claude-3-haiku-20240307-v1:0"
+    reasons = [r[0] for r in store.con.execute("SELECT reason FROM rejects ORDER BY line").fetchall()]
+    assert "negative" in reasons[0] and "no modelId" in reasons[1]
+    assert "no input.inputTokenCount" in reasons[2] and "unparseable" in reasons[3]
+
+
+def test_langfuse_observations_export_page(store, tmp_path):
+    page = {
+        "data": [
+            {
+                "id": "o1",
+                "traceId": "t1",
+                "type": "GENERATION",
+                "model": "gpt-4o",
+                "startTime": "2025-06-01T10:00:00Z",
+                "usageDetails": {"input": 100, "output": 10},
+                "costDetails": {"total": 0.0004},
+            },
+            {"id": "o2", "traceId": "t1", "type": "SPAN", "name": "retrieve"},
+            {"id": "o3", "traceId": "t1", "type": "GENERATION", "usageDetails": {"input": 1}},
+        ],
+        "meta": {"page": 1, "limit": 50, "totalItems": 3, "totalPages": 1},
+    }
+    (tmp_path / "obs.json").write_text(json.dumps(page))
+    res = store.ingest([str(tmp_path / "obs.json")])
+    assert res.rows == 1 and res.rejected == 1
+    row = store.con.execute(
+        "SELECT conversation_id, input_tokens, output_tokens, reported_cost FROM requests"
+    ).fetchone()
+    assert row == ("t1", 100, 10, pytest.approx(0.0004))
+    loc, why = store.con.execute("SELECT location, reason FROM rejects").fetchone()
+    assert loc.endswith("data[2]") and "no model" in why

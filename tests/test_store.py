@@ -41,9 +41,10 @@ def test_sample_logs_load_completely(store):
         "langfuse",
         "otel_genai",
         "llm_logs_db",
+        "bedrock_invocation_log",
     }
-    assert count(store, "requests") == result.rows == 103
-    assert count(store, "sources") == 21
+    assert count(store, "requests") == result.rows == 105
+    assert count(store, "sources") == 22
     assert count(store, "usage_buckets") == result.buckets == 15
     trace_inputs = store.con.execute("SELECT input_tokens FROM requests WHERE trace_ms IS NOT NULL").fetchall()
     assert len(trace_inputs) == 60
@@ -160,5 +161,5 @@ def test_migrations_are_recorded_once(tmp_path):
     db = tmp_path / "m.duckdb"
     Store(db).close()
     s = Store(db)
-    assert s.con.execute("SELECT id FROM _llmcost_migrations ORDER BY id").fetchall() == [(1,), (2,), (3,), (4,), (5,)]
+    assert s.con.execute("SELECT id FROM _llmcost_migrations ORDER BY id").fetchall() == [(n,) for n in range(1, 7)]
     s.close()

@@ -300,3 +300,46 @@ def test_since_until_filter_buckets(store, catalogue, tmp_path):
     store.ingest([str(tmp_path)])
     rep = build_report(store, catalogue, since=datetime(2025, 11, 26), until=datetime(2025, 11, 27))
     assert rep["usage_export"]["totals"]["input_tokens"] == 5
+
+
+def test_an_export_without_its_last_page_is_flagged(runner, tmp_path):
+    first = completions_page({0: [usage(inp=100, n=1)]}, has_more=True)
+    (tmp_path / "p1.json").write_text(json.dumps(first))
+    out = tmp_path / "r.html"
+    res = runner.invoke(cli, ["report", str(tmp_path / "p1.json"), "--json", "-", "-o", str(out)])
+    (mp,) = json.loads(res.stdout)["usage_export"]["missing_pages"]
+    assert mp == {"export": "openai_usage", "pages": 1, "next_pages": ["page_x"]}
+    assert "pages missing" in out.read_text() and "page=page_x" in out.read_text()
+    # with the last page added, nothing is missing
+    (tmp_path / "p2.json").write_text(json.dumps(completions_page({1: [usage(inp=5, n=1)]})))
+    rep = report_json(runner, tmp_path)
+    assert rep["usage_export"]["missing_pages"] == [] and rep["usage_export"]["totals"]["input_tokens"] == 105
+
+
+def test_cursor_text_from_an_export_is_escaped(runner, tmp_path):
+    page = completions_page({0: [usage(inp=1, n=1)]}, has_more=True)
+    page["next_page"] = "<script>alert(1)</script>"
+    (tmp_path / "p.json").write_text(json.dumps(page))
+    out = tmp_path / "r.html"
+    assert runner.invoke(cli, ["report", str(tmp_path), "-o", str(out)]).exit_code == 0
+    html = out.read_text()
+    assert "<script>alert(1)</script>" not in html and "&lt;script&gt;" in html
+
+
+def test_reconciliation_reaches_the_terminal_and_csv(runner, tmp_path):
+    recs, page = _traffic(range(4))
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    write_jsonl(logs / "calls.jsonl", [r for r in recs if not r["response"]["id"].startswith("r1-")])
+    (logs / "usage.json").write_text(json.dumps(page))
+    res = runner.invoke(cli, ["report", str(logs)])
+    assert res.exit_code == 0
+    assert "Logs gap   2,002 input tokens" in res.stdout  # the missing hour: 2 calls of 1,001 input tokens
+    res = runner.invoke(cli, ["report", str(logs), "--csv-dir", str(tmp_path / "csv")])
+    assert res.exit_code == 0
+    import csv
+
+    (row,) = list(csv.DictReader((tmp_path / "csv" / "usage_reconciliation.csv").open()))
+    assert (row["gap_requests"], row["gap_input_tokens"], row["gap_output_tokens"]) == ("2", "2002", "100")
+    by_model = list(csv.DictReader((tmp_path / "csv" / "usage_export_by_model.csv").open()))
+    assert by_model[0]["model"] == "gpt-4o-mini-2024-07-18" and by_model[0]["requests"] == "8"

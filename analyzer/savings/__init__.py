@@ -25,6 +25,14 @@ class Estimate:
     evidence: list[str] = field(default_factory=list)
     # structured facts behind the sentences (routing targets, turns kept, ...), for the report's actions
     detail: dict[str, Any] = field(default_factory=dict)
+    # "two-replay": replay(as logged) - replay(with the lever), one simulator; "price-only" where no cache or
+    # token count changes (a price difference on the same replayed calls)
+    method: str = "two-replay"
+    policies: list[str] = field(default_factory=list)  # what was replayed
+    # the as-is replay against the log on the requests this lever changes: band_usd = |replayed - logged|
+    backtest: dict[str, Any] = field(default_factory=dict)
+    # "saves" | "nothing to gain" (inside the backtest's error band) | "costs more"
+    verdict: str = "saves"
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -4,9 +4,11 @@ The classifier is transparent (no model, no download): a request is simple when 
 short, it asks for a short answer, carries no tools, shows no code or maths, and is early in its
 conversation. Or a rules file decides (`--routing-rules FILE`, TOML): the first rule that matches routes the
 request to its target. Routed requests are repriced on the target; tokens are kept within a model family and
-re-tokenized across families (the request's o200k count, calibrated to the target provider). The central
-case routes 70% of the eligible requests and prices them uncached on the target (their cache stays behind);
-the low case 50%, the high case 90% with the cached share kept. A classifier model's own cost per request is
+re-tokenized across families (the request's o200k count, calibrated to the target provider). Every case is
+two replays through the cache simulator (engine.py): a routed request moves to its target's cache scope, so a
+conversation's first routed turns lose the cache they had. A request is never routed to a model that is dearer
+for its own replayed token mix. The central case routes 70% of the eligible requests, the low 50%, the high
+90%. A classifier model's own cost per request is
 added (a small model reading the last user message). Quality is not measured: whether the cheaper model
 answers well enough is for you to test.
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 import fnmatch
 import re
 import tomllib
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,8 +29,9 @@ import polars as pl
 from analyzer import queries
 from analyzer.errors import InputError
 from analyzer.perf import gc_paused
-from analyzer.prices import PRICE_COLUMNS, Catalogue, price_one, price_requests
+from analyzer.prices import Catalogue, price_one
 from analyzer.savings import Estimate, usd_text
+from analyzer.savings.engine import Engine, Lever, lever_estimate
 
 TARGETS = {
     "openai": "gpt-4o-mini",
@@ -142,6 +146,7 @@ class RoutingPlan:
     reasons: dict[str | None, int]
     classifier_usd: float
     target_provider: dict[str, str]  # target model -> provider
+    cheaper: dict[str, str] | None = None  # the targets left once dearer ones are dropped (estimate_routing)
 
 
 @gc_paused()
@@ -198,71 +203,50 @@ def token_scale(source: str | None, target: str, calibration: dict[str, float]) 
     return calibration.get(target, 1.0) / calibration.get(source or "", 1.0)
 
 
-def routed(rows: pl.DataFrame, plan: RoutingPlan, calibration: dict[str, float]) -> pl.DataFrame:
-    """The rows moved to their targets: model, provider and token counts changed, cache fields as they were.
+def _selected(request_id: str, share: float) -> bool:
+    """A stable pseudo-random share of the eligible requests (the same ones in every run)."""
+    return zlib.crc32(request_id.encode()) % 1000 < share * 1000
 
-    Within a model family the tokens stay as logged. Across families the request is re-tokenized: its
-    messages' o200k count (`counted_input`), times the target provider's calibration ratio (1 for OpenAI,
-    whose tokenizer o200k is); output and cached tokens move by the same factor."""
-    tgt = [plan.targets[r] for r in rows["request_id"].to_list()]
-    providers = [plan.target_provider[t] for t in tgt]
-    counted = rows["counted_input"].to_list() if "counted_input" in rows.columns else [None] * rows.height
-    scale = []
-    for src, dst, n_in, n_counted in zip(
-        rows["provider"].to_list(), providers, rows["input_tokens"].to_list(), counted, strict=True
-    ):
-        if token_scale(src, dst, calibration) == 1.0 or not n_counted or not n_in:
-            scale.append(1.0)
-        else:
-            scale.append(n_counted * calibration.get(dst, 1.0) / n_in)
-    return rows.with_columns(
-        model=pl.Series(tgt, dtype=pl.String),
-        provider=pl.Series(providers, dtype=pl.String),
-        _scale=pl.Series(scale, dtype=pl.Float64),
-    ).with_columns(
-        input_tokens=(pl.col("input_tokens") * pl.col("_scale")).round().cast(pl.Int64),
-        output_tokens=(pl.col("output_tokens") * pl.col("_scale")).round().cast(pl.Int64),
-        reasoning_tokens=(pl.col("reasoning_tokens") * pl.col("_scale")).round().cast(pl.Int64),
-        cache_read_tokens=(pl.col("cache_read_tokens") * pl.col("_scale")).round().cast(pl.Int64),
+
+def routing_lever(plan: RoutingPlan, share: float, targets: dict[str, str] | None = None) -> Lever:
+    targets = plan.targets if targets is None else targets
+    route = {rid: t for rid, t in targets.items() if _selected(rid, share)}
+    return Lever(
+        f"route {share:.0%} of eligible requests",
+        route=route,
+        target_provider=plan.target_provider,
+        extra_usd=plan.classifier_usd,
     )
 
 
-def estimate_routing(
-    con: duckdb.DuckDBPyConnection,
-    priced: pl.DataFrame,
-    threads: pl.DataFrame,
-    cat: Catalogue,
-    calibration: dict[str, float],
-    rules: list[Rule] | None = None,
-    plan: RoutingPlan | None = None,
-) -> list[Estimate]:
-    plan = plan or plan_routing(con, priced, threads, cat, rules)
+def cheaper_targets(engine: Engine, plan: RoutingPlan) -> tuple[dict[str, str], int]:
+    """The eligible requests that are cheaper on their target, each replayed on its own token mix through the
+    cache (cache reads included, and what the first routed turns lose): never route to a dearer model."""
+    everything = Lever("route every eligible request", route=plan.targets, target_provider=plan.target_provider)
+    base = engine.baseline("central").by_base()
+    alt = engine.replay(everything, "central").by_base()
+    keep = {rid: t for rid, t in plan.targets.items() if rid in alt and alt[rid] < base.get(rid, 0.0)}
+    return keep, len(plan.targets) - len(keep)
+
+
+def estimate_routing(engine: Engine, plan: RoutingPlan | None, rules: list[Rule] | None = None) -> list[Estimate]:
     if plan is None or not plan.targets:
         return []
-    eligible = plan.candidates.filter(pl.col("request_id").is_in(list(plan.targets)))
-    base = float(eligible["cost"].sum())
-    moved = routed(eligible, plan, calibration)
-    no_writes = {"cache_write_5m_tokens": pl.lit(0, pl.Int64), "cache_write_1h_tokens": pl.lit(0, pl.Int64)}
-    uncached = moved.with_columns(cache_read_tokens=pl.lit(0, pl.Int64), **no_writes)
-    kept = moved.with_columns(
-        cache_read_tokens=pl.min_horizontal(pl.col("cache_read_tokens"), pl.col("input_tokens")), **no_writes
-    )
-    cost_uncached = float(price_requests(uncached.select(*PRICE_COLUMNS), cat)["cost"].sum())
-    cost_kept = float(price_requests(kept.select(*PRICE_COLUMNS), cat)["cost"].sum())
+    targets, dearer = cheaper_targets(engine, plan)
+    plan.cheaper = targets
     classifier = plan.classifier_usd
-    central = SHARES["central"] * (base - cost_uncached) - classifier
-    low = SHARES["low"] * (base - cost_uncached) - classifier
-    high = SHARES["high"] * (base - cost_kept) - classifier
     counts: dict[str, int] = {}
-    for t in plan.targets.values():
+    for t in targets.values():
         counts[t] = counts.get(t, 0) + 1
     by_target = ", ".join(f"{n} to {t}" for t, n in sorted(counts.items()))
     assumptions = [
         "Quality is not measured: the routed share must be checked on the cheaper model before relying on it.",
-        f"Central: {SHARES['central']:.0%} of the eligible requests routed and priced uncached on the target "
-        f"(their cache stays behind); low {SHARES['low']:.0%}, high {SHARES['high']:.0%} with the cached share kept.",
+        f"Central: {SHARES['central']:.0%} of the eligible requests routed (low {SHARES['low']:.0%}, high "
+        f"{SHARES['high']:.0%}); each routed request moves to its target's cache scope and rules, so the first "
+        "routed turns of a conversation lose the cache they had.",
         "Tokens are kept within a model family; across families each request is re-tokenized (its o200k count, "
         "times the target provider's calibration ratio from this log).",
+        "A request is routed only where its own replayed token mix costs less on the target.",
     ]
     if rules is None:
         assumptions.append(
@@ -270,36 +254,58 @@ def estimate_routing(
             f"{MAX_INPUT_TOKENS}, no tools, turn <= {MAX_TURN}, no code or maths; classified by {CLASSIFIER} "
             f"at {usd_text(classifier)} for {plan.candidates.height} requests (included)."
         )
-    evidence = [f"{len(plan.targets)} of {plan.candidates.height} requests eligible ({by_target})."]
+    evidence = [f"{len(targets)} of {plan.candidates.height} requests eligible ({by_target or 'none'})."]
+    if dearer:
+        evidence.append(f"{dearer} eligible request(s) left alone: dearer on their target than as they were.")
     if plan.reasons:
         evidence.append("Not routed: " + "; ".join(f"{k} {v}" for k, v in sorted(plan.reasons.items(), key=str) if k))
-    return [
-        Estimate(
-            lever="routing",
-            policy="rules file" if rules is not None else "route simple requests to a cheaper model",
-            scope=f"{len(plan.targets)} eligible requests",
-            requests=round(len(plan.targets) * SHARES["central"]),
-            baseline_usd=base,
-            counterfactual_usd=base - central,
-            saving_usd=central,
-            saving_low_usd=min(low, central, high),
-            saving_high_usd=max(low, central, high),
-            assumptions=assumptions,
-            evidence=evidence,
-            detail={
-                "eligible_requests": len(plan.targets),
-                "candidates": plan.candidates.height,
-                "share": SHARES["central"],
-                "share_low": SHARES["low"],
-                "share_high": SHARES["high"],
-                "targets": dict(sorted(counts.items())),
-                "classifier_usd": round(classifier, 10),
-                # saving = share x this - classifier: routed requests priced uncached / with their cache kept
-                "saving_per_share_uncached_usd": round(base - cost_uncached, 10),
-                "saving_per_share_cache_kept_usd": round(base - cost_kept, 10),
-            },
-        )
-    ]
+    policy = "rules file" if rules is not None else "route simple requests to a cheaper model"
+    detail = {
+        "eligible_requests": len(targets),
+        "dearer_on_target": dearer,
+        "candidates": plan.candidates.height,
+        "share": SHARES["central"],
+        "share_low": SHARES["low"],
+        "share_high": SHARES["high"],
+        "targets": dict(sorted(counts.items())),
+        "classifier_usd": round(classifier, 10),
+    }
+    if not targets:
+        return [
+            Estimate(
+                lever="routing",
+                policy=policy,
+                scope=f"{len(plan.targets)} eligible requests",
+                requests=0,
+                baseline_usd=0.0,
+                counterfactual_usd=classifier,
+                saving_usd=-classifier,
+                saving_low_usd=-classifier,
+                saving_high_usd=-classifier,
+                assumptions=assumptions,
+                evidence=evidence,
+                detail=detail,
+                policies=[policy],
+                verdict="costs more",
+            )
+        ]
+    cases = {case: routing_lever(plan, SHARES[case], targets) for case in ("central", "low", "high")}
+    est = lever_estimate(
+        engine,
+        cases["central"],
+        lever_kind="routing",
+        policy=policy,
+        scope=f"{len(targets)} eligible requests",
+        assumptions=assumptions,
+        evidence=evidence,
+        detail=detail,
+        cases=cases,
+    )
+    est.requests = round(len(targets) * SHARES["central"])
+    # saving = share x this - classifier, for the chart of saving by share routed
+    full = engine.compare(routing_lever(plan, 1.0, targets), "central")
+    est.detail["saving_per_share_usd"] = round(full.saving + classifier, 10)
+    return [est]
 
 
 def _provider_of(litellm_provider: str) -> str:

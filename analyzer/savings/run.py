@@ -10,8 +10,9 @@ import polars as pl
 from analyzer.conversations import Sequence
 from analyzer.prices import Catalogue
 from analyzer.savings.batching import estimate_batching
-from analyzer.savings.caching import estimate_caching, sim_requests
+from analyzer.savings.caching import estimate_caching
 from analyzer.savings.combined import estimate_combined
+from analyzer.savings.engine import Engine, prepare
 from analyzer.savings.routing import Rule, estimate_routing, plan_routing
 from analyzer.savings.trimming import estimate_trimming
 
@@ -25,22 +26,21 @@ def estimate_all(
     calibration: dict[str, float],
     routing_rules: list[Rule] | None = None,
 ) -> dict[str, Any]:
-    """{"caching": the caching block (already saved, backtest), "savings": every estimate, largest first}."""
-    sims = sim_requests(priced, seq)  # the prefix chains as logged, for the caching and combined replays
-    caching = estimate_caching(priced, seq, cat, sims)
+    """{"caching": the caching block (already saved, backtest), "savings": every estimate, largest first,
+    "combined": the ranked levers replayed together}."""
+    engine = Engine(prepare(priced, seq, threads, calibration), cat)
+    caching = estimate_caching(engine, priced, cat)
+    caching_estimates = caching.pop("_estimates", [])
     plan = plan_routing(con, priced, threads, cat, routing_rules)
-    estimates = [
-        e.as_dict()
-        for e in estimate_batching(priced, threads, cat)
-        + estimate_trimming(priced, seq, cat)
-        + estimate_routing(con, priced, threads, cat, calibration, routing_rules, plan)
-    ]
-    estimates += caching["estimates"]  # type: ignore[operator]
-    combined = estimate_combined(
-        priced, seq, threads, cat, calibration, estimates, plan, sims, caching.get("simulated_cache_read_tokens")
+    estimates = (
+        estimate_batching(engine, priced, threads, cat)
+        + estimate_trimming(engine)
+        + estimate_routing(engine, plan, routing_rules)
+        + caching_estimates
     )
+    combined = estimate_combined(engine, estimates)
     return {
         "caching": caching,
-        "savings": sorted(estimates, key=lambda e: e["saving_usd"], reverse=True),
+        "savings": sorted((e.as_dict() for e in estimates), key=lambda e: e["saving_usd"], reverse=True),
         "combined": combined,
     }

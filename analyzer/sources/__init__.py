@@ -21,13 +21,14 @@ from analyzer.inputs import ByteStream, Digest, Line, label, split_lines
 from analyzer.sources.anthropic import Anthropic
 from analyzer.sources.anthropic_usage import AnthropicCostReport, AnthropicUsageReport, ClaudeCodeUsageReport
 from analyzer.sources.base import RecordError, Request, Source
-from analyzer.sources.bedrock import BedrockConverse
+from analyzer.sources.bedrock import BedrockConverse, BedrockInvocationLog
 from analyzer.sources.claude_code import ClaudeCode
 from analyzer.sources.codex import CodexSession
 from analyzer.sources.gemini import GeminiGenerateContent
 from analyzer.sources.langfuse import LangfuseBatch
 from analyzer.sources.litellm import LiteLLMPayload, LiteLLMSpendLog
 from analyzer.sources.llm_logs import SQLITE_MAGIC, LlmLogsDb, sqlite_rows
+from analyzer.sources.mini_swe_agent import MiniSweAgentTrajectory
 from analyzer.sources.mooncake import MooncakeTrace
 from analyzer.sources.openai_batch import OpenAIBatchInput, OpenAIBatchOutput
 from analyzer.sources.openai_chat import OpenAIChat
@@ -40,6 +41,8 @@ SOURCES: list[Source] = [
     LiteLLMPayload(),
     LiteLLMSpendLog(),
     ClaudeCode(),
+    MiniSweAgentTrajectory(),
+    BedrockInvocationLog(),
     BedrockConverse(),
     GeminiGenerateContent(),
     Anthropic(),
@@ -183,7 +186,7 @@ def open_source(path: Path, forced: str | None = None, digest: Digest | None = N
     except BaseException:
         it.close()
         raise
-    return source, _records(head, it)
+    return source, _exploded(source, _records(head, it))
 
 
 def sniff_source(path: Path, forced: str | None = None) -> Source:
@@ -221,3 +224,21 @@ def _format_of(path: Path, head: list[Item], forced: str | None) -> Source:
             "`llmcost formats` lists the supported ones, --format forces one"
         )
     return source
+
+
+def _exploded(source: Source, items: Iterator[Item]) -> Iterator[Item]:
+    """Records as the source counts them: a format whose one document holds many calls (an agent run) splits
+    it, each call located by its element number in the document."""
+    explode = getattr(source, "explode", None)
+    if explode is None:
+        return items
+    return _split(explode, items)
+
+
+def _split(explode: Any, items: Iterator[Item]) -> Iterator[Item]:
+    for item in items:
+        if not isinstance(item.obj, dict):
+            yield item  # not JSON / not an object: rejected as it is
+            continue
+        for n, record in explode(item.obj):
+            yield Item(n, "item", record, None, None)

@@ -82,6 +82,9 @@ def _ttls(req: dict[str, Any]) -> set[str]:
 def apply_anthropic_usage(r: Request, usage: dict[str, Any], default_ttl: str = "5m") -> None:
     """Anthropic usage into canonical counts: input_tokens there is the uncached part only, so reads and
     writes are added back; writes split by `cache_creation`, else all at `default_ttl`."""
+    if "input_tokens" not in usage and "output_tokens" not in usage:
+        # e.g. an OpenAI-style record in a file detected as Anthropic: never read as a free call
+        raise RecordError("usage has no input_tokens/output_tokens (not Anthropic's usage)")
     uncached = count(usage.get("input_tokens"), "usage.input_tokens")
     read = count(usage.get("cache_read_input_tokens"), "usage.cache_read_input_tokens")
     write = count(usage.get("cache_creation_input_tokens"), "usage.cache_creation_input_tokens")

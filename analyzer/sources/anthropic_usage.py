@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from analyzer.sources.base import RecordError, Source, count, money, sub, timestamp_us
-from analyzer.sources.exports import BucketError, UsageBucket, opt_str, results_of
+from analyzer.sources.exports import BucketError, UsageBucket, opt_str, page_mark, results_of
 
 _DAY_US = 86_400 * 1_000_000
 
@@ -87,6 +87,8 @@ class AnthropicUsageReport(Source):
         raise RecordError("a usage report page holds many buckets: read with records()")
 
     def records(self, obj: dict[str, Any], ctx: dict[str, Any]) -> Iterator[Any]:
+        if mark := page_mark(obj, self.name):
+            yield mark
         for r, start, end, where in _bucket_results(obj):
             if isinstance(r, RecordError):
                 yield r
@@ -143,6 +145,8 @@ class AnthropicCostReport(Source):
         raise RecordError("a cost report page holds many buckets: read with records()")
 
     def records(self, obj: dict[str, Any], ctx: dict[str, Any]) -> Iterator[Any]:
+        if mark := page_mark(obj, self.name):
+            yield mark
         for r, start, end, where in _bucket_results(obj):
             if isinstance(r, RecordError):
                 yield r
@@ -193,6 +197,8 @@ class ClaudeCodeUsageReport(Source):
         raise RecordError("a usage report page holds many records: read with records()")
 
     def records(self, obj: dict[str, Any], ctx: dict[str, Any]) -> Iterator[Any]:
+        if mark := page_mark(obj, self.name):
+            yield mark
         data = obj.get("data")
         if not isinstance(data, list):
             yield RecordError("page has no data list")

@@ -1,4 +1,4 @@
-"""Amazon Bedrock Converse API request/response logs.
+"""Amazon Bedrock: Converse API request/response logs, and model invocation logging records.
 
 The same envelope as the other request logs (`request`, `response`, optional `timestamp` and `metadata`), or an
 HTTP recording whose request `uri` is `.../model/{modelId}/converse`. The response's `usage` counts
@@ -6,6 +6,12 @@ HTTP recording whose request `uri` is `.../model/{modelId}/converse`. The respon
 input adds `cacheReadInputTokens` and `cacheWriteInputTokens` back. Messages are `system`, `messages` and
 `toolConfig.tools` as Converse sends them; `cachePoint` blocks mark cache breakpoints (5 minutes unless a `ttl`
 is given) and are not content.
+
+Model invocation logging (CloudWatch Logs or S3) writes one record per call: `schemaType`
+"ModelInvocationLog", `timestamp`, `requestId`, `operation`, `modelId` (an id or an ARN), `identity.arn`,
+`requestMetadata`, `input {inputBodyJson, inputTokenCount, cacheReadInputTokenCount,
+cacheWriteInputTokenCount}` and `output {outputBodyJson, outputTokenCount}`; as in Converse, inputTokenCount
+leaves the cache out.
 """
 
 from __future__ import annotations
@@ -23,8 +29,10 @@ from analyzer.sources.base import (
     envelope,
     first_str,
     money,
+    str_list,
     sub,
     text_of,
+    timestamp_us,
 )
 
 
@@ -125,4 +133,62 @@ class BedrockConverse(Source):
         reply = sub(resp, "output", "message", "content")
         if reply is not None:
             r.messages.append(("assistant", text_of(reply), True))
+        return r.check()
+
+
+def _invocation_model(model_id: str) -> str:
+    """A foundation-model ARN names the model after `foundation-model/`; an inference-profile ARN names none
+    (left as is: unpriced, and listed as such)."""
+    return model_id.split("foundation-model/", 1)[1] if "foundation-model/" in model_id else model_id
+
+
+class BedrockInvocationLog(Source):
+    name = "bedrock_invocation_log"
+    title = "Amazon Bedrock model invocation logging records (CloudWatch Logs / S3: schemaType ModelInvocationLog)"
+    enables = (
+        "cost per call (cache reads and writes), callers (identity.arn) and requestMetadata tags; messages when "
+        "text delivery is on (threads, prefixes)"
+    )
+    example = "bedrock_invocation_log.jsonl"
+    detected_by = '"schemaType": "ModelInvocationLog"'
+
+    def sniff(self, obj: dict[str, Any]) -> bool:
+        return obj.get("schemaType") == "ModelInvocationLog"
+
+    def parse(self, obj: dict[str, Any], ctx: dict[str, Any]) -> Request:
+        model_id = first_str(obj.get("modelId"))
+        if model_id is None:
+            raise RecordError("record has no modelId")
+        inp = obj.get("input") if isinstance(obj.get("input"), dict) else {}
+        out = obj.get("output") if isinstance(obj.get("output"), dict) else {}
+        if "inputTokenCount" not in inp and "outputTokenCount" not in out:
+            raise RecordError("record has no input.inputTokenCount or output.outputTokenCount")
+        r = Request(model=_invocation_model(model_id), provider="bedrock")
+        r.request_id = first_str(obj.get("requestId"))
+        r.ts_us = timestamp_us(obj.get("timestamp"))
+        # inputTokenCount excludes the cache, as the Converse response's inputTokens does
+        uncached = count(inp.get("inputTokenCount"), "input.inputTokenCount")
+        read = count(inp.get("cacheReadInputTokenCount"), "input.cacheReadInputTokenCount")
+        write = count(inp.get("cacheWriteInputTokenCount"), "input.cacheWriteInputTokenCount")
+        r.input_tokens = uncached + read + write
+        r.cache_read_tokens = read
+        r.cache_write_5m_tokens = write
+        r.output_tokens = count(out.get("outputTokenCount"), "output.outputTokenCount")
+        r.user = first_str(sub(obj, "identity", "arn"))
+        r.tags = str_list(obj.get("requestMetadata"))
+        r.endpoint = first_str(obj.get("operation"))
+        body = inp.get("inputBodyJson")
+        if isinstance(body, dict):
+            r.has_tools = bool(sub(body, "toolConfig", "tools") or body.get("tools"))
+            if isinstance(body.get("messages"), list) or body.get("system"):
+                r.messages = converse_messages(body, r.breakpoints)
+            elif isinstance(body.get("inputText") or body.get("prompt"), str):
+                r.messages = [("user", body.get("inputText") or body.get("prompt"), False)]
+        reply = out.get("outputBodyJson")
+        if isinstance(reply, dict):
+            content = sub(reply, "output", "message", "content")
+            if content is None:
+                content = reply.get("content")  # InvokeModel with Anthropic's Messages body
+            if content is not None:
+                r.messages.append(("assistant", text_of(content), True))
         return r.check()

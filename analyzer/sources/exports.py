@@ -70,6 +70,22 @@ class UsageBucket:
         return self
 
 
+@dataclass(slots=True)
+class PageMark:
+    """A page's own pagination: whether more pages follow it, and the cursor of the next one. A complete export
+    has one page saying no more follow; without it, pages are missing and the totals are short."""
+
+    export: str
+    has_more: bool
+    next_page: str | None
+
+
+def page_mark(obj: dict[str, Any], export: str) -> PageMark | None:
+    if "has_more" not in obj:
+        return None  # a bare bucket list, saved without its page
+    return PageMark(export, obj.get("has_more") is True, opt_str(obj.get("next_page")))
+
+
 class BucketError(RecordError):
     """One result of a page is unusable; `where` says which, so the rest of the page is kept."""
 

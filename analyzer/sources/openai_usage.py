@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from analyzer.sources.base import RecordError, Source, count, money, timestamp_us
-from analyzer.sources.exports import BucketError, UsageBucket, opt_str, page_buckets, results_of
+from analyzer.sources.exports import BucketError, UsageBucket, opt_str, page_buckets, page_mark, results_of
 
 _COMPLETIONS = "organization.usage.completions.result"
 _COSTS = "organization.costs.result"
@@ -66,6 +66,8 @@ class OpenAIUsage(Source):
         raise RecordError("a usage page holds many buckets: read with records()")
 
     def records(self, obj: dict[str, Any], ctx: dict[str, Any]) -> Iterator[Any]:
+        if mark := page_mark(obj, self.name):
+            yield mark
         for r, start, end, where in _buckets(obj, _COMPLETIONS):
             if isinstance(r, RecordError):
                 yield r
@@ -122,6 +124,8 @@ class OpenAICosts(Source):
         raise RecordError("a costs page holds many buckets: read with records()")
 
     def records(self, obj: dict[str, Any], ctx: dict[str, Any]) -> Iterator[Any]:
+        if mark := page_mark(obj, self.name):
+            yield mark
         for r, start, end, where in _buckets(obj, _COSTS):
             if isinstance(r, RecordError):
                 yield r
