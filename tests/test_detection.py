@@ -99,3 +99,13 @@ def test_each_fixture_example_is_recognised_by_its_format_alone(name):
 @pytest.mark.parametrize("rel", sorted(EXPECTED_SHARED))
 def test_each_shared_sample_is_recognised_by_its_format_alone(rel):
     assert sniffed_by(SHARED / rel) == [EXPECTED_SHARED[rel]]
+
+
+def test_formats_say_how_each_is_detected_and_what_it_enables(runner):
+    import json
+
+    from analyzer.cli import cli
+
+    rows = json.loads(runner.invoke(cli, ["formats", "--json"]).stdout)
+    assert {r["name"] for r in rows} == {s.name for s in SOURCES}
+    assert all(r["detected_by"] and r["enables"] for r in rows)

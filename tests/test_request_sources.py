@@ -499,3 +499,11 @@ def test_langfuse_observations_export_page(store, tmp_path):
     assert row == ("t1", 100, 10, pytest.approx(0.0004))
     loc, why = store.con.execute("SELECT location, reason FROM rejects").fetchone()
     assert loc.endswith("data[2]") and "no model" in why
+
+
+def test_gemini_calls_on_an_explicit_cache_keep_tokens_but_no_partial_messages(store):
+    store.ingest([str(SAMPLES / "gemini_generate_content.jsonl")])
+    rows = store.con.execute(
+        "SELECT cache_read_tokens, n_messages FROM requests ORDER BY cache_read_tokens, request_id"
+    ).fetchall()
+    assert rows == [(0, 2), (3512, 0), (3512, 0)]  # the plain call has system + user; the cached ones none

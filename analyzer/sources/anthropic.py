@@ -119,6 +119,9 @@ class Anthropic(Source):
     title = "Anthropic Messages API request/response log"
     enables = "cost, cache reads and 5m/1h cache writes, messages (threads, prefixes, routing, trimming)"
     example = "anthropic_messages.jsonl"
+    detected_by = (
+        'a request/response pair whose response is "type": "message" or has Anthropic usage (cache_*_input_tokens)'
+    )
 
     def sniff(self, obj: dict[str, Any]) -> bool:
         env = envelope(obj)

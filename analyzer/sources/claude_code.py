@@ -20,6 +20,7 @@ class ClaudeCode(Source):
     title = "Claude Code session transcript (~/.claude/projects/*/*.jsonl)"
     enables = "cost, cache reads and 5m/1h writes, sessions and projects (no request bodies)"
     example = "claude_code_session.jsonl"
+    detected_by = "lines with sessionId and a message (or a summary/system entry)"
 
     def sniff(self, obj: dict[str, Any]) -> bool:
         return "sessionId" in obj and ("message" in obj or obj.get("type") in ("summary", "system"))

@@ -6,7 +6,8 @@ The same envelope as the other request logs, or an HTTP recording whose request 
 (`cachedContentTokenCount`); `candidatesTokenCount` excludes the thinking tokens (`thoughtsTokenCount`),
 which are billed as output; `toolUsePromptTokenCount` is input too. Calls that manage explicit caches
 (`cachedContents` create/delete) generate nothing and carry no per-token usage: they are passed over (their
-hourly storage cost is not modelled).
+hourly storage cost is not modelled). A call that reads such a cache sends only the uncached rest of its
+prompt: it is read for its tokens and cost, without messages.
 """
 
 from __future__ import annotations
@@ -105,8 +106,12 @@ class GeminiGenerateContent(Source):
             raise RecordError("response has no usageMetadata")
         r.endpoint = "generateContent"
         r.has_tools = bool(req.get("tools"))
-        r.messages = gemini_messages(req)
-        reply = sub(resp, "candidates")
-        if isinstance(reply, list) and reply and isinstance(reply[0], dict):
-            r.messages.append(("assistant", _parts(reply[0].get("content")), True))
+        # A call that reads an explicit cache (`cachedContent`) sends only what follows the cached part: its
+        # body is not the prompt the model saw, so it is kept without messages (cost and tokens only) rather
+        # than fed to the prefix analysis and the cache replay as if the cached tokens were missing.
+        if not req.get("cachedContent"):
+            r.messages = gemini_messages(req)
+            reply = sub(resp, "candidates")
+            if isinstance(reply, list) and reply and isinstance(reply[0], dict):
+                r.messages.append(("assistant", _parts(reply[0].get("content")), True))
         return r.check()

@@ -80,6 +80,7 @@ class LiteLLMPayload(Source):
     title = "LiteLLM StandardLoggingPayload (callback/S3/GCS/file logs)"
     enables = "cost (LiteLLM's and ours), keys/teams/users/tags, cached tokens, messages when logged"
     example = "litellm_standard_logging_payload.json"
+    detected_by = "objects with call_type, startTime and response_cost (or model_map_information / hidden_params)"
 
     def sniff(self, obj: dict[str, Any]) -> bool:
         return (
@@ -129,6 +130,7 @@ class LiteLLMSpendLog(Source):
     title = "LiteLLM proxy LiteLLM_SpendLogs row"
     enables = "cost (LiteLLM's and ours), keys/teams/users/tags, sessions, cached tokens"
     example = "litellm_spend_log.json"
+    detected_by = "objects with request_id, spend and startTime"
 
     def sniff(self, obj: dict[str, Any]) -> bool:
         return "request_id" in obj and "spend" in obj and "startTime" in obj

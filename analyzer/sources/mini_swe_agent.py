@@ -21,6 +21,7 @@ class MiniSweAgentTrajectory(Source):
     title = "mini-swe-agent / SWE-agent trajectory (*.traj.json: one run, every assistant message one call)"
     enables = "cost (and the agent's own), cache reads as the provider reported, messages (threads, prefixes, replays)"
     example = "tests/fixtures/mini_swe_agent.traj.json.gz"  # one real run; 31 calls
+    detected_by = 'a trajectory whose trajectory_format starts with "mini-swe-agent" and has messages'
 
     def sniff(self, obj: dict[str, Any]) -> bool:
         fmt = obj.get("trajectory_format")

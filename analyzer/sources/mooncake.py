@@ -21,6 +21,7 @@ class MooncakeTrace(Source):
     title = "Block-hash inference trace (Mooncake format: timestamp ms, input/output length, hash_ids)"
     enables = "prefix reuse and ideal cache-hit ratios from 512-token block hashes; no cost (no model)"
     example = "mooncake_trace.jsonl"
+    detected_by = "lines with hash_ids and input_length"
 
     def sniff(self, obj: dict[str, Any]) -> bool:
         return "hash_ids" in obj and "input_length" in obj

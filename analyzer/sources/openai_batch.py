@@ -21,6 +21,7 @@ class OpenAIBatchInput(Source):
     title = "OpenAI Batch API input file (joined to its output by custom_id)"
     enables = "request messages for the matching batch output lines"
     example = "openai_batch_input.jsonl"
+    detected_by = "lines with custom_id and a request body (no response)"
     companion = True
 
     def sniff(self, obj: dict[str, Any]) -> bool:
@@ -39,6 +40,7 @@ class OpenAIBatchOutput(Source):
     title = "OpenAI Batch API output file"
     enables = "cost at batch prices, cached and reasoning tokens; messages when the input file is given"
     example = "openai_batch_output.jsonl"
+    detected_by = "lines with custom_id and a response or error (no body)"
 
     def sniff(self, obj: dict[str, Any]) -> bool:
         return "custom_id" in obj and ("response" in obj or "error" in obj) and "body" not in obj

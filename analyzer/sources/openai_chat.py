@@ -114,6 +114,9 @@ class OpenAIChat(Source):
     title = "OpenAI Chat Completions request/response log (and OpenAI-compatible providers)"
     enables = "cost, cached tokens, reasoning tokens, messages (threads, prefixes, routing, trimming)"
     example = "openai_chat.jsonl"
+    detected_by = (
+        "a request/response pair whose response is a chat.completion / response object or has usage.prompt_tokens"
+    )
 
     def sniff(self, obj: dict[str, Any]) -> bool:
         env = envelope(obj)
