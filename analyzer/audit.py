@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
+import statistics
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +20,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import orjson
 import polars as pl
 
 from analyzer.errors import InputError
@@ -168,6 +171,33 @@ def compare(
             )
     if cur["unpriced_requests"]:
         notes.append(f"{cur['unpriced_requests']} requests in the window are on unpriced models: not in the spend")
+    first = _first_logged(store)
+    prev["partial"] = first is not None and first > windows.previous[0]
+    if prev["partial"] and first is not None and first < windows.previous[1]:
+        notes.append(
+            f"the window before is partial: the logs start at {first:%Y-%m-%d %H:%M} UTC, so its spend and the "
+            "change against it understate a full window"
+        )
+    trailing = _trailing(store, cat, windows)
+    checks = [
+        {
+            "check": "spend_increase_pct",
+            "against": "the window before",
+            "value": cost_pct,
+            "threshold": fail_on_increase,
+            "crossed": any(c["check"] == "spend_increase_pct" for c in crossed),
+        },
+        {
+            "check": "cached_share_drop_pts",
+            "against": "the window before",
+            "value": None if share_pts is None else -share_pts,
+            "threshold": fail_on_cache_drop,
+            "crossed": any(c["check"] == "cached_share_drop_pts" for c in crossed),
+        },
+    ]
+    alerts = _median_alerts(cur, windows, trailing, fail_on_increase, fail_on_cache_drop, checks)
+    crossed += [{k: a[k] for k in ("check", "value", "threshold", "message")} for a in alerts]
+    alerts += _new_models(store, cat, windows)
     return {
         "schema_version": SCHEMA_VERSION,
         "day": windows.day.isoformat(),
@@ -176,7 +206,10 @@ def compare(
         "previous": prev,
         "change": {"cost_pct": cost_pct, "cached_share_pts": share_pts},
         "thresholds": {"fail_on_increase_pct": fail_on_increase, "fail_on_cache_drop_pts": fail_on_cache_drop},
+        "trailing_7_days": trailing,
+        "checks": checks,
         "crossed": crossed,
+        "alerts": alerts,
         "notes": notes,
         "ingest": {
             "files_read": sum(1 for f in ingested.files if not f.skipped),
@@ -185,3 +218,238 @@ def compare(
             "rejected": ingested.rejected,
         },
     }
+
+
+TRAILING_DAYS = 7
+LARGE_PREFIX_TOKENS = 1024  # the smallest prefix any provider caches
+MOSTLY_UNCACHED = 0.5  # a new prefix is flagged when less than this share of its repeats were read from cache
+
+
+def _first_logged(store: Store) -> datetime | None:
+    ((first,),) = store.con.execute("SELECT min(ts) FROM requests WHERE trace_ms IS NULL").fetchall()
+    return first
+
+
+def _trailing(store: Store, cat: Catalogue, windows: Windows) -> dict[str, Any]:
+    """The 7 days before the audited window, day by day: the median daily spend and cached share, over the
+    days the logs cover (days before the logs began are not zeros)."""
+    start = windows.current[0]
+    f = priced_frame(store, cat, start - timedelta(days=TRAILING_DAYS), start)
+    days = []
+    if f.height:
+        daily = (
+            f.with_columns(day=pl.col("ts").dt.date())
+            .group_by("day")
+            .agg(
+                cost=pl.when(pl.col("priced")).then(pl.col("cost")).otherwise(0.0).sum(),
+                input_tokens=pl.col("input_tokens").sum(),
+                reads=pl.col("cache_read_tokens").sum(),
+            )
+            .sort("day")
+        )
+        days = daily.to_dicts()
+    spends = [float(d["cost"] or 0.0) for d in days]
+    shares = [d["reads"] / d["input_tokens"] for d in days if d["input_tokens"]]
+    return {
+        "days_with_traffic": len(days),
+        "median_daily_cost_usd": round(statistics.median(spends), 10) if spends else None,
+        "median_cached_share": round(statistics.median(shares), 6) if shares else None,
+    }
+
+
+def _median_alerts(
+    cur: dict[str, Any],
+    windows: Windows,
+    trailing: dict[str, Any],
+    fail_on_increase: float | None,
+    fail_on_cache_drop: float | None,
+    checks: list[dict[str, Any]],
+) -> list[dict[str, Any]]:
+    """The same thresholds against the trailing 7-day median: one busy or quiet day before is not the norm."""
+    out = []
+    per_day = cur["cost_usd"] / windows.days
+    median = trailing["median_daily_cost_usd"]
+    pct = round((per_day - median) / median * 100, 2) if median else None
+    crossed = fail_on_increase is not None and pct is not None and pct > fail_on_increase
+    checks.append(
+        {
+            "check": "spend_vs_7day_median_pct",
+            "against": "the median day of the 7 before",
+            "value": pct,
+            "threshold": fail_on_increase,
+            "crossed": crossed,
+        }
+    )
+    if crossed:
+        out.append(
+            {
+                "check": "spend_vs_7day_median_pct",
+                "kind": "spend_above_trailing_median",
+                "value": pct,
+                "threshold": fail_on_increase,
+                "daily_cost_usd": round(per_day, 10),
+                "median_daily_cost_usd": median,
+                "message": f"spend {pct:+.1f}% against the median day of the 7 before ({usd(per_day)} a day "
+                f"against {usd(median)}) exceeds --fail-on-increase {fail_on_increase:g}",
+            }
+        )
+    mshare = trailing["median_cached_share"]
+    pts = (
+        round((mshare - cur["cached_share"]) * 100, 2)
+        if mshare is not None and cur["cached_share"] is not None
+        else None
+    )
+    crossed = fail_on_cache_drop is not None and pts is not None and pts > fail_on_cache_drop
+    checks.append(
+        {
+            "check": "cached_share_vs_7day_median_drop_pts",
+            "against": "the median day of the 7 before",
+            "value": pts,
+            "threshold": fail_on_cache_drop,
+            "crossed": crossed,
+        }
+    )
+    if crossed:
+        out.append(
+            {
+                "check": "cached_share_vs_7day_median_drop_pts",
+                "kind": "cached_share_below_trailing_median",
+                "value": pts,
+                "threshold": fail_on_cache_drop,
+                "cached_share": cur["cached_share"],
+                "median_cached_share": mshare,
+                "message": f"input served from cache {cur['cached_share']:.1%} is {pts:.1f} points under the "
+                f"median day of the 7 before ({mshare:.1%}), past --fail-on-cache-drop {fail_on_cache_drop:g}",
+            }
+        )
+    return out
+
+
+def _new_models(store: Store, cat: Catalogue, windows: Windows) -> list[dict[str, Any]]:
+    """Models logged in the window and never before it: each a `new_model` alert, or `new_unpriced_model`
+    when the catalogue has no price for it (its spend is missing from every total)."""
+    start, end = windows.current
+    rows = store.con.execute(
+        "SELECT model, any_value(provider), count(*) FROM requests WHERE trace_ms IS NULL AND ts >= ? AND ts < ? "
+        "AND model NOT IN (SELECT DISTINCT model FROM requests WHERE ts < ? AND model IS NOT NULL) "
+        "GROUP BY model ORDER BY count(*) DESC, model",
+        [start, end, start],
+    ).fetchall()
+    out = []
+    for model, provider, n in rows:
+        key = cat.resolve(model, provider).key
+        kind = "new_model" if key else "new_unpriced_model"
+        out.append(
+            {
+                "kind": kind,
+                "model": model,
+                "provider": provider,
+                "priced_as": key,
+                "requests": int(n),
+                "message": f"{'new model' if key else 'new UNPRICED model (not in any cost)'}: {model} "
+                f"({int(n):,} request{'s' if n != 1 else ''})",
+            }
+        )
+    return out
+
+
+def new_uncached_prefixes(store: Store, report: dict[str, Any], windows: Windows) -> list[dict[str, Any]]:
+    """Shared prefixes of the window's report that are large enough to cache, were mostly sent uncached, and
+    were never sent before the window: a new prompt that caching does not serve yet."""
+    start = windows.current[0]
+    out = []
+    for p in report.get("top_prefixes") or []:
+        if p["tokens"] < LARGE_PREFIX_TOKENS or (p.get("logged_cached_share") or 0.0) >= MOSTLY_UNCACHED:
+            continue
+        seen = store.con.execute(
+            """
+            WITH target AS (
+                SELECT string_agg(role || ':' || content_id, '|' ORDER BY position) AS k
+                FROM (SELECT role, content_id, position FROM messages WHERE request_id = ? AND NOT is_output
+                      ORDER BY position LIMIT ?)
+            ), first AS (
+                SELECT content_id FROM messages WHERE request_id = ? AND NOT is_output ORDER BY position LIMIT 1
+            ), earlier AS (
+                SELECT m.request_id, string_agg(m.role || ':' || m.content_id, '|' ORDER BY m.position) AS k
+                FROM messages m JOIN requests r USING (request_id)
+                WHERE r.ts < ? AND NOT m.is_output AND m.request_id IN (
+                    SELECT request_id FROM messages WHERE content_id = (SELECT content_id FROM first))
+                GROUP BY m.request_id
+            )
+            SELECT count(*) FROM earlier, target WHERE starts_with(earlier.k, target.k)
+            """,
+            [p["example_request_id"], p["messages"], p["example_request_id"], start],
+        ).fetchall()[0][0]
+        if seen:
+            continue
+        out.append(
+            {
+                "kind": "new_large_uncached_prefix",
+                "prefix": p["prefix"],
+                "tokens": p["tokens"],
+                "requests": p["requests"],
+                "logged_cached_share": p.get("logged_cached_share"),
+                "uncached_reuse_tokens": p.get("uncached_reuse_tokens"),
+                "spend_usd": p.get("spend_usd"),
+                "message": f"new {p['tokens']:,}-token prefix {p['prefix']} sent {p['requests']:,} times, "
+                f"{(p.get('logged_cached_share') or 0.0):.0%} of it from cache",
+            }
+        )
+    return out
+
+
+DATED = re.compile(r"^(?:llmcost|audit)-(\d{4}-\d{2}-\d{2})(?:-w\d+)?\.(?:html|json|md)$")
+
+
+def prune_reports(folder: Path, keep_days: int) -> list[str]:
+    """Delete the dated reports (llmcost-DAY.*, audit-DAY.json) older than the newest `keep_days` days of the
+    folder; audit-latest.json, index.html, other files and the database are never touched."""
+    dated = [(p, date.fromisoformat(m.group(1))) for p in folder.iterdir() if (m := DATED.match(p.name))]
+    if not dated:
+        return []
+    cutoff = max(d for _, d in dated) - timedelta(days=keep_days)
+    gone = []
+    for p, d in sorted(dated):
+        if d <= cutoff:
+            p.unlink(missing_ok=True)
+            gone.append(p.name)
+    return gone
+
+
+def history(folder: Path) -> list[dict[str, Any]]:
+    """Every audit-DAY.json of the folder, oldest first, with the files of that day that still exist: what
+    DIR/index.html lists. A file that is not an audit outcome is skipped, not fatal."""
+    rows = []
+    for p in sorted(folder.glob("audit-*.json")):
+        if not DATED.match(p.name):
+            continue
+        try:
+            o = orjson.loads(p.read_bytes())
+            cur = o["current"]
+            row = {
+                "day": o["day"],
+                "window_days": o.get("window_days", 1),
+                "requests": cur["requests"],
+                "cost_usd": cur["cost_usd"],
+                "cached_share": cur["cached_share"],
+                "cost_pct": o["change"]["cost_pct"],
+                "crossed": len(o.get("crossed") or []),
+                "alerts": [a["message"] for a in o.get("alerts") or []],
+                "partial_previous": bool(o.get("previous", {}).get("partial")),
+            }
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        stem = p.name[len("audit-") : -len(".json")]
+        row["links"] = {
+            kind: name
+            for kind, name in (
+                ("report", f"llmcost-{stem}.html"),
+                ("json", f"llmcost-{stem}.json"),
+                ("markdown", f"llmcost-{stem}.md"),
+                ("audit", p.name),
+            )
+            if (folder / name).exists()
+        }
+        rows.append(row)
+    rows.sort(key=lambda r: (r["day"], r["window_days"]))
+    return rows

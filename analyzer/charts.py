@@ -11,6 +11,7 @@ Nothing here computes a new figure: every number is read from the report model; 
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from analyzer.projection import monthly_factor
@@ -23,8 +24,18 @@ FONT = "system-ui, -apple-system, Segoe UI, Roboto, Helvetica, Arial, sans-serif
 CONFIG = {
     "font": FONT,
     "view": {"stroke": None},
-    "axis": {"labelFontSize": 11, "titleFontSize": 11, "titleFontWeight": "normal", "grid": True},
-    "legend": {"labelFontSize": 11, "titleFontSize": 11, "orient": "bottom", "columns": 3, "labelLimit": 260},
+    # titlePadding: the browser's system font is wider than the one vl-convert measures labels with, so a title
+    # placed at the measured width would overlap the tick labels
+    "axis": {"labelFontSize": 11, "titleFontSize": 11, "titleFontWeight": "normal", "grid": True, "titlePadding": 14},
+    # columnPadding: room for the browser's wider font (see titlePadding), so legend entries never overlap
+    "legend": {
+        "labelFontSize": 11,
+        "titleFontSize": 11,
+        "orient": "bottom",
+        "columns": 3,
+        "labelLimit": 260,
+        "columnPadding": 28,
+    },
     "range": {"category": {"scheme": "tableau10"}},
 }
 
@@ -42,44 +53,80 @@ def _spec(data: list[dict[str, Any]], body: dict[str, Any], *, width: int = WIDT
 
 
 def _money(top: float) -> str:
-    """A d3 format for dollar axes and labels: cents on a scale under $1 would all read $0.00."""
+    """A d3 format for dollar axes and labels with enough decimals that neighbouring ticks differ: a scale that
+    tops out at $0.0002 would read "$0.0000" at every tick with four."""
     top = abs(top)
-    return "$,.4f" if top < 0.1 else "$,.3f" if top < 1 else "$,.2f" if top < 100 else "$,.0f"
+    if top >= 100:
+        return "$,.0f"
+    if top <= 0:
+        return "$,.2f"
+    step = top / 5  # about the tick spacing Vega picks for a chart this tall
+    return f"$,.{min(max(2, math.ceil(-math.log10(step))), 8)}f"
 
 
 def _per_month(report: dict[str, Any]) -> float | None:
     return monthly_factor(report["period"]["days"])
 
 
+UNIT_TITLES = {"day": "Day (UTC)", "week": "Week (UTC, from Monday)", "month": "Month (UTC)"}
+MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+
+
+def _period_label(start: str, unit: str, years: int) -> str:
+    """ "Nov 24" for a day or week ("Nov 24 2025" when the bars span years), "Nov 2025" for a month."""
+    y, m, d = start.split("-")
+    month = MONTHS[int(m) - 1]
+    if unit == "month":
+        return f"{month} {y}"
+    return f"{month} {int(d)}" + (f" {y}" if years > 1 else "")
+
+
 def daily_spend(report: dict[str, Any]) -> dict | None:
-    rows = [r for r in report["by_day"] if r["day"] and r["cost_usd"] is not None]
-    if not rows:
+    """Spend per day, week or month (by the period's length, so bars never shrink to hairlines), stacked by
+    model as logged; one bar per period, so no date repeats on the axis."""
+    view = report.get("spend_by_period") or {}
+    periods = [p for p in view.get("periods") or [] if p["cost_usd"] is not None]
+    if not periods:
         return None
     spend: dict[str, float] = {}
-    for r in rows:
-        spend[r["model"]] = spend.get(r["model"], 0.0) + r["cost_usd"]
+    for p in periods:
+        for m, c in p["by_model"].items():
+            spend[m] = spend.get(m, 0.0) + c
     keep = set(sorted(spend, key=lambda m: spend[m], reverse=True)[:MAX_MODELS])
-    per_day: dict[str, float] = {}
-    for r in rows:
-        per_day[r["day"]] = per_day.get(r["day"], 0.0) + r["cost_usd"]
+    unit = view["unit"]
+    years = len({p["start"][:4] for p in periods})
+    labels = [_period_label(p["start"], unit, years) for p in periods]
     data = [
-        {"day": r["day"], "model": r["model"] if r["model"] in keep else "other models", "cost_usd": r["cost_usd"]}
-        for r in rows
+        {"period": label, "model": m if m in keep else "other models", "cost_usd": c}
+        for p, label in zip(periods, labels, strict=True)
+        for m, c in p["by_model"].items()
     ]
     return _spec(
         data,
         {
             "mark": {"type": "bar"},
             "encoding": {
-                "x": {"field": "day", "type": "temporal", "timeUnit": "utcyearmonthdate", "title": "Day (UTC)"},
+                "x": {
+                    "field": "period",
+                    "type": "ordinal",
+                    "sort": labels,
+                    "title": UNIT_TITLES[unit],
+                    "axis": {"labelAngle": -40, "labelOverlap": True},
+                },
                 "y": {
                     "aggregate": "sum",
                     "field": "cost_usd",
                     "type": "quantitative",
                     "title": "Spend (USD)",
-                    "axis": {"format": _money(max(per_day.values()))},
+                    "axis": {"format": _money(max(p["cost_usd"] for p in periods))},
                 },
-                "color": {"field": "model", "type": "nominal", "title": "Model", "legend": {"columns": 2}},
+                "color": {
+                    "field": "model",
+                    "type": "nominal",
+                    "title": "Model (as logged)",
+                    "sort": sorted(keep, key=lambda m: -spend[m]) + ["other models"],
+                    "legend": {"columns": 1 if len(keep) > 4 else 2, "labelLimit": 320},
+                },
             },
         },
     )
@@ -98,7 +145,14 @@ def context_growth(report: dict[str, Any]) -> dict | None:
         {
             "mark": {"type": "line", "point": True},
             "encoding": {
-                "x": {"field": "turn", "type": "quantitative", "title": "Turn", "axis": {"tickMinStep": 1}},
+                "x": {
+                    "field": "turn",
+                    "type": "quantitative",
+                    "title": "Turn",
+                    # whole turns only: a tick at 1.5 rounded to "2" would repeat a label
+                    "axis": {"tickMinStep": 1, "format": "d"}
+                    | ({"values": [g["turn"] for g in growth[:MAX_TURNS]]} if len(growth) <= 12 else {}),
+                },
                 "y": {"field": "tokens", "type": "quantitative", "title": "Input tokens per request"},
                 "color": {"field": "statistic", "type": "nominal", "title": None},
             },
@@ -128,7 +182,7 @@ def segments(report: dict[str, Any]) -> dict | None:
                             "field": "cost_usd",
                             "type": "quantitative",
                             "title": "Input cost (USD)",
-                            "axis": {"format": _money(max(d["cost_usd"] for d in data))},
+                            "axis": {"format": _money(max(d["cost_usd"] for d in data)), "tickCount": 5},
                         }
                     },
                 },
@@ -324,7 +378,8 @@ def projection(report: dict[str, Any]) -> dict | None:
         ("cache_write_usd", "cache writes"),
         ("output_usd", "output"),
     )
-    rows = [("as measured", p["as_given"])] + list(p["scenarios"].items())
+    words = p.get("scenarios_assume") or {}
+    rows = [("as measured", p["as_given"])] + [(words.get(k, k), v) for k, v in p["scenarios"].items()]
     data = [{"scenario": name, "part": label, "usd": r[key]} for name, r in rows for key, label in parts]
     return _spec(
         data,
@@ -336,7 +391,7 @@ def projection(report: dict[str, Any]) -> dict | None:
                     "type": "nominal",
                     "sort": [n for n, _ in rows],
                     "title": None,
-                    "axis": {"labelAngle": 0},
+                    "axis": {"labelAngle": 0, "labelExpr": "split(datum.label, ', ')"},  # one line per assumption
                 },
                 "y": {
                     "aggregate": "sum",
@@ -355,9 +410,10 @@ def projection(report: dict[str, Any]) -> dict | None:
 # id -> (title, builder, caption): the order is the report's order
 CHARTS = {
     "daily-spend": (
-        "Daily spend by model",
+        "Spend over time by model",
         daily_spend,
-        "Cost per UTC day at catalogue prices, stacked by model; unpriced models are not in it.",
+        "Cost per UTC day (per week over two months, per month over a year) at catalogue prices, stacked by "
+        "model as logged; unpriced models are not in it.",
     ),
     "waterfall": (
         "From spend as logged to all levers together",
@@ -392,10 +448,48 @@ CHARTS = {
         "Projected monthly cost",
         projection,
         "Each model's measured workload (requests per month, mean tokens, cache hit rate), summed, and the three "
-        "scenarios of `llmcost project`: 20% of the traffic; full traffic with +30% context; 3x traffic with +50% "
-        "context and no caching.",
+        "scenarios of `llmcost project`, each named for what it assumes.",
     ),
 }
+
+
+def audit_trend(history: list[dict[str, Any]]) -> dict | None:
+    """Spend of each audited day (DIR/index.html), red where a threshold was crossed."""
+    rows = [h for h in history if h["window_days"] == 1] or history
+    if not rows:
+        return None
+    data = [
+        {"day": h["day"], "cost_usd": h["cost_usd"], "state": "threshold crossed" if h["crossed"] else "ok"}
+        for h in rows
+    ]
+    return _spec(
+        data,
+        {
+            "mark": {"type": "bar"},
+            "encoding": {
+                "x": {
+                    "field": "day",
+                    "type": "ordinal",
+                    "title": None,
+                    "axis": {"labelAngle": -45, "labelOverlap": True},
+                },
+                "y": {
+                    "field": "cost_usd",
+                    "type": "quantitative",
+                    "title": "Spend (USD)",
+                    "axis": {"format": _money(max(d["cost_usd"] for d in data)), "titlePadding": 12},
+                },
+                "color": {
+                    "field": "state",
+                    "type": "nominal",
+                    "title": None,
+                    "scale": {"domain": ["ok", "threshold crossed"], "range": ["#4c78a8", "#e45756"]},
+                },
+            },
+        },
+        width=900,
+        height=200,
+    )
 
 
 def specs(report: dict[str, Any]) -> list[dict[str, Any]]:

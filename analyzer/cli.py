@@ -7,6 +7,7 @@ Exit codes: 0 ok (rejected records are reported, not fatal); 1 input error; 2 us
 from __future__ import annotations
 
 import os
+import re
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,8 +18,9 @@ import duckdb
 import orjson
 
 from analyzer import __version__, tokens
-from analyzer.audit import Windows, default_day
+from analyzer.audit import Windows, default_day, new_uncached_prefixes, prune_reports
 from analyzer.audit import compare as audit_compare
+from analyzer.audit import history as audit_history
 from analyzer.audit import locked as audit_lock
 from analyzer.errors import InputError, LlmcostError, StrictError, ThresholdError
 from analyzer.export import write_csvs
@@ -28,8 +30,19 @@ from analyzer.projection import Workload
 from analyzer.projection import measured as measured_workload
 from analyzer.projection import project as run_projection
 from analyzer.redact import one_line, terminal_safe
-from analyzer.render import RENDERERS, render_projection, render_savings, render_text, usd, write_output
-from analyzer.report import build_report
+from analyzer.render import (
+    RENDERERS,
+    count,
+    render_audit_index,
+    render_projection,
+    render_projection_by_model,
+    render_savings,
+    render_text,
+    render_view,
+    usd,
+    write_output,
+)
+from analyzer.report import VIEWS, build_report, measured_days, projection_by_model, view_json
 from analyzer.savings.routing import load_rules
 from analyzer.sources import SOURCES
 from analyzer.store import IngestResult, Store, refuse_remote
@@ -86,7 +99,7 @@ def _db_option(required: bool = False):
         type=click.Path(dir_okay=False),
         required=required,
         callback=_check_db,
-        help="DuckDB file to keep the data in (default: in memory, gone after the run).",
+        help="DuckDB file to keep the data in." + ("" if required else " (default: in memory, gone after the run)"),
     )
 
 
@@ -132,6 +145,20 @@ def _warn_rejects(store: Store, result: IngestResult, strict: bool, where: str) 
     _say(f"llmcost: warning: {rejected} record(s) rejected{hint}; all are listed in {where}")
     if strict:
         raise StrictError(f"--strict: {rejected} record(s) rejected")
+
+
+def _trace_rows(store: Store, result: IngestResult) -> dict[str, int]:
+    """Rows of block-hash traces (no model, no cost) among the files just read, by path."""
+    paths = [f.path for f in result.files if f.rows and not f.skipped]
+    if not paths:
+        return {}
+    rows = store.con.execute(
+        "SELECT s.path, count(*) FROM requests r JOIN sources s USING (source_id) "
+        "WHERE r.trace_ms IS NOT NULL AND s.source_id IN "
+        "(SELECT max(source_id) FROM sources WHERE path IN (SELECT unnest(?)) GROUP BY path) GROUP BY s.path",
+        [paths],
+    ).fetchall()
+    return {p: int(n) for p, n in rows}
 
 
 def _need_input(paths: tuple[str, ...], db: str | None) -> None:
@@ -220,6 +247,11 @@ def _ignored_files(paths: tuple[str, ...]) -> list[Path]:
     metavar="TOKENS",
     help="Also replay prefix reuse through an LRU cache holding at most this many tokens.",
 )
+@click.option(
+    "--view",
+    type=click.Choice(VIEWS),
+    help="Print one view in full (spend by day, week or month; the costliest sessions); with --json, write it as JSON.",
+)
 @_ingest_options
 def report(
     paths: tuple[str, ...],
@@ -235,18 +267,23 @@ def report(
     routing_rules: str | None,
     cache_capacity: int | None,
     hash_ids: bool,
+    view: str | None,
     no_text: bool,
     strict: bool,
     fmt: str | None,
 ) -> None:
     """Ingest PATHS (files, folders, globs; .gz/.zst) and report what the traffic cost.
 
-    With no output option a summary is printed. With --db and no PATHS, reports on what the database holds.
+    With no output option a summary is printed: totals, spend per model, the levers, spend by day (or week, or
+    month, by the period's length) and the costliest sessions. With --db and no PATHS, reports on what the
+    database holds.
 
     \b
     Examples:
       llmcost report sample_logs -o report.html --json summary.json --csv-dir tables/
       llmcost report --db llm.duckdb --since 2025-06-01 --until 2025-06-30 --md -
+      llmcost report ~/.claude/projects --view daily
+      llmcost report logs/ --view sessions --json -
     """
     _need_input(paths, db)
     if since is not None and until is not None and since > until:
@@ -272,16 +309,34 @@ def report(
         )
         outputs = [(html, "html"), (json_out, "json"), (md_out, "md")]
         for target, kind in outputs:
-            if target:
-                write_output(RENDERERS[kind](rep), target)
+            if not target:
+                continue
+            if view and kind == "json":
+                text = orjson.dumps(view_json(rep, view), option=orjson.OPT_INDENT_2).decode() + "\n"
+            else:
+                text = RENDERERS[kind](rep)
+            write_output(text, target)
+            _say_wrote(target)
         if csv_dir:
             write_csvs(rep, csv_dir)
-        if not any(t for t, _ in outputs) and not csv_dir:
+            _say_wrote(csv_dir)
+        if view and not json_out:
+            click.echo(render_view(rep, view), nl=False)
+        elif not any(t for t, _ in outputs) and not csv_dir:
             click.echo(render_text(rep), nl=False)
         where = "the report's Ingest section" + (f" and table `rejects` of {db}" if db else "")
         _warn_rejects(store, result, strict, where)
     finally:
         store.close()
+
+
+def _say_wrote(target: str) -> None:
+    """Where each output went and how big it is, so a run with only -o FILE is not silent."""
+    if target == "-":
+        return
+    path = Path(target)
+    size = sum(f.stat().st_size for f in path.iterdir() if f.is_file()) if path.is_dir() else path.stat().st_size
+    click.echo(f"wrote {target} ({max(1, round(size / 1024)):,} KB)", err=True)
 
 
 def _is_latest(path: Path, outcome: dict[str, Any]) -> bool:
@@ -320,6 +375,12 @@ def _is_latest(path: Path, outcome: dict[str, Any]) -> bool:
     "--lock-wait", type=click.FloatRange(min=0), default=0.0, metavar="SECONDS", help="Wait for a running audit."
 )
 @click.option("--prices", "prices_file", type=click.Path(dir_okay=False), help="Price file to overlay.")
+@click.option(
+    "--keep-days",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Delete the dated reports of DIR older than the newest N days (the database keeps every row).",
+)
 @_ingest_options
 def audit(
     paths: tuple[str, ...],
@@ -331,6 +392,7 @@ def audit(
     window_days: int,
     lock_wait: float,
     prices_file: str | None,
+    keep_days: int | None,
     no_text: bool,
     strict: bool,
     fmt: str | None,
@@ -338,9 +400,13 @@ def audit(
     """The nightly job: ingest what is new in PATHS, report on the last complete day, compare it with the day
     before, exit 3 past a threshold.
 
-    Writes DIR/llmcost-DAY.html, .json and .md (the report of the window) and DIR/audit-DAY.json (the
-    comparison; copied to DIR/audit-latest.json unless an older day is being backfilled); DAY gets -wN for an
-    N-day window. Re-running adds nothing and rewrites the same files. No traffic on the day is exit 1.
+    Writes DIR/llmcost-DAY.html, .json and .md (the report of the window, opening with the comparison) and
+    DIR/audit-DAY.json (the comparison, thresholds and alerts; copied to DIR/audit-latest.json unless an older
+    day is being backfilled); DAY gets -wN for an N-day window. DIR/index.html lists every audited day with a
+    spend trend. Re-running adds nothing and rewrites the same files.
+
+    Exit codes: 0 no threshold crossed; 3 a threshold crossed (against the window before or the median day of
+    the 7 before); 1 no traffic on the day or unreadable input; 4 --strict and records were rejected.
 
     \b
     Example (cron, 01:10 UTC):
@@ -363,14 +429,20 @@ def audit(
             outcome = audit_compare(store, cat, windows, fail_on_increase, fail_on_cache_drop, result)
             since, until = windows.current
             rep = build_report(store, cat, since=since, until=until, this_run=result)
+            outcome["alerts"] += new_uncached_prefixes(store, rep, windows)
             suffix = last.isoformat() + (f"-w{window_days}" if window_days > 1 else "")
             outcome["outputs"] = {k: str(folder / f"llmcost-{suffix}.{k}") for k in ("html", "json", "md")}
+            rep["audit"] = outcome  # the day's page opens with the comparison, its thresholds and alerts
             for kind, target in outcome["outputs"].items():
                 write_output(RENDERERS[kind](rep), target)
             text = orjson.dumps(outcome, option=orjson.OPT_INDENT_2).decode() + "\n"
             write_output(text, str(folder / f"audit-{suffix}.json"))
             if _is_latest(folder / "audit-latest.json", outcome):  # a backfill does not replace the newest day
                 write_output(text, str(folder / "audit-latest.json"))
+            if keep_days is not None:
+                for gone in prune_reports(folder, keep_days):
+                    click.echo(f"llmcost: note: removed {gone} (older than --keep-days {keep_days})", err=True)
+            write_output(render_audit_index(audit_history(folder)), str(folder / "index.html"))
             cur, change = outcome["current"], outcome["change"]
             click.echo(
                 f"llmcost audit {outcome['day']}: {usd(cur['cost_usd'])} over {cur['requests']:,} requests"
@@ -424,14 +496,30 @@ def ingest(paths: tuple[str, ...], db: str, as_json: bool, no_text: bool, strict
                 ).decode()
             )
         else:
+            traced = _trace_rows(store, result)
             for f in result.files:
                 if f.skipped:
                     _say(f"{f.path}: skipped: {f.skipped}", err=False)
+                    continue
+                n = traced.get(f.path, 0)
+                if f.buckets:
+                    what = count(f.buckets, "usage bucket")
+                elif n and n == f.rows:
+                    what = f"{count(n, 'block-hash trace request')} (prefix reuse only, no cost)"
                 else:
-                    what = f"{f.buckets} usage buckets" if f.buckets else f"{f.rows} requests"
-                    _say(f"{f.path}: {f.format}: {what}, {f.rejected} rejected, {f.duplicates} duplicates", err=False)
-            buckets = f" and {result.buckets} usage buckets" if result.buckets else ""
-            _say(f"{result.rows} requests{buckets} added to {db}", err=False)
+                    what = count(f.rows - n, "API call") + (f" and {count(n, 'block-hash trace request')}" if n else "")
+                _say(
+                    f"{f.path}: {f.format}: {what}, {f.rejected} rejected, {count(f.duplicates, 'duplicate')} skipped",
+                    err=False,
+                )
+            n = sum(traced.values())
+            buckets = f", {count(result.buckets, 'usage bucket')}" if result.buckets else ""
+            # the report's "Requests" counts API calls only: say how the records added split, so the figures agree
+            _say(
+                f"{count(result.rows + result.buckets, 'record')} added to {db}: {count(result.rows - n, 'API call')}, "
+                f"{count(n, 'block-hash trace request')}{buckets}",
+                err=False,
+            )
         _warn_rejects(store, result, strict, f"table `rejects` of {db}")
     finally:
         store.close()
@@ -536,25 +624,40 @@ def prices(
         click.echo("Multipliers: " + ", ".join(f"{k} x{v:g}" for k, v in info["multipliers"].items()))
 
 
+def _looks_like_a_path(arg: str) -> bool:
+    """One word with a folder separator or a file suffix: meant as a file, so a typo must not be counted as text."""
+    if any(c.isspace() for c in arg):
+        return False
+    return "/" in arg or "\\" in arg or re.search(r"\.\w{1,5}$", arg) is not None
+
+
 @cli.command("tokens")
 @click.argument("file_or_text")
+@click.option("--text", "literal", is_flag=True, help="Count FILE_OR_TEXT itself as text, never as a file name.")
 @click.option("--model", default="gpt-4o", show_default=True, help="Model whose tokenizer and price to use.")
 @click.option("--prices", "prices_file", type=click.Path(dir_okay=False), help="Price file to overlay.")
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
-def tokens_cmd(file_or_text: str, model: str, prices_file: str | None, as_json: bool) -> None:
-    """Count the tokens of a file (or '-' for stdin, or literal text) and price it as input per 1,000 calls.
+def tokens_cmd(file_or_text: str, literal: bool, model: str, prices_file: str | None, as_json: bool) -> None:
+    """Count the tokens of a file (or '-' for stdin, or --text for literal text) and price it as input per 1,000
+    calls. A model not in the price catalogue is exit 1, as in `llmcost prices`, after the count.
 
     \b
-    Example:
+    Examples:
       llmcost tokens system_prompt.txt --model gpt-4.1
+      llmcost tokens --text "You are a helpful assistant." --model claude-sonnet-4-5
     """
-    if file_or_text == "-":
+    if literal:
+        text = file_or_text
+    elif file_or_text == "-":
         text = sys.stdin.read()
     elif Path(file_or_text).is_file():
         try:
             text = Path(file_or_text).read_text(encoding="utf-8", errors="replace")
         except OSError as e:
             raise InputError(f"{file_or_text}: cannot read ({e.strerror or e})") from None
+    elif Path(file_or_text).exists() or _looks_like_a_path(file_or_text):
+        what = "not a file" if Path(file_or_text).exists() else "no such file"
+        raise InputError(f"{file_or_text}: {what} (to count these characters as text, use --text)")
     else:
         text = file_or_text
     enc = tokens.encoding_for(model)
@@ -574,13 +677,15 @@ def tokens_cmd(file_or_text: str, model: str, prices_file: str | None, as_json: 
     }
     if as_json:
         click.echo(orjson.dumps(info, option=orjson.OPT_INDENT_2).decode())
-        return
-    note = "" if exact else " (estimate: this model's tokenizer is not public; counted with o200k_base)"
-    click.echo(f"{n:,} tokens with {enc}{note}")
-    if per_1k is None:
-        click.echo(f"{model}: UNPRICED (not in the price catalogue)")
     else:
-        click.echo(f"as input to {priced['model_key']}: {usd(per_1k)} per 1,000 calls")
+        note = "" if exact else " (estimate: this model's tokenizer is not public; counted with o200k_base)"
+        click.echo(f"{n:,} tokens with {enc}{note}")
+        if per_1k is not None:
+            click.echo(f"as input to {priced['model_key']}: {usd(per_1k)} per 1,000 calls")
+    if per_1k is None:
+        close = cat.close_names(model)
+        hint = f"; close names: {', '.join(close)}" if close else ""
+        raise InputError(f"{model}: not in the price catalogue (unpriced){hint}")
 
 
 @cli.command()
@@ -680,8 +785,40 @@ def project(
       llmcost project --requests 500000 --input-tokens 2000 --output-tokens 300 --model gpt-4o \\
                       --route-share 0.7 --route-to gpt-4o-mini
       llmcost project --from-db llm.duckdb --json
+
+    With --from-db alone, every model of the database is projected on its own measured workload (as the
+    report's projection does) and the models are summed; with --model or token options, one workload is
+    measured across all models and the options given override it.
     """
     measured: dict[str, Any] = {}
+    overrides = (requests, input_tokens, output_tokens, model, cached_prefix, cache_hit_rate)
+    if from_db and all(v is None for v in overrides):
+        # every model of the database, each on its own measured workload, summed: the report's projection
+        cat = load_catalogue(prices_file)
+        store = Store(from_db)
+        try:
+            by_model = projection_by_model(
+                store.con,
+                cat,
+                None,
+                None,
+                measured_days(store.con),
+                growth=growth,
+                route_share=route_share,
+                route_to=route_to,
+            )
+        finally:
+            store.close()
+        if by_model is None:
+            raise InputError(f"{from_db}: no successful API calls to measure")
+        if "error" in by_model:
+            raise InputError(f"{from_db}: {by_model['error']}")
+        by_model = {"schema_version": 2, "measured_from": from_db, **by_model}
+        if as_json:
+            click.echo(orjson.dumps(by_model, option=orjson.OPT_INDENT_2).decode())
+        else:
+            click.echo(render_projection_by_model(by_model), nl=False)
+        return
     if from_db:
         store = Store(from_db)
         try:

@@ -230,6 +230,10 @@ def _usage_tables(ux: dict[str, Any] | None) -> dict[str, tuple[list[dict[str, A
             ux["billed_by_line_item"],
             ["provider", "project", "model", "line_item", "reported_cost_usd"],
         ),
+        "billed_reconciliation.csv": (
+            ux["billed_reconciliation"],
+            ["day", "provider", "billed_usd", "logs_requests", "logs_cost_usd", "gap_usd"],
+        ),
         "usage_reconciliation.csv": (
             ux["reconciliation"],
             ["day", "provider", "model"] + [f"{side}_{k}" for side in ("export", "logs", "gap") for k in gap],

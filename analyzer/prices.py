@@ -415,11 +415,22 @@ def load_catalogue(override: Path | str | None = None, *, history: bool = True) 
             raise InputError(f"{path}: price file is not valid JSON ({e})") from None
         if not isinstance(data, dict):
             raise InputError(f"{path}: price file must be a JSON object keyed by model name")
+        # A small override is checked against the fields the shipped catalogue uses, so that a misspelt
+        # `input_cost_per_tokens` is an error rather than a price silently left as it was. A whole newer
+        # catalogue may bring fields of its own and is not checked.
+        known = {f for e in entries.values() for f in e} if len(data) <= 500 else None
         for key, fields in data.items():
             if key == "sample_spec":
                 continue
             if not isinstance(fields, dict):
                 raise InputError(f"{path}: entry {key!r} must be an object of price fields")
+            for f in fields:
+                if known is not None and f not in known and not f.startswith("supports_"):
+                    close = difflib.get_close_matches(f, sorted(known), n=1)
+                    raise InputError(
+                        f"{path}: {key}.{f} is not a price catalogue field"
+                        + (f" (did you mean {close[0]}?)" if close else "")
+                    )
             for f, v in fields.items():
                 if ("cost" in f and not isinstance(v, dict)) and not (
                     v is None or (isinstance(v, int | float) and not isinstance(v, bool) and v >= 0)

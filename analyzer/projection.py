@@ -51,11 +51,18 @@ class Workload:
         return self
 
 
-# name -> (traffic factor, context growth, caching kept), as the seed's model defines them
+# name -> (traffic factor, context growth, caching kept), as the seed's model defines them. Named for what they
+# assume, not "conservative / base / aggressive": the seed's "conservative" was the cheapest, which reads as
+# the opposite of what a cautious budget means.
 SCENARIOS = {
-    "conservative": (0.2, None, True),  # 20% of the traffic
-    "base": (1.0, 0.3, True),  # full traffic, +30% context growth
-    "aggressive": (3.0, 0.5, False),  # 3x traffic, +50% context growth, no caching
+    "traffic_x0.2": (0.2, None, True),
+    "context_plus_30pct": (1.0, 0.3, True),
+    "traffic_x3_context_plus_50pct_no_cache": (3.0, 0.5, False),
+}
+SCENARIO_TEXT = {
+    "traffic_x0.2": "20% of the traffic",
+    "context_plus_30pct": "full traffic, +30% context",
+    "traffic_x3_context_plus_50pct_no_cache": "3x traffic, +50% context, no caching",
 }
 
 
@@ -228,6 +235,7 @@ def project(w: Workload, cat: Catalogue) -> dict[str, Any]:
         "without_levers": plain,
         "levers_save_usd": round(plain["total_usd"] - as_given["total_usd"], 6),
         "scenarios": scenarios,
+        "scenarios_assume": dict(SCENARIO_TEXT),
         "assumptions": [
             *as_given["notes"],
             "List prices from the catalogue; cache writes (explicit caches: Anthropic) are 5-minute writes at the "
@@ -237,8 +245,9 @@ def project(w: Workload, cat: Catalogue) -> dict[str, Any]:
             "Claude Haiku 4.5 and Opus 4.5 4,096; Gemini Pro 4,096; DeepSeek 64) in its steps (OpenAI 128 tokens, "
             "DeepSeek 64).",
             "Context growth scales the input that is not the cached prefix; the prefix itself does not grow.",
-            "Scenarios: conservative = 20% of the traffic; base = full traffic, +30% context growth; "
-            "aggressive = 3x traffic, +50% context growth, no caching.",
+            "Scenarios, named for what they assume: "
+            + "; ".join(SCENARIO_TEXT[n] for n in SCENARIOS)
+            + " (context growth applies to the input that is not the cached prefix).",
             "Routing moves the share of requests, with the same tokens, to the other model; quality is not measured.",
         ],
     }

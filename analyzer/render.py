@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import math
 import os
 import sys
 import tempfile
@@ -46,6 +47,25 @@ def pct(v: float | None) -> str:
     return "n/a" if v is None else f"{v * 100:.1f}%"
 
 
+def count(n: int | float | None, noun: str) -> str:
+    """ "1 request", "2 requests": a count and its noun in the right number."""
+    if n is None:
+        return f"n/a {noun}s"
+    if n == 1:
+        return f"1 {noun}"
+    return f"{num(n)} {noun[:-1] + 'ies' if noun.endswith('y') and noun[-2] not in 'aeiou' else noun + 's'}"
+
+
+def duration(days: float | None) -> str:
+    """A period's length as people say it: hours under a day (rounded down, so that 23.99 hours never reads as
+    "1.0 days" beside "needs at least a day"), days above."""
+    if days is None:
+        return "n/a"
+    if days < 1:
+        return count(math.floor(days * 240) / 10, "hour")
+    return count(math.floor(days * 10) / 10 if days < 10 else round(days), "day")
+
+
 def render_json(report: dict[str, Any]) -> str:
     return orjson.dumps(report, option=orjson.OPT_INDENT_2).decode() + "\n"
 
@@ -55,10 +75,11 @@ def _env() -> jinja2.Environment:
         loader=jinja2.FileSystemLoader(str(resource_dir("reports"))),
         autoescape=True,  # everything from logs is attacker-controlled text
         undefined=jinja2.StrictUndefined,
+        extensions=["jinja2.ext.do"],
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(usd=usd, num=num, pct=pct)
+    env.filters.update(usd=usd, num=num, pct=pct, count=count, duration=duration)
     return env
 
 
@@ -75,6 +96,17 @@ def render_html(report: dict[str, Any]) -> str:
         _env()
         .get_template("report.html.j2")
         .render(r=report, charts=figures, script=Markup(script), script_hash=f"sha256-{digest}")
+    )
+
+
+def render_audit_index(history: list[dict[str, Any]]) -> str:
+    """DIR/index.html of the nightly audit: every audited day, newest first, with a spend trend and links.
+    No script at all: a static page to open from the folder or a web server."""
+    spec = charts.audit_trend(history)
+    return (
+        _env()
+        .get_template("audit_index.html.j2")
+        .render(days=list(reversed(history)), trend=Markup(charts.to_svg(spec)) if spec else None)
     )
 
 
@@ -153,28 +185,118 @@ def _fsync_folder(folder: Path) -> None:
         os.close(dfd)
 
 
+def _table(rows: list[tuple[str, ...]], left: tuple[int, ...] = (0,), cap: int = 40) -> list[str]:
+    """Columns padded to their widest cell (at most `cap`); the `left` columns left-aligned, numbers right."""
+    widths = [min(max(len(r[i]) for r in rows), cap) for i in range(len(rows[0]))]
+    out = []
+    for r in rows:
+        cells = [r[i][: widths[i]].ljust(widths[i]) if i in left else r[i].rjust(widths[i]) for i in range(len(r))]
+        out.append("  ".join(cells).rstrip())
+    return out
+
+
+def _trace_summary(report: dict[str, Any]) -> list[str]:
+    """What a block-hash trace (no model, no price) tells: how much of its input a prefix cache could serve."""
+    b = ((report.get("prefix_reuse") or {}).get("by_source") or {}).get("block_traces") or {}
+    if not b.get("requests"):
+        return []
+    return [
+        f"Trace      {count(b['requests'], 'request')} from block-hash traces, {num(b['input_tokens'])} input tokens "
+        "(no model or price: cache reuse only)",
+        f"Reuse      an ideal prefix cache serves {pct(b['ideal_hit_ratio'])} of the input; "
+        f"{pct(b['ttl_5m_hit_ratio'])} with a 5-minute TTL, {pct(b['ttl_1h_hit_ratio'])} with 1 hour",
+    ]
+
+
+PERIOD_TITLES = {"day": "Spend by day", "week": "Spend by week (from Monday)", "month": "Spend by month"}
+
+
+def period_lines(view: dict[str, Any], last: int | None = None) -> list[str]:
+    """`ccusage daily` for llmcost: one line per day, week or month (the latest `last` of them)."""
+    periods = view["periods"]
+    shown = periods if last is None else periods[-last:]
+    head = [PERIOD_TITLES[view["unit"]] + (f" (the latest {len(shown)} of {len(periods)})" if shown != periods else "")]
+    rows = [(view["unit"].upper(), "REQUESTS", "INPUT", "CACHED", "OUTPUT", "COST", "MODELS")]
+    for p in shown:
+        models = sorted(p["by_model"], key=lambda m: -p["by_model"][m])
+        rows.append(
+            (
+                p["start"],
+                num(p["requests"]),
+                num(p["input_tokens"]),
+                num(p["cache_read_tokens"]),
+                num(p["output_tokens"]),
+                usd(p["cost_usd"]) + (" +unpriced" if p["has_unpriced"] else ""),
+                ", ".join(models[:3]) + (f" +{len(models) - 3}" if len(models) > 3 else ""),
+            )
+        )
+    return head + _table(rows, left=(0, 6), cap=60)
+
+
+def session_lines(sessions: dict[str, Any], last: int | None = None) -> list[str]:
+    """`ccusage session` for llmcost: the costliest conversations or sessions."""
+    top = sessions["top"] if last is None else sessions["top"][:last]
+    if not top:
+        return []
+    more = sessions["count"] - len(top)
+    head = [
+        f"Costliest conversations and sessions ({len(top)} of {sessions['count']})"
+        if more
+        else "Conversations and sessions"
+    ]
+    rows = [("SESSION", "LAST ACTIVITY", "REQUESTS", "INPUT", "OUTPUT", "COST", "MODELS")]
+    for x in top:
+        rows.append(
+            (
+                str(x["session"])[:36] + (" (rebuilt)" if x["source"] == "rebuilt" else ""),
+                (x["last_ts"] or "")[:16].replace("T", " "),
+                num(x["requests"]),
+                num(x["input_tokens"]),
+                num(x["output_tokens"]),
+                usd(x["cost_usd"]),
+                x["models"] or "",
+            )
+        )
+    return head + _table(rows, left=(0, 1, 6), cap=48)
+
+
+def render_view(report: dict[str, Any], view: str) -> str:
+    """`llmcost report --view V`: one view, every row."""
+    from analyzer.report import view_json  # the rows come from the model, not from here
+
+    v = view_json(report, view)
+    if view == "sessions":
+        lines = session_lines({"count": v["sessions"], "top": v["rows"]}) or ["No conversations or sessions."]
+    else:
+        lines = period_lines({"unit": v["unit"], "periods": v["rows"]}) if v["rows"] else ["No dated requests."]
+    return terminal_safe("\n".join(lines) + "\n")
+
+
 def render_text(report: dict[str, Any]) -> str:
-    """A terminal summary: the headline and spend per model, for a run with no output file named."""
+    """A terminal summary for a run with no output file named: the totals (or, for a block-hash trace, its cache
+    reuse), spend per model, the levers, then spend by day or week and the costliest sessions."""
     t = report["totals"]
     p = report["period"]
-    lines = [
-        f"Period     {p['start'] or 'n/a'} .. {p['end'] or 'n/a'}",
-        f"Requests   {num(t['requests'])} ({num(t['unpriced_requests'])} unpriced, {num(t['error_requests'])} failed)",
-        f"Spend      {usd(t['cost_usd'])}"
-        + (" in the request logs" if report.get("usage_export") else "")
-        + (f"   (~{usd(t['projected_monthly_usd'])}/month at this rate)" if t["projected_monthly_usd"] else ""),
-        f"Cached     {pct(t['cached_share'])} of {num(t['input_tokens'])} input tokens",
-    ]
+    ux = report.get("usage_export")
+    trace_only = not t["requests"] and not ux and bool(_trace_summary(report))
+    lines = []
+    if not trace_only:
+        lines += [
+            f"Period     {p['start'] or 'n/a'} .. {p['end'] or 'n/a'}"
+            + (f" ({duration(p['days'])})" if p["days"] else ""),
+            f"Requests   {num(t['requests'])} API calls ({num(t['unpriced_requests'])} unpriced, "
+            f"{num(t['error_requests'])} failed)",
+            f"Spend      {usd(t['cost_usd'])}"
+            + (" in the request logs" if ux else "")
+            + (f"   (~{usd(t['projected_monthly_usd'])}/month at this rate)" if t["projected_monthly_usd"] else ""),
+            f"Cached     {pct(t['cached_share'])} of {num(t['input_tokens'])} input tokens",
+        ]
     billed = (report.get("reconciliation") or {}).get("line")
     if billed:  # billed vs computed (analyzer/reconcile.py): its own line, apart from the levers
         lines.append(f"Reconcile  {billed}")
-    lines += [
-        "",
-    ]
-    ux = report.get("usage_export")
     if ux:
         ut = ux["totals"]
-        lines[-1:-1] = [
+        lines += [
             f"Billed     {usd(ut['billed_usd'])} per the usage exports"
             + ("" if ut["billed_complete"] else f" (incomplete: {num(ut['unpriced_buckets'])} buckets unpriced)")
             + f", {(ux['period']['start'] or '')[:10]} .. {(ux['period']['end'] or '')[:10]}",
@@ -185,47 +307,52 @@ def render_text(report: dict[str, Any]) -> str:
         if rec:
             gap_in = sum(r["gap_input_tokens"] or 0 for r in rec)
             gap_usd = sum(r["gap_cost_usd"] or 0 for r in rec)
-            lines[-1:-1] = [
+            lines.append(
                 f"Logs gap   {num(gap_in)} input tokens, {usd(gap_usd)} (export - logs, {len(rec)} day x model rows; "
                 "the billed total is the export's)"
-            ]
-        for mp in ux["missing_pages"]:
-            lines[-1:-1] = [
-                f"           {mp['export']}: pages missing (every page read says more follow): totals are short"
-            ]
-        if ux["needs_logs"]:
-            lines[-1:-1] = ["", ux["needs_logs"]]
-    rows = [("MODEL", "PRICED AS", "REQUESTS", "INPUT", "OUTPUT", "COST")]
-    for m in report["by_model"]:
-        rows.append(
-            (
-                m["model"],
-                m["model_key"] or "UNPRICED",
-                num(m["requests"]),
-                num(m["input_tokens"]),
-                num(m["output_tokens"]),
-                usd(m["cost_usd"]),
             )
-        )
-    if len(rows) == 1 and ux:
-        rows = []  # an export alone: no request logs to list; its models are in the report's usage-export section
-    widths = [min(max(len(r[i]) for r in rows), 40) for i in range(len(rows[0]))] if rows else []
-    for r in rows:
-        cells = [r[i][: widths[i]].ljust(widths[i]) if i < 2 else r[i].rjust(widths[i]) for i in range(len(r))]
-        lines.append("  ".join(cells).rstrip())
-    h = report["headline"]
-    monthly = h["scaled_to_month"]
-    lines += ["", "What to change first" + (" (per month at the logged rate)" if monthly else " (over the period)")]
-    for lv in h["levers"]:
-        k = "monthly" if monthly else "saving"
-        lines.append(
-            f"{lv['rank']}. {lv['lever']:14}{usd(lv[f'{k}_usd']):>12}  ({usd(lv[f'{k}_low_usd'])} .. "
-            f"{usd(lv[f'{k}_high_usd'])}, {lv['confidence']} confidence)"
-        )
-        lines.append(f"   {lv['action']}")
-    if not h["levers"]:
-        lines.append(h["no_lever_reason"])
-    lines.append("Details, charts and assumptions: -o report.html")
+        for mp in ux["missing_pages"]:
+            lines.append(
+                f"           {mp['export']}: pages missing (every page read says more follow): totals are short"
+            )
+        if ux["needs_logs"]:
+            lines += ["", ux["needs_logs"]]
+    lines += _trace_summary(report)
+    if report["by_model"]:
+        lines.append("")
+        rows = [("MODEL", "PRICED AS", "REQUESTS", "INPUT", "OUTPUT", "COST")]
+        for m in report["by_model"]:
+            rows.append(
+                (
+                    m["model"],
+                    m["model_key"] or "UNPRICED",
+                    num(m["requests"]),
+                    num(m["input_tokens"]),
+                    num(m["output_tokens"]),
+                    usd(m["cost_usd"]),
+                )
+            )
+        lines += _table(rows, left=(0, 1))
+    if not trace_only:
+        h = report["headline"]
+        monthly = h["scaled_to_month"]
+        lines += ["", "What to change first" + (" (per month at the logged rate)" if monthly else " (over the period)")]
+        for lv in h["levers"]:
+            k = "monthly" if monthly else "saving"
+            lines.append(
+                f"{lv['rank']}. {lv['lever']:14}{usd(lv[f'{k}_usd']):>12}  ({usd(lv[f'{k}_low_usd'])} .. "
+                f"{usd(lv[f'{k}_high_usd'])}, {lv['confidence']} confidence)"
+            )
+            lines.append(f"   {lv['action']}")
+        if not h["levers"]:
+            lines.append(h["no_lever_reason"])
+    view = report.get("spend_by_period") or {}
+    if view.get("periods") and len(view["periods"]) > 1:
+        lines += [""] + period_lines(view, last=14)
+    if (report.get("sessions") or {}).get("top"):
+        lines += [""] + session_lines(report["sessions"], last=10)
+    lines.append("")
+    lines.append("Details, charts and assumptions: -o report.html; one view: --view daily|weekly|monthly|sessions")
     return terminal_safe("\n".join(lines) + "\n")
 
 
@@ -245,11 +372,12 @@ def render_projection(result: dict[str, Any]) -> str:
         "",
         f"{'':14}{'INPUT':>12}{'CACHE READ':>12}{'CACHE WRITE':>12}{'OUTPUT':>12}{'TOTAL':>12}",
     ]
+    words = result.get("scenarios_assume") or {}
     rows = [("as given", result["as_given"]), ("no levers", result["without_levers"])]
-    rows += list(result["scenarios"].items())
+    rows += [(words.get(k, k), v) for k, v in result["scenarios"].items()]
     for name, r in rows:
         lines.append(
-            f"{name:14}"
+            f"{name[:39]:40}"
             + "".join(
                 f"{usd(r[k]):>12}"
                 for k in ("input_usd", "cache_read_usd", "cache_write_usd", "output_usd", "total_usd")
@@ -258,6 +386,51 @@ def render_projection(result: dict[str, Any]) -> str:
     lines += ["", f"Routing and caching save {usd(result['levers_save_usd'])}/month on this workload.", ""]
     lines += [f"- {a}" for a in result["assumptions"]]
     return "\n".join(lines) + "\n"
+
+
+PROJECTION_PARTS = ("input_usd", "cache_read_usd", "cache_write_usd", "output_usd", "total_usd")
+
+
+def render_projection_by_model(result: dict[str, Any]) -> str:
+    """`llmcost project --from-db` for people: each model's measured workload and monthly cost, the sum, and the
+    scenarios named for what they assume."""
+    rows = [("MODEL", "REQUESTS/MONTH", "INPUT", "OUTPUT", "CACHE HITS", "PER MONTH")]
+    for m in sorted(result["models"], key=lambda m: -m["total_usd"]):
+        per_month = m["requests_per_month"]
+        rows.append(
+            (
+                m["model"],
+                num(round(per_month, 1) if per_month < 10 else round(per_month)),
+                num(round(m["input_tokens"])),
+                num(round(m["output_tokens"])),
+                pct(m["cache_hit_rate"]),
+                usd(m["total_usd"]),
+            )
+        )
+    lines = [
+        f"Measured from {result['measured_from']}: {count(len(result['models']), 'model')}, each on its own workload",
+        "",
+    ]
+    lines += _table(rows, left=(0,))
+    if result["unpriced_models"]:
+        lines.append(f"Not projected (no price): {', '.join(result['unpriced_models'])}")
+    words = result.get("scenarios_assume") or {}
+    lines += [
+        "",
+        f"{'':40}{'INPUT':>12}{'CACHE READ':>12}{'CACHE WRITE':>12}{'OUTPUT':>12}{'TOTAL':>12}",
+    ]
+    for name, r in [("as measured", result["as_given"]), ("without routing or caching", result["without_levers"])] + [
+        (words.get(k, k), v) for k, v in result["scenarios"].items()
+    ]:
+        lines.append(
+            f"{name[:39]:40}"
+            + "".join(
+                f"{usd(r[k]):>12}"
+                for k in ("input_usd", "cache_read_usd", "cache_write_usd", "output_usd", "total_usd")
+            )
+        )
+    lines += [""] + [f"- {a}" for a in result["assumptions"]]
+    return terminal_safe("\n".join(lines) + "\n")
 
 
 def render_savings(report: dict[str, Any]) -> str:

@@ -7,7 +7,7 @@ docs/json-schema.md for what each version added.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import polars as pl
@@ -36,6 +36,67 @@ from analyzer.store import IngestResult, Store
 #    day and model, and needs_logs when there are no request logs).
 SCHEMA_VERSION = 4
 TOP_ATTRIBUTION = 25  # rows per dimension in the report; the JSON carries the same rows
+TOP_SESSIONS = 50
+PERIOD_UNITS = ("day", "week", "month")
+
+
+VIEWS = ("daily", "weekly", "monthly", "sessions")  # `llmcost report --view`, as ccusage's commands
+
+
+def view_json(report: dict[str, Any], view: str) -> dict[str, Any]:
+    """One view of the report for scripts (`--view daily --json -`): spend by day, week or month, or the
+    costliest sessions, with the period it covers."""
+    out: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "view": view, "period": report["period"]}
+    if view == "sessions":
+        return out | {"sessions": report["sessions"]["count"], "rows": report["sessions"]["top"]}
+    unit = {"daily": "day", "weekly": "week", "monthly": "month"}[view]
+    return out | {"unit": unit, "rows": spend_by_period(report["by_day"], unit)["periods"]}
+
+
+def period_unit(days: float | None) -> str:
+    """Bars that stay readable: days up to two months, weeks up to a year, months beyond."""
+    if days is None or days <= 62:
+        return "day"
+    return "week" if days <= 366 else "month"
+
+
+def _period_start(day: str, unit: str) -> str:
+    d = date.fromisoformat(day)
+    if unit == "week":  # ISO weeks, starting on Monday
+        d = d - timedelta(days=d.weekday())
+    elif unit == "month":
+        d = d.replace(day=1)
+    return d.isoformat()
+
+
+def spend_by_period(by_day: list[dict[str, Any]], unit: str) -> dict[str, Any]:
+    """The daily rows summed by day, ISO week or month: requests, tokens, cost (priced requests only) and the
+    cost of each model as logged. A period with only unpriced traffic has cost None, never $0."""
+    periods: dict[str, dict[str, Any]] = {}
+    for r in by_day:
+        if not r["day"]:
+            continue
+        start = _period_start(r["day"], unit)
+        p = periods.setdefault(
+            start,
+            {
+                "start": start,
+                "requests": 0,
+                "input_tokens": 0,
+                "cache_read_tokens": 0,
+                "output_tokens": 0,
+                "cost_usd": None,
+                "has_unpriced": False,
+                "by_model": {},
+            },
+        )
+        for k in ("requests", "input_tokens", "cache_read_tokens", "output_tokens"):
+            p[k] += r[k]
+        p["has_unpriced"] = p["has_unpriced"] or bool(r["has_unpriced"])
+        if r["cost_usd"] is not None:
+            p["cost_usd"] = round((p["cost_usd"] or 0.0) + r["cost_usd"], 10)
+            p["by_model"][r["model"]] = round(p["by_model"].get(r["model"], 0.0) + r["cost_usd"], 10)
+    return {"unit": unit, "periods": [periods[k] for k in sorted(periods)]}
 
 
 def priced_frame(store: Store, cat: Catalogue, since: datetime | None, until: datetime | None) -> pl.DataFrame:
@@ -80,6 +141,8 @@ def build_report(
     resolutions = {(m["model"], m["provider"]): cat.resolve(m["model"], m["provider"]) for m in by_model}
     for m in by_model:
         m["price_match"] = resolutions[(m["model"], m["provider"])].how
+        if m["provider"] is None and m["model_key"]:  # OpenAI-compatible logs often do not say; the price does
+            m["provider"] = cat.entries.get(m["model_key"], {}).get("litellm_provider")
     by_day = queries.rows(con, "spend_by_day")
     attribution = queries.rows(con, "spend_by_attribution")
     by_attr: dict[str, list[dict[str, Any]]] = {}
@@ -112,7 +175,7 @@ def build_report(
         "period": {
             "start": _iso(first),
             "end": _iso(last),
-            "days": _r(days, 3),
+            "days": _days(days),
             "since": _iso(since),
             "until": _iso(until),
             "undated_requests": t["undated_requests"],
@@ -167,7 +230,10 @@ def build_report(
     report.update(structure(store, cat, priced, since, until, cache_capacity, ratios, routing_rules, show_text))
     report["reconciliation"] = reconcile.reconcile(con)
     report["usage_export"] = usage.section(con, cat, since, until, priced)
-    report["projection"] = _projection(con, cat, since, until, days)
+    sessions = queries.rows(con, "spend_by_session")
+    report["sessions"] = {"count": len(sessions), "top": [_clean(r) for r in sessions[:TOP_SESSIONS]]}
+    report["spend_by_period"] = spend_by_period(report["by_day"], period_unit(days))
+    report["projection"] = projection_by_model(con, cat, since, until, days)
     report["headline"] = actions.headline(report)
     report["assumptions"] = assumptions(report)
     return report
@@ -199,12 +265,21 @@ def _prices_section(con: Any, cat: Catalogue, priced: pl.DataFrame) -> dict[str,
     }
 
 
-def _projection(
-    con: Any, cat: Catalogue, since: datetime | None, until: datetime | None, days: float | None
+def projection_by_model(
+    con: Any,
+    cat: Catalogue,
+    since: datetime | None,
+    until: datetime | None,
+    days: float | None,
+    *,
+    growth: float = 0.0,
+    route_share: float = 0.0,
+    route_to: str | None = None,
 ) -> dict[str, Any] | None:
     """`llmcost project` on the period's measured workload, model by model (each with its own mean tokens and
-    cache hit rate), summed: its three scenarios, for the report's chart. Unpriced models are left out and
-    named. Like the monthly figures, it needs a day of dated traffic: an hour scaled to a month is noise."""
+    cache hit rate), summed: its three scenarios, for the report's chart and for `project --from-db` (one code
+    path). Unpriced models are left out and named. Like the monthly figures, it needs a day of dated traffic:
+    an hour scaled to a month is noise."""
     rows = queries.rows(con, "workload_by_model", since=since, until=until)
     if not rows:
         return None
@@ -221,6 +296,9 @@ def _projection(
             model=cat.resolve(m["model"], m["provider"]).key or m["model"],
             cached_prefix=min(m["cached_prefix"], m["input_tokens"]),
             cache_hit_rate=m["cache_hit_rate"],
+            growth=growth,
+            route_share=route_share if route_to and route_to != m["model"] else 0.0,
+            route_to=route_to if route_to and route_to != m["model"] else None,
             prefix_measured=True,
         )
         try:
@@ -240,8 +318,17 @@ def _projection(
         "without_levers": add(lambda r: r["without_levers"]),
         "levers_save_usd": round(sum(r["levers_save_usd"] for r in results), 6),
         "scenarios": {name: add(lambda r, n=name: r["scenarios"][n]) for name in projection.SCENARIOS},
+        "scenarios_assume": {name: projection.SCENARIO_TEXT[name] for name in projection.SCENARIOS},
         "models": [
-            {"model": name, **{k: r["as_given"][k] for k in parts}} for name, r in zip(names, results, strict=True)
+            {
+                "model": name,
+                "requests_per_month": round(r["as_given"]["workload"]["requests"], 3),
+                "input_tokens": round(r["as_given"]["workload"]["input_tokens"], 1),
+                "output_tokens": round(r["as_given"]["workload"]["output_tokens"], 1),
+                "cache_hit_rate": round(r["as_given"]["workload"]["cache_hit_rate"], 4),
+                **{k: r["as_given"][k] for k in parts},
+            }
+            for name, r in zip(names, results, strict=True)
         ],
         "unpriced_models": unpriced,
         "assumptions": [
@@ -251,6 +338,14 @@ def _projection(
             *results[0]["assumptions"],
         ],
     }
+
+
+def measured_days(con: Any) -> float | None:
+    """The dated span of the database's API calls, in days, as the report counts it (an hour at least)."""
+    ((first, last),) = con.execute("SELECT min(ts), max(ts) FROM requests WHERE trace_ms IS NULL").fetchall()
+    if first is None or last is None:
+        return None
+    return max((last - first).total_seconds() / 86400, 1 / 24)
 
 
 def structure(
@@ -468,6 +563,14 @@ def assumptions(report: dict[str, Any]) -> list[str]:
 def _usd(v: float | None) -> float | None:
     """USD kept to 1e-10 (float noise removed; a sample's fractions of a cent survive)."""
     return None if v is None else round(float(v), 10)
+
+
+def _days(days: float | None) -> float | None:
+    """The period in days to 1e-3, except that a period just short of a day never rounds up to one: monthly
+    figures need a whole day, and "1.0 days" beside "needs at least a day" reads as a contradiction."""
+    if days is None:
+        return None
+    return 0.999 if days < 1 <= round(days, 3) else round(days, 3)
 
 
 def _r(v: float | None, digits: int) -> float | None:

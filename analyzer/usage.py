@@ -65,6 +65,7 @@ def section(
         "unpriced": _unpriced(primary),
         "missing_pages": missing_pages(con, sorted(frame["export"].unique().to_list())),
         "reconciliation": reconcile(primary, logs, cat),
+        "billed_reconciliation": reconcile_billed(costs, logs),
         "needs_logs": None if logs.height else NEEDS_LOGS,
     }
 
@@ -241,6 +242,50 @@ def _unpriced(usage: pl.DataFrame) -> list[dict[str, Any]]:
     return [_clean(r) for r in g.to_dicts()]
 
 
+def _within_logged_span(export: pl.DataFrame, logs: pl.DataFrame) -> pl.DataFrame:
+    """The export's days from the first to the last day each provider has logged calls: a day without calls
+    inside that span is a gap worth showing; days before the logs begin or after they end are not compared."""
+    span = logs.group_by("provider").agg(
+        first=pl.col("ts").min().dt.date(),
+        last=pl.col("ts").max().dt.date(),
+    )
+    return (
+        export.join(span, on="provider", how="inner")
+        .filter((pl.col("day") >= pl.col("first")) & (pl.col("day") <= pl.col("last")))
+        .drop("first", "last")
+    )
+
+
+def reconcile_billed(costs: pl.DataFrame, logs: pl.DataFrame) -> list[dict[str, Any]]:
+    """Per day and provider, what the cost export billed beside what the logged calls cost at list prices, on
+    the days the cost export covers: the gap is unlogged traffic, discounts or credits, and non-token charges
+    (web search, code execution) together; the line items say which."""
+    if costs.is_empty() or logs.is_empty():
+        return []
+    billed = (
+        costs.with_columns(day=pl.col("period_start").dt.date())
+        .group_by(["day", "provider"])
+        .agg(billed_usd=pl.col("reported_cost").sum())
+    )
+    logged = (
+        logs.filter(pl.col("ts").is_not_null() & pl.col("provider").is_in(billed["provider"].unique().to_list()))
+        .with_columns(day=pl.col("ts").dt.date())
+        .group_by(["day", "provider"])
+        .agg(logs_requests=pl.len(), logs_cost_usd=pl.col("cost").sum())
+    )
+    billed = _within_logged_span(billed, logs.filter(pl.col("ts").is_not_null()))
+    out = (
+        billed.join(logged, on=["day", "provider"], how="left")
+        .with_columns(
+            logs_requests=pl.col("logs_requests").fill_null(0),
+            logs_cost_usd=pl.col("logs_cost_usd").fill_null(0.0),
+        )
+        .with_columns(gap_usd=pl.col("billed_usd") - pl.col("logs_cost_usd"))
+        .sort(["day", "provider"])
+    )
+    return [_clean(r) for r in out.to_dicts()]
+
+
 def reconcile(usage: pl.DataFrame, logs: pl.DataFrame, cat: Catalogue) -> list[dict[str, Any]]:
     """Per day and model, the export's tokens and cost beside the logs' over the export's own span, and the
     gap (export - logs). Only providers and days an export covers are compared; models are matched by the
@@ -271,12 +316,16 @@ def reconcile(usage: pl.DataFrame, logs: pl.DataFrame, cat: Catalogue) -> list[d
             df.with_columns(requests=requests, model=pl.coalesce("model_key", "model"))
             .group_by(["day", "provider", "model"])
             .agg(
-                **{k: v.sum() for k, v in cols.items() if k != "requests"},
+                **{k: v.sum() for k, v in cols.items() if k not in ("requests", "cost_usd")},
+                # no count or no price is unknown, never 0
                 requests=pl.when(pl.col("requests").is_not_null().any()).then(pl.col("requests").sum()),
+                cost_usd=pl.when(pl.col("cost").is_not_null().any()).then(pl.col("cost").sum()),
             )
         )
 
-    export = by_day_model(usage.with_columns(day=pl.col("period_start").dt.date()), pl.col("requests"))
+    export = _within_logged_span(
+        by_day_model(usage.with_columns(day=pl.col("period_start").dt.date()), pl.col("requests")), logged
+    )
     log = by_day_model(logged.with_columns(day=pl.col("ts").dt.date()), pl.lit(1, pl.Int64))
     days = export.select("day").unique()
     log = log.join(days, on="day", how="semi")  # days the export covers

@@ -1,8 +1,10 @@
 -- spend_by_day: daily spend per model, for the stacked daily chart and table.
 -- Inputs: priced_requests.
--- Output: day (DATE, UTC), model_key (or the logged model when unpriced), requests, tokens, cost_usd.
+-- Output: day (DATE, UTC), model (as logged: what people call it), model_key (the catalogue key it priced as,
+-- NULL when unpriced), requests, tokens, cost_usd.
 SELECT CAST(ts AS DATE)                      AS day,
-       coalesce(model_key, model)           AS model,
+       model,
+       any_value(model_key)                  AS model_key,
        count(*)                              AS requests,
        sum(input_tokens)::BIGINT                     AS input_tokens,
        sum(cache_read_tokens)::BIGINT                AS cache_read_tokens,

@@ -86,3 +86,32 @@ def chat_call(
             "choices": [{"message": {"role": "assistant", "content": reply}}],
         },
     }
+
+
+def agent_calls(
+    conversations: int = 3, turns: int = 40, model: str = "deepseek-chat", t0: float = 1_764_000_000, step: float = 20.0
+) -> list[dict]:
+    """A DeepSeek-like agent log: a long system prompt, then many turns each re-sending the whole history (as
+    mini-swe-agent does), with the provider's reported cache hits on the re-sent part."""
+    system = "You are a software engineering agent. " + " ".join(f"rule{i} keep changes minimal" for i in range(300))
+    out = []
+    for c in range(conversations):
+        messages = [{"role": "system", "content": system}, {"role": "user", "content": f"Fix issue {c} in repo."}]
+        sent = 0
+        for t in range(turns):
+            prompt = 1400 + 60 * t
+            call = chat_call(
+                f"c{c}t{t}",
+                t0 + c * 3600 + t * step,
+                list(messages),
+                {"prompt_tokens": prompt, "completion_tokens": 50, "prompt_tokens_details": {"cached_tokens": sent}},
+                model=model,
+                reply=f"THOUGHT: step {t} of task {c}\n```bash\nls src/{t}\n```",
+            )
+            out.append(call)
+            sent = prompt
+            messages += [
+                {"role": "assistant", "content": f"THOUGHT: step {t} of task {c}\n```bash\nls src/{t}\n```"},
+                {"role": "user", "content": f"<returncode>0</returncode><output>file_{t}.py other_{c}.py</output>"},
+            ]
+    return out

@@ -59,14 +59,16 @@ def test_spend_increase_past_the_threshold_exits_3_with_one_line_each(runner, tw
     day2 = 15 * (2000 * 2.5 + 100 * 10) / 1e6
     assert out["previous"]["cost_usd"] == pytest.approx(day1) and out["current"]["cost_usd"] == pytest.approx(day2)
     assert out["change"]["cost_pct"] == pytest.approx((day2 - day1) / day1 * 100, abs=0.01)
-    (crossed,) = out["crossed"]
+    crossed, median = out["crossed"]  # against the day before, and against the median day of the 7 before (day 1)
     assert crossed["check"] == "spend_increase_pct" and "exceeds --fail-on-increase 20" in res.output
+    assert median["check"] == "spend_vs_7day_median_pct" and median["value"] == crossed["value"]
     assert "$0.0900 against $0.0472" in res.output  # sub-dollar amounts keep their digits
     assert "Traceback" not in res.output
     files = sorted(p.name for p in (two_days / "out").iterdir())
     assert files == [
         "audit-2025-11-21.json",
         "audit-latest.json",
+        "index.html",
         "llmcost-2025-11-21.html",
         "llmcost-2025-11-21.json",
         "llmcost-2025-11-21.md",
@@ -166,3 +168,90 @@ def test_strict_rejects_exit_4_unless_a_threshold_was_crossed(runner, two_days):
 def test_no_database_and_no_logs_is_one_clear_line(runner, tmp_path):
     res = runner.invoke(cli, ["audit", "--db", str(tmp_path / "none.duckdb"), "--out-dir", str(tmp_path / "o")])
     assert res.exit_code == 1 and "no such database" in res.output and "Traceback" not in res.output
+
+
+def test_the_days_page_opens_with_the_comparison_each_threshold_and_a_partial_window_note(runner, two_days):
+    res, out = audit(runner, two_days, "--fail-on-increase", "20")
+    assert res.exit_code == 3
+    assert out["previous"]["partial"] is True  # day 1's logs start at 09:00
+    assert any("the window before is partial" in n for n in out["notes"])
+    page = (two_days / "out" / "llmcost-2025-11-21.html").read_text()
+    audit_part = page[page.index('id="audit"') : page.index('id="headline"')]
+    assert "Audit of 2025-11-21" in audit_part and "the window before" in audit_part
+    assert "partial: the logs start inside it" in audit_part
+    assert "$0.0900" in audit_part and "$0.0472" in audit_part
+    assert f"{out['change']['cost_pct']:+.1f}%" in audit_part
+    assert "20%" in audit_part and "<strong>crossed</strong>" in audit_part
+    assert "not set" in audit_part  # --fail-on-cache-drop was not given: shown as not checked, not as ok
+    assert page.index('id="audit"') < page.index('id="headline"')  # first on the page
+
+
+def test_index_lists_every_audited_day_with_a_trend_and_links(runner, two_days):
+    audit(runner, two_days, day="2025-11-20")
+    audit(runner, two_days, day="2025-11-21")
+    index = (two_days / "out" / "index.html").read_text()
+    assert index.count("<tr") == 3  # header + two days
+    assert index.index("2025-11-21") < index.index('href="llmcost-2025-11-20.html"')  # newest first
+    for name in ("llmcost-2025-11-20.html", "llmcost-2025-11-21.html", "audit-2025-11-21.json"):
+        assert f'href="{name}"' in index
+    assert "<svg" in index and "<script" not in index
+
+
+def test_alerts_against_the_trailing_median_and_for_new_models_and_prefixes(runner, tmp_path):
+    (tmp_path / "logs").mkdir()
+    for d in range(7):  # a steady week: 10 calls a day, half the input from cache
+        write_jsonl(tmp_path / "logs" / f"w{d}.jsonl", calls(DAY1 + timedelta(days=d), 10, cached=1024, tag=f"w{d}"))
+    last = DAY1 + timedelta(days=7)
+    big = "Policy manual. " + " ".join(f"clause {i} applies to every refund and exchange" for i in range(250))
+    usage = {"prompt_tokens": 2400, "completion_tokens": 50, "prompt_tokens_details": {"cached_tokens": 0}}
+    new = [
+        chat_call(
+            f"chatcmpl-new-{i}",
+            (last + timedelta(minutes=i)).timestamp(),
+            [{"role": "system", "content": big}, {"role": "user", "content": f"refund {i}"}],
+            usage,
+            "gpt-4.1",
+            reply=f"ok {i}",
+        )
+        for i in range(30)
+    ] + calls(last, 2, model="acme-llm-7b", tag="acme")
+    write_jsonl(tmp_path / "logs" / "last.jsonl", new)
+    res, out = audit(
+        runner, tmp_path, "--fail-on-increase", "50", "--fail-on-cache-drop", "20", day=last.date().isoformat()
+    )
+    assert res.exit_code == 3, res.output
+    kinds = {a["kind"]: a for a in out["alerts"]}
+    day_cost = 10 * (976 * 2.5 + 1024 * 1.25 + 100 * 10) / 1e6
+    med = kinds["spend_above_trailing_median"]
+    assert med["median_daily_cost_usd"] == pytest.approx(day_cost)
+    assert med["value"] == pytest.approx((out["current"]["cost_usd"] - day_cost) / day_cost * 100, abs=0.01)
+    share = kinds["cached_share_below_trailing_median"]
+    assert share["median_cached_share"] == pytest.approx(1024 / 2000) and share["value"] > 20
+    assert kinds["new_model"]["model"] == "gpt-4.1" and kinds["new_model"]["requests"] == 30
+    assert kinds["new_unpriced_model"]["model"] == "acme-llm-7b" and kinds["new_unpriced_model"]["requests"] == 2
+    prefix = kinds["new_large_uncached_prefix"]
+    assert prefix["tokens"] >= 1024 and prefix["requests"] == 30 and prefix["logged_cached_share"] == 0
+    assert {c["check"] for c in out["crossed"]} >= {"spend_vs_7day_median_pct", "cached_share_vs_7day_median_drop_pts"}
+    page = (tmp_path / "out" / f"llmcost-{last.date()}.html").read_text()
+    assert "new UNPRICED model" in page and "acme-llm-7b" in page
+
+
+def test_keep_days_prunes_old_dated_reports_but_no_rows(runner, tmp_path):
+    (tmp_path / "logs").mkdir()
+    for d in range(4):
+        write_jsonl(tmp_path / "logs" / f"d{d}.jsonl", calls(DAY1 + timedelta(days=d), 3, tag=f"k{d}"))
+    for d in range(4):
+        res, _ = audit(runner, tmp_path, "--keep-days", "2", day=(DAY1 + timedelta(days=d)).date().isoformat())
+        assert res.exit_code == 0, res.output
+    names = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert [n for n in names if n.startswith("audit-")] == [
+        "audit-2025-11-22.json",
+        "audit-2025-11-23.json",
+        "audit-latest.json",
+    ]
+    assert "llmcost-2025-11-21.html" not in names and "llmcost-2025-11-22.html" in names and "index.html" in names
+    assert "removed llmcost-2025-11-21.html" in res.output
+    index = (tmp_path / "out" / "index.html").read_text()
+    assert "2025-11-21" not in index and "2025-11-23" in index
+    rep = runner.invoke(cli, ["report", "--db", str(tmp_path / "a.duckdb"), "--json", "-"])
+    assert json.loads(rep.stdout)["totals"]["requests"] == 12  # the database keeps every row

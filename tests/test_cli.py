@@ -105,9 +105,12 @@ def test_ingest_then_report_from_db(runner, tmp_path):
     db = str(tmp_path / "llm.duckdb")
     res = runner.invoke(cli, ["ingest", str(SAMPLES), "--db", db])
     assert res.exit_code == 0, res.output
-    assert "105 requests and 15 usage buckets added" in res.output
+    m = re.search(
+        r"(\d+) records added to .*: (\d+) API calls, 60 block-hash trace requests, 15 usage buckets", res.output
+    )
+    assert m and int(m.group(1)) == int(m.group(2)) + 60 + 15, res.output  # the samples' files, every one counted
     again = runner.invoke(cli, ["ingest", str(SAMPLES), "--db", db])
-    assert "0 requests added" in again.output and "already ingested" in again.output
+    assert "0 records added" in again.output and "already ingested" in again.output
     out = tmp_path / "s.json"
     res = runner.invoke(cli, ["report", "--db", db, "--json", str(out)])
     assert res.exit_code == 0, res.output
@@ -252,3 +255,38 @@ def test_money_formatting(value, text):
     from analyzer.render import usd
 
     assert usd(value) == text
+
+
+def test_tokens_on_a_missing_path_is_an_error_and_text_is_explicit(runner, tmp_path):
+    missing = tmp_path / "nonexist.txt"
+    res = runner.invoke(cli, ["tokens", str(missing)])
+    assert res.exit_code == 1 and "no such file" in res.stderr and "--text" in res.stderr
+    res = runner.invoke(cli, ["tokens", "nonexist.txt"])
+    assert res.exit_code == 1 and "nonexist.txt" in res.stderr
+    res = runner.invoke(cli, ["tokens", "--text", "nonexist.txt", "--json"])
+    assert res.exit_code == 0 and json.loads(res.stdout)["chars"] == len("nonexist.txt")
+
+
+def test_unknown_model_exits_1_in_tokens_as_in_prices(runner):
+    res = runner.invoke(cli, ["tokens", "--text", "hello world", "--model", "unknown-model"])
+    assert res.exit_code == 1 and "unknown-model" in res.stderr and "unpriced" in res.stderr
+    assert "2 tokens" in res.stdout  # the count is still given
+    assert runner.invoke(cli, ["prices", "unknown-model"]).exit_code == 1
+
+
+def test_prices_override_with_an_unknown_field_names_it(runner, tmp_path):
+    f = tmp_path / "p.json"
+    f.write_text(json.dumps({"gpt-4o": {"input_cost_per_tokens": 1e-6}}))
+    res = runner.invoke(cli, ["prices", "gpt-4o", "--prices", str(f)])
+    assert res.exit_code == 1
+    assert "input_cost_per_tokens" in res.stderr and "input_cost_per_token" in res.stderr.replace(
+        "input_cost_per_tokens", ""
+    )
+    f.write_text(json.dumps({"gpt-4o": {"input_cost_per_token": 1e-6, "supports_vision": True}}))
+    assert runner.invoke(cli, ["prices", "gpt-4o", "--prices", str(f)]).exit_code == 0
+
+
+def test_ingest_help_does_not_call_a_required_db_optional(runner):
+    res = runner.invoke(cli, ["ingest", "--help"])
+    assert "in memory" not in res.stdout and "[required]" in res.stdout
+    assert "in memory" in " ".join(runner.invoke(cli, ["report", "--help"]).stdout.split())

@@ -58,12 +58,17 @@ def test_scenarios(catalogue):
     w = Workload(500_000, 2000, 300, "gpt-4o", cached_prefix=1000, cache_hit_rate=0.5)
     p = project(w, catalogue)
     s = p["scenarios"]
-    assert s["conservative"]["workload"]["requests"] == 100_000
-    assert s["base"]["workload"]["growth"] == 0.3 and s["base"]["workload"]["requests"] == 500_000
-    agg = s["aggressive"]["workload"]
+    assert s["traffic_x0.2"]["workload"]["requests"] == 100_000
+    assert (
+        s["context_plus_30pct"]["workload"]["growth"] == 0.3
+        and s["context_plus_30pct"]["workload"]["requests"] == 500_000
+    )
+    agg = s["traffic_x3_context_plus_50pct_no_cache"]["workload"]
     assert agg["requests"] == 1_500_000 and agg["growth"] == 0.5 and agg["caching"] is False
-    # aggressive: 1.5M x (1000 + 1000 x 1.5) in at $2.50, 300 out at $10
-    assert s["aggressive"]["total_usd"] == pytest.approx(1_500_000 * (2500 * 2.5e-6 + 300 * 1e-5))
+    # 3x traffic, +50% context, no caching: 1.5M x (1000 + 1000 x 1.5) in at $2.50, 300 out at $10
+    assert s["traffic_x3_context_plus_50pct_no_cache"]["total_usd"] == pytest.approx(
+        1_500_000 * (2500 * 2.5e-6 + 300 * 1e-5)
+    )
     assert p["levers_save_usd"] == pytest.approx(p["without_levers"]["total_usd"] - p["as_given"]["total_usd"])
 
 
@@ -117,3 +122,27 @@ def test_cli_json_and_from_db(runner, tmp_path):
 def test_cli_needs_inputs(runner):
     res = runner.invoke(cli, ["project", "--requests", "10"])
     assert res.exit_code == 2 and "--input-tokens" in res.output
+
+
+def test_project_from_db_projects_every_model_as_the_report_does(runner, tmp_path):
+    """`project --from-db` on a many-model database: each model on its own workload, summed, the same figures
+    as the report's projection (one code path), not one model's '2.0 requests/month'."""
+    db = str(tmp_path / "x.duckdb")
+    assert runner.invoke(cli, ["ingest", str(SAMPLES), "--db", db]).exit_code == 0
+    res = runner.invoke(cli, ["project", "--from-db", db, "--json"])
+    assert res.exit_code == 0, res.output
+    got = json.loads(res.stdout)
+    rep = json.loads(runner.invoke(cli, ["report", "--db", db, "--json", "-"]).stdout)["projection"]
+    assert len(got["models"]) == len(rep["models"]) == len({m["model"] for m in rep["models"]}) > 5
+    assert got["as_given"] == rep["as_given"] and got["scenarios"] == rep["scenarios"]
+    assert got["unpriced_models"] == ["acme-llm-7b"]
+    text = runner.invoke(cli, ["project", "--from-db", db]).stdout
+    assert f"{len(got['models'])} models" in text and "conservative" not in text
+    assert "3x traffic, +50% context, no caching" in text
+
+
+def test_scenarios_are_named_for_what_they_assume(catalogue):
+    p = project(Workload(requests=1000, input_tokens=1000, output_tokens=100, model="gpt-4o"), catalogue)
+    assert set(p["scenarios"]) == set(p["scenarios_assume"])
+    assert not {"conservative", "base", "aggressive"} & set(p["scenarios"])
+    assert p["scenarios_assume"]["traffic_x0.2"] == "20% of the traffic"

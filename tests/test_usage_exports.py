@@ -343,3 +343,74 @@ def test_reconciliation_reaches_the_terminal_and_csv(runner, tmp_path):
     assert (row["gap_requests"], row["gap_input_tokens"], row["gap_output_tokens"]) == ("2", "2002", "100")
     by_model = list(csv.DictReader((tmp_path / "csv" / "usage_export_by_model.csv").open()))
     assert by_model[0]["model"] == "gpt-4o-mini-2024-07-18" and by_model[0]["requests"] == "8"
+
+
+def test_cost_export_beside_the_logged_calls_per_day(runner, tmp_path):
+    recs, _ = _traffic(range(2))  # 4 calls on 2025-11-25
+    write_jsonl(tmp_path / "calls.jsonl", recs)
+    costs = {
+        "object": "page",
+        "data": [
+            {
+                "object": "bucket",
+                "start_time": DAY,
+                "end_time": DAY + 86_400,
+                "results": [
+                    {
+                        "object": "organization.costs.result",
+                        "amount": {"value": 0.01, "currency": "usd"},
+                        "line_item": "gpt-4o-mini-2024-07-18, input",
+                        "project_id": "proj_1",
+                    }
+                ],
+            }
+        ],
+        "has_more": False,
+        "next_page": None,
+    }
+    (tmp_path / "costs.json").write_text(json.dumps(costs))
+    rep = report_json(runner, tmp_path)
+    (row,) = rep["usage_export"]["billed_reconciliation"]
+    assert row["day"] == "2025-11-25" and row["provider"] == "openai" and row["logs_requests"] == 4
+    assert row["billed_usd"] == pytest.approx(0.01)
+    assert row["logs_cost_usd"] == pytest.approx(rep["totals"]["cost_usd"])
+    assert row["gap_usd"] == pytest.approx(0.01 - rep["totals"]["cost_usd"])
+    assert rep["usage_export"]["totals"]["billed_usd"] == pytest.approx(0.01)  # the bill, not the logs, not both
+
+
+def test_days_outside_the_logs_span_are_not_compared_but_a_missing_day_inside_is(runner, tmp_path):
+    recs, _ = _traffic(range(2))
+    day2 = [dict(r, timestamp=r["timestamp"] + 2 * 86_400) for r in recs]  # logs on the 25th and the 27th
+    for r in day2:
+        r["response"] = dict(r["response"], id=r["response"]["id"] + "-d2")
+    write_jsonl(tmp_path / "calls.jsonl", recs + day2)
+    page = {"object": "page", "has_more": False, "next_page": None, "data": []}
+    for d in range(-1, 4):  # the export runs from the 24th to the 28th, the 26th included
+        page["data"].append(
+            {
+                "object": "bucket",
+                "start_time": DAY + d * 86_400,
+                "end_time": DAY + (d + 1) * 86_400,
+                "results": [
+                    {
+                        "object": "organization.usage.completions.result",
+                        **usage(inp=2 * 1000 + 1, cached=1024, out=200, n=4),
+                    }
+                ],
+            }
+        )
+    (tmp_path / "usage.json").write_text(json.dumps(page))
+    rows = report_json(runner, tmp_path)["usage_export"]["reconciliation"]
+    assert [r["day"] for r in rows] == ["2025-11-25", "2025-11-26", "2025-11-27"]
+    assert rows[1]["logs_input_tokens"] is None and rows[1]["gap_input_tokens"] == 2001  # the unlogged day
+
+
+def test_unpriced_export_buckets_reconcile_with_no_dollar_gap_not_zero(runner, tmp_path):
+    recs, _ = _traffic(range(1))
+    write_jsonl(tmp_path / "calls.jsonl", recs)
+    page = completions_page({0: [usage(model=None, inp=5000, out=10, n=3)]})
+    (tmp_path / "usage.json").write_text(json.dumps(page))
+    rows = report_json(runner, tmp_path)["usage_export"]["reconciliation"]
+    ungrouped = next(r for r in rows if r["model"] is None)
+    assert ungrouped["export_cost_usd"] is None and ungrouped["gap_cost_usd"] is None
+    assert ungrouped["gap_input_tokens"] == 5000
