@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import shutil
 
+import duckdb
 import zstandard
 
 from analyzer import inputs
@@ -102,5 +103,7 @@ def test_two_identical_files_in_one_folder(tmp_path):
     db = tmp_path / "db.duckdb"
     res = run_cli("ingest", str(folder), "--db", str(db))
     assert res.returncode == 0, res.stderr.decode()
-    assert b"3 requests added" in res.stdout
+    con = duckdb.connect(str(db), read_only=True)
+    assert con.execute("SELECT count(*) FROM requests").fetchall()[0][0] == 3
+    con.close()
     assert b"same content" in res.stdout or b"already ingested" in res.stdout
