@@ -232,7 +232,8 @@ def waterfall(report: dict[str, Any]) -> dict | None:
         "type": "nominal",
         "sort": order,
         "title": None,
-        "axis": {"labelAngle": -30, "labelLimit": 220},
+        # level labels, one word a line: slanted labels were clipped at the chart's left edge in the browser
+        "axis": {"labelAngle": 0, "labelExpr": "split(datum.label, ' ')", "labelLimit": 140},
     }
     return _spec(
         data,

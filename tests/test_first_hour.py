@@ -236,3 +236,13 @@ def test_a_block_hash_trace_shows_its_cache_reuse_not_zero_dollars(runner, tmp_p
     first = html.read_text()
     first = first[first.index('id="headline"') : first.index("<nav")]
     assert "$0.00" not in first and "Prefix cache reuse" in first and "4.1%" in first and ">60<" in first
+
+
+def test_waterfall_labels_are_level_so_none_is_clipped(sample_model):
+    from analyzer import charts
+
+    spec = charts.waterfall(sample_model)
+    if spec is None:
+        pytest.skip("no combined estimate on the samples")
+    axis = spec["encoding"]["x"]["axis"]
+    assert axis["labelAngle"] == 0 and "split" in axis["labelExpr"]
