@@ -19,7 +19,6 @@ def headline(report: dict[str, Any]) -> dict[str, Any]:
     per_month = monthly_factor(days)
     saving = [e for e in report["savings"] if e.get("verdict", "saves") == "saves"]
     candidates = [_lever(e, report, per_month) for e in _best_per_lever(saving)]
-    candidates += [_layout(v, report, per_month) for v in report["volatile_prefixes"][:1] if v.get("saving_upper_usd")]
     ranked = sorted((c for c in candidates if c["saving_usd"] > 0), key=lambda c: c["saving_usd"], reverse=True)
     for i, c in enumerate(ranked, 1):
         c["rank"] = i
@@ -181,6 +180,15 @@ def _lever(e: dict[str, Any], report: dict[str, Any], per_month: float | None) -
 
 def _caching_action(report: dict[str, Any], e: dict[str, Any], m: dict[str, Any]) -> str:
     d = e.get("detail") or {}
+    if d.get("mode") == "stabilise":
+        v = (report.get("volatile_prefixes") or [{}])[0]
+        where = f"\u201c{v['prompt_start']}\u201d" if v.get("prompt_start") else "that varies early"
+        span = f"\u201c{v['volatile_example']}\u201d" if v.get("volatile_example") is not None else "its volatile part"
+        first = f"{v['first_diff_token']:,}" if v.get("first_diff_token") is not None else "few"
+        return (
+            f"Move {span} out of the first {first} tokens of the system prompt {where} (and of its other "
+            f"variants) to its end, so every variant shares one cacheable prefix: {_amount(m)}."
+        )
     if d.get("mode") == "automatic":
         return (
             "OpenAI caches automatically: set prompt_cache_retention to 24h on the GPT-5 / GPT-4.1 requests so "
@@ -204,23 +212,3 @@ def _caching_action(report: dict[str, Any], e: dict[str, Any], m: dict[str, Any]
         f"{p['reuses_within_5m']:.0%} reused within 5 minutes): keep it byte-identical at the start of each request "
         f"and put a {ttl} cache breakpoint after it on Anthropic: {_amount(m)} across all prefixes."
     )
-
-
-def _layout(v: dict[str, Any], report: dict[str, Any], per_month: float | None) -> dict[str, Any]:
-    """Moving a system prompt's volatile span (a date, a name) to its end: the one lever with no replay behind it,
-    so an upper bound with its own assumption."""
-    s = v["saving_upper_usd"]
-    m = _money({"saving_usd": s, "saving_low_usd": 0.0, "saving_high_usd": s}, per_month)
-    where = f"\u201c{v['prompt_start']}\u201d" if v.get("prompt_start") else f"sent {v['requests']:,} times"
-    span = f"\u201c{v['volatile_example']}\u201d" if v.get("volatile_example") is not None else "its volatile part"
-    return {
-        "lever": "prompt layout",
-        "policy": "move the volatile span of a system prompt to its end",
-        **m,
-        "confidence": "medium",
-        "confidence_reason": "upper bound: every repeat of the prompt is assumed to read the gained tokens from cache",
-        "action": (
-            f"Move {span} out of the first {v['first_diff_token']:,} tokens of the system prompt {where} to its end: "
-            f"+{v['gain_tokens']:,} cacheable tokens on {v['requests']:,} requests, up to {_amount(m)}."
-        ),
-    }

@@ -200,14 +200,15 @@ def segments(report: dict[str, Any]) -> dict | None:
 
 
 def waterfall(report: dict[str, Any]) -> dict | None:
-    """Spend as logged, minus each lever's separate saving, plus what they give back when combined (the
+    """Spend as replayed (the as-is replay every saving is measured from), minus each lever's separate saving,
+    plus what they give back when combined (the
     interaction), down to the spend with all of them replayed together."""
     combined = report.get("combined")
     if not combined or not combined.get("components") or not combined.get("estimate"):
         return None
     est = combined["estimate"]
     level = est["baseline_usd"]
-    data = [{"step": "as logged", "start": 0.0, "end": level, "kind": "spend", "amount": level}]
+    data = [{"step": "as replayed", "start": 0.0, "end": level, "kind": "spend", "amount": level}]
     levers = [c["lever"] for c in combined["components"]]
     for c in combined["components"]:
         if not c["saving_usd"]:
@@ -417,10 +418,10 @@ CHARTS = {
         "model as logged; unpriced models are not in it.",
     ),
     "waterfall": (
-        "From spend as logged to all levers together",
+        "From spend as replayed to all levers together",
         waterfall,
-        "Each lever's separate saving as if they added up (together they can claim more than the spend), then "
-        "the interaction (what they give back when replayed as one), "
+        "The traffic replayed as it was (the simulator's figure, beside the log's in the backtest), each lever's "
+        "separate saving as if they added up, then the interaction (what they give back when replayed as one), "
         "ending at the combined replay's spend. Same period as the logs.",
     ),
     "context-growth": (

@@ -443,11 +443,18 @@ def render_savings(report: dict[str, Any]) -> str:
     lines = [
         f"Spend in period: {usd(report['totals']['cost_usd'])}",
         "",
-        f"{'LEVER':10}{'POLICY':52}{'REQUESTS':>10}{'SAVING':>12}{'RANGE':>26}",
+        "Each saving is two replays under one simulator (as logged, and with the lever); BAND is the simulator's",
+        "error on the requests the lever changes: a saving inside it is nothing to gain.",
+        "",
+        f"{'LEVER':10}{'POLICY':52}{'REQUESTS':>10}{'SAVING':>12}{'RANGE':>26}{'BAND':>11}  VERDICT",
     ]
     for e in est:
         rng = f"{usd(e['saving_low_usd'])} .. {usd(e['saving_high_usd'])}"
-        lines.append(f"{e['lever']:10}{e['policy'][:50]:52}{num(e['requests']):>10}{usd(e['saving_usd']):>12}{rng:>26}")
+        band = usd((e.get("backtest") or {}).get("band_usd"))
+        lines.append(
+            f"{e['lever']:10}{e['policy'][:50]:52}{num(e['requests']):>10}{usd(e['saving_usd']):>12}{rng:>26}"
+            f"{band:>11}  {e.get('verdict', '')}"
+        )
     bt = report["caching"]["backtest"]
     if bt:
         lines += [
@@ -456,6 +463,13 @@ def render_savings(report: dict[str, Any]) -> str:
             f"{num(bt['simulated_cache_read_tokens'])} cache-read tokens vs {num(bt['reported_cache_read_tokens'])}"
             f" reported" + (f" ({bt['error_pct']:+.1f}%)" if bt["error_pct"] is not None else ""),
         ]
+        if bt.get("per_call_error_points_p95") is not None:
+            lines.append(
+                f"  per call: median {bt['per_call_error_points_median']} and p95 {bt['per_call_error_points_p95']} "
+                "points of the call's input; "
+                f"{num(bt.get('reported_zero_simulated_hits'))} calls reported no cache read where the simulator "
+                "finds one"
+            )
         w = bt["after_first_request_of_each_scope"]
         if w["error_pct"] is not None:
             lines.append(

@@ -34,7 +34,10 @@ from analyzer.store import IngestResult, Store
 # 5 (in progress): usage_export (provider usage/cost exports: per-export figures, billed totals and their basis,
 #    spend by model/project/key/user/day, billed line items, unpriced buckets, reconciliation with the logs per
 #    day and model, and needs_logs when there are no request logs).
-SCHEMA_VERSION = 4
+# 5: two-replay estimates (method, policies, backtest band, verdict), the richer caching backtest, combined
+#    components/left_out, headline costs_more/nothing_to_gain; prices at request time; usage exports;
+#    reconciliation (see docs/json-schema.md).
+SCHEMA_VERSION = 5
 TOP_ATTRIBUTION = 25  # rows per dimension in the report; the JSON carries the same rows
 TOP_SESSIONS = 50
 PERIOD_UNITS = ("day", "week", "month")
@@ -406,23 +409,45 @@ def structure(
         )
     )
     system_prompts = queries.run(con, "system_prompts", since=since, until=until)
+    groups = prefixes.volatile_prefixes(system_prompts)
+    split = volatile_split(con, groups)
     return {
         "conversations": convo,
         "prefix_reuse": reuse,
-        **_prefix_tables(con, message_reqs, attrs, system_prompts, cat, show_text),
+        **_prefix_tables(con, message_reqs, attrs, groups, cat, show_text),
         "shared_system_prefixes": prefixes.shared_system_prefixes(system_prompts),
         # Savings are what a lever saves from now on: the logged traffic and every replay of it at today's
         # prices (the same prices on both sides of each estimate).
-        **estimate_all(con, at_today_prices(priced), seq, threads, cat, calibration or {}, routing_rules),
+        **estimate_all(con, at_today_prices(priced), seq, threads, cat, calibration or {}, routing_rules, split),
+    }
+
+
+def volatile_split(con: Any, groups: list[dict[str, Any]]) -> dict[int, tuple[int, int]]:
+    """For the caching replay of stable system prompts: each variant of a volatile system prompt (by the
+    message sequence's content hash) -> its group's shared stable part and that part's tokens (the prompt with
+    its volatile span moved to the end)."""
+    ids = [(k, cid) for k, g in enumerate(groups) for cid in g["content_ids"]]
+    if not ids:
+        return {}
+    rows = con.execute(
+        "SELECT content_id, (hash(content_id) >> 1)::BIGINT FROM (SELECT unnest(?::VARCHAR[]) AS content_id)",
+        [[cid for _, cid in ids]],
+    ).fetchall()
+    hashed = dict(rows)
+    return {
+        hashed[cid]: (hash(("stable system prompt", k)), groups[k]["cacheable_if_moved_to_end"])
+        for k, cid in ids
+        if cid in hashed
     }
 
 
 def _prefix_tables(
-    con: Any, reqs: Any, attrs: pl.DataFrame, system_prompts: pl.DataFrame, cat: Catalogue, show_text: bool
+    con: Any, reqs: Any, attrs: pl.DataFrame, groups: list[dict[str, Any]], cat: Catalogue, show_text: bool
 ) -> dict[str, list[dict[str, Any]]]:
-    """top_prefixes and volatile_prefixes, each shared prefix that starts with a volatile system prompt marked
-    with that prompt's span (why its variants do not share a cache entry)."""
-    volatile = _volatile(prefixes.volatile_prefixes(system_prompts), cat, show_text)
+    """top_prefixes and volatile_prefixes (the groups of prefixes.volatile_prefixes), each shared prefix that
+    starts with a volatile system prompt marked with that prompt's span (why its variants do not share a cache
+    entry)."""
+    volatile = _volatile([dict(g) for g in groups], cat, show_text)
     top = _with_excerpts(con, prefixes.top_prefixes(reqs, attrs), show_text)
     span = {}
     for v in volatile:

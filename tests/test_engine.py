@@ -256,3 +256,31 @@ def test_the_trajectory_source_reads_a_real_run():
     n = store.con.execute("SELECT count(*) FROM messages WHERE NOT is_output").fetchone()[0]
     first_call = next(i for i, m in enumerate(run["messages"]) if m["role"] == "assistant")
     assert n == sum(first_call + 2 * k for k in range(31))
+
+
+def test_each_scope_gets_its_own_best_trimming_policy():
+    from analyzer.savings import Estimate
+    from analyzer.savings.trimming import _best_by_scope
+
+    def est(policy, by_scope, verdict="saves"):
+        return Estimate(
+            "trimming",
+            policy,
+            "",
+            1,
+            1.0,
+            1.0,
+            0.0,
+            0.0,
+            0.0,
+            detail={"saving_by_scope_usd": by_scope},
+            verdict=verdict,
+        )
+
+    window = est("last 4 turns", {"openai/gpt-4o": 2.0, "deepseek/deepseek-chat": -3.0})
+    compact = est("compact at 32k tokens", {"openai/gpt-4o": 0.5, "deepseek/deepseek-chat": 1.5})
+    banded = est("clear tool results", {"deepseek/deepseek-chat": 9.0}, verdict="nothing to gain")
+    _best_by_scope([window, compact, banded])
+    assert window.detail["best_for_scopes"] == [{"scope": "openai/gpt-4o", "saving_usd": 2.0}]
+    assert compact.detail["best_for_scopes"] == [{"scope": "deepseek/deepseek-chat", "saving_usd": 1.5}]
+    assert "best_for_scopes" not in banded.detail

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from analyzer import actions, charts
+from analyzer import actions, charts, tokens
 from analyzer.cli import cli
 from analyzer.redact import EXCERPT_CHARS, excerpt, excerpt_of, redact
 from tests.conftest import SAMPLES, chat_call, write_jsonl
@@ -200,19 +200,13 @@ def test_levers_that_cost_more_or_sit_inside_the_band_are_listed_not_ranked():
     assert only_bad["levers"] == [] and "would cost $40.00 more" in only_bad["no_lever_reason"]
 
 
-def test_volatile_prompt_becomes_a_ranked_action_with_its_upper_bound():
-    v = {
-        "saving_upper_usd": 12.0,
-        "prompt_start": "You are Ava",
-        "volatile_example": "[date]",
-        "first_diff_token": 8,
-        "gain_tokens": 2310,
-        "requests": 400,
-    }
-    h = actions.headline(_model([_estimate("routing", 5.0)], volatile=[v]))
+def test_stable_system_prompt_lever_names_the_volatile_span():
+    v = {"prompt_start": "You are Ava", "volatile_example": "[date]", "first_diff_token": 8, "requests": 400}
+    stabilise = _estimate("caching", 12.0, mode="stabilise") | {"verdict": "saves"}
+    h = actions.headline(_model([_estimate("routing", 5.0), stabilise], volatile=[v]))
     top = h["levers"][0]
-    assert top["lever"] == "prompt layout" and top["saving_low_usd"] == 0.0
-    assert "+2,310 cacheable tokens" in top["action"] and "first 8 tokens" in top["action"]
+    assert top["lever"] == "caching" and top["saving_usd"] == 12.0
+    assert "Move \u201c[date]\u201d out of the first 8 tokens" in top["action"]
 
 
 @pytest.mark.parametrize(
@@ -416,7 +410,7 @@ def test_csv_dir_that_cannot_be_made_is_one_clear_line(runner, tmp_path):
 
 def test_volatile_system_prompt_through_the_report(runner, tmp_path):
     """A support bot whose system prompt starts with today's date: the report marks the shared prefixes with the
-    volatile span, prices the fix as an upper bound and ranks it as an action."""
+    volatile span, replays the fix (the span moved to the end) against the traffic as logged and ranks it."""
     body = " You are Ava, the support assistant for Northwind. Follow the refund policy strictly." * 60
     recs = []
     for i in range(30):
@@ -425,7 +419,11 @@ def test_volatile_system_prompt_through_the_report(runner, tmp_path):
             {"role": "system", "content": f"Today is 2025-11-{day}.{body}"},
             {"role": "user", "content": f"Where is order {i}?"},
         ]
-        usage = {"prompt_tokens": 1100, "completion_tokens": 30}
+        # what OpenAI caches of it: the same variant was sent 120 s before (from the 4th request on)
+        sys_n = tokens.count(messages[0]["content"]) + 3
+        prompt = sys_n + tokens.count(messages[1]["content"]) + 3 + 3
+        hit = 1024 + (sys_n - 1024) // 128 * 128 if i >= 3 else 0
+        usage = {"prompt_tokens": prompt, "completion_tokens": 30, "prompt_tokens_details": {"cached_tokens": hit}}
         recs.append(chat_call(f"chatcmpl-v{i}", 1_764_000_000 + 40 * i, messages, usage, "gpt-4o", f"u{i % 5}"))
     log = write_jsonl(tmp_path / "v.jsonl", recs)
     js = tmp_path / "r.json"
@@ -440,8 +438,14 @@ def test_volatile_system_prompt_through_the_report(runner, tmp_path):
     assert v["saving_upper_usd"] > 0
     marked = [p for p in r["top_prefixes"] if p["volatile_span"]]
     assert marked and all(p["volatile_span"]["first_diff_token"] == v["first_diff_token"] for p in marked)
-    layout = [lv for lv in r["headline"]["levers"] + r["headline"]["other_levers"] if lv["lever"] == "prompt layout"]
-    assert layout and f"+{v['gain_tokens']:,} cacheable tokens" in layout[0]["action"]
+    # two replays, one simulator: as logged each variant caches only itself; stable, the two new variants read
+    # the shared part the first one wrote (gpt-4o: 1,024 + 128-token steps, at half price)
+    (e,) = [e for e in r["savings"] if e["lever"] == "caching" and e["detail"].get("mode") == "stabilise"]
+    n = v["cacheable_if_moved_to_end"] + 3
+    assert e["saving_usd"] == pytest.approx(2 * (1024 + (n - 1024) // 128 * 128) * 1.25e-6)
+    assert e["verdict"] == "saves" and e["backtest"]["band_usd"] == 0
+    top = next(lv for lv in r["headline"]["levers"] if lv["lever"] == "caching")
+    assert "Move \u201c[date]\u201d out of the first" in top["action"]
     assert "vary" in (tmp_path / "r.html").read_text()
 
 

@@ -47,7 +47,9 @@ __all__ = ["RULES", "estimate_caching", "min_tokens"]
 PLACEMENT_POLICY = "Anthropic breakpoints after the system prompt and tools and at the end of the input"
 
 
-def estimate_caching(engine: Engine, priced: pl.DataFrame, cat: Catalogue) -> dict[str, object]:
+def estimate_caching(
+    engine: Engine, priced: pl.DataFrame, cat: Catalogue, split: dict[int, tuple[int, int]] | None = None
+) -> dict[str, object]:
     """The report's `caching` block: what caching as logged already saved, the backtest, and the caching levers
     (each a two-replay estimate)."""
     ok = priced.filter(pl.col("priced") & (pl.col("status") == "ok"))
@@ -122,6 +124,26 @@ def estimate_caching(engine: Engine, priced: pl.DataFrame, cat: Catalogue) -> di
                 detail={"mode": "automatic", "ttl_s": EXTENDED_RETENTION_S},
             )
         )
+    if split:
+        variants = [rid for rid in simulated if any(c in split for c in traffic.body[rid].cids)]
+        if variants:
+            estimates.append(
+                lever_estimate(
+                    engine,
+                    Lever("stable system prompts", split=split),
+                    lever_kind="caching",
+                    policy="move the volatile span of each system prompt to its end",
+                    scope=f"{len(variants)} requests whose system prompt is one variant of a template",
+                    assumptions=[
+                        "Each variant of a system prompt that differs early (a date, a name, an id) is sent as the "
+                        "part all variants share, then the rest: the shared part becomes one cacheable prefix "
+                        "across variants. Prompt behaviour with the span moved is not measured.",
+                        "Replayed under each provider's own caching as logged (automatic caching; on Anthropic the "
+                        "logged breakpoint on the prompt moves to the end of its shared part).",
+                    ],
+                    detail={"mode": "stabilise", "variants": len(set(split))},
+                )
+            )
     gemini = gemini_explicit(engine, cat)
     if gemini is not None:
         estimates.append(gemini)

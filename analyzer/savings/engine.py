@@ -299,6 +299,8 @@ class Lever:
     placement: float | None = None  # explicit caches: breakpoints after system+tools and at the end, this TTL
     retention: float | None = None  # automatic caches that offer it: retained this long
     extra_usd: float = 0.0  # costs outside the calls (a routing classifier)
+    # volatile system prompts sent stable part first: content -> (stable content, stable tokens)
+    split: Mapping[int, tuple[int, int]] = field(default_factory=dict)
 
 
 AS_LOGGED = Lever("as logged")
@@ -339,6 +341,8 @@ def build(traffic: Traffic, lever: Lever, base: dict[str, Call] | None = None) -
         body = traffic.body.get(rid)
         batch = lg.batch or rid in lever.batch
         same = base.get(rid) if base is not None and not target else None
+        if same is not None and body is not None and lever.split and any(c in lever.split for c in body.cids):
+            same = None  # its system prompt is rebuilt
         if same is not None and (trim is None or body is None):
             out.append(same)  # not routed, not trimmed: as logged (a batch flag is applied when repricing)
             continue
@@ -389,8 +393,15 @@ def build(traffic: Traffic, lever: Lever, base: dict[str, Call] | None = None) -
                 continue
             if "call" in state:  # a summariser call before this request
                 s_keep, s_extra = state.pop("call")
-                nodes, cum, sys_end, n_in = _chain(
-                    model, body, s_keep, s_extra, cleared, scale, [("user", hash("summarise"), SUMMARY_PROMPT_TOKENS)]
+                nodes, cum, sys_end, n_in, at = _chain(
+                    model,
+                    body,
+                    s_keep,
+                    s_extra,
+                    cleared,
+                    scale,
+                    [("user", hash("summarise"), SUMMARY_PROMPT_TOKENS)],
+                    lever.split,
                 )
                 out.append(
                     Call(
@@ -407,12 +418,12 @@ def build(traffic: Traffic, lever: Lever, base: dict[str, Call] | None = None) -
                         nodes,
                         cum,
                         sys_end,
-                        _bps(body, s_keep, len(nodes), lever),
+                        _bps(body, at, len(nodes)),
                         (0, 0, 0),
                         True,
                     )  # fmt: skip
                 )
-        nodes, cum, sys_end, n_in = _chain(model, body, keep, extra, cleared, scale)
+        nodes, cum, sys_end, n_in, at = _chain(model, body, keep, extra, cleared, scale, (), lever.split)
         changed = bool(target) or n_in != lg.input_tokens
         out.append(
             Call(
@@ -429,7 +440,7 @@ def build(traffic: Traffic, lever: Lever, base: dict[str, Call] | None = None) -
                 nodes,
                 cum,
                 sys_end,
-                _bps(body, keep, len(nodes), lever),
+                _bps(body, at, len(nodes)),
                 lg.cache,
                 changed,
             )  # fmt: skip
@@ -449,20 +460,26 @@ def _chain(
     cleared: set[int],
     scale: float,
     tail: list[tuple[str, int, int]] = (),  # type: ignore[assignment]
-) -> tuple[list[int], list[int], int, int]:
+    split: Mapping[int, tuple[int, int]] | None = None,
+) -> tuple[list[int], list[int], int, int, dict[int, int]]:
     """Prefix nodes (a hash over the model and every (role, content) so far), cumulative tokens at the provider's
-    scale, the index of the last system/tools node, and the input tokens."""
+    scale, the index of the last system/tools node, the input tokens, and where each kept message's breakpoint
+    would sit (its node; a split system prompt's breakpoint goes after its stable part).
+
+    `split`: content -> (stable content, stable tokens): a system prompt sent as its stable part (shared by
+    all its variants) then the rest, the volatile span moved to its end."""
     h = hash(("model", model))
     nodes: list[int] = []
     cum: list[int] = []
+    at: dict[int, int] = {}
     acc = 0.0
     sys_end = -1
     inserted = False
 
-    def add(role: str, cid: int, toks: int) -> None:
+    def add(role: str, cid: int, toks: int, framing: int = tokens.TOKENS_PER_MESSAGE) -> None:
         nonlocal h, acc, sys_end
         h = hash((h, role, cid))
-        acc += (toks + tokens.TOKENS_PER_MESSAGE) * scale
+        acc += (toks + framing) * scale
         if role in SYSTEM_ROLES and sys_end == len(nodes) - 1:
             sys_end = len(nodes)
         nodes.append(h)
@@ -474,34 +491,40 @@ def _chain(
             for e in extra:
                 add(*e)
             inserted = True
+        cid = body.cids[i]
         if i in cleared:
-            add(role, hash(("cleared", body.cids[i])), CLEARED_TOKENS)
+            add(role, hash(("cleared", cid)), CLEARED_TOKENS)
+        elif split and cid in split:
+            stable, n = split[cid]
+            n = min(n, body.tokens[i])
+            add(role, stable, n)  # one message still: its framing once, the volatile rest after the shared part
+            at[i] = len(nodes) - 1
+            add(role, cid, body.tokens[i] - n, 0)
+            continue
         else:
-            add(role, body.cids[i], body.tokens[i])
+            add(role, cid, body.tokens[i])
+        at[i] = len(nodes) - 1
     if not inserted:
         for e in extra:
             add(*e)
     for e in tail:
         add(*e)
-    return nodes, cum, sys_end, round(acc + tokens.TOKENS_PER_REPLY * scale)
+    return nodes, cum, sys_end, round(acc + tokens.TOKENS_PER_REPLY * scale), at
 
 
-def _bps(body: Body, keep: list[int], n_nodes: int, lever: Lever) -> tuple[tuple[int, float], ...]:
+def _bps(body: Body, at: dict[int, int], n_nodes: int) -> tuple[tuple[int, float], ...]:
     """The breakpoints as logged, carried to the rebuilt request: on a kept message they stay on it; one on the
     request's last message (incremental conversation caching) moves to the new last message."""
     if not body.bps:
         return ()
-    where = {i: j for j, i in enumerate(keep)}
-    offset = n_nodes - len(keep)  # inserted nodes (a summary) come before the conversation
     last = len(body.roles) - 1
     out = set()
     for i, ttl in body.bps.items():
         t = TTL_S.get(ttl, 300.0)
         if i == last:
             out.add((n_nodes - 1, t))
-        elif i in where:
-            j = where[i]
-            out.add((j + offset if body.roles[i] not in SYSTEM_ROLES else j, t))
+        elif i in at:
+            out.add((at[i], t))
     return tuple(sorted(out))
 
 
@@ -716,6 +739,7 @@ class Outcome:
     reads_after: int = 0
     extra_calls: int = 0  # calls the lever adds (compaction summaries) and what they cost
     extra_calls_usd: float = 0.0
+    by_scope: dict[str, float] = field(default_factory=dict)  # saving by provider/model of the logged requests
 
     @property
     def saving(self) -> float:
@@ -765,6 +789,23 @@ class Engine:
         }
         ids = list(affected)
         added = alt.frame.filter(pl.col("call_id") != pl.col("base_id"))
+        by_scope: dict[str, float] = {}
+        if affected:
+            scopes = self.traffic.rows.select(
+                base_id="request_id", scope=pl.concat_str(pl.col("provider").fill_null("?"), pl.lit("/"), "model")
+            )
+            per = (
+                pl.concat(
+                    [
+                        base.frame.filter(pl.col("base_id").is_in(ids)).select("base_id", "cost"),
+                        alt.frame.filter(pl.col("base_id").is_in(ids)).select("base_id", cost=-pl.col("cost")),
+                    ]
+                )
+                .join(scopes, on="base_id")
+                .group_by("scope")
+                .agg(pl.col("cost").sum())
+            )
+            by_scope = dict(zip(per["scope"].to_list(), per["cost"].to_list(), strict=True))
         return Outcome(
             base.cost,
             alt.cost,
@@ -775,6 +816,7 @@ class Engine:
             int(alt.frame["cache_read_tokens"].sum()),
             added.height,
             float(added["cost"].sum()),
+            by_scope,
         )
 
     def outcomes(self, lever: Lever, cases: tuple[str, ...] = CASES) -> dict[str, Outcome]:
@@ -942,6 +984,7 @@ def lever_estimate(
             "input_tokens_after": central.input_after,
             "cache_read_tokens_before": central.reads_before,
             "cache_read_tokens_after": central.reads_after,
+            "saving_by_scope_usd": {k: round(v, 10) for k, v in sorted(central.by_scope.items())},
             **(
                 {"added_calls": central.extra_calls, "added_calls_usd": round(central.extra_calls_usd, 10)}
                 if central.extra_calls
@@ -977,5 +1020,6 @@ def compose(levers: list[Lever], name: str) -> Lever:
         out.placement = out.placement if out.placement is not None else lv.placement
         out.retention = out.retention if out.retention is not None else lv.retention
         out.extra_usd += lv.extra_usd
+        out.split = {**out.split, **lv.split}
     out.route, out.target_provider, out.batch = route, targets, frozenset(batch)
     return out

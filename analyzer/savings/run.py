@@ -25,11 +25,12 @@ def estimate_all(
     cat: Catalogue,
     calibration: dict[str, float],
     routing_rules: list[Rule] | None = None,
+    split: dict[int, tuple[int, int]] | None = None,
 ) -> dict[str, Any]:
     """{"caching": the caching block (already saved, backtest), "savings": every estimate, largest first,
     "combined": the ranked levers replayed together}."""
     engine = Engine(prepare(priced, seq, threads, calibration), cat)
-    caching = estimate_caching(engine, priced, cat)
+    caching = estimate_caching(engine, priced, cat, split)
     caching_estimates = caching.pop("_estimates", [])
     plan = plan_routing(con, priced, threads, cat, routing_rules)
     estimates = (

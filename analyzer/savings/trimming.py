@@ -82,4 +82,19 @@ def estimate_trimming(engine: Engine) -> list[Estimate]:
             )
         est.scope = f"{est.requests} requests whose history the policy changes"
         out.append(est)
+    _best_by_scope(out)
     return out
+
+
+def _best_by_scope(estimates: list[Estimate]) -> None:
+    """Each scope (provider/model) gets the policy that saves most on its own requests, written into that
+    policy's detail as `best_for_scopes`: one agent may want compaction where a chat product wants nothing."""
+    best: dict[str, tuple[float, Estimate]] = {}
+    for e in estimates:
+        if e.verdict != "saves":
+            continue
+        for scope, saving in e.detail.get("saving_by_scope_usd", {}).items():
+            if saving > 0 and (scope not in best or saving > best[scope][0]):
+                best[scope] = (saving, e)
+    for scope, (saving, e) in sorted(best.items()):
+        e.detail.setdefault("best_for_scopes", []).append({"scope": scope, "saving_usd": round(saving, 10)})
