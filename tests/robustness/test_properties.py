@@ -222,3 +222,21 @@ def test_every_record_is_accounted_for_and_only_valid_ones_load(fmt, tmp_path_fa
         assert not [r for r in reasons if r.startswith("unexpected content")], reasons
 
     check()
+
+
+# Shapes the fuzz run found raising out of the newer sources' parsers, kept as fixed examples.
+@pytest.mark.parametrize(
+    ("fmt", "path", "value"),
+    [
+        ("gemini_generate_content", ("request", "contents"), True),
+        ("otel_genai", ("resourceSpans", 0, "scopeSpans"), True),
+    ],
+)
+def test_shapes_found_by_fuzzing_the_newer_sources(fmt, path, value, tmp_path, shared_store):
+    good = template(fmt)
+    path_ = tmp_path / "log.jsonl"
+    path_.write_bytes(jsonl([json.dumps(good).encode(), json.dumps(_replace(good, path, value)).encode()]))
+    _reset(shared_store)
+    shared_store.ingest([str(path_)], fmt=_source(fmt))
+    reasons = [r[0] for r in shared_store.con.execute("SELECT reason FROM rejects").fetchall()]
+    assert not [r for r in reasons if r.startswith("unexpected content")], reasons
