@@ -39,6 +39,9 @@ from analyzer.store import IngestResult, Store
 #    reconciliation (see docs/json-schema.md).
 SCHEMA_VERSION = 5
 TOP_ATTRIBUTION = 25  # rows per dimension in the report; the JSON carries the same rows
+# Rows any per-model list carries (the costliest first): a log of 100,000 distinct model names must not make a
+# 100 MB report; `truncated` says how many rows each capped list had.
+MAX_LISTED = 1000
 TOP_SESSIONS = 50
 PERIOD_UNITS = ("day", "week", "month")
 
@@ -70,6 +73,40 @@ def _period_start(day: str, unit: str) -> str:
     elif unit == "month":
         d = d.replace(day=1)
     return d.isoformat()
+
+
+OTHER_MODELS = "(other models)"
+
+
+def _other_models(by_day: list[dict[str, Any]], listed: set[str]) -> list[dict[str, Any]]:
+    """by_day with the models beyond the listed ones summed per day into one `(other models)` row, so the
+    daily totals stay whole when the per-model lists are capped."""
+    out: list[dict[str, Any]] = []
+    other: dict[Any, dict[str, Any]] = {}
+    for r in by_day:
+        if r["model"] in listed:
+            out.append(r)
+            continue
+        o = other.setdefault(
+            r["day"],
+            {
+                "day": r["day"],
+                "model": OTHER_MODELS,
+                "model_key": None,
+                "requests": 0,
+                "input_tokens": 0,
+                "cache_read_tokens": 0,
+                "output_tokens": 0,
+                "cost_usd": None,
+                "has_unpriced": False,
+            },
+        )
+        for k in ("requests", "input_tokens", "cache_read_tokens", "output_tokens"):
+            o[k] += r[k] or 0
+        if r["cost_usd"] is not None:
+            o["cost_usd"] = (o["cost_usd"] or 0.0) + r["cost_usd"]
+        o["has_unpriced"] = o["has_unpriced"] or bool(r["has_unpriced"])
+    return sorted(out + list(other.values()), key=lambda r: (r["day"], -(r["cost_usd"] or 0.0), r["model"]))
 
 
 def spend_by_period(by_day: list[dict[str, Any]], unit: str) -> dict[str, Any]:
@@ -154,6 +191,10 @@ def build_report(
         if len(by_attr.setdefault(dim, [])) < TOP_ATTRIBUTION:
             by_attr[dim].append(row)
     unpriced = queries.rows(con, "unpriced_models")
+    truncated = {k: len(v) for k, v in (("by_model", by_model), ("unpriced", unpriced)) if len(v) > MAX_LISTED}
+    by_model, unpriced = by_model[:MAX_LISTED], unpriced[:MAX_LISTED]
+    if "by_model" in truncated:
+        by_day = _other_models(by_day, {m["model"] for m in by_model})
     calibration = queries.rows(con, "tokenizer_calibration", since=since, until=until)
     sources = queries.rows(con, "ingest_sources")
     rejects = queries.rows(con, "rejects_by_reason")
@@ -216,6 +257,7 @@ def build_report(
         "by_model": [_clean(r) for r in by_model],
         "by_attribution": {k: [_clean(r) for r in v] for k, v in sorted(by_attr.items())},
         "unpriced": [_clean(r) for r in unpriced],
+        "truncated": truncated,
         "tokenizer_calibration": [_clean(r) for r in calibration],
         "ingest": {
             "files": len(sources),
@@ -291,6 +333,9 @@ def projection_by_model(
         return {"error": "a projection needs at least a day of dated traffic", "unpriced_models": []}
     results, names, unpriced = [], [], []
     for m in rows:
+        if cat.resolve(m["model"], m["provider"]).key is None:
+            unpriced.append(m["model"])  # named, not projected at $0, and not priced again model by model
+            continue
         w = projection.Workload(
             requests=m["requests"] * per_month,
             input_tokens=m["input_tokens"],
@@ -310,7 +355,8 @@ def projection_by_model(
         except InputError:  # no price: named, not projected at $0
             unpriced.append(m["model"])
     if not results:
-        return {"error": f"no price for {', '.join(unpriced)}", "unpriced_models": unpriced}
+        listed = ", ".join(unpriced[:10]) + (f" and {len(unpriced) - 10:,} more" if len(unpriced) > 10 else "")
+        return {"error": f"no price for {listed}", "unpriced_models": unpriced[:MAX_LISTED]}
     parts = ("input_usd", "cache_read_usd", "cache_write_usd", "output_usd", "total_usd")
 
     def add(pick: Any) -> dict[str, Any]:
@@ -331,9 +377,9 @@ def projection_by_model(
                 "cache_hit_rate": round(r["as_given"]["workload"]["cache_hit_rate"], 4),
                 **{k: r["as_given"][k] for k in parts},
             }
-            for name, r in zip(names, results, strict=True)
+            for name, r in zip(names[:MAX_LISTED], results[:MAX_LISTED], strict=True)
         ],
-        "unpriced_models": unpriced,
+        "unpriced_models": unpriced[:MAX_LISTED],
         "assumptions": [
             "Each model's traffic is projected on its own: requests per month at the logged daily rate, its mean "
             "input and output tokens, the share of its requests that read from cache and their mean cache read; "
