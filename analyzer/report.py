@@ -75,6 +75,55 @@ def _period_start(day: str, unit: str) -> str:
     return d.isoformat()
 
 
+MIN_OUTLIER_GAP_DAYS = 30
+
+
+def outlying_dates(con: Any) -> dict[str, Any] | None:
+    """A few requests dated far from all the others (a 2016 record among 2025 traffic passes every range check
+    but would stretch the period, and so every monthly figure, to years). Days at either end are left out when
+    they hold at most 1% of the dated requests (and at most 20) and sit further from the rest than both 30 days
+    and the rest's own span. Returns the window to report (since, until) and what was left out, or None."""
+    days = con.execute(
+        "SELECT CAST(ts AS DATE) AS day, count(*) FROM requests WHERE ts IS NOT NULL AND trace_ms IS NULL "
+        "GROUP BY ALL ORDER BY day"
+    ).fetchall()
+    total = sum(n for _, n in days)
+    if total < 20 or len(days) < 2:
+        return None
+    budget = min(max(total // 100, 1), 20)
+    lo, hi, dropped = 0, len(days) - 1, 0
+    changed = True
+    while changed and hi - lo >= 1:
+        changed = False
+        span = (days[hi][0] - days[lo + 1][0]).days
+        gap = (days[lo + 1][0] - days[lo][0]).days
+        if gap > max(MIN_OUTLIER_GAP_DAYS, span) and dropped + days[lo][1] <= budget:
+            dropped += days[lo][1]
+            lo += 1
+            changed = True
+            continue
+        span = (days[hi - 1][0] - days[lo][0]).days
+        gap = (days[hi][0] - days[hi - 1][0]).days
+        if gap > max(MIN_OUTLIER_GAP_DAYS, span) and dropped + days[hi][1] <= budget:
+            dropped += days[hi][1]
+            hi -= 1
+            changed = True
+    if not dropped:
+        return None
+    out_days = [d for d, _ in days[:lo] + days[hi + 1 :]]
+    since = datetime.combine(days[lo][0], datetime.min.time())
+    until = datetime.combine(days[hi][0], datetime.min.time()) + timedelta(days=1)
+    return {
+        "since": since,
+        "until": until,
+        "requests": dropped,
+        "first": _iso(min(out_days)),
+        "last": _iso(max(out_days)),
+        "reason": f"dated more than {MIN_OUTLIER_GAP_DAYS} days (and more than the rest's span) from all other "
+        "requests",
+    }
+
+
 OTHER_MODELS = "(other models)"
 
 
@@ -175,6 +224,11 @@ def build_report(
     show_text: bool = False,
 ) -> dict[str, Any]:
     con = store.con
+    left_out = None
+    if since is None and until is None:
+        left_out = outlying_dates(con)
+        if left_out is not None:
+            since, until = left_out.pop("since"), left_out.pop("until")
     priced = priced_frame(store, cat, since, until)
     t = queries.rows(con, "totals")[0]
     by_model = queries.rows(con, "spend_by_model")
@@ -201,7 +255,8 @@ def build_report(
 
     first, last = t["first_ts"], t["last_ts"]
     days = None
-    if since is not None and until is not None:  # the window asked for, traffic or not (an audit's day is 1 day)
+    if since is not None and until is not None and left_out is None:
+        # the window asked for, traffic or not (an audit's day is 1 day)
         days = (until - since).total_seconds() / 86400
     elif first is not None and last is not None:
         days = max((last - first).total_seconds() / 86400, 1 / 24)
@@ -220,9 +275,11 @@ def build_report(
             "start": _iso(first),
             "end": _iso(last),
             "days": _days(days),
-            "since": _iso(since),
-            "until": _iso(until),
+            "since": _iso(since) if left_out is None else None,  # the filters given, not the outliers' window
+            "until": _iso(until) if left_out is None else None,
             "undated_requests": t["undated_requests"],
+            # requests dated far from all the others (a clock reset, a test record): outside the period
+            "left_out": left_out,
         },
         "prices": _prices_section(con, cat, priced),
         "totals": {
@@ -553,7 +610,17 @@ def _volatile(groups: list[dict[str, Any]], cat: Catalogue, show_text: bool) -> 
 def assumptions(report: dict[str, Any]) -> list[str]:
     """What every figure rests on, in words, for the report's own assumptions section."""
     p = report["prices"]
+    lo = report["period"].get("left_out")
     out = [
+        *(
+            [
+                f"{lo['requests']:,} request(s) dated {lo['first'][:10]}"
+                + (f" to {lo['last'][:10]}" if lo["last"] != lo["first"] else "")
+                + f" are left out of the period: {lo['reason']} (a clock reset or a test record, most likely)."
+            ]
+            if lo
+            else []
+        ),
         f"Costs are tokens x list prices from {p['catalogue']} (snapshot {p['catalogue_date']})"
         + (f", overridden by {', '.join(p['overrides'])}" if p["overrides"] else "")
         + "; negotiated discounts and credits are not known to llmcost.",
