@@ -6,6 +6,7 @@ import glob
 import gzip
 import hashlib
 import io
+import weakref
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -29,6 +30,9 @@ LOG_SUFFIXES = (
     ".db",  # llm's logs.db (SQLite); other databases are skipped as unrecognised
 )
 _GLOB_CHARS = set("*?[")
+# The file on disk under each stream opened last for a path: its position is how far reading has got, in bytes
+# of the file as stored (compressed or not), for the progress display. Weak, so it never keeps a file open.
+_ON_DISK: weakref.WeakValueDictionary[Path, BinaryIO] = weakref.WeakValueDictionary()
 
 
 def expand_paths(paths: Iterable[str]) -> list[tuple[Path, bool]]:
@@ -74,6 +78,7 @@ def open_bytes(path: Path) -> BinaryIO:
         fh = open(path, "rb")  # noqa: SIM115 - handed to the caller
     except OSError as e:
         raise InputError(f"{path}: cannot read ({e.strerror or e})") from None
+    _ON_DISK[path] = fh
     magic = fh.read(4)
     fh.seek(0)
     if magic[:2] == b"\x1f\x8b":
@@ -84,6 +89,17 @@ def open_bytes(path: Path) -> BinaryIO:
         reader = zstandard.ZstdDecompressor().stream_reader(fh, closefd=True)
         return io.BufferedReader(reader, buffer_size=1 << 20)  # type: ignore[arg-type]
     return fh
+
+
+def bytes_consumed(path: Path) -> int | None:
+    """How many bytes of `path` as stored the open stream on it has read (None when none is open)."""
+    fh = _ON_DISK.get(path)
+    if fh is None:
+        return None
+    try:
+        return fh.tell()
+    except (OSError, ValueError):
+        return None
 
 
 def read_head(path: Path, size: int = 1 << 16) -> bytes:

@@ -18,9 +18,10 @@ import duckdb
 import orjson
 import pyarrow as pa
 
+from analyzer import progress as tracking
 from analyzer import tokens
 from analyzer.errors import InputError
-from analyzer.inputs import expand_paths, sha256_file
+from analyzer.inputs import bytes_consumed, expand_paths, sha256_file
 from analyzer.migrations import migrate
 from analyzer.sources import Item, Request, Source, open_source
 from analyzer.sources.base import RecordError
@@ -158,6 +159,7 @@ class Store:
     ) -> IngestResult:
         result = IngestResult()
         plan: list[tuple[Path, Source, Iterable[Item], str, int]] = []
+        tracking.stage("check inputs")
         for path, explicit in expand_paths(paths):
             sha, size = sha256_file(path)
             known = _one(self.con, "SELECT path FROM sources WHERE sha256 = ?", [sha])
@@ -175,10 +177,15 @@ class Store:
         # Companion files (batch inputs) first, so the outputs they annotate can join them.
         plan.sort(key=lambda p: not p[1].companion)
         ctx: dict[str, Any] = {}
+        tracking.stage("read logs")
+        tracking.reading(sum(p[4] for p in plan))
+        done = 0
         for path, source, items, sha, size in plan:
             if progress:
                 progress(f"reading {path} as {source.name}")
+            tracking.file(f"{path.name} ({source.name})", done)
             result.files.append(self._ingest_file(path, source, items, sha, size, no_text, ctx))
+            done += size
         return result
 
     def _ingest_file(
@@ -194,6 +201,8 @@ class Store:
             buckets: list[tuple[int, str, UsageBucket]] = []
             ctx["path"] = str(path)  # sources that carry state from record to record (Codex totals) reset on it
             for item in items:
+                if not item.line & 255:  # now and then: how far into the file reading has got, for the display
+                    tracking.advance_to(bytes_consumed(path))
                 reason = item.error
                 found: list[Any] = []
                 if reason is None:
