@@ -66,7 +66,7 @@ def test_timings_on_request_name_every_stage_with_its_seconds(runner, tmp_path, 
         assert name in timed, (name, res.stderr)
     stages = [float(v) for k, v in timed.items() if k != "total"]
     assert all(v >= 0 for v in stages)
-    assert sum(stages) <= float(timed["total"]) + 1e-3
+    assert sum(stages) <= float(timed["total"]) + 5e-4 * len(stages)  # each printed to the millisecond
     assert "timing" not in res.stdout
 
 
