@@ -321,7 +321,7 @@ def routing_sensitivity(report: dict[str, Any]) -> dict | None:
         (
             e
             for e in report["savings"]
-            if e["lever"] == "routing" and (e.get("detail") or {}).get("saving_per_share_usd")
+            if e["lever"] == "routing" and (e.get("detail") or {}).get("saving_by_share_usd")
         ),
         None,
     )
@@ -329,13 +329,9 @@ def routing_sensitivity(report: dict[str, Any]) -> dict | None:
         return None
     d = est["detail"]
     scale = _per_month(report) or 1.0
-    data = []
-    for i in range(0, 11):
-        share = i / 10
-        for label, per_share in (
-            ("replayed through the cache (every eligible request routed, scaled)", d["saving_per_share_usd"]),
-        ):
-            data.append({"share": share, "case": label, "saving": (share * per_share - d["classifier_usd"]) * scale})
+    points = [(0.0, -d["classifier_usd"])] + sorted((float(k), v) for k, v in d["saving_by_share_usd"].items())
+    label = "two replays at each share (classifier included)"
+    data = [{"share": share, "case": label, "saving": saving * scale} for share, saving in points]
     unit = "per month" if _per_month(report) else "in the period"
     marks = [{"share": d[k]} for k in ("share_low", "share", "share_high")]
     return _spec(
@@ -443,8 +439,8 @@ CHARTS = {
     "routing": (
         "Routing: saving by share routed",
         routing_sensitivity,
-        "Saving if this share of the eligible requests went to the cheaper model, classifier cost "
-        "included; dashed lines mark the low, central and high cases.",
+        "Saving if this share of the eligible requests went to the cheaper model: each point is two replays "
+        "through the cache, classifier cost included; dashed lines mark the low, central and high cases.",
     ),
     "projection": (
         "Projected monthly cost",

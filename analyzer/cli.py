@@ -6,6 +6,7 @@ Exit codes: 0 ok (rejected records are reported, not fatal); 1 input error; 2 us
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from datetime import UTC, datetime, timedelta
@@ -29,7 +30,7 @@ from analyzer.prices import RATE_FIELDS, load_catalogue, price_one
 from analyzer.projection import Workload
 from analyzer.projection import measured as measured_workload
 from analyzer.projection import project as run_projection
-from analyzer.redact import terminal_safe
+from analyzer.redact import one_line, terminal_safe
 from analyzer.render import (
     RENDERERS,
     count,
@@ -45,7 +46,7 @@ from analyzer.render import (
 from analyzer.report import VIEWS, build_report, measured_days, projection_by_model, view_json
 from analyzer.savings.routing import load_rules
 from analyzer.sources import SOURCES
-from analyzer.store import IngestResult, Store
+from analyzer.store import IngestResult, Store, refuse_remote
 
 
 class LlmcostGroup(click.Group):
@@ -53,13 +54,40 @@ class LlmcostGroup(click.Group):
         try:
             return super().invoke(ctx)
         except LlmcostError as e:
-            click.echo(f"llmcost: error: {e}", err=True)
+            _say(f"llmcost: error: {e}")
             ctx.exit(e.exit_code)
         except duckdb.Error as e:
-            click.echo(f"llmcost: error: database: {str(e).splitlines()[0]}", err=True)
+            _say(f"llmcost: error: database: {_first_line(e)}")
+            ctx.exit(1)
+        except OSError as e:  # a full disk, a read-only folder: the cause in one line, not a traceback
+            where = f"{e.filename}: " if e.filename else ""
+            _say(f"llmcost: error: {where}{e.strerror or e}")
             ctx.exit(1)
         except BrokenPipeError:
             ctx.exit(0)
+
+
+def _say(message: str, err: bool = True) -> None:
+    """One line to the terminal: names and keys from logs are escaped, never acted on (see redact.one_line)."""
+    click.echo(one_line(message), err=err)
+
+
+def _first_line(e: BaseException) -> str:
+    """A DuckDB error's cause: on a full disk the first line may be a follow-up, the cause is named further on."""
+    text = str(e)
+    for cause in ("No space left on device", "File too large", "Permission denied", "Read-only file system"):
+        if cause in text and cause not in text.splitlines()[0]:
+            return f"{text.splitlines()[0]} ({cause})"
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+def _check_db(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is not None:
+        try:
+            refuse_remote(value)
+        except InputError as e:
+            raise click.BadParameter(str(e).split(": ", 1)[-1]) from None
+    return value
 
 
 _DATE_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M"]
@@ -71,6 +99,7 @@ def _db_option(required: bool = False):
         "db",
         type=click.Path(dir_okay=False),
         required=required,
+        callback=_check_db,
         help="DuckDB file to keep the data in." + ("" if required else " (default: in memory, gone after the run)"),
     )
 
@@ -114,7 +143,7 @@ def _warn_rejects(store: Store, result: IngestResult, strict: bool, where: str) 
         [[f.path for f in result.files]],
     ).fetchall()
     hint = f"; first: {first[0][0]}: {first[0][1]}" if first else ""
-    click.echo(f"llmcost: warning: {rejected} record(s) rejected{hint}; all are listed in {where}", err=True)
+    _say(f"llmcost: warning: {rejected} record(s) rejected{hint}; all are listed in {where}")
     if strict:
         raise StrictError(f"--strict: {rejected} record(s) rejected")
 
@@ -149,11 +178,11 @@ def _ingest(store: Store, paths: tuple[str, ...], no_text: bool, fmt: str | None
     ignored = _ignored_files(paths)
     for f in result.files:
         if f.skipped and not f.skipped.startswith("already ingested"):
-            click.echo(f"llmcost: note: skipped {f.path}: {f.skipped}", err=True)
+            _say(f"llmcost: note: skipped {f.path}: {f.skipped}")
     read = [f for f in result.files if not f.skipped or f.skipped.startswith("already ingested")]
     if not read:
         for path in ignored:
-            click.echo(f"llmcost: skipped {path}: not a log file (read: {', '.join(LOG_SUFFIXES[:4])}, ...)", err=True)
+            _say(f"llmcost: skipped {path}: not a log file (read: {', '.join(LOG_SUFFIXES[:4])}, ...)")
         if not result.files and not ignored:
             raise InputError(f"no log files ({', '.join(LOG_SUFFIXES[:4])}, ...) under {', '.join(paths)}")
         found = len(result.files) + len(ignored)
@@ -162,19 +191,19 @@ def _ingest(store: Store, paths: tuple[str, ...], no_text: bool, fmt: str | None
 
 
 def _ignored_files(paths: tuple[str, ...]) -> list[Path]:
-    """Files inside the named folders that a folder walk passes over (their suffix is not a log's)."""
+    """Files inside the named folders that a folder walk passes over (their suffix is not a log's). Symlinked
+    folders are not followed, as in the walk itself (a link to a parent would loop)."""
     out: list[Path] = []
     for raw in paths:
         p = Path(raw)
-        if p.is_dir():
-            out.extend(
-                sorted(
-                    f
-                    for f in p.rglob("*")
-                    if f.is_file() and not f.name.startswith(".") and not f.name.lower().endswith(LOG_SUFFIXES)
+        if raw != "-" and p.is_dir():
+            for root, _dirs, files in os.walk(p, followlinks=False):
+                out.extend(
+                    Path(root) / f
+                    for f in files
+                    if not f.startswith(".") and not f.lower().endswith(LOG_SUFFIXES) and (Path(root) / f).is_file()
                 )
-            )
-    return out
+    return sorted(out)
 
 
 @cli.command()
@@ -208,6 +237,12 @@ def _ignored_files(paths: tuple[str, ...]) -> list[Path]:
     help="A TOML file of [[rule]] tables (match -> route_to) instead of the built-in classifier.",
 )
 @click.option(
+    "--hash-ids",
+    is_flag=True,
+    help="Show users, API keys, projects, conversations and tags as stable hashes (for reports that leave the "
+    "team; set LLMCOST_HASH_SALT to a secret so that guessable names cannot be guessed back).",
+)
+@click.option(
     "--cache-capacity",
     type=click.IntRange(min=0),
     metavar="TOKENS",
@@ -232,6 +267,7 @@ def report(
     prices_file: str | None,
     routing_rules: str | None,
     cache_capacity: int | None,
+    hash_ids: bool,
     view: str | None,
     no_text: bool,
     strict: bool,
@@ -262,6 +298,8 @@ def report(
     try:
         result = _ingest(store, paths, no_text, fmt) if paths else IngestResult()
         rules = load_rules(routing_rules) if routing_rules else None
+        if hash_ids:
+            store.hide_ids()
         rep = build_report(
             store,
             cat,
@@ -424,7 +462,7 @@ def audit(
                 err=True,
             )
             for note in outcome["notes"]:
-                click.echo(f"llmcost: note: {note}", err=True)
+                _say(f"llmcost: note: {note}")
             try:
                 _warn_rejects(store, result, strict, f"{outcome['outputs']['html']} and table `rejects` of {db}")
             except StrictError:
@@ -474,7 +512,7 @@ def ingest(paths: tuple[str, ...], db: str, as_json: bool, no_text: bool, strict
             traced = _trace_rows(store, result)
             for f in result.files:
                 if f.skipped:
-                    click.echo(f"{f.path}: skipped: {f.skipped}")
+                    _say(f"{f.path}: skipped: {f.skipped}", err=False)
                     continue
                 n = traced.get(f.path, 0)
                 if f.buckets:
@@ -483,15 +521,17 @@ def ingest(paths: tuple[str, ...], db: str, as_json: bool, no_text: bool, strict
                     what = f"{count(n, 'block-hash trace request')} (prefix reuse only, no cost)"
                 else:
                     what = count(f.rows - n, "API call") + (f" and {count(n, 'block-hash trace request')}" if n else "")
-                click.echo(
-                    f"{f.path}: {f.format}: {what}, {f.rejected} rejected, {count(f.duplicates, 'duplicate')} skipped"
+                _say(
+                    f"{f.path}: {f.format}: {what}, {f.rejected} rejected, {count(f.duplicates, 'duplicate')} skipped",
+                    err=False,
                 )
             n = sum(traced.values())
             buckets = f", {count(result.buckets, 'usage bucket')}" if result.buckets else ""
             # the report's "Requests" counts API calls only: say how the records added split, so the figures agree
-            click.echo(
+            _say(
                 f"{count(result.rows + result.buckets, 'record')} added to {db}: {count(result.rows - n, 'API call')}, "
-                f"{count(n, 'block-hash trace request')}{buckets}"
+                f"{count(n, 'block-hash trace request')}{buckets}",
+                err=False,
             )
         _warn_rejects(store, result, strict, f"table `rejects` of {db}")
     finally:

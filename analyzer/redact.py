@@ -88,3 +88,12 @@ def terminal_safe(text: str) -> str:
     """Text for a terminal with every control character but the newline removed: model and user names come
     from logs, and an ESC sequence in one would be acted on by the terminal."""
     return _TERMINAL_UNSAFE.sub("", text)
+
+
+_LINE_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def one_line(text: str) -> str:
+    """Text for one line of a terminal, with every control character (newlines too) shown escaped: a file name
+    or a JSON key from a log can neither drive the terminal nor forge a line of output."""
+    return _LINE_UNSAFE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)

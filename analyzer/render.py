@@ -139,6 +139,8 @@ def _umask() -> int:
 
 
 def write_output(text: str, target: str) -> None:
+    """Write atomically: a temporary file beside the target, flushed to disk, renamed over it, and the folder
+    flushed too, so that a crash leaves the old output or the new one, never a half-written or empty file."""
     if target == "-":
         sys.stdout.write(text)
         sys.stdout.flush()
@@ -147,15 +149,40 @@ def write_output(text: str, target: str) -> None:
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise InputError(f"{target}: folder {folder} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=folder)
+    if path.is_dir():
+        raise InputError(f"{target}: is a folder; name a file to write")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=folder)
+    except OSError as e:
+        raise InputError(f"{target}: cannot write ({e.strerror or e})") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
+            fh.flush()
             os.fchmod(fh.fileno(), 0o666 & ~_umask())  # as open() would have made it, not mkstemp's 0600
+            os.fsync(fh.fileno())
         os.replace(tmp, path)
+        _fsync_folder(folder)
+    except OSError as e:
+        Path(tmp).unlink(missing_ok=True)
+        raise InputError(f"{target}: cannot write ({e.strerror or e})") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make the rename itself durable; some file systems cannot open a folder for this, which is no error."""
+    try:
+        dfd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dfd)
+    except OSError:
+        pass
+    finally:
+        os.close(dfd)
 
 
 def _table(rows: list[tuple[str, ...]], left: tuple[int, ...] = (0,), cap: int = 40) -> list[str]:

@@ -1,14 +1,19 @@
 """The DuckDB store: canonical tables, one transaction per file, a content-hash manifest, and rejects.
 
 Ingest is idempotent: a file whose bytes were ingested before (under any name) adds nothing, and a request
-id seen before is counted as a duplicate, not stored twice. Message contents are content-addressed: each
-distinct text is hashed, tokenized and stored once however often it was re-sent.
+id seen before is counted as a duplicate, not stored twice. A record without an id of its own is identified by
+its content (`record_key`), so a log that grows, is copied, recompressed or rotated adds only what is new; the
+manifest holds the hash of the bytes actually read, so a file truncated under us is read again from its copy.
+Message contents are content-addressed: each distinct text is hashed, tokenized and stored once however often
+it was re-sent.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-from collections.abc import Callable, Iterable
+import os
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,10 +26,10 @@ import pyarrow as pa
 from analyzer import progress as tracking
 from analyzer import tokens
 from analyzer.errors import InputError
-from analyzer.inputs import bytes_consumed, expand_paths, sha256_file
+from analyzer.inputs import Digest, expand_paths, is_stream, label, sha256_file
 from analyzer.migrations import migrate
-from analyzer.sources import Item, Request, Source, open_source
-from analyzer.sources.base import RecordError
+from analyzer.sources import Item, Request, Source, open_source, sniff_source
+from analyzer.sources.base import RecordError, record_key, validate, validate_bucket
 from analyzer.sources.exports import PageMark, UsageBucket
 
 BATCH_ROWS = 5_000  # requests per insert: bounds memory (each holds its messages' text)
@@ -87,6 +92,26 @@ _CONTENT_SCHEMA = pa.schema(
 )
 
 
+_OFFLINE = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+_REMOTE_PREFIXES = ("md:", "motherduck:")
+
+
+def refuse_remote(path: str) -> None:
+    """--db is a local file: a URL or a MotherDuck name would make DuckDB reach the network."""
+    if "://" in path or path.lower().startswith(_REMOTE_PREFIXES):
+        raise InputError(f"{path}: --db must be a local DuckDB file (llmcost never uses the network)")
+
+
+def _db_reason(path: str, e: Exception) -> str:
+    try:
+        with open(path, "rb") as fh:
+            if fh.read(16) == b"SQLite format 3\x00":
+                return "it is an SQLite database, not a DuckDB one"
+    except OSError:
+        pass
+    return str(e).splitlines()[0]
+
+
 def content_id(text: str) -> str:
     return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
@@ -114,6 +139,17 @@ class FileResult:
 
 
 @dataclass
+class _Planned:
+    """A file to ingest: its format, and for a pipe the records already opened (it can be read only once)."""
+
+    path: Path
+    source: Source
+    items: Iterator[Item] | None
+    digest: Digest | None
+    explicit: bool = True
+
+
+@dataclass
 class IngestResult:
     files: list[FileResult] = field(default_factory=list)
 
@@ -135,10 +171,13 @@ class Store:
 
     def __init__(self, path: str | Path | None = None, *, read_only: bool = False) -> None:
         self.path = str(path) if path else ":memory:"
+        refuse_remote(self.path)
         try:
-            self.con = duckdb.connect(self.path, read_only=read_only)
+            # Never fetch or load an extension behind the user's back: DuckDB would otherwise download one
+            # over the network to open an SQLite file, an md: or s3:// path, or to run some functions.
+            self.con = duckdb.connect(self.path, read_only=read_only, config=_OFFLINE)
         except duckdb.Error as e:
-            raise InputError(f"{self.path}: cannot open database ({str(e).splitlines()[0]})") from None
+            raise InputError(f"{self.path}: cannot open database ({_db_reason(self.path, e)})") from None
         if not read_only:
             migrate(self.con)
         self._request_ids: set[str] | None = None
@@ -146,6 +185,28 @@ class Store:
 
     def close(self) -> None:
         self.con.close()
+
+    def hide_ids(self) -> None:
+        """For the rest of this connection, read users, API keys, projects, conversations and tags as stable
+        hashes (`--hash-ids`, for reports that leave the team). The stored data is untouched: a temporary copy
+        of `requests` shadows it. A hash of a guessable name can be guessed back; LLMCOST_HASH_SALT, kept
+        secret, prevents that while keeping the hashes stable between runs that share it."""
+        salt = os.environ.get("LLMCOST_HASH_SALT", "")
+        db = _one(self.con, "SELECT current_database()")[0].replace('"', '""')
+
+        def h(expr: str, prefix: str) -> str:
+            return f"'{prefix}-' || left(md5(? || {expr}), 10)"
+
+        self.con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE requests AS SELECT * REPLACE (
+                {h('"user"', "user")} AS "user",
+                {h("api_key", "key")} AS api_key,
+                {h("project", "project")} AS project,
+                {h("conversation_id", "conv")} AS conversation_id,
+                list_transform(tags, lambda t: {h("t", "tag")}) AS tags)
+            FROM "{db}".main.requests""",
+            [salt] * 5,
+        )
 
     # ---- ingest ---------------------------------------------------------------------------------------------
 
@@ -158,65 +219,106 @@ class Store:
         progress: Callable[[str], None] | None = None,
     ) -> IngestResult:
         result = IngestResult()
-        plan: list[tuple[Path, Source, Iterable[Item], str, int]] = []
+        plan: list[_Planned] = []
+        seen: dict[str, str] = {}  # sha256 -> the file of this run that has those bytes
         tracking.stage("check inputs")
         for path, explicit in expand_paths(paths):
-            sha, size = sha256_file(path)
-            known = _one(self.con, "SELECT path FROM sources WHERE sha256 = ?", [sha])
-            if known:
-                result.files.append(FileResult(str(path), None, skipped=f"already ingested (as {known[0]})"))
-                continue
             try:
-                source, items = open_source(path, fmt)
+                planned = self._plan(path, fmt, seen)
             except InputError as e:
                 if explicit or fmt:
                     raise
-                result.files.append(FileResult(str(path), None, skipped=str(e).split(": ", 1)[-1]))
+                # A file found by walking a folder: one unreadable or unrecognised file does not stop the run.
+                result.files.append(FileResult(label(path), None, skipped=str(e).split(": ", 1)[-1]))
                 continue
-            plan.append((path, source, items, sha, size))
+            if isinstance(planned, FileResult):
+                result.files.append(planned)
+            else:
+                plan.append(planned)
+                planned.explicit = explicit
         # Companion files (batch inputs) first, so the outputs they annotate can join them.
-        plan.sort(key=lambda p: not p[1].companion)
+        plan.sort(key=lambda p: not p.source.companion)
         ctx: dict[str, Any] = {}
         tracking.stage("read logs")
-        tracking.reading(sum(p[4] for p in plan))
+        sizes = [_size_on_disk(p.path) for p in plan]
+        tracking.reading(sum(sizes))
         done = 0
-        for path, source, items, sha, size in plan:
+        for p, size in zip(plan, sizes, strict=True):
             if progress:
-                progress(f"reading {path} as {source.name}")
-            tracking.file(f"{path.name} ({source.name})", done)
-            result.files.append(self._ingest_file(path, source, items, sha, size, no_text, ctx))
+                progress(f"reading {label(p.path)} as {p.source.name}")
+            tracking.file(f"{Path(label(p.path)).name} ({p.source.name})", done)
+            try:
+                result.files.append(self._ingest_file(p, no_text, ctx))
+            except InputError as e:
+                if p.explicit or fmt:
+                    raise
+                result.files.append(FileResult(label(p.path), None, skipped=str(e).split(": ", 1)[-1]))
             done += size
         return result
 
-    def _ingest_file(
-        self, path: Path, source: Source, items: Iterable[Item], sha: str, size: int, no_text: bool, ctx: dict[str, Any]
-    ) -> FileResult:
-        res = FileResult(str(path), source.name)
+    def _plan(self, path: Path, fmt: str | None, seen: dict[str, str]) -> _Planned | FileResult:
+        """The file's format, or why it adds nothing. Regular files are closed again after sniffing (a folder
+        may hold more files than a process may open); a pipe stays open, as it can be read only once."""
+        if is_stream(path):
+            digest = Digest()
+            source, items = open_source(path, fmt, digest)
+            return _Planned(path, source, items, digest)
+        sha, _ = sha256_file(path)
+        known = _one(self.con, "SELECT path FROM sources WHERE sha256 = ?", [sha])
+        if known:
+            return FileResult(str(path), None, skipped=f"already ingested (as {known[0]})")
+        if sha in seen:
+            return FileResult(str(path), None, skipped=f"already ingested (same content as {seen[sha]})")
+        seen[sha] = str(path)
+        return _Planned(path, sniff_source(path, fmt), None, None)
+
+    def _ingest_file(self, p: _Planned, no_text: bool, ctx: dict[str, Any]) -> FileResult:
+        path, source = p.path, p.source
+        if p.items is None:  # reopen: the bytes read now are the ones recorded
+            p.digest = Digest()
+            _, p.items = open_source(path, source.name, p.digest)
+        items, digest = p.items, p.digest
+        assert digest is not None
+        res = FileResult(label(path), source.name)
         con = self.con
         con.execute("BEGIN TRANSACTION")
         try:
             source_id = _one(con, "SELECT coalesce(max(source_id), 0) + 1 FROM sources")[0]
             rejects: list[tuple[Any, ...]] = []
             batch: list[tuple[int, Request]] = []
+            repeats: dict[str, int] = {}  # content key -> times seen in this file
             buckets: list[tuple[int, str, UsageBucket]] = []
             ctx["path"] = str(path)  # sources that carry state from record to record (Codex totals) reset on it
             for item in items:
                 if not item.line & 255:  # now and then: how far into the file reading has got, for the display
-                    tracking.advance_to(bytes_consumed(path))
+                    tracking.advance_to(digest.size)
                 reason = item.error
                 found: list[Any] = []
                 if reason is None:
                     if not isinstance(item.obj, dict):
                         reason = f"not a JSON object (a {type(item.obj).__name__})"
                     else:
-                        found = list(source.records(item.obj, ctx))
+                        try:
+                            found = list(source.records(item.obj, ctx))
+                        except Exception as e:  # noqa: BLE001 - a record the parser did not foresee
+                            # One odd record must not stop the file nor lose its good records.
+                            reason = f"unexpected content ({type(e).__name__})"
                 if reason is not None:
                     found = [RecordError(reason)]
+                n_req = 0
                 for rec in found:  # a companion record (joined elsewhere) yields nothing
                     where = item.location(path) + (f".{rec.where}" if getattr(rec, "where", "") else "")
+                    try:
+                        if isinstance(rec, Request):
+                            validate(rec)
+                        elif isinstance(rec, UsageBucket):
+                            validate_bucket(rec)
+                    except RecordError as e:
+                        rec = e
                     if isinstance(rec, RecordError):
                         excerpt = None if no_text else _excerpt(item)
-                        rejects.append((source_id, str(path), item.line, where, str(rec), excerpt))
+                        why = getattr(rec, "bare", str(rec)) if no_text else str(rec)
+                        rejects.append((source_id, label(path), item.line, where, why, excerpt))
                     elif isinstance(rec, UsageBucket):
                         buckets.append((item.line, where, rec))
                     elif isinstance(rec, PageMark):
@@ -225,12 +327,25 @@ class Store:
                             [source_id, rec.export, rec.has_more, rec.next_page],
                         )
                     else:
+                        if rec.request_id is None:
+                            key = record_key(source.name, item.obj, rec.conversation_id)
+                            key += f"/{n_req}" if n_req else ""
+                            n = repeats[key] = repeats.get(key, 0) + 1
+                            rec.request_id = key if n == 1 else f"{key}#{n}"
+                        n_req += 1
                         batch.append((item.line, rec))
                 if len(batch) >= BATCH_ROWS:
-                    self._flush(batch, source_id, sha, no_text, res)
+                    self._flush(batch, source_id, no_text, res)
                     batch = []
-            self._flush(batch, source_id, sha, no_text, res)
+            self._flush(batch, source_id, no_text, res)
             self._flush_buckets(buckets, source_id, res)
+            sha = digest.hexdigest()
+            known = _one(con, "SELECT path FROM sources WHERE sha256 = ?", [sha])
+            if known:  # these very bytes were read before (the file changed back, or a pipe repeated a file)
+                con.execute("ROLLBACK")
+                self._request_ids = None
+                self._tok = None
+                return FileResult(label(path), None, skipped=f"already ingested (as {known[0]})")
             res.rejected = len(rejects)
             if rejects:
                 con.executemany("INSERT INTO rejects VALUES (?, ?, ?, ?, ?, ?)", rejects)
@@ -238,9 +353,9 @@ class Store:
                 "INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     source_id,
-                    str(path),
+                    label(path),
                     sha,
-                    size,
+                    digest.size,
                     source.name,
                     res.rows + res.buckets,
                     res.rejected,
@@ -251,10 +366,17 @@ class Store:
             )
             con.execute("COMMIT")
         except BaseException:
-            con.execute("ROLLBACK")
+            # The failure may have ended the transaction already (a full disk does): the first error is the one
+            # to report, not "cannot rollback - no transaction is active".
+            with contextlib.suppress(duckdb.Error):
+                con.execute("ROLLBACK")
             self._request_ids = None  # ids added by the rolled-back batches are gone again
             self._tok = None
             raise
+        finally:
+            close = getattr(items, "close", None)
+            if close:
+                close()
         return res
 
     def _flush_buckets(self, buckets: list[tuple[int, str, UsageBucket]], source_id: int, res: FileResult) -> None:
@@ -296,9 +418,7 @@ class Store:
                     self._tok["cl100k_base"][cid] = cl100k
         return self._tok
 
-    def _flush(
-        self, batch: list[tuple[int, Request]], source_id: int, sha: str, no_text: bool, res: FileResult
-    ) -> None:
+    def _flush(self, batch: list[tuple[int, Request]], source_id: int, no_text: bool, res: FileResult) -> None:
         if not batch:
             return
         known = self._known_ids()
@@ -318,7 +438,8 @@ class Store:
         cl_texts: dict[str, str] = {}  # content_id -> text, needing a cl100k count
         o200k, cl100k = tok["o200k_base"], tok["cl100k_base"]
         for line, r in batch:
-            rid = r.request_id or f"{sha[:16]}:{line}"
+            rid = r.request_id
+            assert rid is not None  # set by _ingest_file from the record's content when the log has none
             if rid in known:
                 res.duplicates += 1
                 continue
@@ -443,6 +564,14 @@ class Store:
             con.register("_new_blocks", blocks)
             con.execute("INSERT INTO blocks SELECT * FROM _new_blocks")
             con.unregister("_new_blocks")
+
+
+def _size_on_disk(path: Path) -> int:
+    """Bytes of a regular file as stored (compressed or not); 0 for a pipe, whose length nobody knows."""
+    try:
+        return path.stat().st_size if not is_stream(path) and path.is_file() else 0
+    except OSError:
+        return 0
 
 
 def _one(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> tuple[Any, ...] | None:

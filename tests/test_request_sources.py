@@ -412,7 +412,7 @@ def test_other_sqlite_and_duckdb_files_in_a_folder_are_skipped(runner, tmp_path)
         tmp_path / "calls.jsonl",
         [
             {
-                "timestamp": 1,
+                "timestamp": 1_764_000_000,  # a time in 1970 is rejected at ingest (issue 14, case 5)
                 "request": {"model": "gpt-4o", "messages": []},
                 "response": {"model": "gpt-4o", "usage": {"prompt_tokens": 1, "completion_tokens": 1}},
             }

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import polars as pl
@@ -330,9 +330,20 @@ class Call:
 def build(traffic: Traffic, lever: Lever, base: dict[str, Call] | None = None) -> list[Call]:
     """The traffic rebuilt under the lever, in time order. With `base` (the as-logged calls by id), a request
     the lever leaves as it was is that same Call object, so a replay can tell what changed by identity."""
+    trim = lever.trim
+    if base is not None and trim is None and not lever.split:
+        # only routed requests change: the as-logged calls with those replaced (batch flags apply at pricing)
+        calls = list(base.values())
+        if not lever.route:
+            return calls
+        where = {c.call_id: k for k, c in enumerate(calls)}
+        only = replace(traffic, order=[rid for rid in traffic.order if rid in lever.route])
+        for c in build(only, Lever(lever.name, route=lever.route, target_provider=lever.target_provider)):
+            if c.call_id in lever.route and c.call_id in where:
+                calls[where[c.call_id]] = c
+        return calls
     out: list[Call] = []
     states: dict[str, dict[str, Any]] = {}
-    trim = lever.trim
     for rid in traffic.order:
         lg = traffic.logged[rid]
         target = lever.route.get(rid)
@@ -985,6 +996,7 @@ def lever_estimate(
             "cache_read_tokens_before": central.reads_before,
             "cache_read_tokens_after": central.reads_after,
             "saving_by_scope_usd": {k: round(v, 10) for k, v in sorted(central.by_scope.items())},
+            "saving_by_case_usd": {k: round(o.saving, 10) for k, o in outcomes.items()},
             **(
                 {"added_calls": central.extra_calls, "added_calls_usd": round(central.extra_calls_usd, 10)}
                 if central.extra_calls

@@ -302,9 +302,11 @@ def estimate_routing(engine: Engine, plan: RoutingPlan | None, rules: list[Rule]
         cases=cases,
     )
     est.requests = round(len(targets) * SHARES["central"])
-    # saving = share x this - classifier, for the chart of saving by share routed
-    full = engine.compare(routing_lever(plan, 1.0, targets), "central")
-    est.detail["saving_per_share_usd"] = round(full.saving + classifier, 10)
+    # the chart of saving by share routed: each share's own two-replay saving (classifier included)
+    by_case = est.detail.get("saving_by_case_usd", {})
+    est.detail["saving_by_share_usd"] = {
+        f"{SHARES[c]:g}": by_case[c] for c in ("low", "central", "high") if c in by_case
+    }
     return [est]
 
 

@@ -7,6 +7,7 @@ Order matters where formats overlap: the most specific sniffers come first.
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,8 +15,9 @@ from typing import Any
 
 import orjson
 
+from analyzer import inputs
 from analyzer.errors import InputError
-from analyzer.inputs import iter_lines, read_all, read_head
+from analyzer.inputs import ByteStream, Digest, Line, label, split_lines
 from analyzer.sources.anthropic import Anthropic
 from analyzer.sources.anthropic_usage import AnthropicCostReport, AnthropicUsageReport, ClaudeCodeUsageReport
 from analyzer.sources.base import RecordError, Request, Source
@@ -59,7 +61,17 @@ SOURCES: list[Source] = [
 BY_NAME: dict[str, Source] = {s.name: s for s in SOURCES}
 SNIFF_RECORDS = 50  # how many leading records may be looked at to recognise a format
 
-__all__ = ["BY_NAME", "SOURCES", "Item", "RecordError", "Request", "Source", "detect_format", "read_items"]
+__all__ = [
+    "BY_NAME",
+    "SOURCES",
+    "Item",
+    "RecordError",
+    "Request",
+    "Source",
+    "detect_format",
+    "read_items",
+    "sniff_source",
+]
 
 
 @dataclass(slots=True)
@@ -73,41 +85,80 @@ class Item:
     raw: bytes | None
 
     def location(self, path: Path) -> str:
+        name = label(path)
         if self.unit == "row":
-            return f"{path}:responses[rowid {self.line}]"
-        return f"{path}:{self.line}" if self.unit == "line" else f"{path}[{self.line}]"
+            return f"{name}:responses[rowid {self.line}]"
+        return f"{name}:{self.line}" if self.unit == "line" else f"{name}[{self.line}]"
 
 
-def read_items(path: Path) -> Iterator[Item]:
-    """Every record of a JSONL file, of a JSON document (one object or an array of them), or of an llm
-    logs.db (SQLite: one record per row of its responses table)."""
-    if read_head(path, len(SQLITE_MAGIC)) == SQLITE_MAGIC:
+def read_items(path: Path, digest: Digest | None = None) -> Iterator[Item]:
+    """Every record of a JSONL file, of a JSON document (one object or an array of them), in one pass over the
+    file (a pipe can be read only once), or of an llm logs.db (SQLite: one record per row of its responses
+    table). `digest` receives the bytes read."""
+    if inputs.starts_with(path, SQLITE_MAGIC):
+        if digest is not None:  # SQLite reads the file itself: hash it, so that two databases are told apart
+            inputs.hash_into(path, digest)
         for rowid, row in sqlite_rows(path):
             yield Item(rowid, "row", row, None, None)
         return
-    head = read_head(path).lstrip()
-    if head[:1] in (b"[", b"{"):
-        first_line = head.split(b"\n", 1)[0]
-        try:
-            orjson.loads(first_line)
-            is_document = first_line.strip()[:1] == b"["
-        except orjson.JSONDecodeError:
-            is_document = True
-        if is_document:
+    stream = ByteStream(path, digest)
+    chunks = stream.chunks()
+    try:
+        head = b""
+        for c in chunks:
+            head += c
+            if len(head) >= 1 << 16:
+                break
+        start = head.lstrip()
+        if start[:1] in (b"[", b"{"):
+            first_line = _LINE_END.split(start, 1)[0]
             try:
-                doc = orjson.loads(read_all(path))
+                orjson.loads(first_line)
+                is_document = first_line.strip()[:1] == b"["
             except orjson.JSONDecodeError:
-                doc = None  # not one document after all: JSONL whose first line is broken
-            if doc is not None:
-                values = doc if isinstance(doc, list) else [doc]
-                for n, v in enumerate(values, 1):
-                    yield Item(n, "item", v, None, None)
+                is_document = True
+            if is_document:
+                body = bytearray(head)
+                for c in chunks:
+                    body += c
+                    if len(body) > inputs.MAX_DOCUMENT_BYTES:
+                        yield Item(
+                            1,
+                            "item",
+                            None,
+                            f"JSON document larger than {inputs.MAX_DOCUMENT_BYTES >> 20} MiB, not read "
+                            "(LLMCOST_MAX_DOCUMENT_MB raises the limit; JSONL is read record by record)",
+                            None,
+                        )
+                        return
+                try:
+                    doc = orjson.loads(body) if stream.damage is None else None
+                except orjson.JSONDecodeError:
+                    doc = None  # not one document after all: JSONL whose first line is broken
+                if doc is not None:
+                    values = doc if isinstance(doc, list) else [doc]
+                    for n, v in enumerate(values, 1):
+                        yield Item(n, "item", v, None, None)
+                    return
+                yield from _line_items(split_lines([bytes(body)], stream))
                 return
-    for n, line in iter_lines(path):
+        yield from _line_items(split_lines(itertools.chain([head], chunks), stream))
+    finally:
+        chunks.close()
+
+
+_LINE_END = re.compile(rb"\r\n|\r|\n")
+
+
+def _line_items(lines: Iterator[Line]) -> Iterator[Item]:
+    for ln in lines:
+        if ln.data is None:
+            yield Item(ln.number, "line", None, ln.error, None)
+            continue
         try:
-            yield Item(n, "line", orjson.loads(line), None, line)
+            yield Item(ln.number, "line", orjson.loads(ln.data), None, ln.data)
         except orjson.JSONDecodeError as e:
-            yield Item(n, "line", None, f"not valid JSON ({str(e).split(':')[0]})", line)
+            yield Item(ln.number, "line", None, f"not valid JSON ({str(e).split(':')[0]})", ln.data)
 
 
 def detect_format(path: Path, items: list[Item]) -> Source | None:
@@ -125,25 +176,54 @@ def _sniffs(source: Source, obj: dict[str, Any]) -> bool:
         return False
 
 
-def open_source(path: Path, forced: str | None = None) -> tuple[Source, Iterator[Item]]:
-    """The file's format (detected from its first records unless forced) and all of its records."""
+def open_source(path: Path, forced: str | None = None, digest: Digest | None = None) -> tuple[Source, Iterator[Item]]:
+    """The file's format (detected from its first records unless forced) and all of its records; the file
+    is open until the records are read to the end or the iterator is closed."""
+    it = read_items(path, digest)
+    try:
+        head = list(itertools.islice(it, SNIFF_RECORDS))
+        source = _format_of(path, head, forced)
+    except BaseException:
+        it.close()
+        raise
+    return source, _exploded(source, _records(head, it))
+
+
+def sniff_source(path: Path, forced: str | None = None) -> Source:
+    """The file's format, from its first records; the file is closed again."""
     it = read_items(path)
-    head = list(itertools.islice(it, SNIFF_RECORDS))
-    items = itertools.chain(head, it)
+    try:
+        return _format_of(path, list(itertools.islice(it, SNIFF_RECORDS)), forced)
+    finally:
+        it.close()
+
+
+def _records(head: list[Item], rest: Iterator[Item]) -> Iterator[Item]:
+    try:
+        yield from head
+        yield from rest
+    finally:
+        rest.close()  # type: ignore[attr-defined]
+
+
+def _format_of(path: Path, head: list[Item], forced: str | None) -> Source:
     if forced:
         if forced not in BY_NAME:
             raise InputError(f"unknown format {forced!r}; `llmcost formats` lists them")
-        return BY_NAME[forced], _exploded(BY_NAME[forced], items)
+        return BY_NAME[forced]
     source = detect_format(path, head)
     if source is None:
         if not any(isinstance(i.obj, dict) for i in head):
-            raise InputError(f"{path}: not JSON or JSONL (no JSON object in its first records)")
+            damaged = next((i.error for i in head if i.error and "stream" in i.error), None)
+            if damaged:
+                raise InputError(f"{label(path)}: cannot decompress: {damaged}")
+            raise InputError(f"{label(path)}: not JSON or JSONL (no JSON object in its first records)")
         keys = sorted(next(i.obj for i in head if isinstance(i.obj, dict)))[:8]
         raise InputError(
-            f"{path}: unrecognised format (first record has keys {', '.join(keys)}); "
+            f"{label(path)}: unrecognised format (first record has keys {', '.join(map(str, keys))}); "
             "`llmcost formats` lists the supported ones, --format forces one"
         )
-    return source, _exploded(source, items)
+    return source
 
 
 def _exploded(source: Source, items: Iterator[Item]) -> Iterator[Item]:

@@ -39,7 +39,10 @@ def anthropic_messages(req: dict[str, Any], breakpoints: dict[int, str] | None =
         if ttl := breakpoint_ttl(system):
             bps[len(out)] = ttl
         out.append(("system", text_of(system), False))
-    for m in req.get("messages") or []:
+    messages = req.get("messages") or []
+    if not isinstance(messages, list):
+        raise RecordError("request.messages is not a list")
+    for m in messages:
         if isinstance(m, dict):
             content = m.get("content")
             if ttl := breakpoint_ttl(content):

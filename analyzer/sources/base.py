@@ -6,7 +6,9 @@ on). Sources know nothing of the store, prices or reports.
 
 from __future__ import annotations
 
+import hashlib
 import math
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -14,11 +16,49 @@ from typing import Any, ClassVar
 
 import orjson
 
+from analyzer.redact import redact
+
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_NO_VALUE = object()
+
+# The calendar window a logged API call can fall in: nothing was billed per token before 2015, and a year
+# past 2100 is a unit mistake. Outside it a timestamp is rejected at ingest, so that one bad value can neither
+# crash a later report (years 1 and 10000 do not fit every date type) nor stretch the period.
+TS_MIN_US = int(datetime(2015, 1, 1, tzinfo=UTC).timestamp()) * 1_000_000
+TS_MAX_US = int(datetime(2100, 1, 1, tzinfo=UTC).timestamp()) * 1_000_000
+# The most tokens one request can carry (checked by `validate`): context windows are at most ~10M tokens; 1e9
+# leaves room while keeping every sum of a billion requests inside int64.
+MAX_REQUEST_TOKENS = 1_000_000_000
+# The most an aggregated count may be (a usage bucket's tokens or requests, checked by `validate_bucket`): above
+# it a value is garbage, and sums of such values would overflow the database's 64-bit integers.
+MAX_COUNT = 10**15
+INT64_MAX = 2**63 - 1  # `count` refuses more than a 64-bit column holds; what a count means is checked later
+MAX_AMOUNT = 1e12  # USD or milliseconds: beyond this a value is garbage, not a bill or a latency
 
 
 class RecordError(ValueError):
-    """One record is unusable; the message is the reason stored in `rejects`."""
+    """One record is unusable; the message is the reason stored in `rejects`.
+
+    When the reason quotes a value from the log, pass it as `value`: it is shown redacted and shortened (a
+    bad field may hold a key or a prompt), and left out altogether where text must not be kept (`bare`).
+    """
+
+    def __init__(self, reason: str, value: Any = _NO_VALUE) -> None:
+        self.bare = reason
+        super().__init__(reason if value is _NO_VALUE else f"{reason}: {_short(value)}")
+
+
+def record_key(source: str, obj: Any, context: str | None = None) -> str:
+    """The identity of a record that carries no id of its own: its source and its content, whatever file,
+    line, compression or key order it arrives in. A log that grows, is copied, recompressed or rotated thus
+    adds only the records not seen before. (The store numbers repeats of one content within a file, so two
+    identical calls in one log stay two calls.) `context` is what the source took from outside the record,
+    such as a session named by its file (Codex): identical lines of two sessions are two calls."""
+    body = orjson.dumps(obj, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS, default=str)
+    h = hashlib.blake2b(body, digest_size=12)
+    if context:
+        h.update(b"\x00" + context.encode("utf-8", "surrogatepass"))
+    return f"{source}:{h.hexdigest()}"
 
 
 @dataclass(slots=True)
@@ -101,26 +141,29 @@ class Source:
 # ---- field helpers -----------------------------------------------------------------------------------------
 
 
-def count(value: Any, name: str) -> int:
-    """A token count: absent/None is 0; negative, fractional or non-numeric is a RecordError."""
+_DIGITS = re.compile(r"\s*-?[0-9]{1,30}\s*")  # ASCII digits only: "²".isdigit() is True but int() refuses it
+
+
+def count(value: Any, name: str, limit: int = INT64_MAX) -> int:
+    """A token count: absent/None is 0; negative, fractional, non-numeric or above `limit` is a RecordError."""
     if value is None:
         return 0
     if isinstance(value, bool):
-        raise RecordError(f"{name} is not a number: {value!r}")
+        raise RecordError(f"{name} is not a number", value)
     if isinstance(value, int):
         n = value
-    elif (
-        isinstance(value, float)
-        and math.isfinite(value)
-        and value.is_integer()
-        or isinstance(value, str)
-        and value.strip().lstrip("-").isdigit()
-    ):
+    elif isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        if abs(value) > limit:
+            raise RecordError(f"{name} is out of range (more than {limit:,})", value)
+        n = int(value)
+    elif isinstance(value, str) and _DIGITS.fullmatch(value):
         n = int(value)
     else:
-        raise RecordError(f"{name} is not a whole number: {_short(value)}")
+        raise RecordError(f"{name} is not a whole number", value)
     if n < 0:
         raise RecordError(f"{name} is negative: {n}")
+    if n > limit:
+        raise RecordError(f"{name} is out of range (more than {limit:,})", n)
     return n
 
 
@@ -128,22 +171,24 @@ def money(value: Any, name: str) -> float | None:
     if value is None or value == "":
         return None
     if isinstance(value, bool):
-        raise RecordError(f"{name} is not a number: {value!r}")
+        raise RecordError(f"{name} is not a number", value)
     try:
         v = float(value)
-    except (TypeError, ValueError):
-        raise RecordError(f"{name} is not a number: {_short(value)}") from None
-    if not math.isfinite(v) or v < 0:
-        raise RecordError(f"{name} is not a valid amount: {_short(value)}")
+    except (TypeError, ValueError, OverflowError):
+        raise RecordError(f"{name} is not a number", value) from None
+    if not math.isfinite(v) or v < 0 or v > MAX_AMOUNT:
+        raise RecordError(f"{name} is not a valid amount", value)
     return v
 
 
 def timestamp_us(value: Any, name: str = "timestamp") -> int | None:
-    """Unix seconds/ms/us (number or numeric string) or ISO 8601 -> microseconds UTC. Naive times are UTC."""
+    """Unix seconds/ms/us/ns (number or numeric string) or ISO 8601 -> microseconds UTC. Naive times are UTC.
+    A time outside 2015..2100 is a RecordError (see TS_MIN_US)."""
     if value is None or value == "":
         return None
+    raw = value
     if isinstance(value, bool):
-        raise RecordError(f"unparseable {name}: {value!r}")
+        raise RecordError(f"unparseable {name}", value)
     if isinstance(value, str):
         s = value.strip()
         try:
@@ -151,22 +196,94 @@ def timestamp_us(value: Any, name: str = "timestamp") -> int | None:
         except ValueError:
             try:
                 dt = datetime.fromisoformat(s)
-            except ValueError:
-                raise RecordError(f"unparseable {name}: {_short(value)}") from None
-            if dt.tzinfo is None:
-                dt = dt.replace(tzinfo=UTC)
-            delta = dt - _EPOCH
-            return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
+                if dt.tzinfo is None:
+                    dt = dt.replace(tzinfo=UTC)
+                delta = dt - _EPOCH
+            except (ValueError, OverflowError):
+                raise RecordError(f"unparseable {name}", raw) from None
+            return in_window((delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds, name, raw)
     if isinstance(value, int | float):
         if not math.isfinite(value) or value < 0:
-            raise RecordError(f"unparseable {name}: {value!r}")
-        # Seconds until year ~5138; larger values are milliseconds or microseconds.
-        if value > 1e14:
-            return int(value)
-        if value > 1e11:
-            return int(value * 1000)
-        return int(round(value * 1_000_000))
-    raise RecordError(f"unparseable {name}: {_short(value)}")
+            raise RecordError(f"unparseable {name}", raw)
+        # Seconds until year ~5138; larger values are milliseconds, microseconds or nanoseconds.
+        if value > 1e17:
+            us = value // 1000 if isinstance(value, int) else value / 1000
+        elif value > 1e14:
+            us = value
+        elif value > 1e11:
+            us = value * 1000
+        else:
+            us = value * 1_000_000
+        if us > TS_MAX_US:
+            raise RecordError(f"{name} is out of range (after 2100)", raw)
+        return in_window(int(round(us)), name, raw)
+    raise RecordError(f"unparseable {name}", raw)
+
+
+def in_window(us: int, name: str, raw: Any) -> int:
+    """The time, when it lies in the window a logged API call can (see TS_MIN_US)."""
+    if us < TS_MIN_US:
+        raise RecordError(f"{name} is out of range (before 2015)", raw)
+    if us >= TS_MAX_US:
+        raise RecordError(f"{name} is out of range (after 2100)", raw)
+    return us
+
+
+_TOKEN_FIELDS = (
+    "input_tokens",
+    "cache_read_tokens",
+    "cache_write_5m_tokens",
+    "cache_write_1h_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+)
+
+
+def validate(r: Request) -> Request:
+    """The ranges every stored request must satisfy, checked by the store for every source (a new source
+    inherits them): token counts whole and within MAX_REQUEST_TOKENS, a time inside the window, amounts finite.
+    A value outside them would load and then break every later report of the database."""
+    for f in _TOKEN_FIELDS:
+        v = getattr(r, f)
+        if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= MAX_REQUEST_TOKENS:
+            raise RecordError(f"{f} is out of range", v)
+    if r.ts_us is not None:
+        in_window(r.ts_us, "timestamp", r.ts_us)
+    for f in ("reported_cost", "latency_ms"):
+        v = getattr(r, f)
+        if v is not None and not (math.isfinite(v) and 0 <= v <= MAX_AMOUNT):
+            raise RecordError(f"{f} is not a valid amount", v)
+    if r.trace_ms is not None and not (math.isfinite(r.trace_ms) and 0 <= r.trace_ms <= MAX_AMOUNT * 1000):
+        raise RecordError("trace timestamp is out of range", r.trace_ms)
+    if not isinstance(r.model, str) or not r.model:
+        raise RecordError("no model")
+    if r.blocks and any(not -(2**63) <= b < 2**63 for b in r.blocks):
+        raise RecordError("a block hash is out of the 64-bit range")
+    return r
+
+
+_BUCKET_COUNTS = (
+    "requests",
+    "input_tokens",
+    "cache_read_tokens",
+    "cache_write_5m_tokens",
+    "cache_write_1h_tokens",
+    "output_tokens",
+    "audio_tokens",
+)
+
+
+def validate_bucket(b: Any) -> Any:
+    """The ranges every stored usage bucket must satisfy (as `validate` for requests): counts within MAX_COUNT,
+    an amount finite."""
+    for f in _BUCKET_COUNTS:
+        v = getattr(b, f, None)
+        if v is not None and not (isinstance(v, int) and 0 <= v <= MAX_COUNT):
+            raise RecordError(f"{f} is out of range", v)
+    cost = getattr(b, "reported_cost", None)
+    if cost is not None and not (math.isfinite(cost) and abs(cost) <= MAX_AMOUNT):
+        raise RecordError("reported cost is not a valid amount", cost)
+    return b
 
 
 def text_of(content: Any) -> str:
@@ -299,8 +416,13 @@ def guess_provider(model: str) -> str | None:
     return None
 
 
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
 def _short(value: Any, limit: int = 60) -> str:
-    s = repr(value)
+    """A value from the log as quoted in a reason: redacted (it may be a key or part of a prompt), without
+    control characters, shortened."""
+    s = _CONTROL.sub("?", redact(repr(value)))
     return s if len(s) <= limit else s[: limit - 3] + "..."
 
 

@@ -52,7 +52,10 @@ def gemini_messages(req: dict[str, Any]) -> list[tuple[str, str, bool]]:
     system = req.get("systemInstruction", req.get("system_instruction"))
     if system:
         out.append(("system", _parts(system), False))
-    for c in req.get("contents") or []:
+    contents = req.get("contents") or []
+    if not isinstance(contents, list):
+        raise RecordError("request.contents is not a list")
+    for c in contents:
         if isinstance(c, dict):
             role = "assistant" if c.get("role") == "model" else str(c.get("role") or "user")
             out.append((role, _parts(c), False))

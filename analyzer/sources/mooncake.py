@@ -35,7 +35,7 @@ class MooncakeTrace(Source):
             raise RecordError(f"{len(ids)} hash_ids for input_length {n_in} (expected one per {BLOCK_TOKENS} tokens)")
         ts = obj.get("timestamp")
         if isinstance(ts, bool) or not isinstance(ts, int | float) or ts < 0:
-            raise RecordError(f"unparseable timestamp: {ts!r}")
+            raise RecordError("unparseable timestamp", ts)
         r = Request(
             model=TRACE_MODEL, input_tokens=n_in, output_tokens=count(obj.get("output_length"), "output_length")
         )

@@ -63,7 +63,9 @@ def chat_messages(req: dict[str, Any], breakpoints: dict[int, str] | None = None
 def reply_messages(resp: dict[str, Any]) -> list[tuple[str, str, bool]]:
     choices = resp.get("choices")
     if isinstance(choices, list) and choices and isinstance(choices[0], dict):
-        msg = choices[0].get("message") or {}
+        msg = choices[0].get("message")
+        if not isinstance(msg, dict):
+            raise RecordError("choices[0].message is not an object")
         text = text_of(msg.get("content"))
         if msg.get("tool_calls"):
             text = (text + "\n" if text else "") + canonical_json(msg["tool_calls"])

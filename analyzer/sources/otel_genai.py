@@ -79,14 +79,19 @@ def is_llm_span(a: dict[str, Any]) -> bool:
     ) or ("gen_ai.operation.name" in a and ("gen_ai.request.model" in a or "gen_ai.response.model" in a))
 
 
+def _list(value: Any) -> list[Any]:
+    """A list from the export, or none: a hostile or broken export may put anything there (issue 14)."""
+    return value if isinstance(value, list) else []
+
+
 def _spans(obj: dict[str, Any]) -> Iterator[tuple[str, Any]]:
-    for i, rs in enumerate(obj.get("resourceSpans") or []):
+    for i, rs in enumerate(_list(obj.get("resourceSpans"))):
         if not isinstance(rs, dict):
             continue
-        for j, ss in enumerate(rs.get("scopeSpans") or rs.get("instrumentationLibrarySpans") or []):
+        for j, ss in enumerate(_list(rs.get("scopeSpans") or rs.get("instrumentationLibrarySpans"))):
             if not isinstance(ss, dict):
                 continue
-            for k, sp in enumerate(ss.get("spans") or []):
+            for k, sp in enumerate(_list(ss.get("spans"))):
                 yield f"resourceSpans[{i}].scopeSpans[{j}].spans[{k}]", sp
 
 
