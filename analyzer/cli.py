@@ -18,6 +18,7 @@ import duckdb
 import orjson
 
 from analyzer import __version__, tokens
+from analyzer import progress as tracking
 from analyzer.audit import Windows, default_day, new_uncached_prefixes, prune_reports
 from analyzer.audit import compare as audit_compare
 from analyzer.audit import history as audit_history
@@ -172,8 +173,8 @@ def _need_input(paths: tuple[str, ...], db: str | None) -> None:
 def _ingest(store: Store, paths: tuple[str, ...], no_text: bool, fmt: str | None) -> IngestResult:
     """Ingest PATHS; when not one file of them could be read, exit 1 naming each file skipped and why (a
     report of $0.00 over nothing would look like a real, cheap month to whoever receives it)."""
-    progress = _say if sys.stderr.isatty() else None
-    result = store.ingest(paths, no_text=no_text, fmt=fmt, progress=progress)
+    # On a terminal the progress display (analyzer/progress.py) names the file being read.
+    result = store.ingest(paths, no_text=no_text, fmt=fmt)
     ignored = _ignored_files(paths)
     for f in result.files:
         if f.skipped and not f.skipped.startswith("already ingested"):
@@ -290,6 +291,8 @@ def report(
         raise click.UsageError(f"--since {since:%Y-%m-%d %H:%M} is after --until {until:%Y-%m-%d %H:%M}")
     if until is not None and until.time() == datetime.min.time():
         until = until + timedelta(days=1)  # a bare date means "through the end of that day"
+    tracking.begin(display=tracking.on_terminal(html, json_out, md_out))
+    tracking.stage("load prices")
     cat = load_catalogue(prices_file)
     store = Store(db)
     try:
@@ -311,6 +314,7 @@ def report(
         for target, kind in outputs:
             if not target:
                 continue
+            tracking.stage(f"render {kind}")
             if view and kind == "json":
                 text = orjson.dumps(view_json(rep, view), option=orjson.OPT_INDENT_2).decode() + "\n"
             else:
@@ -318,8 +322,10 @@ def report(
             write_output(text, target)
             _say_wrote(target)
         if csv_dir:
+            tracking.stage("write csv")
             write_csvs(rep, csv_dir)
             _say_wrote(csv_dir)
+        tracking.finish()  # the display is gone before the summary is printed
         if view and not json_out:
             click.echo(render_view(rep, view), nl=False)
         elif not any(t for t, _ in outputs) and not csv_dir:
@@ -327,6 +333,7 @@ def report(
         where = "the report's Ingest section" + (f" and table `rejects` of {db}" if db else "")
         _warn_rejects(store, result, strict, where)
     finally:
+        tracking.finish()
         store.close()
 
 
@@ -421,6 +428,7 @@ def audit(
         raise InputError(f"{db}: no such database, and no logs given to create it from")
     cat = load_catalogue(prices_file)
     with audit_lock(db, lock_wait):
+        tracking.begin(display=tracking.on_terminal())
         store = Store(db)
         try:
             result = _ingest(store, paths, no_text, fmt) if paths else IngestResult()
@@ -434,6 +442,7 @@ def audit(
             outcome["outputs"] = {k: str(folder / f"llmcost-{suffix}.{k}") for k in ("html", "json", "md")}
             rep["audit"] = outcome  # the day's page opens with the comparison, its thresholds and alerts
             for kind, target in outcome["outputs"].items():
+                tracking.stage(f"render {kind}")
                 write_output(RENDERERS[kind](rep), target)
             text = orjson.dumps(outcome, option=orjson.OPT_INDENT_2).decode() + "\n"
             write_output(text, str(folder / f"audit-{suffix}.json"))
@@ -443,6 +452,7 @@ def audit(
                 for gone in prune_reports(folder, keep_days):
                     click.echo(f"llmcost: note: removed {gone} (older than --keep-days {keep_days})", err=True)
             write_output(render_audit_index(audit_history(folder)), str(folder / "index.html"))
+            tracking.finish()
             cur, change = outcome["current"], outcome["change"]
             click.echo(
                 f"llmcost audit {outcome['day']}: {usd(cur['cost_usd'])} over {cur['requests']:,} requests"
@@ -463,6 +473,7 @@ def audit(
                     click.echo(f"llmcost: audit: {terminal_safe(c['message'])}", err=True)
                 raise ThresholdError(f"{len(outcome['crossed'])} audit threshold(s) crossed")
         finally:
+            tracking.finish()
             store.close()
 
 
@@ -478,9 +489,11 @@ def ingest(paths: tuple[str, ...], db: str, as_json: bool, no_text: bool, strict
     Example:
       llmcost ingest /var/log/llm/ --db llm.duckdb --no-text
     """
+    tracking.begin(display=tracking.on_terminal("-" if as_json else None))
     store = Store(db)
     try:
         result = _ingest(store, paths, no_text, fmt)
+        tracking.finish()
         if as_json:
             click.echo(
                 orjson.dumps(
@@ -522,6 +535,7 @@ def ingest(paths: tuple[str, ...], db: str, as_json: bool, no_text: bool, strict
             )
         _warn_rejects(store, result, strict, f"table `rejects` of {db}")
     finally:
+        tracking.finish()
         store.close()
 
 
@@ -717,11 +731,13 @@ def savings(
       llmcost savings logs/ --json
     """
     _need_input(paths, db)
+    tracking.begin(display=tracking.on_terminal("-" if as_json else None))
     store = Store(db)
     try:
         result = _ingest(store, paths, no_text, fmt) if paths else IngestResult()
         rules = load_rules(routing_rules) if routing_rules else None
         rep = build_report(store, load_catalogue(prices_file), this_run=result, routing_rules=rules)
+        tracking.finish()
         if as_json:
             click.echo(
                 orjson.dumps(
@@ -734,6 +750,7 @@ def savings(
             store, result, strict, "the report's Ingest section" + (f" and table `rejects` of {db}" if db else "")
         )
     finally:
+        tracking.finish()
         store.close()
 
 

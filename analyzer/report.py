@@ -15,6 +15,7 @@ import polars as pl
 from analyzer import __version__, actions, conversations, prefixes, projection, queries, reconcile, tokens, usage
 from analyzer.errors import InputError
 from analyzer.prices import COST_COLUMNS, Catalogue, price_one, price_requests
+from analyzer.progress import stage
 from analyzer.redact import excerpt, excerpt_of
 from analyzer.savings.routing import Rule
 from analyzer.savings.run import estimate_all
@@ -229,7 +230,9 @@ def build_report(
         left_out = outlying_dates(con)
         if left_out is not None:
             since, until = left_out.pop("since"), left_out.pop("until")
+    stage("price requests")
     priced = priced_frame(store, cat, since, until)
+    stage("spend tables")
     t = queries.rows(con, "totals")[0]
     by_model = queries.rows(con, "spend_by_model")
     resolutions = {(m["model"], m["provider"]): cat.resolve(m["model"], m["provider"]) for m in by_model}
@@ -330,6 +333,7 @@ def build_report(
     }
     ratios = {c["provider"]: c["ratio"] for c in calibration if c["ratio"] and c["encoding"] == "o200k_base"}
     report.update(structure(store, cat, priced, since, until, cache_capacity, ratios, routing_rules, show_text))
+    stage("reconciliation, sessions, projection")
     report["reconciliation"] = reconcile.reconcile(con)
     report["usage_export"] = usage.section(con, cat, since, until, priced)
     sessions = queries.rows(con, "spend_by_session")
@@ -468,7 +472,9 @@ def structure(
     """Conversations, context growth, prefixes and savings; thread ids and turns are written back to
     `requests`. Prompt text appears only as excerpts (redacted unless show_text)."""
     con = store.con
+    stage("load messages")
     seq = conversations.load_sequence(con, since, until)
+    stage("threads")
     threads = conversations.reconstruct_threads(seq)
     if threads.height:
         con.register("_threads", threads)
@@ -477,9 +483,11 @@ def structure(
             "WHERE requests.request_id = t.request_id"
         )
         con.unregister("_threads")
+    stage("conversations")
     windows = {k: cat.context_window(k) for k in priced["model_key"].drop_nulls().unique().to_list()}
     retrieved = conversations.retrieved_blocks(con, seq, threads)
     convo = conversations.summarise(priced, seq, threads, windows, retrieved)
+    stage("prefix reuse")
     message_reqs = prefixes.message_prefix_requests(seq)
     block_reqs = prefixes.block_prefix_requests(queries.run(con, "block_sequence", since=since, until=until))
     reuse = prefixes.reuse_summary({"messages": message_reqs, "block_traces": block_reqs}, cache_capacity)
@@ -514,10 +522,13 @@ def structure(
     system_prompts = queries.run(con, "system_prompts", since=since, until=until)
     groups = prefixes.volatile_prefixes(system_prompts)
     split = volatile_split(con, groups)
+    stage("prefix tables")
+    prefix_tables = _prefix_tables(con, message_reqs, attrs, groups, cat, show_text)
+    stage("savings replays")
     return {
         "conversations": convo,
         "prefix_reuse": reuse,
-        **_prefix_tables(con, message_reqs, attrs, groups, cat, show_text),
+        **prefix_tables,
         "shared_system_prefixes": prefixes.shared_system_prefixes(system_prompts),
         # Savings are what a lever saves from now on: the logged traffic and every replay of it at today's
         # prices (the same prices on both sides of each estimate).

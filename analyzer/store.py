@@ -23,6 +23,7 @@ import duckdb
 import orjson
 import pyarrow as pa
 
+from analyzer import progress as tracking
 from analyzer import tokens
 from analyzer.errors import InputError
 from analyzer.inputs import Digest, expand_paths, is_stream, label, sha256_file
@@ -220,6 +221,7 @@ class Store:
         result = IngestResult()
         plan: list[_Planned] = []
         seen: dict[str, str] = {}  # sha256 -> the file of this run that has those bytes
+        tracking.stage("check inputs")
         for path, explicit in expand_paths(paths):
             try:
                 planned = self._plan(path, fmt, seen)
@@ -237,15 +239,21 @@ class Store:
         # Companion files (batch inputs) first, so the outputs they annotate can join them.
         plan.sort(key=lambda p: not p.source.companion)
         ctx: dict[str, Any] = {}
-        for p in plan:
+        tracking.stage("read logs")
+        sizes = [_size_on_disk(p.path) for p in plan]
+        tracking.reading(sum(sizes))
+        done = 0
+        for p, size in zip(plan, sizes, strict=True):
             if progress:
                 progress(f"reading {label(p.path)} as {p.source.name}")
+            tracking.file(f"{Path(label(p.path)).name} ({p.source.name})", done)
             try:
                 result.files.append(self._ingest_file(p, no_text, ctx))
             except InputError as e:
                 if p.explicit or fmt:
                     raise
                 result.files.append(FileResult(label(p.path), None, skipped=str(e).split(": ", 1)[-1]))
+            done += size
         return result
 
     def _plan(self, path: Path, fmt: str | None, seen: dict[str, str]) -> _Planned | FileResult:
@@ -282,6 +290,8 @@ class Store:
             buckets: list[tuple[int, str, UsageBucket]] = []
             ctx["path"] = str(path)  # sources that carry state from record to record (Codex totals) reset on it
             for item in items:
+                if not item.line & 255:  # now and then: how far into the file reading has got, for the display
+                    tracking.advance_to(digest.size)
                 reason = item.error
                 found: list[Any] = []
                 if reason is None:
@@ -554,6 +564,14 @@ class Store:
             con.register("_new_blocks", blocks)
             con.execute("INSERT INTO blocks SELECT * FROM _new_blocks")
             con.unregister("_new_blocks")
+
+
+def _size_on_disk(path: Path) -> int:
+    """Bytes of a regular file as stored (compressed or not); 0 for a pipe, whose length nobody knows."""
+    try:
+        return path.stat().st_size if not is_stream(path) and path.is_file() else 0
+    except OSError:
+        return 0
 
 
 def _one(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> tuple[Any, ...] | None:
