@@ -40,6 +40,9 @@ from analyzer.store import IngestResult, Store
 #    reconciliation (see docs/json-schema.md).
 SCHEMA_VERSION = 5
 TOP_ATTRIBUTION = 25  # rows per dimension in the report; the JSON carries the same rows
+# Rows any per-model list carries (the costliest first): a log of 100,000 distinct model names must not make a
+# 100 MB report; `truncated` says how many rows each capped list had.
+MAX_LISTED = 1000
 TOP_SESSIONS = 50
 PERIOD_UNITS = ("day", "week", "month")
 
@@ -71,6 +74,89 @@ def _period_start(day: str, unit: str) -> str:
     elif unit == "month":
         d = d.replace(day=1)
     return d.isoformat()
+
+
+MIN_OUTLIER_GAP_DAYS = 30
+
+
+def outlying_dates(con: Any) -> dict[str, Any] | None:
+    """A few requests dated far from all the others (a 2016 record among 2025 traffic passes every range check
+    but would stretch the period, and so every monthly figure, to years). Days at either end are left out when
+    they hold at most 1% of the dated requests (and at most 20) and sit further from the rest than both 30 days
+    and the rest's own span. Returns the window to report (since, until) and what was left out, or None."""
+    days = con.execute(
+        "SELECT CAST(ts AS DATE) AS day, count(*) FROM requests WHERE ts IS NOT NULL AND trace_ms IS NULL "
+        "GROUP BY ALL ORDER BY day"
+    ).fetchall()
+    total = sum(n for _, n in days)
+    if total < 20 or len(days) < 2:
+        return None
+    budget = min(max(total // 100, 1), 20)
+    lo, hi, dropped = 0, len(days) - 1, 0
+    changed = True
+    while changed and hi - lo >= 1:
+        changed = False
+        span = (days[hi][0] - days[lo + 1][0]).days
+        gap = (days[lo + 1][0] - days[lo][0]).days
+        if gap > max(MIN_OUTLIER_GAP_DAYS, span) and dropped + days[lo][1] <= budget:
+            dropped += days[lo][1]
+            lo += 1
+            changed = True
+            continue
+        span = (days[hi - 1][0] - days[lo][0]).days
+        gap = (days[hi][0] - days[hi - 1][0]).days
+        if gap > max(MIN_OUTLIER_GAP_DAYS, span) and dropped + days[hi][1] <= budget:
+            dropped += days[hi][1]
+            hi -= 1
+            changed = True
+    if not dropped:
+        return None
+    out_days = [d for d, _ in days[:lo] + days[hi + 1 :]]
+    since = datetime.combine(days[lo][0], datetime.min.time())
+    until = datetime.combine(days[hi][0], datetime.min.time()) + timedelta(days=1)
+    return {
+        "since": since,
+        "until": until,
+        "requests": dropped,
+        "first": _iso(min(out_days)),
+        "last": _iso(max(out_days)),
+        "reason": f"dated more than {MIN_OUTLIER_GAP_DAYS} days (and more than the rest's span) from all other "
+        "requests",
+    }
+
+
+OTHER_MODELS = "(other models)"
+
+
+def _other_models(by_day: list[dict[str, Any]], listed: set[str]) -> list[dict[str, Any]]:
+    """by_day with the models beyond the listed ones summed per day into one `(other models)` row, so the
+    daily totals stay whole when the per-model lists are capped."""
+    out: list[dict[str, Any]] = []
+    other: dict[Any, dict[str, Any]] = {}
+    for r in by_day:
+        if r["model"] in listed:
+            out.append(r)
+            continue
+        o = other.setdefault(
+            r["day"],
+            {
+                "day": r["day"],
+                "model": OTHER_MODELS,
+                "model_key": None,
+                "requests": 0,
+                "input_tokens": 0,
+                "cache_read_tokens": 0,
+                "output_tokens": 0,
+                "cost_usd": None,
+                "has_unpriced": False,
+            },
+        )
+        for k in ("requests", "input_tokens", "cache_read_tokens", "output_tokens"):
+            o[k] += r[k] or 0
+        if r["cost_usd"] is not None:
+            o["cost_usd"] = (o["cost_usd"] or 0.0) + r["cost_usd"]
+        o["has_unpriced"] = o["has_unpriced"] or bool(r["has_unpriced"])
+    return sorted(out + list(other.values()), key=lambda r: (r["day"], -(r["cost_usd"] or 0.0), r["model"]))
 
 
 def spend_by_period(by_day: list[dict[str, Any]], unit: str) -> dict[str, Any]:
@@ -139,6 +225,11 @@ def build_report(
     show_text: bool = False,
 ) -> dict[str, Any]:
     con = store.con
+    left_out = None
+    if since is None and until is None:
+        left_out = outlying_dates(con)
+        if left_out is not None:
+            since, until = left_out.pop("since"), left_out.pop("until")
     stage("price requests")
     priced = priced_frame(store, cat, since, until)
     stage("spend tables")
@@ -157,13 +248,18 @@ def build_report(
         if len(by_attr.setdefault(dim, [])) < TOP_ATTRIBUTION:
             by_attr[dim].append(row)
     unpriced = queries.rows(con, "unpriced_models")
+    truncated = {k: len(v) for k, v in (("by_model", by_model), ("unpriced", unpriced)) if len(v) > MAX_LISTED}
+    by_model, unpriced = by_model[:MAX_LISTED], unpriced[:MAX_LISTED]
+    if "by_model" in truncated:
+        by_day = _other_models(by_day, {m["model"] for m in by_model})
     calibration = queries.rows(con, "tokenizer_calibration", since=since, until=until)
     sources = queries.rows(con, "ingest_sources")
     rejects = queries.rows(con, "rejects_by_reason")
 
     first, last = t["first_ts"], t["last_ts"]
     days = None
-    if since is not None and until is not None:  # the window asked for, traffic or not (an audit's day is 1 day)
+    if since is not None and until is not None and left_out is None:
+        # the window asked for, traffic or not (an audit's day is 1 day)
         days = (until - since).total_seconds() / 86400
     elif first is not None and last is not None:
         days = max((last - first).total_seconds() / 86400, 1 / 24)
@@ -182,9 +278,11 @@ def build_report(
             "start": _iso(first),
             "end": _iso(last),
             "days": _days(days),
-            "since": _iso(since),
-            "until": _iso(until),
+            "since": _iso(since) if left_out is None else None,  # the filters given, not the outliers' window
+            "until": _iso(until) if left_out is None else None,
             "undated_requests": t["undated_requests"],
+            # requests dated far from all the others (a clock reset, a test record): outside the period
+            "left_out": left_out,
         },
         "prices": _prices_section(con, cat, priced),
         "totals": {
@@ -219,6 +317,7 @@ def build_report(
         "by_model": [_clean(r) for r in by_model],
         "by_attribution": {k: [_clean(r) for r in v] for k, v in sorted(by_attr.items())},
         "unpriced": [_clean(r) for r in unpriced],
+        "truncated": truncated,
         "tokenizer_calibration": [_clean(r) for r in calibration],
         "ingest": {
             "files": len(sources),
@@ -295,6 +394,9 @@ def projection_by_model(
         return {"error": "a projection needs at least a day of dated traffic", "unpriced_models": []}
     results, names, unpriced = [], [], []
     for m in rows:
+        if cat.resolve(m["model"], m["provider"]).key is None:
+            unpriced.append(m["model"])  # named, not projected at $0, and not priced again model by model
+            continue
         w = projection.Workload(
             requests=m["requests"] * per_month,
             input_tokens=m["input_tokens"],
@@ -314,7 +416,8 @@ def projection_by_model(
         except InputError:  # no price: named, not projected at $0
             unpriced.append(m["model"])
     if not results:
-        return {"error": f"no price for {', '.join(unpriced)}", "unpriced_models": unpriced}
+        listed = ", ".join(unpriced[:10]) + (f" and {len(unpriced) - 10:,} more" if len(unpriced) > 10 else "")
+        return {"error": f"no price for {listed}", "unpriced_models": unpriced[:MAX_LISTED]}
     parts = ("input_usd", "cache_read_usd", "cache_write_usd", "output_usd", "total_usd")
 
     def add(pick: Any) -> dict[str, Any]:
@@ -335,9 +438,9 @@ def projection_by_model(
                 "cache_hit_rate": round(r["as_given"]["workload"]["cache_hit_rate"], 4),
                 **{k: r["as_given"][k] for k in parts},
             }
-            for name, r in zip(names, results, strict=True)
+            for name, r in zip(names[:MAX_LISTED], results[:MAX_LISTED], strict=True)
         ],
-        "unpriced_models": unpriced,
+        "unpriced_models": unpriced[:MAX_LISTED],
         "assumptions": [
             "Each model's traffic is projected on its own: requests per month at the logged daily rate, its mean "
             "input and output tokens, the share of its requests that read from cache and their mean cache read; "
@@ -518,7 +621,17 @@ def _volatile(groups: list[dict[str, Any]], cat: Catalogue, show_text: bool) -> 
 def assumptions(report: dict[str, Any]) -> list[str]:
     """What every figure rests on, in words, for the report's own assumptions section."""
     p = report["prices"]
+    lo = report["period"].get("left_out")
     out = [
+        *(
+            [
+                f"{lo['requests']:,} request(s) dated {lo['first'][:10]}"
+                + (f" to {lo['last'][:10]}" if lo["last"] != lo["first"] else "")
+                + f" are left out of the period: {lo['reason']} (a clock reset or a test record, most likely)."
+            ]
+            if lo
+            else []
+        ),
         f"Costs are tokens x list prices from {p['catalogue']} (snapshot {p['catalogue_date']})"
         + (f", overridden by {', '.join(p['overrides'])}" if p["overrides"] else "")
         + "; negotiated discounts and credits are not known to llmcost.",

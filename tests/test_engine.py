@@ -284,3 +284,24 @@ def test_each_scope_gets_its_own_best_trimming_policy():
     assert window.detail["best_for_scopes"] == [{"scope": "openai/gpt-4o", "saving_usd": 2.0}]
     assert compact.detail["best_for_scopes"] == [{"scope": "deepseek/deepseek-chat", "saving_usd": 1.5}]
     assert "best_for_scopes" not in banded.detail
+
+
+def test_a_broken_call_in_a_trajectory_is_rejected_with_its_place_and_the_others_load(tmp_path):
+    from analyzer.store import Store
+
+    path = ROOT / "tests" / "fixtures" / "mini_swe_agent.traj.json.gz"
+    run = json.loads(gzip.decompress(Path(path).read_bytes()))
+    calls = [i for i, m in enumerate(run["messages"]) if m["role"] == "assistant"]
+    del run["messages"][calls[2]]["extra"]["response"]  # one call without the provider's response
+    run["messages"][calls[5]]["extra"]["response"]["usage"]["prompt_tokens"] = -5  # one with a bad count
+    run["messages"][calls[7]]["extra"]["timestamp"] = "yesterday"  # one with a bad time
+    bad = tmp_path / "broken.traj.json"
+    bad.write_text(json.dumps(run))
+    store = Store(None)
+    res = store.ingest([str(bad)])
+    assert res.files[0].format == "mini_swe_agent_traj"
+    assert res.files[0].rows == 28 and res.files[0].rejected == 3
+    reasons = store.con.execute("SELECT location, reason FROM rejects ORDER BY line").fetchall()
+    assert reasons[0][0] == f"{bad}[{calls[2] + 1}]" and "extra.response" in reasons[0][1]
+    assert "negative" in reasons[1][1] or "prompt_tokens" in reasons[1][1]
+    assert "timestamp" in reasons[2][1]

@@ -534,3 +534,42 @@ def test_monthly_figures_and_projection_need_a_day_and_use_the_window_asked_for(
     assert r["period"]["days"] == 2.0
     assert r["totals"]["projected_monthly_usd"] == pytest.approx(r["totals"]["cost_usd"] * 15)
     assert r["projection"]["as_given"]["total_usd"] == pytest.approx(r["totals"]["cost_usd"] * 15, rel=1e-3)
+
+
+def test_many_distinct_models_are_capped_in_every_list_and_not_priced_one_by_one(runner, tmp_path):
+    """#14 case 12: a log with thousands of distinct (unpriced) model names must not make a report that lists
+    them all, nor price each of them separately for the projection."""
+    recs = [
+        chat_call(
+            f"m{i}",
+            1_764_000_000 + 60 * i,
+            [{"role": "user", "content": "hi"}],
+            {"prompt_tokens": 10, "completion_tokens": 5},
+            f"acme-{i}",
+        )
+        for i in range(1200)
+    ] + [
+        chat_call(
+            "g",
+            1_764_000_000,
+            [{"role": "user", "content": "hi"}],
+            {"prompt_tokens": 10, "completion_tokens": 5},
+            "gpt-4o",
+        )
+    ]
+    js = tmp_path / "r.json"
+    res = runner.invoke(cli, ["report", str(write_jsonl(tmp_path / "m.jsonl", recs)), "--json", str(js)])
+    assert res.exit_code == 0, res.output
+    r = json.loads(js.read_text())
+    from analyzer.report import MAX_LISTED
+
+    assert MAX_LISTED == 1000
+    assert len(r["by_model"]) == MAX_LISTED and len(r["unpriced"]) == MAX_LISTED
+    assert r["truncated"]["by_model"] == 1201 and r["truncated"]["unpriced"] == 1200
+    assert len(r["projection"]["unpriced_models"]) <= MAX_LISTED
+    assert r["by_model"][0]["model"] == "gpt-4o"  # the priced, costliest rows are the ones kept
+    assert r["totals"]["unpriced_requests"] == 1200  # totals still count every row
+    # the daily rows keep their totals: the models beyond the listed ones are one "(other models)" row a day
+    assert sum(d["requests"] for d in r["by_day"]) == 1201
+    assert any(d["model"] == "(other models)" for d in r["by_day"])
+    assert len(r["by_day"]) <= MAX_LISTED + 10

@@ -34,9 +34,24 @@ class MiniSweAgentTrajectory(Source):
             yield 0, {"_traj_error": "trajectory has no messages list"}
             return
         run = first_str(obj.get("instance_id"), sub(obj, "info", "instance_id"))
+        # each message normalised once: call k re-sends messages 0..k-1, so per call it would be quadratic
+        norm: list[tuple[str, str, bool]] = []
+        ends: list[int] = []
+        for m in msgs:
+            norm += chat_messages({"messages": [m]}) if isinstance(m, dict) else []
+            ends.append(len(norm))
         for k, m in enumerate(msgs):
             if isinstance(m, dict) and m.get("role") == "assistant":
-                yield k + 1, {"_traj_call": k, "_run": run, "_before": msgs[:k], "_reply": m}
+                yield (
+                    k + 1,
+                    {
+                        "_traj_call": k,
+                        "_run": run,
+                        "_before": msgs[:k],
+                        "_reply": m,
+                        "_norm": norm[: ends[k - 1] if k else 0],
+                    },
+                )
 
     def parse(self, obj: dict[str, Any], ctx: dict[str, Any]) -> Request | None:
         if "_traj_error" in obj:
@@ -70,5 +85,6 @@ class MiniSweAgentTrajectory(Source):
         r.has_tools = any(isinstance(m, dict) and m.get("role") == "tool" for m in obj["_before"]) or bool(
             reply.get("tool_calls")
         )
-        r.messages = chat_messages({"messages": obj["_before"]}) + reply_messages(resp)
+        before = obj["_norm"] if "_norm" in obj else chat_messages({"messages": obj["_before"]})
+        r.messages = before + reply_messages(resp)
         return r.check()
