@@ -180,8 +180,12 @@ class Store:
             raise InputError(f"{self.path}: cannot open database ({_db_reason(self.path, e)})") from None
         if not read_only:
             migrate(self.con)
+        # Request ids and token counts of contents this store added or looked up since it opened (or since a
+        # rollback): a run's own working set. What the database held before is looked up batch by batch
+        # (_stored_ids, _stored_tokens), never loaded whole: a new day on top of a month stays a day's work.
         self._request_ids: set[str] | None = None
         self._tok: dict[str, dict[str, int]] | None = None
+        self._lookup: bool | None = None  # whether the database may hold ids and contents the sets above lack
 
     def close(self) -> None:
         self.con.close()
@@ -383,7 +387,14 @@ class Store:
         """Usage-export buckets into `usage_buckets`; one already held (an overlapping export) is a duplicate."""
         if not buckets:
             return
-        known = {r[0] for r in self.con.execute("SELECT bucket_key FROM usage_buckets").fetchall()}
+        # Only the keys of these buckets are looked up: the table may hold years of daily buckets.
+        known = {
+            r[0]
+            for r in self.con.execute(
+                "SELECT DISTINCT bucket_key FROM usage_buckets WHERE bucket_key IN (SELECT unnest(?::VARCHAR[]))",
+                [sorted({b.key() for _, _, b in buckets})],
+            ).fetchall()
+        }
         rows = []
         for line, where, b in buckets:
             key = b.key()
@@ -403,26 +414,51 @@ class Store:
 
     def _known_ids(self) -> set[str]:
         if self._request_ids is None:
-            self._request_ids = {r[0] for r in self.con.execute("SELECT request_id FROM requests").fetchall()}
+            # First use: an empty database (a report's in-memory run) needs no look-ups at all. After a rollback
+            # the sets start again empty and whatever earlier files committed is looked up.
+            self._lookup = self._lookup is not None or bool(
+                _one(self.con, "SELECT EXISTS (SELECT 1 FROM requests) OR EXISTS (SELECT 1 FROM contents)")[0]
+            )
+            self._request_ids = set()
         return self._request_ids
 
     def _token_cache(self) -> dict[str, dict[str, int]]:
         if self._tok is None:
             self._tok = {e: {} for e in tokens.ENCODINGS}
-            for cid, o200k, cl100k in self.con.execute(
-                "SELECT content_id, tokens_o200k, tokens_cl100k FROM contents"
-            ).fetchall():
-                if o200k is not None:
-                    self._tok["o200k_base"][cid] = o200k
-                if cl100k is not None:
-                    self._tok["cl100k_base"][cid] = cl100k
         return self._tok
+
+    def _stored_ids(self, ids: list[str]) -> set[str]:
+        """Which of these request ids the database already holds (a join in DuckDB, not a load into Python)."""
+        if not self._lookup or not ids:
+            return set()
+        self.con.register("_batch_ids", pa.table({"request_id": pa.array(ids, pa.string())}))
+        try:
+            rows = self.con.execute(
+                "SELECT DISTINCT request_id FROM requests WHERE request_id IN (SELECT request_id FROM _batch_ids)"
+            ).fetchall()
+        finally:
+            self.con.unregister("_batch_ids")
+        return {r[0] for r in rows}
+
+    def _stored_tokens(self, cids: list[str]) -> list[tuple[str, int | None, int | None]]:
+        """(content_id, o200k tokens, cl100k tokens) of those of these contents the database already holds."""
+        if not self._lookup or not cids:
+            return []
+        self.con.register("_batch_cids", pa.table({"content_id": pa.array(cids, pa.string())}))
+        try:
+            return self.con.execute(
+                "SELECT content_id, any_value(tokens_o200k), any_value(tokens_cl100k) FROM contents "
+                "WHERE content_id IN (SELECT content_id FROM _batch_cids) GROUP BY content_id"
+            ).fetchall()
+        finally:
+            self.con.unregister("_batch_cids")
 
     def _flush(self, batch: list[tuple[int, Request]], source_id: int, no_text: bool, res: FileResult) -> None:
         if not batch:
             return
         known = self._known_ids()
         tok = self._token_cache()
+        stored = self._stored_ids([r.request_id for _, r in batch if r.request_id not in known])
         cols: dict[str, list[Any]] = {f: [] for f in _REQUEST_FIELDS}
         m_req: list[str] = []
         m_pos: list[int] = []
@@ -440,7 +476,7 @@ class Store:
         for line, r in batch:
             rid = r.request_id
             assert rid is not None  # set by _ingest_file from the record's content when the log has none
-            if rid in known:
+            if rid in known or rid in stored:
                 res.duplicates += 1
                 continue
             known.add(rid)
@@ -498,6 +534,14 @@ class Store:
             ):
                 cols[f].append(v)
         res.rows += len(cols["request_id"])
+        # Contents new to this run may be in the database from an earlier one: their counts are read, not redone.
+        for cid, n_o200k, n_cl100k in self._stored_tokens(list(new_texts)):
+            if n_o200k is not None:
+                o200k[cid] = n_o200k
+                del new_texts[cid]
+            if n_cl100k is not None:
+                cl100k[cid] = n_cl100k
+                cl_texts.pop(cid, None)
         # Tokenize each new distinct content once, for every encoding it is needed in.
         new_ids = list(new_texts)
         for cid, n in zip(new_ids, tokens.count_many([new_texts[c] for c in new_ids], "o200k_base"), strict=True):

@@ -5,13 +5,17 @@ Shape: support-bot style conversations (1-8 turns, the whole history re-sent eac
 (claude-sonnet-4-5), spread over 7 days and 500 users. Every user message and reply is distinct, as in real
 traffic; only system prompts and re-sent history repeat.
 
-    python bench/make_log.py OUT_DIR [--calls 100000] [--seed 7]
+    python bench/make_log.py OUT_DIR [--calls 100000] [--seed 7] [--days 7] [--start 2025-11-24]
+
+--days and --start place the calls (a 30-day database, then one more day on top of it, for the audit's
+incremental cost); ids carry the seed, so logs made with different seeds never share a call.
 """
 
 from __future__ import annotations
 
 import argparse
 import random
+from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
@@ -42,7 +46,10 @@ def main() -> None:
     ap.add_argument("out", type=Path)
     ap.add_argument("--calls", type=int, default=100_000)
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--days", type=float, default=7.0, help="spread conversation starts over this many days")
+    ap.add_argument("--start", help="first day (YYYY-MM-DD, UTC); default 2025-11-24")
     args = ap.parse_args()
+    t0 = T0 if args.start is None else int(datetime.fromisoformat(args.start).replace(tzinfo=UTC).timestamp())
     rng = random.Random(args.seed)
     prompts = [system_prompt(rng, k) for k in range(4)]
     args.out.mkdir(parents=True, exist_ok=True)
@@ -56,7 +63,7 @@ def main() -> None:
         model = "claude-sonnet-4-5-20250929" if anthropic else rng.choice(["gpt-4o-2024-08-06", "gpt-4o-mini"])
         sys_text = rng.choice(prompts)
         user = f"u_{rng.randrange(500)}"
-        ts = T0 + rng.uniform(0, 7 * 86_400)
+        ts = t0 + rng.uniform(0, args.days * 86_400)
         history: list[dict] = []
         for turn in range(rng.randint(1, 8)):
             if calls >= args.calls:
@@ -84,7 +91,7 @@ def main() -> None:
                 }
                 write = 0 if turn else len(sys_text) // 4
                 resp = {
-                    "id": f"msg_bench_{calls}",
+                    "id": f"msg_bench_{args.seed}_{calls}",
                     "type": "message",
                     "role": "assistant",
                     "model": model,
@@ -101,7 +108,7 @@ def main() -> None:
             else:
                 req = {"model": model, "messages": [{"role": "system", "content": sys_text}, *history]}
                 resp = {
-                    "id": f"chatcmpl-bench-{calls}",
+                    "id": f"chatcmpl-bench-{args.seed}-{calls}",
                     "object": "chat.completion",
                     "created": int(ts),
                     "model": model,
