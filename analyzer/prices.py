@@ -447,16 +447,20 @@ def load_catalogue(override: Path | str | None = None, *, history: bool = True) 
 
 # ---- the money ----------------------------------------------------------------------------------------------
 
-# What price_requests reads from a frame of requests.
-PRICE_COLUMNS = (
-    "model",
-    "provider",
+# The token counts of a request, by type (input includes cached reads and writes; output includes reasoning).
+TOKEN_COLUMNS = (
     "input_tokens",
     "cache_read_tokens",
     "cache_write_5m_tokens",
     "cache_write_1h_tokens",
     "output_tokens",
     "reasoning_tokens",
+)
+# What price_requests reads from a frame of requests.
+PRICE_COLUMNS = (
+    "model",
+    "provider",
+    *TOKEN_COLUMNS,
     "batch",
     "service_tier",
     "status",

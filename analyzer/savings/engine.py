@@ -25,7 +25,7 @@ import polars as pl
 from analyzer import tokens
 from analyzer.conversations import Sequence, requests_of
 from analyzer.perf import gc_paused
-from analyzer.prices import PRICE_COLUMNS, Catalogue, price_requests
+from analyzer.prices import PRICE_COLUMNS, TOKEN_COLUMNS, Catalogue, price_requests
 
 
 @dataclass(frozen=True)
@@ -117,7 +117,6 @@ class Traffic:
     body: dict[str, Body]
     thread: dict[str, str]
     calibration: dict[str, float]
-    _baseline: dict[str, dict[str, tuple[int, int, int]]] = field(default_factory=dict)
 
     def cost_logged(self, ids: set[str] | None = None) -> float:
         rows = self.rows if ids is None else self.rows.filter(pl.col("request_id").is_in(list(ids)))
@@ -727,14 +726,7 @@ def replay(
     return Replay(priced, lever.extra_usd, sim, {c.base_id for c in redo})
 
 
-PRICE_INTS = (
-    "input_tokens",
-    "cache_read_tokens",
-    "cache_write_5m_tokens",
-    "cache_write_1h_tokens",
-    "output_tokens",
-    "reasoning_tokens",
-)
+PRICE_INTS = TOKEN_COLUMNS  # the order `replay` fills them in
 
 
 @dataclass
