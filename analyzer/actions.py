@@ -12,6 +12,7 @@ from analyzer.savings import usd_text
 
 TOP_LEVERS = 3
 MIN_CACHEABLE_TOKENS = 1024
+MAX_HIGH_CONFIDENCE_P95 = 25.0  # per-call backtest error, in points of the call's input
 
 
 def headline(report: dict[str, Any]) -> dict[str, Any]:
@@ -119,7 +120,11 @@ def _lever(e: dict[str, Any], report: dict[str, Any], per_month: float | None) -
                 else "no provider-reported cache reads to backtest the simulator against"
             )
         else:
-            level = "high" if abs(err) <= 10 and spread <= 1 else "medium" if abs(err) <= 30 else "low"
+            # in total within 10%, and call by call mostly right: a p95 error of more than a quarter of the input
+            # means the total is right by compensation, not by understanding the traffic
+            p95 = bt.get("per_call_error_points_p95")
+            steady = p95 is None or p95 <= MAX_HIGH_CONFIDENCE_P95
+            level = "high" if abs(err) <= 10 and spread <= 1 and steady else "medium" if abs(err) <= 30 else "low"
             reason = (
                 f"two replays; the simulator's backtest against provider-reported cache reads: {err:+.1f}% "
                 f"(per call p95 {bt.get('per_call_error_points_p95')} points){band_text}"

@@ -176,6 +176,12 @@ def test_headline_ranks_the_best_policy_of_each_lever_and_keeps_three():
 def test_headline_confidence_follows_the_backtest_and_says_why_nothing_pays():
     far = actions.headline(_model([_estimate("caching", 10.0)], backtest_error=-45.0))
     assert far["levers"][0]["confidence"] == "low"
+    # right in total but wrong call by call (p95 of 80 points of the input): not "high"
+    m = _model([_estimate("caching", 10.0)], backtest_error=-1.0)
+    m["caching"]["backtest"]["per_call_error_points_p95"] = 80.0
+    assert actions.headline(m)["levers"][0]["confidence"] == "medium"
+    m["caching"]["backtest"]["per_call_error_points_p95"] = 10.0
+    assert actions.headline(m)["levers"][0]["confidence"] == "high"
     unknown = actions.headline(_model([_estimate("caching", 10.0)]))
     assert "no provider-reported cache reads" in unknown["levers"][0]["confidence_reason"]
     none = actions.headline(_model([_estimate("caching", -2.0), _estimate("routing", 0.0)]))
