@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from analyzer.sources.base import RecordError, Source, count, money, sub, timestamp_us
-from analyzer.sources.exports import BucketError, UsageBucket, opt_str, page_mark, results_of
+from analyzer.sources.exports import BucketError, UsageBucket, bucket_records, opt_str, page_mark, results_of
 
 _DAY_US = 86_400 * 1_000_000
 
@@ -87,21 +87,10 @@ class AnthropicUsageReport(Source):
         raise RecordError("a usage report page holds many buckets: read with records()")
 
     def records(self, obj: dict[str, Any], ctx: dict[str, Any]) -> Iterator[Any]:
-        if mark := page_mark(obj, self.name):
-            yield mark
-        for r, start, end, where in _bucket_results(obj):
-            if isinstance(r, RecordError):
-                yield r
-                continue
-            try:
-                yield _usage(r, start, end, where)
-            except RecordError as e:
-                yield BucketError(str(e), where)
+        return bucket_records(obj, self.name, _bucket_results(obj), _usage)
 
 
-def _usage(r: Any, start: int, end: int | None, where: str) -> UsageBucket:
-    if not isinstance(r, dict):
-        raise RecordError(f"result is not an object (a {type(r).__name__})")
+def _usage(r: dict[str, Any], start: int, end: int | None, where: str) -> UsageBucket:
     if "uncached_input_tokens" not in r and "output_tokens" not in r:
         raise RecordError("result has no uncached_input_tokens or output_tokens")
     uncached = count(r.get("uncached_input_tokens"), "uncached_input_tokens")
@@ -145,36 +134,29 @@ class AnthropicCostReport(Source):
         raise RecordError("a cost report page holds many buckets: read with records()")
 
     def records(self, obj: dict[str, Any], ctx: dict[str, Any]) -> Iterator[Any]:
-        if mark := page_mark(obj, self.name):
-            yield mark
-        for r, start, end, where in _bucket_results(obj):
-            if isinstance(r, RecordError):
-                yield r
-                continue
-            try:
-                if not isinstance(r, dict):
-                    raise RecordError(f"result is not an object (a {type(r).__name__})")
-                _usd_only(r.get("currency"))
-                tier = opt_str(r.get("service_tier"))
-                yield UsageBucket(
-                    export="anthropic_cost",
-                    kind="cost",
-                    provider="anthropic",
-                    start_us=start,
-                    end_us=end,
-                    model=opt_str(r.get("model")),
-                    project=opt_str(r.get("workspace_id")),
-                    service_tier=tier,
-                    batch=tier == "batch",
-                    context_window=opt_str(r.get("context_window")),
-                    line_item=opt_str(r.get("description"))
-                    or "/".join(x for x in (opt_str(r.get("cost_type")), opt_str(r.get("token_type"))) if x)
-                    or None,
-                    reported_cost=_cents(r.get("amount"), "amount"),
-                    where=where,
-                ).check()
-            except RecordError as e:
-                yield BucketError(str(e), where)
+        return bucket_records(obj, self.name, _bucket_results(obj), _cost)
+
+
+def _cost(r: dict[str, Any], start: int, end: int | None, where: str) -> UsageBucket:
+    _usd_only(r.get("currency"))
+    tier = opt_str(r.get("service_tier"))
+    return UsageBucket(
+        export="anthropic_cost",
+        kind="cost",
+        provider="anthropic",
+        start_us=start,
+        end_us=end,
+        model=opt_str(r.get("model")),
+        project=opt_str(r.get("workspace_id")),
+        service_tier=tier,
+        batch=tier == "batch",
+        context_window=opt_str(r.get("context_window")),
+        line_item=opt_str(r.get("description"))
+        or "/".join(x for x in (opt_str(r.get("cost_type")), opt_str(r.get("token_type"))) if x)
+        or None,
+        reported_cost=_cents(r.get("amount"), "amount"),
+        where=where,
+    ).check()
 
 
 class ClaudeCodeUsageReport(Source):

@@ -9,6 +9,7 @@ own and a bucket seen twice (same export, period and grouping) is a duplicate.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -92,6 +93,28 @@ class BucketError(RecordError):
     def __init__(self, message: str, where: str) -> None:
         super().__init__(message)
         self.where = where
+
+
+def bucket_records(
+    obj: dict[str, Any],
+    export: str,
+    results: Iterable[tuple[Any, int, int | None, str]],
+    parse: Callable[[dict[str, Any], int, int | None, str], UsageBucket],
+) -> Iterator[Any]:
+    """A page's records, for a source's `records()`: its page mark, then each result parsed into a
+    UsageBucket, or the reason it is not one at its place (`results` yields a RecordError for a broken bucket)."""
+    if mark := page_mark(obj, export):
+        yield mark
+    for r, start, end, where in results:
+        if isinstance(r, RecordError):
+            yield r
+            continue
+        try:
+            if not isinstance(r, dict):
+                raise RecordError(f"result is not an object (a {type(r).__name__})")
+            yield parse(r, start, end, where)
+        except RecordError as e:
+            yield BucketError(str(e), where)
 
 
 def page_buckets(obj: dict[str, Any]) -> tuple[list[Any], str]:

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from analyzer.sources.base import RecordError, Source, count, money, timestamp_us
-from analyzer.sources.exports import BucketError, UsageBucket, opt_str, page_buckets, page_mark, results_of
+from analyzer.sources.exports import BucketError, UsageBucket, bucket_records, opt_str, page_buckets, results_of
 
 _COMPLETIONS = "organization.usage.completions.result"
 _COSTS = "organization.costs.result"
@@ -66,21 +66,10 @@ class OpenAIUsage(Source):
         raise RecordError("a usage page holds many buckets: read with records()")
 
     def records(self, obj: dict[str, Any], ctx: dict[str, Any]) -> Iterator[Any]:
-        if mark := page_mark(obj, self.name):
-            yield mark
-        for r, start, end, where in _buckets(obj, _COMPLETIONS):
-            if isinstance(r, RecordError):
-                yield r
-                continue
-            try:
-                yield _completions(r, start, end, where)
-            except RecordError as e:
-                yield BucketError(str(e), where)
+        return bucket_records(obj, self.name, _buckets(obj, _COMPLETIONS), _completions)
 
 
-def _completions(r: Any, start: int, end: int | None, where: str) -> UsageBucket:
-    if not isinstance(r, dict):
-        raise RecordError(f"result is not an object (a {type(r).__name__})")
+def _completions(r: dict[str, Any], start: int, end: int | None, where: str) -> UsageBucket:
     if r.get("object") not in (None, _COMPLETIONS):
         raise RecordError(f"not a completions usage result: object {r.get('object')!r}")
     if "input_tokens" not in r and "output_tokens" not in r:
@@ -124,32 +113,25 @@ class OpenAICosts(Source):
         raise RecordError("a costs page holds many buckets: read with records()")
 
     def records(self, obj: dict[str, Any], ctx: dict[str, Any]) -> Iterator[Any]:
-        if mark := page_mark(obj, self.name):
-            yield mark
-        for r, start, end, where in _buckets(obj, _COSTS):
-            if isinstance(r, RecordError):
-                yield r
-                continue
-            try:
-                if not isinstance(r, dict):
-                    raise RecordError(f"result is not an object (a {type(r).__name__})")
-                amount = r.get("amount")
-                if not isinstance(amount, dict) or "value" not in amount:
-                    raise RecordError("cost result has no amount.value")
-                currency = str(amount.get("currency") or "usd").lower()
-                if currency != "usd":
-                    raise RecordError(f"amount in {currency!r}: only USD amounts can be compared with prices")
-                yield UsageBucket(
-                    export="openai_costs",
-                    kind="cost",
-                    provider="openai",
-                    start_us=start,
-                    end_us=end,
-                    project=opt_str(r.get("project_id")),
-                    api_key=opt_str(r.get("api_key_id")),
-                    line_item=opt_str(r.get("line_item")),
-                    reported_cost=money(amount.get("value"), "amount.value") or 0.0,
-                    where=where,
-                ).check()
-            except RecordError as e:
-                yield BucketError(str(e), where)
+        return bucket_records(obj, self.name, _buckets(obj, _COSTS), _cost)
+
+
+def _cost(r: dict[str, Any], start: int, end: int | None, where: str) -> UsageBucket:
+    amount = r.get("amount")
+    if not isinstance(amount, dict) or "value" not in amount:
+        raise RecordError("cost result has no amount.value")
+    currency = str(amount.get("currency") or "usd").lower()
+    if currency != "usd":
+        raise RecordError(f"amount in {currency!r}: only USD amounts can be compared with prices")
+    return UsageBucket(
+        export="openai_costs",
+        kind="cost",
+        provider="openai",
+        start_us=start,
+        end_us=end,
+        project=opt_str(r.get("project_id")),
+        api_key=opt_str(r.get("api_key_id")),
+        line_item=opt_str(r.get("line_item")),
+        reported_cost=money(amount.get("value"), "amount.value") or 0.0,
+        where=where,
+    ).check()
