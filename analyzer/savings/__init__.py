@@ -6,7 +6,7 @@ computed), states its assumptions, and gives a range and the evidence it rests o
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 
@@ -33,9 +33,13 @@ class Estimate:
     backtest: dict[str, Any] = field(default_factory=dict)
     # "saves" | "nothing to gain" (inside the backtest's error band) | "costs more"
     verdict: str = "saves"
+    # the engine's levers replayed for each case ("central", "low", "high"), for the combined replay; empty for an
+    # estimate the engine cannot compose (Gemini explicit caches). Not part of the JSON.
+    levers: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def as_dict(self) -> dict[str, Any]:
-        d = asdict(self)
+        d = asdict(replace(self, levers={}))
+        del d["levers"]
         for k, v in d.items():
             if isinstance(v, float):
                 d[k] = round(v, 10)

@@ -40,6 +40,7 @@ from analyzer.savings.engine import (
     lever_estimate,
     min_tokens,
     offers_extended_retention,
+    verdict,
 )
 
 __all__ = ["RULES", "estimate_caching", "min_tokens"]
@@ -170,7 +171,7 @@ def gemini_explicit(engine: Engine, cat: Catalogue) -> Estimate | None:
     at the cached price (or what implicit caching already gave, if more), and the cache is billed for every
     hour it exists (the union of [use, use + TTL] intervals)."""
     base = engine.baseline("central")
-    calls = [c for c in engine._base_calls or [] if c.provider == "google" and c.nodes and c.sys_end >= 0]
+    calls = [c for c in engine.base.calls if c.provider == "google" and c.nodes and c.sys_end >= 0]
     groups: dict[tuple[Any, ...], list[Any]] = {}
     for c in calls:
         if c.cum[c.sys_end] >= min_tokens(RULES["google"], c.model):
@@ -205,8 +206,6 @@ def gemini_explicit(engine: Engine, cat: Catalogue) -> Estimate | None:
     after = float(price_requests(lever.select(*PRICE_COLUMNS), cat)["cost"].sum()) + storage
     saving = before - after
     band = engine.band(set(rows["base_id"].to_list()))
-    from analyzer.savings.engine import verdict
-
     return Estimate(
         lever="caching",
         policy="Gemini explicit caches of each system prompt (1 h TTL, extended by each use)",

@@ -20,7 +20,7 @@ def pick_components(estimates: list[Estimate]) -> list[Estimate]:
     """The best policy of each lever whose verdict is "saves" and that the engine can replay."""
     best: dict[str, Estimate] = {}
     for e in estimates:
-        if e.verdict != "saves" or getattr(e, "levers", None) is None:
+        if e.verdict != "saves" or not e.levers:
             continue
         if e.lever not in best or e.saving_usd > best[e.lever].saving_usd:
             best[e.lever] = e
@@ -47,7 +47,7 @@ def estimate_combined(engine: Engine, estimates: list[Estimate]) -> dict[str, An
     name = " + ".join(f"{e.lever}: {e.policy}" for e in picked)
     outcomes = {}
     for case in ("central", "low", "high"):
-        lever = compose([e.levers[case] for e in picked], name)  # type: ignore[attr-defined]
+        lever = compose([e.levers[case] for e in picked], name)
         outcomes[case] = engine.compare(lever, case)
     central = outcomes["central"]
     band = engine.band(central.affected)

@@ -26,6 +26,7 @@ from analyzer import tokens
 from analyzer.conversations import Sequence, requests_of
 from analyzer.perf import gc_paused
 from analyzer.prices import PRICE_COLUMNS, TOKEN_COLUMNS, Catalogue, price_requests
+from analyzer.savings import Estimate, usd_text
 
 
 @dataclass(frozen=True)
@@ -759,10 +760,6 @@ class Engine:
         self.base = Base(calls, {c.call_id: c for c in calls}, {_scope(c) for c in calls})
         self._by_base: dict[str, dict[str, float]] = {}
 
-    @property
-    def _base_calls(self) -> list[Call]:
-        return self.base.calls
-
     def baseline(self, case: str = "central") -> Replay:
         if case not in self.base.replays:
             self.base.replays[case] = replay(self.traffic, AS_LOGGED, case, self.cat, self.base.calls)
@@ -938,11 +935,9 @@ def lever_estimate(
     evidence: list[str] | None = None,
     detail: dict[str, Any] | None = None,
     cases: dict[str, Lever] | None = None,
-) -> Any:
+) -> Estimate:
     """A lever's Estimate: the central two-replay saving, its range over the TTL cases (or the `cases` given,
     each a variant of the lever, e.g. the share routed) widened by the backtest's error band, and its verdict."""
-    from analyzer.savings import Estimate, usd_text
-
     if cases is None:
         # the retention cases (short/long TTL) only for a lever that saves beyond the band: a lever that costs
         # more or sits inside the band is not ranked, and its range is the band
@@ -1005,8 +1000,8 @@ def lever_estimate(
             "error_pct": round((base_replayed - base_logged) / base_logged * 100, 2) if base_logged else None,
         },
         verdict=v,
+        levers=levers,
     )
-    est.levers = levers  # type: ignore[attr-defined]  # for the combined replay; not part of the JSON
     return est
 
 

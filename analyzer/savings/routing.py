@@ -191,18 +191,6 @@ def plan_routing(
     return RoutingPlan(frame, targets, reasons, classifier, providers)
 
 
-def token_scale(source: str | None, target: str, calibration: dict[str, float]) -> float:
-    """Tokens are kept within a model family; across families they are scaled through o200k counts by this
-    log's calibration (provider-reported tokens per o200k token)."""
-
-    def family(provider: str | None) -> str:
-        return {"azure": "openai", "openrouter": "openai"}.get(provider or "", provider or "")
-
-    if family(source) == family(target):
-        return 1.0
-    return calibration.get(target, 1.0) / calibration.get(source or "", 1.0)
-
-
 def _selected(request_id: str, share: float) -> bool:
     """A stable pseudo-random share of the eligible requests (the same ones in every run)."""
     return zlib.crc32(request_id.encode()) % 1000 < share * 1000
