@@ -381,6 +381,12 @@ class Catalogue:
             str(k).lower(): float(v) for k, v in pse.items() if isinstance(v, int | float) and not isinstance(v, bool)
         }
 
+    def provider(self, key: str | None) -> str | None:
+        """The provider a catalogue key is listed under, in llmcost's names (`vertex_ai-language-models` and
+        `gemini` are google), or None."""
+        p = str(self.entries.get(key or "", {}).get("litellm_provider", "")).split("-")[0].split("_")[0]
+        return {"vertex": "google", "gemini": "google"}.get(p, p) or None
+
     def context_window(self, key: str) -> int | None:
         v = self.entries.get(key, {}).get("max_input_tokens")
         return int(v) if isinstance(v, int | float) else None

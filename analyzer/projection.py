@@ -73,7 +73,7 @@ def cacheable(model: str, prefix: float, cat: Catalogue) -> tuple[int, bool, str
     whether writes carry a premium (explicit caches), and a note when the prefix is cut."""
     res = cat.resolve(model)
     entry = cat.entries.get(res.key or "", {})
-    provider = guess_provider(res.key or model) or _provider_of(str(entry.get("litellm_provider", "")))
+    provider = guess_provider(res.key or model) or cat.provider(res.key)
     rule = RULES.get(provider or "")
     if rule is None:
         note = f"{model}: no caching rules known for its provider; the prefix is priced as input" if prefix else None
@@ -94,11 +94,6 @@ def cacheable(model: str, prefix: float, cat: Catalogue) -> tuple[int, bool, str
         f"{model}: {n:,} of the {prefix:,.0f} prefix tokens cacheable ({rule.step}-token steps)" if n < prefix else None
     )
     return n, premium, note
-
-
-def _provider_of(litellm_provider: str) -> str | None:
-    p = litellm_provider.split("-")[0].split("_")[0]
-    return {"vertex": "google", "gemini": "google"}.get(p, p) or None
 
 
 def _classes(w: Workload, cat: Catalogue) -> tuple[list[dict[str, Any]], list[str]]:

@@ -185,9 +185,7 @@ def plan_routing(
         classifier = (price_one(cat, CLASSIFIER, input_tokens=read)["cost"] or 0.0) + frame.height * (
             price_one(cat, CLASSIFIER, output_tokens=1)["cost"] or 0.0
         )
-    providers = {
-        t: _provider_of(cat.entries[cat.resolve(t).key].get("litellm_provider", "")) for t in set(targets.values())
-    }
+    providers = {t: cat.provider(cat.resolve(t).key) for t in set(targets.values())}
     return RoutingPlan(frame, targets, reasons, classifier, providers)
 
 
@@ -296,8 +294,3 @@ def estimate_routing(engine: Engine, plan: RoutingPlan | None, rules: list[Rule]
         f"{SHARES[c]:g}": by_case[c] for c in ("low", "central", "high") if c in by_case
     }
     return [est]
-
-
-def _provider_of(litellm_provider: str) -> str:
-    p = litellm_provider.split("-")[0].split("_")[0]
-    return {"vertex": "google", "gemini": "google", "bedrock": "bedrock"}.get(p, p)
