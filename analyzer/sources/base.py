@@ -436,6 +436,7 @@ class Envelope:
     meta: dict[str, Any]
     host: str | None
     status_code: int | None
+    uri: str = ""  # an HTTP recording's request uri (Bedrock and Gemini name the model in it)
 
     @property
     def ts_us(self) -> int | None:
@@ -456,8 +457,8 @@ def envelope(obj: dict[str, Any]) -> Envelope | None:
         return None
     host = None
     status_code = None
+    uri = str(req.get("uri") or req.get("url") or "")
     if isinstance(req.get("body"), dict) and ("uri" in req or "url" in req or "method" in req):
-        uri = req.get("uri") or req.get("url") or ""
         host = uri.split("//", 1)[-1].split("/", 1)[0] if "//" in uri else None
         req = req["body"]
     if isinstance(resp.get("body"), dict) and ("status" in resp or "status_code" in resp):
@@ -472,7 +473,7 @@ def envelope(obj: dict[str, Any]) -> Envelope | None:
         if obj.get(key) not in (None, ""):
             raw_ts = obj[key]
             break
-    return Envelope(req, resp, raw_ts, meta, host, status_code)
+    return Envelope(req, resp, raw_ts, meta, host, status_code, uri)
 
 
 def apply_metadata(r: Request, obj: dict[str, Any], env: Envelope) -> None:

@@ -36,11 +36,6 @@ from analyzer.sources.base import (
 )
 
 
-def _uri(obj: dict[str, Any]) -> str:
-    req = obj.get("request")
-    return str(req.get("uri") or req.get("url") or "") if isinstance(req, dict) else ""
-
-
 def model_from_uri(uri: str) -> str | None:
     """`.../model/us.anthropic.claude-...-v1%3A0/converse` -> the model id, percent-decoded."""
     if "/model/" not in uri:
@@ -103,7 +98,7 @@ class BedrockConverse(Source):
         if env is None:
             raise RecordError("no request/response pair")
         req, resp = env.request, env.response
-        model = first_str(obj.get("modelId"), req.get("modelId"), model_from_uri(_uri(obj)))
+        model = first_str(obj.get("modelId"), req.get("modelId"), model_from_uri(env.uri))
         if model is None:
             raise RecordError("no model id (modelId, or the request uri's /model/{modelId}/converse)")
         r = Request(model=model)

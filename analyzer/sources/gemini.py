@@ -28,11 +28,6 @@ from analyzer.sources.base import (
 )
 
 
-def _uri(obj: dict[str, Any]) -> str:
-    req = obj.get("request")
-    return str(req.get("uri") or req.get("url") or "") if isinstance(req, dict) else ""
-
-
 def model_from_uri(uri: str) -> str | None:
     if "/models/" not in uri or ":" not in uri.rsplit("/models/", 1)[1]:
         return None
@@ -81,7 +76,7 @@ class GeminiGenerateContent(Source):
         if env is None:
             raise RecordError("no request/response pair")
         req, resp = env.request, env.response
-        uri = _uri(obj)
+        uri = env.uri
         if "/cachedContents" in uri or str(resp.get("name", "")).startswith("cachedContents/"):
             return None  # cache management, not a generation
         model = first_str(resp.get("modelVersion"), req.get("model"), model_from_uri(uri))
