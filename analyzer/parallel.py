@@ -1,0 +1,203 @@
+"""Where the work runs: in this process, on this machine's cores, or on a Ray cluster.
+
+The pipeline cuts its work into units that do not interact: input files (or byte ranges of one large file) to
+parse, and partitions of the traffic (see partitions.py) to replay. A `Backend` runs those units and gives the
+results back **in the order of the units**, so whatever merges them adds the same numbers in the same order and
+the report is the same, float for float, on every backend:
+
+- `Inline`: everything in this process, one unit after the other (small inputs; tests; `--workers 1`).
+- `Local`: a pool of processes on this machine (`--workers N`, default: the cores). Processes are started by a
+  fork server, never forked from this one: polars and DuckDB run thread pools that a forked child would inherit
+  half-alive (a polars call in it can hang for ever).
+- `Ray` (ray_backend.py, `pip install 'llmcost[ray]'`, `--engine ray`): tasks and actors on a Ray cluster.
+
+Two shapes of work:
+
+- `map(fn, items)`: stateless tasks, `fn(item)` for each item; `fn` must be a module-level function and items
+  and results picklable.
+- `actors(cls, args)` then `call(actors, method, args)`: stateful workers. One actor per `args` tuple, built
+  with `cls(*args)` where it runs and kept there (a partition's replay state is built once and then asked for
+  many replays); `call` runs `getattr(actor, method)(*a)` on every actor at once and returns their results in
+  the order of `actors`.
+
+An exception in a unit is raised again here (the first one in unit order), with its type and message.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import traceback
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any, Protocol, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+WORKERS_ENV = "LLMCOST_WORKERS"  # the default --workers (tests and benchmarks set it)
+PRELOAD = ["analyzer.savings.engine", "analyzer.store"]  # imported once by the fork server, not by every worker
+
+
+class Backend(Protocol):
+    name: str
+    workers: int
+
+    def map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]: ...
+
+    def actors(self, cls: type, args: Sequence[tuple[Any, ...]]) -> list[Any]: ...
+
+    def call(self, actors: Sequence[Any], method: str, args: Sequence[tuple[Any, ...]] | None = None) -> list[Any]:
+        """`args[i]` for actor i; None: no arguments for any."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def default_workers() -> int:
+    raw = os.environ.get(WORKERS_ENV)
+    if raw:
+        try:
+            return max(1, int(raw))
+        except ValueError:
+            pass
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+class Inline:
+    """Every unit in this process, in order."""
+
+    name = "inline"
+    workers = 1
+
+    def map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
+        return [fn(x) for x in items]
+
+    def actors(self, cls: type, args: Sequence[tuple[Any, ...]]) -> list[Any]:
+        return [cls(*a) for a in args]
+
+    def call(self, actors: Sequence[Any], method: str, args: Sequence[tuple[Any, ...]] | None = None) -> list[Any]:
+        return [getattr(a, method)(*(args[i] if args is not None else ())) for i, a in enumerate(actors)]
+
+    def close(self) -> None:
+        pass
+
+
+class UnitError(RuntimeError):
+    """A unit failed in a worker: its exception's type, message and the worker's traceback."""
+
+    def __init__(self, kind: str, message: str, where: str) -> None:
+        super().__init__(f"{kind}: {message}")
+        self.kind, self.message, self.where = kind, message, where
+
+
+def _context() -> multiprocessing.context.BaseContext:
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(PRELOAD)
+    return ctx
+
+
+def _actor_loop(conn: Any, cls: type, args: tuple[Any, ...]) -> None:
+    try:
+        obj = cls(*args)
+        conn.send(("ok", None))
+    except BaseException as e:  # noqa: BLE001 - reported to the parent, which raises it
+        conn.send(("error", (type(e).__name__, str(e), traceback.format_exc())))
+        return
+    while True:
+        try:
+            msg = conn.recv()
+        except EOFError:
+            return
+        if msg is None:
+            return
+        method, a = msg
+        try:
+            conn.send(("ok", getattr(obj, method)(*a)))
+        except BaseException as e:  # noqa: BLE001
+            conn.send(("error", (type(e).__name__, str(e), traceback.format_exc())))
+
+
+class _Proc:
+    def __init__(self, ctx: Any, cls: type, args: tuple[Any, ...]) -> None:
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_actor_loop, args=(child, cls, args), daemon=True)
+        self.proc.start()
+        child.close()
+
+    def result(self) -> Any:
+        try:
+            status, value = self.conn.recv()
+        except EOFError:
+            raise UnitError("WorkerDied", f"worker process exited with code {self.proc.exitcode}", "") from None
+        if status == "error":
+            raise UnitError(*value)
+        return value
+
+
+class Local:
+    """A pool of `workers` processes on this machine."""
+
+    name = "local"
+
+    def __init__(self, workers: int | None = None) -> None:
+        self.workers = workers or default_workers()
+        self._ctx = _context()
+        self._pool: ProcessPoolExecutor | None = None
+        self._procs: list[_Proc] = []
+
+    def map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
+        if self.workers <= 1 or len(items) <= 1:
+            return [fn(x) for x in items]
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=self._ctx)
+        return list(self._pool.map(fn, items))
+
+    def actors(self, cls: type, args: Sequence[tuple[Any, ...]]) -> list[Any]:
+        procs = [_Proc(self._ctx, cls, a) for a in args]
+        self._procs.extend(procs)
+        for p in procs:
+            p.result()
+        return procs
+
+    def call(self, actors: Sequence[Any], method: str, args: Sequence[tuple[Any, ...]] | None = None) -> list[Any]:
+        for i, p in enumerate(actors):
+            p.conn.send((method, args[i] if args is not None else ()))
+        out: list[Any] = []
+        first: UnitError | None = None
+        for p in actors:  # collect every answer, so no pipe is left holding one
+            try:
+                out.append(p.result())
+            except UnitError as e:
+                first = first or e
+                out.append(None)
+        if first is not None:
+            raise first
+        return out
+
+    def close(self) -> None:
+        for p in self._procs:
+            with contextlib.suppress(BrokenPipeError, OSError):
+                p.conn.send(None)
+        for p in self._procs:
+            p.proc.join(timeout=5)
+            if p.proc.is_alive():
+                p.proc.kill()
+        self._procs = []
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
+
+
+def backend(engine: str = "local", workers: int | None = None, address: str | None = None) -> Backend:
+    """The backend a command line asked for: 'local' (Inline when one worker) or 'ray'."""
+    if engine == "ray":
+        from analyzer.ray_backend import Ray  # the optional extra; says how to install it when missing
+
+        return Ray(address=address, workers=workers)
+    n = workers or default_workers()
+    return Inline() if n <= 1 else Local(n)
