@@ -3,9 +3,12 @@
 Shape: support-bot style conversations (1-8 turns, the whole history re-sent each turn) behind one of a few
 2-3k-token system prompts, 70% OpenAI Chat Completions (gpt-4o / gpt-4o-mini) and 30% Anthropic Messages
 (claude-sonnet-4-5), spread over 7 days and 500 users. Every user message and reply is distinct, as in real
-traffic; only system prompts and re-sent history repeat.
+traffic; only system prompts and re-sent history repeat. Each user calls through one API key
+(`key-{user % keys}`, 6 keys by default): a conversation does not hop between keys turn by turn in a real product,
+and the partitioned engine splits the traffic by API key and user, so a random key per call would join every
+user into one partition.
 
-    python bench/make_log.py OUT_DIR [--calls 100000] [--seed 7] [--days 7] [--start 2025-11-24]
+    python bench/make_log.py OUT_DIR [--calls 100000] [--seed 7] [--days 7] [--start 2025-11-24] [--keys 6]
 
 --days and --start place the calls (a 30-day database, then one more day on top of it, for the audit's
 incremental cost); ids carry the seed, so logs made with different seeds never share a call.
@@ -48,6 +51,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--days", type=float, default=7.0, help="spread conversation starts over this many days")
     ap.add_argument("--start", help="first day (YYYY-MM-DD, UTC); default 2025-11-24")
+    ap.add_argument("--keys", type=int, default=6, help="API keys; user N calls through key N %% KEYS")
     args = ap.parse_args()
     t0 = T0 if args.start is None else int(datetime.fromisoformat(args.start).replace(tzinfo=UTC).timestamp())
     rng = random.Random(args.seed)
@@ -62,7 +66,9 @@ def main() -> None:
         anthropic = rng.random() < 0.3
         model = "claude-sonnet-4-5-20250929" if anthropic else rng.choice(["gpt-4o-2024-08-06", "gpt-4o-mini"])
         sys_text = rng.choice(prompts)
-        user = f"u_{rng.randrange(500)}"
+        user_index = rng.randrange(500)
+        user = f"u_{user_index}"
+        api_key = f"key-{user_index % args.keys}"
         ts = t0 + rng.uniform(0, args.days * 86_400)
         history: list[dict] = []
         for turn in range(rng.randint(1, 8)):
@@ -75,11 +81,14 @@ def main() -> None:
             prompt = (len(sys_text) + hist_chars) // 4
             cached = (len(sys_text) // 4) // 128 * 128 if turn else 0
             out_tokens = len(reply) // 4
+            # The draw that used to pick a random key per call, at its old place: kept so that a seed makes the
+            # same texts, sizes and usage as before, and the logs differ from earlier ones only in their api_key.
+            rng.randrange(6)
             meta = {
                 "user": user,
                 "conversation_id": f"conv-{conv}",
                 "tags": ["support"],
-                "api_key": f"key-{rng.randrange(6)}",
+                "api_key": api_key,
                 "feature": "support-bot",
             }
             if anthropic:
