@@ -70,7 +70,9 @@ def stage_of(frames: list[tuple[str, str, int]], marks: dict) -> str:
         for first, last, calls in marks.get(file, []):
             if first <= line <= last and line >= calls[0][0]:
                 return [name for at, name in calls if at <= line][-1]
-    return "(before the first stage)"
+    if any(file == "threading.py" for _, file, _ in frames):
+        return "(background threads of the main process)"  # e.g. tokenizing on a thread pool while reading
+    return "(start-up: imports before the first stage)"
 
 
 def label(frame: tuple[str, str, int]) -> str:
