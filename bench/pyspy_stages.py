@@ -29,7 +29,9 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 FRAME = re.compile(r"^(?P<func>.*) \((?P<file>[^()]*):(?P<line>\d+)\)$")
-PROCESS = re.compile(r'^process (?P<pid>\d+):"(?P<cmd>.*)"$')
+# --subprocesses nests a frame per process from the one py-spy started down to the sampled one; a command line
+# may hold ';' (python -c "import x; x.main()") but not '";'
+PROCESS = re.compile(r'process (?P<pid>\d+):"(?P<cmd>.*?)"(?:;|$)')
 
 
 def stage_marks(src: Path) -> dict[str, list[tuple[int, int, list[tuple[int, str]]]]]:
@@ -112,17 +114,16 @@ def main() -> None:
         if not stack:
             continue
         n = int(count)
-        parts = stack.split(";")
         proc = "?"
-        if parts and (m := PROCESS.match(parts[0])):
-            proc = f"{m['pid']} {m['cmd'][:80]}"
-            parts = parts[1:]
-        parts = [p for p in parts if not p.startswith("thread (")]
+        while m := PROCESS.match(stack):  # keep the innermost: the process this sample is from
+            proc = f"{m['pid']} {m['cmd'][:100]}"
+            stack = stack[m.end() :]
+        parts = [p for p in stack.split(";") if p and not p.startswith("thread (")]
         frames = [f for f in map(parse_frame, parts) if f]
-        if not frames:
-            continue
         if root is None:
             root = proc  # the first process py-spy saw is the one it started
+        if not frames:
+            continue
         leaf = label(frames[-1])
         own = own_frame(frames)
         own_name = label(own) if own else "(no llmcost frame)"
@@ -155,6 +156,15 @@ def main() -> None:
         print("\n".join(top(owners[st], c, args.rate, args.top)))
     if other_total:
         print("\n## Other processes (pool workers, fork server)\n")
+        every, every_owner = Counter(), Counter()
+        for proc in other_total:
+            every.update(others[proc])
+            every_owner.update(other_owners[proc])
+        print(f"### all {len(other_total)} of them together: {other_s / args.rate:.2f} s\n")
+        print("  self:")
+        print("\n".join(top(every, other_s, args.rate, args.top)))
+        print("  charged to the innermost llmcost function:")
+        print("\n".join(top(every_owner, other_s, args.rate, args.top)))
         for proc, c in other_total.most_common():
             print(f"\n### process {proc}: {c / args.rate:.2f} s\n")
             print("  self:")
