@@ -67,14 +67,16 @@ def parse_frame(frame: str) -> tuple[str, str, int] | None:
     return (m["func"], m["file"], int(m["line"])) if m else None
 
 
-def stage_of(frames: list[tuple[str, str, int]], marks: dict) -> str:
-    for _, file, line in reversed(frames):
+def stage_of(frames: list[tuple[str, str, int]], marks: dict) -> tuple[str, int]:
+    """The stage, and the index of the stage-marking frame (-1: none)."""
+    for k in range(len(frames) - 1, -1, -1):
+        _, file, line = frames[k]
         for first, last, calls in marks.get(file, []):
             if first <= line <= last and line >= calls[0][0]:
-                return [name for at, name in calls if at <= line][-1]
+                return [name for at, name in calls if at <= line][-1], k
     if any(file == "threading.py" for _, file, _ in frames):
-        return "(background threads of the main process)"  # e.g. tokenizing on a thread pool while reading
-    return "(start-up: imports before the first stage)"
+        return "(background threads of the main process)", -1  # e.g. tokenizing on a thread pool while reading
+    return "(start-up: imports before the first stage)", -1
 
 
 def label(frame: tuple[str, str, int]) -> str:
@@ -104,6 +106,7 @@ def main() -> None:
 
     stages: dict[str, Counter] = defaultdict(Counter)  # stage -> leaf function -> samples
     owners: dict[str, Counter] = defaultdict(Counter)  # stage -> innermost analyzer function -> samples
+    calls: dict[str, Counter] = defaultdict(Counter)  # stage -> the two calls below the stage's own frame
     stage_total: Counter = Counter()
     others: dict[str, Counter] = defaultdict(Counter)  # process -> leaf function
     other_owners: dict[str, Counter] = defaultdict(Counter)
@@ -128,7 +131,9 @@ def main() -> None:
         own = own_frame(frames)
         own_name = label(own) if own else "(no llmcost frame)"
         if proc == root:
-            st = stage_of(frames, marks)
+            st, k = stage_of(frames, marks)
+            below = " > ".join(label(f) for f in frames[k + 1 : k + 3]) if k >= 0 else "-"
+            calls[st][below or "(the stage's own function)"] += n
             stages[st][leaf] += n
             owners[st][own_name] += n
             stage_total[st] += n
@@ -154,6 +159,8 @@ def main() -> None:
         print("\n".join(top(stages[st], c, args.rate, args.top)))
         print("  charged to the innermost llmcost function:")
         print("\n".join(top(owners[st], c, args.rate, args.top)))
+        print("  by what the stage called (two frames below the stage's own function):")
+        print("\n".join(top(calls[st], c, args.rate, args.top)))
     if other_total:
         print("\n## Other processes (pool workers, fork server)\n")
         every, every_owner = Counter(), Counter()
