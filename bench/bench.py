@@ -15,7 +15,10 @@ For each run, under GNU time (`/usr/bin/time -v`) while a sampler thread reads t
   without reaping it escapes GNU time);
 - peak memory as the peak of the SUM of the resident sets of every process of the tree (the report and its
   worker processes; pages a forked worker shares with its parent are counted once per process, so this is an
-  upper bound), beside GNU time's maximum RSS, which is one process's;
+  upper bound); the same with file-backed pages (RssFile: the shared libraries, polars, DuckDB, Python, that
+  every process maps) counted once, as the largest process's (closer to what the machine gives up; anonymous
+  copy-on-write pages a worker still shares with the fork server are still counted twice); and GNU time's
+  maximum RSS, which is one process's;
 - per-stage seconds from the report's own `LLMCOST_TIMINGS=1` lines;
 - the 1-minute load average during the run (a shared machine shows here).
 
@@ -67,6 +70,9 @@ class Run:
     cpu: float  # user+sys of the whole tree: the larger of GNU time's and the samples'
     rss_kb: int  # GNU time: the largest single process
     tree_rss_kb: int  # peak of the sum over every process of the tree
+    # the same with file-backed pages (the shared libraries every process maps: polars, DuckDB, Python) counted
+    # once, as the largest process's, instead of once per process
+    tree_own_kb: int
     processes: int  # most processes alive at once in the tree
     load: tuple[float, float]  # lowest and highest 1-minute load average seen during the run
     gnu_cpu: float = 0.0
@@ -82,8 +88,21 @@ class Variant:
     before: list[Path]  # files removed before each run (a fresh database)
 
 
-def _tree_proc(root: int) -> dict[tuple[int, int], tuple[int, float]]:
-    """{(pid, start time): (RSS bytes, CPU seconds)} for every descendant of `root`, from /proc/PID/stat."""
+def _file_rss(pid: int) -> int:
+    """Bytes of the resident set that are file-backed (RssFile of /proc/PID/status), 0 if unknown."""
+    try:
+        with open(f"/proc/{pid}/status", "rb") as fh:
+            for line in fh:
+                if line.startswith(b"RssFile:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def _tree_proc(root: int) -> dict[tuple[int, int], tuple[int, int, float]]:
+    """{(pid, start time): (RSS bytes, file-backed RSS bytes, CPU seconds)} for every descendant of `root`, from
+    /proc/PID/stat and status."""
     stats: dict[int, list[str]] = {}
     children: dict[int, list[int]] = {}
     for name in os.listdir("/proc"):
@@ -104,12 +123,12 @@ def _tree_proc(root: int) -> dict[tuple[int, int], tuple[int, float]]:
         pid = todo.pop()
         todo.extend(children.get(pid, []))
         f = stats[pid]  # fields 3.. of proc(5): f[0] is state; utime f[11], stime f[12], starttime f[19], rss f[21]
-        out[(pid, int(f[19]))] = (int(f[21]) * PAGE, (int(f[11]) + int(f[12])) / TICKS)
+        out[(pid, int(f[19]))] = (int(f[21]) * PAGE, _file_rss(pid), (int(f[11]) + int(f[12])) / TICKS)
     return out
 
 
-def _tree_psutil(root: int) -> dict[tuple[int, int], tuple[int, float]]:
-    out: dict[tuple[int, int], tuple[int, float]] = {}
+def _tree_psutil(root: int) -> dict[tuple[int, int], tuple[int, int, float]]:
+    out: dict[tuple[int, int], tuple[int, int, float]] = {}
     try:
         procs = psutil.Process(root).children(recursive=True)
     except psutil.Error:
@@ -118,7 +137,8 @@ def _tree_psutil(root: int) -> dict[tuple[int, int], tuple[int, float]]:
         try:
             with p.oneshot():
                 t = p.cpu_times()
-                out[(p.pid, int(p.create_time() * 1000))] = (p.memory_info().rss, t.user + t.system)
+                m = p.memory_info()
+                out[(p.pid, int(p.create_time() * 1000))] = (m.rss, getattr(m, "shared", 0), t.user + t.system)
         except psutil.Error:
             continue
     return out
@@ -132,6 +152,7 @@ class TreeSampler(threading.Thread):
         self.root = root
         self.read = _tree_psutil if psutil is not None else _tree_proc if os.path.isdir("/proc") else None
         self.peak_rss = 0
+        self.peak_own = 0
         self.most = 0
         self.cpu: dict[tuple[int, int], float] = {}
         self.loads: list[float] = []
@@ -143,9 +164,12 @@ class TreeSampler(threading.Thread):
         last_load = 0.0
         while not self.halt.is_set():
             tree = self.read(self.root)
-            self.peak_rss = max(self.peak_rss, sum(rss for rss, _ in tree.values()))
+            self.peak_rss = max(self.peak_rss, sum(rss for rss, _, _ in tree.values()))
+            if tree:
+                own = sum(rss - f for rss, f, _ in tree.values()) + max(f for _, f, _ in tree.values())
+                self.peak_own = max(self.peak_own, own)
             self.most = max(self.most, len(tree))
-            for key, (_, cpu) in tree.items():
+            for key, (_, _, cpu) in tree.items():
                 self.cpu[key] = max(cpu, self.cpu.get(key, 0.0))
             now = time.monotonic()
             if now - last_load >= 1.0:
@@ -191,6 +215,10 @@ def run_once(cmd: list[str], env: dict[str, str], before: list[Path]) -> Run:
 
     timing = re.finditer(r"^llmcost: timing: (.+) ([0-9.]+) s$", stderr, re.M)
     stages = {m.group(1): float(m.group(2)) for m in timing}
+    # analyzer/savings/partitioned.py: "savings workers N, bins B, CPU s C1 C2 ..." (the workers' own CPU)
+    if m := re.search(r"^llmcost: timing: savings workers (\d+), bins (\d+), CPU s ([0-9. ]+)$", stderr, re.M):
+        stages["savings replays: bins"] = float(m.group(2))
+        stages["savings replays: workers' CPU s"] = sum(float(x) for x in m.group(3).split())
     gnu_cpu = float(field_of("User time (seconds)")) + float(field_of("System time (seconds)"))
     sampled_cpu = sum(sampler.cpu.values())
     rss_kb = int(field_of("Maximum resident set size (kbytes)"))
@@ -200,6 +228,7 @@ def run_once(cmd: list[str], env: dict[str, str], before: list[Path]) -> Run:
         rss_kb=rss_kb,
         # a run shorter than one sample interval: GNU time's one process is all there is
         tree_rss_kb=max(sampler.peak_rss // 1024, rss_kb),
+        tree_own_kb=sampler.peak_own // 1024 or rss_kb,
         processes=sampler.most,
         load=(min(sampler.loads), max(sampler.loads)),
         gnu_cpu=gnu_cpu,
@@ -282,7 +311,8 @@ def main() -> None:
                 print(
                     f"{v.name} run {i + 1}: wall {r.wall:.2f} s, cpu {r.cpu:.2f} s (GNU time {r.gnu_cpu:.2f}, "
                     f"samples {r.sampled_cpu:.2f}), peak RSS sum {r.tree_rss_kb / 1024:,.0f} MiB over up to "
-                    f"{r.processes} processes (largest one {r.rss_kb / 1024:,.0f} MiB), "
+                    f"{r.processes} processes (largest one {r.rss_kb / 1024:,.0f} MiB; shared libraries once "
+                    f"{r.tree_own_kb / 1024:,.0f} MiB), "
                     f"load {r.load[0]:.1f}-{r.load[1]:.1f}",
                     file=sys.stderr,
                 )
@@ -308,17 +338,19 @@ def table(results: dict[str, list[Run]], variants: dict[str, Variant]) -> str:
     naive_wall = statistics.median(r.wall for r in results["naive"]) if results.get("naive") else None
     lines = [
         "| what | wall s | CPU s (user+sys, all processes) | CPU/wall | peak memory (sum of processes) "
-        "| largest process (GNU time) | naive wall / this wall |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| the same, shared libraries once | largest process (GNU time) | naive wall / this wall |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for key, runs in results.items():
         wall = statistics.median(r.wall for r in runs)
         cpu = statistics.median(r.cpu for r in runs)
         tree = statistics.median(r.tree_rss_kb for r in runs) / 1024
+        own = statistics.median(r.tree_own_kb for r in runs) / 1024
         rss = statistics.median(r.rss_kb for r in runs) / 1024
         ratio = f"{naive_wall / wall:.2f}x" if naive_wall and key != "naive" else ""
         lines.append(
-            f"| {variants[key].name} | {wall:.2f} | {cpu:.2f} | {cpu / wall:.2f} | {tree:,.0f} MiB | {rss:,.0f} MiB "
+            f"| {variants[key].name} | {wall:.2f} | {cpu:.2f} | {cpu / wall:.2f} | {tree:,.0f} MiB | {own:,.0f} MiB "
+            f"| {rss:,.0f} MiB "
             f"| {ratio} |"
         )
     return "\n".join(lines)
