@@ -110,6 +110,7 @@ def main() -> None:
     stage_total: Counter = Counter()
     others: dict[str, Counter] = defaultdict(Counter)  # process -> leaf function
     other_owners: dict[str, Counter] = defaultdict(Counter)
+    other_entries: dict[str, Counter] = defaultdict(Counter)  # process -> outermost two llmcost frames
     other_total: Counter = Counter()
     root: str | None = None
     for raw in args.raw.read_text().splitlines():
@@ -140,6 +141,8 @@ def main() -> None:
         else:
             others[proc][leaf] += n
             other_owners[proc][own_name] += n
+            entry = [f for f in frames if f[1].startswith("analyzer/")][:2]  # what the parent asked for
+            other_entries[proc][" > ".join(label(f) for f in entry) or "(no llmcost frame)"] += n
             other_total[proc] += n
 
     main_s = sum(stage_total.values())
@@ -163,21 +166,26 @@ def main() -> None:
         print("\n".join(top(calls[st], c, args.rate, args.top)))
     if other_total:
         print("\n## Other processes (pool workers, fork server)\n")
-        every, every_owner = Counter(), Counter()
+        every, every_owner, every_entry = Counter(), Counter(), Counter()
         for proc in other_total:
             every.update(others[proc])
             every_owner.update(other_owners[proc])
+            every_entry.update(other_entries[proc])
         print(f"### all {len(other_total)} of them together: {other_s / args.rate:.2f} s\n")
         print("  self:")
         print("\n".join(top(every, other_s, args.rate, args.top)))
         print("  charged to the innermost llmcost function:")
         print("\n".join(top(every_owner, other_s, args.rate, args.top)))
+        print("  by entry point (the outermost two llmcost frames: the unit or actor method run):")
+        print("\n".join(top(every_entry, other_s, args.rate, args.top)))
         for proc, c in other_total.most_common():
             print(f"\n### process {proc}: {c / args.rate:.2f} s\n")
             print("  self:")
             print("\n".join(top(others[proc], c, args.rate, args.top)))
             print("  charged to the innermost llmcost function:")
             print("\n".join(top(other_owners[proc], c, args.rate, args.top)))
+            print("  by entry point:")
+            print("\n".join(top(other_entries[proc], c, args.rate, args.top)))
 
 
 if __name__ == "__main__":
