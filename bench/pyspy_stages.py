@@ -75,7 +75,9 @@ def stage_of(frames: list[tuple[str, str, int]], marks: dict) -> tuple[str, int]
             if first <= line <= last and line >= calls[0][0]:
                 return [name for at, name in calls if at <= line][-1], k
     if any(file == "threading.py" for _, file, _ in frames):
-        return "(background threads of the main process)", -1  # e.g. tokenizing on a thread pool while reading
+        # e.g. tokenizing on a thread pool while reading, hashing the inputs, the savings waiting on workers
+        own = [f for f in frames if f[1].startswith("analyzer/")]
+        return f"(a background thread of the main process: {own[0][0] if own else 'no llmcost frame'})", -1
     return "(start-up: imports before the first stage)", -1
 
 
@@ -118,14 +120,15 @@ def main() -> None:
         if not stack:
             continue
         n = int(count)
-        proc = "?"
+        proc = outer = "?"
         while m := PROCESS.match(stack):  # keep the innermost: the process this sample is from
             proc = f"{m['pid']} {m['cmd'][:100]}"
+            outer = proc if outer == "?" else outer
             stack = stack[m.end() :]
         parts = [p for p in stack.split(";") if p and not p.startswith("thread (")]
         frames = [f for f in map(parse_frame, parts) if f]
         if root is None:
-            root = proc  # the first process py-spy saw is the one it started
+            root = outer  # the outermost process frame: the one py-spy started
         if not frames:
             continue
         leaf = label(frames[-1])
