@@ -17,7 +17,7 @@ import click
 import duckdb
 import orjson
 
-from analyzer import __version__, tokens
+from analyzer import __version__, parallel, tokens
 from analyzer import progress as tracking
 from analyzer.audit import Windows, default_day, new_uncached_prefixes, prune_reports
 from analyzer.audit import compare as audit_compare
@@ -119,6 +119,41 @@ def _ingest_options(fn):
     ):
         fn = opt(fn)
     return fn
+
+
+def _engine_options(fn):
+    """Where the work runs: this machine (default) or Ray (optional extra; docs/ray.md)."""
+    for opt in reversed(
+        [
+            click.option(
+                "--engine",
+                type=click.Choice(["local", "ray"]),
+                default="local",
+                show_default=True,
+                help="Run on this machine's cores, or on a Ray cluster (pip install 'llmcost[ray]'; see docs/ray.md).",
+            ),
+            click.option(
+                "--ray-address",
+                metavar="ADDR",
+                help="With --engine ray: an existing cluster ('auto', 'HOST:6379', 'ray://HEAD:10001'); "
+                "default: RAY_ADDRESS, else a Ray started on this machine for the run.",
+            ),
+        ]
+    ):
+        fn = opt(fn)
+    return fn
+
+
+def _backend(engine: str, ray_address: str | None, workers: int | None = None) -> parallel.Backend:
+    """The command's one backend, closed when the command ends, however it ends (Ray's actors killed, and a Ray
+    started for this run shut down)."""
+    if ray_address and engine != "ray":
+        raise click.UsageError("--ray-address needs --engine ray")
+    if engine == "ray":
+        tracking.stage("start Ray")
+    be = parallel.backend(engine, workers, ray_address)
+    click.get_current_context().call_on_close(be.close)
+    return be
 
 
 @click.group(cls=LlmcostGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -254,6 +289,7 @@ def _ignored_files(paths: tuple[str, ...]) -> list[Path]:
     help="Print one view in full (spend by day, week or month; the costliest sessions); with --json, write it as JSON.",
 )
 @_ingest_options
+@_engine_options
 def report(
     paths: tuple[str, ...],
     html: str | None,
@@ -272,6 +308,8 @@ def report(
     no_text: bool,
     strict: bool,
     fmt: str | None,
+    engine: str,
+    ray_address: str | None,
 ) -> None:
     """Ingest PATHS (files, folders, globs; .gz/.zst) and report what the traffic cost.
 
@@ -285,6 +323,7 @@ def report(
       llmcost report --db llm.duckdb --since 2025-06-01 --until 2025-06-30 --md -
       llmcost report ~/.claude/projects --view daily
       llmcost report logs/ --view sessions --json -
+      llmcost report s3://bucket/logs/ --engine ray --ray-address ray://head:10001 -o report.html
     """
     _need_input(paths, db)
     if since is not None and until is not None and since > until:
@@ -292,6 +331,7 @@ def report(
     if until is not None and until.time() == datetime.min.time():
         until = until + timedelta(days=1)  # a bare date means "through the end of that day"
     tracking.begin(display=tracking.on_terminal(html, json_out, md_out))
+    be = _backend(engine, ray_address)
     tracking.stage("load prices")
     cat = load_catalogue(prices_file)
     store = Store(db)
@@ -309,6 +349,7 @@ def report(
             cache_capacity=cache_capacity,
             routing_rules=rules,
             show_text=show_text,
+            backend=be,
         )
         outputs = [(html, "html"), (json_out, "json"), (md_out, "md")]
         for target, kind in outputs:
@@ -389,6 +430,7 @@ def _is_latest(path: Path, outcome: dict[str, Any]) -> bool:
     help="Delete the dated reports of DIR older than the newest N days (the database keeps every row).",
 )
 @_ingest_options
+@_engine_options
 def audit(
     paths: tuple[str, ...],
     db: str,
@@ -403,6 +445,8 @@ def audit(
     no_text: bool,
     strict: bool,
     fmt: str | None,
+    engine: str,
+    ray_address: str | None,
 ) -> None:
     """The nightly job: ingest what is new in PATHS, report on the last complete day, compare it with the day
     before, exit 3 past a threshold.
@@ -429,6 +473,7 @@ def audit(
     cat = load_catalogue(prices_file)
     with audit_lock(db, lock_wait):
         tracking.begin(display=tracking.on_terminal())
+        be = _backend(engine, ray_address)
         store = Store(db)
         try:
             result = _ingest(store, paths, no_text, fmt) if paths else IngestResult()
@@ -436,7 +481,7 @@ def audit(
             windows = Windows(last, window_days).check()
             outcome = audit_compare(store, cat, windows, fail_on_increase, fail_on_cache_drop, result)
             since, until = windows.current
-            rep = build_report(store, cat, since=since, until=until, this_run=result)
+            rep = build_report(store, cat, since=since, until=until, this_run=result, backend=be)
             outcome["alerts"] += new_uncached_prefixes(store, rep, windows)
             suffix = last.isoformat() + (f"-w{window_days}" if window_days > 1 else "")
             outcome["outputs"] = {k: str(folder / f"llmcost-{suffix}.{k}") for k in ("html", "json", "md")}

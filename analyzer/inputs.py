@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+from analyzer import remote
 from analyzer.errors import InputError
 
 # Suffixes looked at when walking a folder; files named explicitly are always tried.
@@ -67,13 +68,20 @@ def expand_paths(paths: Iterable[str]) -> list[tuple[Path, bool]]:
     """Every file under the given paths, in a stable order, each with whether the user named it directly.
 
     A path that matches nothing is an error; a file found by walking a folder may later be skipped when it is
-    unreadable or its format is not recognised, a file named directly may not. `-` is standard input.
+    unreadable or its format is not recognised, a file named directly may not. `-` is standard input; a URL
+    (s3://...) is listed in its object storage (remote.py) and its files come as `RemotePath`s.
     """
     out: list[tuple[Path, bool]] = []
     seen: set[Path] = set()
     for raw in paths:
         if raw == STDIN:
             out.append((Path(STDIN), True))
+            continue
+        if remote.is_url(raw):
+            for r, explicit in remote.expand(raw, LOG_SUFFIXES):
+                if r not in seen:
+                    seen.add(r)  # type: ignore[arg-type]
+                    out.append((r, explicit))  # type: ignore[arg-type]
             continue
         if any(c in raw for c in _GLOB_CHARS) and not _exists(raw):
             try:
@@ -174,6 +182,8 @@ def is_stream(path: Path) -> bool:
     """True for standard input and pipes (`<(...)`, /dev/stdin, a FIFO): readable once, so read once."""
     if str(path) == STDIN:
         return True
+    if isinstance(path, remote.RemotePath):
+        return False
     try:
         return stat.S_ISFIFO(os.stat(path).st_mode) or stat.S_ISSOCK(os.stat(path).st_mode)
     except OSError:
@@ -181,6 +191,8 @@ def is_stream(path: Path) -> bool:
 
 
 def _open_raw(path: Path) -> BinaryIO:
+    if isinstance(path, remote.RemotePath):
+        return path.open()
     if str(path) == STDIN:
         if sys.stdin is None or sys.stdin.isatty():
             raise InputError("-: standard input is a terminal; pipe a log into it")
@@ -401,6 +413,8 @@ def _overlong() -> str:
 
 def starts_with(path: Path, magic: bytes) -> bool:
     """Whether a regular file begins with these bytes (never true of a pipe, which must not be read twice)."""
+    if isinstance(path, remote.RemotePath):
+        return False  # only a local SQLite file is read as one (sqlite3 opens files, not streams)
     try:
         if str(path) == STDIN or not stat.S_ISREG(os.stat(path).st_mode):
             return False
@@ -425,6 +439,12 @@ def sha256_file(path: Path) -> tuple[str, int]:
     a device such as /dev/zero would never end."""
     h = hashlib.sha256()
     size = 0
+    if isinstance(path, remote.RemotePath):
+        with path.open() as fh:
+            while chunk := fh.read(READ_CHUNK):
+                h.update(chunk)
+                size += len(chunk)
+        return h.hexdigest(), size
     try:
         if not stat.S_ISREG(os.stat(path).st_mode):
             raise InputError(f"{path}: is a device or special file, not a log file or a pipe")

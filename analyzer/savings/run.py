@@ -8,6 +8,7 @@ import duckdb
 import polars as pl
 
 from analyzer.conversations import Sequence
+from analyzer.parallel import Backend
 from analyzer.prices import Catalogue
 from analyzer.savings.batching import estimate_batching
 from analyzer.savings.caching import estimate_caching
@@ -26,6 +27,7 @@ def estimate_all(
     calibration: dict[str, float],
     routing_rules: list[Rule] | None = None,
     split: dict[int, tuple[int, int]] | None = None,
+    backend: Backend | None = None,
 ) -> dict[str, Any]:
     """{"caching": the caching block (already saved, backtest), "savings": every estimate, largest first,
     "combined": the ranked levers replayed together}."""

@@ -1,0 +1,222 @@
+"""`--engine ray`: the Ray backend keeps the backends' contract (unit order, actor state, errors raised here), and
+the report model it gives is exactly the local engine's.
+
+Skipped when Ray is not installed (it is an optional extra), except with LLMCOST_REQUIRE_RAY=1 (CI), where a
+missing Ray is a failure.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from analyzer.errors import InputError
+from analyzer.parallel import UnitError, backend
+from tests.conftest import ROOT, SAMPLES
+
+if importlib.util.find_spec("ray") is None:
+    if os.environ.get("LLMCOST_REQUIRE_RAY") == "1":
+        pytest.fail("LLMCOST_REQUIRE_RAY=1 but Ray is not installed (pip install '.[ray]')", pytrace=False)
+    pytest.skip("Ray is not installed (the optional extra: pip install 'llmcost[ray]')", allow_module_level=True)
+
+from analyzer.ray_backend import Ray, runtime_env  # noqa: E402 - only once Ray is known to be there
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    """One local Ray for the whole module (starting one takes seconds); backends made here use it as it is."""
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env=runtime_env())
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture
+def be(local_ray):
+    b = Ray()
+    yield b
+    b.close()
+
+
+def square(x: int) -> int:
+    return x * x
+
+
+def scale(k: int, x: int) -> int:
+    return k * x
+
+
+def fail_on_three(x: int) -> int:
+    if x == 3:
+        raise ValueError("three")
+    return x
+
+
+def input_error(x: int) -> int:
+    raise InputError(f"file{x}.jsonl: cannot read")
+
+
+class Counter:
+    def __init__(self, start: int) -> None:
+        if start < 0:
+            raise ValueError(f"negative start {start}")
+        self.n = start
+
+    def add(self, k: int) -> int:
+        self.n += k
+        return self.n
+
+    def boom(self) -> None:
+        raise KeyError("nope")
+
+    def where(self) -> int:
+        return os.getpid()
+
+
+def test_map_keeps_unit_order(be) -> None:
+    assert be.map(square, list(range(7))) == [0, 1, 4, 9, 16, 25, 36]
+    assert be.map(square, []) == []
+
+
+def test_map_takes_a_partial_holding_shared_input(be) -> None:
+    import functools
+
+    assert be.map(functools.partial(scale, 3), [1, 2, 3]) == [3, 6, 9]
+
+
+def test_actors_keep_state_and_order(be) -> None:
+    actors = be.actors(Counter, [(10,), (20,), (30,)])
+    assert be.call(actors, "add", [(1,), (2,), (3,)]) == [11, 22, 33]
+    assert be.call(actors, "add", [(1,), (1,), (1,)]) == [12, 23, 34]
+    pids = be.call(actors, "where")
+    assert len(set(pids)) == 3 and os.getpid() not in pids  # each actor is its own process, not this one
+
+
+def test_a_failing_unit_raises_its_own_type_here(be) -> None:
+    with pytest.raises(ValueError, match="three"):
+        be.map(fail_on_three, [1, 2, 3, 4])
+    # an llmcost error keeps its type, so the command line's exit code is the local engine's
+    with pytest.raises(InputError, match="file1.jsonl: cannot read"):
+        be.map(input_error, [1, 2])
+    actors = be.actors(Counter, [(0,)])
+    with pytest.raises(KeyError, match="nope"):
+        be.call(actors, "boom")
+    # the actor survives its method's exception
+    assert be.call(actors, "add", [(5,)]) == [5]
+
+
+def test_a_failing_constructor_raises_in_actors(be) -> None:
+    with pytest.raises(ValueError, match="negative start -1"):
+        be.actors(Counter, [(1,), (-1,)])
+
+
+def test_ray_failures_become_unit_errors(be) -> None:
+    with pytest.raises(UnitError, match="WorkerCrashedError|exited"):
+        be.map(os._exit, [3])
+
+
+def test_close_kills_actors_and_leaves_a_ray_it_did_not_start(local_ray) -> None:
+    b = Ray()
+    actors = b.actors(Counter, [(1,)])
+    b.close()
+    assert local_ray.is_initialized()  # the fixture's Ray, not ours to stop
+    with pytest.raises(local_ray.exceptions.RayActorError):
+        local_ray.get(actors[0].run.remote("add", (1,)), timeout=30)
+
+
+def test_backend_factory_builds_ray(local_ray) -> None:
+    b = backend("ray", workers=2)
+    try:
+        assert b.name == "ray" and b.workers == 2
+        assert b.map(square, [2, 3]) == [4, 9]
+    finally:
+        b.close()
+
+
+def test_runtime_env_carries_llmcost_settings_and_the_checkout(monkeypatch) -> None:
+    monkeypatch.setenv("LLMCOST_MAX_RECORD_MB", "7")
+    env = runtime_env()["env_vars"]
+    assert env["LLMCOST_MAX_RECORD_MB"] == "7"
+    if "PYTHONPATH" in env:  # running from a source checkout: the workers import this very one
+        assert env["PYTHONPATH"].split(os.pathsep)[0] == str(ROOT)
+
+
+def test_without_ray_the_cli_says_how_to_install_it(tmp_path: Path) -> None:
+    """A Python where `import ray` fails: one line naming the extra, usage exit code, no traceback."""
+    blocker = tmp_path / "ray"
+    blocker.mkdir()
+    (blocker / "__init__.py").write_text("raise ImportError('no ray here')\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])}
+    out = subprocess.run(
+        [sys.executable, "-m", "analyzer", "report", str(SAMPLES / "openai_chat.jsonl"), "--engine", "ray"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.strip().splitlines() == [
+        "llmcost: error: --engine ray needs Ray, an optional extra: pip install 'llmcost[ray]'"
+    ]
+
+
+# ---- the report model: --engine ray gives exactly the local engine's ------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def log_20k(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("log20k")
+    subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "make_log.py"), str(out), "--calls", "20000"],
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
+    return out
+
+
+def _report_model(*args: str) -> dict:
+    from click.testing import CliRunner
+
+    from analyzer.cli import cli
+    from tests.test_report import _normalise
+
+    res = CliRunner().invoke(cli, ["report", *args, "--json", "-"])
+    assert res.exit_code == 0, res.output
+    return _normalise(json.loads(res.stdout))
+
+
+def _same_model(inputs: list[str], local_ray) -> None:
+    local = _report_model(*inputs, "--engine", "local")
+    on_ray = _report_model(*inputs, "--engine", "ray")
+    assert local["totals"]["requests"] > 0
+    assert on_ray == local  # exactly: every float summed in the same order
+
+
+def test_ray_report_is_the_local_one_on_the_samples(local_ray) -> None:
+    _same_model([str(SAMPLES)], local_ray)
+
+
+def test_ray_report_is_the_local_one_on_a_20k_call_log(local_ray, log_20k) -> None:
+    _same_model([str(log_20k)], local_ray)
+
+
+def test_ray_reads_object_storage_urls(local_ray, tmp_path) -> None:
+    """Files named by URL (file:// stands for s3:// here: every Ray worker can read it) report as on disk."""
+    pytest.importorskip("fsspec")
+    for name in ("openai_chat.jsonl", "anthropic_messages.jsonl"):
+        (tmp_path / name).write_bytes((SAMPLES / name).read_bytes())
+    url = _report_model(f"file://{tmp_path}/", "--engine", "ray")
+    disk = _report_model(str(tmp_path), "--engine", "local")
+    for model in (url, disk):
+        for f in model["ingest"]["sources"] + model["ingest"]["this_run"]:
+            f["path"] = Path(f["path"]).name
+    assert url == disk
