@@ -28,9 +28,11 @@ def components(rows: pl.DataFrame) -> pl.Series:
     """For each row (api_key, user, conversation_id), the component it belongs to: the smallest row index of
     its component (a stable label)."""
     n = rows.height
-    key = rows["api_key"].fill_null("")
-    scope = pl.coalesce(rows["user"], rows["api_key"], pl.lit("")) if "user" in rows.columns else key
-    conv = rows["conversation_id"] if "conversation_id" in rows.columns else pl.Series([None] * n, dtype=pl.String)
+    none = pl.Series([None] * n, dtype=pl.String)
+    key = rows["api_key"].fill_null("") if "api_key" in rows.columns else none.fill_null("")
+    user = rows["user"] if "user" in rows.columns else none
+    scope = user.fill_null(key)  # the thread scope: user, else API key, else ''
+    conv = rows["conversation_id"] if "conversation_id" in rows.columns else none
     parent: dict[str, str] = {}
 
     def find(x: str) -> str:
@@ -58,15 +60,17 @@ def components(rows: pl.DataFrame) -> pl.Series:
     return pl.Series("component", [first[r] for r in roots], dtype=pl.Int64)
 
 
-def bins(rows: pl.DataFrame, max_bins: int = MAX_BINS, min_requests: int = MIN_BIN_REQUESTS) -> pl.Series:
+def bins(rows: pl.DataFrame, max_bins: int | None = None, min_requests: int | None = None) -> pl.Series:
     """For each row, its bin (0..B-1): components packed largest first into the lightest bin, B =
     min(max_bins, rows // min_requests) (at least 1). Bins are numbered by their first row."""
     if rows.is_empty():
         return pl.Series("bin", [], dtype=pl.Int64)
-    comp = components(rows)
+    max_bins = MAX_BINS if max_bins is None else max_bins
+    min_requests = MIN_BIN_REQUESTS if min_requests is None else min_requests
     n_bins = max(1, min(max_bins, rows.height // min_requests))
     if n_bins == 1:
         return pl.Series("bin", [0] * rows.height, dtype=pl.Int64)
+    comp = components(rows)
     sizes = (
         pl.DataFrame({"component": comp})
         .group_by("component")
