@@ -226,6 +226,7 @@ def build_report(
     show_text: bool = False,
     backend: Backend | None = None,
 ) -> dict[str, Any]:
+    """The report model. `backend`: where the savings replays run (parallel.py; default: this process)."""
     con = store.con
     left_out = None
     if since is None and until is None:
@@ -335,7 +336,7 @@ def build_report(
     }
     ratios = {c["provider"]: c["ratio"] for c in calibration if c["ratio"] and c["encoding"] == "o200k_base"}
     report.update(
-        structure(store, cat, priced, since, until, cache_capacity, ratios, routing_rules, show_text, backend=backend)
+        structure(store, cat, priced, since, until, cache_capacity, ratios, routing_rules, show_text, backend)
     )
     stage("reconciliation, sessions, projection")
     report["reconciliation"] = reconcile.reconcile(con)
@@ -538,7 +539,7 @@ def structure(
         # Savings are what a lever saves from now on: the logged traffic and every replay of it at today's
         # prices (the same prices on both sides of each estimate).
         **estimate_all(
-            con, at_today_prices(priced), seq, threads, cat, calibration or {}, routing_rules, split, backend=backend
+            con, at_today_prices(priced), seq, threads, cat, calibration or {}, routing_rules, split, backend
         ),
     }
 
