@@ -194,19 +194,34 @@ def _report_model(*args: str) -> dict:
     return _normalise(json.loads(res.stdout))
 
 
-def _same_model(inputs: list[str], local_ray) -> None:
+def _same_model(inputs: list[str], monkeypatch, bin_requests: int) -> list[tuple[str, int]]:
+    """The local engine's report model and Ray's are equal; returns the actors Ray made (class, how many), to show
+    that the work did run on Ray. Bins of `bin_requests` requests (partitions.py makes none below 20,000), so
+    that a small log is cut into several, held by two workers."""
+    from analyzer import partitions
+
+    monkeypatch.setattr(partitions, "MIN_BIN_REQUESTS", bin_requests)
+    made: list[tuple[str, int]] = []
+    real_actors = Ray.actors
+
+    def spy(self, cls, args):
+        made.append((cls.__name__, len(args)))
+        return real_actors(self, cls, args)
+
+    monkeypatch.setattr(Ray, "actors", spy)
     local = _report_model(*inputs, "--engine", "local")
     on_ray = _report_model(*inputs, "--engine", "ray")
     assert local["totals"]["requests"] > 0
     assert on_ray == local  # exactly: every float summed in the same order
+    return made
 
 
-def test_ray_report_is_the_local_one_on_the_samples(local_ray) -> None:
-    _same_model([str(SAMPLES)], local_ray)
+def test_ray_report_is_the_local_one_on_the_samples(local_ray, monkeypatch) -> None:
+    assert ("Worker", 2) in _same_model([str(SAMPLES)], monkeypatch, 10)  # the replays ran on two Ray actors
 
 
-def test_ray_report_is_the_local_one_on_a_20k_call_log(local_ray, log_20k) -> None:
-    _same_model([str(log_20k)], local_ray)
+def test_ray_report_is_the_local_one_on_a_20k_call_log(local_ray, log_20k, monkeypatch) -> None:
+    _same_model([str(log_20k)], monkeypatch, 2_500)
 
 
 def test_ray_reads_object_storage_urls(local_ray, tmp_path) -> None:
