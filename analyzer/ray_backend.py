@@ -32,9 +32,9 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 INSTALL_HINT = "--engine ray needs Ray, an optional extra: pip install 'llmcost[ray]'"
-# Ray's defaults that would break "offline" or flood a user's terminal; set before Ray reads them, unless the
-# user set them. Usage stats would phone home from every run; the other two only trim what Ray prints.
-_RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_DEDUP_LOGS": "0", "RAY_ENABLE_UV_RUN_RUNTIME_ENV": "0"}
+# Ray's usage statistics would be sent over the network from a Ray started here: llmcost reaches no network but
+# the cluster and storage the user names. Set before Ray reads it, unless the user set it.
+_RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0"}
 
 
 def _import_ray() -> Any:
@@ -49,10 +49,12 @@ def _import_ray() -> Any:
 
 def runtime_env() -> dict[str, Any]:
     """What Ray's workers need to run llmcost's units as this process would: the `LLMCOST_*` settings (record
-    limits, the hash salt, ...) and, when llmcost runs from a source checkout rather than an installed package,
+    limits, ...) and, when llmcost runs from a source checkout rather than an installed package,
     that checkout on PYTHONPATH (a local Ray's workers would otherwise import whatever llmcost the interpreter
     has installed, or none). On a cluster the nodes' own installed llmcost is used (docs/ray.md)."""
-    env = {k: v for k, v in os.environ.items() if k.startswith("LLMCOST_")}
+    # Not the hash salt: a secret, which Ray would keep in the cluster's job table, and which no unit uses (ids
+    # are hashed in this process's DuckDB).
+    env = {k: v for k, v in os.environ.items() if k.startswith("LLMCOST_") and k != "LLMCOST_HASH_SALT"}
     import analyzer
 
     root = Path(analyzer.__file__).resolve().parent.parent

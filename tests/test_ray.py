@@ -142,8 +142,10 @@ def test_backend_factory_builds_ray(local_ray) -> None:
 
 def test_runtime_env_carries_llmcost_settings_and_the_checkout(monkeypatch) -> None:
     monkeypatch.setenv("LLMCOST_MAX_RECORD_MB", "7")
+    monkeypatch.setenv("LLMCOST_HASH_SALT", "secret")
     env = runtime_env()["env_vars"]
     assert env["LLMCOST_MAX_RECORD_MB"] == "7"
+    assert "LLMCOST_HASH_SALT" not in env  # a secret no unit needs stays out of the cluster's job table
     if "PYTHONPATH" in env:  # running from a source checkout: the workers import this very one
         assert env["PYTHONPATH"].split(os.pathsep)[0] == str(ROOT)
 
