@@ -11,7 +11,7 @@ runs, with that node's credentials), and is read in bounded pieces like a local 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 from analyzer.errors import InputError
@@ -55,9 +55,10 @@ class _Stat:
 
 @dataclass(frozen=True)
 class RemotePath:
-    """One file in object storage, by URL."""
+    """One file in object storage, by URL; `size` as listed (saves asking the storage once per file)."""
 
     url: str
+    size: int | None = field(default=None, compare=False)
 
     def __str__(self) -> str:
         return self.url
@@ -80,6 +81,8 @@ class RemotePath:
 
     def stat(self) -> _Stat:
         """The size as stored (for the progress display); raises OSError as Path.stat does."""
+        if self.size is not None:
+            return _Stat(self.size)
         fs, path = _filesystem(self.url)
         return _Stat(int(fs.size(path) or 0))
 
@@ -101,12 +104,15 @@ def expand(url: str, suffixes: tuple[str, ...]) -> list[tuple[RemotePath, bool]]
     protocol = url.split("://", 1)[0]
     try:
         if any(c in path for c in "*?["):
-            found = [(p, fs.isdir(p)) for p in fs.glob(path)]
+            found = fs.glob(path, detail=True)
             if not found:
                 raise InputError(f"{url}: no file matches this pattern")
             out: list[tuple[RemotePath, bool]] = []
-            for p, is_dir in sorted(found):
-                out.extend(_walk(fs, protocol, p, suffixes) if is_dir else [(_remote(fs, protocol, p), True)])
+            for p, info in sorted(found.items()):
+                if info.get("type") == "directory":
+                    out.extend(_walk(fs, protocol, p, suffixes))
+                else:
+                    out.append((_remote(fs, protocol, p, info), True))
             return out
         if fs.isdir(path):
             return _walk(fs, protocol, path, suffixes)
@@ -122,20 +128,21 @@ def expand(url: str, suffixes: tuple[str, ...]) -> list[tuple[RemotePath, bool]]
 def _walk(fs: Any, protocol: str, folder: str, suffixes: tuple[str, ...]) -> list[tuple[RemotePath, bool]]:
     found = []
     root = folder.rstrip("/")
-    for p in sorted(fs.find(folder)):
+    for p, info in sorted(fs.find(folder, detail=True).items()):
         rel = p[len(root) :].lstrip("/") if p.startswith(root) else p.rsplit("/", 1)[-1]
         if any(part.startswith(".") for part in rel.split("/")):
             continue  # hidden files and folders, as in a local folder walk
         if p.lower().endswith(suffixes):
-            found.append((_remote(fs, protocol, p), False))
+            found.append((_remote(fs, protocol, p, info), False))
     return found
 
 
-def _remote(fs: Any, protocol: str, path: str) -> RemotePath:
-    """A listed path back as a URL (listings give paths without their protocol)."""
+def _remote(fs: Any, protocol: str, path: str, info: dict[str, Any]) -> RemotePath:
+    """A listed path back as a URL (listings give paths without their protocol), with its listed size."""
     unstrip = getattr(fs, "unstrip_protocol", None)
     url = unstrip(path) if unstrip else f"{protocol}://{path.lstrip('/')}"
-    return RemotePath(url)
+    size = info.get("size")
+    return RemotePath(url, int(size) if isinstance(size, int | float) else None)
 
 
 def _first_line(e: BaseException) -> str:

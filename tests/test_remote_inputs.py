@@ -79,6 +79,8 @@ def test_files_are_named_by_their_url(bucket) -> None:
     ]
     one = "memory://bucket/logs/openai_chat.jsonl"
     assert inputs.expand_paths([one]) == [(remote.RemotePath(one), True)]
+    # sizes come with the listing (for the progress display), not from one request per file
+    assert [p.size for p, _ in found] == [(SAMPLES / str(p).rsplit("/", 1)[-1]).stat().st_size for p, _ in found]
 
 
 def test_a_remote_file_is_streamed_not_read_whole(tmp_path, monkeypatch) -> None:
