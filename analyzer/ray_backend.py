@@ -101,6 +101,8 @@ class Ray:
         ray = self._ray = _import_ray()
         address = address or os.environ.get("RAY_ADDRESS") or None  # Ray's own convention (KubeRay jobs set it)
         self._started = False
+        if address is not None:
+            _check_reachable(address)
         if not ray.is_initialized():
             kwargs: dict[str, Any] = {
                 "runtime_env": runtime_env(),
@@ -109,8 +111,6 @@ class Ray:
             }
             if address is None:
                 kwargs |= {"num_cpus": workers or default_workers(), "include_dashboard": False}
-            else:
-                _check_reachable(address)
             try:
                 ray.init(address=address, **kwargs)
             except (ConnectionError, RuntimeError, ValueError) as e:
