@@ -21,6 +21,7 @@ import os
 import socket
 import sys
 import sysconfig
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -30,6 +31,7 @@ from analyzer.parallel import UnitError, default_workers
 
 T = TypeVar("T")
 R = TypeVar("R")
+_SCALARS = (str, bytes, int, float, bool, type(None))
 
 INSTALL_HINT = "--engine ray needs Ray, an optional extra: pip install 'llmcost[ray]'"
 # Ray's usage statistics would be sent over the network from a Ray started here: llmcost reaches no network but
@@ -76,7 +78,7 @@ class _Holder:
     `ready()`, so it comes back as its own type (Ray turns a failed constructor into an "actor died" error
     that has lost it)."""
 
-    def __init__(self, cls: type, args: tuple[Any, ...]) -> None:
+    def __init__(self, cls: type, *args: Any) -> None:
         self.obj: Any = None
         self.failed: BaseException | None = None
         try:
@@ -88,7 +90,7 @@ class _Holder:
         if self.failed is not None:
             raise self.failed
 
-    def run(self, method: str, args: tuple[Any, ...]) -> Any:
+    def run(self, method: str, *args: Any) -> Any:
         return getattr(self.obj, method)(*args)
 
 
@@ -133,14 +135,33 @@ class Ray:
         return self._gather([self._remote_apply.remote(fn_ref, x) for x in items])
 
     def actors(self, cls: type, args: Sequence[tuple[Any, ...]]) -> list[Any]:
-        made = [self._remote_holder.remote(cls, a) for a in args]
+        made = [self._remote_holder.remote(cls, *a) for a in self._shared(args)]
         self._actors.extend(made)
         # Wait for every constructor, so that one that fails raises here, as on the other backends.
         self._gather([a.ready.remote() for a in made])
         return made
 
     def call(self, actors: Sequence[Any], method: str, args: Sequence[tuple[Any, ...]] | None = None) -> list[Any]:
-        return self._gather([a.run.remote(method, args[i] if args is not None else ()) for i, a in enumerate(actors)])
+        per_actor = self._shared(args) if args is not None else [()] * len(actors)
+        return self._gather([a.run.remote(method, *per_actor[i]) for i, a in enumerate(actors)])
+
+    def _shared(self, args: Sequence[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        """The argument tuples with every object given to more than one actor (the price catalogue, a lever) put
+        in the object store once and passed by reference, instead of serialised again for each actor. Ray hands
+        a unit the object itself for a reference given as a whole argument."""
+        seen = Counter(id(x) for a in args for x in a if not isinstance(x, _SCALARS))
+        refs: dict[int, Any] = {}
+        out = []
+        for a in args:
+            row = []
+            for x in a:
+                if not isinstance(x, _SCALARS) and seen[id(x)] > 1:
+                    if id(x) not in refs:
+                        refs[id(x)] = self._ray.put(x)
+                    x = refs[id(x)]
+                row.append(x)
+            out.append(tuple(row))
+        return out
 
     def _gather(self, refs: list[Any]) -> list[Any]:
         """Every result, in order; the first failure in that order raised once all are in (none is left

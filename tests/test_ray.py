@@ -99,6 +99,26 @@ def test_actors_keep_state_and_order(be) -> None:
     assert len(set(pids)) == 3 and os.getpid() not in pids  # each actor is its own process, not this one
 
 
+class Holds:
+    def __init__(self, shared: list[int], own: int) -> None:
+        self.total = sum(shared) + own
+
+    def total_plus(self, extra: list[int]) -> int:
+        return self.total + sum(extra)
+
+
+def test_an_object_given_to_every_actor_goes_to_the_object_store_once(be, local_ray) -> None:
+    shared = list(range(100_000))
+    args = [(shared, 1), (shared, 2), (shared, 3)]
+    sent = be._shared(args)
+    assert isinstance(sent[0][0], local_ray.ObjectRef) and sent[0][0] is sent[1][0] is sent[2][0]
+    assert [a[1] for a in sent] == [1, 2, 3]  # what is not shared goes as it is
+    actors = be.actors(Holds, args)
+    extra = [1, 2, 3]
+    want = sum(shared)
+    assert be.call(actors, "total_plus", [(extra,)] * 3) == [want + 7, want + 8, want + 9]
+
+
 def test_a_failing_unit_raises_its_own_type_here(be) -> None:
     with pytest.raises(ValueError, match="three"):
         be.map(fail_on_three, [1, 2, 3, 4])
@@ -128,7 +148,7 @@ def test_close_kills_actors_and_leaves_a_ray_it_did_not_start(local_ray) -> None
     b.close()
     assert local_ray.is_initialized()  # the fixture's Ray, not ours to stop
     with pytest.raises(local_ray.exceptions.RayActorError):
-        local_ray.get(actors[0].run.remote("add", (1,)), timeout=30)
+        local_ray.get(actors[0].run.remote("add", 1), timeout=30)
 
 
 def test_backend_factory_builds_ray(local_ray) -> None:
