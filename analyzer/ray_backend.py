@@ -142,12 +142,14 @@ class Ray:
         return made
 
     def call(self, actors: Sequence[Any], method: str, args: Sequence[tuple[Any, ...]] | None = None) -> list[Any]:
-        per_actor = self._shared(args) if args is not None else [()] * len(actors)
-        return self._gather([a.run.remote(method, *per_actor[i]) for i, a in enumerate(actors)])
+        # a call's arguments are small (a lever, a token): sent as they are, which Ray inlines in the request
+        return self._gather(
+            [a.run.remote(method, *(args[i] if args is not None else ())) for i, a in enumerate(actors)]
+        )
 
     def _shared(self, args: Sequence[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-        """The argument tuples with every object given to more than one actor (the price catalogue, a lever) put
-        in the object store once and passed by reference, instead of serialised again for each actor. Ray hands
+        """The argument tuples with every object given to more than one actor (the price catalogue) put in the
+        object store once and passed by reference, instead of serialised again for each actor. Ray hands
         a unit the object itself for a reference given as a whole argument."""
         seen = Counter(id(x) for a in args for x in a if not isinstance(x, _SCALARS))
         refs: dict[int, Any] = {}
