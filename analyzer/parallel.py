@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import multiprocessing.forkserver
 import os
 import traceback
 from collections.abc import Callable, Sequence
@@ -147,6 +148,9 @@ class Local:
     def __init__(self, workers: int | None = None) -> None:
         self.workers = workers or default_workers()
         self._ctx = _context()
+        if self.workers > 1:
+            # the fork server imports polars, DuckDB and the engine while this process reads the logs
+            multiprocessing.forkserver.ensure_running()
         self._pool: ProcessPoolExecutor | None = None
         self._procs: list[_Proc] = []
 

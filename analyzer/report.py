@@ -14,6 +14,7 @@ import polars as pl
 
 from analyzer import __version__, actions, conversations, prefixes, projection, queries, reconcile, tokens, usage
 from analyzer.errors import InputError
+from analyzer.parallel import Backend
 from analyzer.prices import COST_COLUMNS, Catalogue, price_one, price_requests
 from analyzer.progress import stage
 from analyzer.redact import excerpt, excerpt_of
@@ -223,7 +224,9 @@ def build_report(
     cache_capacity: int | None = None,
     routing_rules: list[Rule] | None = None,
     show_text: bool = False,
+    backend: Backend | None = None,
 ) -> dict[str, Any]:
+    """The report model. `backend`: where the savings replays run (parallel.py; default: this process)."""
     con = store.con
     left_out = None
     if since is None and until is None:
@@ -332,7 +335,9 @@ def build_report(
         },
     }
     ratios = {c["provider"]: c["ratio"] for c in calibration if c["ratio"] and c["encoding"] == "o200k_base"}
-    report.update(structure(store, cat, priced, since, until, cache_capacity, ratios, routing_rules, show_text))
+    report.update(
+        structure(store, cat, priced, since, until, cache_capacity, ratios, routing_rules, show_text, backend)
+    )
     stage("reconciliation, sessions, projection")
     report["reconciliation"] = reconcile.reconcile(con)
     report["usage_export"] = usage.section(con, cat, since, until, priced)
@@ -468,6 +473,7 @@ def structure(
     calibration: dict[str, float] | None = None,
     routing_rules: list[Rule] | None = None,
     show_text: bool = False,
+    backend: Backend | None = None,
 ) -> dict[str, Any]:
     """Conversations, context growth, prefixes and savings; thread ids and turns are written back to
     `requests`. Prompt text appears only as excerpts (redacted unless show_text)."""
@@ -532,7 +538,9 @@ def structure(
         "shared_system_prefixes": prefixes.shared_system_prefixes(system_prompts),
         # Savings are what a lever saves from now on: the logged traffic and every replay of it at today's
         # prices (the same prices on both sides of each estimate).
-        **estimate_all(con, at_today_prices(priced), seq, threads, cat, calibration or {}, routing_rules, split),
+        **estimate_all(
+            con, at_today_prices(priced), seq, threads, cat, calibration or {}, routing_rules, split, backend
+        ),
     }
 
 
