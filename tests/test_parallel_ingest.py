@@ -196,3 +196,21 @@ def test_report_json_is_the_same_with_workers(tmp_path, small_units, runner) -> 
         assert res.exit_code == 0, res.output
         out[workers] = _normalise(json.loads(target.read_text()))
     assert out["1"] == out["2"]
+
+
+def test_a_file_that_changes_while_its_ranges_are_read_is_read_again_whole(tmp_path, small_units, pool, monkeypatch):
+    paths, big, _ = _inputs(tmp_path)
+    serial = Store()
+    serial.ingest([str(big)])
+    calls = []
+    real = store_mod._stat
+
+    def changed_once(path):  # the first look after reading the ranges sees another file
+        calls.append(path)
+        return None if len(calls) == 1 else real(path)
+
+    monkeypatch.setattr(store_mod, "_stat", changed_once)
+    s = Store()
+    res = s.ingest([str(big)], backend=pool)
+    assert calls and res.files[0].rows == serial.con.execute("SELECT count(*) FROM requests").fetchone()[0]
+    assert _tables(s) == _tables(serial)
