@@ -252,7 +252,8 @@ class Store:
         """Read PATHS into the store. With a `backend` (and more than PARALLEL_MIN_BYTES to read), files and byte
         ranges of large JSONL files are parsed as units on it; this process merges their batches in unit order,
         so the tables are the same as a serial ingest's, row for row."""
-        done_files: list[tuple[tuple[int, int], FileResult]] = []  # (order key, result): see `_order`
+        # (key, result): (0, place given) for a file skipped before reading, (1, place in the plan) for one read
+        done_files: list[tuple[tuple[int, int], FileResult]] = []
         plan: list[_Planned] = []
         seen: dict[str, str] = {}  # sha256 -> the file of this run that has those bytes
         tracking.stage("check inputs")
@@ -289,7 +290,7 @@ class Store:
                 if progress:
                     progress(f"reading {label(p.path)} as {p.source.name}")
                 tracking.file(f"{Path(label(p.path)).name} ({p.source.name})", done)
-                got = remote.take(len(us)) if remote is not None and us else None
+                got = remote.results(len(us)) if remote is not None and us else None
                 try:
                     try:
                         res = self._ingest_file(p, no_text, ctx, seen, got, hashes)
@@ -300,6 +301,9 @@ class Store:
                     if p.explicit or fmt:
                         raise
                     res = FileResult(label(p.path), None, skipped=str(e).split(": ", 1)[-1])
+                finally:
+                    for _ in got or ():  # a file given up half way: its other units' results are not the next file's
+                        pass
                 dup = res.skipped is not None and res.skipped.startswith("already ingested (same content")
                 done_files.append(((0, p.order) if dup else (1, pos), res))
                 done += size
@@ -354,13 +358,14 @@ class Store:
         no_text: bool,
         ctx: dict[str, Any],
         seen: dict[str, str],
-        parsed: list[Parsed] | None = None,
+        parsed: Iterator[Parsed] | None = None,
         hashes: _Hashes | None = None,
     ) -> FileResult:
         """One file in one transaction: its units' batches (parsed elsewhere, or here as they are read) merged in
         order, its rejects, buckets and manifest row."""
         path, source = p.path, p.source
         items = None
+        read_whole: list[tuple[str | None, int]] = []  # hash and size of the bytes a whole-file unit read
         if parsed is None:
             if p.items is None:  # reopen: the bytes read now are the ones recorded
                 p.digest = Digest()
@@ -376,7 +381,7 @@ class Store:
                 (_parse(items, source, ctx, no_text, 2, advance), 0, 0)
             ]
         else:
-            units = ((u.batches, u.lines, u.size if u.end is None else u.end) for u in _checked(parsed))
+            units = _checked(parsed, read_whole)
         res = FileResult(label(path), source.name)
         con = self.con
         con.execute("BEGIN TRANSACTION")
@@ -393,8 +398,8 @@ class Store:
             if parsed is None:
                 assert p.digest is not None
                 sha, size = p.digest.hexdigest(), p.digest.size
-            elif parsed[0].end is None:  # one whole-file unit: hashed as it was read
-                sha, size = parsed[0].sha256, parsed[0].size
+            elif read_whole:  # one whole-file unit: hashed as it was read
+                sha, size = read_whole[0]
             else:  # ranges: the bytes are the ones hashed here, unless the file changed meanwhile
                 assert hashes is not None
                 sha, size = hashes.result(p)
@@ -966,11 +971,15 @@ def parse_unit(u: Unit) -> Parsed:
         return Parsed([], u.end, error=str(e))
 
 
-def _checked(parsed: list[Parsed]) -> Iterator[Parsed]:
+def _checked(parsed: Iterator[Parsed], whole: list[tuple[str | None, int]]) -> Iterator[tuple[list[Batch], int, int]]:
+    """(batches, line ends, bytes of the file reached) of each unit of a file, in order; `whole` receives the
+    hash and size of a whole-file unit. A unit that could not read its file raises the reading's InputError."""
     for u in parsed:
         if u.error is not None:
             raise InputError(u.error)
-        yield u
+        if u.end is None:
+            whole.append((u.sha256, u.size))
+        yield u.batches, u.lines, u.size if u.end is None else u.end
 
 
 def split_ranges(path: Path, target: int) -> list[tuple[int, int]]:
@@ -1070,7 +1079,7 @@ class _Prefetch:
         self._next = 0
         self._pool = ThreadPoolExecutor(max_workers=2)
         self._running: collections.deque[Future[list[Parsed]]] = collections.deque()
-        self._buf: list[Parsed] = []
+        self._buf: collections.deque[Parsed] = collections.deque()
         self._fill()
 
     def _fill(self) -> None:
@@ -1078,13 +1087,14 @@ class _Prefetch:
             self._running.append(self._pool.submit(self._backend.map, self._fn, self._chunks[self._next]))
             self._next += 1
 
-    def take(self, n: int) -> list[Parsed]:
-        while len(self._buf) < n:
-            first = self._running.popleft()
-            self._fill()
-            self._buf.extend(first.result())
-        out, self._buf = self._buf[:n], self._buf[n:]
-        return out
+    def results(self, n: int) -> Iterator[Parsed]:
+        """The next n units' results, one at a time (a file cut into many ranges is never held whole)."""
+        for _ in range(n):
+            if not self._buf:
+                first = self._running.popleft()
+                self._fill()
+                self._buf.extend(first.result())
+            yield self._buf.popleft()
 
     def close(self) -> None:
         self._next = len(self._chunks)

@@ -11,6 +11,7 @@ import pytest
 
 from analyzer import store as store_mod
 from analyzer.cli import cli
+from analyzer.errors import InputError
 from analyzer.parallel import Inline, Local
 from analyzer.store import Store, split_ranges
 from tests.conftest import SAMPLES, chat_call, openai_record
@@ -214,3 +215,28 @@ def test_a_file_that_changes_while_its_ranges_are_read_is_read_again_whole(tmp_p
     res = s.ingest([str(big)], backend=pool)
     assert calls and res.files[0].rows == serial.con.execute("SELECT count(*) FROM requests").fetchone()[0]
     assert _tables(s) == _tables(serial)
+
+
+def test_a_file_found_in_a_folder_that_fails_half_way_is_skipped_and_the_next_file_is_whole(
+    tmp_path, small_units, monkeypatch
+):
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    _, big, _ = _inputs(folder)
+    (folder / "z_copy_of_big.jsonl").unlink()
+    later = folder / "zz_later.jsonl"
+    later.write_text("\n".join(json.dumps(openai_record(rid=f"later-{i}")) for i in range(5)) + "\n")
+    real = store_mod.range_items
+
+    def unreadable_after_the_first_range(path, start, end, ends):
+        if Path(path) == big and start > 0:
+            raise InputError(f"{path}: cannot read (Input/output error)")
+        return real(path, start, end, ends)
+
+    monkeypatch.setattr(store_mod, "range_items", unreadable_after_the_first_range)
+    s = Store()
+    res = s.ingest([str(folder)], backend=Inline())  # Inline: the units run here, where the patch is
+    skipped = {f.path: f.skipped for f in res.files if f.skipped}
+    assert skipped[str(big)] == "cannot read (Input/output error)"
+    assert s.con.execute("SELECT count(*) FROM requests WHERE request_id LIKE 'later-%'").fetchone()[0] == 5
+    assert s.con.execute("SELECT count(*) FROM sources WHERE path = ?", [str(big)]).fetchone()[0] == 0
