@@ -122,9 +122,17 @@ def _ingest_options(fn):
 
 
 def _engine_options(fn):
-    """Where the work runs: this machine (default) or Ray (optional extra; docs/ray.md)."""
+    """Where the work runs (analyzer/parallel.py): this machine's cores (default) or Ray (optional extra;
+    docs/ray.md)."""
     for opt in reversed(
         [
+            click.option(
+                "--workers",
+                type=click.IntRange(min=1),
+                metavar="N",
+                help=f"Processes that parse logs and replay savings (default: the cores, or ${parallel.WORKERS_ENV}); "
+                "1: all in this one. With --engine ray: how many at once (default: the cluster's CPUs).",
+            ),
             click.option(
                 "--engine",
                 type=click.Choice(["local", "ray"]),
@@ -205,11 +213,19 @@ def _need_input(paths: tuple[str, ...], db: str | None) -> None:
         raise InputError(f"{db}: no such database (create it with `llmcost ingest PATH --db {db}`)")
 
 
-def _ingest(store: Store, paths: tuple[str, ...], no_text: bool, fmt: str | None) -> IngestResult:
+def _ingest(
+    store: Store, paths: tuple[str, ...], no_text: bool, fmt: str | None, backend: parallel.Backend | None = None
+) -> IngestResult:
     """Ingest PATHS; when not one file of them could be read, exit 1 naming each file skipped and why (a
     report of $0.00 over nothing would look like a real, cheap month to whoever receives it)."""
     # On a terminal the progress display (analyzer/progress.py) names the file being read.
-    result = store.ingest(paths, no_text=no_text, fmt=fmt)
+    result = store.ingest(
+        paths, no_text=no_text, fmt=fmt, backend=None if isinstance(backend, parallel.Inline) else backend
+    )
+    if isinstance(backend, parallel.Local):
+        # The parse pool's processes end here, before the replays start workers of their own (a Local backend
+        # starts processes again when asked): idle, they would still hold the memory their parsing took.
+        backend.close()
     ignored = _ignored_files(paths)
     for f in result.files:
         if f.skipped and not f.skipped.startswith("already ingested"):
@@ -308,6 +324,7 @@ def report(
     no_text: bool,
     strict: bool,
     fmt: str | None,
+    workers: int | None,
     engine: str,
     ray_address: str | None,
 ) -> None:
@@ -331,12 +348,12 @@ def report(
     if until is not None and until.time() == datetime.min.time():
         until = until + timedelta(days=1)  # a bare date means "through the end of that day"
     tracking.begin(display=tracking.on_terminal(html, json_out, md_out))
-    be = _backend(engine, ray_address)
+    be = _backend(engine, ray_address, workers)
     tracking.stage("load prices")
     cat = load_catalogue(prices_file)
     store = Store(db)
     try:
-        result = _ingest(store, paths, no_text, fmt) if paths else IngestResult()
+        result = _ingest(store, paths, no_text, fmt, be) if paths else IngestResult()
         rules = load_rules(routing_rules) if routing_rules else None
         if hash_ids:
             store.hide_ids()
@@ -445,6 +462,7 @@ def audit(
     no_text: bool,
     strict: bool,
     fmt: str | None,
+    workers: int | None,
     engine: str,
     ray_address: str | None,
 ) -> None:
@@ -473,10 +491,10 @@ def audit(
     cat = load_catalogue(prices_file)
     with audit_lock(db, lock_wait):
         tracking.begin(display=tracking.on_terminal())
-        be = _backend(engine, ray_address)
+        be = _backend(engine, ray_address, workers)
         store = Store(db)
         try:
-            result = _ingest(store, paths, no_text, fmt) if paths else IngestResult()
+            result = _ingest(store, paths, no_text, fmt, be) if paths else IngestResult()
             last = day.date() if day else default_day(datetime.now(UTC).date())
             windows = Windows(last, window_days).check()
             outcome = audit_compare(store, cat, windows, fail_on_increase, fail_on_cache_drop, result)
@@ -527,7 +545,18 @@ def audit(
 @_db_option(required=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @_ingest_options
-def ingest(paths: tuple[str, ...], db: str, as_json: bool, no_text: bool, strict: bool, fmt: str | None) -> None:
+@_engine_options
+def ingest(
+    paths: tuple[str, ...],
+    db: str,
+    as_json: bool,
+    no_text: bool,
+    strict: bool,
+    fmt: str | None,
+    workers: int | None,
+    engine: str,
+    ray_address: str | None,
+) -> None:
     """Read PATHS into the DuckDB file --db. Re-running on the same files adds nothing.
 
     \b
@@ -535,9 +564,10 @@ def ingest(paths: tuple[str, ...], db: str, as_json: bool, no_text: bool, strict
       llmcost ingest /var/log/llm/ --db llm.duckdb --no-text
     """
     tracking.begin(display=tracking.on_terminal("-" if as_json else None))
+    be = _backend(engine, ray_address, workers)
     store = Store(db)
     try:
-        result = _ingest(store, paths, no_text, fmt)
+        result = _ingest(store, paths, no_text, fmt, be)
         tracking.finish()
         if as_json:
             click.echo(
@@ -759,6 +789,7 @@ def tokens_cmd(file_or_text: str, literal: bool, model: str, prices_file: str | 
     help="A TOML file of [[rule]] tables (match -> route_to) instead of the built-in classifier.",
 )
 @_ingest_options
+@_engine_options
 def savings(
     paths: tuple[str, ...],
     db: str | None,
@@ -768,6 +799,9 @@ def savings(
     no_text: bool,
     strict: bool,
     fmt: str | None,
+    workers: int | None,
+    engine: str,
+    ray_address: str | None,
 ) -> None:
     """What each lever would have saved on PATHS (or --db): the estimates, with ranges and assumptions.
 
@@ -777,11 +811,12 @@ def savings(
     """
     _need_input(paths, db)
     tracking.begin(display=tracking.on_terminal("-" if as_json else None))
+    be = _backend(engine, ray_address, workers)
     store = Store(db)
     try:
-        result = _ingest(store, paths, no_text, fmt) if paths else IngestResult()
+        result = _ingest(store, paths, no_text, fmt, be) if paths else IngestResult()
         rules = load_rules(routing_rules) if routing_rules else None
-        rep = build_report(store, load_catalogue(prices_file), this_run=result, routing_rules=rules)
+        rep = build_report(store, load_catalogue(prices_file), this_run=result, routing_rules=rules, backend=be)
         tracking.finish()
         if as_json:
             click.echo(

@@ -208,41 +208,64 @@ def _report_model(*args: str) -> dict:
 
 
 def _same_model(inputs: list[str], monkeypatch, bin_requests: int) -> list[tuple[str, int]]:
-    """The local engine's report model and Ray's are equal; returns the actors Ray made (class, how many), to show
-    that the work did run on Ray. Bins of `bin_requests` requests (partitions.py makes none below 20,000), so
-    that a small log is cut into several, held by two workers."""
+    """The local engine's report model and Ray's are equal; returns what ran on Ray (the function of each `map`
+    and the class of each set of actors, with how many units), to show that the work did run there. Bins of
+    `bin_requests` requests (partitions.py makes none below 20,000), so that a small log is cut into several,
+    held by two workers."""
     from analyzer import partitions
 
     monkeypatch.setattr(partitions, "MIN_BIN_REQUESTS", bin_requests)
-    made: list[tuple[str, int]] = []
-    real_actors = Ray.actors
+    ran: list[tuple[str, int]] = []
+    real_map, real_actors = Ray.map, Ray.actors
 
-    def spy(self, cls, args):
-        made.append((cls.__name__, len(args)))
+    def spy_map(self, fn, items):
+        ran.append((getattr(fn, "__name__", repr(fn)), len(items)))
+        return real_map(self, fn, items)
+
+    def spy_actors(self, cls, args):
+        ran.append((cls.__name__, len(args)))
         return real_actors(self, cls, args)
 
-    monkeypatch.setattr(Ray, "actors", spy)
+    monkeypatch.setattr(Ray, "map", spy_map)
+    monkeypatch.setattr(Ray, "actors", spy_actors)
     local = _report_model(*inputs, "--engine", "local")
     on_ray = _report_model(*inputs, "--engine", "ray")
     assert local["totals"]["requests"] > 0
     assert on_ray == local  # exactly: every float summed in the same order
-    return made
+    return ran
 
 
 def test_ray_report_is_the_local_one_on_the_samples(local_ray, monkeypatch) -> None:
-    assert ("Worker", 2) in _same_model([str(SAMPLES)], monkeypatch, 10)  # the replays ran on two Ray actors
+    ran = _same_model([str(SAMPLES)], monkeypatch, 10)
+    assert ("Worker", 2) in ran  # the replays ran on two Ray actors
 
 
 def test_ray_report_is_the_local_one_on_a_20k_call_log(local_ray, log_20k, monkeypatch) -> None:
-    _same_model([str(log_20k)], monkeypatch, 2_500)
+    ran = _same_model([str(log_20k)], monkeypatch, 2_500)
+    # the two files (330 MB) parsed in ~32 MB ranges as Ray tasks
+    assert sum(n for name, n in ran if name == "parse_unit") >= 8
 
 
-def test_ray_reads_object_storage_urls(local_ray, tmp_path) -> None:
-    """Files named by URL (file:// stands for s3:// here: every Ray worker can read it) report as on disk."""
+def test_ray_reads_object_storage_urls(local_ray, tmp_path, monkeypatch) -> None:
+    """Files named by URL (file:// stands for s3:// here: every Ray worker can read it) are parsed by Ray tasks,
+    which open them where they run, and report as the same files on disk."""
     pytest.importorskip("fsspec")
-    for name in ("openai_chat.jsonl", "anthropic_messages.jsonl"):
+    from analyzer import store
+
+    monkeypatch.setattr(store, "PARALLEL_MIN_BYTES", 0)  # parse even these small files on the workers
+    names = ["openai_chat.jsonl", "anthropic_messages.jsonl"]
+    for name in names:
         (tmp_path / name).write_bytes((SAMPLES / name).read_bytes())
+    ran: list[list[str]] = []
+    real_map = Ray.map
+
+    def spy_map(self, fn, items):
+        ran.append([u.path for u in items])
+        return real_map(self, fn, items)
+
+    monkeypatch.setattr(Ray, "map", spy_map)
     url = _report_model(f"file://{tmp_path}/", "--engine", "ray")
+    assert sorted(p for unit in ran for p in unit) == sorted(f"file://{tmp_path / n}" for n in names)
     disk = _report_model(str(tmp_path), "--engine", "local")
     for model in (url, disk):
         for f in model["ingest"]["sources"] + model["ingest"]["this_run"]:
