@@ -154,12 +154,17 @@ def _engine_options(fn):
 
 def _backend(engine: str, ray_address: str | None, workers: int | None = None) -> parallel.Backend:
     """The command's one backend, closed when the command ends, however it ends (Ray's actors killed, and a Ray
-    started for this run shut down)."""
-    if ray_address and engine != "ray":
-        raise click.UsageError("--ray-address needs --engine ray")
-    if engine == "ray":
-        tracking.stage("start Ray")
-    be = parallel.backend(engine, workers, ray_address)
+    started for this run shut down). Called once the progress display has begun: one that cannot be made ends
+    the display too, which the next command in this process (a test's) would otherwise find still open."""
+    try:
+        if ray_address and engine != "ray":
+            raise click.UsageError("--ray-address needs --engine ray")
+        if engine == "ray":
+            tracking.stage("start Ray")
+        be = parallel.backend(engine, workers, ray_address)
+    except BaseException:
+        tracking.finish()
+        raise
     click.get_current_context().call_on_close(be.close)
     return be
 
