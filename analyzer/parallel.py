@@ -97,6 +97,8 @@ class UnitError(RuntimeError):
 
 
 def _context() -> multiprocessing.context.BaseContext:
+    if os.environ.get("LLMCOST_MP") == "spawn":
+        return multiprocessing.get_context("spawn")
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(PRELOAD)
     return ctx
@@ -149,6 +151,10 @@ class Local:
         self.workers = workers or default_workers()
         self._ctx = _context()
         if self.workers > 1:
+            # One thread of polars per worker: the workers already fill the cores, and a pool of polars threads
+            # in each would spin against the others on many small frames. The fork server (a new interpreter,
+            # started here) and every worker inherit it; this process's polars pool is already sized.
+            os.environ.setdefault("POLARS_MAX_THREADS", "1")
             # the fork server imports polars, DuckDB and the engine while this process reads the logs
             multiprocessing.forkserver.ensure_running()
         self._pool: ProcessPoolExecutor | None = None

@@ -12,6 +12,9 @@ float, on every backend and with any number of workers.
 from __future__ import annotations
 
 import itertools
+import os
+import sys
+import time
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -21,6 +24,7 @@ from analyzer import partitions
 from analyzer.conversations import Sequence
 from analyzer.parallel import Backend, Inline
 from analyzer.prices import Catalogue
+from analyzer.progress import TIMINGS_ENV
 from analyzer.savings.engine import CASES, Engine, Lever, Outcome, backtest_summary, prepare
 
 KEEP_BUILT = 2  # levers whose rebuilt calls a worker keeps (an estimate compares one lever in up to three cases)
@@ -61,10 +65,10 @@ class Worker:
             del self.built[next(iter(self.built))]
         return kept[b]
 
-    def drop(self) -> list[tuple[int, None]]:
-        """Let the bins' memory go (the process itself belongs to the backend)."""
+    def drop(self) -> list[tuple[int, tuple[int, float]]]:
+        """Let the bins' memory go (the process itself belongs to the backend); this process's CPU seconds."""
         self.engines, self.built = {}, {}
-        return []
+        return [(-1, (os.getpid(), time.process_time()))]
 
     def requests(self) -> list[tuple[int, int]]:
         return [(b, e.requests) for b, e in self.engines.items()]
@@ -161,7 +165,13 @@ class PartitionedEngine:
 
     def close(self) -> None:
         if self.workers:
-            self.backend.call(self.workers, "drop")
+            cpu = self._ask("drop")
+            if os.environ.get(TIMINGS_ENV, "") not in ("", "0") and not isinstance(self.backend, Inline):
+                print(
+                    f"llmcost: timing: savings workers {len(cpu)}, bins {self.bins}, CPU s "
+                    + " ".join(f"{c:.2f}" for _, c in cpu),
+                    file=sys.stderr,
+                )
         self.workers = []
 
     def build(self, lever: Lever) -> Built:
