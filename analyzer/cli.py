@@ -17,7 +17,7 @@ import click
 import duckdb
 import orjson
 
-from analyzer import __version__, tokens
+from analyzer import __version__, parallel, tokens
 from analyzer import progress as tracking
 from analyzer.audit import Windows, default_day, new_uncached_prefixes, prune_reports
 from analyzer.audit import compare as audit_compare
@@ -121,6 +121,16 @@ def _ingest_options(fn):
     return fn
 
 
+def _engine_options(fn):
+    """Where the work runs (analyzer/parallel.py)."""
+    return click.option(
+        "--workers",
+        type=click.IntRange(min=1),
+        metavar="N",
+        help=f"Processes that parse logs (default: the cores, or ${parallel.WORKERS_ENV}); 1: all in this one.",
+    )(fn)
+
+
 @click.group(cls=LlmcostGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="llmcost")
 def cli() -> None:
@@ -170,11 +180,19 @@ def _need_input(paths: tuple[str, ...], db: str | None) -> None:
         raise InputError(f"{db}: no such database (create it with `llmcost ingest PATH --db {db}`)")
 
 
-def _ingest(store: Store, paths: tuple[str, ...], no_text: bool, fmt: str | None) -> IngestResult:
+def _ingest(
+    store: Store, paths: tuple[str, ...], no_text: bool, fmt: str | None, workers: int | None = None
+) -> IngestResult:
     """Ingest PATHS; when not one file of them could be read, exit 1 naming each file skipped and why (a
     report of $0.00 over nothing would look like a real, cheap month to whoever receives it)."""
     # On a terminal the progress display (analyzer/progress.py) names the file being read.
-    result = store.ingest(paths, no_text=no_text, fmt=fmt)
+    backend = parallel.backend("local", workers)
+    try:
+        result = store.ingest(
+            paths, no_text=no_text, fmt=fmt, backend=None if isinstance(backend, parallel.Inline) else backend
+        )
+    finally:
+        backend.close()
     ignored = _ignored_files(paths)
     for f in result.files:
         if f.skipped and not f.skipped.startswith("already ingested"):
@@ -254,6 +272,7 @@ def _ignored_files(paths: tuple[str, ...]) -> list[Path]:
     help="Print one view in full (spend by day, week or month; the costliest sessions); with --json, write it as JSON.",
 )
 @_ingest_options
+@_engine_options
 def report(
     paths: tuple[str, ...],
     html: str | None,
@@ -272,6 +291,7 @@ def report(
     no_text: bool,
     strict: bool,
     fmt: str | None,
+    workers: int | None,
 ) -> None:
     """Ingest PATHS (files, folders, globs; .gz/.zst) and report what the traffic cost.
 
@@ -296,7 +316,7 @@ def report(
     cat = load_catalogue(prices_file)
     store = Store(db)
     try:
-        result = _ingest(store, paths, no_text, fmt) if paths else IngestResult()
+        result = _ingest(store, paths, no_text, fmt, workers) if paths else IngestResult()
         rules = load_rules(routing_rules) if routing_rules else None
         if hash_ids:
             store.hide_ids()
@@ -389,6 +409,7 @@ def _is_latest(path: Path, outcome: dict[str, Any]) -> bool:
     help="Delete the dated reports of DIR older than the newest N days (the database keeps every row).",
 )
 @_ingest_options
+@_engine_options
 def audit(
     paths: tuple[str, ...],
     db: str,
@@ -403,6 +424,7 @@ def audit(
     no_text: bool,
     strict: bool,
     fmt: str | None,
+    workers: int | None,
 ) -> None:
     """The nightly job: ingest what is new in PATHS, report on the last complete day, compare it with the day
     before, exit 3 past a threshold.
@@ -431,7 +453,7 @@ def audit(
         tracking.begin(display=tracking.on_terminal())
         store = Store(db)
         try:
-            result = _ingest(store, paths, no_text, fmt) if paths else IngestResult()
+            result = _ingest(store, paths, no_text, fmt, workers) if paths else IngestResult()
             last = day.date() if day else default_day(datetime.now(UTC).date())
             windows = Windows(last, window_days).check()
             outcome = audit_compare(store, cat, windows, fail_on_increase, fail_on_cache_drop, result)
@@ -482,7 +504,10 @@ def audit(
 @_db_option(required=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @_ingest_options
-def ingest(paths: tuple[str, ...], db: str, as_json: bool, no_text: bool, strict: bool, fmt: str | None) -> None:
+@_engine_options
+def ingest(
+    paths: tuple[str, ...], db: str, as_json: bool, no_text: bool, strict: bool, fmt: str | None, workers: int | None
+) -> None:
     """Read PATHS into the DuckDB file --db. Re-running on the same files adds nothing.
 
     \b
@@ -492,7 +517,7 @@ def ingest(paths: tuple[str, ...], db: str, as_json: bool, no_text: bool, strict
     tracking.begin(display=tracking.on_terminal("-" if as_json else None))
     store = Store(db)
     try:
-        result = _ingest(store, paths, no_text, fmt)
+        result = _ingest(store, paths, no_text, fmt, workers)
         tracking.finish()
         if as_json:
             click.echo(

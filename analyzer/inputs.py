@@ -345,9 +345,12 @@ class Line:
     error: str | None = None
 
 
-def split_lines(chunks: Iterable[bytes], stream: ByteStream | None = None) -> Iterator[Line]:
+def split_lines(
+    chunks: Iterable[bytes], stream: ByteStream | RangeStream | None = None, ends: list[int] | None = None
+) -> Iterator[Line]:
     """Non-blank lines, numbered from 1, ended by LF, CRLF or a lone CR. A line longer than MAX_RECORD_BYTES is
-    rejected without being kept in memory; a stream that ends early ends with one line saying so."""
+    rejected without being kept in memory; a stream that ends early ends with one line saying so. `ends`, when
+    given, receives the number of line ends read (a byte range's lines are numbered on from the ranges before)."""
     limit = MAX_RECORD_BYTES
     buf = bytearray()  # the start of a line that continues into the next chunk
     n = 1
@@ -388,11 +391,41 @@ def split_lines(chunks: Iterable[bytes], stream: ByteStream | None = None) -> It
         buf.clear()
         n += 1 if damage else 0
     tail = bytes(buf).strip()
+    if ends is not None:
+        ends.append(n - 1)
     if damage:
         cut = "; its last record is cut short" if tail else ""
         yield Line(n, None, damage + cut)
     elif tail:
         yield Line(n, tail)
+
+
+class RangeStream:
+    """The bytes [start, end) of a regular, uncompressed UTF-8 file, read in bounded chunks: one unit of a large
+    JSONL file cut at line ends (store.split_ranges), parsed apart from the others."""
+
+    def __init__(self, path: Path, start: int, end: int) -> None:
+        self.path, self.start, self.end = path, start, end
+        self.damage: str | None = None
+
+    def chunks(self) -> Iterator[bytes]:
+        try:
+            fh = open(self.path, "rb")  # noqa: SIM115 - closed below, also when the reader stops early
+        except OSError as e:
+            raise InputError(f"{self.path}: cannot read ({e.strerror or e})") from None
+        with fh:
+            fh.seek(self.start)
+            left = self.end - self.start
+            while left > 0:
+                try:
+                    data = fh.read(min(READ_CHUNK, left))
+                except OSError as e:
+                    self.damage = f"read error ({e.strerror or e}); the rest of the file was not read"
+                    return
+                if not data:  # the file shrank since it was cut: the check after reading says it changed
+                    return
+                left -= len(data)
+                yield data
 
 
 def _overlong() -> str:
@@ -420,14 +453,23 @@ def hash_into(path: Path, digest: Digest) -> None:
         raise InputError(f"{path}: cannot read ({e.strerror or e})") from None
 
 
+def check_regular(path: Path) -> None:
+    """Only regular files are read by name (a pipe is read as a stream): a device such as /dev/zero would never
+    end."""
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise InputError(f"{path}: is a device or special file, not a log file or a pipe")
+    except OSError as e:
+        raise InputError(f"{path}: cannot read ({e.strerror or e})") from None
+
+
 def sha256_file(path: Path) -> tuple[str, int]:
     """Content hash of the bytes on disk (so a renamed copy is recognised) and the size. Only regular files:
     a device such as /dev/zero would never end."""
     h = hashlib.sha256()
     size = 0
+    check_regular(path)
     try:
-        if not stat.S_ISREG(os.stat(path).st_mode):
-            raise InputError(f"{path}: is a device or special file, not a log file or a pipe")
         with open(path, "rb") as fh:
             while chunk := fh.read(1 << 20):
                 h.update(chunk)

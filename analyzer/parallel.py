@@ -38,7 +38,8 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 WORKERS_ENV = "LLMCOST_WORKERS"  # the default --workers (tests and benchmarks set it)
-PRELOAD = ["analyzer.savings.engine", "analyzer.store"]  # imported once by the fork server, not by every worker
+# Imported once by the fork server, not by every worker (analyzer.warm: the tokenizer, loaded once).
+PRELOAD = ["analyzer.savings.engine", "analyzer.store", "analyzer.warm"]
 
 
 class Backend(Protocol):
