@@ -127,7 +127,8 @@ def _engine_options(fn):
         "--workers",
         type=click.IntRange(min=1),
         metavar="N",
-        help=f"Processes that parse logs (default: the cores, or ${parallel.WORKERS_ENV}); 1: all in this one.",
+        help=f"Processes that parse logs and replay the savings (default: the cores, or ${parallel.WORKERS_ENV}); "
+        "1: all in this one.",
     )(fn)
 
 
@@ -181,18 +182,24 @@ def _need_input(paths: tuple[str, ...], db: str | None) -> None:
 
 
 def _ingest(
-    store: Store, paths: tuple[str, ...], no_text: bool, fmt: str | None, workers: int | None = None
+    store: Store,
+    paths: tuple[str, ...],
+    no_text: bool,
+    fmt: str | None,
+    workers: int | None = None,
+    backend: parallel.Backend | None = None,
 ) -> IngestResult:
     """Ingest PATHS; when not one file of them could be read, exit 1 naming each file skipped and why (a
-    report of $0.00 over nothing would look like a real, cheap month to whoever receives it)."""
+    report of $0.00 over nothing would look like a real, cheap month to whoever receives it). `backend`: the
+    command's (it closes it); without one, a backend of `workers` for this ingest alone."""
     # On a terminal the progress display (analyzer/progress.py) names the file being read.
-    backend = parallel.backend("local", workers)
+    own = backend is None
+    be = parallel.backend("local", workers) if backend is None else backend
     try:
-        result = store.ingest(
-            paths, no_text=no_text, fmt=fmt, backend=None if isinstance(backend, parallel.Inline) else backend
-        )
+        result = store.ingest(paths, no_text=no_text, fmt=fmt, backend=None if isinstance(be, parallel.Inline) else be)
     finally:
-        backend.close()
+        if own:
+            be.close()
     ignored = _ignored_files(paths)
     for f in result.files:
         if f.skipped and not f.skipped.startswith("already ingested"):
@@ -315,21 +322,27 @@ def report(
     tracking.stage("load prices")
     cat = load_catalogue(prices_file)
     store = Store(db)
+    # one backend for the whole command: the logs are parsed, then the savings replayed, on the same workers
+    backend = parallel.backend("local", workers)
     try:
-        result = _ingest(store, paths, no_text, fmt, workers) if paths else IngestResult()
-        rules = load_rules(routing_rules) if routing_rules else None
-        if hash_ids:
-            store.hide_ids()
-        rep = build_report(
-            store,
-            cat,
-            since=since,
-            until=until,
-            this_run=result,
-            cache_capacity=cache_capacity,
-            routing_rules=rules,
-            show_text=show_text,
-        )
+        try:
+            result = _ingest(store, paths, no_text, fmt, backend=backend) if paths else IngestResult()
+            rules = load_rules(routing_rules) if routing_rules else None
+            if hash_ids:
+                store.hide_ids()
+            rep = build_report(
+                store,
+                cat,
+                since=since,
+                until=until,
+                this_run=result,
+                cache_capacity=cache_capacity,
+                routing_rules=rules,
+                show_text=show_text,
+                backend=backend,
+            )
+        finally:
+            backend.close()  # the workers' memory goes before the report is rendered
         outputs = [(html, "html"), (json_out, "json"), (md_out, "md")]
         for target, kind in outputs:
             if not target:
@@ -452,13 +465,17 @@ def audit(
     with audit_lock(db, lock_wait):
         tracking.begin(display=tracking.on_terminal())
         store = Store(db)
+        backend = parallel.backend("local", workers)
         try:
-            result = _ingest(store, paths, no_text, fmt, workers) if paths else IngestResult()
-            last = day.date() if day else default_day(datetime.now(UTC).date())
-            windows = Windows(last, window_days).check()
-            outcome = audit_compare(store, cat, windows, fail_on_increase, fail_on_cache_drop, result)
-            since, until = windows.current
-            rep = build_report(store, cat, since=since, until=until, this_run=result)
+            try:
+                result = _ingest(store, paths, no_text, fmt, backend=backend) if paths else IngestResult()
+                last = day.date() if day else default_day(datetime.now(UTC).date())
+                windows = Windows(last, window_days).check()
+                outcome = audit_compare(store, cat, windows, fail_on_increase, fail_on_cache_drop, result)
+                since, until = windows.current
+                rep = build_report(store, cat, since=since, until=until, this_run=result, backend=backend)
+            finally:
+                backend.close()
             outcome["alerts"] += new_uncached_prefixes(store, rep, windows)
             suffix = last.isoformat() + (f"-w{window_days}" if window_days > 1 else "")
             outcome["outputs"] = {k: str(folder / f"llmcost-{suffix}.{k}") for k in ("html", "json", "md")}
@@ -739,6 +756,7 @@ def tokens_cmd(file_or_text: str, literal: bool, model: str, prices_file: str | 
     help="A TOML file of [[rule]] tables (match -> route_to) instead of the built-in classifier.",
 )
 @_ingest_options
+@_engine_options
 def savings(
     paths: tuple[str, ...],
     db: str | None,
@@ -748,6 +766,7 @@ def savings(
     no_text: bool,
     strict: bool,
     fmt: str | None,
+    workers: int | None,
 ) -> None:
     """What each lever would have saved on PATHS (or --db): the estimates, with ranges and assumptions.
 
@@ -758,10 +777,16 @@ def savings(
     _need_input(paths, db)
     tracking.begin(display=tracking.on_terminal("-" if as_json else None))
     store = Store(db)
+    backend = parallel.backend("local", workers)
     try:
-        result = _ingest(store, paths, no_text, fmt) if paths else IngestResult()
-        rules = load_rules(routing_rules) if routing_rules else None
-        rep = build_report(store, load_catalogue(prices_file), this_run=result, routing_rules=rules)
+        try:
+            result = _ingest(store, paths, no_text, fmt, backend=backend) if paths else IngestResult()
+            rules = load_rules(routing_rules) if routing_rules else None
+            rep = build_report(
+                store, load_catalogue(prices_file), this_run=result, routing_rules=rules, backend=backend
+            )
+        finally:
+            backend.close()
         tracking.finish()
         if as_json:
             click.echo(
