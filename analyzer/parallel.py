@@ -132,6 +132,7 @@ class _Proc:
         self.proc = ctx.Process(target=_actor_loop, args=(child, cls, args), daemon=True)
         self.proc.start()
         child.close()
+        self.built = False  # the constructor's answer not yet read
 
     def result(self) -> Any:
         try:
@@ -169,19 +170,24 @@ class Local:
         return list(self._pool.map(fn, items))
 
     def actors(self, cls: type, args: Sequence[tuple[Any, ...]]) -> list[Any]:
+        """Started, not waited for: they build their state while this process goes on (a failure to build is
+        raised by the first `call`)."""
         procs = [_Proc(self._ctx, cls, a) for a in args]
         self._procs.extend(procs)
-        for p in procs:
-            p.result()
         return procs
 
     def call(self, actors: Sequence[Any], method: str, args: Sequence[tuple[Any, ...]] | None = None) -> list[Any]:
         for i, p in enumerate(actors):
-            p.conn.send((method, args[i] if args is not None else ()))
+            # a worker whose constructor failed has exited: its error is read below
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                p.conn.send((method, args[i] if args is not None else ()))
         out: list[Any] = []
         first: UnitError | None = None
         for p in actors:  # collect every answer, so no pipe is left holding one
             try:
+                if not p.built:
+                    p.built = True
+                    p.result()  # the constructor's answer comes first
                 out.append(p.result())
             except UnitError as e:
                 first = first or e
