@@ -130,8 +130,9 @@ def _engine_options(fn):
                 "--workers",
                 type=click.IntRange(min=1),
                 metavar="N",
-                help=f"Processes that parse logs and replay savings (default: the cores, or ${parallel.WORKERS_ENV}); "
-                "1: all in this one. With --engine ray: how many at once (default: the cluster's CPUs).",
+                help=f"Processes that parse logs and replay the savings (default: the cores, or "
+                f"${parallel.WORKERS_ENV}); 1: all in this one. With --engine ray: how many at once (default: the "
+                "cluster's CPUs).",
             ),
             click.option(
                 "--engine",
@@ -153,9 +154,11 @@ def _engine_options(fn):
 
 
 def _backend(engine: str, ray_address: str | None, workers: int | None = None) -> parallel.Backend:
-    """The command's one backend, closed when the command ends, however it ends (Ray's actors killed, and a Ray
-    started for this run shut down). Called once the progress display has begun: one that cannot be made ends
-    the display too, which the next command in this process (a test's) would otherwise find still open."""
+    """The command's one backend. The command closes it once the work is done (before rendering, so the
+    workers' memory goes first); closing it again when the command ends, however it ends, is a safety net
+    (Ray's actors killed, a Ray started for this run shut down). Called once the progress display has begun:
+    one that cannot be made ends the display too, which the next command in this process (a test's) would
+    otherwise find still open."""
     try:
         if ray_address and engine != "ray":
             raise click.UsageError("--ray-address needs --engine ray")
@@ -219,18 +222,24 @@ def _need_input(paths: tuple[str, ...], db: str | None) -> None:
 
 
 def _ingest(
-    store: Store, paths: tuple[str, ...], no_text: bool, fmt: str | None, backend: parallel.Backend | None = None
+    store: Store,
+    paths: tuple[str, ...],
+    no_text: bool,
+    fmt: str | None,
+    workers: int | None = None,
+    backend: parallel.Backend | None = None,
 ) -> IngestResult:
     """Ingest PATHS; when not one file of them could be read, exit 1 naming each file skipped and why (a
-    report of $0.00 over nothing would look like a real, cheap month to whoever receives it)."""
+    report of $0.00 over nothing would look like a real, cheap month to whoever receives it). `backend`: the
+    command's (it closes it); without one, a backend of `workers` for this ingest alone."""
     # On a terminal the progress display (analyzer/progress.py) names the file being read.
-    result = store.ingest(
-        paths, no_text=no_text, fmt=fmt, backend=None if isinstance(backend, parallel.Inline) else backend
-    )
-    if isinstance(backend, parallel.Local):
-        # The parse pool's processes end here, before the replays start workers of their own (a Local backend
-        # starts processes again when asked): idle, they would still hold the memory their parsing took.
-        backend.close()
+    own = backend is None
+    be = parallel.backend("local", workers) if backend is None else backend
+    try:
+        result = store.ingest(paths, no_text=no_text, fmt=fmt, backend=None if isinstance(be, parallel.Inline) else be)
+    finally:
+        if own:
+            be.close()
     ignored = _ignored_files(paths)
     for f in result.files:
         if f.skipped and not f.skipped.startswith("already ingested"):
@@ -353,26 +362,30 @@ def report(
     if until is not None and until.time() == datetime.min.time():
         until = until + timedelta(days=1)  # a bare date means "through the end of that day"
     tracking.begin(display=tracking.on_terminal(html, json_out, md_out))
-    be = _backend(engine, ray_address, workers)
     tracking.stage("load prices")
     cat = load_catalogue(prices_file)
+    # one backend for the whole command: the logs are parsed, then the savings replayed, on the same workers
+    backend = _backend(engine, ray_address, workers)
     store = Store(db)
     try:
-        result = _ingest(store, paths, no_text, fmt, be) if paths else IngestResult()
-        rules = load_rules(routing_rules) if routing_rules else None
-        if hash_ids:
-            store.hide_ids()
-        rep = build_report(
-            store,
-            cat,
-            since=since,
-            until=until,
-            this_run=result,
-            cache_capacity=cache_capacity,
-            routing_rules=rules,
-            show_text=show_text,
-            backend=be,
-        )
+        try:
+            result = _ingest(store, paths, no_text, fmt, backend=backend) if paths else IngestResult()
+            rules = load_rules(routing_rules) if routing_rules else None
+            if hash_ids:
+                store.hide_ids()
+            rep = build_report(
+                store,
+                cat,
+                since=since,
+                until=until,
+                this_run=result,
+                cache_capacity=cache_capacity,
+                routing_rules=rules,
+                show_text=show_text,
+                backend=backend,
+            )
+        finally:
+            backend.close()  # the workers' memory goes before the report is rendered
         outputs = [(html, "html"), (json_out, "json"), (md_out, "md")]
         for target, kind in outputs:
             if not target:
@@ -496,15 +509,18 @@ def audit(
     cat = load_catalogue(prices_file)
     with audit_lock(db, lock_wait):
         tracking.begin(display=tracking.on_terminal())
-        be = _backend(engine, ray_address, workers)
+        backend = _backend(engine, ray_address, workers)
         store = Store(db)
         try:
-            result = _ingest(store, paths, no_text, fmt, be) if paths else IngestResult()
-            last = day.date() if day else default_day(datetime.now(UTC).date())
-            windows = Windows(last, window_days).check()
-            outcome = audit_compare(store, cat, windows, fail_on_increase, fail_on_cache_drop, result)
-            since, until = windows.current
-            rep = build_report(store, cat, since=since, until=until, this_run=result, backend=be)
+            try:
+                result = _ingest(store, paths, no_text, fmt, backend=backend) if paths else IngestResult()
+                last = day.date() if day else default_day(datetime.now(UTC).date())
+                windows = Windows(last, window_days).check()
+                outcome = audit_compare(store, cat, windows, fail_on_increase, fail_on_cache_drop, result)
+                since, until = windows.current
+                rep = build_report(store, cat, since=since, until=until, this_run=result, backend=backend)
+            finally:
+                backend.close()
             outcome["alerts"] += new_uncached_prefixes(store, rep, windows)
             suffix = last.isoformat() + (f"-w{window_days}" if window_days > 1 else "")
             outcome["outputs"] = {k: str(folder / f"llmcost-{suffix}.{k}") for k in ("html", "json", "md")}
@@ -569,10 +585,13 @@ def ingest(
       llmcost ingest /var/log/llm/ --db llm.duckdb --no-text
     """
     tracking.begin(display=tracking.on_terminal("-" if as_json else None))
-    be = _backend(engine, ray_address, workers)
+    backend = _backend(engine, ray_address, workers)
     store = Store(db)
     try:
-        result = _ingest(store, paths, no_text, fmt, be)
+        try:
+            result = _ingest(store, paths, no_text, fmt, backend=backend)
+        finally:
+            backend.close()
         tracking.finish()
         if as_json:
             click.echo(
@@ -816,12 +835,17 @@ def savings(
     """
     _need_input(paths, db)
     tracking.begin(display=tracking.on_terminal("-" if as_json else None))
-    be = _backend(engine, ray_address, workers)
+    backend = _backend(engine, ray_address, workers)
     store = Store(db)
     try:
-        result = _ingest(store, paths, no_text, fmt, be) if paths else IngestResult()
-        rules = load_rules(routing_rules) if routing_rules else None
-        rep = build_report(store, load_catalogue(prices_file), this_run=result, routing_rules=rules, backend=be)
+        try:
+            result = _ingest(store, paths, no_text, fmt, backend=backend) if paths else IngestResult()
+            rules = load_rules(routing_rules) if routing_rules else None
+            rep = build_report(
+                store, load_catalogue(prices_file), this_run=result, routing_rules=rules, backend=backend
+            )
+        finally:
+            backend.close()
         tracking.finish()
         if as_json:
             click.echo(

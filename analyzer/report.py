@@ -19,7 +19,7 @@ from analyzer.prices import COST_COLUMNS, Catalogue, price_one, price_requests
 from analyzer.progress import stage
 from analyzer.redact import excerpt, excerpt_of
 from analyzer.savings.routing import Rule
-from analyzer.savings.run import estimate_all
+from analyzer.savings.run import start_estimates
 from analyzer.store import IngestResult, Store
 
 # 1: first version: meta, period, prices, totals, by_day, by_model, by_attribution, unpriced,
@@ -489,6 +489,15 @@ def structure(
             "WHERE requests.request_id = t.request_id"
         )
         con.unregister("_threads")
+    system_prompts = queries.run(con, "system_prompts", since=since, until=until)
+    groups = prefixes.volatile_prefixes(system_prompts)
+    split = volatile_split(con, groups)
+    # Savings are what a lever saves from now on: the logged traffic and every replay of it at today's prices
+    # (the same prices on both sides of each estimate). Started here: when they run on other processes, the
+    # stages below run meanwhile.
+    pending = start_estimates(
+        con, at_today_prices(priced), seq, threads, cat, calibration or {}, routing_rules, split, backend
+    )
     stage("conversations")
     windows = {k: cat.context_window(k) for k in priced["model_key"].drop_nulls().unique().to_list()}
     retrieved = conversations.retrieved_blocks(con, seq, threads)
@@ -525,9 +534,6 @@ def structure(
             scale=pl.when(pl.col("counted") > 0).then(pl.col("input_tokens") / pl.col("counted")).otherwise(None),
         )
     )
-    system_prompts = queries.run(con, "system_prompts", since=since, until=until)
-    groups = prefixes.volatile_prefixes(system_prompts)
-    split = volatile_split(con, groups)
     stage("prefix tables")
     prefix_tables = _prefix_tables(con, message_reqs, attrs, groups, cat, show_text)
     stage("savings replays")
@@ -536,11 +542,7 @@ def structure(
         "prefix_reuse": reuse,
         **prefix_tables,
         "shared_system_prefixes": prefixes.shared_system_prefixes(system_prompts),
-        # Savings are what a lever saves from now on: the logged traffic and every replay of it at today's
-        # prices (the same prices on both sides of each estimate).
-        **estimate_all(
-            con, at_today_prices(priced), seq, threads, cat, calibration or {}, routing_rules, split, backend
-        ),
+        **pending.result(),
     }
 
 

@@ -19,6 +19,8 @@ def fail_on_three(x: int) -> int:
 
 class Counter:
     def __init__(self, start: int) -> None:
+        if start < 0:
+            raise ValueError("negative start")
         self.n = start
 
     def add(self, k: int) -> int:
@@ -54,3 +56,9 @@ def test_a_failing_unit_raises_here(be) -> None:
         be.call(actors, "boom")
     # the actor survives its method's exception
     assert be.call(actors, "add", [(5,)]) == [5]
+
+
+def test_a_constructor_that_fails_raises_at_the_first_call(be) -> None:
+    with pytest.raises((ValueError, UnitError), match="negative start"):
+        actors = be.actors(Counter, [(1,), (-1,)])
+        be.call(actors, "add", [(1,), (1,)])

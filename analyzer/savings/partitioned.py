@@ -12,6 +12,9 @@ float, on every backend and with any number of workers.
 from __future__ import annotations
 
 import itertools
+import os
+import sys
+import time
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -21,6 +24,7 @@ from analyzer import partitions
 from analyzer.conversations import Sequence
 from analyzer.parallel import Backend, Inline
 from analyzer.prices import Catalogue
+from analyzer.progress import TIMINGS_ENV
 from analyzer.savings.engine import CASES, Engine, Lever, Outcome, backtest_summary, prepare
 
 KEEP_BUILT = 2  # levers whose rebuilt calls a worker keeps (an estimate compares one lever in up to three cases)
@@ -61,13 +65,10 @@ class Worker:
             del self.built[next(iter(self.built))]
         return kept[b]
 
-    def drop(self) -> list[tuple[int, None]]:
-        """Let the bins' memory go (the process itself belongs to the backend)."""
+    def drop(self) -> list[tuple[int, tuple[int, float]]]:
+        """Let the bins' memory go (the process itself belongs to the backend); this process's CPU seconds."""
         self.engines, self.built = {}, {}
-        return []
-
-    def requests(self) -> list[tuple[int, int]]:
-        return [(b, e.requests) for b, e in self.engines.items()]
+        return [(-1, (os.getpid(), time.process_time()))]
 
     def compare(self, token: int | None, lever: Lever, case: str) -> list[tuple[int, Outcome]]:
         return [(b, e.compare(lever, case, self._calls(b, token, lever))) for b, e in self.engines.items()]
@@ -136,9 +137,12 @@ class PartitionedEngine:
         cat: Catalogue,
         calibration: dict[str, float] | None = None,
         backend: Backend | None = None,
+        bins: list[Bin] | None = None,
     ) -> None:
+        """`bins`: split_bins(priced, seq, threads), when the caller has them already (handed over: the list is
+        emptied once the workers have them, so the frames can go)."""
         self.backend = backend or Inline()
-        bins = split_bins(priced, seq, threads)
+        bins = split_bins(priced, seq, threads) if bins is None else bins
         self.bins = len(bins)
         n_workers = max(1, min(self.backend.workers, len(bins)))
         if n_workers == 1:
@@ -149,9 +153,11 @@ class PartitionedEngine:
             w = min(range(n_workers), key=lambda j: (load[j], j))
             groups[w].append(b)
             load[w] += b.rows.height
-        del bins
+        self.requests = sum(b.rows.height for b in bins)  # the priced, successful requests, as Engine counts
+        # the workers build their engines while the caller goes on (Local and Ray start actors without waiting)
         self.workers = self.backend.actors(Worker, [(g, cat, dict(calibration or {})) for g in groups])
-        self.requests = sum(self._ask("requests"))
+        bins.clear()
+        del groups
         self._tokens = itertools.count(1)
 
     def _ask(self, method: str, *args: Any) -> list[Any]:
@@ -161,7 +167,13 @@ class PartitionedEngine:
 
     def close(self) -> None:
         if self.workers:
-            self.backend.call(self.workers, "drop")
+            cpu = self._ask("drop")
+            if os.environ.get(TIMINGS_ENV, "") not in ("", "0") and not isinstance(self.backend, Inline):
+                print(
+                    f"llmcost: timing: savings workers {len(self.workers)}, bins {self.bins}, CPU s "
+                    + " ".join(f"{c:.2f}" for _, c in cpu),
+                    file=sys.stderr,
+                )
         self.workers = []
 
     def build(self, lever: Lever) -> Built:
