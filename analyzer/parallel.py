@@ -170,7 +170,11 @@ class Local:
 
     def actors(self, cls: type, args: Sequence[tuple[Any, ...]]) -> list[Any]:
         """Started, not waited for: they build their state while this process goes on (a failure to build is
-        raised by the first `call`)."""
+        raised by the first `call`). The task pool's processes go first: actors come after the parsing (a later
+        `map` starts a new pool), and idle parse workers hold ~200 MB each."""
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
         procs = [_Proc(self._ctx, cls, a) for a in args]
         self._procs.extend(procs)
         return procs

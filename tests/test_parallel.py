@@ -82,3 +82,19 @@ def test_a_small_run_starts_no_worker_process(tmp_path) -> None:
     )
     out = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True, check=True)
     assert out.stdout.strip().endswith("forkserver None"), out.stdout + out.stderr
+
+
+def test_starting_actors_lets_the_idle_task_pool_go() -> None:
+    be = Local(2)
+    try:
+        assert be.map(square, [1, 2, 3]) == [1, 4, 9]
+        pool_pids = {p.pid for p in be._pool._processes.values()}
+        actors = be.actors(Counter, [(1,)])
+        assert be.call(actors, "add", [(1,)]) == [2]
+        import os
+
+        gone = [pid for pid in pool_pids if not os.path.exists(f"/proc/{pid}")]
+        assert set(gone) == pool_pids
+        assert be.map(square, [4, 5]) == [16, 25]  # a new pool when asked again
+    finally:
+        be.close()
