@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
-import multiprocessing.forkserver
 import os
 import traceback
 from collections.abc import Callable, Sequence
@@ -157,8 +156,8 @@ class Local:
             # in each would spin against the others on many small frames. The fork server (a new interpreter,
             # started here) and every worker inherit it; this process's polars pool is already sized.
             os.environ.setdefault("POLARS_MAX_THREADS", "1")
-            # the fork server imports polars, DuckDB and the engine while this process reads the logs
-            multiprocessing.forkserver.ensure_running()
+        # The fork server starts at the first unit sent to a worker, not here: a small run never starts one (its
+        # imports and tokenizer load cost ~1 s of a core that this process would rather have).
         self._pool: ProcessPoolExecutor | None = None
         self._procs: list[_Proc] = []
 
@@ -171,7 +170,11 @@ class Local:
 
     def actors(self, cls: type, args: Sequence[tuple[Any, ...]]) -> list[Any]:
         """Started, not waited for: they build their state while this process goes on (a failure to build is
-        raised by the first `call`)."""
+        raised by the first `call`). The task pool's processes go first: actors come after the parsing (a later
+        `map` starts a new pool), and idle parse workers hold ~200 MB each."""
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
         procs = [_Proc(self._ctx, cls, a) for a in args]
         self._procs.extend(procs)
         return procs
