@@ -139,3 +139,24 @@ def test_every_backend_gives_the_same_report_float_for_float(multi_key_log, monk
         local.close()
     inline.pop("generated_at", None), pooled.pop("generated_at", None)
     assert json.dumps(_savings(pooled), sort_keys=True) == json.dumps(_savings(inline), sort_keys=True)
+
+
+def test_one_large_bin_replays_on_a_worker_with_the_same_figures(multi_key_log, monkeypatch) -> None:
+    """One bin (here: bins of 10**9 requests at least) of more than OFFLOAD_MIN requests goes to one worker, so it
+    replays beside this process's conversations and prefix tables: the same report as in this process."""
+    inline = _report([multi_key_log], Inline(), monkeypatch, min_requests=10**9)
+    local = Local(2)
+    used: list[str] = []
+    init = PartitionedEngine.__init__
+
+    def spy(self, *a, **k):
+        init(self, *a, **k)
+        used.append(type(self.backend).__name__)
+
+    monkeypatch.setattr(PartitionedEngine, "__init__", spy)
+    try:
+        offloaded = _report([multi_key_log], local, monkeypatch, min_requests=10**9)
+    finally:
+        local.close()
+    assert used == ["Local"]
+    assert json.dumps(_savings(offloaded), sort_keys=True) == json.dumps(_savings(inline), sort_keys=True)

@@ -126,6 +126,18 @@ def split_bins(priced: pl.DataFrame, seq: Sequence, threads: pl.DataFrame) -> li
     return out
 
 
+OFFLOAD_MIN = 2_000  # requests: one bin this large still goes to a worker, so it replays while this process
+# computes the conversations and prefix tables (below, shipping it costs more than the overlap gains)
+
+
+def elsewhere(bins: list[Bin], backend: Backend | None) -> bool:
+    """Whether the bins are replayed on other processes: the backend has some, and there are several bins, or
+    one large enough to gain from replaying beside this process's own stages."""
+    if backend is None or isinstance(backend, Inline) or backend.workers < 2 or not bins:
+        return False
+    return len(bins) > 1 or bins[0].rows.height >= OFFLOAD_MIN
+
+
 class PartitionedEngine:
     """What the estimators ask an `Engine`, answered by workers holding the bins (see the module docstring)."""
 
@@ -144,9 +156,9 @@ class PartitionedEngine:
         self.backend = backend or Inline()
         bins = split_bins(priced, seq, threads) if bins is None else bins
         self.bins = len(bins)
+        if not elsewhere(bins, self.backend):
+            self.backend = Inline()  # no process to start or data to copy
         n_workers = max(1, min(self.backend.workers, len(bins)))
-        if n_workers == 1:
-            self.backend = Inline()  # one bin (or one worker): no process to start or data to copy
         groups: list[list[Bin]] = [[] for _ in range(n_workers)]
         load = [0] * n_workers
         for b in sorted(bins, key=lambda b: (-b.rows.height, b.bin)):  # largest first, to the lightest worker

@@ -9,12 +9,12 @@ import duckdb
 import polars as pl
 
 from analyzer.conversations import Sequence
-from analyzer.parallel import Backend, Inline
+from analyzer.parallel import Backend
 from analyzer.prices import Catalogue
 from analyzer.savings.batching import estimate_batching
 from analyzer.savings.caching import estimate_caching
 from analyzer.savings.combined import estimate_combined
-from analyzer.savings.partitioned import Bin, PartitionedEngine, split_bins
+from analyzer.savings.partitioned import Bin, PartitionedEngine, elsewhere, split_bins
 from analyzer.savings.routing import Rule, estimate_routing, plan_routing
 from analyzer.savings.trimming import estimate_trimming
 
@@ -79,11 +79,11 @@ def start_estimates(
     split: dict[int, tuple[int, int]] | None = None,
     backend: Backend | None = None,
 ) -> Pending:
-    """`estimate_all`, started: when the traffic is more than one bin and the backend has other processes, the
-    replays run there while the caller computes what it still needs (conversations, prefix tables); the
-    caller must not change `priced`, `seq` or `threads` meanwhile. The thread asks DuckDB on its own cursor."""
+    """`estimate_all`, started: when the bins are replayed on other processes (`partitioned.elsewhere`), they
+    replay there while the caller computes what it still needs (conversations, prefix tables); the caller must
+    not change `priced`, `seq` or `threads` meanwhile. The thread asks DuckDB on its own cursor."""
     bins = split_bins(priced, seq, threads)
-    background = len(bins) > 1 and backend is not None and not isinstance(backend, Inline) and backend.workers > 1
+    background = elsewhere(bins, backend)
     if background:
         con = con.cursor()
 
