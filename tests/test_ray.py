@@ -242,8 +242,9 @@ def test_ray_report_is_the_local_one_on_the_samples(local_ray, monkeypatch) -> N
 
 def test_ray_report_is_the_local_one_on_a_20k_call_log(local_ray, log_20k, monkeypatch) -> None:
     ran = _same_model([str(log_20k)], monkeypatch, 2_500)
-    # the two files (330 MB) parsed in ~32 MB ranges as Ray tasks
+    # the two files (330 MB) parsed in ~32 MB ranges as Ray tasks, and the replays on Ray actors
     assert sum(n for name, n in ran if name == "parse_unit") >= 8
+    assert any(name == "Worker" for name, _ in ran), ran
 
 
 def test_ray_reads_object_storage_urls(local_ray, tmp_path, monkeypatch) -> None:
