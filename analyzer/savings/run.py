@@ -1,4 +1,5 @@
-"""Runs every available estimator over one priced period; the report and `llmcost savings` call this."""
+"""Runs every available estimator over one priced period (the report model, hence `llmcost report` and
+`llmcost savings`, starts it with `start_estimates`)."""
 
 from __future__ import annotations
 
@@ -17,22 +18,6 @@ from analyzer.savings.combined import estimate_combined
 from analyzer.savings.partitioned import Bin, PartitionedEngine, elsewhere, split_bins
 from analyzer.savings.routing import Rule, estimate_routing, plan_routing
 from analyzer.savings.trimming import estimate_trimming
-
-
-def estimate_all(
-    con: duckdb.DuckDBPyConnection,
-    priced: pl.DataFrame,
-    seq: Sequence,
-    threads: pl.DataFrame,
-    cat: Catalogue,
-    calibration: dict[str, float],
-    routing_rules: list[Rule] | None = None,
-    split: dict[int, tuple[int, int]] | None = None,
-    backend: Backend | None = None,
-) -> dict[str, Any]:
-    """{"caching": the caching block (already saved, backtest), "savings": every estimate, largest first,
-    "combined": the ranked levers replayed together}."""
-    return start_estimates(con, priced, seq, threads, cat, calibration, routing_rules, split, backend).result()
 
 
 class Pending:
@@ -79,7 +64,9 @@ def start_estimates(
     split: dict[int, tuple[int, int]] | None = None,
     backend: Backend | None = None,
 ) -> Pending:
-    """`estimate_all`, started: when the bins are replayed on other processes (`partitioned.elsewhere`), they
+    """Every available estimator over one priced period, started: {"caching": the caching block (already
+    saved, backtest), "savings": every estimate, largest first, "combined": the ranked levers replayed together}
+    from `.result()`. When the bins are replayed on other processes (`partitioned.elsewhere`), they
     replay there while the caller computes what it still needs (conversations, prefix tables); the caller must
     not change `priced`, `seq` or `threads` meanwhile. The thread asks DuckDB on its own cursor."""
     bins = split_bins(priced, seq, threads)
