@@ -1,3 +1,5 @@
 from analyzer.cli import main
 
-main()
+# guarded: worker processes (parallel.py) import the main module again, and must not run the command twice
+if __name__ == "__main__":
+    main()

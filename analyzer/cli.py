@@ -17,7 +17,7 @@ import click
 import duckdb
 import orjson
 
-from analyzer import __version__, tokens
+from analyzer import __version__, parallel, tokens
 from analyzer import progress as tracking
 from analyzer.audit import Windows, default_day, new_uncached_prefixes, prune_reports
 from analyzer.audit import compare as audit_compare
@@ -121,6 +121,57 @@ def _ingest_options(fn):
     return fn
 
 
+def _engine_options(fn):
+    """Where the work runs (analyzer/parallel.py): this machine's cores (default) or Ray (optional extra;
+    docs/ray.md)."""
+    for opt in reversed(
+        [
+            click.option(
+                "--workers",
+                type=click.IntRange(min=1),
+                metavar="N",
+                help=f"Processes that parse logs and replay the savings (default: the cores, or "
+                f"${parallel.WORKERS_ENV}); 1: all in this one. With --engine ray: how many at once (default: the "
+                "cluster's CPUs).",
+            ),
+            click.option(
+                "--engine",
+                type=click.Choice(["local", "ray"]),
+                default="local",
+                show_default=True,
+                help="Run on this machine's cores, or on a Ray cluster (pip install 'llmcost[ray]'; see docs/ray.md).",
+            ),
+            click.option(
+                "--ray-address",
+                metavar="ADDR",
+                help="With --engine ray: an existing cluster ('auto', 'HOST:6379', 'ray://HEAD:10001'); "
+                "default: RAY_ADDRESS, else a Ray started on this machine for the run.",
+            ),
+        ]
+    ):
+        fn = opt(fn)
+    return fn
+
+
+def _backend(engine: str, ray_address: str | None, workers: int | None = None) -> parallel.Backend:
+    """The command's one backend. The command closes it once the work is done (before rendering, so the
+    workers' memory goes first); closing it again when the command ends, however it ends, is a safety net
+    (Ray's actors killed, a Ray started for this run shut down). Called once the progress display has begun:
+    one that cannot be made ends the display too, which the next command in this process (a test's) would
+    otherwise find still open."""
+    try:
+        if ray_address and engine != "ray":
+            raise click.UsageError("--ray-address needs --engine ray")
+        if engine == "ray":
+            tracking.stage("start Ray")
+        be = parallel.backend(engine, workers, ray_address)
+    except BaseException:
+        tracking.finish()
+        raise
+    click.get_current_context().call_on_close(be.close)
+    return be
+
+
 @click.group(cls=LlmcostGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="llmcost")
 def cli() -> None:
@@ -170,11 +221,25 @@ def _need_input(paths: tuple[str, ...], db: str | None) -> None:
         raise InputError(f"{db}: no such database (create it with `llmcost ingest PATH --db {db}`)")
 
 
-def _ingest(store: Store, paths: tuple[str, ...], no_text: bool, fmt: str | None) -> IngestResult:
+def _ingest(
+    store: Store,
+    paths: tuple[str, ...],
+    no_text: bool,
+    fmt: str | None,
+    workers: int | None = None,
+    backend: parallel.Backend | None = None,
+) -> IngestResult:
     """Ingest PATHS; when not one file of them could be read, exit 1 naming each file skipped and why (a
-    report of $0.00 over nothing would look like a real, cheap month to whoever receives it)."""
+    report of $0.00 over nothing would look like a real, cheap month to whoever receives it). `backend`: the
+    command's (it closes it); without one, a backend of `workers` for this ingest alone."""
     # On a terminal the progress display (analyzer/progress.py) names the file being read.
-    result = store.ingest(paths, no_text=no_text, fmt=fmt)
+    own = backend is None
+    be = parallel.backend("local", workers) if backend is None else backend
+    try:
+        result = store.ingest(paths, no_text=no_text, fmt=fmt, backend=None if isinstance(be, parallel.Inline) else be)
+    finally:
+        if own:
+            be.close()
     ignored = _ignored_files(paths)
     for f in result.files:
         if f.skipped and not f.skipped.startswith("already ingested"):
@@ -254,6 +319,7 @@ def _ignored_files(paths: tuple[str, ...]) -> list[Path]:
     help="Print one view in full (spend by day, week or month; the costliest sessions); with --json, write it as JSON.",
 )
 @_ingest_options
+@_engine_options
 def report(
     paths: tuple[str, ...],
     html: str | None,
@@ -272,6 +338,9 @@ def report(
     no_text: bool,
     strict: bool,
     fmt: str | None,
+    workers: int | None,
+    engine: str,
+    ray_address: str | None,
 ) -> None:
     """Ingest PATHS (files, folders, globs; .gz/.zst) and report what the traffic cost.
 
@@ -285,6 +354,7 @@ def report(
       llmcost report --db llm.duckdb --since 2025-06-01 --until 2025-06-30 --md -
       llmcost report ~/.claude/projects --view daily
       llmcost report logs/ --view sessions --json -
+      llmcost report s3://bucket/logs/ --engine ray --ray-address ray://head:10001 -o report.html
     """
     _need_input(paths, db)
     if since is not None and until is not None and since > until:
@@ -294,22 +364,28 @@ def report(
     tracking.begin(display=tracking.on_terminal(html, json_out, md_out))
     tracking.stage("load prices")
     cat = load_catalogue(prices_file)
+    # one backend for the whole command: the logs are parsed, then the savings replayed, on the same workers
+    backend = _backend(engine, ray_address, workers)
     store = Store(db)
     try:
-        result = _ingest(store, paths, no_text, fmt) if paths else IngestResult()
-        rules = load_rules(routing_rules) if routing_rules else None
-        if hash_ids:
-            store.hide_ids()
-        rep = build_report(
-            store,
-            cat,
-            since=since,
-            until=until,
-            this_run=result,
-            cache_capacity=cache_capacity,
-            routing_rules=rules,
-            show_text=show_text,
-        )
+        try:
+            result = _ingest(store, paths, no_text, fmt, backend=backend) if paths else IngestResult()
+            rules = load_rules(routing_rules) if routing_rules else None
+            if hash_ids:
+                store.hide_ids()
+            rep = build_report(
+                store,
+                cat,
+                since=since,
+                until=until,
+                this_run=result,
+                cache_capacity=cache_capacity,
+                routing_rules=rules,
+                show_text=show_text,
+                backend=backend,
+            )
+        finally:
+            backend.close()  # the workers' memory goes before the report is rendered
         outputs = [(html, "html"), (json_out, "json"), (md_out, "md")]
         for target, kind in outputs:
             if not target:
@@ -389,6 +465,7 @@ def _is_latest(path: Path, outcome: dict[str, Any]) -> bool:
     help="Delete the dated reports of DIR older than the newest N days (the database keeps every row).",
 )
 @_ingest_options
+@_engine_options
 def audit(
     paths: tuple[str, ...],
     db: str,
@@ -403,6 +480,9 @@ def audit(
     no_text: bool,
     strict: bool,
     fmt: str | None,
+    workers: int | None,
+    engine: str,
+    ray_address: str | None,
 ) -> None:
     """The nightly job: ingest what is new in PATHS, report on the last complete day, compare it with the day
     before, exit 3 past a threshold.
@@ -429,14 +509,18 @@ def audit(
     cat = load_catalogue(prices_file)
     with audit_lock(db, lock_wait):
         tracking.begin(display=tracking.on_terminal())
+        backend = _backend(engine, ray_address, workers)
         store = Store(db)
         try:
-            result = _ingest(store, paths, no_text, fmt) if paths else IngestResult()
-            last = day.date() if day else default_day(datetime.now(UTC).date())
-            windows = Windows(last, window_days).check()
-            outcome = audit_compare(store, cat, windows, fail_on_increase, fail_on_cache_drop, result)
-            since, until = windows.current
-            rep = build_report(store, cat, since=since, until=until, this_run=result)
+            try:
+                result = _ingest(store, paths, no_text, fmt, backend=backend) if paths else IngestResult()
+                last = day.date() if day else default_day(datetime.now(UTC).date())
+                windows = Windows(last, window_days).check()
+                outcome = audit_compare(store, cat, windows, fail_on_increase, fail_on_cache_drop, result)
+                since, until = windows.current
+                rep = build_report(store, cat, since=since, until=until, this_run=result, backend=backend)
+            finally:
+                backend.close()
             outcome["alerts"] += new_uncached_prefixes(store, rep, windows)
             suffix = last.isoformat() + (f"-w{window_days}" if window_days > 1 else "")
             outcome["outputs"] = {k: str(folder / f"llmcost-{suffix}.{k}") for k in ("html", "json", "md")}
@@ -482,7 +566,18 @@ def audit(
 @_db_option(required=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @_ingest_options
-def ingest(paths: tuple[str, ...], db: str, as_json: bool, no_text: bool, strict: bool, fmt: str | None) -> None:
+@_engine_options
+def ingest(
+    paths: tuple[str, ...],
+    db: str,
+    as_json: bool,
+    no_text: bool,
+    strict: bool,
+    fmt: str | None,
+    workers: int | None,
+    engine: str,
+    ray_address: str | None,
+) -> None:
     """Read PATHS into the DuckDB file --db. Re-running on the same files adds nothing.
 
     \b
@@ -490,9 +585,13 @@ def ingest(paths: tuple[str, ...], db: str, as_json: bool, no_text: bool, strict
       llmcost ingest /var/log/llm/ --db llm.duckdb --no-text
     """
     tracking.begin(display=tracking.on_terminal("-" if as_json else None))
+    backend = _backend(engine, ray_address, workers)
     store = Store(db)
     try:
-        result = _ingest(store, paths, no_text, fmt)
+        try:
+            result = _ingest(store, paths, no_text, fmt, backend=backend)
+        finally:
+            backend.close()
         tracking.finish()
         if as_json:
             click.echo(
@@ -714,6 +813,7 @@ def tokens_cmd(file_or_text: str, literal: bool, model: str, prices_file: str | 
     help="A TOML file of [[rule]] tables (match -> route_to) instead of the built-in classifier.",
 )
 @_ingest_options
+@_engine_options
 def savings(
     paths: tuple[str, ...],
     db: str | None,
@@ -723,6 +823,9 @@ def savings(
     no_text: bool,
     strict: bool,
     fmt: str | None,
+    workers: int | None,
+    engine: str,
+    ray_address: str | None,
 ) -> None:
     """What each lever would have saved on PATHS (or --db): the estimates, with ranges and assumptions.
 
@@ -732,11 +835,17 @@ def savings(
     """
     _need_input(paths, db)
     tracking.begin(display=tracking.on_terminal("-" if as_json else None))
+    backend = _backend(engine, ray_address, workers)
     store = Store(db)
     try:
-        result = _ingest(store, paths, no_text, fmt) if paths else IngestResult()
-        rules = load_rules(routing_rules) if routing_rules else None
-        rep = build_report(store, load_catalogue(prices_file), this_run=result, routing_rules=rules)
+        try:
+            result = _ingest(store, paths, no_text, fmt, backend=backend) if paths else IngestResult()
+            rules = load_rules(routing_rules) if routing_rules else None
+            rep = build_report(
+                store, load_catalogue(prices_file), this_run=result, routing_rules=rules, backend=backend
+            )
+        finally:
+            backend.close()
         tracking.finish()
         if as_json:
             click.echo(

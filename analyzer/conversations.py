@@ -44,6 +44,10 @@ class Sequence:
     _parsed: list[_Req] = field(default_factory=list, compare=False, repr=False)  # requests_of, once
     _chains: list[Any] = field(default_factory=list, compare=False, repr=False)  # prefix chains, once
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # sent to a worker as its two frames: the memoised Python lists stay here (the worker builds its own)
+        return (Sequence, (self.requests, self.messages))
+
 
 def load_sequence(con: duckdb.DuckDBPyConnection, since: Any = None, until: Any = None) -> Sequence:
     reqs = queries.run(con, "sequence_requests", since=since, until=until)

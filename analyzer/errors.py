@@ -23,3 +23,10 @@ class ThresholdError(LlmcostError):
     """An audit threshold was crossed: exit 3."""
 
     exit_code = 3
+
+
+class UsageError(LlmcostError):
+    """A command line that cannot run as asked (an optional extra missing, a cluster unreachable): exit 2, as
+    click's own usage errors, but in one line."""
+
+    exit_code = 2

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+from analyzer import remote
 from analyzer.errors import InputError
 
 # Suffixes looked at when walking a folder; files named explicitly are always tried.
@@ -67,13 +68,20 @@ def expand_paths(paths: Iterable[str]) -> list[tuple[Path, bool]]:
     """Every file under the given paths, in a stable order, each with whether the user named it directly.
 
     A path that matches nothing is an error; a file found by walking a folder may later be skipped when it is
-    unreadable or its format is not recognised, a file named directly may not. `-` is standard input.
+    unreadable or its format is not recognised, a file named directly may not. `-` is standard input; a URL
+    (s3://...) is listed in its object storage (remote.py) and its files come as `RemotePath`s.
     """
     out: list[tuple[Path, bool]] = []
     seen: set[Path] = set()
     for raw in paths:
         if raw == STDIN:
             out.append((Path(STDIN), True))
+            continue
+        if remote.is_url(raw):
+            for r, explicit in remote.expand(raw, LOG_SUFFIXES):
+                if r not in seen:
+                    seen.add(r)  # type: ignore[arg-type]
+                    out.append((r, explicit))  # type: ignore[arg-type]
             continue
         if any(c in raw for c in _GLOB_CHARS) and not _exists(raw):
             try:
@@ -149,6 +157,11 @@ def _walk(folder: Path) -> list[Path]:
     return sorted(found)
 
 
+def as_path(name: str) -> Path:
+    """A path back from its name (a work unit carries names, not objects): a URL stays a URL."""
+    return remote.RemotePath(name) if remote.is_url(name) else Path(name)  # type: ignore[return-value]
+
+
 def label(path: Path) -> str:
     """How a path is named in messages: standard input has no name of its own."""
     return STDIN_LABEL if str(path) == STDIN else str(path)
@@ -174,6 +187,8 @@ def is_stream(path: Path) -> bool:
     """True for standard input and pipes (`<(...)`, /dev/stdin, a FIFO): readable once, so read once."""
     if str(path) == STDIN:
         return True
+    if isinstance(path, remote.RemotePath):
+        return False
     try:
         return stat.S_ISFIFO(os.stat(path).st_mode) or stat.S_ISSOCK(os.stat(path).st_mode)
     except OSError:
@@ -181,6 +196,8 @@ def is_stream(path: Path) -> bool:
 
 
 def _open_raw(path: Path) -> BinaryIO:
+    if isinstance(path, remote.RemotePath):
+        return path.open()
     if str(path) == STDIN:
         if sys.stdin is None or sys.stdin.isatty():
             raise InputError("-: standard input is a terminal; pipe a log into it")
@@ -345,9 +362,12 @@ class Line:
     error: str | None = None
 
 
-def split_lines(chunks: Iterable[bytes], stream: ByteStream | None = None) -> Iterator[Line]:
+def split_lines(
+    chunks: Iterable[bytes], stream: ByteStream | RangeStream | None = None, ends: list[int] | None = None
+) -> Iterator[Line]:
     """Non-blank lines, numbered from 1, ended by LF, CRLF or a lone CR. A line longer than MAX_RECORD_BYTES is
-    rejected without being kept in memory; a stream that ends early ends with one line saying so."""
+    rejected without being kept in memory; a stream that ends early ends with one line saying so. `ends`, when
+    given, receives the number of line ends read (a byte range's lines are numbered on from the ranges before)."""
     limit = MAX_RECORD_BYTES
     buf = bytearray()  # the start of a line that continues into the next chunk
     n = 1
@@ -388,11 +408,41 @@ def split_lines(chunks: Iterable[bytes], stream: ByteStream | None = None) -> It
         buf.clear()
         n += 1 if damage else 0
     tail = bytes(buf).strip()
+    if ends is not None:
+        ends.append(n - 1)
     if damage:
         cut = "; its last record is cut short" if tail else ""
         yield Line(n, None, damage + cut)
     elif tail:
         yield Line(n, tail)
+
+
+class RangeStream:
+    """The bytes [start, end) of a regular, uncompressed UTF-8 file, read in bounded chunks: one unit of a large
+    JSONL file cut at line ends (store.split_ranges), parsed apart from the others."""
+
+    def __init__(self, path: Path, start: int, end: int) -> None:
+        self.path, self.start, self.end = path, start, end
+        self.damage: str | None = None
+
+    def chunks(self) -> Iterator[bytes]:
+        try:
+            fh = open(self.path, "rb")  # noqa: SIM115 - closed below, also when the reader stops early
+        except OSError as e:
+            raise InputError(f"{self.path}: cannot read ({e.strerror or e})") from None
+        with fh:
+            fh.seek(self.start)
+            left = self.end - self.start
+            while left > 0:
+                try:
+                    data = fh.read(min(READ_CHUNK, left))
+                except OSError as e:
+                    self.damage = f"read error ({e.strerror or e}); the rest of the file was not read"
+                    return
+                if not data:  # the file shrank since it was cut: the check after reading says it changed
+                    return
+                left -= len(data)
+                yield data
 
 
 def _overlong() -> str:
@@ -401,6 +451,8 @@ def _overlong() -> str:
 
 def starts_with(path: Path, magic: bytes) -> bool:
     """Whether a regular file begins with these bytes (never true of a pipe, which must not be read twice)."""
+    if isinstance(path, remote.RemotePath):
+        return False  # only a local SQLite file is read as one (sqlite3 opens files, not streams)
     try:
         if str(path) == STDIN or not stat.S_ISREG(os.stat(path).st_mode):
             return False
@@ -420,14 +472,31 @@ def hash_into(path: Path, digest: Digest) -> None:
         raise InputError(f"{path}: cannot read ({e.strerror or e})") from None
 
 
+def check_regular(path: Path) -> None:
+    """Only regular files are read by name (a pipe is read as a stream): a device such as /dev/zero would never
+    end."""
+    if isinstance(path, remote.RemotePath):
+        return  # a listed object: a file
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise InputError(f"{path}: is a device or special file, not a log file or a pipe")
+    except OSError as e:
+        raise InputError(f"{path}: cannot read ({e.strerror or e})") from None
+
+
 def sha256_file(path: Path) -> tuple[str, int]:
     """Content hash of the bytes on disk (so a renamed copy is recognised) and the size. Only regular files:
     a device such as /dev/zero would never end."""
     h = hashlib.sha256()
     size = 0
+    if isinstance(path, remote.RemotePath):
+        with path.open() as fh:
+            while chunk := fh.read(READ_CHUNK):
+                h.update(chunk)
+                size += len(chunk)
+        return h.hexdigest(), size
+    check_regular(path)
     try:
-        if not stat.S_ISREG(os.stat(path).st_mode):
-            raise InputError(f"{path}: is a device or special file, not a log file or a pipe")
         with open(path, "rb") as fh:
             while chunk := fh.read(1 << 20):
                 h.update(chunk)

@@ -37,7 +37,8 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 WORKERS_ENV = "LLMCOST_WORKERS"  # the default --workers (tests and benchmarks set it)
-PRELOAD = ["analyzer.savings.engine", "analyzer.store"]  # imported once by the fork server, not by every worker
+# Imported once by the fork server, not by every worker (analyzer.warm: the tokenizer, loaded once).
+PRELOAD = ["analyzer.savings.engine", "analyzer.store", "analyzer.warm"]
 
 
 class Backend(Protocol):
@@ -96,6 +97,8 @@ class UnitError(RuntimeError):
 
 
 def _context() -> multiprocessing.context.BaseContext:
+    if os.environ.get("LLMCOST_MP") == "spawn":
+        return multiprocessing.get_context("spawn")
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(PRELOAD)
     return ctx
@@ -128,6 +131,7 @@ class _Proc:
         self.proc = ctx.Process(target=_actor_loop, args=(child, cls, args), daemon=True)
         self.proc.start()
         child.close()
+        self.built = False  # the constructor's answer not yet read
 
     def result(self) -> Any:
         try:
@@ -147,6 +151,13 @@ class Local:
     def __init__(self, workers: int | None = None) -> None:
         self.workers = workers or default_workers()
         self._ctx = _context()
+        if self.workers > 1:
+            # One thread of polars per worker: the workers already fill the cores, and a pool of polars threads
+            # in each would spin against the others on many small frames. The fork server (a new interpreter,
+            # started here) and every worker inherit it; this process's polars pool is already sized.
+            os.environ.setdefault("POLARS_MAX_THREADS", "1")
+        # The fork server starts at the first unit sent to a worker, not here: a small run never starts one (its
+        # imports and tokenizer load cost ~1 s of a core that this process would rather have).
         self._pool: ProcessPoolExecutor | None = None
         self._procs: list[_Proc] = []
 
@@ -158,19 +169,28 @@ class Local:
         return list(self._pool.map(fn, items))
 
     def actors(self, cls: type, args: Sequence[tuple[Any, ...]]) -> list[Any]:
+        """Started, not waited for: they build their state while this process goes on (a failure to build is
+        raised by the first `call`). The task pool's processes go first: actors come after the parsing (a later
+        `map` starts a new pool), and idle parse workers hold ~200 MB each."""
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
         procs = [_Proc(self._ctx, cls, a) for a in args]
         self._procs.extend(procs)
-        for p in procs:
-            p.result()
         return procs
 
     def call(self, actors: Sequence[Any], method: str, args: Sequence[tuple[Any, ...]] | None = None) -> list[Any]:
         for i, p in enumerate(actors):
-            p.conn.send((method, args[i] if args is not None else ()))
+            # a worker whose constructor failed has exited: its error is read below
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                p.conn.send((method, args[i] if args is not None else ()))
         out: list[Any] = []
         first: UnitError | None = None
         for p in actors:  # collect every answer, so no pipe is left holding one
             try:
+                if not p.built:
+                    p.built = True
+                    p.result()  # the constructor's answer comes first
                 out.append(p.result())
             except UnitError as e:
                 first = first or e

@@ -10,6 +10,7 @@ longest previously seen prefix is found by walking the chain until the first uns
 from __future__ import annotations
 
 import bisect
+import hashlib
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
@@ -39,6 +40,11 @@ def message_prefix_requests(seq: Sequence) -> list[PrefixRequest]:
     return once(seq, seq._chains, _chains)
 
 
+def stable_hash(text: str) -> int:
+    """A 63-bit hash of `text` that is the same in every process (unlike `hash(str)`)."""
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big") >> 1
+
+
 @gc_paused()
 def _chains(seq: Sequence) -> list[PrefixRequest]:
     r = seq.requests
@@ -46,17 +52,24 @@ def _chains(seq: Sequence) -> list[PrefixRequest]:
         PrefixRequest(rid, ts.timestamp() if ts is not None else 0.0, [], [])
         for rid, ts in zip(r["request_id"].to_list(), r["ts"].to_list(), strict=True)
     ]
-    seeds = [hash(("model", m)) for m in r["model"].to_list()]
+    # Node ids from integers only: Python seeds its string hashing per process, and these ids order the shared
+    # prefixes that tie (which of them make the top list), so they must be the same in every run.
+    seeds = {m: stable_hash("model\0" + (m or "")) for m in set(r["model"].to_list())}
+    seeds_by_req = [seeds[m] for m in r["model"].to_list()]
     m = seq.messages
+    role_ids: dict[str, int] = {}
     cols = [m[c].to_list() for c in ("req", "role", "cid", "tokens", "is_output", "breakpoint")]
     last_req = 0
     h = 0
     for req, role, cid, tok, is_out, bp in zip(*cols, strict=True):
         if req != last_req:
-            last_req, h = req, seeds[req - 1]
+            last_req, h = req, seeds_by_req[req - 1]
         if is_out:
             continue
-        h = hash((h, role, cid))
+        rid = role_ids.get(role)
+        if rid is None:
+            rid = role_ids[role] = stable_hash("role\0" + (role or ""))
+        h = hash((h, rid, cid))
         cur = out[req - 1]
         if role in ("system", "tools", "developer") and cur.sys_end == len(cur.nodes) - 1:
             cur.sys_end = len(cur.nodes)

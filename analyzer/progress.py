@@ -145,7 +145,7 @@ class Tracker:
             if self._saved_stderr is not None:
                 sys.stderr.flush()
                 sys.stderr = self._saved_stderr
-        ends = [s for _, s in self.stages[1:]] + [end]
+        ends = [s for _, s in self.stages[1:]] + [end] if self.stages else []  # a run ended before its first stage
         out = [(name, e - s) for (name, s), e in zip(self.stages, ends, strict=True)]
         if self.timings:
             for name, secs in out:

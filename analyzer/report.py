@@ -14,11 +14,12 @@ import polars as pl
 
 from analyzer import __version__, actions, conversations, prefixes, projection, queries, reconcile, tokens, usage
 from analyzer.errors import InputError
+from analyzer.parallel import Backend
 from analyzer.prices import COST_COLUMNS, Catalogue, price_one, price_requests
 from analyzer.progress import stage
 from analyzer.redact import excerpt, excerpt_of
 from analyzer.savings.routing import Rule
-from analyzer.savings.run import estimate_all
+from analyzer.savings.run import start_estimates
 from analyzer.store import IngestResult, Store
 
 # 1: first version: meta, period, prices, totals, by_day, by_model, by_attribution, unpriced,
@@ -223,7 +224,9 @@ def build_report(
     cache_capacity: int | None = None,
     routing_rules: list[Rule] | None = None,
     show_text: bool = False,
+    backend: Backend | None = None,
 ) -> dict[str, Any]:
+    """The report model. `backend`: where the savings replays run (parallel.py; default: this process)."""
     con = store.con
     left_out = None
     if since is None and until is None:
@@ -332,7 +335,9 @@ def build_report(
         },
     }
     ratios = {c["provider"]: c["ratio"] for c in calibration if c["ratio"] and c["encoding"] == "o200k_base"}
-    report.update(structure(store, cat, priced, since, until, cache_capacity, ratios, routing_rules, show_text))
+    report.update(
+        structure(store, cat, priced, since, until, cache_capacity, ratios, routing_rules, show_text, backend)
+    )
     stage("reconciliation, sessions, projection")
     report["reconciliation"] = reconcile.reconcile(con)
     report["usage_export"] = usage.section(con, cat, since, until, priced)
@@ -468,6 +473,7 @@ def structure(
     calibration: dict[str, float] | None = None,
     routing_rules: list[Rule] | None = None,
     show_text: bool = False,
+    backend: Backend | None = None,
 ) -> dict[str, Any]:
     """Conversations, context growth, prefixes and savings; thread ids and turns are written back to
     `requests`. Prompt text appears only as excerpts (redacted unless show_text)."""
@@ -483,6 +489,15 @@ def structure(
             "WHERE requests.request_id = t.request_id"
         )
         con.unregister("_threads")
+    system_prompts = queries.run(con, "system_prompts", since=since, until=until)
+    groups = prefixes.volatile_prefixes(system_prompts)
+    split = volatile_split(con, groups)
+    # Savings are what a lever saves from now on: the logged traffic and every replay of it at today's prices
+    # (the same prices on both sides of each estimate). Started here: when they run on other processes, the
+    # stages below run meanwhile.
+    pending = start_estimates(
+        con, at_today_prices(priced), seq, threads, cat, calibration or {}, routing_rules, split, backend
+    )
     stage("conversations")
     windows = {k: cat.context_window(k) for k in priced["model_key"].drop_nulls().unique().to_list()}
     retrieved = conversations.retrieved_blocks(con, seq, threads)
@@ -519,9 +534,6 @@ def structure(
             scale=pl.when(pl.col("counted") > 0).then(pl.col("input_tokens") / pl.col("counted")).otherwise(None),
         )
     )
-    system_prompts = queries.run(con, "system_prompts", since=since, until=until)
-    groups = prefixes.volatile_prefixes(system_prompts)
-    split = volatile_split(con, groups)
     stage("prefix tables")
     prefix_tables = _prefix_tables(con, message_reqs, attrs, groups, cat, show_text)
     stage("savings replays")
@@ -530,9 +542,7 @@ def structure(
         "prefix_reuse": reuse,
         **prefix_tables,
         "shared_system_prefixes": prefixes.shared_system_prefixes(system_prompts),
-        # Savings are what a lever saves from now on: the logged traffic and every replay of it at today's
-        # prices (the same prices on both sides of each estimate).
-        **estimate_all(con, at_today_prices(priced), seq, threads, cat, calibration or {}, routing_rules, split),
+        **pending.result(),
     }
 
 

@@ -10,10 +10,12 @@ it was re-sent.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import hashlib
 import os
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,13 +28,23 @@ import pyarrow as pa
 from analyzer import progress as tracking
 from analyzer import tokens
 from analyzer.errors import InputError
-from analyzer.inputs import Digest, expand_paths, is_stream, label, sha256_file
+from analyzer.inputs import Digest, as_path, check_regular, expand_paths, is_stream, label, sha256_file
 from analyzer.migrations import migrate
-from analyzer.sources import Item, Request, Source, open_source, sniff_source
+from analyzer.parallel import Backend
+from analyzer.remote import RemotePath
+from analyzer.sources import BY_NAME, Item, Request, Source, open_source, range_items, sniff_source
 from analyzer.sources.base import RecordError, record_key, validate, validate_bucket
 from analyzer.sources.exports import PageMark, UsageBucket
 
-BATCH_ROWS = 5_000  # requests per insert: bounds memory (each holds its messages' text)
+BATCH_ROWS = 5_000  # requests per insert: bounds memory
+BATCH_MESSAGES = 200_000  # message rows per insert: an agent's calls each re-send the whole history
+BATCH_TEXT_CHARS = 32 << 20  # distinct message text per insert
+CID_MEMO_CHARS = 32 << 20  # text remembered to recognise re-sent contents without hashing them again
+# With a backend, an uncompressed JSONL file larger than this is cut into ranges of about this size, parsed
+# apart; below PARALLEL_MIN_BYTES of input in all, everything is read in this process (starting workers costs
+# ~1 s, more than a few MB take to parse).
+RANGE_BYTES = 32 << 20
+PARALLEL_MIN_BYTES = 2 << 20
 EXCERPT_CHARS = 200
 
 _REQUEST_SCHEMA = pa.schema(
@@ -146,7 +158,22 @@ class _Planned:
     source: Source
     items: Iterator[Item] | None
     digest: Digest | None
+    sha256: str | None = None  # hashed before reading (when the database may hold it already)
     explicit: bool = True
+    order: int = 0  # place among the files named or found
+    stat: tuple[int, int, int] | None = None  # size, mtime, inode when cut into ranges
+
+
+@dataclass
+class _FileState:
+    """What the merge of one file's batches keeps from batch to batch."""
+
+    source_id: int
+    path: Path
+    offset: int = 0  # lines of the file's earlier ranges
+    repeats: dict[str, int] = field(default_factory=dict)  # content key -> times seen in this file
+    rejects: list[tuple[Any, ...]] = field(default_factory=list)
+    buckets: list[tuple[int, str, UsageBucket]] = field(default_factory=list)
 
 
 @dataclass
@@ -221,52 +248,84 @@ class Store:
         no_text: bool = False,
         fmt: str | None = None,
         progress: Callable[[str], None] | None = None,
+        backend: Backend | None = None,
     ) -> IngestResult:
-        result = IngestResult()
+        """Read PATHS into the store. With a `backend` (and more than PARALLEL_MIN_BYTES to read), files and byte
+        ranges of large JSONL files are parsed as units on it; this process merges their batches in unit order,
+        so the tables are the same as a serial ingest's, row for row."""
+        # (key, result): (0, place given) for a file skipped before reading, (1, place in the plan) for one read
+        done_files: list[tuple[tuple[int, int], FileResult]] = []
         plan: list[_Planned] = []
         seen: dict[str, str] = {}  # sha256 -> the file of this run that has those bytes
         tracking.stage("check inputs")
-        for path, explicit in expand_paths(paths):
+        # Hashing a file before reading it only pays when the database may already hold it: into an empty one
+        # every file is read, and hashed once while it is read (a copy within the run is found then).
+        hashed = bool(_one(self.con, "SELECT EXISTS (SELECT 1 FROM sources)")[0])
+        for order, (path, explicit) in enumerate(expand_paths(paths)):
             try:
-                planned = self._plan(path, fmt, seen)
+                planned = self._plan(path, fmt, seen, hashed)
             except InputError as e:
                 if explicit or fmt:
                     raise
                 # A file found by walking a folder: one unreadable or unrecognised file does not stop the run.
-                result.files.append(FileResult(label(path), None, skipped=str(e).split(": ", 1)[-1]))
+                done_files.append(((0, order), FileResult(label(path), None, skipped=str(e).split(": ", 1)[-1])))
                 continue
             if isinstance(planned, FileResult):
-                result.files.append(planned)
+                done_files.append(((0, order), planned))
             else:
                 plan.append(planned)
-                planned.explicit = explicit
+                planned.explicit, planned.order = explicit, order
         # Companion files (batch inputs) first, so the outputs they annotate can join them.
         plan.sort(key=lambda p: not p.source.companion)
         ctx: dict[str, Any] = {}
         tracking.stage("read logs")
         sizes = [_size_on_disk(p.path) for p in plan]
         tracking.reading(sum(sizes))
+        pooled = backend is not None and sum(sizes) >= PARALLEL_MIN_BYTES
+        units = [self._units(p, no_text) if pooled else None for p in plan]
+        remote = _Prefetch(backend, parse_unit, [u for us in units if us for u in us]) if pooled else None
+        hashes = _Hashes([p for p, us in zip(plan, units, strict=True) if us and us[0].end is not None])
         done = 0
-        for p, size in zip(plan, sizes, strict=True):
-            if progress:
-                progress(f"reading {label(p.path)} as {p.source.name}")
-            tracking.file(f"{Path(label(p.path)).name} ({p.source.name})", done)
-            try:
-                result.files.append(self._ingest_file(p, no_text, ctx))
-            except InputError as e:
-                if p.explicit or fmt:
-                    raise
-                result.files.append(FileResult(label(p.path), None, skipped=str(e).split(": ", 1)[-1]))
-            done += size
-        return result
+        try:
+            for pos, (p, us, size) in enumerate(zip(plan, units, sizes, strict=True)):
+                if progress:
+                    progress(f"reading {label(p.path)} as {p.source.name}")
+                tracking.file(f"{Path(label(p.path)).name} ({p.source.name})", done)
+                got = remote.results(len(us)) if remote is not None and us else None
+                try:
+                    try:
+                        res = self._ingest_file(p, no_text, ctx, seen, got, hashes)
+                    except _Changed:  # the file changed while its ranges were read: read it again, whole, here
+                        p.items = None
+                        res = self._ingest_file(p, no_text, ctx, seen, None, hashes)
+                except InputError as e:
+                    if p.explicit or fmt:
+                        raise
+                    res = FileResult(label(p.path), None, skipped=str(e).split(": ", 1)[-1])
+                finally:
+                    for _ in got or ():  # a file given up half way: its other units' results are not the next file's
+                        pass
+                dup = res.skipped is not None and res.skipped.startswith("already ingested (same content")
+                done_files.append(((0, p.order) if dup else (1, pos), res))
+                done += size
+        finally:
+            if remote is not None:
+                remote.close()
+            hashes.close()
+        # In the order a serial reading lists them: files skipped before reading (in the order given), then the
+        # files read. A copy of another file of the run counts as skipped before reading, found now or earlier.
+        return IngestResult([r for _, r in sorted(done_files, key=lambda x: x[0])])
 
-    def _plan(self, path: Path, fmt: str | None, seen: dict[str, str]) -> _Planned | FileResult:
+    def _plan(self, path: Path, fmt: str | None, seen: dict[str, str], hashed: bool) -> _Planned | FileResult:
         """The file's format, or why it adds nothing. Regular files are closed again after sniffing (a folder
         may hold more files than a process may open); a pipe stays open, as it can be read only once."""
         if is_stream(path):
             digest = Digest()
             source, items = open_source(path, fmt, digest)
             return _Planned(path, source, items, digest)
+        if not hashed:
+            check_regular(path)
+            return _Planned(path, sniff_source(path, fmt), None, None)
         sha, _ = sha256_file(path)
         known = _one(self.con, "SELECT path FROM sources WHERE sha256 = ?", [sha])
         if known:
@@ -274,92 +333,102 @@ class Store:
         if sha in seen:
             return FileResult(str(path), None, skipped=f"already ingested (same content as {seen[sha]})")
         seen[sha] = str(path)
-        return _Planned(path, sniff_source(path, fmt), None, None)
+        return _Planned(path, sniff_source(path, fmt), None, None, sha256=sha)
 
-    def _ingest_file(self, p: _Planned, no_text: bool, ctx: dict[str, Any]) -> FileResult:
+    def _units(self, p: _Planned, no_text: bool) -> list[Unit] | None:
+        """How a file is parsed on the backend: one unit, or one per byte range of a large JSONL file. None: in
+        this process (a pipe, already open; batch files, whose records join across files through `ctx`)."""
+        if p.items is not None or p.source.shares_run or p.source.companion:
+            return None
+        whole = [Unit(str(p.path), p.source.name, no_text=no_text)]
+        if p.source.sequential or getattr(p.source, "explode", None) is not None or not _splittable(p.path):
+            return whole
+        try:
+            st = os.stat(p.path)
+            ranges = split_ranges(p.path, RANGE_BYTES)
+        except OSError:
+            return whole  # read whole, where the reading says what is wrong
+        if len(ranges) < 2:
+            return whole
+        p.stat = (st.st_size, st.st_mtime_ns, st.st_ino)
+        return [Unit(str(p.path), p.source.name, a, b, no_text) for a, b in ranges]
+
+    def _ingest_file(
+        self,
+        p: _Planned,
+        no_text: bool,
+        ctx: dict[str, Any],
+        seen: dict[str, str],
+        parsed: Iterator[Parsed] | None = None,
+        hashes: _Hashes | None = None,
+    ) -> FileResult:
+        """One file in one transaction: its units' batches (parsed elsewhere, or here as they are read) merged in
+        order, its rejects, buckets and manifest row."""
         path, source = p.path, p.source
-        if p.items is None:  # reopen: the bytes read now are the ones recorded
-            p.digest = Digest()
-            _, p.items = open_source(path, source.name, p.digest)
-        items, digest = p.items, p.digest
-        assert digest is not None
+        items = None
+        read_whole: list[tuple[str | None, int]] = []  # hash and size of the bytes a whole-file unit read
+        if parsed is None:
+            if p.items is None:  # reopen: the bytes read now are the ones recorded
+                p.digest = Digest()
+                _, p.items = open_source(path, source.name, p.digest)
+            items, digest = p.items, p.digest
+            assert digest is not None
+            ctx["path"] = str(path)  # sources that carry state from record to record (Codex totals) reset on it
+
+            def advance() -> None:  # now and then: how far into the file reading has got, for the display
+                tracking.advance_to(digest.size)
+
+            units: Iterable[tuple[Iterable[Batch], int, int]] = [
+                (_parse(items, source, ctx, no_text, 2, advance), 0, 0)
+            ]
+        else:
+            units = _checked(parsed, read_whole)
         res = FileResult(label(path), source.name)
         con = self.con
         con.execute("BEGIN TRANSACTION")
         try:
             source_id = _one(con, "SELECT coalesce(max(source_id), 0) + 1 FROM sources")[0]
-            rejects: list[tuple[Any, ...]] = []
-            batch: list[tuple[int, Request]] = []
-            repeats: dict[str, int] = {}  # content key -> times seen in this file
-            buckets: list[tuple[int, str, UsageBucket]] = []
-            ctx["path"] = str(path)  # sources that carry state from record to record (Codex totals) reset on it
-            for item in items:
-                if not item.line & 255:  # now and then: how far into the file reading has got, for the display
-                    tracking.advance_to(digest.size)
-                reason = item.error
-                found: list[Any] = []
-                if reason is None:
-                    if not isinstance(item.obj, dict):
-                        reason = f"not a JSON object (a {type(item.obj).__name__})"
-                    else:
-                        try:
-                            found = list(source.records(item.obj, ctx))
-                        except Exception as e:  # noqa: BLE001 - a record the parser did not foresee
-                            # One odd record must not stop the file nor lose its good records.
-                            reason = f"unexpected content ({type(e).__name__})"
-                if reason is not None:
-                    found = [RecordError(reason)]
-                n_req = 0
-                for rec in found:  # a companion record (joined elsewhere) yields nothing
-                    where = item.location(path) + (f".{rec.where}" if getattr(rec, "where", "") else "")
-                    try:
-                        if isinstance(rec, Request):
-                            validate(rec)
-                        elif isinstance(rec, UsageBucket):
-                            validate_bucket(rec)
-                    except RecordError as e:
-                        rec = e
-                    if isinstance(rec, RecordError):
-                        excerpt = None if no_text else _excerpt(item)
-                        why = getattr(rec, "bare", str(rec)) if no_text else str(rec)
-                        rejects.append((source_id, label(path), item.line, where, why, excerpt))
-                    elif isinstance(rec, UsageBucket):
-                        buckets.append((item.line, where, rec))
-                    elif isinstance(rec, PageMark):
-                        con.execute(
-                            "INSERT INTO usage_pages VALUES (?, ?, ?, ?)",
-                            [source_id, rec.export, rec.has_more, rec.next_page],
-                        )
-                    else:
-                        if rec.request_id is None:
-                            key = record_key(source.name, item.obj, rec.conversation_id)
-                            key += f"/{n_req}" if n_req else ""
-                            n = repeats[key] = repeats.get(key, 0) + 1
-                            rec.request_id = key if n == 1 else f"{key}#{n}"
-                        n_req += 1
-                        batch.append((item.line, rec))
-                if len(batch) >= BATCH_ROWS:
-                    self._flush(batch, source_id, no_text, res)
-                    batch = []
-            self._flush(batch, source_id, no_text, res)
-            self._flush_buckets(buckets, source_id, res)
-            sha = digest.hexdigest()
+            f = _FileState(source_id, path)
+            for batches, lines, reached in units:
+                for b in batches:
+                    self._flush(b, f, res)
+                f.offset += lines
+                if parsed is not None:
+                    tracking.advance_to(reached)
+            self._flush_buckets(f.buckets, source_id, res)
+            if parsed is None:
+                assert p.digest is not None
+                sha, size = p.digest.hexdigest(), p.digest.size
+            elif read_whole:  # one whole-file unit: hashed as it was read
+                sha, size = read_whole[0]
+            else:  # ranges: the bytes are the ones hashed here, unless the file changed meanwhile
+                assert hashes is not None
+                sha, size = hashes.result(p)
+                if _stat(path) != p.stat:
+                    raise _Changed
+            assert sha is not None
+            if seen.get(sha, str(path)) != str(path):  # a copy of a file read earlier in this run
+                con.execute("ROLLBACK")
+                self._request_ids = None
+                self._tok = None
+                return FileResult(label(path), None, skipped=f"already ingested (same content as {seen[sha]})")
             known = _one(con, "SELECT path FROM sources WHERE sha256 = ?", [sha])
             if known:  # these very bytes were read before (the file changed back, or a pipe repeated a file)
                 con.execute("ROLLBACK")
                 self._request_ids = None
                 self._tok = None
                 return FileResult(label(path), None, skipped=f"already ingested (as {known[0]})")
-            res.rejected = len(rejects)
-            if rejects:
-                con.executemany("INSERT INTO rejects VALUES (?, ?, ?, ?, ?, ?)", rejects)
+            seen[sha] = str(path)
+            res.rejected = len(f.rejects)
+            if f.rejects:
+                con.executemany("INSERT INTO rejects VALUES (?, ?, ?, ?, ?, ?)", f.rejects)
             con.execute(
                 "INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     source_id,
                     label(path),
                     sha,
-                    digest.size,
+                    size,
                     source.name,
                     res.rows + res.buckets,
                     res.rejected,
@@ -453,139 +522,107 @@ class Store:
         finally:
             self.con.unregister("_batch_cids")
 
-    def _flush(self, batch: list[tuple[int, Request]], source_id: int, no_text: bool, res: FileResult) -> None:
-        if not batch:
+    def _flush(self, b: Batch, f: _FileState, res: FileResult) -> None:
+        """One parsed batch into the tables: ids of records without one numbered by repeat within the file,
+        requests seen before dropped as duplicates (first seen wins), contents new to the store inserted."""
+        import pyarrow.compute as pc  # here, not at the top: its import takes ~0.1 s that most commands never use
+
+        path = f.path
+        if b.pages:
+            self.con.executemany(
+                "INSERT INTO usage_pages VALUES (?, ?, ?, ?)",
+                [[f.source_id, m.export, m.has_more, m.next_page] for m in b.pages],
+            )
+        for line, unit, suffix, why, excerpt in b.rejects:
+            line = line + f.offset if unit == "line" else line
+            where = Item(line, unit, None, None, None).location(path) + suffix
+            f.rejects.append((f.source_id, label(path), line, where, why, excerpt))
+        for line, unit, suffix, bucket in b.buckets:
+            line = line + f.offset if unit == "line" else line
+            f.buckets.append((line, Item(line, unit, None, None, None).location(path) + suffix, bucket))
+        n = len(b.keyless)
+        if not n:
             return
+        rids: list[str] = b.requests.column("request_id").to_pylist()
+        repeats = f.repeats
+        for i, keyless in enumerate(b.keyless):
+            if keyless:  # identified by content: the n-th identical record of the file is a call of its own
+                key = rids[i]
+                k = repeats[key] = repeats.get(key, 0) + 1
+                if k > 1:
+                    rids[i] = f"{key}#{k}"
         known = self._known_ids()
         tok = self._token_cache()
-        stored = self._stored_ids([r.request_id for _, r in batch if r.request_id not in known])
-        cols: dict[str, list[Any]] = {f: [] for f in _REQUEST_FIELDS}
-        m_req: list[str] = []
-        m_pos: list[int] = []
-        m_role: list[str] = []
-        m_cid: list[str] = []
-        m_out: list[bool] = []
-        m_enc: list[str] = []
-        m_bp: list[str | None] = []
-        b_req: list[str] = []
-        b_pos: list[int] = []
-        b_hash: list[int] = []
-        new_texts: dict[str, str] = {}  # content_id -> text, not yet tokenized anywhere
-        cl_texts: dict[str, str] = {}  # content_id -> text, needing a cl100k count
-        o200k, cl100k = tok["o200k_base"], tok["cl100k_base"]
-        for line, r in batch:
-            rid = r.request_id
-            assert rid is not None  # set by _ingest_file from the record's content when the log has none
+        stored = self._stored_ids([r for r in rids if r not in known])
+        keep = [False] * n
+        for i, rid in enumerate(rids):
             if rid in known or rid in stored:
                 res.duplicates += 1
                 continue
             known.add(rid)
-            enc = tokens.encoding_for(r.model)
-            n_in = 0
-            for pos, (role, text, is_output) in enumerate(r.messages):
-                cid = content_id(text)
-                if cid not in o200k and cid not in new_texts:
-                    new_texts[cid] = text
-                if enc == "cl100k_base" and cid not in cl100k:
-                    cl_texts[cid] = text
-                m_req.append(rid)
-                m_pos.append(pos)
-                m_role.append(role)
-                m_cid.append(cid)
-                m_out.append(is_output)
-                m_enc.append(enc)
-                m_bp.append(r.breakpoints.get(pos))
-                n_in += not is_output
-            if r.blocks:
-                b_req.extend([rid] * len(r.blocks))
-                b_pos.extend(range(len(r.blocks)))
-                b_hash.extend(r.blocks)
-            for f, v in (
-                ("request_id", rid),
-                ("source_id", source_id),
-                ("line", line),
-                ("ts", r.ts_us),
-                ("provider", r.provider),
-                ("model", r.model),
-                ("api_key", r.api_key),
-                ("project", r.project),
-                ("user", r.user),
-                ("feature", r.feature),
-                ("tags", r.tags),
-                ("conversation_id", r.conversation_id),
-                ("endpoint", r.endpoint),
-                ("input_tokens", r.input_tokens),
-                ("cache_read_tokens", r.cache_read_tokens),
-                ("cache_write_5m_tokens", r.cache_write_5m_tokens),
-                ("cache_write_1h_tokens", r.cache_write_1h_tokens),
-                ("output_tokens", r.output_tokens),
-                ("reasoning_tokens", r.reasoning_tokens),
-                ("batch", r.batch),
-                ("service_tier", r.service_tier),
-                ("reported_cost", r.reported_cost),
-                ("latency_ms", r.latency_ms),
-                ("status", r.status),
-                ("n_messages", n_in),
-                ("has_tools", r.has_tools),
-                ("encoding", enc),
-                ("trace_ms", r.trace_ms),
-                ("inference_geo", r.inference_geo),
-                ("speed", r.speed),
-            ):
-                cols[f].append(v)
-        res.rows += len(cols["request_id"])
-        # Contents new to this run may be in the database from an earlier one: their counts are read, not redone.
-        for cid, n_o200k, n_cl100k in self._stored_tokens(list(new_texts)):
+            keep[i] = True
+        kept = sum(keep)
+        res.rows += kept
+        if not kept:
+            return
+        rid_arr = pa.array(rids, pa.string())
+        req = b.requests.set_column(0, "request_id", rid_arr)
+        req = req.set_column(1, "source_id", pa.array([f.source_id] * n, pa.int32()))
+        if f.offset:
+            req = req.set_column(2, "line", pc.add(req.column("line"), pa.scalar(f.offset, pa.int32())))
+        msgs, blocks = b.messages, b.blocks
+        if kept < n:
+            keep_arr = pa.array(keep)
+            req = req.filter(keep_arr)
+            msgs = msgs.filter(pc.take(keep_arr, msgs.column("req")))
+            if blocks is not None:
+                blocks = blocks.filter(pc.take(keep_arr, blocks.column("req")))
+        # Contents new to this run may be in the database from an earlier one: they are not inserted again.
+        o200k, cl100k = tok["o200k_base"], tok["cl100k_base"]
+        cids: list[str] = pc.unique(msgs.column("content_id")).to_pylist()  # in order of first use
+        new = [c for c in cids if c not in o200k]
+        for cid, n_o200k, n_cl100k in self._stored_tokens(new):
             if n_o200k is not None:
                 o200k[cid] = n_o200k
-                del new_texts[cid]
             if n_cl100k is not None:
                 cl100k[cid] = n_cl100k
-                cl_texts.pop(cid, None)
-        # Tokenize each new distinct content once, for every encoding it is needed in.
-        new_ids = list(new_texts)
-        for cid, n in zip(new_ids, tokens.count_many([new_texts[c] for c in new_ids], "o200k_base"), strict=True):
-            o200k[cid] = n
-        cl_ids = list(cl_texts)
-        for cid, n in zip(cl_ids, tokens.count_many([cl_texts[c] for c in cl_ids], "cl100k_base"), strict=True):
-            cl100k[cid] = n
+        new = [c for c in new if c not in o200k]
+        # cl100k counts are kept for the contents cl100k-encoded requests send
+        is_cl = pc.equal(b.requests.column("encoding"), "cl100k_base")
+        cl_need: list[str] = []
+        if pc.any(is_cl).as_py():
+            cl_msgs = msgs.filter(pc.take(is_cl, msgs.column("req")))
+            cl_need = [c for c in pc.unique(cl_msgs.column("content_id")).to_pylist() if c not in cl100k]
         con = self.con
-        if new_ids:
-            contents = pa.table(
-                {
-                    "content_id": new_ids,
-                    "chars": [len(new_texts[c]) for c in new_ids],
-                    "tokens_o200k": [o200k[c] for c in new_ids],
-                    "tokens_cl100k": [cl100k.get(c) for c in new_ids],
-                    "text": [None if no_text else new_texts[c] for c in new_ids],
-                },
-                schema=_CONTENT_SCHEMA,
-            )
-            con.register("_new_contents", contents)
-            con.execute("INSERT INTO contents SELECT * FROM _new_contents")
-            con.unregister("_new_contents")
-        old_cl = [c for c in cl_ids if c not in new_texts]
-        if old_cl:
-            upd = pa.table({"content_id": old_cl, "n": [cl100k[c] for c in old_cl]})
-            con.register("_cl_update", upd)
-            con.execute(
-                "UPDATE contents SET tokens_cl100k = u.n FROM _cl_update u WHERE contents.content_id = u.content_id"
-            )
-            con.unregister("_cl_update")
-        req_table = pa.table(cols, schema=_REQUEST_SCHEMA)
+        if new or cl_need:
+            row_of = {c: i for i, c in enumerate(b.contents.column("content_id").to_pylist())}
+            counts_o = b.contents.column("tokens_o200k")
+            counts_cl = b.contents.column("tokens_cl100k")
+            for c in cl_need:
+                cl100k[c] = counts_cl[row_of[c]].as_py()
+            if new:
+                rows = pa.array([row_of[c] for c in new], pa.int64())
+                contents = b.contents.take(rows)
+                for c, k in zip(new, pc.take(counts_o, rows).to_pylist(), strict=True):
+                    o200k[c] = k
+                contents = contents.set_column(3, "tokens_cl100k", pa.array([cl100k.get(c) for c in new], pa.int32()))
+                con.register("_new_contents", contents)
+                con.execute("INSERT INTO contents SELECT * FROM _new_contents")
+                con.unregister("_new_contents")
+            fresh = set(new)
+            old_cl = [c for c in cl_need if c not in fresh]
+            if old_cl:
+                upd = pa.table({"content_id": old_cl, "n": [cl100k[c] for c in old_cl]})
+                con.register("_cl_update", upd)
+                con.execute(
+                    "UPDATE contents SET tokens_cl100k = u.n FROM _cl_update u WHERE contents.content_id = u.content_id"
+                )
+                con.unregister("_cl_update")
         msg_table = pa.table(
-            {
-                "request_id": m_req,
-                "position": m_pos,
-                "role": m_role,
-                "content_id": m_cid,
-                "tokens": [tok[e][c] for e, c in zip(m_enc, m_cid, strict=True)],
-                "is_output": m_out,
-                "breakpoint": m_bp,
-            },
+            [pc.take(rid_arr, msgs.column("req")), *(msgs.column(c) for c in _MESSAGE_SCHEMA.names[1:])],
             schema=_MESSAGE_SCHEMA,
         )
-        con.register("_new_requests", req_table)
+        con.register("_new_requests", req)
         con.register("_new_messages", msg_table)
         con.execute(
             f"INSERT INTO requests ({', '.join(_quoted(_REQUEST_FIELDS))}) "
@@ -597,15 +634,12 @@ class Store:
         )
         con.unregister("_new_requests")
         con.unregister("_new_messages")
-        if b_req:
-            blocks = pa.table(
-                {
-                    "request_id": b_req,
-                    "position": pa.array(b_pos, pa.int32()),
-                    "block_hash": pa.array(b_hash, pa.int64()),
-                }
+        if blocks is not None and blocks.num_rows:
+            table = pa.table(
+                [pc.take(rid_arr, blocks.column("req")), blocks.column("position"), blocks.column("block_hash")],
+                names=["request_id", "position", "block_hash"],
             )
-            con.register("_new_blocks", blocks)
+            con.register("_new_blocks", table)
             con.execute("INSERT INTO blocks SELECT * FROM _new_blocks")
             con.unregister("_new_blocks")
 
@@ -640,3 +674,434 @@ def _excerpt(item: Item) -> str | None:
     else:
         return None
     return s[:EXCERPT_CHARS]
+
+
+# ---- parsing units ------------------------------------------------------------------------------------------
+#
+# What a worker does for one unit (a file, or a byte range of a large JSONL file): read and parse its records,
+# validate and normalise them, hash and tokenize their messages' contents, and hand back compact batches (Arrow
+# tables and short lists). What needs the whole run (numbering records without ids, dropping duplicates, which
+# contents are new) is left to the store, which merges the batches in unit order.
+
+
+@dataclass
+class Unit:
+    """A file (end None: any compression or shape) or the bytes [start, end) of an uncompressed JSONL file."""
+
+    path: str
+    source: str  # the format's name, detected once for the file
+    start: int = 0
+    end: int | None = None
+    no_text: bool = False
+
+
+@dataclass
+class Batch:
+    """Up to BATCH_ROWS requests (and BATCH_MESSAGES messages, BATCH_TEXT_CHARS of distinct text) of a unit.
+
+    Line numbers are the unit's own (a range's count from its first line); the store adds the lines before it.
+    A record without an id of its own carries its content key as request_id (`keyless`), numbered by the store.
+    """
+
+    requests: pa.Table  # _REQUEST_SCHEMA (source_id 0)
+    keyless: list[bool]
+    messages: pa.Table  # _UNIT_MESSAGE_SCHEMA: `req` is the row of the request in `requests`
+    contents: pa.Table  # _CONTENT_SCHEMA: every distinct content the batch's messages use, counted
+    blocks: pa.Table | None  # req, position, block_hash
+    rejects: list[tuple[int, str, str, str, str | None]]  # line, item unit, location suffix, reason, excerpt
+    buckets: list[tuple[int, str, str, UsageBucket]]  # line, item unit, location suffix, bucket
+    pages: list[PageMark]
+
+
+@dataclass
+class Parsed:
+    """A unit's batches; for a range, how many line ends it held; for a whole file, the hash of its bytes."""
+
+    batches: list[Batch]
+    end: int | None = None
+    lines: int = 0
+    sha256: str | None = None
+    size: int = 0
+    error: str | None = None  # an InputError's message: the file cannot be read
+
+
+_UNIT_MESSAGE_SCHEMA = pa.schema([("req", pa.int32())] + list(_MESSAGE_SCHEMA)[1:])
+_BLOCK_SCHEMA = pa.schema([("req", pa.int32()), ("position", pa.int32()), ("block_hash", pa.int64())])
+
+
+class _Builder:
+    """Requests into column lists, and each distinct content hashed and tokenized once (see _Memo). Contents
+    are recognised by their text first (a dict lookup: re-sent messages are the bulk), and hashed with blake2b
+    only when new."""
+
+    def __init__(self, no_text: bool, threads: int) -> None:
+        self.no_text, self.threads = no_text, threads
+        self.memo = _MEMO
+        self._reset()
+
+    def _reset(self) -> None:
+        self.cols: dict[str, list[Any]] = {f: [] for f in _REQUEST_FIELDS}
+        self.keyless: list[bool] = []
+        self.m_req: list[int] = []
+        self.m_pos: list[int] = []
+        self.m_role: list[str] = []
+        self.m_cid: list[str] = []
+        self.m_out: list[bool] = []
+        self.m_cl: list[bool] = []
+        self.m_bp: list[str | None] = []
+        self.b_req: list[int] = []
+        self.b_pos: list[int] = []
+        self.b_hash: list[int] = []
+        self.texts: dict[str, str] = {}  # content_id -> text, the batch's distinct contents in order of first use
+        self.cl: dict[str, None] = {}  # contents cl100k-encoded requests send
+        self.chars = 0
+        self.rejects: list[tuple[int, str, str, str, str | None]] = []
+        self.buckets: list[tuple[int, str, str, UsageBucket]] = []
+        self.pages: list[PageMark] = []
+
+    def full(self) -> bool:
+        return len(self.keyless) >= BATCH_ROWS or len(self.m_req) >= BATCH_MESSAGES or self.chars >= BATCH_TEXT_CHARS
+
+    def add(self, line: int, r: Request, keyless: bool) -> None:
+        i = len(self.keyless)
+        enc = tokens.encoding_for(r.model)
+        cl = enc == "cl100k_base"
+        memo, texts = self.memo, self.texts
+        cid_of = memo.cid_of
+        bps = r.breakpoints
+        n_in = 0
+        for pos, (role, text, is_output) in enumerate(r.messages):
+            cid = cid_of.get(text)
+            if cid is None:
+                cid = cid_of[text] = content_id(text)
+                memo.chars += len(text)
+            if cid not in texts:
+                texts[cid] = text
+                self.chars += len(text)
+            if cl:
+                self.cl[cid] = None
+            self.m_req.append(i)
+            self.m_pos.append(pos)
+            self.m_role.append(role)
+            self.m_cid.append(cid)
+            self.m_out.append(is_output)
+            self.m_cl.append(cl)
+            self.m_bp.append(bps.get(pos) if bps else None)
+            n_in += not is_output
+        if r.blocks:
+            self.b_req.extend([i] * len(r.blocks))
+            self.b_pos.extend(range(len(r.blocks)))
+            self.b_hash.extend(r.blocks)
+        self.keyless.append(keyless)
+        for f, v in (
+            ("request_id", r.request_id),
+            ("source_id", 0),
+            ("line", line),
+            ("ts", r.ts_us),
+            ("provider", r.provider),
+            ("model", r.model),
+            ("api_key", r.api_key),
+            ("project", r.project),
+            ("user", r.user),
+            ("feature", r.feature),
+            ("tags", r.tags),
+            ("conversation_id", r.conversation_id),
+            ("endpoint", r.endpoint),
+            ("input_tokens", r.input_tokens),
+            ("cache_read_tokens", r.cache_read_tokens),
+            ("cache_write_5m_tokens", r.cache_write_5m_tokens),
+            ("cache_write_1h_tokens", r.cache_write_1h_tokens),
+            ("output_tokens", r.output_tokens),
+            ("reasoning_tokens", r.reasoning_tokens),
+            ("batch", r.batch),
+            ("service_tier", r.service_tier),
+            ("reported_cost", r.reported_cost),
+            ("latency_ms", r.latency_ms),
+            ("status", r.status),
+            ("n_messages", n_in),
+            ("has_tools", r.has_tools),
+            ("encoding", enc),
+            ("trace_ms", r.trace_ms),
+            ("inference_geo", r.inference_geo),
+            ("speed", r.speed),
+        ):
+            self.cols[f].append(v)
+
+    def take(self) -> Batch:
+        o200k, cl100k = self.memo.counts["o200k_base"], self.memo.counts["cl100k_base"]
+        texts = self.texts
+        # Tokenize each new distinct content once, for every encoding it is needed in.
+        for name, wanted, known in (("o200k_base", texts, o200k), ("cl100k_base", self.cl, cl100k)):
+            todo = [c for c in wanted if c not in known]
+            for cid, n in zip(todo, tokens.count_many([texts[c] for c in todo], name, self.threads), strict=True):
+                known[cid] = n
+        ids = list(texts)
+        contents = pa.table(
+            {
+                "content_id": ids,
+                "chars": [len(t) for t in texts.values()],
+                "tokens_o200k": [o200k[c] for c in ids],
+                "tokens_cl100k": [cl100k.get(c) for c in ids],
+                "text": [None] * len(ids) if self.no_text else list(texts.values()),
+            },
+            schema=_CONTENT_SCHEMA,
+        )
+        messages = pa.table(
+            [
+                pa.array(self.m_req, pa.int32()),
+                pa.array(self.m_pos, pa.int32()),
+                pa.array(self.m_role, pa.string()),
+                pa.array(self.m_cid, pa.string()),
+                pa.array(
+                    [(cl100k if cl else o200k)[c] for c, cl in zip(self.m_cid, self.m_cl, strict=True)], pa.int32()
+                ),
+                pa.array(self.m_out, pa.bool_()),
+                pa.array(self.m_bp, pa.string()),
+            ],
+            schema=_UNIT_MESSAGE_SCHEMA,
+        )
+        blocks = pa.table([self.b_req, self.b_pos, self.b_hash], schema=_BLOCK_SCHEMA) if self.b_req else None
+        batch = Batch(
+            pa.table(self.cols, schema=_REQUEST_SCHEMA),
+            self.keyless,
+            messages,
+            contents,
+            blocks,
+            self.rejects,
+            self.buckets,
+            self.pages,
+        )
+        self._reset()
+        if self.memo.chars > CID_MEMO_CHARS:
+            self.memo.clear()
+        return batch
+
+
+class _Memo:
+    """Contents this process has hashed and tokenized, by text, kept from unit to unit (a worker parses many;
+    the files of an agent's runs re-send the same prompts): each is hashed and counted once per process until
+    CID_MEMO_CHARS of text are remembered, then the memo starts again."""
+
+    def __init__(self) -> None:
+        self.clear()
+
+    def clear(self) -> None:
+        self.cid_of: dict[str, str] = {}
+        self.counts: dict[str, dict[str, int]] = {e: {} for e in tokens.ENCODINGS}
+        self.chars = 0
+
+
+_MEMO = _Memo()
+
+
+def _parse(
+    items: Iterable[Item],
+    source: Source,
+    ctx: dict[str, Any],
+    no_text: bool,
+    threads: int,
+    advance: Callable[[], None] | None = None,
+) -> Iterator[Batch]:
+    """The records of one unit, parsed and validated, in batches."""
+    b = _Builder(no_text, threads)
+    name = source.name
+    for item in items:
+        if advance is not None and not item.line & 255:
+            advance()
+        reason = item.error
+        found: list[Any] = []
+        if reason is None:
+            if not isinstance(item.obj, dict):
+                reason = f"not a JSON object (a {type(item.obj).__name__})"
+            else:
+                try:
+                    found = list(source.records(item.obj, ctx))
+                except Exception as e:  # noqa: BLE001 - a record the parser did not foresee
+                    # One odd record must not stop the file nor lose its good records.
+                    reason = f"unexpected content ({type(e).__name__})"
+        if reason is not None:
+            found = [RecordError(reason)]
+        n_req = 0
+        for rec in found:  # a companion record (joined elsewhere) yields nothing
+            suffix = f".{rec.where}" if getattr(rec, "where", "") else ""
+            try:
+                if isinstance(rec, Request):
+                    validate(rec)
+                elif isinstance(rec, UsageBucket):
+                    validate_bucket(rec)
+            except RecordError as e:
+                rec = e
+            if isinstance(rec, RecordError):
+                excerpt = None if no_text else _excerpt(item)
+                why = getattr(rec, "bare", str(rec)) if no_text else str(rec)
+                b.rejects.append((item.line, item.unit, suffix, why, excerpt))
+            elif isinstance(rec, UsageBucket):
+                b.buckets.append((item.line, item.unit, suffix, rec))
+            elif isinstance(rec, PageMark):
+                b.pages.append(rec)
+            else:
+                keyless = rec.request_id is None
+                if keyless:
+                    key = record_key(name, item.obj, rec.conversation_id)
+                    rec.request_id = key + (f"/{n_req}" if n_req else "")
+                n_req += 1
+                b.add(item.line, rec, keyless)
+        if b.full():
+            yield b.take()
+    yield b.take()
+
+
+def parse_unit(u: Unit) -> Parsed:
+    """One unit, parsed where the backend runs it (a worker process, a Ray task, or here)."""
+    path = as_path(u.path)
+    source = BY_NAME[u.source]
+    ctx: dict[str, Any] = {"path": u.path}
+    try:
+        if u.end is None:
+            digest = Digest()
+            _, items = open_source(path, u.source, digest)
+            try:
+                batches = list(_parse(items, source, ctx, u.no_text, 1))
+            finally:
+                items.close()  # type: ignore[attr-defined]
+            return Parsed(batches, None, 0, digest.hexdigest(), digest.size)
+        ends: list[int] = []
+        batches = list(_parse(range_items(path, u.start, u.end, ends), source, ctx, u.no_text, 1))
+        return Parsed(batches, u.end, ends[0] if ends else 0)
+    except InputError as e:
+        return Parsed([], u.end, error=str(e))
+
+
+def _checked(parsed: Iterator[Parsed], whole: list[tuple[str | None, int]]) -> Iterator[tuple[list[Batch], int, int]]:
+    """(batches, line ends, bytes of the file reached) of each unit of a file, in order; `whole` receives the
+    hash and size of a whole-file unit. A unit that could not read its file raises the reading's InputError."""
+    for u in parsed:
+        if u.error is not None:
+            raise InputError(u.error)
+        if u.end is None:
+            whole.append((u.sha256, u.size))
+        yield u.batches, u.lines, u.size if u.end is None else u.end
+
+
+def split_ranges(path: Path, target: int) -> list[tuple[int, int]]:
+    """[start, end) byte ranges of about `target` bytes covering the file, each ending just after a line feed
+    (so no line is cut, whatever its CR/LF ending); one range when the file has no line feed to cut at."""
+    size = os.stat(path).st_size
+    out: list[tuple[int, int]] = []
+    start = 0
+    with open(path, "rb") as fh:
+        while size - start > target + target // 2:
+            fh.seek(start + target)
+            pos = start + target
+            cut = -1
+            while cut < 0:
+                chunk = fh.read(1 << 16)
+                if not chunk:
+                    break
+                i = chunk.find(b"\n")
+                if i >= 0:
+                    cut = pos + i + 1
+                pos += len(chunk)
+            if cut < 0 or cut >= size:
+                break
+            out.append((start, cut))
+            start = cut
+    out.append((start, size))
+    return out
+
+
+def _splittable(path: Path) -> bool:
+    """Whether a file is plain UTF-8 JSONL (no compression, no BOM, no UTF-16, not one JSON document), so that
+    its byte ranges cut at line feeds can be read apart, as the whole file would be. A file in object storage is
+    one unit (objects there are many, and each is fetched whole where it is parsed)."""
+    if isinstance(path, RemotePath):
+        return False
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(1 << 16)
+    except OSError:
+        return False
+    if head[:2] == b"\x1f\x8b" or head[:4] == b"\x28\xb5\x2f\xfd" or head[:3] == b"\xef\xbb\xbf":
+        return False
+    if b"\x00" in head[:4] or head[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return False
+    start = head.lstrip()
+    if start[:1] != b"{":
+        return False
+    first = start.split(b"\n", 1)[0].split(b"\r", 1)[0]
+    if len(first) == len(start) and len(head) == 1 << 16:
+        return False  # a first line longer than the head: not worth the risk of a document
+    try:
+        return isinstance(orjson.loads(first), dict)
+    except orjson.JSONDecodeError:
+        return False
+
+
+class _Changed(Exception):
+    """A file cut into ranges changed while they were read."""
+
+
+def _stat(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_size, st.st_mtime_ns, st.st_ino)
+
+
+class _Hashes:
+    """The sha256 of the files cut into ranges, computed on a thread of this process while the workers parse
+    them (hashlib releases the GIL): their bytes are read once more, but not on the way of the parsing."""
+
+    def __init__(self, plan: list[_Planned]) -> None:
+        self._pool: ThreadPoolExecutor | None = None
+        self._jobs: dict[int, Future[tuple[str, int]]] = {}
+        todo = [p for p in plan if p.sha256 is None]
+        if todo:
+            self._pool = ThreadPoolExecutor(max_workers=1)
+            self._jobs = {id(p): self._pool.submit(sha256_file, p.path) for p in todo}
+
+    def result(self, p: _Planned) -> tuple[str, int]:
+        if p.sha256 is not None and p.stat is not None:
+            return p.sha256, p.stat[0]
+        return self._jobs[id(p)].result()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+
+
+class _Prefetch:
+    """The backend's results for a list of units, in unit order. Units go to the backend a window at a time,
+    two windows in flight (so the workers do not wait for a window's slowest unit, nor for this process merging
+    the one before): at most about three windows of results are held at once."""
+
+    def __init__(self, backend: Backend, fn: Callable[[Unit], Parsed], units: list[Unit]) -> None:
+        window = max(2, 2 * max(1, getattr(backend, "workers", 1)))
+        self._backend, self._fn = backend, fn
+        self._chunks = [units[i : i + window] for i in range(0, len(units), window)]
+        self._next = 0
+        self._pool = ThreadPoolExecutor(max_workers=2)
+        self._running: collections.deque[Future[list[Parsed]]] = collections.deque()
+        self._buf: collections.deque[Parsed] = collections.deque()
+        self._fill()
+
+    def _fill(self) -> None:
+        while len(self._running) < 2 and self._next < len(self._chunks):
+            self._running.append(self._pool.submit(self._backend.map, self._fn, self._chunks[self._next]))
+            self._next += 1
+
+    def results(self, n: int) -> Iterator[Parsed]:
+        """The next n units' results, one at a time (a file cut into many ranges is never held whole)."""
+        for _ in range(n):
+            if not self._buf:
+                first = self._running.popleft()
+                self._fill()
+                self._buf.extend(first.result())
+            yield self._buf.popleft()
+
+    def close(self) -> None:
+        self._next = len(self._chunks)
+        for f in self._running:
+            f.cancel()
+        self._pool.shutdown(wait=True)

@@ -19,6 +19,8 @@ def fail_on_three(x: int) -> int:
 
 class Counter:
     def __init__(self, start: int) -> None:
+        if start < 0:
+            raise ValueError("negative start")
         self.n = start
 
     def add(self, k: int) -> int:
@@ -54,3 +56,45 @@ def test_a_failing_unit_raises_here(be) -> None:
         be.call(actors, "boom")
     # the actor survives its method's exception
     assert be.call(actors, "add", [(5,)]) == [5]
+
+
+def test_a_constructor_that_fails_raises_at_the_first_call(be) -> None:
+    with pytest.raises((ValueError, UnitError), match="negative start"):
+        actors = be.actors(Counter, [(1,), (-1,)])
+        be.call(actors, "add", [(1,), (1,)])
+
+
+def test_a_small_run_starts_no_worker_process(tmp_path) -> None:
+    """Under the thresholds (2 MB to parse, 40,000 requests to replay) nothing is started: no fork server."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    script = (
+        "import multiprocessing.forkserver as fs, sys\n"
+        "from click.testing import CliRunner\n"
+        "from analyzer.cli import cli\n"
+        f"r = CliRunner().invoke(cli, ['report', {str(root / 'sample_logs')!r}, '--workers', '2', '--json', "
+        f"{str(tmp_path / 's.json')!r}])\n"
+        "assert r.exit_code == 0, r.output\n"
+        "print('forkserver', fs._forkserver._forkserver_pid)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True, check=True)
+    assert out.stdout.strip().endswith("forkserver None"), out.stdout + out.stderr
+
+
+def test_starting_actors_lets_the_idle_task_pool_go() -> None:
+    be = Local(2)
+    try:
+        assert be.map(square, [1, 2, 3]) == [1, 4, 9]
+        pool_pids = {p.pid for p in be._pool._processes.values()}
+        actors = be.actors(Counter, [(1,)])
+        assert be.call(actors, "add", [(1,)]) == [2]
+        import os
+
+        gone = [pid for pid in pool_pids if not os.path.exists(f"/proc/{pid}")]
+        assert set(gone) == pool_pids
+        assert be.map(square, [4, 5]) == [16, 25]  # a new pool when asked again
+    finally:
+        be.close()

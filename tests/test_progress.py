@@ -100,6 +100,17 @@ def test_forced_display_shows_bytes_read_of_the_total_then_each_stage():
     assert [name for name, _ in stages] == ["read logs", "threads"]
 
 
+def test_a_run_that_ends_before_its_first_stage_ends_cleanly(runner):
+    """A command that fails before any stage (here --ray-address without --engine ray) leaves nothing behind that
+    breaks the next command in the same process."""
+    res = runner.invoke(cli, ["report", str(SAMPLES / "openai_chat.jsonl"), "--ray-address", "auto"])
+    assert res.exit_code == 2 and "--ray-address needs --engine ray" in res.stderr
+    assert not progress.active()
+    progress.begin(display=False)
+    assert progress.finish() == []
+    assert runner.invoke(cli, ["report", str(SAMPLES / "openai_chat.jsonl")]).exit_code == 0
+
+
 def test_a_delayed_display_never_appears_on_a_quick_run():
     out = io.StringIO()
     progress.begin(display=True, timings=False, stream=out, delay=30, force_terminal=True)

@@ -79,15 +79,14 @@ def estimate_caching(
     out["by_model"] = [
         {k: (round(v, 10) if isinstance(v, float) else v) for k, v in row.items()} for row in by_model.to_dicts()
     ]
-    traffic = engine.traffic
-    simulated = [rid for rid in traffic.body if traffic.logged[rid].provider in RULES]
-    if not simulated:
+    simulated = engine.simulated()
+    if simulated.is_empty():
         return out
-    providers = {traffic.logged[rid].provider for rid in simulated}
+    providers = set(simulated["provider"].to_list())
     estimates: list[Estimate] = []
     explicit = [p for p in providers if RULES[p].mode == "explicit"]
     if explicit:
-        n = sum(1 for rid in simulated if RULES[traffic.logged[rid].provider].mode == "explicit")
+        n = simulated.filter(pl.col("provider").is_in(explicit)).height
         for label, ttl, price in (("5-minute", 300.0, "1.25x"), ("1-hour", 3600.0, "2x")):
             estimates.append(
                 lever_estimate(
@@ -106,9 +105,7 @@ def estimate_caching(
                     detail={"mode": "explicit", "ttl_s": ttl, "providers": sorted(explicit)},
                 )
             )
-    extended = [
-        rid for rid in simulated if offers_extended_retention(traffic.logged[rid].provider, traffic.logged[rid].model)
-    ]
+    extended = [(p, m) for p, m in simulated.select("provider", "model").iter_rows() if offers_extended_retention(p, m)]
     if extended:
         estimates.append(
             lever_estimate(
@@ -126,7 +123,7 @@ def estimate_caching(
             )
         )
     if split:
-        variants = [rid for rid in simulated if any(c in split for c in traffic.body[rid].cids)]
+        variants = engine.split_variants(split)
         if variants:
             estimates.append(
                 lever_estimate(
@@ -134,7 +131,7 @@ def estimate_caching(
                     Lever("stable system prompts", split=split),
                     lever_kind="caching",
                     policy="move the volatile span of each system prompt to its end",
-                    scope=f"{len(variants)} requests whose system prompt is one variant of a template",
+                    scope=f"{variants} requests whose system prompt is one variant of a template",
                     assumptions=[
                         "Each variant of a system prompt that differs early (a date, a name, an id) is sent as the "
                         "part all variants share, then the rest: the shared part becomes one cacheable prefix "
@@ -169,7 +166,24 @@ def gemini_explicit(engine: Engine, cat: Catalogue) -> Estimate | None:
     """Gemini explicit caching of each system prompt (plus tools), against the as-logged replay (implicit
     caching): the first request in a scope creates the cache, later requests while it lives read the prefix
     at the cached price (or what implicit caching already gave, if more), and the cache is billed for every
-    hour it exists (the union of [use, use + TTL] intervals)."""
+    hour it exists (the union of [use, use + TTL] intervals). Each bin of the traffic is computed where it is
+    held (`gemini_part`) and the parts are added."""
+    parts = [p for p in engine.each(gemini_part, cat) if p is not None]
+    if not parts:
+        return None
+    n_reads = sum(p["requests"] for p in parts)
+    n_groups = sum(p["caches"] for p in parts)
+    before = sum(p["before"] for p in parts)
+    storage = sum(p["storage"] for p in parts)
+    after = sum(p["after"] for p in parts)
+    saving = before - after
+    band = engine.band(set().union(*(p["ids"] for p in parts)))
+    return _gemini_estimate(n_reads, n_groups, before, after, saving, storage, band)
+
+
+def gemini_part(engine: Engine, cat: Catalogue) -> dict[str, Any] | None:
+    """One bin's Gemini explicit-cache replay: requests, caches, cost before and after (storage included), the
+    storage alone and the requests' ids."""
     base = engine.baseline("central")
     calls = [c for c in engine.base.calls if c.provider == "google" and c.nodes and c.sys_end >= 0]
     groups: dict[tuple[Any, ...], list[Any]] = {}
@@ -202,15 +216,24 @@ def gemini_explicit(engine: Engine, cat: Catalogue) -> Estimate | None:
             upper_bound=pl.col("input_tokens")
         )
     )
-    before = float(rows["cost"].sum())
-    after = float(price_requests(lever.select(*PRICE_COLUMNS), cat)["cost"].sum()) + storage
-    saving = before - after
-    band = engine.band(set(rows["base_id"].to_list()))
+    return {
+        "requests": len(reads),
+        "caches": len(groups),
+        "before": float(rows["cost"].sum()),
+        "after": float(price_requests(lever.select(*PRICE_COLUMNS), cat)["cost"].sum()) + storage,
+        "storage": storage,
+        "ids": set(rows["base_id"].to_list()),
+    }
+
+
+def _gemini_estimate(
+    n_reads: int, n_groups: int, before: float, after: float, saving: float, storage: float, band: float
+) -> Estimate:
     return Estimate(
         lever="caching",
         policy="Gemini explicit caches of each system prompt (1 h TTL, extended by each use)",
-        scope=f"{len(reads)} Gemini requests in {len(groups)} cache(s)",
-        requests=len(reads),
+        scope=f"{n_reads} Gemini requests in {n_groups} cache(s)",
+        requests=n_reads,
         baseline_usd=before,
         counterfactual_usd=after,
         saving_usd=saving,
@@ -225,6 +248,6 @@ def gemini_explicit(engine: Engine, cat: Catalogue) -> Estimate | None:
         evidence=[f"Storage {usd_text(storage)} for the hours the caches would have existed."],
         method="two-replay",
         policies=["Gemini explicit caches"],
-        backtest={"requests": len(reads), "band_usd": round(band, 10)},
+        backtest={"requests": n_reads, "band_usd": round(band, 10)},
         verdict=verdict(saving, band),
     )

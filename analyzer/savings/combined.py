@@ -28,7 +28,7 @@ def pick_components(estimates: list[Estimate]) -> list[Estimate]:
 
 
 def estimate_combined(engine: Engine, estimates: list[Estimate]) -> dict[str, Any] | None:
-    if engine.traffic.rows.is_empty():
+    if not engine.requests:
         return None
     picked = pick_components(estimates)
     left_out = [
@@ -66,7 +66,7 @@ def estimate_combined(engine: Engine, estimates: list[Estimate]) -> dict[str, An
     est = Estimate(
         lever="combined",
         policy=name,
-        scope=f"all {engine.traffic.rows.height} priced requests",
+        scope=f"all {engine.requests} priced requests",
         requests=len(central.affected),
         baseline_usd=central.baseline,
         counterfactual_usd=central.counterfactual,

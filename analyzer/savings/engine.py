@@ -823,22 +823,71 @@ class Engine:
         calls = self.build(lever)
         return {case: self.compare(lever, case, calls) for case in cases}
 
+    # What the estimators ask besides two-replay comparisons; the partitioned engine (partitioned.py) answers
+    # the same questions by merging each bin's answer.
+
+    @property
+    def requests(self) -> int:
+        """The priced, successful requests replayed."""
+        return self.traffic.rows.height
+
     def backtest(self) -> dict[str, Any]:
-        return backtest(self.traffic, self.baseline("central"))
+        return backtest_summary(*self.backtest_rows())
+
+    def backtest_rows(self) -> tuple[pl.DataFrame, set[str]]:
+        return backtest_rows(self.traffic, self.baseline("central"))
+
+    def logged_cost_of(self, ids: set[str]) -> float:
+        return self.traffic.cost_logged(ids) if ids else 0.0
+
+    def replayed_cost_of(self, ids: set[str]) -> float:
+        return self.baseline("central").cost_of(ids) if ids else 0.0
 
     def band(self, affected: set[str]) -> float:
         """The backtest's error in dollars on the requests a lever changes: |as-is replay - as logged|. A saving
         smaller than this is inside what the simulator gets wrong about the same requests."""
         if not affected:
             return 0.0
-        return abs(self.baseline("central").cost_of(affected) - self.traffic.cost_logged(affected))
+        return abs(self.replayed_cost_of(affected) - self.logged_cost_of(affected))
+
+    def by_base(self, lever: Lever | None = None, case: str = "central") -> dict[str, float]:
+        """Each logged request's replayed cost (its added calls included), as logged or under `lever`."""
+        return (self.baseline(case) if lever is None else self.replay(lever, case)).by_base()
+
+    def each(self, fn: Any, *args: Any) -> list[Any]:
+        """[fn(engine, *args)] for each bin's engine, in bin order (here: this one). `fn` must be a module-level
+        function: the partitioned engine runs it where the bins are."""
+        return [fn(self, *args)]
+
+    def simulated(self) -> pl.DataFrame:
+        """request_id, provider, model of the requests the cache simulator replays (a body, a provider with
+        cache rules), in time order."""
+        ids = [rid for rid in self.traffic.body if self.traffic.logged[rid].provider in RULES]
+        lg = self.traffic.logged
+        return pl.DataFrame(
+            {
+                "request_id": ids,
+                "provider": [lg[r].provider for r in ids],
+                "model": [lg[r].model for r in ids],
+            },
+            schema={"request_id": pl.String, "provider": pl.String, "model": pl.String},
+        )
+
+    def split_variants(self, split: Mapping[int, Any]) -> int:
+        """How many simulated requests send a variant of a volatile system prompt."""
+        t = self.traffic
+        return sum(
+            1 for rid, b in t.body.items() if t.logged[rid].provider in RULES and any(c in split for c in b.cids)
+        )
 
 
 def backtest(traffic: Traffic, base: Replay) -> dict[str, Any]:
-    """The as-is replay against what the providers reported, for the requests the simulator replays (bodies on a
-    provider with cache rules): cache reads in total, per provider and per model, per-call error (cache reads as
-    a share of the call's input: median and p95 of the absolute error), calls where the provider reported no
-    cache read but the simulator predicts one (and the reverse), and the cost error."""
+    return backtest_summary(*backtest_rows(traffic, base))
+
+
+def backtest_rows(traffic: Traffic, base: Replay) -> tuple[pl.DataFrame, set[str]]:
+    """The requests the simulator replays (bodies on a provider with cache rules), each with its reported and
+    simulated cache reads and costs, and the first request of each cache scope (the cold start)."""
     sim = base.frame.filter(pl.col("call_id") == pl.col("base_id")).select(
         "base_id", sim_read="cache_read_tokens", sim_cost="cost"
     )
@@ -850,14 +899,22 @@ def backtest(traffic: Traffic, base: Replay) -> dict[str, Any]:
         .select("request_id", "provider", "model", "input_tokens", "cache_read_tokens", "cost")
         .join(sim, left_on="request_id", right_on="base_id")
     )
-    if rows.is_empty():
-        return {"requests": 0, "providers": [], "by_provider": [], "by_model": []}
     first_of_scope: dict[tuple[str, str, str], str] = {}
     for rid in traffic.order:
         if rid in simulated_ids:
             lg = traffic.logged[rid]
             first_of_scope.setdefault((lg.provider, lg.model, lg.key), rid)
-    warm = set(first_of_scope.values())
+    return rows, set(first_of_scope.values())
+
+
+def backtest_summary(rows: pl.DataFrame, warm: set[str]) -> dict[str, Any]:
+    """The as-is replay against what the providers reported, for the requests the simulator replays (bodies on a
+    provider with cache rules): cache reads in total, per provider and per model, per-call error (cache reads as
+    a share of the call's input: median and p95 of the absolute error), calls where the provider reported no
+    cache read but the simulator predicts one (and the reverse), and the cost error. `warm`: each scope's first
+    request (the comparison is also given without them)."""
+    if rows.is_empty():
+        return {"requests": 0, "providers": [], "by_provider": [], "by_model": []}
 
     def compare(frame: pl.DataFrame) -> dict[str, Any]:
         rep = int(frame["cache_read_tokens"].sum())
@@ -951,8 +1008,8 @@ def lever_estimate(
     central = outcomes["central"]
     band = engine.band(central.affected)
     savings = [o.saving for o in outcomes.values()]
-    base_logged = engine.traffic.cost_logged(central.affected) if central.affected else 0.0
-    base_replayed = engine.baseline("central").cost_of(central.affected) if central.affected else 0.0
+    base_logged = engine.logged_cost_of(central.affected)
+    base_replayed = engine.replayed_cost_of(central.affected)
     v = verdict(central.saving, band)
     levers = cases if cases is not None else {case: lever for case in CASES}
     ev = [

@@ -209,8 +209,8 @@ def cheaper_targets(engine: Engine, plan: RoutingPlan) -> tuple[dict[str, str], 
     """The eligible requests that are cheaper on their target, each replayed on its own token mix through the
     cache (cache reads included, and what the first routed turns lose): never route to a dearer model."""
     everything = Lever("route every eligible request", route=plan.targets, target_provider=plan.target_provider)
-    base = engine.baseline("central").by_base()
-    alt = engine.replay(everything, "central").by_base()
+    base = engine.by_base()
+    alt = engine.by_base(everything)
     keep = {rid: t for rid, t in plan.targets.items() if rid in alt and alt[rid] < base.get(rid, 0.0)}
     return keep, len(plan.targets) - len(keep)
 

@@ -1,23 +1,59 @@
-"""Runs every available estimator over one priced period; the report and `llmcost savings` call this."""
+"""Runs every available estimator over one priced period (the report model, hence `llmcost report` and
+`llmcost savings`, starts it with `start_estimates`)."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import duckdb
 import polars as pl
 
 from analyzer.conversations import Sequence
+from analyzer.parallel import Backend
 from analyzer.prices import Catalogue
 from analyzer.savings.batching import estimate_batching
 from analyzer.savings.caching import estimate_caching
 from analyzer.savings.combined import estimate_combined
-from analyzer.savings.engine import Engine, prepare
+from analyzer.savings.partitioned import Bin, PartitionedEngine, elsewhere, split_bins
 from analyzer.savings.routing import Rule, estimate_routing, plan_routing
 from analyzer.savings.trimming import estimate_trimming
 
 
-def estimate_all(
+class Pending:
+    """Estimates being computed: in a thread of this process while the caller goes on (when the replays run on
+    other processes, the thread mostly waits for them), or computed when asked for."""
+
+    def __init__(self, fn: Any, background: bool) -> None:
+        self._value: Any = None
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        self._fn: Any = None
+        if background:
+            self._thread = threading.Thread(target=self._run, args=(fn,), name="llmcost-savings", daemon=True)
+            self._thread.start()
+        else:
+            self._fn = fn
+
+    def _run(self, fn: Any) -> None:
+        try:
+            self._value = fn()
+        except BaseException as e:  # noqa: BLE001 - raised again by result(), in the caller's thread
+            self._error = e
+
+    def result(self) -> Any:
+        if self._fn is not None:
+            fn, self._fn = self._fn, None
+            self._run(fn)
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
+def start_estimates(
     con: duckdb.DuckDBPyConnection,
     priced: pl.DataFrame,
     seq: Sequence,
@@ -26,13 +62,58 @@ def estimate_all(
     calibration: dict[str, float],
     routing_rules: list[Rule] | None = None,
     split: dict[int, tuple[int, int]] | None = None,
+    backend: Backend | None = None,
+) -> Pending:
+    """Every available estimator over one priced period, started: {"caching": the caching block (already
+    saved, backtest), "savings": every estimate, largest first, "combined": the ranked levers replayed together}
+    from `.result()`. When the bins are replayed on other processes (`partitioned.elsewhere`), they
+    replay there while the caller computes what it still needs (conversations, prefix tables); the caller must
+    not change `priced`, `seq` or `threads` meanwhile. The thread asks DuckDB on its own cursor."""
+    bins = split_bins(priced, seq, threads)
+    background = elsewhere(bins, backend)
+    if background:
+        con = con.cursor()
+
+    held = [bins]  # handed over, so the bins' frames can go once the workers have their copies
+
+    def run() -> dict[str, Any]:
+        return _estimate(con, priced, seq, threads, cat, calibration, routing_rules, split, backend, held.pop())
+
+    return Pending(run, background)
+
+
+def _estimate(
+    con: duckdb.DuckDBPyConnection,
+    priced: pl.DataFrame,
+    seq: Sequence,
+    threads: pl.DataFrame,
+    cat: Catalogue,
+    calibration: dict[str, float],
+    routing_rules: list[Rule] | None,
+    split: dict[int, tuple[int, int]] | None,
+    backend: Backend | None,
+    bins: list[Bin],
 ) -> dict[str, Any]:
-    """{"caching": the caching block (already saved, backtest), "savings": every estimate, largest first,
-    "combined": the ranked levers replayed together}."""
-    engine = Engine(prepare(priced, seq, threads, calibration), cat)
+    # the traffic's bins replayed where the backend runs them (partitions.py, partitioned.py)
+    engine = PartitionedEngine(priced, seq, threads, cat, calibration, backend, bins)
+    try:
+        return _estimate_all(engine, con, priced, threads, cat, routing_rules, split)
+    finally:
+        engine.close()
+
+
+def _estimate_all(
+    engine: PartitionedEngine,
+    con: duckdb.DuckDBPyConnection,
+    priced: pl.DataFrame,
+    threads: pl.DataFrame,
+    cat: Catalogue,
+    routing_rules: list[Rule] | None,
+    split: dict[int, tuple[int, int]] | None,
+) -> dict[str, Any]:
+    plan = plan_routing(con, priced, threads, cat, routing_rules)  # here, while the workers build their bins
     caching = estimate_caching(engine, priced, cat, split)
     caching_estimates = caching.pop("_estimates", [])
-    plan = plan_routing(con, priced, threads, cat, routing_rules)
     estimates = (
         estimate_batching(engine, priced, threads, cat)
         + estimate_trimming(engine)

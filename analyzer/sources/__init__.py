@@ -17,7 +17,7 @@ import orjson
 
 from analyzer import inputs
 from analyzer.errors import InputError
-from analyzer.inputs import ByteStream, Digest, Line, label, split_lines
+from analyzer.inputs import ByteStream, Digest, Line, RangeStream, label, split_lines
 from analyzer.sources.anthropic import Anthropic
 from analyzer.sources.anthropic_usage import AnthropicCostReport, AnthropicUsageReport, ClaudeCodeUsageReport
 from analyzer.sources.base import RecordError, Request, Source
@@ -145,6 +145,13 @@ def read_items(path: Path, digest: Digest | None = None) -> Iterator[Item]:
         yield from _line_items(split_lines(itertools.chain([head], chunks), stream))
     finally:
         chunks.close()
+
+
+def range_items(path: Path, start: int, end: int, ends: list[int]) -> Iterator[Item]:
+    """The records of bytes [start, end) of a JSONL file (cut at line ends), numbered from 1 within the range;
+    `ends` receives the number of line ends the range held, to number the next range's lines on from it."""
+    stream = RangeStream(path, start, end)
+    yield from _line_items(split_lines(stream.chunks(), stream, ends))
 
 
 _LINE_END = re.compile(rb"\r\n|\r|\n")

@@ -119,6 +119,12 @@ class Source:
     example: ClassVar[str]  # the sample under sample_logs/
     detected_by: ClassVar[str] = ""  # what in a record identifies the format, for `llmcost formats`
     companion: ClassVar[bool] = False  # True: its records join another file's (batch input); no rows of its own
+    # How records depend on one another, which decides how a file may be cut into units parsed apart (store.py):
+    # `sequential`: a record's meaning depends on earlier records of its file (running totals), so the file is
+    # never cut into byte ranges; `shares_run`: records join what other files of the run left in `ctx` (batch
+    # inputs and outputs), so its files are parsed in the ingesting process, in order.
+    sequential: ClassVar[bool] = False
+    shares_run: ClassVar[bool] = False
 
     def sniff(self, obj: dict[str, Any]) -> bool:
         raise NotImplementedError

@@ -45,6 +45,7 @@ class CodexSession(Source):
     enables = "cost per call, cached input, reasoning tokens, sessions (no message text read)"
     example = "codex_session.jsonl"
     detected_by = 'lines {"type": "turn_context" | "event_msg", "payload": ...} with token_count events'
+    sequential = True  # a call's tokens are the difference of running totals, and the model comes from earlier
 
     def sniff(self, obj: dict[str, Any]) -> bool:
         payload = obj.get("payload")

@@ -23,6 +23,7 @@ class OpenAIBatchInput(Source):
     example = "openai_batch_input.jsonl"
     detected_by = "lines with custom_id and a request body (no response)"
     companion = True
+    shares_run = True
 
     def sniff(self, obj: dict[str, Any]) -> bool:
         return "custom_id" in obj and isinstance(obj.get("body"), dict) and "response" not in obj
@@ -41,6 +42,7 @@ class OpenAIBatchOutput(Source):
     enables = "cost at batch prices, cached and reasoning tokens; messages when the input file is given"
     example = "openai_batch_output.jsonl"
     detected_by = "lines with custom_id and a response or error (no body)"
+    shares_run = True  # joins the inputs' bodies that the batch input files left in ctx
 
     def sniff(self, obj: dict[str, Any]) -> bool:
         return "custom_id" in obj and ("response" in obj or "error" in obj) and "body" not in obj

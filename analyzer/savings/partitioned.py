@@ -1,0 +1,257 @@
+"""The counterfactual engine over bins of the traffic, each held by a worker wherever the backend runs it.
+
+`partitions.bins` cuts the traffic into bins that share no cache scope, thread or conversation, so every replay is
+the sum of the bins' replays. A worker (a process of the local pool, a Ray actor, or this process) holds a few
+bins, each as an `Engine` built once from its slice of the priced requests, the message sequence and the
+threads; it is then asked for many replays. `PartitionedEngine` answers what the estimators ask an `Engine`
+(two-replay comparisons, per-request costs, costs of sets of requests, the backtest, a function per bin) by
+asking every worker at once and merging the bins' answers in bin order, so the figures are the same, float for
+float, on every backend and with any number of workers.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import sys
+import time
+from dataclasses import dataclass, replace
+from typing import Any
+
+import polars as pl
+
+from analyzer import partitions
+from analyzer.conversations import Sequence
+from analyzer.parallel import Backend, Inline
+from analyzer.prices import Catalogue
+from analyzer.progress import TIMINGS_ENV
+from analyzer.savings.engine import CASES, Engine, Lever, Outcome, backtest_summary, prepare
+
+KEEP_BUILT = 2  # levers whose rebuilt calls a worker keeps (an estimate compares one lever in up to three cases)
+
+
+@dataclass
+class Bin:
+    """One bin's inputs: its priced requests, its part of the message sequence (requests numbered 1..n in time
+    order, as `Sequence` expects) and its threads."""
+
+    bin: int
+    rows: pl.DataFrame
+    seq: Sequence
+    threads: pl.DataFrame
+
+
+@dataclass(frozen=True)
+class Built:
+    """A lever rebuilt in the workers (`PartitionedEngine.build`), reused by the comparisons that follow."""
+
+    token: int
+
+
+class Worker:
+    """Some bins' engines, built where the worker runs."""
+
+    def __init__(self, bins: list[Bin], cat: Catalogue, calibration: dict[str, float]) -> None:
+        self.engines = {b.bin: Engine(prepare(b.rows, b.seq, b.threads, calibration), cat) for b in bins}
+        self.built: dict[int, dict[int, Any]] = {}
+
+    def _calls(self, b: int, token: int | None, lever: Lever) -> Any:
+        if token is None:
+            return None
+        kept = self.built.setdefault(token, {})
+        if b not in kept:
+            kept[b] = self.engines[b].build(lever)
+        while len(self.built) > KEEP_BUILT:
+            del self.built[next(iter(self.built))]
+        return kept[b]
+
+    def drop(self) -> list[tuple[int, tuple[int, float]]]:
+        """Let the bins' memory go (the process itself belongs to the backend); this process's CPU seconds."""
+        self.engines, self.built = {}, {}
+        return [(-1, (os.getpid(), time.process_time()))]
+
+    def compare(self, token: int | None, lever: Lever, case: str) -> list[tuple[int, Outcome]]:
+        return [(b, e.compare(lever, case, self._calls(b, token, lever))) for b, e in self.engines.items()]
+
+    def by_base(self, lever: Lever | None, case: str) -> list[tuple[int, dict[str, float]]]:
+        return [(b, e.by_base(lever, case)) for b, e in self.engines.items()]
+
+    def costs(self, ids: set[str]) -> list[tuple[int, tuple[float, float]]]:
+        return [(b, (e.replayed_cost_of(ids), e.logged_cost_of(ids))) for b, e in self.engines.items()]
+
+    def backtest_rows(self) -> list[tuple[int, tuple[pl.DataFrame, set[str]]]]:
+        return [(b, e.backtest_rows()) for b, e in self.engines.items()]
+
+    def simulated(self) -> list[tuple[int, pl.DataFrame]]:
+        return [(b, e.simulated()) for b, e in self.engines.items()]
+
+    def split_variants(self, split: dict[int, Any]) -> list[tuple[int, int]]:
+        return [(b, e.split_variants(split)) for b, e in self.engines.items()]
+
+    def each(self, fn: Any, args: tuple[Any, ...]) -> list[tuple[int, list[Any]]]:
+        return [(b, e.each(fn, *args)) for b, e in self.engines.items()]
+
+
+def split_bins(priced: pl.DataFrame, seq: Sequence, threads: pl.DataFrame) -> list[Bin]:
+    """The priced requests, sequence and threads cut into bins (partitions.bins over the requests the engine
+    replays: priced and successful). With one bin, the inputs themselves (no copy)."""
+    rows = priced.filter(pl.col("priced") & (pl.col("status") == "ok"))
+    cols = [c for c in ("api_key", "user", "conversation_id") if c in rows.columns]
+    labels = rows.select("request_id", *cols).with_columns(partitions.bins(rows.select(*cols)).alias("bin"))
+    n = int(labels["bin"].max()) + 1 if labels.height else 1
+    if n == 1:
+        return [Bin(0, rows, seq, threads)]
+    which = labels.select("request_id", "bin")
+    reqs = seq.requests.join(which, on="request_id", how="inner").sort("req")
+    msgs = seq.messages.join(reqs.select("req", "bin"), on="req", how="inner")
+    thr = threads.join(which, on="request_id", how="inner")
+    out: list[Bin] = []
+    for b in range(n):
+        r = reqs.filter(pl.col("bin") == b)
+        renumber = r.select("req", new=pl.int_range(1, r.height + 1, dtype=r["req"].dtype))
+        m = (
+            msgs.filter(pl.col("bin") == b)
+            .join(renumber, on="req", how="inner", maintain_order="left")
+            .with_columns(req=pl.col("new"))
+            .select(seq.messages.columns)
+        )
+        out.append(
+            Bin(
+                b,
+                rows.join(which.filter(pl.col("bin") == b), on="request_id", how="semi", maintain_order="left"),
+                Sequence(r.with_columns(req=renumber["new"]).select(seq.requests.columns), m),
+                thr.filter(pl.col("bin") == b).select(threads.columns),
+            )
+        )
+    return out
+
+
+OFFLOAD_MIN = 2_000  # requests: one bin this large still goes to a worker, so it replays while this process
+# computes the conversations and prefix tables (below, shipping it costs more than the overlap gains)
+
+
+def elsewhere(bins: list[Bin], backend: Backend | None) -> bool:
+    """Whether the bins are replayed on other processes: the backend has some, and there are several bins, or
+    one large enough to gain from replaying beside this process's own stages."""
+    if backend is None or isinstance(backend, Inline) or backend.workers < 2 or not bins:
+        return False
+    return len(bins) > 1 or bins[0].rows.height >= OFFLOAD_MIN
+
+
+class PartitionedEngine:
+    """What the estimators ask an `Engine`, answered by workers holding the bins (see the module docstring)."""
+
+    def __init__(
+        self,
+        priced: pl.DataFrame,
+        seq: Sequence,
+        threads: pl.DataFrame,
+        cat: Catalogue,
+        calibration: dict[str, float] | None = None,
+        backend: Backend | None = None,
+        bins: list[Bin] | None = None,
+    ) -> None:
+        """`bins`: split_bins(priced, seq, threads), when the caller has them already (handed over: the list is
+        emptied once the workers have them, so the frames can go)."""
+        self.backend = backend or Inline()
+        bins = split_bins(priced, seq, threads) if bins is None else bins
+        self.bins = len(bins)
+        if not elsewhere(bins, self.backend):
+            self.backend = Inline()  # no process to start or data to copy
+        n_workers = max(1, min(self.backend.workers, len(bins)))
+        groups: list[list[Bin]] = [[] for _ in range(n_workers)]
+        load = [0] * n_workers
+        for b in sorted(bins, key=lambda b: (-b.rows.height, b.bin)):  # largest first, to the lightest worker
+            w = min(range(n_workers), key=lambda j: (load[j], j))
+            groups[w].append(b)
+            load[w] += b.rows.height
+        self.requests = sum(b.rows.height for b in bins)  # the priced, successful requests, as Engine counts
+        # the workers build their engines while the caller goes on (Local and Ray start actors without waiting)
+        self.workers = self.backend.actors(Worker, [(g, cat, dict(calibration or {})) for g in groups])
+        bins.clear()
+        del groups
+        self._tokens = itertools.count(1)
+
+    def _ask(self, method: str, *args: Any) -> list[Any]:
+        """Every worker's answers, one per bin, in bin order."""
+        answers = self.backend.call(self.workers, method, [args] * len(self.workers))
+        return [v for _, v in sorted((pair for per in answers for pair in per), key=lambda p: p[0])]
+
+    def close(self) -> None:
+        if self.workers:
+            cpu = self._ask("drop")
+            if os.environ.get(TIMINGS_ENV, "") not in ("", "0") and not isinstance(self.backend, Inline):
+                print(
+                    f"llmcost: timing: savings workers {len(self.workers)}, bins {self.bins}, CPU s "
+                    + " ".join(f"{c:.2f}" for _, c in cpu),
+                    file=sys.stderr,
+                )
+        self.workers = []
+
+    def build(self, lever: Lever) -> Built:
+        return Built(next(self._tokens))
+
+    def compare(self, lever: Lever, case: str = "central", calls: Built | None = None) -> Outcome:
+        # a lever's own cost (a routing classifier) is the whole traffic's: added once here, not once per bin
+        parts: list[Outcome] = self._ask(
+            "compare", calls.token if calls is not None else None, replace(lever, extra_usd=0.0), case
+        )
+        out = Outcome(0.0, 0.0, set())
+        for o in parts:
+            out.baseline += o.baseline
+            out.counterfactual += o.counterfactual
+            out.affected |= o.affected
+            out.input_before += o.input_before
+            out.input_after += o.input_after
+            out.reads_before += o.reads_before
+            out.reads_after += o.reads_after
+            out.extra_calls += o.extra_calls
+            out.extra_calls_usd += o.extra_calls_usd
+            for k, v in o.by_scope.items():
+                out.by_scope[k] = out.by_scope.get(k, 0.0) + v
+        out.counterfactual += lever.extra_usd
+        return out
+
+    def outcomes(self, lever: Lever, cases: tuple[str, ...] = CASES) -> dict[str, Outcome]:
+        calls = self.build(lever)
+        return {case: self.compare(lever, case, calls) for case in cases}
+
+    def by_base(self, lever: Lever | None = None, case: str = "central") -> dict[str, float]:
+        out: dict[str, float] = {}
+        for d in self._ask("by_base", lever, case):
+            out.update(d)
+        return out
+
+    def _costs(self, ids: set[str]) -> tuple[float, float]:
+        replayed = logged = 0.0
+        for r, lg in self._ask("costs", ids):
+            replayed += r
+            logged += lg
+        return replayed, logged
+
+    def logged_cost_of(self, ids: set[str]) -> float:
+        return self._costs(ids)[1] if ids else 0.0
+
+    def replayed_cost_of(self, ids: set[str]) -> float:
+        return self._costs(ids)[0] if ids else 0.0
+
+    def band(self, affected: set[str]) -> float:
+        if not affected:
+            return 0.0
+        replayed, logged = self._costs(affected)
+        return abs(replayed - logged)
+
+    def backtest(self) -> dict[str, Any]:
+        parts = self._ask("backtest_rows")
+        rows = pl.concat([r for r, _ in parts], how="vertical") if len(parts) > 1 else parts[0][0]
+        return backtest_summary(rows, set().union(*(w for _, w in parts)))
+
+    def simulated(self) -> pl.DataFrame:
+        parts = self._ask("simulated")
+        return pl.concat(parts, how="vertical") if len(parts) > 1 else parts[0]
+
+    def split_variants(self, split: dict[int, Any]) -> int:
+        return sum(self._ask("split_variants", split))
+
+    def each(self, fn: Any, *args: Any) -> list[Any]:
+        return [x for per in self._ask("each", fn, args) for x in per]

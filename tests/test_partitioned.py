@@ -1,0 +1,162 @@
+"""The traffic cut into bins that never interact (partitions.py) and replayed bin by bin (partitioned.py): the
+same report as one replay of everything, and exactly the same on every backend and number of workers."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from analyzer import partitions
+from analyzer.parallel import Inline, Local
+from analyzer.prices import load_catalogue
+from analyzer.report import build_report
+from analyzer.savings.partitioned import PartitionedEngine
+from analyzer.store import Store
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _rows(triples):
+    return pl.DataFrame(
+        {
+            "api_key": [t[0] for t in triples],
+            "user": [t[1] for t in triples],
+            "conversation_id": [t[2] for t in triples],
+        },
+        schema={"api_key": pl.String, "user": pl.String, "conversation_id": pl.String},
+    )
+
+
+def test_components_join_requests_through_key_user_and_conversation() -> None:
+    rows = _rows(
+        [
+            ("k1", "alice", None),  # 0
+            ("k2", "bob", None),  # 1
+            ("k3", "alice", None),  # 2: alice links k3 to k1
+            ("k4", None, "c9"),  # 3
+            ("k5", None, "c9"),  # 4: conversation c9 links k5 to k4
+            ("k6", "carol", None),  # 5: alone
+            (None, None, None),  # 6: no key: the '' key
+            (None, "dave", None),  # 7: the '' key again, so with 6
+            ("k2", None, None),  # 8: bob's key
+        ]
+    )
+    comp = partitions.components(rows).to_list()
+    assert comp == [0, 1, 0, 3, 3, 5, 6, 6, 1]
+
+
+def test_bins_pack_components_and_never_split_one() -> None:
+    triples = [(f"k{i % 5}", None, None) for i in range(100)] + [("big", None, None)] * 60
+    rows = _rows(triples)
+    b = partitions.bins(rows, max_bins=3, min_requests=10).to_list()
+    assert len(set(b)) == 3
+    comp = partitions.components(rows).to_list()
+    for c in set(comp):  # a component is in one bin
+        assert len({b[i] for i in range(len(b)) if comp[i] == c}) == 1
+    assert b[0] == 0  # bins numbered by their first row
+    # few requests: one bin, whatever the keys
+    assert set(partitions.bins(rows, max_bins=8, min_requests=1000).to_list()) == {0}
+
+
+@pytest.fixture(scope="module")
+def multi_key_log(tmp_path_factory) -> Path:
+    """bench/make_log.py's chat traffic (OpenAI and Anthropic, cached system prompts, multi-turn
+    conversations), with each user on one of 6 API keys: 6 components."""
+    out = tmp_path_factory.mktemp("multikey")
+    subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "make_log.py"), str(out), "--calls", "2500"],
+        check=True,
+        capture_output=True,
+    )
+    for f in out.glob("*.jsonl"):
+        lines = []
+        for line in f.read_text().splitlines():
+            rec = json.loads(line)
+            rec["metadata"]["api_key"] = f"key-{int(rec['metadata']['user'][2:]) % 6}"
+            lines.append(json.dumps(rec))
+        f.write_text("\n".join(lines) + "\n")
+    return out
+
+
+def _report(paths: list[Path], backend, monkeypatch, min_requests: int, seen: list[int] | None = None) -> dict:
+    monkeypatch.setattr(partitions, "MIN_BIN_REQUESTS", min_requests)
+    if seen is not None:  # how many bins the engine replayed
+        init = PartitionedEngine.__init__
+
+        def spy(self, *a, **k):
+            init(self, *a, **k)
+            seen.append(self.bins)
+
+        monkeypatch.setattr(PartitionedEngine, "__init__", spy)
+    store = Store(None)
+    try:
+        store.ingest([str(p) for p in paths])
+        return build_report(store, load_catalogue(), backend=backend)
+    finally:
+        store.close()
+
+
+def _savings(rep: dict) -> dict:
+    return {k: rep[k] for k in ("caching", "savings", "combined", "headline") if k in rep}
+
+
+def _close(got, want, path="$") -> list[str]:
+    if isinstance(want, dict) and isinstance(got, dict):
+        if set(got) != set(want):
+            return [f"{path}: keys {sorted(set(got) ^ set(want))}"]
+        return [d for k in want for d in _close(got[k], want[k], f"{path}.{k}")]
+    if isinstance(want, list) and isinstance(got, list):
+        if len(got) != len(want):
+            return [f"{path}: {len(got)} items, want {len(want)}"]
+        return [d for i, (g, w) in enumerate(zip(got, want, strict=True)) for d in _close(g, w, f"{path}[{i}]")]
+    if isinstance(want, float) and isinstance(got, float | int):
+        return [] if math.isclose(got, want, rel_tol=1e-9, abs_tol=1e-9) else [f"{path}: {got} != {want}"]
+    return [] if got == want else [f"{path}: {got!r} != {want!r}"]
+
+
+def test_binned_replays_add_up_to_one_replay_of_everything(multi_key_log, monkeypatch) -> None:
+    seen: list[int] = []
+    whole = _report([multi_key_log], Inline(), monkeypatch, min_requests=10**9)
+    binned = _report([multi_key_log], Inline(), monkeypatch, min_requests=300, seen=seen)
+    assert seen == [6]  # six keys, six components, six bins
+    assert whole["savings"], "the log must give estimates to compare"
+    diffs = _close(_savings(binned), _savings(whole))
+    assert diffs == [], "\n".join(diffs)
+
+
+def test_every_backend_gives_the_same_report_float_for_float(multi_key_log, monkeypatch) -> None:
+    inline = _report([multi_key_log], Inline(), monkeypatch, min_requests=300)
+    local = Local(2)
+    try:
+        pooled = _report([multi_key_log], local, monkeypatch, min_requests=300)
+    finally:
+        local.close()
+    inline.pop("generated_at", None), pooled.pop("generated_at", None)
+    assert json.dumps(_savings(pooled), sort_keys=True) == json.dumps(_savings(inline), sort_keys=True)
+
+
+def test_one_large_bin_replays_on_a_worker_with_the_same_figures(multi_key_log, monkeypatch) -> None:
+    """One bin (here: bins of 10**9 requests at least) of more than OFFLOAD_MIN requests goes to one worker, so it
+    replays beside this process's conversations and prefix tables: the same report as in this process."""
+    inline = _report([multi_key_log], Inline(), monkeypatch, min_requests=10**9)
+    local = Local(2)
+    used: list[str] = []
+    init = PartitionedEngine.__init__
+
+    def spy(self, *a, **k):
+        init(self, *a, **k)
+        used.append(type(self.backend).__name__)
+
+    monkeypatch.setattr(PartitionedEngine, "__init__", spy)
+    try:
+        offloaded = _report([multi_key_log], local, monkeypatch, min_requests=10**9)
+    finally:
+        local.close()
+    assert used == ["Local"]
+    assert json.dumps(_savings(offloaded), sort_keys=True) == json.dumps(_savings(inline), sort_keys=True)
