@@ -74,7 +74,11 @@ def start_estimates(
     if background:
         con = con.cursor()
 
-    held = [bins]  # handed over, so the bins' frames can go once the workers have their copies
+    # Handed over, so the bins' frames can go once the workers have their copies. Replayed here later, the bins
+    # are cut again then: held meanwhile, their copies of the sequence would sit beside it through the stages
+    # the caller runs first.
+    held: list[list[Bin] | None] = [bins if background else None]
+    del bins
 
     def run() -> dict[str, Any]:
         return _estimate(con, priced, seq, threads, cat, calibration, routing_rules, split, backend, held.pop())
@@ -92,7 +96,7 @@ def _estimate(
     routing_rules: list[Rule] | None,
     split: dict[int, tuple[int, int]] | None,
     backend: Backend | None,
-    bins: list[Bin],
+    bins: list[Bin] | None,
 ) -> dict[str, Any]:
     # the traffic's bins replayed where the backend runs them (partitions.py, partitioned.py)
     engine = PartitionedEngine(priced, seq, threads, cat, calibration, backend, bins)
