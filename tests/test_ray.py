@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -147,8 +148,13 @@ def test_close_kills_actors_and_leaves_a_ray_it_did_not_start(local_ray) -> None
     actors = b.actors(Counter, [(1,)])
     b.close()
     assert local_ray.is_initialized()  # the fixture's Ray, not ours to stop
+    # ray.kill takes effect asynchronously: a call sent at once may still be answered, so ask until the actor
+    # is gone (an actor that is never killed keeps answering and fails this after 30 s)
+    deadline = time.monotonic() + 30
     with pytest.raises(local_ray.exceptions.RayActorError):
-        local_ray.get(actors[0].run.remote("add", 1), timeout=30)
+        while time.monotonic() < deadline:
+            local_ray.get(actors[0].run.remote("add", 1), timeout=30)
+            time.sleep(0.2)
 
 
 def test_backend_factory_builds_ray(local_ray) -> None:
