@@ -19,7 +19,7 @@ import orjson
 
 from analyzer import __version__, parallel, tokens
 from analyzer import progress as tracking
-from analyzer.audit import Windows, default_day, new_uncached_prefixes, prune_reports
+from analyzer.audit import Windows, default_day, new_uncached_prefixes, prune_reports, remember_written
 from analyzer.audit import compare as audit_compare
 from analyzer.audit import history as audit_history
 from analyzer.audit import locked as audit_lock
@@ -366,7 +366,7 @@ def report(
     cat = load_catalogue(prices_file)
     # one backend for the whole command: the logs are parsed, then the savings replayed, on the same workers
     backend = _backend(engine, ray_address, workers)
-    store = Store(db)
+    store = Store(db, read_only=not paths)  # a report never changes the database
     try:
         try:
             result = _ingest(store, paths, no_text, fmt, backend=backend) if paths else IngestResult()
@@ -462,7 +462,8 @@ def _is_latest(path: Path, outcome: dict[str, Any]) -> bool:
     "--keep-days",
     type=click.IntRange(min=1),
     metavar="N",
-    help="Delete the dated reports of DIR older than the newest N days (the database keeps every row).",
+    help="Delete the dated reports llmcost wrote into DIR for days N or more before the audited day (the database "
+    "keeps every row; other files are never touched).",
 )
 @_ingest_options
 @_engine_options
@@ -530,12 +531,16 @@ def audit(
                 write_output(RENDERERS[kind](rep), target)
             text = orjson.dumps(outcome, option=orjson.OPT_INDENT_2).decode() + "\n"
             write_output(text, str(folder / f"audit-{suffix}.json"))
+            remember_written(folder, [f"llmcost-{suffix}.{k}" for k in outcome["outputs"]] + [f"audit-{suffix}.json"])
             if _is_latest(folder / "audit-latest.json", outcome):  # a backfill does not replace the newest day
                 write_output(text, str(folder / "audit-latest.json"))
             if keep_days is not None:
-                for gone in prune_reports(folder, keep_days):
+                for gone in prune_reports(folder, keep_days, last):
                     click.echo(f"llmcost: note: removed {gone} (older than --keep-days {keep_days})", err=True)
-            write_output(render_audit_index(audit_history(folder)), str(folder / "index.html"))
+            skipped: list[str] = []
+            write_output(render_audit_index(audit_history(folder, skipped)), str(folder / "index.html"))
+            for note in skipped:
+                _say(f"llmcost: note: {note}")
             tracking.finish()
             cur, change = outcome["current"], outcome["change"]
             click.echo(
@@ -836,7 +841,7 @@ def savings(
     _need_input(paths, db)
     tracking.begin(display=tracking.on_terminal("-" if as_json else None))
     backend = _backend(engine, ray_address, workers)
-    store = Store(db)
+    store = Store(db, read_only=not paths)  # a report never changes the database
     try:
         try:
             result = _ingest(store, paths, no_text, fmt, backend=backend) if paths else IngestResult()
@@ -921,7 +926,7 @@ def project(
     if from_db and all(v is None for v in overrides):
         # every model of the database, each on its own measured workload, summed: the report's projection
         cat = load_catalogue(prices_file)
-        store = Store(from_db)
+        store = Store(from_db, read_only=True)
         try:
             by_model = projection_by_model(
                 store.con,
@@ -946,7 +951,7 @@ def project(
             click.echo(render_projection_by_model(by_model), nl=False)
         return
     if from_db:
-        store = Store(from_db)
+        store = Store(from_db, read_only=True)
         try:
             measured = measured_workload(store.con) or {}
         finally:

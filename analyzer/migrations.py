@@ -98,6 +98,18 @@ def _m006(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def pending(con: duckdb.DuckDBPyConnection) -> list[int]:
+    """The migrations a database still needs (all of them for a new one), without changing it."""
+    known = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = '_llmcost_migrations' "
+        "AND database_name = current_database() AND NOT temporary"
+    ).fetchone()
+    done = set()
+    if known and known[0]:
+        done = {r[0] for r in con.execute("SELECT id FROM _llmcost_migrations").fetchall()}
+    return [number for number, _, _ in sorted(MIGRATIONS) if number not in done]
+
+
 def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
     """Bring the database to the newest schema; returns the migrations applied now."""
     con.execute(

@@ -483,12 +483,7 @@ def structure(
     stage("threads")
     threads = conversations.reconstruct_threads(seq)
     if threads.height:
-        con.register("_threads", threads)
-        con.execute(
-            "UPDATE requests SET thread_id = t.thread_id, turn = t.turn FROM _threads t "
-            "WHERE requests.request_id = t.request_id"
-        )
-        con.unregister("_threads")
+        store.write_threads(threads)
     system_prompts = queries.run(con, "system_prompts", since=since, until=until)
     groups = prefixes.volatile_prefixes(system_prompts)
     split = volatile_split(con, groups)

@@ -27,9 +27,10 @@ import pyarrow as pa
 
 from analyzer import progress as tracking
 from analyzer import tokens
+from analyzer.dbguard import check_ours
 from analyzer.errors import InputError
 from analyzer.inputs import Digest, as_path, check_regular, expand_paths, is_stream, label, sha256_file
-from analyzer.migrations import migrate
+from analyzer.migrations import migrate, pending
 from analyzer.parallel import Backend
 from analyzer.remote import RemotePath
 from analyzer.sources import BY_NAME, Item, Request, Source, open_source, range_items, sniff_source
@@ -104,7 +105,14 @@ _CONTENT_SCHEMA = pa.schema(
 )
 
 
-_OFFLINE = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+# No extension fetched or loaded behind the user's back (DuckDB would download one to open an SQLite file, an md:
+# or s3:// path), and no file or URL reachable from SQL at all: llmcost reads logs in Python, and a crafted
+# database's views or defaults must not be able to read local files into a report (dbguard).
+_OFFLINE = {
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+    "enable_external_access": False,
+}
 _REMOTE_PREFIXES = ("md:", "motherduck:")
 
 
@@ -196,17 +204,33 @@ class IngestResult:
 class Store:
     """A DuckDB database (a file, or memory) holding the canonical tables."""
 
-    def __init__(self, path: str | Path | None = None, *, read_only: bool = False) -> None:
+    def __init__(self, path: str | Path | None = None, *, read_only: bool = False, upgrade: bool = True) -> None:
+        """read_only: what reports use; the file is never changed, except that a database made by an older llmcost
+        is migrated first when `upgrade` and the file is writable (it is ours; a read-only one says how)."""
         self.path = str(path) if path else ":memory:"
         refuse_remote(self.path)
+        read_only = read_only and self.path != ":memory:"
+        self.read_only = read_only
+        self.con = self._connect(read_only)
         try:
-            # Never fetch or load an extension behind the user's back: DuckDB would otherwise download one
-            # over the network to open an SQLite file, an md: or s3:// path, or to run some functions.
-            self.con = duckdb.connect(self.path, read_only=read_only, config=_OFFLINE)
-        except duckdb.Error as e:
-            raise InputError(f"{self.path}: cannot open database ({_db_reason(self.path, e)})") from None
-        if not read_only:
-            migrate(self.con)
+            check_ours(self.con, self.path)
+            if not read_only:
+                migrate(self.con)
+            elif todo := pending(self.con):
+                self.con.close()
+                if not upgrade or not os.access(self.path, os.W_OK):
+                    raise InputError(
+                        f"{self.path}: made by an older llmcost ({len(todo)} schema change(s) behind) and not "
+                        f"writable here; run `llmcost ingest --db {self.path}` where it is, once, to upgrade it"
+                    )
+                self.con = self._connect(False)
+                migrate(self.con)
+                self.con.close()
+                self.con = self._connect(True)
+        except BaseException:
+            with contextlib.suppress(duckdb.Error):
+                self.con.close()
+            raise
         # Request ids and token counts of contents this store added or looked up since it opened (or since a
         # rollback): a run's own working set. What the database held before is looked up batch by batch
         # (_stored_ids, _stored_tokens), never loaded whole: a new day on top of a month stays a day's work.
@@ -214,8 +238,37 @@ class Store:
         self._tok: dict[str, dict[str, int]] | None = None
         self._lookup: bool | None = None  # whether the database may hold ids and contents the sets above lack
 
+    def _connect(self, read_only: bool) -> duckdb.DuckDBPyConnection:
+        try:
+            return duckdb.connect(self.path, read_only=read_only, config=_OFFLINE)
+        except duckdb.Error as e:
+            raise InputError(f"{self.path}: cannot open database ({_db_reason(self.path, e)})") from None
+
     def close(self) -> None:
         self.con.close()
+
+    def write_threads(self, threads: Any) -> None:
+        """Thread ids and turns of the conversation rebuild, onto `requests`: written into the table, or, on a
+        read-only database, laid over it by a temporary view for this connection (the file never changes)."""
+        con = self.con
+        shadowed = _one(con, "SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = 'requests'")
+        con.register("_threads", threads)
+        try:
+            if not self.read_only or (shadowed and shadowed[0]):
+                con.execute(
+                    "UPDATE requests SET thread_id = t.thread_id, turn = t.turn FROM _threads t "
+                    "WHERE requests.request_id = t.request_id"
+                )
+                return
+            db = _one(con, "SELECT current_database()")[0]  # type: ignore[index]
+            con.execute("CREATE OR REPLACE TEMP TABLE _thread_of AS SELECT request_id, thread_id, turn FROM _threads")
+            con.execute(
+                "CREATE OR REPLACE TEMP VIEW requests AS SELECT r.* REPLACE (coalesce(t.thread_id, r.thread_id) "
+                f'AS thread_id, coalesce(t.turn, r.turn) AS turn) FROM "{db}".main.requests r '
+                "LEFT JOIN _thread_of t ON r.request_id = t.request_id"
+            )
+        finally:
+            con.unregister("_threads")
 
     def hide_ids(self) -> None:
         """For the rest of this connection, read users, API keys, projects, conversations and tags as stable
