@@ -8,9 +8,11 @@ adds nothing and rewrites the same outputs. Locked: one audit per database at a 
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import re
+import stat
 import statistics
 import time
 from collections.abc import Iterator
@@ -38,9 +40,15 @@ def locked(db: str, wait_s: float = 0.0) -> Iterator[None]:
     stops with who holds it. The lock goes with the process, so a killed run never leaves it stuck."""
     path = Path(f"{db}.lock")
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        # never through a symlink (a root cron job would truncate its target), never a FIFO or device
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
     except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise InputError(f"{path}: the lock file is a symbolic link; refusing to follow it") from None
         raise InputError(f"{path}: cannot create the lock file ({e.strerror})") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise InputError(f"{path}: the lock file is not a regular file; refusing to use it")
     try:
         deadline = time.monotonic() + wait_s
         while True:
@@ -401,24 +409,50 @@ def new_uncached_prefixes(store: Store, report: dict[str, Any], windows: Windows
 DATED = re.compile(r"^(?:llmcost|audit)-(\d{4}-\d{2}-\d{2})(?:-w\d+)?\.(?:html|json|md)$")
 
 
-def prune_reports(folder: Path, keep_days: int) -> list[str]:
-    """Delete the dated reports (llmcost-DAY.*, audit-DAY.json) older than the newest `keep_days` days of the
-    folder; audit-latest.json, index.html, other files and the database are never touched."""
-    dated = [(p, date.fromisoformat(m.group(1))) for p in folder.iterdir() if (m := DATED.match(p.name))]
-    if not dated:
+WRITTEN = ".llmcost-written"  # the dated files the audit wrote into DIR, one name per line: all it may delete
+
+
+def remember_written(folder: Path, names: list[str]) -> None:
+    """Add names to DIR/.llmcost-written (kept sorted and unique)."""
+    path = folder / WRITTEN
+    known = set(_written(folder))
+    if set(names) <= known:
+        return
+    path.write_text("".join(f"{n}\n" for n in sorted(known | set(names))), encoding="utf-8")
+
+
+def _written(folder: Path) -> list[str]:
+    try:
+        return [n for n in (folder / WRITTEN).read_text(encoding="utf-8").splitlines() if DATED.match(n)]
+    except (OSError, UnicodeDecodeError):
         return []
-    cutoff = max(d for _, d in dated) - timedelta(days=keep_days)
-    gone = []
-    for p, d in sorted(dated):
+
+
+def prune_reports(folder: Path, keep_days: int, day: date) -> list[str]:
+    """Delete the dated reports (llmcost-DAY.*, audit-DAY.json) that this audit wrote (DIR/.llmcost-written) for
+    days `keep_days` or more before the audited day; audit-latest.json, index.html, files llmcost did not write
+    (a stray llmcost-2099-12-31.md included) and the database are never touched."""
+    cutoff = day - timedelta(days=keep_days)
+    gone, kept = [], []
+    for name in _written(folder):
+        try:
+            d = date.fromisoformat(DATED.match(name).group(1))  # type: ignore[union-attr]
+        except ValueError:
+            continue
         if d <= cutoff:
-            p.unlink(missing_ok=True)
-            gone.append(p.name)
-    return gone
+            (folder / name).unlink(missing_ok=True)
+            gone.append(name)
+        else:
+            kept.append(name)
+    if gone:
+        (folder / WRITTEN).write_text("".join(f"{n}\n" for n in sorted(kept)), encoding="utf-8")
+    return sorted(gone)
 
 
-def history(folder: Path) -> list[dict[str, Any]]:
+def history(folder: Path, notes: list[str] | None = None) -> list[dict[str, Any]]:
     """Every audit-DAY.json of the folder, oldest first, with the files of that day that still exist: what
-    DIR/index.html lists. A file that is not an audit outcome is skipped, not fatal."""
+    DIR/index.html lists. A file that is not an audit outcome (an impossible date, null figures, not JSON) is
+    skipped with a note, never fatal: one bad file must not break every later night."""
     rows = []
     for p in sorted(folder.glob("audit-*.json")):
         if not DATED.match(p.name):
@@ -427,17 +461,19 @@ def history(folder: Path) -> list[dict[str, Any]]:
             o = orjson.loads(p.read_bytes())
             cur = o["current"]
             row = {
-                "day": o["day"],
-                "window_days": o.get("window_days", 1),
-                "requests": cur["requests"],
-                "cost_usd": cur["cost_usd"],
-                "cached_share": cur["cached_share"],
-                "cost_pct": o["change"]["cost_pct"],
+                "day": date.fromisoformat(o["day"]).isoformat(),
+                "window_days": int(o.get("window_days", 1)),
+                "requests": int(cur["requests"]),
+                "cost_usd": float(cur["cost_usd"]),
+                "cached_share": None if cur["cached_share"] is None else float(cur["cached_share"]),
+                "cost_pct": None if o["change"]["cost_pct"] is None else float(o["change"]["cost_pct"]),
                 "crossed": len(o.get("crossed") or []),
-                "alerts": [a["message"] for a in o.get("alerts") or []],
-                "partial_previous": bool(o.get("previous", {}).get("partial")),
+                "alerts": [str(a["message"]) for a in o.get("alerts") or []],
+                "partial_previous": bool((o.get("previous") or {}).get("partial")),
             }
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            if notes is not None:
+                notes.append(f"{p.name} skipped: not an audit file llmcost can read")
             continue
         stem = p.name[len("audit-") : -len(".json")]
         row["links"] = {

@@ -64,7 +64,9 @@ def test_spend_increase_past_the_threshold_exits_3_with_one_line_each(runner, tw
     assert median["check"] == "spend_vs_7day_median_pct" and median["value"] == crossed["value"]
     assert "$0.0900 against $0.0472" in res.output  # sub-dollar amounts keep their digits
     assert "Traceback" not in res.output
-    files = sorted(p.name for p in (two_days / "out").iterdir())
+    files = sorted(p.name for p in (two_days / "out").iterdir() if p.name != ".llmcost-written")
+    written = (two_days / "out" / ".llmcost-written").read_text().split()  # what --keep-days may delete
+    assert written == [f for f in files if f.endswith(".html") and f != "index.html" or "2025" in f]
     assert files == [
         "audit-2025-11-21.json",
         "audit-latest.json",
