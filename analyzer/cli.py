@@ -26,6 +26,7 @@ from analyzer.audit import locked as audit_lock
 from analyzer.errors import InputError, LlmcostError, StrictError, ThresholdError
 from analyzer.export import write_csvs
 from analyzer.inputs import LOG_SUFFIXES
+from analyzer.options import MAX_REQUESTS_PER_MONTH, MAX_TOKENS_PER_REQUEST, Finite, Moment
 from analyzer.prices import RATE_FIELDS, load_catalogue, price_one
 from analyzer.projection import Workload
 from analyzer.projection import measured as measured_workload
@@ -83,6 +84,9 @@ def _first_line(e: BaseException) -> str:
 
 def _check_db(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     if value is not None:
+        if value.strip().lower() == ":memory:":
+            # DuckDB's name for a database that vanishes with the process: "adds N records" and keeps none
+            raise click.BadParameter(":memory: keeps nothing after the run; leave out --db for an in-memory run")
         try:
             refuse_remote(value)
         except InputError as e:
@@ -283,10 +287,10 @@ def _ignored_files(paths: tuple[str, ...]) -> list[Path]:
     help="Show the start of prompts as logged; by default only short redacted excerpts appear in outputs.",
 )
 @_db_option()
-@click.option("--since", type=click.DateTime(_DATE_FORMATS), help="Only requests at or after this time (UTC).")
+@click.option("--since", type=Moment(_DATE_FORMATS), help="Only requests at or after this time (UTC).")
 @click.option(
     "--until",
-    type=click.DateTime(_DATE_FORMATS),
+    type=Moment(_DATE_FORMATS),
     help="Only requests before this time (UTC); a date alone includes that whole day.",
 )
 @click.option(
@@ -436,26 +440,26 @@ def _is_latest(path: Path, outcome: dict[str, Any]) -> bool:
 @click.option("--out-dir", "out_dir", required=True, metavar="DIR", help="Folder for the day's report and audit files.")
 @click.option(
     "--fail-on-increase",
-    type=click.FloatRange(min=0),
+    type=Finite(0, 1e9),
     metavar="PCT",
     help="Exit 3 when spend rose more than PCT percent against the window before.",
 )
 @click.option(
     "--fail-on-cache-drop",
-    type=click.FloatRange(min=0),
+    type=Finite(0, 100),
     metavar="PTS",
     help="Exit 3 when the share of input served from cache fell more than PTS percentage points.",
 )
 @click.option(
     "--day",
-    type=click.DateTime(["%Y-%m-%d"]),
+    type=Moment(["%Y-%m-%d"]),
     help="The last day to audit (UTC; default: yesterday, the last complete day).",
 )
 @click.option(
     "--window", "window_days", type=click.IntRange(1, 3660), default=1, show_default=True, help="Days per window."
 )
 @click.option(
-    "--lock-wait", type=click.FloatRange(min=0), default=0.0, metavar="SECONDS", help="Wait for a running audit."
+    "--lock-wait", type=Finite(0, 7 * 86400), default=0.0, metavar="SECONDS", help="Wait for a running audit."
 )
 @click.option("--prices", "prices_file", type=click.Path(dir_okay=False), help="Price file to overlay.")
 @click.option(
@@ -650,7 +654,7 @@ def ingest(
 @click.option(
     "--on",
     "on_day",
-    type=click.DateTime(formats=["%Y-%m-%d"]),
+    type=Moment(formats=["%Y-%m-%d"]),
     help="The prices in force on this day (from the dated price history; the snapshot after it ends).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
@@ -869,22 +873,28 @@ def savings(
 
 
 @cli.command()
-@click.option("--requests", type=click.FloatRange(min=0), help="Requests per month.")
-@click.option("--input-tokens", type=click.FloatRange(min=0), help="Input tokens per request (all of it).")
-@click.option("--output-tokens", type=click.FloatRange(min=0), help="Output tokens per request.")
+@click.option("--requests", type=Finite(0, MAX_REQUESTS_PER_MONTH), help="Requests per month.")
+@click.option("--input-tokens", type=Finite(0, MAX_TOKENS_PER_REQUEST), help="Input tokens per request (all of it).")
+@click.option("--output-tokens", type=Finite(0, MAX_TOKENS_PER_REQUEST), help="Output tokens per request.")
 @click.option("--model", help="The model the traffic runs on.")
 @click.option(
     "--route-share",
-    type=click.FloatRange(0, 1),
+    type=Finite(0, 1),
     default=0.0,
     show_default=True,
     help="Share of requests routed to --route-to.",
 )
 @click.option("--route-to", metavar="MODEL", help="The cheaper model routed requests go to.")
-@click.option("--cached-prefix", type=click.FloatRange(min=0), help="Tokens of stable prefix caching can serve.")
-@click.option("--cache-hit-rate", type=click.FloatRange(0, 1), help="Share of requests that hit the cache.")
 @click.option(
-    "--growth", type=float, default=0.0, show_default=True, help="Context growth of the non-prefix input: 0.3 = +30%."
+    "--cached-prefix", type=Finite(0, MAX_TOKENS_PER_REQUEST), help="Tokens of stable prefix caching can serve."
+)
+@click.option("--cache-hit-rate", type=Finite(0, 1), help="Share of requests that hit the cache.")
+@click.option(
+    "--growth",
+    type=Finite(-1, 1000),
+    default=0.0,
+    show_default=True,
+    help="Context growth of the non-prefix input: 0.3 = +30%.",
 )
 @click.option(
     "--from-db",
