@@ -78,6 +78,10 @@ _DATE_SUFFIXES = (
 )
 
 
+# The longest catalogue key is under 100 characters; a longer "model" is a crafted or broken value.
+MAX_MODEL_CHARS = 256
+
+
 @dataclass(frozen=True)
 class Resolution:
     model: str
@@ -196,6 +200,10 @@ class Catalogue:
         return hit
 
     def _resolve(self, model: str, provider: str | None) -> Resolution:
+        if len(model) > MAX_MODEL_CHARS:
+            # no catalogue name comes near; stripping prefix after prefix of a crafted 200 KB name kept every
+            # suffix (1.85 GB)
+            return Resolution(model, provider, None, f"not a model name (over {MAX_MODEL_CHARS} characters)")
         low = model.strip().lower()
         if low in self._lower:
             return Resolution(model, provider, self._lower[low], "exact")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.robustness.conftest import SAMPLES, run_cli
+from tests.robustness.conftest import ROOT, SAMPLES, chat_no_id, jsonl, run_cli
 
 PROJECT = ["project", "--requests", "1000", "--input-tokens", "2000", "--output-tokens", "300", "--model", "gpt-4o"]
 
@@ -66,3 +66,97 @@ def test_project_at_the_largest_accepted_values_runs():
 def test_db_in_memory_is_refused(name):
     res = run_cli("ingest", str(SAMPLES), "--db", name)
     _usage_error(res, "--db")
+
+
+# item 16: secrets without a known prefix or a digit are redacted by the name they are given
+
+SECRETS = {
+    "password=CorrectHorseBatteryStaple": "CorrectHorseBatteryStaple",
+    "https blob?sv=2022-11-02&sig=ZmFrZXNpZ25hdHVyZWZvcnRlc3Rz&se=1": "ZmFrZXNpZ25hdHVyZWZvcnRlc3Rz",
+    "x-api-key: abcdefghijklmnopq": "abcdefghijklmnopq",
+    '{"client_secret": "hunter two words"}': "hunter two",
+    "Authorization: Basic dXNlcjpwYXNz": "dXNlcjpwYXNz",
+}
+
+
+@pytest.mark.parametrize("text", sorted(SECRETS))
+def test_redact_by_name(text):
+    from analyzer.redact import redact
+
+    out = redact(text)
+    assert SECRETS[text] not in out, out
+    assert "[secret]" in out, out
+
+
+@pytest.mark.parametrize("text", ["design=simple", "max_tokens=300 please", "the token budget: small"])
+def test_redact_by_name_keeps_ordinary_words(text):
+    from analyzer.redact import redact
+
+    assert redact(text) == text
+
+
+def test_secrets_never_reach_the_outputs(tmp_path):
+    system = "You are a bot. " + " ".join(SECRETS) + " Answer briefly."
+    records = []
+    for i in range(6):
+        rec = chat_no_id(i)
+        rec["request"]["messages"].insert(0, {"role": "system", "content": system})
+        records.append(rec)
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "calls.jsonl").write_bytes(jsonl(records))
+    out = tmp_path / "out"
+    out.mkdir()
+    res = run_cli(
+        "report", str(logs), "-o", str(out / "r.html"), "--json", str(out / "s.json"), "--md", str(out / "s.md"),
+        "--csv-dir", str(out / "csv"),
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr.decode()
+    written = [p for p in out.rglob("*") if p.is_file()]
+    assert len(written) >= 4
+    text = "\n".join(p.read_text("utf-8", "replace") for p in written)
+    assert "Answer briefly" in text or "You are a bot" in text, (
+        "the prompt's excerpt is shown (else this tests nothing)"
+    )
+    for secret in SECRETS.values():
+        assert secret not in text
+
+
+# item 8: per-record costs are linear and bounded (run in a subprocess with a timeout: the old code took minutes)
+
+
+def _in_subprocess(code: str, timeout: float = 30) -> str:
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_redaction_of_a_long_value_is_linear():
+    # an e-mail-like run with no "@" made the pattern try every start: 12 minutes for 400 KB
+    out = _in_subprocess(
+        "from analyzer.redact import redact\n"
+        "for v in ['a' * 400_000, 'a.' * 200_000, '1 ' * 200_000 + 'x', 'a@' + 'b' * 400_000]:\n"
+        "    redact(v)\n"
+        "print('ok')\n",
+        timeout=20,
+    )
+    assert out.strip() == "ok"
+
+
+def test_a_huge_model_name_is_unpriced_not_a_memory_bomb():
+    out = _in_subprocess(
+        "import resource\n"
+        "from analyzer.prices import load_catalogue\n"
+        "cat = load_catalogue()\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "r = cat.resolve('openai/' * 30_000)\n"
+        "grew = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before\n"
+        "print(r.key, grew // 1024)\n",
+        timeout=20,
+    )
+    key, grew_mb = out.split()
+    assert key == "None"
+    assert int(grew_mb) < 100, f"resolving one name grew memory by {grew_mb} MB"
