@@ -969,6 +969,8 @@ def _parse(
             else:
                 try:
                     found = list(source.records(item.obj, ctx))
+                except RecursionError:
+                    reason = "nested too deep to read"
                 except Exception as e:  # noqa: BLE001 - a record the parser did not foresee
                     # One odd record must not stop the file nor lose its good records.
                     reason = f"unexpected content ({type(e).__name__})"
