@@ -98,6 +98,13 @@ def _m006(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+@migration(10, "reject counts")
+def _m010(con: duckdb.DuckDBPyConnection) -> None:
+    # A flood of bad lines (4 million `{}` in a 15 KB .gz) is kept as the first rows of each file plus one row
+    # per reason for the rest: `records` says how many records a row stands for.
+    con.execute("ALTER TABLE rejects ADD COLUMN records BIGINT DEFAULT 1")
+
+
 def pending(con: duckdb.DuckDBPyConnection) -> list[int]:
     """The migrations a database still needs (all of them for a new one), without changing it."""
     known = con.execute(

@@ -38,6 +38,9 @@ from analyzer.sources.base import RecordError, record_key, validate, validate_bu
 from analyzer.sources.exports import PageMark, UsageBucket
 
 BATCH_ROWS = 5_000  # requests per insert: bounds memory
+# Rejects listed row by row per file; past it, one row per reason counts the rest (a 15 KB .gz can hold 4 million
+# bad lines: the first hundred thousand say what is wrong as well as all of them would).
+MAX_REJECT_ROWS = 100_000
 BATCH_MESSAGES = 200_000  # message rows per insert: an agent's calls each re-send the whole history
 BATCH_TEXT_CHARS = 32 << 20  # distinct message text per insert
 CID_MEMO_CHARS = 32 << 20  # text remembered to recognise re-sent contents without hashing them again
@@ -180,7 +183,11 @@ class _FileState:
     path: Path
     offset: int = 0  # lines of the file's earlier ranges
     repeats: dict[str, int] = field(default_factory=dict)  # content key -> times seen in this file
-    rejects: list[tuple[Any, ...]] = field(default_factory=list)
+    rejected: int = 0  # records rejected in this file so far (stored as they come, in bulk, per batch)
+    unlisted: collections.Counter[str] = field(
+        default_factory=collections.Counter
+    )  # reason -> rejects past MAX_REJECT_ROWS
+    first_unlisted: dict[str, str] = field(default_factory=dict)  # reason -> location of its first unlisted one
     buckets: list[tuple[int, str, UsageBucket]] = field(default_factory=list)
 
 
@@ -472,9 +479,12 @@ class Store:
                 self._tok = None
                 return FileResult(label(path), None, skipped=f"already ingested (as {known[0]})")
             seen[sha] = str(path)
-            res.rejected = len(f.rejects)
-            if f.rejects:
-                con.executemany("INSERT INTO rejects VALUES (?, ?, ?, ?, ?, ?)", f.rejects)
+            res.rejected = f.rejected
+            if f.unlisted:
+                con.executemany(
+                    "INSERT INTO rejects VALUES (?, ?, NULL, ?, ?, NULL, ?)",
+                    [[source_id, label(path), f.first_unlisted[why], why, n] for why, n in sorted(f.unlisted.items())],
+                )
             con.execute(
                 "INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
@@ -575,6 +585,42 @@ class Store:
         finally:
             self.con.unregister("_batch_cids")
 
+    def _store_rejects(self, rejects: list[tuple[int, str, str, str, str | None]], f: _FileState) -> None:
+        """A batch's rejects in one insert; past MAX_REJECT_ROWS in a file, counted by reason instead."""
+        path, name = f.path, label(f.path)
+        room = max(MAX_REJECT_ROWS - f.rejected, 0)
+        f.rejected += len(rejects)
+        rows: dict[str, list[Any]] = {k: [] for k in ("line", "location", "reason", "excerpt")}
+        for i, (line, unit, suffix, why, excerpt) in enumerate(rejects):
+            line = line + f.offset if unit == "line" else line
+            if i >= room:
+                if why not in f.unlisted:
+                    f.first_unlisted[why] = Item(line, unit, None, None, None).location(path) + suffix
+                f.unlisted[why] += 1
+                continue
+            rows["line"].append(line)
+            rows["location"].append(Item(line, unit, None, None, None).location(path) + suffix)
+            rows["reason"].append(why)
+            rows["excerpt"].append(excerpt)
+        if not rows["line"]:
+            return
+        table = pa.table(
+            {
+                "line": pa.array(rows["line"], pa.int64()),
+                "location": pa.array(rows["location"], pa.string()),
+                "reason": pa.array(rows["reason"], pa.string()),
+                "excerpt": pa.array(rows["excerpt"], pa.string()),
+            }
+        )
+        self.con.register("_batch_rejects", table)
+        try:
+            self.con.execute(
+                "INSERT INTO rejects SELECT ?, ?, line, location, reason, excerpt, 1 FROM _batch_rejects",
+                [f.source_id, name],
+            )
+        finally:
+            self.con.unregister("_batch_rejects")
+
     def _flush(self, b: Batch, f: _FileState, res: FileResult) -> None:
         """One parsed batch into the tables: ids of records without one numbered by repeat within the file,
         requests seen before dropped as duplicates (first seen wins), contents new to the store inserted."""
@@ -586,10 +632,8 @@ class Store:
                 "INSERT INTO usage_pages VALUES (?, ?, ?, ?)",
                 [[f.source_id, m.export, m.has_more, m.next_page] for m in b.pages],
             )
-        for line, unit, suffix, why, excerpt in b.rejects:
-            line = line + f.offset if unit == "line" else line
-            where = Item(line, unit, None, None, None).location(path) + suffix
-            f.rejects.append((f.source_id, label(path), line, where, why, excerpt))
+        if b.rejects:
+            self._store_rejects(b.rejects, f)
         for line, unit, suffix, bucket in b.buckets:
             line = line + f.offset if unit == "line" else line
             f.buckets.append((line, Item(line, unit, None, None, None).location(path) + suffix, bucket))
@@ -813,7 +857,12 @@ class _Builder:
         self.pages: list[PageMark] = []
 
     def full(self) -> bool:
-        return len(self.keyless) >= BATCH_ROWS or len(self.m_req) >= BATCH_MESSAGES or self.chars >= BATCH_TEXT_CHARS
+        return (
+            len(self.keyless) >= BATCH_ROWS
+            or len(self.m_req) >= BATCH_MESSAGES
+            or self.chars >= BATCH_TEXT_CHARS
+            or len(self.rejects) >= BATCH_ROWS
+        )
 
     def add(self, line: int, r: Request, keyless: bool) -> None:
         i = len(self.keyless)

@@ -9,6 +9,7 @@ import pytest
 import zstandard
 
 from analyzer.errors import InputError
+from analyzer.migrations import MIGRATIONS
 from analyzer.store import Store
 from tests.conftest import SAMPLES, openai_record, write_jsonl
 
@@ -161,5 +162,7 @@ def test_migrations_are_recorded_once(tmp_path):
     db = tmp_path / "m.duckdb"
     Store(db).close()
     s = Store(db)
-    assert s.con.execute("SELECT id FROM _llmcost_migrations ORDER BY id").fetchall() == [(n,) for n in range(1, 7)]
+    recorded = [r[0] for r in s.con.execute("SELECT id FROM _llmcost_migrations ORDER BY id").fetchall()]
+    assert recorded == sorted(n for n, _, _ in MIGRATIONS)
+    assert recorded[:6] == list(range(1, 7))
     s.close()

@@ -207,3 +207,40 @@ def test_a_deeply_nested_record_does_not_end_the_run(depth, tmp_path, rows_of):
     assert loaded + rejected == 5
     if depth == 300:
         assert loaded == 4, "300 levels is deep but readable: orjson's limit is not the reader's"
+
+
+# item 6: reject floods are stored in bulk, memory bounded; the count stays exact
+
+
+def test_a_reject_flood_is_counted_exactly_and_listed_within_a_cap(tmp_path, monkeypatch):
+    import gzip
+
+    import duckdb
+
+    from analyzer import store as store_module
+    from analyzer.store import Store
+
+    monkeypatch.setattr(store_module, "MAX_REJECT_ROWS", 1_000)  # the cap, small enough for a quick test
+    bad = 12_345
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    body = jsonl([chat_no_id(0)]) + b"{}\n" * bad + b"[1]\n" * 10 + jsonl([chat_no_id(1)])
+    (logs / "flood.jsonl.gz").write_bytes(gzip.compress(body))
+    db = tmp_path / "x.duckdb"
+    s = Store(db)
+    result = s.ingest([str(logs)])
+    assert result.rows == 2, "the good records on both sides of the flood load"
+    assert result.rejected == bad + 10
+    listed = s.con.execute("SELECT count(*), sum(records) FROM rejects").fetchone()
+    assert listed[0] <= 1_000 + 2, "rows past the cap are one row per reason"
+    assert listed[1] == bad + 10, "the rows still count every reject"
+    by_reason = dict(
+        s.con.execute(
+            "SELECT reason, records FROM (SELECT reason, sum(records) AS records FROM rejects GROUP BY 1)"
+        ).fetchall()
+    )
+    assert sum(by_reason.values()) == bad + 10
+    s.close()
+    con = duckdb.connect(str(db), read_only=True)
+    assert con.execute("SELECT rejected FROM sources").fetchone()[0] == bad + 10
+    con.close()
