@@ -1,9 +1,11 @@
 """The DuckDB store: canonical tables, one transaction per file, a content-hash manifest, and rejects.
 
 Ingest is idempotent: a file whose bytes were ingested before (under any name) adds nothing, and a request
-id seen before is counted as a duplicate, not stored twice. A record without an id of its own is identified by
-its content (`record_key`), so a log that grows, is copied, recompressed or rotated adds only what is new; the
-manifest holds the hash of the bytes actually read, so a file truncated under us is read again from its copy.
+id seen before is counted as a duplicate, not stored twice (within one file of a `final_wins` source, such as a
+Claude Code transcript, the later record replaces the earlier: it holds the final count). A record without an
+id of its own is identified by its content (`record_key`), so a log that grows, is copied, recompressed or
+rotated adds only what is new; the manifest holds the hash of the bytes actually read, so a file truncated under
+us is read again from its copy.
 Message contents are content-addressed: each distinct text is hashed, tokenized and stored once however often
 it was re-sent.
 """
@@ -183,11 +185,12 @@ class _FileState:
     path: Path
     offset: int = 0  # lines of the file's earlier ranges
     repeats: dict[str, int] = field(default_factory=dict)  # content key -> times seen in this file
+    final_wins: bool = False  # the source's `final_wins`: a repeated id of this file replaces the earlier row
+    own: set[str] = field(default_factory=set)  # (final_wins) request ids first stored by this file
     rejected: int = 0  # records rejected in this file so far (stored as they come, in bulk, per batch)
-    unlisted: collections.Counter[str] = field(
-        default_factory=collections.Counter
-    )  # reason -> rejects past MAX_REJECT_ROWS
-    first_unlisted: dict[str, str] = field(default_factory=dict)  # reason -> location of its first unlisted one
+    # reason -> rejects past MAX_REJECT_ROWS, and where the first of them was
+    unlisted: collections.Counter[str] = field(default_factory=collections.Counter)
+    first_unlisted: dict[str, str] = field(default_factory=dict)
     buckets: list[tuple[int, str, UsageBucket]] = field(default_factory=list)
 
 
@@ -448,7 +451,7 @@ class Store:
         con.execute("BEGIN TRANSACTION")
         try:
             source_id = _one(con, "SELECT coalesce(max(source_id), 0) + 1 FROM sources")[0]
-            f = _FileState(source_id, path)
+            f = _FileState(source_id, path, final_wins=source.final_wins)
             for batches, lines, reached in units:
                 for b in batches:
                     self._flush(b, f, res)
@@ -623,7 +626,8 @@ class Store:
 
     def _flush(self, b: Batch, f: _FileState, res: FileResult) -> None:
         """One parsed batch into the tables: ids of records without one numbered by repeat within the file,
-        requests seen before dropped as duplicates (first seen wins), contents new to the store inserted."""
+        requests seen before dropped as duplicates (first seen wins; for a `final_wins` source a repeat within
+        the same file replaces the row instead), contents new to the store inserted."""
         import pyarrow.compute as pc  # here, not at the top: its import takes ~0.1 s that most commands never use
 
         path = f.path
@@ -652,16 +656,42 @@ class Store:
         tok = self._token_cache()
         stored = self._stored_ids([r for r in rids if r not in known])
         keep = [False] * n
+        final = f.final_wins
+        here: dict[str, int] = {}  # (final_wins) request id -> its row in this batch
+        replaced: list[str] = []  # (final_wins) ids whose row an earlier batch of this file stored
         for i, rid in enumerate(rids):
             if rid in known or rid in stored:
                 res.duplicates += 1
+                if final and rid in f.own:  # a later record of this file with the same id: it holds the final count
+                    j = here.get(rid)
+                    if j is None:
+                        replaced.append(rid)
+                    else:
+                        keep[j] = False
+                    keep[i] = True
+                    here[rid] = i
                 continue
             known.add(rid)
             keep[i] = True
+            if final:
+                f.own.add(rid)
+                here[rid] = i
         kept = sum(keep)
-        res.rows += kept
+        res.rows += kept - len(replaced)
         if not kept:
             return
+        con = self.con
+        if replaced:
+            con.register("_replaced", pa.table({"request_id": pa.array(replaced, pa.string())}))
+            try:
+                con.execute(
+                    "DELETE FROM requests WHERE source_id = ? AND request_id IN (SELECT request_id FROM _replaced)",
+                    [f.source_id],
+                )
+                for table in ("messages", "blocks"):
+                    con.execute(f"DELETE FROM {table} WHERE request_id IN (SELECT request_id FROM _replaced)")
+            finally:
+                con.unregister("_replaced")
         rid_arr = pa.array(rids, pa.string())
         req = b.requests.set_column(0, "request_id", rid_arr)
         req = req.set_column(1, "source_id", pa.array([f.source_id] * n, pa.int32()))
@@ -690,7 +720,6 @@ class Store:
         if pc.any(is_cl).as_py():
             cl_msgs = msgs.filter(pc.take(is_cl, msgs.column("req")))
             cl_need = [c for c in pc.unique(cl_msgs.column("content_id")).to_pylist() if c not in cl100k]
-        con = self.con
         if new or cl_need:
             row_of = {c: i for i, c in enumerate(b.contents.column("content_id").to_pylist())}
             counts_o = b.contents.column("tokens_o200k")

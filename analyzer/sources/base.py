@@ -128,6 +128,9 @@ class Source:
     # inputs and outputs), so its files are parsed in the ingesting process, in order.
     sequential: ClassVar[bool] = False
     shares_run: ClassVar[bool] = False
+    # `final_wins`: a record whose request id repeats within its file replaces the earlier record (the file writes
+    # one call over several lines and only the last holds the final count); across files the first still wins.
+    final_wins: ClassVar[bool] = False
 
     def sniff(self, obj: dict[str, Any]) -> bool:
         raise NotImplementedError
