@@ -19,6 +19,7 @@ from analyzer import inputs
 from analyzer.errors import InputError
 from analyzer.inputs import ByteStream, Digest, Line, RangeStream, label, split_lines
 from analyzer.sources.anthropic import Anthropic
+from analyzer.sources.anthropic_batch import AnthropicBatchResults
 from analyzer.sources.anthropic_usage import AnthropicCostReport, AnthropicUsageReport, ClaudeCodeUsageReport
 from analyzer.sources.base import RecordError, Request, Source
 from analyzer.sources.bedrock import BedrockConverse, BedrockInvocationLog
@@ -38,6 +39,7 @@ from analyzer.sources.otel_genai import OtelGenAI
 SOURCES: list[Source] = [
     OpenAIBatchOutput(),
     OpenAIBatchInput(),
+    AnthropicBatchResults(),
     LiteLLMPayload(),
     LiteLLMSpendLog(),
     ClaudeCode(),
