@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from analyzer.cli import cli
 from tests.conftest import openai_record, write_jsonl
 
@@ -89,3 +91,51 @@ def test_the_audit_renders_a_one_day_window_and_a_broken_renderer_is_exit_5(runn
     assert "html output could not be rendered" in line
     assert json.loads((tmp_path / "out2" / "audit-2025-11-24.json").read_text())["current"]["requests"] == 4
     assert (tmp_path / "out2" / "llmcost-2025-11-24.md").exists()
+
+
+# ---- item 10: "saves" only when the low case clears the band ----------------------------------------------------
+
+
+def simple_chats(n, model="gpt-4o", prompt=10, completion=3):
+    recs = []
+    for i in range(n):
+        r = openai_record(model, prompt=prompt, completion=completion, ts=T0 + 60 * i, rid=f"r{i}")
+        r["request"]["messages"] = [{"role": "user", "content": f"what is the status of order {i}"}]
+        recs.append(r)
+    return recs
+
+
+def test_a_lever_whose_low_case_loses_money_is_withheld_not_ranked(runner, tmp_path):
+    """40 simple gpt-4o chats (10 input, 3 output tokens each, no cache): routing one to gpt-4o-mini saves
+    10 x ($2.50 - $0.15)/M + 3 x ($10 - $0.60)/M; classifying all 40 costs C. The central case routes 20 of them
+    (70% by the stable hash), the low case 12 (50%): central 20 s - C > 0, low 12 s - C < 0. The routing
+    estimate used to be ranked with that negative low case."""
+    from analyzer.savings.routing import _selected
+
+    r = report_json(runner, write_jsonl(tmp_path / "a.jsonl", simple_chats(40)))
+    (e,) = [e for e in r["savings"] if e["lever"] == "routing"]
+    s = 10 * (2.5 - 0.15) / 1e6 + 3 * (10 - 0.6) / 1e6
+    c = e["detail"]["classifier_usd"]
+    k = {case: sum(_selected(f"r{i}", share) for i in range(40)) for case, share in (("low", 0.5), ("central", 0.7))}
+    assert (k["low"], k["central"]) == (12, 20)
+    assert e["saving_usd"] == pytest.approx(k["central"] * s - c) and e["saving_usd"] > 0
+    assert e["detail"]["saving_by_case_usd"]["low"] == pytest.approx(k["low"] * s - c)
+    assert e["backtest"]["band_usd"] == 0.0  # no cache anywhere: the replay is exact arithmetic
+    assert e["saving_low_usd"] < 0
+    assert e["verdict"] == "withheld" and "low case" in e["withheld"]
+    assert not r["headline"]["levers"] and not r["headline"]["other_levers"]
+    (w,) = r["headline"]["withheld"]
+    assert w["lever"] == "routing" and "low case" in w["text"]
+    assert r["combined"]["components"] == []
+    md = __import__("analyzer.render", fromlist=["render_markdown"]).render_markdown(r)
+    assert "withheld" in md.lower()
+
+
+def test_a_lever_whose_low_case_clears_the_band_saves(runner, tmp_path):
+    """The same chats with 40 input tokens each: the low case (12 routed) now pays for the classifier."""
+    r = report_json(runner, write_jsonl(tmp_path / "a.jsonl", simple_chats(40, prompt=40)))
+    (e,) = [e for e in r["savings"] if e["lever"] == "routing"]
+    s = 40 * (2.5 - 0.15) / 1e6 + 3 * (10 - 0.6) / 1e6
+    assert e["detail"]["saving_by_case_usd"]["low"] == pytest.approx(12 * s - e["detail"]["classifier_usd"])
+    assert e["saving_low_usd"] > 0 and e["verdict"] == "saves" and e["withheld"] is None
+    assert [lv["lever"] for lv in r["headline"]["levers"]] == ["routing"]
