@@ -263,3 +263,73 @@ def test_version_on_within_a_day(tmp_path):
     assert h.version_on("acme-1", "2025-03-02")[0] == "2025-03-01T16:30"
     assert h.version_on("acme-1", "2025-12-31T23:59")[0] == "2025-03-01T16:30"  # still inside the history
     assert h.intraday_days == {"2025-03-01"}
+
+
+def test_the_history_is_rebuilt_by_one_command_up_to_the_newest_catalogue(tmp_path):
+    """tools/build_price_history.py over a git history of the catalogue, then a newer catalogue (--snapshot) and
+    the corrections: versions in force from the commit's day, the snapshot's day, or the corrected minute."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT as REPO_ROOT
+
+    repo = tmp_path / "mirror"
+    repo.mkdir()
+    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+
+    def git(*args, date=None):
+        e = {**env, "PATH": "/usr/bin:/bin", **({"GIT_COMMITTER_DATE": date, "GIT_AUTHOR_DATE": date} if date else {})}
+        subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, env=e)
+
+    git("init", "-q")
+    cat = repo / "model_prices_and_context_window.json"
+    for date, price in (("2025-01-01T10:00:00Z", 1e-6), ("2025-02-01T10:00:00Z", 2e-6)):
+        cat.write_text(json.dumps({"acme-1": {"input_cost_per_token": price, "mode": "chat"}}))
+        git("add", ".")
+        git("commit", "-q", "-m", "c", date=date)
+    newer = tmp_path / "newer.json"
+    newer.write_text(json.dumps({"acme-1": {"input_cost_per_token": 3e-6, "mode": "chat"}}))
+    fixes = tmp_path / "fixes.json"
+    fixes.write_text(
+        json.dumps(
+            {
+                "acme-1": {
+                    "range": ["2025-02-01", "2025-03-01"],
+                    "source": "acme's price page",
+                    "versions": [["2025-02-01T16:30", {"input_cost_per_token": 2e-6}]],
+                }
+            }
+        )
+    )
+    out = tmp_path / "h.json.gz"
+    res = subprocess.run(
+        [
+            sys.executable,
+            str(REPO_ROOT / "tools" / "build_price_history.py"),
+            str(repo / ".git"),
+            "--snapshot",
+            f"{newer}@2025-06-01",
+            "--corrections",
+            str(fixes),
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert res.returncode == 0, res.stderr
+    raw = json.loads(gzip.decompress(out.read_bytes()))
+    assert (raw["first"], raw["last"]) == ("2025-01-01", "2025-06-01")
+    assert [d for d, _ in raw["models"]["acme-1"]] == ["2025-01-01", "2025-02-01T16:30", "2025-06-01"]
+    assert raw["corrected"] == {"acme-1": "acme's price page"}
+    h = load_history(out)
+    assert h.version_on("acme-1", "2025-02-01T12:00")[1]["input_cost_per_token"] == 1e-6  # before 16:30
+    assert h.version_on("acme-1", "2025-07-01") is None  # after the newest catalogue: the shipped snapshot
+    assert "newer.json from 2025-06-01" in raw["source"]
+
+
+def test_the_shipped_history_reaches_the_shipped_catalogue():
+    from analyzer.prices import CATALOGUE_DATE
+
+    h = load_history()
+    assert h.last == CATALOGUE_DATE  # no gap where a call would fall to the snapshot before it was copied
