@@ -333,3 +333,38 @@ def test_the_shipped_history_reaches_the_shipped_catalogue():
 
     h = load_history()
     assert h.last == CATALOGUE_DATE  # no gap where a call would fall to the snapshot before it was copied
+
+
+# DeepSeek V4 (api-docs.deepseek.com/quick_start/pricing, cited in tools/price_history_corrections.json): from
+# 2026-04-24 deepseek-chat / deepseek-reasoner are deepseek-v4-flash's two modes, billed $0.14 miss / $0.028 hit /
+# $0.28 out per 1M; hits $0.0028 from 2026-04-26 12:15 UTC. The catalogue kept V3.2's $0.28 / $0.028 / $0.42.
+@pytest.mark.parametrize(
+    ("model", "day", "hour", "minute", "expected", "version"),
+    [
+        ("deepseek-chat", "2026-04-23", 12, 0, 0.28 + 0.028 + 0.42, "2025-09-29"),  # V3.2 until V4
+        ("deepseek-chat", "2026-04-25", 12, 0, 0.14 + 0.028 + 0.28, "2026-04-24"),
+        ("deepseek-chat", "2026-04-26", 12, 14, 0.14 + 0.028 + 0.28, "2026-04-24"),
+        ("deepseek-chat", "2026-04-26", 12, 15, 0.14 + 0.0028 + 0.28, "2026-04-26T12:15"),
+        ("deepseek-reasoner", "2026-05-10", 9, 0, 0.14 + 0.0028 + 0.28, "2026-04-26T12:15"),
+        ("deepseek/deepseek-chat", "2026-07-01", 9, 0, 0.14 + 0.0028 + 0.28, "2026-04-26T12:15"),
+    ],
+)
+def test_deepseek_names_billed_as_v4_flash_after_its_release(dated, model, day, hour, minute, expected, version):
+    row = price_one(
+        dated, model, "deepseek", input_tokens=2 * M, cache_read_tokens=M, output_tokens=M, ts=at(day, hour, minute)
+    )
+    assert row["cost"] == pytest.approx(expected)
+    assert row["price_version"] == version
+
+
+def test_every_correction_cites_the_providers_page():
+    from tests.conftest import ROOT
+
+    fixes = json.loads((ROOT / "tools" / "price_history_corrections.json").read_text())
+    for key, fix in fixes.items():
+        if key.startswith("_") or "same_as" in fix:
+            continue
+        assert "https://" in fix["source"], key  # a provider page to check it against
+        for frm, _ in fix["versions"]:
+            assert fix["range"][0] <= frm < fix["range"][1], (key, frm)  # every version inside its range
+    assert load_history().models["deepseek-chat"][0][0] == "2025-02-06"
