@@ -687,8 +687,9 @@ def ingest(
 @click.option(
     "--on",
     "on_day",
-    type=Moment(formats=["%Y-%m-%d"]),
-    help="The prices in force on this day (from the dated price history; the snapshot after it ends).",
+    type=Moment(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"]),
+    help="The prices in force on this day, or at this UTC minute (YYYY-MM-DDTHH:MM), from the dated price history "
+    "(the snapshot after it ends).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 def prices(
@@ -726,7 +727,7 @@ def prices(
         close = cat.close_names(model)
         hint = f"; close names: {', '.join(close)}" if close else ""
         raise InputError(f"{model}: not in the price catalogue (unpriced){hint}")
-    day = on_day.strftime("%Y-%m-%d") if on_day else None
+    day = None if on_day is None else on_day.strftime("%Y-%m-%dT%H:%M" if on_day.hour or on_day.minute else "%Y-%m-%d")
     rate_key, version, origin = res.key, "snapshot", f"{cat.source} (snapshot {cat.date})"
     hit = cat.version_on(res.key, day) if day else None
     if hit is not None:
