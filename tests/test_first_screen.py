@@ -96,3 +96,54 @@ def test_the_earlier_periods_are_summed_on_one_line(runner):
     assert lines[0] == "Spend by day (the latest 14 of 20)"
     assert lines[2].startswith("(earlier 6 days)") and "$1.50" in lines[2]
     assert lines[-1].startswith("TOTAL") and "$5.00" in lines[-1] and " 20 " in lines[-1]
+
+
+# ---- item 2: the waterfall starts at the bill; the simulator's difference is its own step --------------------
+
+
+def _waterfall_adds_up(report):
+    from analyzer import charts
+
+    steps = charts.waterfall(report)["data"]["values"]
+    assert steps[0]["step"] == "spend" and steps[0]["end"] == report["totals"]["cost_usd"]
+    level = steps[0]["end"]
+    for d in steps[1:-1]:
+        assert d["start"] == pytest.approx(level)
+        level = d["end"]
+        assert d["amount"] == pytest.approx(d["end"] - d["start"])
+    assert steps[-1]["end"] == pytest.approx(level)
+    est = report["combined"]["estimate"]
+    assert level == pytest.approx(est["baseline_usd"] - est["saving_usd"])
+    return steps
+
+
+def test_waterfall_starts_at_the_headline_spend_and_every_step_adds_up():
+    base = {
+        "totals": {"cost_usd": 6.56},
+        "combined": {
+            "estimate": {"baseline_usd": 6.75, "saving_usd": 1.47},
+            "components": [
+                {"lever": "caching", "policy": "p", "saving_usd": 1.0},
+                {"lever": "routing", "policy": "q", "saving_usd": 0.6},
+            ],
+        },
+    }
+    steps = _waterfall_adds_up(base)
+    sim = next(d for d in steps if d["step"] == "simulator difference")
+    assert sim["amount"] == pytest.approx(0.19) and sim["kind"] == "simulator"
+    assert [d["step"] for d in steps] == [
+        "spend",
+        "simulator difference",
+        "caching",
+        "routing",
+        "interaction",
+        "all levers together",
+    ]
+    same = base | {"totals": {"cost_usd": 6.75}}
+    assert "simulator difference" not in [d["step"] for d in _waterfall_adds_up(same)]
+
+
+def test_shared_samples_waterfall_adds_up(shared_run):
+    _, rep, _ = shared_run
+    if rep.get("combined") and rep["combined"].get("components") and rep["combined"].get("estimate"):
+        _waterfall_adds_up(rep)
