@@ -200,10 +200,11 @@ def _trace_summary(report: dict[str, Any]) -> list[str]:
     b = ((report.get("prefix_reuse") or {}).get("by_source") or {}).get("block_traces") or {}
     if not b.get("requests"):
         return []
+    apart = " (apart from the request logs above)" if (report.get("totals") or {}).get("requests") else ""
     return [
         f"Trace      {count(b['requests'], 'request')} from block-hash traces, {num(b['input_tokens'])} input tokens "
-        "(no model or price: cache reuse only)",
-        f"Reuse      an ideal prefix cache serves {pct(b['ideal_hit_ratio'])} of the input; "
+        "(no model or price: cache reuse only, not in the spend)",
+        f"Reuse      an ideal prefix cache serves {pct(b['ideal_hit_ratio'])} of the trace's input{apart}; "
         f"{pct(b['ttl_5m_hit_ratio'])} with a 5-minute TTL, {pct(b['ttl_1h_hit_ratio'])} with 1 hour",
     ]
 

@@ -147,3 +147,37 @@ def test_shared_samples_waterfall_adds_up(shared_run):
     _, rep, _ = shared_run
     if rep.get("combined") and rep["combined"].get("components") and rep["combined"].get("estimate"):
         _waterfall_adds_up(rep)
+
+
+# ---- item 3: block-hash trace tokens and request tokens are kept apart ---------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sample_logs_run(tmp_path_factory):
+    from click.testing import CliRunner
+
+    from tests.conftest import SAMPLES
+
+    d = tmp_path_factory.mktemp("samples")
+    r = CliRunner()
+    res = r.invoke(cli, ["report", str(SAMPLES), "--db", str(d / "s.db")])
+    assert res.exit_code == 0, res.output
+    html = d / "r.html"
+    js = d / "r.json"
+    assert r.invoke(cli, ["report", "--db", str(d / "s.db"), "-o", str(html), "--json", str(js)]).exit_code == 0
+    return res.stdout, html.read_text(), json.loads(js.read_text())
+
+
+def test_prefix_reuse_compares_request_logs_with_request_logs(sample_logs_run):
+    out, html, rep = sample_logs_run
+    src = rep["prefix_reuse"]["by_source"]
+    assert src["messages"]["requests"] and src["block_traces"]["requests"]  # both kinds in sample_logs
+    pct = lambda v: f"{v * 100:.1f}%"  # noqa: E731
+    req = html[html.index('id="reuse-requests"') :].split("</p>")[0]
+    assert pct(src["messages"]["ideal_hit_ratio"]) in req and f"{src['messages']['input_tokens']:,}" in req
+    assert pct(rep["totals"]["cached_share"]) in req
+    assert pct(rep["prefix_reuse"]["ideal_hit_ratio"]) not in req  # the mixed ratio (5.1%) is not the logs'
+    trc = html[html.index('id="reuse-traces"') :].split("</p>")[0]
+    assert pct(src["block_traces"]["ideal_hit_ratio"]) in trc and "not in the spend" in trc
+    line = next(x for x in out.splitlines() if x.startswith("Reuse"))
+    assert "of the trace's input (apart from the request logs above)" in line
