@@ -14,6 +14,7 @@ import collections
 import contextlib
 import hashlib
 import os
+import re
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -80,6 +81,7 @@ _REQUEST_SCHEMA = pa.schema(
         ("trace_ms", pa.float64()),
         ("inference_geo", pa.string()),
         ("speed", pa.string()),
+        ("fingerprint", pa.string()),
     ]
 )
 _REQUEST_FIELDS = [f.name for f in _REQUEST_SCHEMA]
@@ -234,7 +236,7 @@ class Store:
         # Request ids and token counts of contents this store added or looked up since it opened (or since a
         # rollback): a run's own working set. What the database held before is looked up batch by batch
         # (_stored_ids, _stored_tokens), never loaded whole: a new day on top of a month stays a day's work.
-        self._request_ids: set[str] | None = None
+        self._request_ids: dict[str, str | None] | None = None  # id -> fingerprint (for an id not unique)
         self._tok: dict[str, dict[str, int]] | None = None
         self._lookup: bool | None = None  # whether the database may hold ids and contents the sets above lack
 
@@ -534,14 +536,14 @@ class Store:
             self.con.executemany(f"INSERT INTO usage_buckets VALUES ({', '.join(['?'] * len(rows[0]))})", rows)
         res.buckets += len(rows)
 
-    def _known_ids(self) -> set[str]:
+    def _known_ids(self) -> dict[str, str | None]:
         if self._request_ids is None:
             # First use: an empty database (a report's in-memory run) needs no look-ups at all. After a rollback
             # the sets start again empty and whatever earlier files committed is looked up.
             self._lookup = self._lookup is not None or bool(
                 _one(self.con, "SELECT EXISTS (SELECT 1 FROM requests) OR EXISTS (SELECT 1 FROM contents)")[0]
             )
-            self._request_ids = set()
+            self._request_ids = {}
         return self._request_ids
 
     def _token_cache(self) -> dict[str, dict[str, int]]:
@@ -549,18 +551,20 @@ class Store:
             self._tok = {e: {} for e in tokens.ENCODINGS}
         return self._tok
 
-    def _stored_ids(self, ids: list[str]) -> set[str]:
-        """Which of these request ids the database already holds (a join in DuckDB, not a load into Python)."""
+    def _stored_ids(self, ids: list[str]) -> dict[str, str | None]:
+        """Which of these request ids the database already holds, with the fingerprint stored with each (NULL on
+        rows of an older llmcost); a join in DuckDB, not a load into Python."""
         if not self._lookup or not ids:
-            return set()
+            return {}
         self.con.register("_batch_ids", pa.table({"request_id": pa.array(ids, pa.string())}))
         try:
             rows = self.con.execute(
-                "SELECT DISTINCT request_id FROM requests WHERE request_id IN (SELECT request_id FROM _batch_ids)"
+                "SELECT request_id, any_value(fingerprint) FROM requests "
+                "WHERE request_id IN (SELECT request_id FROM _batch_ids) GROUP BY request_id"
             ).fetchall()
         finally:
             self.con.unregister("_batch_ids")
-        return {r[0] for r in rows}
+        return {r[0]: r[1] for r in rows}
 
     def _stored_tokens(self, cids: list[str]) -> list[tuple[str, int | None, int | None]]:
         """(content_id, o200k tokens, cl100k tokens) of those of these contents the database already holds."""
@@ -604,15 +608,25 @@ class Store:
                 k = repeats[key] = repeats.get(key, 0) + 1
                 if k > 1:
                     rids[i] = f"{key}#{k}"
+        # An id that is not unique everywhere (a counter, Ollama's chatcmpl-<0..999>) names another call when the
+        # record says something else (its fingerprint): that call is stored as "<id>~<fingerprint>", so a second
+        # reading of either record, in any order and any later run, finds it again.
+        fps: list[str | None] = b.requests.column("fingerprint").to_pylist()
+        alt = [None if fp is None or unique_id(rid) else f"{rid}~{fp}" for rid, fp in zip(rids, fps, strict=True)]
         known = self._known_ids()
         tok = self._token_cache()
-        stored = self._stored_ids([r for r in rids if r not in known])
+        stored = self._stored_ids([r for r in (*rids, *alt) if r is not None and r not in known])
         keep = [False] * n
         for i, rid in enumerate(rids):
-            if rid in known or rid in stored:
-                res.duplicates += 1
-                continue
-            known.add(rid)
+            seen = known if rid in known else stored if rid in stored else None
+            if seen is not None:
+                other = alt[i]
+                prev = seen[rid]
+                if other is None or prev is None or prev == fps[i] or other in known or other in stored:
+                    res.duplicates += 1
+                    continue
+                rids[i] = rid = other
+            known[rid] = fps[i] if alt[i] is not None else None
             keep[i] = True
         kept = sum(keep)
         res.rows += kept
@@ -823,6 +837,7 @@ class _Builder:
         cid_of = memo.cid_of
         bps = r.breakpoints
         n_in = 0
+        fp = None if keyless else _fingerprint(r)
         for pos, (role, text, is_output) in enumerate(r.messages):
             cid = cid_of.get(text)
             if cid is None:
@@ -841,6 +856,8 @@ class _Builder:
             self.m_cl.append(cl)
             self.m_bp.append(bps.get(pos) if bps else None)
             n_in += not is_output
+            if fp is not None:
+                fp.update(f"\x00{role}\x00{is_output:d}{cid}".encode("utf-8", "surrogatepass"))
         if r.blocks:
             self.b_req.extend([i] * len(r.blocks))
             self.b_pos.extend(range(len(r.blocks)))
@@ -877,6 +894,7 @@ class _Builder:
             ("trace_ms", r.trace_ms),
             ("inference_geo", r.inference_geo),
             ("speed", r.speed),
+            ("fingerprint", None if fp is None else fp.hexdigest()),
         ):
             self.cols[f].append(v)
 
@@ -928,6 +946,42 @@ class _Builder:
         if self.memo.chars > CID_MEMO_CHARS:
             self.memo.clear()
         return batch
+
+
+def _fingerprint(r: Request) -> Any:
+    """The start of a hash of what a record says about its call (time, model, who, usage; the message contents
+    are added by the caller): a repeated request id with another fingerprint is another call (item 1)."""
+    head = (
+        r.ts_us,
+        r.trace_ms,
+        r.model,
+        r.provider,
+        r.conversation_id,
+        r.endpoint,
+        r.input_tokens,
+        r.cache_read_tokens,
+        r.cache_write_5m_tokens,
+        r.cache_write_1h_tokens,
+        r.output_tokens,
+        r.reasoning_tokens,
+        r.batch,
+        r.status,
+        r.blocks,
+    )
+    return hashlib.blake2b(orjson.dumps(head, default=str), digest_size=8)
+
+
+_UNIQUE_RUN = re.compile(r"[A-Za-z0-9]{8,}")
+
+
+def unique_id(rid: str) -> bool:
+    """Whether a request id looks made to be unique everywhere: a provider's or gateway's random id (OpenAI's
+    chatcmpl-<29 random characters>, Anthropic's msg_01..., a UUID) holds a run of 8+ letters and digits mixed,
+    and 20+ of them in all. Counters (`7`, `req-000123`) and Ollama's `chatcmpl-<0..999>` do not: for those the
+    record's fingerprint is part of the identity."""
+    if len(rid) < 20 or sum(c.isascii() and c.isalnum() for c in rid) < 20:
+        return False
+    return any(any(c.isdigit() for c in m) and any(c.isalpha() for c in m) for m in _UNIQUE_RUN.findall(rid))
 
 
 class _Memo:
