@@ -34,7 +34,7 @@ from analyzer.inputs import Digest, as_path, check_regular, expand_paths, is_str
 from analyzer.migrations import migrate, pending
 from analyzer.parallel import Backend
 from analyzer.remote import RemotePath
-from analyzer.sources import BY_NAME, Item, Request, Source, open_source, range_items, sniff_source
+from analyzer.sources import BY_NAME, Item, Request, Source, open_source, range_items, records_of, sniff_source
 from analyzer.sources.base import RecordError, record_key, validate, validate_bucket
 from analyzer.sources.exports import PageMark, UsageBucket
 
@@ -332,12 +332,12 @@ class Store:
                 planned.explicit, planned.order = explicit, order
         # Companion files (batch inputs) first, so the outputs they annotate can join them.
         plan.sort(key=lambda p: not p.source.companion)
-        ctx: dict[str, Any] = {}
+        ctx: dict[str, Any] = {"per_record": fmt is None}  # a forced format reads every record
         tracking.stage("read logs")
         sizes = [_size_on_disk(p.path) for p in plan]
         tracking.reading(sum(sizes))
         pooled = backend is not None and sum(sizes) >= PARALLEL_MIN_BYTES
-        units = [self._units(p, no_text) if pooled else None for p in plan]
+        units = [self._units(p, no_text, fmt is None) if pooled else None for p in plan]
         remote = _Prefetch(backend, parse_unit, [u for us in units if us for u in us]) if pooled else None
         hashes = _Hashes([p for p, us in zip(plan, units, strict=True) if us and us[0].end is not None])
         done = 0
@@ -390,12 +390,12 @@ class Store:
         seen[sha] = str(path)
         return _Planned(path, sniff_source(path, fmt), None, None, sha256=sha)
 
-    def _units(self, p: _Planned, no_text: bool) -> list[Unit] | None:
+    def _units(self, p: _Planned, no_text: bool, per_record: bool = True) -> list[Unit] | None:
         """How a file is parsed on the backend: one unit, or one per byte range of a large JSONL file. None: in
         this process (a pipe, already open; batch files, whose records join across files through `ctx`)."""
         if p.items is not None or p.source.shares_run or p.source.companion:
             return None
-        whole = [Unit(str(p.path), p.source.name, no_text=no_text)]
+        whole = [Unit(str(p.path), p.source.name, no_text=no_text, per_record=per_record)]
         if p.source.sequential or getattr(p.source, "explode", None) is not None or not _splittable(p.path):
             return whole
         try:
@@ -406,7 +406,7 @@ class Store:
         if len(ranges) < 2:
             return whole
         p.stat = (st.st_size, st.st_mtime_ns, st.st_ino)
-        return [Unit(str(p.path), p.source.name, a, b, no_text) for a, b in ranges]
+        return [Unit(str(p.path), p.source.name, a, b, no_text, per_record) for a, b in ranges]
 
     def _ingest_file(
         self,
@@ -760,6 +760,7 @@ class Unit:
     start: int = 0
     end: int | None = None
     no_text: bool = False
+    per_record: bool = True  # records the file's format does not recognise may be another's (not when forced)
 
 
 @dataclass
@@ -1022,7 +1023,7 @@ def _parse(
                 reason = f"not a JSON object (a {type(item.obj).__name__})"
             else:
                 try:
-                    found = list(source.records(item.obj, ctx))
+                    found = list(records_of(source, item.obj, ctx))
                 except Exception as e:  # noqa: BLE001 - a record the parser did not foresee
                     # One odd record must not stop the file nor lose its good records.
                     reason = f"unexpected content ({type(e).__name__})"
@@ -1062,7 +1063,7 @@ def parse_unit(u: Unit) -> Parsed:
     """One unit, parsed where the backend runs it (a worker process, a Ray task, or here)."""
     path = as_path(u.path)
     source = BY_NAME[u.source]
-    ctx: dict[str, Any] = {"path": u.path}
+    ctx: dict[str, Any] = {"path": u.path, "per_record": u.per_record}
     try:
         if u.end is None:
             digest = Digest()

@@ -79,3 +79,72 @@ def test_the_same_record_twice_is_still_one_call(tmp_path):
     log.write_bytes(jsonl([_chat(uid, 1), _chat(uid, 2)]))
     res = Store().ingest([str(log)])
     assert (res.rows, res.files[0].duplicates) == (1, 1)
+
+
+# ---- item 2: the format is decided per record where a file mixes shapes ------------------------------------
+
+
+def _anthropic(i: int) -> dict:
+    return {
+        "timestamp": 1_764_000_000 + i,
+        "request": {"model": "claude-sonnet-4-5", "messages": [{"role": "user", "content": f"q{i}"}]},
+        "response": {
+            "id": f"msg_01XFDUDYJgAACzvnptvVo{i:04d}",
+            "type": "message",
+            "model": "claude-sonnet-4-5",
+            "content": [{"type": "text", "text": "ok"}],
+            "usage": {"input_tokens": 10, "output_tokens": 5},
+        },
+    }
+
+
+def test_a_proxy_log_opening_with_many_events_is_read(tmp_path):
+    """60 start-up events before the first call: the file is not skipped as unrecognised (1,000 calls lost)."""
+    events = [{"ts": 1_764_000_000 + i, "level": "info", "event": f"proxy.start step {i}"} for i in range(60)]
+    calls = [_chat(f"chatcmpl-{i}", i) for i in range(1000)]
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    (folder / "proxy.jsonl").write_bytes(jsonl(events + calls))
+    res = Store().ingest([str(folder)])
+    f = res.files[0]
+    assert f.skipped is None and f.format == "openai_chat"
+    assert f.rows == 1000
+    # named on the command line, and piped in: the same
+    assert Store().ingest([str(folder / "proxy.jsonl")]).rows == 1000
+
+
+def test_a_pipe_opening_with_many_events_is_read(tmp_path):
+    from tests.robustness.conftest import run_cli
+
+    events = [{"ts": 1_764_000_000 + i, "event": "tick"} for i in range(60)]
+    calls = [_chat(f"chatcmpl-{i}", i) for i in range(50)]
+    db = tmp_path / "db.duckdb"
+    res = run_cli("ingest", "--db", str(db), "-", input=jsonl(events + calls))
+    assert res.returncode == 0, res.stderr.decode()
+    import duckdb
+
+    con = duckdb.connect(str(db), read_only=True)
+    assert con.execute("SELECT count(*) FROM requests").fetchall()[0][0] == 50
+    con.close()
+
+
+def test_a_gateway_log_with_openai_and_anthropic_calls_reads_both(tmp_path):
+    recs = []
+    for i in range(40):
+        recs.append(_anthropic(i))
+        recs.append(_chat(f"chatcmpl-{i}", i))
+    log = tmp_path / "gateway.jsonl"
+    log.write_bytes(jsonl(recs))
+    store = Store()
+    res = store.ingest([str(log)])
+    assert (res.rows, res.rejected) == (80, 0)
+    by = dict(store.con.execute("SELECT provider, count(*) FROM requests GROUP BY ALL").fetchall())
+    assert by.pop("anthropic") == 40 and sum(by.values()) == 40
+
+
+def test_a_forced_format_is_not_second_guessed(tmp_path):
+    recs = [_anthropic(0), _chat("chatcmpl-1", 1)]
+    log = tmp_path / "gateway.jsonl"
+    log.write_bytes(jsonl(recs))
+    res = Store().ingest([str(log)], fmt="anthropic_messages")
+    assert (res.rows, res.rejected) == (1, 1)
