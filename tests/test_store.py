@@ -68,11 +68,15 @@ def test_reingest_and_renamed_copy_add_nothing(tmp_path):
 
 
 def test_same_request_in_two_files_is_a_duplicate_not_a_second_row(store, tmp_path):
-    write_jsonl(tmp_path / "one.jsonl", [openai_record(rid="req-1"), openai_record(rid="req-2")])
-    write_jsonl(tmp_path / "two.jsonl", [openai_record(rid="req-2", prompt=101), openai_record(rid="req-3")])
+    # A provider's unique id is the call however two loggers describe it; a short id (a counter, Ollama's
+    # chatcmpl-<0..999>) is the call only with the same record (issue 23, item 1).
+    uid = "chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT"
+    write_jsonl(tmp_path / "one.jsonl", [openai_record(rid="req-1"), openai_record(rid=uid)])
+    two = [openai_record(rid=uid, prompt=101), openai_record(rid="req-1"), openai_record(rid="r3")]
+    write_jsonl(tmp_path / "two.jsonl", two)
     result = store.ingest([str(tmp_path)])
     assert result.rows == 3
-    assert sum(f.duplicates for f in result.files) == 1
+    assert sum(f.duplicates for f in result.files) == 2
 
 
 def test_contents_are_stored_and_tokenized_once(store, tmp_path):
