@@ -285,8 +285,9 @@ def _reply_lines(mid: str, rid: str, outputs: list[int], ts: str) -> list[dict]:
 def _claude_code_replies(tmp_path, copies: int = 1):
     import json
 
-    a = _reply_lines("msg_a", "req_a", [1, 1, 150], "2026-02-10T10:00:00Z")
-    b = _reply_lines("msg_b", "req_b", [5, 80], "2026-02-10T10:01:00Z")
+    # ids shaped as Anthropic's (random): a repeat in another file is the same call, not another
+    a = _reply_lines("msg_01AxK7q2Vb9TzQe4", "req_011CXy5Fh3Wm8Lp2", [1, 1, 150], "2026-02-10T10:00:00Z")
+    b = _reply_lines("msg_01BwR3n8Jc5UsDk7", "req_011CZa9Gt6Qv1Nr4", [5, 80], "2026-02-10T10:01:00Z")
     tool_result = {"type": "user", "sessionId": "s1", "message": {"role": "user", "content": "ok"}}
     lines = [a[0], a[1], tool_result, b[0], a[2], b[1]]  # a tool result between the lines of one reply
     paths = []
@@ -310,7 +311,10 @@ def test_claude_code_keeps_the_last_line_of_a_reply(store, tmp_path, monkeypatch
         "SELECT request_id, input_tokens, cache_read_tokens, cache_write_5m_tokens, output_tokens FROM requests "
         "ORDER BY request_id"
     ).fetchall()
-    assert rows == [("msg_a:req_a", 1103, 1000, 100, 150), ("msg_b:req_b", 1103, 1000, 100, 80)]
+    assert rows == [
+        ("msg_01AxK7q2Vb9TzQe4:req_011CXy5Fh3Wm8Lp2", 1103, 1000, 100, 150),
+        ("msg_01BwR3n8Jc5UsDk7:req_011CZa9Gt6Qv1Nr4", 1103, 1000, 100, 80),
+    ]
     assert result.rows == 2
     assert [f.rows for f in result.files] == [2, 0]
     assert [f.duplicates for f in result.files] == [40 * 5 - 2, 40 * 5]
@@ -332,4 +336,19 @@ def test_claude_code_last_line_wins_across_parallel_ranges(tmp_path, monkeypatch
     finally:
         s.close()
         pool.close()
-    assert rows == [("msg_a:req_a", 150), ("msg_b:req_b", 80)]
+    assert rows == [
+        ("msg_01AxK7q2Vb9TzQe4:req_011CXy5Fh3Wm8Lp2", 150),
+        ("msg_01BwR3n8Jc5UsDk7:req_011CZa9Gt6Qv1Nr4", 80),
+    ]
+
+
+def test_claude_code_reply_with_ids_that_do_not_look_random_is_still_one_call(store, tmp_path):
+    """Ids that do not look random get the record's fingerprint in their identity (issue 23): within one Claude
+    Code file the lines of a reply differ in output_tokens, yet stay one call, the last one."""
+    import json
+
+    lines = _reply_lines("msg_a", "req_a", [1, 1, 150], "2026-02-10T10:00:00Z")
+    f = tmp_path / "session.jsonl"
+    f.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    store.ingest([str(f)])
+    assert store.con.execute("SELECT request_id, output_tokens FROM requests").fetchall() == [("msg_a:req_a", 150)]

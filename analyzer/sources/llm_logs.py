@@ -164,7 +164,8 @@ class LlmLogsDb(Source):
     detected_by = "a SQLite file with llm's responses table (model, prompt, input_tokens) or turns table (0.32+)"
 
     def sniff(self, obj: dict[str, Any]) -> bool:
-        return {"model", "prompt", "datetime_utc", "input_tokens"} <= set(obj)
+        keys = set(obj)
+        return {"model", "datetime_utc", "input_tokens"} <= keys and ("prompt" in keys or "tip_message_hash" in keys)
 
     def parse(self, obj: dict[str, Any], ctx: dict[str, Any]) -> Request:
         answered = None
