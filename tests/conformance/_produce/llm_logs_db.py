@@ -2,7 +2,10 @@
 against a local stub of the OpenAI Chat Completions API that replays responses recorded from the real API.
 
     python -m venv /tmp/llmvenv && /tmp/llmvenv/bin/pip install llm==0.36 llm-anthropic==0.30
-    python tests/conformance/_produce/llm_logs_db.py /tmp/llmvenv/bin/llm OUT_DIR CASSETTES
+    python tests/conformance/_produce/llm_logs_db.py /tmp/llmvenv/bin/llm OUT_DIR CASSETTES [OLD_LLM]
+
+CASSETTES is tests/models/cassettes/test_anthropic of a pydantic-ai checkout; OLD_LLM an llm 0.31 (in its own
+venv: `pip install llm==0.31 httpx`, as 0.31 imports httpx, which the openai it now gets no longer brings).
 
 The stub answers each POST (OpenAI /v1/chat/completions, Anthropic /v1/messages) with the next recorded response
 body, unchanged, and keeps the request bodies llm sent (OUT_DIR/<case>.requests.json). The recorded responses are
@@ -74,7 +77,8 @@ def run_case(llm: str, out: Path, name: str, model_id: str, answers: list, promp
     for args in prompts:
         subprocess.run([llm, "-m", model_id, "--no-stream", *args], env=env, check=True)
     server.shutdown()
-    (out / f"{name}.requests.json").write_text(json.dumps(seen, indent=1))
+    log = out / f"{name}.requests.json"  # a case run by two llm versions keeps both runs' requests
+    log.write_text(json.dumps((json.loads(log.read_text()) if log.exists() else []) + seen, indent=1))
 
 
 def _stream(cassette: Path) -> str:
@@ -83,6 +87,14 @@ def _stream(cassette: Path) -> str:
 
     (interaction,) = yaml.safe_load(cassette.read_text())["interactions"]
     return interaction["response"]["body"]["string"]
+
+
+def _response(cassette: Path) -> dict:
+    """The recorded JSON body of a one-interaction VCR cassette (its `parsed_body`)."""
+    import yaml
+
+    (interaction,) = yaml.safe_load(cassette.read_text())["interactions"]
+    return interaction["response"]["parsed_body"]
 
 
 def main() -> None:
@@ -95,6 +107,11 @@ def main() -> None:
     ]
     prompts = [["Hello"], ["-c", "How do I cross the street?"]]
     run_case(llm, out, "sonnet_conversation", "claude-sonnet-4.5", streams, prompts, anthropic=True)
+    if len(sys.argv) > 4:  # an older llm (0.31, the `responses` schema): its database, then upgraded by this llm
+        old_llm = sys.argv[4]
+        mini = _response(cassettes.parent / "test_openai" / "test_max_completion_tokens[gpt-4o-mini].yaml")
+        run_case(old_llm, out, "upgraded", "gpt-4o-mini", [mini], [["hello"]])
+        run_case(llm, out, "upgraded", "o3-mini", [p["response"]["body"] for p in o3], [["hello"]])
 
 
 if __name__ == "__main__":
