@@ -579,6 +579,21 @@ class Store:
             self.con.unregister("_batch_ids")
         return {r[0]: r[1] for r in rows}
 
+    def _stored_from_path(self, ids: list[str], path: str) -> set[str]:
+        """Which of these stored request ids an earlier reading of the file at `path` stored."""
+        if not ids:
+            return set()
+        self.con.register("_batch_ids", pa.table({"request_id": pa.array(ids, pa.string())}))
+        try:
+            rows = self.con.execute(
+                "SELECT DISTINCT request_id FROM requests WHERE request_id IN (SELECT request_id FROM _batch_ids) "
+                "AND source_id IN (SELECT source_id FROM sources WHERE path = ?)",
+                [path],
+            ).fetchall()
+        finally:
+            self.con.unregister("_batch_ids")
+        return {r[0] for r in rows}
+
     def _stored_tokens(self, cids: list[str]) -> list[tuple[str, int | None, int | None]]:
         """(content_id, o200k tokens, cl100k tokens) of those of these contents the database already holds."""
         if not self._lookup or not cids:
@@ -668,10 +683,24 @@ class Store:
         final = f.final_wins
         here: dict[str, int] = {}  # (final_wins) request id -> its row in this batch
         replaced: list[str] = []  # (final_wins) ids whose row an earlier batch of this file stored
+        # (final_wins) ids an earlier reading of this very path stored (the file has grown since): read again now
+        earlier = set()
+        if final:
+            again = [r for r in rids if r not in f.own and (r in known or r in stored)]
+            earlier = self._stored_from_path(again, label(f.path))
+        moved: list[str] = []
         for i, rid in enumerate(rids):
+            if rid in earlier and rid not in f.own:  # this reading holds the final count: the row moves here
+                moved.append(rid)
+                known[rid] = known[rid] if rid in known else stored[rid]
+                keep[i] = True
+                f.own.add(rid)
+                here[rid] = i
+                continue
             seen = known if rid in known else stored if rid in stored else None
             if seen is not None:
-                other = alt[i]
+                # (final_wins) a repeat within the file is the same call whatever it says: no other id for it
+                other = None if final and rid in f.own else alt[i]
                 prev = seen[rid]
                 if other is None or prev is None or prev == fps[i] or other in known or other in stored:
                     res.duplicates += 1
@@ -695,12 +724,20 @@ class Store:
         if not kept:
             return
         con = self.con
-        if replaced:
-            con.register("_replaced", pa.table({"request_id": pa.array(replaced, pa.string())}))
+        if replaced or moved:
+            con.register("_replaced", pa.table({"request_id": pa.array(replaced + moved, pa.string())}))
             try:
+                if moved:  # the earlier readings of this path hold fewer rows now
+                    con.execute(
+                        "UPDATE sources SET rows = sources.rows - m.n FROM (SELECT source_id, count(*) AS n "
+                        "FROM requests WHERE source_id <> ? AND request_id IN (SELECT request_id FROM _replaced) "
+                        "GROUP BY source_id) m WHERE sources.source_id = m.source_id",
+                        [f.source_id],
+                    )
                 con.execute(
-                    "DELETE FROM requests WHERE source_id = ? AND request_id IN (SELECT request_id FROM _replaced)",
-                    [f.source_id],
+                    "DELETE FROM requests WHERE (source_id = ? OR source_id IN (SELECT source_id FROM sources "
+                    "WHERE path = ?)) AND request_id IN (SELECT request_id FROM _replaced)",
+                    [f.source_id, label(f.path)],
                 )
                 for table in ("messages", "blocks"):
                     con.execute(f"DELETE FROM {table} WHERE request_id IN (SELECT request_id FROM _replaced)")

@@ -425,6 +425,115 @@ def test_llm_rows_without_usage_or_with_bad_fields_are_rejected(store, tmp_path)
     assert loc.endswith("logs.db:responses[rowid 2]")
 
 
+def _llm_032_db(path, turns, messages=(), parts=(), responses=()):
+    """A logs.db with llm 0.32+'s tables as its migration m023 (and m027) creates them; `responses` as before."""
+    import sqlite3
+
+    _llm_db(path, list(responses))
+    con = sqlite3.connect(path)
+    con.executescript(
+        "CREATE TABLE messages (hash TEXT PRIMARY KEY, parent_hash TEXT, role TEXT, provider_metadata TEXT);"
+        "CREATE TABLE parts (id INTEGER PRIMARY KEY, message_hash TEXT, position INTEGER, type TEXT, "
+        "tool_name TEXT, text TEXT, payload TEXT);"
+        "CREATE TABLE fragments (id INTEGER PRIMARY KEY, hash TEXT, content TEXT, datetime_utc TEXT, source TEXT);"
+        'CREATE TABLE part_fragments (part_id INTEGER, fragment_id INTEGER, "order" INTEGER);'
+        "CREATE TABLE threads (id TEXT PRIMARY KEY, name TEXT, tip_message_hash TEXT, forked_from TEXT, "
+        "datetime_utc TEXT);"
+        "CREATE TABLE turns (id TEXT PRIMARY KEY, thread_id TEXT, parent_message_hash TEXT, tip_message_hash TEXT, "
+        "model TEXT, resolved_model TEXT, options_json TEXT, schema_id TEXT, input_tokens INTEGER, "
+        "output_tokens INTEGER, token_details TEXT, duration_ms INTEGER, datetime_utc TEXT, response_json TEXT);"
+    )
+    con.executemany("INSERT INTO messages VALUES (?, ?, ?, NULL)", messages)
+    con.executemany("INSERT INTO parts VALUES (?, ?, ?, ?, NULL, ?, NULL)", parts)
+    con.executemany(
+        "INSERT INTO turns (id, thread_id, parent_message_hash, tip_message_hash, model, resolved_model, "
+        "input_tokens, output_tokens, token_details, duration_ms, datetime_utc, response_json) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        turns,
+    )
+    con.commit()
+    con.close()
+    return path
+
+
+def test_llm_032_turns_and_old_responses_are_both_read_with_the_conversation(store, tmp_path):
+    """Issue 20, defect 3: llm 0.32+ logs calls to `turns` (an upgraded database keeps its old calls in
+    `responses`). A turn sends the whole chain of messages up to its parent and answers the rest; its model is
+    resolved_model, else the one response_json names, else llm's id. (Real files: tests/conformance/llm_logs_db.)"""
+    old = ("r1", "gpt-4o", "hi", None, "ok", "c0", 5, "2025-11-28T09:00:00", 10, 2, None)
+    messages = [("m1", None, "user"), ("m2", "m1", "assistant"), ("m3", "m2", "user"), ("m4", "m3", "assistant")]
+    parts = [(1, "m1", 0, "text", "Hello"), (2, "m2", 0, "text", "Hi"), (3, "m3", 0, "text", "More?")]
+    parts += [(4, "m4", 0, "reasoning", "thinking"), (5, "m4", 1, "text", "Sure")]
+    cached = json.dumps({"prompt_tokens_details": {"cached_tokens": 8, "cache_write_tokens": 0}})
+    turns = [
+        (
+            "t1",
+            "th",
+            "m1",
+            "m2",
+            "anthropic/claude-sonnet-4-5",
+            None,
+            20,
+            5,
+            None,
+            7,
+            "2026-12-04T10:00:00+00:00",
+            json.dumps({"model": "claude-sonnet-4-5-20250929"}),
+        ),
+        (
+            "t2",
+            "th",
+            "m3",
+            "m4",
+            "gpt-4o",
+            "gpt-4o-2024-08-06",
+            30,
+            9,
+            cached,
+            7,
+            "2026-12-04T10:01:00+00:00",
+            json.dumps({"model": "ignored-when-resolved"}),
+        ),
+    ]
+    store.ingest([str(_llm_032_db(tmp_path / "logs.db", turns, messages, parts, [old]))])
+    rows = store.con.execute(
+        "SELECT request_id, model, conversation_id, input_tokens, cache_read_tokens, output_tokens, n_messages "
+        "FROM requests ORDER BY ts"
+    ).fetchall()
+    assert rows == [
+        ("r1", "gpt-4o", "c0", 10, 0, 2, 1),  # n_messages counts what the call sent
+        ("t1", "claude-sonnet-4-5-20250929", "th", 20, 0, 5, 1),
+        ("t2", "gpt-4o-2024-08-06", "th", 30, 8, 9, 3),
+    ]
+    sent = store.con.execute(
+        "SELECT m.role, c.text, m.is_output FROM messages m JOIN contents c USING (content_id) "
+        "WHERE request_id = 't2' ORDER BY position"
+    ).fetchall()
+    assert sent == [
+        ("user", "Hello", False),
+        ("assistant", "Hi", False),
+        ("user", "More?", False),
+        ("assistant", "thinking\nSure", True),
+    ]
+
+
+def test_an_llm_032_database_with_no_call_yet_is_read_not_called_not_json(runner, tmp_path):
+    db = _llm_032_db(tmp_path / "logs.db", [])
+    res = runner.invoke(cli, ["report", str(db), "--json", "-"])
+    assert "not JSON" not in res.output and "Traceback" not in res.output
+
+
+def test_a_sqlite_file_of_an_unknown_schema_says_so(runner, tmp_path):
+    import sqlite3
+
+    con = sqlite3.connect(tmp_path / "app.db")
+    con.executescript("CREATE TABLE users (id INTEGER, name TEXT); CREATE TABLE orders (id INTEGER)")
+    con.close()
+    res = runner.invoke(cli, ["report", str(tmp_path / "app.db"), "--json", "-"])
+    assert res.exit_code != 0 and "Traceback" not in res.output
+    assert "unknown schema" in res.output and "orders, users" in res.output and "not JSON" not in res.output
+
+
 def test_other_sqlite_and_duckdb_files_in_a_folder_are_skipped(runner, tmp_path):
     import sqlite3
 

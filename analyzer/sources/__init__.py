@@ -105,7 +105,7 @@ class Item:
     """One record of a file before parsing: a JSON value, or why it is not one."""
 
     line: int  # 1-based line (JSONL) or element number (a JSON array document)
-    unit: str  # "line", "item" or "row" (of a SQLite table)
+    unit: str  # "line", "item", "row" (of llm's responses table) or "turn" (of its turns table)
     obj: Any
     error: str | None
     raw: bytes | None
@@ -114,6 +114,8 @@ class Item:
         name = label(path)
         if self.unit == "row":
             return f"{name}:responses[rowid {self.line}]"
+        if self.unit == "turn":
+            return f"{name}:turns[rowid {self.line}]"
         return f"{name}:{self.line}" if self.unit == "line" else f"{name}[{self.line}]"
 
 
@@ -124,8 +126,8 @@ def read_items(path: Path, digest: Digest | None = None) -> Iterator[Item]:
     if inputs.starts_with(path, SQLITE_MAGIC):
         if digest is not None:  # SQLite reads the file itself: hash it, so that two databases are told apart
             inputs.hash_into(path, digest)
-        for rowid, row in sqlite_rows(path):
-            yield Item(rowid, "row", row, None, None)
+        for table, rowid, row in sqlite_rows(path):
+            yield Item(rowid, "row" if table == "responses" else "turn", row, None, None)
         return
     stream = ByteStream(path, digest)
     chunks = stream.chunks()
@@ -391,6 +393,9 @@ def _format_of(path: Path, head: list[Item], forced: str | None, later: list[Ite
         if forced not in BY_NAME:
             raise InputError(f"unknown format {forced!r}; `llmcost formats` lists them")
         return BY_NAME[forced]
+    if inputs.starts_with(path, SQLITE_MAGIC):
+        # Reading the rows checked its schema: an llm logs.db, even one with no call logged yet.
+        return BY_NAME[LlmLogsDb.name]
     source = detect_format(path, head) or (detect_format(path, later) if later else None)
     if source is None:
         if not any(isinstance(i.obj, dict) for i in head):

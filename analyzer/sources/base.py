@@ -129,7 +129,8 @@ class Source:
     sequential: ClassVar[bool] = False
     shares_run: ClassVar[bool] = False
     # `final_wins`: a record whose request id repeats within its file replaces the earlier record (the file writes
-    # one call over several lines and only the last holds the final count); across files the first still wins.
+    # one call over several lines and only the last holds the final count), and so does one that an earlier reading
+    # of the same path stored (the file has grown since); across other files the first still wins.
     final_wins: ClassVar[bool] = False
 
     def sniff(self, obj: dict[str, Any]) -> bool:
