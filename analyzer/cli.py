@@ -1,7 +1,8 @@
 """The `llmcost` command line: parses options, calls the pipeline, maps errors to exit codes in one place.
 
 Exit codes: 0 ok (rejected records are reported, not fatal); 1 input error; 2 usage error (click);
-3 an audit threshold was crossed; 4 `--strict` and some records were rejected.
+3 an audit threshold was crossed; 4 `--strict` and some records were rejected; 5 an output could not be rendered
+(the others were written; a bug to report, never a traceback).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from analyzer.audit import Windows, default_day, new_uncached_prefixes, prune_re
 from analyzer.audit import compare as audit_compare
 from analyzer.audit import history as audit_history
 from analyzer.audit import locked as audit_lock
-from analyzer.errors import InputError, LlmcostError, StrictError, ThresholdError
+from analyzer.errors import InputError, LlmcostError, RenderError, StrictError, ThresholdError
 from analyzer.export import write_csvs
 from analyzer.inputs import LOG_SUFFIXES
 from analyzer.options import MAX_REQUESTS_PER_MONTH, MAX_TOKENS_PER_REQUEST, Finite, Moment
@@ -391,6 +392,7 @@ def report(
         finally:
             backend.close()  # the workers' memory goes before the report is rendered
         outputs = [(html, "html"), (json_out, "json"), (md_out, "md")]
+        failures: list[str] = []
         for target, kind in outputs:
             if not target:
                 continue
@@ -398,7 +400,9 @@ def report(
             if view and kind == "json":
                 text = orjson.dumps(view_json(rep, view), option=orjson.OPT_INDENT_2).decode() + "\n"
             else:
-                text = RENDERERS[kind](rep)
+                text = _render(kind, RENDERERS[kind], rep, failures)
+                if text is None:
+                    continue
             write_output(text, target)
             _say_wrote(target)
         if csv_dir:
@@ -411,10 +415,28 @@ def report(
         elif not any(t for t, _ in outputs) and not csv_dir:
             click.echo(render_text(rep), nl=False)
         where = "the report's Ingest section" + (f" and table `rejects` of {db}" if db else "")
-        _warn_rejects(store, result, strict, where)
+        try:
+            _warn_rejects(store, result, strict, where)
+        finally:
+            if failures:
+                raise _render_failed(failures)
     finally:
         tracking.finish()
         store.close()
+
+
+def _render(kind: str, fn: Any, rep: Any, failures: list[str]) -> str | None:
+    """One output rendered, or None with its failure recorded as one line: a rendering error is a bug in the
+    report's shape, never a traceback; the other outputs are still written (exit 5 at the end)."""
+    try:
+        return fn(rep)
+    except Exception as e:  # noqa: BLE001 - any renderer failure is reported, the run goes on
+        failures.append(f"the {kind} output could not be rendered ({type(e).__name__}: {_first_line(e)})")
+        return None
+
+
+def _render_failed(failures: list[str]) -> RenderError:
+    return RenderError("; ".join(failures) + " (the other outputs were written; please report this)")
 
 
 def _say_wrote(target: str) -> None:
@@ -530,9 +552,12 @@ def audit(
             suffix = last.isoformat() + (f"-w{window_days}" if window_days > 1 else "")
             outcome["outputs"] = {k: str(folder / f"llmcost-{suffix}.{k}") for k in ("html", "json", "md")}
             rep["audit"] = outcome  # the day's page opens with the comparison, its thresholds and alerts
+            failures: list[str] = []
             for kind, target in outcome["outputs"].items():
                 tracking.stage(f"render {kind}")
-                write_output(RENDERERS[kind](rep), target)
+                text = _render(kind, RENDERERS[kind], rep, failures)
+                if text is not None:
+                    write_output(text, target)
             text = orjson.dumps(outcome, option=orjson.OPT_INDENT_2).decode() + "\n"
             write_output(text, str(folder / f"audit-{suffix}.json"))
             remember_written(folder, [f"llmcost-{suffix}.{k}" for k in outcome["outputs"]] + [f"audit-{suffix}.json"])
@@ -542,7 +567,9 @@ def audit(
                 for gone in prune_reports(folder, keep_days, last):
                     click.echo(f"llmcost: note: removed {gone} (older than --keep-days {keep_days})", err=True)
             skipped: list[str] = []
-            write_output(render_audit_index(audit_history(folder, skipped)), str(folder / "index.html"))
+            index = _render("audit index", render_audit_index, audit_history(folder, skipped), failures)
+            if index is not None:
+                write_output(index, str(folder / "index.html"))
             for note in skipped:
                 _say(f"llmcost: note: {note}")
             tracking.finish()
@@ -560,11 +587,17 @@ def audit(
                 _warn_rejects(store, result, strict, f"{outcome['outputs']['html']} and table `rejects` of {db}")
             except StrictError:
                 if not outcome["crossed"]:
+                    if failures:
+                        _say(f"llmcost: error: {_render_failed(failures)}")
                     raise
             if outcome["crossed"]:
                 for c in outcome["crossed"]:
                     click.echo(f"llmcost: audit: {terminal_safe(c['message'])}", err=True)
+                if failures:
+                    _say(f"llmcost: error: {_render_failed(failures)}")
                 raise ThresholdError(f"{len(outcome['crossed'])} audit threshold(s) crossed")
+            if failures:
+                raise _render_failed(failures)
         finally:
             tracking.finish()
             store.close()
@@ -654,8 +687,9 @@ def ingest(
 @click.option(
     "--on",
     "on_day",
-    type=Moment(formats=["%Y-%m-%d"]),
-    help="The prices in force on this day (from the dated price history; the snapshot after it ends).",
+    type=Moment(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"]),
+    help="The prices in force on this day, or at this UTC minute (YYYY-MM-DDTHH:MM), from the dated price history "
+    "(the snapshot after it ends).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 def prices(
@@ -693,7 +727,7 @@ def prices(
         close = cat.close_names(model)
         hint = f"; close names: {', '.join(close)}" if close else ""
         raise InputError(f"{model}: not in the price catalogue (unpriced){hint}")
-    day = on_day.strftime("%Y-%m-%d") if on_day else None
+    day = None if on_day is None else on_day.strftime("%Y-%m-%dT%H:%M" if on_day.hour or on_day.minute else "%Y-%m-%d")
     rate_key, version, origin = res.key, "snapshot", f"{cat.source} (snapshot {cat.date})"
     hit = cat.version_on(res.key, day) if day else None
     if hit is not None:

@@ -106,6 +106,30 @@ def test_codex_cumulative_totals_become_deltas_per_file_and_repeats_are_no_call(
     assert rows == [("a", 1200, 200, 500, 0), ("a", 800, 100, 300, 10), ("b", 1200, 200, 500, 0)]
 
 
+def test_codex_event_written_twice_is_one_call_and_a_dropped_total_still_counts(store, tmp_path):
+    """Codex writes each token_count twice (same last and same total usage): the repeat is no call (issue 20,
+    defect 1; the real files are in tests/conformance/codex_session). A total that drops (a resumed or compacted
+    session) moved, so its call counts."""
+    first = _codex("2026-05-13T09:01:00Z", usage=u(1000, 200, 50, 20), total=u(1000, 200, 50, 20))
+    again = dict(first, timestamp="2026-05-13T09:01:01Z")
+    second = _codex("2026-05-13T09:02:00Z", usage=u(1500, 900, 30), total=u(2500, 1100, 80, 20))
+    reset = _codex("2026-05-13T09:03:00Z", usage=u(400, 0, 10), total=u(400, 0, 10))
+    lines = [
+        {"timestamp": "2026-05-13T09:00:00Z", "type": "turn_context", "payload": {"model": "gpt-5"}},
+        first,
+        again,
+        second,
+        dict(second, timestamp="2026-05-13T09:02:02Z"),
+        reset,
+    ]
+    write_jsonl(tmp_path / "s.jsonl", lines)
+    store.ingest([str(tmp_path / "s.jsonl")])
+    rows = store.con.execute(
+        "SELECT input_tokens, cache_read_tokens, output_tokens, reasoning_tokens FROM requests ORDER BY ts"
+    ).fetchall()
+    assert rows == [(1000, 200, 50, 20), (1500, 900, 30, 0), (400, 0, 10, 0)]
+
+
 def test_codex_without_a_model_is_unpriced_not_guessed(runner, tmp_path):
     f = write_jsonl(tmp_path / "s.jsonl", [_codex("2026-05-13T09:01:00Z", usage=u(100, 0, 10))])
     rep = report(runner, f)

@@ -3,6 +3,8 @@ that cost more than linear time or memory, nesting deep enough to end a run, and
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.robustness.conftest import ROOT, SAMPLES, chat_no_id, jsonl, run_cli
@@ -160,3 +162,85 @@ def test_a_huge_model_name_is_unpriced_not_a_memory_bomb():
     key, grew_mb = out.split()
     assert key == "None"
     assert int(grew_mb) < 100, f"resolving one name grew memory by {grew_mb} MB"
+
+
+# item 5: one record nested deep ends only itself, never the run
+
+
+def _nested(depth: int) -> str:
+    """JSON text nested `depth` levels (Python's own json stops near 1,000)."""
+    opens = "".join('{"k":' if i % 2 else "[" for i in range(depth))
+    closes = "".join("}" if i % 2 else "]" for i in reversed(range(depth)))
+    return opens + '"x"' + closes
+
+
+def _with(record: dict, deep: str) -> bytes:
+    return json.dumps(record).replace('"__DEEP__"', deep).encode() + b"\n"
+
+
+@pytest.mark.parametrize("depth", [300, 3000])
+def test_a_deeply_nested_record_does_not_end_the_run(depth, tmp_path, rows_of):
+    deep_meta = chat_no_id(1)
+    deep_meta["request"]["metadata"] = "__DEEP__"  # unkeyed: its identity hashes the whole record
+    deep_content = chat_no_id(2)
+    deep_content["request"]["messages"][0]["content"] = [{"type": "text", "text": "hi", "extra": "__DEEP__"}]
+    deep = _nested(depth)
+    lines = [jsonl([chat_no_id(0)]), _with(deep_meta, deep), _with(deep_content, deep)]
+    lines.append(b"[" * 5000 + b"]" * 5000 + b"\n")
+    lines.append(jsonl([chat_no_id(3)]))
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "a.jsonl").write_bytes(b"".join(lines))
+    db = tmp_path / "x.duckdb"
+    res = run_cli("ingest", str(logs), "--db", str(db))
+    err = res.stderr.decode()
+    assert "Traceback" not in err and "Recursion" not in err, err
+    assert res.returncode == 0, err
+    # the two ordinary calls always load; a deep one loads or is its own reject, never the file's end
+    import duckdb
+
+    con = duckdb.connect(str(db), read_only=True)
+    loaded = con.execute("SELECT count(*) FROM requests").fetchone()[0]
+    rejected = con.execute("SELECT count(*) FROM rejects").fetchone()[0]
+    con.close()
+    assert loaded >= 2
+    assert loaded + rejected == 5
+    if depth == 300:
+        assert loaded == 4, "300 levels is deep but readable: orjson's limit is not the reader's"
+
+
+# item 6: reject floods are stored in bulk, memory bounded; the count stays exact
+
+
+def test_a_reject_flood_is_counted_exactly_and_listed_within_a_cap(tmp_path, monkeypatch):
+    import gzip
+
+    import duckdb
+
+    from analyzer import store as store_module
+    from analyzer.store import Store
+
+    monkeypatch.setattr(store_module, "MAX_REJECT_ROWS", 1_000)  # the cap, small enough for a quick test
+    bad = 12_345
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    body = jsonl([chat_no_id(0)]) + b"{}\n" * bad + b"[1]\n" * 10 + jsonl([chat_no_id(1)])
+    (logs / "flood.jsonl.gz").write_bytes(gzip.compress(body))
+    db = tmp_path / "x.duckdb"
+    s = Store(db)
+    result = s.ingest([str(logs)])
+    assert result.rows == 2, "the good records on both sides of the flood load"
+    assert result.rejected == bad + 10
+    listed = s.con.execute("SELECT count(*), sum(records) FROM rejects").fetchone()
+    assert listed[0] <= 1_000 + 2, "rows past the cap are one row per reason"
+    assert listed[1] == bad + 10, "the rows still count every reject"
+    by_reason = dict(
+        s.con.execute(
+            "SELECT reason, records FROM (SELECT reason, sum(records) AS records FROM rejects GROUP BY 1)"
+        ).fetchall()
+    )
+    assert sum(by_reason.values()) == bad + 10
+    s.close()
+    con = duckdb.connect(str(db), read_only=True)
+    assert con.execute("SELECT rejected FROM sources").fetchone()[0] == bad + 10
+    con.close()
