@@ -704,3 +704,30 @@ def test_invocation_log_counts_win_body_fills_the_cache_and_unknown_shapes_are_r
     reasons = [r[0] for r in store.con.execute("SELECT reason FROM rejects ORDER BY line").fetchall()]
     assert all("no input.inputTokenCount" in r and "known shape" in r for r in reasons), reasons
     assert "body keys generations" in reasons[0] and "usage keys tokens" in reasons[2]
+
+
+def test_invocation_log_streamed_bodies_without_counts(store, tmp_path):
+    """InvokeModelWithResponseStream records whose outputBodyJson is the list of chunks (constructed, in the
+    documented chunk shapes): Bedrock's amazon-bedrock-invocationMetrics, else Anthropic's message_start +
+    message_delta usage; chunks without usage are rejected with the reason."""
+    metrics = {"inputTokenCount": 12, "outputTokenCount": 30, "invocationLatency": 900, "firstByteLatency": 200}
+    titan = [{"outputText": "a", "index": 0}, {"outputText": "b", "amazon-bedrock-invocationMetrics": metrics}]
+    anthropic = [
+        {"type": "message_start", "message": {"usage": {"input_tokens": 40, "cache_read_input_tokens": 500}}},
+        {"type": "content_block_delta", "delta": {"text": "hi"}},
+        {"type": "message_delta", "usage": {"output_tokens": 25}},
+        {"type": "message_stop"},
+    ]
+    lines = [
+        _invocation(requestId="t", input={}, output={"outputBodyJson": titan}),
+        _invocation(requestId="a", input={}, output={"outputBodyJson": anthropic}),
+        _invocation(requestId="n", input={}, output={"outputBodyJson": [{"outputText": "a"}]}),
+    ]
+    write_jsonl(tmp_path / "inv.jsonl", lines)
+    res = store.ingest([str(tmp_path / "inv.jsonl")])
+    assert (res.rows, res.rejected) == (2, 1)
+    got = store.con.execute(
+        "SELECT input_tokens, cache_read_tokens, output_tokens FROM requests ORDER BY input_tokens"
+    ).fetchall()
+    assert got == [(12, 0, 30), (540, 500, 25)]
+    assert "a list of 1 stream chunks without usage" in store.con.execute("SELECT reason FROM rejects").fetchone()[0]

@@ -55,6 +55,8 @@ class BodyUsage:
 def body_usage(body: Any) -> BodyUsage | None:
     """The token counts an InvokeModel (or Converse) response body states, by model family; None when the body
     states none in a shape known here."""
+    if isinstance(body, list):
+        return _stream_usage(body)
     if not isinstance(body, dict):
         return None
     usage = body.get("usage")
@@ -83,7 +85,11 @@ def body_usage(body: Any) -> BodyUsage | None:
             )
         if "prompt_tokens" in usage or "completion_tokens" in usage:
             details = usage.get("prompt_tokens_details")
-            cached = count(details.get("cached_tokens"), "prompt_tokens_details.cached_tokens") if details else 0
+            cached = (
+                count(details.get("cached_tokens"), "prompt_tokens_details.cached_tokens")
+                if isinstance(details, dict)
+                else 0
+            )
             prompt = count(usage.get("prompt_tokens"), "usage.prompt_tokens")
             if cached > prompt:
                 raise RecordError(f"cached tokens ({cached}) exceed prompt_tokens ({prompt})")
@@ -125,8 +131,45 @@ def body_usage(body: Any) -> BodyUsage | None:
     return None
 
 
+def _stream_usage(chunks: list[Any]) -> BodyUsage | None:
+    """A streamed response logged as its list of chunks (InvokeModelWithResponseStream): Bedrock's own
+    `amazon-bedrock-invocationMetrics` in the last chunk, whatever the family; else Anthropic's message_start and
+    message_delta usage, or a Nova/Converse `metadata.usage` chunk."""
+    for chunk in reversed(chunks):
+        metrics = chunk.get("amazon-bedrock-invocationMetrics") if isinstance(chunk, dict) else None
+        if isinstance(metrics, dict) and ("inputTokenCount" in metrics or "outputTokenCount" in metrics):
+            return BodyUsage(
+                "stream",
+                count(metrics.get("inputTokenCount"), "invocationMetrics.inputTokenCount"),
+                count(metrics.get("outputTokenCount"), "invocationMetrics.outputTokenCount"),
+                count(metrics.get("cacheReadInputTokenCount"), "invocationMetrics.cacheReadInputTokenCount"),
+                count(metrics.get("cacheWriteInputTokenCount"), "invocationMetrics.cacheWriteInputTokenCount"),
+            )
+    start = next(
+        (
+            c
+            for c in chunks
+            if isinstance(c, dict) and c.get("type") == "message_start" and isinstance(sub(c, "message", "usage"), dict)
+        ),
+        None,
+    )
+    if start is not None:
+        usage = dict(sub(start, "message", "usage"))
+        for c in chunks:  # message_delta's usage is cumulative: the last one is the call's output
+            if isinstance(c, dict) and c.get("type") == "message_delta" and isinstance(c.get("usage"), dict):
+                usage.update({k: v for k, v in c["usage"].items() if v is not None})
+        return body_usage({"usage": usage})
+    for c in reversed(chunks):
+        usage = sub(c, "metadata", "usage") if isinstance(c, dict) else None
+        if isinstance(usage, dict):
+            return body_usage({"usage": usage})
+    return None
+
+
 def describe(body: Any) -> str:
     """What a body without known usage looks like, for a reject's reason (key names only, never values)."""
+    if isinstance(body, list):
+        return f"a list of {len(body)} stream chunks without usage"
     if not isinstance(body, dict):
         return "no JSON body"
     usage = body.get("usage")
