@@ -700,3 +700,143 @@ def test_anthropic_batch_results_bad_lines_are_rejected(store, tmp_path):
     reasons = [r[0] for r in store.con.execute("SELECT reason FROM rejects ORDER BY line").fetchall()]
     assert "no message" in reasons[0] and "no usage" in reasons[1]
     assert "not Anthropic's usage" in reasons[2] and "pending" in reasons[3]
+
+
+# ---- Bedrock InvokeModel bodies ------------------------------------------------------------------------------------
+
+
+def test_bedrock_invoke_model_real_recordings_by_family(store):
+    """The real InvokeModel recordings of seven model families (OpenTelemetry botocore cassettes): the counts in
+    Bedrock's X-Amzn-Bedrock-*-Token-Count headers, which Cohere and Mistral bodies lack."""
+    res = store.ingest([str(SAMPLES.parent / "tests" / "fixtures" / "bedrock_invoke_model_pairs.json")])
+    assert (res.rows, res.rejected) == (7, 0)
+    rows = dict(
+        (m, (i, o))
+        for m, i, o in store.con.execute("SELECT model, input_tokens, output_tokens FROM requests").fetchall()
+    )
+    assert rows == {
+        "amazon.nova-micro-v1:0": (5, 10),
+        "amazon.titan-text-lite-v1": (5, 10),
+        "anthropic.claude-v2": (14, 10),
+        "cohere.command-r-v1:0": (5, 10),
+        "cohere.command-light-text-v14": (5, 10),
+        "meta.llama3-1-70b-instruct-v1:0": (5, 10),
+        "mistral.mistral-7b-instruct-v0:2": (6, 10),
+    }
+    assert (
+        store.con.execute("SELECT count(*) FROM requests WHERE provider = 'bedrock' AND ts IS NOT NULL").fetchone()[0]
+        == 7
+    )
+
+
+def test_invoke_model_anthropic_body_in_a_converse_file_is_never_a_free_call(store, tmp_path):
+    """A file detected as Converse holding an Anthropic body (usage.input_tokens): read by its uri as InvokeModel,
+    and without a uri rejected with the reason, never 0 tokens."""
+    converse = {
+        "request": {"method": "POST", "uri": "https://x/model/amazon.nova-micro-v1%3A0/converse", "body": {}},
+        "response": {"status": 200, "body": {"output": {}, "usage": {"inputTokens": 3, "outputTokens": 4}}},
+    }
+    anthropic_body = {"type": "message", "content": [], "usage": {"input_tokens": 392, "output_tokens": 135}}
+    invoke = {
+        "request": {"method": "POST", "uri": "https://x/model/anthropic.claude-3-haiku-20240307-v1%3A0/invoke"},
+        "response": {"status": 200, "body": anthropic_body},
+    }
+    invoke["request"]["body"] = {"anthropic_version": "bedrock-2023-05-31", "messages": []}
+    no_uri = {"modelId": "anthropic.claude-3-haiku-20240307-v1:0", "request": {}, "response": {"body": anthropic_body}}
+    no_uri["response"] = anthropic_body
+    write_jsonl(tmp_path / "mixed.jsonl", [converse, invoke, no_uri])
+    res = store.ingest([str(tmp_path / "mixed.jsonl")])
+    assert (res.rows, res.rejected) == (2, 1)
+    got = store.con.execute("SELECT input_tokens, output_tokens FROM requests ORDER BY input_tokens").fetchall()
+    assert got == [(3, 4), (392, 135)]
+    reason = store.con.execute("SELECT reason FROM rejects").fetchone()[0]
+    assert "not a Converse usage" in reason
+
+
+def test_invocation_log_invoke_model_bodies_by_family(runner, tmp_path):
+    """Invocation-log records without the metered counts: the InvokeModel response body is read by its family.
+    Constructed records in the documented shapes (Anthropic, Nova, Titan, Llama, OpenAI-shaped Mistral)."""
+    anthropic_usage = {
+        "input_tokens": 20,
+        "cache_read_input_tokens": 1000,
+        "cache_creation_input_tokens": 300,
+        "output_tokens": 7,
+    }
+    bodies = {
+        "us.anthropic.claude-3-5-sonnet-20240620-v1:0": {"type": "message", "content": [], "usage": anthropic_usage},
+        "amazon.nova-micro-v1:0": {"output": {}, "usage": {"inputTokens": 11, "outputTokens": 12}},
+        "amazon.titan-text-lite-v1": {"inputTextTokenCount": 5, "results": [{"tokenCount": 9, "outputText": "x"}]},
+        "meta.llama3-1-70b-instruct-v1:0": {"generation": "x", "prompt_token_count": 6, "generation_token_count": 8},
+        "mistral.mistral-large-2407-v1:0": {"choices": [], "usage": {"prompt_tokens": 13, "completion_tokens": 2}},
+    }
+    lines = [
+        _invocation(requestId=m, modelId=m, operation="InvokeModel", input={}, output={"outputBodyJson": b})
+        for m, b in bodies.items()
+    ]
+    write_jsonl(tmp_path / "inv.jsonl", lines)
+    rep = report(runner, tmp_path / "inv.jsonl")
+    t = rep["totals"]
+    assert t["requests"] == 5
+    assert t["input_tokens"] == 1320 + 11 + 5 + 6 + 13
+    assert t["output_tokens"] == 7 + 12 + 9 + 8 + 2
+    assert (t["cache_read_tokens"], t["cache_write_5m_tokens"]) == (1000, 300)
+    by_model = {m["model"]: m for m in rep["by_model"]}
+    # Claude 3.5 Sonnet on Bedrock (`llmcost prices`): input 3.00, 5m write 3.75, cache read 0.30, output 15.00 per MTok
+    sonnet = by_model["us.anthropic.claude-3-5-sonnet-20240620-v1:0"]["cost_usd"]
+    assert sonnet == pytest.approx(20 * 3.00 * M + 300 * 3.75 * M + 1000 * 0.30 * M + 7 * 15.00 * M)
+
+
+def test_invocation_log_counts_win_body_fills_the_cache_and_unknown_shapes_are_rejected(store, tmp_path):
+    anthropic_body = {
+        "type": "message",
+        "usage": {"input_tokens": 20, "cache_read_input_tokens": 1000, "output_tokens": 7},
+    }
+    lines = [
+        # the record's metered counts, the body's cache read (the record has no cache field)
+        _invocation(input={"inputTokenCount": 20}, output={"outputTokenCount": 7, "outputBodyJson": anthropic_body}),
+        # an embedding: an input count alone is a whole call
+        _invocation(requestId="e", input={"inputTokenCount": 4}, output={}),
+        # output counted, input nowhere: rejected, not a call without input
+        _invocation(requestId="x", input={}, output={"outputTokenCount": 3, "outputBodyJson": {"generations": []}}),
+        # no count and a body of no known shape (Cohere Command without the headers): rejected
+        _invocation(requestId="y", input={}, output={"outputBodyJson": {"generations": [{"text": "hi"}]}}),
+        # a usage of an unknown shape
+        _invocation(requestId="z", input={}, output={"outputBodyJson": {"usage": {"tokens": 5}}}),
+    ]
+    write_jsonl(tmp_path / "inv.jsonl", lines)
+    res = store.ingest([str(tmp_path / "inv.jsonl")])
+    assert (res.rows, res.rejected) == (2, 3)
+    got = store.con.execute(
+        "SELECT input_tokens, cache_read_tokens, output_tokens FROM requests ORDER BY input_tokens"
+    ).fetchall()
+    assert got == [(4, 0, 0), (1020, 1000, 7)]
+    reasons = [r[0] for r in store.con.execute("SELECT reason FROM rejects ORDER BY line").fetchall()]
+    assert all("no input.inputTokenCount" in r and "known shape" in r for r in reasons), reasons
+    assert "body keys generations" in reasons[0] and "usage keys tokens" in reasons[2]
+
+
+def test_invocation_log_streamed_bodies_without_counts(store, tmp_path):
+    """InvokeModelWithResponseStream records whose outputBodyJson is the list of chunks (constructed, in the
+    documented chunk shapes): Bedrock's amazon-bedrock-invocationMetrics, else Anthropic's message_start +
+    message_delta usage; chunks without usage are rejected with the reason."""
+    metrics = {"inputTokenCount": 12, "outputTokenCount": 30, "invocationLatency": 900, "firstByteLatency": 200}
+    titan = [{"outputText": "a", "index": 0}, {"outputText": "b", "amazon-bedrock-invocationMetrics": metrics}]
+    anthropic = [
+        {"type": "message_start", "message": {"usage": {"input_tokens": 40, "cache_read_input_tokens": 500}}},
+        {"type": "content_block_delta", "delta": {"text": "hi"}},
+        {"type": "message_delta", "usage": {"output_tokens": 25}},
+        {"type": "message_stop"},
+    ]
+    lines = [
+        _invocation(requestId="t", input={}, output={"outputBodyJson": titan}),
+        _invocation(requestId="a", input={}, output={"outputBodyJson": anthropic}),
+        _invocation(requestId="n", input={}, output={"outputBodyJson": [{"outputText": "a"}]}),
+    ]
+    write_jsonl(tmp_path / "inv.jsonl", lines)
+    res = store.ingest([str(tmp_path / "inv.jsonl")])
+    assert (res.rows, res.rejected) == (2, 1)
+    got = store.con.execute(
+        "SELECT input_tokens, cache_read_tokens, output_tokens FROM requests ORDER BY input_tokens"
+    ).fetchall()
+    assert got == [(12, 0, 30), (540, 500, 25)]
+    assert "a list of 1 stream chunks without usage" in store.con.execute("SELECT reason FROM rejects").fetchone()[0]

@@ -22,7 +22,7 @@ from analyzer.sources.anthropic import Anthropic
 from analyzer.sources.anthropic_batch import AnthropicBatchResults
 from analyzer.sources.anthropic_usage import AnthropicCostReport, AnthropicUsageReport, ClaudeCodeUsageReport
 from analyzer.sources.base import RecordError, Request, Source
-from analyzer.sources.bedrock import BedrockConverse, BedrockInvocationLog
+from analyzer.sources.bedrock import BedrockConverse, BedrockInvocationLog, BedrockInvokeModel
 from analyzer.sources.claude_code import ClaudeCode
 from analyzer.sources.codex import CodexSession
 from analyzer.sources.gemini import GeminiGenerateContent
@@ -45,6 +45,7 @@ SOURCES: list[Source] = [
     ClaudeCode(),
     MiniSweAgentTrajectory(),
     BedrockInvocationLog(),
+    BedrockInvokeModel(),
     BedrockConverse(),
     GeminiGenerateContent(),
     Anthropic(),

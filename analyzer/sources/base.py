@@ -523,6 +523,12 @@ def envelope(obj: dict[str, Any]) -> Envelope | None:
     return Envelope(req, resp, raw_ts, meta, host, status_code, uri)
 
 
+def is_invoke_uri(uri: str) -> bool:
+    """`.../model/{modelId}/invoke`: a recorded Bedrock InvokeModel call, whose bodies are the model family's own
+    (an Anthropic body there is Bedrock's, read by the InvokeModel reader, not the Anthropic API's)."""
+    return "/model/" in uri and uri.split("?", 1)[0].rstrip("/").endswith("/invoke")
+
+
 def apply_metadata(r: Request, obj: dict[str, Any], env: Envelope) -> None:
     """Attribution fields (key, project, user, feature, tags, conversation) from the line and its metadata."""
     meta = env.meta
