@@ -80,6 +80,7 @@ _REQUEST_SCHEMA = pa.schema(
         ("trace_ms", pa.float64()),
         ("inference_geo", pa.string()),
         ("speed", pa.string()),
+        ("usage_estimated", pa.bool_()),
     ]
 )
 _REQUEST_FIELDS = [f.name for f in _REQUEST_SCHEMA]
@@ -877,6 +878,7 @@ class _Builder:
             ("trace_ms", r.trace_ms),
             ("inference_geo", r.inference_geo),
             ("speed", r.speed),
+            ("usage_estimated", r.usage_estimated),
         ):
             self.cols[f].append(v)
 

@@ -22,6 +22,7 @@ from analyzer.sources.base import (
     envelope,
     first_str,
     text_of,
+    without_usage,
 )
 
 
@@ -151,12 +152,17 @@ class Anthropic(Source):
         r.request_id = first_str(obj.get("id"), obj.get("request_id"), resp.get("id"))
         r.ts_us = env.ts_us
         usage = resp.get("usage")
+        reply = resp.get("content")
+        r.messages = anthropic_messages(req, r.breakpoints) + (
+            [("assistant", text_of(reply), True)] if reply is not None else []
+        )
         if isinstance(usage, dict):
             apply_anthropic_usage(r, usage, "1h" if _ttls(req) == {"1h"} else "5m")
-        elif resp.get("type") == "error" or r.status == "error":
+        if resp.get("type") == "error":
             r.status = "error"
-        else:
-            raise RecordError("response has no usage")
+        if not isinstance(usage, dict) or (env.stream is not None and env.stream.output_partial):
+            # no usage, or a stream cut after message_start: its input count is exact, its output a placeholder
+            without_usage(r, obj, env, keep_input=isinstance(usage, dict))
         r.batch = r.service_tier == "batch"
         r.inference_geo = r.inference_geo or first_str(req.get("inference_geo"))
         r.speed = r.speed or first_str(req.get("speed"))
@@ -164,9 +170,5 @@ class Anthropic(Source):
         r.has_tools = bool(req.get("tools"))
         r.user = r.user or first_str(
             (req.get("metadata") or {}).get("user_id") if isinstance(req.get("metadata"), dict) else None
-        )
-        reply = resp.get("content")
-        r.messages = anthropic_messages(req, r.breakpoints) + (
-            [("assistant", text_of(reply), True)] if reply is not None else []
         )
         return r.check()

@@ -33,6 +33,7 @@ from analyzer.sources.base import (
     sub,
     text_of,
     timestamp_us,
+    without_usage,
 )
 
 
@@ -91,7 +92,7 @@ class BedrockConverse(Source):
             and "inputTokens" in usage
             and "outputTokens" in usage
             and ("output" in env.response or "stopReason" in env.response)
-        )
+        ) or (env.stream is not None and env.stream.kind == "bedrock")
 
     def parse(self, obj: dict[str, Any], ctx: dict[str, Any]) -> Request:
         env = envelope(obj)
@@ -115,19 +116,17 @@ class BedrockConverse(Source):
             r.cache_read_tokens = read
             r.cache_write_5m_tokens = write
             r.output_tokens = count(usage.get("outputTokens"), "usage.outputTokens")
-        elif r.status == "error":
-            pass  # a failed call: counted, not billed
-        else:
-            raise RecordError("response has no usage")
         r.latency_ms = (
             r.latency_ms if r.latency_ms is not None else money(sub(resp, "metrics", "latencyMs"), "latencyMs")
         )
-        r.endpoint = "converse"
+        r.endpoint = "converse-stream" if env.stream is not None else "converse"
         r.has_tools = bool(sub(req, "toolConfig", "tools"))
         r.messages = converse_messages(req, r.breakpoints)
         reply = sub(resp, "output", "message", "content")
         if reply is not None:
             r.messages.append(("assistant", text_of(reply), True))
+        if not isinstance(usage, dict):  # a stream cut before its metadata event, a timeout; or a failed call
+            without_usage(r, obj, env)
         return r.check()
 
 

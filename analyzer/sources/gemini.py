@@ -25,6 +25,7 @@ from analyzer.sources.base import (
     first_str,
     sub,
     text_of,
+    without_usage,
 )
 
 
@@ -69,7 +70,9 @@ class GeminiGenerateContent(Source):
         if env is None:
             return False
         um = env.response.get("usageMetadata")
-        return isinstance(um, dict) and ("promptTokenCount" in um or "candidatesTokenCount" in um)
+        return (isinstance(um, dict) and ("promptTokenCount" in um or "candidatesTokenCount" in um)) or (
+            env.stream is not None and env.stream.kind == "gemini"
+        )
 
     def parse(self, obj: dict[str, Any], ctx: dict[str, Any]) -> Request | None:
         env = envelope(obj)
@@ -88,6 +91,7 @@ class GeminiGenerateContent(Source):
         r.request_id = first_str(obj.get("id"), obj.get("request_id"), resp.get("responseId"))
         r.ts_us = env.ts_us
         um = resp.get("usageMetadata")
+        partial = env.stream is not None and env.stream.output_partial
         if isinstance(um, dict):
             prompt = count(um.get("promptTokenCount"), "usageMetadata.promptTokenCount")
             tool = count(um.get("toolUsePromptTokenCount"), "usageMetadata.toolUsePromptTokenCount")
@@ -98,11 +102,7 @@ class GeminiGenerateContent(Source):
             r.reasoning_tokens = thoughts
             tier = first_str(um.get("serviceTier"))
             r.service_tier = tier if tier in ("priority", "flex") else None
-        elif resp.get("error") or r.status == "error":
-            r.status = "error"
-        else:
-            raise RecordError("response has no usageMetadata")
-        r.endpoint = "generateContent"
+        r.endpoint = "streamGenerateContent" if env.stream is not None else "generateContent"
         r.has_tools = bool(req.get("tools"))
         # A call that reads an explicit cache (`cachedContent`) sends only what follows the cached part: its
         # body is not the prompt the model saw, so it is kept without messages (cost and tokens only) rather
@@ -112,4 +112,9 @@ class GeminiGenerateContent(Source):
             reply = sub(resp, "candidates")
             if isinstance(reply, list) and reply and isinstance(reply[0], dict):
                 r.messages.append(("assistant", _parts(reply[0].get("content")), True))
+        if not isinstance(um, dict) or partial:
+            # a stream cut before its finishing chunk: the prompt count is exact, the output is counted from text
+            if not isinstance(um, dict) and not r.messages:
+                r.messages = gemini_messages(req)
+            without_usage(r, obj, env, keep_input=isinstance(um, dict))
         return r.check()

@@ -24,6 +24,7 @@ from analyzer.sources.base import (
     money,
     text_of,
     timestamp_us,
+    without_usage,
 )
 
 
@@ -144,12 +145,11 @@ class OpenAIChat(Source):
         ts = env.ts_us
         r.ts_us = ts if ts is not None else _created(resp)
         usage = resp.get("usage")
+        r.messages = chat_messages(req, r.breakpoints) + reply_messages(resp)
         if isinstance(usage, dict):
             apply_openai_usage(r, usage)
-        elif resp.get("error") or r.status == "error":
-            r.status = "error"  # failed calls are not billed; kept so error rates stay visible
-        else:
-            raise RecordError("response has no usage")
+        else:  # a stream without include_usage, a cut stream, a timeout; a failure before the model ran
+            without_usage(r, obj, env)
         if r.provider is None:
             if "prompt_cache_hit_tokens" in (usage or {}):
                 r.provider = "deepseek"
@@ -164,7 +164,6 @@ class OpenAIChat(Source):
         r.endpoint = "responses" if resp.get("object") == "response" else "chat.completions"
         r.user = r.user or first_str(req.get("user"), req.get("safety_identifier"))
         r.has_tools = bool(req.get("tools") or req.get("functions"))
-        r.messages = chat_messages(req, r.breakpoints) + reply_messages(resp)
         return r.check()
 
 
