@@ -115,6 +115,25 @@ def apply_anthropic_usage(r: Request, usage: dict[str, Any], default_ttl: str = 
     r.speed = first_str(usage.get("speed"))
 
 
+def _written(content: Any) -> tuple[str, str]:
+    """What the model wrote in a reply's content blocks, as (text and tool input, thinking): signatures and
+    redacted (encrypted) thinking are not the model's tokens and are left out of an estimate."""
+    if isinstance(content, str):
+        return content, ""
+    written: list[str] = []
+    thinking: list[str] = []
+    for b in content if isinstance(content, list) else []:
+        if not isinstance(b, dict):
+            continue
+        if isinstance(b.get("text"), str):
+            written.append(b["text"])
+        elif isinstance(b.get("thinking"), str):
+            thinking.append(b["thinking"])
+        elif "input" in b:
+            written.append(b["input"] if isinstance(b["input"], str) else canonical_json(b["input"]))
+    return "\n".join(written), "\n".join(thinking)
+
+
 class Anthropic(Source):
     name = "anthropic_messages"
     title = "Anthropic Messages API request/response log"
@@ -162,7 +181,10 @@ class Anthropic(Source):
             r.status = "error"
         if not isinstance(usage, dict) or (env.stream is not None and env.stream.output_partial):
             # no usage, or a stream cut after message_start: its input count is exact, its output a placeholder
-            without_usage(r, obj, env, keep_input=isinstance(usage, dict))
+            written, thinking = _written(reply)
+            so_far = r.output_tokens  # message_start's count: what the model had written when the stream began
+            without_usage(r, obj, env, keep_input=isinstance(usage, dict), reasoning=thinking, reply=written)
+            r.output_tokens = max(r.output_tokens, so_far)
         r.batch = r.service_tier == "batch"
         r.inference_geo = r.inference_geo or first_str(req.get("inference_geo"))
         r.speed = r.speed or first_str(req.get("speed"))

@@ -559,17 +559,20 @@ def aborted(obj: dict[str, Any], env: Envelope) -> bool:
     return False
 
 
-def estimate_usage(r: Request, *, keep_input: bool = False) -> None:
+def estimate_usage(r: Request, *, keep_input: bool = False, reasoning: str = "", reply: str | None = None) -> None:
     """Count a call's tokens from its text when its usage was not logged: the input from the request's messages
     (with the chat formatting overhead), the output from the reply, with the model's tokenizer (o200k for models
     whose tokenizer is not public). `keep_input`: the input count is known (Anthropic's message_start), only the
-    output is counted. The request is flagged `usage_estimated`."""
+    output is counted. `reasoning`: reasoning text the reply carries apart from its messages (billed as output);
+    `reply`: the reply's text when its message holds more than the model wrote (signatures, encrypted blocks).
+    The request is flagged `usage_estimated`."""
     enc = tokens.encoding_for(r.model)
     if not keep_input:
         r.input_tokens = tokens.chat_input([tokens.count(t, enc) for _, t, out in r.messages if not out])
         r.cache_read_tokens = r.cache_write_5m_tokens = r.cache_write_1h_tokens = 0
-    r.output_tokens = sum(tokens.count(t, enc) for _, t, out in r.messages if out)
-    r.reasoning_tokens = 0
+    r.reasoning_tokens = tokens.count(reasoning, enc) if reasoning else 0
+    written = [reply] if reply is not None else [t for _, t, out in r.messages if out]
+    r.output_tokens = sum(tokens.count(t, enc) for t in written) + r.reasoning_tokens
     r.usage_estimated = True
 
 
@@ -577,18 +580,26 @@ def has_output(r: Request) -> bool:
     return any(out and t.strip() for _, t, out in r.messages)
 
 
-def without_usage(r: Request, obj: dict[str, Any], env: Envelope, *, keep_input: bool = False) -> None:
+def without_usage(
+    r: Request,
+    obj: dict[str, Any],
+    env: Envelope,
+    *,
+    keep_input: bool = False,
+    reasoning: str = "",
+    reply: str | None = None,
+) -> None:
     """A call whose response holds no (final) usage. Estimated from its text when the model ran (a reply came, or
     the call was cut after it started: status "incomplete"); a failure before the model ran stays an unbilled
     "error"; a complete response without usage and without any text is no call we can count (RecordError)."""
     failed = r.status == "error" or env.response.get("error") is not None
-    cut = aborted(obj, env)
-    if cut or (failed and has_output(r)):
+    ran = has_output(r) or bool(reasoning.strip())
+    if aborted(obj, env) or (failed and ran):
         r.status = "incomplete"
-        estimate_usage(r, keep_input=keep_input)
+        estimate_usage(r, keep_input=keep_input, reasoning=reasoning, reply=reply)
     elif failed:
         r.status = "error"
-    elif has_output(r) or keep_input:
-        estimate_usage(r, keep_input=keep_input)
+    elif ran or keep_input:
+        estimate_usage(r, keep_input=keep_input, reasoning=reasoning, reply=reply)
     else:
         raise RecordError("response has no usage")

@@ -149,7 +149,7 @@ class OpenAIChat(Source):
         if isinstance(usage, dict):
             apply_openai_usage(r, usage)
         else:  # a stream without include_usage, a cut stream, a timeout; a failure before the model ran
-            without_usage(r, obj, env)
+            without_usage(r, obj, env, reasoning=_reasoning(resp))
         if r.provider is None:
             if "prompt_cache_hit_tokens" in (usage or {}):
                 r.provider = "deepseek"
@@ -165,6 +165,17 @@ class OpenAIChat(Source):
         r.user = r.user or first_str(req.get("user"), req.get("safety_identifier"))
         r.has_tools = bool(req.get("tools") or req.get("functions"))
         return r.check()
+
+
+def _reasoning(resp: dict[str, Any]) -> str:
+    """The reasoning text a chat reply carries beside its content (DeepSeek's `reasoning_content`, the
+    `reasoning` of OpenRouter, Groq and vLLM), billed as output."""
+    choices = resp.get("choices")
+    msg = choices[0].get("message") if isinstance(choices, list) and choices and isinstance(choices[0], dict) else None
+    if not isinstance(msg, dict):
+        return ""
+    value = msg.get("reasoning_content", msg.get("reasoning"))
+    return value if isinstance(value, str) else ""
 
 
 def _created(resp: dict[str, Any]) -> int | None:
