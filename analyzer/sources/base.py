@@ -479,6 +479,9 @@ def envelope(obj: dict[str, Any]) -> Envelope | None:
         st = resp.get("status", resp.get("status_code"))
         status_code = st.get("code") if isinstance(st, dict) else st if isinstance(st, int) else None
         resp = resp["body"]
+    if status_code is None:  # a logger that keeps the HTTP status beside the bodies
+        st = obj.get("status_code", obj.get("status"))
+        status_code = st if isinstance(st, int) and not isinstance(st, bool) and 100 <= st <= 599 else None
     if not isinstance(resp, dict) or (body_text(resp) is not None and "usage" not in resp):
         assembled = _assembled(resp)
         if assembled is not None:
