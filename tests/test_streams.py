@@ -231,3 +231,39 @@ def test_estimated_calls_do_not_calibrate_the_tokenizer(store, tmp_path):
     store.ingest([str(path)])
     assert store.con.execute("SELECT count(*) FROM requests WHERE usage_estimated").fetchall() == [(2,)]
     assert queries.rows(store.con, "tokenizer_calibration", since=None, until=None) == []
+
+
+RESPONSES = CONF / "openai_chat/pydantic_ai_responses_stream/responses_stream_pairs.json"
+
+
+def test_responses_stream_cut_before_response_completed(runner, tmp_path):
+    pairs = json.loads(RESPONSES.read_text())
+    body = pairs[0]["response"]["body"]
+    events = body.split("\n\n")
+    kept = [e for e in events if "response.completed" not in e]
+    assert len(kept) == len(events) - 1
+    pairs[0]["response"]["body"] = "\n\n".join(kept)
+    resp, stream = assemble(pairs[0]["response"]["body"])
+    assert stream.kind == "responses" and not stream.has_usage and not stream.complete
+    # the call streamed a function call: its arguments are what the model wrote
+    written = ("response.output_text.delta", "response.function_call_arguments.delta")
+    text = "".join(e["delta"] for e in sse_events(body) if e.get("type") in written)
+    assert text == '{"country":"France"}'
+    folder = _logs(tmp_path)
+    (folder / "pairs.json").write_text(json.dumps(pairs))
+    t = summary(runner, tmp_path, folder)["totals"]
+    assert (t["requests"], t["estimated_requests"], t["incomplete_requests"]) == (2, 1, 1)
+    second = json.loads(RESPONSES.read_text())[1]["response"]["body"]
+    usage = next(e for e in sse_events(second) if e.get("type") == "response.completed")["response"]["usage"]
+    assert t["output_tokens"] == usage["output_tokens"] + tokens.count(text)
+
+
+def test_html_report_has_the_estimated_card(runner, tmp_path):
+    pairs = chat_pairs()
+    pairs[1]["response"]["body"] = without_usage_chunk(pairs[1]["response"]["body"])
+    folder = _logs(tmp_path)
+    (folder / "pairs.json").write_text(json.dumps(pairs))
+    res = runner.invoke(cli, ["report", str(folder), "-o", str(tmp_path / "r.html"), "--workers", "1"])
+    assert res.exit_code == 0, res.output
+    html = (tmp_path / "r.html").read_text()
+    assert "Estimated" in html and "call(s) without usage" in html

@@ -526,14 +526,18 @@ def apply_metadata(r: Request, obj: dict[str, Any], env: Envelope) -> None:
         r.status = "error"
 
 
-_LAST_STREAM: list[Any] = [None, None]  # (body, assembled): every source's sniff asks for the same record's stream
+# (body, assembled) of the last stream assembled: every source's sniff, then the parse, ask for the same record's.
+# One tuple, replaced whole, so that a thread never reads one body's result for another.
+_last_stream: tuple[Any, Any] = (None, None)
 
 
 def _assembled(body: Any) -> tuple[dict[str, Any], Stream] | None:
-    if _LAST_STREAM[0] is body and body is not None:
-        return _LAST_STREAM[1]
+    global _last_stream
+    last = _last_stream
+    if body is not None and last[0] is body:
+        return last[1]
     out = assemble(body)
-    _LAST_STREAM[0], _LAST_STREAM[1] = body, out
+    _last_stream = (body, out)
     return out
 
 
