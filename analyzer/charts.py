@@ -200,15 +200,30 @@ def segments(report: dict[str, Any]) -> dict | None:
 
 
 def waterfall(report: dict[str, Any]) -> dict | None:
-    """Spend as replayed (the as-is replay every saving is measured from), minus each lever's separate saving,
-    plus what they give back when combined (the
-    interaction), down to the spend with all of them replayed together."""
+    """From the spend the headline shows (the bill as computed from the logs), through the simulator's own
+    difference from it (the as-is replay every saving is measured from), minus each lever's separate saving,
+    plus what they give back when combined (the interaction), down to the spend with all of them replayed
+    together: every bar starts where the previous one ended, so the steps add up."""
     combined = report.get("combined")
     if not combined or not combined.get("components") or not combined.get("estimate"):
         return None
     est = combined["estimate"]
+    bill = (report.get("totals") or {}).get("cost_usd")
     level = est["baseline_usd"]
-    data = [{"step": "as replayed", "start": 0.0, "end": level, "kind": "spend", "amount": level}]
+    if bill is None:
+        data = [{"step": "as replayed", "start": 0.0, "end": level, "kind": "spend", "amount": level}]
+    else:
+        data = [{"step": "spend", "start": 0.0, "end": bill, "kind": "spend", "amount": bill}]
+        if round(level - bill, 4):
+            data.append(
+                {
+                    "step": "simulator difference",
+                    "start": bill,
+                    "end": level,
+                    "kind": "simulator",
+                    "amount": level - bill,
+                }
+            )
     levers = [c["lever"] for c in combined["components"]]
     for c in combined["components"]:
         if not c["saving_usd"]:
@@ -256,8 +271,8 @@ def waterfall(report: dict[str, Any]) -> dict | None:
                             "type": "nominal",
                             "title": None,
                             "scale": {
-                                "domain": ["spend", "lever saves", "lever costs", "interaction"],
-                                "range": ["#4c78a8", "#54a24b", "#e45756", "#f58518"],
+                                "domain": ["spend", "simulator", "lever saves", "lever costs", "interaction"],
+                                "range": ["#4c78a8", "#9d9d9d", "#54a24b", "#e45756", "#f58518"],
                             },
                         },
                     },
@@ -414,11 +429,12 @@ CHARTS = {
         "model as logged; unpriced models are not in it.",
     ),
     "waterfall": (
-        "From spend as replayed to all levers together",
+        "From spend to all levers together",
         waterfall,
-        "The traffic replayed as it was (the simulator's figure, beside the log's in the backtest), each lever's "
-        "separate saving as if they added up, then the interaction (what they give back when replayed as one), "
-        "ending at the combined replay's spend. Same period as the logs.",
+        "The spend the headline shows, then the simulator's difference from it (the traffic replayed as it was, "
+        "which every saving is measured from), each lever's separate saving as if they added up, then the "
+        "interaction (what they give back when replayed as one), ending at the combined replay's spend. Each bar "
+        "starts where the one before ended. Same period as the logs.",
     ),
     "context-growth": (
         "Context growth by turn",

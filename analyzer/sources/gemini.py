@@ -25,6 +25,7 @@ from analyzer.sources.base import (
     first_str,
     sub,
     text_of,
+    timestamp_us,
     without_usage,
 )
 
@@ -89,7 +90,9 @@ class GeminiGenerateContent(Source):
         apply_metadata(r, obj, env)
         r.provider = r.provider or "google"
         r.request_id = first_str(obj.get("id"), obj.get("request_id"), resp.get("responseId"))
-        r.ts_us = env.ts_us
+        ts = env.ts_us
+        # Vertex AI responses date themselves (`createTime`, RFC 3339) where the logger recorded no time.
+        r.ts_us = ts if ts is not None else timestamp_us(resp.get("createTime"), "response.createTime")
         um = resp.get("usageMetadata")
         partial = env.stream is not None and env.stream.output_partial
         if isinstance(um, dict):

@@ -143,7 +143,7 @@ class OpenAIChat(Source):
         apply_metadata(r, obj, env)
         r.request_id = first_str(obj.get("id"), obj.get("request_id"), resp.get("id"))
         ts = env.ts_us
-        r.ts_us = ts if ts is not None else _created(resp)
+        r.ts_us = ts if ts is not None else created_us(resp)
         usage = resp.get("usage")
         r.messages = chat_messages(req, r.breakpoints) + reply_messages(resp)
         if isinstance(usage, dict):
@@ -178,6 +178,10 @@ def _reasoning(resp: dict[str, Any]) -> str:
     return value if isinstance(value, str) else ""
 
 
-def _created(resp: dict[str, Any]) -> int | None:
-    """The response's own creation time, used when the logger recorded none."""
-    return timestamp_us(resp.get("created", resp.get("created_at")), "response.created")
+def created_us(resp: dict[str, Any]) -> int | None:
+    """The response's own creation time, used when the logger recorded none: Chat Completions say `created`,
+    the Responses API `created_at` (Unix seconds). Embeddings responses carry none."""
+    raw = resp.get("created")
+    if raw in (None, ""):
+        raw = resp.get("created_at")
+    return timestamp_us(raw, "response.created")
