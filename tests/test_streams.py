@@ -267,3 +267,21 @@ def test_html_report_has_the_estimated_card(runner, tmp_path):
     assert res.exit_code == 0, res.output
     html = (tmp_path / "r.html").read_text()
     assert "Estimated" in html and "call(s) without usage" in html
+
+
+def test_unstreamed_response_kept_as_json_text(runner, tmp_path):
+    """VCR keeps every body as text ({"string": ...}): an unstreamed JSON response in it is read as the object."""
+    resp = {
+        "object": "chat.completion",
+        "model": "gpt-4o-mini",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "Paris"}}],
+        "usage": {"prompt_tokens": 20, "completion_tokens": 2},
+    }
+    record = {
+        "request": {"method": "POST", "uri": "https://api.openai.com/v1/chat/completions", "body": _chat_request("?")},
+        "response": {"status": {"code": 200}, "body": {"string": json.dumps(resp)}},
+        "timestamp": 1_764_000_000,
+    }
+    t = summary(runner, tmp_path, write_jsonl(_logs(tmp_path) / "c.jsonl", [record]).parent)["totals"]
+    assert (t["requests"], t["input_tokens"], t["output_tokens"], t["estimated_requests"]) == (1, 20, 2, 0)
+    assert t["cost_usd"] == pytest.approx(20 * 0.15 * M + 2 * 0.60 * M)

@@ -524,8 +524,12 @@ def envelope(obj: dict[str, Any]) -> Envelope | None:
         status_code = st if isinstance(st, int) and not isinstance(st, bool) and 100 <= st <= 599 else None
     if not isinstance(resp, dict) or (body_text(resp) is not None and "usage" not in resp):
         assembled = _assembled(resp)
+        text = body_text(resp) if assembled is None else None
+        whole = _json_object(text) if text is not None else None
         if assembled is not None:
             resp, stream = assembled
+        elif whole is not None:
+            resp = whole  # a response kept as its JSON text (VCR's raw {"string": ...} of an unstreamed call)
         elif resp is None and _failed(obj, status_code):
             resp = {}  # no response at all (a timeout, an abort): the call is still a call
         elif not isinstance(resp, dict):
@@ -569,6 +573,16 @@ def apply_metadata(r: Request, obj: dict[str, Any], env: Envelope) -> None:
 # (body, assembled) of the last stream assembled: every source's sniff, then the parse, ask for the same record's.
 # One tuple, replaced whole, so that a thread never reads one body's result for another.
 _last_stream: tuple[Any, Any] = (None, None)
+
+
+def _json_object(text: str) -> dict[str, Any] | None:
+    if not text.lstrip().startswith("{"):
+        return None
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def _assembled(body: Any) -> tuple[dict[str, Any], Stream] | None:
