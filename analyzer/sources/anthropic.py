@@ -137,7 +137,10 @@ def _written(content: Any) -> tuple[str, str]:
 class Anthropic(Source):
     name = "anthropic_messages"
     title = "Anthropic Messages API request/response log"
-    enables = "cost, cache reads and 5m/1h cache writes, messages (threads, prefixes, routing, trimming)"
+    enables = (
+        "cost, cache reads and 5m/1h cache writes, messages (threads, prefixes, routing, trimming); "
+        "streamed responses (SSE text or chunk lists) assembled, calls without usage estimated"
+    )
     example = "anthropic_messages.jsonl"
     detected_by = (
         'a request/response pair whose response is "type": "message" or has Anthropic usage (cache_*_input_tokens)'

@@ -78,9 +78,15 @@ def converse_messages(req: dict[str, Any], breakpoints: dict[int, str]) -> list[
 class BedrockConverse(Source):
     name = "bedrock_converse"
     title = "Amazon Bedrock Converse API request/response log"
-    enables = "cost (cache reads and writes), latency, messages (threads, prefixes, routing, trimming)"
+    enables = (
+        "cost (cache reads and writes), latency, messages (threads, prefixes, routing, trimming); "
+        "streamed responses (SSE text or chunk lists) assembled, calls without usage estimated"
+    )
     example = "bedrock_converse.jsonl"
-    detected_by = "a response whose usage has inputTokens and outputTokens (camelCase), with output or stopReason"
+    detected_by = (
+        "a response whose usage has inputTokens and outputTokens (camelCase), with output or stopReason; or a "
+        "ConverseStream event list (messageStart, contentBlockDelta, messageStop, metadata)"
+    )
 
     def sniff(self, obj: dict[str, Any]) -> bool:
         env = envelope(obj)

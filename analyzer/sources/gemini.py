@@ -62,9 +62,15 @@ def gemini_messages(req: dict[str, Any]) -> list[tuple[str, str, bool]]:
 class GeminiGenerateContent(Source):
     name = "gemini_generate_content"
     title = "Google Gemini / Vertex AI generateContent request/response log"
-    enables = "cost (implicit and explicit cache reads, thinking tokens), messages (threads, prefixes, routing)"
+    enables = (
+        "cost (implicit and explicit cache reads, thinking tokens), messages (threads, prefixes, routing); "
+        "streamed responses (SSE text or chunk lists) assembled, calls without usage estimated"
+    )
     example = "gemini_generate_content.jsonl"
-    detected_by = "a response with usageMetadata (promptTokenCount / candidatesTokenCount)"
+    detected_by = (
+        "a response with usageMetadata (promptTokenCount / candidatesTokenCount), or a streamGenerateContent "
+        "stream of such chunks"
+    )
 
     def sniff(self, obj: dict[str, Any]) -> bool:
         env = envelope(obj)

@@ -113,7 +113,10 @@ def apply_openai_usage(r: Request, usage: dict[str, Any]) -> None:
 class OpenAIChat(Source):
     name = "openai_chat"
     title = "OpenAI Chat Completions request/response log (and OpenAI-compatible providers)"
-    enables = "cost, cached tokens, reasoning tokens, messages (threads, prefixes, routing, trimming)"
+    enables = (
+        "cost, cached tokens, reasoning tokens, messages (threads, prefixes, routing, trimming); "
+        "streamed responses (SSE text or chunk lists) assembled, calls without usage estimated"
+    )
     example = "openai_chat.jsonl"
     detected_by = (
         "a request/response pair whose response is a chat.completion / response object or has usage.prompt_tokens"
