@@ -285,3 +285,18 @@ def test_unstreamed_response_kept_as_json_text(runner, tmp_path):
     t = summary(runner, tmp_path, write_jsonl(_logs(tmp_path) / "c.jsonl", [record]).parent)["totals"]
     assert (t["requests"], t["input_tokens"], t["output_tokens"], t["estimated_requests"]) == (1, 20, 2, 0)
     assert t["cost_usd"] == pytest.approx(20 * 0.15 * M + 2 * 0.60 * M)
+
+
+def test_a_stream_that_is_only_an_error_is_a_failed_call(runner, tmp_path):
+    """Anthropic answers an overloaded API with a stream of one `error` event (its documented shape): the model
+    never ran, the call is counted as failed at $0, not rejected."""
+    pairs = json.loads(ANTHROPIC.read_text())
+    error = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+    overloaded = f"event: error\ndata: {json.dumps(error)}\n\n"
+    failed = {"request": pairs[0]["request"], "response": {"status": 200, "body": overloaded}}
+    folder = _logs(tmp_path)
+    (folder / "pairs.json").write_text(json.dumps([*pairs, failed]))
+    s = summary(runner, tmp_path, folder)
+    t = s["totals"]
+    assert (t["requests"], t["error_requests"], t["estimated_requests"], s["ingest"]["rejected"]) == (2, 1, 0, 0)
+    assert t["cost_usd"] == pytest.approx(92 * 3.0 * M + 189 * 15.0 * M)

@@ -35,7 +35,7 @@ TEXT_BODY_KEYS = ("string", "content", "text")
 class Stream:
     """What a stream held."""
 
-    kind: str  # "openai_chat", "responses", "anthropic", "gemini", "bedrock"
+    kind: str  # "openai_chat", "responses", "anthropic", "gemini", "bedrock"; "error": only an error event
     events: int  # JSON events read
     has_usage: bool  # the final usage is in the stream
     # The input usage is exact but the output count is not final (Anthropic's message_start, Gemini's usage
@@ -113,6 +113,9 @@ def assemble(body: Any) -> tuple[dict[str, Any], Stream] | None:
             resp, stream = build(events)
             stream.kind, stream.events = kind, len(events)
             return resp, stream
+    errors = [e for e in events if e.get("error") is not None]
+    if errors:  # a stream that failed before it began (Anthropic's overloaded_error event, a proxy's error)
+        return dict(errors[-1]), Stream("error", len(events), False)
     return None
 
 
