@@ -300,3 +300,13 @@ def test_a_stream_that_is_only_an_error_is_a_failed_call(runner, tmp_path):
     t = s["totals"]
     assert (t["requests"], t["error_requests"], t["estimated_requests"], s["ingest"]["rejected"]) == (2, 1, 0, 0)
     assert t["cost_usd"] == pytest.approx(92 * 3.0 * M + 189 * 15.0 * M)
+
+
+def test_markdown_summary_has_the_estimated_line(runner, tmp_path):
+    pairs = chat_pairs()
+    pairs[1]["response"]["body"] = without_usage_chunk(pairs[1]["response"]["body"])
+    folder = _logs(tmp_path)
+    (folder / "pairs.json").write_text(json.dumps(pairs))
+    res = runner.invoke(cli, ["report", str(folder), "--md", str(tmp_path / "r.md"), "--workers", "1"])
+    assert res.exit_code == 0, res.output
+    assert "**Estimated:**" in (tmp_path / "r.md").read_text()
