@@ -88,25 +88,41 @@ def render_html(report: dict[str, Any]) -> str:
     other script can run, whatever a log smuggled in), no external resource of any kind."""
     script = (resource_dir("reports") / "sortable.js").read_text(encoding="utf-8")
     digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+    wanted = charts.specs(report)
+    svgs, charts_note = charts.to_svgs([c["spec"] for c in wanted])
+    if charts_note:
+        _note(charts_note)
     figures = [
-        {**{k: c[k] for k in ("id", "title", "caption")}, "svg": Markup(charts.to_svg(c["spec"]))}
-        for c in charts.specs(report)
+        {**{k: c[k] for k in ("id", "title", "caption")}, "svg": Markup(svg)}
+        for c, svg in zip(wanted, svgs or [], strict=False)
     ]
     return (
         _env()
         .get_template("report.html.j2")
-        .render(r=report, charts=figures, script=Markup(script), script_hash=f"sha256-{digest}")
+        .render(
+            r=report, charts=figures, charts_note=charts_note, script=Markup(script), script_hash=f"sha256-{digest}"
+        )
     )
+
+
+def _note(text: str) -> None:
+    """One line on standard error, as the CLI's other notes."""
+    import sys
+
+    print(f"llmcost: note: {text}", file=sys.stderr)
 
 
 def render_audit_index(history: list[dict[str, Any]]) -> str:
     """DIR/index.html of the nightly audit: every audited day, newest first, with a spend trend and links.
     No script at all: a static page to open from the folder or a web server."""
     spec = charts.audit_trend(history)
+    svgs, note = charts.to_svgs([spec] if spec else [])
+    if note:
+        _note(note)
     return (
         _env()
         .get_template("audit_index.html.j2")
-        .render(days=list(reversed(history)), trend=Markup(charts.to_svg(spec)) if spec else None)
+        .render(days=list(reversed(history)), trend=Markup(svgs[0]) if svgs else None)
     )
 
 

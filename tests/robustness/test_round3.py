@@ -244,3 +244,40 @@ def test_a_reject_flood_is_counted_exactly_and_listed_within_a_cap(tmp_path, mon
     con = duckdb.connect(str(db), read_only=True)
     assert con.execute("SELECT rejected FROM sources").fetchone()[0] == bad + 10
     con.close()
+
+
+# item 9: under an address-space limit the report is written, charts left out with one line saying why
+
+
+@pytest.mark.parametrize("hard_too", [True, False])
+def test_report_under_an_address_space_limit(hard_too, tmp_path):
+    import os
+    import resource
+    import subprocess
+    import sys
+
+    limit = 8 * 2**30  # 8 GiB: plenty for the report, not for V8's reservation
+
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit if hard_too else resource.RLIM_INFINITY))
+
+    html = tmp_path / "r.html"
+    done = subprocess.run(
+        [sys.executable, "-m", "analyzer", "report", str(SAMPLES), "-o", str(html)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        preexec_fn=cap,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
+    page = html.read_text()
+    if hard_too:  # the limit cannot be lifted: no charts, and the page and the terminal say why
+        assert "<svg" not in page
+        assert "address-space limit" in page
+        notes = [ln for ln in done.stderr.splitlines() if "address-space limit" in ln]
+        assert len(notes) == 1 and notes[0].startswith("llmcost: note:")
+    else:  # a soft limit only: the chart process lifts it and draws
+        assert page.count("<svg") >= 3
