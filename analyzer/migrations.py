@@ -98,6 +98,14 @@ def _m006(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+@migration(7, "estimated usage on requests")
+def _m007(con: duckdb.DuckDBPyConnection) -> None:
+    # A call whose usage was not logged (a stream cut before its usage, a timeout, a client abort) is counted
+    # with its tokens counted from its text: flagged, so that reports show its share of spend apart. NULL (the
+    # rows of earlier versions) is false.
+    con.execute("ALTER TABLE requests ADD COLUMN usage_estimated BOOLEAN")
+
+
 @migration(8, "record fingerprints")
 def _m008(con: duckdb.DuckDBPyConnection) -> None:
     # A request id is not unique everywhere (Ollama answers chatcmpl-<0..999>, loggers number lines per file): a

@@ -340,6 +340,13 @@ def render_text(report: dict[str, Any]) -> str:
             f"Spend      {usd(t['cost_usd'])}"
             + (" in the request logs" if ux else "")
             + (f"   (~{usd(t['projected_monthly_usd'])}/month at this rate)" if t["projected_monthly_usd"] else ""),
+        ]
+        if t.get("estimated_requests"):
+            lines.append(
+                f"Estimated  {usd(t['estimated_cost_usd'])} ({pct(t['estimated_share'])} of spend) from "
+                f"{count(t['estimated_requests'], 'call')} without usage, counted from their text"
+            )
+        lines += [
             f"Cached     {pct(t['cached_share'])} of {num(t['input_tokens'])} input tokens",
         ]
     billed = (report.get("reconciliation") or {}).get("line")

@@ -314,6 +314,12 @@ def build_report(
             "priced_requests": t["priced_requests"],
             "unpriced_requests": t["unpriced_requests"],
             "error_requests": t["error_requests"],
+            # calls whose usage was not logged (streams cut before their usage, timeouts, client aborts, loggers
+            # that kept no usage): counted, their tokens counted from their text, their spend shown apart
+            "estimated_requests": t["estimated_requests"],
+            "incomplete_requests": t["incomplete_requests"],
+            "estimated_cost_usd": _usd(t["estimated_cost_usd"]),
+            "estimated_share": _r(t["estimated_cost_usd"] / cost, 4) if cost else None,
             "cost_usd": _usd(cost),
             "cost_by_token_type_usd": {
                 "uncached_input": _usd(t["cost_input"]),
@@ -702,6 +708,12 @@ def assumptions(report: dict[str, Any]) -> list[str]:
             f"Projected monthly spend = spend over the {report['period']['days']} days logged x 30 / "
             "days: it assumes the logged traffic continues at the same daily rate."
         )
+    if t.get("estimated_requests"):
+        out.append(
+            f"{t['estimated_requests']} calls carry no usage of their own (a stream cut before its usage, a "
+            "timeout, a client abort, a log without usage): they are counted, their tokens counted from their "
+            f"text with tiktoken (an estimate), and their {_share(t['estimated_share'])} of spend is shown apart."
+        )
     if report["period"]["undated_requests"]:
         out.append(
             f"{report['period']['undated_requests']} requests carry no timestamp: they count in totals "
@@ -733,6 +745,10 @@ def assumptions(report: dict[str, Any]) -> list[str]:
                 "factor applied wherever an estimate of their tokens is needed."
             )
     return out
+
+
+def _share(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:.1%}"
 
 
 def _usd(v: float | None) -> float | None:

@@ -87,6 +87,7 @@ _REQUEST_SCHEMA = pa.schema(
         ("inference_geo", pa.string()),
         ("speed", pa.string()),
         ("fingerprint", pa.string()),
+        ("usage_estimated", pa.bool_()),
     ]
 )
 _REQUEST_FIELDS = [f.name for f in _REQUEST_SCHEMA]
@@ -1011,6 +1012,7 @@ class _Builder:
             ("inference_geo", r.inference_geo),
             ("speed", r.speed),
             ("fingerprint", None if fp is None else fp.hexdigest()),
+            ("usage_estimated", r.usage_estimated),
         ):
             self.cols[f].append(v)
 

@@ -8,7 +8,7 @@ WITH per_request AS (
     SELECT r.request_id, r.provider, r.encoding, r.input_tokens,
            sum(m.tokens)::BIGINT + 3 * count(*) + 3 AS counted
     FROM requests r JOIN messages m USING (request_id)
-    WHERE NOT m.is_output AND r.input_tokens > 0 AND r.status = 'ok'
+    WHERE NOT m.is_output AND r.input_tokens > 0 AND r.status = 'ok' AND NOT coalesce(r.usage_estimated, false)
       AND ($since IS NULL OR r.ts >= $since) AND ($until IS NULL OR r.ts < $until)
     GROUP BY ALL
 )

@@ -1,11 +1,15 @@
 -- totals: one row of headline figures.
 -- Inputs: priced_requests (requests_in_period plus model_key, priced and the cost_* columns, USD).
--- Output: requests, priced/unpriced counts, token sums by type, cost by token type, reported cost, period.
+-- Output: requests, priced/unpriced counts, calls whose usage was estimated from their text (and their cost),
+-- token sums by type, cost by token type, reported cost, period.
 SELECT count(*)                                             AS requests,
        count(*) FILTER (WHERE priced)                       AS priced_requests,
        count(*) FILTER (WHERE NOT priced)                   AS unpriced_requests,
        count(*) FILTER (WHERE status = 'error')             AS error_requests,
        count(*) FILTER (WHERE ts IS NULL)                   AS undated_requests,
+       count(*) FILTER (WHERE usage_estimated)              AS estimated_requests,
+       count(*) FILTER (WHERE status = 'incomplete')        AS incomplete_requests,
+       coalesce(sum(cost) FILTER (WHERE usage_estimated), 0) AS estimated_cost_usd,
        coalesce(sum(input_tokens)::BIGINT, 0)                       AS input_tokens,
        coalesce(sum(cache_read_tokens)::BIGINT, 0)                  AS cache_read_tokens,
        coalesce(sum(cache_write_5m_tokens)::BIGINT, 0)              AS cache_write_5m_tokens,

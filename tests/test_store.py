@@ -168,5 +168,5 @@ def test_migrations_are_recorded_once(tmp_path):
     s = Store(db)
     recorded = [r[0] for r in s.con.execute("SELECT id FROM _llmcost_migrations ORDER BY id").fetchall()]
     assert recorded == sorted(n for n, _, _ in MIGRATIONS)
-    assert recorded[:6] == list(range(1, 7))
+    assert recorded[:8] == list(range(1, 9))
     s.close()

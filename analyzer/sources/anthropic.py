@@ -23,6 +23,7 @@ from analyzer.sources.base import (
     first_str,
     is_invoke_uri,
     text_of,
+    without_usage,
 )
 
 
@@ -115,10 +116,32 @@ def apply_anthropic_usage(r: Request, usage: dict[str, Any], default_ttl: str = 
     r.speed = first_str(usage.get("speed"))
 
 
+def _written(content: Any) -> tuple[str, str]:
+    """What the model wrote in a reply's content blocks, as (text and tool input, thinking): signatures and
+    redacted (encrypted) thinking are not the model's tokens and are left out of an estimate."""
+    if isinstance(content, str):
+        return content, ""
+    written: list[str] = []
+    thinking: list[str] = []
+    for b in content if isinstance(content, list) else []:
+        if not isinstance(b, dict):
+            continue
+        if isinstance(b.get("text"), str):
+            written.append(b["text"])
+        elif isinstance(b.get("thinking"), str):
+            thinking.append(b["thinking"])
+        elif "input" in b:
+            written.append(b["input"] if isinstance(b["input"], str) else canonical_json(b["input"]))
+    return "\n".join(written), "\n".join(thinking)
+
+
 class Anthropic(Source):
     name = "anthropic_messages"
     title = "Anthropic Messages API request/response log"
-    enables = "cost, cache reads and 5m/1h cache writes, messages (threads, prefixes, routing, trimming)"
+    enables = (
+        "cost, cache reads and 5m/1h cache writes, messages (threads, prefixes, routing, trimming); "
+        "streamed responses (SSE text or chunk lists) assembled, calls without usage estimated"
+    )
     example = "anthropic_messages.jsonl"
     detected_by = (
         'a request/response pair whose response is "type": "message" or has Anthropic usage (cache_*_input_tokens)'
@@ -152,12 +175,20 @@ class Anthropic(Source):
         r.request_id = first_str(obj.get("id"), obj.get("request_id"), resp.get("id"))
         r.ts_us = env.ts_us
         usage = resp.get("usage")
+        reply = resp.get("content")
+        r.messages = anthropic_messages(req, r.breakpoints) + (
+            [("assistant", text_of(reply), True)] if reply is not None else []
+        )
         if isinstance(usage, dict):
             apply_anthropic_usage(r, usage, "1h" if _ttls(req) == {"1h"} else "5m")
-        elif resp.get("type") == "error" or r.status == "error":
+        if resp.get("type") == "error":
             r.status = "error"
-        else:
-            raise RecordError("response has no usage")
+        if not isinstance(usage, dict) or (env.stream is not None and env.stream.output_partial):
+            # no usage, or a stream cut after message_start: its input count is exact, its output a placeholder
+            written, thinking = _written(reply)
+            so_far = r.output_tokens  # message_start's count: what the model had written when the stream began
+            without_usage(r, obj, env, keep_input=isinstance(usage, dict), reasoning=thinking, reply=written)
+            r.output_tokens = max(r.output_tokens, so_far)
         r.batch = r.service_tier == "batch"
         r.inference_geo = r.inference_geo or first_str(req.get("inference_geo"))
         r.speed = r.speed or first_str(req.get("speed"))
@@ -165,9 +196,5 @@ class Anthropic(Source):
         r.has_tools = bool(req.get("tools"))
         r.user = r.user or first_str(
             (req.get("metadata") or {}).get("user_id") if isinstance(req.get("metadata"), dict) else None
-        )
-        reply = resp.get("content")
-        r.messages = anthropic_messages(req, r.breakpoints) + (
-            [("assistant", text_of(reply), True)] if reply is not None else []
         )
         return r.check()

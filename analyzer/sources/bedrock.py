@@ -34,6 +34,7 @@ from analyzer.sources.base import (
     sub,
     text_of,
     timestamp_us,
+    without_usage,
 )
 from analyzer.sources.bedrock_invoke import apply_counts, invoke_messages, invoke_reply, parse_invoke_pair
 
@@ -79,9 +80,15 @@ def converse_messages(req: dict[str, Any], breakpoints: dict[int, str]) -> list[
 class BedrockConverse(Source):
     name = "bedrock_converse"
     title = "Amazon Bedrock Converse API request/response log"
-    enables = "cost (cache reads and writes), latency, messages (threads, prefixes, routing, trimming)"
+    enables = (
+        "cost (cache reads and writes), latency, messages (threads, prefixes, routing, trimming); "
+        "streamed responses (SSE text or chunk lists) assembled, calls without usage estimated"
+    )
     example = "bedrock_converse.jsonl"
-    detected_by = "a response whose usage has inputTokens and outputTokens (camelCase), with output or stopReason"
+    detected_by = (
+        "a response whose usage has inputTokens and outputTokens (camelCase), with output or stopReason; or a "
+        "ConverseStream event list (messageStart, contentBlockDelta, messageStop, metadata)"
+    )
 
     def sniff(self, obj: dict[str, Any]) -> bool:
         env = envelope(obj)
@@ -94,7 +101,7 @@ class BedrockConverse(Source):
             and "inputTokens" in usage
             and "outputTokens" in usage
             and ("output" in env.response or "stopReason" in env.response)
-        )
+        ) or (env.stream is not None and env.stream.kind == "bedrock")
 
     def parse(self, obj: dict[str, Any], ctx: dict[str, Any]) -> Request:
         env = envelope(obj)
@@ -124,19 +131,17 @@ class BedrockConverse(Source):
             r.cache_read_tokens = read
             r.cache_write_5m_tokens = write
             r.output_tokens = count(usage.get("outputTokens"), "usage.outputTokens")
-        elif r.status == "error":
-            pass  # a failed call: counted, not billed
-        else:
-            raise RecordError("response has no usage")
         r.latency_ms = (
             r.latency_ms if r.latency_ms is not None else money(sub(resp, "metrics", "latencyMs"), "latencyMs")
         )
-        r.endpoint = "converse"
+        r.endpoint = "converse-stream" if env.stream is not None else "converse"
         r.has_tools = bool(sub(req, "toolConfig", "tools"))
         r.messages = converse_messages(req, r.breakpoints)
         reply = sub(resp, "output", "message", "content")
         if reply is not None:
             r.messages.append(("assistant", text_of(reply), True))
+        if not isinstance(usage, dict):  # a stream cut before its metadata event, a timeout; or a failed call
+            without_usage(r, obj, env)
         return r.check()
 
 

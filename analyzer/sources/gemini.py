@@ -26,6 +26,7 @@ from analyzer.sources.base import (
     sub,
     text_of,
     timestamp_us,
+    without_usage,
 )
 
 
@@ -61,16 +62,24 @@ def gemini_messages(req: dict[str, Any]) -> list[tuple[str, str, bool]]:
 class GeminiGenerateContent(Source):
     name = "gemini_generate_content"
     title = "Google Gemini / Vertex AI generateContent request/response log"
-    enables = "cost (implicit and explicit cache reads, thinking tokens), messages (threads, prefixes, routing)"
+    enables = (
+        "cost (implicit and explicit cache reads, thinking tokens), messages (threads, prefixes, routing); "
+        "streamed responses (SSE text or chunk lists) assembled, calls without usage estimated"
+    )
     example = "gemini_generate_content.jsonl"
-    detected_by = "a response with usageMetadata (promptTokenCount / candidatesTokenCount)"
+    detected_by = (
+        "a response with usageMetadata (promptTokenCount / candidatesTokenCount), or a streamGenerateContent "
+        "stream of such chunks"
+    )
 
     def sniff(self, obj: dict[str, Any]) -> bool:
         env = envelope(obj)
         if env is None:
             return False
         um = env.response.get("usageMetadata")
-        return isinstance(um, dict) and ("promptTokenCount" in um or "candidatesTokenCount" in um)
+        return (isinstance(um, dict) and ("promptTokenCount" in um or "candidatesTokenCount" in um)) or (
+            env.stream is not None and env.stream.kind == "gemini"
+        )
 
     def parse(self, obj: dict[str, Any], ctx: dict[str, Any]) -> Request | None:
         env = envelope(obj)
@@ -91,6 +100,7 @@ class GeminiGenerateContent(Source):
         # Vertex AI responses date themselves (`createTime`, RFC 3339) where the logger recorded no time.
         r.ts_us = ts if ts is not None else timestamp_us(resp.get("createTime"), "response.createTime")
         um = resp.get("usageMetadata")
+        partial = env.stream is not None and env.stream.output_partial
         if isinstance(um, dict):
             prompt = count(um.get("promptTokenCount"), "usageMetadata.promptTokenCount")
             tool = count(um.get("toolUsePromptTokenCount"), "usageMetadata.toolUsePromptTokenCount")
@@ -101,11 +111,7 @@ class GeminiGenerateContent(Source):
             r.reasoning_tokens = thoughts
             tier = first_str(um.get("serviceTier"))
             r.service_tier = tier if tier in ("priority", "flex") else None
-        elif resp.get("error") or r.status == "error":
-            r.status = "error"
-        else:
-            raise RecordError("response has no usageMetadata")
-        r.endpoint = "generateContent"
+        r.endpoint = "streamGenerateContent" if env.stream is not None else "generateContent"
         r.has_tools = bool(req.get("tools"))
         # A call that reads an explicit cache (`cachedContent`) sends only what follows the cached part: its
         # body is not the prompt the model saw, so it is kept without messages (cost and tokens only) rather
@@ -115,4 +121,9 @@ class GeminiGenerateContent(Source):
             reply = sub(resp, "candidates")
             if isinstance(reply, list) and reply and isinstance(reply[0], dict):
                 r.messages.append(("assistant", _parts(reply[0].get("content")), True))
+        if not isinstance(um, dict) or partial:
+            # a stream cut before its finishing chunk: the prompt count is exact, the output is counted from text
+            if not isinstance(um, dict) and not r.messages:
+                r.messages = gemini_messages(req)
+            without_usage(r, obj, env, keep_input=isinstance(um, dict))
         return r.check()

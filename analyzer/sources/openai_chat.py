@@ -24,6 +24,7 @@ from analyzer.sources.base import (
     money,
     text_of,
     timestamp_us,
+    without_usage,
 )
 
 
@@ -112,7 +113,10 @@ def apply_openai_usage(r: Request, usage: dict[str, Any]) -> None:
 class OpenAIChat(Source):
     name = "openai_chat"
     title = "OpenAI Chat Completions request/response log (and OpenAI-compatible providers)"
-    enables = "cost, cached tokens, reasoning tokens, messages (threads, prefixes, routing, trimming)"
+    enables = (
+        "cost, cached tokens, reasoning tokens, messages (threads, prefixes, routing, trimming); "
+        "streamed responses (SSE text or chunk lists) assembled, calls without usage estimated"
+    )
     example = "openai_chat.jsonl"
     detected_by = (
         "a request/response pair whose response is a chat.completion / response object or has usage.prompt_tokens"
@@ -144,12 +148,11 @@ class OpenAIChat(Source):
         ts = env.ts_us
         r.ts_us = ts if ts is not None else created_us(resp)
         usage = resp.get("usage")
+        r.messages = chat_messages(req, r.breakpoints) + reply_messages(resp)
         if isinstance(usage, dict):
             apply_openai_usage(r, usage)
-        elif resp.get("error") or r.status == "error":
-            r.status = "error"  # failed calls are not billed; kept so error rates stay visible
-        else:
-            raise RecordError("response has no usage")
+        else:  # a stream without include_usage, a cut stream, a timeout; a failure before the model ran
+            without_usage(r, obj, env, reasoning=_reasoning(resp))
         if r.provider is None:
             if "prompt_cache_hit_tokens" in (usage or {}):
                 r.provider = "deepseek"
@@ -164,8 +167,18 @@ class OpenAIChat(Source):
         r.endpoint = "responses" if resp.get("object") == "response" else "chat.completions"
         r.user = r.user or first_str(req.get("user"), req.get("safety_identifier"))
         r.has_tools = bool(req.get("tools") or req.get("functions"))
-        r.messages = chat_messages(req, r.breakpoints) + reply_messages(resp)
         return r.check()
+
+
+def _reasoning(resp: dict[str, Any]) -> str:
+    """The reasoning text a chat reply carries beside its content (DeepSeek's `reasoning_content`, the
+    `reasoning` of OpenRouter, Groq and vLLM), billed as output."""
+    choices = resp.get("choices")
+    msg = choices[0].get("message") if isinstance(choices, list) and choices and isinstance(choices[0], dict) else None
+    if not isinstance(msg, dict):
+        return ""
+    value = msg.get("reasoning_content", msg.get("reasoning"))
+    return value if isinstance(value, str) else ""
 
 
 def created_us(resp: dict[str, Any]) -> int | None:
