@@ -60,9 +60,33 @@ _PROVIDER_PREFIXES = {
     "together_ai": ("together_ai/",),
     "fireworks_ai": ("fireworks_ai/",),
 }
+# Providers that serve other vendors' models under their own prices (OpenAI-compatible hosts): their own
+# catalogue listing (`groq/openai/gpt-oss-120b`) is tried before the vendor's (`openai/gpt-oss-120b`).
+_HOSTS_OF_OTHERS = {
+    "groq",
+    "together_ai",
+    "fireworks_ai",
+    "openrouter",
+    "cerebras",
+    "deepinfra",
+    "sambanova",
+    "hyperbolic",
+    "nebius",
+    "novita",
+    "perplexity",
+}
+
+
+def _prefixes(provider: str | None) -> tuple[str, ...]:
+    """Catalogue key prefixes of a provider: the listed ones, else its own name (`cerebras/`)."""
+    if not provider:
+        return ()
+    return _PROVIDER_PREFIXES.get(provider, (f"{provider}/",))
+
+
 _STRIP_PREFIX = re.compile(
     r"^(?:openai|anthropic|azure|azure_ai|bedrock|bedrock_converse|vertex_ai|vertex_ai_beta|gemini|google|"
-    r"deepseek|openrouter|litellm_proxy|models|mistral|xai|groq|together_ai|fireworks_ai|"
+    r"deepseek|openrouter|litellm_proxy|models|mistral|xai|groq|together_ai|fireworks_ai|cerebras|deepinfra|"
     r"[a-z]{2}-[a-z]+-\d)/",
 )
 _BEDROCK_REGION = re.compile(r"^(?:us|eu|apac|global|jp|au|us-gov)\.")
@@ -197,6 +221,11 @@ class Catalogue:
 
     def _resolve(self, model: str, provider: str | None) -> Resolution:
         low = model.strip().lower()
+        own_first = provider in _HOSTS_OF_OTHERS
+        if own_first:  # the host's own listing of the model, before the vendor's
+            for pre in _prefixes(provider):
+                if pre + low in self._lower:
+                    return Resolution(model, provider, self._lower[pre + low], "alias")
         if low in self._lower:
             return Resolution(model, provider, self._lower[low], "exact")
         names = [low]
@@ -208,8 +237,9 @@ class Catalogue:
         names.append(tail)
         bedrock = _BEDROCK_VENDOR.sub("", _BEDROCK_REGION.sub("", tail))
         names.append(bedrock)
+        pres = (*_prefixes(provider), "") if own_first else ("", *_prefixes(provider))
         for name in list(dict.fromkeys(names)):
-            for pre in ("",) + _PROVIDER_PREFIXES.get(provider or "", ()):
+            for pre in pres:
                 if pre + name in self._lower:
                     return Resolution(model, provider, self._lower[pre + name], "alias")
         same = bedrock.replace("@", "-")  # vertex spells snapshots claude-x@20240620
@@ -230,7 +260,7 @@ class Catalogue:
                     break
             else:
                 break
-            for pre in ("",) + _PROVIDER_PREFIXES.get(provider or "", ()):
+            for pre in pres:
                 if pre + base in self._lower:
                     return Resolution(model, provider, self._lower[pre + base], "dated")
         if self.history is not None:

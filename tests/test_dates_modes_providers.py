@@ -66,3 +66,105 @@ def test_a_bad_create_time_is_a_reject_not_a_crash(tmp_path):
     source, items = open_source(f, None)
     with pytest.raises(RecordError, match="createTime"):
         source.parse(next(items).obj, {})
+
+
+# ---- defect 9: OpenAI-compatible providers ---------------------------------------------------------------
+
+
+def test_groq_batch_lines_are_groq_and_priced_at_groq_batch_prices(catalogue):
+    from analyzer.prices import price_one
+
+    case = CORPUS / "openai_batch_output" / "groq_batch_processing"
+    _, reqs = parsed(case / "batch_output.jsonl")
+    assert {r.provider for r in reqs} == {"groq"} and all(r.batch for r in reqs)
+    assert catalogue.resolve("llama-3.1-8b-instant", "groq").key == "groq/llama-3.1-8b-instant"
+    # Groq list price $0.05 / $0.08 per million, half in batch: 1M in + 1M out = $0.025 + $0.04.
+    cost = price_one(
+        catalogue,
+        "llama-3.1-8b-instant",
+        "groq",
+        input_tokens=1_000_000,
+        output_tokens=1_000_000,
+        batch=True,
+        ts=us("2025-03-19T00:00:00"),
+    )["cost"]
+    assert cost == pytest.approx(0.065)
+
+
+def test_request_logs_take_the_provider_from_the_host_then_the_body_marks():
+    case = CORPUS / "openai_chat" / "pydantic_ai_groq_cerebras"
+    _, groq = parsed(case / "groq_native_output_request_response_pairs.json")
+    _, cerebras = parsed(case / "cerebras_model_simple_request_response_pairs.json")
+    assert [r.provider for r in groq + cerebras] == ["groq", "cerebras"]
+
+
+@pytest.mark.parametrize(
+    ("host", "want"),
+    [
+        ("api.groq.com", "groq"),
+        ("api.together.xyz", "together_ai"),
+        ("api.fireworks.ai", "fireworks_ai"),
+        ("openrouter.ai", "openrouter"),
+        ("api.mistral.ai", "mistral"),
+        ("api.deepseek.com", "deepseek"),
+        ("api.x.ai", "xai"),
+        ("API.Cerebras.AI:443", "cerebras"),
+        ("eu.api.openai.com", "openai"),
+        ("notgroq.com", None),
+        ("api.groq.com.evil.example", None),
+        (None, None),
+    ],
+)
+def test_provider_of_host(host, want):
+    from analyzer.sources.base import provider_of_host
+
+    assert provider_of_host(host) == want
+
+
+@pytest.mark.parametrize(
+    ("body", "want"),
+    [
+        ({"x_groq": {"id": "req_1"}, "usage": {}}, "groq"),
+        ({"usage": {"queue_time": 0.1, "prompt_tokens": 1}}, "groq"),
+        ({"usage": {"prompt_cache_hit_tokens": 0, "prompt_cache_miss_tokens": 5}}, "deepseek"),
+        ({"time_info": {"queue_time": 0.1}}, "cerebras"),
+        ({"id": "gen-123", "provider": "OpenAI", "model": "openai/gpt-4o"}, "openrouter"),
+        ({"model": "accounts/fireworks/models/llama-v3p1-8b-instruct"}, "fireworks_ai"),
+        ({"id": "chatcmpl-1", "model": "gpt-4o", "usage": {"prompt_tokens": 1}}, None),
+    ],
+)
+def test_compat_provider_marks(body, want):
+    from analyzer.sources.base import compat_provider
+
+    assert compat_provider(body) == want
+
+
+def test_a_host_of_other_vendors_models_is_priced_from_its_own_listing(catalogue):
+    from analyzer.prices import price_one
+
+    # Groq's own listing of OpenAI's open-weight model, not OpenAI's: $0.15 in / $0.75 out per million on
+    # 2025-09-02 (Groq's launch price), so 2M in + 1M out = $0.30 + $0.75.
+    res = catalogue.resolve("openai/gpt-oss-120b", "groq")
+    assert res.key == "groq/openai/gpt-oss-120b"
+    row = price_one(
+        catalogue,
+        "openai/gpt-oss-120b",
+        "groq",
+        input_tokens=2_000_000,
+        output_tokens=1_000_000,
+        ts=us("2025-09-02T20:01:05"),
+    )
+    assert row["cost"] == pytest.approx(1.05)
+    # A provider without a listed prefix is tried under its own name: cerebras/llama-3.3-70b, $0.85 / $1.20.
+    assert catalogue.resolve("llama-3.3-70b", "cerebras").key == "cerebras/llama-3.3-70b"
+    row = price_one(
+        catalogue,
+        "llama-3.3-70b",
+        "cerebras",
+        input_tokens=1_000_000,
+        output_tokens=1_000_000,
+        ts=us("2025-11-26T22:41:26"),
+    )
+    assert row["cost"] == pytest.approx(2.05)
+    # First-party names are unchanged: OpenAI's gpt-4o stays OpenAI's.
+    assert catalogue.resolve("gpt-4o", "openai").key == "gpt-4o"

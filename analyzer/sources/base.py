@@ -422,6 +422,64 @@ def guess_provider(model: str) -> str | None:
     return None
 
 
+# The OpenAI-compatible APIs a logged base URL names, and the provider (its catalogue key prefix) that prices
+# their calls. A host matches itself and its subdomains.
+COMPAT_HOSTS = {
+    "api.openai.com": "openai",
+    "openrouter.ai": "openrouter",
+    "api.groq.com": "groq",
+    "api.together.xyz": "together_ai",
+    "api.together.ai": "together_ai",
+    "api.fireworks.ai": "fireworks_ai",
+    "api.mistral.ai": "mistral",
+    "api.deepseek.com": "deepseek",
+    "api.x.ai": "xai",
+    "api.cerebras.ai": "cerebras",
+    "api.deepinfra.com": "deepinfra",
+    "api.perplexity.ai": "perplexity",
+    "api.moonshot.ai": "moonshot",
+    "api.sambanova.ai": "sambanova",
+    "api.hyperbolic.xyz": "hyperbolic",
+    "api.studio.nebius.com": "nebius",
+    "api.novita.ai": "novita",
+    "api.anthropic.com": "anthropic",
+    "generativelanguage.googleapis.com": "google",
+}
+
+
+def provider_of_host(host: str | None) -> str | None:
+    """The provider an API host belongs to (see COMPAT_HOSTS), or None."""
+    if not host:
+        return None
+    h = host.lower().split(":", 1)[0].rstrip(".")
+    for known, provider in COMPAT_HOSTS.items():
+        if h == known or h.endswith("." + known):
+            return provider
+    return None
+
+
+def compat_provider(body: Any, model: str | None = None) -> str | None:
+    """The OpenAI-compatible provider that wrote a response body, from the marks it leaves there: Groq's
+    `x_groq` object and `queue_time` usage, DeepSeek's cache hit/miss counts, Cerebras's `time_info`,
+    OpenRouter's `gen-` ids with the upstream `provider` named, Fireworks's `accounts/fireworks/models/` names.
+    None when the body names no one (OpenAI itself, or a server that leaves no mark)."""
+    if not isinstance(body, dict):
+        return None
+    usage = body.get("usage") if isinstance(body.get("usage"), dict) else {}
+    if isinstance(body.get("x_groq"), dict) or "queue_time" in usage:
+        return "groq"
+    if "prompt_cache_hit_tokens" in usage or "prompt_cache_miss_tokens" in usage:
+        return "deepseek"
+    if isinstance(body.get("time_info"), dict):
+        return "cerebras"
+    if str(body.get("id", "")).startswith("gen-") and isinstance(body.get("provider"), str):
+        return "openrouter"
+    name = str(model or body.get("model") or "").lower()
+    if name.startswith("accounts/fireworks/"):
+        return "fireworks_ai"
+    return None
+
+
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 

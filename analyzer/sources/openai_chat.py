@@ -17,11 +17,13 @@ from analyzer.sources.base import (
     apply_metadata,
     breakpoint_ttl,
     canonical_json,
+    compat_provider,
     count,
     envelope,
     first_str,
     guess_provider,
     money,
+    provider_of_host,
     text_of,
     timestamp_us,
 )
@@ -151,14 +153,10 @@ class OpenAIChat(Source):
         else:
             raise RecordError("response has no usage")
         if r.provider is None:
-            if "prompt_cache_hit_tokens" in (usage or {}):
-                r.provider = "deepseek"
-            elif env.host and "openrouter" in env.host:
-                r.provider = "openrouter"
-            elif env.host and env.host.endswith("openai.com"):
-                r.provider = "openai"
-            else:
-                r.provider = guess_provider(model)  # None: an OpenAI-compatible server we cannot name
+            # An OpenAI-shaped call is priced by who served it: the base URL it went to, else the marks the
+            # server left in its body (Groq, DeepSeek, Cerebras, OpenRouter...), else the model's name. None:
+            # an OpenAI-compatible server we cannot name.
+            r.provider = provider_of_host(env.host) or compat_provider(resp, model) or guess_provider(model)
         r.service_tier = first_str(resp.get("service_tier"), req.get("service_tier"))
         r.batch = r.service_tier == "batch"
         r.endpoint = "responses" if resp.get("object") == "response" else "chat.completions"
