@@ -38,6 +38,30 @@ RATE_FIELDS = {
     "reasoning": "output_cost_per_reasoning_token",
 }
 _TIER_RE = re.compile(r"^input_cost_per_token_above_(\d+)k_tokens$")
+# The catalogue's modes: chat-like modes are priced by tokens as they always were; every other mode it prices
+# (embedding, rerank, moderation, audio, images...) is priced by tokens only where tokens are its whole bill.
+_CHAT_MODES = ("chat", "completion", "responses", None)
+# The per-token price fields llmcost bills (any tier or mode suffix): a non-chat entry listing any other price
+# (per query, second, character, image, pixel, page, audio or image token...) bills a unit a log of token counts
+# does not carry, and is left unpriced with that reason rather than priced by its tokens alone.
+_TOKEN_PRICE = re.compile(
+    r"^(?:input_cost_per_token|output_cost_per_token|cache_read_input_token_cost|cache_creation_input_token_cost"
+    r"|cache_creation_input_token_cost_above_1hr|output_cost_per_reasoning_token)(?:_above_\d+k_tokens)?(?:_[a-z]+)?$"
+)
+_UNIT_OF = (  # a price field's words -> the unit it bills, for the reason an entry is unpriced
+    ("per_query", "query"),
+    ("per_second", "second"),
+    ("per_character", "character"),
+    ("per_pixel", "pixel"),
+    ("per_image_token", "image token"),
+    ("image_token", "image token"),
+    ("per_image", "image"),
+    ("per_page", "page"),
+    ("audio_token", "audio token"),
+    ("per_audio", "second of audio"),
+    ("video", "second of video"),
+    ("per_request", "request"),
+)
 # A service tier the catalogue prices: `input_cost_per_token_priority`, `..._above_272k_tokens_ultrafast`, ...
 _MODE_RE = re.compile(r"^(?:input|output)_cost_per_token(?:_above_\d+k_tokens)?_([a-z]+)$")
 _NOT_TIERS = {"batches", "cache_hit"}  # batch is its own mode; `_cache_hit` is DeepSeek's cache-read price
@@ -171,7 +195,7 @@ class Catalogue:
         return {k.lower(): k for k in self.entries if self._priced(k)}
 
     def priced_models(self) -> int:
-        """How many chat/completion models the catalogue prices."""
+        """How many models the catalogue prices by tokens (chat, completion, embedding, moderation...)."""
         return len(self._lower)
 
     def close_names(self, model: str, n: int = 5) -> list[str]:
@@ -179,12 +203,19 @@ class Catalogue:
         return difflib.get_close_matches(model.lower(), list(self._lower), n=n, cutoff=0.6)
 
     def _priced(self, key: str) -> bool:
+        """Whether tokens price the key: a chat-like entry with a token price, or an entry of any other mode
+        (embedding, rerank, moderation at $0, audio, images...) whose every price is a token price."""
         e = self.entries.get(key)
-        return (
-            isinstance(e, dict)
-            and (e.get("input_cost_per_token") is not None or e.get("output_cost_per_token") is not None)
-            and e.get("mode", "chat") in ("chat", "completion", "responses", None)
-        )
+        if not isinstance(e, dict):
+            return False
+        if e.get("input_cost_per_token") is None and e.get("output_cost_per_token") is None:
+            return False
+        return e.get("mode", "chat") in _CHAT_MODES or not other_units(e)
+
+    @cached_property
+    def _by_other_unit(self) -> dict[str, str]:
+        """Lower-cased keys of entries priced by a unit other than tokens, for the reason they stay unpriced."""
+        return {k.lower(): k for k, e in self.entries.items() if isinstance(e, dict) and other_units(e)}
 
     @cached_property
     def _dated(self) -> dict[str, str]:
@@ -270,6 +301,18 @@ class Catalogue:
                 self.entries.setdefault(old.key, fields)
                 gone = self.history.retired_on(old.key) or "after " + self.history.last
                 return Resolution(model, provider, old.key, f"retired from the catalogue ({gone}); prices of {frm}")
+        for name in list(dict.fromkeys(names)):
+            for pre in pres:
+                key = self._by_other_unit.get(pre + name)
+                if key is not None:
+                    e = self.entries[key]
+                    units = " and ".join(other_units(e))
+                    return Resolution(
+                        model,
+                        provider,
+                        None,
+                        f"priced per {units} ({e.get('mode', 'chat')}, {key}): the log gives token counts only",
+                    )
         return Resolution(model, provider, None, "not in the price catalogue")
 
     @cached_property
@@ -420,6 +463,19 @@ class Catalogue:
     def context_window(self, key: str) -> int | None:
         v = self.entries.get(key, {}).get("max_input_tokens")
         return int(v) if isinstance(v, int | float) else None
+
+
+def other_units(e: dict[str, Any]) -> list[str]:
+    """The units other than tokens a catalogue entry bills (a non-zero price that is no token price), e.g.
+    ["query"] for a Cohere rerank model, ["second"] for whisper-1; [] for an entry priced by tokens alone."""
+    out: list[str] = []
+    for f, v in e.items():
+        if "cost" not in f or _TOKEN_PRICE.match(f) or not isinstance(v, int | float) or isinstance(v, bool) or not v:
+            continue
+        unit = next((u for words, u in _UNIT_OF if words in f), f)
+        if unit not in out:
+            out.append(unit)
+    return out
 
 
 def load_history(path: Path | str | None = None) -> PriceHistory:

@@ -168,3 +168,63 @@ def test_a_host_of_other_vendors_models_is_priced_from_its_own_listing(catalogue
     assert row["cost"] == pytest.approx(2.05)
     # First-party names are unchanged: OpenAI's gpt-4o stays OpenAI's.
     assert catalogue.resolve("gpt-4o", "openai").key == "gpt-4o"
+
+
+# ---- defect 6: every mode the catalogue prices, by its own unit -------------------------------------------
+
+
+def test_embeddings_are_priced_by_their_input_tokens(catalogue):
+    from analyzer.prices import price_one
+
+    # text-embedding-3-small: $0.02 per million input tokens, $0.01 in batch; 3M tokens = $0.06 / $0.03.
+    assert catalogue.resolve("text-embedding-3-small", "openai").key == "text-embedding-3-small"
+    row = price_one(catalogue, "text-embedding-3-small", "openai", input_tokens=3_000_000)
+    assert row["priced"] and row["cost"] == pytest.approx(0.06)
+    row = price_one(catalogue, "text-embedding-3-small", "openai", input_tokens=3_000_000, batch=True)
+    assert row["cost"] == pytest.approx(0.03)
+    # text-embedding-3-large: $0.13 per million; 500k tokens = $0.065.
+    row = price_one(catalogue, "text-embedding-3-large", "openai", input_tokens=500_000)
+    assert row["cost"] == pytest.approx(0.065)
+
+
+def test_moderation_is_priced_at_zero_not_unpriced(catalogue):
+    from analyzer.prices import price_one
+
+    row = price_one(catalogue, "omni-moderation-latest", "openai", input_tokens=1_000_000)
+    assert row["priced"] is True and row["cost"] == 0.0
+
+
+def test_a_rerank_model_priced_by_tokens_is_priced(catalogue):
+    from analyzer.prices import price_one
+
+    # voyage/rerank-2 lists $0.05 per million input tokens and nothing else: 2M tokens = $0.10.
+    row = price_one(catalogue, "voyage/rerank-2", None, input_tokens=2_000_000)
+    assert row["priced"] and row["cost"] == pytest.approx(0.10)
+
+
+@pytest.mark.parametrize(
+    ("model", "unit"),
+    [
+        ("whisper-1", "second"),  # $0.0001 per second of audio
+        ("tts-1", "character"),  # $15 per million characters
+        ("rerank-english-v3.0", "query"),  # $2 per thousand searches; its token prices are 0
+        ("gpt-image-1", "image token"),  # image tokens cost more than text tokens
+        ("text-embedding-004", "character"),  # Vertex bills its embeddings per character
+    ],
+)
+def test_a_model_billed_by_another_unit_is_unpriced_with_that_unit_named(catalogue, model, unit):
+    from analyzer.prices import price_one
+
+    res = catalogue.resolve(model, "openai" if model[0] in "wtg" else None)
+    assert res.key is None and f"priced per {unit}" in res.how
+    # never $0: a token count cannot bill seconds, characters or queries
+    assert price_one(catalogue, model, None, input_tokens=1000)["cost"] is None
+
+
+def test_other_units_reads_the_entry():
+    from analyzer.prices import other_units
+
+    assert other_units({"input_cost_per_token": 2e-08, "input_cost_per_token_batches": 1e-08}) == []
+    assert other_units({"input_cost_per_token": 0.0, "input_cost_per_query": 0.002}) == ["query"]
+    assert other_units({"input_cost_per_second": 0.0001, "output_cost_per_second": 0.0001}) == ["second"]
+    assert other_units({"input_cost_per_token": 1e-06, "input_cost_per_query": 0.0}) == []  # a $0 price bills nothing
