@@ -101,6 +101,9 @@ _HOSTS_OF_OTHERS = {
 }
 
 
+_OPENROUTER_SAME_PRICE = (":thinking", ":beta")  # OpenRouter model variants priced as the model itself
+
+
 def _prefixes(provider: str | None) -> tuple[str, ...]:
     """Catalogue key prefixes of a provider: the listed ones, else its own name (`cerebras/`)."""
     if not provider:
@@ -268,6 +271,9 @@ class Catalogue:
         names.append(tail)
         bedrock = _BEDROCK_VENDOR.sub("", _BEDROCK_REGION.sub("", tail))
         names.append(bedrock)
+        if provider == "openrouter":
+            # OpenRouter's `:thinking` and `:beta` variants bill as their model (`:free` does not: never stripped).
+            names += [n.removesuffix(v) for n in list(names) for v in _OPENROUTER_SAME_PRICE if n.endswith(v)]
         pres = (*_prefixes(provider), "") if own_first else ("", *_prefixes(provider))
         for name in list(dict.fromkeys(names)):
             for pre in pres:

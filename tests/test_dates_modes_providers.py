@@ -228,3 +228,22 @@ def test_other_units_reads_the_entry():
     assert other_units({"input_cost_per_token": 0.0, "input_cost_per_query": 0.002}) == ["query"]
     assert other_units({"input_cost_per_second": 0.0001, "output_cost_per_second": 0.0001}) == ["second"]
     assert other_units({"input_cost_per_token": 1e-06, "input_cost_per_query": 0.0}) == []  # a $0 price bills nothing
+
+
+def test_openrouter_variants_that_bill_as_the_model(catalogue):
+    from analyzer.prices import price_one
+
+    # `:thinking` bills as the model: claude-3.7-sonnet at $3 / $15 per million; 1M in + 1M out = $18.
+    res = catalogue.resolve("anthropic/claude-3.7-sonnet:thinking", "openrouter")
+    assert res.key == "openrouter/anthropic/claude-3.7-sonnet"
+    row = price_one(
+        catalogue,
+        "anthropic/claude-3.7-sonnet:thinking",
+        "openrouter",
+        input_tokens=1_000_000,
+        output_tokens=1_000_000,
+        ts=us("2025-10-09T00:00:00"),
+    )
+    assert row["cost"] == pytest.approx(18.0)
+    # `:free` is another price (none): never priced as the paid model.
+    assert catalogue.resolve("anthropic/claude-3.7-sonnet:free", "openrouter").key is None
