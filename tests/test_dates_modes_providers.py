@@ -110,6 +110,8 @@ def test_request_logs_take_the_provider_from_the_host_then_the_body_marks():
         ("api.x.ai", "xai"),
         ("API.Cerebras.AI:443", "cerebras"),
         ("eu.api.openai.com", "openai"),
+        ("myresource.openai.azure.com", "azure"),
+        ("us-central1-aiplatform.googleapis.com", "google"),
         ("notgroq.com", None),
         ("api.groq.com.evil.example", None),
         (None, None),

@@ -443,7 +443,9 @@ COMPAT_HOSTS = {
     "api.studio.nebius.com": "nebius",
     "api.novita.ai": "novita",
     "api.anthropic.com": "anthropic",
-    "generativelanguage.googleapis.com": "google",
+    "generativelanguage.googleapis.com": "google",  # also Gemini's OpenAI-compatible endpoint (/v1beta/openai/)
+    "aiplatform.googleapis.com": "google",  # Vertex AI (its regional hosts too, see provider_of_host)
+    "openai.azure.com": "azure",  # Azure OpenAI resources ({resource}.openai.azure.com)
 }
 
 
@@ -452,6 +454,8 @@ def provider_of_host(host: str | None) -> str | None:
     if not host:
         return None
     h = host.lower().split(":", 1)[0].rstrip(".")
+    if h.endswith("-aiplatform.googleapis.com"):  # Vertex AI's regional hosts: us-central1-aiplatform...
+        return "google"
     for known, provider in COMPAT_HOSTS.items():
         if h == known or h.endswith("." + known):
             return provider
