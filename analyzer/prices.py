@@ -46,7 +46,7 @@ _CHAT_MODES = ("chat", "completion", "responses", None)
 # does not carry, and is left unpriced with that reason rather than priced by its tokens alone.
 _TOKEN_PRICE = re.compile(
     r"^(?:input_cost_per_token|output_cost_per_token|cache_read_input_token_cost|cache_creation_input_token_cost"
-    r"|cache_creation_input_token_cost_above_1hr|output_cost_per_reasoning_token)(?:_above_\d+k_tokens)?(?:_[a-z]+)?$"
+    r"|cache_creation_input_token_cost_above_1hr|output_cost_per_reasoning_token)(?:_above_\d+k_tokens)?(?:_[a-z0-9_]+)?$"
 )
 _UNIT_OF = (  # a price field's words -> the unit it bills, for the reason an entry is unpriced
     ("per_query", "query"),
