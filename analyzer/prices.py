@@ -129,6 +129,10 @@ _DATE_SUFFIXES = (
 )
 
 
+# The longest catalogue key is under 100 characters; a longer "model" is a crafted or broken value.
+MAX_MODEL_CHARS = 256
+
+
 @dataclass(frozen=True)
 class Resolution:
     model: str
@@ -149,15 +153,23 @@ class PriceHistory:
     last: str  # the last day; later calls are priced at the shipped snapshot
     source: str
 
+    @cached_property
+    def intraday_days(self) -> set[str]:
+        """Days on which some key's prices changed at an announced time of day (a version from `YYYY-MM-DDTHH:MM`,
+        UTC): calls on those days are looked up to the minute, all others by day."""
+        return {d[:10] for versions in self.models.values() for d, _ in versions if len(d) > 10}
+
     def version_on(self, key: str, day: str) -> tuple[str, dict[str, Any]] | None:
-        """(from_day, fields) in force for `key` on `day` (YYYY-MM-DD); None when the history has nothing for
-        it (after the history ends, or a key it never listed): the shipped snapshot prices it.
+        """(from, fields) in force for `key` at `day`: a day (YYYY-MM-DD) or a UTC minute (YYYY-MM-DDTHH:MM).
+        A version's `from` is a day (in force from its midnight UTC) or a minute, as the provider announced the
+        change; the two spellings sort in time order as strings. None when the history has nothing for it
+        (after the history ends, or a key it never listed): the shipped snapshot prices it.
 
         Before a key's first listing, its twin with or without the provider prefix prices it when that was
         listed then (the catalogue added `deepseek-chat` in September 2025; `deepseek/deepseek-chat` priced
         the same model before); else the key's earliest version."""
         versions = self.models.get(key)
-        if not versions or day > self.last:
+        if not versions or day[:10] > self.last:
             return None
         if day < versions[0][0]:
             provider = next((f.get("litellm_provider") for _, f in versions if f), None)
@@ -254,6 +266,10 @@ class Catalogue:
         return hit
 
     def _resolve(self, model: str, provider: str | None) -> Resolution:
+        if len(model) > MAX_MODEL_CHARS:
+            # no catalogue name comes near; stripping prefix after prefix of a crafted 200 KB name kept every
+            # suffix (1.85 GB)
+            return Resolution(model, provider, None, f"not a model name (over {MAX_MODEL_CHARS} characters)")
         low = model.strip().lower()
         own_first = provider in _HOSTS_OF_OTHERS
         if own_first:  # the host's own listing of the model, before the vendor's
@@ -609,7 +625,11 @@ def _with_versions(out: pl.DataFrame, cat: Catalogue, dated: bool) -> pl.DataFra
     history = cat.history
     if history is None or not dated or "ts" not in out.columns:
         return out.with_columns(price_version=pl.lit("snapshot"), rate_key=pl.col("model_key"))
-    out = out.with_columns(_day=pl.col("ts").dt.strftime("%Y-%m-%d"))
+    # The lookup instant: the day, or the minute on a day when some price changed at an announced time.
+    day = pl.col("ts").dt.strftime("%Y-%m-%d")
+    intraday = sorted(history.intraday_days)
+    at = pl.when(day.is_in(intraday)).then(pl.col("ts").dt.strftime("%Y-%m-%dT%H:%M")).otherwise(day)
+    out = out.with_columns(_day=at if intraday else day)
     pairs = out.select("model_key", "_day").unique().drop_nulls()
     keys, days, versions = [], [], []
     for key, day in pairs.iter_rows():

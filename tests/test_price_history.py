@@ -14,8 +14,8 @@ from analyzer.prices import load_catalogue, load_history, price_one
 M = 1_000_000
 
 
-def at(day: str, hour: int = 12) -> int:
-    d = datetime.fromisoformat(day).replace(hour=hour, tzinfo=UTC)
+def at(day: str, hour: int = 12, minute: int = 0) -> int:
+    d = datetime.fromisoformat(day).replace(hour=hour, minute=minute, tzinfo=UTC)
     return int(d.timestamp() * 1_000_000)
 
 
@@ -33,11 +33,11 @@ def deepseek(cat, day):
 @pytest.mark.parametrize(
     ("day", "miss", "hit", "out", "version"),
     [
-        ("2025-02-10", 0.27, 0.07, 1.10, "2025-02-07"),  # before deepseek-chat's own listing: its twin's
-        ("2025-08-01", 0.27, 0.07, 1.10, "2025-02-26"),  # V3 prices at 12:00 UTC (peak)
-        ("2025-09-10", 0.56, 0.07, 1.68, "2025-09-05"),  # V3.1 prices
+        ("2025-02-10", 0.27, 0.07, 1.10, "2025-02-08T16:00"),  # the V3 promotion ended 2025-02-08 16:00 UTC
+        ("2025-08-01", 0.27, 0.07, 1.10, "2025-02-26T16:30"),  # V3 prices at 12:00 UTC (peak)
+        ("2025-09-10", 0.56, 0.07, 1.68, "2025-09-05T16:00"),  # V3.1 prices
         ("2025-10-01", 0.28, 0.028, 0.42, "2025-09-29"),  # the September 2025 cut (V3.2-Exp)
-        ("2026-04-10", 0.28, 0.028, 0.42, "2026-01-13"),
+        ("2026-04-10", 0.28, 0.028, 0.42, "2025-09-29"),
         ("2026-11-28", 0.28, 0.028, 0.42, "snapshot"),  # after the history ends: the shipped snapshot
     ],
 )
@@ -156,13 +156,18 @@ def test_prices_on_a_day(runner):
     info = json.loads(res.output)
     base = info["usd_per_million_tokens"][0]
     assert (base["mode"], base["input"], base["cache_read"], base["output"]) == ("standard", 0.56, 0.07, 1.68)
-    assert info["price_version"] == "2025-09-05" and info["prices_from"].startswith("price history")
+    assert info["price_version"] == "2025-09-05T16:00" and info["prices_from"].startswith("price history")
     assert info["rate_sources"]["input"] == "listed: input_cost_per_token"
     res = runner.invoke(cli, ["prices", "deepseek-chat", "--provider", "deepseek", "--json"])
     info = json.loads(res.output)
     assert info["usd_per_million_tokens"][0]["input"] == 0.28 and info["price_version"] == "snapshot"
     res = runner.invoke(cli, ["prices", "deepseek-chat", "--on", "2025-13-40"])
     assert res.exit_code == 2  # a usage error, no traceback
+    # to the minute: V3.1 prices came into force at 16:00 UTC on 2025-09-05
+    for on, miss in (("2025-09-05T15:59", 0.27), ("2025-09-05 16:00", 0.56)):
+        res = runner.invoke(cli, ["prices", "deepseek-chat", "--provider", "deepseek", "--on", on, "--json"])
+        assert res.exit_code == 0, res.output
+        assert json.loads(res.output)["usd_per_million_tokens"][0]["input"] == miss
 
 
 def test_usage_buckets_are_priced_at_the_prices_of_their_day(dated):
@@ -190,3 +195,176 @@ def test_usage_buckets_are_priced_at_the_prices_of_their_day(dated):
     )
     costs = price_buckets(bucket, dated)["cost"].to_list()
     assert costs == pytest.approx([0.56 + 1.68, 0.28 + 0.42])
+
+
+# DeepSeek's announced change times, to the minute (api-docs.deepseek.com/news): the V3 promotion ended 2025-02-08
+# 16:00 UTC; off-peak discounts from 2025-02-26 16:30 UTC; V3.1 prices from 2025-09-05 16:00 UTC. Each call:
+# 1M cache-miss input + 1M cache-hit input + 1M output tokens, so the cost is miss + hit + out per million.
+@pytest.mark.parametrize(
+    ("day", "hour", "minute", "expected", "version"),
+    [
+        ("2025-02-08", 15, 59, 0.14 + 0.014 + 0.28, "2025-02-06"),  # V3 promotion still on
+        ("2025-02-08", 16, 0, 0.27 + 0.07 + 1.10, "2025-02-08T16:00"),  # promotion over
+        ("2025-02-26", 0, 15, 0.27 + 0.07 + 1.10, "2025-02-08T16:00"),  # in 00:00-00:30, but no off-peak yet
+        ("2025-02-26", 16, 15, 0.27 + 0.07 + 1.10, "2025-02-08T16:00"),
+        ("2025-02-26", 16, 45, 0.135 + 0.035 + 0.55, "2025-02-26T16:30"),  # the first off-peak window
+        ("2025-09-05", 0, 15, 0.135 + 0.035 + 0.55, "2025-02-26T16:30"),  # the last night's window
+        ("2025-09-05", 12, 0, 0.27 + 0.07 + 1.10, "2025-02-26T16:30"),  # V3 prices until 16:00 UTC
+        ("2025-09-05", 16, 45, 0.56 + 0.07 + 1.68, "2025-09-05T16:00"),  # V3.1: no off-peak in 16:30-00:30
+    ],
+)
+def test_deepseek_changes_at_the_announced_minute(dated, day, hour, minute, expected, version):
+    row = price_one(
+        dated,
+        "deepseek-chat",
+        "deepseek",
+        input_tokens=2 * M,
+        cache_read_tokens=M,
+        output_tokens=M,
+        ts=at(day, hour, minute),
+    )
+    assert row["cost"] == pytest.approx(expected)
+    assert row["price_version"] == version
+
+
+def test_deepseek_reasoner_cache_hits_at_their_price_before_the_catalogue_listed_one(dated):
+    # R1 from launch: $0.55 miss / $0.14 hit / $2.19 out per 1M (the catalogue's early entry named no cache-read
+    # price, so hits were priced as misses)
+    row = price_one(
+        dated,
+        "deepseek-reasoner",
+        "deepseek",
+        input_tokens=2 * M,
+        cache_read_tokens=M,
+        output_tokens=M,
+        ts=at("2025-02-10"),
+    )
+    assert row["cost"] == pytest.approx(0.55 + 0.14 + 2.19)
+
+
+def test_version_on_within_a_day(tmp_path):
+    hist = {
+        "format": 1,
+        "first": "2025-01-01",
+        "last": "2025-12-31",
+        "source": "test",
+        "models": {
+            "acme-1": [
+                ["2025-01-01", {"input_cost_per_token": 2e-6, "mode": "chat"}],
+                ["2025-03-01T16:30", {"input_cost_per_token": 1e-6, "mode": "chat"}],
+            ]
+        },
+    }
+    f = tmp_path / "h.json.gz"
+    f.write_bytes(gzip.compress(json.dumps(hist).encode()))
+    h = load_history(f)
+    assert h.version_on("acme-1", "2025-03-01T16:29")[0] == "2025-01-01"
+    assert h.version_on("acme-1", "2025-03-01T16:30")[0] == "2025-03-01T16:30"
+    assert h.version_on("acme-1", "2025-03-02")[0] == "2025-03-01T16:30"
+    assert h.version_on("acme-1", "2025-12-31T23:59")[0] == "2025-03-01T16:30"  # still inside the history
+    assert h.intraday_days == {"2025-03-01"}
+
+
+def test_the_history_is_rebuilt_by_one_command_up_to_the_newest_catalogue(tmp_path):
+    """tools/build_price_history.py over a git history of the catalogue, then a newer catalogue (--snapshot) and
+    the corrections: versions in force from the commit's day, the snapshot's day, or the corrected minute."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT as REPO_ROOT
+
+    repo = tmp_path / "mirror"
+    repo.mkdir()
+    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+
+    def git(*args, date=None):
+        e = {**env, "PATH": "/usr/bin:/bin", **({"GIT_COMMITTER_DATE": date, "GIT_AUTHOR_DATE": date} if date else {})}
+        subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, env=e)
+
+    git("init", "-q")
+    cat = repo / "model_prices_and_context_window.json"
+    for date, price in (("2025-01-01T10:00:00Z", 1e-6), ("2025-02-01T10:00:00Z", 2e-6)):
+        cat.write_text(json.dumps({"acme-1": {"input_cost_per_token": price, "mode": "chat"}}))
+        git("add", ".")
+        git("commit", "-q", "-m", "c", date=date)
+    newer = tmp_path / "newer.json"
+    newer.write_text(json.dumps({"acme-1": {"input_cost_per_token": 3e-6, "mode": "chat"}}))
+    fixes = tmp_path / "fixes.json"
+    fixes.write_text(
+        json.dumps(
+            {
+                "acme-1": {
+                    "range": ["2025-02-01", "2025-03-01"],
+                    "source": "acme's price page",
+                    "versions": [["2025-02-01T16:30", {"input_cost_per_token": 2e-6}]],
+                }
+            }
+        )
+    )
+    out = tmp_path / "h.json.gz"
+    res = subprocess.run(
+        [
+            sys.executable,
+            str(REPO_ROOT / "tools" / "build_price_history.py"),
+            str(repo / ".git"),
+            "--snapshot",
+            f"{newer}@2025-06-01",
+            "--corrections",
+            str(fixes),
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert res.returncode == 0, res.stderr
+    raw = json.loads(gzip.decompress(out.read_bytes()))
+    assert (raw["first"], raw["last"]) == ("2025-01-01", "2025-06-01")
+    assert [d for d, _ in raw["models"]["acme-1"]] == ["2025-01-01", "2025-02-01T16:30", "2025-06-01"]
+    assert raw["corrected"] == {"acme-1": "acme's price page"}
+    h = load_history(out)
+    assert h.version_on("acme-1", "2025-02-01T12:00")[1]["input_cost_per_token"] == 1e-6  # before 16:30
+    assert h.version_on("acme-1", "2025-07-01") is None  # after the newest catalogue: the shipped snapshot
+    assert "newer.json from 2025-06-01" in raw["source"]
+
+
+def test_the_shipped_history_reaches_the_shipped_catalogue():
+    from analyzer.prices import CATALOGUE_DATE
+
+    h = load_history()
+    assert h.last == CATALOGUE_DATE  # no gap where a call would fall to the snapshot before it was copied
+
+
+# DeepSeek V4 (api-docs.deepseek.com/quick_start/pricing, cited in tools/price_history_corrections.json): from
+# 2026-04-24 deepseek-chat / deepseek-reasoner are deepseek-v4-flash's two modes, billed $0.14 miss / $0.028 hit /
+# $0.28 out per 1M; hits $0.0028 from 2026-04-26 12:15 UTC. The catalogue kept V3.2's $0.28 / $0.028 / $0.42.
+@pytest.mark.parametrize(
+    ("model", "day", "hour", "minute", "expected", "version"),
+    [
+        ("deepseek-chat", "2026-04-23", 12, 0, 0.28 + 0.028 + 0.42, "2025-09-29"),  # V3.2 until V4
+        ("deepseek-chat", "2026-04-25", 12, 0, 0.14 + 0.028 + 0.28, "2026-04-24"),
+        ("deepseek-chat", "2026-04-26", 12, 14, 0.14 + 0.028 + 0.28, "2026-04-24"),
+        ("deepseek-chat", "2026-04-26", 12, 15, 0.14 + 0.0028 + 0.28, "2026-04-26T12:15"),
+        ("deepseek-reasoner", "2026-05-10", 9, 0, 0.14 + 0.0028 + 0.28, "2026-04-26T12:15"),
+        ("deepseek/deepseek-chat", "2026-07-01", 9, 0, 0.14 + 0.0028 + 0.28, "2026-04-26T12:15"),
+    ],
+)
+def test_deepseek_names_billed_as_v4_flash_after_its_release(dated, model, day, hour, minute, expected, version):
+    row = price_one(
+        dated, model, "deepseek", input_tokens=2 * M, cache_read_tokens=M, output_tokens=M, ts=at(day, hour, minute)
+    )
+    assert row["cost"] == pytest.approx(expected)
+    assert row["price_version"] == version
+
+
+def test_every_correction_cites_the_providers_page():
+    from tests.conftest import ROOT
+
+    fixes = json.loads((ROOT / "tools" / "price_history_corrections.json").read_text())
+    for key, fix in fixes.items():
+        if key.startswith("_") or "same_as" in fix:
+            continue
+        assert "https://" in fix["source"], key  # a provider page to check it against
+        for frm, _ in fix["versions"]:
+            assert fix["range"][0] <= frm < fix["range"][1], (key, frm)  # every version inside its range
+    assert load_history().models["deepseek-chat"][0][0] == "2025-02-06"

@@ -179,10 +179,11 @@ def test_fast_mode_and_us_geo_multiply(catalogue):
 @pytest.mark.parametrize(
     ("ts", "off_peak"),
     [
-        (us(2026, 11, 28, 8), True),  # a Saturday: off-peak all day
-        (us(2026, 11, 24, 8), False),  # Tuesday 08:00 UTC: peak
-        (us(2026, 11, 24, 11), True),  # Tuesday 11:00 UTC: in the 10:00-24:00 window
-        (us(2026, 11, 24, 0), True),  # Tuesday 00:00 UTC: in the 00:00-01:00 window
+        # after the price history ends (2026-11-27): the shipped snapshot's windows
+        (us(2026, 12, 5, 8), True),  # a Saturday: off-peak all day
+        (us(2026, 12, 1, 8), False),  # Tuesday 08:00 UTC: peak
+        (us(2026, 12, 1, 11), True),  # Tuesday 11:00 UTC: in the 10:00-24:00 window
+        (us(2026, 12, 1, 0), True),  # Tuesday 00:00 UTC: in the 00:00-01:00 window
     ],
 )
 def test_deepseek_off_peak_windows(catalogue, ts, off_peak):
