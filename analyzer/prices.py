@@ -48,6 +48,15 @@ _TOKEN_PRICE = re.compile(
     r"^(?:input_cost_per_token|output_cost_per_token|cache_read_input_token_cost|cache_creation_input_token_cost"
     r"|cache_creation_input_token_cost_above_1hr|output_cost_per_reasoning_token)(?:_above_\d+k_tokens)?(?:_[a-z0-9_]+)?$"
 )
+# The units a log can give for a call billed by another unit than tokens (Request.unit), and the catalogue
+# field that prices one: the seconds of audio a transcription or translation heard, the characters a speech
+# request spoke, the searches of a rerank, the images an image request made. Each is billed on its side.
+UNIT_PRICES = {
+    "second": ("input_cost_per_second", "input"),
+    "character": ("input_cost_per_character", "input"),
+    "query": ("input_cost_per_query", "input"),
+    "image": ("output_cost_per_image", "output"),
+}
 _UNIT_OF = (  # a price field's words -> the unit it bills, for the reason an entry is unpriced
     ("per_query", "query"),
     ("per_second", "second"),
@@ -139,6 +148,7 @@ class Resolution:
     provider: str | None
     key: str | None
     how: str  # "exact", "alias", "dated", or why it is unpriced
+    unit_key: str | None = None  # an unpriced model's catalogue entry priced by another unit (UNIT_PRICES)
 
 
 @dataclass
@@ -334,6 +344,7 @@ class Catalogue:
                         provider,
                         None,
                         f"priced per {units} ({e.get('mode', 'chat')}, {key}): the log gives token counts only",
+                        key,
                     )
         return Resolution(model, provider, None, "not in the price catalogue")
 
@@ -676,12 +687,42 @@ def price_requests(df: pl.DataFrame, cat: Catalogue, *, dated: bool = True) -> p
     pairs = df.select("model", "provider").unique()
     res = [cat.resolve(m, p) for m, p in pairs.iter_rows()]
     keys = pl.DataFrame(
-        {"model": [r.model for r in res], "provider": [r.provider for r in res], "model_key": [r.key for r in res]},
-        schema={"model": pl.String, "provider": pl.String, "model_key": pl.String},
+        {
+            "model": [r.model for r in res],
+            "provider": [r.provider for r in res],
+            "model_key": [r.key for r in res],
+            "_unit_key": [r.unit_key for r in res],
+        },
+        schema={"model": pl.String, "provider": pl.String, "model_key": pl.String, "_unit_key": pl.String},
     )
-    out = _with_versions(
-        df.with_row_index("_row").join(keys, on=["model", "provider"], how="left", nulls_equal=True), cat, dated
-    )
+    joined = df.with_row_index("_row").join(keys, on=["model", "provider"], how="left", nulls_equal=True)
+    # A call billed by another unit (a transcription's seconds, an image request's images) is priced by its
+    # model's entry for that unit when the log gave the count and the entry lists the price.
+    by_unit = pl.lit(False)
+    if "unit" in joined.columns and "units" in joined.columns:
+        unit_rows = [
+            (k, u)
+            for k, u in joined.filter(pl.col("model_key").is_null() & pl.col("unit").is_not_null())
+            .select("_unit_key", "unit")
+            .unique()
+            .drop_nulls()
+            .iter_rows()
+            if u in UNIT_PRICES and cat.entries.get(k, {}).get(UNIT_PRICES[u][0]) is not None
+        ]
+        listed = pl.DataFrame(
+            {"_unit_key": [k for k, _ in unit_rows], "unit": [u for _, u in unit_rows], "_unit_listed": True},
+            schema={"_unit_key": pl.String, "unit": pl.String, "_unit_listed": pl.Boolean},
+        )
+        joined = joined.join(listed, on=["_unit_key", "unit"], how="left")
+        by_unit = (pl.col("model_key").is_null() & pl.col("_unit_listed") & pl.col("units").is_not_null()).fill_null(
+            False
+        )
+        joined = joined.with_columns(
+            _by_unit=by_unit, model_key=pl.when(by_unit).then(pl.col("_unit_key")).otherwise(pl.col("model_key"))
+        ).drop("_unit_listed")
+    else:
+        joined = joined.with_columns(_by_unit=by_unit)
+    out = _with_versions(joined.drop("_unit_key"), cat, dated)
     rate_keys = sorted(k for k in out["rate_key"].unique().to_list() if k)
     rate_schema = {
         "rate_key": pl.String,
@@ -780,18 +821,40 @@ def price_requests(df: pl.DataFrame, cat: Catalogue, *, dated: bool = True) -> p
             .otherwise(0.0)
         )
 
+    # The price of one unit of a call billed by another unit, on the side it bills (UNIT_PRICES), from the price
+    # version in force (rate_key).
+    unit_in = unit_out = pl.lit(0.0)
+    if "unit" in out.columns:
+        pairs_u = out.filter(pl.col("_by_unit")).select("rate_key", "unit").unique().drop_nulls()
+        rows_u = [
+            (k, u, float(cat.entry(k).get(UNIT_PRICES[u][0]) or 0.0), UNIT_PRICES[u][1]) for k, u in pairs_u.iter_rows()
+        ]
+        unit_rates = pl.DataFrame(
+            rows_u,
+            schema={"rate_key": pl.String, "unit": pl.String, "_unit_rate": pl.Float64, "_unit_side": pl.String},
+            orient="row",
+        )
+        out = out.join(unit_rates, on=["rate_key", "unit"], how="left")
+        unit_cost = pl.when(pl.col("_by_unit") & billed).then(
+            pl.col("units") * pl.col("_unit_rate") * pl.col("multiplier")
+        )
+        unit_in = pl.when(pl.col("_unit_side") == "input").then(unit_cost).otherwise(0.0).fill_null(0.0)
+        unit_out = pl.when(pl.col("_unit_side") == "output").then(unit_cost).otherwise(0.0).fill_null(0.0)
     out = out.with_columns(
         priced=pl.col("model_key").is_not_null(),
         threshold=pl.col("threshold").clip(lower_bound=0),
-        cost_input=part(uncached, "r_input"),
+        cost_input=part(uncached, "r_input") + unit_in,
         cost_cache_read=part(pl.col("cache_read_tokens"), "r_cache_read"),
         cost_cache_write_5m=part(pl.col("cache_write_5m_tokens"), "r_cache_write_5m"),
         cost_cache_write_1h=part(pl.col("cache_write_1h_tokens"), "r_cache_write_1h"),
-        cost_output=part(pl.col("output_tokens") - pl.col("reasoning_tokens"), "r_output"),
+        cost_output=part(pl.col("output_tokens") - pl.col("reasoning_tokens"), "r_output") + unit_out,
         cost_reasoning=part(pl.col("reasoning_tokens"), "r_reasoning"),
     ).with_columns(cost=pl.sum_horizontal(*COST_COLUMNS).fill_null(0.0))
     out = out.with_columns(cost=pl.when(pl.col("priced")).then(pl.col("cost")).otherwise(None))
-    return out.sort("_row").drop("_row", "rate_key", *[f"r_{k}" for k in RATE_FIELDS]).rename({"threshold": "tier"})
+    drop = [c for c in ("_by_unit", "_unit_rate", "_unit_side") if c in out.columns]
+    return (
+        out.sort("_row").drop("_row", "rate_key", *drop, *[f"r_{k}" for k in RATE_FIELDS]).rename({"threshold": "tier"})
+    )
 
 
 def price_buckets(df: pl.DataFrame, cat: Catalogue, *, without_cache_reads: bool = False) -> pl.DataFrame:
@@ -844,6 +907,11 @@ def price_one(cat: Catalogue, model: str, provider: str | None = None, **tokens:
         "speed": pl.String,
         **{k: pl.Int64 for k in row if k.endswith("_tokens")},
     }
+    if "units" in row or "unit" in row:
+        row.setdefault("units", None)
+        row.setdefault("unit", None)
+        schema["units"] = pl.Float64
+        schema["unit"] = pl.String
     if "ts" in row:
         schema["ts"] = pl.Int64
     df = pl.DataFrame([row], schema=schema)

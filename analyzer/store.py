@@ -87,6 +87,8 @@ _REQUEST_SCHEMA = pa.schema(
         ("inference_geo", pa.string()),
         ("speed", pa.string()),
         ("fingerprint", pa.string()),
+        ("units", pa.float64()),
+        ("unit", pa.string()),
     ]
 )
 _REQUEST_FIELDS = [f.name for f in _REQUEST_SCHEMA]
@@ -974,6 +976,8 @@ class _Builder:
             ("inference_geo", r.inference_geo),
             ("speed", r.speed),
             ("fingerprint", None if fp is None else fp.hexdigest()),
+            ("units", r.units),
+            ("unit", r.unit),
         ):
             self.cols[f].append(v)
 

@@ -249,3 +249,60 @@ def test_openrouter_variants_that_bill_as_the_model(catalogue):
     assert row["cost"] == pytest.approx(18.0)
     # `:free` is another price (none): never priced as the paid model.
     assert catalogue.resolve("anthropic/claude-3.7-sonnet:free", "openrouter").key is None
+
+
+# ---- defect 6, by their own unit: calls whose log gives the unit the catalogue bills -----------------------
+
+
+def _report(runner, tmp_path, records):
+    from analyzer.cli import cli
+    from tests.conftest import write_jsonl
+
+    data = tmp_path / "data"
+    data.mkdir()
+    write_jsonl(data / "calls.jsonl", records)
+    out = tmp_path / "summary.json"
+    result = runner.invoke(cli, ["report", str(data), "--json", str(out), "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    return json.loads(out.read_text()), result.output
+
+
+def _transcription(seconds, model="whisper-1"):
+    # The response shape OpenAI's /v1/audio/transcriptions returns for whisper-1 (response_format json).
+    return {
+        "timestamp": "2026-03-02T10:00:00Z",
+        "request": {"model": model, "response_format": "json", "language": "es"},
+        "response": {"text": "hola mundo", "usage": {"type": "duration", "seconds": seconds}},
+    }
+
+
+def test_a_transcription_is_priced_by_its_seconds(runner, tmp_path):
+    # whisper-1: $0.006 per minute = $0.0001 per second; 4 s + 120 s = 124 s = $0.0124.
+    summary, _ = _report(runner, tmp_path, [_transcription(4), _transcription(120)])
+    t = summary["totals"]
+    assert (t["requests"], t["unpriced_requests"]) == (2, 0)
+    assert t["cost_usd"] == pytest.approx(0.0124)
+    assert t["input_tokens"] == 0 and t["output_tokens"] == 0
+
+
+def test_a_transcription_without_seconds_is_a_reject_with_its_reason(runner, tmp_path):
+    bad = _transcription(None)
+    summary, output = _report(runner, tmp_path, [bad, _transcription(60)])
+    assert summary["totals"]["requests"] == 1
+    assert summary["totals"]["cost_usd"] == pytest.approx(0.006)
+    assert "no seconds" in json.dumps(summary["ingest"])
+
+
+def test_units_price_only_a_model_billed_by_that_unit(catalogue):
+    from analyzer.prices import price_one
+
+    # tts-1: $15 per million characters; 200k characters = $3.
+    assert price_one(catalogue, "tts-1", "openai", units=200_000.0, unit="character")["cost"] == pytest.approx(3.0)
+    # rerank-english-v3.0: $2 per thousand searches; 25 searches = $0.05.
+    assert price_one(catalogue, "rerank-english-v3.0", None, units=25.0, unit="query")["cost"] == pytest.approx(0.05)
+    # a unit the entry does not price leaves the call unpriced, never $0
+    assert price_one(catalogue, "whisper-1", "openai", units=10.0, unit="image")["cost"] is None
+    # a token-priced model ignores a unit: gpt-4o's 1M input tokens are $2.50 whatever else the row says
+    assert price_one(catalogue, "gpt-4o", "openai", input_tokens=1_000_000, units=5.0, unit="second")[
+        "cost"
+    ] == pytest.approx(2.5)

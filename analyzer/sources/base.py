@@ -89,6 +89,9 @@ class Request:
     service_tier: str | None = None
     inference_geo: str | None = None  # Anthropic data residency ("us"), priced by the catalogue's multiplier
     speed: str | None = None  # Anthropic fast mode ("fast")
+    # A call billed by another unit than tokens (prices.UNIT_PRICES): how many, and which ("second", "image").
+    units: float | None = None
+    unit: str | None = None
     reported_cost: float | None = None
     latency_ms: float | None = None
     status: str = "ok"
@@ -261,7 +264,7 @@ def validate(r: Request) -> Request:
             raise RecordError(f"{f} is out of range", v)
     if r.ts_us is not None:
         in_window(r.ts_us, "timestamp", r.ts_us)
-    for f in ("reported_cost", "latency_ms"):
+    for f in ("reported_cost", "latency_ms", "units"):
         v = getattr(r, f)
         if v is not None and not (math.isfinite(v) and 0 <= v <= MAX_AMOUNT):
             raise RecordError(f"{f} is not a valid amount", v)
