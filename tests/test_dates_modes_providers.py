@@ -306,3 +306,14 @@ def test_units_price_only_a_model_billed_by_that_unit(catalogue):
     assert price_one(catalogue, "gpt-4o", "openai", input_tokens=1_000_000, units=5.0, unit="second")[
         "cost"
     ] == pytest.approx(2.5)
+
+
+def test_a_verbose_json_translation_without_usage_is_priced_by_its_duration(runner, tmp_path):
+    rec = {
+        "timestamp": "2026-03-02T10:00:00Z",
+        "request": {"model": "whisper-1", "response_format": "verbose_json"},
+        "response": {"task": "translate", "language": "english", "duration": 30.0, "text": "hello", "segments": []},
+    }
+    summary, _ = _report(runner, tmp_path, [rec])
+    # 30 s at $0.0001 per second = $0.003
+    assert summary["totals"]["cost_usd"] == pytest.approx(0.003)

@@ -182,14 +182,19 @@ def created_us(resp: dict[str, Any]) -> int | None:
 
 def _billed_units(req: dict[str, Any], resp: dict[str, Any]) -> tuple[float, str, str] | None:
     """(units, unit, endpoint) of a call OpenAI bills by another unit than tokens, or None: a transcription or
-    translation reports the seconds of audio it heard (`usage: {"type": "duration", "seconds": N}`); an image
-    request without token usage (dall-e-2/3) made one image per item of `data`."""
+    translation reports the seconds of audio it heard (`usage: {"type": "duration", "seconds": N}`, or a
+    verbose_json `duration` before usage existed); an image request without token usage (dall-e-2/3) made one
+    image per item of `data`."""
     usage = resp.get("usage")
     if isinstance(usage, dict) and usage.get("type") == "duration":
         seconds = money(usage.get("seconds"), "usage.seconds")
         if seconds is None:
             raise RecordError("transcription usage has no seconds")
         return seconds, "second", "audio.transcriptions"
+    if usage is None and resp.get("task") in ("transcribe", "translate") and resp.get("duration") is not None:
+        # verbose_json from before `usage` was added: the audio's own duration
+        seconds = money(resp.get("duration"), "duration")
+        return seconds, "second", "audio.transcriptions" if resp["task"] == "transcribe" else "audio.translations"
     data = resp.get("data")
     if (
         usage is None
