@@ -88,6 +88,8 @@ _REQUEST_SCHEMA = pa.schema(
         ("speed", pa.string()),
         ("fingerprint", pa.string()),
         ("usage_estimated", pa.bool_()),
+        ("units", pa.float64()),
+        ("unit", pa.string()),
     ]
 )
 _REQUEST_FIELDS = [f.name for f in _REQUEST_SCHEMA]
@@ -1013,6 +1015,8 @@ class _Builder:
             ("speed", r.speed),
             ("fingerprint", None if fp is None else fp.hexdigest()),
             ("usage_estimated", r.usage_estimated),
+            ("units", r.units),
+            ("unit", r.unit),
         ):
             self.cols[f].append(v)
 

@@ -91,6 +91,9 @@ class Request:
     service_tier: str | None = None
     inference_geo: str | None = None  # Anthropic data residency ("us"), priced by the catalogue's multiplier
     speed: str | None = None  # Anthropic fast mode ("fast")
+    # A call billed by another unit than tokens (prices.UNIT_PRICES): how many, and which ("second", "image").
+    units: float | None = None
+    unit: str | None = None
     reported_cost: float | None = None
     latency_ms: float | None = None
     status: str = "ok"
@@ -267,7 +270,7 @@ def validate(r: Request) -> Request:
             raise RecordError(f"{f} is out of range", v)
     if r.ts_us is not None:
         in_window(r.ts_us, "timestamp", r.ts_us)
-    for f in ("reported_cost", "latency_ms"):
+    for f in ("reported_cost", "latency_ms", "units"):
         v = getattr(r, f)
         if v is not None and not (math.isfinite(v) and 0 <= v <= MAX_AMOUNT):
             raise RecordError(f"{f} is not a valid amount", v)
@@ -465,6 +468,68 @@ def guess_provider(model: str) -> str | None:
         return "mistral"
     if m.startswith("grok"):
         return "xai"
+    return None
+
+
+# The OpenAI-compatible APIs a logged base URL names, and the provider (its catalogue key prefix) that prices
+# their calls. A host matches itself and its subdomains.
+COMPAT_HOSTS = {
+    "api.openai.com": "openai",
+    "openrouter.ai": "openrouter",
+    "api.groq.com": "groq",
+    "api.together.xyz": "together_ai",
+    "api.together.ai": "together_ai",
+    "api.fireworks.ai": "fireworks_ai",
+    "api.mistral.ai": "mistral",
+    "api.deepseek.com": "deepseek",
+    "api.x.ai": "xai",
+    "api.cerebras.ai": "cerebras",
+    "api.deepinfra.com": "deepinfra",
+    "api.perplexity.ai": "perplexity",
+    "api.moonshot.ai": "moonshot",
+    "api.sambanova.ai": "sambanova",
+    "api.hyperbolic.xyz": "hyperbolic",
+    "api.studio.nebius.com": "nebius",
+    "api.novita.ai": "novita",
+    "api.anthropic.com": "anthropic",
+    "generativelanguage.googleapis.com": "google",  # also Gemini's OpenAI-compatible endpoint (/v1beta/openai/)
+    "aiplatform.googleapis.com": "google",  # Vertex AI (its regional hosts too, see provider_of_host)
+    "openai.azure.com": "azure",  # Azure OpenAI resources ({resource}.openai.azure.com)
+}
+
+
+def provider_of_host(host: str | None) -> str | None:
+    """The provider an API host belongs to (see COMPAT_HOSTS), or None."""
+    if not host:
+        return None
+    h = host.lower().split(":", 1)[0].rstrip(".")
+    if h.endswith("-aiplatform.googleapis.com"):  # Vertex AI's regional hosts: us-central1-aiplatform...
+        return "google"
+    for known, provider in COMPAT_HOSTS.items():
+        if h == known or h.endswith("." + known):
+            return provider
+    return None
+
+
+def compat_provider(body: Any, model: str | None = None) -> str | None:
+    """The OpenAI-compatible provider that wrote a response body, from the marks it leaves there: Groq's
+    `x_groq` object and `queue_time` usage, DeepSeek's cache hit/miss counts, Cerebras's `time_info`,
+    OpenRouter's `gen-` ids with the upstream `provider` named, Fireworks's `accounts/fireworks/models/` names.
+    None when the body names no one (OpenAI itself, or a server that leaves no mark)."""
+    if not isinstance(body, dict):
+        return None
+    usage = body.get("usage") if isinstance(body.get("usage"), dict) else {}
+    if isinstance(body.get("x_groq"), dict) or "queue_time" in usage:
+        return "groq"
+    if "prompt_cache_hit_tokens" in usage or "prompt_cache_miss_tokens" in usage:
+        return "deepseek"
+    if isinstance(body.get("time_info"), dict):
+        return "cerebras"
+    if str(body.get("id", "")).startswith("gen-") and isinstance(body.get("provider"), str):
+        return "openrouter"
+    name = str(model or body.get("model") or "").lower()
+    if name.startswith("accounts/fireworks/"):
+        return "fireworks_ai"
     return None
 
 
