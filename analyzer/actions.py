@@ -48,7 +48,8 @@ def headline(report: dict[str, Any]) -> dict[str, Any]:
         }
     if not ranked:
         out["no_lever_reason"] = (
-            "No lever saves money on this traffic beyond the simulator's accuracy: "
+            "No lever is ranked as a saving on this traffic (beyond the simulator's accuracy, across its range, on "
+            "enough evidence): "
             + (
                 "; ".join(
                     f"{e['lever']} ({e['policy']}) {_verdict_text(e)}" for e in _best_per_lever(report["savings"])

@@ -139,3 +139,74 @@ def test_a_lever_whose_low_case_clears_the_band_saves(runner, tmp_path):
     assert e["detail"]["saving_by_case_usd"]["low"] == pytest.approx(12 * s - e["detail"]["classifier_usd"])
     assert e["saving_low_usd"] > 0 and e["verdict"] == "saves" and e["withheld"] is None
     assert [lv["lever"] for lv in r["headline"]["levers"]] == ["routing"]
+
+
+# ---- item 11: no evidence, no rank ------------------------------------------------------------------------------
+
+
+def claude_call(rid, ts, messages, usage, system=None, model="claude-sonnet-4-5"):
+    request = {"model": model, "messages": messages, "max_tokens": 100}
+    if system:
+        request["system"] = system
+    return {
+        "timestamp": ts,
+        "metadata": {},
+        "request": request,
+        "response": {
+            "id": rid,
+            "type": "message",
+            "model": model,
+            "content": [{"type": "text", "text": "hello"}],
+            "usage": usage,
+        },
+    }
+
+
+def test_two_requests_sharing_only_hi_are_not_a_caching_lever(runner, tmp_path):
+    """Two Claude requests whose logged content is "hi" but whose reported input is 3,000 tokens (content the log
+    does not show), no cache activity: the breakpoint lever used to be ranked at 18% of the bill with a $0 band.
+    The band is unknown (nothing to compare), and the lever is withheld for want of evidence, saying why."""
+    usage = {"input_tokens": 3000, "output_tokens": 5}
+    recs = [claude_call(f"m{i}", T0 + 30 * i, [{"role": "user", "content": "hi"}], usage) for i in range(2)]
+    r = report_json(runner, write_jsonl(tmp_path / "hi.jsonl", recs))
+    caching = [e for e in r["savings"] if e["lever"] == "caching"]
+    assert caching
+    for e in caching:
+        assert e["backtest"]["band_usd"] is None and e["backtest"]["band_known"] is False
+        assert any("error band unknown" in x for x in e["evidence"])
+        assert e["verdict"] in ("withheld", "costs more")
+    (five,) = [e for e in caching if "5-minute" in e["policy"]]
+    assert five["saving_usd"] > 0 and five["verdict"] == "withheld" and "no evidence" in five["withheld"]
+    assert all(lv["lever"] != "caching" for lv in r["headline"]["levers"] + r["headline"]["other_levers"])
+    assert any("no evidence" in w["text"] for w in r["headline"]["withheld"])
+
+
+def test_a_long_visible_system_prompt_reused_by_enough_requests_is_ranked(runner, tmp_path):
+    """Six requests sending the same 2,000-odd-token system prompt (shown in the log), uncached: the breakpoint
+    lever reads it five times, each above Sonnet's 1,024-token minimum: ranked, with the band unknown (no cache
+    activity as logged) and said so."""
+    from analyzer import tokens
+
+    system = "You are the audit assistant. Quote the control id and the clause in every answer you give. " * 100
+    n_sys = tokens.count(system)
+    assert n_sys > 1024
+    recs = []
+    for i in range(6):
+        msgs = [{"role": "user", "content": f"check control {i}"}]
+        n_in = n_sys + 3 + tokens.count(f"check control {i}") + 3 + 3
+        recs.append(claude_call(f"c{i}", T0 + 60 * i, msgs, {"input_tokens": n_in, "output_tokens": 5}, system))
+    r = report_json(runner, write_jsonl(tmp_path / "s.jsonl", recs))
+    (five,) = [e for e in r["savings"] if e["lever"] == "caching" and "5-minute" in e["policy"]]
+    assert five["backtest"]["evidenced_reads"] == 5 and five["backtest"]["band_known"] is False
+    assert five["verdict"] == "saves" and five["withheld"] is None
+    assert any(lv["lever"] == "caching" for lv in r["headline"]["levers"])
+
+
+def test_with_cache_activity_in_the_log_the_band_is_measured(runner, tmp_path):
+    """DeepSeek reports its cache hits: the backtest has something to compare, the band is a number."""
+    from tests.test_engine import conversation
+
+    r = report_json(runner, write_jsonl(tmp_path / "d.jsonl", conversation(12)))
+    for e in r["savings"]:
+        if e["lever"] == "trimming":
+            assert e["backtest"]["band_known"] is True and e["backtest"]["band_usd"] is not None

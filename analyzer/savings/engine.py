@@ -744,6 +744,21 @@ class Outcome:
     extra_calls: int = 0  # calls the lever adds (compaction summaries) and what they cost
     extra_calls_usd: float = 0.0
     by_scope: dict[str, float] = field(default_factory=dict)  # saving by provider/model of the logged requests
+    # the evidence behind the figure: cache tokens (reads and writes) the providers reported in the cache scopes
+    # of the changed requests; cache tokens each replay simulated on them; in those cache scopes, the calls of
+    # the lever's replay that read a cached prefix whose content the log shows (counted tokens, not the reported
+    # input they were scaled to) at or above the provider's minimum cacheable length
+    logged_cache_tokens: int = 0
+    simulated_cache_before: int = 0
+    simulated_cache_after: int = 0
+    evidenced_reads: int = 0
+
+    @property
+    def band_known(self) -> bool:
+        """Whether the backtest has something to compare: cache activity reported in the changed requests' cache
+        scopes or simulated in their as-is replay, or none in either replay (then both are exact arithmetic).
+        Unknown where only the lever's replay caches: the simulator is untested there."""
+        return bool(self.logged_cache_tokens or self.simulated_cache_before or not self.simulated_cache_after)
 
     @property
     def saving(self) -> float:
@@ -817,7 +832,41 @@ class Engine:
             added.height,
             float(added["cost"].sum()),
             by_scope,
+            *self._evidence(affected, base, alt),
         )
+
+    def _evidence(self, affected: set[str], base: Replay, alt: Replay) -> tuple[int, int, int, int]:
+        if not affected:
+            return 0, 0, 0, 0
+        ids = list(affected)
+        lg = self.traffic.logged
+        logged_scopes = {(lg[rid].provider, lg[rid].model, lg[rid].key) for rid in affected if rid in lg}
+        logged = sum(sum(x.cache) for x in lg.values() if (x.provider, x.model, x.key) in logged_scopes)
+        cache_cols = ["cache_read_tokens", "cache_write_5m_tokens", "cache_write_1h_tokens"]
+        simulated = []
+        for r in (base, alt):
+            f = r.frame.filter(pl.col("base_id").is_in(ids))
+            simulated.append(int(sum(int(f[c].sum()) for c in cache_cols)))
+        # the lever's cache scopes: every call there that reads a prefix the log shows is evidence for its figure
+        key = {rid: lg[rid].key for rid in lg}
+        changed = alt.frame.filter(pl.col("base_id").is_in(ids)).select("base_id", "provider", "model")
+        scopes = {(p, m, key.get(rid, "")) for rid, p, m in changed.iter_rows()}
+        reads = alt.frame.filter(pl.col("cache_read_tokens") > 0).select(
+            "base_id", "provider", "model", "cache_read_tokens"
+        )
+        evidenced = 0
+        for rid, provider, model, read in reads.iter_rows():
+            if (provider, model, key.get(rid, "")) not in scopes:
+                continue
+            body, rule = self.traffic.body.get(rid), RULES.get(provider or "")
+            if (
+                body is not None
+                and rule is not None
+                and body.scale > 0
+                and read / body.scale >= min_tokens(rule, model)
+            ):
+                evidenced += 1
+        return logged, simulated[0], simulated[1], evidenced
 
     def outcomes(self, lever: Lever, cases: tuple[str, ...] = CASES) -> dict[str, Outcome]:
         calls = self.build(lever)
@@ -983,6 +1032,29 @@ def verdict(saving: float, band: float, low: float | None = None) -> str:
     return "nothing to gain"
 
 
+MIN_EVIDENCED_READS = 5  # requests that must read a cached prefix the log shows before a caching lever is ranked
+
+
+def error_band(engine: Any, outcome: Outcome) -> float | None:
+    """The backtest's error in dollars on the requests the lever changes, or None when the backtest has nothing
+    to compare there (see `Outcome.band_known`): unknown, never $0."""
+    return engine.band(outcome.affected) if outcome.band_known else None
+
+
+def no_evidence_reason(outcome: Outcome) -> str | None:
+    """Why a caching lever's figure rests on too little to rank, or None: fewer than MIN_EVIDENCED_READS requests
+    of its cache scopes would read a cached prefix whose content the log shows at or above the provider's
+    minimum cacheable length
+    (a reported input far larger than the messages logged is content the log does not show: a system prompt or
+    tools that may differ from request to request)."""
+    if outcome.evidenced_reads >= MIN_EVIDENCED_READS:
+        return None
+    return (
+        f"no evidence: {outcome.evidenced_reads} request(s) would read a cached prefix whose logged content reaches "
+        f"the provider's minimum cacheable length (at least {MIN_EVIDENCED_READS} needed)"
+    )
+
+
 def low_case_reason(low: float, band: float) -> str:
     """Why a lever whose central case clears the band is withheld: its low case."""
     if low < 0:
@@ -1009,28 +1081,38 @@ def lever_estimate(
         # more or sits inside the band is not ranked, and its range is the band
         calls = engine.build(lever)
         outcomes = {"central": engine.compare(lever, "central", calls)}
-        band = engine.band(outcomes["central"].affected)
-        if verdict(outcomes["central"].saving, band) == "saves":
+        band = error_band(engine, outcomes["central"])
+        if verdict(outcomes["central"].saving, band or 0.0) == "saves":
             outcomes.update({case: engine.compare(lever, case, calls) for case in CASES if case != "central"})
     else:
         outcomes = {case: engine.compare(v, "central") for case, v in cases.items()}
     central = outcomes["central"]
-    band = engine.band(central.affected)
+    band = error_band(engine, central)
+    b = band or 0.0  # an unknown band widens nothing: the range is the lever's own cases, labelled so
     savings = [o.saving for o in outcomes.values()]
     base_logged = engine.logged_cost_of(central.affected)
     base_replayed = engine.replayed_cost_of(central.affected)
-    v = verdict(central.saving, band, min(savings))
+    v = verdict(central.saving, b, min(savings))
+    withheld = low_case_reason(min(savings), b) if v == "withheld" else None
+    if v in ("saves", "withheld") and lever_kind == "caching":
+        withheld = withheld or no_evidence_reason(central)
+        v = "withheld" if withheld else v
     levers = cases if cases is not None else {case: lever for case in CASES}
+    band_text = (
+        f"error band {usd_text(band)}"
+        if band is not None
+        else "error band unknown: no cache activity in their cache scopes as logged, nor on them in the as-is "
+        "replay, to test the simulator against"
+    )
     ev = [
         f"Two replays under one simulator: {usd_text(central.baseline)} as logged, {usd_text(central.counterfactual)} "
         f"with the lever ({len(central.affected):,} requests changed). Backtest on those requests: replayed "
-        f"{usd_text(base_replayed)} against {usd_text(base_logged)} billed (error band {usd_text(band)})."
+        f"{usd_text(base_replayed)} against {usd_text(base_logged)} billed ({band_text})."
     ] + list(evidence or [])
     if v == "nothing to gain":
         ev.append("The saving is inside the simulator's error band: nothing to gain within its accuracy.")
     elif v == "costs more":
         ev.append("The lever costs more than the traffic as it was: listed, never counted as a saving.")
-    withheld = low_case_reason(min(savings), band) if v == "withheld" else None
     if withheld:
         ev.append(f"Not ranked as a saving: {withheld}.")
     est = Estimate(
@@ -1041,8 +1123,8 @@ def lever_estimate(
         baseline_usd=central.baseline,
         counterfactual_usd=central.counterfactual,
         saving_usd=central.saving,
-        saving_low_usd=min(savings) - band,
-        saving_high_usd=max(savings) + band,
+        saving_low_usd=min(savings) - b,
+        saving_high_usd=max(savings) + b,
         assumptions=assumptions,
         evidence=ev,
         detail={
@@ -1065,8 +1147,10 @@ def lever_estimate(
             "requests": len(central.affected),
             "cost_logged_usd": round(base_logged, 10),
             "cost_replayed_usd": round(base_replayed, 10),
-            "band_usd": round(band, 10),
+            "band_usd": round(band, 10) if band is not None else None,
+            "band_known": band is not None,
             "error_pct": round((base_replayed - base_logged) / base_logged * 100, 2) if base_logged else None,
+            "evidenced_reads": central.evidenced_reads,
         },
         verdict=v,
         withheld=withheld,
