@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from analyzer.savings import Estimate, usd_text
-from analyzer.savings.engine import Engine, compose, error_band, low_case_reason, verdict
+from analyzer.savings.engine import PRICES_AS_BILLED, Engine, compose, error_band, low_case_reason, verdict
 
 
 def pick_components(estimates: list[Estimate]) -> list[Estimate]:
@@ -89,6 +89,8 @@ def estimate_combined(engine: Engine, estimates: list[Estimate]) -> dict[str, An
             "band_known": band is not None,
         },
         verdict=verdict(central.saving, b, min(savings.values())),
+        prices=PRICES_AS_BILLED,
+        saving_today_usd=central.saving_today,
     )
     if est.verdict == "withheld":
         est.withheld = low_case_reason(min(savings.values()), b)

@@ -124,11 +124,35 @@ class Traffic:
         return float(rows["cost"].sum())
 
 
+# What the bill's pricing reads besides PRICE_COLUMNS (prices.price_requests): the call's time (the price
+# version in force, off-peak windows) and the inference geography and speed multipliers. A replay prices each of
+# its calls with its logged request's values, so both replays are priced call by call exactly as the bill is.
+BILL_COLUMNS = ("ts", "inference_geo", "speed")
+PRICES_AS_BILLED = (
+    "as billed: each call at the prices in force at its time (price version, off-peak window, service tier, "
+    "long-context tier, batch, region and speed multipliers)"
+)
+
+
+def bill_columns(frame: pl.DataFrame) -> list[str]:
+    return [c for c in BILL_COLUMNS if c in frame.columns]
+
+
+def price_as_billed(frame: pl.DataFrame, cat: Catalogue) -> pl.DataFrame:
+    """The bill's pricing of a frame of calls (PRICE_COLUMNS plus any BILL_COLUMNS), with `cost_today`: the same
+    calls at today's prices (the shipped snapshot), the forward-looking figure."""
+    cols = [*PRICE_COLUMNS, *bill_columns(frame)]
+    today = price_requests(frame.select(*cols), cat, dated=False)["cost"]
+    return price_requests(frame.select(*cols), cat).with_columns(cost_today=today)
+
+
 def prepare(
     priced: pl.DataFrame, seq: Sequence, threads: pl.DataFrame, calibration: dict[str, float] | None = None
 ) -> Traffic:
     rows = priced.filter(pl.col("priced") & (pl.col("status") == "ok")).sort("ts", "request_id", nulls_last=True)
-    rows = rows.select("request_id", "api_key", "user", "ts", "cost", *[c for c in PRICE_COLUMNS])
+    rows = rows.select(
+        "request_id", "api_key", "user", "ts", "cost", *PRICE_COLUMNS, *[c for c in bill_columns(rows) if c != "ts"]
+    )
     logged: dict[str, Logged] = {}
     for r in rows.iter_rows(named=True):
         ts = r["ts"].timestamp() if r["ts"] is not None else 0.0
@@ -624,6 +648,10 @@ class Replay:
     def cost(self) -> float:
         return float(self.frame["cost"].sum()) + self.extra_usd
 
+    @property
+    def cost_today(self) -> float:
+        return float(self.frame["cost_today"].sum()) + self.extra_usd
+
     def cost_of(self, ids: set[str]) -> float:
         return float(self.frame.filter(pl.col("base_id").is_in(list(ids)))["cost"].sum())
 
@@ -717,9 +745,11 @@ def replay(
             "changed": pl.Boolean,
         },
     )
-    other = [c for c in PRICE_COLUMNS if c not in frame.columns]  # service tier, status, and any later column
+    # service tier, status, the call's time, region and speed: each call priced with its logged request's values
+    # (a summariser call at the time of the request that triggered it), exactly as the bill priced that request
+    other = [c for c in (*PRICE_COLUMNS, *bill_columns(traffic.rows)) if c not in frame.columns]
     frame = frame.join(traffic.rows.select(pl.col("request_id").alias("base_id"), *other), on="base_id", how="left")
-    priced = price_requests(frame.select(*PRICE_COLUMNS), cat).with_columns(
+    priced = price_as_billed(frame, cat).with_columns(
         call_id=frame["call_id"], base_id=frame["base_id"], changed=frame["changed"]
     )
     if kept is not None:
@@ -744,6 +774,9 @@ class Outcome:
     extra_calls: int = 0  # calls the lever adds (compaction summaries) and what they cost
     extra_calls_usd: float = 0.0
     by_scope: dict[str, float] = field(default_factory=dict)  # saving by provider/model of the logged requests
+    # the same two replays at today's prices (the shipped snapshot): the forward-looking figure
+    baseline_today: float = 0.0
+    counterfactual_today: float = 0.0
     # the evidence behind the figure: cache tokens (reads and writes) the providers reported in the cache scopes
     # of the changed requests; cache tokens each replay simulated on them; in those cache scopes, the calls of
     # the lever's replay that read a cached prefix whose content the log shows (counted tokens, not the reported
@@ -763,6 +796,10 @@ class Outcome:
     @property
     def saving(self) -> float:
         return self.baseline - self.counterfactual
+
+    @property
+    def saving_today(self) -> float:
+        return self.baseline_today - self.counterfactual_today
 
 
 class Engine:
@@ -832,6 +869,8 @@ class Engine:
             added.height,
             float(added["cost"].sum()),
             by_scope,
+            base.cost_today,
+            alt.cost_today,
             *self._evidence(affected, base, alt),
         )
 
@@ -1115,6 +1154,13 @@ def lever_estimate(
         ev.append("The lever costs more than the traffic as it was: listed, never counted as a saving.")
     if withheld:
         ev.append(f"Not ranked as a saving: {withheld}.")
+    today = central.saving_today
+    if abs(today - central.saving) > 1e-9:
+        ev.append(
+            f"At the prices billed (each call at its time's prices) the lever saves {usd_text(central.saving)}; at "
+            f"today's prices the same replays give {usd_text(today)}"
+            + (": the prices changed since, and the lever would now cost more." if today < 0 < central.saving else ".")
+        )
     est = Estimate(
         lever=lever_kind,
         policy=policy,
@@ -1154,6 +1200,8 @@ def lever_estimate(
         },
         verdict=v,
         withheld=withheld,
+        prices=PRICES_AS_BILLED,
+        saving_today_usd=central.saving_today,
         levers=levers,
     )
     return est
