@@ -502,16 +502,17 @@ def render_savings(report: dict[str, Any]) -> str:
         f"Spend in period: {usd(report['totals']['cost_usd'])}",
         "",
         "Each saving is two replays under one simulator (as logged, and with the lever); BAND is the simulator's",
-        "error on the requests the lever changes: a saving inside it is nothing to gain.",
+        "error on the requests the lever changes: a saving inside it is nothing to gain. Savings are at the prices",
+        "billed (each call at the prices in force at its time); TODAY is the same saving at today's prices.",
         "",
-        f"{'LEVER':10}{'POLICY':52}{'REQUESTS':>10}{'SAVING':>12}{'RANGE':>26}{'BAND':>11}  VERDICT",
+        f"{'LEVER':10}{'POLICY':52}{'REQUESTS':>10}{'SAVING':>12}{'RANGE':>26}{'BAND':>11}  {'VERDICT':16}  TODAY",
     ]
     for e in est:
         rng = f"{usd(e['saving_low_usd'])} .. {usd(e['saving_high_usd'])}"
         band = usd((e.get("backtest") or {}).get("band_usd"))
         lines.append(
             f"{e['lever']:10}{e['policy'][:50]:52}{num(e['requests']):>10}{usd(e['saving_usd']):>12}{rng:>26}"
-            f"{band:>11}  {e.get('verdict', '')}"
+            f"{band:>11}  {e.get('verdict', ''):16}  {usd(e.get('saving_today_usd'))}"
         )
     bt = report["caching"]["backtest"]
     if bt:

@@ -224,17 +224,6 @@ def priced_frame(store: Store, cat: Catalogue, since: datetime | None, until: da
     return priced
 
 
-def at_today_prices(priced: pl.DataFrame) -> pl.DataFrame:
-    """A priced frame with its cost columns at today's prices (the shipped snapshot), for the savings
-    replays, which price their counterfactuals without dates."""
-    cols = ("cost", *COST_COLUMNS, "mode", "tier")
-    if "cost_today" not in priced.columns:
-        return priced
-    return priced.with_columns(
-        cost=pl.col("cost_today"), **{c: pl.col(f"today_{c}") for c in cols if c != "cost"}
-    ).with_columns(price_version=pl.lit("snapshot"))
-
-
 def build_report(
     store: Store,
     cat: Catalogue,
@@ -518,7 +507,16 @@ def structure(
     # (the same prices on both sides of each estimate). Started here: when they run on other processes, the
     # stages below run meanwhile.
     pending = start_estimates(
-        con, at_today_prices(priced), seq, threads, cat, calibration or {}, routing_rules, split, backend
+        # priced as billed (each call at its time's prices): the replays price their calls the same way
+        con,
+        priced,
+        seq,
+        threads,
+        cat,
+        calibration or {},
+        routing_rules,
+        split,
+        backend,
     )
     stage("conversations")
     windows = {k: cat.context_window(k) for k in priced["model_key"].drop_nulls().unique().to_list()}

@@ -34,12 +34,15 @@ from analyzer.prices import PRICE_COLUMNS, Catalogue, price_requests
 from analyzer.savings import Estimate, usd_text
 from analyzer.savings.engine import (
     EXTENDED_RETENTION_S,
+    PRICES_AS_BILLED,
     RULES,
     Engine,
     Lever,
+    bill_columns,
     lever_estimate,
     min_tokens,
     offers_extended_retention,
+    price_as_billed,
     verdict,
 )
 
@@ -54,7 +57,7 @@ def estimate_caching(
     """The report's `caching` block: what caching as logged already saved, the backtest, and the caching levers
     (each a two-replay estimate)."""
     ok = priced.filter(pl.col("priced") & (pl.col("status") == "ok"))
-    no_cache = ok.select(*PRICE_COLUMNS).with_columns(
+    no_cache = ok.select(*PRICE_COLUMNS, *bill_columns(ok)).with_columns(
         cache_read_tokens=pl.lit(0, pl.Int64),
         cache_write_5m_tokens=pl.lit(0, pl.Int64),
         cache_write_1h_tokens=pl.lit(0, pl.Int64),
@@ -178,7 +181,9 @@ def gemini_explicit(engine: Engine, cat: Catalogue) -> Estimate | None:
     after = sum(p["after"] for p in parts)
     saving = before - after
     band = engine.band(set().union(*(p["ids"] for p in parts)))
-    return _gemini_estimate(n_reads, n_groups, before, after, saving, storage, band)
+    est = _gemini_estimate(n_reads, n_groups, before, after, saving, storage, band)
+    est.saving_today_usd = sum(p["before_today"] for p in parts) - sum(p["after_today"] for p in parts)
+    return est
 
 
 def gemini_part(engine: Engine, cat: Catalogue) -> dict[str, Any] | None:
@@ -216,11 +221,14 @@ def gemini_part(engine: Engine, cat: Catalogue) -> dict[str, Any] | None:
             upper_bound=pl.col("input_tokens")
         )
     )
+    after = price_as_billed(lever, cat)
     return {
         "requests": len(reads),
         "caches": len(groups),
         "before": float(rows["cost"].sum()),
-        "after": float(price_requests(lever.select(*PRICE_COLUMNS), cat)["cost"].sum()) + storage,
+        "after": float(after["cost"].sum()) + storage,
+        "before_today": float(rows["cost_today"].sum()),
+        "after_today": float(after["cost_today"].sum()) + storage,
         "storage": storage,
         "ids": set(rows["base_id"].to_list()),
     }
@@ -250,4 +258,5 @@ def _gemini_estimate(
         policies=["Gemini explicit caches"],
         backtest={"requests": n_reads, "band_usd": round(band, 10)},
         verdict=verdict(saving, band),
+        prices=PRICES_AS_BILLED,
     )

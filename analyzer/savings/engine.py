@@ -124,11 +124,35 @@ class Traffic:
         return float(rows["cost"].sum())
 
 
+# What the bill's pricing reads besides PRICE_COLUMNS (prices.price_requests): the call's time (the price
+# version in force, off-peak windows) and the inference geography and speed multipliers. A replay prices each of
+# its calls with its logged request's values, so both replays are priced call by call exactly as the bill is.
+BILL_COLUMNS = ("ts", "inference_geo", "speed")
+PRICES_AS_BILLED = (
+    "as billed: each call at the prices in force at its time (price version, off-peak window, service tier, "
+    "long-context tier, batch, region and speed multipliers)"
+)
+
+
+def bill_columns(frame: pl.DataFrame) -> list[str]:
+    return [c for c in BILL_COLUMNS if c in frame.columns]
+
+
+def price_as_billed(frame: pl.DataFrame, cat: Catalogue) -> pl.DataFrame:
+    """The bill's pricing of a frame of calls (PRICE_COLUMNS plus any BILL_COLUMNS), with `cost_today`: the same
+    calls at today's prices (the shipped snapshot), the forward-looking figure."""
+    cols = [*PRICE_COLUMNS, *bill_columns(frame)]
+    today = price_requests(frame.select(*cols), cat, dated=False)["cost"]
+    return price_requests(frame.select(*cols), cat).with_columns(cost_today=today)
+
+
 def prepare(
     priced: pl.DataFrame, seq: Sequence, threads: pl.DataFrame, calibration: dict[str, float] | None = None
 ) -> Traffic:
     rows = priced.filter(pl.col("priced") & (pl.col("status") == "ok")).sort("ts", "request_id", nulls_last=True)
-    rows = rows.select("request_id", "api_key", "user", "ts", "cost", *[c for c in PRICE_COLUMNS])
+    rows = rows.select(
+        "request_id", "api_key", "user", "ts", "cost", *PRICE_COLUMNS, *[c for c in bill_columns(rows) if c != "ts"]
+    )
     logged: dict[str, Logged] = {}
     for r in rows.iter_rows(named=True):
         ts = r["ts"].timestamp() if r["ts"] is not None else 0.0
@@ -624,6 +648,10 @@ class Replay:
     def cost(self) -> float:
         return float(self.frame["cost"].sum()) + self.extra_usd
 
+    @property
+    def cost_today(self) -> float:
+        return float(self.frame["cost_today"].sum()) + self.extra_usd
+
     def cost_of(self, ids: set[str]) -> float:
         return float(self.frame.filter(pl.col("base_id").is_in(list(ids)))["cost"].sum())
 
@@ -717,9 +745,11 @@ def replay(
             "changed": pl.Boolean,
         },
     )
-    other = [c for c in PRICE_COLUMNS if c not in frame.columns]  # service tier, status, and any later column
+    # service tier, status, the call's time, region and speed: each call priced with its logged request's values
+    # (a summariser call at the time of the request that triggered it), exactly as the bill priced that request
+    other = [c for c in (*PRICE_COLUMNS, *bill_columns(traffic.rows)) if c not in frame.columns]
     frame = frame.join(traffic.rows.select(pl.col("request_id").alias("base_id"), *other), on="base_id", how="left")
-    priced = price_requests(frame.select(*PRICE_COLUMNS), cat).with_columns(
+    priced = price_as_billed(frame, cat).with_columns(
         call_id=frame["call_id"], base_id=frame["base_id"], changed=frame["changed"]
     )
     if kept is not None:
@@ -744,10 +774,32 @@ class Outcome:
     extra_calls: int = 0  # calls the lever adds (compaction summaries) and what they cost
     extra_calls_usd: float = 0.0
     by_scope: dict[str, float] = field(default_factory=dict)  # saving by provider/model of the logged requests
+    # the same two replays at today's prices (the shipped snapshot): the forward-looking figure
+    baseline_today: float = 0.0
+    counterfactual_today: float = 0.0
+    # the evidence behind the figure: cache tokens (reads and writes) the providers reported in the cache scopes
+    # of the changed requests; cache tokens each replay simulated on them; in those cache scopes, the calls of
+    # the lever's replay that read a cached prefix whose content the log shows (counted tokens, not the reported
+    # input they were scaled to) at or above the provider's minimum cacheable length
+    logged_cache_tokens: int = 0
+    simulated_cache_before: int = 0
+    simulated_cache_after: int = 0
+    evidenced_reads: int = 0
+
+    @property
+    def band_known(self) -> bool:
+        """Whether the backtest has something to compare: cache activity reported in the changed requests' cache
+        scopes or simulated in their as-is replay, or none in either replay (then both are exact arithmetic).
+        Unknown where only the lever's replay caches: the simulator is untested there."""
+        return bool(self.logged_cache_tokens or self.simulated_cache_before or not self.simulated_cache_after)
 
     @property
     def saving(self) -> float:
         return self.baseline - self.counterfactual
+
+    @property
+    def saving_today(self) -> float:
+        return self.baseline_today - self.counterfactual_today
 
 
 class Engine:
@@ -817,7 +869,43 @@ class Engine:
             added.height,
             float(added["cost"].sum()),
             by_scope,
+            base.cost_today,
+            alt.cost_today,
+            *self._evidence(affected, base, alt),
         )
+
+    def _evidence(self, affected: set[str], base: Replay, alt: Replay) -> tuple[int, int, int, int]:
+        if not affected:
+            return 0, 0, 0, 0
+        ids = list(affected)
+        lg = self.traffic.logged
+        logged_scopes = {(lg[rid].provider, lg[rid].model, lg[rid].key) for rid in affected if rid in lg}
+        logged = sum(sum(x.cache) for x in lg.values() if (x.provider, x.model, x.key) in logged_scopes)
+        cache_cols = ["cache_read_tokens", "cache_write_5m_tokens", "cache_write_1h_tokens"]
+        simulated = []
+        for r in (base, alt):
+            f = r.frame.filter(pl.col("base_id").is_in(ids))
+            simulated.append(int(sum(int(f[c].sum()) for c in cache_cols)))
+        # the lever's cache scopes: every call there that reads a prefix the log shows is evidence for its figure
+        key = {rid: lg[rid].key for rid in lg}
+        changed = alt.frame.filter(pl.col("base_id").is_in(ids)).select("base_id", "provider", "model")
+        scopes = {(p, m, key.get(rid, "")) for rid, p, m in changed.iter_rows()}
+        reads = alt.frame.filter(pl.col("cache_read_tokens") > 0).select(
+            "base_id", "provider", "model", "cache_read_tokens"
+        )
+        evidenced = 0
+        for rid, provider, model, read in reads.iter_rows():
+            if (provider, model, key.get(rid, "")) not in scopes:
+                continue
+            body, rule = self.traffic.body.get(rid), RULES.get(provider or "")
+            if (
+                body is not None
+                and rule is not None
+                and body.scale > 0
+                and read / body.scale >= min_tokens(rule, model)
+            ):
+                evidenced += 1
+        return logged, simulated[0], simulated[1], evidenced
 
     def outcomes(self, lever: Lever, cases: tuple[str, ...] = CASES) -> dict[str, Outcome]:
         calls = self.build(lever)
@@ -983,6 +1071,29 @@ def verdict(saving: float, band: float, low: float | None = None) -> str:
     return "nothing to gain"
 
 
+MIN_EVIDENCED_READS = 5  # requests that must read a cached prefix the log shows before a caching lever is ranked
+
+
+def error_band(engine: Any, outcome: Outcome) -> float | None:
+    """The backtest's error in dollars on the requests the lever changes, or None when the backtest has nothing
+    to compare there (see `Outcome.band_known`): unknown, never $0."""
+    return engine.band(outcome.affected) if outcome.band_known else None
+
+
+def no_evidence_reason(outcome: Outcome) -> str | None:
+    """Why a caching lever's figure rests on too little to rank, or None: fewer than MIN_EVIDENCED_READS requests
+    of its cache scopes would read a cached prefix whose content the log shows at or above the provider's
+    minimum cacheable length
+    (a reported input far larger than the messages logged is content the log does not show: a system prompt or
+    tools that may differ from request to request)."""
+    if outcome.evidenced_reads >= MIN_EVIDENCED_READS:
+        return None
+    return (
+        f"no evidence: {outcome.evidenced_reads} request(s) would read a cached prefix whose logged content reaches "
+        f"the provider's minimum cacheable length (at least {MIN_EVIDENCED_READS} needed)"
+    )
+
+
 def low_case_reason(low: float, band: float) -> str:
     """Why a lever whose central case clears the band is withheld: its low case."""
     if low < 0:
@@ -1009,30 +1120,47 @@ def lever_estimate(
         # more or sits inside the band is not ranked, and its range is the band
         calls = engine.build(lever)
         outcomes = {"central": engine.compare(lever, "central", calls)}
-        band = engine.band(outcomes["central"].affected)
-        if verdict(outcomes["central"].saving, band) == "saves":
+        band = error_band(engine, outcomes["central"])
+        if verdict(outcomes["central"].saving, band or 0.0) == "saves":
             outcomes.update({case: engine.compare(lever, case, calls) for case in CASES if case != "central"})
     else:
         outcomes = {case: engine.compare(v, "central") for case, v in cases.items()}
     central = outcomes["central"]
-    band = engine.band(central.affected)
+    band = error_band(engine, central)
+    b = band or 0.0  # an unknown band widens nothing: the range is the lever's own cases, labelled so
     savings = [o.saving for o in outcomes.values()]
     base_logged = engine.logged_cost_of(central.affected)
     base_replayed = engine.replayed_cost_of(central.affected)
-    v = verdict(central.saving, band, min(savings))
+    v = verdict(central.saving, b, min(savings))
+    withheld = low_case_reason(min(savings), b) if v == "withheld" else None
+    if v in ("saves", "withheld") and lever_kind == "caching":
+        withheld = withheld or no_evidence_reason(central)
+        v = "withheld" if withheld else v
     levers = cases if cases is not None else {case: lever for case in CASES}
+    band_text = (
+        f"error band {usd_text(band)}"
+        if band is not None
+        else "error band unknown: no cache activity in their cache scopes as logged, nor on them in the as-is "
+        "replay, to test the simulator against"
+    )
     ev = [
         f"Two replays under one simulator: {usd_text(central.baseline)} as logged, {usd_text(central.counterfactual)} "
         f"with the lever ({len(central.affected):,} requests changed). Backtest on those requests: replayed "
-        f"{usd_text(base_replayed)} against {usd_text(base_logged)} billed (error band {usd_text(band)})."
+        f"{usd_text(base_replayed)} against {usd_text(base_logged)} billed ({band_text})."
     ] + list(evidence or [])
     if v == "nothing to gain":
         ev.append("The saving is inside the simulator's error band: nothing to gain within its accuracy.")
     elif v == "costs more":
         ev.append("The lever costs more than the traffic as it was: listed, never counted as a saving.")
-    withheld = low_case_reason(min(savings), band) if v == "withheld" else None
     if withheld:
         ev.append(f"Not ranked as a saving: {withheld}.")
+    today = central.saving_today
+    if abs(today - central.saving) > 1e-9:
+        ev.append(
+            f"At the prices billed (each call at its time's prices) the lever saves {usd_text(central.saving)}; at "
+            f"today's prices the same replays give {usd_text(today)}"
+            + (": the prices changed since, and the lever would now cost more." if today < 0 < central.saving else ".")
+        )
     est = Estimate(
         lever=lever_kind,
         policy=policy,
@@ -1041,8 +1169,8 @@ def lever_estimate(
         baseline_usd=central.baseline,
         counterfactual_usd=central.counterfactual,
         saving_usd=central.saving,
-        saving_low_usd=min(savings) - band,
-        saving_high_usd=max(savings) + band,
+        saving_low_usd=min(savings) - b,
+        saving_high_usd=max(savings) + b,
         assumptions=assumptions,
         evidence=ev,
         detail={
@@ -1065,11 +1193,15 @@ def lever_estimate(
             "requests": len(central.affected),
             "cost_logged_usd": round(base_logged, 10),
             "cost_replayed_usd": round(base_replayed, 10),
-            "band_usd": round(band, 10),
+            "band_usd": round(band, 10) if band is not None else None,
+            "band_known": band is not None,
             "error_pct": round((base_replayed - base_logged) / base_logged * 100, 2) if base_logged else None,
+            "evidenced_reads": central.evidenced_reads,
         },
         verdict=v,
         withheld=withheld,
+        prices=PRICES_AS_BILLED,
+        saving_today_usd=central.saving_today,
         levers=levers,
     )
     return est

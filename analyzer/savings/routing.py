@@ -275,6 +275,8 @@ def estimate_routing(engine: Engine, plan: RoutingPlan | None, rules: list[Rule]
                 # nothing replayed: no backtest, its band unknown
                 backtest={"requests": 0, "band_usd": None, "note": "no request is cheaper on its target"},
                 verdict="costs more",
+                prices="the classifier at today's prices (nothing replayed)",
+                saving_today_usd=-classifier,
             )
         ]
     cases = {case: routing_lever(plan, SHARES[case], targets) for case in ("central", "low", "high")}
