@@ -368,3 +368,60 @@ def test_every_correction_cites_the_providers_page():
         for frm, _ in fix["versions"]:
             assert fix["range"][0] <= frm < fix["range"][1], (key, frm)  # every version inside its range
     assert load_history().models["deepseek-chat"][0][0] == "2025-02-06"
+
+
+# Claude 3 Haiku from Anthropic: $0.25 input, $0.03 cache read, $0.30 cache write, $1.25 output per 1M (Anthropic's
+# pricing page; LiteLLM's first-party key `claude-3-haiku-20240307` until it left the catalogue). Vertex's listing
+# has no cache prices (inferred 0.1x / 1.25x input: $0.025 / $0.3125) and must not price a first-party call.
+@pytest.mark.parametrize("day", ["2025-06-01", "2026-10-01", "2026-12-01"])
+@pytest.mark.parametrize("provider", ["anthropic", None])
+def test_first_party_claude_priced_under_the_first_party_key(dated, day, provider):
+    row = price_one(
+        dated,
+        "claude-3-haiku-20240307",
+        provider,
+        input_tokens=3 * M,
+        cache_read_tokens=M,
+        cache_write_5m_tokens=M,
+        output_tokens=M,
+        ts=at(day),
+    )
+    assert row["model_key"] == "claude-3-haiku-20240307"
+    assert (row["cost_input"], row["cost_cache_read"], row["cost_cache_write_5m"], row["cost_output"]) == (
+        pytest.approx(0.25),
+        pytest.approx(0.03),
+        pytest.approx(0.30),
+        pytest.approx(1.25),
+    )
+
+
+def test_claude_code_names_never_fall_to_a_cloud_key_while_first_party_listed(dated):
+    # claude-sonnet-4-20250514: Anthropic $3 in / $0.30 read / $3.75 write / $15 out per 1M (below 200k input);
+    # it used to fall to Bedrock's `anthropic.claude-sonnet-4-20250514-v1:0`
+    row = price_one(
+        dated,
+        "claude-sonnet-4-20250514",
+        "anthropic",
+        input_tokens=30_000,
+        cache_read_tokens=10_000,
+        cache_write_5m_tokens=10_000,
+        output_tokens=10_000,
+        ts=at("2026-10-01"),
+    )
+    assert row["model_key"] == "claude-sonnet-4-20250514"
+    assert row["cost"] == pytest.approx((10_000 * 3 + 10_000 * 0.30 + 10_000 * 3.75 + 10_000 * 15) / M)
+    # a log that names the cloud keeps the cloud's listing
+    assert dated.resolve("claude-3-haiku-20240307", "google").key == "vertex_ai/claude-3-haiku@20240307"
+
+
+def test_no_batch_row_for_a_provider_without_a_batch_api(runner, dated):
+    from analyzer.cli import cli
+
+    res = runner.invoke(cli, ["prices", "deepseek-chat", "--provider", "deepseek", "--json"])
+    modes = {r["mode"] for r in json.loads(res.output)["usd_per_million_tokens"]}
+    assert "batch" not in modes and "standard" in modes
+    res = runner.invoke(cli, ["prices", "gpt-4o-2024-08-06", "--json"])
+    assert "batch" in {r["mode"] for r in json.loads(res.output)["usd_per_million_tokens"]}
+    # a DeepSeek call flagged batch is billed at the standard rate: $0.28 per 1M input at the snapshot
+    row = price_one(dated, "deepseek-chat", "deepseek", input_tokens=M, batch=True, ts=at("2026-12-01"))
+    assert row["cost"] == pytest.approx(0.28) and row["mode"] == "standard"
