@@ -563,31 +563,42 @@ def _with_versions(out: pl.DataFrame, cat: Catalogue, dated: bool) -> pl.DataFra
     at = pl.when(day.is_in(intraday)).then(pl.col("ts").dt.strftime("%Y-%m-%dT%H:%M")).otherwise(day)
     out = out.with_columns(_day=at if intraday else day)
     pairs = out.select("model_key", "_day").unique().drop_nulls()
-    keys, days, versions = [], [], []
+    keys, days, versions, froms = [], [], [], []
     for key, day in pairs.iter_rows():
         hit = None if key in cat.user_keys else history.version_on(key, day)
         keys.append(key)
         days.append(day)
         if hit is None:
             versions.append("snapshot")
+            froms.append(None)
         else:
             frm, fields = hit
-            versions.append(frm)
+            # A call before the model's first listing is priced at that first listing, and says so.
+            versions.append(before_listing(frm) if day < frm else frm)
+            froms.append(frm)
             cat.versions.setdefault(f"{key}@{frm}", fields)
     found = pl.DataFrame(
-        {"model_key": keys, "_day": days, "price_version": versions},
-        schema={"model_key": pl.String, "_day": pl.String, "price_version": pl.String},
+        {"model_key": keys, "_day": days, "price_version": versions, "_from": froms},
+        schema={"model_key": pl.String, "_day": pl.String, "price_version": pl.String, "_from": pl.String},
     )
     return (
         out.join(found, on=["model_key", "_day"], how="left")
         .with_columns(price_version=pl.col("price_version").fill_null("snapshot"))
         .with_columns(
-            rate_key=pl.when(pl.col("price_version") == "snapshot")
+            rate_key=pl.when(pl.col("_from").is_null())
             .then(pl.col("model_key"))
-            .otherwise(pl.col("model_key") + "@" + pl.col("price_version"))
+            .otherwise(pl.col("model_key") + "@" + pl.col("_from"))
         )
-        .drop("_day")
+        .drop("_day", "_from")
     )
+
+
+BEFORE_LISTING = " (first known listing; the call predates it)"
+
+
+def before_listing(frm: str) -> str:
+    """The price version of a call made before its model's first listing: priced at that first listing."""
+    return frm + BEFORE_LISTING
 
 
 def price_requests(df: pl.DataFrame, cat: Catalogue, *, dated: bool = True) -> pl.DataFrame:
