@@ -36,6 +36,8 @@ def headline(report: dict[str, Any]) -> dict[str, Any]:
         # levers replayed and rejected: what they would cost, or why they are inside the error band
         "costs_more": [_rejected(e) for e in report["savings"] if e.get("verdict") == "costs more"],
         "nothing_to_gain": [_rejected(e) for e in report["savings"] if e.get("verdict") == "nothing to gain"],
+        # levers not ranked for want of a range that clears the band, or of evidence: each with why
+        "withheld": [_rejected(e) for e in report["savings"] if e.get("verdict") == "withheld"],
     }
     if combined and combined.get("estimate") and len(combined.get("components") or []) > 1:
         e = combined["estimate"]
@@ -59,6 +61,8 @@ def headline(report: dict[str, Any]) -> dict[str, Any]:
 
 
 def _verdict_text(e: dict[str, Any]) -> str:
+    if e.get("verdict") == "withheld":
+        return f"{usd_text(e['saving_usd'])} in the central case, withheld: {e.get('withheld') or 'no evidence'}"
     if e.get("verdict") == "costs more":
         return f"would cost {usd_text(-e['saving_usd'])} more"
     band = (e.get("backtest") or {}).get("band_usd")

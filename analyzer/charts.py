@@ -200,15 +200,30 @@ def segments(report: dict[str, Any]) -> dict | None:
 
 
 def waterfall(report: dict[str, Any]) -> dict | None:
-    """Spend as replayed (the as-is replay every saving is measured from), minus each lever's separate saving,
-    plus what they give back when combined (the
-    interaction), down to the spend with all of them replayed together."""
+    """From the spend the headline shows (the bill as computed from the logs), through the simulator's own
+    difference from it (the as-is replay every saving is measured from), minus each lever's separate saving,
+    plus what they give back when combined (the interaction), down to the spend with all of them replayed
+    together: every bar starts where the previous one ended, so the steps add up."""
     combined = report.get("combined")
     if not combined or not combined.get("components") or not combined.get("estimate"):
         return None
     est = combined["estimate"]
+    bill = (report.get("totals") or {}).get("cost_usd")
     level = est["baseline_usd"]
-    data = [{"step": "as replayed", "start": 0.0, "end": level, "kind": "spend", "amount": level}]
+    if bill is None:
+        data = [{"step": "as replayed", "start": 0.0, "end": level, "kind": "spend", "amount": level}]
+    else:
+        data = [{"step": "spend", "start": 0.0, "end": bill, "kind": "spend", "amount": bill}]
+        if round(level - bill, 4):
+            data.append(
+                {
+                    "step": "simulator difference",
+                    "start": bill,
+                    "end": level,
+                    "kind": "simulator",
+                    "amount": level - bill,
+                }
+            )
     levers = [c["lever"] for c in combined["components"]]
     for c in combined["components"]:
         if not c["saving_usd"]:
@@ -256,8 +271,8 @@ def waterfall(report: dict[str, Any]) -> dict | None:
                             "type": "nominal",
                             "title": None,
                             "scale": {
-                                "domain": ["spend", "lever saves", "lever costs", "interaction"],
-                                "range": ["#4c78a8", "#54a24b", "#e45756", "#f58518"],
+                                "domain": ["spend", "simulator", "lever saves", "lever costs", "interaction"],
+                                "range": ["#4c78a8", "#9d9d9d", "#54a24b", "#e45756", "#f58518"],
                             },
                         },
                     },
@@ -414,11 +429,12 @@ CHARTS = {
         "model as logged; unpriced models are not in it.",
     ),
     "waterfall": (
-        "From spend as replayed to all levers together",
+        "From spend to all levers together",
         waterfall,
-        "The traffic replayed as it was (the simulator's figure, beside the log's in the backtest), each lever's "
-        "separate saving as if they added up, then the interaction (what they give back when replayed as one), "
-        "ending at the combined replay's spend. Same period as the logs.",
+        "The spend the headline shows, then the simulator's difference from it (the traffic replayed as it was, "
+        "which every saving is measured from), each lever's separate saving as if they added up, then the "
+        "interaction (what they give back when replayed as one), ending at the combined replay's spend. Each bar "
+        "starts where the one before ended. Same period as the logs.",
     ),
     "context-growth": (
         "Context growth by turn",
@@ -504,3 +520,50 @@ def to_svg(spec: dict[str, Any]) -> str:
     import vl_convert
 
     return vl_convert.vegalite_to_svg(spec)
+
+
+# Run by a child interpreter (stdlib and vl_convert only): raise the address-space limit as far as the hard
+# limit allows, then render. A V8 that cannot reserve its memory kills only this child.
+_CHILD = """
+import json, resource, sys
+soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+try:
+    resource.setrlimit(resource.RLIMIT_AS, (hard, hard))
+except (ValueError, OSError):
+    pass
+import vl_convert
+json.dump([vl_convert.vegalite_to_svg(s) for s in json.load(sys.stdin)], sys.stdout)
+"""
+
+
+def to_svgs(specs: list[dict[str, Any]]) -> tuple[list[str] | None, str | None]:
+    """The SVG of each spec, or None and the reason they could not be drawn.
+
+    The Vega engine runs on V8, which reserves a large address space when it starts and aborts the whole process
+    (SIGTRAP, exit 133, nothing written) under any address-space limit (`ulimit -v`, even 32 GB), as cron and
+    batch set-ups often set. Without a limit the charts are drawn here; with one, in a child process, so that if
+    V8 cannot start the report is still written, without its charts, and says why."""
+    import resource
+
+    if not specs:
+        return [], None
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if soft == resource.RLIM_INFINITY:
+        return [to_svg(s) for s in specs], None
+    import json
+    import subprocess
+    import sys
+
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", _CHILD], input=json.dumps(specs), capture_output=True, text=True, timeout=300
+        )
+        if done.returncode == 0:
+            return json.loads(done.stdout), None
+    except (OSError, subprocess.SubprocessError, ValueError):
+        pass
+    limit = f"{soft // 2**20:,} MiB" if soft > 0 else "set"
+    return None, (
+        f"charts left out: the chart engine (V8) cannot start under this process's address-space limit "
+        f"(ulimit -v: {limit}); the tables hold every figure. Run without the limit for the charts."
+    )

@@ -1,7 +1,8 @@
 """The `llmcost` command line: parses options, calls the pipeline, maps errors to exit codes in one place.
 
 Exit codes: 0 ok (rejected records are reported, not fatal); 1 input error; 2 usage error (click);
-3 an audit threshold was crossed; 4 `--strict` and some records were rejected.
+3 an audit threshold was crossed; 4 `--strict` and some records were rejected; 5 an output could not be rendered
+(the others were written; a bug to report, never a traceback).
 """
 
 from __future__ import annotations
@@ -23,9 +24,10 @@ from analyzer.audit import Windows, default_day, new_uncached_prefixes, prune_re
 from analyzer.audit import compare as audit_compare
 from analyzer.audit import history as audit_history
 from analyzer.audit import locked as audit_lock
-from analyzer.errors import InputError, LlmcostError, StrictError, ThresholdError
+from analyzer.errors import InputError, LlmcostError, RenderError, StrictError, ThresholdError
 from analyzer.export import write_csvs
 from analyzer.inputs import LOG_SUFFIXES
+from analyzer.options import MAX_REQUESTS_PER_MONTH, MAX_TOKENS_PER_REQUEST, Finite, Moment
 from analyzer.prices import RATE_FIELDS, before_listing, load_catalogue, price_one
 from analyzer.projection import Workload
 from analyzer.projection import measured as measured_workload
@@ -83,6 +85,9 @@ def _first_line(e: BaseException) -> str:
 
 def _check_db(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     if value is not None:
+        if value.strip().lower() == ":memory:":
+            # DuckDB's name for a database that vanishes with the process: "adds N records" and keeps none
+            raise click.BadParameter(":memory: keeps nothing after the run; leave out --db for an in-memory run")
         try:
             refuse_remote(value)
         except InputError as e:
@@ -283,10 +288,10 @@ def _ignored_files(paths: tuple[str, ...]) -> list[Path]:
     help="Show the start of prompts as logged; by default only short redacted excerpts appear in outputs.",
 )
 @_db_option()
-@click.option("--since", type=click.DateTime(_DATE_FORMATS), help="Only requests at or after this time (UTC).")
+@click.option("--since", type=Moment(_DATE_FORMATS), help="Only requests at or after this time (UTC).")
 @click.option(
     "--until",
-    type=click.DateTime(_DATE_FORMATS),
+    type=Moment(_DATE_FORMATS),
     help="Only requests before this time (UTC); a date alone includes that whole day.",
 )
 @click.option(
@@ -387,6 +392,7 @@ def report(
         finally:
             backend.close()  # the workers' memory goes before the report is rendered
         outputs = [(html, "html"), (json_out, "json"), (md_out, "md")]
+        failures: list[str] = []
         for target, kind in outputs:
             if not target:
                 continue
@@ -394,7 +400,9 @@ def report(
             if view and kind == "json":
                 text = orjson.dumps(view_json(rep, view), option=orjson.OPT_INDENT_2).decode() + "\n"
             else:
-                text = RENDERERS[kind](rep)
+                text = _render(kind, RENDERERS[kind], rep, failures)
+                if text is None:
+                    continue
             write_output(text, target)
             _say_wrote(target)
         if csv_dir:
@@ -407,10 +415,28 @@ def report(
         elif not any(t for t, _ in outputs) and not csv_dir:
             click.echo(render_text(rep), nl=False)
         where = "the report's Ingest section" + (f" and table `rejects` of {db}" if db else "")
-        _warn_rejects(store, result, strict, where)
+        try:
+            _warn_rejects(store, result, strict, where)
+        finally:
+            if failures:
+                raise _render_failed(failures)
     finally:
         tracking.finish()
         store.close()
+
+
+def _render(kind: str, fn: Any, rep: Any, failures: list[str]) -> str | None:
+    """One output rendered, or None with its failure recorded as one line: a rendering error is a bug in the
+    report's shape, never a traceback; the other outputs are still written (exit 5 at the end)."""
+    try:
+        return fn(rep)
+    except Exception as e:  # noqa: BLE001 - any renderer failure is reported, the run goes on
+        failures.append(f"the {kind} output could not be rendered ({type(e).__name__}: {_first_line(e)})")
+        return None
+
+
+def _render_failed(failures: list[str]) -> RenderError:
+    return RenderError("; ".join(failures) + " (the other outputs were written; please report this)")
 
 
 def _say_wrote(target: str) -> None:
@@ -436,26 +462,26 @@ def _is_latest(path: Path, outcome: dict[str, Any]) -> bool:
 @click.option("--out-dir", "out_dir", required=True, metavar="DIR", help="Folder for the day's report and audit files.")
 @click.option(
     "--fail-on-increase",
-    type=click.FloatRange(min=0),
+    type=Finite(0, 1e9),
     metavar="PCT",
     help="Exit 3 when spend rose more than PCT percent against the window before.",
 )
 @click.option(
     "--fail-on-cache-drop",
-    type=click.FloatRange(min=0),
+    type=Finite(0, 100),
     metavar="PTS",
     help="Exit 3 when the share of input served from cache fell more than PTS percentage points.",
 )
 @click.option(
     "--day",
-    type=click.DateTime(["%Y-%m-%d"]),
+    type=Moment(["%Y-%m-%d"]),
     help="The last day to audit (UTC; default: yesterday, the last complete day).",
 )
 @click.option(
     "--window", "window_days", type=click.IntRange(1, 3660), default=1, show_default=True, help="Days per window."
 )
 @click.option(
-    "--lock-wait", type=click.FloatRange(min=0), default=0.0, metavar="SECONDS", help="Wait for a running audit."
+    "--lock-wait", type=Finite(0, 7 * 86400), default=0.0, metavar="SECONDS", help="Wait for a running audit."
 )
 @click.option("--prices", "prices_file", type=click.Path(dir_okay=False), help="Price file to overlay.")
 @click.option(
@@ -526,9 +552,12 @@ def audit(
             suffix = last.isoformat() + (f"-w{window_days}" if window_days > 1 else "")
             outcome["outputs"] = {k: str(folder / f"llmcost-{suffix}.{k}") for k in ("html", "json", "md")}
             rep["audit"] = outcome  # the day's page opens with the comparison, its thresholds and alerts
+            failures: list[str] = []
             for kind, target in outcome["outputs"].items():
                 tracking.stage(f"render {kind}")
-                write_output(RENDERERS[kind](rep), target)
+                text = _render(kind, RENDERERS[kind], rep, failures)
+                if text is not None:
+                    write_output(text, target)
             text = orjson.dumps(outcome, option=orjson.OPT_INDENT_2).decode() + "\n"
             write_output(text, str(folder / f"audit-{suffix}.json"))
             remember_written(folder, [f"llmcost-{suffix}.{k}" for k in outcome["outputs"]] + [f"audit-{suffix}.json"])
@@ -538,7 +567,9 @@ def audit(
                 for gone in prune_reports(folder, keep_days, last):
                     click.echo(f"llmcost: note: removed {gone} (older than --keep-days {keep_days})", err=True)
             skipped: list[str] = []
-            write_output(render_audit_index(audit_history(folder, skipped)), str(folder / "index.html"))
+            index = _render("audit index", render_audit_index, audit_history(folder, skipped), failures)
+            if index is not None:
+                write_output(index, str(folder / "index.html"))
             for note in skipped:
                 _say(f"llmcost: note: {note}")
             tracking.finish()
@@ -556,11 +587,17 @@ def audit(
                 _warn_rejects(store, result, strict, f"{outcome['outputs']['html']} and table `rejects` of {db}")
             except StrictError:
                 if not outcome["crossed"]:
+                    if failures:
+                        _say(f"llmcost: error: {_render_failed(failures)}")
                     raise
             if outcome["crossed"]:
                 for c in outcome["crossed"]:
                     click.echo(f"llmcost: audit: {terminal_safe(c['message'])}", err=True)
+                if failures:
+                    _say(f"llmcost: error: {_render_failed(failures)}")
                 raise ThresholdError(f"{len(outcome['crossed'])} audit threshold(s) crossed")
+            if failures:
+                raise _render_failed(failures)
         finally:
             tracking.finish()
             store.close()
@@ -650,7 +687,7 @@ def ingest(
 @click.option(
     "--on",
     "on_day",
-    type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"]),
+    type=Moment(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"]),
     help="The prices in force on this day, or at this UTC minute (YYYY-MM-DDTHH:MM), from the dated price history "
     "(the snapshot after it ends).",
 )
@@ -881,22 +918,28 @@ def savings(
 
 
 @cli.command()
-@click.option("--requests", type=click.FloatRange(min=0), help="Requests per month.")
-@click.option("--input-tokens", type=click.FloatRange(min=0), help="Input tokens per request (all of it).")
-@click.option("--output-tokens", type=click.FloatRange(min=0), help="Output tokens per request.")
+@click.option("--requests", type=Finite(0, MAX_REQUESTS_PER_MONTH), help="Requests per month.")
+@click.option("--input-tokens", type=Finite(0, MAX_TOKENS_PER_REQUEST), help="Input tokens per request (all of it).")
+@click.option("--output-tokens", type=Finite(0, MAX_TOKENS_PER_REQUEST), help="Output tokens per request.")
 @click.option("--model", help="The model the traffic runs on.")
 @click.option(
     "--route-share",
-    type=click.FloatRange(0, 1),
+    type=Finite(0, 1),
     default=0.0,
     show_default=True,
     help="Share of requests routed to --route-to.",
 )
 @click.option("--route-to", metavar="MODEL", help="The cheaper model routed requests go to.")
-@click.option("--cached-prefix", type=click.FloatRange(min=0), help="Tokens of stable prefix caching can serve.")
-@click.option("--cache-hit-rate", type=click.FloatRange(0, 1), help="Share of requests that hit the cache.")
 @click.option(
-    "--growth", type=float, default=0.0, show_default=True, help="Context growth of the non-prefix input: 0.3 = +30%."
+    "--cached-prefix", type=Finite(0, MAX_TOKENS_PER_REQUEST), help="Tokens of stable prefix caching can serve."
+)
+@click.option("--cache-hit-rate", type=Finite(0, 1), help="Share of requests that hit the cache.")
+@click.option(
+    "--growth",
+    type=Finite(-1, 1000),
+    default=0.0,
+    show_default=True,
+    help="Context growth of the non-prefix input: 0.3 = +30%.",
 )
 @click.option(
     "--from-db",

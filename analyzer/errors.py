@@ -30,3 +30,10 @@ class UsageError(LlmcostError):
     click's own usage errors, but in one line."""
 
     exit_code = 2
+
+
+class RenderError(LlmcostError):
+    """An output could not be rendered (a bug, never the user's input): the other outputs are written, the
+    failure is one line, exit 5 (never 1, which means an input error or, in the audit, no traffic)."""
+
+    exit_code = 5

@@ -98,6 +98,21 @@ def _m006(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+@migration(8, "record fingerprints")
+def _m008(con: duckdb.DuckDBPyConnection) -> None:
+    # A request id is not unique everywhere (Ollama answers chatcmpl-<0..999>, loggers number lines per file): a
+    # hash of what the record says (time, model, usage, messages) tells a repeated id's other call from a second
+    # reading of the same one. NULL on rows stored before: such an id seen again stays a duplicate.
+    con.execute("ALTER TABLE requests ADD COLUMN fingerprint VARCHAR")
+
+
+@migration(10, "reject counts")
+def _m010(con: duckdb.DuckDBPyConnection) -> None:
+    # A flood of bad lines (4 million `{}` in a 15 KB .gz) is kept as the first rows of each file plus one row
+    # per reason for the rest: `records` says how many records a row stands for.
+    con.execute("ALTER TABLE rejects ADD COLUMN records BIGINT DEFAULT 1")
+
+
 def pending(con: duckdb.DuckDBPyConnection) -> list[int]:
     """The migrations a database still needs (all of them for a new one), without changing it."""
     known = con.execute(

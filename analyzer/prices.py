@@ -84,6 +84,10 @@ _DATE_SUFFIXES = (
 )
 
 
+# The longest catalogue key is under 100 characters; a longer "model" is a crafted or broken value.
+MAX_MODEL_CHARS = 256
+
+
 @dataclass(frozen=True)
 class Resolution:
     model: str
@@ -210,6 +214,10 @@ class Catalogue:
         return hit
 
     def _resolve(self, model: str, provider: str | None) -> Resolution:
+        if len(model) > MAX_MODEL_CHARS:
+            # no catalogue name comes near; stripping prefix after prefix of a crafted 200 KB name kept every
+            # suffix (1.85 GB)
+            return Resolution(model, provider, None, f"not a model name (over {MAX_MODEL_CHARS} characters)")
         low = model.strip().lower()
         if low in self._lower:
             return Resolution(model, provider, self._lower[low], "exact")
@@ -234,7 +242,10 @@ class Catalogue:
         first = self._first_party(same, provider)
         if first is not None:
             frm, fields = self.history.last_listed(first) or ("", {})  # type: ignore[union-attr]
-            self.entries.setdefault(first, fields)
+            # the history keeps prices only: the context window comes from a cloud listing of the same model
+            cloud = self.entries.get(self._equivalents.get(same, ""), {})
+            limits = {k: v for k, v in cloud.items() if k in ("max_input_tokens", "max_output_tokens", "max_tokens")}
+            self.entries.setdefault(first, {**limits, **fields})
             gone = self.history.retired_on(first) or "after " + self.history.last  # type: ignore[union-attr]
             return Resolution(
                 model, provider, first, f"retired from the catalogue ({gone}); its own first-party prices of each day"

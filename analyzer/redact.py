@@ -13,8 +13,22 @@ import re
 EXCERPT_CHARS = 80  # a redacted excerpt: enough to recognise a prompt, not to read it
 SHOWN_CHARS = 400  # --show-text: the start of the text, unredacted
 
+# A value named as a secret, whatever its shape: `password=CorrectHorseBatteryStaple`, an Azure SAS `sig=...`,
+# `x-api-key: abcdef`, `"client_secret": "..."`. The name stays (it says what was there), the value goes.
+_SECRET_NAME = (
+    r"(?:[\w-]{0,20}[_-])?(?:password|passwd|passphrase|pwd|secret|token|api[_-]?key|apikey|access[_-]?key"
+    r"|auth|authorization|sig|signature|credentials?|private[_-]?key|session[_-]?id|cookie)"
+)
+_SECRET_NAMES = re.compile(
+    rf"(?i)\b({_SECRET_NAME}[\"']?\s{{0,5}}[:=]\s{{0,5}})"
+    r"(?:\"[^\"\n]{0,1024}\"?|'[^'\n]{0,1024}'?|(?:(?:Bearer|Basic|Token)\s+)?[^\s\"'&,;<>]{1,1024})"
+)
+
+# Every quantifier that can meet a long run of the same characters is bounded, so that one 400 KB value costs
+# linear time (an unbounded local part made the e-mail pattern try every start: 12 minutes on such a value).
 _PATTERNS = [
-    (re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"), "[email]"),
+    (_SECRET_NAMES, r"\1[secret]"),
+    (re.compile(r"[\w.+-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){1,8}"), "[email]"),
     (re.compile(r"\b(?:https?|ftp)://\S+|\bwww\.\S+", re.IGNORECASE), "[url]"),
     (re.compile(r"\bBearer\s+\S+", re.IGNORECASE), "Bearer [secret]"),
     (
@@ -40,7 +54,7 @@ _PATTERNS = [
         re.compile(r"(?<![\w/+=.-])(?=[A-Za-z0-9_/+=.-]*\d)(?=[\d_/+=.-]*[A-Za-z])[A-Za-z0-9][A-Za-z0-9_\-./+=]{19,}"),
         "[token]",
     ),
-    (re.compile(r"\+?\d[\d ()-]{6,}\d"), "[number]"),  # phone, card and account numbers
+    (re.compile(r"\+?\d[\d ()-]{6,40}\d"), "[number]"),  # phone, card and account numbers
     (re.compile(r"\b\d{4,}\b"), "[number]"),
 ]
 _SPACE = re.compile(r"\s+")

@@ -88,25 +88,41 @@ def render_html(report: dict[str, Any]) -> str:
     other script can run, whatever a log smuggled in), no external resource of any kind."""
     script = (resource_dir("reports") / "sortable.js").read_text(encoding="utf-8")
     digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+    wanted = charts.specs(report)
+    svgs, charts_note = charts.to_svgs([c["spec"] for c in wanted])
+    if charts_note:
+        _note(charts_note)
     figures = [
-        {**{k: c[k] for k in ("id", "title", "caption")}, "svg": Markup(charts.to_svg(c["spec"]))}
-        for c in charts.specs(report)
+        {**{k: c[k] for k in ("id", "title", "caption")}, "svg": Markup(svg)}
+        for c, svg in zip(wanted, svgs or [], strict=False)
     ]
     return (
         _env()
         .get_template("report.html.j2")
-        .render(r=report, charts=figures, script=Markup(script), script_hash=f"sha256-{digest}")
+        .render(
+            r=report, charts=figures, charts_note=charts_note, script=Markup(script), script_hash=f"sha256-{digest}"
+        )
     )
+
+
+def _note(text: str) -> None:
+    """One line on standard error, as the CLI's other notes."""
+    import sys
+
+    print(f"llmcost: note: {text}", file=sys.stderr)
 
 
 def render_audit_index(history: list[dict[str, Any]]) -> str:
     """DIR/index.html of the nightly audit: every audited day, newest first, with a spend trend and links.
     No script at all: a static page to open from the folder or a web server."""
     spec = charts.audit_trend(history)
+    svgs, note = charts.to_svgs([spec] if spec else [])
+    if note:
+        _note(note)
     return (
         _env()
         .get_template("audit_index.html.j2")
-        .render(days=list(reversed(history)), trend=Markup(charts.to_svg(spec)) if spec else None)
+        .render(days=list(reversed(history)), trend=Markup(svgs[0]) if svgs else None)
     )
 
 
@@ -200,10 +216,11 @@ def _trace_summary(report: dict[str, Any]) -> list[str]:
     b = ((report.get("prefix_reuse") or {}).get("by_source") or {}).get("block_traces") or {}
     if not b.get("requests"):
         return []
+    apart = " (apart from the request logs above)" if (report.get("totals") or {}).get("requests") else ""
     return [
         f"Trace      {count(b['requests'], 'request')} from block-hash traces, {num(b['input_tokens'])} input tokens "
-        "(no model or price: cache reuse only)",
-        f"Reuse      an ideal prefix cache serves {pct(b['ideal_hit_ratio'])} of the input; "
+        "(no model or price: cache reuse only, not in the spend)",
+        f"Reuse      an ideal prefix cache serves {pct(b['ideal_hit_ratio'])} of the trace's input{apart}; "
         f"{pct(b['ttl_5m_hit_ratio'])} with a 5-minute TTL, {pct(b['ttl_1h_hit_ratio'])} with 1 hour",
     ]
 
@@ -211,25 +228,53 @@ def _trace_summary(report: dict[str, Any]) -> list[str]:
 PERIOD_TITLES = {"day": "Spend by day", "week": "Spend by week (from Monday)", "month": "Spend by month"}
 
 
+def _sum_periods(periods: list[dict[str, Any]]) -> dict[str, Any]:
+    """Periods added up into one row (cost over the priced calls; None when none was priced)."""
+    out: dict[str, Any] = {k: sum(p[k] for p in periods) for k in PERIOD_SUMS}
+    costs = [p["cost_usd"] for p in periods if p["cost_usd"] is not None]
+    out["cost_usd"] = round(sum(costs), 10) if costs else None
+    out["has_unpriced"] = any(p["has_unpriced"] for p in periods)
+    models: dict[str, float] = {}
+    for p in periods:
+        for m, c in (p.get("by_model") or {}).items():
+            models[m] = models.get(m, 0.0) + c
+    out["by_model"] = models
+    return out
+
+
+PERIOD_SUMS = ("requests", "input_tokens", "cache_read_tokens", "output_tokens")
+
+
 def period_lines(view: dict[str, Any], last: int | None = None) -> list[str]:
-    """`ccusage daily` for llmcost: one line per day, week or month (the latest `last` of them)."""
+    """`ccusage daily` for llmcost: one line per day, week or month (the latest `last` of them), the earlier
+    ones summed on one line, the undated calls on theirs and a total, so that the column adds up to the
+    headline."""
     periods = view["periods"]
     shown = periods if last is None else periods[-last:]
-    head = [PERIOD_TITLES[view["unit"]] + (f" (the latest {len(shown)} of {len(periods)})" if shown != periods else "")]
+    earlier = periods[: len(periods) - len(shown)]
+    undated = view.get("undated")
+    head = [PERIOD_TITLES[view["unit"]] + (f" (the latest {len(shown)} of {len(periods)})" if earlier else "")]
     rows = [(view["unit"].upper(), "REQUESTS", "INPUT", "CACHED", "OUTPUT", "COST", "MODELS")]
-    for p in shown:
-        models = sorted(p["by_model"], key=lambda m: -p["by_model"][m])
-        rows.append(
-            (
-                p["start"],
-                num(p["requests"]),
-                num(p["input_tokens"]),
-                num(p["cache_read_tokens"]),
-                num(p["output_tokens"]),
-                usd(p["cost_usd"]) + (" +unpriced" if p["has_unpriced"] else ""),
-                ", ".join(models[:3]) + (f" +{len(models) - 3}" if len(models) > 3 else ""),
-            )
+
+    def row(label: str, p: dict[str, Any], models: bool = True) -> tuple[str, ...]:
+        names = sorted(p.get("by_model") or {}, key=lambda m: -p["by_model"][m]) if models else []
+        return (
+            label,
+            num(p["requests"]),
+            num(p["input_tokens"]),
+            num(p["cache_read_tokens"]),
+            num(p["output_tokens"]),
+            usd(p["cost_usd"]) + (" +unpriced" if p["has_unpriced"] else ""),
+            ", ".join(names[:3]) + (f" +{len(names) - 3}" if len(names) > 3 else ""),
         )
+
+    if earlier:
+        rows.append(row(f"(earlier {count(len(earlier), view['unit'])})", _sum_periods(earlier), models=False))
+    rows += [row(p["start"], p) for p in shown]
+    if undated:
+        rows.append(row("(undated)", undated | {"by_model": {}}))
+    if len(rows) > 2:
+        rows.append(row("TOTAL", _sum_periods(periods + ([undated | {"by_model": {}}] if undated else [])), False))
     return head + _table(rows, left=(0, 6), cap=60)
 
 
@@ -268,7 +313,11 @@ def render_view(report: dict[str, Any], view: str) -> str:
     if view == "sessions":
         lines = session_lines({"count": v["sessions"], "top": v["rows"]}) or ["No conversations or sessions."]
     else:
-        lines = period_lines({"unit": v["unit"], "periods": v["rows"]}) if v["rows"] else ["No dated requests."]
+        lines = (
+            period_lines({"unit": v["unit"], "periods": v["rows"], "undated": v.get("undated")})
+            if v["rows"] or v.get("undated")
+            else ["No requests."]
+        )
     return terminal_safe("\n".join(lines) + "\n")
 
 
@@ -284,8 +333,10 @@ def render_text(report: dict[str, Any]) -> str:
         lines += [
             f"Period     {p['start'] or 'n/a'} .. {p['end'] or 'n/a'}"
             + (f" ({duration(p['days'])})" if p["days"] else ""),
-            f"Requests   {num(t['requests'])} API calls ({num(t['unpriced_requests'])} unpriced, "
-            f"{num(t['error_requests'])} failed)",
+            f"Requests   {count(t['requests'], 'API call')} ({num(t['unpriced_requests'])} unpriced, "
+            f"{num(t['error_requests'])} failed"
+            + (f", {num(p['undated_requests'])} undated" if p.get("undated_requests") else "")
+            + ")",
             f"Spend      {usd(t['cost_usd'])}"
             + (" in the request logs" if ux else "")
             + (f"   (~{usd(t['projected_monthly_usd'])}/month at this rate)" if t["projected_monthly_usd"] else ""),
@@ -347,7 +398,7 @@ def render_text(report: dict[str, Any]) -> str:
         if not h["levers"]:
             lines.append(h["no_lever_reason"])
     view = report.get("spend_by_period") or {}
-    if view.get("periods") and len(view["periods"]) > 1:
+    if view.get("periods") and (len(view["periods"]) > 1 or view.get("undated")):
         lines += [""] + period_lines(view, last=14)
     if (report.get("sessions") or {}).get("top"):
         lines += [""] + session_lines(report["sessions"], last=10)

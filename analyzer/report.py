@@ -58,7 +58,8 @@ def view_json(report: dict[str, Any], view: str) -> dict[str, Any]:
     if view == "sessions":
         return out | {"sessions": report["sessions"]["count"], "rows": report["sessions"]["top"]}
     unit = {"daily": "day", "weekly": "week", "monthly": "month"}[view]
-    return out | {"unit": unit, "rows": spend_by_period(report["by_day"], unit)["periods"]}
+    undated = (report.get("spend_by_period") or {}).get("undated")
+    return out | {"unit": unit, "rows": spend_by_period(report["by_day"], unit)["periods"], "undated": undated}
 
 
 def period_unit(days: float | None) -> str:
@@ -160,9 +161,10 @@ def _other_models(by_day: list[dict[str, Any]], listed: set[str]) -> list[dict[s
     return sorted(out + list(other.values()), key=lambda r: (r["day"], -(r["cost_usd"] or 0.0), r["model"]))
 
 
-def spend_by_period(by_day: list[dict[str, Any]], unit: str) -> dict[str, Any]:
+def spend_by_period(by_day: list[dict[str, Any]], unit: str, undated: dict[str, Any] | None = None) -> dict[str, Any]:
     """The daily rows summed by day, ISO week or month: requests, tokens, cost (priced requests only) and the
-    cost of each model as logged. A period with only unpriced traffic has cost None, never $0."""
+    cost of each model as logged. A period with only unpriced traffic has cost None, never $0. `undated`: the
+    calls with no timestamp, carried as their own row so that the periods plus it add up to the totals."""
     periods: dict[str, dict[str, Any]] = {}
     for r in by_day:
         if not r["day"]:
@@ -187,7 +189,26 @@ def spend_by_period(by_day: list[dict[str, Any]], unit: str) -> dict[str, Any]:
         if r["cost_usd"] is not None:
             p["cost_usd"] = round((p["cost_usd"] or 0.0) + r["cost_usd"], 10)
             p["by_model"][r["model"]] = round(p["by_model"].get(r["model"], 0.0) + r["cost_usd"], 10)
-    return {"unit": unit, "periods": [periods[k] for k in sorted(periods)]}
+    out: dict[str, Any] = {"unit": unit, "periods": [periods[k] for k in sorted(periods)]}
+    out["undated"] = undated if undated and undated.get("requests") else None
+    return out
+
+
+def undated_spend(con: Any) -> dict[str, Any] | None:
+    """The period's calls with no timestamp, summed like one period (they count in the totals, in no day)."""
+    rows = con.execute(
+        "SELECT count(*), coalesce(sum(input_tokens), 0)::BIGINT, coalesce(sum(cache_read_tokens), 0)::BIGINT, "
+        "coalesce(sum(output_tokens), 0)::BIGINT, sum(cost), bool_or(NOT priced) FROM priced_requests "
+        "WHERE ts IS NULL"
+    ).fetchall()
+    row = rows[0] if rows else None
+    if not row or not row[0]:
+        return None
+    keys = ("requests", "input_tokens", "cache_read_tokens", "output_tokens", "cost_usd", "has_unpriced")
+    u = dict(zip(keys, row, strict=True))
+    u["cost_usd"] = _usd(u["cost_usd"])
+    u["has_unpriced"] = bool(u["has_unpriced"])
+    return u
 
 
 def priced_frame(store: Store, cat: Catalogue, since: datetime | None, until: datetime | None) -> pl.DataFrame:
@@ -343,7 +364,7 @@ def build_report(
     report["usage_export"] = usage.section(con, cat, since, until, priced)
     sessions = queries.rows(con, "spend_by_session")
     report["sessions"] = {"count": len(sessions), "top": [_clean(r) for r in sessions[:TOP_SESSIONS]]}
-    report["spend_by_period"] = spend_by_period(report["by_day"], period_unit(days))
+    report["spend_by_period"] = spend_by_period(report["by_day"], period_unit(days), undated_spend(con))
     report["projection"] = projection_by_model(con, cat, since, until, days)
     report["headline"] = actions.headline(report)
     report["assumptions"] = assumptions(report)

@@ -1,9 +1,11 @@
 """The DuckDB store: canonical tables, one transaction per file, a content-hash manifest, and rejects.
 
 Ingest is idempotent: a file whose bytes were ingested before (under any name) adds nothing, and a request
-id seen before is counted as a duplicate, not stored twice. A record without an id of its own is identified by
-its content (`record_key`), so a log that grows, is copied, recompressed or rotated adds only what is new; the
-manifest holds the hash of the bytes actually read, so a file truncated under us is read again from its copy.
+id seen before is counted as a duplicate, not stored twice (within one file of a `final_wins` source, such as a
+Claude Code transcript, the later record replaces the earlier: it holds the final count). A record without an
+id of its own is identified by its content (`record_key`), so a log that grows, is copied, recompressed or
+rotated adds only what is new; the manifest holds the hash of the bytes actually read, so a file truncated under
+us is read again from its copy.
 Message contents are content-addressed: each distinct text is hashed, tokenized and stored once however often
 it was re-sent.
 """
@@ -14,6 +16,7 @@ import collections
 import contextlib
 import hashlib
 import os
+import re
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -33,11 +36,14 @@ from analyzer.inputs import Digest, as_path, check_regular, expand_paths, is_str
 from analyzer.migrations import migrate, pending
 from analyzer.parallel import Backend
 from analyzer.remote import RemotePath
-from analyzer.sources import BY_NAME, Item, Request, Source, open_source, range_items, sniff_source
+from analyzer.sources import BY_NAME, Item, Request, Source, open_source, range_items, records_of, sniff_source
 from analyzer.sources.base import RecordError, record_key, validate, validate_bucket
 from analyzer.sources.exports import PageMark, UsageBucket
 
 BATCH_ROWS = 5_000  # requests per insert: bounds memory
+# Rejects listed row by row per file; past it, one row per reason counts the rest (a 15 KB .gz can hold 4 million
+# bad lines: the first hundred thousand say what is wrong as well as all of them would).
+MAX_REJECT_ROWS = 100_000
 BATCH_MESSAGES = 200_000  # message rows per insert: an agent's calls each re-send the whole history
 BATCH_TEXT_CHARS = 32 << 20  # distinct message text per insert
 CID_MEMO_CHARS = 32 << 20  # text remembered to recognise re-sent contents without hashing them again
@@ -80,6 +86,7 @@ _REQUEST_SCHEMA = pa.schema(
         ("trace_ms", pa.float64()),
         ("inference_geo", pa.string()),
         ("speed", pa.string()),
+        ("fingerprint", pa.string()),
     ]
 )
 _REQUEST_FIELDS = [f.name for f in _REQUEST_SCHEMA]
@@ -180,7 +187,12 @@ class _FileState:
     path: Path
     offset: int = 0  # lines of the file's earlier ranges
     repeats: dict[str, int] = field(default_factory=dict)  # content key -> times seen in this file
-    rejects: list[tuple[Any, ...]] = field(default_factory=list)
+    final_wins: bool = False  # the source's `final_wins`: a repeated id of this file replaces the earlier row
+    own: set[str] = field(default_factory=set)  # (final_wins) request ids first stored by this file
+    rejected: int = 0  # records rejected in this file so far (stored as they come, in bulk, per batch)
+    # reason -> rejects past MAX_REJECT_ROWS, and where the first of them was
+    unlisted: collections.Counter[str] = field(default_factory=collections.Counter)
+    first_unlisted: dict[str, str] = field(default_factory=dict)
     buckets: list[tuple[int, str, UsageBucket]] = field(default_factory=list)
 
 
@@ -234,7 +246,7 @@ class Store:
         # Request ids and token counts of contents this store added or looked up since it opened (or since a
         # rollback): a run's own working set. What the database held before is looked up batch by batch
         # (_stored_ids, _stored_tokens), never loaded whole: a new day on top of a month stays a day's work.
-        self._request_ids: set[str] | None = None
+        self._request_ids: dict[str, str | None] | None = None  # id -> fingerprint (for an id not unique)
         self._tok: dict[str, dict[str, int]] | None = None
         self._lookup: bool | None = None  # whether the database may hold ids and contents the sets above lack
 
@@ -330,12 +342,12 @@ class Store:
                 planned.explicit, planned.order = explicit, order
         # Companion files (batch inputs) first, so the outputs they annotate can join them.
         plan.sort(key=lambda p: not p.source.companion)
-        ctx: dict[str, Any] = {}
+        ctx: dict[str, Any] = {"per_record": fmt is None}  # a forced format reads every record
         tracking.stage("read logs")
         sizes = [_size_on_disk(p.path) for p in plan]
         tracking.reading(sum(sizes))
         pooled = backend is not None and sum(sizes) >= PARALLEL_MIN_BYTES
-        units = [self._units(p, no_text) if pooled else None for p in plan]
+        units = [self._units(p, no_text, fmt is None) if pooled else None for p in plan]
         remote = _Prefetch(backend, parse_unit, [u for us in units if us for u in us]) if pooled else None
         hashes = _Hashes([p for p, us in zip(plan, units, strict=True) if us and us[0].end is not None])
         done = 0
@@ -388,12 +400,12 @@ class Store:
         seen[sha] = str(path)
         return _Planned(path, sniff_source(path, fmt), None, None, sha256=sha)
 
-    def _units(self, p: _Planned, no_text: bool) -> list[Unit] | None:
+    def _units(self, p: _Planned, no_text: bool, per_record: bool = True) -> list[Unit] | None:
         """How a file is parsed on the backend: one unit, or one per byte range of a large JSONL file. None: in
         this process (a pipe, already open; batch files, whose records join across files through `ctx`)."""
         if p.items is not None or p.source.shares_run or p.source.companion:
             return None
-        whole = [Unit(str(p.path), p.source.name, no_text=no_text)]
+        whole = [Unit(str(p.path), p.source.name, no_text=no_text, per_record=per_record)]
         if p.source.sequential or getattr(p.source, "explode", None) is not None or not _splittable(p.path):
             return whole
         try:
@@ -404,7 +416,7 @@ class Store:
         if len(ranges) < 2:
             return whole
         p.stat = (st.st_size, st.st_mtime_ns, st.st_ino)
-        return [Unit(str(p.path), p.source.name, a, b, no_text) for a, b in ranges]
+        return [Unit(str(p.path), p.source.name, a, b, no_text, per_record) for a, b in ranges]
 
     def _ingest_file(
         self,
@@ -441,7 +453,7 @@ class Store:
         con.execute("BEGIN TRANSACTION")
         try:
             source_id = _one(con, "SELECT coalesce(max(source_id), 0) + 1 FROM sources")[0]
-            f = _FileState(source_id, path)
+            f = _FileState(source_id, path, final_wins=source.final_wins)
             for batches, lines, reached in units:
                 for b in batches:
                     self._flush(b, f, res)
@@ -472,9 +484,12 @@ class Store:
                 self._tok = None
                 return FileResult(label(path), None, skipped=f"already ingested (as {known[0]})")
             seen[sha] = str(path)
-            res.rejected = len(f.rejects)
-            if f.rejects:
-                con.executemany("INSERT INTO rejects VALUES (?, ?, ?, ?, ?, ?)", f.rejects)
+            res.rejected = f.rejected
+            if f.unlisted:
+                con.executemany(
+                    "INSERT INTO rejects VALUES (?, ?, NULL, ?, ?, NULL, ?)",
+                    [[source_id, label(path), f.first_unlisted[why], why, n] for why, n in sorted(f.unlisted.items())],
+                )
             con.execute(
                 "INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
@@ -534,14 +549,14 @@ class Store:
             self.con.executemany(f"INSERT INTO usage_buckets VALUES ({', '.join(['?'] * len(rows[0]))})", rows)
         res.buckets += len(rows)
 
-    def _known_ids(self) -> set[str]:
+    def _known_ids(self) -> dict[str, str | None]:
         if self._request_ids is None:
             # First use: an empty database (a report's in-memory run) needs no look-ups at all. After a rollback
             # the sets start again empty and whatever earlier files committed is looked up.
             self._lookup = self._lookup is not None or bool(
                 _one(self.con, "SELECT EXISTS (SELECT 1 FROM requests) OR EXISTS (SELECT 1 FROM contents)")[0]
             )
-            self._request_ids = set()
+            self._request_ids = {}
         return self._request_ids
 
     def _token_cache(self) -> dict[str, dict[str, int]]:
@@ -549,18 +564,20 @@ class Store:
             self._tok = {e: {} for e in tokens.ENCODINGS}
         return self._tok
 
-    def _stored_ids(self, ids: list[str]) -> set[str]:
-        """Which of these request ids the database already holds (a join in DuckDB, not a load into Python)."""
+    def _stored_ids(self, ids: list[str]) -> dict[str, str | None]:
+        """Which of these request ids the database already holds, with the fingerprint stored with each (NULL on
+        rows of an older llmcost); a join in DuckDB, not a load into Python."""
         if not self._lookup or not ids:
-            return set()
+            return {}
         self.con.register("_batch_ids", pa.table({"request_id": pa.array(ids, pa.string())}))
         try:
             rows = self.con.execute(
-                "SELECT DISTINCT request_id FROM requests WHERE request_id IN (SELECT request_id FROM _batch_ids)"
+                "SELECT request_id, any_value(fingerprint) FROM requests "
+                "WHERE request_id IN (SELECT request_id FROM _batch_ids) GROUP BY request_id"
             ).fetchall()
         finally:
             self.con.unregister("_batch_ids")
-        return {r[0] for r in rows}
+        return {r[0]: r[1] for r in rows}
 
     def _stored_tokens(self, cids: list[str]) -> list[tuple[str, int | None, int | None]]:
         """(content_id, o200k tokens, cl100k tokens) of those of these contents the database already holds."""
@@ -575,9 +592,46 @@ class Store:
         finally:
             self.con.unregister("_batch_cids")
 
+    def _store_rejects(self, rejects: list[tuple[int, str, str, str, str | None]], f: _FileState) -> None:
+        """A batch's rejects in one insert; past MAX_REJECT_ROWS in a file, counted by reason instead."""
+        path, name = f.path, label(f.path)
+        room = max(MAX_REJECT_ROWS - f.rejected, 0)
+        f.rejected += len(rejects)
+        rows: dict[str, list[Any]] = {k: [] for k in ("line", "location", "reason", "excerpt")}
+        for i, (line, unit, suffix, why, excerpt) in enumerate(rejects):
+            line = line + f.offset if unit == "line" else line
+            if i >= room:
+                if why not in f.unlisted:
+                    f.first_unlisted[why] = Item(line, unit, None, None, None).location(path) + suffix
+                f.unlisted[why] += 1
+                continue
+            rows["line"].append(line)
+            rows["location"].append(Item(line, unit, None, None, None).location(path) + suffix)
+            rows["reason"].append(why)
+            rows["excerpt"].append(excerpt)
+        if not rows["line"]:
+            return
+        table = pa.table(
+            {
+                "line": pa.array(rows["line"], pa.int64()),
+                "location": pa.array(rows["location"], pa.string()),
+                "reason": pa.array(rows["reason"], pa.string()),
+                "excerpt": pa.array(rows["excerpt"], pa.string()),
+            }
+        )
+        self.con.register("_batch_rejects", table)
+        try:
+            self.con.execute(
+                "INSERT INTO rejects SELECT ?, ?, line, location, reason, excerpt, 1 FROM _batch_rejects",
+                [f.source_id, name],
+            )
+        finally:
+            self.con.unregister("_batch_rejects")
+
     def _flush(self, b: Batch, f: _FileState, res: FileResult) -> None:
         """One parsed batch into the tables: ids of records without one numbered by repeat within the file,
-        requests seen before dropped as duplicates (first seen wins), contents new to the store inserted."""
+        requests seen before dropped as duplicates (first seen wins; for a `final_wins` source a repeat within
+        the same file replaces the row instead), contents new to the store inserted."""
         import pyarrow.compute as pc  # here, not at the top: its import takes ~0.1 s that most commands never use
 
         path = f.path
@@ -586,10 +640,8 @@ class Store:
                 "INSERT INTO usage_pages VALUES (?, ?, ?, ?)",
                 [[f.source_id, m.export, m.has_more, m.next_page] for m in b.pages],
             )
-        for line, unit, suffix, why, excerpt in b.rejects:
-            line = line + f.offset if unit == "line" else line
-            where = Item(line, unit, None, None, None).location(path) + suffix
-            f.rejects.append((f.source_id, label(path), line, where, why, excerpt))
+        if b.rejects:
+            self._store_rejects(b.rejects, f)
         for line, unit, suffix, bucket in b.buckets:
             line = line + f.offset if unit == "line" else line
             f.buckets.append((line, Item(line, unit, None, None, None).location(path) + suffix, bucket))
@@ -604,20 +656,56 @@ class Store:
                 k = repeats[key] = repeats.get(key, 0) + 1
                 if k > 1:
                     rids[i] = f"{key}#{k}"
+        # An id that is not unique everywhere (a counter, Ollama's chatcmpl-<0..999>) names another call when the
+        # record says something else (its fingerprint): that call is stored as "<id>~<fingerprint>", so a second
+        # reading of either record, in any order and any later run, finds it again.
+        fps: list[str | None] = b.requests.column("fingerprint").to_pylist()
+        alt = [None if fp is None or unique_id(rid) else f"{rid}~{fp}" for rid, fp in zip(rids, fps, strict=True)]
         known = self._known_ids()
         tok = self._token_cache()
-        stored = self._stored_ids([r for r in rids if r not in known])
+        stored = self._stored_ids([r for r in (*rids, *alt) if r is not None and r not in known])
         keep = [False] * n
+        final = f.final_wins
+        here: dict[str, int] = {}  # (final_wins) request id -> its row in this batch
+        replaced: list[str] = []  # (final_wins) ids whose row an earlier batch of this file stored
         for i, rid in enumerate(rids):
-            if rid in known or rid in stored:
-                res.duplicates += 1
-                continue
-            known.add(rid)
+            seen = known if rid in known else stored if rid in stored else None
+            if seen is not None:
+                other = alt[i]
+                prev = seen[rid]
+                if other is None or prev is None or prev == fps[i] or other in known or other in stored:
+                    res.duplicates += 1
+                    if final and rid in f.own:  # a later record of this file, same id: it holds the final count
+                        j = here.get(rid)
+                        if j is None:
+                            replaced.append(rid)
+                        else:
+                            keep[j] = False
+                        keep[i] = True
+                        here[rid] = i
+                    continue
+                rids[i] = rid = other
+            known[rid] = fps[i] if alt[i] is not None else None
             keep[i] = True
+            if final:
+                f.own.add(rid)
+                here[rid] = i
         kept = sum(keep)
-        res.rows += kept
+        res.rows += kept - len(replaced)
         if not kept:
             return
+        con = self.con
+        if replaced:
+            con.register("_replaced", pa.table({"request_id": pa.array(replaced, pa.string())}))
+            try:
+                con.execute(
+                    "DELETE FROM requests WHERE source_id = ? AND request_id IN (SELECT request_id FROM _replaced)",
+                    [f.source_id],
+                )
+                for table in ("messages", "blocks"):
+                    con.execute(f"DELETE FROM {table} WHERE request_id IN (SELECT request_id FROM _replaced)")
+            finally:
+                con.unregister("_replaced")
         rid_arr = pa.array(rids, pa.string())
         req = b.requests.set_column(0, "request_id", rid_arr)
         req = req.set_column(1, "source_id", pa.array([f.source_id] * n, pa.int32()))
@@ -646,7 +734,6 @@ class Store:
         if pc.any(is_cl).as_py():
             cl_msgs = msgs.filter(pc.take(is_cl, msgs.column("req")))
             cl_need = [c for c in pc.unique(cl_msgs.column("content_id")).to_pylist() if c not in cl100k]
-        con = self.con
         if new or cl_need:
             row_of = {c: i for i, c in enumerate(b.contents.column("content_id").to_pylist())}
             counts_o = b.contents.column("tokens_o200k")
@@ -746,6 +833,7 @@ class Unit:
     start: int = 0
     end: int | None = None
     no_text: bool = False
+    per_record: bool = True  # records the file's format does not recognise may be another's (not when forced)
 
 
 @dataclass
@@ -813,7 +901,12 @@ class _Builder:
         self.pages: list[PageMark] = []
 
     def full(self) -> bool:
-        return len(self.keyless) >= BATCH_ROWS or len(self.m_req) >= BATCH_MESSAGES or self.chars >= BATCH_TEXT_CHARS
+        return (
+            len(self.keyless) >= BATCH_ROWS
+            or len(self.m_req) >= BATCH_MESSAGES
+            or self.chars >= BATCH_TEXT_CHARS
+            or len(self.rejects) >= BATCH_ROWS
+        )
 
     def add(self, line: int, r: Request, keyless: bool) -> None:
         i = len(self.keyless)
@@ -823,6 +916,7 @@ class _Builder:
         cid_of = memo.cid_of
         bps = r.breakpoints
         n_in = 0
+        fp = None if keyless else _fingerprint(r)
         for pos, (role, text, is_output) in enumerate(r.messages):
             cid = cid_of.get(text)
             if cid is None:
@@ -841,6 +935,8 @@ class _Builder:
             self.m_cl.append(cl)
             self.m_bp.append(bps.get(pos) if bps else None)
             n_in += not is_output
+            if fp is not None:
+                fp.update(f"\x00{role}\x00{is_output:d}{cid}".encode("utf-8", "surrogatepass"))
         if r.blocks:
             self.b_req.extend([i] * len(r.blocks))
             self.b_pos.extend(range(len(r.blocks)))
@@ -877,6 +973,7 @@ class _Builder:
             ("trace_ms", r.trace_ms),
             ("inference_geo", r.inference_geo),
             ("speed", r.speed),
+            ("fingerprint", None if fp is None else fp.hexdigest()),
         ):
             self.cols[f].append(v)
 
@@ -930,6 +1027,42 @@ class _Builder:
         return batch
 
 
+def _fingerprint(r: Request) -> Any:
+    """The start of a hash of what a record says about its call (time, model, who, usage; the message contents
+    are added by the caller): a repeated request id with another fingerprint is another call (item 1)."""
+    head = (
+        r.ts_us,
+        r.trace_ms,
+        r.model,
+        r.provider,
+        r.conversation_id,
+        r.endpoint,
+        r.input_tokens,
+        r.cache_read_tokens,
+        r.cache_write_5m_tokens,
+        r.cache_write_1h_tokens,
+        r.output_tokens,
+        r.reasoning_tokens,
+        r.batch,
+        r.status,
+        r.blocks,
+    )
+    return hashlib.blake2b(orjson.dumps(head, default=str), digest_size=8)
+
+
+_UNIQUE_RUN = re.compile(r"[A-Za-z0-9]{8,}")
+
+
+def unique_id(rid: str) -> bool:
+    """Whether a request id looks made to be unique everywhere: a provider's or gateway's random id (OpenAI's
+    chatcmpl-<29 random characters>, Anthropic's msg_01..., a UUID) holds a run of 8+ letters and digits mixed,
+    and 20+ of them in all. Counters (`7`, `req-000123`) and Ollama's `chatcmpl-<0..999>` do not: for those the
+    record's fingerprint is part of the identity."""
+    if len(rid) < 20 or sum(c.isascii() and c.isalnum() for c in rid) < 20:
+        return False
+    return any(any(c.isdigit() for c in m) and any(c.isalpha() for c in m) for m in _UNIQUE_RUN.findall(rid))
+
+
 class _Memo:
     """Contents this process has hashed and tokenized, by text, kept from unit to unit (a worker parses many;
     the files of an agent's runs re-send the same prompts): each is hashed and counted once per process until
@@ -968,7 +1101,9 @@ def _parse(
                 reason = f"not a JSON object (a {type(item.obj).__name__})"
             else:
                 try:
-                    found = list(source.records(item.obj, ctx))
+                    found = list(records_of(source, item.obj, ctx))
+                except RecursionError:
+                    reason = "nested too deep to read"
                 except Exception as e:  # noqa: BLE001 - a record the parser did not foresee
                     # One odd record must not stop the file nor lose its good records.
                     reason = f"unexpected content ({type(e).__name__})"
@@ -1008,7 +1143,7 @@ def parse_unit(u: Unit) -> Parsed:
     """One unit, parsed where the backend runs it (a worker process, a Ray task, or here)."""
     path = as_path(u.path)
     source = BY_NAME[u.source]
-    ctx: dict[str, Any] = {"path": u.path}
+    ctx: dict[str, Any] = {"path": u.path, "per_record": u.per_record}
     try:
         if u.end is None:
             digest = Digest()

@@ -146,7 +146,8 @@ def test_backfill_keeps_the_newest_day_as_latest_and_windows_name_their_files(ru
 
 def test_day_and_window_outside_the_calendar_is_one_line(runner, two_days):
     res, _ = audit(runner, two_days, day="0001-01-01")
-    assert res.exit_code == 1 and "outside the calendar" in res.output and "Traceback" not in res.output
+    # a usage error (exit 2), as every option value at its type's edge (issue 23, item 10)
+    assert res.exit_code == 2 and "outside the dates" in res.output and "Traceback" not in res.output
 
 
 def test_window_and_day_options(runner, two_days):

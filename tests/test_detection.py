@@ -87,7 +87,10 @@ def test_every_sample_and_every_format_is_covered():
 
 
 # formats whose example is kept under tests/fixtures/ (a real agent run would move the samples' hand-checked totals)
-EXPECTED_FIXTURES = {"mini_swe_agent.traj.json.gz": "mini_swe_agent_traj"}
+EXPECTED_FIXTURES = {
+    "mini_swe_agent.traj.json.gz": "mini_swe_agent_traj",
+    "anthropic_batch_results.jsonl": "anthropic_batch_results",
+}
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED_FIXTURES))

@@ -230,7 +230,7 @@ def test_a_block_hash_trace_shows_its_cache_reuse_not_zero_dollars(runner, tmp_p
     out = res.stdout
     assert "Spend      $0.00" not in out and "Requests   0" not in out and "no lever" not in out.lower()
     assert "60 requests from block-hash traces" in out and "743,189 input tokens" in out
-    assert re.search(r"ideal prefix cache serves 4\.1% of the input", out)
+    assert re.search(r"ideal prefix cache serves 4\.1% of the trace.s input;", out)
     html = tmp_path / "t.html"
     runner.invoke(cli, ["report", str(trace), "-o", str(html)])
     first = html.read_text()

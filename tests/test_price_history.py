@@ -410,6 +410,7 @@ def test_claude_code_names_never_fall_to_a_cloud_key_while_first_party_listed(da
     )
     assert row["model_key"] == "claude-sonnet-4-20250514"
     assert row["cost"] == pytest.approx((10_000 * 3 + 10_000 * 0.30 + 10_000 * 3.75 + 10_000 * 15) / M)
+    assert dated.context_window("claude-sonnet-4-20250514") == 200_000  # from the cloud listing of the model
     # a log that names the cloud keeps the cloud's listing
     assert dated.resolve("claude-3-haiku-20240307", "google").key == "vertex_ai/claude-3-haiku@20240307"
 

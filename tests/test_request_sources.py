@@ -106,6 +106,30 @@ def test_codex_cumulative_totals_become_deltas_per_file_and_repeats_are_no_call(
     assert rows == [("a", 1200, 200, 500, 0), ("a", 800, 100, 300, 10), ("b", 1200, 200, 500, 0)]
 
 
+def test_codex_event_written_twice_is_one_call_and_a_dropped_total_still_counts(store, tmp_path):
+    """Codex writes each token_count twice (same last and same total usage): the repeat is no call (issue 20,
+    defect 1; the real files are in tests/conformance/codex_session). A total that drops (a resumed or compacted
+    session) moved, so its call counts."""
+    first = _codex("2026-05-13T09:01:00Z", usage=u(1000, 200, 50, 20), total=u(1000, 200, 50, 20))
+    again = dict(first, timestamp="2026-05-13T09:01:01Z")
+    second = _codex("2026-05-13T09:02:00Z", usage=u(1500, 900, 30), total=u(2500, 1100, 80, 20))
+    reset = _codex("2026-05-13T09:03:00Z", usage=u(400, 0, 10), total=u(400, 0, 10))
+    lines = [
+        {"timestamp": "2026-05-13T09:00:00Z", "type": "turn_context", "payload": {"model": "gpt-5"}},
+        first,
+        again,
+        second,
+        dict(second, timestamp="2026-05-13T09:02:02Z"),
+        reset,
+    ]
+    write_jsonl(tmp_path / "s.jsonl", lines)
+    store.ingest([str(tmp_path / "s.jsonl")])
+    rows = store.con.execute(
+        "SELECT input_tokens, cache_read_tokens, output_tokens, reasoning_tokens FROM requests ORDER BY ts"
+    ).fetchall()
+    assert rows == [(1000, 200, 50, 20), (1500, 900, 30, 0), (400, 0, 10, 0)]
+
+
 def test_codex_without_a_model_is_unpriced_not_guessed(runner, tmp_path):
     f = write_jsonl(tmp_path / "s.jsonl", [_codex("2026-05-13T09:01:00Z", usage=u(100, 0, 10))])
     rep = report(runner, f)
@@ -507,3 +531,63 @@ def test_gemini_calls_on_an_explicit_cache_keep_tokens_but_no_partial_messages(s
         "SELECT cache_read_tokens, n_messages FROM requests ORDER BY cache_read_tokens, request_id"
     ).fetchall()
     assert rows == [(0, 2), (3512, 0), (3512, 0)]  # the plain call has system + user; the cached ones none
+
+
+# ---- Anthropic Message Batches results ----------------------------------------------------------------------------
+
+
+def _batch_line(custom_id, result):
+    return {"custom_id": custom_id, "result": result}
+
+
+def test_anthropic_batch_results_at_batch_prices_failed_ones_apart(runner, tmp_path):
+    """Constructed lines in the shape of the real results file (tests/fixtures/anthropic_batch_results.jsonl):
+    a succeeded request with a 1-hour cache write and a cache read, then one errored, one expired and one
+    canceled request, which Anthropic does not bill."""
+    usage = {
+        "input_tokens": 100,
+        "cache_creation_input_tokens": 2000,
+        "cache_read_input_tokens": 3000,
+        "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 2000},
+        "output_tokens": 40,
+        "service_tier": "batch",
+    }
+    message = {"id": "msg_1", "type": "message", "model": "claude-sonnet-4-5-20250929", "content": [], "usage": usage}
+    error = {"type": "error", "error": {"type": "invalid_request_error", "message": "max_tokens too large"}}
+    write_jsonl(
+        tmp_path / "results.jsonl",
+        [
+            _batch_line("a", {"type": "succeeded", "message": message}),
+            _batch_line("b", {"type": "errored", "error": error}),
+            _batch_line("c", {"type": "expired"}),
+            _batch_line("d", {"type": "canceled"}),
+        ],
+    )
+    t = report(runner, tmp_path / "results.jsonl")["totals"]
+    assert (t["requests"], t["error_requests"]) == (4, 3)
+    assert (t["input_tokens"], t["cache_read_tokens"], t["cache_write_1h_tokens"], t["output_tokens"]) == (
+        5100,
+        3000,
+        2000,
+        40,
+    )
+    # Sonnet 4.5 at batch prices (half): input 1.50, 1h write 3.00, cache read 0.15, output 7.50 per MTok
+    assert t["cost_usd"] == pytest.approx(100 * 1.50 * M + 2000 * 3.00 * M + 3000 * 0.15 * M + 40 * 7.50 * M)
+
+
+def test_anthropic_batch_results_bad_lines_are_rejected(store, tmp_path):
+    write_jsonl(
+        tmp_path / "results.jsonl",
+        [
+            _batch_line("ok", {"type": "expired"}),
+            _batch_line("no-message", {"type": "succeeded"}),
+            _batch_line("no-usage", {"type": "succeeded", "message": {"model": "claude-sonnet-4-5", "content": []}}),
+            _batch_line("odd", {"type": "succeeded", "message": {"model": "claude-sonnet-4-5", "usage": {"x": 1}}}),
+            _batch_line("what", {"type": "pending"}),
+        ],
+    )
+    res = store.ingest([str(tmp_path / "results.jsonl")])
+    assert res.rows == 1 and res.rejected == 4
+    reasons = [r[0] for r in store.con.execute("SELECT reason FROM rejects ORDER BY line").fetchall()]
+    assert "no message" in reasons[0] and "no usage" in reasons[1]
+    assert "not Anthropic's usage" in reasons[2] and "pending" in reasons[3]

@@ -258,3 +258,78 @@ def test_claude_code_repeated_content_block_lines_are_one_call(store, tmp_path):
     assert result.rows == 2 and result.files[0].duplicates == 2
     tags = store.con.execute("SELECT tags FROM requests ORDER BY request_id").fetchall()
     assert tags == [(None,), (["sidechain"],)]
+
+
+def _reply_lines(mid: str, rid: str, outputs: list[int], ts: str) -> list[dict]:
+    """A Claude Code reply as 2.1.x writes it: one line per content block, the same input and cache counts on
+    each, a placeholder output count on all but the last line."""
+    usage = {"input_tokens": 3, "cache_creation_input_tokens": 100, "cache_read_input_tokens": 1000}
+    return [
+        {
+            "type": "assistant",
+            "sessionId": "s1",
+            "requestId": rid,
+            "timestamp": ts,
+            "message": {
+                "id": mid,
+                "role": "assistant",
+                "model": "claude-haiku-4-5-20251001",
+                "usage": {**usage, "output_tokens": out},
+                "content": [{"type": "text", "text": f"block {n}"}],
+            },
+        }
+        for n, out in enumerate(outputs)
+    ]
+
+
+def _claude_code_replies(tmp_path, copies: int = 1):
+    import json
+
+    a = _reply_lines("msg_a", "req_a", [1, 1, 150], "2026-02-10T10:00:00Z")
+    b = _reply_lines("msg_b", "req_b", [5, 80], "2026-02-10T10:01:00Z")
+    tool_result = {"type": "user", "sessionId": "s1", "message": {"role": "user", "content": "ok"}}
+    lines = [a[0], a[1], tool_result, b[0], a[2], b[1]]  # a tool result between the lines of one reply
+    paths = []
+    for n in range(copies):  # a resumed session copies the replies into another file: one call each still
+        f = tmp_path / f"session{n}.jsonl"
+        f.write_text("".join(json.dumps(x) + "\n" for x in lines * 40 if x is not tool_result or n == 0))
+        paths.append(f)
+    return paths
+
+
+@pytest.mark.parametrize("batch_rows", [5_000, 2])
+def test_claude_code_keeps_the_last_line_of_a_reply(store, tmp_path, monkeypatch, batch_rows):
+    """Issue 20, defect 2: the last line of a reply holds its final output count, whichever batch it falls in; a
+    copy of the reply in another file stays a duplicate of the first file's call."""
+    from analyzer import store as store_mod
+
+    monkeypatch.setattr(store_mod, "BATCH_ROWS", batch_rows)
+    paths = _claude_code_replies(tmp_path, copies=2)
+    result = store.ingest([str(p) for p in paths])
+    rows = store.con.execute(
+        "SELECT request_id, input_tokens, cache_read_tokens, cache_write_5m_tokens, output_tokens FROM requests "
+        "ORDER BY request_id"
+    ).fetchall()
+    assert rows == [("msg_a:req_a", 1103, 1000, 100, 150), ("msg_b:req_b", 1103, 1000, 100, 80)]
+    assert result.rows == 2
+    assert [f.rows for f in result.files] == [2, 0]
+    assert [f.duplicates for f in result.files] == [40 * 5 - 2, 40 * 5]
+
+
+def test_claude_code_last_line_wins_across_parallel_ranges(tmp_path, monkeypatch):
+    from analyzer import store as store_mod
+    from analyzer.parallel import Local
+    from analyzer.store import Store
+
+    monkeypatch.setattr(store_mod, "RANGE_BYTES", 2048)
+    monkeypatch.setattr(store_mod, "PARALLEL_MIN_BYTES", 0)
+    (path,) = _claude_code_replies(tmp_path)
+    pool = Local(2)
+    s = Store()
+    try:
+        s.ingest([str(path)], backend=pool)
+        rows = s.con.execute("SELECT request_id, output_tokens FROM requests ORDER BY request_id").fetchall()
+    finally:
+        s.close()
+        pool.close()
+    assert rows == [("msg_a:req_a", 150), ("msg_b:req_b", 80)]

@@ -9,6 +9,7 @@ import pytest
 import zstandard
 
 from analyzer.errors import InputError
+from analyzer.migrations import MIGRATIONS
 from analyzer.store import Store
 from tests.conftest import SAMPLES, openai_record, write_jsonl
 
@@ -67,11 +68,15 @@ def test_reingest_and_renamed_copy_add_nothing(tmp_path):
 
 
 def test_same_request_in_two_files_is_a_duplicate_not_a_second_row(store, tmp_path):
-    write_jsonl(tmp_path / "one.jsonl", [openai_record(rid="req-1"), openai_record(rid="req-2")])
-    write_jsonl(tmp_path / "two.jsonl", [openai_record(rid="req-2", prompt=101), openai_record(rid="req-3")])
+    # A provider's unique id is the call however two loggers describe it; a short id (a counter, Ollama's
+    # chatcmpl-<0..999>) is the call only with the same record (issue 23, item 1).
+    uid = "chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT"
+    write_jsonl(tmp_path / "one.jsonl", [openai_record(rid="req-1"), openai_record(rid=uid)])
+    two = [openai_record(rid=uid, prompt=101), openai_record(rid="req-1"), openai_record(rid="r3")]
+    write_jsonl(tmp_path / "two.jsonl", two)
     result = store.ingest([str(tmp_path)])
     assert result.rows == 3
-    assert sum(f.duplicates for f in result.files) == 1
+    assert sum(f.duplicates for f in result.files) == 2
 
 
 def test_contents_are_stored_and_tokenized_once(store, tmp_path):
@@ -161,5 +166,7 @@ def test_migrations_are_recorded_once(tmp_path):
     db = tmp_path / "m.duckdb"
     Store(db).close()
     s = Store(db)
-    assert s.con.execute("SELECT id FROM _llmcost_migrations ORDER BY id").fetchall() == [(n,) for n in range(1, 7)]
+    recorded = [r[0] for r in s.con.execute("SELECT id FROM _llmcost_migrations ORDER BY id").fetchall()]
+    assert recorded == sorted(n for n, _, _ in MIGRATIONS)
+    assert recorded[:6] == list(range(1, 7))
     s.close()

@@ -31,8 +31,10 @@ class Estimate:
     policies: list[str] = field(default_factory=list)  # what was replayed
     # the as-is replay against the log on the requests this lever changes: band_usd = |replayed - logged|
     backtest: dict[str, Any] = field(default_factory=dict)
-    # "saves" | "nothing to gain" (inside the backtest's error band) | "costs more"
+    # "saves" (its low case clears the band) | "nothing to gain" (inside the backtest's error band) | "costs more"
+    # | "withheld" (not ranked: its low case does not clear the band, or no evidence; `withheld` says why)
     verdict: str = "saves"
+    withheld: str | None = None
     # the engine's levers replayed for each case ("central", "low", "high"), for the combined replay; empty for an
     # estimate the engine cannot compose (Gemini explicit caches). Not part of the JSON.
     levers: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)

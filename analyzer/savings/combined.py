@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from analyzer.savings import Estimate, usd_text
-from analyzer.savings.engine import Engine, compose, verdict
+from analyzer.savings.engine import Engine, compose, low_case_reason, verdict
 
 
 def pick_components(estimates: list[Estimate]) -> list[Estimate]:
@@ -83,8 +83,10 @@ def estimate_combined(engine: Engine, estimates: list[Estimate]) -> dict[str, An
         evidence=evidence,
         policies=[e.policy for e in picked],
         backtest={"requests": len(central.affected), "band_usd": round(band, 10)},
-        verdict=verdict(central.saving, band),
+        verdict=verdict(central.saving, band, min(savings.values())),
     )
+    if est.verdict == "withheld":
+        est.withheld = low_case_reason(min(savings.values()), band)
     return {
         "estimate": est.as_dict(),
         "separate_sum_usd": round(separate_sum, 10),

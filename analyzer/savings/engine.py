@@ -1064,13 +1064,22 @@ def backtest_summary(rows: pl.DataFrame, warm: set[str]) -> dict[str, Any]:
     return out
 
 
-def verdict(saving: float, band: float) -> str:
-    """'saves', 'nothing to gain' (inside the backtest's error band), or 'costs more'."""
+def verdict(saving: float, band: float, low: float | None = None) -> str:
+    """'saves', 'nothing to gain' (inside the backtest's error band), 'costs more', or 'withheld': the central
+    case clears the band but the low case (`low`: the smallest saving over the lever's cases, before the band)
+    does not, so the saving is not established across the lever's own range."""
     if saving > band and saving > 0:
-        return "saves"
+        return "withheld" if low is not None and not (low > band and low > 0) else "saves"
     if saving < -band and saving < 0:
         return "costs more"
     return "nothing to gain"
+
+
+def low_case_reason(low: float, band: float) -> str:
+    """Why a lever whose central case clears the band is withheld: its low case."""
+    if low < 0:
+        return f"its low case loses money ({usd_text(low)})"
+    return f"its low case ({usd_text(low)}) does not clear the error band ({usd_text(band)})"
 
 
 def lever_estimate(
@@ -1102,7 +1111,7 @@ def lever_estimate(
     savings = [o.saving for o in outcomes.values()]
     base_logged = engine.logged_cost_of(central.affected)
     base_replayed = engine.replayed_cost_of(central.affected)
-    v = verdict(central.saving, band)
+    v = verdict(central.saving, band, min(savings))
     levers = cases if cases is not None else {case: lever for case in CASES}
     ev = [
         f"Two replays under one simulator: {usd_text(central.baseline)} as logged, {usd_text(central.counterfactual)} "
@@ -1113,6 +1122,9 @@ def lever_estimate(
         ev.append("The saving is inside the simulator's error band: nothing to gain within its accuracy.")
     elif v == "costs more":
         ev.append("The lever costs more than the traffic as it was: listed, never counted as a saving.")
+    withheld = low_case_reason(min(savings), band) if v == "withheld" else None
+    if withheld:
+        ev.append(f"Not ranked as a saving: {withheld}.")
     est = Estimate(
         lever=lever_kind,
         policy=policy,
@@ -1149,6 +1161,7 @@ def lever_estimate(
             "error_pct": round((base_replayed - base_logged) / base_logged * 100, 2) if base_logged else None,
         },
         verdict=v,
+        withheld=withheld,
         levers=levers,
     )
     return est

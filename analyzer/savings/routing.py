@@ -272,6 +272,8 @@ def estimate_routing(engine: Engine, plan: RoutingPlan | None, rules: list[Rule]
                 evidence=evidence,
                 detail=detail,
                 policies=[policy],
+                # nothing replayed: no backtest, its band unknown
+                backtest={"requests": 0, "band_usd": None, "note": "no request is cheaper on its target"},
                 verdict="costs more",
             )
         ]

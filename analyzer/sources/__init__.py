@@ -19,6 +19,7 @@ from analyzer import inputs
 from analyzer.errors import InputError
 from analyzer.inputs import ByteStream, Digest, Line, RangeStream, label, split_lines
 from analyzer.sources.anthropic import Anthropic
+from analyzer.sources.anthropic_batch import AnthropicBatchResults
 from analyzer.sources.anthropic_usage import AnthropicCostReport, AnthropicUsageReport, ClaudeCodeUsageReport
 from analyzer.sources.base import RecordError, Request, Source
 from analyzer.sources.bedrock import BedrockConverse, BedrockInvocationLog
@@ -38,6 +39,7 @@ from analyzer.sources.otel_genai import OtelGenAI
 SOURCES: list[Source] = [
     OpenAIBatchOutput(),
     OpenAIBatchInput(),
+    AnthropicBatchResults(),
     LiteLLMPayload(),
     LiteLLMSpendLog(),
     ClaudeCode(),
@@ -59,7 +61,30 @@ SOURCES: list[Source] = [
     ClaudeCodeUsageReport(),
 ]
 BY_NAME: dict[str, Source] = {s.name: s for s in SOURCES}
-SNIFF_RECORDS = 50  # how many leading records may be looked at to recognise a format
+SNIFF_RECORDS = 50  # records looked at together to recognise a format (the error names the first's keys)
+# A file's format is looked for until a record shows it, however late (a proxy log may open with many events that
+# are not calls); a pipe's records read meanwhile are held, up to this many.
+SNIFF_PIPE_RECORDS = 200_000
+# Formats whose records may share one file with another's (a gateway logging OpenAI and Anthropic calls in one
+# envelope): a record the file's format does not recognise is read by the one of these that does. Not the formats
+# whose records depend on one another or on other files, nor the usage exports (aggregates, not calls).
+MIXABLE = [
+    s
+    for s in SOURCES
+    if s.name
+    in {
+        "litellm_payload",
+        "litellm_spend_log",
+        "claude_code",
+        "bedrock_invocation_log",
+        "bedrock_converse",
+        "gemini_generate_content",
+        "anthropic_messages",
+        "openai_chat",
+        "langfuse",
+        "otel_genai",
+    }
+]
 
 __all__ = [
     "BY_NAME",
@@ -70,6 +95,7 @@ __all__ = [
     "Source",
     "detect_format",
     "read_items",
+    "records_of",
     "sniff_source",
 ]
 
@@ -183,24 +209,51 @@ def _sniffs(source: Source, obj: dict[str, Any]) -> bool:
         return False
 
 
+def records_of(source: Source, obj: dict[str, Any], ctx: dict[str, Any]) -> Iterator[Any]:
+    """The records of one JSON object of a file detected as `source`: read by another format when the file's
+    does not recognise it and that one does (unless the format was forced: ctx["per_record"] False)."""
+    if ctx.get("per_record", True) and source in MIXABLE and not _sniffs(source, obj):
+        for other in MIXABLE:
+            if other is not source and _sniffs(other, obj):
+                return other.records(obj, ctx)
+    return source.records(obj, ctx)
+
+
 def open_source(path: Path, forced: str | None = None, digest: Digest | None = None) -> tuple[Source, Iterator[Item]]:
-    """The file's format (detected from its first records unless forced) and all of its records; the file
+    """The file's format (detected from its records unless forced) and all of its records; the file
     is open until the records are read to the end or the iterator is closed."""
     it = read_items(path, digest)
     try:
         head = list(itertools.islice(it, SNIFF_RECORDS))
-        source = _format_of(path, head, forced)
+        more: list[Item] = []
+        if not forced and detect_format(path, head) is None:
+            # Read on until a record shows the format, holding what was read (a pipe is read only once).
+            while len(head) + len(more) < SNIFF_PIPE_RECORDS:
+                chunk = list(itertools.islice(it, SNIFF_RECORDS))
+                if not chunk:
+                    break
+                more += chunk
+                if detect_format(path, chunk) is not None:
+                    break
+        source = _format_of(path, head, forced, more)
     except BaseException:
         it.close()
         raise
-    return source, _exploded(source, _records(head, it))
+    return source, _exploded(source, _records(head + more, it))
 
 
 def sniff_source(path: Path, forced: str | None = None) -> Source:
-    """The file's format, from its first records; the file is closed again."""
+    """The file's format, from its first records that show one, however late (never skip a file holding calls);
+    the file is closed again."""
     it = read_items(path)
     try:
-        return _format_of(path, list(itertools.islice(it, SNIFF_RECORDS)), forced)
+        head = list(itertools.islice(it, SNIFF_RECORDS))
+        if forced or detect_format(path, head) is not None:
+            return _format_of(path, head, forced)
+        while chunk := list(itertools.islice(it, SNIFF_RECORDS)):
+            if detect_format(path, chunk) is not None:
+                return _format_of(path, head, forced, chunk)
+        return _format_of(path, head, forced)
     finally:
         it.close()
 
@@ -213,12 +266,14 @@ def _records(head: list[Item], rest: Iterator[Item]) -> Iterator[Item]:
         rest.close()  # type: ignore[attr-defined]
 
 
-def _format_of(path: Path, head: list[Item], forced: str | None) -> Source:
+def _format_of(path: Path, head: list[Item], forced: str | None, later: list[Item] | None = None) -> Source:
+    """The format forced or detected from the first records (`head`), else from `later` ones; the error of a
+    file where none shows one names the first record's keys."""
     if forced:
         if forced not in BY_NAME:
             raise InputError(f"unknown format {forced!r}; `llmcost formats` lists them")
         return BY_NAME[forced]
-    source = detect_format(path, head)
+    source = detect_format(path, head) or (detect_format(path, later) if later else None)
     if source is None:
         if not any(isinstance(i.obj, dict) for i in head):
             damaged = next((i.error for i in head if i.error and "stream" in i.error), None)

@@ -54,7 +54,10 @@ def record_key(source: str, obj: Any, context: str | None = None) -> str:
     adds only the records not seen before. (The store numbers repeats of one content within a file, so two
     identical calls in one log stay two calls.) `context` is what the source took from outside the record,
     such as a session named by its file (Codex): identical lines of two sessions are two calls."""
-    body = orjson.dumps(obj, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS, default=str)
+    try:
+        body = orjson.dumps(obj, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS, default=str)
+    except TypeError:  # nested deeper than orjson's 255 levels: the same identity, by a slower encoder
+        body = _canonical(obj)
     h = hashlib.blake2b(body, digest_size=12)
     if context:
         h.update(b"\x00" + context.encode("utf-8", "surrogatepass"))
@@ -125,6 +128,9 @@ class Source:
     # inputs and outputs), so its files are parsed in the ingesting process, in order.
     sequential: ClassVar[bool] = False
     shares_run: ClassVar[bool] = False
+    # `final_wins`: a record whose request id repeats within its file replaces the earlier record (the file writes
+    # one call over several lines and only the last holds the final count); across files the first still wins.
+    final_wins: ClassVar[bool] = False
 
     def sniff(self, obj: dict[str, Any]) -> bool:
         raise NotImplementedError
@@ -350,7 +356,41 @@ def breakpoint_ttl(node: Any) -> str | None:
 def canonical_json(value: Any) -> str:
     if isinstance(value, dict) and any(k in value for k in _CACHE_MARKERS):
         value = {k: v for k, v in value.items() if k not in _CACHE_MARKERS}
-    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+    except TypeError:
+        return _canonical(value).decode()
+
+
+class _Raw(str):
+    """Text already encoded, on the stack of `_canonical`."""
+
+
+def _canonical(value: Any) -> bytes:
+    """Sorted-key JSON of a value nested at any depth, without recursion (orjson stops at 255 levels and
+    Python's json at the interpreter's recursion limit; a crafted record can be nested 100,000 deep).
+    Deterministic, which is all an identity needs; shallow values keep orjson's faster, identical bytes."""
+    out: list[str] = []
+    stack: list[Any] = [value]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, _Raw):
+            out.append(x)
+        elif isinstance(x, dict):
+            parts: list[Any] = [_Raw("{")]
+            for i, (k, v) in enumerate(sorted(((str(k), v) for k, v in x.items()), key=lambda kv: kv[0])):
+                parts += [_Raw(("," if i else "") + orjson.dumps(k).decode() + ":"), v]
+            parts.append(_Raw("}"))
+            stack.extend(reversed(parts))
+        elif isinstance(x, (list, tuple)):
+            parts = [_Raw("[")]
+            for i, v in enumerate(x):
+                parts += ([_Raw(",")] if i else []) + [v]
+            parts.append(_Raw("]"))
+            stack.extend(reversed(parts))
+        else:
+            out.append(orjson.dumps(x, default=str).decode())
+    return "".join(out).encode()
 
 
 def first_str(*values: Any) -> str | None:

@@ -1,10 +1,14 @@
 """Claude Code session transcripts (`~/.claude/projects/<project>/<session>.jsonl`).
 
 Each line is an event; assistant events carry the API call's `message.usage` (Anthropic's fields), the model,
-`requestId` and the session. Claude Code writes one line per content block of a reply, all with the same
-usage: the call is keyed by message id + request id, so the repeats count as duplicates, not as more calls
-(as ccusage counts them). Transcripts hold the conversation, not the request bodies (no system prompt or
-tool definitions), so they support cost, cache and session figures but not prefix analysis.
+`requestId` and the session. Claude Code writes one line per content block of a reply (thinking, text, each
+tool_use), as the blocks stream in, sometimes with tool results between them: the call is keyed by message id +
+request id, and its lines are one call, not more. The input and cache counts repeat on every line, but
+`output_tokens` is a placeholder (1-9) on all but the last line, which holds the final count (Claude Code 2.1.x:
+on a real session the first lines' output sums to 9,950 tokens, the last lines' to 49,482). So the last line of
+the file with a given id is the one kept (`final_wins`), where ccusage keeps the first; a reply copied into
+another file (a resumed session) stays one call. Transcripts hold the conversation, not the request bodies (no
+system prompt or tool definitions), so they support cost, cache and session figures but not prefix analysis.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ class ClaudeCode(Source):
     enables = "cost, cache reads and 5m/1h writes, sessions and projects (no request bodies)"
     example = "claude_code_session.jsonl"
     detected_by = "lines with sessionId and a message (or a summary/system entry)"
+    final_wins = True  # a reply's lines share its ids; the last holds the final output count
 
     def sniff(self, obj: dict[str, Any]) -> bool:
         return "sessionId" in obj and ("message" in obj or obj.get("type") in ("summary", "system"))

@@ -2,12 +2,15 @@
 
 Each line is `{timestamp, type, payload}`. `turn_context` lines name the model; `event_msg` lines whose payload
 is `token_count` carry `info.last_token_usage` (this call) and `info.total_token_usage` (the session so far),
-each `{input_tokens, cached_input_tokens, output_tokens, reasoning_output_tokens, total_tokens}`. As ccusage
-does: a call's usage is `last_token_usage`, or, when only totals were written, the difference from the previous
-totals of the same file; an all-zero delta is no call. `input_tokens` includes the cached part and
-`output_tokens` includes reasoning (OpenAI's convention). A token_count before any model is named is kept under
-the model "unknown" (listed as unpriced) rather than guessed. Other lines (messages, tool calls) are passed over:
-the session id is the file name, and no message text is read.
+each `{input_tokens, cached_input_tokens, output_tokens, reasoning_output_tokens, total_tokens}`. Codex writes
+each event twice (same `total_token_usage` and `last_token_usage`, a second or two apart; 27 of 55 events on a
+real 0.104 rollout): an event counts as a call only when the running total moved from the previous event of the
+same file (a total that drops, after a resume or compaction, is a move). A call's usage is `last_token_usage`,
+or, when only totals were written, the difference from the previous totals of the same file; an all-zero delta
+is no call. `input_tokens` includes the cached part and `output_tokens` includes `reasoning_output_tokens`
+(OpenAI's convention: reasoning is billed once, as output, not on top of it). A token_count before any model is
+named is kept under the model "unknown" (listed as unpriced) rather than guessed. Other lines (messages, tool
+calls) are passed over: the session id is the file name, and no message text is read.
 """
 
 from __future__ import annotations
@@ -73,6 +76,8 @@ class CodexSession(Source):
             raise RecordError("token_count info is not an object")
         last = _usage(info.get("last_token_usage"), "last_token_usage")
         total = _usage(info.get("total_token_usage"), "total_token_usage")
+        if total is not None and total == state["totals"]:
+            return None  # the running total did not move: Codex wrote the previous event again, no new call
         usage = last
         if usage is None and total is not None:
             prev = state["totals"] or dict.fromkeys(_FIELDS, 0)

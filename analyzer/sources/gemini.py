@@ -25,6 +25,7 @@ from analyzer.sources.base import (
     first_str,
     sub,
     text_of,
+    timestamp_us,
 )
 
 
@@ -86,7 +87,9 @@ class GeminiGenerateContent(Source):
         apply_metadata(r, obj, env)
         r.provider = r.provider or "google"
         r.request_id = first_str(obj.get("id"), obj.get("request_id"), resp.get("responseId"))
-        r.ts_us = env.ts_us
+        ts = env.ts_us
+        # Vertex AI responses date themselves (`createTime`, RFC 3339) where the logger recorded no time.
+        r.ts_us = ts if ts is not None else timestamp_us(resp.get("createTime"), "response.createTime")
         um = resp.get("usageMetadata")
         if isinstance(um, dict):
             prompt = count(um.get("promptTokenCount"), "usageMetadata.promptTokenCount")

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from analyzer.sources.base import RecordError, Request, Source, first_str, guess_provider, sub, timestamp_us
-from analyzer.sources.openai_chat import apply_openai_usage, chat_messages, reply_messages
+from analyzer.sources.base import RecordError, Request, Source, first_str, guess_provider, sub
+from analyzer.sources.openai_chat import apply_openai_usage, chat_messages, created_us, reply_messages
 
 BATCH_INPUTS = "openai_batch_inputs"  # ctx key: custom_id -> request body
 
@@ -62,7 +62,7 @@ class OpenAIBatchOutput(Source):
             raise RecordError("no model in batch response body")
         r = Request(model=model, batch=True, endpoint=first_str(sub(req, "url")) or "batch")
         r.request_id = first_str(obj.get("id"), sub(obj, "response", "request_id"), body.get("id"))
-        r.ts_us = timestamp_us(body.get("created"), "response.body.created")
+        r.ts_us = created_us(body)  # Chat Completions `created`, Responses API `created_at`
         r.provider = guess_provider(model) or "openai"
         r.service_tier = "batch"
         usage = body.get("usage")

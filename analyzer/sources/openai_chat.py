@@ -142,7 +142,7 @@ class OpenAIChat(Source):
         apply_metadata(r, obj, env)
         r.request_id = first_str(obj.get("id"), obj.get("request_id"), resp.get("id"))
         ts = env.ts_us
-        r.ts_us = ts if ts is not None else _created(resp)
+        r.ts_us = ts if ts is not None else created_us(resp)
         usage = resp.get("usage")
         if isinstance(usage, dict):
             apply_openai_usage(r, usage)
@@ -168,6 +168,10 @@ class OpenAIChat(Source):
         return r.check()
 
 
-def _created(resp: dict[str, Any]) -> int | None:
-    """The response's own creation time, used when the logger recorded none."""
-    return timestamp_us(resp.get("created", resp.get("created_at")), "response.created")
+def created_us(resp: dict[str, Any]) -> int | None:
+    """The response's own creation time, used when the logger recorded none: Chat Completions say `created`,
+    the Responses API `created_at` (Unix seconds). Embeddings responses carry none."""
+    raw = resp.get("created")
+    if raw in (None, ""):
+        raw = resp.get("created_at")
+    return timestamp_us(raw, "response.created")

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from analyzer.sources import BY_NAME, detect_format
 from analyzer.sources.base import RecordError, Request, record_key, validate, validate_bucket
 from analyzer.sources.exports import PageMark, UsageBucket
-from analyzer.store import Store
+from analyzer.store import Store, unique_id
 from tests.robustness.conftest import SAMPLES, jsonl
 from tests.robustness.formats import distinct
 
@@ -173,6 +173,12 @@ def _expected(fmt: str, lines: list[bytes], path: str) -> tuple[set[int], int, i
                 repeats[key] = repeats.get(key, 0) + 1
                 rid = key if repeats[key] == 1 else f"{key}#{repeats[key]}"
             n_req += 1
+            if rec.request_id is not None and not unique_id(rid):
+                # an id not unique everywhere is the call only with the same record (issue 23, item 1)
+                rid = (rid, rec.ts_us, rec.trace_ms, rec.model, rec.provider, rec.conversation_id, rec.endpoint)
+                rid += (rec.input_tokens, rec.cache_read_tokens, rec.cache_write_5m_tokens, rec.cache_write_1h_tokens)
+                rid += (rec.output_tokens, rec.reasoning_tokens, rec.batch, rec.status, tuple(rec.blocks or ()))
+                rid += tuple(rec.messages)
             if rid not in seen:
                 seen.add(rid)
                 loads.add(n)

@@ -1,0 +1,183 @@
+"""Every figure on the first screen adds up, and the terminal is as good as ccusage's (issue 22).
+
+The first-screen checks read the figures back from what is shown and sum them to the headline."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from analyzer.cli import cli
+from tests.conftest import SHARED, openai_record, write_jsonl
+
+
+def _money(s: str) -> float:
+    return float(s.replace("$", "").replace(",", ""))
+
+
+@pytest.fixture(scope="module")
+def shared_run(tmp_path_factory):
+    from click.testing import CliRunner
+
+    if not SHARED.is_dir():
+        pytest.skip("../shared/samples not present")
+    d = tmp_path_factory.mktemp("shared")
+    db = d / "s.db"
+    r = CliRunner()
+    text = r.invoke(cli, ["report", str(SHARED), "--db", str(db)])
+    assert text.exit_code == 0, text.output
+    rep = json.loads(r.invoke(cli, ["report", "--db", str(db), "--json", "-"]).stdout)
+    return text.stdout, rep, db
+
+
+# ---- item 1: undated calls get their own row; periods + undated = total ------------------------------------
+
+
+def _period_block(out: str, title: str = "Spend by") -> list[str]:
+    block = out[out.index(title) :].split("\n\n")[0].splitlines()
+    return block[2:]  # title, header
+
+
+def test_spend_by_period_plus_undated_adds_up_to_the_headline(shared_run):
+    out, rep, _ = shared_run
+    headline_usd = _money(re.search(r"^Spend +(\$[\d.,]+)", out, re.M).group(1))
+    headline_calls = int(re.search(r"^Requests +([\d,]+) API calls", out, re.M).group(1).replace(",", ""))
+    assert rep["period"]["undated_requests"] > 0  # the case of the issue: 9 undated calls
+    assert f"{rep['period']['undated_requests']} undated" in out
+    rows = _period_block(out)
+    body = [r for r in rows if not r.startswith("TOTAL")]
+    assert any(r.startswith("(undated)") for r in body)
+    calls = sum(int(r.split()[1].replace(",", "")) for r in body)
+    usd = sum(_money(re.search(r"\$[\d.,]+", r).group(0)) for r in body)
+    assert calls == headline_calls
+    assert usd == pytest.approx(headline_usd, abs=0.0001 * len(body))  # each row rounded to 4 decimals
+    total = next(r for r in rows if r.startswith("TOTAL"))
+    assert int(total.split()[1]) == headline_calls and re.search(r"\$[\d.,]+", total).group(0) in out.split("\n")[2]
+    # the JSON: periods + undated = totals, exactly
+    v = rep["spend_by_period"]
+    assert sum(p["requests"] for p in v["periods"]) + v["undated"]["requests"] == rep["totals"]["requests"]
+    assert sum(p["cost_usd"] or 0 for p in v["periods"]) + v["undated"]["cost_usd"] == pytest.approx(
+        rep["totals"]["cost_usd"]
+    )
+
+
+def test_a_view_has_the_undated_row_and_a_total(runner, tmp_path):
+    recs = [openai_record(ts=1_764_000_000, rid="a"), openai_record(ts=1_764_100_000, rid="b")]
+    undated = openai_record(rid="c", prompt=1000)
+    undated.pop("timestamp")
+    log = write_jsonl(tmp_path / "a.jsonl", [*recs, undated])
+    res = runner.invoke(cli, ["report", str(log), "--view", "daily"])
+    assert res.exit_code == 0
+    lines = res.stdout.splitlines()
+    assert lines[-2].split()[:3] == ["(undated)", "1", "1,000"] and lines[-1].split()[:3] == ["TOTAL", "3", "1,200"]
+    doc = json.loads(runner.invoke(cli, ["report", str(log), "--view", "daily", "--json", "-"]).stdout)
+    assert doc["undated"]["requests"] == 1 and sum(r["requests"] for r in doc["rows"]) == 2
+
+
+def test_the_earlier_periods_are_summed_on_one_line(runner):
+    from analyzer.render import period_lines
+
+    periods = [
+        {
+            "start": f"2025-01-{d:02d}",
+            "requests": 1,
+            "input_tokens": 10,
+            "cache_read_tokens": 0,
+            "output_tokens": 1,
+            "cost_usd": 0.25,
+            "has_unpriced": False,
+            "by_model": {"m": 0.25},
+        }
+        for d in range(1, 21)
+    ]
+    lines = period_lines({"unit": "day", "periods": periods}, last=14)
+    assert lines[0] == "Spend by day (the latest 14 of 20)"
+    assert lines[2].startswith("(earlier 6 days)") and "$1.50" in lines[2]
+    assert lines[-1].startswith("TOTAL") and "$5.00" in lines[-1] and " 20 " in lines[-1]
+
+
+# ---- item 2: the waterfall starts at the bill; the simulator's difference is its own step --------------------
+
+
+def _waterfall_adds_up(report):
+    from analyzer import charts
+
+    steps = charts.waterfall(report)["data"]["values"]
+    assert steps[0]["step"] == "spend" and steps[0]["end"] == report["totals"]["cost_usd"]
+    level = steps[0]["end"]
+    for d in steps[1:-1]:
+        assert d["start"] == pytest.approx(level)
+        level = d["end"]
+        assert d["amount"] == pytest.approx(d["end"] - d["start"])
+    assert steps[-1]["end"] == pytest.approx(level)
+    est = report["combined"]["estimate"]
+    assert level == pytest.approx(est["baseline_usd"] - est["saving_usd"])
+    return steps
+
+
+def test_waterfall_starts_at_the_headline_spend_and_every_step_adds_up():
+    base = {
+        "totals": {"cost_usd": 6.56},
+        "combined": {
+            "estimate": {"baseline_usd": 6.75, "saving_usd": 1.47},
+            "components": [
+                {"lever": "caching", "policy": "p", "saving_usd": 1.0},
+                {"lever": "routing", "policy": "q", "saving_usd": 0.6},
+            ],
+        },
+    }
+    steps = _waterfall_adds_up(base)
+    sim = next(d for d in steps if d["step"] == "simulator difference")
+    assert sim["amount"] == pytest.approx(0.19) and sim["kind"] == "simulator"
+    assert [d["step"] for d in steps] == [
+        "spend",
+        "simulator difference",
+        "caching",
+        "routing",
+        "interaction",
+        "all levers together",
+    ]
+    same = base | {"totals": {"cost_usd": 6.75}}
+    assert "simulator difference" not in [d["step"] for d in _waterfall_adds_up(same)]
+
+
+def test_shared_samples_waterfall_adds_up(shared_run):
+    _, rep, _ = shared_run
+    if rep.get("combined") and rep["combined"].get("components") and rep["combined"].get("estimate"):
+        _waterfall_adds_up(rep)
+
+
+# ---- item 3: block-hash trace tokens and request tokens are kept apart ---------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sample_logs_run(tmp_path_factory):
+    from click.testing import CliRunner
+
+    from tests.conftest import SAMPLES
+
+    d = tmp_path_factory.mktemp("samples")
+    r = CliRunner()
+    res = r.invoke(cli, ["report", str(SAMPLES), "--db", str(d / "s.db")])
+    assert res.exit_code == 0, res.output
+    html = d / "r.html"
+    js = d / "r.json"
+    assert r.invoke(cli, ["report", "--db", str(d / "s.db"), "-o", str(html), "--json", str(js)]).exit_code == 0
+    return res.stdout, html.read_text(), json.loads(js.read_text())
+
+
+def test_prefix_reuse_compares_request_logs_with_request_logs(sample_logs_run):
+    out, html, rep = sample_logs_run
+    src = rep["prefix_reuse"]["by_source"]
+    assert src["messages"]["requests"] and src["block_traces"]["requests"]  # both kinds in sample_logs
+    pct = lambda v: f"{v * 100:.1f}%"  # noqa: E731
+    req = html[html.index('id="reuse-requests"') :].split("</p>")[0]
+    assert pct(src["messages"]["ideal_hit_ratio"]) in req and f"{src['messages']['input_tokens']:,}" in req
+    assert pct(rep["totals"]["cached_share"]) in req
+    assert pct(rep["prefix_reuse"]["ideal_hit_ratio"]) not in req  # the mixed ratio (5.1%) is not the logs'
+    trc = html[html.index('id="reuse-traces"') :].split("</p>")[0]
+    assert pct(src["block_traces"]["ideal_hit_ratio"]) in trc and "not in the spend" in trc
+    line = next(x for x in out.splitlines() if x.startswith("Reuse"))
+    assert "of the trace's input (apart from the request logs above)" in line
