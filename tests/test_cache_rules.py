@@ -110,3 +110,15 @@ def test_which_openai_models_bill_cache_writes(catalogue):
         call(2, "gpt-4o", [1], [2048], "2026-10-01", provider="openai"),  # caches for free
     ]
     assert writes_billed(calls, catalogue) == frozenset({"gpt-5.6"})
+
+
+def test_the_report_lists_the_rules_with_their_sources():
+    import json
+
+    from tests.conftest import ROOT
+
+    golden = json.loads((ROOT / "tests" / "golden" / "sample_logs_report.json").read_text())
+    rules = {r["provider"]: r for r in golden["caching"]["rules"]}
+    assert rules["deepseek (V4)"]["mode"] == "prefix_units"
+    assert rules["deepseek (V4)"]["source"] == "https://api-docs.deepseek.com/guides/kv_cache"
+    assert all(r["source"].startswith("https://") for r in rules.values())

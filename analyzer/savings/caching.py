@@ -53,6 +53,24 @@ __all__ = ["RULES", "estimate_caching", "min_tokens"]
 PLACEMENT_POLICY = "Anthropic breakpoints after the system prompt and tools and at the end of the input"
 
 
+def rules_table() -> list[dict[str, object]]:
+    """The cache rules replayed, one row per provider (and DeepSeek V4's prefix units), each with its source."""
+    from analyzer.savings.engine import DEEPSEEK_V4
+
+    rows = [(p, r) for p, r in sorted(RULES.items())] + [("deepseek (V4)", DEEPSEEK_V4)]
+    return [
+        {
+            "provider": p,
+            "mode": r.mode,
+            "min_tokens": r.min_tokens,
+            "step_tokens": r.step,
+            "ttl_s": {"central": r.ttl_s, "low": r.ttl_low_s, "high": r.ttl_high_s},
+            "source": r.source,
+        }
+        for p, r in rows
+    ]
+
+
 def estimate_caching(
     engine: Engine, priced: pl.DataFrame, cat: Catalogue, split: dict[int, tuple[int, int]] | None = None
 ) -> dict[str, object]:
@@ -73,6 +91,7 @@ def estimate_caching(
         "by_model": [],
         "estimates": [],
         "backtest": bt if bt.get("requests") else None,
+        "rules": rules_table(),
     }
     by_model = (
         ok.select("model_key", logged=pl.col("cost"))
