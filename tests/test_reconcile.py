@@ -124,7 +124,9 @@ def test_reconciliation_in_every_output(runner, tmp_path):
     md = (out / "r.md").read_text()
     assert f"**Logged cost vs computed:** {line}" in md and "## Reconciliation: logged cost vs computed" in md
     csv = (out / "csv" / "billed_vs_computed.csv").read_text().splitlines()
-    assert csv[0].startswith("day,model,model_key") and csv[1].startswith("2026-03-02,gpt-4o,gpt-4o")
+    assert csv[0].startswith("day,model,model_key,provider,format,figure,")
+    assert csv[1].startswith("2026-03-02,gpt-4o,gpt-4o")
+    assert ",litellm_payload,logged cost," in csv[1]
     assert line in runner.invoke(cli, ["report", str(log)]).output  # the terminal summary
 
 
