@@ -482,3 +482,22 @@ def test_the_report_flags_calls_before_the_first_listing():
     # against a fresh report by tests/test_report.py)
     assert flagged["claude-opus-4-8"]["first_listed"] == "2026-05-29"
     assert any("first known listing" in a for a in golden["assumptions"])
+
+
+# DeepSeek V4's own names from its release (2026-04-24), before LiteLLM listed them (2026-06-21): 1M miss + 1M hit
+# + 1M out per call; hits at 1/10 from 2026-04-26 12:15 UTC (DeepSeek's pricing page, cited in the corrections).
+@pytest.mark.parametrize(
+    ("model", "day", "hour", "minute", "expected", "version"),
+    [
+        ("deepseek-v4-flash", "2026-04-25", 12, 0, 0.14 + 0.028 + 0.28, "2026-04-24"),
+        ("deepseek-v4-flash", "2026-04-26", 12, 15, 0.14 + 0.0028 + 0.28, "2026-04-26T12:15"),
+        ("deepseek-v4-pro", "2026-04-25", 12, 0, 0.435 + 0.03625 + 0.87, "2026-04-24"),
+        ("deepseek-v4-pro", "2026-05-30", 12, 0, 0.435 + 0.003625 + 0.87, "2026-04-26T12:15"),
+    ],
+)
+def test_deepseek_v4_models_priced_from_their_release(dated, model, day, hour, minute, expected, version):
+    row = price_one(
+        dated, model, "deepseek", input_tokens=2 * M, cache_read_tokens=M, output_tokens=M, ts=at(day, hour, minute)
+    )
+    assert row["cost"] == pytest.approx(expected)
+    assert row["price_version"] == version  # not flagged "before its first listing"
