@@ -501,3 +501,13 @@ def test_deepseek_v4_models_priced_from_their_release(dated, model, day, hour, m
     )
     assert row["cost"] == pytest.approx(expected)
     assert row["price_version"] == version  # not flagged "before its first listing"
+
+
+def test_markdown_flags_calls_before_the_first_listing(runner, tmp_path):
+    from analyzer.cli import cli
+    from tests.conftest import SAMPLES
+
+    out = tmp_path / "r.md"
+    res = runner.invoke(cli, ["report", str(SAMPLES), "--md", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "claude-opus-4-8 (2 calls, first listed 2026-05-29)" in out.read_text()
