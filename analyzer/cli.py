@@ -28,7 +28,7 @@ from analyzer.errors import InputError, LlmcostError, RenderError, StrictError, 
 from analyzer.export import write_csvs
 from analyzer.inputs import LOG_SUFFIXES
 from analyzer.options import MAX_REQUESTS_PER_MONTH, MAX_TOKENS_PER_REQUEST, Finite, Moment
-from analyzer.prices import RATE_FIELDS, load_catalogue, price_one
+from analyzer.prices import RATE_FIELDS, before_listing, load_catalogue, price_one
 from analyzer.projection import Workload
 from analyzer.projection import measured as measured_workload
 from analyzer.projection import project as run_projection
@@ -730,9 +730,17 @@ def prices(
     day = None if on_day is None else on_day.strftime("%Y-%m-%dT%H:%M" if on_day.hour or on_day.minute else "%Y-%m-%d")
     rate_key, version, origin = res.key, "snapshot", f"{cat.source} (snapshot {cat.date})"
     hit = cat.version_on(res.key, day) if day else None
+    before_first_listing = False
     if hit is not None:
         rate_key, version = hit
         origin = f"price history: in force from {version} ({cat.history.source if cat.history else ''})"
+        if day is not None and day < version:
+            before_first_listing = True
+            origin = (
+                f"price history: not listed yet on {day}; priced at its first listing, of {version} "
+                f"({cat.history.source if cat.history else ''})"
+            )
+            version = before_listing(version)
     elif day and res.key in cat.user_keys:
         origin = f"your price file ({', '.join(cat.overrides)}), on every day"
     rows = cat.rate_rows(rate_key)
@@ -753,6 +761,7 @@ def prices(
         "catalogue_date": cat.date,
         "on": day,
         "price_version": version,
+        "before_first_listing": before_first_listing,
         "prices_from": origin,
         "rate_sources": cat.rate_sources(rate_key),
         "multipliers": cat.multipliers(rate_key),
@@ -765,6 +774,8 @@ def prices(
         f"context window {info['context_window'] or 'unknown'}"
     )
     click.echo(f"Prices{' on ' + day if day else ''}: {origin}")
+    if before_first_listing:
+        click.echo(f"Note: {model} was not in the catalogue on {day}; these are its earliest known prices.")
     click.echo("USD per 1M tokens:")
     head = ["mode", "tier"] + list(RATE_FIELDS)
     click.echo("  " + "  ".join(h.rjust(14) for h in head))

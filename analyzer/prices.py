@@ -76,6 +76,12 @@ _MODE_RE = re.compile(r"^(?:input|output)_cost_per_token(?:_above_\d+k_tokens)?_
 _NOT_TIERS = {"batches", "cache_hit"}  # batch is its own mode; `_cache_hit` is DeepSeek's cache-read price
 # Anthropic's cache prices as multiples of the base input price (reads, 5-minute writes, 1-hour writes).
 _CLAUDE_CACHE = {"cache_read": 0.1, "cache_write_5m": 1.25, "cache_write_1h": 2.0}
+# Providers a log may name for a model hosted by someone else, and first-party catalogue providers.
+_CLOUDS = {"bedrock", "bedrock_converse", "google", "vertex_ai", "azure", "azure_ai", "openrouter"}
+_FIRST_PARTY = {"anthropic", "openai", "deepseek", "mistral", "xai", "gemini"}
+# Providers with no batch API, so no batch price row and no batch discount (DeepSeek's API reference lists no
+# batch endpoint: https://api-docs.deepseek.com/api/deepseek-api).
+NO_BATCH_API = {"deepseek"}
 NOT_BILLED = ("error", "proxy_cache_hit")  # statuses for which the provider charged nothing
 
 # Catalogue key prefixes to try for a provider whose log names carry none.
@@ -306,6 +312,21 @@ class Catalogue:
                 if pre + name in self._lower:
                     return Resolution(model, provider, self._lower[pre + name], "alias")
         same = bedrock.replace("@", "-")  # vertex spells snapshots claude-x@20240620
+        # A first-party name (Claude Code, the Anthropic API) the snapshot no longer lists is priced at its own
+        # first-party listing from the price history, never at a Bedrock or Vertex listing of the same model:
+        # clouds price cache reads and writes differently (Claude 3 Haiku: $0.03 / $0.30 per 1M from Anthropic,
+        # $0.025 / $0.3125 on Vertex). A call after the listing ended keeps its last first-party prices.
+        first = self._first_party(same, provider)
+        if first is not None:
+            frm, fields = self.history.last_listed(first) or ("", {})  # type: ignore[union-attr]
+            # the history keeps prices only: the context window comes from a cloud listing of the same model
+            cloud = self.entries.get(self._equivalents.get(same, ""), {})
+            limits = {k: v for k, v in cloud.items() if k in ("max_input_tokens", "max_output_tokens", "max_tokens")}
+            self.entries.setdefault(first, {**limits, **fields})
+            gone = self.history.retired_on(first) or "after " + self.history.last  # type: ignore[union-attr]
+            return Resolution(
+                model, provider, first, f"retired from the catalogue ({gone}); its own first-party prices of each day"
+            )
         if same in self._equivalents:
             key = self._equivalents[same]
             return Resolution(
@@ -348,6 +369,18 @@ class Catalogue:
                     )
         return Resolution(model, provider, None, "not in the price catalogue")
 
+    def _first_party(self, name: str, provider: str | None) -> str | None:
+        """The price history's first-party key for a bare model name (listed under the provider itself, e.g.
+        `claude-3-haiku-20240307` under "anthropic"), unless the log names a cloud as the provider."""
+        if self.history is None or provider in _CLOUDS:
+            return None
+        for key in (name, f"{provider}/{name}" if provider else None):
+            versions = self.history.models.get(key or "")
+            listed = next((f for _, f in versions or [] if f), None)
+            if listed and str(listed.get("litellm_provider", "")) in _FIRST_PARTY:
+                return key
+        return None
+
     @cached_property
     def _retired(self) -> Catalogue:
         """Keys the price history lists that the snapshot no longer does, at their last listed prices."""
@@ -366,11 +399,13 @@ class Catalogue:
         return e if e is not None else self.versions[key]
 
     def modes(self, key: str) -> list[str]:
-        """Price modes of `key`: standard and batch always (batch falls back to half price), every service tier
+        """Price modes of `key`: standard, batch unless the provider has no batch API (batch falls back to half
+        price where the entry lists none), every service tier
         the entry lists a price for (priority, flex, ultrafast, ...), and off-peak where it lists windows."""
         e = self.entry(key)
         tiers = sorted({m.group(1) for f in e if (m := _MODE_RE.match(f)) and m.group(1) not in _NOT_TIERS})
-        return ["standard", "batch", *tiers, *(["off_peak"] if _off_peak(e) else [])]
+        batch = any(f.endswith("_batches") for f in e) or str(e.get("litellm_provider", "")) not in NO_BATCH_API
+        return ["standard", *(["batch"] if batch else []), *tiers, *(["off_peak"] if _off_peak(e) else [])]
 
     def rate_rows(self, key: str) -> list[dict[str, Any]]:
         """One row per (mode, tier) with the USD-per-token rate of every token type."""
@@ -642,31 +677,42 @@ def _with_versions(out: pl.DataFrame, cat: Catalogue, dated: bool) -> pl.DataFra
     at = pl.when(day.is_in(intraday)).then(pl.col("ts").dt.strftime("%Y-%m-%dT%H:%M")).otherwise(day)
     out = out.with_columns(_day=at if intraday else day)
     pairs = out.select("model_key", "_day").unique().drop_nulls()
-    keys, days, versions = [], [], []
+    keys, days, versions, froms = [], [], [], []
     for key, day in pairs.iter_rows():
         hit = None if key in cat.user_keys else history.version_on(key, day)
         keys.append(key)
         days.append(day)
         if hit is None:
             versions.append("snapshot")
+            froms.append(None)
         else:
             frm, fields = hit
-            versions.append(frm)
+            # A call before the model's first listing is priced at that first listing, and says so.
+            versions.append(before_listing(frm) if day < frm else frm)
+            froms.append(frm)
             cat.versions.setdefault(f"{key}@{frm}", fields)
     found = pl.DataFrame(
-        {"model_key": keys, "_day": days, "price_version": versions},
-        schema={"model_key": pl.String, "_day": pl.String, "price_version": pl.String},
+        {"model_key": keys, "_day": days, "price_version": versions, "_from": froms},
+        schema={"model_key": pl.String, "_day": pl.String, "price_version": pl.String, "_from": pl.String},
     )
     return (
         out.join(found, on=["model_key", "_day"], how="left")
         .with_columns(price_version=pl.col("price_version").fill_null("snapshot"))
         .with_columns(
-            rate_key=pl.when(pl.col("price_version") == "snapshot")
+            rate_key=pl.when(pl.col("_from").is_null())
             .then(pl.col("model_key"))
-            .otherwise(pl.col("model_key") + "@" + pl.col("price_version"))
+            .otherwise(pl.col("model_key") + "@" + pl.col("_from"))
         )
-        .drop("_day")
+        .drop("_day", "_from")
     )
+
+
+BEFORE_LISTING = " (first known listing; the call predates it)"
+
+
+def before_listing(frm: str) -> str:
+    """The price version of a call made before its model's first listing: priced at that first listing."""
+    return frm + BEFORE_LISTING
 
 
 def price_requests(df: pl.DataFrame, cat: Catalogue, *, dated: bool = True) -> pl.DataFrame:

@@ -15,7 +15,7 @@ import polars as pl
 from analyzer import __version__, actions, conversations, prefixes, projection, queries, reconcile, tokens, usage
 from analyzer.errors import InputError
 from analyzer.parallel import Backend
-from analyzer.prices import COST_COLUMNS, Catalogue, price_one, price_requests
+from analyzer.prices import BEFORE_LISTING, COST_COLUMNS, Catalogue, price_one, price_requests
 from analyzer.progress import stage
 from analyzer.redact import excerpt, excerpt_of
 from analyzer.savings.routing import Rule
@@ -387,6 +387,17 @@ def _prices_section(con: Any, cat: Catalogue, priced: pl.DataFrame) -> dict[str,
         "history": None if h is None else {"first_day": h.first, "last_day": h.last, "source": h.source},
         "by_version": versions,
         "adjusted_requests": [{"adjustments": k, "requests": v} for k, v in sorted(adjusted.items())],
+        # calls made before their model's first listing, priced at that first listing
+        "before_first_listing": [
+            {
+                "model_key": r["model_key"],
+                "first_listed": str(r["price_version"]).removesuffix(BEFORE_LISTING),
+                "requests": r["requests"],
+                "cost_usd": r["cost_usd"],
+            }
+            for r in versions
+            if str(r["price_version"]).endswith(BEFORE_LISTING)
+        ],
         "inferred_rates": inferred,
         "cost_at_today_prices_usd": _usd(today),
     }
@@ -674,6 +685,19 @@ def assumptions(report: dict[str, Any]) -> list[str]:
                 f"${p['cost_at_today_prices_usd'] or 0:,.6f}."
             ]
             if p.get("history")
+            else []
+        ),
+        *(
+            [
+                "Priced at their model's first known listing, as the calls predate it (or predate the price "
+                "history's first day): "
+                + ", ".join(
+                    f"{b['model_key']} ({b['requests']} requests, first listed {b['first_listed']})"
+                    for b in p["before_first_listing"]
+                )
+                + "."
+            ]
+            if p.get("before_first_listing")
             else []
         ),
         "Each token type is priced at its own rate: uncached input, cache reads, 5-minute and 1-hour cache "

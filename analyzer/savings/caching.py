@@ -6,11 +6,16 @@ The rules live in one table (`RULES`), checked against the providers' documentat
   128-token steps after the first 1,024; entries are cleared after 5-10 minutes idle, at most an hour.
   No write premium. The read discount is the catalogue's cache-read price (50% gpt-4o, 75% gpt-4.1,
   90% gpt-5).
-- Anthropic: explicit `cache_control` breakpoints (at most 4); a prefix is cacheable from 1,024 tokens (2,048
-  for Haiku 3/3.5, 4,096 for Opus 4.5 and Haiku 4.5); TTL 5 minutes refreshed on each hit, or 1 hour; writes
-  cost 1.25x (5 min) or 2x (1 h) input, reads 0.1x. The strategy replayed places breakpoints at the end of
+- Anthropic: explicit `cache_control` breakpoints (at most 4); a prefix is cacheable from the model's minimum
+  (engine.min_tokens: 1,024; 2,048 Haiku 3/3.5, Sonnet 4.6, Opus 4.7; 4,096 Opus 4.5/4.6, Haiku 4.5; 512
+  Opus 5); TTL 5 minutes refreshed on each hit, or 1 hour; writes cost 1.25x (5 min) or 2x (1 h) input, reads
+  0.1x. The strategy replayed places breakpoints at the end of
   the system prompt and tools and at the end of each request's input (incremental conversation caching).
-- DeepSeek: automatic, on 64-token units, no write premium; entries live hours (replayed with 1 hour).
+- DeepSeek: automatic, no write premium; entries live hours (replayed with 1 hour). Before V4, the longest
+  cached prefix on 64-token units; V4 (and deepseek-chat/-reasoner from 2026-04-24) hits only whole "cache prefix
+  units", stored at the end of each input and output and at common prefixes (engine.DEEPSEEK_V4).
+- OpenAI models that price cache writes (gpt-5.6, gpt-6...) bill what their automatic cache writes.
+Each rule's source is in RULES (`CacheRule.source`).
 - Google Gemini: implicit caching, automatic from 1,024 tokens (2.5 Flash) / 4,096 (2.5 Pro, 3 Pro), no write
   premium for implicit hits. Explicit caches (storage per token-hour, a price the catalogue does not carry)
   are replayed as their own estimate, `gemini_explicit`.
@@ -51,6 +56,24 @@ __all__ = ["RULES", "estimate_caching", "min_tokens"]
 PLACEMENT_POLICY = "Anthropic breakpoints after the system prompt and tools and at the end of the input"
 
 
+def rules_table() -> list[dict[str, object]]:
+    """The cache rules replayed, one row per provider (and DeepSeek V4's prefix units), each with its source."""
+    from analyzer.savings.engine import DEEPSEEK_V4
+
+    rows = [(p, r) for p, r in sorted(RULES.items())] + [("deepseek (V4)", DEEPSEEK_V4)]
+    return [
+        {
+            "provider": p,
+            "mode": r.mode,
+            "min_tokens": r.min_tokens,
+            "step_tokens": r.step,
+            "ttl_s": {"central": r.ttl_s, "low": r.ttl_low_s, "high": r.ttl_high_s},
+            "source": r.source,
+        }
+        for p, r in rows
+    ]
+
+
 def estimate_caching(
     engine: Engine, priced: pl.DataFrame, cat: Catalogue, split: dict[int, tuple[int, int]] | None = None
 ) -> dict[str, object]:
@@ -71,6 +94,7 @@ def estimate_caching(
         "by_model": [],
         "estimates": [],
         "backtest": bt if bt.get("requests") else None,
+        "rules": rules_table(),
     }
     by_model = (
         ok.select("model_key", logged=pl.col("cost"))

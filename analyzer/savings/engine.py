@@ -15,6 +15,7 @@ combined estimate is one `Lever` with several of these set: the levers are repla
 
 from __future__ import annotations
 
+import re
 import statistics
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -38,16 +39,55 @@ class CacheRule:
     ttl_s: float  # idle retention assumed in the central case (refreshed by every use)
     ttl_low_s: float
     ttl_high_s: float
+    source: str = ""  # the provider's page the rule is taken from
 
 
-# Each provider's caching rules, from their documentation (Nov 2026); see caching.py's docstring.
+_OPENAI_SRC = "https://platform.openai.com/docs/guides/prompt-caching"
+# Each provider's caching rules, from their documentation (Nov 2026), each with its source; see caching.py's
+# docstring. OpenAI bills cache writes on the models whose catalogue entry lists a cache-write price (gpt-5.6,
+# gpt-6...): `simulate(writes_billed=...)`.
 RULES: dict[str, CacheRule] = {
-    "openai": CacheRule("openai", "automatic", 1024, 128, 300, 300, 3600),
-    "azure": CacheRule("azure", "automatic", 1024, 128, 300, 300, 3600),
-    "anthropic": CacheRule("anthropic", "explicit", 1024, 1, 300, 300, 3600),
-    "deepseek": CacheRule("deepseek", "automatic", 64, 64, 3600, 300, 3600),
-    "google": CacheRule("google", "automatic", 1024, 1, 300, 180, 3600),
+    "openai": CacheRule("openai", "automatic", 1024, 128, 300, 300, 3600, _OPENAI_SRC),
+    "azure": CacheRule("azure", "automatic", 1024, 128, 300, 300, 3600, _OPENAI_SRC),
+    "anthropic": CacheRule(
+        "anthropic",
+        "explicit",
+        1024,
+        1,
+        300,
+        300,
+        3600,
+        "https://docs.anthropic.com/en/docs/build-with-claude/prompt-caching",
+    ),
+    "deepseek": CacheRule(
+        "deepseek", "automatic", 64, 64, 3600, 300, 3600, "https://api-docs.deepseek.com/guides/kv_cache"
+    ),
+    "google": CacheRule(
+        "google", "automatic", 1024, 1, 300, 180, 3600, "https://ai.google.dev/gemini-api/docs/caching"
+    ),
 }
+# DeepSeek V4 (deepseek-v4-*, and deepseek-chat / deepseek-reasoner once they became V4 Flash on 2026-04-24):
+# "Each cached prefix is an independent, complete unit. A subsequent request can only hit the cache if it fully
+# matches a cache prefix unit", units stored at the end of the user input, the end of the model output, common
+# prefixes detected across requests, and fixed token intervals in long inputs (interval not published, so not
+# replayed: a lower bound). A longest-prefix replay over-counts V4 hits.
+DEEPSEEK_V4 = CacheRule(
+    "deepseek", "prefix_units", 64, 1, 3600, 300, 3600, "https://api-docs.deepseek.com/guides/kv_cache"
+)
+DEEPSEEK_V4_ALIASES_FROM = 1776988800.0  # 2026-04-24 00:00 UTC
+
+
+def rule_of(provider: str, model: str, ts: float) -> CacheRule | None:
+    """The cache rule that applied to one call: the provider's, or DeepSeek V4's prefix units."""
+    rule = RULES.get(provider)
+    if rule is not None and provider == "deepseek":
+        m = model.lower().rsplit("/", 1)[-1]
+        alias = m in ("deepseek-chat", "deepseek-reasoner") and ts >= DEEPSEEK_V4_ALIASES_FROM
+        if m.startswith("deepseek-v4") or alias:
+            return DEEPSEEK_V4
+    return rule
+
+
 TTL_S = {"5m": 300.0, "1h": 3600.0}
 CASES = ("central", "low", "high")
 # OpenAI's extended prompt-cache retention (`prompt_cache_retention: "24h"`), offered for the GPT-5 and GPT-4.1
@@ -60,8 +100,16 @@ LOOKBACK_BLOCKS = 20  # Anthropic checks for a hit at most this many blocks befo
 def min_tokens(rule: CacheRule, model: str) -> int:
     m = model.lower()
     if rule.provider == "anthropic":
-        if "haiku-4-5" in m or "opus-4-5" in m:
+        # Anthropic's minimum cacheable prompt per model (its prompt-caching page, RULES' source): 4,096 tokens
+        # for Opus 4.5, Opus 4.6 and Haiku 4.5; 2,048 for Opus 4.7, Sonnet 4.6 and Haiku 3 / 3.5; 512 for the
+        # 5-generation Opus, Fable and Mythos; 1,024 for the others (Opus 4.8: a real recorded Opus 4.8 call
+        # wrote a 1,590-token cache, tests/test_caching.py's sample)
+        if "haiku-4-5" in m or re.search(r"opus-4-[56](?!\d)", m):
             return 4096
+        if re.search(r"opus-4-7(?!\d)", m) or "sonnet-4-6" in m:
+            return 2048
+        if re.search(r"(?:opus|fable|mythos)-5(?!\d)", m):
+            return 512
         if "haiku" in m and ("3-5" in m or "3-haiku" in m or "haiku-3" in m):
             return 2048
     if rule.provider == "google" and "pro" in m:
@@ -567,18 +615,24 @@ def _bps(body: Body, at: dict[int, int], n_nodes: int) -> tuple[tuple[int, float
 
 
 @gc_paused()
-def simulate(calls: list[Call], case: str, lever: Lever) -> dict[str, tuple[int, int, int]]:
+def simulate(
+    calls: list[Call], case: str, lever: Lever, writes_billed: frozenset[str] = frozenset()
+) -> dict[str, tuple[int, int, int]]:
     """call_id -> (cache reads, 5-minute writes, 1-hour writes), replayed in time order per scope (provider,
     model, key); every use refreshes an entry's TTL.
 
     Automatic caches hold every prefix for the case's retention. Explicit caches (Anthropic) hold only what
     breakpoints wrote, each for its own TTL: the breakpoints each request set as logged, or with
     `lever.placement` one after the system prompt and tools and one at the end of the input. A call with no
-    cache rules keeps its logged cache when unchanged; changed, it is assumed to lose it."""
+    cache rules keeps its logged cache when unchanged; changed, it is assumed to lose it. DeepSeek V4 hits only
+    whole prefix units (`DEEPSEEK_V4`); an automatic cache of a model in `writes_billed` (OpenAI models that
+    bill cache writes) writes what it newly caches as 5-minute writes."""
     live: dict[tuple[str, str, str], dict[int, tuple[float, float]]] = {}
+    seen: dict[tuple[str, str, str], dict[int, tuple[float, int]]] = {}  # V4: node -> (last use, requests)
+    input_ends: dict[tuple[str, str, str], dict[int, tuple[float, int]]] = {}  # V4: input-end node -> (use, 1)
     out: dict[str, tuple[int, int, int]] = {}
     for c in sorted(calls, key=lambda c: c.ts):
-        rule = RULES.get(c.provider)
+        rule = rule_of(c.provider, c.model, c.ts)
         if c.nodes is None or rule is None or not c.nodes:
             out[c.call_id] = c.logged_cache if not c.changed else (0, 0, 0)
             continue
@@ -587,6 +641,31 @@ def simulate(calls: list[Call], case: str, lever: Lever) -> dict[str, tuple[int,
         if entries is None:
             entries = live[scope] = {}
         minimum = min_tokens(rule, c.model)
+        if rule.mode == "prefix_units":
+            ttl = case_ttl(rule, case)
+            common = seen.setdefault(scope, {})
+            ends = input_ends.setdefault(scope, {})
+            hit = -1
+            for k, node in enumerate(c.nodes):
+                e = entries.get(node)  # a stored unit: an earlier input end, output end or common prefix
+                end = ends.get(c.nodes[k - 1]) if k > 0 else None  # node k ends that earlier call's output
+                n = common.get(node)
+                if (
+                    (e is not None and c.ts - e[0] <= e[1])
+                    or (end is not None and c.ts - end[0] <= ttl)
+                    or (n is not None and n[1] >= 2 and c.ts - n[0] <= ttl)
+                ):
+                    hit = k
+            read = c.cum[hit] if hit >= 0 and c.cum[hit] >= minimum else 0
+            for node in c.nodes:
+                n = common.get(node)
+                common[node] = (c.ts, (n[1] if n is not None and c.ts - n[0] <= ttl else 0) + 1)
+            if hit >= 0:  # the unit hit, refreshed
+                entries[c.nodes[hit]] = (c.ts, ttl)
+            entries[c.nodes[-1]] = (c.ts, ttl)  # the end of the user input
+            ends[c.nodes[-1]] = (c.ts, 1)
+            out[c.call_id] = (read, 0, 0)
+            continue
         if rule.mode == "automatic":
             ttl = case_ttl(rule, case)
             if lever.retention and offers_extended_retention(c.provider, c.model):
@@ -601,7 +680,8 @@ def simulate(calls: list[Call], case: str, lever: Lever) -> dict[str, tuple[int,
             read = 0 if c.cum[-1] < minimum or read < minimum else minimum + (read - minimum) // rule.step * rule.step
             for node in c.nodes:
                 entries[node] = (c.ts, ttl)
-            out[c.call_id] = (read, 0, 0)
+            written = c.cum[-1] - read if c.model in writes_billed and c.cum[-1] >= minimum else 0
+            out[c.call_id] = (read, written, 0)
             continue
         if lever.placement is not None:
             bps = tuple(sorted({(b, lever.placement) for b in (c.sys_end, len(c.nodes) - 1) if b >= 0}))
@@ -675,6 +755,17 @@ def _scope(c: Call) -> tuple[str, str, str]:
     return (c.provider, c.model, c.key)
 
 
+def writes_billed(calls: list[Call], cat: Catalogue) -> frozenset[str]:
+    """The logged model names of OpenAI (and Azure OpenAI) calls whose catalogue entry prices cache writes: their
+    automatic cache bills what it writes (gpt-5.6, gpt-6...), where older models cache for free."""
+    out = set()
+    for provider, model in {(c.provider, c.model) for c in calls if c.provider in ("openai", "azure")}:
+        key = cat.resolve(model, provider).key
+        if key is not None and (cat.entry(key).get("cache_creation_input_token_cost") or 0) > 0:
+            out.add(model)
+    return frozenset(out)
+
+
 def replay(
     traffic: Traffic,
     lever: Lever,
@@ -688,8 +779,9 @@ def replay(
     every scope offering extended retention under a retention lever) and only their calls, plus newly batched
     ones, are repriced: the rest is the as-logged replay's, call for call, so both replays share it exactly."""
     calls = calls if calls is not None else build(traffic, lever, base.index if base else None)
+    billed_writes = writes_billed(calls, cat)
     if base is None or case not in base.replays:
-        sim = simulate(calls, case, lever)
+        sim = simulate(calls, case, lever, billed_writes)
         redo = calls
         kept = None
     else:
@@ -705,7 +797,7 @@ def replay(
         if lever.retention is not None:
             touched |= {sc for sc in base.scopes if offers_extended_retention(sc[0], sc[1])}
         in_scope = [c for c in calls if _scope(c) in touched]
-        sim = simulate(in_scope, case, lever)
+        sim = simulate(in_scope, case, lever, billed_writes)
         batched = lever.batch
         redo = [c for c in calls if c.call_id in sim or (c.base_id in batched and not c.batch)]
         prior = base.replays[case].sim
