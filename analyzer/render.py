@@ -66,6 +66,39 @@ def duration(days: float | None) -> str:
     return count(math.floor(days * 10) / 10 if days < 10 else round(days), "day")
 
 
+def _when(iso: str | None, minutes: bool = True) -> str:
+    """An ISO timestamp as people read it: "2025-11-24 09:00" (UTC), no seconds or microseconds."""
+    if not iso:
+        return "n/a"
+    return iso[:16].replace("T", " ") if minutes and len(iso) > 10 else iso[:10]
+
+
+def _window_end(iso: str) -> str:
+    """`--until` is kept exclusive (a bare date means through the end of that day): show the day it ends on."""
+    from datetime import datetime, timedelta
+
+    t = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    if (t.hour, t.minute, t.second, t.microsecond) == (0, 0, 0, 0):
+        return (t - timedelta(days=1)).date().isoformat()
+    return _when(iso)
+
+
+def _window_start(iso: str) -> str:
+    return iso[:10] if iso[10:19] in ("", "T00:00:00") else _when(iso)
+
+
+def period_words(p: dict[str, Any], minutes: bool = True) -> str:
+    """The period of a report: the window asked for (--since/--until) and, beside it, the span of the data;
+    without a window, the span of the data and its length."""
+    span = f"{_when(p.get('start'), minutes)} .. {_when(p.get('end'), minutes)}" if p.get("start") else "no dated data"
+    since, until = p.get("since"), p.get("until")
+    if since or until:
+        asked = f"{_window_start(since) if since else 'the start'} .. {_window_end(until) if until else 'now'}"
+        days = f" ({duration(p['days'])})" if p.get("days") and since and until else ""
+        return f"{asked} asked{days}; the data spans {span}" + (" UTC" if p.get("start") and minutes else "")
+    return span + (" UTC" if p.get("start") and minutes else "") + (f" ({duration(p['days'])})" if p.get("days") else "")
+
+
 def render_json(report: dict[str, Any]) -> str:
     return orjson.dumps(report, option=orjson.OPT_INDENT_2).decode() + "\n"
 
@@ -79,7 +112,7 @@ def _env() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(usd=usd, num=num, pct=pct, count=count, duration=duration)
+    env.filters.update(usd=usd, num=num, pct=pct, count=count, duration=duration, period_words=period_words)
     return env
 
 
@@ -315,8 +348,7 @@ def render_text(report: dict[str, Any]) -> str:
     lines = []
     if not trace_only:
         lines += [
-            f"Period     {p['start'] or 'n/a'} .. {p['end'] or 'n/a'}"
-            + (f" ({duration(p['days'])})" if p["days"] else ""),
+            f"Period     {period_words(p)}",
             f"Requests   {count(t['requests'], 'API call')} ({num(t['unpriced_requests'])} unpriced, "
             f"{num(t['error_requests'])} failed"
             + (f", {num(p['undated_requests'])} undated" if p.get("undated_requests") else "")

@@ -181,3 +181,25 @@ def test_prefix_reuse_compares_request_logs_with_request_logs(sample_logs_run):
     assert pct(src["block_traces"]["ideal_hit_ratio"]) in trc and "not in the spend" in trc
     line = next(x for x in out.splitlines() if x.startswith("Reuse"))
     assert "of the trace's input (apart from the request logs above)" in line
+
+
+# ---- item 4: the window asked for and the span of the data, both ---------------------------------------------
+
+
+def test_period_says_the_window_asked_for_and_the_span_of_the_data(runner, tmp_path):
+    day = 1_764_000_000  # 2025-11-24 16:00 UTC
+    log = write_jsonl(
+        tmp_path / "a.jsonl", [openai_record(ts=day, rid="a"), openai_record(ts=day + 3 * 86400, rid="b")]
+    )
+    res = runner.invoke(cli, ["report", str(log), "--since", "2025-11-01", "--until", "2025-11-30"])
+    first = res.stdout.splitlines()[0]
+    assert first == (
+        "Period     2025-11-01 .. 2025-11-30 asked (30 days); the data spans 2025-11-24 16:00 .. 2025-11-27 16:00 UTC"
+    )
+    md = runner.invoke(cli, ["report", str(log), "--since", "2025-11-01", "--until", "2025-11-30", "--md", "-"])
+    assert (
+        md.stdout.splitlines()[0] == "# LLM spend: 2025-11-01 .. 2025-11-30 asked (30 days); the data spans "
+        "2025-11-24 .. 2025-11-27"
+    )
+    plain = runner.invoke(cli, ["report", str(log)]).stdout.splitlines()[0]
+    assert plain == "Period     2025-11-24 16:00 .. 2025-11-27 16:00 UTC (3 days)"
