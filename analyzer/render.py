@@ -96,7 +96,8 @@ def period_words(p: dict[str, Any], minutes: bool = True) -> str:
         asked = f"{_window_start(since) if since else 'the start'} .. {_window_end(until) if until else 'now'}"
         days = f" ({duration(p['days'])})" if p.get("days") and since and until else ""
         return f"{asked} asked{days}; the data spans {span}" + (" UTC" if p.get("start") and minutes else "")
-    return span + (" UTC" if p.get("start") and minutes else "") + (f" ({duration(p['days'])})" if p.get("days") else "")
+    utc = " UTC" if p.get("start") and minutes else ""
+    return span + utc + (f" ({duration(p['days'])})" if p.get("days") else "")
 
 
 def render_json(report: dict[str, Any]) -> str:
