@@ -97,8 +97,9 @@ def reconcile(con: Any) -> dict[str, Any]:
         line = f"Matches what was billed within {abs(pct):.2f}% ({_money(billed)} billed on {n:,} calls)."
     else:
         line = (
-            f"Differs from what was billed by {_money(abs(gap))}: computed {_money(computed)} vs {_money(billed)} "
-            f"billed on {sum(r['requests'] for r in comparable):,} calls ({pct:+.1f}%): see Reconciliation."
+            f"Differs from what was billed by {_money(abs(gap))}: computed {_money(computed, billed)} vs "
+            f"{_money(billed, computed)} billed on {sum(r['requests'] for r in comparable):,} calls ({pct:+.1f}%): "
+            "see Reconciliation."
         )
     return {
         "requests_with_billed_cost": sum(r["requests"] for r in out_rows),
@@ -112,9 +113,15 @@ def reconcile(con: Any) -> dict[str, Any]:
     }
 
 
-def _money(v: float) -> str:
+def _money(v: float, beside: float | None = None) -> str:
+    """Dollars: cents from $1, else up to six decimals. `beside`: the amount it is compared with in the same
+    sentence, so that both are written to one precision ("$0.0140 vs $1.0200", not "$0.014011 vs $1.02")."""
     sign = "-" if v < 0 else ""
     v = abs(v)
+    if beside is not None:
+        small = min(v, abs(beside))
+        digits = 2 if small >= 1 else 4 if small >= 0.0001 or small == 0 else 6
+        return f"{sign}${v:,.{digits}f}"
     return f"{sign}${v:,.2f}" if v >= 1 else f"{sign}${v:.6f}".rstrip("0").rstrip(".")
 
 

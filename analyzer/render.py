@@ -355,8 +355,8 @@ def render_text(report: dict[str, Any]) -> str:
             + (f", {num(p['undated_requests'])} undated" if p.get("undated_requests") else "")
             + ")",
             f"Spend      {usd(t['cost_usd'])}"
-            + (" in the request logs" if ux else "")
-            + (f"   (~{usd(t['projected_monthly_usd'])}/month at this rate)" if t["projected_monthly_usd"] else ""),
+            + (f" (~{usd(t['projected_monthly_usd'])}/month at this rate)" if t["projected_monthly_usd"] else "")
+            + (", computed from the request logs at list prices; the bill is below" if ux else ""),
             f"Cached     {pct(t['cached_share'])} of {num(t['input_tokens'])} input tokens",
         ]
     billed = (report.get("reconciliation") or {}).get("line")
@@ -365,7 +365,7 @@ def render_text(report: dict[str, Any]) -> str:
     if ux:
         ut = ux["totals"]
         lines += [
-            f"Billed     {usd(ut['billed_usd'])} per the usage exports"
+            f"Billed     {usd(ut['billed_usd'])}, the bill per the providers' usage exports"
             + ("" if ut["billed_complete"] else f" (incomplete: {num(ut['unpriced_buckets'])} buckets unpriced)")
             + f", {(ux['period']['start'] or '')[:10]} .. {(ux['period']['end'] or '')[:10]}",
             f"           {pct(ut['cached_share'])} of {num(ut['input_tokens'])} input tokens from cache, "
@@ -374,10 +374,16 @@ def render_text(report: dict[str, Any]) -> str:
         rec = ux["reconciliation"]
         if rec:
             gap_in = sum(r["gap_input_tokens"] or 0 for r in rec)
-            gap_usd = sum(r["gap_cost_usd"] or 0 for r in rec)
+            costs = [r["gap_cost_usd"] for r in rec if r["gap_cost_usd"] is not None]
+            if not costs:
+                money = "cost unknown (the export's buckets are unpriced)"
+            elif len(costs) < len(rec):
+                money = f"{usd(sum(costs))} on the {count(len(costs), 'priced row')}, {len(rec) - len(costs)} unpriced"
+            else:
+                money = usd(sum(costs))
             lines.append(
-                f"Logs gap   {num(gap_in)} input tokens, {usd(gap_usd)} (export - logs, {len(rec)} day x model rows; "
-                "the billed total is the export's)"
+                f"Logs gap   {num(gap_in)} input tokens, {money} (export - logs, "
+                f"{count(len(rec), 'day x model row')}; the bill is the export's)"
             )
         for mp in ux["missing_pages"]:
             lines.append(

@@ -203,3 +203,26 @@ def test_period_says_the_window_asked_for_and_the_span_of_the_data(runner, tmp_p
     )
     plain = runner.invoke(cli, ["report", str(log)]).stdout.splitlines()[0]
     assert plain == "Period     2025-11-24 16:00 .. 2025-11-27 16:00 UTC (3 days)"
+
+
+# ---- item 5: one precision per sentence; no $0.00 for an unknown gap; which figure is the bill ----------------
+
+
+def test_reconcile_line_writes_both_sides_to_one_precision():
+    from analyzer.reconcile import _money
+
+    assert _money(0.014011, 1.0205) == "$0.0140" and _money(1.0205, 0.014011) == "$1.0205"
+    assert _money(2.5, 1.25) == "$2.50" and _money(0.014011) == "$0.014011"
+
+
+def test_first_screen_says_which_figure_is_the_bill_and_never_prices_an_unpriced_gap(sample_logs_run):
+    out, html, rep = sample_logs_run
+    lines = {x[:10].strip(): x[11:] for x in out.splitlines() if x[:10].strip()}
+    assert "computed from the request logs at list prices; the bill is below" in lines["Spend"]
+    assert lines["Billed"].startswith("$1.30, the bill per the providers' usage exports")
+    rec = rep["usage_export"]["reconciliation"]
+    assert all(r["gap_cost_usd"] is None for r in rec)  # the export's buckets are unpriced here
+    assert "$0.00" not in lines["Logs gap"] and "cost unknown" in lines["Logs gap"]
+    pair = re.search(r"computed \$[\d,]+\.(\d+) vs \$[\d,]+\.(\d+) billed", lines["Reconcile"])
+    assert len(pair.group(1)) == len(pair.group(2)), lines["Reconcile"]  # computed and billed to one precision
+    assert "at list prices (not the bill)" in html
