@@ -226,3 +226,20 @@ def test_first_screen_says_which_figure_is_the_bill_and_never_prices_an_unpriced
     pair = re.search(r"computed \$[\d,]+\.(\d+) vs \$[\d,]+\.(\d+) billed", lines["Reconcile"])
     assert len(pair.group(1)) == len(pair.group(2)), lines["Reconcile"]  # computed and billed to one precision
     assert "at list prices (not the bill)" in html
+
+
+# ---- item 9: a date window with no traffic is an error that says where the data is -------------------------
+
+
+def test_a_window_with_no_traffic_exits_1_and_says_where_the_data_is(runner, tmp_path):
+    day = 1_764_000_000  # 2025-11-24
+    log = write_jsonl(tmp_path / "a.jsonl", [openai_record(ts=day, rid="a"), openai_record(ts=day + 86400, rid="b")])
+    res = runner.invoke(cli, ["report", str(log), "--since", "2020-01-01", "--until", "2020-01-31"])
+    assert res.exit_code == 1 and res.stdout == ""
+    assert res.stderr.strip() == (
+        "llmcost: error: no requests between 2020-01-01 and 2020-01-31; the data spans 2025-11-24 to 2025-11-25"
+    )
+    later = runner.invoke(cli, ["report", str(log), "--since", "20260101"])
+    assert later.exit_code in (1, 2)  # 20260101 is item 17's spelling; until then a usage error
+    ok = runner.invoke(cli, ["report", str(log), "--since", "2025-11-25"])
+    assert ok.exit_code == 0 and "Requests   1 API call " in ok.stdout
