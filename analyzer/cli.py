@@ -34,6 +34,7 @@ from analyzer.redact import one_line, terminal_safe
 from analyzer.render import (
     RENDERERS,
     count,
+    headline_lines,
     render_audit_index,
     render_projection,
     render_projection_by_model,
@@ -408,6 +409,8 @@ def report(
             click.echo(render_view(rep, view), nl=False)
         elif not any(t for t, _ in outputs) and not csv_dir:
             click.echo(render_text(rep), nl=False)
+        elif not any(t == "-" for t, _ in outputs):  # files written: the headline, so the run is not silent
+            click.echo(terminal_safe("\n".join(headline_lines(rep)) + "\n"), nl=False)
         where = "the report's Ingest section" + (f" and table `rejects` of {db}" if db else "")
         _warn_rejects(store, result, strict, where)
     finally:

@@ -339,6 +339,31 @@ def render_view(report: dict[str, Any], view: str) -> str:
     return terminal_safe("\n".join(lines) + "\n")
 
 
+def headline_lines(report: dict[str, Any]) -> list[str]:
+    """The few lines a run that wrote files prints, so that `report logs -o report.html` is not silent: the
+    spend, the period, and the top lever with its range."""
+    t, h = report["totals"], report["headline"]
+    lines = [
+        f"Spend      {usd(t['cost_usd'])} over {count(t['requests'], 'API call')}, "
+        f"{period_words(report['period'], minutes=False)}"
+    ]
+    ux = report.get("usage_export")
+    if ux:
+        lines.append(f"Billed     {usd(ux['totals']['billed_usd'])}, the bill per the providers' usage exports")
+    if not t["requests"]:
+        return lines
+    if h["levers"]:
+        lv = h["levers"][0]
+        k = "monthly" if h["scaled_to_month"] else "saving"
+        lines.append(
+            f"Top lever  {lv['lever']}: {usd(lv[f'{k}_usd'])}{'/month' if k == 'monthly' else ''} "
+            f"({usd(lv[f'{k}_low_usd'])} .. {usd(lv[f'{k}_high_usd'])}, {lv['confidence']} confidence): {lv['action']}"
+        )
+    else:
+        lines.append("Top lever  none saves money beyond the simulator's accuracy (see the report)")
+    return lines
+
+
 def render_text(report: dict[str, Any]) -> str:
     """A terminal summary for a run with no output file named: the totals (or, for a block-hash trace, its cache
     reuse), spend per model, the levers, then spend by day or week and the costliest sessions."""

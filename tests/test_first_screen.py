@@ -243,3 +243,28 @@ def test_a_window_with_no_traffic_exits_1_and_says_where_the_data_is(runner, tmp
     assert later.exit_code in (1, 2)  # 20260101 is item 17's spelling; until then a usage error
     ok = runner.invoke(cli, ["report", str(log), "--since", "2025-11-25"])
     assert ok.exit_code == 0 and "Requests   1 API call " in ok.stdout
+
+
+# ---- item 13: the README's first command prints the headline, not only "wrote report.html" -----------------
+
+
+def test_writing_files_prints_the_headline(runner, tmp_path):
+    from tests.conftest import SAMPLES
+
+    out, js = tmp_path / "report.html", tmp_path / "summary.json"
+    res = runner.invoke(cli, ["report", str(SAMPLES), "-o", str(out), "--json", str(js)])
+    assert res.exit_code == 0
+    rep = json.loads(js.read_text())
+    lines = res.stdout.splitlines()
+    t = rep["totals"]
+    assert lines[0].startswith(f"Spend      ${t['cost_usd']:.4f} over {t['requests']} API calls, ")
+    assert rep["period"]["start"][:10] in lines[0] and rep["period"]["end"][:10] in lines[0]
+    top = next(x for x in lines if x.startswith("Top lever"))
+    h = rep["headline"]
+    if h["levers"]:
+        assert top.startswith(f"Top lever  {h['levers'][0]['lever']}: ") and " .. " in top
+    else:
+        assert "none saves money" in top
+    assert "wrote" in res.stderr and "wrote" not in res.stdout
+    piped = runner.invoke(cli, ["report", str(SAMPLES), "--json", "-"])
+    assert "Top lever" not in piped.stdout  # stdout holds the JSON alone
