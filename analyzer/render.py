@@ -545,15 +545,24 @@ def render_savings(report: dict[str, Any]) -> str:
         "Each saving is two replays under one simulator (as logged, and with the lever); BAND is the simulator's",
         "error on the requests the lever changes: a saving inside it is nothing to gain.",
         "",
-        f"{'LEVER':10}{'POLICY':52}{'REQUESTS':>10}{'SAVING':>12}{'RANGE':>26}{'BAND':>11}  VERDICT",
     ]
+    rows = [("LEVER", "REQUESTS", "SAVING", "RANGE", "BAND", "VERDICT", "POLICY")]
     for e in est:
-        rng = f"{usd(e['saving_low_usd'])} .. {usd(e['saving_high_usd'])}"
-        band = usd((e.get("backtest") or {}).get("band_usd"))
-        lines.append(
-            f"{e['lever']:10}{e['policy'][:50]:52}{num(e['requests']):>10}{usd(e['saving_usd']):>12}{rng:>26}"
-            f"{band:>11}  {e.get('verdict', '')}"
+        verdict = e.get("verdict", "")
+        if not e["requests"] and not round(e["saving_usd"] or 0, 6):
+            verdict = "no request changes"  # a lever that touches nothing saves nothing, whatever its sign
+        rows.append(
+            (
+                e["lever"],
+                num(e["requests"]),
+                usd(e["saving_usd"]),
+                f"{usd(e['saving_low_usd'])} .. {usd(e['saving_high_usd'])}",
+                usd((e.get("backtest") or {}).get("band_usd")),
+                verdict,
+                e["policy"],
+            )
         )
+    lines += _table(rows, left=(0, 5, 6), cap=200)
     bt = report["caching"]["backtest"]
     if bt:
         lines += [

@@ -268,3 +268,61 @@ def test_writing_files_prints_the_headline(runner, tmp_path):
     assert "wrote" in res.stderr and "wrote" not in res.stdout
     piped = runner.invoke(cli, ["report", str(SAMPLES), "--json", "-"])
     assert "Top lever" not in piped.stdout  # stdout holds the JSON alone
+
+
+# ---- item 6: the savings table: whole policies, no "saves" for nothing, routing counts that agree -------------
+
+
+def _estimate(lever, policy, requests, saving, verdict, **kw):
+    return {
+        "lever": lever,
+        "policy": policy,
+        "requests": requests,
+        "saving_usd": saving,
+        "saving_low_usd": saving,
+        "saving_high_usd": saving,
+        "backtest": {"band_usd": 0.0},
+        "verdict": verdict,
+        "assumptions": [],
+        "evidence": [],
+        **kw,
+    }
+
+
+def test_savings_table_keeps_policies_whole_and_a_lever_that_changes_nothing_does_not_save():
+    from analyzer.render import render_savings
+
+    common = "Anthropic breakpoints after the system prompt and tools and at the end of the input"
+    rep = {
+        "totals": {"cost_usd": 1.0},
+        "caching": {"backtest": None},
+        "savings": [
+            _estimate("caching", f"{common}, 5-minute TTL", 3, 0.25, "saves"),
+            _estimate("caching", f"{common}, 1-hour TTL", 3, -0.5, "costs more"),
+            _estimate("caching", "24-hour prompt cache retention", 0, 0.0, "saves"),
+        ],
+    }
+    out = render_savings(rep)
+    table = out.split("\n\n")[2].splitlines()
+    assert table[0].split() == ["LEVER", "REQUESTS", "SAVING", "RANGE", "BAND", "VERDICT", "POLICY"]
+    assert table[1].endswith(f"{common}, 5-minute TTL") and table[2].endswith(f"{common}, 1-hour TTL")
+    assert "saves" not in table[3] and "no request changes" in table[3]
+
+
+def test_routing_evidence_counts_agree_with_the_requests_column(shared_run):
+    from click.testing import CliRunner
+
+    _, _, db = shared_run
+    res = CliRunner().invoke(cli, ["savings", "--db", str(db), "--json"])
+    routing = [e for e in json.loads(res.stdout)["savings"] if e["lever"] == "routing"]
+    if not routing:
+        pytest.skip("no routing estimate on the shared samples")
+    for e in routing:
+        d = e["detail"]
+        text = " ".join(e["evidence"])
+        if d["dearer_on_target"]:
+            simple = d["eligible_requests"] + d["dearer_on_target"]
+            assert f"{simple} of {d['candidates']} requests simple enough to route; {d['eligible_requests']} of" in text
+            assert f"{d['dearer_on_target']} left alone" in text
+        if e["requests"]:
+            assert f"{e['requests']} routed in the central case (70% of the {d['eligible_requests']})" in text
