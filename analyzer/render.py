@@ -469,20 +469,21 @@ def render_projection(result: dict[str, Any]) -> str:
         )
         + (f", context growth {w['growth']:+.0%}" if w["growth"] else ""),
         "",
-        f"{'':14}{'INPUT':>12}{'CACHE READ':>12}{'CACHE WRITE':>12}{'OUTPUT':>12}{'TOTAL':>12}",
     ]
     words = result.get("scenarios_assume") or {}
     rows = [("as given", result["as_given"]), ("no levers", result["without_levers"])]
     rows += [(words.get(k, k), v) for k, v in result["scenarios"].items()]
-    for name, r in rows:
-        lines.append(
-            f"{name[:39]:40}"
-            + "".join(
-                f"{usd(r[k]):>12}"
-                for k in ("input_usd", "cache_read_usd", "cache_write_usd", "output_usd", "total_usd")
-            )
-        )
-    lines += ["", f"Routing and caching save {usd(result['levers_save_usd'])}/month on this workload.", ""]
+    lines += _scenario_table(rows)
+    given = [x for x, on in (("routing", w["route_share"]), ("caching", w["cached_prefix"])) if on]
+    if given:
+        verb = "saves" if len(given) == 1 else "save"
+        lines += [
+            "",
+            f"{' and '.join(given).capitalize()} {verb} {usd(result['levers_save_usd'])}/month on this workload.",
+            "",
+        ]
+    else:
+        lines += ["", "No routing or caching given (--route-share, --cached-prefix): the cost as it is.", ""]
     lines += [f"- {a}" for a in result["assumptions"]]
     return "\n".join(lines) + "\n"
 
@@ -490,16 +491,23 @@ def render_projection(result: dict[str, Any]) -> str:
 PROJECTION_PARTS = ("input_usd", "cache_read_usd", "cache_write_usd", "output_usd", "total_usd")
 
 
+def _scenario_table(rows: list[tuple[str, dict[str, Any]]]) -> list[str]:
+    """Scenarios by cost part per month, each header over its numbers."""
+    table = [("", "INPUT", "CACHE READ", "CACHE WRITE", "OUTPUT", "TOTAL")]
+    table += [(name, *(usd(r[k]) for k in PROJECTION_PARTS)) for name, r in rows]
+    return _table(table, left=(0,), cap=60)
+
+
 def render_projection_by_model(result: dict[str, Any]) -> str:
     """`llmcost project --from-db` for people: each model's measured workload and monthly cost, the sum, and the
     scenarios named for what they assume."""
-    rows = [("MODEL", "REQUESTS/MONTH", "INPUT", "OUTPUT", "CACHE HITS", "PER MONTH")]
+    rows = [("MODEL", "REQUESTS/MONTH", "INPUT/REQUEST", "OUTPUT/REQUEST", "CACHE HITS", "COST/MONTH")]
     for m in sorted(result["models"], key=lambda m: -m["total_usd"]):
         per_month = m["requests_per_month"]
         rows.append(
             (
                 m["model"],
-                num(round(per_month, 1) if per_month < 10 else round(per_month)),
+                "under 1" if per_month < 1 else num(round(per_month, 1) if per_month < 10 else round(per_month)),
                 num(round(m["input_tokens"])),
                 num(round(m["output_tokens"])),
                 pct(m["cache_hit_rate"]),
@@ -510,24 +518,15 @@ def render_projection_by_model(result: dict[str, Any]) -> str:
         f"Measured from {result['measured_from']}: {count(len(result['models']), 'model')}, each on its own workload",
         "",
     ]
+    rows.append(("TOTAL", "", "", "", "", usd(result["as_given"]["total_usd"])))
     lines += _table(rows, left=(0,))
+    if any(m["requests_per_month"] < 1 for m in result["models"]):
+        lines.append("Requests per month at the measured rate: a model seen a few times over a long period is under 1.")
     if result["unpriced_models"]:
         lines.append(f"Not projected (no price): {', '.join(result['unpriced_models'])}")
     words = result.get("scenarios_assume") or {}
-    lines += [
-        "",
-        f"{'':40}{'INPUT':>12}{'CACHE READ':>12}{'CACHE WRITE':>12}{'OUTPUT':>12}{'TOTAL':>12}",
-    ]
-    for name, r in [("as measured", result["as_given"]), ("without routing or caching", result["without_levers"])] + [
-        (words.get(k, k), v) for k, v in result["scenarios"].items()
-    ]:
-        lines.append(
-            f"{name[:39]:40}"
-            + "".join(
-                f"{usd(r[k]):>12}"
-                for k in ("input_usd", "cache_read_usd", "cache_write_usd", "output_usd", "total_usd")
-            )
-        )
+    scen = [("as measured", result["as_given"]), ("without routing or caching", result["without_levers"])]
+    lines += [""] + _scenario_table(scen + [(words.get(k, k), v) for k, v in result["scenarios"].items()])
     lines += [""] + [f"- {a}" for a in result["assumptions"]]
     return terminal_safe("\n".join(lines) + "\n")
 

@@ -326,3 +326,47 @@ def test_routing_evidence_counts_agree_with_the_requests_column(shared_run):
             assert f"{d['dearer_on_target']} left alone" in text
         if e["requests"]:
             assert f"{e['requests']} routed in the central case (70% of the {d['eligible_requests']})" in text
+
+
+# ---- item 7: project: headers over their numbers, the levers named as given, no fractional requests -----------
+
+
+def _header_over_numbers(lines: list[str], header: str) -> None:
+    """Every column heading ends where its numbers end (right-aligned columns)."""
+    i = next(k for k, x in enumerate(lines) if "TOTAL" in x and "INPUT" in x)
+    head = lines[i]
+    ends = [m.end() for m in re.finditer(r"[A-Z]+(?: [A-Z]+)?", head)]
+    for row in lines[i + 1 :]:
+        if not row.strip():
+            break
+        cells = [m.end() for m in re.finditer(r"-?\$[\d,.]+", row)]
+        assert cells == ends, f"{header}: {head!r} vs {row!r}"
+
+
+def test_project_headers_sit_over_their_numbers_and_name_the_levers_given(runner):
+    args = ["project", "--requests", "500000", "--input-tokens", "2000", "--output-tokens", "300", "--model", "gpt-4o"]
+    res = runner.invoke(cli, [*args, "--route-share", "0.7", "--route-to", "gpt-4o-mini"])
+    assert res.exit_code == 0, res.output
+    lines = res.stdout.splitlines()
+    _header_over_numbers(lines, "project")
+    assert any(x.startswith("Routing saves $") for x in lines) and "caching" not in res.stdout.split("\n\n")[2]
+    plain = runner.invoke(cli, args).stdout
+    assert "save" not in plain.split("\n- ")[0].lower().replace("no routing or caching given", "")
+
+
+def test_project_from_db_has_no_fractional_request_and_a_total(shared_run, runner):
+    _, _, db = shared_run
+    res = runner.invoke(cli, ["project", "--from-db", str(db)])
+    assert res.exit_code == 0, res.output
+    lines = res.stdout.splitlines()
+    doc = json.loads(runner.invoke(cli, ["project", "--from-db", str(db), "--json"]).stdout)
+    table = lines[lines.index(next(x for x in lines if x.startswith("MODEL"))) :]
+    head = ["MODEL", "REQUESTS/MONTH", "INPUT/REQUEST", "OUTPUT/REQUEST", "CACHE", "HITS", "COST/MONTH"]
+    assert table[0].split() == head
+    for m in doc["models"]:
+        if m["requests_per_month"] < 1:
+            row = next(x for x in table if x.startswith(m["model"][:40]))
+            assert "under 1" in row and " 0.1 " not in row and " 0.2 " not in row
+    total = next(x for x in table if x.startswith("TOTAL"))
+    assert total.split()[-1] == f"${doc['as_given']['total_usd']:.4f}"
+    _header_over_numbers(lines, "project --from-db")
