@@ -370,3 +370,51 @@ def test_project_from_db_has_no_fractional_request_and_a_total(shared_run, runne
     total = next(x for x in table if x.startswith("TOTAL"))
     assert total.split()[-1] == f"${doc['as_given']['total_usd']:.4f}"
     _header_over_numbers(lines, "project --from-db")
+
+
+# ---- item 8: the audit day page: every crossed threshold alerted, one alert per model, never "saved -$" --------
+
+
+def test_audit_alerts_every_crossed_threshold_once_per_model_and_the_markdown_has_the_comparison(runner, tmp_path):
+    from datetime import UTC, datetime, timedelta
+
+    from tests.conftest import chat_call
+    from tests.test_audit import audit, calls
+
+    day1 = datetime(2025, 11, 20, 9, 0, tzinfo=UTC)
+    (tmp_path / "logs").mkdir()
+    write_jsonl(tmp_path / "logs" / "d1.jsonl", calls(day1, 10, cached=1024, tag="d1"))
+    usage = {"prompt_tokens": 2000, "completion_tokens": 100, "prompt_tokens_details": {"cached_tokens": 0}}
+    day2 = day1 + timedelta(days=1)
+    new = [
+        chat_call(f"n{i}", (day2 + timedelta(minutes=i)).timestamp(), [{"role": "user", "content": f"q{i}"}], usage, m)
+        for i, m in enumerate(["gpt-4.1"] * 3 + ["gpt-4.1-2025-04-14"] * 2)
+    ]
+    write_jsonl(tmp_path / "logs" / "d2.jsonl", calls(day2, 15, tag="d2") + new)
+    res, out = audit(runner, tmp_path, "--fail-on-increase", "20", day="2025-11-21")
+    assert res.exit_code == 3, res.output
+    crossed = {c["check"] for c in out["crossed"]}
+    assert "spend_increase_pct" in crossed
+    alerted = {a.get("check") for a in out["alerts"]}
+    assert crossed <= alerted  # every crossed threshold is in the alert list
+    models = [a for a in out["alerts"] if a["kind"] == "new_model"]
+    assert len(models) == 1 and models[0]["requests"] == 5 and models[0]["aliases"] == ["gpt-4.1-2025-04-14"]
+    page = (tmp_path / "out" / "llmcost-2025-11-21.html").read_text()
+    alerts = page[page.index("<h3>Alerts</h3>") :].split("</ul>")[0]
+    for c in out["crossed"]:
+        assert c["message"].split(" (")[0] in alerts
+    assert "already saved -$" not in page
+    md = (tmp_path / "out" / "llmcost-2025-11-21.md").read_text()
+    assert "## Audit of 2025-11-21" in md and "the window before" in md and "Change against the window before" in md
+    assert "exceeds --fail-on-increase 20" in md
+
+
+def test_negative_already_saved_reads_as_a_cost():
+    from analyzer.render import _env
+
+    tpl = _env().from_string(
+        '{% set r = {"caching": {"already_saved_usd": x}} %}{% if (r.caching.already_saved_usd or 0) < 0 %}'
+        "cost {{ -r.caching.already_saved_usd | usd }} more{% else %}saved {{ r.caching.already_saved_usd | usd }}"
+        "{% endif %}"
+    )
+    assert tpl.render(x=-0.0001) == "cost $0.0001 more" and tpl.render(x=0.5) == "saved $0.5000"
