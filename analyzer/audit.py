@@ -203,9 +203,11 @@ def compare(
             "crossed": any(c["check"] == "cached_share_drop_pts" for c in crossed),
         },
     ]
-    alerts = _median_alerts(cur, windows, trailing, fail_on_increase, fail_on_cache_drop, checks)
-    crossed += [{k: a[k] for k in ("check", "value", "threshold", "message")} for a in alerts]
-    alerts += _new_models(store, cat, windows)
+    # every crossed threshold is an alert: the window before's checks as well as the trailing median's
+    alerts = [c | {"kind": BEFORE_KINDS[c["check"]]} for c in crossed]
+    median = _median_alerts(cur, windows, trailing, fail_on_increase, fail_on_cache_drop, checks)
+    crossed += [{k: a[k] for k in ("check", "value", "threshold", "message")} for a in median]
+    alerts += median + _new_models(store, cat, windows)
     return {
         "schema_version": SCHEMA_VERSION,
         "day": windows.day.isoformat(),
@@ -229,6 +231,7 @@ def compare(
 
 
 TRAILING_DAYS = 7
+BEFORE_KINDS = {"spend_increase_pct": "spend_increase", "cached_share_drop_pts": "cached_share_drop"}
 LARGE_PREFIX_TOKENS = 1024  # the smallest prefix any provider caches
 MOSTLY_UNCACHED = 0.5  # a new prefix is flagged when less than this share of its repeats were read from cache
 
@@ -333,9 +336,16 @@ def _median_alerts(
     return out
 
 
+def _undated(model: str) -> str:
+    """`gpt-4.1-2025-04-14` and `claude-sonnet-4-5-20250929` without their snapshot date: one model."""
+    return re.sub(r"-(\d{8}|\d{4}-\d{2}-\d{2})$", "", model.lower())
+
+
 def _new_models(store: Store, cat: Catalogue, windows: Windows) -> list[dict[str, Any]]:
     """Models logged in the window and never before it: each a `new_model` alert, or `new_unpriced_model`
-    when the catalogue has no price for it (its spend is missing from every total)."""
+    when the catalogue has no price for it (its spend is missing from every total). A model and its dated
+    alias (`claude-sonnet-4-5` and `claude-sonnet-4-5-20250929`) price as one catalogue key: one alert, and
+    none when the key was logged before under another name."""
     start, end = windows.current
     rows = store.con.execute(
         "SELECT model, any_value(provider), count(*) FROM requests WHERE trace_ms IS NULL AND ts >= ? AND ts < ? "
@@ -343,19 +353,35 @@ def _new_models(store: Store, cat: Catalogue, windows: Windows) -> list[dict[str
         "GROUP BY model ORDER BY count(*) DESC, model",
         [start, end, start],
     ).fetchall()
-    out = []
+    before = store.con.execute(
+        "SELECT model, any_value(provider) FROM requests WHERE trace_ms IS NULL AND ts < ? AND model IS NOT NULL "
+        "GROUP BY model",
+        [start],
+    ).fetchall()
+    seen_keys = {k for k in (cat.resolve(m, p).key for m, p in before) if k}
+    seen_names = {_undated(m) for m, _ in before}
+    grouped: dict[str, dict[str, Any]] = {}
     for model, provider, n in rows:
         key = cat.resolve(model, provider).key
-        kind = "new_model" if key else "new_unpriced_model"
+        if (key and key in seen_keys) or _undated(model) in seen_names:
+            continue  # a new spelling of a model already logged
+        g = grouped.setdefault(_undated(model), {"names": [], "provider": provider, "key": key, "n": 0})
+        g["names"].append(model)
+        g["n"] += int(n)
+    out = []
+    for g in grouped.values():
+        model, key, n = g["names"][0], g["key"], g["n"]
+        also = f", also logged as {', '.join(g['names'][1:])}" if len(g["names"]) > 1 else ""
         out.append(
             {
-                "kind": kind,
+                "kind": "new_model" if key else "new_unpriced_model",
                 "model": model,
-                "provider": provider,
+                "provider": g["provider"],
                 "priced_as": key,
-                "requests": int(n),
+                "requests": n,
+                "aliases": g["names"][1:],
                 "message": f"{'new model' if key else 'new UNPRICED model (not in any cost)'}: {model} "
-                f"({int(n):,} request{'s' if n != 1 else ''})",
+                f"({n:,} request{'s' if n != 1 else ''}{also})",
             }
         )
     return out

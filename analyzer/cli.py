@@ -36,6 +36,7 @@ from analyzer.redact import one_line, terminal_safe
 from analyzer.render import (
     RENDERERS,
     count,
+    headline_lines,
     render_audit_index,
     render_projection,
     render_projection_by_model,
@@ -376,6 +377,8 @@ def report(
         try:
             result = _ingest(store, paths, no_text, fmt, backend=backend) if paths else IngestResult()
             rules = load_rules(routing_rules) if routing_rules else None
+            if since is not None or until is not None:
+                _need_traffic_in_window(store, since, until)
             if hash_ids:
                 store.hide_ids()
             rep = build_report(
@@ -414,6 +417,8 @@ def report(
             click.echo(render_view(rep, view), nl=False)
         elif not any(t for t, _ in outputs) and not csv_dir:
             click.echo(render_text(rep), nl=False)
+        elif not any(t == "-" for t, _ in outputs):  # files written: the headline, so the run is not silent
+            click.echo(terminal_safe("\n".join(headline_lines(rep)) + "\n"), nl=False)
         where = "the report's Ingest section" + (f" and table `rejects` of {db}" if db else "")
         try:
             _warn_rejects(store, result, strict, where)
@@ -437,6 +442,38 @@ def _render(kind: str, fn: Any, rep: Any, failures: list[str]) -> str | None:
 
 def _render_failed(failures: list[str]) -> RenderError:
     return RenderError("; ".join(failures) + " (the other outputs were written; please report this)")
+
+
+def _need_traffic_in_window(store: Store, since: datetime | None, until: datetime | None) -> None:
+    """A window with no traffic is a mistake to say, not a $0.00 report with n/a everywhere: exit 1 with the
+    window asked for and the span the data covers, as for an empty folder."""
+    bounds = "($since IS NULL OR {c} >= $since) AND ($until IS NULL OR {c} < $until)"
+    sql = (
+        "SELECT (SELECT count(*) FROM requests WHERE trace_ms IS NULL AND " + bounds.format(c="ts") + "), "
+        "(SELECT count(*) FROM usage_buckets WHERE " + bounds.format(c="period_start") + "), "
+        "least((SELECT min(ts) FROM requests WHERE trace_ms IS NULL), (SELECT min(period_start) FROM usage_buckets)), "
+        "greatest((SELECT max(ts) FROM requests WHERE trace_ms IS NULL), "
+        "(SELECT max(period_start) FROM usage_buckets))"
+    )
+    in_window, buckets, first, last = store.con.execute(sql, {"since": since, "until": until}).fetchall()[0]
+    if in_window or buckets or first is None:  # no dated data at all: the report says what there is
+        return
+    shown_until = until - timedelta(days=1) if until is not None and until.time() == datetime.min.time() else until
+    asked = (
+        f"{since:%Y-%m-%d}"
+        if since is not None and since.time() == datetime.min.time()
+        else f"{since:%Y-%m-%d %H:%M}"
+        if since is not None
+        else "the start",
+        f"{shown_until:%Y-%m-%d}"
+        if until is not None and until.time() == datetime.min.time()
+        else f"{shown_until:%Y-%m-%d %H:%M}"
+        if shown_until is not None
+        else "now",
+    )
+    raise InputError(
+        f"no requests between {asked[0]} and {asked[1]}; the data spans {first:%Y-%m-%d} to {last:%Y-%m-%d}"
+    )
 
 
 def _say_wrote(target: str) -> None:

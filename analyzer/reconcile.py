@@ -120,8 +120,9 @@ def reconcile(con: Any) -> dict[str, Any]:
         line = f"Matches {what} within {abs(pct):.2f}% ({_money(billed)} {_verb(kinds)} on {n:,} calls)."
     else:
         line = (
-            f"Differs from {what} by {_money(abs(gap))}: computed {_money(computed)} vs {_money(billed)} "
-            f"{_verb(kinds)} on {sum(r['requests'] for r in comparable):,} calls ({pct:+.1f}%): see Reconciliation."
+            f"Differs from {what} by {_money(abs(gap))}: computed {_money(computed, billed)} vs "
+            f"{_money(billed, computed)} {_verb(kinds)} on {sum(r['requests'] for r in comparable):,} calls "
+            f"({pct:+.1f}%): see Reconciliation."
         )
     if line and "logged cost" in kinds:
         line += " The logged cost is the logging client's own computation, not the provider's bill."
@@ -142,9 +143,15 @@ def _verb(kinds: list[str]) -> str:
     return "billed" if kinds == ["billed"] else "logged" if kinds == ["logged cost"] else "billed or logged"
 
 
-def _money(v: float) -> str:
+def _money(v: float, beside: float | None = None) -> str:
+    """Dollars: cents from $1, else up to six decimals. `beside`: the amount it is compared with in the same
+    sentence, so that both are written to one precision ("$0.0140 vs $1.0200", not "$0.014011 vs $1.02")."""
     sign = "-" if v < 0 else ""
     v = abs(v)
+    if beside is not None:
+        small = min(v, abs(beside))
+        digits = 2 if small >= 1 else 4 if small >= 0.0001 or small == 0 else 6
+        return f"{sign}${v:,.{digits}f}"
     return f"{sign}${v:,.2f}" if v >= 1 else f"{sign}${v:.6f}".rstrip("0").rstrip(".")
 
 
