@@ -148,3 +148,34 @@ def test_a_forced_format_is_not_second_guessed(tmp_path):
     log.write_bytes(jsonl(recs))
     res = Store().ingest([str(log)], fmt="anthropic_messages")
     assert (res.rows, res.rejected) == (1, 1)
+
+
+# ---- item 3: a live log ending in half a line ---------------------------------------------------------------
+
+
+def test_a_half_written_last_line_waits_for_the_next_night(tmp_path):
+    from tests.robustness.conftest import chat_no_id, run_cli
+
+    log = tmp_path / "live.jsonl"
+    whole = jsonl([chat_no_id(i) for i in range(4)])
+    last = whole.splitlines(keepends=True)[-1]
+    log.write_bytes(whole[: -len(last)] + last[: len(last) // 2])  # the writer is half way through line 4
+    db = tmp_path / "db.duckdb"
+    res = run_cli("ingest", "--db", str(db), "--strict", str(log))
+    assert res.returncode == 0, res.stderr.decode()
+    store = Store(db)
+    assert store.con.execute("SELECT count(*) FROM requests").fetchall()[0][0] == 3
+    assert store.con.execute("SELECT count(*) FROM rejects").fetchall()[0][0] == 0
+    log.write_bytes(whole)  # the next night: line 4 complete
+    res = store.ingest([str(log)])
+    assert (res.rows, res.rejected, res.files[0].duplicates) == (1, 0, 3)
+    assert store.con.execute("SELECT count(*) FROM rejects").fetchall()[0][0] == 0
+    store.close()
+
+
+def test_a_complete_last_line_without_a_line_end_is_read(tmp_path):
+    from tests.robustness.conftest import chat_no_id
+
+    log = tmp_path / "done.jsonl"
+    log.write_bytes(jsonl([chat_no_id(i) for i in range(3)]).rstrip(b"\n"))
+    assert Store().ingest([str(log)]).rows == 3
