@@ -179,3 +179,159 @@ def test_a_complete_last_line_without_a_line_end_is_read(tmp_path):
     log = tmp_path / "done.jsonl"
     log.write_bytes(jsonl([chat_no_id(i) for i in range(3)]).rstrip(b"\n"))
     assert Store().ingest([str(log)]).rows == 3
+
+
+# ---- item 4: any JSON RFC 8259 allows, any RFC 3339 / ISO 8601 / export timestamp ---------------------------
+#
+# Property tests over the grammars, not lists of cases. CI runs EXAMPLES examples each; a longer run:
+#     LLMCOST_FUZZ_EXAMPLES=5000 python -m pytest tests/robustness/test_round3_calls.py -k grammar
+
+import json  # noqa: E402
+import os  # noqa: E402
+from datetime import UTC, date, datetime, timedelta  # noqa: E402
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+EXAMPLES = int(os.environ.get("LLMCOST_FUZZ_EXAMPLES", "60"))
+_fuzz = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+
+# RFC 8259, section 2-7: whitespace, literals, numbers, strings (every escape, \u with any four hex digits,
+# lone surrogates included, and any unescaped character the grammar allows), arrays and objects.
+_digits = st.text("0123456789", min_size=1, max_size=12)
+_number = st.builds(
+    lambda neg, whole, frac, exp: ("-" if neg else "") + whole + (("." + frac) if frac else "") + exp,
+    st.booleans(),
+    st.just("0") | st.builds(lambda a, b: a + b, st.sampled_from("123456789"), st.text("0123456789", max_size=40)),
+    st.none() | _digits,
+    st.just("") | st.builds(lambda e, s, d: e + s + d, st.sampled_from("eE"), st.sampled_from(["", "+", "-"]), _digits),
+)
+_unescaped = st.characters(blacklist_categories=["Cs"], blacklist_characters='"\\', min_codepoint=0x20)
+_escape = st.sampled_from(['\\"', "\\\\", "\\/", "\\b", "\\f", "\\n", "\\r", "\\t"]) | st.builds(
+    lambda h, u: "\\" + u + h, st.text("0123456789abcdefABCDEF", min_size=4, max_size=4), st.sampled_from("u")
+)
+_string = st.builds(lambda parts: '"' + "".join(parts) + '"', st.lists(_unescaped | _escape, max_size=12))
+
+
+def _json_text(ws):
+    def array(items):
+        return st.builds(lambda xs, w: "[" + w + ("," + w).join(xs) + w + "]", st.lists(items, max_size=4), ws)
+
+    def obj(items):
+        member = st.builds(lambda k, w, v: k + w + ":" + w + v, _string, ws, items)
+        return st.builds(lambda ms, w: "{" + w + ("," + w).join(ms) + w + "}", st.lists(member, max_size=4), ws)
+
+    scalar = st.sampled_from(["true", "false", "null"]) | _number | _string
+    return st.recursive(scalar, lambda inner: array(inner) | obj(inner), max_leaves=12)
+
+
+_line_ws = st.text(" \t", max_size=2)  # a JSONL record is one line: no line ends between its tokens
+_doc_ws = st.text(" \t\r\n", max_size=3)
+
+
+def _call_text(extra: str, ws: str, content: str = '"same question"') -> str:
+    """A valid call with an extra member holding `extra`, and the user message's content as the JSON string
+    `content`, whitespace `ws` around its tokens."""
+    call = _chat("chatcmpl-9", 0)
+    body = json.dumps(call)
+    body = body.replace('"same question"', content)
+    return "{" + ws + '"extra"' + ws + ":" + ws + extra + ws + "," + ws + body[1:-1] + ws + "}"
+
+
+@_fuzz
+@given(extra=_json_text(_line_ws), ws=_line_ws, content=_string)
+def test_grammar_any_rfc8259_json_line_is_read(tmp_path_factory, extra, ws, content):
+    from analyzer.sources import read_items
+
+    path = tmp_path_factory.mktemp("j") / "log.jsonl"
+    path.write_bytes((_call_text(extra, ws, content) + "\n").encode("utf-8"))
+    items = list(read_items(path))
+    assert len(items) == 1 and items[0].error is None and isinstance(items[0].obj, dict), items
+
+
+@_fuzz
+@given(extra=_json_text(_doc_ws), ws=_doc_ws, content=_string)
+def test_grammar_any_rfc8259_json_document_loads_its_call(tmp_path_factory, extra, ws, content):
+    """A JSON document (any whitespace, line ends included) holding a call with anything RFC 8259 allows in an
+    unread member and any string as a message: the call loads, nothing is rejected."""
+    path = tmp_path_factory.mktemp("d") / "log.json"
+    path.write_bytes(("[" + ws + _call_text(extra, ws, content) + ws + "]").encode("utf-8"))
+    store = Store()
+    res = store.ingest([str(path)])
+    assert (res.rows, res.rejected) == (1, 0)
+    store.close()
+
+
+# RFC 3339 section 5.6 (date-time, with t/z in either case and a space for T as its note allows), the ISO 8601
+# forms loggers write (basic format, comma fraction, +hh and +hhmm offsets, week and ordinal dates, 24:00) and
+# export spellings (BigQuery "YYYY-MM-DD HH:MM:SS[.ffffff] UTC", "+0000", "GMT").
+@st.composite
+def _timestamps(draw):
+    y = draw(st.integers(2016, 2098))
+    form = draw(st.sampled_from(["calendar", "basic", "week", "ordinal"]))
+    if form == "week":
+        w = draw(st.integers(1, date(y, 12, 28).isocalendar()[1]))
+        wd = draw(st.integers(1, 7))
+        day = date.fromisocalendar(y, w, wd)
+        d = f"{y}-W{w:02d}-{wd}" if draw(st.booleans()) else f"{y}W{w:02d}{wd}"
+    elif form == "ordinal":
+        n = draw(st.integers(1, 365))
+        day = date(y, 1, 1) + timedelta(days=n - 1)
+        d = f"{y}-{n:03d}"
+    else:
+        day = draw(st.dates(date(y, 1, 1), date(y, 12, 31)))
+        d = day.strftime("%Y-%m-%d" if form == "calendar" else "%Y%m%d")
+    base = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    expected = int(base.timestamp()) * 1_000_000
+    if draw(st.booleans()) and form == "calendar":
+        return d, expected  # a date alone: its midnight, UTC
+    if draw(st.integers(0, 20)) == 0:
+        h, m, s = 24, 0, 0  # ISO 8601's end of the day
+    else:
+        h, m = draw(st.integers(0, 23)), draw(st.integers(0, 59))
+        s = draw(st.integers(0, 60))  # 60: a leap second (RFC 3339 allows it)
+    frac = draw(st.text("0123456789", max_size=12))
+    if h == 24:
+        frac = "0" * len(frac)  # 24:00:00 is only the end of the day
+    extended = form != "basic"
+    t = f"{h:02d}:{m:02d}:{s:02d}" if extended else f"{h:02d}{m:02d}{s:02d}"
+    if frac:
+        t += draw(st.sampled_from(".,")) + frac
+    zone = draw(
+        st.sampled_from(["", "Z", "z", " UTC", "UTC", " GMT", "+hh:mm", "-hh:mm", "+hhmm", "-hhmm", "+hh", "-hh"])
+    )
+    off = 0
+    if "hh" in zone:
+        oh, om = draw(st.integers(0, 23)), draw(st.integers(0, 59)) if "mm" in zone else 0
+        off = (oh * 60 + om) * (1 if zone[0] == "+" else -1)
+        zone = zone[0] + zone[1:].replace("hh", f"{oh:02d}").replace("mm", f"{om:02d}")
+    sep = draw(st.sampled_from(["T", "t", " "]))
+    micro = int(frac[:6].ljust(6, "0")) if frac else 0
+    expected += ((h * 60 + m - off) * 60 + s) * 1_000_000 + micro
+    return d + sep + t + zone, expected
+
+
+@_fuzz
+@given(ts=_timestamps())
+def test_grammar_any_rfc3339_iso8601_or_export_timestamp_is_read(ts):
+    from analyzer.sources.base import timestamp_us
+
+    text, expected = ts
+    assert timestamp_us(text) == expected, text
+
+
+def test_export_and_http_timestamp_spellings_end_to_end(tmp_path):
+    recs = []
+    for i, ts in enumerate(
+        ["2025-11-24 16:00:00.123456 UTC", "2025-11-24T16:00:00.000+0000", "Mon, 24 Nov 2025 16:00:00 GMT"]
+    ):
+        rec = _chat(f"chatcmpl-{i}", i)
+        rec["timestamp"] = ts
+        recs.append(rec)
+    log = tmp_path / "x.jsonl"
+    log.write_bytes(jsonl(recs))
+    store = Store()
+    res = store.ingest([str(log)])
+    assert (res.rows, res.rejected) == (3, 0)
+    got = {r[0] for r in store.con.execute("SELECT ts FROM requests").fetchall()}
+    assert got == {datetime(2025, 11, 24, 16, 0, 0, 123456), datetime(2025, 11, 24, 16)}
