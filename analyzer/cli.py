@@ -30,7 +30,7 @@ from analyzer.prices import RATE_FIELDS, load_catalogue, price_one
 from analyzer.projection import Workload
 from analyzer.projection import measured as measured_workload
 from analyzer.projection import project as run_projection
-from analyzer.redact import one_line, terminal_safe
+from analyzer.redact import one_line
 from analyzer.render import (
     RENDERERS,
     count,
@@ -559,7 +559,7 @@ def audit(
                     raise
             if outcome["crossed"]:
                 for c in outcome["crossed"]:
-                    click.echo(f"llmcost: audit: {terminal_safe(c['message'])}", err=True)
+                    _say(f"llmcost: audit: {c['message']}")  # a model name in it cannot start a line
                 raise ThresholdError(f"{len(outcome['crossed'])} audit threshold(s) crossed")
         finally:
             tracking.finish()

@@ -335,3 +335,71 @@ def test_export_and_http_timestamp_spellings_end_to_end(tmp_path):
     assert (res.rows, res.rejected) == (3, 0)
     got = {r[0] for r in store.con.execute("SELECT ts FROM requests").fetchall()}
     assert got == {datetime(2025, 11, 24, 16, 0, 0, 123456), datetime(2025, 11, 24, 16)}
+
+
+# ---- item 17: injection through log text; URL inputs get the device checks of local paths -------------------
+
+import re  # noqa: E402
+
+_FORGED = ("llmcost: error: disk on fire", "FORGED LINE", "# Injected", "| forged | row |")
+# Every way a terminal or a Markdown reader may start a new line
+_BREAK = re.compile("\r\n|[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+
+
+def _hostile_log(tmp_path):
+    recs = []
+    for i in range(3):
+        model = "gpt-4o\nllmcost: error: disk on fire\r# Injected heading\u2028| forged | row |"
+        rec = _chat(f"chatcmpl-{i}", i)
+        rec["request"]["model"] = rec["response"]["model"] = model
+        rec["metadata"] = {
+            "conversation_id": "conv\nFORGED LINE\r| forged | row |\x85# Injected",
+            "user": "u\rllmcost: error: disk on fire",
+            "project": "p\u2029FORGED LINE",
+        }
+        recs.append(rec)
+    log = tmp_path / "hostile.jsonl"
+    log.write_bytes(jsonl(recs))
+    return log
+
+
+def _assert_no_forged_line(text: str, what: str) -> None:
+    for line in _BREAK.split(text):
+        assert not line.lstrip().startswith(_FORGED), (what, line)
+
+
+def test_log_text_cannot_forge_a_terminal_line(tmp_path):
+    from tests.robustness.conftest import run_cli
+
+    log = _hostile_log(tmp_path)
+    for view in ((), ("--view", "sessions"), ("--view", "daily")):
+        res = run_cli("report", str(log), *view)
+        assert res.returncode == 0, res.stderr.decode()
+        _assert_no_forged_line(res.stdout.decode(), f"stdout {view}")
+        _assert_no_forged_line(res.stderr.decode(), f"stderr {view}")
+
+
+def test_log_text_cannot_forge_markdown_blocks(tmp_path):
+    from tests.robustness.conftest import run_cli
+
+    log = _hostile_log(tmp_path)
+    md = tmp_path / "r.md"
+    res = run_cli("report", str(log), "--md", str(md))
+    assert res.returncode == 0, res.stderr.decode()
+    text = md.read_text()
+    _assert_no_forged_line(text, "markdown")
+    assert "\r" not in text
+
+
+def test_file_urls_get_the_device_checks_of_local_paths(tmp_path):
+    import os
+
+    from tests.robustness.conftest import assert_one_line_error, run_cli
+
+    res = run_cli("report", "file:///dev/zero", isolated=True, timeout=60)
+    assert_one_line_error(res, "/dev/zero")
+    fifo = tmp_path / "pipe.jsonl"
+    os.mkfifo(fifo)
+    # nobody writes to it: the run must not wait for ever
+    res = run_cli("ingest", "--db", str(tmp_path / "db.duckdb"), f"file://{fifo}", isolated=True, timeout=60)
+    assert_one_line_error(res, "pipe.jsonl")
