@@ -403,3 +403,69 @@ def test_file_urls_get_the_device_checks_of_local_paths(tmp_path):
     # nobody writes to it: the run must not wait for ever
     res = run_cli("ingest", "--db", str(tmp_path / "db.duckdb"), f"file://{fifo}", isolated=True, timeout=60)
     assert_one_line_error(res, "pipe.jsonl")
+
+
+# ---- item 18: the audit over usage exports -------------------------------------------------------------------
+
+
+def _openai_usage_day(day: datetime, inp: int, cached: int, out: int, requests: int) -> dict:
+    """One night's OpenAI Usage API export (organization/usage/completions, bucket_width=1d, group_by model)."""
+    start = int(day.timestamp())
+    return {
+        "object": "page",
+        "data": [
+            {
+                "object": "bucket",
+                "start_time": start,
+                "end_time": start + 86400,
+                "results": [
+                    {
+                        "object": "organization.usage.completions.result",
+                        "input_tokens": inp,
+                        "input_cached_tokens": cached,
+                        "output_tokens": out,
+                        "input_audio_tokens": 0,
+                        "output_audio_tokens": 0,
+                        "num_model_requests": requests,
+                        "project_id": None,
+                        "user_id": None,
+                        "api_key_id": None,
+                        "model": "gpt-4o-mini",
+                        "batch": False,
+                        "service_tier": None,
+                    }
+                ],
+            }
+        ],
+        "has_more": False,
+        "next_page": None,
+    }
+
+
+def test_the_audit_of_a_nightly_usage_export_gets_the_days_figures(tmp_path):
+    from tests.robustness.conftest import run_cli
+
+    logs = tmp_path / "exports"
+    logs.mkdir()
+    d1, d2 = datetime(2025, 11, 20, tzinfo=UTC), datetime(2025, 11, 21, tzinfo=UTC)
+    (logs / "usage-2025-11-20.json").write_text(json.dumps(_openai_usage_day(d1, 1_000_000, 200_000, 100_000, 50)))
+    (logs / "usage-2025-11-21.json").write_text(json.dumps(_openai_usage_day(d2, 2_000_000, 1_000_000, 200_000, 80)))
+    out = tmp_path / "out"
+    args = ["audit", str(logs), "--db", str(tmp_path / "a.duckdb"), "--out-dir", str(out), "--day", "2025-11-21"]
+    res = run_cli(*args)
+    assert res.returncode == 0, res.stderr.decode()
+    audit = json.loads((out / "audit-latest.json").read_text())
+    # gpt-4o-mini list prices per 1M tokens: input 0.15, cached input 0.075, output 0.60
+    day2 = 1_000_000 * 0.15e-6 + 1_000_000 * 0.075e-6 + 200_000 * 0.60e-6  # 0.345
+    day1 = 800_000 * 0.15e-6 + 200_000 * 0.075e-6 + 100_000 * 0.60e-6  # 0.195
+    cur, prev = audit["current"], audit["previous"]
+    assert cur["requests"] == 80 and prev["requests"] == 50
+    assert abs(cur["cost_usd"] - day2) < 1e-9 and abs(prev["cost_usd"] - day1) < 1e-9
+    assert cur["input_tokens"] == 2_000_000 and cur["cached_share"] == 0.5
+    assert cur["source"] == "usage exports"
+    assert abs(audit["change"]["cost_pct"] - (day2 - day1) / day1 * 100) < 0.01
+    trailing = audit["trailing_7_days"]  # the 7 days before: only 2025-11-20 is covered, by its export
+    assert trailing["days_with_traffic"] == 1 and abs(trailing["median_daily_cost_usd"] - day1) < 1e-9
+    # and the thresholds apply to it as to logged traffic
+    res = run_cli(*args, "--fail-on-increase", "50")
+    assert res.returncode == 3, res.stderr.decode()
