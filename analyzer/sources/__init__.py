@@ -191,8 +191,9 @@ def loads(data: bytes | bytearray) -> Any:
     try:
         return orjson.loads(data)
     except orjson.JSONDecodeError as e:
-        if "depth" in str(e):
-            raise
+        why = str(e)
+        if "surrogate" not in why and "infinity" not in why:
+            raise  # invalid JSON, or nested deeper than orjson allows: nothing to read again
         try:
             text = bytes(data).decode("utf-8")
             value = json.loads(text, parse_constant=_no_constant)
