@@ -30,6 +30,7 @@ from analyzer.prices import Catalogue
 from analyzer.render import usd
 from analyzer.report import priced_frame
 from analyzer.store import IngestResult, Store
+from analyzer.usage import window_totals
 
 SCHEMA_VERSION = 1
 
@@ -99,20 +100,30 @@ def default_day(today: date) -> date:
 
 
 def latest_day(store: Store) -> date | None:
+    """The latest day of traffic held, logged or exported."""
     ((latest,),) = store.con.execute(
-        "SELECT max(ts)::DATE FROM requests WHERE trace_ms IS NULL"
+        "SELECT greatest((SELECT max(ts)::DATE FROM requests WHERE trace_ms IS NULL), "
+        "(SELECT max(period_start)::DATE FROM usage_buckets))"
     ).fetchall()  # fetchall: DuckDB 2 refuses new work on a connection with a half-read result
     return latest
 
 
+LOGS = "request logs"
+EXPORTS = "usage exports"
+
+
 def _window(store: Store, cat: Catalogue, span: tuple[datetime, datetime]) -> dict[str, Any]:
+    """A window's figures from whatever source holds it (issue 23, item 18): the request logs when any call in
+    it was logged, else the providers' usage exports (an organisation auditing its nightly OpenAI Usage export),
+    else nothing (`source` None)."""
     f = priced_frame(store, cat, span[0], span[1])
     ok = f.filter(pl.col("priced"))
     input_tokens = int(f["input_tokens"].sum() or 0)
     reads = int(f["cache_read_tokens"].sum() or 0)
-    return {
+    out = {
         "start": span[0].isoformat() + "Z",
         "end": span[1].isoformat() + "Z",
+        "source": LOGS if f.height else None,
         "requests": f.height,
         "priced_requests": ok.height,
         "unpriced_requests": f.height - ok.height,
@@ -121,6 +132,25 @@ def _window(store: Store, cat: Catalogue, span: tuple[datetime, datetime]) -> di
         "cache_read_tokens": reads,
         "cached_share": round(reads / input_tokens, 6) if input_tokens else None,
     }
+    if f.height:
+        return out
+    t = window_totals(store.con, cat, span[0], span[1])
+    if t is None:
+        return out
+    inp, reads = t["input_tokens"], t["cache_read_tokens"]
+    out.update(
+        source=EXPORTS,
+        requests=t["requests"] or 0,
+        priced_requests=None,
+        unpriced_requests=0,
+        unpriced_buckets=t["unpriced_buckets"],
+        cost_usd=round(float(t["billed_usd"] or 0.0), 10),
+        billed_basis=t["billed_basis"],
+        input_tokens=inp,
+        cache_read_tokens=reads,
+        cached_share=round(reads / inp, 6) if inp else None,
+    )
+    return out
 
 
 def compare(
@@ -132,7 +162,7 @@ def compare(
     ingested: IngestResult,
 ) -> dict[str, Any]:
     cur = _window(store, cat, windows.current)
-    if not cur["requests"]:
+    if cur["source"] is None:
         latest = latest_day(store)
         raise InputError(
             f"no traffic logged on {windows.day}"
@@ -179,6 +209,21 @@ def compare(
             )
     if cur["unpriced_requests"]:
         notes.append(f"{cur['unpriced_requests']} requests in the window are on unpriced models: not in the spend")
+    if cur.get("unpriced_buckets"):
+        notes.append(
+            f"{cur['unpriced_buckets']} export bucket(s) in the window are on unpriced models: not in the spend"
+        )
+    if cur["source"] == EXPORTS:
+        notes.append(
+            "no request in the window was logged: its figures are the usage exports' ("
+            + "; ".join(cur.get("billed_basis") or [])
+            + ")"
+        )
+    if prev["source"] is not None and prev["source"] != cur["source"]:
+        notes.append(
+            f"this window's figures come from the {cur['source']}, the window before's from the {prev['source']}: "
+            "the change compares two sources"
+        )
     first = _first_logged(store)
     prev["partial"] = first is not None and first > windows.previous[0]
     if prev["partial"] and first is not None and first < windows.previous[1]:
@@ -237,7 +282,10 @@ MOSTLY_UNCACHED = 0.5  # a new prefix is flagged when less than this share of it
 
 
 def _first_logged(store: Store) -> datetime | None:
-    ((first,),) = store.con.execute("SELECT min(ts) FROM requests WHERE trace_ms IS NULL").fetchall()
+    ((first,),) = store.con.execute(
+        "SELECT least((SELECT min(ts) FROM requests WHERE trace_ms IS NULL), "
+        "(SELECT min(period_start) FROM usage_buckets))"
+    ).fetchall()
     return first
 
 
@@ -259,6 +307,22 @@ def _trailing(store: Store, cat: Catalogue, windows: Windows) -> dict[str, Any]:
             .sort("day")
         )
         days = daily.to_dicts()
+    # days no request log covers: the usage exports' figures, if any export covers them
+    logged = {d["day"] for d in days}
+    for n in range(TRAILING_DAYS, 0, -1):
+        d0 = start - timedelta(days=n)
+        if d0.date() in logged:
+            continue
+        t = window_totals(store.con, cat, d0, d0 + timedelta(days=1))
+        if t is not None:
+            days.append(
+                {
+                    "day": d0.date(),
+                    "cost": t["billed_usd"],
+                    "input_tokens": t["input_tokens"],
+                    "reads": t["cache_read_tokens"],
+                }
+            )
     spends = [float(d["cost"] or 0.0) for d in days]
     shares = [d["reads"] / d["input_tokens"] for d in days if d["input_tokens"]]
     return {

@@ -32,7 +32,7 @@ from analyzer.prices import RATE_FIELDS, before_listing, load_catalogue, price_o
 from analyzer.projection import Workload
 from analyzer.projection import measured as measured_workload
 from analyzer.projection import project as run_projection
-from analyzer.redact import one_line, terminal_safe
+from analyzer.redact import one_line
 from analyzer.render import (
     RENDERERS,
     count,
@@ -418,7 +418,8 @@ def report(
         elif not any(t for t, _ in outputs) and not csv_dir:
             click.echo(render_text(rep), nl=False)
         elif not any(t == "-" for t, _ in outputs):  # files written: the headline, so the run is not silent
-            click.echo(terminal_safe("\n".join(headline_lines(rep)) + "\n"), nl=False)
+            for line in headline_lines(rep):
+                _say(line, err=False)
         where = "the report's Ingest section" + (f" and table `rejects` of {db}" if db else "")
         try:
             _warn_rejects(store, result, strict, where)
@@ -629,7 +630,7 @@ def audit(
                     raise
             if outcome["crossed"]:
                 for c in outcome["crossed"]:
-                    click.echo(f"llmcost: audit: {terminal_safe(c['message'])}", err=True)
+                    _say(f"llmcost: audit: {c['message']}")  # a model name in it cannot start a line
                 if failures:
                     _say(f"llmcost: error: {_render_failed(failures)}")
                 raise ThresholdError(f"{len(outcome['crossed'])} audit threshold(s) crossed")

@@ -10,6 +10,7 @@ import base64
 import hashlib
 import math
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Callable
@@ -167,9 +168,14 @@ def render_markdown(report: dict[str, Any]) -> str:
     return env.get_template("summary.md.j2").render(r=report)
 
 
+# Every character a terminal, a Markdown reader or Python's splitlines ends a line at: log text carrying one
+# would start a line of its own (a forged "llmcost: error:", a Markdown heading or table row).
+_LINE_BREAKS = re.compile("\r\n|[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+
+
 def _md_cell(v: Any) -> str:
-    """A Markdown table cell that log text cannot break out of."""
-    s = str(v).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+    """A Markdown table cell that log text cannot break out of (a lone CR ends a line in Markdown too)."""
+    s = _LINE_BREAKS.sub(" ", str(v)).replace("\\", "\\\\").replace("|", "\\|")
     for ch in "`*_[]<>":
         s = s.replace(ch, "\\" + ch)
     return s
@@ -235,8 +241,19 @@ def _fsync_folder(folder: Path) -> None:
         os.close(dfd)
 
 
+def _terminal(lines: list[str]) -> str:
+    """Lines for a terminal: a line break inside one (from a model name, a conversation id) is shown escaped,
+    so no output line can begin with text from a log; then every control character is removed."""
+    return terminal_safe("\n".join(_LINE_BREAKS.sub(_escaped, ln) for ln in lines) + "\n")
+
+
+def _escaped(m: re.Match[str]) -> str:
+    return m.group().encode("unicode_escape").decode("ascii")
+
+
 def _table(rows: list[tuple[str, ...]], left: tuple[int, ...] = (0,), cap: int = 40) -> list[str]:
     """Columns padded to their widest cell (at most `cap`); the `left` columns left-aligned, numbers right."""
+    rows = [tuple(_LINE_BREAKS.sub(_escaped, c) for c in r) for r in rows]
     widths = [min(max(len(r[i]) for r in rows), cap) for i in range(len(rows[0]))]
     out = []
     for r in rows:
@@ -352,7 +369,7 @@ def render_view(report: dict[str, Any], view: str) -> str:
             if v["rows"] or v.get("undated")
             else ["No requests."]
         )
-    return terminal_safe("\n".join(lines) + "\n")
+    return _terminal(lines)
 
 
 def headline_lines(report: dict[str, Any]) -> list[str]:
@@ -475,7 +492,7 @@ def render_text(report: dict[str, Any]) -> str:
         lines += [""] + session_lines(report["sessions"], last=10)
     lines.append("")
     lines.append("Details, charts and assumptions: -o report.html; one view: --view daily|weekly|monthly|sessions")
-    return terminal_safe("\n".join(lines) + "\n")
+    return _terminal(lines)
 
 
 def render_projection(result: dict[str, Any]) -> str:
@@ -551,7 +568,7 @@ def render_projection_by_model(result: dict[str, Any]) -> str:
     scen = [("as measured", result["as_given"]), ("without routing or caching", result["without_levers"])]
     lines += [""] + _scenario_table(scen + [(words.get(k, k), v) for k, v in result["scenarios"].items()])
     lines += [""] + [f"- {a}" for a in result["assumptions"]]
-    return terminal_safe("\n".join(lines) + "\n")
+    return _terminal(lines)
 
 
 def render_savings(report: dict[str, Any]) -> str:
@@ -612,4 +629,4 @@ def render_savings(report: dict[str, Any]) -> str:
     for e in est:
         lines.append(f"{e['lever']} ({e['policy']}):")
         lines += [f"  - {a}" for a in e["assumptions"] + e["evidence"]]
-    return terminal_safe("\n".join(lines) + "\n")
+    return _terminal(lines)

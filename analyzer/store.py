@@ -678,7 +678,7 @@ class Store:
         # record says something else (its fingerprint): that call is stored as "<id>~<fingerprint>", so a second
         # reading of either record, in any order and any later run, finds it again.
         fps: list[str | None] = b.requests.column("fingerprint").to_pylist()
-        alt = [None if fp is None or unique_id(rid) else f"{rid}~{fp}" for rid, fp in zip(rids, fps, strict=True)]
+        alt = [None if fp is None else f"{rid}~{fp}" for rid, fp in zip(rids, fps, strict=True)]
         known = self._known_ids()
         tok = self._token_cache()
         stored = self._stored_ids([r for r in (*rids, *alt) if r is not None and r not in known])
@@ -717,7 +717,7 @@ class Store:
                         here[rid] = i
                     continue
                 rids[i] = rid = other
-            known[rid] = fps[i] if alt[i] is not None else None
+            known[rid] = fps[i]
             keep[i] = True
             if final:
                 f.own.add(rid)
@@ -956,7 +956,8 @@ class _Builder:
         cid_of = memo.cid_of
         bps = r.breakpoints
         n_in = 0
-        fp = None if keyless else _fingerprint(r)
+        # only an id that may repeat for another call needs the record's fingerprint (item 1)
+        fp = None if keyless or unique_id(r.request_id or "") else _fingerprint(r)
         for pos, (role, text, is_output) in enumerate(r.messages):
             cid = cid_of.get(text)
             if cid is None:
@@ -1094,6 +1095,7 @@ def _fingerprint(r: Request) -> Any:
 
 
 _UNIQUE_RUN = re.compile(r"[A-Za-z0-9]{8,}")
+_NOT_ALNUM = re.compile(r"[^A-Za-z0-9]+")
 
 
 def unique_id(rid: str) -> bool:
@@ -1101,7 +1103,7 @@ def unique_id(rid: str) -> bool:
     chatcmpl-<29 random characters>, Anthropic's msg_01..., a UUID) holds a run of 8+ letters and digits mixed,
     and 20+ of them in all. Counters (`7`, `req-000123`) and Ollama's `chatcmpl-<0..999>` do not: for those the
     record's fingerprint is part of the identity."""
-    if len(rid) < 20 or sum(c.isascii() and c.isalnum() for c in rid) < 20:
+    if len(rid) < 20 or len(_NOT_ALNUM.sub("", rid)) < 20:
         return False
     return any(any(c.isdigit() for c in m) and any(c.isalpha() for c in m) for m in _UNIQUE_RUN.findall(rid))
 

@@ -7,6 +7,7 @@ Order matters where formats overlap: the most specific sniffers come first.
 from __future__ import annotations
 
 import itertools
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -142,7 +143,7 @@ def read_items(path: Path, digest: Digest | None = None) -> Iterator[Item]:
         if start[:1] in (b"[", b"{"):
             first_line = _LINE_END.split(start, 1)[0]
             try:
-                orjson.loads(first_line)
+                loads(first_line)
                 is_document = first_line.strip()[:1] == b"["
             except orjson.JSONDecodeError:
                 is_document = True
@@ -164,7 +165,7 @@ def read_items(path: Path, digest: Digest | None = None) -> Iterator[Item]:
                     yield from _big_document(body)
                     return
                 try:
-                    doc = orjson.loads(body) if stream.damage is None else None
+                    doc = loads(body) if stream.damage is None else None
                 except orjson.JSONDecodeError:
                     doc = None  # not one document after all: JSONL whose first line is broken
                 if doc is not None:
@@ -300,6 +301,60 @@ def range_items(path: Path, start: int, end: int, ends: list[int]) -> Iterator[I
 _LINE_END = re.compile(rb"\r\n|\r|\n")
 
 
+def loads(data: bytes | bytearray) -> Any:
+    """A JSON text as RFC 8259 allows it. orjson refuses a few things the grammar allows: an escaped lone
+    surrogate (`"\\ud800"`, which a logger cutting a string between a surrogate pair writes) and a number too
+    large for a double (`1e400`). Those are read by the standard library instead: a lone surrogate becomes
+    U+FFFD, such a number infinity (which no count or amount accepts). Nesting deeper than orjson's limit stays
+    refused."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as e:
+        why = str(e)
+        if "surrogate" not in why and "infinity" not in why:
+            raise  # invalid JSON, or nested deeper than orjson allows: nothing to read again
+        try:
+            text = bytes(data).decode("utf-8")
+            value = json.loads(text, parse_constant=_no_constant)
+        except (ValueError, RecursionError):
+            raise e from None
+        return _no_surrogates(value)
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _clean(s: str) -> str:
+    return _SURROGATE.sub("\ufffd", s)
+
+
+def _no_surrogates(value: Any) -> Any:
+    """The value with every lone surrogate in its strings and keys replaced by U+FFFD (no recursion: the
+    value may be nested as deep as the parser allowed)."""
+    if isinstance(value, str):
+        return _clean(value)
+    if not isinstance(value, dict | list):
+        return value
+    root: list[Any] = [value]
+    stack: list[tuple[Any, Any]] = [(root, 0)]
+    while stack:
+        parent, key = stack.pop()
+        v = parent[key]
+        if isinstance(v, str):
+            parent[key] = _clean(v)
+        elif isinstance(v, list):
+            stack.extend((v, i) for i in range(len(v)))
+        elif isinstance(v, dict):
+            if any(isinstance(k, str) and _SURROGATE.search(k) for k in v):
+                v = parent[key] = {_clean(k): x for k, x in v.items()}
+            stack.extend((v, k) for k in v)
+    return root[0]
+
+
 def _line_items(lines: Iterator[Line]) -> Iterator[Item]:
     for ln in lines:
         if ln.data is None:
@@ -310,8 +365,13 @@ def _line_items(lines: Iterator[Line]) -> Iterator[Item]:
             yield Item(ln.number, "line", None, why, ln.data[:200])
             continue
         try:
-            yield Item(ln.number, "line", orjson.loads(ln.data), None, ln.data)
+            yield Item(ln.number, "line", loads(ln.data), None, ln.data)
         except orjson.JSONDecodeError as e:
+            if ln.unended:
+                # A live log's last line, still being written: not read yet (nor rejected). The file's hash
+                # covers it, so once the line is complete the grown file is read again and its records before
+                # are duplicates.
+                return
             yield Item(ln.number, "line", None, f"not valid JSON ({str(e).split(':')[0]})", ln.data)
 
 

@@ -19,6 +19,7 @@ import orjson
 from analyzer import tokens
 from analyzer.redact import redact
 from analyzer.sources.streams import Stream, assemble, body_text, looks_like_stream
+from analyzer.timeparse import iso_us
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NO_VALUE = object()
@@ -216,13 +217,10 @@ def timestamp_us(value: Any, name: str = "timestamp") -> int | None:
             value = float(s)
         except ValueError:
             try:
-                dt = datetime.fromisoformat(s)
-                if dt.tzinfo is None:
-                    dt = dt.replace(tzinfo=UTC)
-                delta = dt - _EPOCH
+                us = iso_us(s)  # any RFC 3339 / ISO 8601 spelling, BigQuery's "... UTC", HTTP dates
             except (ValueError, OverflowError):
                 raise RecordError(f"unparseable {name}", raw) from None
-            return in_window((delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds, name, raw)
+            return in_window(us, name, raw)
     if isinstance(value, int | float):
         if not math.isfinite(value) or value < 0:
             raise RecordError(f"unparseable {name}", raw)
