@@ -49,6 +49,18 @@ def _import_ray() -> Any:
     return ray
 
 
+def _loopback_only(ray: Any) -> None:
+    """A Ray started for one run listens on loopback only. Ray binds its servers (GCS, raylet, workers, object
+    manager) to the node's IP, and turns a node IP of 127.0.0.1 into the machine's external address unless it
+    runs as a single-machine Ray (its mode on macOS and Windows): that mode, asked for here, keeps every one of
+    them on 127.0.0.1, so nothing another machine can reach is opened (Ray's servers have no authentication by
+    default). The dashboard is off and usage statistics are not sent (`_RAY_ENV`)."""
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # read by the processes Ray starts
+    constants = getattr(getattr(ray, "_private", None), "ray_constants", None)
+    if constants is not None and hasattr(constants, "ENABLE_RAY_CLUSTER"):
+        constants.ENABLE_RAY_CLUSTER = False  # read at ray.init in this process, which imported it already
+
+
 def runtime_env() -> dict[str, Any]:
     """What Ray's workers need to run llmcost's units as this process would: the `LLMCOST_*` settings (record
     limits, ...) and, when llmcost runs from a source checkout rather than an installed package,
@@ -113,6 +125,7 @@ class Ray:
             }
             if address is None:
                 kwargs |= {"num_cpus": workers or default_workers(), "include_dashboard": False}
+                _loopback_only(ray)
             try:
                 ray.init(address=address, **kwargs)
             except (ConnectionError, RuntimeError, ValueError) as e:
