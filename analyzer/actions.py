@@ -48,7 +48,8 @@ def headline(report: dict[str, Any]) -> dict[str, Any]:
         }
     if not ranked:
         out["no_lever_reason"] = (
-            "No lever saves money on this traffic beyond the simulator's accuracy: "
+            "No lever is ranked as a saving on this traffic (beyond the simulator's accuracy, across its range, on "
+            "enough evidence): "
             + (
                 "; ".join(
                     f"{e['lever']} ({e['policy']}) {_verdict_text(e)}" for e in _best_per_lever(report["savings"])
@@ -177,14 +178,32 @@ def _lever(e: dict[str, Any], report: dict[str, Any], per_month: float | None) -
         )
     else:
         level, reason, action = "low", "", f"{e['policy']}: {_amount(m)}."
+    today = e.get("saving_today_usd")
+    monthly_today = round(today * per_month, 10) if today is not None and per_month else None
     return {
         "lever": lever,
         "policy": e["policy"],
         **m,
+        # at which prices: the figures above as billed; today's prices beside them (the forward-looking figure)
+        "prices": e.get("prices") or "",
+        "saving_today_usd": today,
+        "monthly_today_usd": monthly_today,
+        "prices_text": _prices_text(e, today, monthly_today),
         "confidence": level,
         "confidence_reason": reason,
         "action": action,
     }
+
+
+def _prices_text(e: dict[str, Any], today: float | None, monthly_today: float | None) -> str:
+    """One sentence: at which prices the lever's figures are given, and the figure at today's prices."""
+    if not (e.get("prices") or "").startswith("as billed"):
+        return e.get("prices") or ""
+    text = "At the prices billed (each call at the prices in force at its time)"
+    if today is None:
+        return text + "."
+    amount = f"{usd_text(monthly_today)}/month" if monthly_today is not None else usd_text(today)
+    return f"{text}; at today's prices: {amount}."
 
 
 def _caching_action(report: dict[str, Any], e: dict[str, Any], m: dict[str, Any]) -> str:

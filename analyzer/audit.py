@@ -30,6 +30,7 @@ from analyzer.prices import Catalogue
 from analyzer.render import usd
 from analyzer.report import priced_frame
 from analyzer.store import IngestResult, Store
+from analyzer.usage import window_totals
 
 SCHEMA_VERSION = 1
 
@@ -99,20 +100,30 @@ def default_day(today: date) -> date:
 
 
 def latest_day(store: Store) -> date | None:
+    """The latest day of traffic held, logged or exported."""
     ((latest,),) = store.con.execute(
-        "SELECT max(ts)::DATE FROM requests WHERE trace_ms IS NULL"
+        "SELECT greatest((SELECT max(ts)::DATE FROM requests WHERE trace_ms IS NULL), "
+        "(SELECT max(period_start)::DATE FROM usage_buckets))"
     ).fetchall()  # fetchall: DuckDB 2 refuses new work on a connection with a half-read result
     return latest
 
 
+LOGS = "request logs"
+EXPORTS = "usage exports"
+
+
 def _window(store: Store, cat: Catalogue, span: tuple[datetime, datetime]) -> dict[str, Any]:
+    """A window's figures from whatever source holds it (issue 23, item 18): the request logs when any call in
+    it was logged, else the providers' usage exports (an organisation auditing its nightly OpenAI Usage export),
+    else nothing (`source` None)."""
     f = priced_frame(store, cat, span[0], span[1])
     ok = f.filter(pl.col("priced"))
     input_tokens = int(f["input_tokens"].sum() or 0)
     reads = int(f["cache_read_tokens"].sum() or 0)
-    return {
+    out = {
         "start": span[0].isoformat() + "Z",
         "end": span[1].isoformat() + "Z",
+        "source": LOGS if f.height else None,
         "requests": f.height,
         "priced_requests": ok.height,
         "unpriced_requests": f.height - ok.height,
@@ -121,6 +132,25 @@ def _window(store: Store, cat: Catalogue, span: tuple[datetime, datetime]) -> di
         "cache_read_tokens": reads,
         "cached_share": round(reads / input_tokens, 6) if input_tokens else None,
     }
+    if f.height:
+        return out
+    t = window_totals(store.con, cat, span[0], span[1])
+    if t is None:
+        return out
+    inp, reads = t["input_tokens"], t["cache_read_tokens"]
+    out.update(
+        source=EXPORTS,
+        requests=t["requests"] or 0,
+        priced_requests=None,
+        unpriced_requests=0,
+        unpriced_buckets=t["unpriced_buckets"],
+        cost_usd=round(float(t["billed_usd"] or 0.0), 10),
+        billed_basis=t["billed_basis"],
+        input_tokens=inp,
+        cache_read_tokens=reads,
+        cached_share=round(reads / inp, 6) if inp else None,
+    )
+    return out
 
 
 def compare(
@@ -132,7 +162,7 @@ def compare(
     ingested: IngestResult,
 ) -> dict[str, Any]:
     cur = _window(store, cat, windows.current)
-    if not cur["requests"]:
+    if cur["source"] is None:
         latest = latest_day(store)
         raise InputError(
             f"no traffic logged on {windows.day}"
@@ -179,6 +209,21 @@ def compare(
             )
     if cur["unpriced_requests"]:
         notes.append(f"{cur['unpriced_requests']} requests in the window are on unpriced models: not in the spend")
+    if cur.get("unpriced_buckets"):
+        notes.append(
+            f"{cur['unpriced_buckets']} export bucket(s) in the window are on unpriced models: not in the spend"
+        )
+    if cur["source"] == EXPORTS:
+        notes.append(
+            "no request in the window was logged: its figures are the usage exports' ("
+            + "; ".join(cur.get("billed_basis") or [])
+            + ")"
+        )
+    if prev["source"] is not None and prev["source"] != cur["source"]:
+        notes.append(
+            f"this window's figures come from the {cur['source']}, the window before's from the {prev['source']}: "
+            "the change compares two sources"
+        )
     first = _first_logged(store)
     prev["partial"] = first is not None and first > windows.previous[0]
     if prev["partial"] and first is not None and first < windows.previous[1]:
@@ -203,9 +248,11 @@ def compare(
             "crossed": any(c["check"] == "cached_share_drop_pts" for c in crossed),
         },
     ]
-    alerts = _median_alerts(cur, windows, trailing, fail_on_increase, fail_on_cache_drop, checks)
-    crossed += [{k: a[k] for k in ("check", "value", "threshold", "message")} for a in alerts]
-    alerts += _new_models(store, cat, windows)
+    # every crossed threshold is an alert: the window before's checks as well as the trailing median's
+    alerts = [c | {"kind": BEFORE_KINDS[c["check"]]} for c in crossed]
+    median = _median_alerts(cur, windows, trailing, fail_on_increase, fail_on_cache_drop, checks)
+    crossed += [{k: a[k] for k in ("check", "value", "threshold", "message")} for a in median]
+    alerts += median + _new_models(store, cat, windows)
     return {
         "schema_version": SCHEMA_VERSION,
         "day": windows.day.isoformat(),
@@ -229,12 +276,16 @@ def compare(
 
 
 TRAILING_DAYS = 7
+BEFORE_KINDS = {"spend_increase_pct": "spend_increase", "cached_share_drop_pts": "cached_share_drop"}
 LARGE_PREFIX_TOKENS = 1024  # the smallest prefix any provider caches
 MOSTLY_UNCACHED = 0.5  # a new prefix is flagged when less than this share of its repeats were read from cache
 
 
 def _first_logged(store: Store) -> datetime | None:
-    ((first,),) = store.con.execute("SELECT min(ts) FROM requests WHERE trace_ms IS NULL").fetchall()
+    ((first,),) = store.con.execute(
+        "SELECT least((SELECT min(ts) FROM requests WHERE trace_ms IS NULL), "
+        "(SELECT min(period_start) FROM usage_buckets))"
+    ).fetchall()
     return first
 
 
@@ -256,6 +307,22 @@ def _trailing(store: Store, cat: Catalogue, windows: Windows) -> dict[str, Any]:
             .sort("day")
         )
         days = daily.to_dicts()
+    # days no request log covers: the usage exports' figures, if any export covers them
+    logged = {d["day"] for d in days}
+    for n in range(TRAILING_DAYS, 0, -1):
+        d0 = start - timedelta(days=n)
+        if d0.date() in logged:
+            continue
+        t = window_totals(store.con, cat, d0, d0 + timedelta(days=1))
+        if t is not None:
+            days.append(
+                {
+                    "day": d0.date(),
+                    "cost": t["billed_usd"],
+                    "input_tokens": t["input_tokens"],
+                    "reads": t["cache_read_tokens"],
+                }
+            )
     spends = [float(d["cost"] or 0.0) for d in days]
     shares = [d["reads"] / d["input_tokens"] for d in days if d["input_tokens"]]
     return {
@@ -333,9 +400,16 @@ def _median_alerts(
     return out
 
 
+def _undated(model: str) -> str:
+    """`gpt-4.1-2025-04-14` and `claude-sonnet-4-5-20250929` without their snapshot date: one model."""
+    return re.sub(r"-(\d{8}|\d{4}-\d{2}-\d{2})$", "", model.lower())
+
+
 def _new_models(store: Store, cat: Catalogue, windows: Windows) -> list[dict[str, Any]]:
     """Models logged in the window and never before it: each a `new_model` alert, or `new_unpriced_model`
-    when the catalogue has no price for it (its spend is missing from every total)."""
+    when the catalogue has no price for it (its spend is missing from every total). A model and its dated
+    alias (`claude-sonnet-4-5` and `claude-sonnet-4-5-20250929`) price as one catalogue key: one alert, and
+    none when the key was logged before under another name."""
     start, end = windows.current
     rows = store.con.execute(
         "SELECT model, any_value(provider), count(*) FROM requests WHERE trace_ms IS NULL AND ts >= ? AND ts < ? "
@@ -343,19 +417,35 @@ def _new_models(store: Store, cat: Catalogue, windows: Windows) -> list[dict[str
         "GROUP BY model ORDER BY count(*) DESC, model",
         [start, end, start],
     ).fetchall()
-    out = []
+    before = store.con.execute(
+        "SELECT model, any_value(provider) FROM requests WHERE trace_ms IS NULL AND ts < ? AND model IS NOT NULL "
+        "GROUP BY model",
+        [start],
+    ).fetchall()
+    seen_keys = {k for k in (cat.resolve(m, p).key for m, p in before) if k}
+    seen_names = {_undated(m) for m, _ in before}
+    grouped: dict[str, dict[str, Any]] = {}
     for model, provider, n in rows:
         key = cat.resolve(model, provider).key
-        kind = "new_model" if key else "new_unpriced_model"
+        if (key and key in seen_keys) or _undated(model) in seen_names:
+            continue  # a new spelling of a model already logged
+        g = grouped.setdefault(_undated(model), {"names": [], "provider": provider, "key": key, "n": 0})
+        g["names"].append(model)
+        g["n"] += int(n)
+    out = []
+    for g in grouped.values():
+        model, key, n = g["names"][0], g["key"], g["n"]
+        also = f", also logged as {', '.join(g['names'][1:])}" if len(g["names"]) > 1 else ""
         out.append(
             {
-                "kind": kind,
+                "kind": "new_model" if key else "new_unpriced_model",
                 "model": model,
-                "provider": provider,
+                "provider": g["provider"],
                 "priced_as": key,
-                "requests": int(n),
+                "requests": n,
+                "aliases": g["names"][1:],
                 "message": f"{'new model' if key else 'new UNPRICED model (not in any cost)'}: {model} "
-                f"({int(n):,} request{'s' if n != 1 else ''})",
+                f"({n:,} request{'s' if n != 1 else ''}{also})",
             }
         )
     return out

@@ -28,14 +28,15 @@ from analyzer.errors import InputError, LlmcostError, RenderError, StrictError, 
 from analyzer.export import write_csvs
 from analyzer.inputs import LOG_SUFFIXES
 from analyzer.options import MAX_REQUESTS_PER_MONTH, MAX_TOKENS_PER_REQUEST, Finite, Moment
-from analyzer.prices import RATE_FIELDS, load_catalogue, price_one
+from analyzer.prices import RATE_FIELDS, before_listing, load_catalogue, price_one
 from analyzer.projection import Workload
 from analyzer.projection import measured as measured_workload
 from analyzer.projection import project as run_projection
-from analyzer.redact import one_line, terminal_safe
+from analyzer.redact import one_line
 from analyzer.render import (
     RENDERERS,
     count,
+    headline_lines,
     render_audit_index,
     render_projection,
     render_projection_by_model,
@@ -376,6 +377,8 @@ def report(
         try:
             result = _ingest(store, paths, no_text, fmt, backend=backend) if paths else IngestResult()
             rules = load_rules(routing_rules) if routing_rules else None
+            if since is not None or until is not None:
+                _need_traffic_in_window(store, since, until)
             if hash_ids:
                 store.hide_ids()
             rep = build_report(
@@ -414,6 +417,9 @@ def report(
             click.echo(render_view(rep, view), nl=False)
         elif not any(t for t, _ in outputs) and not csv_dir:
             click.echo(render_text(rep), nl=False)
+        elif not any(t == "-" for t, _ in outputs):  # files written: the headline, so the run is not silent
+            for line in headline_lines(rep):
+                _say(line, err=False)
         where = "the report's Ingest section" + (f" and table `rejects` of {db}" if db else "")
         try:
             _warn_rejects(store, result, strict, where)
@@ -437,6 +443,38 @@ def _render(kind: str, fn: Any, rep: Any, failures: list[str]) -> str | None:
 
 def _render_failed(failures: list[str]) -> RenderError:
     return RenderError("; ".join(failures) + " (the other outputs were written; please report this)")
+
+
+def _need_traffic_in_window(store: Store, since: datetime | None, until: datetime | None) -> None:
+    """A window with no traffic is a mistake to say, not a $0.00 report with n/a everywhere: exit 1 with the
+    window asked for and the span the data covers, as for an empty folder."""
+    bounds = "($since IS NULL OR {c} >= $since) AND ($until IS NULL OR {c} < $until)"
+    sql = (
+        "SELECT (SELECT count(*) FROM requests WHERE trace_ms IS NULL AND " + bounds.format(c="ts") + "), "
+        "(SELECT count(*) FROM usage_buckets WHERE " + bounds.format(c="period_start") + "), "
+        "least((SELECT min(ts) FROM requests WHERE trace_ms IS NULL), (SELECT min(period_start) FROM usage_buckets)), "
+        "greatest((SELECT max(ts) FROM requests WHERE trace_ms IS NULL), "
+        "(SELECT max(period_start) FROM usage_buckets))"
+    )
+    in_window, buckets, first, last = store.con.execute(sql, {"since": since, "until": until}).fetchall()[0]
+    if in_window or buckets or first is None:  # no dated data at all: the report says what there is
+        return
+    shown_until = until - timedelta(days=1) if until is not None and until.time() == datetime.min.time() else until
+    asked = (
+        f"{since:%Y-%m-%d}"
+        if since is not None and since.time() == datetime.min.time()
+        else f"{since:%Y-%m-%d %H:%M}"
+        if since is not None
+        else "the start",
+        f"{shown_until:%Y-%m-%d}"
+        if until is not None and until.time() == datetime.min.time()
+        else f"{shown_until:%Y-%m-%d %H:%M}"
+        if shown_until is not None
+        else "now",
+    )
+    raise InputError(
+        f"no requests between {asked[0]} and {asked[1]}; the data spans {first:%Y-%m-%d} to {last:%Y-%m-%d}"
+    )
 
 
 def _say_wrote(target: str) -> None:
@@ -592,7 +630,7 @@ def audit(
                     raise
             if outcome["crossed"]:
                 for c in outcome["crossed"]:
-                    click.echo(f"llmcost: audit: {terminal_safe(c['message'])}", err=True)
+                    _say(f"llmcost: audit: {c['message']}")  # a model name in it cannot start a line
                 if failures:
                     _say(f"llmcost: error: {_render_failed(failures)}")
                 raise ThresholdError(f"{len(outcome['crossed'])} audit threshold(s) crossed")
@@ -730,9 +768,17 @@ def prices(
     day = None if on_day is None else on_day.strftime("%Y-%m-%dT%H:%M" if on_day.hour or on_day.minute else "%Y-%m-%d")
     rate_key, version, origin = res.key, "snapshot", f"{cat.source} (snapshot {cat.date})"
     hit = cat.version_on(res.key, day) if day else None
+    before_first_listing = False
     if hit is not None:
         rate_key, version = hit
         origin = f"price history: in force from {version} ({cat.history.source if cat.history else ''})"
+        if day is not None and day < version:
+            before_first_listing = True
+            origin = (
+                f"price history: not listed yet on {day}; priced at its first listing, of {version} "
+                f"({cat.history.source if cat.history else ''})"
+            )
+            version = before_listing(version)
     elif day and res.key in cat.user_keys:
         origin = f"your price file ({', '.join(cat.overrides)}), on every day"
     rows = cat.rate_rows(rate_key)
@@ -753,6 +799,7 @@ def prices(
         "catalogue_date": cat.date,
         "on": day,
         "price_version": version,
+        "before_first_listing": before_first_listing,
         "prices_from": origin,
         "rate_sources": cat.rate_sources(rate_key),
         "multipliers": cat.multipliers(rate_key),
@@ -765,6 +812,8 @@ def prices(
         f"context window {info['context_window'] or 'unknown'}"
     )
     click.echo(f"Prices{' on ' + day if day else ''}: {origin}")
+    if before_first_listing:
+        click.echo(f"Note: {model} was not in the catalogue on {day}; these are its earliest known prices.")
     click.echo("USD per 1M tokens:")
     head = ["mode", "tier"] + list(RATE_FIELDS)
     click.echo("  " + "  ".join(h.rjust(14) for h in head))

@@ -109,6 +109,7 @@ def tables(report: dict[str, Any]) -> dict[str, tuple[list[dict[str, Any]], list
                 "model_key",
                 "provider",
                 "format",
+                "figure",
                 "requests",
                 "billed_usd",
                 "computed_usd",

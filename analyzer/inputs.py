@@ -360,6 +360,7 @@ class Line:
     number: int
     data: bytes | None
     error: str | None = None
+    unended: bool = False  # the last line, with no line end after it: a live log's writer may be half way through
 
 
 def split_lines(
@@ -414,7 +415,7 @@ def split_lines(
         cut = "; its last record is cut short" if tail else ""
         yield Line(n, None, damage + cut)
     elif tail:
-        yield Line(n, tail)
+        yield Line(n, tail, unended=True)
 
 
 class RangeStream:

@@ -114,6 +114,14 @@ def _m008(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("ALTER TABLE requests ADD COLUMN fingerprint VARCHAR")
 
 
+@migration(9, "billed units of calls not priced by tokens")
+def _m009(con: duckdb.DuckDBPyConnection) -> None:
+    # A call the catalogue prices by another unit than tokens (a transcription by the second of audio, an image
+    # generation by the image): how many of that unit it billed, and which unit ("second", "image").
+    con.execute("ALTER TABLE requests ADD COLUMN units DOUBLE")
+    con.execute("ALTER TABLE requests ADD COLUMN unit VARCHAR")
+
+
 @migration(10, "reject counts")
 def _m010(con: duckdb.DuckDBPyConnection) -> None:
     # A flood of bad lines (4 million `{}` in a 15 KB .gz) is kept as the first rows of each file plus one row

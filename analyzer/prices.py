@@ -38,11 +38,50 @@ RATE_FIELDS = {
     "reasoning": "output_cost_per_reasoning_token",
 }
 _TIER_RE = re.compile(r"^input_cost_per_token_above_(\d+)k_tokens$")
+# The catalogue's modes: chat-like modes are priced by tokens as they always were; every other mode it prices
+# (embedding, rerank, moderation, audio, images...) is priced by tokens only where tokens are its whole bill.
+_CHAT_MODES = ("chat", "completion", "responses", None)
+# The per-token price fields llmcost bills (any tier or mode suffix): a non-chat entry listing any other price
+# (per query, second, character, image, pixel, page, audio or image token...) bills a unit a log of token counts
+# does not carry, and is left unpriced with that reason rather than priced by its tokens alone.
+_TOKEN_PRICE = re.compile(
+    r"^(?:input_cost_per_token|output_cost_per_token|cache_read_input_token_cost|cache_creation_input_token_cost"
+    r"|cache_creation_input_token_cost_above_1hr|output_cost_per_reasoning_token)(?:_above_\d+k_tokens)?(?:_[a-z0-9_]+)?$"
+)
+# The units a log can give for a call billed by another unit than tokens (Request.unit), and the catalogue
+# field that prices one: the seconds of audio a transcription or translation heard, the characters a speech
+# request spoke, the searches of a rerank, the images an image request made. Each is billed on its side.
+UNIT_PRICES = {
+    "second": ("input_cost_per_second", "input"),
+    "character": ("input_cost_per_character", "input"),
+    "query": ("input_cost_per_query", "input"),
+    "image": ("output_cost_per_image", "output"),
+}
+_UNIT_OF = (  # a price field's words -> the unit it bills, for the reason an entry is unpriced
+    ("per_query", "query"),
+    ("per_second", "second"),
+    ("per_character", "character"),
+    ("per_pixel", "pixel"),
+    ("per_image_token", "image token"),
+    ("image_token", "image token"),
+    ("per_image", "image"),
+    ("per_page", "page"),
+    ("audio_token", "audio token"),
+    ("per_audio", "second of audio"),
+    ("video", "second of video"),
+    ("per_request", "request"),
+)
 # A service tier the catalogue prices: `input_cost_per_token_priority`, `..._above_272k_tokens_ultrafast`, ...
 _MODE_RE = re.compile(r"^(?:input|output)_cost_per_token(?:_above_\d+k_tokens)?_([a-z]+)$")
 _NOT_TIERS = {"batches", "cache_hit"}  # batch is its own mode; `_cache_hit` is DeepSeek's cache-read price
 # Anthropic's cache prices as multiples of the base input price (reads, 5-minute writes, 1-hour writes).
 _CLAUDE_CACHE = {"cache_read": 0.1, "cache_write_5m": 1.25, "cache_write_1h": 2.0}
+# Providers a log may name for a model hosted by someone else, and first-party catalogue providers.
+_CLOUDS = {"bedrock", "bedrock_converse", "google", "vertex_ai", "azure", "azure_ai", "openrouter"}
+_FIRST_PARTY = {"anthropic", "openai", "deepseek", "mistral", "xai", "gemini"}
+# Providers with no batch API, so no batch price row and no batch discount (DeepSeek's API reference lists no
+# batch endpoint: https://api-docs.deepseek.com/api/deepseek-api).
+NO_BATCH_API = {"deepseek"}
 NOT_BILLED = ("error", "proxy_cache_hit")  # statuses for which the provider charged nothing
 
 # Catalogue key prefixes to try for a provider whose log names carry none.
@@ -60,9 +99,36 @@ _PROVIDER_PREFIXES = {
     "together_ai": ("together_ai/",),
     "fireworks_ai": ("fireworks_ai/",),
 }
+# Providers that serve other vendors' models under their own prices (OpenAI-compatible hosts): their own
+# catalogue listing (`groq/openai/gpt-oss-120b`) is tried before the vendor's (`openai/gpt-oss-120b`).
+_HOSTS_OF_OTHERS = {
+    "groq",
+    "together_ai",
+    "fireworks_ai",
+    "openrouter",
+    "cerebras",
+    "deepinfra",
+    "sambanova",
+    "hyperbolic",
+    "nebius",
+    "novita",
+    "perplexity",
+}
+
+
+_OPENROUTER_SAME_PRICE = (":thinking", ":beta")  # OpenRouter model variants priced as the model itself
+
+
+def _prefixes(provider: str | None) -> tuple[str, ...]:
+    """Catalogue key prefixes of a provider: the listed ones, else its own name (`cerebras/`)."""
+    if not provider:
+        return ()
+    return _PROVIDER_PREFIXES.get(provider, (f"{provider}/",))
+
+
 _STRIP_PREFIX = re.compile(
     r"^(?:openai|anthropic|azure|azure_ai|bedrock|bedrock_converse|vertex_ai|vertex_ai_beta|gemini|google|"
-    r"deepseek|openrouter|litellm_proxy|models|mistral|xai|groq|together_ai|fireworks_ai|"
+    r"deepseek|openrouter|litellm_proxy|models|mistral|xai|groq|together_ai|fireworks_ai|cerebras|deepinfra|"
     r"[a-z]{2}-[a-z]+-\d)/",
 )
 _BEDROCK_REGION = re.compile(r"^(?:us|eu|apac|global|jp|au|us-gov)\.")
@@ -88,6 +154,7 @@ class Resolution:
     provider: str | None
     key: str | None
     how: str  # "exact", "alias", "dated", or why it is unpriced
+    unit_key: str | None = None  # an unpriced model's catalogue entry priced by another unit (UNIT_PRICES)
 
 
 @dataclass
@@ -159,7 +226,7 @@ class Catalogue:
         return {k.lower(): k for k in self.entries if self._priced(k)}
 
     def priced_models(self) -> int:
-        """How many chat/completion models the catalogue prices."""
+        """How many models the catalogue prices by tokens (chat, completion, embedding, moderation...)."""
         return len(self._lower)
 
     def close_names(self, model: str, n: int = 5) -> list[str]:
@@ -167,12 +234,19 @@ class Catalogue:
         return difflib.get_close_matches(model.lower(), list(self._lower), n=n, cutoff=0.6)
 
     def _priced(self, key: str) -> bool:
+        """Whether tokens price the key: a chat-like entry with a token price, or an entry of any other mode
+        (embedding, rerank, moderation at $0, audio, images...) whose every price is a token price."""
         e = self.entries.get(key)
-        return (
-            isinstance(e, dict)
-            and (e.get("input_cost_per_token") is not None or e.get("output_cost_per_token") is not None)
-            and e.get("mode", "chat") in ("chat", "completion", "responses", None)
-        )
+        if not isinstance(e, dict):
+            return False
+        if e.get("input_cost_per_token") is None and e.get("output_cost_per_token") is None:
+            return False
+        return e.get("mode", "chat") in _CHAT_MODES or not other_units(e)
+
+    @cached_property
+    def _by_other_unit(self) -> dict[str, str]:
+        """Lower-cased keys of entries priced by a unit other than tokens, for the reason they stay unpriced."""
+        return {k.lower(): k for k, e in self.entries.items() if isinstance(e, dict) and other_units(e)}
 
     @cached_property
     def _dated(self) -> dict[str, str]:
@@ -213,6 +287,11 @@ class Catalogue:
             # suffix (1.85 GB)
             return Resolution(model, provider, None, f"not a model name (over {MAX_MODEL_CHARS} characters)")
         low = model.strip().lower()
+        own_first = provider in _HOSTS_OF_OTHERS
+        if own_first:  # the host's own listing of the model, before the vendor's
+            for pre in _prefixes(provider):
+                if pre + low in self._lower:
+                    return Resolution(model, provider, self._lower[pre + low], "alias")
         if low in self._lower:
             return Resolution(model, provider, self._lower[low], "exact")
         names = [low]
@@ -224,11 +303,30 @@ class Catalogue:
         names.append(tail)
         bedrock = _BEDROCK_VENDOR.sub("", _BEDROCK_REGION.sub("", tail))
         names.append(bedrock)
+        if provider == "openrouter":
+            # OpenRouter's `:thinking` and `:beta` variants bill as their model (`:free` does not: never stripped).
+            names += [n.removesuffix(v) for n in list(names) for v in _OPENROUTER_SAME_PRICE if n.endswith(v)]
+        pres = (*_prefixes(provider), "") if own_first else ("", *_prefixes(provider))
         for name in list(dict.fromkeys(names)):
-            for pre in ("",) + _PROVIDER_PREFIXES.get(provider or "", ()):
+            for pre in pres:
                 if pre + name in self._lower:
                     return Resolution(model, provider, self._lower[pre + name], "alias")
         same = bedrock.replace("@", "-")  # vertex spells snapshots claude-x@20240620
+        # A first-party name (Claude Code, the Anthropic API) the snapshot no longer lists is priced at its own
+        # first-party listing from the price history, never at a Bedrock or Vertex listing of the same model:
+        # clouds price cache reads and writes differently (Claude 3 Haiku: $0.03 / $0.30 per 1M from Anthropic,
+        # $0.025 / $0.3125 on Vertex). A call after the listing ended keeps its last first-party prices.
+        first = self._first_party(same, provider)
+        if first is not None:
+            frm, fields = self.history.last_listed(first) or ("", {})  # type: ignore[union-attr]
+            # the history keeps prices only: the context window comes from a cloud listing of the same model
+            cloud = self.entries.get(self._equivalents.get(same, ""), {})
+            limits = {k: v for k, v in cloud.items() if k in ("max_input_tokens", "max_output_tokens", "max_tokens")}
+            self.entries.setdefault(first, {**limits, **fields})
+            gone = self.history.retired_on(first) or "after " + self.history.last  # type: ignore[union-attr]
+            return Resolution(
+                model, provider, first, f"retired from the catalogue ({gone}); its own first-party prices of each day"
+            )
         if same in self._equivalents:
             key = self._equivalents[same]
             return Resolution(
@@ -246,7 +344,7 @@ class Catalogue:
                     break
             else:
                 break
-            for pre in ("",) + _PROVIDER_PREFIXES.get(provider or "", ()):
+            for pre in pres:
                 if pre + base in self._lower:
                     return Resolution(model, provider, self._lower[pre + base], "dated")
         if self.history is not None:
@@ -256,7 +354,32 @@ class Catalogue:
                 self.entries.setdefault(old.key, fields)
                 gone = self.history.retired_on(old.key) or "after " + self.history.last
                 return Resolution(model, provider, old.key, f"retired from the catalogue ({gone}); prices of {frm}")
+        for name in list(dict.fromkeys(names)):
+            for pre in pres:
+                key = self._by_other_unit.get(pre + name)
+                if key is not None:
+                    e = self.entries[key]
+                    units = " and ".join(other_units(e))
+                    return Resolution(
+                        model,
+                        provider,
+                        None,
+                        f"priced per {units} ({e.get('mode', 'chat')}, {key}): the log gives token counts only",
+                        key,
+                    )
         return Resolution(model, provider, None, "not in the price catalogue")
+
+    def _first_party(self, name: str, provider: str | None) -> str | None:
+        """The price history's first-party key for a bare model name (listed under the provider itself, e.g.
+        `claude-3-haiku-20240307` under "anthropic"), unless the log names a cloud as the provider."""
+        if self.history is None or provider in _CLOUDS:
+            return None
+        for key in (name, f"{provider}/{name}" if provider else None):
+            versions = self.history.models.get(key or "")
+            listed = next((f for _, f in versions or [] if f), None)
+            if listed and str(listed.get("litellm_provider", "")) in _FIRST_PARTY:
+                return key
+        return None
 
     @cached_property
     def _retired(self) -> Catalogue:
@@ -276,11 +399,13 @@ class Catalogue:
         return e if e is not None else self.versions[key]
 
     def modes(self, key: str) -> list[str]:
-        """Price modes of `key`: standard and batch always (batch falls back to half price), every service tier
+        """Price modes of `key`: standard, batch unless the provider has no batch API (batch falls back to half
+        price where the entry lists none), every service tier
         the entry lists a price for (priority, flex, ultrafast, ...), and off-peak where it lists windows."""
         e = self.entry(key)
         tiers = sorted({m.group(1) for f in e if (m := _MODE_RE.match(f)) and m.group(1) not in _NOT_TIERS})
-        return ["standard", "batch", *tiers, *(["off_peak"] if _off_peak(e) else [])]
+        batch = any(f.endswith("_batches") for f in e) or str(e.get("litellm_provider", "")) not in NO_BATCH_API
+        return ["standard", *(["batch"] if batch else []), *tiers, *(["off_peak"] if _off_peak(e) else [])]
 
     def rate_rows(self, key: str) -> list[dict[str, Any]]:
         """One row per (mode, tier) with the USD-per-token rate of every token type."""
@@ -406,6 +531,19 @@ class Catalogue:
     def context_window(self, key: str) -> int | None:
         v = self.entries.get(key, {}).get("max_input_tokens")
         return int(v) if isinstance(v, int | float) else None
+
+
+def other_units(e: dict[str, Any]) -> list[str]:
+    """The units other than tokens a catalogue entry bills (a non-zero price that is no token price), e.g.
+    ["query"] for a Cohere rerank model, ["second"] for whisper-1; [] for an entry priced by tokens alone."""
+    out: list[str] = []
+    for f, v in e.items():
+        if "cost" not in f or _TOKEN_PRICE.match(f) or not isinstance(v, int | float) or isinstance(v, bool) or not v:
+            continue
+        unit = next((u for words, u in _UNIT_OF if words in f), f)
+        if unit not in out:
+            out.append(unit)
+    return out
 
 
 def load_history(path: Path | str | None = None) -> PriceHistory:
@@ -539,31 +677,42 @@ def _with_versions(out: pl.DataFrame, cat: Catalogue, dated: bool) -> pl.DataFra
     at = pl.when(day.is_in(intraday)).then(pl.col("ts").dt.strftime("%Y-%m-%dT%H:%M")).otherwise(day)
     out = out.with_columns(_day=at if intraday else day)
     pairs = out.select("model_key", "_day").unique().drop_nulls()
-    keys, days, versions = [], [], []
+    keys, days, versions, froms = [], [], [], []
     for key, day in pairs.iter_rows():
         hit = None if key in cat.user_keys else history.version_on(key, day)
         keys.append(key)
         days.append(day)
         if hit is None:
             versions.append("snapshot")
+            froms.append(None)
         else:
             frm, fields = hit
-            versions.append(frm)
+            # A call before the model's first listing is priced at that first listing, and says so.
+            versions.append(before_listing(frm) if day < frm else frm)
+            froms.append(frm)
             cat.versions.setdefault(f"{key}@{frm}", fields)
     found = pl.DataFrame(
-        {"model_key": keys, "_day": days, "price_version": versions},
-        schema={"model_key": pl.String, "_day": pl.String, "price_version": pl.String},
+        {"model_key": keys, "_day": days, "price_version": versions, "_from": froms},
+        schema={"model_key": pl.String, "_day": pl.String, "price_version": pl.String, "_from": pl.String},
     )
     return (
         out.join(found, on=["model_key", "_day"], how="left")
         .with_columns(price_version=pl.col("price_version").fill_null("snapshot"))
         .with_columns(
-            rate_key=pl.when(pl.col("price_version") == "snapshot")
+            rate_key=pl.when(pl.col("_from").is_null())
             .then(pl.col("model_key"))
-            .otherwise(pl.col("model_key") + "@" + pl.col("price_version"))
+            .otherwise(pl.col("model_key") + "@" + pl.col("_from"))
         )
-        .drop("_day")
+        .drop("_day", "_from")
     )
+
+
+BEFORE_LISTING = " (first known listing; the call predates it)"
+
+
+def before_listing(frm: str) -> str:
+    """The price version of a call made before its model's first listing: priced at that first listing."""
+    return frm + BEFORE_LISTING
 
 
 def price_requests(df: pl.DataFrame, cat: Catalogue, *, dated: bool = True) -> pl.DataFrame:
@@ -584,12 +733,42 @@ def price_requests(df: pl.DataFrame, cat: Catalogue, *, dated: bool = True) -> p
     pairs = df.select("model", "provider").unique()
     res = [cat.resolve(m, p) for m, p in pairs.iter_rows()]
     keys = pl.DataFrame(
-        {"model": [r.model for r in res], "provider": [r.provider for r in res], "model_key": [r.key for r in res]},
-        schema={"model": pl.String, "provider": pl.String, "model_key": pl.String},
+        {
+            "model": [r.model for r in res],
+            "provider": [r.provider for r in res],
+            "model_key": [r.key for r in res],
+            "_unit_key": [r.unit_key for r in res],
+        },
+        schema={"model": pl.String, "provider": pl.String, "model_key": pl.String, "_unit_key": pl.String},
     )
-    out = _with_versions(
-        df.with_row_index("_row").join(keys, on=["model", "provider"], how="left", nulls_equal=True), cat, dated
-    )
+    joined = df.with_row_index("_row").join(keys, on=["model", "provider"], how="left", nulls_equal=True)
+    # A call billed by another unit (a transcription's seconds, an image request's images) is priced by its
+    # model's entry for that unit when the log gave the count and the entry lists the price.
+    by_unit = pl.lit(False)
+    if "unit" in joined.columns and "units" in joined.columns:
+        unit_rows = [
+            (k, u)
+            for k, u in joined.filter(pl.col("model_key").is_null() & pl.col("unit").is_not_null())
+            .select("_unit_key", "unit")
+            .unique()
+            .drop_nulls()
+            .iter_rows()
+            if u in UNIT_PRICES and cat.entries.get(k, {}).get(UNIT_PRICES[u][0]) is not None
+        ]
+        listed = pl.DataFrame(
+            {"_unit_key": [k for k, _ in unit_rows], "unit": [u for _, u in unit_rows], "_unit_listed": True},
+            schema={"_unit_key": pl.String, "unit": pl.String, "_unit_listed": pl.Boolean},
+        )
+        joined = joined.join(listed, on=["_unit_key", "unit"], how="left")
+        by_unit = (pl.col("model_key").is_null() & pl.col("_unit_listed") & pl.col("units").is_not_null()).fill_null(
+            False
+        )
+        joined = joined.with_columns(
+            _by_unit=by_unit, model_key=pl.when(by_unit).then(pl.col("_unit_key")).otherwise(pl.col("model_key"))
+        ).drop("_unit_listed")
+    else:
+        joined = joined.with_columns(_by_unit=by_unit)
+    out = _with_versions(joined.drop("_unit_key"), cat, dated)
     rate_keys = sorted(k for k in out["rate_key"].unique().to_list() if k)
     rate_schema = {
         "rate_key": pl.String,
@@ -688,18 +867,40 @@ def price_requests(df: pl.DataFrame, cat: Catalogue, *, dated: bool = True) -> p
             .otherwise(0.0)
         )
 
+    # The price of one unit of a call billed by another unit, on the side it bills (UNIT_PRICES), from the price
+    # version in force (rate_key).
+    unit_in = unit_out = pl.lit(0.0)
+    if "unit" in out.columns:
+        pairs_u = out.filter(pl.col("_by_unit")).select("rate_key", "unit").unique().drop_nulls()
+        rows_u = [
+            (k, u, float(cat.entry(k).get(UNIT_PRICES[u][0]) or 0.0), UNIT_PRICES[u][1]) for k, u in pairs_u.iter_rows()
+        ]
+        unit_rates = pl.DataFrame(
+            rows_u,
+            schema={"rate_key": pl.String, "unit": pl.String, "_unit_rate": pl.Float64, "_unit_side": pl.String},
+            orient="row",
+        )
+        out = out.join(unit_rates, on=["rate_key", "unit"], how="left")
+        unit_cost = pl.when(pl.col("_by_unit") & billed).then(
+            pl.col("units") * pl.col("_unit_rate") * pl.col("multiplier")
+        )
+        unit_in = pl.when(pl.col("_unit_side") == "input").then(unit_cost).otherwise(0.0).fill_null(0.0)
+        unit_out = pl.when(pl.col("_unit_side") == "output").then(unit_cost).otherwise(0.0).fill_null(0.0)
     out = out.with_columns(
         priced=pl.col("model_key").is_not_null(),
         threshold=pl.col("threshold").clip(lower_bound=0),
-        cost_input=part(uncached, "r_input"),
+        cost_input=part(uncached, "r_input") + unit_in,
         cost_cache_read=part(pl.col("cache_read_tokens"), "r_cache_read"),
         cost_cache_write_5m=part(pl.col("cache_write_5m_tokens"), "r_cache_write_5m"),
         cost_cache_write_1h=part(pl.col("cache_write_1h_tokens"), "r_cache_write_1h"),
-        cost_output=part(pl.col("output_tokens") - pl.col("reasoning_tokens"), "r_output"),
+        cost_output=part(pl.col("output_tokens") - pl.col("reasoning_tokens"), "r_output") + unit_out,
         cost_reasoning=part(pl.col("reasoning_tokens"), "r_reasoning"),
     ).with_columns(cost=pl.sum_horizontal(*COST_COLUMNS).fill_null(0.0))
     out = out.with_columns(cost=pl.when(pl.col("priced")).then(pl.col("cost")).otherwise(None))
-    return out.sort("_row").drop("_row", "rate_key", *[f"r_{k}" for k in RATE_FIELDS]).rename({"threshold": "tier"})
+    drop = [c for c in ("_by_unit", "_unit_rate", "_unit_side") if c in out.columns]
+    return (
+        out.sort("_row").drop("_row", "rate_key", *drop, *[f"r_{k}" for k in RATE_FIELDS]).rename({"threshold": "tier"})
+    )
 
 
 def price_buckets(df: pl.DataFrame, cat: Catalogue, *, without_cache_reads: bool = False) -> pl.DataFrame:
@@ -752,6 +953,11 @@ def price_one(cat: Catalogue, model: str, provider: str | None = None, **tokens:
         "speed": pl.String,
         **{k: pl.Int64 for k in row if k.endswith("_tokens")},
     }
+    if "units" in row or "unit" in row:
+        row.setdefault("units", None)
+        row.setdefault("unit", None)
+        schema["units"] = pl.Float64
+        schema["unit"] = pl.String
     if "ts" in row:
         schema["ts"] = pl.Int64
     df = pl.DataFrame([row], schema=schema)

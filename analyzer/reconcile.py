@@ -1,6 +1,7 @@
-"""Billed vs computed: the cost a log says the provider or gateway charged (OpenRouter `usage.cost`, LiteLLM
-`response_cost`/`spend`, Claude Code `costUSD`, ...) beside llmcost's own cost of the same calls, per model and
-day, with the gap in dollars and percent and its likely cause.
+"""Billed or logged vs computed: the cost a log carries beside llmcost's own cost of the same calls, per model and
+day, with the gap in dollars and percent and its likely cause. The log's figure is "billed" only when it is the
+charging party's own (OpenRouter `usage.cost`); a cost the logging client computed (LiteLLM `response_cost`/`spend`,
+Claude Code `costUSD`, ...) is a "logged cost", and the section says which it compared with.
 
 Not the usage-export reconciliation (logs vs a provider's usage export), which lives elsewhere: this compares
 figures carried by the same records. Nothing here prices anything; the costs come from `prices`.
@@ -27,6 +28,21 @@ _RATIOS = (
     (1.1, "a 1.1x premium the log does not show (regional or US-only inference)"),
     (2.0, "a 2x premium the log does not show (fast mode or priority tier)"),
 )
+
+
+# "Billed" is only the charging party's own figure: OpenRouter's `usage.cost` is what OpenRouter charged, and a
+# provider's cost export is its bill. A cost computed by the logging client from a price table (LiteLLM's
+# `response_cost`/`spend`, also when LiteLLM runs inside an agent such as mini-swe-agent; Claude Code's `costUSD`;
+# Langfuse's calculated cost; any other log's `cost` field) is a "logged cost".
+BILLED_PROVIDERS = {"openrouter"}
+BILLED_FORMATS = {"anthropic_cost", "openai_costs", "anthropic_usage", "openai_usage", "claude_code_usage_report"}
+
+
+def figure_kind(row: dict[str, Any]) -> str:
+    """ "billed" for the provider's or gateway's own charge, else "logged cost"."""
+    if row.get("provider") in BILLED_PROVIDERS or row.get("format") in BILLED_FORMATS:
+        return "billed"
+    return "logged cost"
 
 
 def likely_cause(row: dict[str, Any]) -> str:
@@ -74,7 +90,9 @@ def reconcile(con: Any) -> dict[str, Any]:
                 "provider": r["provider"],
                 "format": r["format"],
                 "requests": r["requests"],
-                "billed_usd": _usd(billed),
+                "figure": figure_kind(r),  # what the log's cost is: "billed" or "logged cost"
+                "reported_usd": _usd(billed),
+                "billed_usd": _usd(billed),  # the reported figure, whichever kind (kept for older readers)
                 "computed_usd": _usd(computed),
                 "gap_usd": _usd(gap),
                 "gap_pct": None if gap is None or not billed else round(100 * gap / billed, 2),
@@ -88,19 +106,28 @@ def reconcile(con: Any) -> dict[str, Any]:
     computed = sum(r["computed_usd"] for r in comparable)
     gap = computed - billed
     pct = round(100 * gap / billed, 2) if billed else None
+    kinds = sorted({r["figure"] for r in (comparable or out_rows)})
+    compared_with = " and ".join(kinds) if kinds else None
+    what = {"billed": "what was billed", "logged cost": "the logged cost"}.get(
+        compared_with or "", "what was billed and logged"
+    )
     if not out_rows:
         line = None
     elif not comparable:
         line = "The logs carry billed costs only for unpriced models: see Reconciliation."
     elif pct is not None and abs(pct) <= MATCH_PCT:
         n = sum(r["requests"] for r in comparable)
-        line = f"Matches what was billed within {abs(pct):.2f}% ({_money(billed)} billed on {n:,} calls)."
+        line = f"Matches {what} within {abs(pct):.2f}% ({_money(billed)} {_verb(kinds)} on {n:,} calls)."
     else:
         line = (
-            f"Differs from what was billed by {_money(abs(gap))}: computed {_money(computed)} vs {_money(billed)} "
-            f"billed on {sum(r['requests'] for r in comparable):,} calls ({pct:+.1f}%): see Reconciliation."
+            f"Differs from {what} by {_money(abs(gap))}: computed {_money(computed, billed)} vs "
+            f"{_money(billed, computed)} {_verb(kinds)} on {sum(r['requests'] for r in comparable):,} calls "
+            f"({pct:+.1f}%): see Reconciliation."
         )
+    if line and "logged cost" in kinds:
+        line += " The logged cost is the logging client's own computation, not the provider's bill."
     return {
+        "compared_with": compared_with,  # "billed", "logged cost", or "billed and logged cost"
         "requests_with_billed_cost": sum(r["requests"] for r in out_rows),
         "billed_usd": _usd(billed) if comparable else None,
         "computed_usd": _usd(computed) if comparable else None,
@@ -112,9 +139,19 @@ def reconcile(con: Any) -> dict[str, Any]:
     }
 
 
-def _money(v: float) -> str:
+def _verb(kinds: list[str]) -> str:
+    return "billed" if kinds == ["billed"] else "logged" if kinds == ["logged cost"] else "billed or logged"
+
+
+def _money(v: float, beside: float | None = None) -> str:
+    """Dollars: cents from $1, else up to six decimals. `beside`: the amount it is compared with in the same
+    sentence, so that both are written to one precision ("$0.0140 vs $1.0200", not "$0.014011 vs $1.02")."""
     sign = "-" if v < 0 else ""
     v = abs(v)
+    if beside is not None:
+        small = min(v, abs(beside))
+        digits = 2 if small >= 1 else 4 if small >= 0.0001 or small == 0 else 6
+        return f"{sign}${v:,.{digits}f}"
     return f"{sign}${v:,.2f}" if v >= 1 else f"{sign}${v:.6f}".rstrip("0").rstrip(".")
 
 

@@ -10,7 +10,9 @@ runs, with that node's credentials), and is read in bounded pieces like a local 
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
@@ -112,17 +114,40 @@ def expand(url: str, suffixes: tuple[str, ...]) -> list[tuple[RemotePath, bool]]
                 if info.get("type") == "directory":
                     out.extend(_walk(fs, protocol, p, suffixes))
                 else:
+                    check_local(fs, p, url)
                     out.append((_remote(fs, protocol, p, info), True))
             return out
         if fs.isdir(path):
             return _walk(fs, protocol, path, suffixes)
         if not fs.exists(path):
             raise InputError(f"{url}: no such file or directory")
+        check_local(fs, path, url)
     except InputError:
         raise
     except (OSError, ValueError) as e:
         raise InputError(f"{url}: cannot list ({_first_line(e)})") from None
     return [(RemotePath(url), True)]
+
+
+def _is_local(fs: Any) -> bool:
+    protocols = fs.protocol if isinstance(fs.protocol, tuple | list) else (fs.protocol,)
+    return any(p in ("file", "local") for p in protocols)
+
+
+def check_local(fs: Any, path: str, url: str) -> None:
+    """A file:// URL names this machine's files: the checks a local path has apply (issue 23, item 17). A device
+    (/dev/zero never ends) or a FIFO (a URL is read as a file, and a FIFO nobody writes to waits for ever) is
+    refused in one line; a pipe is read by naming it without file://."""
+    if not _is_local(fs):
+        return
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as e:
+        raise InputError(f"{url}: cannot read ({e.strerror or e})") from None
+    if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
+        raise InputError(f"{url}: is a pipe; name it without file:// to read it once, as a stream")
+    if not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
+        raise InputError(f"{url}: is a device or special file, not a log file")
 
 
 def _walk(fs: Any, protocol: str, folder: str, suffixes: tuple[str, ...]) -> list[tuple[RemotePath, bool]]:
@@ -132,9 +157,18 @@ def _walk(fs: Any, protocol: str, folder: str, suffixes: tuple[str, ...]) -> lis
         rel = p[len(root) :].lstrip("/") if p.startswith(root) else p.rsplit("/", 1)[-1]
         if any(part.startswith(".") for part in rel.split("/")):
             continue  # hidden files and folders, as in a local folder walk
+        if info.get("type") != "file" and _is_local(fs) and not _regular(p):
+            continue  # a device or pipe under a folder: passed over, as in a local folder walk
         if p.lower().endswith(suffixes):
             found.append((_remote(fs, protocol, p, info), False))
     return found
+
+
+def _regular(path: str) -> bool:
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
 
 
 def _remote(fs: Any, protocol: str, path: str, info: dict[str, Any]) -> RemotePath:

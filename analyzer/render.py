@@ -10,6 +10,7 @@ import base64
 import hashlib
 import math
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Callable
@@ -66,6 +67,40 @@ def duration(days: float | None) -> str:
     return count(math.floor(days * 10) / 10 if days < 10 else round(days), "day")
 
 
+def _when(iso: str | None, minutes: bool = True) -> str:
+    """An ISO timestamp as people read it: "2025-11-24 09:00" (UTC), no seconds or microseconds."""
+    if not iso:
+        return "n/a"
+    return iso[:16].replace("T", " ") if minutes and len(iso) > 10 else iso[:10]
+
+
+def _window_end(iso: str) -> str:
+    """`--until` is kept exclusive (a bare date means through the end of that day): show the day it ends on."""
+    from datetime import datetime, timedelta
+
+    t = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    if (t.hour, t.minute, t.second, t.microsecond) == (0, 0, 0, 0):
+        return (t - timedelta(days=1)).date().isoformat()
+    return _when(iso)
+
+
+def _window_start(iso: str) -> str:
+    return iso[:10] if iso[10:19] in ("", "T00:00:00") else _when(iso)
+
+
+def period_words(p: dict[str, Any], minutes: bool = True) -> str:
+    """The period of a report: the window asked for (--since/--until) and, beside it, the span of the data;
+    without a window, the span of the data and its length."""
+    span = f"{_when(p.get('start'), minutes)} .. {_when(p.get('end'), minutes)}" if p.get("start") else "no dated data"
+    since, until = p.get("since"), p.get("until")
+    if since or until:
+        asked = f"{_window_start(since) if since else 'the start'} .. {_window_end(until) if until else 'now'}"
+        days = f" ({duration(p['days'])})" if p.get("days") and since and until else ""
+        return f"{asked} asked{days}; the data spans {span}" + (" UTC" if p.get("start") and minutes else "")
+    utc = " UTC" if p.get("start") and minutes else ""
+    return span + utc + (f" ({duration(p['days'])})" if p.get("days") else "")
+
+
 def render_json(report: dict[str, Any]) -> str:
     return orjson.dumps(report, option=orjson.OPT_INDENT_2).decode() + "\n"
 
@@ -79,7 +114,7 @@ def _env() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(usd=usd, num=num, pct=pct, count=count, duration=duration)
+    env.filters.update(usd=usd, num=num, pct=pct, count=count, duration=duration, period_words=period_words)
     return env
 
 
@@ -133,9 +168,14 @@ def render_markdown(report: dict[str, Any]) -> str:
     return env.get_template("summary.md.j2").render(r=report)
 
 
+# Every character a terminal, a Markdown reader or Python's splitlines ends a line at: log text carrying one
+# would start a line of its own (a forged "llmcost: error:", a Markdown heading or table row).
+_LINE_BREAKS = re.compile("\r\n|[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+
+
 def _md_cell(v: Any) -> str:
-    """A Markdown table cell that log text cannot break out of."""
-    s = str(v).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+    """A Markdown table cell that log text cannot break out of (a lone CR ends a line in Markdown too)."""
+    s = _LINE_BREAKS.sub(" ", str(v)).replace("\\", "\\\\").replace("|", "\\|")
     for ch in "`*_[]<>":
         s = s.replace(ch, "\\" + ch)
     return s
@@ -201,8 +241,19 @@ def _fsync_folder(folder: Path) -> None:
         os.close(dfd)
 
 
+def _terminal(lines: list[str]) -> str:
+    """Lines for a terminal: a line break inside one (from a model name, a conversation id) is shown escaped,
+    so no output line can begin with text from a log; then every control character is removed."""
+    return terminal_safe("\n".join(_LINE_BREAKS.sub(_escaped, ln) for ln in lines) + "\n")
+
+
+def _escaped(m: re.Match[str]) -> str:
+    return m.group().encode("unicode_escape").decode("ascii")
+
+
 def _table(rows: list[tuple[str, ...]], left: tuple[int, ...] = (0,), cap: int = 40) -> list[str]:
     """Columns padded to their widest cell (at most `cap`); the `left` columns left-aligned, numbers right."""
+    rows = [tuple(_LINE_BREAKS.sub(_escaped, c) for c in r) for r in rows]
     widths = [min(max(len(r[i]) for r in rows), cap) for i in range(len(rows[0]))]
     out = []
     for r in rows:
@@ -318,7 +369,32 @@ def render_view(report: dict[str, Any], view: str) -> str:
             if v["rows"] or v.get("undated")
             else ["No requests."]
         )
-    return terminal_safe("\n".join(lines) + "\n")
+    return _terminal(lines)
+
+
+def headline_lines(report: dict[str, Any]) -> list[str]:
+    """The few lines a run that wrote files prints, so that `report logs -o report.html` is not silent: the
+    spend, the period, and the top lever with its range."""
+    t, h = report["totals"], report["headline"]
+    lines = [
+        f"Spend      {usd(t['cost_usd'])} over {count(t['requests'], 'API call')}, "
+        f"{period_words(report['period'], minutes=False)}"
+    ]
+    ux = report.get("usage_export")
+    if ux:
+        lines.append(f"Billed     {usd(ux['totals']['billed_usd'])}, the bill per the providers' usage exports")
+    if not t["requests"]:
+        return lines
+    if h["levers"]:
+        lv = h["levers"][0]
+        k = "monthly" if h["scaled_to_month"] else "saving"
+        lines.append(
+            f"Top lever  {lv['lever']}: {usd(lv[f'{k}_usd'])}{'/month' if k == 'monthly' else ''} "
+            f"({usd(lv[f'{k}_low_usd'])} .. {usd(lv[f'{k}_high_usd'])}, {lv['confidence']} confidence): {lv['action']}"
+        )
+    else:
+        lines.append("Top lever  none saves money beyond the simulator's accuracy (see the report)")
+    return lines
 
 
 def render_text(report: dict[str, Any]) -> str:
@@ -331,15 +407,14 @@ def render_text(report: dict[str, Any]) -> str:
     lines = []
     if not trace_only:
         lines += [
-            f"Period     {p['start'] or 'n/a'} .. {p['end'] or 'n/a'}"
-            + (f" ({duration(p['days'])})" if p["days"] else ""),
+            f"Period     {period_words(p)}",
             f"Requests   {count(t['requests'], 'API call')} ({num(t['unpriced_requests'])} unpriced, "
             f"{num(t['error_requests'])} failed"
             + (f", {num(p['undated_requests'])} undated" if p.get("undated_requests") else "")
             + ")",
             f"Spend      {usd(t['cost_usd'])}"
-            + (" in the request logs" if ux else "")
-            + (f"   (~{usd(t['projected_monthly_usd'])}/month at this rate)" if t["projected_monthly_usd"] else ""),
+            + (f" (~{usd(t['projected_monthly_usd'])}/month at this rate)" if t["projected_monthly_usd"] else "")
+            + (", computed from the request logs at list prices; the bill is below" if ux else ""),
         ]
         if t.get("estimated_requests"):
             lines.append(
@@ -355,7 +430,7 @@ def render_text(report: dict[str, Any]) -> str:
     if ux:
         ut = ux["totals"]
         lines += [
-            f"Billed     {usd(ut['billed_usd'])} per the usage exports"
+            f"Billed     {usd(ut['billed_usd'])}, the bill per the providers' usage exports"
             + ("" if ut["billed_complete"] else f" (incomplete: {num(ut['unpriced_buckets'])} buckets unpriced)")
             + f", {(ux['period']['start'] or '')[:10]} .. {(ux['period']['end'] or '')[:10]}",
             f"           {pct(ut['cached_share'])} of {num(ut['input_tokens'])} input tokens from cache, "
@@ -364,10 +439,16 @@ def render_text(report: dict[str, Any]) -> str:
         rec = ux["reconciliation"]
         if rec:
             gap_in = sum(r["gap_input_tokens"] or 0 for r in rec)
-            gap_usd = sum(r["gap_cost_usd"] or 0 for r in rec)
+            costs = [r["gap_cost_usd"] for r in rec if r["gap_cost_usd"] is not None]
+            if not costs:
+                money = "cost unknown (the export's buckets are unpriced)"
+            elif len(costs) < len(rec):
+                money = f"{usd(sum(costs))} on the {count(len(costs), 'priced row')}, {len(rec) - len(costs)} unpriced"
+            else:
+                money = usd(sum(costs))
             lines.append(
-                f"Logs gap   {num(gap_in)} input tokens, {usd(gap_usd)} (export - logs, {len(rec)} day x model rows; "
-                "the billed total is the export's)"
+                f"Logs gap   {num(gap_in)} input tokens, {money} (export - logs, "
+                f"{count(len(rec), 'day x model row')}; the bill is the export's)"
             )
         for mp in ux["missing_pages"]:
             lines.append(
@@ -411,7 +492,7 @@ def render_text(report: dict[str, Any]) -> str:
         lines += [""] + session_lines(report["sessions"], last=10)
     lines.append("")
     lines.append("Details, charts and assumptions: -o report.html; one view: --view daily|weekly|monthly|sessions")
-    return terminal_safe("\n".join(lines) + "\n")
+    return _terminal(lines)
 
 
 def render_projection(result: dict[str, Any]) -> str:
@@ -428,20 +509,21 @@ def render_projection(result: dict[str, Any]) -> str:
         )
         + (f", context growth {w['growth']:+.0%}" if w["growth"] else ""),
         "",
-        f"{'':14}{'INPUT':>12}{'CACHE READ':>12}{'CACHE WRITE':>12}{'OUTPUT':>12}{'TOTAL':>12}",
     ]
     words = result.get("scenarios_assume") or {}
     rows = [("as given", result["as_given"]), ("no levers", result["without_levers"])]
     rows += [(words.get(k, k), v) for k, v in result["scenarios"].items()]
-    for name, r in rows:
-        lines.append(
-            f"{name[:39]:40}"
-            + "".join(
-                f"{usd(r[k]):>12}"
-                for k in ("input_usd", "cache_read_usd", "cache_write_usd", "output_usd", "total_usd")
-            )
-        )
-    lines += ["", f"Routing and caching save {usd(result['levers_save_usd'])}/month on this workload.", ""]
+    lines += _scenario_table(rows)
+    given = [x for x, on in (("routing", w["route_share"]), ("caching", w["cached_prefix"])) if on]
+    if given:
+        verb = "saves" if len(given) == 1 else "save"
+        lines += [
+            "",
+            f"{' and '.join(given).capitalize()} {verb} {usd(result['levers_save_usd'])}/month on this workload.",
+            "",
+        ]
+    else:
+        lines += ["", "No routing or caching given (--route-share, --cached-prefix): the cost as it is.", ""]
     lines += [f"- {a}" for a in result["assumptions"]]
     return "\n".join(lines) + "\n"
 
@@ -449,16 +531,23 @@ def render_projection(result: dict[str, Any]) -> str:
 PROJECTION_PARTS = ("input_usd", "cache_read_usd", "cache_write_usd", "output_usd", "total_usd")
 
 
+def _scenario_table(rows: list[tuple[str, dict[str, Any]]]) -> list[str]:
+    """Scenarios by cost part per month, each header over its numbers."""
+    table = [("", "INPUT", "CACHE READ", "CACHE WRITE", "OUTPUT", "TOTAL")]
+    table += [(name, *(usd(r[k]) for k in PROJECTION_PARTS)) for name, r in rows]
+    return _table(table, left=(0,), cap=60)
+
+
 def render_projection_by_model(result: dict[str, Any]) -> str:
     """`llmcost project --from-db` for people: each model's measured workload and monthly cost, the sum, and the
     scenarios named for what they assume."""
-    rows = [("MODEL", "REQUESTS/MONTH", "INPUT", "OUTPUT", "CACHE HITS", "PER MONTH")]
+    rows = [("MODEL", "REQUESTS/MONTH", "INPUT/REQUEST", "OUTPUT/REQUEST", "CACHE HITS", "COST/MONTH")]
     for m in sorted(result["models"], key=lambda m: -m["total_usd"]):
         per_month = m["requests_per_month"]
         rows.append(
             (
                 m["model"],
-                num(round(per_month, 1) if per_month < 10 else round(per_month)),
+                "under 1" if per_month < 1 else num(round(per_month, 1) if per_month < 10 else round(per_month)),
                 num(round(m["input_tokens"])),
                 num(round(m["output_tokens"])),
                 pct(m["cache_hit_rate"]),
@@ -469,26 +558,17 @@ def render_projection_by_model(result: dict[str, Any]) -> str:
         f"Measured from {result['measured_from']}: {count(len(result['models']), 'model')}, each on its own workload",
         "",
     ]
+    rows.append(("TOTAL", "", "", "", "", usd(result["as_given"]["total_usd"])))
     lines += _table(rows, left=(0,))
+    if any(m["requests_per_month"] < 1 for m in result["models"]):
+        lines.append("Requests per month at the measured rate: a model seen a few times over a long period is under 1.")
     if result["unpriced_models"]:
         lines.append(f"Not projected (no price): {', '.join(result['unpriced_models'])}")
     words = result.get("scenarios_assume") or {}
-    lines += [
-        "",
-        f"{'':40}{'INPUT':>12}{'CACHE READ':>12}{'CACHE WRITE':>12}{'OUTPUT':>12}{'TOTAL':>12}",
-    ]
-    for name, r in [("as measured", result["as_given"]), ("without routing or caching", result["without_levers"])] + [
-        (words.get(k, k), v) for k, v in result["scenarios"].items()
-    ]:
-        lines.append(
-            f"{name[:39]:40}"
-            + "".join(
-                f"{usd(r[k]):>12}"
-                for k in ("input_usd", "cache_read_usd", "cache_write_usd", "output_usd", "total_usd")
-            )
-        )
+    scen = [("as measured", result["as_given"]), ("without routing or caching", result["without_levers"])]
+    lines += [""] + _scenario_table(scen + [(words.get(k, k), v) for k, v in result["scenarios"].items()])
     lines += [""] + [f"- {a}" for a in result["assumptions"]]
-    return terminal_safe("\n".join(lines) + "\n")
+    return _terminal(lines)
 
 
 def render_savings(report: dict[str, Any]) -> str:
@@ -502,17 +582,28 @@ def render_savings(report: dict[str, Any]) -> str:
         f"Spend in period: {usd(report['totals']['cost_usd'])}",
         "",
         "Each saving is two replays under one simulator (as logged, and with the lever); BAND is the simulator's",
-        "error on the requests the lever changes: a saving inside it is nothing to gain.",
+        "error on the requests the lever changes: a saving inside it is nothing to gain. Savings are at the prices",
+        "billed (each call at the prices in force at its time); TODAY is the same saving at today's prices.",
         "",
-        f"{'LEVER':10}{'POLICY':52}{'REQUESTS':>10}{'SAVING':>12}{'RANGE':>26}{'BAND':>11}  VERDICT",
     ]
+    rows = [("LEVER", "REQUESTS", "SAVING", "RANGE", "BAND", "TODAY", "VERDICT", "POLICY")]
     for e in est:
-        rng = f"{usd(e['saving_low_usd'])} .. {usd(e['saving_high_usd'])}"
-        band = usd((e.get("backtest") or {}).get("band_usd"))
-        lines.append(
-            f"{e['lever']:10}{e['policy'][:50]:52}{num(e['requests']):>10}{usd(e['saving_usd']):>12}{rng:>26}"
-            f"{band:>11}  {e.get('verdict', '')}"
+        verdict = e.get("verdict", "")
+        if not e["requests"] and not round(e["saving_usd"] or 0, 6):
+            verdict = "no request changes"  # a lever that touches nothing saves nothing, whatever its sign
+        rows.append(
+            (
+                e["lever"],
+                num(e["requests"]),
+                usd(e["saving_usd"]),
+                f"{usd(e['saving_low_usd'])} .. {usd(e['saving_high_usd'])}",
+                usd((e.get("backtest") or {}).get("band_usd")),
+                usd(e.get("saving_today_usd")),
+                verdict,
+                e["policy"],
+            )
         )
+    lines += _table(rows, left=(0, 6, 7), cap=200)
     bt = report["caching"]["backtest"]
     if bt:
         lines += [
@@ -538,4 +629,4 @@ def render_savings(report: dict[str, Any]) -> str:
     for e in est:
         lines.append(f"{e['lever']} ({e['policy']}):")
         lines += [f"  - {a}" for a in e["assumptions"] + e["evidence"]]
-    return terminal_safe("\n".join(lines) + "\n")
+    return _terminal(lines)

@@ -15,7 +15,7 @@ import polars as pl
 from analyzer import __version__, actions, conversations, prefixes, projection, queries, reconcile, tokens, usage
 from analyzer.errors import InputError
 from analyzer.parallel import Backend
-from analyzer.prices import COST_COLUMNS, Catalogue, price_one, price_requests
+from analyzer.prices import BEFORE_LISTING, COST_COLUMNS, Catalogue, price_one, price_requests
 from analyzer.progress import stage
 from analyzer.redact import excerpt, excerpt_of
 from analyzer.savings.routing import Rule
@@ -224,17 +224,6 @@ def priced_frame(store: Store, cat: Catalogue, since: datetime | None, until: da
     return priced
 
 
-def at_today_prices(priced: pl.DataFrame) -> pl.DataFrame:
-    """A priced frame with its cost columns at today's prices (the shipped snapshot), for the savings
-    replays, which price their counterfactuals without dates."""
-    cols = ("cost", *COST_COLUMNS, "mode", "tier")
-    if "cost_today" not in priced.columns:
-        return priced
-    return priced.with_columns(
-        cost=pl.col("cost_today"), **{c: pl.col(f"today_{c}") for c in cols if c != "cost"}
-    ).with_columns(price_version=pl.lit("snapshot"))
-
-
 def build_report(
     store: Store,
     cat: Catalogue,
@@ -398,6 +387,17 @@ def _prices_section(con: Any, cat: Catalogue, priced: pl.DataFrame) -> dict[str,
         "history": None if h is None else {"first_day": h.first, "last_day": h.last, "source": h.source},
         "by_version": versions,
         "adjusted_requests": [{"adjustments": k, "requests": v} for k, v in sorted(adjusted.items())],
+        # calls made before their model's first listing, priced at that first listing
+        "before_first_listing": [
+            {
+                "model_key": r["model_key"],
+                "first_listed": str(r["price_version"]).removesuffix(BEFORE_LISTING),
+                "requests": r["requests"],
+                "cost_usd": r["cost_usd"],
+            }
+            for r in versions
+            if str(r["price_version"]).endswith(BEFORE_LISTING)
+        ],
         "inferred_rates": inferred,
         "cost_at_today_prices_usd": _usd(today),
     }
@@ -518,7 +518,16 @@ def structure(
     # (the same prices on both sides of each estimate). Started here: when they run on other processes, the
     # stages below run meanwhile.
     pending = start_estimates(
-        con, at_today_prices(priced), seq, threads, cat, calibration or {}, routing_rules, split, backend
+        # priced as billed (each call at its time's prices): the replays price their calls the same way
+        con,
+        priced,
+        seq,
+        threads,
+        cat,
+        calibration or {},
+        routing_rules,
+        split,
+        backend,
     )
     stage("conversations")
     windows = {k: cat.context_window(k) for k in priced["model_key"].drop_nulls().unique().to_list()}
@@ -676,6 +685,19 @@ def assumptions(report: dict[str, Any]) -> list[str]:
                 f"${p['cost_at_today_prices_usd'] or 0:,.6f}."
             ]
             if p.get("history")
+            else []
+        ),
+        *(
+            [
+                "Priced at their model's first known listing, as the calls predate it (or predate the price "
+                "history's first day): "
+                + ", ".join(
+                    f"{b['model_key']} ({b['requests']} requests, first listed {b['first_listed']})"
+                    for b in p["before_first_listing"]
+                )
+                + "."
+            ]
+            if p.get("before_first_listing")
             else []
         ),
         "Each token type is priced at its own rate: uncached input, cache reads, 5-minute and 1-hour cache "

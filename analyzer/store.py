@@ -88,6 +88,8 @@ _REQUEST_SCHEMA = pa.schema(
         ("speed", pa.string()),
         ("fingerprint", pa.string()),
         ("usage_estimated", pa.bool_()),
+        ("units", pa.float64()),
+        ("unit", pa.string()),
     ]
 )
 _REQUEST_FIELDS = [f.name for f in _REQUEST_SCHEMA]
@@ -580,6 +582,21 @@ class Store:
             self.con.unregister("_batch_ids")
         return {r[0]: r[1] for r in rows}
 
+    def _stored_from_path(self, ids: list[str], path: str) -> set[str]:
+        """Which of these stored request ids an earlier reading of the file at `path` stored."""
+        if not ids:
+            return set()
+        self.con.register("_batch_ids", pa.table({"request_id": pa.array(ids, pa.string())}))
+        try:
+            rows = self.con.execute(
+                "SELECT DISTINCT request_id FROM requests WHERE request_id IN (SELECT request_id FROM _batch_ids) "
+                "AND source_id IN (SELECT source_id FROM sources WHERE path = ?)",
+                [path],
+            ).fetchall()
+        finally:
+            self.con.unregister("_batch_ids")
+        return {r[0] for r in rows}
+
     def _stored_tokens(self, cids: list[str]) -> list[tuple[str, int | None, int | None]]:
         """(content_id, o200k tokens, cl100k tokens) of those of these contents the database already holds."""
         if not self._lookup or not cids:
@@ -661,7 +678,7 @@ class Store:
         # record says something else (its fingerprint): that call is stored as "<id>~<fingerprint>", so a second
         # reading of either record, in any order and any later run, finds it again.
         fps: list[str | None] = b.requests.column("fingerprint").to_pylist()
-        alt = [None if fp is None or unique_id(rid) else f"{rid}~{fp}" for rid, fp in zip(rids, fps, strict=True)]
+        alt = [None if fp is None else f"{rid}~{fp}" for rid, fp in zip(rids, fps, strict=True)]
         known = self._known_ids()
         tok = self._token_cache()
         stored = self._stored_ids([r for r in (*rids, *alt) if r is not None and r not in known])
@@ -669,10 +686,24 @@ class Store:
         final = f.final_wins
         here: dict[str, int] = {}  # (final_wins) request id -> its row in this batch
         replaced: list[str] = []  # (final_wins) ids whose row an earlier batch of this file stored
+        # (final_wins) ids an earlier reading of this very path stored (the file has grown since): read again now
+        earlier = set()
+        if final:
+            again = [r for r in rids if r not in f.own and (r in known or r in stored)]
+            earlier = self._stored_from_path(again, label(f.path))
+        moved: list[str] = []
         for i, rid in enumerate(rids):
+            if rid in earlier and rid not in f.own:  # this reading holds the final count: the row moves here
+                moved.append(rid)
+                known[rid] = known[rid] if rid in known else stored[rid]
+                keep[i] = True
+                f.own.add(rid)
+                here[rid] = i
+                continue
             seen = known if rid in known else stored if rid in stored else None
             if seen is not None:
-                other = alt[i]
+                # (final_wins) a repeat within the file is the same call whatever it says: no other id for it
+                other = None if final and rid in f.own else alt[i]
                 prev = seen[rid]
                 if other is None or prev is None or prev == fps[i] or other in known or other in stored:
                     res.duplicates += 1
@@ -686,7 +717,7 @@ class Store:
                         here[rid] = i
                     continue
                 rids[i] = rid = other
-            known[rid] = fps[i] if alt[i] is not None else None
+            known[rid] = fps[i]
             keep[i] = True
             if final:
                 f.own.add(rid)
@@ -696,12 +727,20 @@ class Store:
         if not kept:
             return
         con = self.con
-        if replaced:
-            con.register("_replaced", pa.table({"request_id": pa.array(replaced, pa.string())}))
+        if replaced or moved:
+            con.register("_replaced", pa.table({"request_id": pa.array(replaced + moved, pa.string())}))
             try:
+                if moved:  # the earlier readings of this path hold fewer rows now
+                    con.execute(
+                        "UPDATE sources SET rows = sources.rows - m.n FROM (SELECT source_id, count(*) AS n "
+                        "FROM requests WHERE source_id <> ? AND request_id IN (SELECT request_id FROM _replaced) "
+                        "GROUP BY source_id) m WHERE sources.source_id = m.source_id",
+                        [f.source_id],
+                    )
                 con.execute(
-                    "DELETE FROM requests WHERE source_id = ? AND request_id IN (SELECT request_id FROM _replaced)",
-                    [f.source_id],
+                    "DELETE FROM requests WHERE (source_id = ? OR source_id IN (SELECT source_id FROM sources "
+                    "WHERE path = ?)) AND request_id IN (SELECT request_id FROM _replaced)",
+                    [f.source_id, label(f.path)],
                 )
                 for table in ("messages", "blocks"):
                     con.execute(f"DELETE FROM {table} WHERE request_id IN (SELECT request_id FROM _replaced)")
@@ -917,7 +956,8 @@ class _Builder:
         cid_of = memo.cid_of
         bps = r.breakpoints
         n_in = 0
-        fp = None if keyless else _fingerprint(r)
+        # only an id that may repeat for another call needs the record's fingerprint (item 1)
+        fp = None if keyless or unique_id(r.request_id or "") else _fingerprint(r)
         for pos, (role, text, is_output) in enumerate(r.messages):
             cid = cid_of.get(text)
             if cid is None:
@@ -976,6 +1016,8 @@ class _Builder:
             ("speed", r.speed),
             ("fingerprint", None if fp is None else fp.hexdigest()),
             ("usage_estimated", r.usage_estimated),
+            ("units", r.units),
+            ("unit", r.unit),
         ):
             self.cols[f].append(v)
 
@@ -1053,6 +1095,7 @@ def _fingerprint(r: Request) -> Any:
 
 
 _UNIQUE_RUN = re.compile(r"[A-Za-z0-9]{8,}")
+_NOT_ALNUM = re.compile(r"[^A-Za-z0-9]+")
 
 
 def unique_id(rid: str) -> bool:
@@ -1060,7 +1103,7 @@ def unique_id(rid: str) -> bool:
     chatcmpl-<29 random characters>, Anthropic's msg_01..., a UUID) holds a run of 8+ letters and digits mixed,
     and 20+ of them in all. Counters (`7`, `req-000123`) and Ollama's `chatcmpl-<0..999>` do not: for those the
     record's fingerprint is part of the identity."""
-    if len(rid) < 20 or sum(c.isascii() and c.isalnum() for c in rid) < 20:
+    if len(rid) < 20 or len(_NOT_ALNUM.sub("", rid)) < 20:
         return False
     return any(any(c.isdigit() for c in m) and any(c.isalpha() for c in m) for m in _UNIQUE_RUN.findall(rid))
 

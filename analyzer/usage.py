@@ -37,20 +37,7 @@ def section(
     frame = queries.run(con, "usage_buckets_in_period", since=since, until=until)
     if frame.is_empty():
         return None
-    usage = frame.filter(pl.col("kind") == "usage")
-    costs = frame.filter(pl.col("kind") == "cost")
-    if not usage.is_empty():
-        priced = price_buckets(usage, cat)
-        no_cache = price_buckets(usage, cat, without_cache_reads=True)
-        usage = priced.with_columns(cost_without_cache=no_cache["cost"])
-    else:
-        usage = usage.with_columns(
-            model_key=pl.lit(None, pl.String),
-            priced=pl.lit(False),
-            cost=pl.lit(None, pl.Float64),
-            cost_without_cache=pl.lit(None, pl.Float64),
-            **{c: pl.lit(None, pl.Float64) for c in COST_COLUMNS},
-        )
+    usage, costs = _priced(frame, cat)
     primary = usage.filter(pl.col("export").is_in(_primary_exports(usage)))
     return {
         "exports": _per_export(frame, usage, costs),
@@ -68,6 +55,35 @@ def section(
         "billed_reconciliation": reconcile_billed(costs, logs),
         "needs_logs": None if logs.height else NEEDS_LOGS,
     }
+
+
+def _priced(frame: pl.DataFrame, cat: Catalogue) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The usage buckets priced (with their cost had no cache been read), and the cost buckets."""
+    usage = frame.filter(pl.col("kind") == "usage")
+    costs = frame.filter(pl.col("kind") == "cost")
+    if not usage.is_empty():
+        priced = price_buckets(usage, cat)
+        no_cache = price_buckets(usage, cat, without_cache_reads=True)
+        usage = priced.with_columns(cost_without_cache=no_cache["cost"])
+    else:
+        usage = usage.with_columns(
+            model_key=pl.lit(None, pl.String),
+            priced=pl.lit(False),
+            cost=pl.lit(None, pl.Float64),
+            cost_without_cache=pl.lit(None, pl.Float64),
+            **{c: pl.lit(None, pl.Float64) for c in COST_COLUMNS},
+        )
+    return usage, costs
+
+
+def window_totals(con: Any, cat: Catalogue, since: datetime, until: datetime) -> dict[str, Any] | None:
+    """What the exports say of [since, until) (the audit of a day no request log covers, issue 23 item 18): the
+    billed total as the report's `usage_export.totals` reckons it, or None when no export covers the window."""
+    frame = queries.run(con, "usage_buckets_in_period", since=since, until=until)
+    if frame.is_empty():
+        return None
+    usage, costs = _priced(frame, cat)
+    return _totals(usage.filter(pl.col("export").is_in(_primary_exports(usage))), costs)
 
 
 def missing_pages(con: Any, exports: list[str]) -> list[dict[str, Any]]:

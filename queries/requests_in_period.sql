@@ -6,7 +6,7 @@
 SELECT request_id, source_id, ts, provider, model, api_key, project, "user", feature, tags, conversation_id,
        endpoint, input_tokens, cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens, output_tokens,
        reasoning_tokens, batch, service_tier, reported_cost, latency_ms, status, n_messages, has_tools, encoding,
-       inference_geo, speed, coalesce(usage_estimated, false) AS usage_estimated
+       inference_geo, speed, coalesce(usage_estimated, false) AS usage_estimated, units, unit
 FROM requests
 WHERE trace_ms IS NULL
   AND ($since IS NULL OR ts >= $since)

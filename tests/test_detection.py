@@ -90,6 +90,7 @@ def test_every_sample_and_every_format_is_covered():
 EXPECTED_FIXTURES = {
     "mini_swe_agent.traj.json.gz": "mini_swe_agent_traj",
     "anthropic_batch_results.jsonl": "anthropic_batch_results",
+    "bedrock_invoke_model_pairs.json": "bedrock_invoke_model",
 }
 
 

@@ -181,3 +181,240 @@ def test_prefix_reuse_compares_request_logs_with_request_logs(sample_logs_run):
     assert pct(src["block_traces"]["ideal_hit_ratio"]) in trc and "not in the spend" in trc
     line = next(x for x in out.splitlines() if x.startswith("Reuse"))
     assert "of the trace's input (apart from the request logs above)" in line
+
+
+# ---- item 4: the window asked for and the span of the data, both ---------------------------------------------
+
+
+def test_period_says_the_window_asked_for_and_the_span_of_the_data(runner, tmp_path):
+    day = 1_764_000_000  # 2025-11-24 16:00 UTC
+    log = write_jsonl(
+        tmp_path / "a.jsonl", [openai_record(ts=day, rid="a"), openai_record(ts=day + 3 * 86400, rid="b")]
+    )
+    res = runner.invoke(cli, ["report", str(log), "--since", "2025-11-01", "--until", "2025-11-30"])
+    first = res.stdout.splitlines()[0]
+    assert first == (
+        "Period     2025-11-01 .. 2025-11-30 asked (30 days); the data spans 2025-11-24 16:00 .. 2025-11-27 16:00 UTC"
+    )
+    md = runner.invoke(cli, ["report", str(log), "--since", "2025-11-01", "--until", "2025-11-30", "--md", "-"])
+    assert (
+        md.stdout.splitlines()[0] == "# LLM spend: 2025-11-01 .. 2025-11-30 asked (30 days); the data spans "
+        "2025-11-24 .. 2025-11-27"
+    )
+    plain = runner.invoke(cli, ["report", str(log)]).stdout.splitlines()[0]
+    assert plain == "Period     2025-11-24 16:00 .. 2025-11-27 16:00 UTC (3 days)"
+
+
+# ---- item 5: one precision per sentence; no $0.00 for an unknown gap; which figure is the bill ----------------
+
+
+def test_reconcile_line_writes_both_sides_to_one_precision():
+    from analyzer.reconcile import _money
+
+    assert _money(0.014011, 1.0205) == "$0.0140" and _money(1.0205, 0.014011) == "$1.0205"
+    assert _money(2.5, 1.25) == "$2.50" and _money(0.014011) == "$0.014011"
+
+
+def test_first_screen_says_which_figure_is_the_bill_and_never_prices_an_unpriced_gap(sample_logs_run):
+    out, html, rep = sample_logs_run
+    lines = {x[:10].strip(): x[11:] for x in out.splitlines() if x[:10].strip()}
+    assert "computed from the request logs at list prices; the bill is below" in lines["Spend"]
+    assert lines["Billed"].startswith("$1.30, the bill per the providers' usage exports")
+    rec = rep["usage_export"]["reconciliation"]
+    assert all(r["gap_cost_usd"] is None for r in rec)  # the export's buckets are unpriced here
+    assert "$0.00" not in lines["Logs gap"] and "cost unknown" in lines["Logs gap"]
+    pair = re.search(r"computed \$[\d,]+\.(\d+) vs \$[\d,]+\.(\d+) billed", lines["Reconcile"])
+    assert len(pair.group(1)) == len(pair.group(2)), lines["Reconcile"]  # computed and billed to one precision
+    assert "at list prices (not the bill)" in html
+
+
+# ---- item 9: a date window with no traffic is an error that says where the data is -------------------------
+
+
+def test_a_window_with_no_traffic_exits_1_and_says_where_the_data_is(runner, tmp_path):
+    day = 1_764_000_000  # 2025-11-24
+    log = write_jsonl(tmp_path / "a.jsonl", [openai_record(ts=day, rid="a"), openai_record(ts=day + 86400, rid="b")])
+    res = runner.invoke(cli, ["report", str(log), "--since", "2020-01-01", "--until", "2020-01-31"])
+    assert res.exit_code == 1 and res.stdout == ""
+    assert res.stderr.strip() == (
+        "llmcost: error: no requests between 2020-01-01 and 2020-01-31; the data spans 2025-11-24 to 2025-11-25"
+    )
+    later = runner.invoke(cli, ["report", str(log), "--since", "20260101"])
+    assert later.exit_code in (1, 2)  # 20260101 is item 17's spelling; until then a usage error
+    ok = runner.invoke(cli, ["report", str(log), "--since", "2025-11-25"])
+    assert ok.exit_code == 0 and "Requests   1 API call " in ok.stdout
+
+
+# ---- item 13: the README's first command prints the headline, not only "wrote report.html" -----------------
+
+
+def test_writing_files_prints_the_headline(runner, tmp_path):
+    from tests.conftest import SAMPLES
+
+    out, js = tmp_path / "report.html", tmp_path / "summary.json"
+    res = runner.invoke(cli, ["report", str(SAMPLES), "-o", str(out), "--json", str(js)])
+    assert res.exit_code == 0
+    rep = json.loads(js.read_text())
+    lines = res.stdout.splitlines()
+    t = rep["totals"]
+    assert lines[0].startswith(f"Spend      ${t['cost_usd']:.4f} over {t['requests']} API calls, ")
+    assert rep["period"]["start"][:10] in lines[0] and rep["period"]["end"][:10] in lines[0]
+    top = next(x for x in lines if x.startswith("Top lever"))
+    h = rep["headline"]
+    if h["levers"]:
+        assert top.startswith(f"Top lever  {h['levers'][0]['lever']}: ") and " .. " in top
+    else:
+        assert "none saves money" in top
+    assert "wrote" in res.stderr and "wrote" not in res.stdout
+    piped = runner.invoke(cli, ["report", str(SAMPLES), "--json", "-"])
+    assert "Top lever" not in piped.stdout  # stdout holds the JSON alone
+
+
+# ---- item 6: the savings table: whole policies, no "saves" for nothing, routing counts that agree -------------
+
+
+def _estimate(lever, policy, requests, saving, verdict, **kw):
+    return {
+        "lever": lever,
+        "policy": policy,
+        "requests": requests,
+        "saving_usd": saving,
+        "saving_low_usd": saving,
+        "saving_high_usd": saving,
+        "backtest": {"band_usd": 0.0},
+        "verdict": verdict,
+        "assumptions": [],
+        "evidence": [],
+        **kw,
+    }
+
+
+def test_savings_table_keeps_policies_whole_and_a_lever_that_changes_nothing_does_not_save():
+    from analyzer.render import render_savings
+
+    common = "Anthropic breakpoints after the system prompt and tools and at the end of the input"
+    rep = {
+        "totals": {"cost_usd": 1.0},
+        "caching": {"backtest": None},
+        "savings": [
+            _estimate("caching", f"{common}, 5-minute TTL", 3, 0.25, "saves"),
+            _estimate("caching", f"{common}, 1-hour TTL", 3, -0.5, "costs more"),
+            _estimate("caching", "24-hour prompt cache retention", 0, 0.0, "saves"),
+        ],
+    }
+    out = render_savings(rep)
+    table = out.split("\n\n")[2].splitlines()
+    assert table[0].split() == ["LEVER", "REQUESTS", "SAVING", "RANGE", "BAND", "VERDICT", "POLICY"]
+    assert table[1].endswith(f"{common}, 5-minute TTL") and table[2].endswith(f"{common}, 1-hour TTL")
+    assert "saves" not in table[3] and "no request changes" in table[3]
+
+
+def test_routing_evidence_counts_agree_with_the_requests_column(shared_run):
+    from click.testing import CliRunner
+
+    _, _, db = shared_run
+    res = CliRunner().invoke(cli, ["savings", "--db", str(db), "--json"])
+    routing = [e for e in json.loads(res.stdout)["savings"] if e["lever"] == "routing"]
+    if not routing:
+        pytest.skip("no routing estimate on the shared samples")
+    for e in routing:
+        d = e["detail"]
+        text = " ".join(e["evidence"])
+        if d["dearer_on_target"]:
+            simple = d["eligible_requests"] + d["dearer_on_target"]
+            assert f"{simple} of {d['candidates']} requests simple enough to route; {d['eligible_requests']} of" in text
+            assert f"{d['dearer_on_target']} left alone" in text
+        if e["requests"]:
+            assert f"{e['requests']} routed in the central case (70% of the {d['eligible_requests']})" in text
+
+
+# ---- item 7: project: headers over their numbers, the levers named as given, no fractional requests -----------
+
+
+def _header_over_numbers(lines: list[str], header: str) -> None:
+    """Every column heading ends where its numbers end (right-aligned columns)."""
+    i = next(k for k, x in enumerate(lines) if "TOTAL" in x and "INPUT" in x)
+    head = lines[i]
+    ends = [m.end() for m in re.finditer(r"[A-Z]+(?: [A-Z]+)?", head)]
+    for row in lines[i + 1 :]:
+        if not row.strip():
+            break
+        cells = [m.end() for m in re.finditer(r"-?\$[\d,.]+", row)]
+        assert cells == ends, f"{header}: {head!r} vs {row!r}"
+
+
+def test_project_headers_sit_over_their_numbers_and_name_the_levers_given(runner):
+    args = ["project", "--requests", "500000", "--input-tokens", "2000", "--output-tokens", "300", "--model", "gpt-4o"]
+    res = runner.invoke(cli, [*args, "--route-share", "0.7", "--route-to", "gpt-4o-mini"])
+    assert res.exit_code == 0, res.output
+    lines = res.stdout.splitlines()
+    _header_over_numbers(lines, "project")
+    assert any(x.startswith("Routing saves $") for x in lines) and "caching" not in res.stdout.split("\n\n")[2]
+    plain = runner.invoke(cli, args).stdout
+    assert "save" not in plain.split("\n- ")[0].lower().replace("no routing or caching given", "")
+
+
+def test_project_from_db_has_no_fractional_request_and_a_total(shared_run, runner):
+    _, _, db = shared_run
+    res = runner.invoke(cli, ["project", "--from-db", str(db)])
+    assert res.exit_code == 0, res.output
+    lines = res.stdout.splitlines()
+    doc = json.loads(runner.invoke(cli, ["project", "--from-db", str(db), "--json"]).stdout)
+    table = lines[lines.index(next(x for x in lines if x.startswith("MODEL"))) :]
+    head = ["MODEL", "REQUESTS/MONTH", "INPUT/REQUEST", "OUTPUT/REQUEST", "CACHE", "HITS", "COST/MONTH"]
+    assert table[0].split() == head
+    for m in doc["models"]:
+        if m["requests_per_month"] < 1:
+            row = next(x for x in table if x.startswith(m["model"][:40]))
+            assert "under 1" in row and " 0.1 " not in row and " 0.2 " not in row
+    total = next(x for x in table if x.startswith("TOTAL"))
+    assert total.split()[-1] == f"${doc['as_given']['total_usd']:.4f}"
+    _header_over_numbers(lines, "project --from-db")
+
+
+# ---- item 8: the audit day page: every crossed threshold alerted, one alert per model, never "saved -$" --------
+
+
+def test_audit_alerts_every_crossed_threshold_once_per_model_and_the_markdown_has_the_comparison(runner, tmp_path):
+    from datetime import UTC, datetime, timedelta
+
+    from tests.conftest import chat_call
+    from tests.test_audit import audit, calls
+
+    day1 = datetime(2025, 11, 20, 9, 0, tzinfo=UTC)
+    (tmp_path / "logs").mkdir()
+    write_jsonl(tmp_path / "logs" / "d1.jsonl", calls(day1, 10, cached=1024, tag="d1"))
+    usage = {"prompt_tokens": 2000, "completion_tokens": 100, "prompt_tokens_details": {"cached_tokens": 0}}
+    day2 = day1 + timedelta(days=1)
+    new = [
+        chat_call(f"n{i}", (day2 + timedelta(minutes=i)).timestamp(), [{"role": "user", "content": f"q{i}"}], usage, m)
+        for i, m in enumerate(["gpt-4.1"] * 3 + ["gpt-4.1-2025-04-14"] * 2)
+    ]
+    write_jsonl(tmp_path / "logs" / "d2.jsonl", calls(day2, 15, tag="d2") + new)
+    res, out = audit(runner, tmp_path, "--fail-on-increase", "20", day="2025-11-21")
+    assert res.exit_code == 3, res.output
+    crossed = {c["check"] for c in out["crossed"]}
+    assert "spend_increase_pct" in crossed
+    alerted = {a.get("check") for a in out["alerts"]}
+    assert crossed <= alerted  # every crossed threshold is in the alert list
+    models = [a for a in out["alerts"] if a["kind"] == "new_model"]
+    assert len(models) == 1 and models[0]["requests"] == 5 and models[0]["aliases"] == ["gpt-4.1-2025-04-14"]
+    page = (tmp_path / "out" / "llmcost-2025-11-21.html").read_text()
+    alerts = page[page.index("<h3>Alerts</h3>") :].split("</ul>")[0]
+    for c in out["crossed"]:
+        assert c["message"].split(" (")[0] in alerts
+    assert "already saved -$" not in page
+    md = (tmp_path / "out" / "llmcost-2025-11-21.md").read_text()
+    assert "## Audit of 2025-11-21" in md and "the window before" in md and "Change against the window before" in md
+    assert "exceeds --fail-on-increase 20" in md
+
+
+def test_negative_already_saved_reads_as_a_cost():
+    from analyzer.render import _env
+
+    tpl = _env().from_string(
+        '{% set r = {"caching": {"already_saved_usd": x}} %}{% if (r.caching.already_saved_usd or 0) < 0 %}'
+        "cost {{ -r.caching.already_saved_usd | usd }} more{% else %}saved {{ r.caching.already_saved_usd | usd }}"
+        "{% endif %}"
+    )
+    assert tpl.render(x=-0.0001) == "cost $0.0001 more" and tpl.render(x=0.5) == "saved $0.5000"

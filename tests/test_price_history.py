@@ -368,3 +368,146 @@ def test_every_correction_cites_the_providers_page():
         for frm, _ in fix["versions"]:
             assert fix["range"][0] <= frm < fix["range"][1], (key, frm)  # every version inside its range
     assert load_history().models["deepseek-chat"][0][0] == "2025-02-06"
+
+
+# Claude 3 Haiku from Anthropic: $0.25 input, $0.03 cache read, $0.30 cache write, $1.25 output per 1M (Anthropic's
+# pricing page; LiteLLM's first-party key `claude-3-haiku-20240307` until it left the catalogue). Vertex's listing
+# has no cache prices (inferred 0.1x / 1.25x input: $0.025 / $0.3125) and must not price a first-party call.
+@pytest.mark.parametrize("day", ["2025-06-01", "2026-10-01", "2026-12-01"])
+@pytest.mark.parametrize("provider", ["anthropic", None])
+def test_first_party_claude_priced_under_the_first_party_key(dated, day, provider):
+    row = price_one(
+        dated,
+        "claude-3-haiku-20240307",
+        provider,
+        input_tokens=3 * M,
+        cache_read_tokens=M,
+        cache_write_5m_tokens=M,
+        output_tokens=M,
+        ts=at(day),
+    )
+    assert row["model_key"] == "claude-3-haiku-20240307"
+    assert (row["cost_input"], row["cost_cache_read"], row["cost_cache_write_5m"], row["cost_output"]) == (
+        pytest.approx(0.25),
+        pytest.approx(0.03),
+        pytest.approx(0.30),
+        pytest.approx(1.25),
+    )
+
+
+def test_claude_code_names_never_fall_to_a_cloud_key_while_first_party_listed(dated):
+    # claude-sonnet-4-20250514: Anthropic $3 in / $0.30 read / $3.75 write / $15 out per 1M (below 200k input);
+    # it used to fall to Bedrock's `anthropic.claude-sonnet-4-20250514-v1:0`
+    row = price_one(
+        dated,
+        "claude-sonnet-4-20250514",
+        "anthropic",
+        input_tokens=30_000,
+        cache_read_tokens=10_000,
+        cache_write_5m_tokens=10_000,
+        output_tokens=10_000,
+        ts=at("2026-10-01"),
+    )
+    assert row["model_key"] == "claude-sonnet-4-20250514"
+    assert row["cost"] == pytest.approx((10_000 * 3 + 10_000 * 0.30 + 10_000 * 3.75 + 10_000 * 15) / M)
+    assert dated.context_window("claude-sonnet-4-20250514") == 200_000  # from the cloud listing of the model
+    # a log that names the cloud keeps the cloud's listing
+    assert dated.resolve("claude-3-haiku-20240307", "google").key == "vertex_ai/claude-3-haiku@20240307"
+
+
+def test_no_batch_row_for_a_provider_without_a_batch_api(runner, dated):
+    from analyzer.cli import cli
+
+    res = runner.invoke(cli, ["prices", "deepseek-chat", "--provider", "deepseek", "--json"])
+    modes = {r["mode"] for r in json.loads(res.output)["usd_per_million_tokens"]}
+    assert "batch" not in modes and "standard" in modes
+    res = runner.invoke(cli, ["prices", "gpt-4o-2024-08-06", "--json"])
+    assert "batch" in {r["mode"] for r in json.loads(res.output)["usd_per_million_tokens"]}
+    # a DeepSeek call flagged batch is billed at the standard rate: $0.28 per 1M input at the snapshot
+    row = price_one(dated, "deepseek-chat", "deepseek", input_tokens=M, batch=True, ts=at("2026-12-01"))
+    assert row["cost"] == pytest.approx(0.28) and row["mode"] == "standard"
+
+
+def test_a_call_before_the_first_listing_is_priced_there_and_flagged(small, runner, tmp_path):
+    """acme-1 first listed 2025-01-01 at $2/M input: a call on 2024-12-01 is priced so and says so."""
+    import polars as pl
+
+    from analyzer.prices import Catalogue, price_requests
+
+    cat = Catalogue({"acme-1": {"input_cost_per_token": 1e-6, "mode": "chat"}}, "test", "2026-01-01", history=small)
+    frame = pl.DataFrame(
+        {
+            "model": ["acme-1", "acme-1"],
+            "provider": [None, None],
+            "input_tokens": [M, M],
+            "cache_read_tokens": [0, 0],
+            "cache_write_5m_tokens": [0, 0],
+            "cache_write_1h_tokens": [0, 0],
+            "output_tokens": [0, 0],
+            "reasoning_tokens": [0, 0],
+            "batch": [False, False],
+            "service_tier": [None, None],
+            "status": ["ok", "ok"],
+            "ts": [datetime(2024, 12, 1, 12), datetime(2025, 2, 1, 12)],
+        },
+        schema_overrides={"service_tier": pl.String, "provider": pl.String},
+    )
+    out = price_requests(frame, cat)
+    assert out["cost"].to_list() == pytest.approx([2.0, 2.0])
+    assert out["price_version"].to_list() == ["2025-01-01 (first known listing; the call predates it)", "2025-01-01"]
+
+
+def test_prices_on_a_day_before_the_first_listing(runner):
+    from analyzer.cli import cli
+
+    # claude-sonnet-4-20250514 was first listed on 2025-05-22 ($3 / $15 per 1M)
+    res = runner.invoke(cli, ["prices", "claude-sonnet-4-20250514", "--on", "2025-03-01", "--json"])
+    assert res.exit_code == 0, res.output
+    info = json.loads(res.output)
+    assert info["before_first_listing"] is True
+    assert info["price_version"] == "2025-05-22 (first known listing; the call predates it)"
+    assert info["usd_per_million_tokens"][0]["input"] == 3.0
+    res = runner.invoke(cli, ["prices", "claude-sonnet-4-20250514", "--on", "2025-03-01"])
+    assert "was not in the catalogue on 2025-03-01" in res.output
+    res = runner.invoke(cli, ["prices", "claude-sonnet-4-20250514", "--on", "2025-06-01", "--json"])
+    assert json.loads(res.output)["before_first_listing"] is False
+
+
+def test_the_report_flags_calls_before_the_first_listing():
+    from tests.conftest import ROOT
+
+    golden = json.loads((ROOT / "tests" / "golden" / "sample_logs_report.json").read_text())
+    flagged = {b["model_key"]: b for b in golden["prices"]["before_first_listing"]}
+    # sample_logs has claude-opus-4-8 calls before its first listing of 2026-05-29 (the golden file is checked
+    # against a fresh report by tests/test_report.py)
+    assert flagged["claude-opus-4-8"]["first_listed"] == "2026-05-29"
+    assert any("first known listing" in a for a in golden["assumptions"])
+
+
+# DeepSeek V4's own names from its release (2026-04-24), before LiteLLM listed them (2026-06-21): 1M miss + 1M hit
+# + 1M out per call; hits at 1/10 from 2026-04-26 12:15 UTC (DeepSeek's pricing page, cited in the corrections).
+@pytest.mark.parametrize(
+    ("model", "day", "hour", "minute", "expected", "version"),
+    [
+        ("deepseek-v4-flash", "2026-04-25", 12, 0, 0.14 + 0.028 + 0.28, "2026-04-24"),
+        ("deepseek-v4-flash", "2026-04-26", 12, 15, 0.14 + 0.0028 + 0.28, "2026-04-26T12:15"),
+        ("deepseek-v4-pro", "2026-04-25", 12, 0, 0.435 + 0.03625 + 0.87, "2026-04-24"),
+        ("deepseek-v4-pro", "2026-05-30", 12, 0, 0.435 + 0.003625 + 0.87, "2026-04-26T12:15"),
+    ],
+)
+def test_deepseek_v4_models_priced_from_their_release(dated, model, day, hour, minute, expected, version):
+    row = price_one(
+        dated, model, "deepseek", input_tokens=2 * M, cache_read_tokens=M, output_tokens=M, ts=at(day, hour, minute)
+    )
+    assert row["cost"] == pytest.approx(expected)
+    assert row["price_version"] == version  # not flagged "before its first listing"
+
+
+def test_markdown_flags_calls_before_the_first_listing(runner, tmp_path):
+    from analyzer.cli import cli
+    from tests.conftest import SAMPLES
+
+    out = tmp_path / "r.md"
+    res = runner.invoke(cli, ["report", str(SAMPLES), "--md", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "claude-opus-4-8 (2 calls, first listed 2026-05-29)" in out.read_text()

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from analyzer.prices import price_one
+from analyzer.prices import load_catalogue, price_one
 from analyzer.sources import BY_NAME
 
 M = 1_000_000
@@ -22,12 +22,19 @@ def us(y: int, mo: int, d: int, h: int = 12) -> int:
 
 
 def test_claude_3_haiku_cache_reads_are_a_tenth_of_input_not_full_price(catalogue):
-    # Only vertex_ai/claude-3-haiku@20240307 lists it: $0.25/M in, no cache price. Anthropic: reads 0.1x input.
+    # With the price history: Anthropic's own listing, reads $0.03/M (issue 21 item 6).
     res = catalogue.resolve("claude-3-haiku-20240307", "anthropic")
-    assert res.key == "vertex_ai/claude-3-haiku@20240307"
+    assert res.key == "claude-3-haiku-20240307"
     row = price_one(catalogue, "claude-3-haiku-20240307", "anthropic", input_tokens=M, cache_read_tokens=M)
-    assert row["cost"] == pytest.approx(M * 0.25e-6 * 0.1)  # $0.025, not $0.25
-    assert "cache_read" in catalogue.inferred_rates(res.key)
+    assert row["cost"] == pytest.approx(0.03)
+    # The snapshot alone lists it only as vertex_ai/claude-3-haiku@20240307: $0.25/M in, no cache price, so
+    # Anthropic's rule prices reads at 0.1x input: $0.025, not $0.25.
+    snapshot_only = load_catalogue(history=False)
+    res = snapshot_only.resolve("claude-3-haiku-20240307", "anthropic")
+    assert res.key == "vertex_ai/claude-3-haiku@20240307"
+    row = price_one(snapshot_only, "claude-3-haiku-20240307", "anthropic", input_tokens=M, cache_read_tokens=M)
+    assert row["cost"] == pytest.approx(M * 0.25e-6 * 0.1)
+    assert "cache_read" in snapshot_only.inferred_rates(res.key)
 
 
 def test_claude_3_5_sonnet_cache_reads_and_writes_inferred(catalogue):
@@ -59,8 +66,11 @@ def test_claude_sonnet_4_one_hour_writes_are_twice_input(catalogue):
         catalogue, "claude-sonnet-4-20250514", "anthropic", input_tokens=300_000, cache_write_1h_tokens=100_000
     )
     assert row["cost"] == pytest.approx(200_000 * 6e-6 + 100_000 * 12e-6)
-    key = catalogue.resolve("claude-sonnet-4-20250514", "anthropic").key
-    assert set(catalogue.inferred_rates(key)) == {"cache_write_1h"}  # the listed rates are not "inferred"
+    # Anthropic's own (history) listing lists the 1-hour rate; Bedrock's, the snapshot's only one, does not
+    assert catalogue.inferred_rates(catalogue.resolve("claude-sonnet-4-20250514", "anthropic").key) == {}
+    snapshot_only = load_catalogue(history=False)
+    key = snapshot_only.resolve("claude-sonnet-4-20250514", "anthropic").key
+    assert set(snapshot_only.inferred_rates(key)) == {"cache_write_1h"}  # the listed rates are not "inferred"
 
 
 def test_listed_cache_rates_are_not_inferred(catalogue):

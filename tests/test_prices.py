@@ -39,21 +39,25 @@ def test_unknown_models_are_unpriced_not_free(catalogue, model):
 
 
 @pytest.mark.parametrize(
-    ("model", "key"),
+    ("model", "key", "first_party"),
     [
-        # the catalogue lists these first-party names only under Bedrock or Vertex
-        ("claude-sonnet-4-20250514", "anthropic.claude-sonnet-4-20250514-v1:0"),
-        ("claude-3-5-sonnet@20240620", "anthropic.claude-3-5-sonnet-20240620-v1:0"),
-        ("claude-opus-4-1", "anthropic.claude-opus-4-1-20250805-v1:0"),
+        # the snapshot lists these first-party names only under Bedrock or Vertex; the price history still has
+        # their own first-party listing, which prices them (issue 21 item 6); without it, the cloud's listing
+        ("claude-sonnet-4-20250514", "anthropic.claude-sonnet-4-20250514-v1:0", "claude-sonnet-4-20250514"),
+        ("claude-3-5-sonnet@20240620", "anthropic.claude-3-5-sonnet-20240620-v1:0", "claude-3-5-sonnet-20240620"),
+        ("claude-opus-4-1", "anthropic.claude-opus-4-1-20250805-v1:0", "claude-opus-4-1"),
     ],
 )
-def test_same_model_listed_under_a_cloud(catalogue, model, key):
-    res = catalogue.resolve(model, "anthropic")
+def test_same_model_listed_under_a_cloud(catalogue, model, key, first_party):
+    assert catalogue.resolve(model, "anthropic").key == first_party
+    snapshot_only = load_catalogue(history=False)
+    res = snapshot_only.resolve(model, "anthropic")
     assert res.key == key
     assert not res.key.startswith(("us.", "eu.", "apac.", "global."))  # regional ids may carry a premium
     # and the price is Anthropic's list price: $3 / 1M input (below the 200k long-context tier)
-    row = price_one(catalogue, "claude-sonnet-4-20250514", input_tokens=100_000)
-    assert row["cost"] == pytest.approx(0.3)
+    for cat in (catalogue, snapshot_only):
+        row = price_one(cat, "claude-sonnet-4-20250514", input_tokens=100_000)
+        assert row["cost"] == pytest.approx(0.3)
 
 
 def cost(cat, model, **kw):

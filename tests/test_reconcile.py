@@ -52,13 +52,20 @@ def test_billed_vs_computed_per_day_and_model(store, tmp_path):
     assert rc["billed_usd"] == pytest.approx(0.01085)
     assert rc["computed_usd"] == pytest.approx(0.0105)
     assert rc["gap_pct"] == pytest.approx(-3.23, abs=0.01)
-    assert rc["line"].startswith("Differs from what was billed by $0.00035")
+    # LiteLLM's response_cost is LiteLLM's own computation, not the provider's bill: a "logged cost"
+    assert rc["line"].startswith("Differs from the logged cost by $0.00035")
+    assert rc["compared_with"] == "logged cost"
+    assert {r["figure"] for r in rc["rows"]} == {"logged cost"}
+    assert a["reported_usd"] == 0.007
     assert rc["requests_with_billed_cost"] == 4
 
 
 def test_matching_logs_say_so(store, tmp_path):
     rc = report_of(store, tmp_path, [payload(1, "gpt-4o", 1000, 100, 0.0035)])["reconciliation"]
-    assert rc["line"] == "Matches what was billed within 0.00% ($0.0035 billed on 1 calls)."
+    assert rc["line"] == (
+        "Matches the logged cost within 0.00% ($0.0035 logged on 1 calls). The logged cost is the logging "
+        "client's own computation, not the provider's bill."
+    )
 
 
 def test_no_billed_cost_no_line(store, tmp_path):
@@ -94,7 +101,8 @@ def test_openrouter_sample_matches_at_the_price_of_its_day(store):
     rc = r["reconciliation"]
     assert rc["billed_usd"] == pytest.approx(0.027461)
     assert rc["computed_usd"] == pytest.approx(0.027461)
-    assert rc["line"].startswith("Matches what was billed")
+    assert rc["line"].startswith("Matches what was billed")  # OpenRouter's own charge: billed
+    assert rc["compared_with"] == "billed" and rc["rows"][0]["figure"] == "billed"
     assert r["prices"]["cost_at_today_prices_usd"] < 0.85 * 0.027461
 
 
@@ -109,11 +117,32 @@ def test_reconciliation_in_every_output(runner, tmp_path):
         ["report", str(log), "-o", str(out / "r.html"), "--md", str(out / "r.md"), "--csv-dir", str(out / "csv")],
     )
     assert res.exit_code == 0, res.output
-    line = "Differs from what was billed by $0.00035"
+    line = "Differs from the logged cost by $0.00035"
     html = (out / "r.html").read_text()
     assert 'id="billed-line"' in html and line in html and 'id="reconciliation"' in html
+    assert "logged cost" in html
     md = (out / "r.md").read_text()
-    assert f"**Billed vs computed:** {line}" in md and "## Reconciliation: billed vs computed" in md
+    assert f"**Logged cost vs computed:** {line}" in md and "## Reconciliation: logged cost vs computed" in md
     csv = (out / "csv" / "billed_vs_computed.csv").read_text().splitlines()
-    assert csv[0].startswith("day,model,model_key") and csv[1].startswith("2026-03-02,gpt-4o,gpt-4o")
+    assert csv[0].startswith("day,model,model_key,provider,format,figure,")
+    assert csv[1].startswith("2026-03-02,gpt-4o,gpt-4o")
+    assert ",litellm_payload,logged cost," in csv[1]
     assert line in runner.invoke(cli, ["report", str(log)]).output  # the terminal summary
+
+
+@pytest.mark.parametrize(
+    ("fmt", "provider", "figure"),
+    [
+        ("litellm_payload", "openai", "logged cost"),
+        ("litellm_spend_log", "anthropic", "logged cost"),
+        ("claude_code", "anthropic", "logged cost"),
+        ("mini_swe_agent_traj", "deepseek", "logged cost"),
+        ("langfuse", "openai", "logged cost"),
+        ("openai_chat", "openrouter", "billed"),
+        ("openai_chat", "openai", "logged cost"),
+    ],
+)
+def test_figure_kind_by_source(fmt, provider, figure):
+    from analyzer.reconcile import figure_kind
+
+    assert figure_kind({"format": fmt, "provider": provider}) == figure

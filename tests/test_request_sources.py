@@ -425,6 +425,115 @@ def test_llm_rows_without_usage_or_with_bad_fields_are_rejected(store, tmp_path)
     assert loc.endswith("logs.db:responses[rowid 2]")
 
 
+def _llm_032_db(path, turns, messages=(), parts=(), responses=()):
+    """A logs.db with llm 0.32+'s tables as its migration m023 (and m027) creates them; `responses` as before."""
+    import sqlite3
+
+    _llm_db(path, list(responses))
+    con = sqlite3.connect(path)
+    con.executescript(
+        "CREATE TABLE messages (hash TEXT PRIMARY KEY, parent_hash TEXT, role TEXT, provider_metadata TEXT);"
+        "CREATE TABLE parts (id INTEGER PRIMARY KEY, message_hash TEXT, position INTEGER, type TEXT, "
+        "tool_name TEXT, text TEXT, payload TEXT);"
+        "CREATE TABLE fragments (id INTEGER PRIMARY KEY, hash TEXT, content TEXT, datetime_utc TEXT, source TEXT);"
+        'CREATE TABLE part_fragments (part_id INTEGER, fragment_id INTEGER, "order" INTEGER);'
+        "CREATE TABLE threads (id TEXT PRIMARY KEY, name TEXT, tip_message_hash TEXT, forked_from TEXT, "
+        "datetime_utc TEXT);"
+        "CREATE TABLE turns (id TEXT PRIMARY KEY, thread_id TEXT, parent_message_hash TEXT, tip_message_hash TEXT, "
+        "model TEXT, resolved_model TEXT, options_json TEXT, schema_id TEXT, input_tokens INTEGER, "
+        "output_tokens INTEGER, token_details TEXT, duration_ms INTEGER, datetime_utc TEXT, response_json TEXT);"
+    )
+    con.executemany("INSERT INTO messages VALUES (?, ?, ?, NULL)", messages)
+    con.executemany("INSERT INTO parts VALUES (?, ?, ?, ?, NULL, ?, NULL)", parts)
+    con.executemany(
+        "INSERT INTO turns (id, thread_id, parent_message_hash, tip_message_hash, model, resolved_model, "
+        "input_tokens, output_tokens, token_details, duration_ms, datetime_utc, response_json) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        turns,
+    )
+    con.commit()
+    con.close()
+    return path
+
+
+def test_llm_032_turns_and_old_responses_are_both_read_with_the_conversation(store, tmp_path):
+    """Issue 20, defect 3: llm 0.32+ logs calls to `turns` (an upgraded database keeps its old calls in
+    `responses`). A turn sends the whole chain of messages up to its parent and answers the rest; its model is
+    resolved_model, else the one response_json names, else llm's id. (Real files: tests/conformance/llm_logs_db.)"""
+    old = ("r1", "gpt-4o", "hi", None, "ok", "c0", 5, "2025-11-28T09:00:00", 10, 2, None)
+    messages = [("m1", None, "user"), ("m2", "m1", "assistant"), ("m3", "m2", "user"), ("m4", "m3", "assistant")]
+    parts = [(1, "m1", 0, "text", "Hello"), (2, "m2", 0, "text", "Hi"), (3, "m3", 0, "text", "More?")]
+    parts += [(4, "m4", 0, "reasoning", "thinking"), (5, "m4", 1, "text", "Sure")]
+    cached = json.dumps({"prompt_tokens_details": {"cached_tokens": 8, "cache_write_tokens": 0}})
+    turns = [
+        (
+            "t1",
+            "th",
+            "m1",
+            "m2",
+            "anthropic/claude-sonnet-4-5",
+            None,
+            20,
+            5,
+            None,
+            7,
+            "2026-12-04T10:00:00+00:00",
+            json.dumps({"model": "claude-sonnet-4-5-20250929"}),
+        ),
+        (
+            "t2",
+            "th",
+            "m3",
+            "m4",
+            "gpt-4o",
+            "gpt-4o-2024-08-06",
+            30,
+            9,
+            cached,
+            7,
+            "2026-12-04T10:01:00+00:00",
+            json.dumps({"model": "ignored-when-resolved"}),
+        ),
+    ]
+    store.ingest([str(_llm_032_db(tmp_path / "logs.db", turns, messages, parts, [old]))])
+    rows = store.con.execute(
+        "SELECT request_id, model, conversation_id, input_tokens, cache_read_tokens, output_tokens, n_messages "
+        "FROM requests ORDER BY ts"
+    ).fetchall()
+    assert rows == [
+        ("r1", "gpt-4o", "c0", 10, 0, 2, 1),  # n_messages counts what the call sent
+        ("t1", "claude-sonnet-4-5-20250929", "th", 20, 0, 5, 1),
+        ("t2", "gpt-4o-2024-08-06", "th", 30, 8, 9, 3),
+    ]
+    sent = store.con.execute(
+        "SELECT m.role, c.text, m.is_output FROM messages m JOIN contents c USING (content_id) "
+        "WHERE request_id = 't2' ORDER BY position"
+    ).fetchall()
+    assert sent == [
+        ("user", "Hello", False),
+        ("assistant", "Hi", False),
+        ("user", "More?", False),
+        ("assistant", "thinking\nSure", True),
+    ]
+
+
+def test_an_llm_032_database_with_no_call_yet_is_read_not_called_not_json(runner, tmp_path):
+    db = _llm_032_db(tmp_path / "logs.db", [])
+    res = runner.invoke(cli, ["report", str(db), "--json", "-"])
+    assert "not JSON" not in res.output and "Traceback" not in res.output
+
+
+def test_a_sqlite_file_of_an_unknown_schema_says_so(runner, tmp_path):
+    import sqlite3
+
+    con = sqlite3.connect(tmp_path / "app.db")
+    con.executescript("CREATE TABLE users (id INTEGER, name TEXT); CREATE TABLE orders (id INTEGER)")
+    con.close()
+    res = runner.invoke(cli, ["report", str(tmp_path / "app.db"), "--json", "-"])
+    assert res.exit_code != 0 and "Traceback" not in res.output
+    assert "unknown schema" in res.output and "orders, users" in res.output and "not JSON" not in res.output
+
+
 def test_other_sqlite_and_duckdb_files_in_a_folder_are_skipped(runner, tmp_path):
     import sqlite3
 
@@ -591,3 +700,143 @@ def test_anthropic_batch_results_bad_lines_are_rejected(store, tmp_path):
     reasons = [r[0] for r in store.con.execute("SELECT reason FROM rejects ORDER BY line").fetchall()]
     assert "no message" in reasons[0] and "no usage" in reasons[1]
     assert "not Anthropic's usage" in reasons[2] and "pending" in reasons[3]
+
+
+# ---- Bedrock InvokeModel bodies ------------------------------------------------------------------------------------
+
+
+def test_bedrock_invoke_model_real_recordings_by_family(store):
+    """The real InvokeModel recordings of seven model families (OpenTelemetry botocore cassettes): the counts in
+    Bedrock's X-Amzn-Bedrock-*-Token-Count headers, which Cohere and Mistral bodies lack."""
+    res = store.ingest([str(SAMPLES.parent / "tests" / "fixtures" / "bedrock_invoke_model_pairs.json")])
+    assert (res.rows, res.rejected) == (7, 0)
+    rows = dict(
+        (m, (i, o))
+        for m, i, o in store.con.execute("SELECT model, input_tokens, output_tokens FROM requests").fetchall()
+    )
+    assert rows == {
+        "amazon.nova-micro-v1:0": (5, 10),
+        "amazon.titan-text-lite-v1": (5, 10),
+        "anthropic.claude-v2": (14, 10),
+        "cohere.command-r-v1:0": (5, 10),
+        "cohere.command-light-text-v14": (5, 10),
+        "meta.llama3-1-70b-instruct-v1:0": (5, 10),
+        "mistral.mistral-7b-instruct-v0:2": (6, 10),
+    }
+    assert (
+        store.con.execute("SELECT count(*) FROM requests WHERE provider = 'bedrock' AND ts IS NOT NULL").fetchone()[0]
+        == 7
+    )
+
+
+def test_invoke_model_anthropic_body_in_a_converse_file_is_never_a_free_call(store, tmp_path):
+    """A file detected as Converse holding an Anthropic body (usage.input_tokens): read by its uri as InvokeModel,
+    and without a uri rejected with the reason, never 0 tokens."""
+    converse = {
+        "request": {"method": "POST", "uri": "https://x/model/amazon.nova-micro-v1%3A0/converse", "body": {}},
+        "response": {"status": 200, "body": {"output": {}, "usage": {"inputTokens": 3, "outputTokens": 4}}},
+    }
+    anthropic_body = {"type": "message", "content": [], "usage": {"input_tokens": 392, "output_tokens": 135}}
+    invoke = {
+        "request": {"method": "POST", "uri": "https://x/model/anthropic.claude-3-haiku-20240307-v1%3A0/invoke"},
+        "response": {"status": 200, "body": anthropic_body},
+    }
+    invoke["request"]["body"] = {"anthropic_version": "bedrock-2023-05-31", "messages": []}
+    no_uri = {"modelId": "anthropic.claude-3-haiku-20240307-v1:0", "request": {}, "response": {"body": anthropic_body}}
+    no_uri["response"] = anthropic_body
+    write_jsonl(tmp_path / "mixed.jsonl", [converse, invoke, no_uri])
+    res = store.ingest([str(tmp_path / "mixed.jsonl")])
+    assert (res.rows, res.rejected) == (2, 1)
+    got = store.con.execute("SELECT input_tokens, output_tokens FROM requests ORDER BY input_tokens").fetchall()
+    assert got == [(3, 4), (392, 135)]
+    reason = store.con.execute("SELECT reason FROM rejects").fetchone()[0]
+    assert "not a Converse usage" in reason
+
+
+def test_invocation_log_invoke_model_bodies_by_family(runner, tmp_path):
+    """Invocation-log records without the metered counts: the InvokeModel response body is read by its family.
+    Constructed records in the documented shapes (Anthropic, Nova, Titan, Llama, OpenAI-shaped Mistral)."""
+    anthropic_usage = {
+        "input_tokens": 20,
+        "cache_read_input_tokens": 1000,
+        "cache_creation_input_tokens": 300,
+        "output_tokens": 7,
+    }
+    bodies = {
+        "us.anthropic.claude-3-5-sonnet-20240620-v1:0": {"type": "message", "content": [], "usage": anthropic_usage},
+        "amazon.nova-micro-v1:0": {"output": {}, "usage": {"inputTokens": 11, "outputTokens": 12}},
+        "amazon.titan-text-lite-v1": {"inputTextTokenCount": 5, "results": [{"tokenCount": 9, "outputText": "x"}]},
+        "meta.llama3-1-70b-instruct-v1:0": {"generation": "x", "prompt_token_count": 6, "generation_token_count": 8},
+        "mistral.mistral-large-2407-v1:0": {"choices": [], "usage": {"prompt_tokens": 13, "completion_tokens": 2}},
+    }
+    lines = [
+        _invocation(requestId=m, modelId=m, operation="InvokeModel", input={}, output={"outputBodyJson": b})
+        for m, b in bodies.items()
+    ]
+    write_jsonl(tmp_path / "inv.jsonl", lines)
+    rep = report(runner, tmp_path / "inv.jsonl")
+    t = rep["totals"]
+    assert t["requests"] == 5
+    assert t["input_tokens"] == 1320 + 11 + 5 + 6 + 13
+    assert t["output_tokens"] == 7 + 12 + 9 + 8 + 2
+    assert (t["cache_read_tokens"], t["cache_write_5m_tokens"]) == (1000, 300)
+    by_model = {m["model"]: m for m in rep["by_model"]}
+    # Claude 3.5 Sonnet on Bedrock (`llmcost prices`): input 3.00, 5m write 3.75, cache read 0.30, output 15.00 per MTok
+    sonnet = by_model["us.anthropic.claude-3-5-sonnet-20240620-v1:0"]["cost_usd"]
+    assert sonnet == pytest.approx(20 * 3.00 * M + 300 * 3.75 * M + 1000 * 0.30 * M + 7 * 15.00 * M)
+
+
+def test_invocation_log_counts_win_body_fills_the_cache_and_unknown_shapes_are_rejected(store, tmp_path):
+    anthropic_body = {
+        "type": "message",
+        "usage": {"input_tokens": 20, "cache_read_input_tokens": 1000, "output_tokens": 7},
+    }
+    lines = [
+        # the record's metered counts, the body's cache read (the record has no cache field)
+        _invocation(input={"inputTokenCount": 20}, output={"outputTokenCount": 7, "outputBodyJson": anthropic_body}),
+        # an embedding: an input count alone is a whole call
+        _invocation(requestId="e", input={"inputTokenCount": 4}, output={}),
+        # output counted, input nowhere: rejected, not a call without input
+        _invocation(requestId="x", input={}, output={"outputTokenCount": 3, "outputBodyJson": {"generations": []}}),
+        # no count and a body of no known shape (Cohere Command without the headers): rejected
+        _invocation(requestId="y", input={}, output={"outputBodyJson": {"generations": [{"text": "hi"}]}}),
+        # a usage of an unknown shape
+        _invocation(requestId="z", input={}, output={"outputBodyJson": {"usage": {"tokens": 5}}}),
+    ]
+    write_jsonl(tmp_path / "inv.jsonl", lines)
+    res = store.ingest([str(tmp_path / "inv.jsonl")])
+    assert (res.rows, res.rejected) == (2, 3)
+    got = store.con.execute(
+        "SELECT input_tokens, cache_read_tokens, output_tokens FROM requests ORDER BY input_tokens"
+    ).fetchall()
+    assert got == [(4, 0, 0), (1020, 1000, 7)]
+    reasons = [r[0] for r in store.con.execute("SELECT reason FROM rejects ORDER BY line").fetchall()]
+    assert all("no input.inputTokenCount" in r and "known shape" in r for r in reasons), reasons
+    assert "body keys generations" in reasons[0] and "usage keys tokens" in reasons[2]
+
+
+def test_invocation_log_streamed_bodies_without_counts(store, tmp_path):
+    """InvokeModelWithResponseStream records whose outputBodyJson is the list of chunks (constructed, in the
+    documented chunk shapes): Bedrock's amazon-bedrock-invocationMetrics, else Anthropic's message_start +
+    message_delta usage; chunks without usage are rejected with the reason."""
+    metrics = {"inputTokenCount": 12, "outputTokenCount": 30, "invocationLatency": 900, "firstByteLatency": 200}
+    titan = [{"outputText": "a", "index": 0}, {"outputText": "b", "amazon-bedrock-invocationMetrics": metrics}]
+    anthropic = [
+        {"type": "message_start", "message": {"usage": {"input_tokens": 40, "cache_read_input_tokens": 500}}},
+        {"type": "content_block_delta", "delta": {"text": "hi"}},
+        {"type": "message_delta", "usage": {"output_tokens": 25}},
+        {"type": "message_stop"},
+    ]
+    lines = [
+        _invocation(requestId="t", input={}, output={"outputBodyJson": titan}),
+        _invocation(requestId="a", input={}, output={"outputBodyJson": anthropic}),
+        _invocation(requestId="n", input={}, output={"outputBodyJson": [{"outputText": "a"}]}),
+    ]
+    write_jsonl(tmp_path / "inv.jsonl", lines)
+    res = store.ingest([str(tmp_path / "inv.jsonl")])
+    assert (res.rows, res.rejected) == (2, 1)
+    got = store.con.execute(
+        "SELECT input_tokens, cache_read_tokens, output_tokens FROM requests ORDER BY input_tokens"
+    ).fetchall()
+    assert got == [(12, 0, 30), (540, 500, 25)]
+    assert "a list of 1 stream chunks without usage" in store.con.execute("SELECT reason FROM rejects").fetchone()[0]

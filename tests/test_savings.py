@@ -175,7 +175,9 @@ def test_combined_equals_caching_when_only_caching_applies(runner, tmp_path):
     system = "You are the pricing assistant for Acme. Answer only from the price list below. " * 150
     tools = [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}]
     recs = []
-    for i in range(3):  # tools: never routed; one key, seconds apart but only 3 requests: never batched
+    # tools: never routed; one key, a minute apart but only 6 requests: never batched; 6 (not 3) so that enough
+    # requests read the prompt for the caching lever to be ranked (issue 21, item 11)
+    for i in range(6):
         msgs = [{"role": "system", "content": system}, {"role": "user", "content": f"price of item {i}"}]
         r = call(f"p{i}", 1_764_000_000 + 60 * i, msgs, api_key="k", model="claude-sonnet-4-5")
         r["request"]["tools"] = tools

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from analyzer.cli import cli
-from tests.conftest import openai_record, write_jsonl
+from tests.conftest import ROOT, openai_record, write_jsonl
 
 T0 = 1_764_000_000  # 2025-11-24 16:00 UTC, a Monday
 
@@ -139,3 +139,180 @@ def test_a_lever_whose_low_case_clears_the_band_saves(runner, tmp_path):
     assert e["detail"]["saving_by_case_usd"]["low"] == pytest.approx(12 * s - e["detail"]["classifier_usd"])
     assert e["saving_low_usd"] > 0 and e["verdict"] == "saves" and e["withheld"] is None
     assert [lv["lever"] for lv in r["headline"]["levers"]] == ["routing"]
+
+
+# ---- item 11: no evidence, no rank ------------------------------------------------------------------------------
+
+
+def claude_call(rid, ts, messages, usage, system=None, model="claude-sonnet-4-5"):
+    request = {"model": model, "messages": messages, "max_tokens": 100}
+    if system:
+        request["system"] = system
+    return {
+        "timestamp": ts,
+        "metadata": {},
+        "request": request,
+        "response": {
+            "id": rid,
+            "type": "message",
+            "model": model,
+            "content": [{"type": "text", "text": "hello"}],
+            "usage": usage,
+        },
+    }
+
+
+def test_two_requests_sharing_only_hi_are_not_a_caching_lever(runner, tmp_path):
+    """Two Claude requests whose logged content is "hi" but whose reported input is 3,000 tokens (content the log
+    does not show), no cache activity: the breakpoint lever used to be ranked at 18% of the bill with a $0 band.
+    The band is unknown (nothing to compare), and the lever is withheld for want of evidence, saying why."""
+    usage = {"input_tokens": 3000, "output_tokens": 5}
+    recs = [claude_call(f"m{i}", T0 + 30 * i, [{"role": "user", "content": "hi"}], usage) for i in range(2)]
+    r = report_json(runner, write_jsonl(tmp_path / "hi.jsonl", recs))
+    caching = [e for e in r["savings"] if e["lever"] == "caching"]
+    assert caching
+    for e in caching:
+        assert e["backtest"]["band_usd"] is None and e["backtest"]["band_known"] is False
+        assert any("error band unknown" in x for x in e["evidence"])
+        assert e["verdict"] in ("withheld", "costs more")
+    (five,) = [e for e in caching if "5-minute" in e["policy"]]
+    assert five["saving_usd"] > 0 and five["verdict"] == "withheld" and "no evidence" in five["withheld"]
+    assert all(lv["lever"] != "caching" for lv in r["headline"]["levers"] + r["headline"]["other_levers"])
+    assert any("no evidence" in w["text"] for w in r["headline"]["withheld"])
+
+
+def test_a_long_visible_system_prompt_reused_by_enough_requests_is_ranked(runner, tmp_path):
+    """Six requests sending the same 2,000-odd-token system prompt (shown in the log), uncached: the breakpoint
+    lever reads it five times, each above Sonnet's 1,024-token minimum: ranked, with the band unknown (no cache
+    activity as logged) and said so."""
+    from analyzer import tokens
+
+    system = "You are the audit assistant. Quote the control id and the clause in every answer you give. " * 100
+    n_sys = tokens.count(system)
+    assert n_sys > 1024
+    recs = []
+    for i in range(6):
+        msgs = [{"role": "user", "content": f"check control {i}"}]
+        n_in = n_sys + 3 + tokens.count(f"check control {i}") + 3 + 3
+        recs.append(claude_call(f"c{i}", T0 + 60 * i, msgs, {"input_tokens": n_in, "output_tokens": 5}, system))
+    r = report_json(runner, write_jsonl(tmp_path / "s.jsonl", recs))
+    (five,) = [e for e in r["savings"] if e["lever"] == "caching" and "5-minute" in e["policy"]]
+    assert five["backtest"]["evidenced_reads"] == 5 and five["backtest"]["band_known"] is False
+    assert five["verdict"] == "saves" and five["withheld"] is None
+    assert any(lv["lever"] == "caching" for lv in r["headline"]["levers"])
+
+
+def test_with_cache_activity_in_the_log_the_band_is_measured(runner, tmp_path):
+    """DeepSeek reports its cache hits: the backtest has something to compare, the band is a number."""
+    from tests.test_engine import conversation
+
+    r = report_json(runner, write_jsonl(tmp_path / "d.jsonl", conversation(12)))
+    for e in r["savings"]:
+        if e["lever"] == "trimming":
+            assert e["backtest"]["band_known"] is True and e["backtest"]["band_usd"] is not None
+
+
+# ---- item 1: both replays priced call by call as the bill ------------------------------------------------------
+
+OFF_PEAK_SATURDAY = 1_742_058_000  # 2025-03-15 17:00 UTC, a Saturday inside DeepSeek's 16:30-00:30 UTC off-peak
+# DeepSeek deepseek-chat on 2025-03-15 (price history, version of 2025-02-26): off-peak input $0.135, cache hit
+# $0.035, output $0.55 per million tokens (half the standard $0.27 / $0.07 / $1.10)
+OFF_PEAK = {"input": 0.135e-6, "cache_read": 0.035e-6, "output": 0.55e-6}
+
+
+def shift_trajectories(src, dst, day_start, window_s):
+    """The mini-swe-agent trajectories in `src` written to `dst` with every call moved into [day_start, day_start
+    + window_s): each run keeps its own gaps between calls and the runs keep their order, their starts spread
+    evenly over the window less the longest run. Returns the new (first, last) call times."""
+    import gzip
+
+    runs = []
+    for f in sorted(src.glob("*.traj.json.gz")):
+        run = json.loads(gzip.decompress(f.read_bytes()))
+        calls = [m for m in run["messages"] if m.get("role") == "assistant" and "timestamp" in (m.get("extra") or {})]
+        runs.append((f.name, run, calls, min(m["extra"]["timestamp"] for m in calls)))
+    first = min(r[3] for r in runs)
+    last = max(r[3] for r in runs)
+    longest = max(max(m["extra"]["timestamp"] for m in r[2]) - r[3] for r in runs)
+    room = window_s - longest - 60
+    assert room > 0
+    lo = hi = None
+    for name, run, calls, start in runs:
+        new_start = day_start + 30 + (start - first) / (last - first) * room
+        for m in calls:
+            t = new_start + m["extra"]["timestamp"] - start
+            m["extra"]["timestamp"] = t
+            resp = m["extra"].get("response") or {}
+            if "created" in resp:
+                resp["created"] = int(t)
+            lo, hi = min(lo or t, t), max(hi or t, t)
+        (dst / name).write_bytes(gzip.compress(json.dumps(run).encode()))
+    return lo, hi
+
+
+def test_replays_are_priced_at_the_off_peak_rate_the_bill_used(runner, tmp_path):
+    """A DeepSeek agent conversation on a Saturday evening of March 2025, inside the off-peak window: the bill
+    prices every call at half the standard rate. Both replays are priced the same way, so the backtest's cost
+    error is the simulator's alone (0 here: the reported hits are reproduced exactly), and each saving is given
+    at the prices billed, with today's prices beside it."""
+    from tests.test_engine import conversation
+
+    recs = conversation(12)
+    for k, r in enumerate(recs):
+        r["timestamp"] = OFF_PEAK_SATURDAY + 20 * k
+    billed = sum(
+        (r["response"]["usage"]["prompt_tokens"] - r["response"]["usage"]["prompt_cache_hit_tokens"])
+        * OFF_PEAK["input"]
+        + r["response"]["usage"]["prompt_cache_hit_tokens"] * OFF_PEAK["cache_read"]
+        + r["response"]["usage"]["completion_tokens"] * OFF_PEAK["output"]
+        for r in recs
+    )
+    r = report_json(runner, write_jsonl(tmp_path / "d.jsonl", recs))
+    assert r["totals"]["cost_usd"] == pytest.approx(billed)
+    bt = r["caching"]["backtest"]
+    assert bt["error_pct"] == 0.0
+    assert bt["cost_logged_usd"] == pytest.approx(billed) and bt["cost_replayed_usd"] == pytest.approx(billed)
+    assert bt["cost_error_pct"] == 0.0
+    trims = [e for e in r["savings"] if e["lever"] == "trimming"]
+    assert trims
+    for e in trims:
+        assert e["baseline_usd"] == pytest.approx(billed)  # the as-is replay of all traffic, as billed
+        assert e["prices"].startswith("as billed")
+        assert e["saving_today_usd"] is not None
+    # today's deepseek-chat prices differ from the off-peak ones billed: the forward-looking figure differs
+    window = next(e for e in trims if e["policy"] == "history budget 8k tokens")
+    assert window["saving_today_usd"] != pytest.approx(window["saving_usd"])
+
+
+@pytest.mark.skipif(
+    not (ROOT.parent / "shared" / "traces" / "mini_swe_agent_deepseek_test").is_dir(),
+    reason="the shared traces are not beside this checkout",
+)
+def test_real_deepseek_runs_moved_to_an_off_peak_weekend_evening(runner, tmp_path):
+    """The 99 real mini-swe-agent runs on DeepSeek moved onto Saturday 2025-03-15 between 16:30 and 24:00 UTC
+    (off-peak: every call billed at half price): the backtest's cost error is its token error priced at the
+    rates billed (replays at today's standard rate were off by the price difference too), and compaction stays
+    ranked."""
+    from datetime import UTC, datetime
+
+    src = ROOT.parent / "shared" / "traces" / "mini_swe_agent_deepseek_test"
+    dst = tmp_path / "shifted"
+    dst.mkdir()
+    start = datetime(2025, 3, 15, 16, 30, tzinfo=UTC).timestamp()
+    lo, hi = shift_trajectories(src, dst, start, 7.5 * 3600)
+    assert datetime.fromtimestamp(lo, UTC).weekday() == 5 and datetime.fromtimestamp(hi, UTC).hour < 24
+    r = report_json(runner, dst)
+    assert r["totals"]["requests"] == 7924
+    bt = r["caching"]["backtest"]
+    assert abs(bt["error_pct"]) < 2
+    # within the token error: every call priced at the off-peak rates in both, the dollars the replay is off by
+    # are exactly what its missing (or extra) cache reads cost at those rates, input minus cache-hit price
+    d_tokens = bt["simulated_cache_read_tokens"] - bt["reported_cache_read_tokens"]
+    d_cost = bt["cost_replayed_usd"] - bt["cost_logged_usd"]
+    assert d_cost == pytest.approx(-d_tokens * (OFF_PEAK["input"] - OFF_PEAK["cache_read"]), rel=0.01), bt
+    ranked = [lv for lv in r["headline"]["levers"] + r["headline"]["other_levers"] if lv["lever"] == "trimming"]
+    assert any(lv["policy"].startswith("compact") for lv in ranked), r["headline"]
+    compact = next(e for e in r["savings"] if e["policy"] == ranked[0]["policy"])
+    assert compact["prices"].startswith("as billed")
+    # today's deepseek-chat prices are not the off-peak ones billed: the forward-looking figure differs
+    assert compact["saving_today_usd"] != pytest.approx(compact["saving_usd"], rel=0.01)

@@ -285,8 +285,9 @@ def _reply_lines(mid: str, rid: str, outputs: list[int], ts: str) -> list[dict]:
 def _claude_code_replies(tmp_path, copies: int = 1):
     import json
 
-    a = _reply_lines("msg_a", "req_a", [1, 1, 150], "2026-02-10T10:00:00Z")
-    b = _reply_lines("msg_b", "req_b", [5, 80], "2026-02-10T10:01:00Z")
+    # ids shaped as Anthropic's (random): a repeat in another file is the same call, not another
+    a = _reply_lines("msg_01AxK7q2Vb9TzQe4", "req_011CXy5Fh3Wm8Lp2", [1, 1, 150], "2026-02-10T10:00:00Z")
+    b = _reply_lines("msg_01BwR3n8Jc5UsDk7", "req_011CZa9Gt6Qv1Nr4", [5, 80], "2026-02-10T10:01:00Z")
     tool_result = {"type": "user", "sessionId": "s1", "message": {"role": "user", "content": "ok"}}
     lines = [a[0], a[1], tool_result, b[0], a[2], b[1]]  # a tool result between the lines of one reply
     paths = []
@@ -310,7 +311,10 @@ def test_claude_code_keeps_the_last_line_of_a_reply(store, tmp_path, monkeypatch
         "SELECT request_id, input_tokens, cache_read_tokens, cache_write_5m_tokens, output_tokens FROM requests "
         "ORDER BY request_id"
     ).fetchall()
-    assert rows == [("msg_a:req_a", 1103, 1000, 100, 150), ("msg_b:req_b", 1103, 1000, 100, 80)]
+    assert rows == [
+        ("msg_01AxK7q2Vb9TzQe4:req_011CXy5Fh3Wm8Lp2", 1103, 1000, 100, 150),
+        ("msg_01BwR3n8Jc5UsDk7:req_011CZa9Gt6Qv1Nr4", 1103, 1000, 100, 80),
+    ]
     assert result.rows == 2
     assert [f.rows for f in result.files] == [2, 0]
     assert [f.duplicates for f in result.files] == [40 * 5 - 2, 40 * 5]
@@ -332,4 +336,55 @@ def test_claude_code_last_line_wins_across_parallel_ranges(tmp_path, monkeypatch
     finally:
         s.close()
         pool.close()
-    assert rows == [("msg_a:req_a", 150), ("msg_b:req_b", 80)]
+    assert rows == [
+        ("msg_01AxK7q2Vb9TzQe4:req_011CXy5Fh3Wm8Lp2", 150),
+        ("msg_01BwR3n8Jc5UsDk7:req_011CZa9Gt6Qv1Nr4", 80),
+    ]
+
+
+def test_claude_code_reply_with_ids_that_do_not_look_random_is_still_one_call(store, tmp_path):
+    """Ids that do not look random get the record's fingerprint in their identity (issue 23): within one Claude
+    Code file the lines of a reply differ in output_tokens, yet stay one call, the last one."""
+    import json
+
+    lines = _reply_lines("msg_a", "req_a", [1, 1, 150], "2026-02-10T10:00:00Z")
+    f = tmp_path / "session.jsonl"
+    f.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    store.ingest([str(f)])
+    assert store.con.execute("SELECT request_id, output_tokens FROM requests").fetchall() == [("msg_a:req_a", 150)]
+
+
+def test_claude_code_transcript_read_again_after_it_grew_keeps_the_final_counts(tmp_path):
+    """A transcript ingested while a reply was being written holds that reply's placeholder count; read again
+    after it grew (another reading of the same path), the reply's row moves to the new reading with the final
+    count, once. A copy at another path stays a duplicate."""
+    import json
+
+    from analyzer.store import Store
+
+    a = _reply_lines("msg_01AxK7q2Vb9TzQe4", "req_011CXy5Fh3Wm8Lp2", [1, 1, 150], "2026-02-10T10:00:00Z")
+    b = _reply_lines("msg_01BwR3n8Jc5UsDk7", "req_011CZa9Gt6Qv1Nr4", [5, 80], "2026-02-10T10:01:00Z")
+    f = tmp_path / "session.jsonl"
+    db = tmp_path / "usage.duckdb"
+    f.write_text("".join(json.dumps(x) + "\n" for x in a[:2]))  # reply a still streaming
+    for lines in (a[:2], a + b[:1], a + b):  # the file grows twice; each reading is its own run
+        f.write_text("".join(json.dumps(x) + "\n" for x in lines))
+        s = Store(str(db))
+        try:
+            s.ingest([str(f)])
+        finally:
+            s.close()
+    (tmp_path / "copy").mkdir()
+    (tmp_path / "copy" / "session.jsonl").write_text(f.read_text())
+    s = Store(str(db))
+    try:
+        res = s.ingest([str(tmp_path / "copy" / "session.jsonl")])
+        rows = s.con.execute("SELECT request_id, output_tokens FROM requests ORDER BY request_id").fetchall()
+        per_source = s.con.execute("SELECT sum(rows) FROM sources").fetchone()[0]
+    finally:
+        s.close()
+    assert rows == [
+        ("msg_01AxK7q2Vb9TzQe4:req_011CXy5Fh3Wm8Lp2", 150),
+        ("msg_01BwR3n8Jc5UsDk7:req_011CZa9Gt6Qv1Nr4", 80),
+    ]
+    assert res.rows == 0 and per_source == 2

@@ -35,6 +35,10 @@ class Estimate:
     # | "withheld" (not ranked: its low case does not clear the band, or no evidence; `withheld` says why)
     verdict: str = "saves"
     withheld: str | None = None
+    # at which prices the figures are given ("as billed: ..."), and the central saving at today's prices (the
+    # shipped snapshot), the forward-looking figure; None where not computed
+    prices: str = ""
+    saving_today_usd: float | None = None
     # the engine's levers replayed for each case ("central", "low", "high"), for the combined replay; empty for an
     # estimate the engine cannot compose (Gemini explicit caches). Not part of the JSON.
     levers: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)

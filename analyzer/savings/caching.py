@@ -6,11 +6,16 @@ The rules live in one table (`RULES`), checked against the providers' documentat
   128-token steps after the first 1,024; entries are cleared after 5-10 minutes idle, at most an hour.
   No write premium. The read discount is the catalogue's cache-read price (50% gpt-4o, 75% gpt-4.1,
   90% gpt-5).
-- Anthropic: explicit `cache_control` breakpoints (at most 4); a prefix is cacheable from 1,024 tokens (2,048
-  for Haiku 3/3.5, 4,096 for Opus 4.5 and Haiku 4.5); TTL 5 minutes refreshed on each hit, or 1 hour; writes
-  cost 1.25x (5 min) or 2x (1 h) input, reads 0.1x. The strategy replayed places breakpoints at the end of
+- Anthropic: explicit `cache_control` breakpoints (at most 4); a prefix is cacheable from the model's minimum
+  (engine.min_tokens: 1,024; 2,048 Haiku 3/3.5, Sonnet 4.6, Opus 4.7; 4,096 Opus 4.5/4.6, Haiku 4.5; 512
+  Opus 5); TTL 5 minutes refreshed on each hit, or 1 hour; writes cost 1.25x (5 min) or 2x (1 h) input, reads
+  0.1x. The strategy replayed places breakpoints at the end of
   the system prompt and tools and at the end of each request's input (incremental conversation caching).
-- DeepSeek: automatic, on 64-token units, no write premium; entries live hours (replayed with 1 hour).
+- DeepSeek: automatic, no write premium; entries live hours (replayed with 1 hour). Before V4, the longest
+  cached prefix on 64-token units; V4 (and deepseek-chat/-reasoner from 2026-04-24) hits only whole "cache prefix
+  units", stored at the end of each input and output and at common prefixes (engine.DEEPSEEK_V4).
+- OpenAI models that price cache writes (gpt-5.6, gpt-6...) bill what their automatic cache writes.
+Each rule's source is in RULES (`CacheRule.source`).
 - Google Gemini: implicit caching, automatic from 1,024 tokens (2.5 Flash) / 4,096 (2.5 Pro, 3 Pro), no write
   premium for implicit hits. Explicit caches (storage per token-hour, a price the catalogue does not carry)
   are replayed as their own estimate, `gemini_explicit`.
@@ -34,12 +39,15 @@ from analyzer.prices import PRICE_COLUMNS, Catalogue, price_requests
 from analyzer.savings import Estimate, usd_text
 from analyzer.savings.engine import (
     EXTENDED_RETENTION_S,
+    PRICES_AS_BILLED,
     RULES,
     Engine,
     Lever,
+    bill_columns,
     lever_estimate,
     min_tokens,
     offers_extended_retention,
+    price_as_billed,
     verdict,
 )
 
@@ -48,13 +56,31 @@ __all__ = ["RULES", "estimate_caching", "min_tokens"]
 PLACEMENT_POLICY = "Anthropic breakpoints after the system prompt and tools and at the end of the input"
 
 
+def rules_table() -> list[dict[str, object]]:
+    """The cache rules replayed, one row per provider (and DeepSeek V4's prefix units), each with its source."""
+    from analyzer.savings.engine import DEEPSEEK_V4
+
+    rows = [(p, r) for p, r in sorted(RULES.items())] + [("deepseek (V4)", DEEPSEEK_V4)]
+    return [
+        {
+            "provider": p,
+            "mode": r.mode,
+            "min_tokens": r.min_tokens,
+            "step_tokens": r.step,
+            "ttl_s": {"central": r.ttl_s, "low": r.ttl_low_s, "high": r.ttl_high_s},
+            "source": r.source,
+        }
+        for p, r in rows
+    ]
+
+
 def estimate_caching(
     engine: Engine, priced: pl.DataFrame, cat: Catalogue, split: dict[int, tuple[int, int]] | None = None
 ) -> dict[str, object]:
     """The report's `caching` block: what caching as logged already saved, the backtest, and the caching levers
     (each a two-replay estimate)."""
     ok = priced.filter(pl.col("priced") & (pl.col("status") == "ok"))
-    no_cache = ok.select(*PRICE_COLUMNS).with_columns(
+    no_cache = ok.select(*PRICE_COLUMNS, *bill_columns(ok)).with_columns(
         cache_read_tokens=pl.lit(0, pl.Int64),
         cache_write_5m_tokens=pl.lit(0, pl.Int64),
         cache_write_1h_tokens=pl.lit(0, pl.Int64),
@@ -68,6 +94,7 @@ def estimate_caching(
         "by_model": [],
         "estimates": [],
         "backtest": bt if bt.get("requests") else None,
+        "rules": rules_table(),
     }
     by_model = (
         ok.select("model_key", logged=pl.col("cost"))
@@ -178,7 +205,9 @@ def gemini_explicit(engine: Engine, cat: Catalogue) -> Estimate | None:
     after = sum(p["after"] for p in parts)
     saving = before - after
     band = engine.band(set().union(*(p["ids"] for p in parts)))
-    return _gemini_estimate(n_reads, n_groups, before, after, saving, storage, band)
+    est = _gemini_estimate(n_reads, n_groups, before, after, saving, storage, band)
+    est.saving_today_usd = sum(p["before_today"] for p in parts) - sum(p["after_today"] for p in parts)
+    return est
 
 
 def gemini_part(engine: Engine, cat: Catalogue) -> dict[str, Any] | None:
@@ -216,11 +245,14 @@ def gemini_part(engine: Engine, cat: Catalogue) -> dict[str, Any] | None:
             upper_bound=pl.col("input_tokens")
         )
     )
+    after = price_as_billed(lever, cat)
     return {
         "requests": len(reads),
         "caches": len(groups),
         "before": float(rows["cost"].sum()),
-        "after": float(price_requests(lever.select(*PRICE_COLUMNS), cat)["cost"].sum()) + storage,
+        "after": float(after["cost"].sum()) + storage,
+        "before_today": float(rows["cost_today"].sum()),
+        "after_today": float(after["cost_today"].sum()) + storage,
         "storage": storage,
         "ids": set(rows["base_id"].to_list()),
     }
@@ -250,4 +282,5 @@ def _gemini_estimate(
         policies=["Gemini explicit caches"],
         backtest={"requests": n_reads, "band_usd": round(band, 10)},
         verdict=verdict(saving, band),
+        prices=PRICES_AS_BILLED,
     )

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from analyzer.savings import Estimate, usd_text
-from analyzer.savings.engine import Engine, compose, low_case_reason, verdict
+from analyzer.savings.engine import PRICES_AS_BILLED, Engine, compose, error_band, low_case_reason, verdict
 
 
 def pick_components(estimates: list[Estimate]) -> list[Estimate]:
@@ -50,7 +50,8 @@ def estimate_combined(engine: Engine, estimates: list[Estimate]) -> dict[str, An
         lever = compose([e.levers[case] for e in picked], name)
         outcomes[case] = engine.compare(lever, case)
     central = outcomes["central"]
-    band = engine.band(central.affected)
+    band = error_band(engine, central)
+    b = band or 0.0
     savings = {k: o.saving for k, o in outcomes.items()}
     separate_sum = sum(e.saving_usd for e in picked)
     evidence = [
@@ -71,8 +72,8 @@ def estimate_combined(engine: Engine, estimates: list[Estimate]) -> dict[str, An
         baseline_usd=central.baseline,
         counterfactual_usd=central.counterfactual,
         saving_usd=central.saving,
-        saving_low_usd=min(savings.values()) - band,
-        saving_high_usd=max(savings.values()) + band,
+        saving_low_usd=min(savings.values()) - b,
+        saving_high_usd=max(savings.values()) + b,
         assumptions=[
             "One replay, not a sum: the best policy of each lever that saves, applied together; routed requests "
             "move to their target's cache scope and rules, trimmed histories change every later prefix, and "
@@ -82,11 +83,17 @@ def estimate_combined(engine: Engine, estimates: list[Estimate]) -> dict[str, An
         ],
         evidence=evidence,
         policies=[e.policy for e in picked],
-        backtest={"requests": len(central.affected), "band_usd": round(band, 10)},
-        verdict=verdict(central.saving, band, min(savings.values())),
+        backtest={
+            "requests": len(central.affected),
+            "band_usd": round(band, 10) if band is not None else None,
+            "band_known": band is not None,
+        },
+        verdict=verdict(central.saving, b, min(savings.values())),
+        prices=PRICES_AS_BILLED,
+        saving_today_usd=central.saving_today,
     )
     if est.verdict == "withheld":
-        est.withheld = low_case_reason(min(savings.values()), band)
+        est.withheld = low_case_reason(min(savings.values()), b)
     return {
         "estimate": est.as_dict(),
         "separate_sum_usd": round(separate_sum, 10),

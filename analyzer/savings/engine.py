@@ -15,6 +15,7 @@ combined estimate is one `Lever` with several of these set: the levers are repla
 
 from __future__ import annotations
 
+import re
 import statistics
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -38,16 +39,55 @@ class CacheRule:
     ttl_s: float  # idle retention assumed in the central case (refreshed by every use)
     ttl_low_s: float
     ttl_high_s: float
+    source: str = ""  # the provider's page the rule is taken from
 
 
-# Each provider's caching rules, from their documentation (Nov 2026); see caching.py's docstring.
+_OPENAI_SRC = "https://platform.openai.com/docs/guides/prompt-caching"
+# Each provider's caching rules, from their documentation (Nov 2026), each with its source; see caching.py's
+# docstring. OpenAI bills cache writes on the models whose catalogue entry lists a cache-write price (gpt-5.6,
+# gpt-6...): `simulate(writes_billed=...)`.
 RULES: dict[str, CacheRule] = {
-    "openai": CacheRule("openai", "automatic", 1024, 128, 300, 300, 3600),
-    "azure": CacheRule("azure", "automatic", 1024, 128, 300, 300, 3600),
-    "anthropic": CacheRule("anthropic", "explicit", 1024, 1, 300, 300, 3600),
-    "deepseek": CacheRule("deepseek", "automatic", 64, 64, 3600, 300, 3600),
-    "google": CacheRule("google", "automatic", 1024, 1, 300, 180, 3600),
+    "openai": CacheRule("openai", "automatic", 1024, 128, 300, 300, 3600, _OPENAI_SRC),
+    "azure": CacheRule("azure", "automatic", 1024, 128, 300, 300, 3600, _OPENAI_SRC),
+    "anthropic": CacheRule(
+        "anthropic",
+        "explicit",
+        1024,
+        1,
+        300,
+        300,
+        3600,
+        "https://docs.anthropic.com/en/docs/build-with-claude/prompt-caching",
+    ),
+    "deepseek": CacheRule(
+        "deepseek", "automatic", 64, 64, 3600, 300, 3600, "https://api-docs.deepseek.com/guides/kv_cache"
+    ),
+    "google": CacheRule(
+        "google", "automatic", 1024, 1, 300, 180, 3600, "https://ai.google.dev/gemini-api/docs/caching"
+    ),
 }
+# DeepSeek V4 (deepseek-v4-*, and deepseek-chat / deepseek-reasoner once they became V4 Flash on 2026-04-24):
+# "Each cached prefix is an independent, complete unit. A subsequent request can only hit the cache if it fully
+# matches a cache prefix unit", units stored at the end of the user input, the end of the model output, common
+# prefixes detected across requests, and fixed token intervals in long inputs (interval not published, so not
+# replayed: a lower bound). A longest-prefix replay over-counts V4 hits.
+DEEPSEEK_V4 = CacheRule(
+    "deepseek", "prefix_units", 64, 1, 3600, 300, 3600, "https://api-docs.deepseek.com/guides/kv_cache"
+)
+DEEPSEEK_V4_ALIASES_FROM = 1776988800.0  # 2026-04-24 00:00 UTC
+
+
+def rule_of(provider: str, model: str, ts: float) -> CacheRule | None:
+    """The cache rule that applied to one call: the provider's, or DeepSeek V4's prefix units."""
+    rule = RULES.get(provider)
+    if rule is not None and provider == "deepseek":
+        m = model.lower().rsplit("/", 1)[-1]
+        alias = m in ("deepseek-chat", "deepseek-reasoner") and ts >= DEEPSEEK_V4_ALIASES_FROM
+        if m.startswith("deepseek-v4") or alias:
+            return DEEPSEEK_V4
+    return rule
+
+
 TTL_S = {"5m": 300.0, "1h": 3600.0}
 CASES = ("central", "low", "high")
 # OpenAI's extended prompt-cache retention (`prompt_cache_retention: "24h"`), offered for the GPT-5 and GPT-4.1
@@ -60,8 +100,16 @@ LOOKBACK_BLOCKS = 20  # Anthropic checks for a hit at most this many blocks befo
 def min_tokens(rule: CacheRule, model: str) -> int:
     m = model.lower()
     if rule.provider == "anthropic":
-        if "haiku-4-5" in m or "opus-4-5" in m:
+        # Anthropic's minimum cacheable prompt per model (its prompt-caching page, RULES' source): 4,096 tokens
+        # for Opus 4.5, Opus 4.6 and Haiku 4.5; 2,048 for Opus 4.7, Sonnet 4.6 and Haiku 3 / 3.5; 512 for the
+        # 5-generation Opus, Fable and Mythos; 1,024 for the others (Opus 4.8: a real recorded Opus 4.8 call
+        # wrote a 1,590-token cache, tests/test_caching.py's sample)
+        if "haiku-4-5" in m or re.search(r"opus-4-[56](?!\d)", m):
             return 4096
+        if re.search(r"opus-4-7(?!\d)", m) or "sonnet-4-6" in m:
+            return 2048
+        if re.search(r"(?:opus|fable|mythos)-5(?!\d)", m):
+            return 512
         if "haiku" in m and ("3-5" in m or "3-haiku" in m or "haiku-3" in m):
             return 2048
     if rule.provider == "google" and "pro" in m:
@@ -124,11 +172,35 @@ class Traffic:
         return float(rows["cost"].sum())
 
 
+# What the bill's pricing reads besides PRICE_COLUMNS (prices.price_requests): the call's time (the price
+# version in force, off-peak windows) and the inference geography and speed multipliers. A replay prices each of
+# its calls with its logged request's values, so both replays are priced call by call exactly as the bill is.
+BILL_COLUMNS = ("ts", "inference_geo", "speed")
+PRICES_AS_BILLED = (
+    "as billed: each call at the prices in force at its time (price version, off-peak window, service tier, "
+    "long-context tier, batch, region and speed multipliers)"
+)
+
+
+def bill_columns(frame: pl.DataFrame) -> list[str]:
+    return [c for c in BILL_COLUMNS if c in frame.columns]
+
+
+def price_as_billed(frame: pl.DataFrame, cat: Catalogue) -> pl.DataFrame:
+    """The bill's pricing of a frame of calls (PRICE_COLUMNS plus any BILL_COLUMNS), with `cost_today`: the same
+    calls at today's prices (the shipped snapshot), the forward-looking figure."""
+    cols = [*PRICE_COLUMNS, *bill_columns(frame)]
+    today = price_requests(frame.select(*cols), cat, dated=False)["cost"]
+    return price_requests(frame.select(*cols), cat).with_columns(cost_today=today)
+
+
 def prepare(
     priced: pl.DataFrame, seq: Sequence, threads: pl.DataFrame, calibration: dict[str, float] | None = None
 ) -> Traffic:
     rows = priced.filter(pl.col("priced") & (pl.col("status") == "ok")).sort("ts", "request_id", nulls_last=True)
-    rows = rows.select("request_id", "api_key", "user", "ts", "cost", *[c for c in PRICE_COLUMNS])
+    rows = rows.select(
+        "request_id", "api_key", "user", "ts", "cost", *PRICE_COLUMNS, *[c for c in bill_columns(rows) if c != "ts"]
+    )
     logged: dict[str, Logged] = {}
     for r in rows.iter_rows(named=True):
         ts = r["ts"].timestamp() if r["ts"] is not None else 0.0
@@ -543,18 +615,24 @@ def _bps(body: Body, at: dict[int, int], n_nodes: int) -> tuple[tuple[int, float
 
 
 @gc_paused()
-def simulate(calls: list[Call], case: str, lever: Lever) -> dict[str, tuple[int, int, int]]:
+def simulate(
+    calls: list[Call], case: str, lever: Lever, writes_billed: frozenset[str] = frozenset()
+) -> dict[str, tuple[int, int, int]]:
     """call_id -> (cache reads, 5-minute writes, 1-hour writes), replayed in time order per scope (provider,
     model, key); every use refreshes an entry's TTL.
 
     Automatic caches hold every prefix for the case's retention. Explicit caches (Anthropic) hold only what
     breakpoints wrote, each for its own TTL: the breakpoints each request set as logged, or with
     `lever.placement` one after the system prompt and tools and one at the end of the input. A call with no
-    cache rules keeps its logged cache when unchanged; changed, it is assumed to lose it."""
+    cache rules keeps its logged cache when unchanged; changed, it is assumed to lose it. DeepSeek V4 hits only
+    whole prefix units (`DEEPSEEK_V4`); an automatic cache of a model in `writes_billed` (OpenAI models that
+    bill cache writes) writes what it newly caches as 5-minute writes."""
     live: dict[tuple[str, str, str], dict[int, tuple[float, float]]] = {}
+    seen: dict[tuple[str, str, str], dict[int, tuple[float, int]]] = {}  # V4: node -> (last use, requests)
+    input_ends: dict[tuple[str, str, str], dict[int, tuple[float, int]]] = {}  # V4: input-end node -> (use, 1)
     out: dict[str, tuple[int, int, int]] = {}
     for c in sorted(calls, key=lambda c: c.ts):
-        rule = RULES.get(c.provider)
+        rule = rule_of(c.provider, c.model, c.ts)
         if c.nodes is None or rule is None or not c.nodes:
             out[c.call_id] = c.logged_cache if not c.changed else (0, 0, 0)
             continue
@@ -563,6 +641,31 @@ def simulate(calls: list[Call], case: str, lever: Lever) -> dict[str, tuple[int,
         if entries is None:
             entries = live[scope] = {}
         minimum = min_tokens(rule, c.model)
+        if rule.mode == "prefix_units":
+            ttl = case_ttl(rule, case)
+            common = seen.setdefault(scope, {})
+            ends = input_ends.setdefault(scope, {})
+            hit = -1
+            for k, node in enumerate(c.nodes):
+                e = entries.get(node)  # a stored unit: an earlier input end, output end or common prefix
+                end = ends.get(c.nodes[k - 1]) if k > 0 else None  # node k ends that earlier call's output
+                n = common.get(node)
+                if (
+                    (e is not None and c.ts - e[0] <= e[1])
+                    or (end is not None and c.ts - end[0] <= ttl)
+                    or (n is not None and n[1] >= 2 and c.ts - n[0] <= ttl)
+                ):
+                    hit = k
+            read = c.cum[hit] if hit >= 0 and c.cum[hit] >= minimum else 0
+            for node in c.nodes:
+                n = common.get(node)
+                common[node] = (c.ts, (n[1] if n is not None and c.ts - n[0] <= ttl else 0) + 1)
+            if hit >= 0:  # the unit hit, refreshed
+                entries[c.nodes[hit]] = (c.ts, ttl)
+            entries[c.nodes[-1]] = (c.ts, ttl)  # the end of the user input
+            ends[c.nodes[-1]] = (c.ts, 1)
+            out[c.call_id] = (read, 0, 0)
+            continue
         if rule.mode == "automatic":
             ttl = case_ttl(rule, case)
             if lever.retention and offers_extended_retention(c.provider, c.model):
@@ -577,7 +680,8 @@ def simulate(calls: list[Call], case: str, lever: Lever) -> dict[str, tuple[int,
             read = 0 if c.cum[-1] < minimum or read < minimum else minimum + (read - minimum) // rule.step * rule.step
             for node in c.nodes:
                 entries[node] = (c.ts, ttl)
-            out[c.call_id] = (read, 0, 0)
+            written = c.cum[-1] - read if c.model in writes_billed and c.cum[-1] >= minimum else 0
+            out[c.call_id] = (read, written, 0)
             continue
         if lever.placement is not None:
             bps = tuple(sorted({(b, lever.placement) for b in (c.sys_end, len(c.nodes) - 1) if b >= 0}))
@@ -624,6 +728,10 @@ class Replay:
     def cost(self) -> float:
         return float(self.frame["cost"].sum()) + self.extra_usd
 
+    @property
+    def cost_today(self) -> float:
+        return float(self.frame["cost_today"].sum()) + self.extra_usd
+
     def cost_of(self, ids: set[str]) -> float:
         return float(self.frame.filter(pl.col("base_id").is_in(list(ids)))["cost"].sum())
 
@@ -647,6 +755,17 @@ def _scope(c: Call) -> tuple[str, str, str]:
     return (c.provider, c.model, c.key)
 
 
+def writes_billed(calls: list[Call], cat: Catalogue) -> frozenset[str]:
+    """The logged model names of OpenAI (and Azure OpenAI) calls whose catalogue entry prices cache writes: their
+    automatic cache bills what it writes (gpt-5.6, gpt-6...), where older models cache for free."""
+    out = set()
+    for provider, model in {(c.provider, c.model) for c in calls if c.provider in ("openai", "azure")}:
+        key = cat.resolve(model, provider).key
+        if key is not None and (cat.entry(key).get("cache_creation_input_token_cost") or 0) > 0:
+            out.add(model)
+    return frozenset(out)
+
+
 def replay(
     traffic: Traffic,
     lever: Lever,
@@ -660,8 +779,9 @@ def replay(
     every scope offering extended retention under a retention lever) and only their calls, plus newly batched
     ones, are repriced: the rest is the as-logged replay's, call for call, so both replays share it exactly."""
     calls = calls if calls is not None else build(traffic, lever, base.index if base else None)
+    billed_writes = writes_billed(calls, cat)
     if base is None or case not in base.replays:
-        sim = simulate(calls, case, lever)
+        sim = simulate(calls, case, lever, billed_writes)
         redo = calls
         kept = None
     else:
@@ -677,7 +797,7 @@ def replay(
         if lever.retention is not None:
             touched |= {sc for sc in base.scopes if offers_extended_retention(sc[0], sc[1])}
         in_scope = [c for c in calls if _scope(c) in touched]
-        sim = simulate(in_scope, case, lever)
+        sim = simulate(in_scope, case, lever, billed_writes)
         batched = lever.batch
         redo = [c for c in calls if c.call_id in sim or (c.base_id in batched and not c.batch)]
         prior = base.replays[case].sim
@@ -717,9 +837,11 @@ def replay(
             "changed": pl.Boolean,
         },
     )
-    other = [c for c in PRICE_COLUMNS if c not in frame.columns]  # service tier, status, and any later column
+    # service tier, status, the call's time, region and speed: each call priced with its logged request's values
+    # (a summariser call at the time of the request that triggered it), exactly as the bill priced that request
+    other = [c for c in (*PRICE_COLUMNS, *bill_columns(traffic.rows)) if c not in frame.columns]
     frame = frame.join(traffic.rows.select(pl.col("request_id").alias("base_id"), *other), on="base_id", how="left")
-    priced = price_requests(frame.select(*PRICE_COLUMNS), cat).with_columns(
+    priced = price_as_billed(frame, cat).with_columns(
         call_id=frame["call_id"], base_id=frame["base_id"], changed=frame["changed"]
     )
     if kept is not None:
@@ -744,10 +866,32 @@ class Outcome:
     extra_calls: int = 0  # calls the lever adds (compaction summaries) and what they cost
     extra_calls_usd: float = 0.0
     by_scope: dict[str, float] = field(default_factory=dict)  # saving by provider/model of the logged requests
+    # the same two replays at today's prices (the shipped snapshot): the forward-looking figure
+    baseline_today: float = 0.0
+    counterfactual_today: float = 0.0
+    # the evidence behind the figure: cache tokens (reads and writes) the providers reported in the cache scopes
+    # of the changed requests; cache tokens each replay simulated on them; in those cache scopes, the calls of
+    # the lever's replay that read a cached prefix whose content the log shows (counted tokens, not the reported
+    # input they were scaled to) at or above the provider's minimum cacheable length
+    logged_cache_tokens: int = 0
+    simulated_cache_before: int = 0
+    simulated_cache_after: int = 0
+    evidenced_reads: int = 0
+
+    @property
+    def band_known(self) -> bool:
+        """Whether the backtest has something to compare: cache activity reported in the changed requests' cache
+        scopes or simulated in their as-is replay, or none in either replay (then both are exact arithmetic).
+        Unknown where only the lever's replay caches: the simulator is untested there."""
+        return bool(self.logged_cache_tokens or self.simulated_cache_before or not self.simulated_cache_after)
 
     @property
     def saving(self) -> float:
         return self.baseline - self.counterfactual
+
+    @property
+    def saving_today(self) -> float:
+        return self.baseline_today - self.counterfactual_today
 
 
 class Engine:
@@ -817,7 +961,43 @@ class Engine:
             added.height,
             float(added["cost"].sum()),
             by_scope,
+            base.cost_today,
+            alt.cost_today,
+            *self._evidence(affected, base, alt),
         )
+
+    def _evidence(self, affected: set[str], base: Replay, alt: Replay) -> tuple[int, int, int, int]:
+        if not affected:
+            return 0, 0, 0, 0
+        ids = list(affected)
+        lg = self.traffic.logged
+        logged_scopes = {(lg[rid].provider, lg[rid].model, lg[rid].key) for rid in affected if rid in lg}
+        logged = sum(sum(x.cache) for x in lg.values() if (x.provider, x.model, x.key) in logged_scopes)
+        cache_cols = ["cache_read_tokens", "cache_write_5m_tokens", "cache_write_1h_tokens"]
+        simulated = []
+        for r in (base, alt):
+            f = r.frame.filter(pl.col("base_id").is_in(ids))
+            simulated.append(int(sum(int(f[c].sum()) for c in cache_cols)))
+        # the lever's cache scopes: every call there that reads a prefix the log shows is evidence for its figure
+        key = {rid: lg[rid].key for rid in lg}
+        changed = alt.frame.filter(pl.col("base_id").is_in(ids)).select("base_id", "provider", "model")
+        scopes = {(p, m, key.get(rid, "")) for rid, p, m in changed.iter_rows()}
+        reads = alt.frame.filter(pl.col("cache_read_tokens") > 0).select(
+            "base_id", "provider", "model", "cache_read_tokens"
+        )
+        evidenced = 0
+        for rid, provider, model, read in reads.iter_rows():
+            if (provider, model, key.get(rid, "")) not in scopes:
+                continue
+            body, rule = self.traffic.body.get(rid), RULES.get(provider or "")
+            if (
+                body is not None
+                and rule is not None
+                and body.scale > 0
+                and read / body.scale >= min_tokens(rule, model)
+            ):
+                evidenced += 1
+        return logged, simulated[0], simulated[1], evidenced
 
     def outcomes(self, lever: Lever, cases: tuple[str, ...] = CASES) -> dict[str, Outcome]:
         calls = self.build(lever)
@@ -983,6 +1163,29 @@ def verdict(saving: float, band: float, low: float | None = None) -> str:
     return "nothing to gain"
 
 
+MIN_EVIDENCED_READS = 5  # requests that must read a cached prefix the log shows before a caching lever is ranked
+
+
+def error_band(engine: Any, outcome: Outcome) -> float | None:
+    """The backtest's error in dollars on the requests the lever changes, or None when the backtest has nothing
+    to compare there (see `Outcome.band_known`): unknown, never $0."""
+    return engine.band(outcome.affected) if outcome.band_known else None
+
+
+def no_evidence_reason(outcome: Outcome) -> str | None:
+    """Why a caching lever's figure rests on too little to rank, or None: fewer than MIN_EVIDENCED_READS requests
+    of its cache scopes would read a cached prefix whose content the log shows at or above the provider's
+    minimum cacheable length
+    (a reported input far larger than the messages logged is content the log does not show: a system prompt or
+    tools that may differ from request to request)."""
+    if outcome.evidenced_reads >= MIN_EVIDENCED_READS:
+        return None
+    return (
+        f"no evidence: {outcome.evidenced_reads} request(s) would read a cached prefix whose logged content reaches "
+        f"the provider's minimum cacheable length (at least {MIN_EVIDENCED_READS} needed)"
+    )
+
+
 def low_case_reason(low: float, band: float) -> str:
     """Why a lever whose central case clears the band is withheld: its low case."""
     if low < 0:
@@ -1009,30 +1212,47 @@ def lever_estimate(
         # more or sits inside the band is not ranked, and its range is the band
         calls = engine.build(lever)
         outcomes = {"central": engine.compare(lever, "central", calls)}
-        band = engine.band(outcomes["central"].affected)
-        if verdict(outcomes["central"].saving, band) == "saves":
+        band = error_band(engine, outcomes["central"])
+        if verdict(outcomes["central"].saving, band or 0.0) == "saves":
             outcomes.update({case: engine.compare(lever, case, calls) for case in CASES if case != "central"})
     else:
         outcomes = {case: engine.compare(v, "central") for case, v in cases.items()}
     central = outcomes["central"]
-    band = engine.band(central.affected)
+    band = error_band(engine, central)
+    b = band or 0.0  # an unknown band widens nothing: the range is the lever's own cases, labelled so
     savings = [o.saving for o in outcomes.values()]
     base_logged = engine.logged_cost_of(central.affected)
     base_replayed = engine.replayed_cost_of(central.affected)
-    v = verdict(central.saving, band, min(savings))
+    v = verdict(central.saving, b, min(savings))
+    withheld = low_case_reason(min(savings), b) if v == "withheld" else None
+    if v in ("saves", "withheld") and lever_kind == "caching":
+        withheld = withheld or no_evidence_reason(central)
+        v = "withheld" if withheld else v
     levers = cases if cases is not None else {case: lever for case in CASES}
+    band_text = (
+        f"error band {usd_text(band)}"
+        if band is not None
+        else "error band unknown: no cache activity in their cache scopes as logged, nor on them in the as-is "
+        "replay, to test the simulator against"
+    )
     ev = [
         f"Two replays under one simulator: {usd_text(central.baseline)} as logged, {usd_text(central.counterfactual)} "
         f"with the lever ({len(central.affected):,} requests changed). Backtest on those requests: replayed "
-        f"{usd_text(base_replayed)} against {usd_text(base_logged)} billed (error band {usd_text(band)})."
+        f"{usd_text(base_replayed)} against {usd_text(base_logged)} billed ({band_text})."
     ] + list(evidence or [])
     if v == "nothing to gain":
         ev.append("The saving is inside the simulator's error band: nothing to gain within its accuracy.")
     elif v == "costs more":
         ev.append("The lever costs more than the traffic as it was: listed, never counted as a saving.")
-    withheld = low_case_reason(min(savings), band) if v == "withheld" else None
     if withheld:
         ev.append(f"Not ranked as a saving: {withheld}.")
+    today = central.saving_today
+    if abs(today - central.saving) > 1e-9:
+        ev.append(
+            f"At the prices billed (each call at its time's prices) the lever saves {usd_text(central.saving)}; at "
+            f"today's prices the same replays give {usd_text(today)}"
+            + (": the prices changed since, and the lever would now cost more." if today < 0 < central.saving else ".")
+        )
     est = Estimate(
         lever=lever_kind,
         policy=policy,
@@ -1041,8 +1261,8 @@ def lever_estimate(
         baseline_usd=central.baseline,
         counterfactual_usd=central.counterfactual,
         saving_usd=central.saving,
-        saving_low_usd=min(savings) - band,
-        saving_high_usd=max(savings) + band,
+        saving_low_usd=min(savings) - b,
+        saving_high_usd=max(savings) + b,
         assumptions=assumptions,
         evidence=ev,
         detail={
@@ -1065,11 +1285,15 @@ def lever_estimate(
             "requests": len(central.affected),
             "cost_logged_usd": round(base_logged, 10),
             "cost_replayed_usd": round(base_replayed, 10),
-            "band_usd": round(band, 10),
+            "band_usd": round(band, 10) if band is not None else None,
+            "band_known": band is not None,
             "error_pct": round((base_replayed - base_logged) / base_logged * 100, 2) if base_logged else None,
+            "evidenced_reads": central.evidenced_reads,
         },
         verdict=v,
         withheld=withheld,
+        prices=PRICES_AS_BILLED,
+        saving_today_usd=central.saving_today,
         levers=levers,
     )
     return est

@@ -207,9 +207,16 @@ class PartitionedEngine:
             out.reads_after += o.reads_after
             out.extra_calls += o.extra_calls
             out.extra_calls_usd += o.extra_calls_usd
+            out.baseline_today += o.baseline_today
+            out.counterfactual_today += o.counterfactual_today
+            out.logged_cache_tokens += o.logged_cache_tokens
+            out.simulated_cache_before += o.simulated_cache_before
+            out.simulated_cache_after += o.simulated_cache_after
+            out.evidenced_reads += o.evidenced_reads
             for k, v in o.by_scope.items():
                 out.by_scope[k] = out.by_scope.get(k, 0.0) + v
         out.counterfactual += lever.extra_usd
+        out.counterfactual_today += lever.extra_usd
         return out
 
     def outcomes(self, lever: Lever, cases: tuple[str, ...] = CASES) -> dict[str, Outcome]:

@@ -240,9 +240,19 @@ def estimate_routing(engine: Engine, plan: RoutingPlan | None, rules: list[Rule]
             f"{MAX_INPUT_TOKENS}, no tools, turn <= {MAX_TURN}, no code or maths; classified by {CLASSIFIER} "
             f"at {usd_text(classifier)} for {plan.candidates.height} requests (included)."
         )
-    evidence = [f"{len(targets)} of {plan.candidates.height} requests eligible ({by_target or 'none'})."]
+    routed = round(len(targets) * SHARES["central"])
     if dearer:
-        evidence.append(f"{dearer} eligible request(s) left alone: dearer on their target than as they were.")
+        evidence = [
+            f"{len(plan.targets)} of {plan.candidates.height} requests simple enough to route; {len(targets)} of them "
+            f"cheaper on their target ({by_target or 'none'}), {dearer} left alone (dearer on their target)."
+        ]
+    else:
+        evidence = [f"{len(targets)} of {plan.candidates.height} requests eligible ({by_target or 'none'})."]
+    if targets:
+        evidence.append(
+            f"{routed} routed in the central case ({SHARES['central']:.0%} of the {len(targets)}); the replay also "
+            "counts later turns whose cost changes because the routed ones left their cache."
+        )
     if plan.reasons:
         evidence.append("Not routed: " + "; ".join(f"{k} {v}" for k, v in sorted(plan.reasons.items(), key=str) if k))
     policy = "rules file" if rules is not None else "route simple requests to a cheaper model"
@@ -275,6 +285,8 @@ def estimate_routing(engine: Engine, plan: RoutingPlan | None, rules: list[Rule]
                 # nothing replayed: no backtest, its band unknown
                 backtest={"requests": 0, "band_usd": None, "note": "no request is cheaper on its target"},
                 verdict="costs more",
+                prices="the classifier at today's prices (nothing replayed)",
+                saving_today_usd=-classifier,
             )
         ]
     cases = {case: routing_lever(plan, SHARES[case], targets) for case in ("central", "low", "high")}
@@ -289,7 +301,7 @@ def estimate_routing(engine: Engine, plan: RoutingPlan | None, rules: list[Rule]
         detail=detail,
         cases=cases,
     )
-    est.requests = round(len(targets) * SHARES["central"])
+    est.requests = routed
     # the chart of saving by share routed: each share's own two-replay saving (classifier included)
     by_case = est.detail.get("saving_by_case_usd", {})
     est.detail["saving_by_share_usd"] = {

@@ -7,6 +7,7 @@ Order matters where formats overlap: the most specific sniffers come first.
 from __future__ import annotations
 
 import itertools
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from analyzer.sources.anthropic import Anthropic
 from analyzer.sources.anthropic_batch import AnthropicBatchResults
 from analyzer.sources.anthropic_usage import AnthropicCostReport, AnthropicUsageReport, ClaudeCodeUsageReport
 from analyzer.sources.base import RecordError, Request, Source
-from analyzer.sources.bedrock import BedrockConverse, BedrockInvocationLog
+from analyzer.sources.bedrock import BedrockConverse, BedrockInvocationLog, BedrockInvokeModel
 from analyzer.sources.claude_code import ClaudeCode
 from analyzer.sources.codex import CodexSession
 from analyzer.sources.gemini import GeminiGenerateContent
@@ -45,6 +46,7 @@ SOURCES: list[Source] = [
     ClaudeCode(),
     MiniSweAgentTrajectory(),
     BedrockInvocationLog(),
+    BedrockInvokeModel(),
     BedrockConverse(),
     GeminiGenerateContent(),
     Anthropic(),
@@ -105,7 +107,7 @@ class Item:
     """One record of a file before parsing: a JSON value, or why it is not one."""
 
     line: int  # 1-based line (JSONL) or element number (a JSON array document)
-    unit: str  # "line", "item" or "row" (of a SQLite table)
+    unit: str  # "line", "item", "row" (of llm's responses table) or "turn" (of its turns table)
     obj: Any
     error: str | None
     raw: bytes | None
@@ -114,6 +116,8 @@ class Item:
         name = label(path)
         if self.unit == "row":
             return f"{name}:responses[rowid {self.line}]"
+        if self.unit == "turn":
+            return f"{name}:turns[rowid {self.line}]"
         return f"{name}:{self.line}" if self.unit == "line" else f"{name}[{self.line}]"
 
 
@@ -124,8 +128,8 @@ def read_items(path: Path, digest: Digest | None = None) -> Iterator[Item]:
     if inputs.starts_with(path, SQLITE_MAGIC):
         if digest is not None:  # SQLite reads the file itself: hash it, so that two databases are told apart
             inputs.hash_into(path, digest)
-        for rowid, row in sqlite_rows(path):
-            yield Item(rowid, "row", row, None, None)
+        for table, rowid, row in sqlite_rows(path):
+            yield Item(rowid, "row" if table == "responses" else "turn", row, None, None)
         return
     stream = ByteStream(path, digest)
     chunks = stream.chunks()
@@ -139,7 +143,7 @@ def read_items(path: Path, digest: Digest | None = None) -> Iterator[Item]:
         if start[:1] in (b"[", b"{"):
             first_line = _LINE_END.split(start, 1)[0]
             try:
-                orjson.loads(first_line)
+                loads(first_line)
                 is_document = first_line.strip()[:1] == b"["
             except orjson.JSONDecodeError:
                 is_document = True
@@ -157,8 +161,11 @@ def read_items(path: Path, digest: Digest | None = None) -> Iterator[Item]:
                             None,
                         )
                         return
+                if stream.damage is None and _containers(body) > MAX_DOCUMENT_CONTAINERS:
+                    yield from _big_document(body)
+                    return
                 try:
-                    doc = orjson.loads(body) if stream.damage is None else None
+                    doc = loads(body) if stream.damage is None else None
                 except orjson.JSONDecodeError:
                     doc = None  # not one document after all: JSONL whose first line is broken
                 if doc is not None:
@@ -173,6 +180,117 @@ def read_items(path: Path, digest: Digest | None = None) -> Iterator[Item]:
         chunks.close()
 
 
+# A JSON document is parsed whole only while its objects and arrays are few enough: each costs ~60-100 bytes as
+# a Python object, so a 40 KB .json.gz holding 14 million `{}` (42 MB) peaked at 1.6 GB. Past this, an array's
+# elements are read one at a time and any other document is refused in one line.
+MAX_DOCUMENT_CONTAINERS = 1_000_000
+_SMALL = 1 << 16  # a line shorter than this cannot hold more containers than the limit allows worth counting
+_TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{},]', re.DOTALL)
+
+
+def _containers(body: bytes | bytearray) -> int:
+    """An upper bound on the objects and arrays of a document (brackets inside strings count too), at C speed."""
+    return body.count(b"{") + body.count(b"[")
+
+
+def _big_document(body: bytes | bytearray) -> Iterator[Item]:
+    """The elements of a top-level array, parsed a window of elements at a time, so memory holds the bytes and
+    one window's values; a document that is not an array is refused.
+
+    A window ends at a comma chosen among the first few after WINDOW bytes: wrapped in brackets it parses only if
+    that comma separates two elements of the array (one inside a string or a nested value leaves the text
+    unbalanced), which orjson checks at C speed. Where no such comma is found soon, or an element is broken, the
+    elements are delimited token by token instead (slower, exact, each broken one its own reject)."""
+    data = bytes(body)
+    first = len(data) - len(data.lstrip())
+    if data[first : first + 1] != b"[":
+        yield Item(
+            1,
+            "item",
+            None,
+            f"JSON document with over {MAX_DOCUMENT_CONTAINERS:,} objects and arrays that is not an array of "
+            "records, not read whole (as JSONL it would be read record by record)",
+            None,
+        )
+        return
+    tail = data.rstrip()
+    close = len(tail) - 1 if tail.endswith(b"]") else len(data)
+    pos, n = first + 1, 0
+    while pos < close:
+        values = None
+        cut = close
+        candidates = _BOUNDARY.finditer(data, pos + _WINDOW, close) if pos + _WINDOW < close else iter(())
+        for _ in range(_ATTEMPTS):
+            m = next(candidates, None)
+            cut = close if m is None else m.end() - 1
+            try:
+                values = orjson.loads(b"[" + data[pos:cut] + b"]")
+                break
+            except orjson.JSONDecodeError:
+                if cut >= close:
+                    break
+        if values is not None:
+            for v in values:
+                n += 1
+                yield Item(n, "item", v, None, None)
+            pos = cut + 1
+            continue
+        for item, after in _scan_elements(data, pos, close, n, pos + _WINDOW):
+            if item is not None:
+                n = item.line
+                yield item
+            pos = after
+
+
+_WINDOW = 1 << 20  # bytes of elements parsed at once
+_ATTEMPTS = 8  # commas tried as a window's end before delimiting token by token
+# A comma after a value's end: where an element of an array of records most likely ends
+_BOUNDARY = re.compile(rb'[}\]"el\d]\s*,')
+
+
+def _scan_elements(data: bytes, pos: int, close: int, n: int, stop: int) -> Iterator[tuple[Item | None, int]]:
+    """Elements of the array from `pos` (just after a comma or the opening bracket), token by token, until the
+    first one that ends at or past `stop` or the array's end; each with the position after it."""
+    depth, start = 1, pos
+    for m in _TOKEN.finditer(data, pos, close + 1):
+        c = data[m.start()]
+        if c == 0x22:  # a string, whole
+            continue
+        if c in (0x5B, 0x7B):  # [ {
+            depth += 1
+            continue
+        if c == 0x2C and depth != 1:  # a comma inside an element
+            continue
+        if c in (0x5D, 0x7D):  # ] }
+            depth -= 1
+            if depth > 0:
+                continue
+        end = m.start()
+        piece = data[start:end]
+        if not piece.strip():  # "[]", or nothing after a last comma
+            if depth <= 0 or end >= close:
+                yield None, close
+                return
+            start = end + 1
+            continue
+        n += 1
+        try:
+            item = Item(n, "item", orjson.loads(piece), None, None)
+        except orjson.JSONDecodeError as e:
+            item = Item(n, "item", None, f"not valid JSON ({str(e).split(':')[0]})", None)
+        start = end + 1
+        if depth <= 0 or end >= close:
+            yield item, close
+            return
+        yield item, start
+        if start >= stop:
+            return
+    if data[start:close].strip():  # no closing bracket: the document was cut short
+        yield Item(n + 1, "item", None, "JSON document ends inside this element (cut short)", None), close
+    else:
+        yield None, close
+
+
 def range_items(path: Path, start: int, end: int, ends: list[int]) -> Iterator[Item]:
     """The records of bytes [start, end) of a JSONL file (cut at line ends), numbered from 1 within the range;
     `ends` receives the number of line ends the range held, to number the next range's lines on from it."""
@@ -183,14 +301,77 @@ def range_items(path: Path, start: int, end: int, ends: list[int]) -> Iterator[I
 _LINE_END = re.compile(rb"\r\n|\r|\n")
 
 
+def loads(data: bytes | bytearray) -> Any:
+    """A JSON text as RFC 8259 allows it. orjson refuses a few things the grammar allows: an escaped lone
+    surrogate (`"\\ud800"`, which a logger cutting a string between a surrogate pair writes) and a number too
+    large for a double (`1e400`). Those are read by the standard library instead: a lone surrogate becomes
+    U+FFFD, such a number infinity (which no count or amount accepts). Nesting deeper than orjson's limit stays
+    refused."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as e:
+        why = str(e)
+        if "surrogate" not in why and "infinity" not in why:
+            raise  # invalid JSON, or nested deeper than orjson allows: nothing to read again
+        try:
+            text = bytes(data).decode("utf-8")
+            value = json.loads(text, parse_constant=_no_constant)
+        except (ValueError, RecursionError):
+            raise e from None
+        return _no_surrogates(value)
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _clean(s: str) -> str:
+    return _SURROGATE.sub("\ufffd", s)
+
+
+def _no_surrogates(value: Any) -> Any:
+    """The value with every lone surrogate in its strings and keys replaced by U+FFFD (no recursion: the
+    value may be nested as deep as the parser allowed)."""
+    if isinstance(value, str):
+        return _clean(value)
+    if not isinstance(value, dict | list):
+        return value
+    root: list[Any] = [value]
+    stack: list[tuple[Any, Any]] = [(root, 0)]
+    while stack:
+        parent, key = stack.pop()
+        v = parent[key]
+        if isinstance(v, str):
+            parent[key] = _clean(v)
+        elif isinstance(v, list):
+            stack.extend((v, i) for i in range(len(v)))
+        elif isinstance(v, dict):
+            if any(isinstance(k, str) and _SURROGATE.search(k) for k in v):
+                v = parent[key] = {_clean(k): x for k, x in v.items()}
+            stack.extend((v, k) for k in v)
+    return root[0]
+
+
 def _line_items(lines: Iterator[Line]) -> Iterator[Item]:
     for ln in lines:
         if ln.data is None:
             yield Item(ln.number, "line", None, ln.error, None)
             continue
+        if len(ln.data) > _SMALL and _containers(ln.data) > MAX_DOCUMENT_CONTAINERS:
+            why = f"record with over {MAX_DOCUMENT_CONTAINERS:,} objects and arrays, not read"
+            yield Item(ln.number, "line", None, why, ln.data[:200])
+            continue
         try:
-            yield Item(ln.number, "line", orjson.loads(ln.data), None, ln.data)
+            yield Item(ln.number, "line", loads(ln.data), None, ln.data)
         except orjson.JSONDecodeError as e:
+            if ln.unended:
+                # A live log's last line, still being written: not read yet (nor rejected). The file's hash
+                # covers it, so once the line is complete the grown file is read again and its records before
+                # are duplicates.
+                return
             yield Item(ln.number, "line", None, f"not valid JSON ({str(e).split(':')[0]})", ln.data)
 
 
@@ -273,6 +454,9 @@ def _format_of(path: Path, head: list[Item], forced: str | None, later: list[Ite
         if forced not in BY_NAME:
             raise InputError(f"unknown format {forced!r}; `llmcost formats` lists them")
         return BY_NAME[forced]
+    if inputs.starts_with(path, SQLITE_MAGIC):
+        # Reading the rows checked its schema: an llm logs.db, even one with no call logged yet.
+        return BY_NAME[LlmLogsDb.name]
     source = detect_format(path, head) or (detect_format(path, later) if later else None)
     if source is None:
         if not any(isinstance(i.obj, dict) for i in head):

@@ -21,6 +21,7 @@ from analyzer.sources.base import (
     count,
     envelope,
     first_str,
+    is_invoke_uri,
     text_of,
     without_usage,
 )
@@ -148,7 +149,7 @@ class Anthropic(Source):
 
     def sniff(self, obj: dict[str, Any]) -> bool:
         env = envelope(obj)
-        if env is None:
+        if env is None or is_invoke_uri(env.uri):
             return False
         usage = env.response.get("usage")
         return env.response.get("type") == "message" or (

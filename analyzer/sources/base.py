@@ -19,6 +19,7 @@ import orjson
 from analyzer import tokens
 from analyzer.redact import redact
 from analyzer.sources.streams import Stream, assemble, body_text, looks_like_stream
+from analyzer.timeparse import iso_us
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NO_VALUE = object()
@@ -91,6 +92,9 @@ class Request:
     service_tier: str | None = None
     inference_geo: str | None = None  # Anthropic data residency ("us"), priced by the catalogue's multiplier
     speed: str | None = None  # Anthropic fast mode ("fast")
+    # A call billed by another unit than tokens (prices.UNIT_PRICES): how many, and which ("second", "image").
+    units: float | None = None
+    unit: str | None = None
     reported_cost: float | None = None
     latency_ms: float | None = None
     status: str = "ok"
@@ -134,7 +138,8 @@ class Source:
     sequential: ClassVar[bool] = False
     shares_run: ClassVar[bool] = False
     # `final_wins`: a record whose request id repeats within its file replaces the earlier record (the file writes
-    # one call over several lines and only the last holds the final count); across files the first still wins.
+    # one call over several lines and only the last holds the final count), and so does one that an earlier reading
+    # of the same path stored (the file has grown since); across other files the first still wins.
     final_wins: ClassVar[bool] = False
 
     def sniff(self, obj: dict[str, Any]) -> bool:
@@ -212,13 +217,10 @@ def timestamp_us(value: Any, name: str = "timestamp") -> int | None:
             value = float(s)
         except ValueError:
             try:
-                dt = datetime.fromisoformat(s)
-                if dt.tzinfo is None:
-                    dt = dt.replace(tzinfo=UTC)
-                delta = dt - _EPOCH
+                us = iso_us(s)  # any RFC 3339 / ISO 8601 spelling, BigQuery's "... UTC", HTTP dates
             except (ValueError, OverflowError):
                 raise RecordError(f"unparseable {name}", raw) from None
-            return in_window((delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds, name, raw)
+            return in_window(us, name, raw)
     if isinstance(value, int | float):
         if not math.isfinite(value) or value < 0:
             raise RecordError(f"unparseable {name}", raw)
@@ -266,7 +268,7 @@ def validate(r: Request) -> Request:
             raise RecordError(f"{f} is out of range", v)
     if r.ts_us is not None:
         in_window(r.ts_us, "timestamp", r.ts_us)
-    for f in ("reported_cost", "latency_ms"):
+    for f in ("reported_cost", "latency_ms", "units"):
         v = getattr(r, f)
         if v is not None and not (math.isfinite(v) and 0 <= v <= MAX_AMOUNT):
             raise RecordError(f"{f} is not a valid amount", v)
@@ -467,6 +469,68 @@ def guess_provider(model: str) -> str | None:
     return None
 
 
+# The OpenAI-compatible APIs a logged base URL names, and the provider (its catalogue key prefix) that prices
+# their calls. A host matches itself and its subdomains.
+COMPAT_HOSTS = {
+    "api.openai.com": "openai",
+    "openrouter.ai": "openrouter",
+    "api.groq.com": "groq",
+    "api.together.xyz": "together_ai",
+    "api.together.ai": "together_ai",
+    "api.fireworks.ai": "fireworks_ai",
+    "api.mistral.ai": "mistral",
+    "api.deepseek.com": "deepseek",
+    "api.x.ai": "xai",
+    "api.cerebras.ai": "cerebras",
+    "api.deepinfra.com": "deepinfra",
+    "api.perplexity.ai": "perplexity",
+    "api.moonshot.ai": "moonshot",
+    "api.sambanova.ai": "sambanova",
+    "api.hyperbolic.xyz": "hyperbolic",
+    "api.studio.nebius.com": "nebius",
+    "api.novita.ai": "novita",
+    "api.anthropic.com": "anthropic",
+    "generativelanguage.googleapis.com": "google",  # also Gemini's OpenAI-compatible endpoint (/v1beta/openai/)
+    "aiplatform.googleapis.com": "google",  # Vertex AI (its regional hosts too, see provider_of_host)
+    "openai.azure.com": "azure",  # Azure OpenAI resources ({resource}.openai.azure.com)
+}
+
+
+def provider_of_host(host: str | None) -> str | None:
+    """The provider an API host belongs to (see COMPAT_HOSTS), or None."""
+    if not host:
+        return None
+    h = host.lower().split(":", 1)[0].rstrip(".")
+    if h.endswith("-aiplatform.googleapis.com"):  # Vertex AI's regional hosts: us-central1-aiplatform...
+        return "google"
+    for known, provider in COMPAT_HOSTS.items():
+        if h == known or h.endswith("." + known):
+            return provider
+    return None
+
+
+def compat_provider(body: Any, model: str | None = None) -> str | None:
+    """The OpenAI-compatible provider that wrote a response body, from the marks it leaves there: Groq's
+    `x_groq` object and `queue_time` usage, DeepSeek's cache hit/miss counts, Cerebras's `time_info`,
+    OpenRouter's `gen-` ids with the upstream `provider` named, Fireworks's `accounts/fireworks/models/` names.
+    None when the body names no one (OpenAI itself, or a server that leaves no mark)."""
+    if not isinstance(body, dict):
+        return None
+    usage = body.get("usage") if isinstance(body.get("usage"), dict) else {}
+    if isinstance(body.get("x_groq"), dict) or "queue_time" in usage:
+        return "groq"
+    if "prompt_cache_hit_tokens" in usage or "prompt_cache_miss_tokens" in usage:
+        return "deepseek"
+    if isinstance(body.get("time_info"), dict):
+        return "cerebras"
+    if str(body.get("id", "")).startswith("gen-") and isinstance(body.get("provider"), str):
+        return "openrouter"
+    name = str(model or body.get("model") or "").lower()
+    if name.startswith("accounts/fireworks/"):
+        return "fireworks_ai"
+    return None
+
+
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
@@ -543,6 +607,12 @@ def envelope(obj: dict[str, Any]) -> Envelope | None:
             raw_ts = obj[key]
             break
     return Envelope(req, resp, raw_ts, meta, host, status_code, uri, stream)
+
+
+def is_invoke_uri(uri: str) -> bool:
+    """`.../model/{modelId}/invoke`: a recorded Bedrock InvokeModel call, whose bodies are the model family's own
+    (an Anthropic body there is Bedrock's, read by the InvokeModel reader, not the Anthropic API's)."""
+    return "/model/" in uri and uri.split("?", 1)[0].rstrip("/").endswith("/invoke")
 
 
 def apply_metadata(r: Request, obj: dict[str, Any], env: Envelope) -> None:

@@ -28,6 +28,7 @@ from analyzer.sources.base import (
     count,
     envelope,
     first_str,
+    is_invoke_uri,
     money,
     str_list,
     sub,
@@ -35,6 +36,7 @@ from analyzer.sources.base import (
     timestamp_us,
     without_usage,
 )
+from analyzer.sources.bedrock_invoke import apply_counts, invoke_messages, invoke_reply, parse_invoke_pair
 
 
 def model_from_uri(uri: str) -> str | None:
@@ -94,7 +96,8 @@ class BedrockConverse(Source):
             return False
         usage = env.response.get("usage")
         return (
-            isinstance(usage, dict)
+            not is_invoke_uri(env.uri)
+            and isinstance(usage, dict)
             and "inputTokens" in usage
             and "outputTokens" in usage
             and ("output" in env.response or "stopReason" in env.response)
@@ -108,6 +111,8 @@ class BedrockConverse(Source):
         model = first_str(obj.get("modelId"), req.get("modelId"), model_from_uri(env.uri))
         if model is None:
             raise RecordError("no model id (modelId, or the request uri's /model/{modelId}/converse)")
+        if is_invoke_uri(env.uri):  # an InvokeModel call in a file of Converse calls: its body is the family's own
+            return parse_invoke_pair(obj, model)
         r = Request(model=model)
         apply_metadata(r, obj, env)
         r.provider = r.provider or "bedrock"
@@ -115,6 +120,10 @@ class BedrockConverse(Source):
         r.ts_us = env.ts_us
         usage = resp.get("usage")
         if isinstance(usage, dict):
+            if "inputTokens" not in usage and "outputTokens" not in usage:
+                # e.g. an Anthropic body (usage.input_tokens): never read as a 0-token Converse call
+                keys = ", ".join(sorted(map(str, usage))[:6])
+                raise RecordError(f"usage has no inputTokens/outputTokens (not a Converse usage: keys {keys})")
             uncached = count(usage.get("inputTokens"), "usage.inputTokens")
             read = count(usage.get("cacheReadInputTokens"), "usage.cacheReadInputTokens")
             write = count(usage.get("cacheWriteInputTokens"), "usage.cacheWriteInputTokens")
@@ -134,6 +143,29 @@ class BedrockConverse(Source):
         if not isinstance(usage, dict):  # a stream cut before its metadata event, a timeout; or a failed call
             without_usage(r, obj, env)
         return r.check()
+
+
+class BedrockInvokeModel(Source):
+    name = "bedrock_invoke_model"
+    title = "Amazon Bedrock InvokeModel request/response log (each model family's native body)"
+    enables = "cost (Anthropic and Nova cache reads and writes), latency, messages (threads, prefixes)"
+    example = "tests/fixtures/bedrock_invoke_model_pairs.json"
+    detected_by = "a request/response pair whose request uri is .../model/{modelId}/invoke"
+
+    def sniff(self, obj: dict[str, Any]) -> bool:
+        env = envelope(obj)
+        return env is not None and is_invoke_uri(env.uri)
+
+    def parse(self, obj: dict[str, Any], ctx: dict[str, Any]) -> Request:
+        env = envelope(obj)
+        if env is None:
+            raise RecordError("no request/response pair")
+        model = first_str(obj.get("modelId"), model_from_uri(env.uri))
+        if model is None:
+            raise RecordError("no model id (modelId, or the request uri's /model/{modelId}/invoke)")
+        if not is_invoke_uri(env.uri):
+            return BedrockConverse().parse(obj, ctx)  # a Converse call in a file of InvokeModel calls
+        return parse_invoke_pair(obj, model)
 
 
 def _invocation_model(model_id: str) -> str:
@@ -161,34 +193,30 @@ class BedrockInvocationLog(Source):
             raise RecordError("record has no modelId")
         inp = obj.get("input") if isinstance(obj.get("input"), dict) else {}
         out = obj.get("output") if isinstance(obj.get("output"), dict) else {}
-        if "inputTokenCount" not in inp and "outputTokenCount" not in out:
-            raise RecordError("record has no input.inputTokenCount or output.outputTokenCount")
         r = Request(model=_invocation_model(model_id), provider="bedrock")
         r.request_id = first_str(obj.get("requestId"))
         r.ts_us = timestamp_us(obj.get("timestamp"))
-        # inputTokenCount excludes the cache, as the Converse response's inputTokens does
-        uncached = count(inp.get("inputTokenCount"), "input.inputTokenCount")
-        read = count(inp.get("cacheReadInputTokenCount"), "input.cacheReadInputTokenCount")
-        write = count(inp.get("cacheWriteInputTokenCount"), "input.cacheWriteInputTokenCount")
-        r.input_tokens = uncached + read + write
-        r.cache_read_tokens = read
-        r.cache_write_5m_tokens = write
-        r.output_tokens = count(out.get("outputTokenCount"), "output.outputTokenCount")
+        # The metered counts where the record has them (inputTokenCount excludes the cache, as the Converse
+        # response's inputTokens does); the response body's usage, read by model family, for what they leave out.
+        # Neither: a reject with its reason, never a 0-token call.
+        apply_counts(
+            r,
+            out.get("outputBodyJson"),
+            (inp.get("inputTokenCount"), "input.inputTokenCount"),
+            (out.get("outputTokenCount"), "output.outputTokenCount"),
+            (inp.get("cacheReadInputTokenCount"), "input.cacheReadInputTokenCount"),
+            (inp.get("cacheWriteInputTokenCount"), "input.cacheWriteInputTokenCount"),
+        )
         r.user = first_str(sub(obj, "identity", "arn"))
         r.tags = str_list(obj.get("requestMetadata"))
         r.endpoint = first_str(obj.get("operation"))
         body = inp.get("inputBodyJson")
         if isinstance(body, dict):
             r.has_tools = bool(sub(body, "toolConfig", "tools") or body.get("tools"))
-            if isinstance(body.get("messages"), list) or body.get("system"):
-                r.messages = converse_messages(body, r.breakpoints)
-            elif isinstance(body.get("inputText") or body.get("prompt"), str):
-                r.messages = [("user", body.get("inputText") or body.get("prompt"), False)]
+            r.messages = invoke_messages(body, r.breakpoints)
         reply = out.get("outputBodyJson")
         if isinstance(reply, dict):
-            content = sub(reply, "output", "message", "content")
-            if content is None:
-                content = reply.get("content")  # InvokeModel with Anthropic's Messages body
-            if content is not None:
-                r.messages.append(("assistant", text_of(content), True))
+            text = invoke_reply(reply)
+            if text is not None:
+                r.messages.append(("assistant", text, True))
         return r.check()

@@ -10,7 +10,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from analyzer.sources.base import RecordError, Request, Source, first_str, guess_provider, sub
+from analyzer.sources.base import (
+    RecordError,
+    Request,
+    Source,
+    compat_provider,
+    first_str,
+    guess_provider,
+    sub,
+)
 from analyzer.sources.openai_chat import apply_openai_usage, chat_messages, created_us, reply_messages
 
 BATCH_INPUTS = "openai_batch_inputs"  # ctx key: custom_id -> request body
@@ -63,7 +71,9 @@ class OpenAIBatchOutput(Source):
         r = Request(model=model, batch=True, endpoint=first_str(sub(req, "url")) or "batch")
         r.request_id = first_str(obj.get("id"), sub(obj, "response", "request_id"), body.get("id"))
         r.ts_us = created_us(body)  # Chat Completions `created`, Responses API `created_at`
-        r.provider = guess_provider(model) or "openai"
+        # OpenAI's batch format is written by other providers too (Groq's lines carry `x_groq` and
+        # `batch_req_out_` ids): the body's marks, else the model's name, else OpenAI.
+        r.provider = compat_provider(body, model) or _batch_provider(obj) or guess_provider(model) or "openai"
         r.service_tier = "batch"
         usage = body.get("usage")
         if not isinstance(usage, dict):
@@ -77,3 +87,8 @@ class OpenAIBatchOutput(Source):
             r.user = first_str(req.get("user"))
         r.messages = r.messages + reply_messages(body)
         return r.check()
+
+
+def _batch_provider(obj: dict[str, Any]) -> str | None:
+    """A batch output line's provider from its own metadata: Groq numbers its lines `batch_req_out_...`."""
+    return "groq" if str(obj.get("id", "")).startswith("batch_req_out_") else None

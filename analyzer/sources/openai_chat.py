@@ -17,11 +17,13 @@ from analyzer.sources.base import (
     apply_metadata,
     breakpoint_ttl,
     canonical_json,
+    compat_provider,
     count,
     envelope,
     first_str,
     guess_provider,
     money,
+    provider_of_host,
     text_of,
     timestamp_us,
     without_usage,
@@ -132,6 +134,7 @@ class OpenAIChat(Source):
             or (isinstance(usage, dict) and ("prompt_tokens" in usage or "prompt_cache_hit_tokens" in usage))
             or "messages" in env.request
             and "choices" in env.response
+            or _billed_units(env.request, env.response) is not None
         ) and env.response.get("type") != "message"
 
     def parse(self, obj: dict[str, Any], ctx: dict[str, Any]) -> Request:
@@ -149,22 +152,22 @@ class OpenAIChat(Source):
         r.ts_us = ts if ts is not None else created_us(resp)
         usage = resp.get("usage")
         r.messages = chat_messages(req, r.breakpoints) + reply_messages(resp)
-        if isinstance(usage, dict):
+        billed = _billed_units(req, resp)
+        if billed is not None:  # a transcription's seconds, an image request's images: priced per unit
+            r.units, r.unit, r.endpoint = billed
+        elif isinstance(usage, dict):
             apply_openai_usage(r, usage)
         else:  # a stream without include_usage, a cut stream, a timeout; a failure before the model ran
             without_usage(r, obj, env, reasoning=_reasoning(resp))
         if r.provider is None:
-            if "prompt_cache_hit_tokens" in (usage or {}):
-                r.provider = "deepseek"
-            elif env.host and "openrouter" in env.host:
-                r.provider = "openrouter"
-            elif env.host and env.host.endswith("openai.com"):
-                r.provider = "openai"
-            else:
-                r.provider = guess_provider(model)  # None: an OpenAI-compatible server we cannot name
+            # An OpenAI-shaped call is priced by who served it: the base URL it went to, else the marks the
+            # server left in its body (Groq, DeepSeek, Cerebras, OpenRouter...), else the model's name. None:
+            # an OpenAI-compatible server we cannot name.
+            r.provider = provider_of_host(env.host) or compat_provider(resp, model) or guess_provider(model)
         r.service_tier = first_str(resp.get("service_tier"), req.get("service_tier"))
         r.batch = r.service_tier == "batch"
-        r.endpoint = "responses" if resp.get("object") == "response" else "chat.completions"
+        if billed is None:
+            r.endpoint = "responses" if resp.get("object") == "response" else "chat.completions"
         r.user = r.user or first_str(req.get("user"), req.get("safety_identifier"))
         r.has_tools = bool(req.get("tools") or req.get("functions"))
         return r.check()
@@ -188,3 +191,30 @@ def created_us(resp: dict[str, Any]) -> int | None:
     if raw in (None, ""):
         raw = resp.get("created_at")
     return timestamp_us(raw, "response.created")
+
+
+def _billed_units(req: dict[str, Any], resp: dict[str, Any]) -> tuple[float, str, str] | None:
+    """(units, unit, endpoint) of a call OpenAI bills by another unit than tokens, or None: a transcription or
+    translation reports the seconds of audio it heard (`usage: {"type": "duration", "seconds": N}`, or a
+    verbose_json `duration` before usage existed); an image request without token usage (dall-e-2/3) made one
+    image per item of `data`."""
+    usage = resp.get("usage")
+    if isinstance(usage, dict) and usage.get("type") == "duration":
+        seconds = money(usage.get("seconds"), "usage.seconds")
+        if seconds is None:
+            raise RecordError("transcription usage has no seconds")
+        return seconds, "second", "audio.transcriptions"
+    if usage is None and resp.get("task") in ("transcribe", "translate") and resp.get("duration") is not None:
+        # verbose_json from before `usage` was added: the audio's own duration
+        seconds = money(resp.get("duration"), "duration")
+        return seconds, "second", "audio.transcriptions" if resp["task"] == "transcribe" else "audio.translations"
+    data = resp.get("data")
+    if (
+        usage is None
+        and isinstance(data, list)
+        and data
+        and all(isinstance(d, dict) and ("url" in d or "b64_json" in d) for d in data)
+        and isinstance(req.get("prompt"), str)
+    ):
+        return float(len(data)), "image", "images.generations"
+    return None

@@ -281,3 +281,71 @@ def test_report_under_an_address_space_limit(hard_too, tmp_path):
         assert len(notes) == 1 and notes[0].startswith("llmcost: note:")
     else:  # a soft limit only: the chart process lifts it and draws
         assert page.count("<svg") >= 3
+
+
+# item 7: a JSON document of millions of objects is read a window of elements at a time, memory bounded
+
+
+def test_a_huge_json_array_is_read_in_bounded_memory(tmp_path):
+    import gzip
+
+    path = tmp_path / "a.json.gz"
+    path.write_bytes(gzip.compress(b"[" + b"{}," * 3_000_000 + b"{}]"))
+    out = _in_subprocess(
+        "import resource, sys\n"
+        "from pathlib import Path\n"
+        "from analyzer.sources import read_items\n"
+        f"n = sum(1 for i in read_items(Path({str(path)!r})) if i.obj == {{}})\n"
+        "print(n, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)\n",
+        timeout=120,
+    )
+    n, peak_mb = map(int, out.split())
+    assert n == 3_000_001
+    assert peak_mb < 250, f"peak {peak_mb} MB: the document was held as Python objects"
+
+
+@pytest.mark.parametrize("window", [1, 64, 1 << 20])
+def test_an_array_read_by_windows_reads_what_a_whole_parse_reads(window, tmp_path, monkeypatch):
+    from analyzer import sources
+    from analyzer.store import Store
+
+    records = [chat_no_id(i) for i in range(40)]
+    records[7]["request"]["messages"][0]["content"] = 'tool said {"a": 1}, {"b": [2, "],"]}, done'
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "calls.json").write_text(json.dumps(records, indent=1))
+
+    def read() -> tuple:
+        s = Store(None)
+        try:
+            res = s.ingest([str(logs)])
+            rows = s.con.execute("SELECT count(*), sum(input_tokens), sum(output_tokens) FROM requests").fetchone()
+            return res.rows, res.rejected, rows
+        finally:
+            s.close()
+
+    whole = read()
+    assert whole[:2] == (40, 0)
+    monkeypatch.setattr(sources, "MAX_DOCUMENT_CONTAINERS", 10)
+    monkeypatch.setattr(sources, "_WINDOW", window)
+    assert read() == whole
+    # a broken element is its own reject; the elements around it load
+    (logs / "calls.json").write_text(json.dumps(records[:20])[:-1] + ", {broken}, " + json.dumps(records[20:])[1:])
+    rows, rejected, _ = read()
+    assert (rows, rejected) == (40, 1)
+
+
+def test_a_huge_document_that_is_not_an_array_is_refused_in_one_line(tmp_path, monkeypatch):
+    from analyzer import sources
+
+    monkeypatch.setattr(sources, "MAX_DOCUMENT_CONTAINERS", 10)
+    monkeypatch.setattr(sources, "_SMALL", 0)
+    path = tmp_path / "one.json"
+    path.write_text(json.dumps({"data": [{} for _ in range(50)]}, indent=1))
+    items = list(sources.read_items(path))
+    assert len(items) == 1 and items[0].obj is None and "not an array of records" in items[0].error
+    # the same on one line is a JSONL record: refused as a record, the next line still read
+    path.write_text(json.dumps({"data": [{} for _ in range(50)]}) + "\n" + json.dumps(chat_no_id(0)) + "\n")
+    items = list(sources.read_items(path))
+    assert items[0].obj is None and "objects and arrays" in items[0].error
+    assert items[1].obj == chat_no_id(0)
