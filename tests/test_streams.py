@@ -164,6 +164,7 @@ def test_timeouts_are_billed_estimates_rejections_are_not(runner, tmp_path):
             {"timestamp": 1_764_000_001, "request": _chat_request(prompt), "error": "Request timed out."},
             {"timestamp": 1_764_000_002, "request": _chat_request(prompt), "response": None, "status_code": 400},
             {"timestamp": 1_764_000_003, "request": _chat_request(prompt), "response": None, "status_code": 429},
+            {"timestamp": 1_764_000_005, "request": _chat_request(prompt), "response": None, "status": "failure"},
             {
                 "timestamp": 1_764_000_004,
                 "request": _chat_request("hi"),
@@ -179,8 +180,8 @@ def test_timeouts_are_billed_estimates_rejections_are_not(runner, tmp_path):
     s = summary(runner, tmp_path, path.parent)
     t = s["totals"]
     est = tokens.chat_input([tokens.count(prompt)])
-    assert t["requests"] == 5 and s["ingest"]["rejected"] == 0
-    assert (t["estimated_requests"], t["incomplete_requests"], t["error_requests"]) == (2, 2, 2)
+    assert t["requests"] == 6 and s["ingest"]["rejected"] == 0
+    assert (t["estimated_requests"], t["incomplete_requests"], t["error_requests"]) == (2, 2, 3)
     assert t["input_tokens"] == 2 * est + 8
     assert t["estimated_cost_usd"] == pytest.approx(2 * est * 0.15 * M)
     assert t["cost_usd"] == pytest.approx(2 * est * 0.15 * M + 8 * 0.15 * M + 1 * 0.60 * M)

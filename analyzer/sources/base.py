@@ -723,7 +723,13 @@ def without_usage(
     """A call whose response holds no (final) usage. Estimated from its text when the model ran (a reply came, or
     the call was cut after it started: status "incomplete"); a failure before the model ran stays an unbilled
     "error"; a complete response without usage and without any text is no call we can count (RecordError)."""
-    failed = r.status == "error" or env.response.get("error") is not None
+    said = str(obj.get("status") or "").lower()
+    failed = (
+        r.status == "error"
+        or env.response.get("error") is not None
+        or obj.get("error") not in (None, "", False)
+        or said in ("error", "failed", "failure")
+    )
     ran = has_output(r) or bool(reasoning.strip())
     if aborted(obj, env) or (failed and ran):
         r.status = "incomplete"
