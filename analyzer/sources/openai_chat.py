@@ -131,6 +131,7 @@ class OpenAIChat(Source):
             or "messages" in env.request
             and "choices" in env.response
             or _billed_units(env.request, env.response) is not None
+            or _is_moderation(env.response)
         ) and env.response.get("type") != "message"
 
     def parse(self, obj: dict[str, Any], ctx: dict[str, Any]) -> Request:
@@ -148,8 +149,11 @@ class OpenAIChat(Source):
         r.ts_us = ts if ts is not None else created_us(resp)
         usage = resp.get("usage")
         billed = _billed_units(req, resp)
+        endpoint = None
         if billed is not None:  # a transcription's seconds, an image request's images: priced per unit
-            r.units, r.unit, r.endpoint = billed
+            r.units, r.unit, endpoint = billed
+        elif usage is None and _is_moderation(resp):  # no tokens billed: the catalogue prices it at $0
+            endpoint = "moderations"
         elif isinstance(usage, dict):
             apply_openai_usage(r, usage)
         elif resp.get("error") or r.status == "error":
@@ -163,8 +167,7 @@ class OpenAIChat(Source):
             r.provider = provider_of_host(env.host) or compat_provider(resp, model) or guess_provider(model)
         r.service_tier = first_str(resp.get("service_tier"), req.get("service_tier"))
         r.batch = r.service_tier == "batch"
-        if billed is None:
-            r.endpoint = "responses" if resp.get("object") == "response" else "chat.completions"
+        r.endpoint = endpoint or ("responses" if resp.get("object") == "response" else "chat.completions")
         r.user = r.user or first_str(req.get("user"), req.get("safety_identifier"))
         r.has_tools = bool(req.get("tools") or req.get("functions"))
         r.messages = chat_messages(req, r.breakpoints) + reply_messages(resp)
@@ -205,3 +208,14 @@ def _billed_units(req: dict[str, Any], resp: dict[str, Any]) -> tuple[float, str
     ):
         return float(len(data)), "image", "images.generations"
     return None
+
+
+def _is_moderation(resp: dict[str, Any]) -> bool:
+    """An OpenAI moderation response (`modr-` id, `results` with `flagged`): it carries no usage; the catalogue
+    prices the moderation models at $0."""
+    results = resp.get("results")
+    return (
+        str(resp.get("id", "")).startswith("modr")
+        and isinstance(results, list)
+        and all(isinstance(x, dict) and "flagged" in x for x in results)
+    )
