@@ -332,3 +332,12 @@ def test_a_moderation_call_is_counted_and_priced_at_zero(runner, tmp_path):
     summary, _ = _report(runner, tmp_path, [rec])
     t = summary["totals"]
     assert (t["requests"], t["unpriced_requests"], t["cost_usd"]) == (1, 0, 0.0)
+
+
+def test_sniffing_a_bad_transcription_count_does_not_raise():
+    from analyzer.sources.openai_chat import OpenAIChat
+
+    bad = {"request": {"model": "whisper-1"}, "response": {"text": "x", "usage": {"type": "duration", "seconds": "?"}}}
+    assert OpenAIChat().sniff(bad)
+    with pytest.raises(RecordError, match="usage.seconds"):
+        OpenAIChat().parse(bad, {})
