@@ -317,3 +317,27 @@ def test_a_verbose_json_translation_without_usage_is_priced_by_its_duration(runn
     summary, _ = _report(runner, tmp_path, [rec])
     # 30 s at $0.0001 per second = $0.003
     assert summary["totals"]["cost_usd"] == pytest.approx(0.003)
+
+
+def test_a_moderation_call_is_counted_and_priced_at_zero(runner, tmp_path):
+    rec = {
+        "timestamp": "2026-03-02T10:00:00Z",
+        "request": {"model": "omni-moderation-latest", "input": "some text"},
+        "response": {
+            "id": "modr-0d9740456c391e43c445bf0f010940c7",
+            "model": "omni-moderation-latest",
+            "results": [{"flagged": False, "categories": {}, "category_scores": {}}],
+        },
+    }
+    summary, _ = _report(runner, tmp_path, [rec])
+    t = summary["totals"]
+    assert (t["requests"], t["unpriced_requests"], t["cost_usd"]) == (1, 0, 0.0)
+
+
+def test_sniffing_a_bad_transcription_count_does_not_raise():
+    from analyzer.sources.openai_chat import OpenAIChat
+
+    bad = {"request": {"model": "whisper-1"}, "response": {"text": "x", "usage": {"type": "duration", "seconds": "?"}}}
+    assert OpenAIChat().sniff(bad)
+    with pytest.raises(RecordError, match="usage.seconds"):
+        OpenAIChat().parse(bad, {})

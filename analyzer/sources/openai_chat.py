@@ -134,7 +134,8 @@ class OpenAIChat(Source):
             or (isinstance(usage, dict) and ("prompt_tokens" in usage or "prompt_cache_hit_tokens" in usage))
             or "messages" in env.request
             and "choices" in env.response
-            or _billed_units(env.request, env.response) is not None
+            or _unit_shape(env.request, env.response) is not None
+            or _is_moderation(env.response)
         ) and env.response.get("type") != "message"
 
     def parse(self, obj: dict[str, Any], ctx: dict[str, Any]) -> Request:
@@ -153,8 +154,11 @@ class OpenAIChat(Source):
         usage = resp.get("usage")
         r.messages = chat_messages(req, r.breakpoints) + reply_messages(resp)
         billed = _billed_units(req, resp)
+        endpoint = None
         if billed is not None:  # a transcription's seconds, an image request's images: priced per unit
-            r.units, r.unit, r.endpoint = billed
+            r.units, r.unit, endpoint = billed
+        elif usage is None and _is_moderation(resp):  # no tokens billed: the catalogue prices it at $0
+            endpoint = "moderations"
         elif isinstance(usage, dict):
             apply_openai_usage(r, usage)
         else:  # a stream without include_usage, a cut stream, a timeout; a failure before the model ran
@@ -166,8 +170,7 @@ class OpenAIChat(Source):
             r.provider = provider_of_host(env.host) or compat_provider(resp, model) or guess_provider(model)
         r.service_tier = first_str(resp.get("service_tier"), req.get("service_tier"))
         r.batch = r.service_tier == "batch"
-        if billed is None:
-            r.endpoint = "responses" if resp.get("object") == "response" else "chat.completions"
+        r.endpoint = endpoint or ("responses" if resp.get("object") == "response" else "chat.completions")
         r.user = r.user or first_str(req.get("user"), req.get("safety_identifier"))
         r.has_tools = bool(req.get("tools") or req.get("functions"))
         return r.check()
@@ -193,21 +196,16 @@ def created_us(resp: dict[str, Any]) -> int | None:
     return timestamp_us(raw, "response.created")
 
 
-def _billed_units(req: dict[str, Any], resp: dict[str, Any]) -> tuple[float, str, str] | None:
-    """(units, unit, endpoint) of a call OpenAI bills by another unit than tokens, or None: a transcription or
-    translation reports the seconds of audio it heard (`usage: {"type": "duration", "seconds": N}`, or a
-    verbose_json `duration` before usage existed); an image request without token usage (dall-e-2/3) made one
-    image per item of `data`."""
+def _unit_shape(req: dict[str, Any], resp: dict[str, Any]) -> str | None:
+    """Which response of a call OpenAI bills by another unit than tokens this is (nothing is validated, so that
+    sniffing never fails): "duration" (a transcription or translation reporting the seconds of audio it heard,
+    `usage: {"type": "duration", "seconds": N}`), "verbose" (verbose_json's `duration`, from before `usage`
+    existed), "images" (an image request without token usage, dall-e-2/3: one image per item of `data`)."""
     usage = resp.get("usage")
     if isinstance(usage, dict) and usage.get("type") == "duration":
-        seconds = money(usage.get("seconds"), "usage.seconds")
-        if seconds is None:
-            raise RecordError("transcription usage has no seconds")
-        return seconds, "second", "audio.transcriptions"
-    if usage is None and resp.get("task") in ("transcribe", "translate") and resp.get("duration") is not None:
-        # verbose_json from before `usage` was added: the audio's own duration
-        seconds = money(resp.get("duration"), "duration")
-        return seconds, "second", "audio.transcriptions" if resp["task"] == "transcribe" else "audio.translations"
+        return "duration"
+    if usage is None and resp.get("task") in ("transcribe", "translate") and "duration" in resp:
+        return "verbose"
     data = resp.get("data")
     if (
         usage is None
@@ -216,5 +214,35 @@ def _billed_units(req: dict[str, Any], resp: dict[str, Any]) -> tuple[float, str
         and all(isinstance(d, dict) and ("url" in d or "b64_json" in d) for d in data)
         and isinstance(req.get("prompt"), str)
     ):
-        return float(len(data)), "image", "images.generations"
+        return "images"
     return None
+
+
+def _billed_units(req: dict[str, Any], resp: dict[str, Any]) -> tuple[float, str, str] | None:
+    """(units, unit, endpoint) of a call billed by another unit than tokens (see _unit_shape), or None; a count
+    that is missing or not a number is a RecordError."""
+    shape = _unit_shape(req, resp)
+    if shape == "duration":
+        seconds = money(resp["usage"].get("seconds"), "usage.seconds")
+        if seconds is None:
+            raise RecordError("transcription usage has no seconds")
+        return seconds, "second", "audio.transcriptions"
+    if shape == "verbose":
+        seconds = money(resp.get("duration"), "duration")
+        if seconds is None:
+            raise RecordError("transcription has no duration")
+        return seconds, "second", "audio.transcriptions" if resp["task"] == "transcribe" else "audio.translations"
+    if shape == "images":
+        return float(len(resp["data"])), "image", "images.generations"
+    return None
+
+
+def _is_moderation(resp: dict[str, Any]) -> bool:
+    """An OpenAI moderation response (`modr-` id, `results` with `flagged`): it carries no usage; the catalogue
+    prices the moderation models at $0."""
+    results = resp.get("results")
+    return (
+        str(resp.get("id", "")).startswith("modr")
+        and isinstance(results, list)
+        and all(isinstance(x, dict) and "flagged" in x for x in results)
+    )
