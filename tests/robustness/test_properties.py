@@ -8,6 +8,7 @@ CI runs a few examples per source (profile "ci"); a longer local fuzz run:
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 from typing import Any
@@ -21,7 +22,7 @@ from analyzer.sources import BY_NAME, detect_format
 from analyzer.sources.base import RecordError, Request, record_key, validate, validate_bucket
 from analyzer.sources.exports import PageMark, UsageBucket
 from analyzer.store import Store, unique_id
-from tests.robustness.conftest import SAMPLES, jsonl
+from tests.robustness.conftest import ROOT, SAMPLES, jsonl
 from tests.robustness.formats import distinct
 
 # One record of every source's sample (file, which record): the property is checked on each.
@@ -44,12 +45,21 @@ PROPERTY_SAMPLES = {
     "anthropic_usage": ("anthropic_usage_report.json", 0),
     "anthropic_cost": ("anthropic_cost_report.json", 0),
     "claude_code_usage_report": ("claude_code_usage_report.json", 0),
+    "bedrock_invocation_log": ("bedrock_invocation_log.jsonl", 0),
+    "openai_batch_input": ("openai_batch_input.jsonl", 0),
+    # sources added in issue 20, from their real files (a path from the repository's root)
+    "anthropic_batch_results": ("tests/fixtures/anthropic_batch_results.jsonl", 0),
+    "bedrock_invoke_model": ("tests/fixtures/bedrock_invoke_model_pairs.json", 0),
 }
+# Not here: llm_logs_db (an SQLite file, not JSON records; tests/test_sources.py covers its schemas and broken
+# files) and mini_swe_agent_traj (one document is a whole run of calls known by their place in it, which the
+# line-by-line oracle below does not model; tests/test_sources.py and the real traces cover it).
 
 
 def template(fmt: str) -> dict[str, Any]:
     name, index = PROPERTY_SAMPLES[fmt]
-    text = (SAMPLES / name).read_text()
+    path = ROOT / name if "/" in name else SAMPLES / name
+    text = (gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()).decode()
     try:
         doc = json.loads(text)
         records = doc if isinstance(doc, list) else [doc]
