@@ -511,3 +511,20 @@ def test_markdown_flags_calls_before_the_first_listing(runner, tmp_path):
     res = runner.invoke(cli, ["report", str(SAMPLES), "--md", str(out)])
     assert res.exit_code == 0, res.output
     assert "claude-opus-4-8 (2 calls, first listed 2026-05-29)" in out.read_text()
+
+
+# Anthropic bills a 1-hour cache write at 2x base input: Claude Haiku 3 $0.50/M, Haiku 3.5 $1.60/M, Opus 3 $30/M
+# (LiteLLM listed Sonnet's $6/M for them from 2025-09-17; corrected with Anthropic's pricing page as source).
+@pytest.mark.parametrize(
+    ("model", "day", "per_million"),
+    [
+        ("claude-3-haiku-20240307", "2025-06-01", 0.50),
+        ("claude-3-haiku-20240307", "2026-10-01", 0.50),
+        ("claude-3-haiku-20240307", "2026-12-01", 0.50),  # retired: its last (corrected) first-party prices
+        ("claude-3-5-haiku-20241022", "2025-12-01", 1.60),
+        ("claude-3-opus-20240229", "2025-12-01", 30.0),
+    ],
+)
+def test_one_hour_cache_writes_at_twice_input(dated, model, day, per_million):
+    row = price_one(dated, model, "anthropic", input_tokens=M, cache_write_1h_tokens=M, ts=at(day))
+    assert row["cost_cache_write_1h"] == pytest.approx(per_million)
