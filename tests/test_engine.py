@@ -152,14 +152,14 @@ def test_batching_never_credits_end_user_chats_nor_invents_a_batch_price(runner,
     assert any("30 programmatic request(s) left out: their provider offers no batch price" in x for x in b["evidence"])
 
 
-def test_an_openai_record_in_a_file_read_as_anthropic_is_rejected_not_free(runner, tmp_path):
-    """A file is read in the format of its first records: a later OpenAI-style record used to load as a call
-    with 0 tokens ($0). It is rejected with its reason instead."""
+def test_an_openai_record_in_a_file_read_as_anthropic_is_read_as_openai_not_free(runner, tmp_path):
+    """A file is detected from its first records: a later OpenAI-style record used to load as a call with 0 tokens
+    ($0), then was rejected. A gateway log mixes both (issue 23, item 2): it is read in its own format, priced."""
     first = anthropic_call("c0", T0, [{"role": "user", "content": "hi"}], {"input_tokens": 10, "output_tokens": 5})
     other = chat("o0", T0 + 1, [{"role": "user", "content": "hi"}], "gpt-4o")
     r = report_of(runner, write_jsonl(tmp_path / "m.jsonl", [first, other]))
-    assert r["totals"]["requests"] == 1 and r["ingest"]["rejected"] == 1
-    assert "not Anthropic's usage" in r["ingest"]["rejects_by_reason"][0]["reason"]
+    assert r["totals"]["requests"] == 2 and r["ingest"]["rejected"] == 0
+    assert r["totals"]["input_tokens"] == 10 + 1000 and r["totals"]["output_tokens"] == 5 + 100
 
 
 def chat(rid, ts, messages, model, user=None, key=None, prompt=1000, out=100):
