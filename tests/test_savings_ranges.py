@@ -366,3 +366,44 @@ def test_compaction_range_covers_summary_size_and_extra_turns(runner, tmp_path):
     assert any("1,000 tokens (high case) to 8,000 (low case)" in a for a in e["assumptions"])
     assert any("tool results kept together with the assistant call" in a for a in e["assumptions"])
     assert datetime.fromtimestamp(T0, UTC).year == 2025
+
+
+def test_replays_price_each_call_at_its_days_price_version(runner, tmp_path):
+    """The same DeepSeek agent conversation run on 2025-08-20 10:00 UTC (the 2025-02-26 prices, outside the
+    off-peak hours) and on 2025-11-24 (the V3.2 prices): the bill prices each call at its day's version, and so
+    does the as-is replay, call by call, so the replay of all traffic equals the bill and the backtest's cost
+    error is 0 (the reported hits are reproduced exactly). Rates per token type looked up per day."""
+    from datetime import UTC, datetime
+
+    from analyzer.prices import load_catalogue, price_one
+    from tests.test_engine import T0, conversation
+
+    august = datetime(2025, 8, 20, 10, 0, tzinfo=UTC).timestamp()
+    recs = []
+    for start, tag in ((august, "a"), (T0, "b")):
+        for k, r in enumerate(conversation(12)):
+            r["timestamp"] = start + 20 * k
+            r["response"]["id"] = f"{tag}{k}"
+            recs.append(r)
+    cat = load_catalogue()
+
+    def rate(ts, **kind):
+        return price_one(cat, "deepseek-chat", ts=int(ts * 1_000_000), **{k: 1_000_000 for k in kind})["cost"] / 1e6
+
+    billed = 0.0
+    for r in recs:
+        u, ts = r["response"]["usage"], r["timestamp"]
+        hit = u["prompt_cache_hit_tokens"]
+        billed += (u["prompt_tokens"] - hit) * rate(ts, input_tokens=1) + u["completion_tokens"] * rate(
+            ts, output_tokens=1
+        )
+        billed += hit * (
+            price_one(cat, "deepseek-chat", ts=int(ts * 1e6), input_tokens=10**6, cache_read_tokens=10**6)["cost"] / 1e6
+        )
+    assert rate(august, input_tokens=1) != rate(T0, input_tokens=1)  # two price versions
+    r = report_json(runner, write_jsonl(tmp_path / "d.jsonl", recs))
+    assert r["totals"]["cost_usd"] == pytest.approx(billed)
+    bt = r["caching"]["backtest"]
+    assert bt["error_pct"] == 0.0 and bt["cost_error_pct"] == 0.0
+    trims = [e for e in r["savings"] if e["lever"] == "trimming"]
+    assert trims and all(e["baseline_usd"] == pytest.approx(billed) for e in trims)
