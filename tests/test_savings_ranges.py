@@ -407,3 +407,23 @@ def test_replays_price_each_call_at_its_days_price_version(runner, tmp_path):
     assert bt["error_pct"] == 0.0 and bt["cost_error_pct"] == 0.0
     trims = [e for e in r["savings"] if e["lever"] == "trimming"]
     assert trims and all(e["baseline_usd"] == pytest.approx(billed) for e in trims)
+
+
+def test_every_estimate_shape_renders(runner, tmp_path):
+    """Estimates with no backtest at all, an unknown band, a withheld verdict, no figure at today's prices: the
+    HTML, Markdown and terminal renderers take each shape."""
+    from analyzer import actions
+    from analyzer.render import render_html, render_markdown, render_savings
+
+    r = report_json(runner, write_jsonl(tmp_path / "a.jsonl", simple_chats(40, prompt=40)))
+    (e,) = [e for e in r["savings"] if e["lever"] == "routing"]
+    shapes = [
+        {**e, "backtest": {}},
+        {**e, "backtest": {"requests": 0, "band_usd": None}, "saving_today_usd": None, "prices": ""},
+        {**e, "verdict": "withheld", "withheld": "no evidence: test"},
+        {k: v for k, v in e.items() if k not in ("withheld", "prices", "saving_today_usd")},
+    ]
+    r["savings"] = shapes
+    r["headline"] = actions.headline(r)
+    for text in (render_html(r), render_markdown(r), render_savings(r)):
+        assert "routing" in text.lower()
