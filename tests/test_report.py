@@ -444,6 +444,10 @@ def test_markdown_summary_leads_with_the_levers(lever_outputs):
     assert "## What to change first" in md
     first = report["headline"]["levers"][0]
     assert f"1. **{first['lever'].capitalize()}:" in md
+    # each lever says at which prices its figure is given, and keeps its own line
+    levers = [x for x in md.splitlines() if re.match(r"\d\. \*\*", x)]
+    assert len(levers) == len(report["headline"]["levers"]) >= 2
+    assert all("At the prices billed" in x and "at today's prices" in x for x in levers)
 
 
 def test_csv_dir_that_cannot_be_made_is_one_clear_line(runner, tmp_path):

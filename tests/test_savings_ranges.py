@@ -316,3 +316,114 @@ def test_real_deepseek_runs_moved_to_an_off_peak_weekend_evening(runner, tmp_pat
     assert compact["prices"].startswith("as billed")
     # today's deepseek-chat prices are not the off-peak ones billed: the forward-looking figure differs
     assert compact["saving_today_usd"] != pytest.approx(compact["saving_usd"], rel=0.01)
+
+
+# ---- item 9: ranges from the assumptions that move the figure most ---------------------------------------------
+
+
+def test_a_compacted_request_keeps_the_task_and_the_assistant_call_of_its_tool_results():
+    """An agent history (system, task, then assistant/tool pairs) reaching the threshold: what is sent after the
+    compaction is the system prompt, the task, the summary, then the newest assistant call with its tool result.
+    It used to keep only the newest message, a tool result without the call that asked for it (unsendable), and
+    to drop the task."""
+    from analyzer.savings.engine import SUMMARY_TOKENS, Body, Compact, _chain
+
+    roles = ["system", "user", "assistant", "tool", "assistant", "tool", "assistant", "tool"]
+    toks = [500, 100, 50, 4000, 50, 4000, 50, 4000]
+    body = Body(roles, list(range(10, 18)), toks, {}, 1.0)
+    state = {"thread": "t"}
+    keep, extra = Compact(8000).apply(state, body, 1.0)
+    assert keep == [0, 1, 6, 7]
+    assert [(role, t) for role, _, t in extra] == [("user", SUMMARY_TOKENS)]
+    assert state["call"][0] == list(range(8))  # the summariser read the whole history
+    nodes, cum, _, n_in, at = _chain("m", body, keep, extra, set(), 1.0, (), None, state["head"])
+    assert at == {0: 0, 1: 1, 6: 3, 7: 4}  # system, task, [summary at node 2], assistant call, its tool result
+    assert cum[2] - cum[1] == SUMMARY_TOKENS + 3
+
+
+def test_compaction_range_covers_summary_size_and_extra_turns(runner, tmp_path):
+    """A 40-turn DeepSeek agent conversation compacted at 32k tokens: the range comes from the summary size
+    (1k-8k tokens) and extra turns after each compaction, each its own replay, widened by the backtest band. An
+    8k summary costs at least its 6,000 extra output tokens per compaction more than the central 2k one."""
+    from datetime import UTC, datetime
+
+    from analyzer.prices import load_catalogue, price_one
+    from tests.test_engine import T0, conversation
+
+    r = report_json(runner, write_jsonl(tmp_path / "d.jsonl", conversation(40)))
+    e = next(e for e in r["savings"] if e["policy"] == "compact at 32k tokens")
+    cases = e["detail"]["saving_by_case_usd"]
+    assert set(cases) == {"central", "low", "high", "summary 8k tokens", "2 extra turns per compaction"}
+    band = e["backtest"]["band_usd"]
+    assert e["saving_low_usd"] == pytest.approx(min(cases.values()) - band)
+    assert e["saving_high_usd"] == pytest.approx(max(cases.values()) + band)
+    assert cases["high"] > cases["central"] > cases["summary 8k tokens"] > cases["low"]
+    assert cases["central"] > cases["2 extra turns per compaction"] > cases["low"]
+    n = e["detail"]["compactions"]
+    assert n >= 1
+    out_rate = price_one(load_catalogue(), "deepseek-chat", output_tokens=1_000_000, ts=T0 * 1_000_000)["cost"] / 1e6
+    assert cases["central"] - cases["summary 8k tokens"] >= n * 6000 * out_rate * 0.99
+    assert any("1,000 tokens (high case) to 8,000 (low case)" in a for a in e["assumptions"])
+    assert any("tool results kept together with the assistant call" in a for a in e["assumptions"])
+    assert datetime.fromtimestamp(T0, UTC).year == 2025
+
+
+def test_replays_price_each_call_at_its_days_price_version(runner, tmp_path):
+    """The same DeepSeek agent conversation run on 2025-08-20 10:00 UTC (the 2025-02-26 prices, outside the
+    off-peak hours) and on 2025-11-24 (the V3.2 prices): the bill prices each call at its day's version, and so
+    does the as-is replay, call by call, so the replay of all traffic equals the bill and the backtest's cost
+    error is 0 (the reported hits are reproduced exactly). Rates per token type looked up per day."""
+    from datetime import UTC, datetime
+
+    from analyzer.prices import load_catalogue, price_one
+    from tests.test_engine import T0, conversation
+
+    august = datetime(2025, 8, 20, 10, 0, tzinfo=UTC).timestamp()
+    recs = []
+    for start, tag in ((august, "a"), (T0, "b")):
+        for k, r in enumerate(conversation(12)):
+            r["timestamp"] = start + 20 * k
+            r["response"]["id"] = f"{tag}{k}"
+            recs.append(r)
+    cat = load_catalogue()
+
+    def rate(ts, **kind):
+        return price_one(cat, "deepseek-chat", ts=int(ts * 1_000_000), **{k: 1_000_000 for k in kind})["cost"] / 1e6
+
+    billed = 0.0
+    for r in recs:
+        u, ts = r["response"]["usage"], r["timestamp"]
+        hit = u["prompt_cache_hit_tokens"]
+        billed += (u["prompt_tokens"] - hit) * rate(ts, input_tokens=1) + u["completion_tokens"] * rate(
+            ts, output_tokens=1
+        )
+        billed += hit * (
+            price_one(cat, "deepseek-chat", ts=int(ts * 1e6), input_tokens=10**6, cache_read_tokens=10**6)["cost"] / 1e6
+        )
+    assert rate(august, input_tokens=1) != rate(T0, input_tokens=1)  # two price versions
+    r = report_json(runner, write_jsonl(tmp_path / "d.jsonl", recs))
+    assert r["totals"]["cost_usd"] == pytest.approx(billed)
+    bt = r["caching"]["backtest"]
+    assert bt["error_pct"] == 0.0 and bt["cost_error_pct"] == 0.0
+    trims = [e for e in r["savings"] if e["lever"] == "trimming"]
+    assert trims and all(e["baseline_usd"] == pytest.approx(billed) for e in trims)
+
+
+def test_every_estimate_shape_renders(runner, tmp_path):
+    """Estimates with no backtest at all, an unknown band, a withheld verdict, no figure at today's prices: the
+    HTML, Markdown and terminal renderers take each shape."""
+    from analyzer import actions
+    from analyzer.render import render_html, render_markdown, render_savings
+
+    r = report_json(runner, write_jsonl(tmp_path / "a.jsonl", simple_chats(40, prompt=40)))
+    (e,) = [e for e in r["savings"] if e["lever"] == "routing"]
+    shapes = [
+        {**e, "backtest": {}},
+        {**e, "backtest": {"requests": 0, "band_usd": None}, "saving_today_usd": None, "prices": ""},
+        {**e, "verdict": "withheld", "withheld": "no evidence: test"},
+        {k: v for k, v in e.items() if k not in ("withheld", "prices", "saving_today_usd")},
+    ]
+    r["savings"] = shapes
+    r["headline"] = actions.headline(r)
+    for text in (render_html(r), render_markdown(r), render_savings(r)):
+        assert "routing" in text.lower()

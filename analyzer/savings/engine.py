@@ -298,19 +298,51 @@ class Budget(Trim):
 
 
 SUMMARY_TOKENS = 2000  # a compaction summary (Claude Code's run to a few thousand tokens)
+SUMMARY_TOKENS_RANGE = (1000, 8000)  # what the range covers: summaries from 1k to 8k tokens
+EXTRA_TURNS_LOW = 2  # the low case: turns the agent spends after each compaction finding its place again
 SUMMARY_PROMPT_TOKENS = 300  # the instruction appended to the history for the summariser call
+
+
+def _task(roles: list[str]) -> int:
+    """The index of the task: the first user message (-1 when there is none)."""
+    return next((i for i, r in enumerate(roles) if r == "user"), -1)
+
+
+def _repaired_cut(roles: list[str], n: int) -> int:
+    """Where the history kept after a summary starts: the newest message, moved back to the assistant message
+    whose tool calls the newest tool results answer, so the request can be sent (a tool result without the
+    assistant call that asked for it is rejected by the APIs)."""
+    cut = n - 1
+    j = cut
+    while j > 0 and roles[j] == "tool":
+        j -= 1
+    if j < cut and roles[j] == "assistant":
+        cut = j
+    return cut
 
 
 class Compact(Trim):
     """Compaction at a threshold: when the context reaches `at` tokens, one summariser call (the same model,
     reading the whole history, mostly from cache) replaces the history with a summary; later turns append to
-    the new prefix until it reaches the threshold again. Claude Code's auto-compact works this way."""
+    the new prefix until it reaches the threshold again. Claude Code's auto-compact works this way.
+
+    What a real compaction sends: the system prompt and tools, the task (the first user message, kept), the
+    summary (`summary_tokens`), then the newest messages, repaired so that tool results keep the assistant call
+    that asked for them. `extra_turns`: calls the agent spends after each compaction finding its place again
+    (each re-sends the compacted context and writes an answer as long as the request's own)."""
 
     stateful = True
 
-    def __init__(self, at: int) -> None:
+    def __init__(self, at: int, summary_tokens: int = SUMMARY_TOKENS, extra_turns: int = 0) -> None:
         self.at = at
+        self.summary_tokens = summary_tokens
+        self.extra_turns = extra_turns
         self.name = f"compact at {at // 1000}k tokens"
+
+    @staticmethod
+    def _keep(body: Body, cut: int) -> list[int]:
+        task = _task(body.roles)
+        return [i for i, r in enumerate(body.roles) if r not in CONVERSATION_ROLES or i >= cut or i == task]
 
     def apply(self, state: dict[str, Any], body: Body, scale: float) -> tuple[list[int], list[tuple[str, int, int]]]:
         cut = state.get("cut", 0)
@@ -318,18 +350,21 @@ class Compact(Trim):
         summary = state.get("summary")
         if cut >= n:  # a branch shorter than the compacted history: sent as logged
             cut, summary = 0, None
-        keep = [i for i in range(n) if body.roles[i] not in CONVERSATION_ROLES or i >= cut]
-        extra = [("user", summary, SUMMARY_TOKENS)] if summary is not None else []
+        head = state["head"] = _task(body.roles)  # the summary goes after the task
+        keep = self._keep(body, cut)
+        extra = [("user", summary, self.summary_tokens)] if summary is not None else []
         size = sum(body.tokens[i] + tokens.TOKENS_PER_MESSAGE for i in keep) * scale
         size += sum(t + tokens.TOKENS_PER_MESSAGE for _, _, t in extra) * scale
-        if size >= self.at and n - 1 > cut:
+        new_cut = _repaired_cut(body.roles, n)
+        if size >= self.at and new_cut > max(cut, head + 1):
             # the summariser reads what would have been sent, plus its instruction, and writes the summary
             state["call"] = (keep, extra)
             state["count"] = state.get("count", 0) + 1
-            state["cut"] = cut = n - 1  # the newest message stays after the summary
+            state["cut"] = cut = new_cut
             state["summary"] = summary = hash(("summary", state["thread"], state["count"]))
-            keep = [i for i in range(n) if body.roles[i] not in CONVERSATION_ROLES or i >= cut]
-            extra = [("user", summary, SUMMARY_TOKENS)]
+            state["after"] = self.extra_turns
+            keep = self._keep(body, cut)
+            extra = [("user", summary, self.summary_tokens)]
         return keep, extra
 
 
@@ -485,6 +520,7 @@ def build(traffic: Traffic, lever: Lever, base: dict[str, Call] | None = None) -
                     scale,
                     [("user", hash("summarise"), SUMMARY_PROMPT_TOKENS)],
                     lever.split,
+                    state.get("head", -1),
                 )
                 out.append(
                     Call(
@@ -495,7 +531,7 @@ def build(traffic: Traffic, lever: Lever, base: dict[str, Call] | None = None) -
                         model,
                         lg.key,
                         n_in,
-                        round(SUMMARY_TOKENS * scale),
+                        round(getattr(trim, "summary_tokens", SUMMARY_TOKENS) * scale),
                         0,
                         batch,
                         nodes,
@@ -506,7 +542,8 @@ def build(traffic: Traffic, lever: Lever, base: dict[str, Call] | None = None) -
                         True,
                     )  # fmt: skip
                 )
-        nodes, cum, sys_end, n_in, at = _chain(model, body, keep, extra, cleared, scale, (), lever.split)
+        head = state.get("head", -1) if trim is not None else -1
+        nodes, cum, sys_end, n_in, at = _chain(model, body, keep, extra, cleared, scale, (), lever.split, head)
         changed = bool(target) or n_in != lg.input_tokens
         out.append(
             Call(
@@ -528,6 +565,29 @@ def build(traffic: Traffic, lever: Lever, base: dict[str, Call] | None = None) -
                 changed,
             )  # fmt: skip
         )
+        for k in range(state.pop("after", 0) if trim is not None else 0):
+            # a turn spent after the compaction finding the agent's place again: the compacted context re-sent
+            # (read from cache) and an answer as long as this request's
+            out.append(
+                Call(
+                    f"{rid}#after{state['count']}-{k + 1}",
+                    rid,
+                    lg.ts + 1e-3 * (k + 1),
+                    provider,
+                    model,
+                    lg.key,
+                    n_in,
+                    round(lg.output_tokens * out_scale),
+                    round(lg.reasoning_tokens * out_scale),
+                    batch,
+                    nodes,
+                    cum,
+                    sys_end,
+                    _bps(body, at, len(nodes)),
+                    (0, 0, 0),
+                    True,
+                )  # fmt: skip
+            )
     return out
 
 
@@ -544,13 +604,15 @@ def _chain(
     scale: float,
     tail: list[tuple[str, int, int]] = (),  # type: ignore[assignment]
     split: Mapping[int, tuple[int, int]] | None = None,
+    head: int = -1,
 ) -> tuple[list[int], list[int], int, int, dict[int, int]]:
     """Prefix nodes (a hash over the model and every (role, content) so far), cumulative tokens at the provider's
     scale, the index of the last system/tools node, the input tokens, and where each kept message's breakpoint
     would sit (its node; a split system prompt's breakpoint goes after its stable part).
 
     `split`: content -> (stable content, stable tokens): a system prompt sent as its stable part (shared by
-    all its variants) then the rest, the volatile span moved to its end."""
+    all its variants) then the rest, the volatile span moved to its end. `extra` goes before the first kept
+    conversation message after index `head` (the task a compaction keeps stays before the summary)."""
     h = hash(("model", model))
     nodes: list[int] = []
     cum: list[int] = []
@@ -570,7 +632,7 @@ def _chain(
 
     for i in keep:
         role = body.roles[i]
-        if not inserted and role not in SYSTEM_ROLES:
+        if not inserted and role not in SYSTEM_ROLES and i > head:
             for e in extra:
                 add(*e)
             inserted = True

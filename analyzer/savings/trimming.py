@@ -16,7 +16,9 @@ from __future__ import annotations
 
 from analyzer.savings import Estimate, usd_text
 from analyzer.savings.engine import (
+    EXTRA_TURNS_LOW,
     SUMMARY_TOKENS,
+    SUMMARY_TOKENS_RANGE,
     Budget,
     ClearToolResults,
     Compact,
@@ -48,11 +50,29 @@ def estimate_trimming(engine: Engine) -> list[Estimate]:
             "Replayed through the cache: a request whose prefix changes pays uncached (or cache-write) input "
             "for everything after the change, as the provider would bill it.",
         ]
+        cases = None
         if isinstance(policy, Compact):
-            assumptions.append(
+            low_s, high_s = SUMMARY_TOKENS_RANGE
+            assumptions += [
                 f"A compaction is one summariser call on the same model (the history as sent plus an instruction, "
-                f"mostly read from cache) writing a {SUMMARY_TOKENS:,}-token summary that then replaces the history."
-            )
+                f"mostly read from cache) writing a {SUMMARY_TOKENS:,}-token summary that then replaces the history.",
+                "What is sent after it can really be sent: the system prompt and tools, the task (the first user "
+                "message, kept), the summary, then the newest messages, with any tool results kept together with "
+                "the assistant call that asked for them.",
+                f"Range from the assumptions that move the figure most, widened by the backtest band: the summary "
+                f"from {low_s:,} tokens (high case) to {high_s:,} (low case), and in the low case "
+                f"{EXTRA_TURNS_LOW} extra turns after each compaction while the agent finds its place again; "
+                "each replayed with the central cache retention.",
+            ]
+            cases = {
+                "central": lever,
+                "low": Lever(policy.name, trim=Compact(policy.at, high_s, EXTRA_TURNS_LOW)),
+                "high": Lever(policy.name, trim=Compact(policy.at, low_s)),
+                f"summary {high_s // 1000}k tokens": Lever(policy.name, trim=Compact(policy.at, high_s)),
+                f"{EXTRA_TURNS_LOW} extra turns per compaction": Lever(
+                    policy.name, trim=Compact(policy.at, extra_turns=EXTRA_TURNS_LOW)
+                ),
+            }
         if isinstance(policy, LastTurns | Budget):
             assumptions.append("A sliding window: the oldest kept message changes every turn, and with it the prefix.")
         est = lever_estimate(
@@ -68,6 +88,7 @@ def estimate_trimming(engine: Engine) -> list[Estimate]:
                 "at_tokens": getattr(policy, "at", None),
                 "keep": getattr(policy, "keep", None),
             },
+            cases=cases,
         )
         if not est.requests:
             continue  # nothing to trim on this traffic
