@@ -275,7 +275,7 @@ def _scan_elements(data: bytes, pos: int, close: int, n: int, stop: int) -> Iter
             continue
         n += 1
         try:
-            item = Item(n, "item", orjson.loads(piece), None, None)
+            item = Item(n, "item", loads(piece), None, None)  # what RFC 8259 allows (item 4)
         except orjson.JSONDecodeError as e:
             item = Item(n, "item", None, f"not valid JSON ({str(e).split(':')[0]})", None)
         start = end + 1

@@ -469,3 +469,18 @@ def test_the_audit_of_a_nightly_usage_export_gets_the_days_figures(tmp_path):
     # and the thresholds apply to it as to logged traffic
     res = run_cli(*args, "--fail-on-increase", "50")
     assert res.returncode == 3, res.stderr.decode()
+
+
+def test_rfc8259_json_in_a_large_document_read_a_window_at_a_time(tmp_path, monkeypatch):
+    """A document too large to parse whole (issue 23, item 7) is read in windows, element by element where a
+    window fails: an element orjson refuses but RFC 8259 allows (a lone surrogate) still loads."""
+    import analyzer.sources as sources
+
+    monkeypatch.setattr(sources, "MAX_DOCUMENT_CONTAINERS", 2)
+    monkeypatch.setattr(sources, "_WINDOW", 64)
+    calls = [json.dumps(_chat(f"chatcmpl-{i}", i)) for i in range(3)]
+    calls[1] = calls[1].replace('"same question"', '"cut \\ud83d"')
+    path = tmp_path / "big.json"
+    path.write_text("[" + ", ".join(calls) + "]")
+    res = Store().ingest([str(path)])
+    assert (res.rows, res.rejected) == (3, 0)
