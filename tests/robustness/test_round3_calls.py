@@ -484,3 +484,20 @@ def test_rfc8259_json_in_a_large_document_read_a_window_at_a_time(tmp_path, monk
     path.write_text("[" + ", ".join(calls) + "]")
     res = Store().ingest([str(path)])
     assert (res.rows, res.rejected) == (3, 0)
+
+
+def test_a_proxys_own_events_are_not_calls_nor_rejects(tmp_path):
+    """The proxy's start-up and health events (flat objects: no request, response, model or usage) are not
+    calls: a healthy log passes --strict. A broken call among them is still rejected."""
+    from tests.robustness.conftest import run_cli
+
+    events = [{"ts": 1_764_000_000 + i, "level": "info", "msg": f"health check {i} ok"} for i in range(60)]
+    broken = {"timestamp": 1_764_000_100, "request": {"model": "gpt-4o", "messages": []}}  # no response
+    log = tmp_path / "proxy.jsonl"
+    log.write_bytes(jsonl(events + [_chat(f"chatcmpl-{i}", i) for i in range(20)]))
+    db = tmp_path / "db.duckdb"
+    res = run_cli("ingest", "--db", str(db), "--strict", str(log))
+    assert res.returncode == 0, res.stderr.decode()
+    log.write_bytes(jsonl(events + [_chat(f"chatcmpl-{i}", i) for i in range(20)] + [broken]))
+    res = Store().ingest([str(log)])
+    assert (res.rows, res.rejected) == (20, 1)
