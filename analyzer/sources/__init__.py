@@ -275,7 +275,7 @@ def _scan_elements(data: bytes, pos: int, close: int, n: int, stop: int) -> Iter
             continue
         n += 1
         try:
-            item = Item(n, "item", orjson.loads(piece), None, None)
+            item = Item(n, "item", loads(piece), None, None)  # what RFC 8259 allows (item 4)
         except orjson.JSONDecodeError as e:
             item = Item(n, "item", None, f"not valid JSON ({str(e).split(':')[0]})", None)
         start = end + 1
@@ -397,7 +397,26 @@ def records_of(source: Source, obj: dict[str, Any], ctx: dict[str, Any]) -> Iter
         for other in MIXABLE:
             if other is not source and _sniffs(other, obj):
                 return other.records(obj, ctx)
+        if _an_event(obj):
+            return iter(())  # a proxy's own event (start-up, health check): not a call, not a reject
     return source.records(obj, ctx)
+
+
+_CALL_KEYS = frozenset(
+    {"model", "usage", "prompt_tokens", "completion_tokens", "input_tokens", "output_tokens", "total_tokens"}
+)
+
+
+def _an_event(obj: dict[str, Any]) -> bool:
+    """A flat object (no nested object or array) with some text (a message, a level) naming no model and no
+    usage: no format's call is that bare (every one carries a request, a response or a usage object), so a log
+    line like it is the logger's own. An empty object or one of bare numbers is no event: a reject."""
+    values = obj.values()
+    return (
+        any(isinstance(v, str) for v in values)
+        and not any(isinstance(v, dict | list) for v in values)
+        and not any(isinstance(k, str) and k.lower() in _CALL_KEYS for k in obj)
+    )
 
 
 def open_source(path: Path, forced: str | None = None, digest: Digest | None = None) -> tuple[Source, Iterator[Item]]:

@@ -469,3 +469,35 @@ def test_the_audit_of_a_nightly_usage_export_gets_the_days_figures(tmp_path):
     # and the thresholds apply to it as to logged traffic
     res = run_cli(*args, "--fail-on-increase", "50")
     assert res.returncode == 3, res.stderr.decode()
+
+
+def test_rfc8259_json_in_a_large_document_read_a_window_at_a_time(tmp_path, monkeypatch):
+    """A document too large to parse whole (issue 23, item 7) is read in windows, element by element where a
+    window fails: an element orjson refuses but RFC 8259 allows (a lone surrogate) still loads."""
+    import analyzer.sources as sources
+
+    monkeypatch.setattr(sources, "MAX_DOCUMENT_CONTAINERS", 2)
+    monkeypatch.setattr(sources, "_WINDOW", 64)
+    calls = [json.dumps(_chat(f"chatcmpl-{i}", i)) for i in range(3)]
+    calls[1] = calls[1].replace('"same question"', '"cut \\ud83d"')
+    path = tmp_path / "big.json"
+    path.write_text("[" + ", ".join(calls) + "]")
+    res = Store().ingest([str(path)])
+    assert (res.rows, res.rejected) == (3, 0)
+
+
+def test_a_proxys_own_events_are_not_calls_nor_rejects(tmp_path):
+    """The proxy's start-up and health events (flat objects: no request, response, model or usage) are not
+    calls: a healthy log passes --strict. A broken call among them is still rejected."""
+    from tests.robustness.conftest import run_cli
+
+    events = [{"ts": 1_764_000_000 + i, "level": "info", "msg": f"health check {i} ok"} for i in range(60)]
+    broken = {"timestamp": 1_764_000_100, "request": {"model": "gpt-4o", "messages": []}}  # no response
+    log = tmp_path / "proxy.jsonl"
+    log.write_bytes(jsonl(events + [_chat(f"chatcmpl-{i}", i) for i in range(20)]))
+    db = tmp_path / "db.duckdb"
+    res = run_cli("ingest", "--db", str(db), "--strict", str(log))
+    assert res.returncode == 0, res.stderr.decode()
+    log.write_bytes(jsonl(events + [_chat(f"chatcmpl-{i}", i) for i in range(20)] + [broken]))
+    res = Store().ingest([str(log)])
+    assert (res.rows, res.rejected) == (20, 1)
