@@ -127,6 +127,16 @@ def test_secrets_never_reach_the_outputs(tmp_path):
 # item 8: per-record costs are linear and bounded (run in a subprocess with a timeout: the old code took minutes)
 
 
+# The child's own peak memory: VmHWM starts afresh at exec, where ru_maxrss carries the parent's peak at fork
+# (pytest's, hundreds of MB late in a run), which would hide or fake growth.
+_PEAK = (
+    "def peak_mb():\n"
+    "    for line in open('/proc/self/status'):\n"
+    "        if line.startswith('VmHWM:'):\n"
+    "            return int(line.split()[1]) // 1024\n"
+)
+
+
 def _in_subprocess(code: str, timeout: float = 30) -> str:
     import subprocess
     import sys
@@ -150,13 +160,11 @@ def test_redaction_of_a_long_value_is_linear():
 
 def test_a_huge_model_name_is_unpriced_not_a_memory_bomb():
     out = _in_subprocess(
-        "import resource\n"
-        "from analyzer.prices import load_catalogue\n"
+        _PEAK + "from analyzer.prices import load_catalogue\n"
         "cat = load_catalogue()\n"
-        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "before = peak_mb()\n"
         "r = cat.resolve('openai/' * 30_000)\n"
-        "grew = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before\n"
-        "print(r.key, grew // 1024)\n",
+        "print(r.key, peak_mb() - before)\n",
         timeout=20,
     )
     key, grew_mb = out.split()
@@ -292,11 +300,10 @@ def test_a_huge_json_array_is_read_in_bounded_memory(tmp_path):
     path = tmp_path / "a.json.gz"
     path.write_bytes(gzip.compress(b"[" + b"{}," * 3_000_000 + b"{}]"))
     out = _in_subprocess(
-        "import resource, sys\n"
-        "from pathlib import Path\n"
+        _PEAK + "from pathlib import Path\n"
         "from analyzer.sources import read_items\n"
         f"n = sum(1 for i in read_items(Path({str(path)!r})) if i.obj == {{}})\n"
-        "print(n, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)\n",
+        "print(n, peak_mb())\n",
         timeout=120,
     )
     n, peak_mb = map(int, out.split())
