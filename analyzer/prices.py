@@ -311,6 +311,21 @@ class Catalogue:
             for pre in pres:
                 if pre + name in self._lower:
                     return Resolution(model, provider, self._lower[pre + name], "alias")
+        # Listed today but billed by another unit (images, seconds, characters): say so, rather than fall to an
+        # older listing of the same name that priced tokens.
+        for name in list(dict.fromkeys(names)):
+            for pre in pres:
+                key = self._by_other_unit.get(pre + name)
+                if key is not None:
+                    e = self.entries[key]
+                    units = " and ".join(other_units(e))
+                    return Resolution(
+                        model,
+                        provider,
+                        None,
+                        f"priced per {units} ({e.get('mode', 'chat')}, {key}): the log gives token counts only",
+                        key,
+                    )
         same = bedrock.replace("@", "-")  # vertex spells snapshots claude-x@20240620
         # A first-party name (Claude Code, the Anthropic API) the snapshot no longer lists is priced at its own
         # first-party listing from the price history, never at a Bedrock or Vertex listing of the same model:
@@ -354,19 +369,6 @@ class Catalogue:
                 self.entries.setdefault(old.key, fields)
                 gone = self.history.retired_on(old.key) or "after " + self.history.last
                 return Resolution(model, provider, old.key, f"retired from the catalogue ({gone}); prices of {frm}")
-        for name in list(dict.fromkeys(names)):
-            for pre in pres:
-                key = self._by_other_unit.get(pre + name)
-                if key is not None:
-                    e = self.entries[key]
-                    units = " and ".join(other_units(e))
-                    return Resolution(
-                        model,
-                        provider,
-                        None,
-                        f"priced per {units} ({e.get('mode', 'chat')}, {key}): the log gives token counts only",
-                        key,
-                    )
         return Resolution(model, provider, None, "not in the price catalogue")
 
     def _first_party(self, name: str, provider: str | None) -> str | None:
