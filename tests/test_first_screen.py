@@ -223,7 +223,8 @@ def test_first_screen_says_which_figure_is_the_bill_and_never_prices_an_unpriced
     rec = rep["usage_export"]["reconciliation"]
     assert all(r["gap_cost_usd"] is None for r in rec)  # the export's buckets are unpriced here
     assert "$0.00" not in lines["Logs gap"] and "cost unknown" in lines["Logs gap"]
-    pair = re.search(r"computed \$[\d,]+\.(\d+) vs \$[\d,]+\.(\d+) billed", lines["Reconcile"])
+    # "billed" or "logged": reconciliation says which figure it compared with (issue 21, item 8)
+    pair = re.search(r"computed \$[\d,]+\.(\d+) vs \$[\d,]+\.(\d+) (?:billed|logged)", lines["Reconcile"])
     assert len(pair.group(1)) == len(pair.group(2)), lines["Reconcile"]  # computed and billed to one precision
     assert "at list prices (not the bill)" in html
 
@@ -304,7 +305,7 @@ def test_savings_table_keeps_policies_whole_and_a_lever_that_changes_nothing_doe
     }
     out = render_savings(rep)
     table = out.split("\n\n")[2].splitlines()
-    assert table[0].split() == ["LEVER", "REQUESTS", "SAVING", "RANGE", "BAND", "VERDICT", "POLICY"]
+    assert table[0].split() == ["LEVER", "REQUESTS", "SAVING", "RANGE", "BAND", "TODAY", "VERDICT", "POLICY"]
     assert table[1].endswith(f"{common}, 5-minute TTL") and table[2].endswith(f"{common}, 1-hour TTL")
     assert "saves" not in table[3] and "no request changes" in table[3]
 

@@ -192,4 +192,5 @@ def test_on_a_real_terminal_the_display_runs_and_clears_itself(tmp_path):
     assert re.search(r"[0-9.]+ of [0-9.]+ [KMG]B", plain)
     assert "\x1b[2K" in err  # transient: the display erased its lines at the end
     assert "wrote " in plain and html.exists()
-    assert stdout == b""
+    # stdout holds the result alone, the headline (issue 22, item 13); the display and notes went to stderr
+    assert stdout.startswith(b"Spend") and b"\x1b" not in stdout and b"wrote " not in stdout
