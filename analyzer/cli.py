@@ -18,7 +18,7 @@ import click
 import duckdb
 import orjson
 
-from analyzer import __version__, parallel, tokens
+from analyzer import __version__, focus, parallel, tokens
 from analyzer import progress as tracking
 from analyzer.audit import Windows, default_day, new_uncached_prefixes, prune_reports, remember_written
 from analyzer.audit import compare as audit_compare
@@ -284,6 +284,13 @@ def _ignored_files(paths: tuple[str, ...]) -> list[Path]:
 @click.option("--md", "md_out", metavar="FILE", help="Write a Markdown summary here ('-' for stdout).")
 @click.option("--csv-dir", "csv_dir", metavar="DIR", help="Write the main tables as CSV files into DIR.")
 @click.option(
+    "--focus",
+    "focus_out",
+    metavar="FILE",
+    help="Write the spend as FinOps FOCUS 1.2 rows (.csv or .parquet): one per day, provider, model, key, "
+    "project and token type.",
+)
+@click.option(
     "--show-text",
     is_flag=True,
     help="Show the start of prompts as logged; by default only short redacted excerpts appear in outputs.",
@@ -332,6 +339,7 @@ def report(
     json_out: str | None,
     md_out: str | None,
     csv_dir: str | None,
+    focus_out: str | None,
     show_text: bool,
     db: str | None,
     since: datetime | None,
@@ -363,6 +371,8 @@ def report(
       llmcost report s3://bucket/logs/ --engine ray --ray-address ray://head:10001 -o report.html
     """
     _need_input(paths, db)
+    if focus_out:
+        focus.check_target(focus_out)
     if since is not None and until is not None and since > until:
         raise click.UsageError(f"--since {since:%Y-%m-%d %H:%M} is after --until {until:%Y-%m-%d %H:%M}")
     if until is not None and until.time() == datetime.min.time():
@@ -412,10 +422,13 @@ def report(
             tracking.stage("write csv")
             write_csvs(rep, csv_dir)
             _say_wrote(csv_dir)
+        if focus_out:
+            tracking.stage("write focus")
+            _say_focus(focus.export(store, cat, rep, focus_out), focus_out)
         tracking.finish()  # the display is gone before the summary is printed
         if view and not json_out:
             click.echo(render_view(rep, view), nl=False)
-        elif not any(t for t, _ in outputs) and not csv_dir:
+        elif not any(t for t, _ in outputs) and not csv_dir and not focus_out:
             click.echo(render_text(rep), nl=False)
         elif not any(t == "-" for t, _ in outputs):  # files written: the headline, so the run is not silent
             for line in headline_lines(rep):
@@ -429,6 +442,12 @@ def report(
     finally:
         tracking.finish()
         store.close()
+
+
+def _say_focus(res: focus.FocusResult, target: str) -> None:
+    _say_wrote(target)
+    left = "; ".join(f"{n} {why}" for why, n in res.left_out.items())
+    _say(f"FOCUS: {res.rows} rows from the {res.source}, ${res.billed_usd:,.6f} billed" + (f"; left out: {left}" if left else ""))
 
 
 def _render(kind: str, fn: Any, rep: Any, failures: list[str]) -> str | None:
