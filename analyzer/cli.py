@@ -447,7 +447,10 @@ def report(
 def _say_focus(res: focus.FocusResult, target: str) -> None:
     _say_wrote(target)
     left = "; ".join(f"{n} {why}" for why, n in res.left_out.items())
-    _say(f"FOCUS: {res.rows} rows from the {res.source}, ${res.billed_usd:,.6f} billed" + (f"; left out: {left}" if left else ""))
+    _say(
+        f"FOCUS: {res.rows} rows from the {res.source}, ${res.billed_usd:,.6f} billed"
+        + (f"; left out: {left}" if left else "")
+    )
 
 
 def _render(kind: str, fn: Any, rep: Any, failures: list[str]) -> str | None:

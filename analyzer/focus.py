@@ -32,14 +32,38 @@ PRICING_UNIT = "1M Tokens"
 
 # token type -> (tokens billed, cost column, direction, cache action, cache TTL, SKU meter)
 _UNCACHED = (
-    pl.col("input_tokens") - pl.col("cache_read_tokens") - pl.col("cache_write_5m_tokens") - pl.col("cache_write_1h_tokens")
+    pl.col("input_tokens")
+    - pl.col("cache_read_tokens")
+    - pl.col("cache_write_5m_tokens")
+    - pl.col("cache_write_1h_tokens")
 )
 TOKEN_TYPES: dict[str, tuple[pl.Expr, str, str, str, str | None, str]] = {
     "input": (_UNCACHED, "cost_input", "input", "none", None, "Input Tokens"),
     "cache_read": (pl.col("cache_read_tokens"), "cost_cache_read", "input", "read", None, "Cache Read Tokens"),
-    "cache_write_5m": (pl.col("cache_write_5m_tokens"), "cost_cache_write_5m", "input", "write", "5m", "Cache Write Tokens"),
-    "cache_write_1h": (pl.col("cache_write_1h_tokens"), "cost_cache_write_1h", "input", "write", "1h", "Cache Write Tokens"),
-    "output": (pl.col("output_tokens") - pl.col("reasoning_tokens"), "cost_output", "output", "none", None, "Output Tokens"),
+    "cache_write_5m": (
+        pl.col("cache_write_5m_tokens"),
+        "cost_cache_write_5m",
+        "input",
+        "write",
+        "5m",
+        "Cache Write Tokens",
+    ),
+    "cache_write_1h": (
+        pl.col("cache_write_1h_tokens"),
+        "cost_cache_write_1h",
+        "input",
+        "write",
+        "1h",
+        "Cache Write Tokens",
+    ),
+    "output": (
+        pl.col("output_tokens") - pl.col("reasoning_tokens"),
+        "cost_output",
+        "output",
+        "none",
+        None,
+        "Output Tokens",
+    ),
     "reasoning": (pl.col("reasoning_tokens"), "cost_reasoning", "output", "none", None, "Reasoning Tokens"),
 }
 
@@ -137,7 +161,18 @@ COLUMNS = (
     "x_TokenType",
 )
 
-_GROUP = ("_day", "provider", "model", "model_key", "api_key", "project", "mode", "tier", "price_version", "adjustments")
+_GROUP = (
+    "_day",
+    "provider",
+    "model",
+    "model_key",
+    "api_key",
+    "project",
+    "mode",
+    "tier",
+    "price_version",
+    "adjustments",
+)
 
 
 @dataclass
@@ -328,7 +363,9 @@ def build(store: Any, cat: Catalogue, rep: dict[str, Any]) -> tuple[pl.DataFrame
     from analyzer import queries, usage
 
     bounds = [rep["period"].get(k) for k in ("since", "until")]
-    since, until = (datetime.fromisoformat(b.replace("Z", "+00:00")).replace(tzinfo=None) if b else None for b in bounds)
+    since, until = (
+        datetime.fromisoformat(b.replace("Z", "+00:00")).replace(tzinfo=None) if b else None for b in bounds
+    )
     frame = queries.run(store.con, "usage_buckets_in_period", since=since, until=until)
     buckets, _costs = usage._priced(frame, cat)
     buckets = buckets.filter(pl.col("export").is_in(usage._primary_exports(buckets)))

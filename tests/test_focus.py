@@ -58,7 +58,9 @@ def _run(runner, tmp_path, records, suffix=".csv"):
     prices.write_text(json.dumps(PRICES))
     out, rep = tmp_path / f"focus{suffix}", tmp_path / "r.json"
     res = runner.invoke(
-        cli, ["report", str(log), "--prices", str(prices), "--focus", str(out), "--json", str(rep)], catch_exceptions=False
+        cli,
+        ["report", str(log), "--prices", str(prices), "--focus", str(out), "--json", str(rep)],
+        catch_exceptions=False,
     )
     assert res.exit_code == 0, res.output
     rows = pl.read_csv(out) if suffix == ".csv" else pl.read_parquet(out)
