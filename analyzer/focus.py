@@ -27,8 +27,8 @@ from analyzer.errors import InputError
 from analyzer.prices import NOT_BILLED, Catalogue
 
 FOCUS_VERSION = "1.2"
-PER = 1_000_000  # PricingUnit "1M Tokens": list prices per million tokens, as providers publish them
-PRICING_UNIT = "1M Tokens"
+PER = 1_000_000  # PricingUnit "1000000 Tokens": list prices per million tokens, as providers publish them
+PRICING_UNIT = "1000000 Tokens"  # FOCUS Unit Format "<quantity> <plural-units>"
 
 # token type -> (tokens billed, cost column, direction, cache action, cache TTL, SKU meter)
 _UNCACHED = (
@@ -127,6 +127,7 @@ COLUMNS = (
     "ContractedCost",
     "ContractedUnitPrice",
     "EffectiveCost",
+    "InvoiceId",
     "InvoiceIssuerName",
     "ListCost",
     "ListUnitPrice",
@@ -318,6 +319,7 @@ def _focus_row(r: dict[str, Any], cat: Catalogue, source: str) -> dict[str, Any]
         "ContractedCost": cost,
         "ContractedUnitPrice": unit_price,
         "EffectiveCost": cost,
+        "InvoiceId": None,  # logs carry no invoice; FOCUS allows null until one is issued
         "InvoiceIssuerName": pname,
         "ListCost": cost,
         "ListUnitPrice": unit_price,

@@ -106,7 +106,7 @@ def test_focus_rows_are_quantity_times_list_unit_price(runner, tmp_path, suffix)
     for (day, kind, key), (tokens, per_m) in EXPECTED.items():
         r = _row(rows, day, kind, key)
         assert r["ConsumedQuantity"] == tokens and r["ConsumedUnit"] == "Tokens"
-        assert r["PricingUnit"] == "1M Tokens" and r["PricingQuantity"] == pytest.approx(tokens / 1e6, rel=1e-12)
+        assert r["PricingUnit"] == "1000000 Tokens" and r["PricingQuantity"] == pytest.approx(tokens / 1e6, rel=1e-12)
         assert r["ListUnitPrice"] == pytest.approx(per_m, rel=1e-9)
         assert r["BilledCost"] == pytest.approx(tokens * per_m / 1e6, rel=1e-9)
         assert r["BilledCost"] == pytest.approx(r["PricingQuantity"] * r["ListUnitPrice"], rel=1e-9)
