@@ -152,3 +152,29 @@ def test_focus_with_a_wrong_suffix_is_one_line_before_any_work(runner, tmp_path)
     res = runner.invoke(cli, ["report", str(SAMPLES), "--focus", str(tmp_path / "f.xlsx")])
     assert res.exit_code == 1 and "--focus" in res.stderr and ".parquet" in res.stderr
     assert "Traceback" not in res.output
+
+
+def test_focus_of_a_usage_export_alone_prices_its_buckets(runner, tmp_path):
+    """No request log: the rows are the usage export's buckets at list prices (claude-sonnet-4-20250514: $3 input,
+    $0.30 cache read, $3.75 5-minute and $6 1-hour cache write, $15 output per 1M tokens)."""
+    out, rep = tmp_path / "f.csv", tmp_path / "r.json"
+    res = runner.invoke(
+        cli, ["report", str(SAMPLES / "anthropic_usage_report.json"), "--focus", str(out), "--json", str(rep)]
+    )
+    assert res.exit_code == 0, res.output
+    rows = pl.read_csv(out)
+    got = {r["x_TokenType"]: (r["ConsumedQuantity"], r["ListUnitPrice"], r["BilledCost"]) for r in rows.to_dicts()}
+    want = {
+        "input": (1500, 3.0),
+        "cache_read": (200, 0.3),
+        "cache_write_5m": (500, 3.75),
+        "cache_write_1h": (1000, 6.0),
+    }
+    want["output"] = (500, 15.0)
+    assert set(got) == set(want) and set(rows["x_Source"]) == {"usage export"}
+    for kind, (tokens, per_m) in want.items():
+        assert got[kind][0] == tokens and got[kind][1] == pytest.approx(per_m, rel=1e-9)
+        assert got[kind][2] == pytest.approx(tokens * per_m / 1e6, rel=1e-9)
+    # 1500*3 + 200*0.3 + 500*3.75 + 1000*6 + 500*15 = 19,935 USD per 1M tokens
+    assert rows["BilledCost"].sum() == pytest.approx(0.019935, rel=1e-9)
+    assert rows["BilledCost"].sum() == pytest.approx(json.loads(rep.read_text())["usage_export"]["totals"]["cost_usd"])
