@@ -15,7 +15,7 @@ the month's spend the expected spend of each remaining day: the mean daily spend
 8 weeks of history (zero-spend days counted) when the history holds at least 14 days, else the mean daily
 spend of the whole history. The interval is +/- 1.645 x s x sqrt(remaining days), s the standard deviation of
 the history's days around their weekday's (or the overall) mean, the days taken as independent; its low end is
-never below the spend so far.
+never below the spend so far. With no spread to measure (a single day of history) the interval is null.
 """
 
 from __future__ import annotations
@@ -125,8 +125,9 @@ def forecast(days: dict[date, float], as_of: date) -> dict[str, Any]:
         "history_days": len(series),
         "method": "weekday means" if weekly else "daily mean",
         "forecast_usd": round(spent + rest, 10),
-        "forecast_low_usd": round(spent + max(rest - half, 0.0), 10),
-        "forecast_high_usd": round(spent + rest + half, 10),
+        # one day of history (or one per weekday) says nothing of the spread: no interval rather than a false one
+        "forecast_low_usd": round(spent + max(rest - half, 0.0), 10) if dof > 0 or not remaining else None,
+        "forecast_high_usd": round(spent + rest + half, 10) if dof > 0 or not remaining else None,
     }
 
 
@@ -165,8 +166,7 @@ def evaluate(budgets: list[dict[str, Any]], priced: pl.DataFrame, as_of: date) -
                     "kind": "forecast",
                     "at": 1.0,
                     "message": f"budget {b['name']}: month-end forecast ${fc['forecast_usd']:,.2f} "
-                    f"(${fc['forecast_low_usd']:,.2f} .. ${fc['forecast_high_usd']:,.2f}) exceeds "
-                    f"${b['limit_usd']:,.2f}",
+                    f"({_interval(fc)}) exceeds ${b['limit_usd']:,.2f}",
                 }
             )
         row["alerts"] = alerts
@@ -190,6 +190,12 @@ def last_day(store: Any) -> date | None:
     return row[0][0].date() if row and row[0][0] is not None else None
 
 
+def _interval(fc: dict[str, Any]) -> str:
+    if fc["forecast_low_usd"] is None:
+        return f"no interval from {fc['history_days']} day of history"
+    return f"90%: ${fc['forecast_low_usd']:,.2f} .. ${fc['forecast_high_usd']:,.2f}"
+
+
 def lines(rows: list[dict[str, Any]]) -> list[str]:
     """One terminal line per budget."""
     out = []
@@ -197,10 +203,7 @@ def lines(rows: list[dict[str, Any]]) -> list[str]:
         line = f"Budget     {r['name']}: ${r['spent_usd']:,.2f} of ${r['limit_usd']:,.2f} ({r['share']:.0%})"
         fc = r["forecast"]
         if fc is not None:
-            line += (
-                f"; month-end forecast ${fc['forecast_usd']:,.2f} (90%: ${fc['forecast_low_usd']:,.2f} .. "
-                f"${fc['forecast_high_usd']:,.2f})"
-            )
+            line += f"; month-end forecast ${fc['forecast_usd']:,.2f} ({_interval(fc)})"
         if r["alerts"]:
             line += " ALERT"
         out.append(line)

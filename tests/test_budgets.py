@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
+import polars as pl
 import pytest
 
 from analyzer import budgets
@@ -32,6 +33,24 @@ def test_short_history_uses_the_daily_mean_and_its_spread():
     half = 1.645 * math.sqrt(27)
     assert fc["method"] == "daily mean" and fc["forecast_usd"] == pytest.approx(60)
     assert fc["forecast_low_usd"] == pytest.approx(60 - half) and fc["forecast_high_usd"] == pytest.approx(60 + half)
+
+
+def test_one_day_of_history_gives_no_interval():
+    fc = budgets.forecast({date(2025, 6, 10): 3.0}, date(2025, 6, 10))
+    assert fc["forecast_usd"] == pytest.approx(3 + 3 * 20)
+    assert fc["forecast_low_usd"] is None and fc["forecast_high_usd"] is None
+    row = budgets.evaluate([budgets_row(limit=50)], _frame({date(2025, 6, 10): 3.0}), date(2025, 6, 10))[0]
+    assert [a["kind"] for a in row["alerts"]] == ["forecast"] and "no interval" in row["alerts"][0]["message"]
+    assert "no interval from 1 day of history" in budgets.lines([row])[0]
+
+
+def budgets_row(limit: float) -> dict:
+    return {"name": "b", "period": "month", "limit_usd": limit, "scope": None, "alert_at": [1.0]}
+
+
+def _frame(days: dict) -> pl.DataFrame:
+    ts = [datetime.combine(d, datetime.min.time()) for d in days]
+    return pl.DataFrame({"ts": ts, "cost": list(days.values())})
 
 
 def test_zero_days_count_in_the_history():
