@@ -162,6 +162,12 @@ COLUMNS = (
     "x_TokenType",
 )
 
+_DECIMALS = {"BilledCost", "ConsumedQuantity", "ContractedCost", "ContractedUnitPrice", "EffectiveCost", "ListCost"}
+_DECIMALS |= {"ListUnitPrice", "PricingQuantity"}
+SCHEMA = {
+    c: pl.Float64 if c in _DECIMALS else pl.Int64 if c in ("x_PriceTier", "x_Requests") else pl.String for c in COLUMNS
+}
+
 _GROUP = (
     "_day",
     "provider",
@@ -263,12 +269,9 @@ def _rows(frame: pl.DataFrame, cat: Catalogue, source: str) -> pl.DataFrame:
         .filter((pl.col("_q") > 0) | (pl.col("_cost") != 0))
         .sort("_day", "provider", "model", "api_key", "project", "x_TokenType", nulls_last=True)
     )
-    if g.is_empty():
-        return pl.DataFrame(schema=dict.fromkeys(COLUMNS, pl.String))
-    out = []
-    for r in g.iter_rows(named=True):
-        out.append(_focus_row(r, cat, source))
-    return pl.DataFrame(out, infer_schema_length=None).select(COLUMNS)
+    out = [_focus_row(r, cat, source) for r in g.iter_rows(named=True)]
+    # typed columns even when a column is all null or there is no row (FOCUS: strings, decimals, integers)
+    return pl.DataFrame(out, schema=SCHEMA, orient="row") if out else pl.DataFrame(schema=SCHEMA)
 
 
 def _utc(d: Any) -> str:

@@ -178,3 +178,14 @@ def test_focus_of_a_usage_export_alone_prices_its_buckets(runner, tmp_path):
     # 1500*3 + 200*0.3 + 500*3.75 + 1000*6 + 500*15 = 19,935 USD per 1M tokens
     assert rows["BilledCost"].sum() == pytest.approx(0.019935, rel=1e-9)
     assert rows["BilledCost"].sum() == pytest.approx(json.loads(rep.read_text())["usage_export"]["totals"]["cost_usd"])
+
+
+def test_focus_with_nothing_priced_is_typed_and_says_what_was_left_out(runner, tmp_path):
+    out = tmp_path / "f.parquet"
+    res = runner.invoke(cli, ["report", str(SAMPLES / "openai_usage_completions.json"), "--focus", str(out)])
+    assert res.exit_code == 0, res.output
+    rows = pl.read_parquet(out)
+    assert rows.height == 0 and rows.schema["BilledCost"] == pl.Float64 and rows.schema["x_Requests"] == pl.Int64
+    assert (
+        "FOCUS: 0 rows from the usage export" in res.stderr and "1 usage buckets whose model has no price" in res.stderr
+    )
