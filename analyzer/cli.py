@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ import click
 import duckdb
 import orjson
 
-from analyzer import __version__, parallel, tokens
+from analyzer import __version__, budgets, focus, parallel, tokens
 from analyzer import progress as tracking
 from analyzer.audit import Windows, default_day, new_uncached_prefixes, prune_reports, remember_written
 from analyzer.audit import compare as audit_compare
@@ -284,6 +284,19 @@ def _ignored_files(paths: tuple[str, ...]) -> list[Path]:
 @click.option("--md", "md_out", metavar="FILE", help="Write a Markdown summary here ('-' for stdout).")
 @click.option("--csv-dir", "csv_dir", metavar="DIR", help="Write the main tables as CSV files into DIR.")
 @click.option(
+    "--focus",
+    "focus_out",
+    metavar="FILE",
+    help="Write the spend as FinOps FOCUS 1.2 rows (.csv or .parquet): one per day, provider, model, key, "
+    "project and token type.",
+)
+@click.option(
+    "--budgets",
+    "budgets_file",
+    type=click.Path(dir_okay=False),
+    help="A TOML file of [[budget]] tables: spend against each and the month-end forecast (docs/budgets.md).",
+)
+@click.option(
     "--show-text",
     is_flag=True,
     help="Show the start of prompts as logged; by default only short redacted excerpts appear in outputs.",
@@ -332,6 +345,8 @@ def report(
     json_out: str | None,
     md_out: str | None,
     csv_dir: str | None,
+    focus_out: str | None,
+    budgets_file: str | None,
     show_text: bool,
     db: str | None,
     since: datetime | None,
@@ -363,6 +378,9 @@ def report(
       llmcost report s3://bucket/logs/ --engine ray --ray-address ray://head:10001 -o report.html
     """
     _need_input(paths, db)
+    if focus_out:
+        focus.check_target(focus_out)
+    budget_list = budgets.load(budgets_file) if budgets_file else None
     if since is not None and until is not None and since > until:
         raise click.UsageError(f"--since {since:%Y-%m-%d %H:%M} is after --until {until:%Y-%m-%d %H:%M}")
     if until is not None and until.time() == datetime.min.time():
@@ -394,6 +412,9 @@ def report(
             )
         finally:
             backend.close()  # the workers' memory goes before the report is rendered
+        if budget_list and rep["period"]["end"]:
+            as_of = date.fromisoformat(rep["period"]["end"][:10])
+            rep["budgets"] = budgets.for_store(store, cat, budget_list, as_of)
         outputs = [(html, "html"), (json_out, "json"), (md_out, "md")]
         failures: list[str] = []
         for target, kind in outputs:
@@ -412,14 +433,19 @@ def report(
             tracking.stage("write csv")
             write_csvs(rep, csv_dir)
             _say_wrote(csv_dir)
+        if focus_out:
+            tracking.stage("write focus")
+            _say_focus(focus.export(store, cat, rep, focus_out), focus_out)
         tracking.finish()  # the display is gone before the summary is printed
         if view and not json_out:
             click.echo(render_view(rep, view), nl=False)
-        elif not any(t for t, _ in outputs) and not csv_dir:
+        elif not any(t for t, _ in outputs) and not csv_dir and not focus_out:
             click.echo(render_text(rep), nl=False)
         elif not any(t == "-" for t, _ in outputs):  # files written: the headline, so the run is not silent
             for line in headline_lines(rep):
                 _say(line, err=False)
+        for line in budgets.lines(rep.get("budgets") or []):
+            _say(line, err=any(t == "-" for t, _ in outputs))  # stdout, unless an output is written there
         where = "the report's Ingest section" + (f" and table `rejects` of {db}" if db else "")
         try:
             _warn_rejects(store, result, strict, where)
@@ -429,6 +455,26 @@ def report(
     finally:
         tracking.finish()
         store.close()
+
+
+def _budget_alerts(outcome: dict[str, Any], rows: list[dict[str, Any]]) -> None:
+    """The audit's budgets: each alert is an alert and a crossed threshold (exit 3)."""
+    outcome["budgets"] = rows
+    for r in rows:
+        for a in r["alerts"]:
+            outcome["alerts"].append({"kind": f"budget_{a['kind']}", "message": a["message"]})
+            value = r["forecast"]["forecast_usd"] if a["kind"] == "forecast" else r["spent_usd"]
+            crossed = {"check": f"budget_{a['kind']}", "value": value, "threshold": a["at"] * r["limit_usd"]}
+            outcome["crossed"].append(crossed | {"message": a["message"]})
+
+
+def _say_focus(res: focus.FocusResult, target: str) -> None:
+    _say_wrote(target)
+    left = "; ".join(f"{n} {why}" for why, n in res.left_out.items())
+    _say(
+        f"FOCUS: {res.rows} rows from the {res.source}, ${res.billed_usd:,.6f} billed"
+        + (f"; left out: {left}" if left else "")
+    )
 
 
 def _render(kind: str, fn: Any, rep: Any, failures: list[str]) -> str | None:
@@ -529,6 +575,13 @@ def _is_latest(path: Path, outcome: dict[str, Any]) -> bool:
     help="Delete the dated reports llmcost wrote into DIR for days N or more before the audited day (the database "
     "keeps every row; other files are never touched).",
 )
+@click.option(
+    "--budgets",
+    "budgets_file",
+    type=click.Path(dir_okay=False),
+    help="A TOML file of [[budget]] tables: exit 3 when the month's spend reaches an alert share of a budget or "
+    "its month-end forecast exceeds it.",
+)
 @_ingest_options
 @_engine_options
 def audit(
@@ -542,6 +595,7 @@ def audit(
     lock_wait: float,
     prices_file: str | None,
     keep_days: int | None,
+    budgets_file: str | None,
     no_text: bool,
     strict: bool,
     fmt: str | None,
@@ -572,6 +626,7 @@ def audit(
     if not paths and not Path(db).exists():
         raise InputError(f"{db}: no such database, and no logs given to create it from")
     cat = load_catalogue(prices_file)
+    budget_list = budgets.load(budgets_file) if budgets_file else None
     with audit_lock(db, lock_wait):
         tracking.begin(display=tracking.on_terminal())
         backend = _backend(engine, ray_address, workers)
@@ -587,6 +642,8 @@ def audit(
             finally:
                 backend.close()
             outcome["alerts"] += new_uncached_prefixes(store, rep, windows)
+            if budget_list:
+                _budget_alerts(outcome, budgets.for_store(store, cat, budget_list, last))
             suffix = last.isoformat() + (f"-w{window_days}" if window_days > 1 else "")
             outcome["outputs"] = {k: str(folder / f"llmcost-{suffix}.{k}") for k in ("html", "json", "md")}
             rep["audit"] = outcome  # the day's page opens with the comparison, its thresholds and alerts
