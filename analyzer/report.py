@@ -12,7 +12,18 @@ from typing import Any
 
 import polars as pl
 
-from analyzer import __version__, actions, conversations, prefixes, projection, queries, reconcile, tokens, usage
+from analyzer import (
+    __version__,
+    actions,
+    conversations,
+    prefixes,
+    projection,
+    queries,
+    reconcile,
+    tokens,
+    unit_costs,
+    usage,
+)
 from analyzer.errors import InputError
 from analyzer.parallel import Backend
 from analyzer.prices import BEFORE_LISTING, COST_COLUMNS, Catalogue, price_one, price_requests
@@ -359,6 +370,7 @@ def build_report(
     report["usage_export"] = usage.section(con, cat, since, until, priced)
     sessions = queries.rows(con, "spend_by_session")
     report["sessions"] = {"count": len(sessions), "top": [_clean(r) for r in sessions[:TOP_SESSIONS]]}
+    report["unit_costs"] = unit_costs.section(con)  # cost per conversation, session, user, feature, tag, task
     report["spend_by_period"] = spend_by_period(report["by_day"], period_unit(days), undated_spend(con))
     report["projection"] = projection_by_model(con, cat, since, until, days)
     report["headline"] = actions.headline(report)

@@ -1,0 +1,118 @@
+"""Cost per unit of work (issue 25, part 4): per user, tag, session and agent task, with percentiles and the
+success split, on small logs whose figures are computed by hand here.
+
+gpt-4o at $2.50 / $10 per million input / output tokens: a call of P prompt and 100 completion tokens costs
+P x 2.5e-6 + 100 x 1e-5 = P x 2.5e-6 + $0.001.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+
+import pytest
+
+from analyzer.prices import load_catalogue
+from analyzer.report import build_report
+from analyzer.unit_costs import outcomes, percentile
+from tests.conftest import ROOT, openai_record, write_jsonl
+
+
+def call(i: int, prompt: int, model: str = "gpt-4o", **meta) -> dict:
+    return openai_record(model=model, prompt=prompt, completion=100, ts=1_764_000_000 + 60 * i, rid=f"r{i}", **meta)
+
+
+def report_of(store, tmp_path, records):
+    store.ingest([str(write_jsonl(tmp_path / "log.jsonl", records))])
+    return build_report(store, load_catalogue())
+
+
+def test_percentiles_interpolate_between_order_statistics():
+    v = [1.0, 2.0, 3.0, 4.0, 10.0]
+    assert percentile(v, 50) == 3.0  # h = 2
+    assert percentile(v, 90) == pytest.approx(4.0 + 0.6 * 6.0)  # h = 3.6
+    assert percentile(v, 99) == pytest.approx(4.0 + 0.96 * 6.0)  # h = 3.96
+    assert percentile(v, 0) == 1.0 and percentile(v, 100) == 10.0
+    assert percentile([7.0], 99) == 7.0
+    assert percentile([], 50) is None
+
+
+def test_cost_per_user_and_tag(store, tmp_path):
+    recs = [
+        call(1, 400, user="u1", tags=["a", "b"]),  # 0.001 + 0.001 = 0.002
+        call(2, 800, user="u2", tags=["a"]),  # 0.002 + 0.001 = 0.003
+        call(3, 1200, user="u3"),  # 0.004
+        call(4, 2000, user="u4"),  # 0.006
+        call(5, 4000, user="u5"),  # 0.011
+        call(6, 4000, user="u5"),  # 0.011: u5 = 0.022
+        call(7, 1000, model="acme-llm-7b", user="u6"),  # not in the catalogue: an unpriced user
+        call(8, 400),  # no user: in no user's row
+    ]
+    uc = report_of(store, tmp_path, recs)["unit_costs"]
+    users = uc["units"]["user"]
+    # priced users' costs, ascending: 0.002, 0.003, 0.004, 0.006, 0.022 (total 0.037)
+    assert (users["units"], users["priced_units"], users["unpriced_units"], users["requests"]) == (6, 5, 1, 7)
+    assert users["cost_usd"] == pytest.approx(0.037)
+    assert users["mean_usd"] == pytest.approx(0.037 / 5)
+    assert users["p50_usd"] == pytest.approx(0.004)
+    assert users["p90_usd"] == pytest.approx(0.006 + 0.6 * 0.016)
+    assert users["p99_usd"] == pytest.approx(0.006 + 0.96 * 0.016)
+    assert users["max_usd"] == pytest.approx(0.022)
+    assert users["top_tenth_units"] == math.ceil(5 / 10) == 1
+    assert users["top_tenth_share"] == pytest.approx(0.022 / 0.037, abs=1e-4)
+    top = users["costliest"]
+    assert [t["value"] for t in top] == ["u5", "u4", "u3", "u2", "u1"]  # the unpriced one has no cost to rank
+    assert top[0]["requests"] == 2 and top[0]["share"] == pytest.approx(0.022 / 0.037, abs=1e-4)
+    tags = {t["value"]: t["cost_usd"] for t in uc["units"]["tag"]["costliest"]}
+    assert tags == pytest.approx({"a": 0.005, "b": 0.002})
+    assert uc["tasks"] is None  # no log here records how a task ended
+
+
+def test_cost_per_successful_task(store, tmp_path):
+    recs = [
+        call(1, 400, conversation_id="t1", tags=["exit_status:Submitted"]),  # 0.002
+        call(2, 400, conversation_id="t1", tags=["exit_status:Submitted"]),  # 0.002: t1 = 0.004
+        call(3, 2000, conversation_id="t2", tags=["exit_status:Submitted"]),  # t2 = 0.006
+        call(4, 4000, conversation_id="t3", tags=["exit_status:LimitsExceeded", "x"]),  # t3 = 0.011
+        call(5, 400, conversation_id="chat"),  # a conversation, not an agent task
+    ]
+    uc = report_of(store, tmp_path, recs)["unit_costs"]
+    tasks = uc["units"]["task"]
+    assert tasks["units"] == 3 and tasks["cost_usd"] == pytest.approx(0.021)
+    assert {t["value"]: t["exit_status"] for t in tasks["costliest"]} == {
+        "t3": "LimitsExceeded",
+        "t2": "Submitted",
+        "t1": "Submitted",
+    }
+    sessions = uc["units"]["session"]
+    assert sessions["units"] == 4 and sessions["cost_usd"] == pytest.approx(0.023)
+    # the exit status is an outcome, not a label: only "x" is a tag
+    assert [t["value"] for t in uc["units"]["tag"]["costliest"]] == ["x"]
+    out = uc["tasks"]
+    assert (out["tasks_with_status"], out["successful_tasks"]) == (3, 2)
+    assert out["success_rate"] == pytest.approx(2 / 3, abs=1e-4)
+    # all the tasks' spend (the failed run's included) over the successful tasks
+    assert out["cost_per_successful_task_usd"] == pytest.approx(0.021 / 2)
+    assert out["mean_successful_task_usd"] == pytest.approx(0.010 / 2)
+    split = {s["exit_status"]: s for s in out["by_exit_status"]}
+    assert split["Submitted"]["success"] and split["Submitted"]["units"] == 2
+    assert split["Submitted"]["cost_usd"] == pytest.approx(0.010)
+    assert not split["LimitsExceeded"]["success"] and split["LimitsExceeded"]["cost_usd"] == pytest.approx(0.011)
+
+
+def test_outcomes_of_tasks_without_a_status():
+    rows = [{"value": "a", "requests": 1, "cost_usd": 1.0, "unpriced_requests": 0, "exit_status": None}]
+    assert outcomes(rows) is None
+
+
+def test_a_mini_swe_agent_run_is_a_task_with_its_exit_status(store):
+    """The real trajectory records info.exit_status; the reader keeps it, and the run is one task."""
+    path = ROOT / "tests" / "fixtures" / "mini_swe_agent.traj.json.gz"
+    run = json.loads(gzip.decompress(path.read_bytes()))
+    store.ingest([str(path)])
+    rep = build_report(store, load_catalogue())
+    (task,) = rep["unit_costs"]["units"]["task"]["costliest"]
+    assert task["value"] == run["instance_id"] and task["exit_status"] == run["info"]["exit_status"] == "Submitted"
+    assert task["requests"] == 31 and task["cost_usd"] == pytest.approx(rep["totals"]["cost_usd"], abs=1e-6)
+    assert rep["unit_costs"]["tasks"]["successful_tasks"] == 1
