@@ -59,7 +59,8 @@ TOP_SESSIONS = 50
 PERIOD_UNITS = ("day", "week", "month")
 
 
-VIEWS = ("daily", "weekly", "monthly", "sessions")  # `llmcost report --view`, as ccusage's commands
+# `llmcost report --view`, as ccusage's commands, and the cost per unit of work (units, users, tags, tasks)
+VIEWS = ("daily", "weekly", "monthly", "sessions", *unit_costs.VIEWS)
 
 
 def view_json(report: dict[str, Any], view: str) -> dict[str, Any]:
@@ -68,6 +69,8 @@ def view_json(report: dict[str, Any], view: str) -> dict[str, Any]:
     out: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "view": view, "period": report["period"]}
     if view == "sessions":
         return out | {"sessions": report["sessions"]["count"], "rows": report["sessions"]["top"]}
+    if view in unit_costs.VIEWS:
+        return out | unit_costs.view(report["unit_costs"], view)
     unit = {"daily": "day", "weekly": "week", "monthly": "month"}[view]
     undated = (report.get("spend_by_period") or {}).get("undated")
     return out | {"unit": unit, "rows": spend_by_period(report["by_day"], unit)["periods"], "undated": undated}

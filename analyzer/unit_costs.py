@@ -119,9 +119,84 @@ def section(con: Any) -> dict[str, Any]:
     return out
 
 
-def view_rows(section: dict[str, Any]) -> list[dict[str, Any]]:
-    """One row per unit for `--view units` (the distribution without its tail)."""
-    return [{"unit": u} | {k: v for k, v in d.items() if k != "costliest"} for u, d in section["units"].items()]
+VIEWS = ("units", "users", "tags", "tasks")  # `llmcost report --view`: the distributions, or one unit's tail
+_VIEW_UNIT = {"users": "user", "tags": "tag", "tasks": "task"}
+
+
+def view(section: dict[str, Any], name: str) -> dict[str, Any]:
+    """`--view units`: one row per unit (its distribution without the tail) and the tasks' outcomes;
+    `--view users|tags|tasks`: that unit's distribution and its costliest units as rows."""
+    if name == "units":
+        rows = [{"unit": u} | {k: v for k, v in d.items() if k != "costliest"} for u, d in section["units"].items()]
+        return {"rows": rows, "tasks": section["tasks"]}
+    unit = _VIEW_UNIT[name]
+    d = section["units"].get(unit) or distribution([])
+    out = {"unit": unit, "distribution": {k: v for k, v in d.items() if k != "costliest"}, "rows": d["costliest"]}
+    return out | ({"tasks": section["tasks"]} if unit == "task" else {})
+
+
+def lines(section: dict[str, Any] | None) -> list[str]:
+    """The terminal's table: what one unit of work costs, per unit, and the cost per successful task."""
+    from analyzer.render import _table, num, pct, usd
+
+    if not section or not section["units"]:
+        return []
+    rows = [("UNIT", "UNITS", "TOTAL", "MEAN", "P50", "P90", "P99", "MAX", "TOP 10%")]
+    for u, d in section["units"].items():
+        rows.append(
+            (
+                u,
+                num(d["units"]) + (f" ({d['unpriced_units']} unpriced)" if d["unpriced_units"] else ""),
+                usd(d["cost_usd"]),
+                usd(d["mean_usd"]),
+                usd(d["p50_usd"]),
+                usd(d["p90_usd"]),
+                usd(d["p99_usd"]),
+                usd(d["max_usd"]),
+                pct(d["top_tenth_share"]),
+            )
+        )
+    out = ["Cost per unit of work (TOP 10%: the costliest tenth's share of the spend)"] + _table(rows)
+    return out + task_lines(section.get("tasks"))
+
+
+def task_lines(t: dict[str, Any] | None) -> list[str]:
+    """The cost per successful task in one line, when the logs record how tasks ended."""
+    from analyzer.render import count, pct, usd
+
+    if not t:
+        return []
+    split = ", ".join(f"{s['exit_status']} {s['units']} ({usd(s['cost_usd'])})" for s in t["by_exit_status"])
+    return [
+        f"Agent tasks: {count(t['successful_tasks'], 'successful task')} of {t['tasks_with_status']} with an exit "
+        f"status ({pct(t['success_rate'])}): {usd(t['cost_per_successful_task_usd'])} per successful task (all "
+        f"tasks' spend / successes), {usd(t['mean_successful_task_usd'])} the mean successful one; by exit status: "
+        f"{split}"
+    ]
+
+
+def tail_lines(v: dict[str, Any]) -> list[str]:
+    """`--view users|tags|tasks` for people: the distribution in one line, then the costliest units."""
+    from analyzer.render import _table, count, num, pct, usd
+
+    d = v["distribution"]
+    if not d["units"]:
+        return [f"No {v['unit']} in these logs."]
+    out = [
+        f"{count(d['units'], v['unit'])}: {usd(d['cost_usd'])}; per {v['unit']} mean {usd(d['mean_usd'])}, p50 "
+        f"{usd(d['p50_usd'])}, p90 {usd(d['p90_usd'])}, p99 {usd(d['p99_usd'])}, max {usd(d['max_usd'])}"
+    ]
+    status = any("exit_status" in r for r in v["rows"])
+    rows = [(v["unit"].upper(), "REQUESTS", "COST", "SHARE") + (("EXIT STATUS",) if status else ())]
+    for r in v["rows"]:
+        rows.append(
+            (str(r["value"]), num(r["requests"]), usd(r["cost_usd"]), pct(r["share"]))
+            + ((r.get("exit_status") or "",) if status else ())
+        )
+    out += ["", f"Costliest {len(v['rows'])}"] + _table(rows, left=(0, 4), cap=48)
+    if v.get("tasks"):
+        out += [""] + task_lines(v["tasks"])
+    return out
 
 
 def _usd(v: float | None) -> float | None:

@@ -116,3 +116,46 @@ def test_a_mini_swe_agent_run_is_a_task_with_its_exit_status(store):
     assert task["value"] == run["instance_id"] and task["exit_status"] == run["info"]["exit_status"] == "Submitted"
     assert task["requests"] == 31 and task["cost_usd"] == pytest.approx(rep["totals"]["cost_usd"], abs=1e-6)
     assert rep["unit_costs"]["tasks"]["successful_tasks"] == 1
+
+
+TASKS = [
+    call(1, 400, conversation_id="t1", tags=["exit_status:Submitted"]),  # t1 = 0.002
+    call(2, 2000, conversation_id="t2", tags=["exit_status:Submitted"]),  # t2 = 0.006
+    call(3, 4000, conversation_id="t3\nllmcost: error: forged", tags=["exit_status:Limits\nExceeded"]),  # 0.011
+]
+
+
+def test_views_print_and_write_the_unit_costs(runner, tmp_path):
+    from analyzer.cli import cli
+
+    log = str(write_jsonl(tmp_path / "log.jsonl", TASKS))
+    res = runner.invoke(cli, ["report", log, "--view", "units"])
+    assert res.exit_code == 0, res.output
+    assert "Cost per unit of work" in res.output
+    task_row = next(ln for ln in res.output.splitlines() if ln.startswith("task "))
+    # 3 tasks: 0.002, 0.006, 0.011; total $0.019, mean 0.006333, p50 0.006
+    assert task_row.split()[1:4] == ["3", "$0.0190", "$0.0063"]
+    assert "2 successful tasks of 3" in res.output and "$0.0095 per successful task" in res.output  # 0.019 / 2
+    res = runner.invoke(cli, ["report", log, "--view", "tasks"])
+    assert res.exit_code == 0, res.output
+    assert not any(ln.startswith("llmcost: error") for ln in res.output.splitlines())  # log text stays escaped
+    assert "t3\\nllmcost: error: forged" in res.output
+    out = tmp_path / "tasks.json"
+    res = runner.invoke(cli, ["report", log, "--view", "tasks", "--json", str(out)])
+    assert res.exit_code == 0, res.output
+    v = json.loads(out.read_text())
+    assert v["view"] == "tasks" and v["unit"] == "task" and [r["cost_usd"] for r in v["rows"]] == [0.011, 0.006, 0.002]
+    assert v["distribution"]["p50_usd"] == pytest.approx(0.006) and v["tasks"]["successful_tasks"] == 2
+
+
+def test_html_and_markdown_have_the_unit_costs_table(runner, tmp_path):
+    from analyzer.cli import cli
+
+    log = str(write_jsonl(tmp_path / "log.jsonl", TASKS))
+    html, md = tmp_path / "r.html", tmp_path / "r.md"
+    res = runner.invoke(cli, ["report", log, "-o", str(html), "--md", str(md)])
+    assert res.exit_code == 0, res.output
+    page = html.read_text()
+    assert 'id="unit-costs"' in page and 'id="cost-per-success"' in page
+    assert "<script" not in page.split('id="unit-costs"')[1].split("</section>")[0]
+    assert "| task | 3 | $0.0190 |" in md.read_text()
