@@ -159,3 +159,14 @@ def test_html_and_markdown_have_the_unit_costs_table(runner, tmp_path):
     assert 'id="unit-costs"' in page and 'id="cost-per-success"' in page
     assert "<script" not in page.split('id="unit-costs"')[1].split("</section>")[0]
     assert "| task | 3 | $0.0190 |" in md.read_text()
+
+
+def test_hash_ids_keeps_the_exit_status_readable(store, tmp_path):
+    """--hash-ids hashes tags and conversations, but how a run ended is no one's identity: the success split
+    survives it."""
+    store.ingest([str(write_jsonl(tmp_path / "log.jsonl", TASKS))])
+    store.hide_ids()
+    uc = build_report(store, load_catalogue())["unit_costs"]
+    assert all(r["value"].startswith("conv-") for r in uc["units"]["task"]["costliest"])
+    assert uc["tasks"]["successful_tasks"] == 2
+    assert {s["exit_status"] for s in uc["tasks"]["by_exit_status"]} == {"Submitted", "Limits\nExceeded"}
