@@ -170,3 +170,30 @@ def test_hash_ids_keeps_the_exit_status_readable(store, tmp_path):
     assert all(r["value"].startswith("conv-") for r in uc["units"]["task"]["costliest"])
     assert uc["tasks"]["successful_tasks"] == 2
     assert {s["exit_status"] for s in uc["tasks"]["by_exit_status"]} == {"Submitted", "Limits\nExceeded"}
+
+
+TRACES = ROOT.parent / "shared" / "traces" / "mini_swe_agent_deepseek_test"
+
+
+@pytest.mark.skipif(not TRACES.is_dir(), reason="needs ../shared/traces")
+def test_real_agent_runs_cost_per_task_matches_the_agents_own_costs(store):
+    """99 real mini-swe-agent runs on DeepSeek: one task per run with its exit status, and the per-task
+    percentiles agree with the same percentiles of what the agent itself logged per run (extra.cost summed over
+    its calls, read here with the stdlib): our list-price figures and DeepSeek's own within 1%."""
+    runs = []
+    for f in sorted(TRACES.glob("*.traj.json.gz")):
+        d = json.loads(gzip.decompress(f.read_bytes()))
+        calls = [m for m in d["messages"] if m.get("role") == "assistant"]
+        runs.append((d["info"]["exit_status"], len(calls), sum(m["extra"]["cost"] for m in calls)))
+    store.ingest([str(TRACES)])
+    rep = build_report(store, load_catalogue())
+    tasks = rep["unit_costs"]["units"]["task"]
+    assert tasks["units"] == len(runs) == 99 and tasks["requests"] == sum(n for _, n, _ in runs)
+    assert tasks["cost_usd"] == pytest.approx(rep["totals"]["cost_usd"], abs=1e-5)
+    own = sorted(c for _, _, c in runs)
+    for q in (50, 90, 99):
+        assert tasks[f"p{q}_usd"] == pytest.approx(percentile(own, q), rel=0.01)
+    out = rep["unit_costs"]["tasks"]
+    ok = sum(1 for s, _, _ in runs if s == "Submitted")
+    assert out["successful_tasks"] == ok and out["tasks_with_status"] == len(runs)
+    assert out["cost_per_successful_task_usd"] == pytest.approx(sum(own) / ok, rel=0.01)
