@@ -781,6 +781,8 @@ def assumptions(report: dict[str, Any]) -> list[str]:
                 f"provider reported {c['ratio']:.3f}x our count (over {c['requests']} requests), the "
                 "factor applied wherever an estimate of their tokens is needed."
             )
+    if line := unit_costs.assumption(report.get("unit_costs")):
+        out.append(line)
     return out
 
 

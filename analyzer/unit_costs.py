@@ -119,6 +119,18 @@ def section(con: Any) -> dict[str, Any]:
     return out
 
 
+def assumption(section: dict[str, Any] | None) -> str | None:
+    """The report's assumption line for the cost per successful task, when there is one."""
+    if not section or not section.get("tasks"):
+        return None
+    return (
+        "A successful agent task is a run whose log records a completed exit status (mini-swe-agent's "
+        '"Submitted": it submitted a patch); whether the patch resolved the issue is judged by a later '
+        "evaluation not in the log. The cost per successful task divides every task's spend, the failed "
+        "runs' included, by the successes."
+    )
+
+
 VIEWS = ("units", "users", "tags", "tasks")  # `llmcost report --view`: the distributions, or one unit's tail
 _VIEW_UNIT = {"users": "user", "tags": "tag", "tasks": "task"}
 

@@ -77,7 +77,8 @@ def test_cost_per_successful_task(store, tmp_path):
         call(4, 4000, conversation_id="t3", tags=["exit_status:LimitsExceeded", "x"]),  # t3 = 0.011
         call(5, 400, conversation_id="chat"),  # a conversation, not an agent task
     ]
-    uc = report_of(store, tmp_path, recs)["unit_costs"]
+    rep = report_of(store, tmp_path, recs)
+    uc = rep["unit_costs"]
     tasks = uc["units"]["task"]
     assert tasks["units"] == 3 and tasks["cost_usd"] == pytest.approx(0.021)
     assert {t["value"]: t["exit_status"] for t in tasks["costliest"]} == {
@@ -99,6 +100,7 @@ def test_cost_per_successful_task(store, tmp_path):
     assert split["Submitted"]["success"] and split["Submitted"]["units"] == 2
     assert split["Submitted"]["cost_usd"] == pytest.approx(0.010)
     assert not split["LimitsExceeded"]["success"] and split["LimitsExceeded"]["cost_usd"] == pytest.approx(0.011)
+    assert any("successful agent task" in a for a in rep["assumptions"])
 
 
 def test_outcomes_of_tasks_without_a_status():
