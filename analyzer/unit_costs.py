@@ -7,8 +7,10 @@ p = v[floor(h)] + (h - floor(h)) * (v[floor(h) + 1] - v[floor(h)]) with h = q * 
 costs sorted ascending. Units with no priced call have no cost and are counted apart, never as $0.
 
 Success: mini-swe-agent records `info.exit_status` per run (the reader keeps it as the tag
-`exit_status:<status>`); "Submitted" means the agent finished and submitted its patch, other statuses
-(LimitsExceeded, a format or timeout error, ...) mean it stopped without one. Whether the patch resolved the
+`exit_status:<status>`): the name of the exception that ended the run, per its src/minisweagent/exceptions.py
+(SWE-agent/mini-swe-agent, commit 2d4e3af): `Submitted` "when the agent has completed its task";
+`LimitsExceeded` / `TimeExceeded` (cost, step or wall-clock limit), `UserInterruption`, `FormatError` and other
+errors when it stopped without completing. Whether the patch resolved the
 issue is judged by a later evaluation the trajectory does not hold: a "successful" task here is a completed
 one.
 """
