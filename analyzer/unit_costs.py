@@ -133,6 +133,39 @@ def assumption(section: dict[str, Any] | None) -> str | None:
     )
 
 
+_DIST_COLUMNS = [
+    "unit",
+    "units",
+    "priced_units",
+    "unpriced_units",
+    "requests",
+    "cost_usd",
+    "mean_usd",
+    "p50_usd",
+    "p90_usd",
+    "p99_usd",
+    "max_usd",
+    "top_tenth_units",
+    "top_tenth_share",
+]
+
+
+def csv_tables(section: dict[str, Any] | None) -> dict[str, tuple[list[dict[str, Any]], list[str]]]:
+    """`--csv-dir`: unit_costs.csv (one row per unit) and costliest_units.csv (each unit's costliest)."""
+    if not section or not section["units"]:
+        return {}
+    dist = [{"unit": u} | d for u, d in section["units"].items()]
+    tail = [{"unit": u} | c for u, d in section["units"].items() for c in d["costliest"]]
+    return {
+        "unit_costs.csv": (dist, _DIST_COLUMNS),
+        "costliest_units.csv": (
+            tail,
+            ["unit", "value", "requests", "cost_usd", "share", "unpriced_requests", "exit_status"]
+            + ["first_ts", "last_ts"],
+        ),
+    }
+
+
 VIEWS = ("units", "users", "tags", "tasks")  # `llmcost report --view`: the distributions, or one unit's tail
 _VIEW_UNIT = {"users": "user", "tags": "tag", "tasks": "task"}
 

@@ -199,3 +199,18 @@ def test_real_agent_runs_cost_per_task_matches_the_agents_own_costs(store):
     ok = sum(1 for s, _, _ in runs if s == "Submitted")
     assert out["successful_tasks"] == ok and out["tasks_with_status"] == len(runs)
     assert out["cost_per_successful_task_usd"] == pytest.approx(sum(own) / ok, rel=0.01)
+
+
+def test_csv_dir_writes_the_unit_costs(runner, tmp_path):
+    import csv
+
+    from analyzer.cli import cli
+
+    log = str(write_jsonl(tmp_path / "log.jsonl", TASKS))
+    res = runner.invoke(cli, ["report", log, "--csv-dir", str(tmp_path / "csv")])
+    assert res.exit_code == 0, res.output
+    units = {r["unit"]: r for r in csv.DictReader((tmp_path / "csv" / "unit_costs.csv").open())}
+    assert units["task"]["units"] == "3" and float(units["task"]["cost_usd"]) == pytest.approx(0.019)
+    assert float(units["task"]["p90_usd"]) == pytest.approx(0.006 + 0.8 * 0.005)  # h = 0.9 x 2 = 1.8
+    tail = [r for r in csv.DictReader((tmp_path / "csv" / "costliest_units.csv").open()) if r["unit"] == "task"]
+    assert [r["exit_status"] for r in tail] == ["Limits\nExceeded", "Submitted", "Submitted"]
