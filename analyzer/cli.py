@@ -335,7 +335,8 @@ def _ignored_files(paths: tuple[str, ...]) -> list[Path]:
 @click.option(
     "--view",
     type=click.Choice(VIEWS),
-    help="Print one view in full (spend by day, week or month; the costliest sessions); with --json, write it as JSON.",
+    help="Print one view in full (spend by day, week or month; the costliest sessions; cost per unit of work, per "
+    "user, tag or agent task); with --json, write it as JSON.",
 )
 @_ingest_options
 @_engine_options

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from analyzer import unit_costs
 from analyzer.errors import InputError
 from analyzer.render import write_output
 
@@ -219,6 +220,7 @@ def tables(report: dict[str, Any]) -> dict[str, tuple[list[dict[str, Any]], list
             ],
         ),
         **_usage_tables(report.get("usage_export")),
+        **unit_costs.csv_tables(report.get("unit_costs")),
     }
 
 

@@ -21,7 +21,7 @@ import jinja2
 import orjson
 from markupsafe import Markup
 
-from analyzer import charts
+from analyzer import charts, unit_costs
 from analyzer.errors import InputError
 from analyzer.redact import terminal_safe
 from analyzer.resources import resource_dir
@@ -363,6 +363,10 @@ def render_view(report: dict[str, Any], view: str) -> str:
     v = view_json(report, view)
     if view == "sessions":
         lines = session_lines({"count": v["sessions"], "top": v["rows"]}) or ["No conversations or sessions."]
+    elif view == "units":
+        lines = unit_costs.lines(report["unit_costs"]) or ["No conversations, sessions, users, tags or tasks."]
+    elif view in unit_costs.VIEWS:
+        lines = unit_costs.tail_lines(v)
     else:
         lines = (
             period_lines({"unit": v["unit"], "periods": v["rows"], "undated": v.get("undated")})
@@ -490,8 +494,13 @@ def render_text(report: dict[str, Any]) -> str:
         lines += [""] + period_lines(view, last=14)
     if (report.get("sessions") or {}).get("top"):
         lines += [""] + session_lines(report["sessions"], last=10)
+    if unit_lines := unit_costs.lines(report.get("unit_costs")):
+        lines += [""] + unit_lines
     lines.append("")
-    lines.append("Details, charts and assumptions: -o report.html; one view: --view daily|weekly|monthly|sessions")
+    lines.append(
+        "Details, charts and assumptions: -o report.html; one view: --view daily|weekly|monthly|sessions|units|users|"
+        "tags|tasks"
+    )
     return _terminal(lines)
 
 

@@ -12,7 +12,18 @@ from typing import Any
 
 import polars as pl
 
-from analyzer import __version__, actions, conversations, prefixes, projection, queries, reconcile, tokens, usage
+from analyzer import (
+    __version__,
+    actions,
+    conversations,
+    prefixes,
+    projection,
+    queries,
+    reconcile,
+    tokens,
+    unit_costs,
+    usage,
+)
 from analyzer.errors import InputError
 from analyzer.parallel import Backend
 from analyzer.prices import BEFORE_LISTING, COST_COLUMNS, Catalogue, price_one, price_requests
@@ -48,7 +59,8 @@ TOP_SESSIONS = 50
 PERIOD_UNITS = ("day", "week", "month")
 
 
-VIEWS = ("daily", "weekly", "monthly", "sessions")  # `llmcost report --view`, as ccusage's commands
+# `llmcost report --view`, as ccusage's commands, and the cost per unit of work (units, users, tags, tasks)
+VIEWS = ("daily", "weekly", "monthly", "sessions", *unit_costs.VIEWS)
 
 
 def view_json(report: dict[str, Any], view: str) -> dict[str, Any]:
@@ -57,6 +69,8 @@ def view_json(report: dict[str, Any], view: str) -> dict[str, Any]:
     out: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "view": view, "period": report["period"]}
     if view == "sessions":
         return out | {"sessions": report["sessions"]["count"], "rows": report["sessions"]["top"]}
+    if view in unit_costs.VIEWS:
+        return out | unit_costs.view(report["unit_costs"], view)
     unit = {"daily": "day", "weekly": "week", "monthly": "month"}[view]
     undated = (report.get("spend_by_period") or {}).get("undated")
     return out | {"unit": unit, "rows": spend_by_period(report["by_day"], unit)["periods"], "undated": undated}
@@ -359,6 +373,7 @@ def build_report(
     report["usage_export"] = usage.section(con, cat, since, until, priced)
     sessions = queries.rows(con, "spend_by_session")
     report["sessions"] = {"count": len(sessions), "top": [_clean(r) for r in sessions[:TOP_SESSIONS]]}
+    report["unit_costs"] = unit_costs.section(con)  # cost per conversation, session, user, feature, tag, task
     report["spend_by_period"] = spend_by_period(report["by_day"], period_unit(days), undated_spend(con))
     report["projection"] = projection_by_model(con, cat, since, until, days)
     report["headline"] = actions.headline(report)
@@ -766,6 +781,8 @@ def assumptions(report: dict[str, Any]) -> list[str]:
                 f"provider reported {c['ratio']:.3f}x our count (over {c['requests']} requests), the "
                 "factor applied wherever an estimate of their tokens is needed."
             )
+    if line := unit_costs.assumption(report.get("unit_costs")):
+        out.append(line)
     return out
 
 

@@ -289,7 +289,8 @@ class Store:
         """For the rest of this connection, read users, API keys, projects, conversations and tags as stable
         hashes (`--hash-ids`, for reports that leave the team). The stored data is untouched: a temporary copy
         of `requests` shadows it. A hash of a guessable name can be guessed back; LLMCOST_HASH_SALT, kept
-        secret, prevents that while keeping the hashes stable between runs that share it."""
+        secret, prevents that while keeping the hashes stable between runs that share it. An agent run's
+        `exit_status:` tag (how it ended, not who ran it) stays readable for the cost per successful task."""
         salt = os.environ.get("LLMCOST_HASH_SALT", "")
         db = _one(self.con, "SELECT current_database()")[0].replace('"', '""')
 
@@ -302,7 +303,8 @@ class Store:
                 {h("api_key", "key")} AS api_key,
                 {h("project", "project")} AS project,
                 {h("conversation_id", "conv")} AS conversation_id,
-                list_transform(tags, lambda t: {h("t", "tag")}) AS tags)
+                list_transform(tags, lambda t: CASE WHEN starts_with(t, 'exit_status:') THEN t
+                    ELSE {h("t", "tag")} END) AS tags)
             FROM "{db}".main.requests""",
             [salt] * 5,
         )

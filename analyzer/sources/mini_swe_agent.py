@@ -34,6 +34,7 @@ class MiniSweAgentTrajectory(Source):
             yield 0, {"_traj_error": "trajectory has no messages list"}
             return
         run = first_str(obj.get("instance_id"), sub(obj, "info", "instance_id"))
+        exit_status = first_str(sub(obj, "info", "exit_status"))  # how the run ended ("Submitted", ...)
         # each message normalised once: call k re-sends messages 0..k-1, so per call it would be quadratic
         norm: list[tuple[str, str, bool]] = []
         ends: list[int] = []
@@ -47,6 +48,7 @@ class MiniSweAgentTrajectory(Source):
                     {
                         "_traj_call": k,
                         "_run": run,
+                        "_exit": exit_status,
                         "_before": msgs[:k],
                         "_reply": m,
                         "_norm": norm[: ends[k - 1] if k else 0],
@@ -81,6 +83,8 @@ class MiniSweAgentTrajectory(Source):
         r.reported_cost = money(extra.get("cost"), "extra.cost")
         r.conversation_id = obj["_run"]
         r.feature = "mini-swe-agent"
+        if obj.get("_exit"):  # the run's outcome on each of its calls, for the cost per successful task
+            r.tags = [f"exit_status:{obj['_exit']}"]
         r.endpoint = "chat.completions"
         r.has_tools = any(isinstance(m, dict) and m.get("role") == "tool" for m in obj["_before"]) or bool(
             reply.get("tool_calls")
