@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from analyzer.sources import BY_NAME, open_source
@@ -388,3 +390,18 @@ def test_claude_code_transcript_read_again_after_it_grew_keeps_the_final_counts(
         ("msg_01BwR3n8Jc5UsDk7:req_011CZa9Gt6Qv1Nr4", 80),
     ]
     assert res.rows == 0 and per_source == 2
+
+
+def test_batch_output_of_vllm_run_batch_before_status_and_body():
+    """Issue 20: vLLM's `run_batch` (May 2024, its README's real output) wrote the completion itself under
+    `response`, without OpenAI's `status_code` / `body` wrapper: read it as the body, not a reject."""
+    case = Path(__file__).resolve().parent / "conformance" / "openai_batch_input" / "vllm_run_batch_example"
+    ctx: dict = {}
+    parsed(case / "openai_example_batch.jsonl", ctx=ctx)
+    source, reqs = parsed(case / "results.jsonl", ctx=ctx)
+    assert source.name == "openai_batch_output"
+    assert [(r.model, r.input_tokens, r.output_tokens, r.batch) for r in reqs] == [
+        ("meta-llama/Meta-Llama-3-8B-Instruct", 25, 31, True),
+        ("meta-llama/Meta-Llama-3-8B-Instruct", 27, 5, True),
+    ]
+    assert reqs[1].messages[0] == ("system", "You are an unhelpful assistant.", False)

@@ -59,6 +59,8 @@ class OpenAIBatchOutput(Source):
         cid = first_str(obj.get("custom_id"))
         body = sub(obj, "response", "body")
         status = sub(obj, "response", "status_code")
+        if body is None and isinstance(obj.get("response"), dict) and "usage" in obj["response"]:
+            body = obj["response"]  # vLLM's run_batch until mid-2024: the completion itself, no status_code/body
         req = ctx.get(BATCH_INPUTS, {}).get(cid) if cid else None
         if not isinstance(body, dict):
             if obj.get("error"):

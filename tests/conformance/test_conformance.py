@@ -10,9 +10,11 @@ Layout (docs/formats.md tells the story per format)::
 
 For each case, llmcost reads the case's data files (detecting their format, as a user's run would) and its summary
 must equal the hand count, key by key: ``kind`` "requests" compares with ``totals``, "usage_export" with
-``usage_export.totals``. ``calls`` is llmcost's ``requests``; ``cache_write_tokens`` is the 5-minute and 1-hour
-writes together where a section keeps them apart; costs must agree to a millionth of a dollar (the counts use the
-providers' list prices, llmcost its price history: a difference is a question for docs/formats.md, not rounding).
+``usage_export.totals``, "block_trace" (block-hash traces: no model, no cost, kept out of the spend) with
+``prefix_reuse.by_source.block_traces``. ``calls`` is llmcost's ``requests``; ``cache_write_tokens`` is the
+5-minute and 1-hour writes together where a section keeps them apart; costs must agree to a millionth of a dollar
+(the counts use the providers' list prices, llmcost its price history: a difference is a question for
+docs/formats.md, not rounding).
 ``tests/conformance/XFAIL`` lists cases known to disagree (``<format>/<case>  <reason>``); they are strict xfails,
 so a fixed reader makes the run fail until its line is removed.
 
@@ -85,6 +87,8 @@ def _section(summary: dict, kind: str) -> dict:
         return summary["totals"]
     if kind == "usage_export":
         return summary["usage_export"]["totals"]
+    if kind == "block_trace":
+        return summary["prefix_reuse"]["by_source"]["block_traces"]
     raise AssertionError(f"unknown kind {kind!r} in expected.json")
 
 

@@ -1,0 +1,41 @@
+"""Hand count of LiteLLM StandardLoggingPayloads (NDJSON, one per line, as LiteLLM's Generic API logger posts them;
+or one JSON object or a list), stdlib only.
+
+Each payload is one call: `prompt_tokens` (cached ones included, as OpenAI reports them) and `completion_tokens`;
+cached input from `response.usage.prompt_tokens_details.cached_tokens` when present.
+
+Prices: OpenAI's pricing page (https://openai.com/api/pricing/, https://platform.openai.com/docs/pricing),
+gpt-4o (gpt-4o-2024-08-06): input $2.50/M, cached input $1.25/M, output $10.00/M; gpt-4o-mini
+(gpt-4o-mini-2024-07-18): input $0.15/M, cached input $0.075/M, output $0.60/M.
+"""
+
+import json
+from pathlib import Path
+
+PRICES = {
+    "gpt-4o": {"input": 2.50, "cached": 1.25, "output": 10.00},
+    "gpt-4o-mini": {"input": 0.15, "cached": 0.075, "output": 0.60},
+}
+
+out = {"kind": "requests", "calls": 0, "input_tokens": 0, "output_tokens": 0, "cache_read_tokens": 0}
+out["cache_write_tokens"] = 0
+cost = 0.0
+for name in sorted(Path(".").glob("*.ndjson")):
+    for line in name.read_text().splitlines():
+        if not line.strip():
+            continue
+        row = json.loads(line)
+        out["calls"] += 1
+        usage = (row.get("response") or {}).get("usage") or {}
+        cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
+        price = PRICES[row["model"]]
+        out["input_tokens"] += row["prompt_tokens"]
+        out["cache_read_tokens"] += cached
+        out["output_tokens"] += row["completion_tokens"]
+        cost += (
+            (row["prompt_tokens"] - cached) * price["input"]
+            + cached * price["cached"]
+            + row["completion_tokens"] * price["output"]
+        ) / 1e6
+out["cost_usd"] = round(cost, 9)
+print(json.dumps(out))
