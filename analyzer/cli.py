@@ -54,18 +54,43 @@ class LlmcostGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except KeyboardInterrupt:  # Ctrl-C: one line and the shell's code for it, not "Aborted!" and exit 1
+            _interrupted(ctx)
         except LlmcostError as e:
+            if _after_interrupt(e):
+                _interrupted(ctx)
             _say(f"llmcost: error: {e}")
             ctx.exit(e.exit_code)
         except duckdb.Error as e:
+            if _after_interrupt(e):  # Ctrl-C inside a database call: the cleanup's follow-up error is not news
+                _interrupted(ctx)
             _say(f"llmcost: error: database: {_first_line(e)}")
-            ctx.exit(1)
-        except OSError as e:  # a full disk, a read-only folder: the cause in one line, not a traceback
-            where = f"{e.filename}: " if e.filename else ""
-            _say(f"llmcost: error: {where}{e.strerror or e}")
             ctx.exit(1)
         except BrokenPipeError:
             ctx.exit(0)
+        except OSError as e:  # a full disk, a read-only folder: the cause in one line, not a traceback
+            if _after_interrupt(e):
+                _interrupted(ctx)
+            where = f"{e.filename}: " if e.filename else ""
+            _say(f"llmcost: error: {where}{e.strerror or e}")
+            ctx.exit(1)
+
+
+def _after_interrupt(e: BaseException) -> bool:
+    """Was this error raised while a Ctrl-C was being handled (cleanup that failed because of it)?"""
+    seen: set[int] = set()
+    x: BaseException | None = e
+    while x is not None and id(x) not in seen:
+        if isinstance(x, KeyboardInterrupt):
+            return True
+        seen.add(id(x))
+        x = x.__context__ or x.__cause__
+    return False
+
+
+def _interrupted(ctx: click.Context) -> None:
+    _say("llmcost: interrupted")
+    ctx.exit(130)
 
 
 def _say(message: str, err: bool = True) -> None:

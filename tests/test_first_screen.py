@@ -418,3 +418,76 @@ def test_negative_already_saved_reads_as_a_cost():
         "{% endif %}"
     )
     assert tpl.render(x=-0.0001) == "cost $0.0001 more" and tpl.render(x=0.5) == "saved $0.5000"
+
+
+# ---- item 10: Ctrl-C: one line, exit 130, the workers stopped at once -------------------------------------------
+
+
+def sigint_handler(_: int) -> str:
+    import signal
+
+    return "ignored" if signal.getsignal(signal.SIGINT) == signal.SIG_IGN else "default"
+
+
+def nap(seconds: float) -> float:
+    import time
+
+    time.sleep(seconds)
+    return seconds
+
+
+class Napper:
+    def nap(self, seconds: float) -> float:
+        return nap(seconds)
+
+
+def test_ctrl_c_is_one_line_and_exit_130(runner, tmp_path, monkeypatch):
+    import duckdb
+
+    import analyzer.cli as cli_mod
+
+    log = write_jsonl(tmp_path / "a.jsonl", [openai_record(rid="a")])
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli_mod, "build_report", interrupted)
+    res = runner.invoke(cli, ["report", str(log)])
+    assert res.exit_code == 130 and res.stderr == "llmcost: interrupted\n" and "Aborted" not in res.output
+
+    def cleanup_fails(*a, **k):  # Ctrl-C inside a database call, then the cleanup's follow-up error
+        try:
+            raise KeyboardInterrupt
+        finally:
+            raise duckdb.InvalidInputException("connection is busy with another call")
+
+    monkeypatch.setattr(cli_mod, "build_report", cleanup_fails)
+    res = runner.invoke(cli, ["report", str(log)])
+    assert res.exit_code == 130 and res.stderr == "llmcost: interrupted\n"
+
+
+def test_workers_leave_ctrl_c_to_the_parent_which_stops_them_at_once():
+    import signal
+    import threading
+    import time
+
+    from analyzer.parallel import Local
+
+    be = Local(2)
+    try:
+        assert be.map(sigint_handler, [0, 1]) == ["ignored", "ignored"]  # no traceback from each worker
+        actors = be.actors(Napper, [(), ()])
+        assert be.call(actors, "nap", [(0,), (0,)]) == [0, 0]
+        # Ctrl-C reaching the parent alone (to its main thread, as the terminal's would be handled)
+        timer = threading.Timer(1.0, signal.pthread_kill, (threading.main_thread().ident, signal.SIGINT))
+        timer.start()
+        t0 = time.monotonic()
+        with pytest.raises(KeyboardInterrupt):
+            try:
+                be.call(actors, "nap", [(60,), (60,)])
+            finally:
+                be.close()
+        assert time.monotonic() - t0 < 10  # was 5 s a worker and then its unit: stopped at once now
+        assert all(not a.proc.is_alive() for a in actors)
+    finally:
+        be.close()
