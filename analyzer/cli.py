@@ -277,7 +277,13 @@ def _ingest(
         if not result.files and not ignored:
             raise InputError(f"no log files ({', '.join(LOG_SUFFIXES[:4])}, ...) under {', '.join(paths)}")
         found = len(result.files) + len(ignored)
-        raise InputError(f"nothing was read: none of the {found} file(s) found is a recognised log")
+        raise InputError(f"nothing was read: none of the {count(found, 'file')} found is a recognised log")
+    if ignored:  # files the walk passed over beside the logs it read: said once, not silently
+        names = ", ".join(str(p) for p in ignored[:3]) + (f" and {len(ignored) - 3} more" if len(ignored) > 3 else "")
+        _say(
+            f"llmcost: note: skipped {count(len(ignored), 'file')} that {'is' if len(ignored) == 1 else 'are'} "
+            f"not a log by name (read: {', '.join(LOG_SUFFIXES[:4])}, ...): {names}"
+        )
     return result
 
 

@@ -491,3 +491,22 @@ def test_workers_leave_ctrl_c_to_the_parent_which_stops_them_at_once():
         assert all(not a.proc.is_alive() for a in actors)
     finally:
         be.close()
+
+
+# ---- item 11: files passed over beside the logs are said, not skipped silently ---------------------------------
+
+
+def test_csv_files_beside_logs_get_a_note(runner, tmp_path):
+    write_jsonl(tmp_path / "a.jsonl", [openai_record(rid="a")])
+    for name in ("x.csv", "y.csv", "z.csv", "w.csv"):
+        (tmp_path / name).write_text("a,b\n1,2\n")
+    res = runner.invoke(cli, ["report", str(tmp_path)])
+    assert res.exit_code == 0
+    notes = [x for x in res.stderr.splitlines() if "not a log by name" in x]
+    assert len(notes) == 1 and notes[0].startswith("llmcost: note: skipped 4 files that are not a log by name")
+    assert notes[0].endswith("and 1 more") and "w.csv" in notes[0]
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    (alone / "x.csv").write_text("a,b\n")
+    res = runner.invoke(cli, ["report", str(alone)])
+    assert res.exit_code == 1 and "none of the 1 file found" in res.stderr
