@@ -41,6 +41,7 @@ from analyzer.render import (
     render_savings,
     render_text,
     render_view,
+    render_view_markdown,
     usd,
     write_output,
 )
@@ -278,13 +279,18 @@ def _ingest(
             raise InputError(f"no log files ({', '.join(LOG_SUFFIXES[:4])}, ...) under {', '.join(paths)}")
         found = len(result.files) + len(ignored)
         raise InputError(f"nothing was read: none of the {count(found, 'file')} found is a recognised log")
-    if ignored:  # files the walk passed over beside the logs it read: said once, not silently
+    ignored = [p for p in ignored if p.name.lower().endswith(DATA_SUFFIXES)]  # not README.md, PROVENANCE.md
+    if ignored:  # data files the walk passed over beside the logs it read: said once, not silently
         names = ", ".join(str(p) for p in ignored[:3]) + (f" and {len(ignored) - 3} more" if len(ignored) > 3 else "")
         _say(
             f"llmcost: note: skipped {count(len(ignored), 'file')} that {'is' if len(ignored) == 1 else 'are'} "
             f"not a log by name (read: {', '.join(LOG_SUFFIXES[:4])}, ...): {names}"
         )
     return result
+
+
+# Files that look like data (a usage export saved as CSV, a table) but are not read: worth a note when passed over.
+DATA_SUFFIXES = (".csv", ".tsv", ".parquet", ".xlsx", ".xls", ".csv.gz", ".tsv.gz")
 
 
 def _ignored_files(paths: tuple[str, ...]) -> list[Path]:
@@ -427,6 +433,8 @@ def report(
             tracking.stage(f"render {kind}")
             if view and kind == "json":
                 text = orjson.dumps(view_json(rep, view), option=orjson.OPT_INDENT_2).decode() + "\n"
+            elif view and kind == "md":
+                text = render_view_markdown(rep, view)
             else:
                 text = RENDERERS[kind](rep)
             write_output(text, target)
@@ -436,7 +444,7 @@ def report(
             write_csvs(rep, csv_dir)
             _say_wrote(csv_dir)
         tracking.finish()  # the display is gone before the summary is printed
-        if view and not json_out:
+        if view and not any(t == "-" for t, _ in outputs):
             click.echo(render_view(rep, view), nl=False)
         elif not any(t for t, _ in outputs) and not csv_dir:
             click.echo(render_text(rep), nl=False)

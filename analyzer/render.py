@@ -364,6 +364,64 @@ def headline_lines(report: dict[str, Any]) -> list[str]:
     return lines
 
 
+def render_view_markdown(report: dict[str, Any], view: str) -> str:
+    """`--view V --md FILE`: the one view as a Markdown table (with its undated row and total), not the whole
+    summary."""
+    from analyzer.report import view_json
+
+    v = view_json(report, view)
+    if view == "sessions":
+        head = ["Session", "Last activity", "Requests", "Input", "Output", "Cost", "Models"]
+        rows = [
+            [
+                str(x["session"]) + (" (rebuilt)" if x["source"] == "rebuilt" else ""),
+                (x["last_ts"] or "")[:16].replace("T", " "),
+                num(x["requests"]),
+                num(x["input_tokens"]),
+                num(x["output_tokens"]),
+                usd(x["cost_usd"]),
+                x["models"] or "",
+            ]
+            for x in v["rows"]
+        ]
+        title = f"# Conversations and sessions ({count(v['sessions'], 'session')})"
+    else:
+        lines = period_lines({"unit": v["unit"], "periods": v["rows"], "undated": v.get("undated")})
+        title = "# " + lines[0]
+        head = ["Day" if v["unit"] == "day" else v["unit"].capitalize(), "Requests", "Input", "Cached", "Output"]
+        head += ["Cost", "Models"]
+        periods = v["rows"] + ([v["undated"] | {"start": "(undated)", "by_model": {}}] if v.get("undated") else [])
+        rows = [
+            [
+                _month(p["start"], v["unit"]),
+                num(p["requests"]),
+                num(p["input_tokens"]),
+                num(p["cache_read_tokens"]),
+                num(p["output_tokens"]),
+                usd(p["cost_usd"]) + (" +unpriced" if p["has_unpriced"] else ""),
+                ", ".join(sorted(p["by_model"], key=lambda m: -p["by_model"][m])),
+            ]
+            for p in periods
+        ]
+        if periods:
+            t = _sum_periods(periods)
+            rows.append(["**Total**", num(t["requests"]), num(t["input_tokens"]), num(t["cache_read_tokens"])])
+            rows[-1] += [num(t["output_tokens"]), usd(t["cost_usd"]) + (" +unpriced" if t["has_unpriced"] else ""), ""]
+    right = {i for i, h in enumerate(head) if h in ("Requests", "Input", "Cached", "Output", "Cost")}
+    out = [
+        title,
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "|".join("---:" if i in right else "---" for i in range(len(head))) + "|",
+    ]
+    out += ["| " + " | ".join(c if c.startswith("**") else _md_cell(c) for c in r) + " |" for r in rows]
+    return "\n".join(out) + "\n"
+
+
+def _month(start: str, unit: str) -> str:
+    return start
+
+
 def render_text(report: dict[str, Any]) -> str:
     """A terminal summary for a run with no output file named: the totals (or, for a block-hash trace, its cache
     reuse), spend per model, the levers, then spend by day or week and the costliest sessions."""

@@ -510,3 +510,26 @@ def test_csv_files_beside_logs_get_a_note(runner, tmp_path):
     (alone / "x.csv").write_text("a,b\n")
     res = runner.invoke(cli, ["report", str(alone)])
     assert res.exit_code == 1 and "none of the 1 file found" in res.stderr
+
+
+# ---- item 14: --view V --md writes the view as a Markdown table, nothing glued to it ----------------------------
+
+
+def test_view_as_markdown_is_the_view_alone(runner):
+    from tests.conftest import SAMPLES
+
+    res = runner.invoke(cli, ["report", str(SAMPLES), "--view", "daily", "--md", "-"])
+    assert res.exit_code == 0
+    lines = res.stdout.splitlines()
+    assert lines[0].startswith("# Spend by day") and lines[1] == ""
+    assert lines[2] == "| Day | Requests | Input | Cached | Output | Cost | Models |"
+    assert all(x.startswith("|") and x.endswith("|") for x in lines[2:])  # a table to the end, no terminal text
+    doc = json.loads(runner.invoke(cli, ["report", str(SAMPLES), "--view", "daily", "--json", "-"]).stdout)
+    assert len(lines) - 4 == len(doc["rows"]) + (1 if doc["undated"] else 0) + 1  # rows, undated, total
+    total = lines[-1].split(" | ")
+    assert total[0] == "| **Total**" and int(total[1].replace(",", "")) == sum(r["requests"] for r in doc["rows"]) + (
+        doc["undated"]["requests"] if doc["undated"] else 0
+    )
+    assert "LAST ACTIVITY" not in res.stdout and "Spend      " not in res.stdout
+    sessions = runner.invoke(cli, ["report", str(SAMPLES), "--view", "sessions", "--md", "-"]).stdout.splitlines()
+    assert sessions[0].startswith("# Conversations and sessions") and sessions[2].startswith("| Session |")
