@@ -67,7 +67,8 @@ class LlmcostGroup(click.Group):
                 _interrupted(ctx)
             _say(f"llmcost: error: database: {_first_line(e)}")
             ctx.exit(1)
-        except BrokenPipeError:
+        except BrokenPipeError:  # `llmcost ... | head`: the reader has gone, which is no error
+            _quiet_stdout()
             ctx.exit(0)
         except OSError as e:  # a full disk, a read-only folder: the cause in one line, not a traceback
             if _after_interrupt(e):
@@ -75,6 +76,15 @@ class LlmcostGroup(click.Group):
             where = f"{e.filename}: " if e.filename else ""
             _say(f"llmcost: error: {where}{e.strerror or e}")
             ctx.exit(1)
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's last flush does not report the broken pipe again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 def _after_interrupt(e: BaseException) -> bool:

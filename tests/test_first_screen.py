@@ -533,3 +533,44 @@ def test_view_as_markdown_is_the_view_alone(runner):
     assert "LAST ACTIVITY" not in res.stdout and "Spend      " not in res.stdout
     sessions = runner.invoke(cli, ["report", str(SAMPLES), "--view", "sessions", "--md", "-"]).stdout.splitlines()
     assert sessions[0].startswith("# Conversations and sessions") and sessions[2].startswith("| Session |")
+
+
+# ---- item 15: a pipe closed early is no error; the display spans the terminal, not 80 columns -------------------
+
+
+def test_output_into_head_prints_no_error(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT, SAMPLES
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "analyzer", "report", str(SAMPLES), "--json", "-"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+    )
+    assert proc.stdout.read(10)  # `| head -c 10`: the reader goes after the first bytes
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 0
+    assert "Broken pipe" not in err and "Traceback" not in err and "Exception ignored" not in err
+
+
+def test_progress_display_takes_the_terminal_width():
+    import fcntl
+    import os
+    import pty
+    import struct
+    import termios
+
+    from analyzer.progress import _columns
+
+    master, slave = pty.openpty()
+    try:
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 200, 0, 0))
+        with os.fdopen(os.dup(slave), "w") as tty:
+            assert _columns(tty) == 200
+    finally:
+        os.close(master)
+        os.close(slave)
