@@ -231,9 +231,9 @@ def _warn_rejects(store: Store, result: IngestResult, strict: bool, where: str) 
         [[f.path for f in result.files]],
     ).fetchall()
     hint = f"; first: {first[0][0]}: {first[0][1]}" if first else ""
-    _say(f"llmcost: warning: {rejected} record(s) rejected{hint}; all are listed in {where}")
+    _say(f"llmcost: warning: {count(rejected, 'record')} rejected{hint}; all are listed in {where}")
     if strict:
-        raise StrictError(f"--strict: {rejected} record(s) rejected")
+        raise StrictError(f"--strict: {count(rejected, 'record')} rejected")
 
 
 def _trace_rows(store: Store, result: IngestResult) -> dict[str, int]:
@@ -646,7 +646,7 @@ def audit(
             if outcome["crossed"]:
                 for c in outcome["crossed"]:
                     click.echo(f"llmcost: audit: {terminal_safe(c['message'])}", err=True)
-                raise ThresholdError(f"{len(outcome['crossed'])} audit threshold(s) crossed")
+                raise ThresholdError(f"{count(len(outcome['crossed']), 'audit threshold')} crossed")
         finally:
             tracking.finish()
             store.close()

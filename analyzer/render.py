@@ -10,6 +10,7 @@ import base64
 import hashlib
 import math
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Callable
@@ -219,12 +220,50 @@ def _fsync_folder(folder: Path) -> None:
         os.close(dfd)
 
 
+def shorten(text: str, width: int) -> str:
+    """A name that does not fit, shortened in the middle with an ellipsis: both its start and its end stay
+    (`us.anthropic.claude-sonnet-4-…-20250929-v1:0`), so two long names never read the same."""
+    if len(text) <= width:
+        return text
+    if width < 5:
+        return text[:width]
+    tail = (width - 1) // 2
+    return text[: width - 1 - tail] + "…" + text[len(text) - tail :]
+
+
+_MONEY = re.compile(r"^-?\$[\d,]+\.(\d+)(.*)$")
+
+
+def _money_columns(rows: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
+    """One precision per money column: where some amounts carry four decimals, every amount in the column does
+    (a $0.00 beside $0.0037 becomes $0.0000); amounts of a dollar and more keep cents when all do."""
+    if len(rows) < 2:
+        return rows
+    out = [list(r) for r in rows]
+    for i in range(len(rows[0])):
+        cells = [r[i] for r in rows[1:] if r[i]]
+        parsed = [_MONEY.match(c) for c in cells]
+        if not cells or not all(parsed):
+            continue
+        digits = max(len(m.group(1)) for m in parsed if m)
+        for r in out[1:]:
+            m = _MONEY.match(r[i]) if r[i] else None
+            if m and len(m.group(1)) < digits:
+                whole, frac = r[i][: m.start(1) - 1], m.group(1)
+                r[i] = f"{whole}.{frac}{'0' * (digits - len(frac))}{m.group(2)}"
+    return [tuple(r) for r in out]
+
+
 def _table(rows: list[tuple[str, ...]], left: tuple[int, ...] = (0,), cap: int = 40) -> list[str]:
-    """Columns padded to their widest cell (at most `cap`); the `left` columns left-aligned, numbers right."""
+    """Columns padded to their widest cell (at most `cap`, longer names shortened with an ellipsis); the `left`
+    columns left-aligned, numbers right, each money column to one precision."""
+    rows = _money_columns(rows)
     widths = [min(max(len(r[i]) for r in rows), cap) for i in range(len(rows[0]))]
     out = []
     for r in rows:
-        cells = [r[i][: widths[i]].ljust(widths[i]) if i in left else r[i].rjust(widths[i]) for i in range(len(r))]
+        cells = [
+            shorten(r[i], widths[i]).ljust(widths[i]) if i in left else r[i].rjust(widths[i]) for i in range(len(r))
+        ]
         out.append("  ".join(cells).rstrip())
     return out
 
@@ -288,7 +327,7 @@ def period_lines(view: dict[str, Any], last: int | None = None) -> list[str]:
 
     if earlier:
         rows.append(row(f"(earlier {count(len(earlier), view['unit'])})", _sum_periods(earlier), models=False))
-    rows += [row(p["start"], p) for p in shown]
+    rows += [row(_month(p["start"], view["unit"]), p) for p in shown]
     if undated:
         rows.append(row("(undated)", undated | {"by_model": {}}))
     if len(rows) > 2:
@@ -311,7 +350,7 @@ def session_lines(sessions: dict[str, Any], last: int | None = None) -> list[str
     for x in top:
         rows.append(
             (
-                str(x["session"])[:36] + (" (rebuilt)" if x["source"] == "rebuilt" else ""),
+                shorten(str(x["session"]), 36) + (" (rebuilt)" if x["source"] == "rebuilt" else ""),
                 (x["last_ts"] or "")[:16].replace("T", " "),
                 num(x["requests"]),
                 num(x["input_tokens"]),
@@ -419,7 +458,8 @@ def render_view_markdown(report: dict[str, Any], view: str) -> str:
 
 
 def _month(start: str, unit: str) -> str:
-    return start
+    """A period's label: the day, the week's Monday, or the month as `2025-11`."""
+    return start[:7] if unit == "month" and start[:1].isdigit() else start
 
 
 def render_text(report: dict[str, Any]) -> str:
@@ -487,6 +527,17 @@ def render_text(report: dict[str, Any]) -> str:
                     num(m["input_tokens"]),
                     num(m["output_tokens"]),
                     usd(m["cost_usd"]),
+                )
+            )
+        if len(report["by_model"]) > 1:
+            rows.append(
+                (
+                    "TOTAL" + (f" ({len(report['by_model'])} models)" if len(report["by_model"]) > 2 else ""),
+                    "",
+                    num(t["requests"]),
+                    num(t["input_tokens"]),
+                    num(t["output_tokens"]),
+                    usd(t["cost_usd"]),
                 )
             )
         lines += _table(rows, left=(0, 1))

@@ -651,7 +651,7 @@ def assumptions(report: dict[str, Any]) -> list[str]:
     out = [
         *(
             [
-                f"{lo['requests']:,} request(s) dated {lo['first'][:10]}"
+                f"{lo['requests']:,} request{'' if lo['requests'] == 1 else 's'} dated {lo['first'][:10]}"
                 + (f" to {lo['last'][:10]}" if lo["last"] != lo["first"] else "")
                 + f" are left out of the period: {lo['reason']} (a clock reset or a test record, most likely)."
             ]

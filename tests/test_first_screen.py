@@ -574,3 +574,32 @@ def test_progress_display_takes_the_terminal_width():
     finally:
         os.close(master)
         os.close(slave)
+
+
+# ---- item 16: tables as ccusage's: ellipsis, totals, 2025-11, one precision a column, plurals, no None -----------
+
+
+def test_long_names_keep_their_start_and_end():
+    from analyzer.render import _table, shorten
+
+    name = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
+    short = shorten(name, 40)
+    assert len(short) == 40 and "…" in short and short.endswith("-v1:0") and short.startswith("us.anthropic.")
+    a, b = shorten("x" * 30 + "-alpha:0", 20), shorten("x" * 30 + "-beta:0", 20)
+    assert a != b
+    rows = _table([("NAME", "COST"), ("a", "$0.00"), ("b", "$0.0037"), ("c", "$1.25")])
+    costs = [r.split()[-1] for r in rows[1:]]
+    assert costs == ["$0.0000", "$0.0037", "$1.2500"]  # one precision in the column
+
+
+def test_first_screen_tables_have_totals_months_plurals_and_no_none(shared_run):
+    out, rep, _ = shared_run
+    assert "None" not in out and "(s)" not in out
+    models = out[out.index("MODEL ") :].split("\n\n")[0].splitlines()
+    total = models[-1]
+    assert total.startswith("TOTAL") and total.split()[-1] == re.search(r"^Spend +(\S+)", out, re.M).group(1)
+    body = [r for r in models[1:-1]]
+    assert sum(int(r.split()[-4].replace(",", "")) for r in body) == rep["totals"]["requests"]
+    assert not any(len(r.split("  ")[0]) == 40 and "…" not in r.split("  ")[0] for r in body)  # cut only with …
+    months = _period_block(out, "Spend by month")
+    assert all(re.match(r"^(\d{4}-\d{2} |\(undated\)|TOTAL)", r) for r in months), months
