@@ -554,6 +554,20 @@ def render_text(report: dict[str, Any]) -> str:
             lines.append(f"   {lv['action']}")
         if not h["levers"]:
             lines.append(h["no_lever_reason"])
+    lat = report.get("latency_by_model") or []
+    if lat:
+        lines += ["", "Latency by model (where the logs carry it)"]
+        rows = [("MODEL", "CALLS", "MEDIAN", "P95")]
+        rows += [
+            (
+                x["model"] or "",
+                num(x["requests"]),
+                f"{math.floor(x['median_ms'] + 0.5):,} ms",
+                f"{math.floor(x['p95_ms'] + 0.5):,} ms",
+            )
+            for x in lat[:10]
+        ]
+        lines += _table(rows, left=(0,))
     view = report.get("spend_by_period") or {}
     if view.get("periods") and (len(view["periods"]) > 1 or view.get("undated")):
         lines += [""] + period_lines(view, last=14)

@@ -194,6 +194,20 @@ def spend_by_period(by_day: list[dict[str, Any]], unit: str, undated: dict[str, 
     return out
 
 
+def latency_by_model(con: Any) -> list[dict[str, Any]]:
+    """Latency per model where the logs carry it (Bedrock, OpenTelemetry spans, ...): calls with a latency, the
+    median and the 95th percentile in milliseconds. Empty when no call has one."""
+    rows = con.execute(
+        "SELECT model, count(latency_ms), median(latency_ms), quantile_cont(latency_ms, 0.95) FROM priced_requests "
+        "WHERE latency_ms IS NOT NULL GROUP BY model ORDER BY count(latency_ms) DESC, model LIMIT ?",
+        [MAX_LISTED],
+    ).fetchall()
+    return [
+        {"model": m, "requests": int(n), "median_ms": round(float(med), 1), "p95_ms": round(float(p95), 1)}
+        for m, n, med, p95 in rows
+    ]
+
+
 def undated_spend(con: Any) -> dict[str, Any] | None:
     """The period's calls with no timestamp, summed like one period (they count in the totals, in no day)."""
     rows = con.execute(
@@ -364,6 +378,7 @@ def build_report(
     report["usage_export"] = usage.section(con, cat, since, until, priced)
     sessions = queries.rows(con, "spend_by_session")
     report["sessions"] = {"count": len(sessions), "top": [_clean(r) for r in sessions[:TOP_SESSIONS]]}
+    report["latency_by_model"] = latency_by_model(con)
     report["spend_by_period"] = spend_by_period(report["by_day"], period_unit(days), undated_spend(con))
     report["projection"] = projection_by_model(con, cat, since, until, days)
     report["headline"] = actions.headline(report)

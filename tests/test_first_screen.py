@@ -603,3 +603,17 @@ def test_first_screen_tables_have_totals_months_plurals_and_no_none(shared_run):
     assert not any(len(r.split("  ")[0]) == 40 and "…" not in r.split("  ")[0] for r in body)  # cut only with …
     months = _period_block(out, "Spend by month")
     assert all(re.match(r"^(\d{4}-\d{2} |\(undated\)|TOTAL)", r) for r in months), months
+
+
+# ---- item 12: the latency `formats` promises is shown: median and p95 by model ---------------------------------
+
+
+def test_latency_by_model_where_logged(sample_logs_run):
+    out, html, rep = sample_logs_run
+    lat = {x["model"]: x for x in rep["latency_by_model"]}
+    bedrock = lat["us.anthropic.claude-sonnet-4-5-20250929-v1:0"]  # sample_logs/bedrock_converse.jsonl: 2023, 1990 ms
+    assert bedrock["requests"] == 2 and bedrock["median_ms"] == (2023 + 1990) / 2
+    assert bedrock["p95_ms"] == pytest.approx(1990 + 0.95 * (2023 - 1990), abs=0.1)  # linear interpolation
+    block = out[out.index("Latency by model") :].split("\n\n")[0]
+    assert "2,007 ms" in block and "2,021 ms" in block
+    assert 'id="latency"' in html and "Latency by model" in html
