@@ -127,7 +127,7 @@ def _check_db(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     return value
 
 
-_DATE_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M"]
+_DATE_FORMATS = ["%Y-%m-%d", "%Y%m%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M"]
 
 
 def _db_option(required: bool = False):
@@ -366,6 +366,21 @@ def _ignored_files(paths: tuple[str, ...]) -> list[Path]:
     type=click.Choice(VIEWS),
     help="Print one view in full (spend by day, week or month; the costliest sessions); with --json, write it as JSON.",
 )
+@click.option(
+    "--order",
+    type=click.Choice(["asc", "desc"]),
+    default="asc",
+    show_default=True,
+    help="--view: oldest first or newest first.",
+)
+@click.option("--breakdown", is_flag=True, help="--view: each model's own line within each day, week or month.")
+@click.option(
+    "--model",
+    "models",
+    multiple=True,
+    metavar="NAME",
+    help="--view: only this model (as logged or the catalogue key it prices as); repeatable.",
+)
 @_ingest_options
 @_engine_options
 def report(
@@ -383,6 +398,9 @@ def report(
     cache_capacity: int | None,
     hash_ids: bool,
     view: str | None,
+    order: str,
+    breakdown: bool,
+    models: tuple[str, ...],
     no_text: bool,
     strict: bool,
     fmt: str | None,
@@ -437,14 +455,15 @@ def report(
         finally:
             backend.close()  # the workers' memory goes before the report is rendered
         outputs = [(html, "html"), (json_out, "json"), (md_out, "md")]
+        vopts = {"order": order, "breakdown": breakdown, "models": models}
         for target, kind in outputs:
             if not target:
                 continue
             tracking.stage(f"render {kind}")
             if view and kind == "json":
-                text = orjson.dumps(view_json(rep, view), option=orjson.OPT_INDENT_2).decode() + "\n"
+                text = orjson.dumps(view_json(rep, view, **vopts), option=orjson.OPT_INDENT_2).decode() + "\n"
             elif view and kind == "md":
-                text = render_view_markdown(rep, view)
+                text = render_view_markdown(rep, view, **vopts)
             else:
                 text = RENDERERS[kind](rep)
             write_output(text, target)
@@ -455,7 +474,7 @@ def report(
             _say_wrote(csv_dir)
         tracking.finish()  # the display is gone before the summary is printed
         if view and not any(t == "-" for t, _ in outputs):
-            click.echo(render_view(rep, view), nl=False)
+            click.echo(render_view(rep, view, **vopts), nl=False)
         elif not any(t for t, _ in outputs) and not csv_dir:
             click.echo(render_text(rep), nl=False)
         elif not any(t == "-" for t, _ in outputs):  # files written: the headline, so the run is not silent

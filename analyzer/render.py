@@ -287,7 +287,7 @@ PERIOD_TITLES = {"day": "Spend by day", "week": "Spend by week (from Monday)", "
 
 def _sum_periods(periods: list[dict[str, Any]]) -> dict[str, Any]:
     """Periods added up into one row (cost over the priced calls; None when none was priced)."""
-    out: dict[str, Any] = {k: sum(p[k] for p in periods) for k in PERIOD_SUMS}
+    out: dict[str, Any] = {k: sum(p.get(k) or 0 for p in periods) for k in PERIOD_SUMS}
     costs = [p["cost_usd"] for p in periods if p["cost_usd"] is not None]
     out["cost_usd"] = round(sum(costs), 10) if costs else None
     out["has_unpriced"] = any(p["has_unpriced"] for p in periods)
@@ -299,7 +299,7 @@ def _sum_periods(periods: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-PERIOD_SUMS = ("requests", "input_tokens", "cache_read_tokens", "output_tokens")
+PERIOD_SUMS = ("requests", "input_tokens", "cache_read_tokens", "cache_write_tokens", "output_tokens")
 
 
 def period_lines(view: dict[str, Any], last: int | None = None) -> list[str]:
@@ -311,7 +311,7 @@ def period_lines(view: dict[str, Any], last: int | None = None) -> list[str]:
     earlier = periods[: len(periods) - len(shown)]
     undated = view.get("undated")
     head = [PERIOD_TITLES[view["unit"]] + (f" (the latest {len(shown)} of {len(periods)})" if earlier else "")]
-    rows = [(view["unit"].upper(), "REQUESTS", "INPUT", "CACHED", "OUTPUT", "COST", "MODELS")]
+    rows = [(view["unit"].upper(), "REQUESTS", "INPUT", "CACHE READ", "CACHE WRITE", "OUTPUT", "COST", "MODELS")]
 
     def row(label: str, p: dict[str, Any], models: bool = True) -> tuple[str, ...]:
         names = sorted(p.get("by_model") or {}, key=lambda m: -p["by_model"][m]) if models else []
@@ -320,6 +320,7 @@ def period_lines(view: dict[str, Any], last: int | None = None) -> list[str]:
             num(p["requests"]),
             num(p["input_tokens"]),
             num(p["cache_read_tokens"]),
+            num(p.get("cache_write_tokens") or 0),
             num(p["output_tokens"]),
             usd(p["cost_usd"]) + (" +unpriced" if p["has_unpriced"] else ""),
             ", ".join(names[:3]) + (f" +{len(names) - 3}" if len(names) > 3 else ""),
@@ -327,12 +328,16 @@ def period_lines(view: dict[str, Any], last: int | None = None) -> list[str]:
 
     if earlier:
         rows.append(row(f"(earlier {count(len(earlier), view['unit'])})", _sum_periods(earlier), models=False))
-    rows += [row(_month(p["start"], view["unit"]), p) for p in shown]
+    for p in shown:
+        detail = p.get("models")
+        rows.append(row(_month(p["start"], view["unit"]), p, models=not detail))
+        for name, m in sorted((detail or {}).items(), key=lambda x: (-(x[1]["cost_usd"] or 0), x[0])):
+            rows.append(row(f"  └ {name}", m | {"by_model": {}}, models=False))
     if undated:
         rows.append(row("(undated)", undated | {"by_model": {}}))
     if len(rows) > 2:
         rows.append(row("TOTAL", _sum_periods(periods + ([undated | {"by_model": {}}] if undated else [])), False))
-    return head + _table(rows, left=(0, 6), cap=60)
+    return head + _table(rows, left=(0, 7), cap=60)
 
 
 def session_lines(sessions: dict[str, Any], last: int | None = None) -> list[str]:
@@ -362,11 +367,11 @@ def session_lines(sessions: dict[str, Any], last: int | None = None) -> list[str
     return head + _table(rows, left=(0, 1, 6), cap=48)
 
 
-def render_view(report: dict[str, Any], view: str) -> str:
-    """`llmcost report --view V`: one view, every row."""
+def render_view(report: dict[str, Any], view: str, **opts: Any) -> str:
+    """`llmcost report --view V`: one view, every row (`opts`: order, breakdown, models; see view_json)."""
     from analyzer.report import view_json  # the rows come from the model, not from here
 
-    v = view_json(report, view)
+    v = view_json(report, view, **opts)
     if view == "sessions":
         lines = session_lines({"count": v["sessions"], "top": v["rows"]}) or ["No conversations or sessions."]
     else:
@@ -403,12 +408,12 @@ def headline_lines(report: dict[str, Any]) -> list[str]:
     return lines
 
 
-def render_view_markdown(report: dict[str, Any], view: str) -> str:
+def render_view_markdown(report: dict[str, Any], view: str, **opts: Any) -> str:
     """`--view V --md FILE`: the one view as a Markdown table (with its undated row and total), not the whole
     summary."""
     from analyzer.report import view_json
 
-    v = view_json(report, view)
+    v = view_json(report, view, **opts)
     if view == "sessions":
         head = ["Session", "Last activity", "Requests", "Input", "Output", "Cost", "Models"]
         rows = [
@@ -427,8 +432,8 @@ def render_view_markdown(report: dict[str, Any], view: str) -> str:
     else:
         lines = period_lines({"unit": v["unit"], "periods": v["rows"], "undated": v.get("undated")})
         title = "# " + lines[0]
-        head = ["Day" if v["unit"] == "day" else v["unit"].capitalize(), "Requests", "Input", "Cached", "Output"]
-        head += ["Cost", "Models"]
+        head = ["Day" if v["unit"] == "day" else v["unit"].capitalize(), "Requests", "Input", "Cache read"]
+        head += ["Cache write", "Output", "Cost", "Models"]
         periods = v["rows"] + ([v["undated"] | {"start": "(undated)", "by_model": {}}] if v.get("undated") else [])
         rows = [
             [
@@ -436,6 +441,7 @@ def render_view_markdown(report: dict[str, Any], view: str) -> str:
                 num(p["requests"]),
                 num(p["input_tokens"]),
                 num(p["cache_read_tokens"]),
+                num(p.get("cache_write_tokens") or 0),
                 num(p["output_tokens"]),
                 usd(p["cost_usd"]) + (" +unpriced" if p["has_unpriced"] else ""),
                 ", ".join(sorted(p["by_model"], key=lambda m: -p["by_model"][m])),
@@ -445,8 +451,9 @@ def render_view_markdown(report: dict[str, Any], view: str) -> str:
         if periods:
             t = _sum_periods(periods)
             rows.append(["**Total**", num(t["requests"]), num(t["input_tokens"]), num(t["cache_read_tokens"])])
+            rows[-1] += [num(t["cache_write_tokens"])]
             rows[-1] += [num(t["output_tokens"]), usd(t["cost_usd"]) + (" +unpriced" if t["has_unpriced"] else ""), ""]
-    right = {i for i, h in enumerate(head) if h in ("Requests", "Input", "Cached", "Output", "Cost")}
+    right = {i for i, h in enumerate(head) if h in ("Requests", "Input", "Cache read", "Cache write", "Output", "Cost")}
     out = [
         title,
         "",

@@ -522,7 +522,7 @@ def test_view_as_markdown_is_the_view_alone(runner):
     assert res.exit_code == 0
     lines = res.stdout.splitlines()
     assert lines[0].startswith("# Spend by day") and lines[1] == ""
-    assert lines[2] == "| Day | Requests | Input | Cached | Output | Cost | Models |"
+    assert lines[2] == "| Day | Requests | Input | Cache read | Cache write | Output | Cost | Models |"
     assert all(x.startswith("|") and x.endswith("|") for x in lines[2:])  # a table to the end, no terminal text
     doc = json.loads(runner.invoke(cli, ["report", str(SAMPLES), "--view", "daily", "--json", "-"]).stdout)
     assert len(lines) - 4 == len(doc["rows"]) + (1 if doc["undated"] else 0) + 1  # rows, undated, total
@@ -617,3 +617,34 @@ def test_latency_by_model_where_logged(sample_logs_run):
     block = out[out.index("Latency by model") :].split("\n\n")[0]
     assert "2,007 ms" in block and "2,021 ms" in block
     assert 'id="latency"' in html and "Latency by model" in html
+
+
+# ---- item 17: --breakdown, --order, cache write and read columns, --since 20250601, --model --------------------
+
+
+def test_view_breakdown_order_cache_columns_compact_dates_and_model_filter(runner, tmp_path):
+    day = 1_764_000_000  # 2025-11-24
+    recs = [
+        openai_record(model="gpt-4o", prompt=1000, completion=10, cached=200, ts=day, rid="a"),
+        openai_record(model="gpt-4o-mini", prompt=500, completion=20, ts=day + 60, rid="b"),
+        openai_record(model="gpt-4o", prompt=100, completion=5, ts=day + 86400, rid="c"),
+    ]
+    log = write_jsonl(tmp_path / "a.jsonl", recs)
+    args = ["report", str(log), "--view", "daily", "--since", "20251124"]
+    res = runner.invoke(cli, [*args, "--breakdown", "--order", "desc"])
+    assert res.exit_code == 0, res.output
+    lines = res.stdout.splitlines()
+    assert lines[1].split()[:7] == ["DAY", "REQUESTS", "INPUT", "CACHE", "READ", "CACHE", "WRITE"]
+    assert lines[2].startswith("2025-11-25") and lines[4].startswith("2025-11-24")  # newest first
+    assert lines[3].split()[:3] == ["└", "gpt-4o", "1"]
+    sub = {x.split()[1]: x for x in lines[5:7]}
+    # gpt-4o on the 24th: 1,000 input (200 read) x $2.50/$1.25 per million + 10 output x $10 per million
+    assert (
+        sub["gpt-4o"].split()[2:4] == ["1", "1,000"]
+        and f"${(800 * 2.5 + 200 * 1.25 + 10 * 10) / 1e6:.4f}" in sub["gpt-4o"]
+    )
+    assert "$0.0001" in sub["gpt-4o-mini"]  # 500 x $0.15 + 20 x $0.60 per million = $0.000087, to 4 places
+    doc = json.loads(runner.invoke(cli, [*args, "--model", "GPT-4O", "--json", "-"]).stdout)
+    assert doc["models"] == ["GPT-4O"] and [r["requests"] for r in doc["rows"]] == [1, 1]
+    assert doc["rows"][0]["cache_write_tokens"] == 0 and doc["rows"][0]["cache_read_tokens"] == 200
+    assert doc["rows"][0]["cost_usd"] == pytest.approx((800 * 2.5 + 200 * 1.25 + 10 * 10) / 1e6)
