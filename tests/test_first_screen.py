@@ -648,3 +648,31 @@ def test_view_breakdown_order_cache_columns_compact_dates_and_model_filter(runne
     assert doc["models"] == ["GPT-4O"] and [r["requests"] for r in doc["rows"]] == [1, 1]
     assert doc["rows"][0]["cache_write_tokens"] == 0 and doc["rows"][0]["cache_read_tokens"] == 200
     assert doc["rows"][0]["cost_usd"] == pytest.approx((800 * 2.5 + 200 * 1.25 + 10 * 10) / 1e6)
+
+
+# ---- item 18: the HTML: empty months on the time axis, the shared-prefixes table fits 1280 px --------------------
+
+
+def test_time_axis_keeps_empty_months():
+    from analyzer import charts
+
+    def p(start, cost):
+        return {"start": start, "cost_usd": cost, "by_model": {"m": cost}}
+
+    rep = {"spend_by_period": {"unit": "month", "periods": [p("2025-01-01", 1.0), p("2025-04-01", 2.0)]}}
+    spec = charts.daily_spend(rep)
+    x = spec["encoding"]["x"]
+    assert x["scale"]["domain"] == ["Jan 2025", "Feb 2025", "Mar 2025", "Apr 2025"]
+    assert sorted({d["period"] for d in spec["data"]["values"]}) == ["Apr 2025", "Jan 2025"]
+    assert x["axis"]["labelOverlap"] == "greedy"
+    assert charts._every_period("2025-12-29", "2026-01-12", "week") == ["2025-12-29", "2026-01-05", "2026-01-12"]
+
+
+def test_shared_prefixes_headings_wrap_and_hashes_are_short(sample_logs_run):
+    _, html, rep = sample_logs_run
+    if not rep.get("top_prefixes"):
+        pytest.skip("no shared prefixes in sample_logs")
+    table = html[html.index('id="top-prefixes"') :].split("</table>")[0]
+    assert table.count('<th class="wrap">') + table.count('<th class="n wrap">') == 14
+    full = rep["top_prefixes"][0]["prefix"]
+    assert f'title="{full}">{full[:12]}</code>' in table
