@@ -676,3 +676,4 @@ def test_shared_prefixes_headings_wrap_and_hashes_are_short(sample_logs_run):
     assert table.count('<th class="wrap">') + table.count('<th class="n wrap">') == 14
     full = rep["top_prefixes"][0]["prefix"]
     assert f'title="{full}">{full[:12]}</code>' in table
+    assert '<table class="sortable dense" id="top-prefixes">' in html  # padded tighter (measured: 1,200 px at 1280)
