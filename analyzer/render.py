@@ -94,8 +94,11 @@ def period_words(p: dict[str, Any], minutes: bool = True) -> str:
     span = f"{_when(p.get('start'), minutes)} .. {_when(p.get('end'), minutes)}" if p.get("start") else "no dated data"
     since, until = p.get("since"), p.get("until")
     if since or until:
-        asked = f"{_window_start(since) if since else 'the start'} .. {_window_end(until) if until else 'now'}"
+        a, b = (_window_start(since) if since else "the start"), (_window_end(until) if until else "now")
+        asked = a if a == b else f"{a} .. {b}"
         days = f" ({duration(p['days'])})" if p.get("days") and since and until else ""
+        if not minutes and span in (f"{a} .. {b}", f"{a} .. {a}") and a == b:
+            return f"{asked}{days}"  # an audited day: the window and the data are the same day
         return f"{asked} asked{days}; the data spans {span}" + (" UTC" if p.get("start") and minutes else "")
     utc = " UTC" if p.get("start") and minutes else ""
     return span + utc + (f" ({duration(p['days'])})" if p.get("days") else "")

@@ -677,3 +677,12 @@ def test_shared_prefixes_headings_wrap_and_hashes_are_short(sample_logs_run):
     full = rep["top_prefixes"][0]["prefix"]
     assert f'title="{full}">{full[:12]}</code>' in table
     assert '<table class="sortable dense" id="top-prefixes">' in html  # padded tighter (measured: 1,200 px at 1280)
+
+
+def test_a_one_day_window_over_its_own_day_is_said_once():
+    from analyzer.render import period_words
+
+    p = {"start": "2025-11-27T00:01:00Z", "end": "2025-11-27T23:00:00Z", "days": 1.0}
+    p |= {"since": "2025-11-27T00:00:00Z", "until": "2025-11-28T00:00:00Z"}
+    assert period_words(p, minutes=False) == "2025-11-27 (1 day)"
+    assert period_words(p).startswith("2025-11-27 asked (1 day); the data spans 2025-11-27 00:01 .. ")
