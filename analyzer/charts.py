@@ -81,6 +81,20 @@ def _period_label(start: str, unit: str, years: int) -> str:
     return f"{month} {int(d)}" + (f" {y}" if years > 1 else "")
 
 
+def _every_period(first: str, last: str, unit: str) -> list[str]:
+    """The start of every day, ISO week or month from `first` to `last` (both period starts), at most 400."""
+    from datetime import date, timedelta
+
+    d, end, out = date.fromisoformat(first), date.fromisoformat(last), []
+    while d <= end and len(out) < 400:
+        out.append(d.isoformat())
+        if unit == "month":
+            d = date(d.year + (d.month == 12), d.month % 12 + 1, 1)
+        else:
+            d += timedelta(days=7 if unit == "week" else 1)
+    return out
+
+
 def daily_spend(report: dict[str, Any]) -> dict | None:
     """Spend per day, week or month (by the period's length, so bars never shrink to hairlines), stacked by
     model as logged; one bar per period, so no date repeats on the axis."""
@@ -96,6 +110,9 @@ def daily_spend(report: dict[str, Any]) -> dict | None:
     unit = view["unit"]
     years = len({p["start"][:4] for p in periods})
     labels = [_period_label(p["start"], unit, years) for p in periods]
+    # every period from the first to the last, those without spend too: an empty month is a gap on the axis,
+    # not hidden (the bars would read as consecutive)
+    axis = [_period_label(d, unit, years) for d in _every_period(periods[0]["start"], periods[-1]["start"], unit)]
     data = [
         {"period": label, "model": m if m in keep else "other models", "cost_usd": c}
         for p, label in zip(periods, labels, strict=True)
@@ -109,9 +126,10 @@ def daily_spend(report: dict[str, Any]) -> dict | None:
                 "x": {
                     "field": "period",
                     "type": "ordinal",
-                    "sort": labels,
+                    "sort": axis,
+                    "scale": {"domain": axis},
                     "title": UNIT_TITLES[unit],
-                    "axis": {"labelAngle": -40, "labelOverlap": True},
+                    "axis": {"labelAngle": -40, "labelOverlap": "greedy", "labelSeparation": 4},
                 },
                 "y": {
                     "aggregate": "sum",

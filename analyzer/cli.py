@@ -43,6 +43,7 @@ from analyzer.render import (
     render_savings,
     render_text,
     render_view,
+    render_view_markdown,
     usd,
     write_output,
 )
@@ -56,18 +57,53 @@ class LlmcostGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except KeyboardInterrupt:  # Ctrl-C: one line and the shell's code for it, not "Aborted!" and exit 1
+            _interrupted(ctx)
         except LlmcostError as e:
+            if _after_interrupt(e):
+                _interrupted(ctx)
             _say(f"llmcost: error: {e}")
             ctx.exit(e.exit_code)
         except duckdb.Error as e:
+            if _after_interrupt(e):  # Ctrl-C inside a database call: the cleanup's follow-up error is not news
+                _interrupted(ctx)
             _say(f"llmcost: error: database: {_first_line(e)}")
             ctx.exit(1)
+        except BrokenPipeError:  # `llmcost ... | head`: the reader has gone, which is no error
+            _quiet_stdout()
+            ctx.exit(0)
         except OSError as e:  # a full disk, a read-only folder: the cause in one line, not a traceback
+            if _after_interrupt(e):
+                _interrupted(ctx)
             where = f"{e.filename}: " if e.filename else ""
             _say(f"llmcost: error: {where}{e.strerror or e}")
             ctx.exit(1)
-        except BrokenPipeError:
-            ctx.exit(0)
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's last flush does not report the broken pipe again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def _after_interrupt(e: BaseException) -> bool:
+    """Was this error raised while a Ctrl-C was being handled (cleanup that failed because of it)?"""
+    seen: set[int] = set()
+    x: BaseException | None = e
+    while x is not None and id(x) not in seen:
+        if isinstance(x, KeyboardInterrupt):
+            return True
+        seen.add(id(x))
+        x = x.__context__ or x.__cause__
+    return False
+
+
+def _interrupted(ctx: click.Context) -> None:
+    _say("llmcost: interrupted")
+    ctx.exit(130)
 
 
 def _say(message: str, err: bool = True) -> None:
@@ -96,7 +132,7 @@ def _check_db(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     return value
 
 
-_DATE_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M"]
+_DATE_FORMATS = ["%Y-%m-%d", "%Y%m%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M"]
 
 
 def _db_option(required: bool = False):
@@ -200,9 +236,9 @@ def _warn_rejects(store: Store, result: IngestResult, strict: bool, where: str) 
         [[f.path for f in result.files]],
     ).fetchall()
     hint = f"; first: {first[0][0]}: {first[0][1]}" if first else ""
-    _say(f"llmcost: warning: {rejected} record(s) rejected{hint}; all are listed in {where}")
+    _say(f"llmcost: warning: {count(rejected, 'record')} rejected{hint}; all are listed in {where}")
     if strict:
-        raise StrictError(f"--strict: {rejected} record(s) rejected")
+        raise StrictError(f"--strict: {count(rejected, 'record')} rejected")
 
 
 def _trace_rows(store: Store, result: IngestResult) -> dict[str, int]:
@@ -257,8 +293,19 @@ def _ingest(
         if not result.files and not ignored:
             raise InputError(f"no log files ({', '.join(LOG_SUFFIXES[:4])}, ...) under {', '.join(paths)}")
         found = len(result.files) + len(ignored)
-        raise InputError(f"nothing was read: none of the {found} file(s) found is a recognised log")
+        raise InputError(f"nothing was read: none of the {count(found, 'file')} found is a recognised log")
+    ignored = [p for p in ignored if p.name.lower().endswith(DATA_SUFFIXES)]  # not README.md, PROVENANCE.md
+    if ignored:  # data files the walk passed over beside the logs it read: said once, not silently
+        names = ", ".join(str(p) for p in ignored[:3]) + (f" and {len(ignored) - 3} more" if len(ignored) > 3 else "")
+        _say(
+            f"llmcost: note: skipped {count(len(ignored), 'file')} that {'is' if len(ignored) == 1 else 'are'} "
+            f"not a log by name (read: {', '.join(LOG_SUFFIXES[:4])}, ...): {names}"
+        )
     return result
+
+
+# Files that look like data (a usage export saved as CSV, a table) but are not read: worth a note when passed over.
+DATA_SUFFIXES = (".csv", ".tsv", ".parquet", ".xlsx", ".xls", ".csv.gz", ".tsv.gz")
 
 
 def _ignored_files(paths: tuple[str, ...]) -> list[Path]:
@@ -338,6 +385,21 @@ def _ignored_files(paths: tuple[str, ...]) -> list[Path]:
     help="Print one view in full (spend by day, week or month; the costliest sessions; cost per unit of work, per "
     "user, tag or agent task); with --json, write it as JSON.",
 )
+@click.option(
+    "--order",
+    type=click.Choice(["asc", "desc"]),
+    default="asc",
+    show_default=True,
+    help="--view: oldest first or newest first.",
+)
+@click.option("--breakdown", is_flag=True, help="--view: each model's own line within each day, week or month.")
+@click.option(
+    "--model",
+    "models",
+    multiple=True,
+    metavar="NAME",
+    help="--view: only this model (as logged or the catalogue key it prices as); repeatable.",
+)
 @_ingest_options
 @_engine_options
 def report(
@@ -357,6 +419,9 @@ def report(
     cache_capacity: int | None,
     hash_ids: bool,
     view: str | None,
+    order: str,
+    breakdown: bool,
+    models: tuple[str, ...],
     no_text: bool,
     strict: bool,
     fmt: str | None,
@@ -418,12 +483,15 @@ def report(
             rep["budgets"] = budgets.for_store(store, cat, budget_list, as_of)
         outputs = [(html, "html"), (json_out, "json"), (md_out, "md")]
         failures: list[str] = []
+        vopts = {"order": order, "breakdown": breakdown, "models": models}
         for target, kind in outputs:
             if not target:
                 continue
             tracking.stage(f"render {kind}")
             if view and kind == "json":
-                text = orjson.dumps(view_json(rep, view), option=orjson.OPT_INDENT_2).decode() + "\n"
+                text = orjson.dumps(view_json(rep, view, **vopts), option=orjson.OPT_INDENT_2).decode() + "\n"
+            elif view and kind == "md":
+                text = render_view_markdown(rep, view, **vopts)
             else:
                 text = _render(kind, RENDERERS[kind], rep, failures)
                 if text is None:
@@ -438,8 +506,8 @@ def report(
             tracking.stage("write focus")
             _say_focus(focus.export(store, cat, rep, focus_out), focus_out)
         tracking.finish()  # the display is gone before the summary is printed
-        if view and not json_out:
-            click.echo(render_view(rep, view), nl=False)
+        if view and not any(t == "-" for t, _ in outputs):
+            click.echo(render_view(rep, view, **vopts), nl=False)
         elif not any(t for t, _ in outputs) and not csv_dir and not focus_out:
             click.echo(render_text(rep), nl=False)
         elif not any(t == "-" for t, _ in outputs):  # files written: the headline, so the run is not silent
@@ -691,7 +759,7 @@ def audit(
                     _say(f"llmcost: audit: {c['message']}")  # a model name in it cannot start a line
                 if failures:
                     _say(f"llmcost: error: {_render_failed(failures)}")
-                raise ThresholdError(f"{len(outcome['crossed'])} audit threshold(s) crossed")
+                raise ThresholdError(f"{count(len(outcome['crossed']), 'audit threshold')} crossed")
             if failures:
                 raise _render_failed(failures)
         finally:

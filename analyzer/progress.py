@@ -58,7 +58,11 @@ class Tracker:
             from rich.console import Console
             from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-            console = Console(file=self.stream, force_terminal=force_terminal, highlight=False)
+            # the width of the terminal the display is drawn on (stderr), not rich's 80-column fallback when
+            # stdout is a pipe or a file
+            console = Console(
+                file=self.stream, force_terminal=force_terminal, highlight=False, width=_columns(self.stream)
+            )
             self._progress = Progress(
                 TextColumn("{task.description}", markup=False),
                 BarColumn(bar_width=30),
@@ -247,3 +251,14 @@ def advance_to(in_file: int | None) -> None:
 
 def active() -> bool:
     return _current is not None
+
+
+def _columns(stream: TextIO) -> int | None:
+    """Columns of the terminal `stream` is on; None (rich decides) when it is not one."""
+    import os
+
+    try:
+        return os.get_terminal_size(stream.fileno()).columns or None
+    except (AttributeError, OSError, ValueError):
+        cols = os.environ.get("COLUMNS", "")
+        return int(cols) if cols.isdigit() and int(cols) > 0 else None

@@ -94,8 +94,11 @@ def period_words(p: dict[str, Any], minutes: bool = True) -> str:
     span = f"{_when(p.get('start'), minutes)} .. {_when(p.get('end'), minutes)}" if p.get("start") else "no dated data"
     since, until = p.get("since"), p.get("until")
     if since or until:
-        asked = f"{_window_start(since) if since else 'the start'} .. {_window_end(until) if until else 'now'}"
+        a, b = (_window_start(since) if since else "the start"), (_window_end(until) if until else "now")
+        asked = a if a == b else f"{a} .. {b}"
         days = f" ({duration(p['days'])})" if p.get("days") and since and until else ""
+        if not minutes and span in (f"{a} .. {b}", f"{a} .. {a}") and a == b:
+            return f"{asked}{days}"  # an audited day: the window and the data are the same day
         return f"{asked} asked{days}; the data spans {span}" + (" UTC" if p.get("start") and minutes else "")
     utc = " UTC" if p.get("start") and minutes else ""
     return span + utc + (f" ({duration(p['days'])})" if p.get("days") else "")
@@ -251,13 +254,51 @@ def _escaped(m: re.Match[str]) -> str:
     return m.group().encode("unicode_escape").decode("ascii")
 
 
+def shorten(text: str, width: int) -> str:
+    """A name that does not fit, shortened in the middle with an ellipsis: both its start and its end stay
+    (`us.anthropic.claude-sonnet-4-…-20250929-v1:0`), so two long names never read the same."""
+    if len(text) <= width:
+        return text
+    if width < 5:
+        return text[:width]
+    tail = (width - 1) // 2
+    return text[: width - 1 - tail] + "…" + text[len(text) - tail :]
+
+
+_MONEY = re.compile(r"^-?\$[\d,]+\.(\d+)(.*)$")
+
+
+def _money_columns(rows: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
+    """One precision per money column: where some amounts carry four decimals, every amount in the column does
+    (a $0.00 beside $0.0037 becomes $0.0000); amounts of a dollar and more keep cents when all do."""
+    if len(rows) < 2:
+        return rows
+    out = [list(r) for r in rows]
+    for i in range(len(rows[0])):
+        cells = [r[i] for r in rows[1:] if r[i]]
+        parsed = [_MONEY.match(c) for c in cells]
+        if not cells or not all(parsed):
+            continue
+        digits = max(len(m.group(1)) for m in parsed if m)
+        for r in out[1:]:
+            m = _MONEY.match(r[i]) if r[i] else None
+            if m and len(m.group(1)) < digits:
+                whole, frac = r[i][: m.start(1) - 1], m.group(1)
+                r[i] = f"{whole}.{frac}{'0' * (digits - len(frac))}{m.group(2)}"
+    return [tuple(r) for r in out]
+
+
 def _table(rows: list[tuple[str, ...]], left: tuple[int, ...] = (0,), cap: int = 40) -> list[str]:
-    """Columns padded to their widest cell (at most `cap`); the `left` columns left-aligned, numbers right."""
+    """Columns padded to their widest cell (at most `cap`, longer names shortened with an ellipsis); the `left`
+    columns left-aligned, numbers right, each money column to one precision."""
+    rows = _money_columns(rows)
     rows = [tuple(_LINE_BREAKS.sub(_escaped, c) for c in r) for r in rows]
     widths = [min(max(len(r[i]) for r in rows), cap) for i in range(len(rows[0]))]
     out = []
     for r in rows:
-        cells = [r[i][: widths[i]].ljust(widths[i]) if i in left else r[i].rjust(widths[i]) for i in range(len(r))]
+        cells = [
+            shorten(r[i], widths[i]).ljust(widths[i]) if i in left else r[i].rjust(widths[i]) for i in range(len(r))
+        ]
         out.append("  ".join(cells).rstrip())
     return out
 
@@ -281,7 +322,7 @@ PERIOD_TITLES = {"day": "Spend by day", "week": "Spend by week (from Monday)", "
 
 def _sum_periods(periods: list[dict[str, Any]]) -> dict[str, Any]:
     """Periods added up into one row (cost over the priced calls; None when none was priced)."""
-    out: dict[str, Any] = {k: sum(p[k] for p in periods) for k in PERIOD_SUMS}
+    out: dict[str, Any] = {k: sum(p.get(k) or 0 for p in periods) for k in PERIOD_SUMS}
     costs = [p["cost_usd"] for p in periods if p["cost_usd"] is not None]
     out["cost_usd"] = round(sum(costs), 10) if costs else None
     out["has_unpriced"] = any(p["has_unpriced"] for p in periods)
@@ -293,7 +334,7 @@ def _sum_periods(periods: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-PERIOD_SUMS = ("requests", "input_tokens", "cache_read_tokens", "output_tokens")
+PERIOD_SUMS = ("requests", "input_tokens", "cache_read_tokens", "cache_write_tokens", "output_tokens")
 
 
 def period_lines(view: dict[str, Any], last: int | None = None) -> list[str]:
@@ -305,7 +346,7 @@ def period_lines(view: dict[str, Any], last: int | None = None) -> list[str]:
     earlier = periods[: len(periods) - len(shown)]
     undated = view.get("undated")
     head = [PERIOD_TITLES[view["unit"]] + (f" (the latest {len(shown)} of {len(periods)})" if earlier else "")]
-    rows = [(view["unit"].upper(), "REQUESTS", "INPUT", "CACHED", "OUTPUT", "COST", "MODELS")]
+    rows = [(view["unit"].upper(), "REQUESTS", "INPUT", "CACHE READ", "CACHE WRITE", "OUTPUT", "COST", "MODELS")]
 
     def row(label: str, p: dict[str, Any], models: bool = True) -> tuple[str, ...]:
         names = sorted(p.get("by_model") or {}, key=lambda m: -p["by_model"][m]) if models else []
@@ -314,6 +355,7 @@ def period_lines(view: dict[str, Any], last: int | None = None) -> list[str]:
             num(p["requests"]),
             num(p["input_tokens"]),
             num(p["cache_read_tokens"]),
+            num(p.get("cache_write_tokens") or 0),
             num(p["output_tokens"]),
             usd(p["cost_usd"]) + (" +unpriced" if p["has_unpriced"] else ""),
             ", ".join(names[:3]) + (f" +{len(names) - 3}" if len(names) > 3 else ""),
@@ -321,12 +363,16 @@ def period_lines(view: dict[str, Any], last: int | None = None) -> list[str]:
 
     if earlier:
         rows.append(row(f"(earlier {count(len(earlier), view['unit'])})", _sum_periods(earlier), models=False))
-    rows += [row(p["start"], p) for p in shown]
+    for p in shown:
+        detail = p.get("models")
+        rows.append(row(_month(p["start"], view["unit"]), p, models=not detail))
+        for name, m in sorted((detail or {}).items(), key=lambda x: (-(x[1]["cost_usd"] or 0), x[0])):
+            rows.append(row(f"  └ {name}", m | {"by_model": {}}, models=False))
     if undated:
         rows.append(row("(undated)", undated | {"by_model": {}}))
     if len(rows) > 2:
         rows.append(row("TOTAL", _sum_periods(periods + ([undated | {"by_model": {}}] if undated else [])), False))
-    return head + _table(rows, left=(0, 6), cap=60)
+    return head + _table(rows, left=(0, 7), cap=60)
 
 
 def session_lines(sessions: dict[str, Any], last: int | None = None) -> list[str]:
@@ -344,7 +390,7 @@ def session_lines(sessions: dict[str, Any], last: int | None = None) -> list[str
     for x in top:
         rows.append(
             (
-                str(x["session"])[:36] + (" (rebuilt)" if x["source"] == "rebuilt" else ""),
+                shorten(str(x["session"]), 36) + (" (rebuilt)" if x["source"] == "rebuilt" else ""),
                 (x["last_ts"] or "")[:16].replace("T", " "),
                 num(x["requests"]),
                 num(x["input_tokens"]),
@@ -356,11 +402,11 @@ def session_lines(sessions: dict[str, Any], last: int | None = None) -> list[str
     return head + _table(rows, left=(0, 1, 6), cap=48)
 
 
-def render_view(report: dict[str, Any], view: str) -> str:
-    """`llmcost report --view V`: one view, every row."""
+def render_view(report: dict[str, Any], view: str, **opts: Any) -> str:
+    """`llmcost report --view V`: one view, every row (`opts`: order, breakdown, models; see view_json)."""
     from analyzer.report import view_json  # the rows come from the model, not from here
 
-    v = view_json(report, view)
+    v = view_json(report, view, **opts)
     if view == "sessions":
         lines = session_lines({"count": v["sessions"], "top": v["rows"]}) or ["No conversations or sessions."]
     elif view == "units":
@@ -399,6 +445,67 @@ def headline_lines(report: dict[str, Any]) -> list[str]:
     else:
         lines.append("Top lever  none saves money beyond the simulator's accuracy (see the report)")
     return lines
+
+
+def render_view_markdown(report: dict[str, Any], view: str, **opts: Any) -> str:
+    """`--view V --md FILE`: the one view as a Markdown table (with its undated row and total), not the whole
+    summary."""
+    from analyzer.report import view_json
+
+    v = view_json(report, view, **opts)
+    if view == "sessions":
+        head = ["Session", "Last activity", "Requests", "Input", "Output", "Cost", "Models"]
+        rows = [
+            [
+                str(x["session"]) + (" (rebuilt)" if x["source"] == "rebuilt" else ""),
+                (x["last_ts"] or "")[:16].replace("T", " "),
+                num(x["requests"]),
+                num(x["input_tokens"]),
+                num(x["output_tokens"]),
+                usd(x["cost_usd"]),
+                x["models"] or "",
+            ]
+            for x in v["rows"]
+        ]
+        title = f"# Conversations and sessions ({count(v['sessions'], 'session')})"
+    else:
+        lines = period_lines({"unit": v["unit"], "periods": v["rows"], "undated": v.get("undated")})
+        title = "# " + lines[0]
+        head = ["Day" if v["unit"] == "day" else v["unit"].capitalize(), "Requests", "Input", "Cache read"]
+        head += ["Cache write", "Output", "Cost", "Models"]
+        periods = v["rows"] + ([v["undated"] | {"start": "(undated)", "by_model": {}}] if v.get("undated") else [])
+        rows = [
+            [
+                _month(p["start"], v["unit"]),
+                num(p["requests"]),
+                num(p["input_tokens"]),
+                num(p["cache_read_tokens"]),
+                num(p.get("cache_write_tokens") or 0),
+                num(p["output_tokens"]),
+                usd(p["cost_usd"]) + (" +unpriced" if p["has_unpriced"] else ""),
+                ", ".join(sorted(p["by_model"], key=lambda m: -p["by_model"][m])),
+            ]
+            for p in periods
+        ]
+        if periods:
+            t = _sum_periods(periods)
+            rows.append(["**Total**", num(t["requests"]), num(t["input_tokens"]), num(t["cache_read_tokens"])])
+            rows[-1] += [num(t["cache_write_tokens"])]
+            rows[-1] += [num(t["output_tokens"]), usd(t["cost_usd"]) + (" +unpriced" if t["has_unpriced"] else ""), ""]
+    right = {i for i, h in enumerate(head) if h in ("Requests", "Input", "Cache read", "Cache write", "Output", "Cost")}
+    out = [
+        title,
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "|".join("---:" if i in right else "---" for i in range(len(head))) + "|",
+    ]
+    out += ["| " + " | ".join(c if c.startswith("**") else _md_cell(c) for c in r) + " |" for r in rows]
+    return "\n".join(out) + "\n"
+
+
+def _month(start: str, unit: str) -> str:
+    """A period's label: the day, the week's Monday, or the month as `2025-11`."""
+    return start[:7] if unit == "month" and start[:1].isdigit() else start
 
 
 def render_text(report: dict[str, Any]) -> str:
@@ -475,6 +582,17 @@ def render_text(report: dict[str, Any]) -> str:
                     usd(m["cost_usd"]),
                 )
             )
+        if len(report["by_model"]) > 1:
+            rows.append(
+                (
+                    "TOTAL" + (f" ({len(report['by_model'])} models)" if len(report["by_model"]) > 2 else ""),
+                    "",
+                    num(t["requests"]),
+                    num(t["input_tokens"]),
+                    num(t["output_tokens"]),
+                    usd(t["cost_usd"]),
+                )
+            )
         lines += _table(rows, left=(0, 1))
     if not trace_only:
         h = report["headline"]
@@ -489,6 +607,20 @@ def render_text(report: dict[str, Any]) -> str:
             lines.append(f"   {lv['action']}")
         if not h["levers"]:
             lines.append(h["no_lever_reason"])
+    lat = report.get("latency_by_model") or []
+    if lat:
+        lines += ["", "Latency by model (where the logs carry it)"]
+        rows = [("MODEL", "CALLS", "MEDIAN", "P95")]
+        rows += [
+            (
+                x["model"] or "",
+                num(x["requests"]),
+                f"{math.floor(x['median_ms'] + 0.5):,} ms",
+                f"{math.floor(x['p95_ms'] + 0.5):,} ms",
+            )
+            for x in lat[:10]
+        ]
+        lines += _table(rows, left=(0,))
     view = report.get("spend_by_period") or {}
     if view.get("periods") and (len(view["periods"]) > 1 or view.get("undated")):
         lines += [""] + period_lines(view, last=14)

@@ -63,17 +63,42 @@ PERIOD_UNITS = ("day", "week", "month")
 VIEWS = ("daily", "weekly", "monthly", "sessions", *unit_costs.VIEWS)
 
 
-def view_json(report: dict[str, Any], view: str) -> dict[str, Any]:
+def _model_match(models: tuple[str, ...]) -> Any:
+    want = {m.lower() for m in models}
+    return lambda name, key=None: not want or (name or "").lower() in want or (key or "").lower() in want
+
+
+def view_json(
+    report: dict[str, Any],
+    view: str,
+    order: str = "asc",
+    breakdown: bool = False,
+    models: tuple[str, ...] = (),
+) -> dict[str, Any]:
     """One view of the report for scripts (`--view daily --json -`): spend by day, week or month, or the
-    costliest sessions, with the period it covers."""
+    costliest sessions, with the period it covers. `order`: oldest first (asc, the default) or newest first;
+    `breakdown`: each period's models; `models`: only these models (as logged or the catalogue key they price
+    as, any case)."""
     out: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "view": view, "period": report["period"]}
+    match = _model_match(models)
+    if models:
+        out["models"] = list(models)
     if view == "sessions":
-        return out | {"sessions": report["sessions"]["count"], "rows": report["sessions"]["top"]}
+        rows = [
+            r
+            for r in report["sessions"]["top"]
+            if not models or any(match(m.strip()) for m in (r.get("models") or "").split(","))
+        ]
+        return out | {"sessions": report["sessions"]["count"] if not models else len(rows), "rows": rows}
     if view in unit_costs.VIEWS:
         return out | unit_costs.view(report["unit_costs"], view)
     unit = {"daily": "day", "weekly": "week", "monthly": "month"}[view]
     undated = (report.get("spend_by_period") or {}).get("undated")
-    return out | {"unit": unit, "rows": spend_by_period(report["by_day"], unit)["periods"], "undated": undated}
+    by_day = [r for r in report["by_day"] if match(r["model"], r.get("model_key"))]
+    rows = spend_by_period(by_day, unit, breakdown=breakdown)["periods"]
+    if order == "desc":
+        rows = rows[::-1]
+    return out | {"unit": unit, "order": order, "rows": rows, "undated": None if models else undated}
 
 
 def period_unit(days: float | None) -> str:
@@ -162,20 +187,23 @@ def _other_models(by_day: list[dict[str, Any]], listed: set[str]) -> list[dict[s
                 "requests": 0,
                 "input_tokens": 0,
                 "cache_read_tokens": 0,
+                "cache_write_tokens": 0,
                 "output_tokens": 0,
                 "cost_usd": None,
                 "has_unpriced": False,
             },
         )
-        for k in ("requests", "input_tokens", "cache_read_tokens", "output_tokens"):
-            o[k] += r[k] or 0
+        for k in ("requests", "input_tokens", "cache_read_tokens", "cache_write_tokens", "output_tokens"):
+            o[k] += r.get(k) or 0
         if r["cost_usd"] is not None:
             o["cost_usd"] = (o["cost_usd"] or 0.0) + r["cost_usd"]
         o["has_unpriced"] = o["has_unpriced"] or bool(r["has_unpriced"])
     return sorted(out + list(other.values()), key=lambda r: (r["day"], -(r["cost_usd"] or 0.0), r["model"]))
 
 
-def spend_by_period(by_day: list[dict[str, Any]], unit: str, undated: dict[str, Any] | None = None) -> dict[str, Any]:
+def spend_by_period(
+    by_day: list[dict[str, Any]], unit: str, undated: dict[str, Any] | None = None, breakdown: bool = False
+) -> dict[str, Any]:
     """The daily rows summed by day, ISO week or month: requests, tokens, cost (priced requests only) and the
     cost of each model as logged. A period with only unpriced traffic has cost None, never $0. `undated`: the
     calls with no timestamp, carried as their own row so that the periods plus it add up to the totals."""
@@ -191,14 +219,33 @@ def spend_by_period(by_day: list[dict[str, Any]], unit: str, undated: dict[str, 
                 "requests": 0,
                 "input_tokens": 0,
                 "cache_read_tokens": 0,
+                "cache_write_tokens": 0,
                 "output_tokens": 0,
                 "cost_usd": None,
                 "has_unpriced": False,
                 "by_model": {},
             },
         )
-        for k in ("requests", "input_tokens", "cache_read_tokens", "output_tokens"):
-            p[k] += r[k]
+        for k in ("requests", "input_tokens", "cache_read_tokens", "cache_write_tokens", "output_tokens"):
+            p[k] += r.get(k) or 0
+        if breakdown:  # each model's own row within the period (`--breakdown`)
+            m = p.setdefault("models", {}).setdefault(
+                r["model"],
+                {
+                    "requests": 0,
+                    "input_tokens": 0,
+                    "cache_read_tokens": 0,
+                    "cache_write_tokens": 0,
+                    "output_tokens": 0,
+                    "cost_usd": None,
+                    "has_unpriced": False,
+                },
+            )
+            for k in ("requests", "input_tokens", "cache_read_tokens", "cache_write_tokens", "output_tokens"):
+                m[k] += r.get(k) or 0
+            if r["cost_usd"] is not None:
+                m["cost_usd"] = round((m["cost_usd"] or 0.0) + r["cost_usd"], 10)
+            m["has_unpriced"] = m["has_unpriced"] or bool(r["has_unpriced"])
         p["has_unpriced"] = p["has_unpriced"] or bool(r["has_unpriced"])
         if r["cost_usd"] is not None:
             p["cost_usd"] = round((p["cost_usd"] or 0.0) + r["cost_usd"], 10)
@@ -208,17 +255,40 @@ def spend_by_period(by_day: list[dict[str, Any]], unit: str, undated: dict[str, 
     return out
 
 
+def latency_by_model(con: Any) -> list[dict[str, Any]]:
+    """Latency per model where the logs carry it (Bedrock, OpenTelemetry spans, ...): calls with a latency, the
+    median and the 95th percentile in milliseconds. Empty when no call has one."""
+    rows = con.execute(
+        "SELECT model, count(latency_ms), median(latency_ms), quantile_cont(latency_ms, 0.95) FROM priced_requests "
+        "WHERE latency_ms IS NOT NULL GROUP BY model ORDER BY count(latency_ms) DESC, model LIMIT ?",
+        [MAX_LISTED],
+    ).fetchall()
+    return [
+        {"model": m, "requests": int(n), "median_ms": round(float(med), 1), "p95_ms": round(float(p95), 1)}
+        for m, n, med, p95 in rows
+    ]
+
+
 def undated_spend(con: Any) -> dict[str, Any] | None:
     """The period's calls with no timestamp, summed like one period (they count in the totals, in no day)."""
     rows = con.execute(
         "SELECT count(*), coalesce(sum(input_tokens), 0)::BIGINT, coalesce(sum(cache_read_tokens), 0)::BIGINT, "
+        "coalesce(sum(cache_write_5m_tokens + cache_write_1h_tokens), 0)::BIGINT, "
         "coalesce(sum(output_tokens), 0)::BIGINT, sum(cost), bool_or(NOT priced) FROM priced_requests "
         "WHERE ts IS NULL"
     ).fetchall()
     row = rows[0] if rows else None
     if not row or not row[0]:
         return None
-    keys = ("requests", "input_tokens", "cache_read_tokens", "output_tokens", "cost_usd", "has_unpriced")
+    keys = (
+        "requests",
+        "input_tokens",
+        "cache_read_tokens",
+        "cache_write_tokens",
+        "output_tokens",
+        "cost_usd",
+        "has_unpriced",
+    )
     u = dict(zip(keys, row, strict=True))
     u["cost_usd"] = _usd(u["cost_usd"])
     u["has_unpriced"] = bool(u["has_unpriced"])
@@ -374,6 +444,7 @@ def build_report(
     sessions = queries.rows(con, "spend_by_session")
     report["sessions"] = {"count": len(sessions), "top": [_clean(r) for r in sessions[:TOP_SESSIONS]]}
     report["unit_costs"] = unit_costs.section(con)  # cost per conversation, session, user, feature, tag, task
+    report["latency_by_model"] = latency_by_model(con)
     report["spend_by_period"] = spend_by_period(report["by_day"], period_unit(days), undated_spend(con))
     report["projection"] = projection_by_model(con, cat, since, until, days)
     report["headline"] = actions.headline(report)
@@ -681,7 +752,7 @@ def assumptions(report: dict[str, Any]) -> list[str]:
     out = [
         *(
             [
-                f"{lo['requests']:,} request(s) dated {lo['first'][:10]}"
+                f"{lo['requests']:,} request{'' if lo['requests'] == 1 else 's'} dated {lo['first'][:10]}"
                 + (f" to {lo['last'][:10]}" if lo["last"] != lo["first"] else "")
                 + f" are left out of the period: {lo['reason']} (a clock reset or a test record, most likely)."
             ]

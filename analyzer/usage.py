@@ -182,7 +182,9 @@ def _totals(usage: pl.DataFrame, costs: pl.DataFrame) -> dict[str, Any]:
         "billed_usd": _usd(billed),
         "billed_complete": all("UNPRICED" not in how for b in basis.values() for how in b),
         "billed_basis": [
-            f"{provider}: {n} day(s) from {how}" for provider, b in sorted(basis.items()) for how, n in b.items()
+            f"{provider}: {n} day{'' if n == 1 else 's'} from {how}"
+            for provider, b in sorted(basis.items())
+            for how, n in b.items()
         ],
         "unpriced_buckets": usage.height - priced.height,
     }

@@ -8,6 +8,7 @@ SELECT CAST(ts AS DATE)                      AS day,
        count(*)                              AS requests,
        sum(input_tokens)::BIGINT                     AS input_tokens,
        sum(cache_read_tokens)::BIGINT                AS cache_read_tokens,
+       sum(cache_write_5m_tokens + cache_write_1h_tokens)::BIGINT AS cache_write_tokens,
        sum(output_tokens)::BIGINT                    AS output_tokens,
        sum(cost)                             AS cost_usd,  -- NULL when no request of the group is priced
        bool_or(NOT priced)                   AS has_unpriced

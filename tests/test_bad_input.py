@@ -56,7 +56,7 @@ def test_cli_warns_in_one_line_and_exits_0(runner, mixed, tmp_path):
     assert res.exit_code == 0, res.output
     warnings = [ln for ln in res.stderr.splitlines() if "warning" in ln]
     assert len(warnings) == 1
-    assert "7 record(s) rejected" in warnings[0] and f"{mixed}:2" in warnings[0]
+    assert "7 records rejected" in warnings[0] and f"{mixed}:2" in warnings[0]
     data = json.loads(out.read_text())
     assert data["ingest"]["rejected"] == 7 and data["totals"]["requests"] == 4
     assert data["ingest"]["rejects_by_reason"][0]["records"] == 1

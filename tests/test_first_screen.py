@@ -419,3 +419,271 @@ def test_negative_already_saved_reads_as_a_cost():
         "{% endif %}"
     )
     assert tpl.render(x=-0.0001) == "cost $0.0001 more" and tpl.render(x=0.5) == "saved $0.5000"
+
+
+# ---- item 10: Ctrl-C: one line, exit 130, the workers stopped at once -------------------------------------------
+
+
+def sigint_handler(_: int) -> str:
+    import signal
+
+    return "ignored" if signal.getsignal(signal.SIGINT) == signal.SIG_IGN else "default"
+
+
+def nap(seconds: float) -> float:
+    import time
+
+    time.sleep(seconds)
+    return seconds
+
+
+class Napper:
+    def nap(self, seconds: float) -> float:
+        return nap(seconds)
+
+
+def test_ctrl_c_is_one_line_and_exit_130(runner, tmp_path, monkeypatch):
+    import duckdb
+
+    import analyzer.cli as cli_mod
+
+    log = write_jsonl(tmp_path / "a.jsonl", [openai_record(rid="a")])
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli_mod, "build_report", interrupted)
+    res = runner.invoke(cli, ["report", str(log)])
+    assert res.exit_code == 130 and res.stderr == "llmcost: interrupted\n" and "Aborted" not in res.output
+
+    def cleanup_fails(*a, **k):  # Ctrl-C inside a database call, then the cleanup's follow-up error
+        try:
+            raise KeyboardInterrupt
+        finally:
+            raise duckdb.InvalidInputException("connection is busy with another call")
+
+    monkeypatch.setattr(cli_mod, "build_report", cleanup_fails)
+    res = runner.invoke(cli, ["report", str(log)])
+    assert res.exit_code == 130 and res.stderr == "llmcost: interrupted\n"
+
+
+def test_workers_leave_ctrl_c_to_the_parent_which_stops_them_at_once():
+    import signal
+    import threading
+    import time
+
+    from analyzer.parallel import Local
+
+    be = Local(2)
+    try:
+        assert be.map(sigint_handler, [0, 1]) == ["ignored", "ignored"]  # no traceback from each worker
+        actors = be.actors(Napper, [(), ()])
+        assert be.call(actors, "nap", [(0,), (0,)]) == [0, 0]
+        # Ctrl-C reaching the parent alone (to its main thread, as the terminal's would be handled)
+        timer = threading.Timer(1.0, signal.pthread_kill, (threading.main_thread().ident, signal.SIGINT))
+        timer.start()
+        t0 = time.monotonic()
+        with pytest.raises(KeyboardInterrupt):
+            try:
+                be.call(actors, "nap", [(60,), (60,)])
+            finally:
+                be.close()
+        assert time.monotonic() - t0 < 10  # was 5 s a worker and then its unit: stopped at once now
+        assert all(not a.proc.is_alive() for a in actors)
+    finally:
+        be.close()
+
+
+# ---- item 11: files passed over beside the logs are said, not skipped silently ---------------------------------
+
+
+def test_csv_files_beside_logs_get_a_note(runner, tmp_path):
+    write_jsonl(tmp_path / "a.jsonl", [openai_record(rid="a")])
+    for name in ("x.csv", "y.csv", "z.csv", "w.csv"):
+        (tmp_path / name).write_text("a,b\n1,2\n")
+    res = runner.invoke(cli, ["report", str(tmp_path)])
+    assert res.exit_code == 0
+    notes = [x for x in res.stderr.splitlines() if "not a log by name" in x]
+    assert len(notes) == 1 and notes[0].startswith("llmcost: note: skipped 4 files that are not a log by name")
+    assert notes[0].endswith("and 1 more") and "w.csv" in notes[0]
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    (alone / "x.csv").write_text("a,b\n")
+    res = runner.invoke(cli, ["report", str(alone)])
+    assert res.exit_code == 1 and "none of the 1 file found" in res.stderr
+
+
+# ---- item 14: --view V --md writes the view as a Markdown table, nothing glued to it ----------------------------
+
+
+def test_view_as_markdown_is_the_view_alone(runner):
+    from tests.conftest import SAMPLES
+
+    res = runner.invoke(cli, ["report", str(SAMPLES), "--view", "daily", "--md", "-"])
+    assert res.exit_code == 0
+    lines = res.stdout.splitlines()
+    assert lines[0].startswith("# Spend by day") and lines[1] == ""
+    assert lines[2] == "| Day | Requests | Input | Cache read | Cache write | Output | Cost | Models |"
+    assert all(x.startswith("|") and x.endswith("|") for x in lines[2:])  # a table to the end, no terminal text
+    doc = json.loads(runner.invoke(cli, ["report", str(SAMPLES), "--view", "daily", "--json", "-"]).stdout)
+    assert len(lines) - 4 == len(doc["rows"]) + (1 if doc["undated"] else 0) + 1  # rows, undated, total
+    total = lines[-1].split(" | ")
+    assert total[0] == "| **Total**" and int(total[1].replace(",", "")) == sum(r["requests"] for r in doc["rows"]) + (
+        doc["undated"]["requests"] if doc["undated"] else 0
+    )
+    assert "LAST ACTIVITY" not in res.stdout and "Spend      " not in res.stdout
+    sessions = runner.invoke(cli, ["report", str(SAMPLES), "--view", "sessions", "--md", "-"]).stdout.splitlines()
+    assert sessions[0].startswith("# Conversations and sessions") and sessions[2].startswith("| Session |")
+
+
+# ---- item 15: a pipe closed early is no error; the display spans the terminal, not 80 columns -------------------
+
+
+def test_output_into_head_prints_no_error(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT, SAMPLES
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "analyzer", "report", str(SAMPLES), "--json", "-"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+    )
+    assert proc.stdout.read(10)  # `| head -c 10`: the reader goes after the first bytes
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 0
+    assert "Broken pipe" not in err and "Traceback" not in err and "Exception ignored" not in err
+
+
+def test_progress_display_takes_the_terminal_width():
+    import fcntl
+    import os
+    import pty
+    import struct
+    import termios
+
+    from analyzer.progress import _columns
+
+    master, slave = pty.openpty()
+    try:
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 200, 0, 0))
+        with os.fdopen(os.dup(slave), "w") as tty:
+            assert _columns(tty) == 200
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
+# ---- item 16: tables as ccusage's: ellipsis, totals, 2025-11, one precision a column, plurals, no None -----------
+
+
+def test_long_names_keep_their_start_and_end():
+    from analyzer.render import _table, shorten
+
+    name = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
+    short = shorten(name, 40)
+    assert len(short) == 40 and "…" in short and short.endswith("-v1:0") and short.startswith("us.anthropic.")
+    a, b = shorten("x" * 30 + "-alpha:0", 20), shorten("x" * 30 + "-beta:0", 20)
+    assert a != b
+    rows = _table([("NAME", "COST"), ("a", "$0.00"), ("b", "$0.0037"), ("c", "$1.25")])
+    costs = [r.split()[-1] for r in rows[1:]]
+    assert costs == ["$0.0000", "$0.0037", "$1.2500"]  # one precision in the column
+
+
+def test_first_screen_tables_have_totals_months_plurals_and_no_none(shared_run):
+    out, rep, _ = shared_run
+    assert "None" not in out and "(s)" not in out
+    models = out[out.index("MODEL ") :].split("\n\n")[0].splitlines()
+    total = models[-1]
+    assert total.startswith("TOTAL") and total.split()[-1] == re.search(r"^Spend +(\S+)", out, re.M).group(1)
+    body = [r for r in models[1:-1]]
+    assert sum(int(r.split()[-4].replace(",", "")) for r in body) == rep["totals"]["requests"]
+    assert not any(len(r.split("  ")[0]) == 40 and "…" not in r.split("  ")[0] for r in body)  # cut only with …
+    months = _period_block(out, "Spend by month")
+    assert all(re.match(r"^(\d{4}-\d{2} |\(undated\)|TOTAL)", r) for r in months), months
+
+
+# ---- item 12: the latency `formats` promises is shown: median and p95 by model ---------------------------------
+
+
+def test_latency_by_model_where_logged(sample_logs_run):
+    out, html, rep = sample_logs_run
+    lat = {x["model"]: x for x in rep["latency_by_model"]}
+    bedrock = lat["us.anthropic.claude-sonnet-4-5-20250929-v1:0"]  # sample_logs/bedrock_converse.jsonl: 2023, 1990 ms
+    assert bedrock["requests"] == 2 and bedrock["median_ms"] == (2023 + 1990) / 2
+    assert bedrock["p95_ms"] == pytest.approx(1990 + 0.95 * (2023 - 1990), abs=0.1)  # linear interpolation
+    block = out[out.index("Latency by model") :].split("\n\n")[0]
+    assert "2,007 ms" in block and "2,021 ms" in block
+    assert 'id="latency"' in html and "Latency by model" in html
+
+
+# ---- item 17: --breakdown, --order, cache write and read columns, --since 20250601, --model --------------------
+
+
+def test_view_breakdown_order_cache_columns_compact_dates_and_model_filter(runner, tmp_path):
+    day = 1_764_000_000  # 2025-11-24
+    recs = [
+        openai_record(model="gpt-4o", prompt=1000, completion=10, cached=200, ts=day, rid="a"),
+        openai_record(model="gpt-4o-mini", prompt=500, completion=20, ts=day + 60, rid="b"),
+        openai_record(model="gpt-4o", prompt=100, completion=5, ts=day + 86400, rid="c"),
+    ]
+    log = write_jsonl(tmp_path / "a.jsonl", recs)
+    args = ["report", str(log), "--view", "daily", "--since", "20251124"]
+    res = runner.invoke(cli, [*args, "--breakdown", "--order", "desc"])
+    assert res.exit_code == 0, res.output
+    lines = res.stdout.splitlines()
+    assert lines[1].split()[:7] == ["DAY", "REQUESTS", "INPUT", "CACHE", "READ", "CACHE", "WRITE"]
+    assert lines[2].startswith("2025-11-25") and lines[4].startswith("2025-11-24")  # newest first
+    assert lines[3].split()[:3] == ["└", "gpt-4o", "1"]
+    sub = {x.split()[1]: x for x in lines[5:7]}
+    # gpt-4o on the 24th: 1,000 input (200 read) x $2.50/$1.25 per million + 10 output x $10 per million
+    assert (
+        sub["gpt-4o"].split()[2:4] == ["1", "1,000"]
+        and f"${(800 * 2.5 + 200 * 1.25 + 10 * 10) / 1e6:.4f}" in sub["gpt-4o"]
+    )
+    assert "$0.0001" in sub["gpt-4o-mini"]  # 500 x $0.15 + 20 x $0.60 per million = $0.000087, to 4 places
+    doc = json.loads(runner.invoke(cli, [*args, "--model", "GPT-4O", "--json", "-"]).stdout)
+    assert doc["models"] == ["GPT-4O"] and [r["requests"] for r in doc["rows"]] == [1, 1]
+    assert doc["rows"][0]["cache_write_tokens"] == 0 and doc["rows"][0]["cache_read_tokens"] == 200
+    assert doc["rows"][0]["cost_usd"] == pytest.approx((800 * 2.5 + 200 * 1.25 + 10 * 10) / 1e6)
+
+
+# ---- item 18: the HTML: empty months on the time axis, the shared-prefixes table fits 1280 px --------------------
+
+
+def test_time_axis_keeps_empty_months():
+    from analyzer import charts
+
+    def p(start, cost):
+        return {"start": start, "cost_usd": cost, "by_model": {"m": cost}}
+
+    rep = {"spend_by_period": {"unit": "month", "periods": [p("2025-01-01", 1.0), p("2025-04-01", 2.0)]}}
+    spec = charts.daily_spend(rep)
+    x = spec["encoding"]["x"]
+    assert x["scale"]["domain"] == ["Jan 2025", "Feb 2025", "Mar 2025", "Apr 2025"]
+    assert sorted({d["period"] for d in spec["data"]["values"]}) == ["Apr 2025", "Jan 2025"]
+    assert x["axis"]["labelOverlap"] == "greedy"
+    assert charts._every_period("2025-12-29", "2026-01-12", "week") == ["2025-12-29", "2026-01-05", "2026-01-12"]
+
+
+def test_shared_prefixes_headings_wrap_and_hashes_are_short(sample_logs_run):
+    _, html, rep = sample_logs_run
+    if not rep.get("top_prefixes"):
+        pytest.skip("no shared prefixes in sample_logs")
+    table = html[html.index('id="top-prefixes"') :].split("</table>")[0]
+    assert table.count('<th class="wrap">') + table.count('<th class="n wrap">') == 14
+    full = rep["top_prefixes"][0]["prefix"]
+    assert f'title="{full}">{full[:12]}</code>' in table
+    assert '<table class="sortable dense" id="top-prefixes">' in html  # padded tighter (measured: 1,200 px at 1280)
+
+
+def test_a_one_day_window_over_its_own_day_is_said_once():
+    from analyzer.render import period_words
+
+    p = {"start": "2025-11-27T00:01:00Z", "end": "2025-11-27T23:00:00Z", "days": 1.0}
+    p |= {"since": "2025-11-27T00:00:00Z", "until": "2025-11-28T00:00:00Z"}
+    assert period_words(p, minutes=False) == "2025-11-27 (1 day)"
+    assert period_words(p).startswith("2025-11-27 asked (1 day); the data spans 2025-11-27 00:01 .. ")
