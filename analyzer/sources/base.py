@@ -69,7 +69,7 @@ def record_key(source: str, obj: Any, context: str | None = None) -> str:
 
 @dataclass(slots=True)
 class Request:
-    """One API call in the canonical shape (see DESIGN.md, table `requests`)."""
+    """One API call in the canonical shape (table `requests`, analyzer/migrations.py)."""
 
     model: str
     provider: str | None = None

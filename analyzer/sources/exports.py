@@ -18,7 +18,7 @@ from analyzer.sources.base import RecordError, first_str
 
 @dataclass(slots=True)
 class UsageBucket:
-    """One result of one time bucket of a usage or cost export (see DESIGN.md, table `usage_buckets`)."""
+    """One result of one time bucket of a usage or cost export (table `usage_buckets`, analyzer/migrations.py)."""
 
     export: str  # the format it came from, e.g. "openai_usage"
     kind: str  # "usage" (token counts) or "cost" (an amount only)
