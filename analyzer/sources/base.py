@@ -581,7 +581,9 @@ def envelope(obj: dict[str, Any]) -> Envelope | None:
     wrapped = isinstance(resp, dict) and ("status" in resp or "status_code" in resp) and "body" in resp
     if wrapped and (isinstance(resp["body"], dict) or looks_like_stream(resp["body"])):
         st = resp.get("status", resp.get("status_code"))
-        status_code = st.get("code") if isinstance(st, dict) else st if isinstance(st, int) else None
+        status_code = st.get("code") if isinstance(st, dict) else st
+        if not (isinstance(status_code, int) and not isinstance(status_code, bool) and 100 <= status_code <= 599):
+            status_code = None  # an HTTP status is a number of 100-599; anything else says nothing
         resp = resp["body"]
     if status_code is None:  # a logger that keeps the HTTP status beside the bodies
         st = obj.get("status_code", obj.get("status"))

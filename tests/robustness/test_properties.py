@@ -256,3 +256,16 @@ def test_shapes_found_by_fuzzing_the_newer_sources(fmt, path, value, tmp_path, s
     shared_store.ingest([str(path_)], fmt=_source(fmt))
     reasons = [r[0] for r in shared_store.con.execute("SELECT reason FROM rejects").fetchall()]
     assert not [r for r in reasons if r.startswith("unexpected content")], reasons
+
+
+# Found by the 30-minute fuzz run (issue 23): an HTTP status that is not a number ended the record in a TypeError.
+@pytest.mark.parametrize("value", [[], {}, "200", True, 10_000, -1, None])
+def test_a_status_code_of_any_shape_is_not_a_crash(value, tmp_path, shared_store):
+    good = template("bedrock_invoke_model")
+    path_ = tmp_path / "log.jsonl"
+    odd = _replace(good, ("response", "status", "code"), value)
+    path_.write_bytes(jsonl([json.dumps(good).encode(), json.dumps(odd).encode()]))
+    _reset(shared_store)
+    shared_store.ingest([str(path_)], fmt=_source("bedrock_invoke_model"))
+    reasons = [r[0] for r in shared_store.con.execute("SELECT reason FROM rejects").fetchall()]
+    assert not [r for r in reasons if r.startswith("unexpected content")], reasons
