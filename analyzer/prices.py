@@ -889,7 +889,9 @@ def price_requests(df: pl.DataFrame, cat: Catalogue, *, dated: bool = True) -> p
         unit_in = pl.when(pl.col("_unit_side") == "input").then(unit_cost).otherwise(0.0).fill_null(0.0)
         unit_out = pl.when(pl.col("_unit_side") == "output").then(unit_cost).otherwise(0.0).fill_null(0.0)
     out = out.with_columns(
-        priced=pl.col("model_key").is_not_null(),
+        # a call the provider did not bill (an error, a proxy's own cache) costs $0 whatever its model: known, not
+        # unpriced (failed batch lines carry no model at all)
+        priced=pl.col("model_key").is_not_null() | ~billed,
         threshold=pl.col("threshold").clip(lower_bound=0),
         cost_input=part(uncached, "r_input") + unit_in,
         cost_cache_read=part(pl.col("cache_read_tokens"), "r_cache_read"),

@@ -682,6 +682,8 @@ def test_anthropic_batch_results_at_batch_prices_failed_ones_apart(runner, tmp_p
     )
     # Sonnet 4.5 at batch prices (half): input 1.50, 1h write 3.00, cache read 0.15, output 7.50 per MTok
     assert t["cost_usd"] == pytest.approx(100 * 1.50 * M + 2000 * 3.00 * M + 3000 * 0.15 * M + 40 * 7.50 * M)
+    # the three unbilled lines carry no model: they cost $0 (known), they are not "unpriced"
+    assert t["unpriced_requests"] == 0
 
 
 def test_anthropic_batch_results_bad_lines_are_rejected(store, tmp_path):
