@@ -15,6 +15,7 @@ import polars as pl
 from analyzer import (
     __version__,
     actions,
+    blocks,
     conversations,
     prefixes,
     projection,
@@ -60,7 +61,7 @@ PERIOD_UNITS = ("day", "week", "month")
 
 
 # `llmcost report --view`, as ccusage's commands, and the cost per unit of work (units, users, tags, tasks)
-VIEWS = ("daily", "weekly", "monthly", "sessions", *unit_costs.VIEWS)
+VIEWS = ("daily", "weekly", "monthly", "sessions", "blocks", *unit_costs.VIEWS)
 
 
 def view_json(report: dict[str, Any], view: str) -> dict[str, Any]:
@@ -69,6 +70,8 @@ def view_json(report: dict[str, Any], view: str) -> dict[str, Any]:
     out: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "view": view, "period": report["period"]}
     if view == "sessions":
         return out | {"sessions": report["sessions"]["count"], "rows": report["sessions"]["top"]}
+    if view == "blocks":  # ccusage's 5-hour billing windows (blocks.py)
+        return out | (report.get("blocks") or blocks.section(pl.DataFrame()))
     if view in unit_costs.VIEWS:
         return out | unit_costs.view(report["unit_costs"], view)
     unit = {"daily": "day", "weekly": "week", "monthly": "month"}[view]
@@ -249,8 +252,10 @@ def build_report(
     routing_rules: list[Rule] | None = None,
     show_text: bool = False,
     backend: Backend | None = None,
+    with_blocks: bool = False,
 ) -> dict[str, Any]:
-    """The report model. `backend`: where the savings replays run (parallel.py; default: this process)."""
+    """The report model. `backend`: where the savings replays run (parallel.py; default: this process).
+    `with_blocks`: the 5-hour blocks even when no agent log is in the store (they are there for agent logs)."""
     con = store.con
     left_out = None
     if since is None and until is None:
@@ -374,6 +379,8 @@ def build_report(
     sessions = queries.rows(con, "spend_by_session")
     report["sessions"] = {"count": len(sessions), "top": [_clean(r) for r in sessions[:TOP_SESSIONS]]}
     report["unit_costs"] = unit_costs.section(con)  # cost per conversation, session, user, feature, tag, task
+    if (agent_blocks := blocks.for_report(con, priced, with_blocks)) is not None:
+        report["blocks"] = agent_blocks  # ccusage's 5-hour billing windows of agent logs
     report["spend_by_period"] = spend_by_period(report["by_day"], period_unit(days), undated_spend(con))
     report["projection"] = projection_by_model(con, cat, since, until, days)
     report["headline"] = actions.headline(report)
