@@ -3,10 +3,13 @@ Figures hand-computed: claude-sonnet-4 at $3/M input and $15/M output, 1,000 inp
 
 import math
 import re
+from pathlib import Path
 
 from analyzer.cli import cli
 from analyzer.render import usd
+from tests.test_audit import audit
 from tests.test_blocks import CALL_USD, claude_code_log
+from tests.test_budgets import two_days  # noqa: F401 (a fixture)
 
 TIMES = [f"2026-01-08T{hm}:00Z" for hm in ("10:20", "10:50")] + [
     f"2026-01-09T{hm}:00Z" for hm in ("10:20", "10:50", "11:20")
@@ -47,3 +50,15 @@ def test_no_budgets_no_section(runner, tmp_path):
     assert res.exit_code == 0, res.output
     assert 'id="budgets"' not in (tmp_path / "r.html").read_text()
     assert "Budgets" not in (tmp_path / "r.md").read_text()
+
+
+def test_the_audit_page_shows_its_budgets(runner, two_days):  # noqa: F811 (the fixture)
+    from tests.test_budgets import D1, D2, FORECAST, _budgets
+
+    b = _budgets(two_days, "[[budget]]\nname = 'team'\nlimit_usd = 1.0\n")
+    res, out = audit(runner, two_days, "--budgets", b)
+    assert res.exit_code == 0, res.output
+    page = Path(out["outputs"]["html"]).read_text()
+    sec = re.search(r'<section id="budgets">.*?</section>', page, re.S).group()
+    assert usd(D1 + D2) in sec and usd(FORECAST) in sec and f"{(D1 + D2) / 1.0:.1%}" in sec
+    assert "## Budgets on 2025-11-21" in Path(out["outputs"]["md"]).read_text()
