@@ -382,8 +382,8 @@ def _ignored_files(paths: tuple[str, ...]) -> list[Path]:
 @click.option(
     "--view",
     type=click.Choice(VIEWS),
-    help="Print one view in full (spend by day, week or month; the costliest sessions; cost per unit of work, per "
-    "user, tag or agent task); with --json, write it as JSON.",
+    help="Print one view in full (spend by day, week or month; 5-hour blocks; the costliest sessions; cost per unit of "
+    "work, per user, tag or agent task); with --json, write it as JSON.",
 )
 @click.option(
     "--order",
@@ -475,6 +475,7 @@ def report(
                 routing_rules=rules,
                 show_text=show_text,
                 backend=backend,
+                with_blocks=view == "blocks",
             )
         finally:
             backend.close()  # the workers' memory goes before the report is rendered

@@ -21,7 +21,7 @@ import jinja2
 import orjson
 from markupsafe import Markup
 
-from analyzer import charts, unit_costs
+from analyzer import blocks, charts, unit_costs
 from analyzer.errors import InputError
 from analyzer.redact import terminal_safe
 from analyzer.resources import resource_dir
@@ -407,7 +407,9 @@ def render_view(report: dict[str, Any], view: str, **opts: Any) -> str:
     from analyzer.report import view_json  # the rows come from the model, not from here
 
     v = view_json(report, view, **opts)
-    if view == "sessions":
+    if view == "blocks":
+        lines = blocks.lines(v)
+    elif view == "sessions":
         lines = session_lines({"count": v["sessions"], "top": v["rows"]}) or ["No conversations or sessions."]
     elif view == "units":
         lines = unit_costs.lines(report["unit_costs"]) or ["No conversations, sessions, users, tags or tasks."]

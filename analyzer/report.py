@@ -15,6 +15,7 @@ import polars as pl
 from analyzer import (
     __version__,
     actions,
+    blocks,
     conversations,
     prefixes,
     projection,
@@ -60,7 +61,7 @@ PERIOD_UNITS = ("day", "week", "month")
 
 
 # `llmcost report --view`, as ccusage's commands, and the cost per unit of work (units, users, tags, tasks)
-VIEWS = ("daily", "weekly", "monthly", "sessions", *unit_costs.VIEWS)
+VIEWS = ("daily", "weekly", "monthly", "sessions", "blocks", *unit_costs.VIEWS)
 
 
 def _model_match(models: tuple[str, ...]) -> Any:
@@ -90,6 +91,8 @@ def view_json(
             if not models or any(match(m.strip()) for m in (r.get("models") or "").split(","))
         ]
         return out | {"sessions": report["sessions"]["count"] if not models else len(rows), "rows": rows}
+    if view == "blocks":  # ccusage's 5-hour billing windows (blocks.py)
+        return out | (report.get("blocks") or blocks.section(pl.DataFrame()))
     if view in unit_costs.VIEWS:
         return out | unit_costs.view(report["unit_costs"], view)
     unit = {"daily": "day", "weekly": "week", "monthly": "month"}[view]
@@ -319,8 +322,10 @@ def build_report(
     routing_rules: list[Rule] | None = None,
     show_text: bool = False,
     backend: Backend | None = None,
+    with_blocks: bool = False,
 ) -> dict[str, Any]:
-    """The report model. `backend`: where the savings replays run (parallel.py; default: this process)."""
+    """The report model. `backend`: where the savings replays run (parallel.py; default: this process).
+    `with_blocks`: the 5-hour blocks even when no agent log is in the store (they are there for agent logs)."""
     con = store.con
     left_out = None
     if since is None and until is None:
@@ -445,6 +450,8 @@ def build_report(
     report["sessions"] = {"count": len(sessions), "top": [_clean(r) for r in sessions[:TOP_SESSIONS]]}
     report["unit_costs"] = unit_costs.section(con)  # cost per conversation, session, user, feature, tag, task
     report["latency_by_model"] = latency_by_model(con)
+    if (agent_blocks := blocks.for_report(con, priced, with_blocks)) is not None:
+        report["blocks"] = agent_blocks  # ccusage's 5-hour billing windows of agent logs
     report["spend_by_period"] = spend_by_period(report["by_day"], period_unit(days), undated_spend(con))
     report["projection"] = projection_by_model(con, cat, since, until, days)
     report["headline"] = actions.headline(report)
