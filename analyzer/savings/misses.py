@@ -11,7 +11,9 @@ same calls (`_simulate`) whose reads never fall below the previous step's:
 2. `breakpoint`: explicit caches (Anthropic) read and write only at breakpoints: missing, misplaced, or more
    than the provider's maximum of 4 (lifted: every prefix cached, as an automatic cache does);
 3. `scope`: a cache is per provider, model and API key (organisation, region): a model switch or another key
-   starts cold (lifted: one cache per provider, prefixes hashed without the model);
+   starts cold (lifted: a conversation's earlier prefixes serve it whatever model or key sent them, prefixes
+   hashed without the model; across conversations the scopes stay apart, so the figures are the same whether
+   the engine replays the traffic whole or in bins);
 4. `expired`: the gap since the previous request of its prefix exceeded the provider's TTL (lifted: no expiry);
    each such miss names the longer-TTL option that would have kept it, and its price;
 5. `prefix_changed`: against the previous request of its conversation, a message before the new turn changed:
@@ -108,8 +110,10 @@ def _simulate(reqs: list[_Req], lift: set[str], info: dict[str, Any] | None = No
         rule = rule_of(c.provider, c.model, c.ts)
         assert rule is not None
         explicit = rule.mode == "explicit" and "breakpoint" not in lift
-        scope = (c.provider,) if "scope" in lift else (c.provider, c.model, c.key)
-        entries = live.setdefault(scope, {})
+        entries = live.setdefault((c.provider, c.model, c.key), {})
+        # scope lifted: a conversation's own earlier prefixes serve it whatever model or key sent them (within a
+        # conversation only, so the figure is the same whether the traffic is replayed whole or in bins)
+        stores = [entries, live.setdefault(("thread", c.provider, r.thread), {})] if "scope" in lift else [entries]
         ttl = case_ttl(rule, "central")
         minimum, step = min_tokens(rule, c.model), rule.step
         keep_min = "min_length" not in lift
@@ -118,14 +122,16 @@ def _simulate(reqs: list[_Req], lift: set[str], info: dict[str, Any] | None = No
             limit = max((i for i, _ in c.bps), default=-1)
         hit, gap = -1, None
         for k in range(min(limit, len(r.nodes) - 1), -1, -1):
-            e = entries.get(r.nodes[k])
-            if e is not None and ("expired" in lift or c.ts - e[0] <= e[1]):
-                hit, gap = k, c.ts - e[0]
+            found = [e for st in stores if (e := st.get(r.nodes[k])) is not None]
+            live_ = [e for e in found if "expired" in lift or c.ts - e[0] <= e[1]]
+            if live_:
+                hit, gap = k, c.ts - max(e[0] for e in live_)
                 break
         read = _grain(c.cum[hit], minimum, step, keep_min) if hit >= 0 else 0
         if "prefix_changed" in lift:
             p = last_of_thread.get(r.thread)
-            if p is not None and (p.call.provider,) + (() if "scope" in lift else (p.call.model, p.call.key)) == scope:
+            same = (p.call.provider, p.call.model, p.call.key) == (c.provider, c.model, c.key) if p else False
+            if p is not None and (same or ("scope" in lift and p.call.provider == c.provider)):
                 m = 0
                 while m < min(len(p.roles), len(r.roles)) and p.roles[m] == r.roles[m]:
                     m += 1
@@ -139,18 +145,19 @@ def _simulate(reqs: list[_Req], lift: set[str], info: dict[str, Any] | None = No
         out[c.call_id] = read
         if info is not None and gap is not None:
             info.setdefault("gap", {})[c.call_id] = gap
-        if hit >= 0:
-            for k in range(hit + 1):
-                e = entries.get(r.nodes[k])
-                if e is not None:
-                    entries[r.nodes[k]] = (c.ts, e[1])
-        if explicit:
-            for i, t in c.bps:
-                if i < len(r.nodes):
-                    entries[r.nodes[i]] = (c.ts, max(t, entries.get(r.nodes[i], (0.0, 0.0))[1]))
-        else:
-            for n in r.nodes:
-                entries[n] = (c.ts, ttl)
+        for st in stores:
+            if hit >= 0:
+                for k in range(hit + 1):
+                    e = st.get(r.nodes[k])
+                    if e is not None:
+                        st[r.nodes[k]] = (c.ts, e[1])
+            if explicit:
+                for i, t in c.bps:
+                    if i < len(r.nodes):
+                        st[r.nodes[i]] = (c.ts, max(t, st.get(r.nodes[i], (0.0, 0.0))[1]))
+            else:
+                for n in r.nodes:
+                    st[n] = (c.ts, ttl)
         last_of_thread[r.thread] = r
     return out
 
@@ -297,8 +304,9 @@ def cache_misses(engine: Any, top: int = TOP) -> dict[str, Any]:
         if not mine:
             continue
         details: dict[str, float] = {}
-        for x in mine:
-            details[x["detail"]] = details.get(x["detail"], 0.0) + x["cost_usd"]
+        for x in mine:  # an expired miss by the option that would have kept it; the others by their detail
+            g = f"option: {x['option']}" if cause == "expired" else x["detail"]
+            details[g] = details.get(g, 0.0) + x["cost_usd"]
         causes.append(
             {
                 "cause": cause,
@@ -307,7 +315,9 @@ def cache_misses(engine: Any, top: int = TOP) -> dict[str, Any]:
                 "requests": len({x["request_id"] for x in mine}),
                 "tokens": sum(x["tokens"] for x in mine),
                 "cost_usd": sum(x["cost_usd"] for x in mine),
-                "details": [{"detail": k, "cost_usd": v} for k, v in sorted(details.items(), key=lambda kv: -kv[1])],
+                "details": [
+                    {"detail": k, "cost_usd": v} for k, v in sorted(details.items(), key=lambda kv: (-kv[1], kv[0]))
+                ],
             }
         )
     causes.sort(key=lambda x: -x["cost_usd"])
