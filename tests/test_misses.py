@@ -162,6 +162,21 @@ def test_an_anthropic_miss_after_5_minutes_names_the_1_hour_option_and_its_price
     assert x["cost_usd"] == pytest.approx(w * (3.75e-6 - CL_READ) + q * (CL_IN - CL_READ), rel=1e-9)
 
 
+def test_an_edited_earlier_message_is_named_as_such(runner, tmp_path):
+    """The second request re-sends the first question edited: against the previous request of its conversation,
+    the prefix changed at a user message, after the system prompt it still shares (which it reads as-is)."""
+    first = [{"role": "system", "content": "E. " + LONG}, {"role": "user", "content": "first question " * 40}]
+    edited = [first[0], {"role": "user", "content": "first question! " * 40}]
+    second = edited + [{"role": "assistant", "content": "ok"}, {"role": "user", "content": "second question"}]
+    write_jsonl(tmp_path / "ds.jsonl", [ds("a1", T0, first, "a"), ds("a2", T0 + 60, second, "a")])
+    m = report_of(runner, tmp_path)["cache_misses"]
+    (x,) = m["top"]
+    assert x["cause"] == "prefix_changed" and x["detail"] == "an earlier message or tool result edited"
+    sys_read = grain(ntok("E. " + LONG))  # read as-is
+    assert x["tokens"] == grain(n_in(edited) - 3) - sys_read
+    assert x["cost_usd"] == pytest.approx(x["tokens"] * (DS_IN - DS_READ), rel=1e-9)
+
+
 def test_why_missed_lists_the_costliest_misses(runner, tmp_path):
     synthetic(tmp_path)
     res = runner.invoke(cli, ["why-missed", str(tmp_path), "--json"])
@@ -171,7 +186,7 @@ def test_why_missed_lists_the_costliest_misses(runner, tmp_path):
     res = runner.invoke(cli, ["why-missed", str(tmp_path), "--top", "2"])
     assert res.exit_code == 0, res.output
     assert "b2" in res.output and "conv:b" in res.output and "expired" in res.output
-    assert "breakpoint" in res.output
+    assert "breakpoint" in res.output and "$0.00" in res.output
 
 
 def test_the_report_shows_the_causes(runner, tmp_path):
