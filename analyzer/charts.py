@@ -349,6 +349,31 @@ def prefix_reuse(report: dict[str, Any]) -> dict | None:
     )
 
 
+def cache_misses(report: dict[str, Any]) -> dict | None:
+    """What each cause of cache misses cost (the `cache_misses` block, issue 25): one bar per cause."""
+    causes = [c for c in (report.get("cache_misses") or {}).get("causes") or [] if c["cost_usd"] > 0]
+    if not causes:
+        return None
+    data = [{"cause": c["cause"].replace("_", " "), "usd": c["cost_usd"], "requests": c["requests"]} for c in causes]
+    return _spec(
+        data,
+        {
+            "mark": {"type": "bar"},
+            "encoding": {
+                "y": {"field": "cause", "type": "nominal", "sort": "-x", "title": None},
+                "x": {
+                    "field": "usd",
+                    "type": "quantitative",
+                    "title": "Cost of the misses (as-is replay minus ideal)",
+                    "axis": {"format": _money(max(d["usd"] for d in data))},
+                },
+                "tooltip": [{"field": "cause"}, {"field": "usd", "format": "$,.4f"}, {"field": "requests"}],
+            },
+        },
+        height=max(60, 28 * len(data)),
+    )
+
+
 def routing_sensitivity(report: dict[str, Any]) -> dict | None:
     est = next(
         (
@@ -469,6 +494,13 @@ CHARTS = {
         prefix_reuse,
         "Input tokens an unlimited cache could have served, by time since the same prefix was last "
         "sent: green is kept by a 5-minute TTL, orange only by a 1-hour one.",
+    ),
+    "cache-misses": (
+        "Why the cache missed",
+        cache_misses,
+        "What each cause of cache misses cost: the as-is replay minus a replay with that obstacle lifted, the "
+        "obstacles lifted in turn (the provider's hit rule, breakpoints, cache scope, expiry, prefix changes, "
+        "minimum length) until the ideal replay; the bars add up to as-is minus ideal.",
     ),
     "routing": (
         "Routing: saving by share routed",

@@ -1082,6 +1082,64 @@ def savings(
         store.close()
 
 
+@cli.command("why-missed")
+@click.argument("paths", nargs=-1)
+@_db_option()
+@click.option("--prices", "prices_file", type=click.Path(dir_okay=False), help="Price file to overlay.")
+@click.option("--json", "as_json", is_flag=True, help="Print the cache_misses block as JSON.")
+@click.option("--top", type=click.IntRange(1, 50), default=20, show_default=True, help="Misses to list.")
+@_ingest_options
+@_engine_options
+def why_missed(
+    paths: tuple[str, ...],
+    db: str | None,
+    prices_file: str | None,
+    as_json: bool,
+    top: int,
+    no_text: bool,
+    strict: bool,
+    fmt: str | None,
+    workers: int | None,
+    engine: str,
+    ray_address: str | None,
+) -> None:
+    """Why each cache miss happened on PATHS (or --db), and what it cost: the costliest misses with their
+    request, conversation and cause (expired, prefix changed, another cache scope, below the minimum length,
+    explicit breakpoints), the causes adding up to the as-is replay minus the ideal one.
+
+    \b
+    Example:
+      llmcost why-missed logs/ --top 10
+    """
+    from analyzer.savings.misses import render_why_missed
+
+    _need_input(paths, db)
+    tracking.begin(display=tracking.on_terminal("-" if as_json else None))
+    backend = _backend(engine, ray_address, workers)
+    store = Store(db, read_only=not paths)
+    try:
+        try:
+            result = _ingest(store, paths, no_text, fmt, backend=backend) if paths else IngestResult()
+            rep = build_report(store, load_catalogue(prices_file), this_run=result, backend=backend)
+        finally:
+            backend.close()
+        tracking.finish()
+        block = rep.get("cache_misses")
+        if as_json:
+            out = dict(block or {})
+            if "top" in out:
+                out["top"] = out["top"][:top]
+            click.echo(orjson.dumps(out, option=orjson.OPT_INDENT_2).decode())
+        else:
+            click.echo(render_why_missed(block, top), nl=False)
+        _warn_rejects(
+            store, result, strict, "the report's Ingest section" + (f" and table `rejects` of {db}" if db else "")
+        )
+    finally:
+        tracking.finish()
+        store.close()
+
+
 @cli.command()
 @click.option("--requests", type=Finite(0, MAX_REQUESTS_PER_MONTH), help="Requests per month.")
 @click.option("--input-tokens", type=Finite(0, MAX_TOKENS_PER_REQUEST), help="Input tokens per request (all of it).")

@@ -103,7 +103,7 @@ def _report(paths: list[Path], backend, monkeypatch, min_requests: int, seen: li
 
 
 def _savings(rep: dict) -> dict:
-    return {k: rep[k] for k in ("caching", "savings", "combined", "headline") if k in rep}
+    return {k: rep[k] for k in ("caching", "savings", "combined", "headline", "cache_misses") if k in rep}
 
 
 def _close(got, want, path="$") -> list[str]:

@@ -15,6 +15,7 @@ from analyzer.prices import Catalogue
 from analyzer.savings.batching import estimate_batching
 from analyzer.savings.caching import estimate_caching
 from analyzer.savings.combined import estimate_combined
+from analyzer.savings.misses import cache_misses
 from analyzer.savings.partitioned import Bin, PartitionedEngine, elsewhere, split_bins
 from analyzer.savings.routing import Rule, estimate_routing, plan_routing
 from analyzer.savings.trimming import estimate_trimming
@@ -127,6 +128,7 @@ def _estimate_all(
     combined = estimate_combined(engine, estimates)
     return {
         "caching": caching,
+        "cache_misses": cache_misses(engine),
         "savings": sorted((e.as_dict() for e in estimates), key=lambda e: e["saving_usd"], reverse=True),
         "combined": combined,
     }

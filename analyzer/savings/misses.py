@@ -1,0 +1,366 @@
+"""Why each cache miss happened, and what it cost (issue 25, part 1).
+
+The as-is replay (engine.py's simulator, central TTL case) says what each request read from cache. The ideal
+replay says what it could have read: its longest prefix already sent earlier, with every obstacle a user can
+remove lifted. Between the two, the obstacles are lifted one at a time, in this order, each a replay of the
+same calls (`_simulate`) whose reads never fall below the previous step's:
+
+1. `provider_rule`: the provider's own hit rule, which no setting changes (DeepSeek V4 serves whole stored
+   prefix units only; Anthropic looks back at most 20 blocks): the as-is replay versus a plain longest-prefix
+   replay with every other rule kept;
+2. `breakpoint`: explicit caches (Anthropic) read and write only at breakpoints: missing, misplaced, or more
+   than the provider's maximum of 4 (lifted: every prefix cached, as an automatic cache does);
+3. `scope`: a cache is per provider, model and API key (organisation, region): a model switch or another key
+   starts cold (lifted: a conversation's earlier prefixes serve it whatever model or key sent them, prefixes
+   hashed without the model; across conversations the scopes stay apart, so the figures are the same whether
+   the engine replays the traffic whole or in bins);
+4. `expired`: the gap since the previous request of its prefix exceeded the provider's TTL (lifted: no expiry);
+   each such miss names the longer-TTL option that would have kept it, and its price;
+5. `prefix_changed`: against the previous request of its conversation, a message before the new turn changed:
+   the system prompt (a volatile date or id), the tool definitions (changed or reordered), or an earlier
+   message or tool result edited (lifted: the previous request's input counts as sent unchanged);
+6. `min_length`: the prefix is below the provider's minimum cacheable length (lifted: no minimum).
+
+Each step's reads are priced as billed (`engine.price_as_billed`, cache writes cut where the reads grew), so a
+request's causes cost the differences between consecutive steps and add up, request by request, to its as-is
+cost minus its ideal cost. A request with several obstacles credits the later one in the order above.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+
+from analyzer.savings.engine import (
+    EXTENDED_RETENTION_S,
+    SYSTEM_ROLES,
+    Call,
+    case_ttl,
+    min_tokens,
+    offers_extended_retention,
+    price_as_billed,
+    rule_of,
+)
+
+MAX_BREAKPOINTS = 4  # Anthropic: at most 4 cache_control breakpoints per request
+
+CAUSES: dict[str, tuple[str, str]] = {
+    "provider_rule": (
+        "the provider's hit rule (DeepSeek V4: whole stored prefix units; Anthropic: 20-block lookback)",
+        "none: no setting changes it",
+    ),
+    "breakpoint": (
+        "explicit cache: breakpoint missing, misplaced or more than 4",
+        "cache_control after the tools and system prompt and on the last message (at most 4)",
+    ),
+    "scope": (
+        "another cache scope: model switch, other API key, organisation or region",
+        "keep one model and one key per conversation",
+    ),
+    "expired": ("the cache expired: gap since the prefix's previous request above the TTL", "a longer TTL"),
+    "prefix_changed": (
+        "the prefix changed: system prompt, tool definitions or an earlier message",
+        "keep the prefix byte-stable: volatile spans (dates, ids) at the end, tools in a fixed order, "
+        "earlier messages never edited",
+    ),
+    "min_length": ("prefix below the provider's minimum cacheable length", "none below the minimum"),
+}
+ORDER = tuple(CAUSES)
+
+
+@dataclass(slots=True)
+class _Req:
+    call: Call
+    thread: str
+    roles: list[str]
+    nodes: list[int]  # model-free prefix hashes (the engine's include the model)
+    bps: int  # breakpoints set as logged
+
+
+def _prepare(engine: Any) -> list[_Req]:
+    t = engine.traffic
+    out = []
+    for c in sorted(engine.base.calls, key=lambda c: c.ts):
+        body = t.body.get(c.call_id)
+        if c.nodes is None or not c.nodes or body is None or rule_of(c.provider, c.model, c.ts) is None:
+            continue
+        h, nodes = 0, []
+        for role, cid in zip(body.roles, body.cids, strict=True):
+            h = hash((h, role, cid))
+            nodes.append(h)
+        out.append(_Req(c, t.thread.get(c.call_id, c.call_id), body.roles, nodes, len(body.bps)))
+    return out
+
+
+def _grain(read: int, minimum: int, step: int, keep_min: bool) -> int:
+    if read < minimum:
+        return 0 if keep_min else read
+    return minimum + (read - minimum) // step * step
+
+
+def _simulate(reqs: list[_Req], lift: set[str], info: dict[str, Any] | None = None) -> dict[str, int]:
+    """call_id -> cache-read tokens with the obstacles in `lift` removed (see the module docstring)."""
+    live: dict[tuple[str, ...], dict[int, tuple[float, float]]] = {}
+    last_of_thread: dict[str, _Req] = {}
+    out: dict[str, int] = {}
+    for r in reqs:
+        c = r.call
+        rule = rule_of(c.provider, c.model, c.ts)
+        assert rule is not None
+        explicit = rule.mode == "explicit" and "breakpoint" not in lift
+        entries = live.setdefault((c.provider, c.model, c.key), {})
+        # scope lifted: a conversation's own earlier prefixes serve it whatever model or key sent them (within a
+        # conversation only, so the figure is the same whether the traffic is replayed whole or in bins)
+        stores = [entries, live.setdefault(("thread", c.provider, r.thread), {})] if "scope" in lift else [entries]
+        ttl = case_ttl(rule, "central")
+        minimum, step = min_tokens(rule, c.model), rule.step
+        keep_min = "min_length" not in lift
+        limit = len(r.nodes) - 1
+        if explicit:
+            limit = max((i for i, _ in c.bps), default=-1)
+        hit, gap = -1, None
+        for k in range(min(limit, len(r.nodes) - 1), -1, -1):
+            found = [e for st in stores if (e := st.get(r.nodes[k])) is not None]
+            live_ = [e for e in found if "expired" in lift or c.ts - e[0] <= e[1]]
+            if live_:
+                hit, gap = k, c.ts - max(e[0] for e in live_)
+                break
+        read = _grain(c.cum[hit], minimum, step, keep_min) if hit >= 0 else 0
+        if "prefix_changed" in lift:
+            p = last_of_thread.get(r.thread)
+            same = (p.call.provider, p.call.model, p.call.key) == (c.provider, c.model, c.key) if p else False
+            if p is not None and (same or ("scope" in lift and p.call.provider == c.provider)):
+                m = 0
+                while m < min(len(p.roles), len(r.roles)) and p.roles[m] == r.roles[m]:
+                    m += 1
+                cand = _grain(c.cum[m - 1], minimum, step, keep_min) if m > 0 else 0
+                if cand > read:
+                    read = cand
+                    if info is not None:
+                        i = next((i for i in range(m) if p.nodes[i] != r.nodes[i]), None)
+                        info.setdefault("changed", {})[c.call_id] = r.roles[i] if i is not None else None
+        read = min(read, c.input_tokens)
+        out[c.call_id] = read
+        if info is not None and gap is not None:
+            info.setdefault("gap", {})[c.call_id] = gap
+        for st in stores:
+            if hit >= 0:
+                for k in range(hit + 1):
+                    e = st.get(r.nodes[k])
+                    if e is not None:
+                        st[r.nodes[k]] = (c.ts, e[1])
+            if explicit:
+                for i, t in c.bps:
+                    if i < len(r.nodes):
+                        st[r.nodes[i]] = (c.ts, max(t, st.get(r.nodes[i], (0.0, 0.0))[1]))
+            else:
+                for n in r.nodes:
+                    st[n] = (c.ts, ttl)
+        last_of_thread[r.thread] = r
+    return out
+
+
+def _price(frame: pl.DataFrame, reads: dict[str, int], cat: Any) -> list[float]:
+    """The calls priced as billed with these reads: what a call reads more than as-is, it no longer writes (its
+    5-minute writes first, then its 1-hour ones); the rest of its input stays as it was."""
+    r = pl.Series([reads[c] for c in frame["call_id"].to_list()], dtype=pl.Int64)
+    more = pl.col("_read") - pl.col("cache_read_tokens")
+    w5 = pl.max_horizontal(pl.col("cache_write_5m_tokens") - more, pl.lit(0))
+    w1 = pl.max_horizontal(
+        pl.col("cache_write_1h_tokens") - pl.max_horizontal(more - pl.col("cache_write_5m_tokens"), 0), 0
+    )
+    f = frame.with_columns(_read=r).with_columns(cache_write_5m_tokens=w5, cache_write_1h_tokens=w1)
+    f = f.with_columns(cache_read_tokens=pl.col("_read")).drop("_read")
+    return price_as_billed(f, cat)["cost"].to_list()
+
+
+def _option(provider: str, model: str, gap: float | None, cat: Any) -> tuple[str, str]:
+    """The longer-TTL option that would have kept a prefix idle for `gap` seconds, and its price."""
+    if provider == "anthropic":
+        if gap is not None and gap <= 3600:
+            price = ""
+            try:
+                key = cat.resolve(model, provider).key
+                e = cat.entry(key) if key else {}
+                w1, w5 = e.get("cache_creation_input_token_cost_above_1hr"), e.get("cache_creation_input_token_cost")
+                if w1 and w5:
+                    price = f"writes ${w1 * 1e6:.2f}/MTok instead of ${w5 * 1e6:.2f}/MTok"
+            except Exception:  # noqa: BLE001 - a model the catalogue lacks: the option without its price
+                price = ""
+            return "1-hour cache TTL (cache_control ttl 1h)", price or "1-hour writes at 2x the input price"
+        return "none: Anthropic's longest TTL is 1 hour", ""
+    if offers_extended_retention(provider, model):
+        if gap is not None and gap <= EXTENDED_RETENTION_S:
+            return "prompt_cache_retention 24h", "no extra price"
+        return "none: the longest retention is 24 hours", ""
+    if provider == "google":
+        return "an explicit context cache with a longer TTL", "storage billed per token-hour"
+    return "none offered by the provider", ""
+
+
+def bin_misses(engine: Any) -> dict[str, Any]:
+    """One engine's (one bin's) misses: the per-request cause rows, the as-is and ideal costs of its simulated
+    requests. Module level: the partitioned engine runs it where the bins are."""
+    reqs = _prepare(engine)
+    base = engine.baseline("central")
+    if not reqs:
+        return {"rows": [], "as_is": 0.0, "ideal": 0.0}
+    ids = [r.call.call_id for r in reqs]
+    frame = base.frame.filter(pl.col("call_id").is_in(ids))
+    as_is_reads = dict(zip(frame["call_id"].to_list(), frame["cache_read_tokens"].to_list(), strict=True))
+    levels = [as_is_reads]
+    info: dict[str, Any] = {}
+    lifted: set[str] = set()
+    for cause in ORDER:
+        if cause != "provider_rule":
+            lifted.add(cause)
+        sim = _simulate(reqs, set(lifted), info if cause in ("expired", "prefix_changed") else None)
+        prev = levels[-1]
+        levels.append({k: max(prev[k], sim.get(k, 0)) for k in prev})
+    costs = [_price(frame, lv, engine.cat) for lv in levels]
+    by_req = {r.call.call_id: r for r in reqs}
+    prev: dict[str, _Req] = {}
+    last: dict[str, _Req] = {}
+    for r in reqs:
+        if r.thread in last:
+            prev[r.call.call_id] = last[r.thread]
+        last[r.thread] = r
+    rows = []
+    for j, cid in enumerate(frame["call_id"].to_list()):
+        r = by_req[cid]
+        c = r.call
+        for k, cause in enumerate(ORDER):
+            toks = levels[k + 1][cid] - levels[k][cid]
+            usd = costs[k][j] - costs[k + 1][j]
+            if toks <= 0 and abs(usd) < 1e-15:
+                continue
+            row: dict[str, Any] = {
+                "request_id": cid,
+                "conversation": r.thread,
+                "ts": c.ts,
+                "provider": c.provider,
+                "model": c.model,
+                "cause": cause,
+                "detail": _detail(cause, r, info, prev.get(cid)),
+                "tokens": toks,
+                "cost_usd": usd,
+            }
+            if cause == "expired":
+                gap = info.get("gap", {}).get(cid)
+                rule = rule_of(c.provider, c.model, c.ts)
+                row["gap_s"] = gap
+                row["ttl_s"] = case_ttl(rule, "central") if rule else None
+                row["option"], row["option_price"] = _option(c.provider, c.model, gap, engine.cat)
+            rows.append(row)
+    return {"rows": rows, "as_is": float(sum(costs[0])), "ideal": float(sum(costs[-1]))}
+
+
+def _detail(cause: str, r: _Req, info: dict[str, Any], p: _Req | None) -> str:
+    if cause == "breakpoint":
+        if r.bps == 0:
+            return "no breakpoint"
+        if r.bps > MAX_BREAKPOINTS:
+            return f"{r.bps} breakpoints (more than {MAX_BREAKPOINTS})"
+        return "breakpoint misplaced"
+    if cause == "prefix_changed":
+        role = info.get("changed", {}).get(r.call.call_id)
+        if role == "tools":
+            return "tool definitions changed or reordered"
+        if role in SYSTEM_ROLES:
+            return "system prompt changed (a volatile span: date, id)"
+        return "an earlier message or tool result edited"
+    if cause == "scope":
+        if p is not None and p.call.model != r.call.model:
+            return f"model switch ({p.call.model} -> {r.call.model})"
+        if p is not None and p.call.key != r.call.key:
+            return "another API key, organisation or region"
+        return "model switch or another API key, organisation or region"
+    if cause == "min_length":
+        rule = rule_of(r.call.provider, r.call.model, r.call.ts)
+        return f"below {min_tokens(rule, r.call.model)} tokens" if rule else ""
+    if cause == "expired":
+        gap = info.get("gap", {}).get(r.call.call_id)
+        return f"idle {gap:.0f} s" if gap is not None else "expired"
+    if cause == "provider_rule":
+        return "not a whole stored prefix unit" if r.call.provider == "deepseek" else "beyond the lookback"
+    return ""
+
+
+TOP = 50  # misses listed in the block, costliest first
+
+
+def cache_misses(engine: Any, top: int = TOP) -> dict[str, Any]:
+    """The `cache_misses` block: as-is and ideal replay costs of the simulated requests, each cause's requests,
+    tokens and cost (they add up to as-is minus ideal), and the costliest misses."""
+    parts = engine.each(bin_misses)
+    rows = [row for p in parts for row in p["rows"]]
+    as_is = sum(p["as_is"] for p in parts)
+    ideal = sum(p["ideal"] for p in parts)
+    causes = []
+    for cause, (label, fix) in CAUSES.items():
+        mine = [x for x in rows if x["cause"] == cause]
+        if not mine:
+            continue
+        details: dict[str, float] = {}
+        for x in mine:  # an expired miss by the option that would have kept it; the others by their detail
+            g = f"option: {x['option']}" if cause == "expired" else x["detail"]
+            details[g] = details.get(g, 0.0) + x["cost_usd"]
+        causes.append(
+            {
+                "cause": cause,
+                "label": label,
+                "fix": fix,
+                "requests": len({x["request_id"] for x in mine}),
+                "tokens": sum(x["tokens"] for x in mine),
+                "cost_usd": sum(x["cost_usd"] for x in mine),
+                "details": [
+                    {"detail": k, "cost_usd": v} for k, v in sorted(details.items(), key=lambda kv: (-kv[1], kv[0]))
+                ],
+            }
+        )
+    causes.sort(key=lambda x: -x["cost_usd"])
+    rows.sort(key=lambda x: (-x["cost_usd"], x["ts"], x["request_id"], x["cause"]))
+    return {
+        "method": "the as-is replay (central TTL case) against an ideal replay with each obstacle lifted in turn, "
+        "each step priced as billed: " + ", ".join(ORDER),
+        "as_is_usd": as_is,
+        "ideal_usd": ideal,
+        "missed_usd": as_is - ideal,
+        "causes": causes,
+        "misses": len(rows),
+        "top": rows[:top],
+    }
+
+
+def render_why_missed(block: dict[str, Any] | None, top: int = 20) -> str:
+    """`llmcost why-missed`: the causes with their cost and fix, then the costliest misses."""
+    from analyzer.render import _table, _terminal
+    from analyzer.render import usd as _usd
+
+    def usd(v: float) -> str:  # a single miss often costs a fraction of a cent: enough decimals to rank them
+        return _usd(v) if abs(v) >= 0.01 or v == 0 else f"${v:.6f}"
+
+    if not block or not block.get("causes"):
+        return _terminal(["No cache miss the ideal replay could have served (or no request the simulator replays)."])
+    lines = [
+        f"Cache misses cost {usd(block['missed_usd'])}: as-is replay {usd(block['as_is_usd'])}, "
+        f"ideal {usd(block['ideal_usd'])}.",
+        "",
+    ]
+    rows = [("Cause", "Requests", "Tokens", "Cost", "Fix")]
+    for c in block["causes"]:
+        rows.append((c["cause"], f"{c['requests']:,}", f"{c['tokens']:,}", usd(c["cost_usd"]), c["fix"]))
+    lines += _table(rows, left=(0, 4), cap=90)
+    lines += ["", f"Costliest misses (of {block['misses']:,}):"]
+    rows = [("Cost", "Request", "Conversation", "Model", "Cause", "Detail")]
+    for x in block["top"][:top]:
+        detail = x["detail"]
+        if x["cause"] == "expired":
+            detail += f" (TTL {x['ttl_s']:.0f} s); option: {x['option']}" + (
+                f", {x['option_price']}" if x.get("option_price") else ""
+            )
+        rows.append((usd(x["cost_usd"]), x["request_id"], x["conversation"], x["model"], x["cause"], detail))
+    lines += _table(rows, left=(1, 2, 3, 4, 5), cap=100)
+    return _terminal(lines)

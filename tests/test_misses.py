@@ -1,0 +1,214 @@
+"""Why each cache miss happened and what it cost (issue 25, part 1): a synthetic log with one miss of each cause,
+its costs hand-computed (tokens x the price difference between an uncached and a cached input token), and the
+real DeepSeek traces, where the causes add up to the as-is replay minus the ideal one."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from analyzer import charts, tokens
+from analyzer.cli import cli
+from analyzer.render import render_html, render_markdown
+from tests.conftest import ROOT, write_jsonl
+
+T0 = 1_764_000_000  # 2025-11-24: deepseek-chat is still V3.2 (longest-prefix cache, 64-token units, 1 h)
+# list prices per token (api-docs.deepseek.com/quick_start/pricing; anthropic.com/pricing, Claude Sonnet 4.5)
+DS_IN, DS_READ, DS_OUT = 0.28e-6, 0.028e-6, 0.42e-6
+CL_IN, CL_OUT = 3e-6, 15e-6
+CL_READ = 0.3e-6
+LONG = "Answer with the control id and the clause of the policy that applies to the question asked. " * 20
+CLAUDE_SYSTEM = "You are the audit assistant. Quote the control id and the clause in every answer you give. " * 80
+
+
+def ntok(text):
+    return tokens.count(text) + 3  # o200k tokens + the per-message framing
+
+
+def n_in(msgs):
+    return sum(ntok(m["content"]) for m in msgs) + 3
+
+
+def grain(n):
+    return n // 64 * 64  # DeepSeek caches 64-token units
+
+
+def ds(rid, ts, msgs, conv, model="deepseek-chat", key="k1", out=10):
+    return {
+        "timestamp": ts,
+        "metadata": {"conversation_id": conv, "api_key": key},
+        "request": {"model": model, "messages": msgs},
+        "response": {
+            "id": rid,
+            "object": "chat.completion",
+            "model": model,
+            "choices": [{"message": {"role": "assistant", "content": "ok"}}],
+            "usage": {"prompt_tokens": n_in(msgs), "completion_tokens": out},
+        },
+    }
+
+
+def claude(rid, ts, msgs, conv, out=10):
+    n = ntok(CLAUDE_SYSTEM) + sum(ntok(m["content"]) for m in msgs) + 3
+    return {
+        "timestamp": ts,
+        "metadata": {"conversation_id": conv},
+        "request": {"model": "claude-sonnet-4-5", "system": CLAUDE_SYSTEM, "messages": msgs, "max_tokens": 100},
+        "response": {
+            "id": rid,
+            "type": "message",
+            "model": "claude-sonnet-4-5",
+            "content": [{"type": "text", "text": "ok"}],
+            "usage": {"input_tokens": n, "output_tokens": out},
+        },
+    }
+
+
+def turn(system, q1="first question", q2="second question"):
+    first = [{"role": "system", "content": system}, {"role": "user", "content": q1}]
+    return first, first + [{"role": "assistant", "content": "ok"}, {"role": "user", "content": q2}]
+
+
+def synthetic(tmp_path):
+    """One miss of each cause, each in its own conversation with its own system prompt (nothing shared across)."""
+    e1, e2 = turn("E. " + LONG)
+    m1, m2 = turn("M. " + LONG)
+    p1, _ = turn("P. Today is 2025-11-24. " + LONG)
+    _, p2 = turn("P. Today is 2025-11-25. " + LONG)
+    n1, n2 = turn("Be brief.", "hi", "more")
+    recs = [
+        ds("e1", T0, e1, "e"),
+        ds("e2", T0 + 7200, e2, "e"),  # expired: 2 h idle, DeepSeek keeps about 1 h
+        ds("m1", T0 + 10, m1, "m"),
+        ds("m2", T0 + 70, m2, "m", model="deepseek-reasoner"),  # another cache scope: model switch
+        ds("p1", T0 + 20, p1, "p"),
+        ds("p2", T0 + 80, p2, "p"),  # the date in the system prompt changed
+        ds("n1", T0 + 30, n1, "n"),
+        ds("n2", T0 + 90, n2, "n"),  # the shared prefix is below DeepSeek's 64-token minimum
+    ]
+    write_jsonl(tmp_path / "ds.jsonl", recs)
+    b1 = [{"role": "user", "content": "first question"}]
+    b2 = b1 + [{"role": "assistant", "content": "ok"}, {"role": "user", "content": "second question"}]
+    # no cache_control: Anthropic caches nothing
+    write_jsonl(tmp_path / "cl.jsonl", [claude("b1", T0 + 40, b1, "b"), claude("b2", T0 + 100, b2, "b")])
+    inputs = {
+        "e1": n_in(e1), "e2": n_in(e2), "m1": n_in(m1), "m2": n_in(m2), "p1": n_in(p1), "p2": n_in(p2),
+        "n1": n_in(n1), "n2": n_in(n2),
+    }  # fmt: skip
+    reads = {
+        "expired": grain(n_in(e1) - 3),  # e2 could have read e1's whole input (without the reply framing)
+        "scope": grain(n_in(m1) - 3),
+        "prefix_changed": grain(n_in(p2[:2]) - 3),  # p2's own system prompt and first question
+        "min_length": n_in(n1) - 3,  # 16 tokens: no minimum, no unit
+        "breakpoint": ntok(CLAUDE_SYSTEM) + ntok("first question"),
+    }
+    return inputs, reads
+
+
+def report_of(runner, path, *extra):
+    res = runner.invoke(cli, ["report", str(path), "--json", "-", *extra])
+    assert res.exit_code == 0, res.output
+    return json.loads(res.stdout)
+
+
+def test_one_miss_of_each_cause_costs_what_its_tokens_cost_and_they_add_up(runner, tmp_path):
+    inputs, reads = synthetic(tmp_path)
+    assert reads["min_length"] < 64 and all(v >= 64 for k, v in reads.items() if k != "min_length")
+    m = report_of(runner, tmp_path)["cache_misses"]
+    causes = {c["cause"]: c for c in m["causes"]}
+    assert set(causes) == set(reads)
+    for cause, toks in reads.items():
+        saved = CL_IN - CL_READ if cause == "breakpoint" else DS_IN - DS_READ
+        assert causes[cause]["requests"] == 1, cause
+        assert causes[cause]["tokens"] == toks, cause
+        assert causes[cause]["cost_usd"] == pytest.approx(toks * saved, rel=1e-9), cause
+    # nothing was read as logged nor in the as-is replay: every call pays its whole input and output
+    b_in = {k: ntok(CLAUDE_SYSTEM) + v for k, v in (("b1", ntok("first question") + 3),)}
+    b2_in = ntok(CLAUDE_SYSTEM) + ntok("first question") + ntok("ok") + ntok("second question") + 3
+    as_is = sum(inputs.values()) * DS_IN + 8 * 10 * DS_OUT + (b_in["b1"] + b2_in) * CL_IN + 2 * 10 * CL_OUT
+    assert m["as_is_usd"] == pytest.approx(as_is, rel=1e-9)
+    total = sum(c["cost_usd"] for c in m["causes"])
+    assert m["missed_usd"] == pytest.approx(total, rel=1e-9)
+    assert m["as_is_usd"] - m["ideal_usd"] == pytest.approx(total, rel=1e-9)
+    top = {x["cause"]: x for x in m["top"]}
+    assert top["expired"]["request_id"] == "e2" and top["expired"]["conversation"] == "conv:e"
+    assert top["expired"]["gap_s"] == 7200 and top["expired"]["ttl_s"] == 3600
+    assert top["expired"]["option"].startswith("none")
+    assert top["scope"]["detail"] == "model switch (deepseek-chat -> deepseek-reasoner)"
+    assert top["prefix_changed"]["detail"].startswith("system prompt changed")
+    assert top["breakpoint"]["detail"] == "no breakpoint"
+    assert m["top"][0]["cause"] == "breakpoint"  # the costliest first
+
+
+def test_an_anthropic_miss_after_5_minutes_names_the_1_hour_option_and_its_price(runner, tmp_path):
+    msgs = [{"role": "user", "content": "first question"}]
+    rec = []
+    for i, ts in enumerate((T0, T0 + 1200)):
+        r = claude(f"x{i}", ts, msgs, "x")
+        r["request"]["system"] = [
+            {"type": "text", "text": CLAUDE_SYSTEM, "cache_control": {"type": "ephemeral"}},
+        ]
+        rec.append(r)
+    write_jsonl(tmp_path / "x.jsonl", rec)
+    m = report_of(runner, tmp_path)["cache_misses"]
+    (x,) = m["top"]
+    assert x["cause"] == "expired" and x["request_id"] == "x1" and x["gap_s"] == 1200 and x["ttl_s"] == 300
+    assert x["option"].startswith("1-hour") and "$6.00/MTok instead of $3.75/MTok" in x["option_price"]
+    # the system prompt the as-is replay wrote again at $3.75/MTok read instead at $0.30/MTok, and (the ideal
+    # caches every prefix) the first question too, uncached at $3/MTok
+    w, q = ntok(CLAUDE_SYSTEM), ntok("first question")
+    assert x["tokens"] == w + q
+    assert x["cost_usd"] == pytest.approx(w * (3.75e-6 - CL_READ) + q * (CL_IN - CL_READ), rel=1e-9)
+
+
+def test_an_edited_earlier_message_is_named_as_such(runner, tmp_path):
+    """The second request re-sends the first question edited: against the previous request of its conversation,
+    the prefix changed at a user message, after the system prompt it still shares (which it reads as-is)."""
+    first = [{"role": "system", "content": "E. " + LONG}, {"role": "user", "content": "first question " * 40}]
+    edited = [first[0], {"role": "user", "content": "first question! " * 40}]
+    second = edited + [{"role": "assistant", "content": "ok"}, {"role": "user", "content": "second question"}]
+    write_jsonl(tmp_path / "ds.jsonl", [ds("a1", T0, first, "a"), ds("a2", T0 + 60, second, "a")])
+    m = report_of(runner, tmp_path)["cache_misses"]
+    (x,) = m["top"]
+    assert x["cause"] == "prefix_changed" and x["detail"] == "an earlier message or tool result edited"
+    sys_read = grain(ntok("E. " + LONG))  # read as-is
+    assert x["tokens"] == grain(n_in(edited) - 3) - sys_read
+    assert x["cost_usd"] == pytest.approx(x["tokens"] * (DS_IN - DS_READ), rel=1e-9)
+
+
+def test_why_missed_lists_the_costliest_misses(runner, tmp_path):
+    synthetic(tmp_path)
+    res = runner.invoke(cli, ["why-missed", str(tmp_path), "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert [x["cause"] for x in out["top"]][0] == "breakpoint" and len(out["top"]) == 5
+    res = runner.invoke(cli, ["why-missed", str(tmp_path), "--top", "2"])
+    assert res.exit_code == 0, res.output
+    assert "b2" in res.output and "conv:b" in res.output and "expired" in res.output
+    assert "breakpoint" in res.output and "$0.00" in res.output
+
+
+def test_the_report_shows_the_causes(runner, tmp_path):
+    synthetic(tmp_path)
+    r = report_of(runner, tmp_path)
+    md = render_markdown(r)
+    assert "Cache misses cost" in md and "prefix changed" in md and "`llmcost why-missed`" in md
+    (chart,) = [c for c in charts.specs(r) if c["id"] == "cache-misses"]
+    bars = {d["cause"]: d["usd"] for d in chart["spec"]["data"]["values"]}
+    assert bars == {c["cause"].replace("_", " "): c["cost_usd"] for c in r["cache_misses"]["causes"]}
+    html = render_html(r)
+    assert 'id="cache-misses"' in html and 'id="chart-cache-misses"' in html
+    assert "model switch (deepseek-chat -&gt; deepseek-reasoner)" in html
+
+
+@pytest.mark.skipif(
+    not (ROOT.parent / "shared" / "traces" / "mini_swe_agent_deepseek_test").is_dir(),
+    reason="the shared traces are not beside this checkout",
+)
+def test_real_deepseek_traces_causes_add_up_to_as_is_minus_ideal(runner):
+    m = report_of(runner, ROOT.parent / "shared" / "traces" / "mini_swe_agent_deepseek_test")["cache_misses"]
+    total = sum(c["cost_usd"] for c in m["causes"])
+    assert m["as_is_usd"] - m["ideal_usd"] == pytest.approx(total, rel=1e-9, abs=1e-12)
+    assert m["as_is_usd"] >= m["ideal_usd"]
+    assert all(c["cost_usd"] >= 0 for c in m["causes"])
