@@ -47,10 +47,16 @@ def test_cline_provider_prices_the_openrouter_slug_at_openrouter_prices():
     assert _cost(r) == pytest.approx((545 * 3 + 50858 * 0.30 + 127 * 15) / 1e6)
 
 
-def test_openai_protocol_tokens_in_already_holds_the_cache_reads():
+def test_openai_protocol_tokens_in_already_holds_the_cache_reads_and_writes():
     usage = {"tokensIn": 1000, "tokensOut": 50, "cacheReads": 400, "cacheWrites": 0, "apiProtocol": "openai"}
     r = SRC.parse(_msg(usage, provider="openai", model="gpt-4o"), {})
     assert (r.input_tokens, r.cache_read_tokens, r.output_tokens) == (1000, 400, 50)
+    # a real Roo Code line (quoted in a public repo): 2855 in, of which 2853 written to the cache
+    usage = {"apiProtocol": "openai", "tokensIn": 2855, "tokensOut": 2264, "cacheWrites": 2853, "cacheReads": 0}
+    r = SRC.parse(_msg(usage, provider="anthropic", model="claude-sonnet-4-5"), {})
+    assert (r.input_tokens, r.cache_write_5m_tokens) == (2855, 2853)
+    # Sonnet 4.5: 2 uncached x 3 + 2853 written x 3.75 + 2264 out x 15 per MTok
+    assert _cost(r) == pytest.approx((2 * 3 + 2853 * 3.75 + 2264 * 15) / 1e6)
 
 
 def test_failed_stream_without_usage_is_no_call_but_a_cancelled_one_with_usage_is():

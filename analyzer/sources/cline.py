@@ -8,7 +8,8 @@ message whose `text` is a JSON string: the request text plus, once the reply has
 
 Counts: for Anthropic-style providers (and Cline's own and OpenRouter, which subtract the cached part)
 `tokensIn` is the uncached input, so the prompt is `tokensIn + cacheWrites + cacheReads`; where the message says
-`apiProtocol: "openai"` (newer Cline), `tokensIn` already includes the cache reads. Cache writes are Anthropic's
+`apiProtocol: "openai"` (newer Cline, Roo Code), `tokensIn` is the whole prompt, cache reads and writes included
+(Roo Code's cost code subtracts both from it). Cache writes are Anthropic's
 5-minute writes (what Cline sets). A request whose stream failed before any usage (`cancelReason` with every count
 and the cost at 0, e.g. an HTTP 400) was not billed and is not a call; a cancelled request with counts is one.
 `deleted_api_reqs` (the summed counts of requests the user deleted from the task) is read as one call when its
@@ -70,8 +71,10 @@ class ClineTask(Source):
         # bill OpenRouter's prices: priced from its listing; other providers' models from their vendor's.
         provider = "openrouter" if vendor in ROUTERS else guess_provider(model) or vendor
         r = Request(model=model, provider=provider, endpoint=f"cline:{vendor or 'unknown'}")
-        included = info.get("apiProtocol") == "openai"  # OpenAI's prompt_tokens include the cached part
-        r.input_tokens = n["tokensIn"] + n["cacheWrites"] + (0 if included else n["cacheReads"])
+        if info.get("apiProtocol") == "openai":  # the whole prompt, cache reads and writes included
+            r.input_tokens = n["tokensIn"]
+        else:
+            r.input_tokens = n["tokensIn"] + n["cacheWrites"] + n["cacheReads"]
         r.cache_read_tokens = n["cacheReads"]
         r.cache_write_5m_tokens = n["cacheWrites"]
         r.output_tokens = n["tokensOut"]
