@@ -91,6 +91,9 @@ EXPECTED_FIXTURES = {
     "mini_swe_agent.traj.json.gz": "mini_swe_agent_traj",
     "anthropic_batch_results.jsonl": "anthropic_batch_results",
     "bedrock_invoke_model_pairs.json": "bedrock_invoke_model",
+    # real files from the conformance corpus
+    "../conformance/cline_task/gmfstu_sonnet45_task/ui_messages.first120.json": "cline_task",
+    "../conformance/cline_task/fineye_cline_provider_task/ui_messages.items151-206.json": "cline_task",
 }
 
 

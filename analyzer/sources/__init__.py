@@ -25,6 +25,7 @@ from analyzer.sources.anthropic_usage import AnthropicCostReport, AnthropicUsage
 from analyzer.sources.base import RecordError, Request, Source
 from analyzer.sources.bedrock import BedrockConverse, BedrockInvocationLog, BedrockInvokeModel
 from analyzer.sources.claude_code import ClaudeCode
+from analyzer.sources.cline import ClineTask
 from analyzer.sources.codex import CodexSession
 from analyzer.sources.gemini import GeminiGenerateContent
 from analyzer.sources.langfuse import LangfuseBatch
@@ -56,6 +57,7 @@ SOURCES: list[Source] = [
     OtelGenAI(),
     LlmLogsDb(),
     MooncakeTrace(),
+    ClineTask(),
     OpenAIUsage(),
     OpenAICosts(),
     AnthropicUsageReport(),
