@@ -172,6 +172,25 @@ def outlying_dates(con: Any) -> dict[str, Any] | None:
 OTHER_MODELS = "(other models)"
 
 
+_SUMMED = ("requests", "input_tokens", "cache_read_tokens", "cache_write_tokens", "output_tokens")
+
+
+def _spend(**first: Any) -> dict[str, Any]:
+    """An empty spend row after the fields given: counts at 0, cost None (nothing priced in it yet, never $0)."""
+    return {**first, **dict.fromkeys(_SUMMED, 0), "cost_usd": None, "has_unpriced": False}
+
+
+def _add_spend(into: dict[str, Any], r: dict[str, Any], digits: int | None = None) -> None:
+    """A daily row's requests, tokens and cost added into a spend row; its cost stays None while nothing in it
+    is priced."""
+    for k in _SUMMED:
+        into[k] += r.get(k) or 0
+    if r["cost_usd"] is not None:
+        total = (into["cost_usd"] or 0.0) + r["cost_usd"]
+        into["cost_usd"] = total if digits is None else round(total, digits)
+    into["has_unpriced"] = into["has_unpriced"] or bool(r["has_unpriced"])
+
+
 def _other_models(by_day: list[dict[str, Any]], listed: set[str]) -> list[dict[str, Any]]:
     """by_day with the models beyond the listed ones summed per day into one `(other models)` row, so the
     daily totals stay whole when the per-model lists are capped."""
@@ -181,26 +200,8 @@ def _other_models(by_day: list[dict[str, Any]], listed: set[str]) -> list[dict[s
         if r["model"] in listed:
             out.append(r)
             continue
-        o = other.setdefault(
-            r["day"],
-            {
-                "day": r["day"],
-                "model": OTHER_MODELS,
-                "model_key": None,
-                "requests": 0,
-                "input_tokens": 0,
-                "cache_read_tokens": 0,
-                "cache_write_tokens": 0,
-                "output_tokens": 0,
-                "cost_usd": None,
-                "has_unpriced": False,
-            },
-        )
-        for k in ("requests", "input_tokens", "cache_read_tokens", "cache_write_tokens", "output_tokens"):
-            o[k] += r.get(k) or 0
-        if r["cost_usd"] is not None:
-            o["cost_usd"] = (o["cost_usd"] or 0.0) + r["cost_usd"]
-        o["has_unpriced"] = o["has_unpriced"] or bool(r["has_unpriced"])
+        o = other.setdefault(r["day"], _spend(day=r["day"], model=OTHER_MODELS, model_key=None))
+        _add_spend(o, r)
     return sorted(out + list(other.values()), key=lambda r: (r["day"], -(r["cost_usd"] or 0.0), r["model"]))
 
 
@@ -215,43 +216,11 @@ def spend_by_period(
         if not r["day"]:
             continue
         start = _period_start(r["day"], unit)
-        p = periods.setdefault(
-            start,
-            {
-                "start": start,
-                "requests": 0,
-                "input_tokens": 0,
-                "cache_read_tokens": 0,
-                "cache_write_tokens": 0,
-                "output_tokens": 0,
-                "cost_usd": None,
-                "has_unpriced": False,
-                "by_model": {},
-            },
-        )
-        for k in ("requests", "input_tokens", "cache_read_tokens", "cache_write_tokens", "output_tokens"):
-            p[k] += r.get(k) or 0
+        p = periods.setdefault(start, {**_spend(start=start), "by_model": {}})
         if breakdown:  # each model's own row within the period (`--breakdown`)
-            m = p.setdefault("models", {}).setdefault(
-                r["model"],
-                {
-                    "requests": 0,
-                    "input_tokens": 0,
-                    "cache_read_tokens": 0,
-                    "cache_write_tokens": 0,
-                    "output_tokens": 0,
-                    "cost_usd": None,
-                    "has_unpriced": False,
-                },
-            )
-            for k in ("requests", "input_tokens", "cache_read_tokens", "cache_write_tokens", "output_tokens"):
-                m[k] += r.get(k) or 0
-            if r["cost_usd"] is not None:
-                m["cost_usd"] = round((m["cost_usd"] or 0.0) + r["cost_usd"], 10)
-            m["has_unpriced"] = m["has_unpriced"] or bool(r["has_unpriced"])
-        p["has_unpriced"] = p["has_unpriced"] or bool(r["has_unpriced"])
+            _add_spend(p.setdefault("models", {}).setdefault(r["model"], _spend()), r, digits=10)
+        _add_spend(p, r, digits=10)
         if r["cost_usd"] is not None:
-            p["cost_usd"] = round((p["cost_usd"] or 0.0) + r["cost_usd"], 10)
             p["by_model"][r["model"]] = round(p["by_model"].get(r["model"], 0.0) + r["cost_usd"], 10)
     out: dict[str, Any] = {"unit": unit, "periods": [periods[k] for k in sorted(periods)]}
     out["undated"] = undated if undated and undated.get("requests") else None
