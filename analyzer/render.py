@@ -23,7 +23,7 @@ from markupsafe import Markup
 
 from analyzer import charts, unit_costs
 from analyzer.errors import InputError
-from analyzer.redact import terminal_safe
+from analyzer.redact import one_line, terminal_safe
 from analyzer.resources import resource_dir
 
 
@@ -91,6 +91,18 @@ def _window_start(iso: str) -> str:
 def period_words(p: dict[str, Any], minutes: bool = True) -> str:
     """The period of a report: the window asked for (--since/--until) and, beside it, the span of the data;
     without a window, the span of the data and its length."""
+    only = _filters_words(p.get("filters"))
+    return _period_words(p, minutes) + (f"; {only}" if only else "")
+
+
+def _filters_words(filters: dict[str, list[str]] | None) -> str:
+    """`--model/--key/--user/--tag/--project` as a reader says them: "only model gpt-4o; user alice, bob"."""
+    if not filters:
+        return ""
+    return "only " + "; ".join(f"{k} {', '.join(one_line(v) for v in vs)}" for k, vs in filters.items())
+
+
+def _period_words(p: dict[str, Any], minutes: bool) -> str:
     span = f"{_when(p.get('start'), minutes)} .. {_when(p.get('end'), minutes)}" if p.get("start") else "no dated data"
     since, until = p.get("since"), p.get("until")
     if since or until:

@@ -646,9 +646,70 @@ def test_view_breakdown_order_cache_columns_compact_dates_and_model_filter(runne
     )
     assert "$0.0001" in sub["gpt-4o-mini"]  # 500 x $0.15 + 20 x $0.60 per million = $0.000087, to 4 places
     doc = json.loads(runner.invoke(cli, [*args, "--model", "GPT-4O", "--json", "-"]).stdout)
-    assert doc["models"] == ["GPT-4O"] and [r["requests"] for r in doc["rows"]] == [1, 1]
+    assert doc["period"]["filters"] == {"model": ["GPT-4O"]} and [r["requests"] for r in doc["rows"]] == [1, 1]
     assert doc["rows"][0]["cache_write_tokens"] == 0 and doc["rows"][0]["cache_read_tokens"] == 200
     assert doc["rows"][0]["cost_usd"] == pytest.approx((800 * 2.5 + 200 * 1.25 + 10 * 10) / 1e6)
+
+
+def _filtered_log(tmp_path):
+    day = 1_764_000_000  # 2025-11-24
+    recs = [
+        openai_record(
+            model="gpt-4o", prompt=1000, completion=10, ts=day, rid="a", user="ann", api_key="k1", tags=["x"]
+        ),
+        openai_record(model="gpt-4o", prompt=2000, completion=20, ts=day + 60, rid="b", user="bob", project="p1"),
+        openai_record(model="gpt-4o-mini", prompt=500, completion=20, ts=day + 120, rid="c", user="ann", api_key="k2"),
+        openai_record(model="gpt-4o-mini", prompt=300, completion=30, ts=day + 86400, rid="d", tags=["x", "y"]),
+    ]
+    return write_jsonl(tmp_path / "f.jsonl", recs)
+
+
+# hand-computed at list prices: gpt-4o $2.50 / $10 per million input / output, gpt-4o-mini $0.15 / $0.60
+_COST = {
+    "a": (1000 * 2.5 + 10 * 10) / 1e6,
+    "b": (2000 * 2.5 + 20 * 10) / 1e6,
+    "c": (500 * 0.15 + 20 * 0.6) / 1e6,
+    "d": (300 * 0.15 + 30 * 0.6) / 1e6,
+}
+
+
+@pytest.mark.parametrize(
+    ("flags", "kept"),
+    [
+        (["--user", "ann"], "ac"),
+        (["--key", "k2", "--key", "k1"], "ac"),
+        (["--tag", "x"], "ad"),
+        (["--project", "p1"], "b"),
+        (["--model", "gpt-4o-mini"], "cd"),
+        (["--user", "ann", "--model", "gpt-4o"], "a"),
+    ],
+)
+def test_filters_apply_to_the_whole_report(runner, tmp_path, flags, kept):
+    log = _filtered_log(tmp_path)
+    res = runner.invoke(cli, ["report", str(log), *flags, "--json", "-"])
+    assert res.exit_code == 0, res.output
+    rep = json.loads(res.stdout)
+    t = rep["totals"]
+    assert t["requests"] == len(kept)
+    assert t["cost_usd"] == pytest.approx(sum(_COST[k] for k in kept))
+    assert sum(m["requests"] for m in rep["by_model"]) == len(kept)
+    assert sum(p["requests"] for p in rep["spend_by_period"]["periods"]) == len(kept)
+    assert rep["sessions"]["count"] <= len(kept)
+    want = {}
+    for flag, value in zip(flags[::2], flags[1::2], strict=True):
+        want.setdefault(flag[2:], []).append(value)
+    assert rep["period"]["filters"] == want
+    text = runner.invoke(cli, ["report", str(log), *flags]).stdout
+    said = [f"{k} {', '.join(want[k])}" for k in ("model", "key", "user", "tag", "project") if k in want]
+    assert text.splitlines()[0].endswith("; only " + "; ".join(said))
+    spend = text.splitlines()[2].split()
+    shown = pytest.approx(sum(_COST[k] for k in kept), abs=5.1e-5)  # to 4 places
+    assert spend[0] == "Spend" and _money(spend[1]) == shown
+
+
+def test_a_filter_that_keeps_nothing_says_so(runner, tmp_path):
+    res = runner.invoke(cli, ["report", str(_filtered_log(tmp_path)), "--user", "nobody"])
+    assert res.exit_code == 1 and res.output.strip() == "llmcost: error: no requests match --user nobody"
 
 
 # ---- item 18: the HTML: empty months on the time axis, the shared-prefixes table fits 1280 px --------------------
