@@ -383,7 +383,7 @@ def _ignored_files(paths: tuple[str, ...]) -> list[Path]:
     "--view",
     type=click.Choice(VIEWS),
     help="Print one view in full (spend by day, week or month; the costliest sessions; cost per unit of work, per "
-    "user, tag or agent task); with --json, write it as JSON.",
+    "user, tag or agent task; spend by API key, project or model); with --json, write it as JSON.",
 )
 @click.option(
     "--order",

@@ -425,6 +425,9 @@ def render_view(report: dict[str, Any], view: str, **opts: Any) -> str:
         lines = unit_costs.lines(report["unit_costs"]) or ["No conversations, sessions, users, tags or tasks."]
     elif view in unit_costs.VIEWS:
         lines = unit_costs.tail_lines(v)
+    elif "dimension" in v:
+        head, rows = _spend_view_rows(v)
+        lines = [SPEND_VIEW_TITLES[v["dimension"]]] + _table([tuple(h.upper() for h in head), *rows], cap=60)
     else:
         lines = (
             period_lines({"unit": v["unit"], "periods": v["rows"], "undated": v.get("undated")})
@@ -432,6 +435,27 @@ def render_view(report: dict[str, Any], view: str, **opts: Any) -> str:
             else ["No requests."]
         )
     return _terminal(lines)
+
+
+SPEND_VIEW_TITLES = {"api_key": "Spend by API key", "project": "Spend by project", "model": "Spend by model"}
+
+
+def _spend_view_rows(v: dict[str, Any]) -> tuple[list[str], list[tuple[str, ...]]]:
+    """`--view keys|projects|models`: the heading and one row per key, project or model, the rest of a capped
+    list on one line, and the total (the headline)."""
+    head = [{"api_key": "API key", "project": "Project", "model": "Model"}[v["dimension"]], "Requests", "Input"]
+    head += ["Cache read", "Cache write", "Output", "Cost"]
+
+    def row(label: str, r: dict[str, Any]) -> tuple[str, ...]:
+        cells = [num(r[k]) for k in ("requests", "input_tokens", "cache_read_tokens", "cache_write_tokens")]
+        cost = usd(r["cost_usd"]) + (" +unpriced" if r["has_unpriced"] else "")
+        return (label, *cells, num(r["output_tokens"]), cost)
+
+    rows = [row(one_line(str(r["name"])), r) for r in v["rows"]]
+    if v.get("other"):
+        rows.append(row(f"(other {count(v['other']['requests'], 'request')})", v["other"]))
+    rows.append(row("TOTAL", v["total"]))
+    return head, rows
 
 
 def headline_lines(report: dict[str, Any]) -> list[str]:
@@ -480,6 +504,11 @@ def render_view_markdown(report: dict[str, Any], view: str, **opts: Any) -> str:
             for x in v["rows"]
         ]
         title = f"# Conversations and sessions ({count(v['sessions'], 'session')})"
+    elif "dimension" in v:
+        head, table = _spend_view_rows(v)
+        rows = [list(r) for r in table]
+        rows[-1][0] = "**Total**"
+        title = "# " + SPEND_VIEW_TITLES[v["dimension"]]
     else:
         lines = period_lines({"unit": v["unit"], "periods": v["rows"], "undated": v.get("undated")})
         title = "# " + lines[0]

@@ -712,6 +712,34 @@ def test_a_filter_that_keeps_nothing_says_so(runner, tmp_path):
     assert res.exit_code == 1 and res.output.strip() == "llmcost: error: no requests match --user nobody"
 
 
+def test_views_by_key_project_and_model_add_up_to_the_headline(runner, tmp_path, monkeypatch):
+    log = str(_filtered_log(tmp_path))
+    doc = json.loads(runner.invoke(cli, ["report", log, "--view", "keys", "--json", "-"]).stdout)
+    got = {r["name"]: (r["requests"], r["cost_usd"]) for r in doc["rows"]}
+    assert got == {
+        "k1": (1, pytest.approx(_COST["a"])),
+        "k2": (1, pytest.approx(_COST["c"])),
+        "(none)": (2, pytest.approx(_COST["b"] + _COST["d"])),
+    }
+    assert [r["name"] for r in doc["rows"]] == ["(none)", "k1", "k2"]  # the costliest first
+    assert doc["total"]["cost_usd"] == pytest.approx(sum(_COST.values())) and doc["other"] is None
+    doc = json.loads(runner.invoke(cli, ["report", log, "--view", "models", "--json", "-"]).stdout)
+    mini = next(r for r in doc["rows"] if r["name"] == "gpt-4o-mini")
+    assert (mini["requests"], mini["input_tokens"], mini["output_tokens"]) == (2, 800, 50)
+    assert mini["cost_usd"] == pytest.approx(_COST["c"] + _COST["d"]) and mini["cache_write_tokens"] == 0
+    out = runner.invoke(cli, ["report", log, "--view", "projects"]).stdout.splitlines()
+    assert out[0] == "Spend by project"
+    assert out[1].split() == ["PROJECT", "REQUESTS", "INPUT", "CACHE", "READ", "CACHE", "WRITE", "OUTPUT", "COST"]
+    assert [x.split()[:3] for x in out[2:]] == [["p1", "1", "2,000"], ["(none)", "3", "1,800"], ["TOTAL", "4", "3,800"]]
+    md = runner.invoke(cli, ["report", log, "--view", "keys", "--md", "-"]).stdout
+    assert md.startswith("# Spend by API key\n") and "| **Total** | 4 | 3,800 |" in md
+    # a capped list: the rest on one line, so the column still adds up to the headline
+    monkeypatch.setattr("analyzer.report.TOP_ATTRIBUTION", 1)
+    doc = json.loads(runner.invoke(cli, ["report", log, "--view", "keys", "--json", "-"]).stdout)
+    assert [r["name"] for r in doc["rows"]] == ["(none)"]
+    assert doc["other"]["requests"] == 2 and doc["other"]["cost_usd"] == pytest.approx(_COST["a"] + _COST["c"])
+
+
 # ---- item 18: the HTML: empty months on the time axis, the shared-prefixes table fits 1280 px --------------------
 
 
