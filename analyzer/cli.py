@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+import zoneinfo
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -401,6 +402,13 @@ def _ignored_files(paths: tuple[str, ...]) -> list[Path]:
     help="Only this model (as logged or the catalogue key it prices as, any case); repeatable. Every figure of "
     "the report, the views included, then covers the requests the filters keep.",
 )
+@click.option(
+    "--tz",
+    callback=lambda _c, _p, v: _time_zone(v),
+    metavar="ZONE",
+    help="Count days (and so weeks and months) in this IANA time zone, e.g. Europe/Berlin (default UTC); "
+    "--since/--until stay in UTC.",
+)
 @click.option("--key", "keys", multiple=True, metavar="KEY", help="Only this API key (as logged); repeatable.")
 @click.option("--user", "users", multiple=True, metavar="USER", help="Only this user (as logged); repeatable.")
 @click.option("--tag", "tags", multiple=True, metavar="TAG", help="Only requests carrying this tag; repeatable.")
@@ -431,6 +439,7 @@ def report(
     users: tuple[str, ...],
     tags: tuple[str, ...],
     projects: tuple[str, ...],
+    tz: str | None,
     no_text: bool,
     strict: bool,
     fmt: str | None,
@@ -488,6 +497,7 @@ def report(
                 routing_rules=rules,
                 show_text=show_text,
                 backend=backend,
+                tz=tz,
             )
         finally:
             backend.close()  # the workers' memory goes before the report is rendered
@@ -573,6 +583,17 @@ def _render(kind: str, fn: Any, rep: Any, failures: list[str]) -> str | None:
 
 def _render_failed(failures: list[str]) -> RenderError:
     return RenderError("; ".join(failures) + " (the other outputs were written; please report this)")
+
+
+def _time_zone(name: str | None) -> str | None:
+    """`--tz`: an IANA zone name as zoneinfo knows it (UTC and None mean the default)."""
+    if name is None or name.upper() == "UTC":
+        return None
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise click.BadParameter(f"{name!r} is not a time zone (an IANA name such as Europe/Berlin)") from None
+    return name
 
 
 def _keep_only(store: Store, cat: Any, filters: dict[str, list[str]]) -> None:

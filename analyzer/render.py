@@ -92,7 +92,8 @@ def period_words(p: dict[str, Any], minutes: bool = True) -> str:
     """The period of a report: the window asked for (--since/--until) and, beside it, the span of the data;
     without a window, the span of the data and its length."""
     only = _filters_words(p.get("filters"))
-    return _period_words(p, minutes) + (f"; {only}" if only else "")
+    tz = f"; days in {one_line(p['tz'])} time" if p.get("tz") else ""
+    return _period_words(p, minutes) + tz + (f"; {only}" if only else "")
 
 
 def _filters_words(filters: dict[str, list[str]] | None) -> str:

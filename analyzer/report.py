@@ -363,8 +363,10 @@ def build_report(
     routing_rules: list[Rule] | None = None,
     show_text: bool = False,
     backend: Backend | None = None,
+    tz: str | None = None,
 ) -> dict[str, Any]:
-    """The report model. `backend`: where the savings replays run (parallel.py; default: this process)."""
+    """The report model. `backend`: where the savings replays run (parallel.py; default: this process); `tz`:
+    the IANA time zone whose calendar days `by_day` and the period views count (default UTC)."""
     con = store.con
     left_out = None
     if since is None and until is None:
@@ -381,7 +383,7 @@ def build_report(
         m["price_match"] = resolutions[(m["model"], m["provider"])].how
         if m["provider"] is None and m["model_key"]:  # OpenAI-compatible logs often do not say; the price does
             m["provider"] = cat.entries.get(m["model_key"], {}).get("litellm_provider")
-    by_day = queries.rows(con, "spend_by_day")
+    by_day = queries.rows(con, "spend_by_day", tz=tz or "UTC")
     attribution = queries.rows(con, "spend_by_attribution")
     by_attr: dict[str, list[dict[str, Any]]] = {}
     for row in attribution:
@@ -424,7 +426,8 @@ def build_report(
             "undated_requests": t["undated_requests"],
             # requests dated far from all the others (a clock reset, a test record): outside the period
             "left_out": left_out,
-        },
+        }
+        | ({"tz": tz} if tz else {}),
         "prices": _prices_section(con, cat, priced),
         "totals": {
             "requests": t["requests"],

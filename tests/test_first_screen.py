@@ -740,6 +740,39 @@ def test_views_by_key_project_and_model_add_up_to_the_headline(runner, tmp_path,
     assert doc["other"]["requests"] == 2 and doc["other"]["cost_usd"] == pytest.approx(_COST["a"] + _COST["c"])
 
 
+def test_tz_counts_days_in_local_time(runner, tmp_path):
+    day = 1_764_000_000  # 2025-11-24 16:00 UTC: Tokyo (UTC+9) 25th 01:00, Los Angeles (PST, UTC-8) 24th 08:00
+    recs = [
+        openai_record(model="gpt-4o", prompt=1000, completion=10, ts=day, rid="a"),
+        # 2025-11-24 06:00 UTC: Tokyo 24th 15:00, Los Angeles 23rd 22:00
+        openai_record(model="gpt-4o", prompt=2000, completion=20, ts=day - 10 * 3600, rid="b"),
+        # 2025-11-30 20:00 UTC: Tokyo 2025-12-01 05:00
+        openai_record(model="gpt-4o-mini", prompt=500, completion=20, ts=day + 6 * 86400 + 4 * 3600, rid="c"),
+    ]
+    log = str(write_jsonl(tmp_path / "tz.jsonl", recs))
+    cost = {"a": (1000 * 2.5 + 10 * 10) / 1e6, "b": (2000 * 2.5 + 20 * 10) / 1e6, "c": (500 * 0.15 + 20 * 0.6) / 1e6}
+
+    def days(*extra):
+        res = runner.invoke(cli, ["report", log, "--view", "daily", "--json", "-", *extra])
+        assert res.exit_code == 0, res.output
+        doc = json.loads(res.stdout)
+        return doc, {r["start"]: (r["requests"], pytest.approx(r["cost_usd"])) for r in doc["rows"]}
+
+    doc, got = days()
+    assert got == {"2025-11-24": (2, cost["a"] + cost["b"]), "2025-11-30": (1, cost["c"])} and "tz" not in doc["period"]
+    doc, got = days("--tz", "Asia/Tokyo")
+    assert got == {"2025-11-24": (1, cost["b"]), "2025-11-25": (1, cost["a"]), "2025-12-01": (1, cost["c"])}
+    assert doc["period"]["tz"] == "Asia/Tokyo"
+    _, got = days("--tz", "America/Los_Angeles")
+    assert got == {"2025-11-23": (1, cost["b"]), "2025-11-24": (1, cost["a"]), "2025-11-30": (1, cost["c"])}
+    months = runner.invoke(cli, ["report", log, "--view", "monthly", "--tz", "Asia/Tokyo"]).stdout
+    assert [x.split()[:2] for x in months.splitlines()[2:4]] == [["2025-11", "2"], ["2025-12", "1"]]
+    text = runner.invoke(cli, ["report", log, "--tz", "Asia/Tokyo"]).stdout
+    assert text.splitlines()[0].endswith("; days in Asia/Tokyo time")
+    bad = runner.invoke(cli, ["report", log, "--tz", "Mars/Olympus"])
+    assert bad.exit_code == 2 and "'Mars/Olympus' is not a time zone" in bad.output
+
+
 # ---- item 18: the HTML: empty months on the time axis, the shared-prefixes table fits 1280 px --------------------
 
 
