@@ -490,6 +490,11 @@ def render_view_markdown(report: dict[str, Any], view: str, **opts: Any) -> str:
     from analyzer.report import view_json
 
     v = view_json(report, view, **opts)
+    if view in unit_costs.VIEWS:  # distributions and a tail: the terminal's lines, kept aligned in a code block
+        lines = unit_costs.lines(report["unit_costs"]) if view == "units" else unit_costs.tail_lines(v)
+        if not lines:
+            return "No conversations, sessions, users, tags or tasks.\n"
+        return "# " + lines[0] + "\n\n```\n" + "\n".join(lines[1:]).strip("\n") + "\n```\n"
     if view == "sessions":
         head = ["Session", "Last activity", "Requests", "Input", "Output", "Cost", "Models"]
         rows = [

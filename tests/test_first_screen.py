@@ -773,6 +773,15 @@ def test_tz_counts_days_in_local_time(runner, tmp_path):
     assert bad.exit_code == 2 and "'Mars/Olympus' is not a time zone" in bad.output
 
 
+@pytest.mark.parametrize("view", ["units", "users", "tags"])
+def test_unit_cost_views_as_markdown(runner, tmp_path, view):
+    res = runner.invoke(cli, ["report", str(_filtered_log(tmp_path)), "--view", view, "--md", "-"])
+    assert res.exit_code == 0 and res.exception is None, res.output
+    assert res.stdout.startswith("# ") and res.stdout.count("```") in (0, 2)
+    if view == "users":
+        assert "ann" in res.stdout and "bob" in res.stdout
+
+
 # ---- item 18: the HTML: empty months on the time axis, the shared-prefixes table fits 1280 px --------------------
 
 
