@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+import zoneinfo
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -383,7 +384,7 @@ def _ignored_files(paths: tuple[str, ...]) -> list[Path]:
     "--view",
     type=click.Choice(VIEWS),
     help="Print one view in full (spend by day, week or month; 5-hour blocks; the costliest sessions; cost per unit of "
-    "work, per user, tag or agent task); with --json, write it as JSON.",
+    "work, per user, tag or agent task; spend by API key, project or model); with --json, write it as JSON.",
 )
 @click.option(
     "--order",
@@ -398,8 +399,20 @@ def _ignored_files(paths: tuple[str, ...]) -> list[Path]:
     "models",
     multiple=True,
     metavar="NAME",
-    help="--view: only this model (as logged or the catalogue key it prices as); repeatable.",
+    help="Only this model (as logged or the catalogue key it prices as, any case); repeatable. Every figure of "
+    "the report, the views included, then covers the requests the filters keep.",
 )
+@click.option(
+    "--tz",
+    callback=lambda _c, _p, v: _time_zone(v),
+    metavar="ZONE",
+    help="Count days (and so weeks and months) in this IANA time zone, e.g. Europe/Berlin (default UTC); "
+    "--since/--until stay in UTC.",
+)
+@click.option("--key", "keys", multiple=True, metavar="KEY", help="Only this API key (as logged); repeatable.")
+@click.option("--user", "users", multiple=True, metavar="USER", help="Only this user (as logged); repeatable.")
+@click.option("--tag", "tags", multiple=True, metavar="TAG", help="Only requests carrying this tag; repeatable.")
+@click.option("--project", "projects", multiple=True, metavar="NAME", help="Only this project; repeatable.")
 @_ingest_options
 @_engine_options
 def report(
@@ -422,6 +435,11 @@ def report(
     order: str,
     breakdown: bool,
     models: tuple[str, ...],
+    keys: tuple[str, ...],
+    users: tuple[str, ...],
+    tags: tuple[str, ...],
+    projects: tuple[str, ...],
+    tz: str | None,
     no_text: bool,
     strict: bool,
     fmt: str | None,
@@ -463,6 +481,10 @@ def report(
             rules = load_rules(routing_rules) if routing_rules else None
             if since is not None or until is not None:
                 _need_traffic_in_window(store, since, until)
+            filters = {"model": models, "key": keys, "user": users, "tag": tags, "project": projects}
+            filters = {k: list(v) for k, v in filters.items() if v}
+            if filters:
+                _keep_only(store, cat, filters)
             if hash_ids:
                 store.hide_ids()
             rep = build_report(
@@ -476,15 +498,18 @@ def report(
                 show_text=show_text,
                 backend=backend,
                 with_blocks=view == "blocks",
+                tz=tz,
             )
         finally:
             backend.close()  # the workers' memory goes before the report is rendered
+        if filters:
+            rep["period"]["filters"] = filters
         if budget_list and rep["period"]["end"]:
             as_of = date.fromisoformat(rep["period"]["end"][:10])
             rep["budgets"] = budgets.for_store(store, cat, budget_list, as_of)
         outputs = [(html, "html"), (json_out, "json"), (md_out, "md")]
         failures: list[str] = []
-        vopts = {"order": order, "breakdown": breakdown, "models": models}
+        vopts = {"order": order, "breakdown": breakdown}  # the filters are applied to the whole report
         for target, kind in outputs:
             if not target:
                 continue
@@ -559,6 +584,33 @@ def _render(kind: str, fn: Any, rep: Any, failures: list[str]) -> str | None:
 
 def _render_failed(failures: list[str]) -> RenderError:
     return RenderError("; ".join(failures) + " (the other outputs were written; please report this)")
+
+
+def _time_zone(name: str | None) -> str | None:
+    """`--tz`: an IANA zone name as zoneinfo knows it (UTC and None mean the default)."""
+    if name is None or name.upper() == "UTC":
+        return None
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise click.BadParameter(f"{name!r} is not a time zone (an IANA name such as Europe/Berlin)") from None
+    return name
+
+
+def _keep_only(store: Store, cat: Any, filters: dict[str, list[str]]) -> None:
+    """The report covers only the requests the filters keep (store.keep_only); none kept is a mistake to say,
+    as a window with no traffic is (exit 1)."""
+    names = None
+    if "model" in filters:
+        want = {m.lower() for m in filters["model"]}
+        pairs = store.con.execute("SELECT DISTINCT model, provider FROM requests WHERE trace_ms IS NULL").fetchall()
+        names = sorted({m for m, p in pairs if m.lower() in want or (cat.resolve(m, p).key or "").lower() in want})
+    rest = [tuple(filters.get(k, ())) for k in ("key", "user", "tag", "project")]
+    store.keep_only(names, *rest)
+    kept = store.con.execute("SELECT count(*) FROM requests WHERE trace_ms IS NULL").fetchall()[0][0]
+    if not kept:
+        said = "; ".join(f"--{k} {', '.join(v)}" for k, v in filters.items())
+        raise InputError(f"no requests match {said}")
 
 
 def _need_traffic_in_window(store: Store, since: datetime | None, until: datetime | None) -> None:

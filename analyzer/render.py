@@ -23,7 +23,7 @@ from markupsafe import Markup
 
 from analyzer import blocks, charts, unit_costs
 from analyzer.errors import InputError
-from analyzer.redact import terminal_safe
+from analyzer.redact import one_line, terminal_safe
 from analyzer.resources import resource_dir
 
 
@@ -91,6 +91,19 @@ def _window_start(iso: str) -> str:
 def period_words(p: dict[str, Any], minutes: bool = True) -> str:
     """The period of a report: the window asked for (--since/--until) and, beside it, the span of the data;
     without a window, the span of the data and its length."""
+    only = _filters_words(p.get("filters"))
+    tz = f"; days in {one_line(p['tz'])} time" if p.get("tz") else ""
+    return _period_words(p, minutes) + tz + (f"; {only}" if only else "")
+
+
+def _filters_words(filters: dict[str, list[str]] | None) -> str:
+    """`--model/--key/--user/--tag/--project` as a reader says them: "only model gpt-4o; user alice, bob"."""
+    if not filters:
+        return ""
+    return "only " + "; ".join(f"{k} {', '.join(one_line(v) for v in vs)}" for k, vs in filters.items())
+
+
+def _period_words(p: dict[str, Any], minutes: bool) -> str:
     span = f"{_when(p.get('start'), minutes)} .. {_when(p.get('end'), minutes)}" if p.get("start") else "no dated data"
     since, until = p.get("since"), p.get("until")
     if since or until:
@@ -415,6 +428,9 @@ def render_view(report: dict[str, Any], view: str, **opts: Any) -> str:
         lines = unit_costs.lines(report["unit_costs"]) or ["No conversations, sessions, users, tags or tasks."]
     elif view in unit_costs.VIEWS:
         lines = unit_costs.tail_lines(v)
+    elif "dimension" in v:
+        head, rows = _spend_view_rows(v)
+        lines = [SPEND_VIEW_TITLES[v["dimension"]]] + _table([tuple(h.upper() for h in head), *rows], cap=60)
     else:
         lines = (
             period_lines({"unit": v["unit"], "periods": v["rows"], "undated": v.get("undated")})
@@ -422,6 +438,27 @@ def render_view(report: dict[str, Any], view: str, **opts: Any) -> str:
             else ["No requests."]
         )
     return _terminal(lines)
+
+
+SPEND_VIEW_TITLES = {"api_key": "Spend by API key", "project": "Spend by project", "model": "Spend by model"}
+
+
+def _spend_view_rows(v: dict[str, Any]) -> tuple[list[str], list[tuple[str, ...]]]:
+    """`--view keys|projects|models`: the heading and one row per key, project or model, the rest of a capped
+    list on one line, and the total (the headline)."""
+    head = [{"api_key": "API key", "project": "Project", "model": "Model"}[v["dimension"]], "Requests", "Input"]
+    head += ["Cache read", "Cache write", "Output", "Cost"]
+
+    def row(label: str, r: dict[str, Any]) -> tuple[str, ...]:
+        cells = [num(r[k]) for k in ("requests", "input_tokens", "cache_read_tokens", "cache_write_tokens")]
+        cost = usd(r["cost_usd"]) + (" +unpriced" if r["has_unpriced"] else "")
+        return (label, *cells, num(r["output_tokens"]), cost)
+
+    rows = [row(one_line(str(r["name"])), r) for r in v["rows"]]
+    if v.get("other"):
+        rows.append(row(f"(other {count(v['other']['requests'], 'request')})", v["other"]))
+    rows.append(row("TOTAL", v["total"]))
+    return head, rows
 
 
 def headline_lines(report: dict[str, Any]) -> list[str]:
@@ -455,6 +492,11 @@ def render_view_markdown(report: dict[str, Any], view: str, **opts: Any) -> str:
     from analyzer.report import view_json
 
     v = view_json(report, view, **opts)
+    if view in unit_costs.VIEWS:  # distributions and a tail: the terminal's lines, kept aligned in a code block
+        lines = unit_costs.lines(report["unit_costs"]) if view == "units" else unit_costs.tail_lines(v)
+        if not lines:
+            return "No conversations, sessions, users, tags or tasks.\n"
+        return "# " + lines[0] + "\n\n```\n" + "\n".join(lines[1:]).strip("\n") + "\n```\n"
     if view == "sessions":
         head = ["Session", "Last activity", "Requests", "Input", "Output", "Cost", "Models"]
         rows = [
@@ -470,6 +512,11 @@ def render_view_markdown(report: dict[str, Any], view: str, **opts: Any) -> str:
             for x in v["rows"]
         ]
         title = f"# Conversations and sessions ({count(v['sessions'], 'session')})"
+    elif "dimension" in v:
+        head, table = _spend_view_rows(v)
+        rows = [list(r) for r in table]
+        rows[-1][0] = "**Total**"
+        title = "# " + SPEND_VIEW_TITLES[v["dimension"]]
     else:
         lines = period_lines({"unit": v["unit"], "periods": v["rows"], "undated": v.get("undated")})
         title = "# " + lines[0]

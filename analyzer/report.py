@@ -61,7 +61,49 @@ PERIOD_UNITS = ("day", "week", "month")
 
 
 # `llmcost report --view`, as ccusage's commands, and the cost per unit of work (units, users, tags, tasks)
-VIEWS = ("daily", "weekly", "monthly", "sessions", "blocks", *unit_costs.VIEWS)
+VIEWS = ("daily", "weekly", "monthly", "sessions", "blocks", *unit_costs.VIEWS, "keys", "projects", "models")
+# `--view keys|projects|models`: spend tables (users and tags are unit_costs' views, their distributions)
+SPEND_VIEWS = {"keys": "api_key", "projects": "project", "models": "model"}
+_SPEND_FIELDS = ("requests", "input_tokens", "cache_read_tokens", "cache_write_tokens", "output_tokens", "cost_usd")
+
+
+def spend_view(report: dict[str, Any], view: str) -> dict[str, Any]:
+    """`--view keys|projects|models`: spend per API key, project or model, the costliest first, with the
+    requests, tokens (cache read and write apart) and cost of each; the rows a capped list left out summed as
+    `other`, and `total` equal to the report's totals."""
+    dim = SPEND_VIEWS[view]
+    if dim == "model":
+        src = report["by_model"]
+        rows = [
+            {"name": r["model"], "model_key": r.get("model_key"), "provider": r.get("provider")}
+            | {k: r.get(k) or 0 for k in _SPEND_FIELDS}
+            | {"cost_usd": r.get("cost_usd"), "has_unpriced": r.get("model_key") is None}
+            for r in src
+        ]
+    else:
+        rows = [
+            {"name": r["value"]}
+            | {k: r.get(k) or 0 for k in _SPEND_FIELDS}
+            | {"cost_usd": r.get("cost_usd"), "has_unpriced": bool(r.get("unpriced_requests"))}
+            for r in report["by_attribution"].get(dim, [])
+        ]
+    t = report["totals"]
+    total = {
+        "requests": t["requests"],
+        "input_tokens": t["input_tokens"],
+        "cache_read_tokens": t["cache_read_tokens"],
+        "cache_write_tokens": t["cache_write_tokens"],
+        "output_tokens": t["output_tokens"],
+        "cost_usd": t["cost_usd"],
+        "has_unpriced": bool(t["unpriced_requests"]),
+    }
+    other = None
+    left = t["requests"] - sum(r["requests"] for r in rows)
+    if left > 0:  # a capped list (TOP_ATTRIBUTION, MAX_LISTED): the rest as one row, so the column adds up
+        other = {k: total[k] - sum(r[k] for r in rows) for k in _SPEND_FIELDS if k != "cost_usd"}
+        cost = (total["cost_usd"] or 0) - sum(r["cost_usd"] or 0 for r in rows)
+        other |= {"cost_usd": _usd(cost), "has_unpriced": total["has_unpriced"]}
+    return {"dimension": dim, "rows": rows, "other": other, "total": total}
 
 
 def _model_match(models: tuple[str, ...]) -> Any:
@@ -95,6 +137,8 @@ def view_json(
         return out | (report.get("blocks") or blocks.section(pl.DataFrame()))
     if view in unit_costs.VIEWS:
         return out | unit_costs.view(report["unit_costs"], view)
+    if view in SPEND_VIEWS:
+        return out | spend_view(report, view)
     unit = {"daily": "day", "weekly": "week", "monthly": "month"}[view]
     undated = (report.get("spend_by_period") or {}).get("undated")
     by_day = [r for r in report["by_day"] if match(r["model"], r.get("model_key"))]
@@ -292,9 +336,11 @@ def build_report(
     show_text: bool = False,
     backend: Backend | None = None,
     with_blocks: bool = False,
+    tz: str | None = None,
 ) -> dict[str, Any]:
     """The report model. `backend`: where the savings replays run (parallel.py; default: this process).
-    `with_blocks`: the 5-hour blocks even when no agent log is in the store (they are there for agent logs)."""
+    `with_blocks`: the 5-hour blocks even when no agent log is in the store (they are there for agent logs); `tz`:
+    the IANA time zone whose calendar days `by_day` and the period views count (default UTC)."""
     con = store.con
     left_out = None
     if since is None and until is None:
@@ -311,7 +357,7 @@ def build_report(
         m["price_match"] = resolutions[(m["model"], m["provider"])].how
         if m["provider"] is None and m["model_key"]:  # OpenAI-compatible logs often do not say; the price does
             m["provider"] = cat.entries.get(m["model_key"], {}).get("litellm_provider")
-    by_day = queries.rows(con, "spend_by_day")
+    by_day = queries.rows(con, "spend_by_day", tz=tz or "UTC")
     attribution = queries.rows(con, "spend_by_attribution")
     by_attr: dict[str, list[dict[str, Any]]] = {}
     for row in attribution:
@@ -354,7 +400,8 @@ def build_report(
             "undated_requests": t["undated_requests"],
             # requests dated far from all the others (a clock reset, a test record): outside the period
             "left_out": left_out,
-        },
+        }
+        | ({"tz": tz} if tz else {}),
         "prices": _prices_section(con, cat, priced),
         "totals": {
             "requests": t["requests"],

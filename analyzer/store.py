@@ -292,22 +292,68 @@ class Store:
         secret, prevents that while keeping the hashes stable between runs that share it. An agent run's
         `exit_status:` tag (how it ended, not who ran it) stays readable for the cost per successful task."""
         salt = os.environ.get("LLMCOST_HASH_SALT", "")
-        db = _one(self.con, "SELECT current_database()")[0].replace('"', '""')
 
         def h(expr: str, prefix: str) -> str:
             return f"'{prefix}-' || left(md5(? || {expr}), 10)"
 
-        self.con.execute(
-            f"""CREATE OR REPLACE TEMP TABLE requests AS SELECT * REPLACE (
+        self._shadow(
+            "requests",
+            f"""SELECT * REPLACE (
                 {h('"user"', "user")} AS "user",
                 {h("api_key", "key")} AS api_key,
                 {h("project", "project")} AS project,
                 {h("conversation_id", "conv")} AS conversation_id,
                 list_transform(tags, lambda t: CASE WHEN starts_with(t, 'exit_status:') THEN t
                     ELSE {h("t", "tag")} END) AS tags)
-            FROM "{db}".main.requests""",
+            FROM requests""",
             [salt] * 5,
         )
+
+    def keep_only(
+        self,
+        models: list[str] | None = None,
+        keys: tuple[str, ...] = (),
+        users: tuple[str, ...] = (),
+        tags: tuple[str, ...] = (),
+        projects: tuple[str, ...] = (),
+    ) -> None:
+        """For the rest of this connection, read only the requests (and usage-export buckets) of these models
+        (as logged), API keys, users, tags and projects (`report --model/--key/--user/--tag/--project`): every
+        figure of the report then covers them alone. The stored data is untouched: temporary copies shadow it.
+        An export's buckets carry no tags: with a tag filter none is kept (the bill of a tag is not known)."""
+        conds: list[str] = []
+        params: list[Any] = []
+        for col, want in (("model", models), ("api_key", keys), ('"user"', users), ("project", projects)):
+            if want is not None and (want or col == "model"):
+                conds.append(f"{col} IN (SELECT unnest(?::VARCHAR[]))")
+                params.append(list(want))
+        bucket_conds = list(conds)
+        if tags:
+            conds.append("len(list_intersect(coalesce(tags, []), ?::VARCHAR[])) > 0")
+            params.append(list(tags))
+            bucket_conds.append("false")
+        if not conds:
+            return
+        self._shadow("requests", "SELECT * FROM requests WHERE " + " AND ".join(conds), params)
+        self._shadow(
+            "usage_buckets",
+            "SELECT * FROM usage_buckets WHERE " + " AND ".join(bucket_conds),
+            params[: len(bucket_conds) - bool(tags)],
+        )
+
+    def _shadow(self, table: str, select: str, params: list[Any]) -> None:
+        """A temporary `table` holding `select` over what `table` reads as now (the stored table, or an earlier
+        temporary copy or view of it): filters and hashing stack."""
+        con = self.con
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _shadow_{table} AS {select}", params)
+        for kind, catalog in (("VIEW", "duckdb_views()"), ("TABLE", "duckdb_tables()")):
+            found = con.execute(
+                f"SELECT count(*) FROM {catalog} WHERE temporary AND {kind.lower()}_name = ?", [table]
+            ).fetchall()[0][0]
+            if found:
+                con.execute(f"DROP {kind} temp.main.{table}")
+        con.execute(f"CREATE TEMP TABLE {table} AS SELECT * FROM _shadow_{table}")
+        con.execute(f"DROP TABLE _shadow_{table}")
 
     # ---- ingest ---------------------------------------------------------------------------------------------
 

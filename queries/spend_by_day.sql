@@ -1,8 +1,10 @@
 -- spend_by_day: daily spend per model, for the stacked daily chart and table.
 -- Inputs: priced_requests.
--- Output: day (DATE, UTC), model (as logged: what people call it), model_key (the catalogue key it priced as,
+-- Parameter $tz: the time zone whose calendar days are counted ('UTC' unless `report --tz` says otherwise).
+-- Output: day (DATE in $tz), model (as logged: what people call it), model_key (the catalogue key it priced as,
 -- NULL when unpriced), requests, tokens, cost_usd.
-SELECT CAST(ts AS DATE)                      AS day,
+SELECT CASE WHEN $tz = 'UTC' THEN CAST(ts AS DATE)
+            ELSE CAST(timezone($tz, timezone('UTC', ts)) AS DATE) END AS day,
        model,
        any_value(model_key)                  AS model_key,
        count(*)                              AS requests,

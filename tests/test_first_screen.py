@@ -646,9 +646,140 @@ def test_view_breakdown_order_cache_columns_compact_dates_and_model_filter(runne
     )
     assert "$0.0001" in sub["gpt-4o-mini"]  # 500 x $0.15 + 20 x $0.60 per million = $0.000087, to 4 places
     doc = json.loads(runner.invoke(cli, [*args, "--model", "GPT-4O", "--json", "-"]).stdout)
-    assert doc["models"] == ["GPT-4O"] and [r["requests"] for r in doc["rows"]] == [1, 1]
+    assert doc["period"]["filters"] == {"model": ["GPT-4O"]} and [r["requests"] for r in doc["rows"]] == [1, 1]
     assert doc["rows"][0]["cache_write_tokens"] == 0 and doc["rows"][0]["cache_read_tokens"] == 200
     assert doc["rows"][0]["cost_usd"] == pytest.approx((800 * 2.5 + 200 * 1.25 + 10 * 10) / 1e6)
+
+
+def _filtered_log(tmp_path):
+    day = 1_764_000_000  # 2025-11-24
+    recs = [
+        openai_record(
+            model="gpt-4o", prompt=1000, completion=10, ts=day, rid="a", user="ann", api_key="k1", tags=["x"]
+        ),
+        openai_record(model="gpt-4o", prompt=2000, completion=20, ts=day + 60, rid="b", user="bob", project="p1"),
+        openai_record(model="gpt-4o-mini", prompt=500, completion=20, ts=day + 120, rid="c", user="ann", api_key="k2"),
+        openai_record(model="gpt-4o-mini", prompt=300, completion=30, ts=day + 86400, rid="d", tags=["x", "y"]),
+    ]
+    return write_jsonl(tmp_path / "f.jsonl", recs)
+
+
+# hand-computed at list prices: gpt-4o $2.50 / $10 per million input / output, gpt-4o-mini $0.15 / $0.60
+_COST = {
+    "a": (1000 * 2.5 + 10 * 10) / 1e6,
+    "b": (2000 * 2.5 + 20 * 10) / 1e6,
+    "c": (500 * 0.15 + 20 * 0.6) / 1e6,
+    "d": (300 * 0.15 + 30 * 0.6) / 1e6,
+}
+
+
+@pytest.mark.parametrize(
+    ("flags", "kept"),
+    [
+        (["--user", "ann"], "ac"),
+        (["--key", "k2", "--key", "k1"], "ac"),
+        (["--tag", "x"], "ad"),
+        (["--project", "p1"], "b"),
+        (["--model", "gpt-4o-mini"], "cd"),
+        (["--user", "ann", "--model", "gpt-4o"], "a"),
+    ],
+)
+def test_filters_apply_to_the_whole_report(runner, tmp_path, flags, kept):
+    log = _filtered_log(tmp_path)
+    res = runner.invoke(cli, ["report", str(log), *flags, "--json", "-"])
+    assert res.exit_code == 0, res.output
+    rep = json.loads(res.stdout)
+    t = rep["totals"]
+    assert t["requests"] == len(kept)
+    assert t["cost_usd"] == pytest.approx(sum(_COST[k] for k in kept))
+    assert sum(m["requests"] for m in rep["by_model"]) == len(kept)
+    assert sum(p["requests"] for p in rep["spend_by_period"]["periods"]) == len(kept)
+    assert rep["sessions"]["count"] <= len(kept)
+    want = {}
+    for flag, value in zip(flags[::2], flags[1::2], strict=True):
+        want.setdefault(flag[2:], []).append(value)
+    assert rep["period"]["filters"] == want
+    text = runner.invoke(cli, ["report", str(log), *flags]).stdout
+    said = [f"{k} {', '.join(want[k])}" for k in ("model", "key", "user", "tag", "project") if k in want]
+    assert text.splitlines()[0].endswith("; only " + "; ".join(said))
+    spend = text.splitlines()[2].split()
+    shown = pytest.approx(sum(_COST[k] for k in kept), abs=5.1e-5)  # to 4 places
+    assert spend[0] == "Spend" and _money(spend[1]) == shown
+
+
+def test_a_filter_that_keeps_nothing_says_so(runner, tmp_path):
+    res = runner.invoke(cli, ["report", str(_filtered_log(tmp_path)), "--user", "nobody"])
+    assert res.exit_code == 1 and res.output.strip() == "llmcost: error: no requests match --user nobody"
+
+
+def test_views_by_key_project_and_model_add_up_to_the_headline(runner, tmp_path, monkeypatch):
+    log = str(_filtered_log(tmp_path))
+    doc = json.loads(runner.invoke(cli, ["report", log, "--view", "keys", "--json", "-"]).stdout)
+    got = {r["name"]: (r["requests"], r["cost_usd"]) for r in doc["rows"]}
+    assert got == {
+        "k1": (1, pytest.approx(_COST["a"])),
+        "k2": (1, pytest.approx(_COST["c"])),
+        "(none)": (2, pytest.approx(_COST["b"] + _COST["d"])),
+    }
+    assert [r["name"] for r in doc["rows"]] == ["(none)", "k1", "k2"]  # the costliest first
+    assert doc["total"]["cost_usd"] == pytest.approx(sum(_COST.values())) and doc["other"] is None
+    doc = json.loads(runner.invoke(cli, ["report", log, "--view", "models", "--json", "-"]).stdout)
+    mini = next(r for r in doc["rows"] if r["name"] == "gpt-4o-mini")
+    assert (mini["requests"], mini["input_tokens"], mini["output_tokens"]) == (2, 800, 50)
+    assert mini["cost_usd"] == pytest.approx(_COST["c"] + _COST["d"]) and mini["cache_write_tokens"] == 0
+    out = runner.invoke(cli, ["report", log, "--view", "projects"]).stdout.splitlines()
+    assert out[0] == "Spend by project"
+    assert out[1].split() == ["PROJECT", "REQUESTS", "INPUT", "CACHE", "READ", "CACHE", "WRITE", "OUTPUT", "COST"]
+    assert [x.split()[:3] for x in out[2:]] == [["p1", "1", "2,000"], ["(none)", "3", "1,800"], ["TOTAL", "4", "3,800"]]
+    md = runner.invoke(cli, ["report", log, "--view", "keys", "--md", "-"]).stdout
+    assert md.startswith("# Spend by API key\n") and "| **Total** | 4 | 3,800 |" in md
+    # a capped list: the rest on one line, so the column still adds up to the headline
+    monkeypatch.setattr("analyzer.report.TOP_ATTRIBUTION", 1)
+    doc = json.loads(runner.invoke(cli, ["report", log, "--view", "keys", "--json", "-"]).stdout)
+    assert [r["name"] for r in doc["rows"]] == ["(none)"]
+    assert doc["other"]["requests"] == 2 and doc["other"]["cost_usd"] == pytest.approx(_COST["a"] + _COST["c"])
+
+
+def test_tz_counts_days_in_local_time(runner, tmp_path):
+    day = 1_764_000_000  # 2025-11-24 16:00 UTC: Tokyo (UTC+9) 25th 01:00, Los Angeles (PST, UTC-8) 24th 08:00
+    recs = [
+        openai_record(model="gpt-4o", prompt=1000, completion=10, ts=day, rid="a"),
+        # 2025-11-24 06:00 UTC: Tokyo 24th 15:00, Los Angeles 23rd 22:00
+        openai_record(model="gpt-4o", prompt=2000, completion=20, ts=day - 10 * 3600, rid="b"),
+        # 2025-11-30 20:00 UTC: Tokyo 2025-12-01 05:00
+        openai_record(model="gpt-4o-mini", prompt=500, completion=20, ts=day + 6 * 86400 + 4 * 3600, rid="c"),
+    ]
+    log = str(write_jsonl(tmp_path / "tz.jsonl", recs))
+    cost = {"a": (1000 * 2.5 + 10 * 10) / 1e6, "b": (2000 * 2.5 + 20 * 10) / 1e6, "c": (500 * 0.15 + 20 * 0.6) / 1e6}
+
+    def days(*extra):
+        res = runner.invoke(cli, ["report", log, "--view", "daily", "--json", "-", *extra])
+        assert res.exit_code == 0, res.output
+        doc = json.loads(res.stdout)
+        return doc, {r["start"]: (r["requests"], pytest.approx(r["cost_usd"])) for r in doc["rows"]}
+
+    doc, got = days()
+    assert got == {"2025-11-24": (2, cost["a"] + cost["b"]), "2025-11-30": (1, cost["c"])} and "tz" not in doc["period"]
+    doc, got = days("--tz", "Asia/Tokyo")
+    assert got == {"2025-11-24": (1, cost["b"]), "2025-11-25": (1, cost["a"]), "2025-12-01": (1, cost["c"])}
+    assert doc["period"]["tz"] == "Asia/Tokyo"
+    _, got = days("--tz", "America/Los_Angeles")
+    assert got == {"2025-11-23": (1, cost["b"]), "2025-11-24": (1, cost["a"]), "2025-11-30": (1, cost["c"])}
+    months = runner.invoke(cli, ["report", log, "--view", "monthly", "--tz", "Asia/Tokyo"]).stdout
+    assert [x.split()[:2] for x in months.splitlines()[2:4]] == [["2025-11", "2"], ["2025-12", "1"]]
+    text = runner.invoke(cli, ["report", log, "--tz", "Asia/Tokyo"]).stdout
+    assert text.splitlines()[0].endswith("; days in Asia/Tokyo time")
+    bad = runner.invoke(cli, ["report", log, "--tz", "Mars/Olympus"])
+    assert bad.exit_code == 2 and "'Mars/Olympus' is not a time zone" in bad.output
+
+
+@pytest.mark.parametrize("view", ["units", "users", "tags"])
+def test_unit_cost_views_as_markdown(runner, tmp_path, view):
+    res = runner.invoke(cli, ["report", str(_filtered_log(tmp_path)), "--view", view, "--md", "-"])
+    assert res.exit_code == 0 and res.exception is None, res.output
+    assert res.stdout.startswith("# ") and res.stdout.count("```") in (0, 2)
+    if view == "users":
+        assert "ann" in res.stdout and "bob" in res.stdout
 
 
 # ---- item 18: the HTML: empty months on the time axis, the shared-prefixes table fits 1280 px --------------------
