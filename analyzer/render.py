@@ -386,7 +386,11 @@ def headline_lines(report: dict[str, Any]) -> list[str]:
     ]
     ux = report.get("usage_export")
     if ux:
-        lines.append(f"Billed     {usd(ux['totals']['billed_usd'])}, the bill per the providers' usage exports")
+        ut = ux["totals"]
+        lines.append(
+            f"Billed     {usd(ut['billed_usd'])}, the bill per the providers' usage exports"
+            + ("" if ut["billed_complete"] else f" (incomplete: {num(ut['unpriced_buckets'])} buckets unpriced)")
+        )
     if not t["requests"]:
         return lines
     if h["levers"]:
