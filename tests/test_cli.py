@@ -189,6 +189,22 @@ def test_empty_folder_is_an_input_error_not_a_zero_report(runner, tmp_path):
     assert res.stdout == "" and "Traceback" not in res.output
 
 
+def test_files_a_folder_walk_passes_over_are_named_beside_the_logs_it_reads(runner, tmp_path):
+    """hr1: a folder of logs plus a .bin and a .txt loaded the logs and said nothing of the other two; each file is
+    now read or named, on one note line (the report is still made)."""
+    write_jsonl(tmp_path / "calls.jsonl", [openai_record(rid="a1")])
+    (tmp_path / "dump.bin").write_bytes(b"\x00\x01PK\x03\x04")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "requests.txt").write_text(json.dumps(openai_record(rid="a2")) + "\n")
+    (tmp_path / ".hidden.txt").write_text("x")
+    res = runner.invoke(cli, ["report", str(tmp_path), "--json", "-"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["totals"]["requests"] == 1
+    notes = [ln for ln in res.stderr.splitlines() if "passed over" in ln]
+    assert len(notes) == 1 and "2 files" in notes[0] and "dump.bin" in notes[0] and "requests.txt" in notes[0]
+    assert ".hidden" not in notes[0] and "calls.jsonl" not in notes[0]
+
+
 def test_folder_of_only_txt_and_csv_names_each_file_and_exits_1(runner, tmp_path):
     (tmp_path / "notes.txt").write_text("hello")
     (tmp_path / "bill.csv").write_text("a,b\n1,2\n")
