@@ -205,6 +205,25 @@ def test_files_a_folder_walk_passes_over_are_named_beside_the_logs_it_reads(runn
     assert ".hidden" not in notes[0] and "calls.jsonl" not in notes[0]
 
 
+def test_an_empty_log_is_named_as_empty_not_as_not_json(runner, tmp_path):
+    """hr1: an empty (or blank-lines-only, or empty .gz) log beside real ones was "not JSON or JSONL (no JSON object
+    in its first records)", which sends one looking for bad bytes; it is empty, and the report is still made."""
+    import gzip
+
+    write_jsonl(tmp_path / "calls.jsonl", [openai_record(rid="e1")])
+    (tmp_path / "empty.jsonl").write_text("")
+    (tmp_path / "blank.jsonl").write_text("\n\n  \n")
+    (tmp_path / "empty.jsonl.gz").write_bytes(gzip.compress(b""))
+    (tmp_path / "bytes.jsonl").write_bytes(bytes(range(256)) * 4)
+    res = runner.invoke(cli, ["report", str(tmp_path), "--json", "-"])
+    assert res.exit_code == 0, res.output
+    skipped = {m[1].rsplit("/", 1)[-1]: m[2] for m in re.finditer(r"skipped (\S+): (.*)", res.stderr)}
+    assert set(skipped) == {"empty.jsonl", "blank.jsonl", "empty.jsonl.gz", "bytes.jsonl"}, res.stderr
+    for name in ("empty.jsonl", "blank.jsonl", "empty.jsonl.gz"):
+        assert skipped[name] == "empty (no records)", skipped[name]
+    assert "not JSON or JSONL" in skipped["bytes.jsonl"]
+
+
 def test_folder_of_only_txt_and_csv_names_each_file_and_exits_1(runner, tmp_path):
     (tmp_path / "notes.txt").write_text("hello")
     (tmp_path / "bill.csv").write_text("a,b\n1,2\n")
