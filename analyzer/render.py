@@ -253,7 +253,7 @@ def _escaped(m: re.Match[str]) -> str:
 
 def _table(rows: list[tuple[str, ...]], left: tuple[int, ...] = (0,), cap: int = 40) -> list[str]:
     """Columns padded to their widest cell (at most `cap`); the `left` columns left-aligned, numbers right."""
-    rows = [tuple(_LINE_BREAKS.sub(_escaped, c) for c in r) for r in rows]
+    rows = [tuple(terminal_safe(_LINE_BREAKS.sub(_escaped, c)) for c in r) for r in rows]  # measured as printed
     widths = [min(max(len(r[i]) for r in rows), cap) for i in range(len(rows[0]))]
     out = []
     for r in rows:

@@ -101,6 +101,21 @@ def test_everything_from_logs_is_escaped(runner, tmp_path):
     assert "<script>" not in md
 
 
+def test_a_control_character_in_a_model_name_does_not_shift_the_table(runner, tmp_path):
+    """hr1: an ESC in a model name was removed after the columns were padded, so that row's columns moved one place
+    left of the others; the cell is made safe before it is measured."""
+    recs = [openai_record(model="gpt-4o\x1b[31mRED", rid="c1"), openai_record(model="gpt-4o", rid="c2")]
+    f = write_jsonl(tmp_path / "ctl.jsonl", recs)
+    res = runner.invoke(cli, ["report", str(f)])
+    assert res.exit_code == 0, res.output
+    assert "\x1b" not in res.stdout
+    lines = res.stdout.splitlines()
+    head = next(i for i, ln in enumerate(lines) if ln.startswith("MODEL "))
+    rows = lines[head : head + 3]
+    assert [len(r) for r in rows] == [len(rows[0])] * 3, rows  # every row ends where the header ends
+    assert len({r.index("  ") + len(r[r.index("  ") :]) - len(r[r.index("  ") :].lstrip()) for r in rows}) == 1, rows
+
+
 def test_ingest_then_report_from_db(runner, tmp_path):
     db = str(tmp_path / "llm.duckdb")
     res = runner.invoke(cli, ["ingest", str(SAMPLES), "--db", db])
