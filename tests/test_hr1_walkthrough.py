@@ -22,3 +22,29 @@ def test_a_table_cut_to_the_top_rows_does_not_call_them_all(runner, tmp_path):
     assert "25 threads" in text
     assert "All 20 threads" not in text
     assert "The top 20 of 25 threads (10 more)" in text
+
+
+def test_levers_left_out_are_monthly_under_a_monthly_heading(runner):
+    """`llmcost report sample_logs` heads "What to change first (per month at the logged rate)" and the HTML says
+    "Monthly figures = saving over the 383 days logged x 30 / days", but the levers left out were quoted over the
+    whole 383 days (routing "would cost $0.0021 more": $0.00016 a month, as the routing chart shows)."""
+    import json
+
+    from analyzer.savings import usd_text
+    from tests.conftest import SAMPLES
+
+    res = runner.invoke(cli, ["report", str(SAMPLES), "--json", "-"])
+    assert res.exit_code == 0, res.output
+    rep = json.loads(res.stdout)
+    h, days = rep["headline"], rep["period"]["days"]
+    assert h["scaled_to_month"] and days > 300
+    left = h["costs_more"] + h["nothing_to_gain"] + h["withheld"]
+    assert left
+    for x in left:
+        monthly = x["saving_usd"] * 30 / days  # the report's one rule: 30 days at the logged daily rate
+        shown = usd_text(abs(monthly))
+        assert f"{shown}/month" in x["text"], (x["text"], shown)
+        if abs(x["saving_usd"]) >= 0.001:  # the period figure would print differently
+            assert usd_text(abs(x["saving_usd"])) not in x["text"], x["text"]
+    routing = next(x for x in h["costs_more"] if x["lever"] == "routing")
+    assert f"would cost {usd_text(-routing['saving_usd'] * 30 / days)}/month more" in h["no_lever_reason"]
