@@ -321,7 +321,7 @@ def period_lines(view: dict[str, Any], last: int | None = None) -> list[str]:
 
     if earlier:
         rows.append(row(f"(earlier {count(len(earlier), view['unit'])})", _sum_periods(earlier), models=False))
-    rows += [row(p["start"], p) for p in shown]
+    rows += [row(p["start"][:7] if view["unit"] == "month" else p["start"], p) for p in shown]  # 2024-12: a month
     if undated:
         rows.append(row("(undated)", undated | {"by_model": {}}))
     if len(rows) > 2:

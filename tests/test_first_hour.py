@@ -189,7 +189,7 @@ def test_terminal_prints_spend_by_period_and_sessions(runner):
     res = runner.invoke(cli, ["report", str(SAMPLES)])
     assert res.exit_code == 0
     out = res.stdout
-    assert "Spend by month" in out and "2025-11-01" in out  # 382 days: months
+    assert "Spend by month" in out and "\n2025-11 " in out  # 382 days: months, labelled as months (hr1)
     assert "conversations and sessions" in out.lower() and "session-alpha" in out
 
 

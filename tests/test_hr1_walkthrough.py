@@ -48,3 +48,15 @@ def test_levers_left_out_are_monthly_under_a_monthly_heading(runner):
             assert usd_text(abs(x["saving_usd"])) not in x["text"], x["text"]
     routing = next(x for x in h["costs_more"] if x["lever"] == "routing")
     assert f"would cost {usd_text(-routing['saving_usd'] * 30 / days)}/month more" in h["no_lever_reason"]
+
+
+def test_a_month_is_labelled_as_a_month(runner):
+    """`llmcost report sample_logs --view monthly` labelled each month by its first day (2024-12-01), which reads as
+    the spend of that one day; the rows are months: 2024-12 (ccusage monthly does the same)."""
+    from tests.conftest import SAMPLES
+
+    res = runner.invoke(cli, ["report", str(SAMPLES), "--view", "monthly"])
+    assert res.exit_code == 0, res.output
+    labels = [ln.split()[0] for ln in res.stdout.splitlines()[2:] if ln[:2] == "20"]
+    assert labels and all(len(x) == 7 and x[4] == "-" for x in labels), labels
+    assert "2024-12" in labels  # the two December 2024 batch calls of openai_batch_output.jsonl
