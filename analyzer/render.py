@@ -257,9 +257,14 @@ def _table(rows: list[tuple[str, ...]], left: tuple[int, ...] = (0,), cap: int =
     widths = [min(max(len(r[i]) for r in rows), cap) for i in range(len(rows[0]))]
     out = []
     for r in rows:
-        cells = [r[i][: widths[i]].ljust(widths[i]) if i in left else r[i].rjust(widths[i]) for i in range(len(r))]
+        cells = [_cut(r[i], widths[i]).ljust(widths[i]) if i in left else r[i].rjust(widths[i]) for i in range(len(r))]
         out.append("  ".join(cells).rstrip())
     return out
+
+
+def _cut(cell: str, width: int) -> str:
+    """A cell cut to its column ends in "..." (ASCII: any terminal), so a cut name is not read as a whole one."""
+    return cell if len(cell) <= width or width < 8 else cell[: width - 3] + "..."
 
 
 def _trace_summary(report: dict[str, Any]) -> list[str]:

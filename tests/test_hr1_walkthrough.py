@@ -60,3 +60,21 @@ def test_a_month_is_labelled_as_a_month(runner):
     labels = [ln.split()[0] for ln in res.stdout.splitlines()[2:] if ln[:2] == "20"]
     assert labels and all(len(x) == 7 and x[4] == "-" for x in labels), labels
     assert "2024-12" in labels  # the two December 2024 batch calls of openai_batch_output.jsonl
+
+
+def test_a_name_cut_to_its_column_says_it_was_cut(runner):
+    """`llmcost report sample_logs` printed "us.anthropic.claude-sonnet-4-5-20250929-" for
+    us.anthropic.claude-sonnet-4-5-20250929-v1:0 in both MODEL and PRICED AS: a name cut to the 40-character column
+    read as a whole (and two names alike in their first 40 characters as one). A cut name ends in "..."."""
+    from tests.conftest import SAMPLES
+
+    res = runner.invoke(cli, ["report", str(SAMPLES)])
+    assert res.exit_code == 0, res.output
+    lines = res.stdout.splitlines()
+    head = next(i for i, ln in enumerate(lines) if ln.startswith("MODEL "))
+    row = next(ln for ln in lines[head:] if ln.startswith("us.anthropic.claude-sonnet-4-5"))
+    model, priced = row[:40], row[42:82]
+    assert model == "us.anthropic.claude-sonnet-4-5-202509..." and priced == model, row
+    assert lines[head].index("PRICED AS") == 42  # the column kept its width
+    short = next(ln for ln in lines[head:] if ln.startswith("gpt-4o "))
+    assert "..." not in short
