@@ -430,7 +430,7 @@ def test_export_with_no_priced_bucket_bills_unknown_not_zero(runner, tmp_path):
     assert res.exit_code == 0, res.output
     billed = next(x for x in res.output.splitlines() if x.startswith("Billed"))
     assert "n/a" in billed and "incomplete: 1 buckets unpriced" in billed
-    assert 'id="billed">n/a<' in html.read_text()
+    assert 'id="billed">n/a<' in html.read_text() and "unknown: no bucket could be priced" in html.read_text()
 
 
 def test_export_with_some_priced_buckets_bills_the_priced_ones(runner, tmp_path):
