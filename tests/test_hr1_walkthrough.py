@@ -78,3 +78,14 @@ def test_a_name_cut_to_its_column_says_it_was_cut(runner):
     assert lines[head].index("PRICED AS") == 42  # the column kept its width
     short = next(ln for ln in lines[head:] if ln.startswith("gpt-4o "))
     assert "..." not in short
+
+
+def test_markdown_summary_counts_in_the_right_number(runner):
+    """`llmcost report sample_logs --md -` said "**Unpriced:** 1 requests on models missing ... are not in this
+    total": one request is."""
+    from tests.conftest import SAMPLES
+
+    res = runner.invoke(cli, ["report", str(SAMPLES), "--md", "-"])
+    assert res.exit_code == 0, res.output
+    assert "**Unpriced:** 1 request on models missing from the price catalogue is not in this total." in res.stdout
+    assert "over 45 requests" in res.stdout and "1 requests" not in res.stdout
