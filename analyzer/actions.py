@@ -34,10 +34,12 @@ def headline(report: dict[str, Any]) -> dict[str, Any]:
         "combined": None,
         "no_lever_reason": None,
         # levers replayed and rejected: what they would cost, or why they are inside the error band
-        "costs_more": [_rejected(e) for e in report["savings"] if e.get("verdict") == "costs more"],
-        "nothing_to_gain": [_rejected(e) for e in report["savings"] if e.get("verdict") == "nothing to gain"],
+        "costs_more": [_rejected(e, per_month) for e in report["savings"] if e.get("verdict") == "costs more"],
+        "nothing_to_gain": [
+            _rejected(e, per_month) for e in report["savings"] if e.get("verdict") == "nothing to gain"
+        ],
         # levers not ranked for want of a range that clears the band, or of evidence: each with why
-        "withheld": [_rejected(e) for e in report["savings"] if e.get("verdict") == "withheld"],
+        "withheld": [_rejected(e, per_month) for e in report["savings"] if e.get("verdict") == "withheld"],
     }
     if combined and combined.get("estimate") and len(combined.get("components") or []) > 1:
         e = combined["estimate"]
@@ -52,7 +54,8 @@ def headline(report: dict[str, Any]) -> dict[str, Any]:
             "enough evidence): "
             + (
                 "; ".join(
-                    f"{e['lever']} ({e['policy']}) {_verdict_text(e)}" for e in _best_per_lever(report["savings"])
+                    f"{e['lever']} ({e['policy']}) {_verdict_text(e, per_month)}"
+                    for e in _best_per_lever(report["savings"])
                 )
                 or "no estimator applies (no message bodies, or no priced requests)"
             )
@@ -61,24 +64,30 @@ def headline(report: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _verdict_text(e: dict[str, Any]) -> str:
+def _verdict_text(e: dict[str, Any], per_month: float | None) -> str:
+    """The verdict in words, its dollars per month when the heading above says "per month" (as every ranked
+    lever's), else over the period."""
+
+    def amount(x: float) -> str:
+        return f"{usd_text(x * per_month)}/month" if per_month else usd_text(x)
+
     if e.get("verdict") == "withheld":
-        return f"{usd_text(e['saving_usd'])} in the central case, withheld: {e.get('withheld') or 'no evidence'}"
+        return f"{amount(e['saving_usd'])} in the central case, withheld: {e.get('withheld') or 'no evidence'}"
     if e.get("verdict") == "costs more":
-        return f"would cost {usd_text(-e['saving_usd'])} more"
+        return f"would cost {amount(-e['saving_usd'])} more"
     band = (e.get("backtest") or {}).get("band_usd")
     if e.get("verdict") == "nothing to gain" and band is not None:
-        return f"{usd_text(e['saving_usd'])}, inside the error band of {usd_text(band)}"
-    return usd_text(e["saving_usd"])
+        return f"{amount(e['saving_usd'])}, inside the error band of {amount(band)}"
+    return amount(e["saving_usd"])
 
 
-def _rejected(e: dict[str, Any]) -> dict[str, Any]:
+def _rejected(e: dict[str, Any], per_month: float | None) -> dict[str, Any]:
     return {
         "lever": e["lever"],
         "policy": e["policy"],
         "saving_usd": e["saving_usd"],
         "band_usd": (e.get("backtest") or {}).get("band_usd"),
-        "text": f"{e['lever'].capitalize()}, {e['policy']}: {_verdict_text(e)}.",
+        "text": f"{e['lever'].capitalize()}, {e['policy']}: {_verdict_text(e, per_month)}.",
     }
 
 

@@ -288,6 +288,12 @@ def _ingest(
         if f.skipped and not f.skipped.startswith("already ingested"):
             _say(f"llmcost: note: skipped {f.path}: {f.skipped}")
     read = [f for f in result.files if not f.skipped or f.skipped.startswith("already ingested")]
+    if read and ignored:  # every file found is read or named: the walk's passed-over files on one line
+        names = ", ".join(map(str, ignored[:5])) + (f" and {len(ignored) - 5} more" if len(ignored) > 5 else "")
+        _say(
+            f"llmcost: note: passed over {count(len(ignored), 'file')} not named like a log "
+            f"({', '.join(LOG_SUFFIXES[:4])}, ...; name a file to read it): {names}"
+        )
     if not read:
         for path in ignored:
             _say(f"llmcost: skipped {path}: not a log file (read: {', '.join(LOG_SUFFIXES[:4])}, ...)")

@@ -305,7 +305,7 @@ def _table(rows: list[tuple[str, ...]], left: tuple[int, ...] = (0,), cap: int =
     """Columns padded to their widest cell (at most `cap`, longer names shortened with an ellipsis); the `left`
     columns left-aligned, numbers right, each money column to one precision."""
     rows = _money_columns(rows)
-    rows = [tuple(_LINE_BREAKS.sub(_escaped, c) for c in r) for r in rows]
+    rows = [tuple(terminal_safe(_LINE_BREAKS.sub(_escaped, c)) for c in r) for r in rows]  # measured as printed
     widths = [min(max(len(r[i]) for r in rows), cap) for i in range(len(rows[0]))]
     out = []
     for r in rows:
@@ -471,7 +471,11 @@ def headline_lines(report: dict[str, Any]) -> list[str]:
     ]
     ux = report.get("usage_export")
     if ux:
-        lines.append(f"Billed     {usd(ux['totals']['billed_usd'])}, the bill per the providers' usage exports")
+        ut = ux["totals"]
+        lines.append(
+            f"Billed     {usd(ut['billed_usd'])}, the bill per the providers' usage exports"
+            + ("" if ut["billed_complete"] else f" (incomplete: {num(ut['unpriced_buckets'])} buckets unpriced)")
+        )
     if not t["requests"]:
         return lines
     if h["levers"]:

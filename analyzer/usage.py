@@ -144,6 +144,7 @@ def _totals(usage: pl.DataFrame, costs: pl.DataFrame) -> dict[str, Any]:
     export's amounts where one covers the day, else the usage export's own amounts (Claude Code's estimate),
     else its tokens x list prices; a day with unpriced buckets leaves the total incomplete, and says so."""
     billed = 0.0
+    known = False  # any dollar figure at all: with none (every bucket unpriced) the bill is unknown, not $0
     basis: dict[str, dict[str, int]] = {}
     cost_days = costs.with_columns(day=pl.col("period_start").dt.date())
     use_days = usage.with_columns(day=pl.col("period_start").dt.date())
@@ -153,12 +154,15 @@ def _totals(usage: pl.DataFrame, costs: pl.DataFrame) -> dict[str, Any]:
         u = use_days.filter((pl.col("provider") == provider) & (pl.col("day") == day))
         if c.height:
             billed += float(c["reported_cost"].sum())
+            known = True
             how = "the cost export's amounts"
         elif u["reported_cost"].is_not_null().all():
             billed += float(u["reported_cost"].sum())
+            known = True
             how = "the usage export's own cost figures"
         else:
             billed += float(u["cost"].fill_null(0).sum())
+            known = known or bool(u["priced"].any())
             how = "tokens x list prices" if u["priced"].all() else "tokens x list prices, UNPRICED buckets left out"
         basis.setdefault(provider, {}).setdefault(how, 0)
         basis[provider][how] += 1
@@ -179,7 +183,7 @@ def _totals(usage: pl.DataFrame, costs: pl.DataFrame) -> dict[str, Any]:
         "reported_cost_usd": _usd(pl.concat([usage["reported_cost"], costs["reported_cost"]]).sum())
         if usage["reported_cost"].is_not_null().any() or costs.height
         else None,
-        "billed_usd": _usd(billed),
+        "billed_usd": _usd(billed) if known else None,
         "billed_complete": all("UNPRICED" not in how for b in basis.values() for how in b),
         "billed_basis": [
             f"{provider}: {n} day{'' if n == 1 else 's'} from {how}"

@@ -101,6 +101,21 @@ def test_everything_from_logs_is_escaped(runner, tmp_path):
     assert "<script>" not in md
 
 
+def test_a_control_character_in_a_model_name_does_not_shift_the_table(runner, tmp_path):
+    """hr1: an ESC in a model name was removed after the columns were padded, so that row's columns moved one place
+    left of the others; the cell is made safe before it is measured."""
+    recs = [openai_record(model="gpt-4o\x1b[31mRED", rid="c1"), openai_record(model="gpt-4o", rid="c2")]
+    f = write_jsonl(tmp_path / "ctl.jsonl", recs)
+    res = runner.invoke(cli, ["report", str(f)])
+    assert res.exit_code == 0, res.output
+    assert "\x1b" not in res.stdout
+    lines = res.stdout.splitlines()
+    head = next(i for i, ln in enumerate(lines) if ln.startswith("MODEL "))
+    rows = lines[head : head + 3]
+    assert [len(r) for r in rows] == [len(rows[0])] * 3, rows  # every row ends where the header ends
+    assert len({r.index("  ") + len(r[r.index("  ") :]) - len(r[r.index("  ") :].lstrip()) for r in rows}) == 1, rows
+
+
 def test_ingest_then_report_from_db(runner, tmp_path):
     db = str(tmp_path / "llm.duckdb")
     res = runner.invoke(cli, ["ingest", str(SAMPLES), "--db", db])
@@ -187,6 +202,41 @@ def test_empty_folder_is_an_input_error_not_a_zero_report(runner, tmp_path):
     assert res.exit_code == 1
     assert "no log files" in res.stderr and str(tmp_path) in res.stderr
     assert res.stdout == "" and "Traceback" not in res.output
+
+
+def test_files_a_folder_walk_passes_over_are_named_beside_the_logs_it_reads(runner, tmp_path):
+    """hr1: a folder of logs plus a .bin and a .txt loaded the logs and said nothing of the other two; each file is
+    now read or named, on one note line (the report is still made)."""
+    write_jsonl(tmp_path / "calls.jsonl", [openai_record(rid="a1")])
+    (tmp_path / "dump.bin").write_bytes(b"\x00\x01PK\x03\x04")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "requests.txt").write_text(json.dumps(openai_record(rid="a2")) + "\n")
+    (tmp_path / ".hidden.txt").write_text("x")
+    res = runner.invoke(cli, ["report", str(tmp_path), "--json", "-"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["totals"]["requests"] == 1
+    notes = [ln for ln in res.stderr.splitlines() if "passed over" in ln]
+    assert len(notes) == 1 and "2 files" in notes[0] and "dump.bin" in notes[0] and "requests.txt" in notes[0]
+    assert ".hidden" not in notes[0] and "calls.jsonl" not in notes[0]
+
+
+def test_an_empty_log_is_named_as_empty_not_as_not_json(runner, tmp_path):
+    """hr1: an empty (or blank-lines-only, or empty .gz) log beside real ones was "not JSON or JSONL (no JSON object
+    in its first records)", which sends one looking for bad bytes; it is empty, and the report is still made."""
+    import gzip
+
+    write_jsonl(tmp_path / "calls.jsonl", [openai_record(rid="e1")])
+    (tmp_path / "empty.jsonl").write_text("")
+    (tmp_path / "blank.jsonl").write_text("\n\n  \n")
+    (tmp_path / "empty.jsonl.gz").write_bytes(gzip.compress(b""))
+    (tmp_path / "bytes.jsonl").write_bytes(bytes(range(256)) * 4)
+    res = runner.invoke(cli, ["report", str(tmp_path), "--json", "-"])
+    assert res.exit_code == 0, res.output
+    skipped = {m[1].rsplit("/", 1)[-1]: m[2] for m in re.finditer(r"skipped (\S+): (.*)", res.stderr)}
+    assert set(skipped) == {"empty.jsonl", "blank.jsonl", "empty.jsonl.gz", "bytes.jsonl"}, res.stderr
+    for name in ("empty.jsonl", "blank.jsonl", "empty.jsonl.gz"):
+        assert skipped[name] == "empty (no records)", skipped[name]
+    assert "not JSON or JSONL" in skipped["bytes.jsonl"]
 
 
 def test_folder_of_only_txt_and_csv_names_each_file_and_exits_1(runner, tmp_path):

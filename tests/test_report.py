@@ -210,7 +210,8 @@ def test_headline_confidence_follows_the_backtest_and_says_why_nothing_pays():
     unknown = actions.headline(_model([_estimate("caching", 10.0)]))
     assert "no provider-reported cache reads" in unknown["levers"][0]["confidence_reason"]
     none = actions.headline(_model([_estimate("caching", -2.0), _estimate("routing", 0.0)]))
-    assert none["levers"] == [] and "caching (caching policy) -$2.00" in none["no_lever_reason"]
+    # under the monthly heading, per month as the ranked levers: -$2.00 over 15 days is -$4.00/month (hr1)
+    assert none["levers"] == [] and "caching (caching policy) -$4.00/month" in none["no_lever_reason"]
     short = actions.headline(_model([_estimate("batching", 1.0)], days=0.5))
     assert short["scaled_to_month"] is False and short["levers"][0]["monthly_usd"] is None
 
@@ -223,12 +224,14 @@ def test_levers_that_cost_more_or_sit_inside_the_band_are_listed_not_ranked():
     good = _estimate("trimming", 5.0, policy_kind="Compact") | {"verdict": "saves"}
     h = actions.headline(_model([window, tiny, good], backtest_error=1.0))
     assert [lv["lever"] for lv in h["levers"]] == ["trimming"] and h["levers"][0]["saving_usd"] == 5.0
-    assert [x["saving_usd"] for x in h["costs_more"]] == [-40.0] and "would cost $40.00 more" in h["costs_more"][0][
-        "text"
-    ]
-    assert "inside the error band of $0.10" in h["nothing_to_gain"][0]["text"]
+    # the period's figures stay in saving_usd; the text is per month like the ranked levers (15 days: x 2)
+    assert [x["saving_usd"] for x in h["costs_more"]] == [-40.0]
+    assert "would cost $80.00/month more" in h["costs_more"][0]["text"]
+    assert "$0.1800/month, inside the error band of $0.2000/month" in h["nothing_to_gain"][0]["text"]
     only_bad = actions.headline(_model([window, tiny], backtest_error=1.0))
-    assert only_bad["levers"] == [] and "would cost $40.00 more" in only_bad["no_lever_reason"]
+    assert only_bad["levers"] == [] and "would cost $80.00/month more" in only_bad["no_lever_reason"]
+    short = actions.headline(_model([window], days=0.5, backtest_error=1.0))  # under a day: over the period
+    assert "would cost $40.00 more" in short["costs_more"][0]["text"]
 
 
 def test_stable_system_prompt_lever_names_the_volatile_span():

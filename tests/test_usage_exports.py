@@ -414,3 +414,32 @@ def test_unpriced_export_buckets_reconcile_with_no_dollar_gap_not_zero(runner, t
     ungrouped = next(r for r in rows if r["model"] is None)
     assert ungrouped["export_cost_usd"] is None and ungrouped["gap_cost_usd"] is None
     assert ungrouped["gap_input_tokens"] == 5000
+
+
+def test_export_with_no_priced_bucket_bills_unknown_not_zero(runner, tmp_path):
+    """hr1: an Usage export not grouped by model (every bucket unpriced, no cost export) said "Billed $0.00" on
+    the first screen; nothing of the bill is known, so it is n/a, and the one-line summary says it is incomplete."""
+    page = completions_page({0: [usage(model=None, inp=5000, out=10, n=3)]})
+    (tmp_path / "usage.json").write_text(json.dumps(page))
+    t = report_json(runner, tmp_path)["usage_export"]["totals"]
+    assert t["billed_usd"] is None and not t["billed_complete"] and t["unpriced_buckets"] == 1
+    out = runner.invoke(cli, ["report", str(tmp_path)]).output
+    assert "Billed     n/a" in out and "$0.00" not in out.split("Billed", 1)[1].splitlines()[0]
+    html = tmp_path / "r.html"
+    res = runner.invoke(cli, ["report", str(tmp_path), "-o", str(html)])
+    assert res.exit_code == 0, res.output
+    billed = next(x for x in res.output.splitlines() if x.startswith("Billed"))
+    assert "n/a" in billed and "incomplete: 1 buckets unpriced" in billed
+    assert 'id="billed">n/a<' in html.read_text() and "unknown: no bucket could be priced" in html.read_text()
+
+
+def test_export_with_some_priced_buckets_bills_the_priced_ones(runner, tmp_path):
+    """The priced bucket's tokens x list prices stay the (incomplete) bill when another bucket is unpriced;
+    the one-line summary names the gap."""
+    page = completions_page({0: [usage(inp=1_000_000, n=1)], 1: [usage(model=None, inp=5000, n=1)]})
+    (tmp_path / "usage.json").write_text(json.dumps(page))
+    t = report_json(runner, tmp_path)["usage_export"]["totals"]
+    assert t["billed_usd"] == pytest.approx(0.15) and not t["billed_complete"]  # 1M x $0.15/M (gpt-4o-mini input)
+    res = runner.invoke(cli, ["report", str(tmp_path), "-o", str(tmp_path / "r.html")])
+    billed = next(x for x in res.output.splitlines() if x.startswith("Billed"))
+    assert "$0.15" in billed and "incomplete: 1 buckets unpriced" in billed

@@ -480,6 +480,8 @@ def _format_of(path: Path, head: list[Item], forced: str | None, later: list[Ite
         return BY_NAME[LlmLogsDb.name]
     source = detect_format(path, head) or (detect_format(path, later) if later else None)
     if source is None:
+        if not head and not later:  # nothing at all: an empty file, blank lines, an empty .gz
+            raise InputError(f"{label(path)}: empty (no records)")
         if not any(isinstance(i.obj, dict) for i in head):
             damaged = next((i.error for i in head if i.error and "stream" in i.error), None)
             if damaged:
