@@ -65,19 +65,19 @@ def test_a_month_is_labelled_as_a_month(runner):
 def test_a_name_cut_to_its_column_says_it_was_cut(runner):
     """`llmcost report sample_logs` printed "us.anthropic.claude-sonnet-4-5-20250929-" for
     us.anthropic.claude-sonnet-4-5-20250929-v1:0 in both MODEL and PRICED AS: a name cut to the 40-character column
-    read as a whole (and two names alike in their first 40 characters as one). A cut name ends in "..."."""
+    read as a whole (and two names alike in their first 40 characters as one). A cut name is shortened in the
+    middle with an ellipsis, so both its start and its end (`v1:0`) stay (issue 22, item 16)."""
     from tests.conftest import SAMPLES
 
     res = runner.invoke(cli, ["report", str(SAMPLES)])
     assert res.exit_code == 0, res.output
     lines = res.stdout.splitlines()
     head = next(i for i, ln in enumerate(lines) if ln.startswith("MODEL "))
-    row = next(ln for ln in lines[head:] if ln.startswith("us.anthropic.claude-sonnet-4-5"))
-    model, priced = row[:40], row[42:82]
-    assert model == "us.anthropic.claude-sonnet-4-5-202509..." and priced == model, row
-    assert lines[head].index("PRICED AS") == 42  # the column kept its width
+    row = next(ln for ln in lines[head:] if ln.startswith("us.anthropic.claude-"))
+    model = row.split()[0]
+    assert "\u2026" in model and model.endswith("v1:0") and len(model) <= 40, row
     short = next(ln for ln in lines[head:] if ln.startswith("gpt-4o "))
-    assert "..." not in short
+    assert "\u2026" not in short
 
 
 def test_markdown_summary_counts_in_the_right_number(runner):
