@@ -21,7 +21,7 @@ def test_a_table_cut_to_the_top_rows_does_not_call_them_all(runner, tmp_path):
     text = html.read_text()
     assert "25 threads" in text
     assert "All 20 threads" not in text
-    assert "The top 20 of 25 threads (10 more)" in text
+    assert "The top 20 of 25 threads (15 more)" in text
 
 
 def test_levers_left_out_are_monthly_under_a_monthly_heading(runner):
