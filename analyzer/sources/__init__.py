@@ -468,6 +468,20 @@ def _records(head: list[Item], rest: Iterator[Item]) -> Iterator[Item]:
         rest.close()  # type: ignore[attr-defined]
 
 
+def _has_content(path: Path) -> bool:
+    """Whether a file that gave no record holds anything but blanks (its decompressed start); a pipe, read
+    already, is taken to."""
+    if inputs.is_stream(path):
+        return True
+    chunks = ByteStream(path, None).chunks()
+    try:
+        return bool(next(chunks, b"").strip())
+    except Exception:  # noqa: BLE001 - a damaged stream: it held something
+        return True
+    finally:
+        chunks.close()
+
+
 def _format_of(path: Path, head: list[Item], forced: str | None, later: list[Item] | None = None) -> Source:
     """The format forced or detected from the first records (`head`), else from `later` ones; the error of a
     file where none shows one names the first record's keys."""
@@ -480,7 +494,12 @@ def _format_of(path: Path, head: list[Item], forced: str | None, later: list[Ite
         return BY_NAME[LlmLogsDb.name]
     source = detect_format(path, head) or (detect_format(path, later) if later else None)
     if source is None:
-        if not head and not later:  # nothing at all: an empty file, blank lines, an empty .gz
+        if not head and not later:  # no complete record: nothing at all, or one line with no line end
+            if _has_content(path):
+                raise InputError(
+                    f"{label(path)}: not JSON or JSONL (its only line has no line end and is not JSON: a record still "
+                    "being written is read once it is complete)"
+                )
             raise InputError(f"{label(path)}: empty (no records)")
         if not any(isinstance(i.obj, dict) for i in head):
             damaged = next((i.error for i in head if i.error and "stream" in i.error), None)
