@@ -772,8 +772,17 @@ def render_savings(report: dict[str, Any]) -> str:
         return (
             "No lever applies to this traffic with the estimators available (caching, routing, batching, trimming).\n"
         )
-    lines = [
-        f"Spend in period: {usd(report['totals']['cost_usd'])}",
+    spend = report["totals"]["cost_usd"]
+    lines = [f"Spend in period: {usd(spend)}"]
+    bases = sorted({round(e["baseline_usd"], 6) for e in est if e.get("baseline_usd") is not None})
+    if len(bases) == 1 and spend is not None and round(bases[0] - spend, 4):
+        # every saving below starts from the simulator's replay of the traffic as logged, not from the spend
+        gap = bases[0] - spend
+        lines.append(
+            f"As replayed:     {usd(bases[0])}, the simulator's replay of the same calls as logged (the base of every "
+            f"saving below): {usd(abs(gap))} {'above' if gap > 0 else 'below'} the spend, the simulator's difference"
+        )
+    lines += [
         "",
         "Each saving is two replays under one simulator (as logged, and with the lever); BAND is the simulator's",
         "error on the requests the lever changes: a saving inside it is nothing to gain. Savings are at the prices",

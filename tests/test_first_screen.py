@@ -818,3 +818,21 @@ def test_a_one_day_window_over_its_own_day_is_said_once():
     p |= {"since": "2025-11-27T00:00:00Z", "until": "2025-11-28T00:00:00Z"}
     assert period_words(p, minutes=False) == "2025-11-27 (1 day)"
     assert period_words(p).startswith("2025-11-27 asked (1 day); the data spans 2025-11-27 00:01 .. ")
+
+
+def test_savings_names_the_replay_its_savings_start_from_beside_the_spend():
+    """`savings` printed "Spend in period: $0.1139" and, further down, "$0.1179 as logged" with no word on the
+    difference (hr1's walkthrough): the as-logged replay is named beside the spend, with the gap."""
+    from analyzer.render import render_savings
+
+    rep = {
+        "totals": {"cost_usd": 1.0},
+        "caching": {"backtest": None},
+        "savings": [
+            _estimate("caching", "p1", 3, 0.25, "saves", baseline_usd=1.2),
+            _estimate("routing", "p2", 2, -0.1, "costs more", baseline_usd=1.2),
+        ],
+    }
+    head = render_savings(rep).splitlines()[:2]
+    assert head[0] == "Spend in period: $1.00"
+    assert head[1].startswith("As replayed:     $1.20") and "$0.2000 above the spend" in head[1]
