@@ -334,20 +334,28 @@ PERIOD_TITLES = {"day": "Spend by day", "week": "Spend by week (from Monday)", "
 
 
 def _sum_periods(periods: list[dict[str, Any]]) -> dict[str, Any]:
-    """Periods added up into one row (cost over the priced calls; None when none was priced)."""
-    out: dict[str, Any] = {k: sum(p.get(k) or 0 for p in periods) for k in PERIOD_SUMS}
-    costs = [p["cost_usd"] for p in periods if p["cost_usd"] is not None]
-    out["cost_usd"] = round(sum(costs), 10) if costs else None
-    out["has_unpriced"] = any(p["has_unpriced"] for p in periods)
-    models: dict[str, float] = {}
+    """Periods added up into one row, as the report model adds days into periods (cost over the priced calls;
+    None when none was priced)."""
+    from analyzer.report import add_spend, spend_row
+
+    out: dict[str, Any] = {**spend_row(), "by_model": {}}
     for p in periods:
+        add_spend(out, p, digits=10)
         for m, c in (p.get("by_model") or {}).items():
-            models[m] = models.get(m, 0.0) + c
-    out["by_model"] = models
+            out["by_model"][m] = out["by_model"].get(m, 0.0) + c
     return out
 
 
-PERIOD_SUMS = ("requests", "input_tokens", "cache_read_tokens", "cache_write_tokens", "output_tokens")
+def _spend_cells(p: dict[str, Any]) -> list[str]:
+    """A spend row's requests, tokens (cache read and write apart) and cost, as the tables print them."""
+    return [
+        num(p["requests"]),
+        num(p["input_tokens"]),
+        num(p["cache_read_tokens"]),
+        num(p.get("cache_write_tokens") or 0),
+        num(p["output_tokens"]),
+        usd(p["cost_usd"]) + (" +unpriced" if p["has_unpriced"] else ""),
+    ]
 
 
 def period_lines(view: dict[str, Any], last: int | None = None) -> list[str]:
@@ -365,12 +373,7 @@ def period_lines(view: dict[str, Any], last: int | None = None) -> list[str]:
         names = sorted(p.get("by_model") or {}, key=lambda m: -p["by_model"][m]) if models else []
         return (
             label,
-            num(p["requests"]),
-            num(p["input_tokens"]),
-            num(p["cache_read_tokens"]),
-            num(p.get("cache_write_tokens") or 0),
-            num(p["output_tokens"]),
-            usd(p["cost_usd"]) + (" +unpriced" if p["has_unpriced"] else ""),
+            *_spend_cells(p),
             ", ".join(names[:3]) + (f" +{len(names) - 3}" if len(names) > 3 else ""),
         )
 
@@ -530,21 +533,14 @@ def render_view_markdown(report: dict[str, Any], view: str, **opts: Any) -> str:
         rows = [
             [
                 _month(p["start"], v["unit"]),
-                num(p["requests"]),
-                num(p["input_tokens"]),
-                num(p["cache_read_tokens"]),
-                num(p.get("cache_write_tokens") or 0),
-                num(p["output_tokens"]),
-                usd(p["cost_usd"]) + (" +unpriced" if p["has_unpriced"] else ""),
+                *_spend_cells(p),
                 ", ".join(sorted(p["by_model"], key=lambda m: -p["by_model"][m])),
             ]
             for p in periods
         ]
         if periods:
             t = _sum_periods(periods)
-            rows.append(["**Total**", num(t["requests"]), num(t["input_tokens"]), num(t["cache_read_tokens"])])
-            rows[-1] += [num(t["cache_write_tokens"])]
-            rows[-1] += [num(t["output_tokens"]), usd(t["cost_usd"]) + (" +unpriced" if t["has_unpriced"] else ""), ""]
+            rows.append(["**Total**", *_spend_cells(t), ""])
     right = {i for i, h in enumerate(head) if h in ("Requests", "Input", "Cache read", "Cache write", "Output", "Cost")}
     out = [
         title,

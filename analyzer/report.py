@@ -216,18 +216,18 @@ def outlying_dates(con: Any) -> dict[str, Any] | None:
 OTHER_MODELS = "(other models)"
 
 
-_SUMMED = ("requests", "input_tokens", "cache_read_tokens", "cache_write_tokens", "output_tokens")
+SPEND_COUNTS = ("requests", "input_tokens", "cache_read_tokens", "cache_write_tokens", "output_tokens")
 
 
-def _spend(**first: Any) -> dict[str, Any]:
+def spend_row(**first: Any) -> dict[str, Any]:
     """An empty spend row after the fields given: counts at 0, cost None (nothing priced in it yet, never $0)."""
-    return {**first, **dict.fromkeys(_SUMMED, 0), "cost_usd": None, "has_unpriced": False}
+    return {**first, **dict.fromkeys(SPEND_COUNTS, 0), "cost_usd": None, "has_unpriced": False}
 
 
-def _add_spend(into: dict[str, Any], r: dict[str, Any], digits: int | None = None) -> None:
+def add_spend(into: dict[str, Any], r: dict[str, Any], digits: int | None = None) -> None:
     """A daily row's requests, tokens and cost added into a spend row; its cost stays None while nothing in it
     is priced."""
-    for k in _SUMMED:
+    for k in SPEND_COUNTS:
         into[k] += r.get(k) or 0
     if r["cost_usd"] is not None:
         total = (into["cost_usd"] or 0.0) + r["cost_usd"]
@@ -244,8 +244,8 @@ def _other_models(by_day: list[dict[str, Any]], listed: set[str]) -> list[dict[s
         if r["model"] in listed:
             out.append(r)
             continue
-        o = other.setdefault(r["day"], _spend(day=r["day"], model=OTHER_MODELS, model_key=None))
-        _add_spend(o, r)
+        o = other.setdefault(r["day"], spend_row(day=r["day"], model=OTHER_MODELS, model_key=None))
+        add_spend(o, r)
     return sorted(out + list(other.values()), key=lambda r: (r["day"], -(r["cost_usd"] or 0.0), r["model"]))
 
 
@@ -260,10 +260,10 @@ def spend_by_period(
         if not r["day"]:
             continue
         start = _period_start(r["day"], unit)
-        p = periods.setdefault(start, {**_spend(start=start), "by_model": {}})
+        p = periods.setdefault(start, {**spend_row(start=start), "by_model": {}})
         if breakdown:  # each model's own row within the period (`--breakdown`)
-            _add_spend(p.setdefault("models", {}).setdefault(r["model"], _spend()), r, digits=10)
-        _add_spend(p, r, digits=10)
+            add_spend(p.setdefault("models", {}).setdefault(r["model"], spend_row()), r, digits=10)
+        add_spend(p, r, digits=10)
         if r["cost_usd"] is not None:
             p["by_model"][r["model"]] = round(p["by_model"].get(r["model"], 0.0) + r["cost_usd"], 10)
     out: dict[str, Any] = {"unit": unit, "periods": [periods[k] for k in sorted(periods)]}
