@@ -545,48 +545,37 @@ def build(traffic: Traffic, lever: Lever, base: dict[str, Call] | None = None) -
         head = state.get("head", -1) if trim is not None else -1
         nodes, cum, sys_end, n_in, at = _chain(model, body, keep, extra, cleared, scale, (), lever.split, head)
         changed = bool(target) or n_in != lg.input_tokens
-        out.append(
-            Call(
-                rid,
-                rid,
-                lg.ts,
-                provider,
-                model,
-                lg.key,
-                n_in if changed else lg.input_tokens,
-                round(lg.output_tokens * out_scale),
-                round(lg.reasoning_tokens * out_scale),
-                batch,
-                nodes,
-                cum,
-                sys_end,
-                _bps(body, at, len(nodes)),
-                lg.cache,
-                changed,
-            )  # fmt: skip
-        )
+        call = Call(
+            rid,
+            rid,
+            lg.ts,
+            provider,
+            model,
+            lg.key,
+            n_in if changed else lg.input_tokens,
+            round(lg.output_tokens * out_scale),
+            round(lg.reasoning_tokens * out_scale),
+            batch,
+            nodes,
+            cum,
+            sys_end,
+            _bps(body, at, len(nodes)),
+            lg.cache,
+            changed,
+        )  # fmt: skip
+        out.append(call)
         for k in range(state.pop("after", 0) if trim is not None else 0):
             # a turn spent after the compaction finding the agent's place again: the compacted context re-sent
             # (read from cache) and an answer as long as this request's
             out.append(
-                Call(
-                    f"{rid}#after{state['count']}-{k + 1}",
-                    rid,
-                    lg.ts + 1e-3 * (k + 1),
-                    provider,
-                    model,
-                    lg.key,
-                    n_in,
-                    round(lg.output_tokens * out_scale),
-                    round(lg.reasoning_tokens * out_scale),
-                    batch,
-                    nodes,
-                    cum,
-                    sys_end,
-                    _bps(body, at, len(nodes)),
-                    (0, 0, 0),
-                    True,
-                )  # fmt: skip
+                replace(
+                    call,
+                    call_id=f"{rid}#after{state['count']}-{k + 1}",
+                    ts=lg.ts + 1e-3 * (k + 1),
+                    input_tokens=n_in,
+                    logged_cache=(0, 0, 0),
+                    changed=True,
+                )
             )
     return out
 
