@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 import statistics
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 import polars as pl
@@ -928,6 +928,20 @@ class Outcome:
     simulated_cache_before: int = 0
     simulated_cache_after: int = 0
     evidenced_reads: int = 0
+
+    def __add__(self, other: Outcome) -> Outcome:
+        """Two parts of the traffic replayed apart, added: every field, so that a new one cannot be left out of a
+        merge (sets are united, per-scope savings added key by key)."""
+        merged: dict[str, Any] = {}
+        for f in fields(self):
+            a, b = getattr(self, f.name), getattr(other, f.name)
+            if isinstance(a, set):
+                merged[f.name] = a | b
+            elif isinstance(a, dict):
+                merged[f.name] = {k: a.get(k, 0.0) + b.get(k, 0.0) for k in {**a, **b}}
+            else:
+                merged[f.name] = a + b
+        return Outcome(**merged)
 
     @property
     def band_known(self) -> bool:

@@ -196,25 +196,7 @@ class PartitionedEngine:
         parts: list[Outcome] = self._ask(
             "compare", calls.token if calls is not None else None, replace(lever, extra_usd=0.0), case
         )
-        out = Outcome(0.0, 0.0, set())
-        for o in parts:
-            out.baseline += o.baseline
-            out.counterfactual += o.counterfactual
-            out.affected |= o.affected
-            out.input_before += o.input_before
-            out.input_after += o.input_after
-            out.reads_before += o.reads_before
-            out.reads_after += o.reads_after
-            out.extra_calls += o.extra_calls
-            out.extra_calls_usd += o.extra_calls_usd
-            out.baseline_today += o.baseline_today
-            out.counterfactual_today += o.counterfactual_today
-            out.logged_cache_tokens += o.logged_cache_tokens
-            out.simulated_cache_before += o.simulated_cache_before
-            out.simulated_cache_after += o.simulated_cache_after
-            out.evidenced_reads += o.evidenced_reads
-            for k, v in o.by_scope.items():
-                out.by_scope[k] = out.by_scope.get(k, 0.0) + v
+        out = sum(parts, Outcome(0.0, 0.0, set()))
         out.counterfactual += lever.extra_usd
         out.counterfactual_today += lever.extra_usd
         return out
