@@ -212,3 +212,64 @@ def test_real_deepseek_traces_causes_add_up_to_as_is_minus_ideal(runner):
     assert m["as_is_usd"] - m["ideal_usd"] == pytest.approx(total, rel=1e-9, abs=1e-12)
     assert m["as_is_usd"] >= m["ideal_usd"]
     assert all(c["cost_usd"] >= 0 for c in m["causes"])
+
+
+def test_reordered_tool_definitions_are_named_as_such(runner, tmp_path):
+    """The second request sends the same two tools in the other order: the first node (the tools, which lead the
+    cached prefix) differs, so nothing is read as-is; with the prefix held stable the whole first request's input
+    would have been read. The cause is the tool definitions, not the system prompt or a message."""
+    a = {"type": "function", "function": {"name": "lookup_control", "parameters": {"type": "object"}}}
+    b = {"type": "function", "function": {"name": "quote_clause", "parameters": {"type": "object"}}}
+    first = [{"role": "system", "content": "T. " + LONG}, {"role": "user", "content": "first question"}]
+    second = first + [{"role": "assistant", "content": "ok"}, {"role": "user", "content": "second question"}]
+    recs = []
+    for rid, ts, msgs, tools in (("t1", T0, first, [a, b]), ("t2", T0 + 60, second, [b, a])):
+        r = ds(rid, ts, msgs, "t")
+        r["request"]["tools"] = tools
+        # o200k tokens of the tools as sent (compact JSON, keys sorted) + the per-message framing
+        tools_tok = ntok(json.dumps(tools, sort_keys=True, separators=(",", ":")))
+        r["response"]["usage"]["prompt_tokens"] = n_in(msgs) + tools_tok
+        recs.append(r)
+    write_jsonl(tmp_path / "ds.jsonl", recs)
+    m = report_of(runner, tmp_path)["cache_misses"]
+    (x,) = m["top"]
+    assert x["request_id"] == "t2" and x["cause"] == "prefix_changed"
+    assert x["detail"] == "tool definitions changed or reordered"
+    # lifted, the first request's tools, system prompt and question count as re-sent unchanged: all read
+    t1_tok = recs[0]["response"]["usage"]["prompt_tokens"]
+    assert x["tokens"] == grain(t1_tok - 3)
+    assert x["cost_usd"] == pytest.approx(x["tokens"] * (DS_IN - DS_READ), rel=1e-9)
+
+
+def test_more_than_four_breakpoints_are_named_with_their_count(runner, tmp_path):
+    """Five cache_control breakpoints (Anthropic allows four): on the system prompt and on four of the messages,
+    none on the last one, so the last question is never cached as-is; the ideal (every prefix cached) reads it on
+    the next request. The miss is put down to the breakpoints and says how many there were."""
+
+    def block(text):
+        return [{"type": "text", "text": text, "cache_control": {"type": "ephemeral"}}]
+
+    talk = ["question one " * 60, "answer one " * 60, "question two " * 60, "answer two " * 60]
+    msgs = [{"role": ("user", "assistant")[i % 2], "content": block(t)} for i, t in enumerate(talk)]
+    last_q = "question three " * 60
+    first = msgs + [{"role": "user", "content": last_q}]
+    second = first + [{"role": "assistant", "content": "ok"}, {"role": "user", "content": "question four"}]
+    rec = []
+    for rid, ts, m in (("f0", T0, first), ("f1", T0 + 60, second)):
+        r = claude(rid, ts, [], "f")
+        r["request"]["messages"], r["request"]["system"] = m, block(CLAUDE_SYSTEM)
+        r["response"]["usage"]["input_tokens"] = (
+            ntok(CLAUDE_SYSTEM)
+            + sum(ntok(t) for t in talk)
+            + ntok(last_q)
+            + 3
+            + (ntok("ok") + ntok("question four") if rid == "f1" else 0)
+        )
+        rec.append(r)
+    write_jsonl(tmp_path / "f.jsonl", rec)
+    m = report_of(runner, tmp_path)["cache_misses"]
+    (x,) = [x for x in m["top"] if x["request_id"] == "f1"]
+    assert x["cause"] == "breakpoint" and x["detail"] == "5 breakpoints (more than 4)"
+    # as-is, f1 reads up to its deepest breakpoint (the fourth message); ideally it reads f0's last question too
+    assert x["tokens"] == ntok(last_q)
+    assert x["cost_usd"] == pytest.approx(ntok(last_q) * (CL_IN - CL_READ), rel=1e-9)
