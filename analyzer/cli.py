@@ -19,7 +19,7 @@ import click
 import duckdb
 import orjson
 
-from analyzer import __version__, budgets, focus, parallel, tokens
+from analyzer import __version__, backends, budgets, focus, tokens
 from analyzer import progress as tracking
 from analyzer.audit import Windows, default_day, new_uncached_prefixes, prune_reports, remember_written
 from analyzer.audit import compare as audit_compare
@@ -165,7 +165,7 @@ def _ingest_options(fn):
 
 
 def _engine_options(fn):
-    """Where the work runs (analyzer/parallel.py): this machine's cores (default) or Ray (optional extra;
+    """Where the work runs (analyzer/backends/): this machine's cores (default) or Ray (optional extra;
     docs/ray.md)."""
     for opt in reversed(
         [
@@ -174,7 +174,7 @@ def _engine_options(fn):
                 type=click.IntRange(min=1),
                 metavar="N",
                 help=f"Processes that parse logs and replay the savings (default: the cores, or "
-                f"${parallel.WORKERS_ENV}); 1: all in this one. With --engine ray: how many at once (default: the "
+                f"${backends.WORKERS_ENV}); 1: all in this one. With --engine ray: how many at once (default: the "
                 "cluster's CPUs).",
             ),
             click.option(
@@ -196,7 +196,7 @@ def _engine_options(fn):
     return fn
 
 
-def _backend(engine: str, ray_address: str | None, workers: int | None = None) -> parallel.Backend:
+def _backend(engine: str, ray_address: str | None, workers: int | None = None) -> backends.Backend:
     """The command's one backend. The command closes it once the work is done (before rendering, so the
     workers' memory goes first); closing it again when the command ends, however it ends, is a safety net
     (Ray's actors killed, a Ray started for this run shut down). Called once the progress display has begun:
@@ -207,7 +207,7 @@ def _backend(engine: str, ray_address: str | None, workers: int | None = None) -
             raise click.UsageError("--ray-address needs --engine ray")
         if engine == "ray":
             tracking.stage("start Ray")
-        be = parallel.backend(engine, workers, ray_address)
+        be = backends.backend(engine, workers, ray_address)
     except BaseException:
         tracking.finish()
         raise
@@ -270,16 +270,16 @@ def _ingest(
     no_text: bool,
     fmt: str | None,
     workers: int | None = None,
-    backend: parallel.Backend | None = None,
+    backend: backends.Backend | None = None,
 ) -> IngestResult:
     """Ingest PATHS; when not one file of them could be read, exit 1 naming each file skipped and why (a
     report of $0.00 over nothing would look like a real, cheap month to whoever receives it). `backend`: the
     command's (it closes it); without one, a backend of `workers` for this ingest alone."""
     # On a terminal the progress display (analyzer/progress.py) names the file being read.
     own = backend is None
-    be = parallel.backend("local", workers) if backend is None else backend
+    be = backends.backend("local", workers) if backend is None else backend
     try:
-        result = store.ingest(paths, no_text=no_text, fmt=fmt, backend=None if isinstance(be, parallel.Inline) else be)
+        result = store.ingest(paths, no_text=no_text, fmt=fmt, backend=None if isinstance(be, backends.Inline) else be)
     finally:
         if own:
             be.close()

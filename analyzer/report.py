@@ -25,8 +25,8 @@ from analyzer import (
     unit_costs,
     usage,
 )
+from analyzer.backends.base import Backend
 from analyzer.errors import InputError
-from analyzer.parallel import Backend
 from analyzer.prices import BEFORE_LISTING, COST_COLUMNS, Catalogue, price_one, price_requests
 from analyzer.progress import stage
 from analyzer.redact import excerpt, excerpt_of
@@ -338,7 +338,7 @@ def build_report(
     with_blocks: bool = False,
     tz: str | None = None,
 ) -> dict[str, Any]:
-    """The report model. `backend`: where the savings replays run (parallel.py; default: this process).
+    """The report model. `backend`: where the savings replays run (analyzer/backends/; default: this process).
     `with_blocks`: the 5-hour blocks even when no agent log is in the store (they are there for agent logs); `tz`:
     the IANA time zone whose calendar days `by_day` and the period views count (default UTC)."""
     con = store.con

@@ -30,11 +30,11 @@ import pyarrow as pa
 
 from analyzer import progress as tracking
 from analyzer import tokens
+from analyzer.backends.base import Backend
 from analyzer.dbguard import check_ours
 from analyzer.errors import InputError
 from analyzer.inputs import Digest, as_path, check_regular, expand_paths, is_stream, label, sha256_file
 from analyzer.migrations import migrate, pending
-from analyzer.parallel import Backend
 from analyzer.remote import RemotePath
 from analyzer.sources import BY_NAME, Item, Request, Source, open_source, range_items, records_of, sniff_source
 from analyzer.sources.base import RecordError, record_key, validate, validate_bucket

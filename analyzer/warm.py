@@ -1,4 +1,4 @@
-"""Imported once by the fork server of the worker pool (parallel.PRELOAD): every worker forked from it then
+"""Imported once by the fork server of the worker pool (backends.local.PRELOAD): every worker forked from it then
 starts with the o200k tokenizer loaded, instead of each loading it again (0.4-0.6 s of CPU per worker). The
 command's own process never imports this module: it loads the tokenizer only if it counts tokens itself."""
 

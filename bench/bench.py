@@ -58,7 +58,7 @@ except ImportError:
     psutil = None
 
 TIME = "/usr/bin/time"
-WORKERS_ENV = "LLMCOST_WORKERS"  # analyzer/parallel.py's default --workers
+WORKERS_ENV = "LLMCOST_WORKERS"  # analyzer/backends/base.py's default --workers
 SAMPLE_EVERY = 0.05  # seconds between samples of the process tree
 PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100

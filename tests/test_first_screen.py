@@ -472,7 +472,7 @@ def test_workers_leave_ctrl_c_to_the_parent_which_stops_them_at_once():
     import threading
     import time
 
-    from analyzer.parallel import Local
+    from analyzer.backends.local import Local
 
     be = Local(2)
     try:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from analyzer.parallel import Inline, Local, UnitError
+from analyzer.backends.base import UnitError
+from analyzer.backends.local import Inline, Local
 
 
 def square(x: int) -> int:

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from analyzer import store as store_mod
+from analyzer.backends.local import Inline, Local
 from analyzer.cli import cli
 from analyzer.errors import InputError
-from analyzer.parallel import Inline, Local
 from analyzer.store import Store, split_ranges
 from tests.conftest import SAMPLES, chat_call, openai_record
 from tests.test_report import _normalise

@@ -13,7 +13,7 @@ import polars as pl
 import pytest
 
 from analyzer import partitions
-from analyzer.parallel import Inline, Local
+from analyzer.backends.local import Inline, Local
 from analyzer.prices import load_catalogue
 from analyzer.report import build_report
 from analyzer.savings.partitioned import PartitionedEngine

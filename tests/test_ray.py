@@ -17,8 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from analyzer.backends import backend
+from analyzer.backends.base import UnitError
 from analyzer.errors import InputError
-from analyzer.parallel import UnitError, backend
 from tests.conftest import ROOT, SAMPLES
 
 if importlib.util.find_spec("ray") is None:
@@ -26,7 +27,7 @@ if importlib.util.find_spec("ray") is None:
         pytest.fail("LLMCOST_REQUIRE_RAY=1 but Ray is not installed (pip install '.[ray]')", pytrace=False)
     pytest.skip("Ray is not installed (the optional extra: pip install 'llmcost[ray]')", allow_module_level=True)
 
-from analyzer.ray_backend import Ray, runtime_env  # noqa: E402 - only once Ray is known to be there
+from analyzer.backends.ray import Ray, runtime_env  # noqa: E402 - only once Ray is known to be there
 
 
 @pytest.fixture(scope="module")

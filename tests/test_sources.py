@@ -324,7 +324,7 @@ def test_claude_code_keeps_the_last_line_of_a_reply(store, tmp_path, monkeypatch
 
 def test_claude_code_last_line_wins_across_parallel_ranges(tmp_path, monkeypatch):
     from analyzer import store as store_mod
-    from analyzer.parallel import Local
+    from analyzer.backends.local import Local
     from analyzer.store import Store
 
     monkeypatch.setattr(store_mod, "RANGE_BYTES", 2048)

@@ -21,8 +21,9 @@ from typing import Any
 import polars as pl
 
 from analyzer import partitions
+from analyzer.backends.base import Backend
+from analyzer.backends.local import Inline
 from analyzer.conversations import Sequence
-from analyzer.parallel import Backend, Inline
 from analyzer.prices import Catalogue
 from analyzer.progress import TIMINGS_ENV
 from analyzer.savings.engine import CASES, Engine, Lever, Outcome, backtest_summary, prepare

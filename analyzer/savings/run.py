@@ -9,8 +9,8 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from analyzer.backends.base import Backend
 from analyzer.conversations import Sequence
-from analyzer.parallel import Backend
 from analyzer.prices import Catalogue
 from analyzer.savings.batching import estimate_batching
 from analyzer.savings.caching import estimate_caching

@@ -22,7 +22,7 @@ if importlib.util.find_spec("ray") is None:
 
 _LISTENERS = r"""
 import json, os, re, shutil, subprocess, sys, time
-from analyzer.ray_backend import Ray
+from analyzer.backends.ray import Ray
 
 b = Ray(None, 1)
 b.map(abs, [-1, -2])

@@ -1,26 +1,12 @@
-"""Where the work runs: in this process, on this machine's cores, or on a Ray cluster.
+"""Where the work runs on this machine: in this process, or on a pool of its processes.
 
-The pipeline cuts its work into units that do not interact: input files (or byte ranges of one large file) to
-parse, and partitions of the traffic (see partitions.py) to replay. A `Backend` runs those units and gives the
-results back **in the order of the units**, so whatever merges them adds the same numbers in the same order and
-the report is the same, float for float, on every backend:
-
-- `Inline`: everything in this process, one unit after the other (small inputs; tests; `--workers 1`).
+- `Inline`: everything in this process, one unit after the other (small inputs; tests; `--workers 1`). It is the
+  one way to say "run here": callers that have no other backend hold an Inline, never None.
 - `Local`: a pool of processes on this machine (`--workers N`, default: the cores). Processes are started by a
   fork server, never forked from this one: polars and DuckDB run thread pools that a forked child would inherit
   half-alive (a polars call in it can hang for ever).
-- `Ray` (ray_backend.py, `pip install 'llmcost[ray]'`, `--engine ray`): tasks and actors on a Ray cluster.
 
-Two shapes of work:
-
-- `map(fn, items)`: stateless tasks, `fn(item)` for each item; `fn` must be a module-level function and items
-  and results picklable.
-- `actors(cls, args)` then `call(actors, method, args)`: stateful workers. One actor per `args` tuple, built
-  with `cls(*args)` where it runs and kept there (a partition's replay state is built once and then asked for
-  many replays); `call` runs `getattr(actor, method)(*a)` on every actor at once and returns their results in
-  the order of `actors`.
-
-An exception in a unit is raised again here (the first one in unit order), with its type and message.
+Both keep the contract of base.py (results in unit order, the first failure in that order raised here).
 """
 
 from __future__ import annotations
@@ -33,42 +19,15 @@ import sys
 import traceback
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
+
+from analyzer.backends.base import UnitError, default_workers
 
 T = TypeVar("T")
 R = TypeVar("R")
 
-WORKERS_ENV = "LLMCOST_WORKERS"  # the default --workers (tests and benchmarks set it)
 # Imported once by the fork server, not by every worker (analyzer.warm: the tokenizer, loaded once).
 PRELOAD = ["analyzer.savings.engine", "analyzer.store", "analyzer.warm"]
-
-
-class Backend(Protocol):
-    name: str
-    workers: int
-
-    def map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]: ...
-
-    def actors(self, cls: type, args: Sequence[tuple[Any, ...]]) -> list[Any]: ...
-
-    def call(self, actors: Sequence[Any], method: str, args: Sequence[tuple[Any, ...]] | None = None) -> list[Any]:
-        """`args[i]` for actor i; None: no arguments for any."""
-        ...
-
-    def close(self) -> None: ...
-
-
-def default_workers() -> int:
-    raw = os.environ.get(WORKERS_ENV)
-    if raw:
-        try:
-            return max(1, int(raw))
-        except ValueError:
-            pass
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not Linux
-        return max(1, os.cpu_count() or 1)
 
 
 class Inline:
@@ -88,14 +47,6 @@ class Inline:
 
     def close(self) -> None:
         pass
-
-
-class UnitError(RuntimeError):
-    """A unit failed in a worker: its exception's type, message and the worker's traceback."""
-
-    def __init__(self, kind: str, message: str, where: str) -> None:
-        super().__init__(f"{kind}: {message}")
-        self.kind, self.message, self.where = kind, message, where
 
 
 def _context() -> multiprocessing.context.BaseContext:
@@ -251,13 +202,3 @@ class Local:
                     proc.kill()
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
-
-
-def backend(engine: str = "local", workers: int | None = None, address: str | None = None) -> Backend:
-    """The backend a command line asked for: 'local' (Inline when one worker) or 'ray'."""
-    if engine == "ray":
-        from analyzer.ray_backend import Ray  # the optional extra; says how to install it when missing
-
-        return Ray(address=address, workers=workers)
-    n = workers or default_workers()
-    return Inline() if n <= 1 else Local(n)

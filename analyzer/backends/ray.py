@@ -1,6 +1,6 @@
-"""The Ray backend (`--engine ray`): the units of parallel.py as Ray tasks and actors, on a local Ray or a cluster.
+"""The Ray backend (`--engine ray`): the units of base.py as Ray tasks and actors, on a local Ray or a cluster.
 
-Same contract as the other backends (see parallel.py): `map` gives results in item order, `call` in actor order,
+Same contract as the other backends (see base.py): `map` gives results in item order, `call` in actor order,
 and the first failure in that order is raised here, as its own type where Ray hands it back (an `InputError` in
 a parse task is still an `InputError`, so the command line's exit codes do not change with the engine).
 
@@ -26,11 +26,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from analyzer.backends.base import UnitError, default_workers
 from analyzer.errors import UsageError
-from analyzer.parallel import UnitError, default_workers
 
 T = TypeVar("T")
 R = TypeVar("R")
+
 _SCALARS = (str, bytes, int, float, bool, type(None))
 
 INSTALL_HINT = "--engine ray needs Ray, an optional extra: pip install 'llmcost[ray]'"
