@@ -19,9 +19,8 @@ import polars as pl
 from analyzer import tokens
 from analyzer.conversations import Sequence, once
 from analyzer.perf import gc_paused
+from analyzer.providers import TTL_S
 from analyzer.sources.mooncake import BLOCK_TOKENS
-
-TTLS = {"5m": 300.0, "1h": 3600.0}
 
 
 @dataclass(slots=True)
@@ -198,7 +197,7 @@ def reuse_summary(populations: dict[str, list[PrefixRequest]], capacity: int | N
     clock (traces count from their own start). The overall ratios add their hit and input tokens; under a
     capacity each population is given the whole capacity.
     """
-    names = ["ideal", *(f"ttl_{n}" for n in TTLS)] + (["capacity"] if capacity is not None else [])
+    names = ["ideal", *(f"ttl_{n}" for n in TTL_S)] + (["capacity"] if capacity is not None else [])
     by_source: dict[str, dict[str, object]] = {}
     sums = dict.fromkeys(names, 0)
     all_served = [0] * len(GAP_EDGES)
@@ -207,7 +206,7 @@ def reuse_summary(populations: dict[str, list[PrefixRequest]], capacity: int | N
         served, total = _gap_tokens(reqs)
         all_served = [a + b for a, b in zip(all_served, served, strict=True)]
         input_tokens += total
-        hits = {"ideal": sum(served), **{f"ttl_{n}": _within(served, t) for n, t in TTLS.items()}}
+        hits = {"ideal": sum(served), **{f"ttl_{n}": _within(served, t) for n, t in TTL_S.items()}}
         if capacity is not None:
             hits["capacity"] = replay(reqs, capacity=capacity)[0]
         entry: dict[str, object] = {"requests": len(reqs), "input_tokens": total}
@@ -293,8 +292,8 @@ def top_prefixes(reqs: list[PrefixRequest], attrs: pl.DataFrame, limit: int = 20
         .with_columns(
             reusable_tokens=pl.col("tokens") * (pl.col("requests") - 1),
             median_gap_s=pl.col("gaps").list.median(),
-            within_5m=pl.col("gaps").list.eval((pl.element() <= TTLS["5m"]).mean()).list.first(),
-            within_1h=pl.col("gaps").list.eval((pl.element() <= TTLS["1h"]).mean()).list.first(),
+            within_5m=pl.col("gaps").list.eval((pl.element() <= TTL_S["5m"]).mean()).list.first(),
+            within_1h=pl.col("gaps").list.eval((pl.element() <= TTL_S["1h"]).mean()).list.first(),
         )
         .with_columns(
             logged_cached_share=(pl.col("logged_hits") / (pl.col("requests") - 1)).clip(upper_bound=1.0),

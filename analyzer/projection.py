@@ -16,7 +16,7 @@ import polars as pl
 from analyzer import queries
 from analyzer.errors import InputError
 from analyzer.prices import Catalogue, price_requests
-from analyzer.savings.engine import RULES, min_tokens
+from analyzer.providers import RULES, min_tokens
 from analyzer.sources.base import guess_provider
 
 

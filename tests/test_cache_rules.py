@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from analyzer.savings.engine import AS_LOGGED, RULES, Call, min_tokens, simulate
+from analyzer.providers import RULES, min_tokens
+from analyzer.savings.engine import AS_LOGGED, Call, simulate
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from analyzer import tokens
 from analyzer.cli import cli
-from analyzer.savings.engine import RULES, Call, Lever, min_tokens
+from analyzer.providers import RULES, min_tokens
+from analyzer.savings.engine import Call, Lever
 from analyzer.savings.engine import simulate as engine_simulate
 from tests.conftest import write_jsonl
 
@@ -34,7 +35,7 @@ def simulate(reqs, ttl, actual=False):
 
 
 def _ttl(provider, case):
-    from analyzer.savings.engine import case_ttl
+    from analyzer.providers import case_ttl
 
     rule = RULES[provider]
     return ttl_for_explicit if rule.mode == "explicit" else case_ttl(rule, case)

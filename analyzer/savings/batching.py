@@ -15,12 +15,12 @@ from __future__ import annotations
 import polars as pl
 
 from analyzer.prices import Catalogue
+from analyzer.providers import BATCH_PROVIDERS
 from analyzer.savings import Estimate
 from analyzer.savings.engine import Engine, Lever, lever_estimate
 
 MIN_REQUESTS = 20
 MAX_MEDIAN_GAP_S = 10.0
-BATCH_PROVIDERS = ("openai", "azure", "anthropic", "google")  # a documented Batch API at 50%
 
 
 def batch_candidates(priced: pl.DataFrame, threads: pl.DataFrame, cat: Catalogue) -> pl.DataFrame:

@@ -1,19 +1,19 @@
 """Prompt caching: what caching already saved, what each provider's rules would give on this traffic, and a
 backtest of the simulator against the cache reads the providers reported.
 
-The rules live in one table (`RULES`), checked against the providers' documentation (Nov 2026):
+The rules live in one table (`providers.RULES`), checked against the providers' documentation (Nov 2026):
 - OpenAI (and Azure OpenAI): automatic for prompts of 1,024+ tokens; a hit covers the longest cached prefix in
   128-token steps after the first 1,024; entries are cleared after 5-10 minutes idle, at most an hour.
   No write premium. The read discount is the catalogue's cache-read price (50% gpt-4o, 75% gpt-4.1,
   90% gpt-5).
 - Anthropic: explicit `cache_control` breakpoints (at most 4); a prefix is cacheable from the model's minimum
-  (engine.min_tokens: 1,024; 2,048 Haiku 3/3.5, Sonnet 4.6, Opus 4.7; 4,096 Opus 4.5/4.6, Haiku 4.5; 512
+  (providers.min_tokens: 1,024; 2,048 Haiku 3/3.5, Sonnet 4.6, Opus 4.7; 4,096 Opus 4.5/4.6, Haiku 4.5; 512
   Opus 5); TTL 5 minutes refreshed on each hit, or 1 hour; writes cost 1.25x (5 min) or 2x (1 h) input, reads
   0.1x. The strategy replayed places breakpoints at the end of
   the system prompt and tools and at the end of each request's input (incremental conversation caching).
 - DeepSeek: automatic, no write premium; entries live hours (replayed with 1 hour). Before V4, the longest
   cached prefix on 64-token units; V4 (and deepseek-chat/-reasoner from 2026-04-24) hits only whole "cache prefix
-  units", stored at the end of each input and output and at common prefixes (engine.DEEPSEEK_V4).
+  units", stored at the end of each input and output and at common prefixes (providers.DEEPSEEK_V4).
 - OpenAI models that price cache writes (gpt-5.6, gpt-6...) bill what their automatic cache writes.
 Each rule's source is in RULES (`CacheRule.source`).
 - Google Gemini: implicit caching, automatic from 1,024 tokens (2.5 Flash) / 4,096 (2.5 Pro, 3 Pro), no write
@@ -36,42 +36,27 @@ from typing import Any
 import polars as pl
 
 from analyzer.prices import PRICE_COLUMNS, Catalogue, price_requests
+from analyzer.providers import (
+    EXTENDED_RETENTION_S,
+    GEMINI_EXPLICIT_TTL_S,
+    RULES,
+    gemini_storage_rate,
+    min_tokens,
+    offers_extended_retention,
+    rules_table,
+)
 from analyzer.savings import Estimate, usd_text
 from analyzer.savings.engine import (
-    EXTENDED_RETENTION_S,
     PRICES_AS_BILLED,
-    RULES,
     Engine,
     Lever,
     bill_columns,
     lever_estimate,
-    min_tokens,
-    offers_extended_retention,
     price_as_billed,
     verdict,
 )
 
-__all__ = ["RULES", "estimate_caching", "min_tokens"]
-
 PLACEMENT_POLICY = "Anthropic breakpoints after the system prompt and tools and at the end of the input"
-
-
-def rules_table() -> list[dict[str, object]]:
-    """The cache rules replayed, one row per provider (and DeepSeek V4's prefix units), each with its source."""
-    from analyzer.savings.engine import DEEPSEEK_V4
-
-    rows = [(p, r) for p, r in sorted(RULES.items())] + [("deepseek (V4)", DEEPSEEK_V4)]
-    return [
-        {
-            "provider": p,
-            "mode": r.mode,
-            "min_tokens": r.min_tokens,
-            "step_tokens": r.step,
-            "ttl_s": {"central": r.ttl_s, "low": r.ttl_low_s, "high": r.ttl_high_s},
-            "source": r.source,
-        }
-        for p, r in rows
-    ]
 
 
 def estimate_caching(
@@ -177,16 +162,6 @@ def estimate_caching(
     out["estimates"] = [e.as_dict() for e in estimates]
     out["_estimates"] = estimates  # the objects (with their levers) for the combined replay; popped by run.py
     return out
-
-
-# Gemini explicit caches: storage billed per token-hour while the cache exists (Google's price list: 2.5 Pro
-# $4.50, 2.5 Flash and Flash-Lite $1.00 per million token-hours); the catalogue does not carry these.
-GEMINI_STORAGE_PER_TOKEN_HOUR = {"pro": 4.50e-6, "flash": 1.00e-6}
-GEMINI_EXPLICIT_TTL_S = 3600.0  # the API's default TTL; every use is assumed to extend it
-
-
-def gemini_storage_rate(model: str) -> float:
-    return GEMINI_STORAGE_PER_TOKEN_HOUR["pro" if "pro" in model.lower() else "flash"]
 
 
 def gemini_explicit(engine: Engine, cat: Catalogue) -> Estimate | None:

@@ -15,7 +15,6 @@ combined estimate is one `Lever` with several of these set: the levers are repla
 
 from __future__ import annotations
 
-import re
 import statistics
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -27,105 +26,18 @@ from analyzer import tokens
 from analyzer.conversations import Sequence, requests_of
 from analyzer.perf import gc_paused
 from analyzer.prices import PRICE_COLUMNS, TOKEN_COLUMNS, Catalogue, price_requests
-from analyzer.savings import Estimate, usd_text
-
-
-@dataclass(frozen=True)
-class CacheRule:
-    provider: str
-    mode: str  # "automatic" (every prefix is cached) or "explicit" (only at breakpoints)
-    min_tokens: int
-    step: int  # a hit is min_tokens + k * step tokens long
-    ttl_s: float  # idle retention assumed in the central case (refreshed by every use)
-    ttl_low_s: float
-    ttl_high_s: float
-    source: str = ""  # the provider's page the rule is taken from
-
-
-_OPENAI_SRC = "https://platform.openai.com/docs/guides/prompt-caching"
-# Each provider's caching rules, from their documentation (Nov 2026), each with its source; see caching.py's
-# docstring. OpenAI bills cache writes on the models whose catalogue entry lists a cache-write price (gpt-5.6,
-# gpt-6...): `simulate(writes_billed=...)`.
-RULES: dict[str, CacheRule] = {
-    "openai": CacheRule("openai", "automatic", 1024, 128, 300, 300, 3600, _OPENAI_SRC),
-    "azure": CacheRule("azure", "automatic", 1024, 128, 300, 300, 3600, _OPENAI_SRC),
-    "anthropic": CacheRule(
-        "anthropic",
-        "explicit",
-        1024,
-        1,
-        300,
-        300,
-        3600,
-        "https://docs.anthropic.com/en/docs/build-with-claude/prompt-caching",
-    ),
-    "deepseek": CacheRule(
-        "deepseek", "automatic", 64, 64, 3600, 300, 3600, "https://api-docs.deepseek.com/guides/kv_cache"
-    ),
-    "google": CacheRule(
-        "google", "automatic", 1024, 1, 300, 180, 3600, "https://ai.google.dev/gemini-api/docs/caching"
-    ),
-}
-# DeepSeek V4 (deepseek-v4-*, and deepseek-chat / deepseek-reasoner once they became V4 Flash on 2026-04-24):
-# "Each cached prefix is an independent, complete unit. A subsequent request can only hit the cache if it fully
-# matches a cache prefix unit", units stored at the end of the user input, the end of the model output, common
-# prefixes detected across requests, and fixed token intervals in long inputs (interval not published, so not
-# replayed: a lower bound). A longest-prefix replay over-counts V4 hits.
-DEEPSEEK_V4 = CacheRule(
-    "deepseek", "prefix_units", 64, 1, 3600, 300, 3600, "https://api-docs.deepseek.com/guides/kv_cache"
+from analyzer.providers import (
+    CASES,
+    LOOKBACK_BLOCKS,
+    RULES,
+    TTL_S,
+    case_ttl,
+    min_tokens,
+    offers_extended_retention,
+    rule_of,
+    tokenizer_family,
 )
-DEEPSEEK_V4_ALIASES_FROM = 1776988800.0  # 2026-04-24 00:00 UTC
-
-
-def rule_of(provider: str, model: str, ts: float) -> CacheRule | None:
-    """The cache rule that applied to one call: the provider's, or DeepSeek V4's prefix units."""
-    rule = RULES.get(provider)
-    if rule is not None and provider == "deepseek":
-        m = model.lower().rsplit("/", 1)[-1]
-        alias = m in ("deepseek-chat", "deepseek-reasoner") and ts >= DEEPSEEK_V4_ALIASES_FROM
-        if m.startswith("deepseek-v4") or alias:
-            return DEEPSEEK_V4
-    return rule
-
-
-TTL_S = {"5m": 300.0, "1h": 3600.0}
-CASES = ("central", "low", "high")
-# OpenAI's extended prompt-cache retention (`prompt_cache_retention: "24h"`), offered for the GPT-5 and GPT-4.1
-# families at no extra price: the one retention lever an automatic cache has.
-EXTENDED_RETENTION_S = 86400.0
-EXTENDED_RETENTION_MODELS = ("gpt-5", "gpt-4.1")
-LOOKBACK_BLOCKS = 20  # Anthropic checks for a hit at most this many blocks before a breakpoint
-
-
-def min_tokens(rule: CacheRule, model: str) -> int:
-    m = model.lower()
-    if rule.provider == "anthropic":
-        # Anthropic's minimum cacheable prompt per model (its prompt-caching page, RULES' source): 4,096 tokens
-        # for Opus 4.5, Opus 4.6 and Haiku 4.5; 2,048 for Opus 4.7, Sonnet 4.6 and Haiku 3 / 3.5; 512 for the
-        # 5-generation Opus, Fable and Mythos; 1,024 for the others (Opus 4.8: a real recorded Opus 4.8 call
-        # wrote a 1,590-token cache, tests/test_caching.py's sample)
-        if "haiku-4-5" in m or re.search(r"opus-4-[56](?!\d)", m):
-            return 4096
-        if re.search(r"opus-4-7(?!\d)", m) or "sonnet-4-6" in m:
-            return 2048
-        if re.search(r"(?:opus|fable|mythos)-5(?!\d)", m):
-            return 512
-        if "haiku" in m and ("3-5" in m or "3-haiku" in m or "haiku-3" in m):
-            return 2048
-    if rule.provider == "google" and "pro" in m:
-        return 4096  # Gemini 2.5 Pro / 3 Pro (the docs; the catalogue's prompt_cache_min_tokens says 2048)
-    return rule.min_tokens
-
-
-def case_ttl(rule: CacheRule, case: str) -> float:
-    return {"central": rule.ttl_s, "low": rule.ttl_low_s, "high": rule.ttl_high_s}[case]
-
-
-def offers_extended_retention(provider: str, model: str) -> bool:
-    return provider in ("openai", "azure") and model.lower().removeprefix("openai/").startswith(
-        EXTENDED_RETENTION_MODELS
-    )
-
+from analyzer.savings import Estimate, usd_text
 
 # ---- the traffic, prepared once ----------------------------------------------------------------------------
 
@@ -487,7 +399,7 @@ def build(traffic: Traffic, lever: Lever, base: dict[str, Call] | None = None) -
             )
             continue
         scale, out_scale = body.scale, 1.0
-        if target and _family(lg.provider) != _family(provider):
+        if target and tokenizer_family(lg.provider) != tokenizer_family(provider):
             # another tokenizer: the request re-tokenized (its o200k count times the target's calibration)
             scale = traffic.calibration.get(provider, 1.0)
             counted = tokens.chat_input(body.tokens)
@@ -578,10 +490,6 @@ def build(traffic: Traffic, lever: Lever, base: dict[str, Call] | None = None) -
                 )
             )
     return out
-
-
-def _family(provider: str) -> str:
-    return {"azure": "openai", "openrouter": "openai"}.get(provider, provider)
 
 
 def _chain(

@@ -33,18 +33,15 @@ from typing import Any
 
 import polars as pl
 
-from analyzer.savings.engine import (
+from analyzer.providers import (
     EXTENDED_RETENTION_S,
-    SYSTEM_ROLES,
-    Call,
+    MAX_BREAKPOINTS,
     case_ttl,
     min_tokens,
     offers_extended_retention,
-    price_as_billed,
     rule_of,
 )
-
-MAX_BREAKPOINTS = 4  # Anthropic: at most 4 cache_control breakpoints per request
+from analyzer.savings.engine import SYSTEM_ROLES, Call, price_as_billed
 
 CAUSES: dict[str, tuple[str, str]] = {
     "provider_rule": (

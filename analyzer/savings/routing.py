@@ -30,15 +30,10 @@ from analyzer import queries
 from analyzer.errors import InputError
 from analyzer.perf import gc_paused
 from analyzer.prices import Catalogue, price_one
+from analyzer.providers import ROUTING_TARGETS
 from analyzer.savings import Estimate, usd_text
 from analyzer.savings.engine import Engine, Lever, lever_estimate
 
-TARGETS = {
-    "openai": "gpt-4o-mini",
-    "azure": "gpt-4o-mini",
-    "anthropic": "claude-haiku-4-5",
-    "google": "gemini-2.5-flash",
-}
 CLASSIFIER = "gpt-4o-mini"
 CLASSIFIER_PROMPT_TOKENS = 120  # instructions around the user message
 SHARES = {"low": 0.5, "central": 0.7, "high": 0.9}
@@ -174,7 +169,7 @@ def plan_routing(
         else:
             why = classify(row)
             if why is None:
-                target = TARGETS.get(row["provider"] or "")
+                target = ROUTING_TARGETS.get(row["provider"] or "")
                 why = None if target else "no cheaper model listed for this provider"
             reasons[why] = reasons.get(why, 0) + 1
         if target and cat.resolve(target).key not in (None, row["model_key"]):
