@@ -248,7 +248,9 @@ def in_window(us: int, name: str, raw: Any) -> int:
     return us
 
 
-_TOKEN_FIELDS = (
+# The token counts of a request, by type (input includes cached reads and writes; output includes reasoning):
+# the fields `validate` bounds, and the columns the prices multiply.
+TOKEN_COLUMNS = (
     "input_tokens",
     "cache_read_tokens",
     "cache_write_5m_tokens",
@@ -262,7 +264,7 @@ def validate(r: Request) -> Request:
     """The ranges every stored request must satisfy, checked by the store for every source (a new source
     inherits them): token counts whole and within MAX_REQUEST_TOKENS, a time inside the window, amounts finite.
     A value outside them would load and then break every later report of the database."""
-    for f in _TOKEN_FIELDS:
+    for f in TOKEN_COLUMNS:
         v = getattr(r, f)
         if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= MAX_REQUEST_TOKENS:
             raise RecordError(f"{f} is out of range", v)
