@@ -17,7 +17,7 @@ from analyzer import queries
 from analyzer.errors import InputError
 from analyzer.prices import Catalogue, price_requests
 from analyzer.providers import RULES, min_tokens
-from analyzer.sources.base import guess_provider
+from analyzer.sources.hosts import guess_provider
 
 
 @dataclass(frozen=True)

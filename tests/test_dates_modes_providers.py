@@ -118,7 +118,7 @@ def test_request_logs_take_the_provider_from_the_host_then_the_body_marks():
     ],
 )
 def test_provider_of_host(host, want):
-    from analyzer.sources.base import provider_of_host
+    from analyzer.sources.hosts import provider_of_host
 
     assert provider_of_host(host) == want
 
@@ -136,7 +136,7 @@ def test_provider_of_host(host, want):
     ],
 )
 def test_compat_provider_marks(body, want):
-    from analyzer.sources.base import compat_provider
+    from analyzer.sources.hosts import compat_provider
 
     assert compat_provider(body) == want
 

@@ -8,7 +8,7 @@ import pytest
 
 from analyzer import tokens
 from analyzer.cli import cli
-from analyzer.sources.base import text_of
+from analyzer.sources.fields import text_of
 from tests.conftest import write_jsonl
 
 SYS = "You are a helpful assistant."

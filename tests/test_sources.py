@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from analyzer.sources import BY_NAME, open_source
-from analyzer.sources.base import RecordError, text_of, timestamp_us
+from analyzer.sources.base import RecordError
+from analyzer.sources.fields import text_of, timestamp_us
 from tests.conftest import SAMPLES, SHARED
 
 

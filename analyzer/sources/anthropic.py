@@ -11,20 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from analyzer.sources.base import (
-    RecordError,
-    Request,
-    Source,
-    apply_metadata,
-    breakpoint_ttl,
-    canonical_json,
-    count,
-    envelope,
-    first_str,
-    is_invoke_uri,
-    text_of,
-    without_usage,
-)
+from analyzer.sources.base import RecordError, Request, Source
+from analyzer.sources.envelope import apply_metadata, envelope, is_invoke_uri, without_usage
+from analyzer.sources.fields import breakpoint_ttl, canonical_json, count, first_str, text_of
 
 
 def anthropic_messages(req: dict[str, Any], breakpoints: dict[int, str] | None = None) -> list[tuple[str, str, bool]]:

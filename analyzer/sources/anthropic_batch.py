@@ -14,7 +14,8 @@ from __future__ import annotations
 from typing import Any
 
 from analyzer.sources.anthropic import apply_anthropic_usage
-from analyzer.sources.base import RecordError, Request, Source, first_str, text_of
+from analyzer.sources.base import RecordError, Request, Source
+from analyzer.sources.fields import first_str, text_of
 
 RESULT_TYPES = ("succeeded", "errored", "expired", "canceled")
 

@@ -18,8 +18,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from analyzer.sources.base import RecordError, Source, count, money, sub, timestamp_us
+from analyzer.sources.base import RecordError, Source
 from analyzer.sources.exports import BucketError, UsageBucket, bucket_records, opt_str, page_mark, results_of
+from analyzer.sources.fields import count, money, sub, timestamp_us
 
 _DAY_US = 86_400 * 1_000_000
 

@@ -19,24 +19,10 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import unquote
 
-from analyzer.sources.base import (
-    RecordError,
-    Request,
-    Source,
-    apply_metadata,
-    canonical_json,
-    count,
-    envelope,
-    first_str,
-    is_invoke_uri,
-    money,
-    str_list,
-    sub,
-    text_of,
-    timestamp_us,
-    without_usage,
-)
+from analyzer.sources.base import RecordError, Request, Source
 from analyzer.sources.bedrock_invoke import apply_counts, invoke_messages, invoke_reply, parse_invoke_pair
+from analyzer.sources.envelope import apply_metadata, envelope, is_invoke_uri, without_usage
+from analyzer.sources.fields import canonical_json, count, first_str, money, str_list, sub, text_of, timestamp_us
 
 
 def model_from_uri(uri: str) -> str | None:

@@ -27,18 +27,9 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from analyzer.sources.anthropic import anthropic_messages, apply_anthropic_usage
-from analyzer.sources.base import (
-    RecordError,
-    Request,
-    apply_metadata,
-    count,
-    envelope,
-    first_str,
-    money,
-    sub,
-    text_of,
-    timestamp_us,
-)
+from analyzer.sources.base import RecordError, Request
+from analyzer.sources.envelope import apply_metadata, envelope
+from analyzer.sources.fields import count, first_str, money, sub, text_of, timestamp_us
 
 
 @dataclass(slots=True)

@@ -16,7 +16,8 @@ from __future__ import annotations
 from typing import Any
 
 from analyzer.sources.anthropic import apply_anthropic_usage
-from analyzer.sources.base import RecordError, Request, Source, first_str, money, sub, timestamp_us
+from analyzer.sources.base import RecordError, Request, Source
+from analyzer.sources.fields import first_str, money, sub, timestamp_us
 
 
 class ClaudeCode(Source):

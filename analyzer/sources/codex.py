@@ -18,7 +18,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from analyzer.sources.base import RecordError, Request, Source, count, first_str, sub, timestamp_us
+from analyzer.sources.base import RecordError, Request, Source
+from analyzer.sources.fields import count, first_str, sub, timestamp_us
 
 _FIELDS = ("input_tokens", "cached_input_tokens", "output_tokens", "reasoning_output_tokens")
 

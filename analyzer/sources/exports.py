@@ -13,7 +13,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from analyzer.sources.base import RecordError, first_str
+from analyzer.sources.base import RecordError
+from analyzer.sources.fields import first_str
 
 
 @dataclass(slots=True)

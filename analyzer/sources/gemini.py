@@ -14,20 +14,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from analyzer.sources.base import (
-    RecordError,
-    Request,
-    Source,
-    apply_metadata,
-    canonical_json,
-    count,
-    envelope,
-    first_str,
-    sub,
-    text_of,
-    timestamp_us,
-    without_usage,
-)
+from analyzer.sources.base import RecordError, Request, Source
+from analyzer.sources.envelope import apply_metadata, envelope, without_usage
+from analyzer.sources.fields import canonical_json, count, first_str, sub, text_of, timestamp_us
 
 
 def model_from_uri(uri: str) -> str | None:

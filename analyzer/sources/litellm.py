@@ -13,18 +13,9 @@ from typing import Any
 
 import orjson
 
-from analyzer.sources.base import (
-    RecordError,
-    Request,
-    Source,
-    count,
-    first_str,
-    guess_provider,
-    money,
-    str_list,
-    sub,
-    timestamp_us,
-)
+from analyzer.sources.base import RecordError, Request, Source
+from analyzer.sources.fields import count, first_str, money, str_list, sub, timestamp_us
+from analyzer.sources.hosts import guess_provider
 from analyzer.sources.openai_chat import chat_messages, reply_messages
 
 

@@ -12,7 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from analyzer.sources.base import RecordError, Request, Source, first_str, guess_provider, money, sub, timestamp_us
+from analyzer.sources.base import RecordError, Request, Source
+from analyzer.sources.fields import first_str, money, sub, timestamp_us
+from analyzer.sources.hosts import guess_provider
 from analyzer.sources.openai_chat import apply_openai_usage, chat_messages, reply_messages
 
 

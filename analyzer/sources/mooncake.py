@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from analyzer.sources.base import RecordError, Request, Source, count
+from analyzer.sources.base import RecordError, Request, Source
+from analyzer.sources.fields import count
 
 BLOCK_TOKENS = 512
 TRACE_MODEL = "(block-hash trace)"

@@ -10,24 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from analyzer.sources.base import (
-    RecordError,
-    Request,
-    Source,
-    apply_metadata,
-    breakpoint_ttl,
-    canonical_json,
-    compat_provider,
-    count,
-    envelope,
-    first_str,
-    guess_provider,
-    money,
-    provider_of_host,
-    text_of,
-    timestamp_us,
-    without_usage,
-)
+from analyzer.sources.base import RecordError, Request, Source
+from analyzer.sources.envelope import apply_metadata, envelope, without_usage
+from analyzer.sources.fields import breakpoint_ttl, canonical_json, count, first_str, money, text_of, timestamp_us
+from analyzer.sources.hosts import compat_provider, guess_provider, provider_of_host
 
 
 def chat_messages(req: dict[str, Any], breakpoints: dict[int, str] | None = None) -> list[tuple[str, str, bool]]:

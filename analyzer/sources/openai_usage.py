@@ -15,8 +15,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from analyzer.sources.base import RecordError, Source, count, money, timestamp_us
+from analyzer.sources.base import RecordError, Source
 from analyzer.sources.exports import BucketError, UsageBucket, bucket_records, opt_str, page_buckets, results_of
+from analyzer.sources.fields import count, money, timestamp_us
 
 _COMPLETIONS = "organization.usage.completions.result"
 _COSTS = "organization.costs.result"

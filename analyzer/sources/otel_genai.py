@@ -20,8 +20,10 @@ from typing import Any
 
 import orjson
 
-from analyzer.sources.base import RecordError, Request, Source, count, first_str, guess_provider
+from analyzer.sources.base import RecordError, Request, Source
 from analyzer.sources.exports import BucketError
+from analyzer.sources.fields import count, first_str
+from analyzer.sources.hosts import guess_provider
 
 # Provider names the conventions use -> llmcost's (the price catalogue's provider prefixes).
 _PROVIDERS = {

@@ -314,7 +314,7 @@ def _timestamps(draw):
 @_fuzz
 @given(ts=_timestamps())
 def test_grammar_any_rfc3339_iso8601_or_export_timestamp_is_read(ts):
-    from analyzer.sources.base import timestamp_us
+    from analyzer.sources.fields import timestamp_us
 
     text, expected = ts
     assert timestamp_us(text) == expected, text
