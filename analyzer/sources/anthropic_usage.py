@@ -27,7 +27,7 @@ from analyzer.sources.exports import (
     opt_str,
     page_mark,
 )
-from analyzer.sources.fields import count, money, sub, timestamp_us
+from analyzer.sources.fields import as_object, count, money, sub, timestamp_us
 
 _DAY_US = 86_400 * 1_000_000
 
@@ -197,7 +197,7 @@ class ClaudeCodeUsageReport(Source):
                 if not isinstance(d, dict):
                     raise RecordError(f"record is not an object (a {type(d).__name__})")
                 start = _day(d.get("date"))
-                actor = d.get("actor") if isinstance(d.get("actor"), dict) else {}
+                actor = as_object(d.get("actor"))
                 who = opt_str(actor.get("email_address")) or opt_str(actor.get("api_key_name"))
                 breakdown = d.get("model_breakdown")
                 if not isinstance(breakdown, list):

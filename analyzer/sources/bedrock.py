@@ -28,7 +28,7 @@ from analyzer.sources.bedrock_invoke import (
     parse_invoke_pair,
 )
 from analyzer.sources.envelope import STREAMED, begin, envelope, is_invoke_uri, pair, without_usage
-from analyzer.sources.fields import count, first_str, money, str_list, sub, text_of, timestamp_us
+from analyzer.sources.fields import as_object, count, first_str, money, str_list, sub, text_of, timestamp_us
 
 
 def model_from_uri(uri: str) -> str | None:
@@ -140,8 +140,8 @@ class BedrockInvocationLog(Source):
         model_id = first_str(obj.get("modelId"))
         if model_id is None:
             raise RecordError("record has no modelId")
-        inp = obj.get("input") if isinstance(obj.get("input"), dict) else {}
-        out = obj.get("output") if isinstance(obj.get("output"), dict) else {}
+        inp = as_object(obj.get("input"))
+        out = as_object(obj.get("output"))
         r = Request(model=_invocation_model(model_id), provider="bedrock")
         r.request_id = first_str(obj.get("requestId"))
         r.ts_us = timestamp_us(obj.get("timestamp"))

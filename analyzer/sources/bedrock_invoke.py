@@ -151,9 +151,9 @@ def _stream_usage(chunks: list[Any]) -> BodyUsage | None:
                 usage.update({k: v for k, v in c["usage"].items() if v is not None})
         return body_usage({"usage": usage})
     for c in reversed(chunks):
-        usage = sub(c, "metadata", "usage") if isinstance(c, dict) else None
-        if isinstance(usage, dict):
-            return body_usage({"usage": usage})
+        metadata = sub(c, "metadata", "usage") if isinstance(c, dict) else None
+        if isinstance(metadata, dict):
+            return body_usage({"usage": metadata})
     return None
 
 

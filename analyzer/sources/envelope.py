@@ -58,8 +58,7 @@ def envelope(obj: dict[str, Any]) -> Envelope | None:
     if isinstance(req.get("body"), dict) and ("uri" in req or "url" in req or "method" in req):
         host = uri.split("//", 1)[-1].split("/", 1)[0] if "//" in uri else None
         req = req["body"]
-    wrapped = isinstance(resp, dict) and ("status" in resp or "status_code" in resp) and "body" in resp
-    if wrapped and (isinstance(resp["body"], dict) or looks_like_stream(resp["body"])):
+    if isinstance(resp, dict) and _wrapped(resp):
         st = resp.get("status", resp.get("status_code"))
         status_code = st.get("code") if isinstance(st, dict) else st
         if not (isinstance(status_code, int) and not isinstance(status_code, bool) and 100 <= status_code <= 599):
@@ -111,6 +110,15 @@ def begin(
     r.request_id = first_str(obj.get("id"), obj.get("request_id"), *ids)
     r.ts_us = env.ts_us
     return r
+
+
+def _wrapped(resp: dict[str, Any]) -> bool:
+    """An HTTP recorder's response: a status beside a body that is an object or an event stream."""
+    return (
+        ("status" in resp or "status_code" in resp)
+        and "body" in resp
+        and (isinstance(resp["body"], dict) or looks_like_stream(resp["body"]))
+    )
 
 
 def is_invoke_uri(uri: str) -> bool:
