@@ -11,7 +11,7 @@ regenerated turn) of one thread.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import duckdb
 import polars as pl
@@ -143,7 +143,7 @@ def reconstruct_threads(seq: Sequence) -> pl.DataFrame:
             inputs_end[chain[-1]] = r.request_id
             if r.reply is not None:
                 after_reply[hash((chain[-1], "assistant", r.reply))] = r.request_id
-        for k, v in (
+        for col, v in (
             ("request_id", r.request_id),
             ("thread_id", thread),
             ("turn", turn),
@@ -151,7 +151,7 @@ def reconstruct_threads(seq: Sequence) -> pl.DataFrame:
             ("branch", branch),
             ("history_messages", shared),
         ):
-            rows[k].append(v)
+            rows[col].append(v)
     return pl.DataFrame(
         rows,
         schema={
@@ -327,8 +327,8 @@ def summarise(
         "threads": per_thread.height,
         "multi_turn_threads": per_thread.filter(pl.col("turns") > 1).height,
         "requests": req.height,
-        "branched_requests": int(req["branch"].sum()),
-        "max_turn": int(req["turn"].max()),
+        "branched_requests": cast(int, req["branch"].sum()),  # the sum of a Boolean column is a count
+        "max_turn": cast(int, req["turn"].max()),  # req is not empty and every request has its turn
         "growth_by_turn": growth.to_dicts(),
         "segments": {
             s: {

@@ -17,7 +17,7 @@ import os
 import stat
 import sys
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -245,7 +245,7 @@ class ByteStream:
             self.digest.update(data)
             yield data
 
-    def chunks(self) -> Iterator[bytes]:
+    def chunks(self) -> Generator[bytes, None, None]:
         with _open_raw(self.path) as fh:
             raw = self._raw(fh)
             first = next(raw, b"")
@@ -426,7 +426,7 @@ class RangeStream:
         self.path, self.start, self.end = path, start, end
         self.damage: str | None = None
 
-    def chunks(self) -> Iterator[bytes]:
+    def chunks(self) -> Generator[bytes, None, None]:
         try:
             fh = open(self.path, "rb")  # noqa: SIM115 - closed below, also when the reader stops early
         except OSError as e:

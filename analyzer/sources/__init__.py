@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -123,7 +123,7 @@ class Item:
         return f"{name}:{self.line}" if self.unit == "line" else f"{name}[{self.line}]"
 
 
-def read_items(path: Path, digest: Digest | None = None) -> Iterator[Item]:
+def read_items(path: Path, digest: Digest | None = None) -> Generator[Item, None, None]:
     """Every record of a JSONL file, of a JSON document (one object or an array of them), in one pass over the
     file (a pipe can be read only once), or of an llm logs.db (SQLite: one record per row of its responses
     table). `digest` receives the bytes read."""
@@ -460,12 +460,12 @@ def sniff_source(path: Path, forced: str | None = None) -> Source:
         it.close()
 
 
-def _records(head: list[Item], rest: Iterator[Item]) -> Iterator[Item]:
+def _records(head: list[Item], rest: Generator[Item, None, None]) -> Iterator[Item]:
     try:
         yield from head
         yield from rest
     finally:
-        rest.close()  # type: ignore[attr-defined]
+        rest.close()
 
 
 def _has_content(path: Path) -> bool:

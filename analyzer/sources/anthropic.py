@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from analyzer.sources.base import RecordError, Request, Source
-from analyzer.sources.envelope import apply_metadata, envelope, is_invoke_uri, without_usage
+from analyzer.sources.envelope import STREAMED, begin, envelope, is_invoke_uri, pair, without_usage
 from analyzer.sources.fields import breakpoint_ttl, canonical_json, count, first_str, text_of
 
 
@@ -127,10 +127,7 @@ def _written(content: Any) -> tuple[str, str]:
 class Anthropic(Source):
     name = "anthropic_messages"
     title = "Anthropic Messages API request/response log"
-    enables = (
-        "cost, cache reads and 5m/1h cache writes, messages (threads, prefixes, routing, trimming); "
-        "streamed responses (SSE text or chunk lists) assembled, calls without usage estimated"
-    )
+    enables = "cost, cache reads and 5m/1h cache writes, messages (threads, prefixes, routing, trimming); " + STREAMED
     example = "anthropic_messages.jsonl"
     detected_by = (
         'a request/response pair whose response is "type": "message" or has Anthropic usage (cache_*_input_tokens)'
@@ -151,18 +148,12 @@ class Anthropic(Source):
         )
 
     def parse(self, obj: dict[str, Any], ctx: dict[str, Any]) -> Request:
-        env = envelope(obj)
-        if env is None:
-            raise RecordError("no request/response pair")
+        env = pair(obj)
         req, resp = env.request, env.response
         model = first_str(resp.get("model"), req.get("model"))
         if model is None:
             raise RecordError("no model in request or response")
-        r = Request(model=model)
-        apply_metadata(r, obj, env)
-        r.provider = r.provider or "anthropic"
-        r.request_id = first_str(obj.get("id"), obj.get("request_id"), resp.get("id"))
-        r.ts_us = env.ts_us
+        r = begin(obj, env, model, provider="anthropic", ids=(resp.get("id"),))
         usage = resp.get("usage")
         reply = resp.get("content")
         r.messages = anthropic_messages(req, r.breakpoints) + (

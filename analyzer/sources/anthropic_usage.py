@@ -19,8 +19,15 @@ from collections.abc import Iterator
 from typing import Any
 
 from analyzer.sources.base import RecordError, Source
-from analyzer.sources.exports import BucketError, UsageBucket, bucket_records, opt_str, page_mark, results_of
-from analyzer.sources.fields import count, money, sub, timestamp_us
+from analyzer.sources.exports import (
+    BucketError,
+    UsageBucket,
+    bucket_records,
+    bucket_results,
+    opt_str,
+    page_mark,
+)
+from analyzer.sources.fields import as_object, count, money, sub, timestamp_us
 
 _DAY_US = 86_400 * 1_000_000
 
@@ -42,19 +49,7 @@ def _bucket_results(obj: dict[str, Any]) -> Iterator[tuple[Any, int, int | None,
     if not isinstance(data, list):
         yield RecordError("page has no data list"), 0, None, ""
         return
-    for i, b in enumerate(data):
-        where = f"data[{i}]"
-        try:
-            results = results_of(b, where)
-            start = timestamp_us(b.get("starting_at"), "starting_at")
-            if start is None:
-                raise BucketError("bucket has no starting_at", where)
-            end = timestamp_us(b.get("ending_at"), "ending_at")
-        except RecordError as e:
-            yield e, 0, None, where
-            continue
-        for j, r in enumerate(results):
-            yield r, start, end, f"{where}.results[{j}]"
+    yield from bucket_results(data, "data", "starting_at", "ending_at")
 
 
 def _cents(value: Any, name: str) -> float:
@@ -98,25 +93,41 @@ def _usage(r: dict[str, Any], start: int, end: int | None, where: str) -> UsageB
     read = count(r.get("cache_read_input_tokens"), "cache_read_input_tokens")
     w5 = count(sub(r, "cache_creation", "ephemeral_5m_input_tokens"), "cache_creation.ephemeral_5m_input_tokens")
     w1 = count(sub(r, "cache_creation", "ephemeral_1h_input_tokens"), "cache_creation.ephemeral_1h_input_tokens")
-    tier = opt_str(r.get("service_tier"))
-    return UsageBucket(
-        export="anthropic_usage",
-        kind="usage",
-        provider="anthropic",
-        start_us=start,
-        end_us=end,
-        model=opt_str(r.get("model")),
-        project=opt_str(r.get("workspace_id")),
+    return _bucket(
+        r,
+        "anthropic_usage",
+        "usage",
+        start,
+        end,
+        where,
         api_key=opt_str(r.get("api_key_id")),
-        service_tier=tier,
-        batch=tier == "batch",
-        context_window=opt_str(r.get("context_window")),
         input_tokens=uncached + read + w5 + w1,
         cache_read_tokens=read,
         cache_write_5m_tokens=w5,
         cache_write_1h_tokens=w1,
         output_tokens=count(r.get("output_tokens"), "output_tokens"),
+    )
+
+
+def _bucket(
+    r: dict[str, Any], export: str, kind: str, start: int, end: int | None, where: str, **measures: Any
+) -> UsageBucket:
+    """A result of an Anthropic report as a bucket: its period, the grouping it names (model, workspace, service
+    tier, context window) and what it measures."""
+    tier = opt_str(r.get("service_tier"))
+    return UsageBucket(
+        export=export,
+        kind=kind,
+        provider="anthropic",
+        start_us=start,
+        end_us=end,
+        model=opt_str(r.get("model")),
+        project=opt_str(r.get("workspace_id")),
+        service_tier=tier,
+        batch=tier == "batch",
+        context_window=opt_str(r.get("context_window")),
         where=where,
+        **measures,
     ).check()
 
 
@@ -140,24 +151,18 @@ class AnthropicCostReport(Source):
 
 def _cost(r: dict[str, Any], start: int, end: int | None, where: str) -> UsageBucket:
     _usd_only(r.get("currency"))
-    tier = opt_str(r.get("service_tier"))
-    return UsageBucket(
-        export="anthropic_cost",
-        kind="cost",
-        provider="anthropic",
-        start_us=start,
-        end_us=end,
-        model=opt_str(r.get("model")),
-        project=opt_str(r.get("workspace_id")),
-        service_tier=tier,
-        batch=tier == "batch",
-        context_window=opt_str(r.get("context_window")),
+    return _bucket(
+        r,
+        "anthropic_cost",
+        "cost",
+        start,
+        end,
+        where,
         line_item=opt_str(r.get("description"))
         or "/".join(x for x in (opt_str(r.get("cost_type")), opt_str(r.get("token_type"))) if x)
         or None,
         reported_cost=_cents(r.get("amount"), "amount"),
-        where=where,
-    ).check()
+    )
 
 
 class ClaudeCodeUsageReport(Source):
@@ -192,7 +197,7 @@ class ClaudeCodeUsageReport(Source):
                 if not isinstance(d, dict):
                     raise RecordError(f"record is not an object (a {type(d).__name__})")
                 start = _day(d.get("date"))
-                actor = d.get("actor") if isinstance(d.get("actor"), dict) else {}
+                actor = as_object(d.get("actor"))
                 who = opt_str(actor.get("email_address")) or opt_str(actor.get("api_key_name"))
                 breakdown = d.get("model_breakdown")
                 if not isinstance(breakdown, list):

@@ -20,9 +20,15 @@ from typing import Any
 from urllib.parse import unquote
 
 from analyzer.sources.base import RecordError, Request, Source
-from analyzer.sources.bedrock_invoke import apply_counts, invoke_messages, invoke_reply, parse_invoke_pair
-from analyzer.sources.envelope import apply_metadata, envelope, is_invoke_uri, without_usage
-from analyzer.sources.fields import canonical_json, count, first_str, money, str_list, sub, text_of, timestamp_us
+from analyzer.sources.bedrock_invoke import (
+    apply_counts,
+    converse_messages,
+    invoke_messages,
+    invoke_reply,
+    parse_invoke_pair,
+)
+from analyzer.sources.envelope import STREAMED, begin, envelope, is_invoke_uri, pair, without_usage
+from analyzer.sources.fields import as_object, count, first_str, money, str_list, sub, text_of, timestamp_us
 
 
 def model_from_uri(uri: str) -> str | None:
@@ -32,44 +38,10 @@ def model_from_uri(uri: str) -> str | None:
     return unquote(uri.split("/model/", 1)[1].split("/", 1)[0]) or None
 
 
-def _blocks(content: Any, breakpoints: dict[int, str], index: int) -> str:
-    """Text of Converse content blocks without their cachePoint markers, which become a breakpoint."""
-    if not isinstance(content, list):
-        return text_of(content)
-    kept = []
-    for b in content:
-        if isinstance(b, dict) and "cachePoint" in b:
-            breakpoints[index] = str(sub(b, "cachePoint", "ttl") or "5m")
-        else:
-            kept.append(b)
-    return text_of(kept)
-
-
-def converse_messages(req: dict[str, Any], breakpoints: dict[int, str]) -> list[tuple[str, str, bool]]:
-    """In cache-prefix order: tools, system, messages."""
-    out: list[tuple[str, str, bool]] = []
-    tools = sub(req, "toolConfig", "tools")
-    if isinstance(tools, list) and tools:
-        plain = [t for t in tools if not (isinstance(t, dict) and "cachePoint" in t)]
-        if len(plain) < len(tools):
-            breakpoints[0] = "5m"
-        out.append(("tools", canonical_json(plain), False))
-    system = req.get("system")
-    if system:
-        out.append(("system", _blocks(system, breakpoints, len(out)), False))
-    for m in req.get("messages") or []:
-        if isinstance(m, dict):
-            out.append((str(m.get("role") or "user"), _blocks(m.get("content"), breakpoints, len(out)), False))
-    return out
-
-
 class BedrockConverse(Source):
     name = "bedrock_converse"
     title = "Amazon Bedrock Converse API request/response log"
-    enables = (
-        "cost (cache reads and writes), latency, messages (threads, prefixes, routing, trimming); "
-        "streamed responses (SSE text or chunk lists) assembled, calls without usage estimated"
-    )
+    enables = "cost (cache reads and writes), latency, messages (threads, prefixes, routing, trimming); " + STREAMED
     example = "bedrock_converse.jsonl"
     detected_by = (
         "a response whose usage has inputTokens and outputTokens (camelCase), with output or stopReason; or a "
@@ -77,8 +49,7 @@ class BedrockConverse(Source):
     )
 
     def sniff(self, obj: dict[str, Any]) -> bool:
-        env = envelope(obj)
-        if env is None:
+        if (env := envelope(obj)) is None:
             return False
         usage = env.response.get("usage")
         return (
@@ -90,20 +61,14 @@ class BedrockConverse(Source):
         ) or (env.stream is not None and env.stream.kind == "bedrock")
 
     def parse(self, obj: dict[str, Any], ctx: dict[str, Any]) -> Request:
-        env = envelope(obj)
-        if env is None:
-            raise RecordError("no request/response pair")
+        env = pair(obj)
         req, resp = env.request, env.response
         model = first_str(obj.get("modelId"), req.get("modelId"), model_from_uri(env.uri))
         if model is None:
             raise RecordError("no model id (modelId, or the request uri's /model/{modelId}/converse)")
         if is_invoke_uri(env.uri):  # an InvokeModel call in a file of Converse calls: its body is the family's own
             return parse_invoke_pair(obj, model)
-        r = Request(model=model)
-        apply_metadata(r, obj, env)
-        r.provider = r.provider or "bedrock"
-        r.request_id = first_str(obj.get("id"), obj.get("request_id"), obj.get("requestId"))
-        r.ts_us = env.ts_us
+        r = begin(obj, env, model, provider="bedrock", ids=(obj.get("requestId"),))
         usage = resp.get("usage")
         if isinstance(usage, dict):
             if "inputTokens" not in usage and "outputTokens" not in usage:
@@ -143,9 +108,7 @@ class BedrockInvokeModel(Source):
         return env is not None and is_invoke_uri(env.uri)
 
     def parse(self, obj: dict[str, Any], ctx: dict[str, Any]) -> Request:
-        env = envelope(obj)
-        if env is None:
-            raise RecordError("no request/response pair")
+        env = pair(obj)
         model = first_str(obj.get("modelId"), model_from_uri(env.uri))
         if model is None:
             raise RecordError("no model id (modelId, or the request uri's /model/{modelId}/invoke)")
@@ -177,8 +140,8 @@ class BedrockInvocationLog(Source):
         model_id = first_str(obj.get("modelId"))
         if model_id is None:
             raise RecordError("record has no modelId")
-        inp = obj.get("input") if isinstance(obj.get("input"), dict) else {}
-        out = obj.get("output") if isinstance(obj.get("output"), dict) else {}
+        inp = as_object(obj.get("input"))
+        out = as_object(obj.get("output"))
         r = Request(model=_invocation_model(model_id), provider="bedrock")
         r.request_id = first_str(obj.get("requestId"))
         r.ts_us = timestamp_us(obj.get("timestamp"))

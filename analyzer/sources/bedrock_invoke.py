@@ -28,8 +28,8 @@ from typing import Any
 
 from analyzer.sources.anthropic import anthropic_messages, apply_anthropic_usage
 from analyzer.sources.base import RecordError, Request
-from analyzer.sources.envelope import apply_metadata, envelope
-from analyzer.sources.fields import count, first_str, money, sub, text_of, timestamp_us
+from analyzer.sources.envelope import begin, pair
+from analyzer.sources.fields import canonical_json, count, first_str, money, sub, text_of, timestamp_us
 
 
 @dataclass(slots=True)
@@ -151,9 +151,9 @@ def _stream_usage(chunks: list[Any]) -> BodyUsage | None:
                 usage.update({k: v for k, v in c["usage"].items() if v is not None})
         return body_usage({"usage": usage})
     for c in reversed(chunks):
-        usage = sub(c, "metadata", "usage") if isinstance(c, dict) else None
-        if isinstance(usage, dict):
-            return body_usage({"usage": usage})
+        metadata = sub(c, "metadata", "usage") if isinstance(c, dict) else None
+        if isinstance(metadata, dict):
+            return body_usage({"usage": metadata})
     return None
 
 
@@ -179,10 +179,40 @@ def _header(headers: Any, name: str) -> Any:
     return None
 
 
+def _blocks(content: Any, breakpoints: dict[int, str], index: int) -> str:
+    """Text of Converse content blocks without their cachePoint markers, which become a breakpoint."""
+    if not isinstance(content, list):
+        return text_of(content)
+    kept = []
+    for b in content:
+        if isinstance(b, dict) and "cachePoint" in b:
+            breakpoints[index] = str(sub(b, "cachePoint", "ttl") or "5m")
+        else:
+            kept.append(b)
+    return text_of(kept)
+
+
+def converse_messages(req: dict[str, Any], breakpoints: dict[int, str]) -> list[tuple[str, str, bool]]:
+    """The Converse message shape (bedrock.py's Converse logs), which Nova's InvokeModel bodies share, in
+    cache-prefix order: tools, system, messages."""
+    out: list[tuple[str, str, bool]] = []
+    tools = sub(req, "toolConfig", "tools")
+    if isinstance(tools, list) and tools:
+        plain = [t for t in tools if not (isinstance(t, dict) and "cachePoint" in t)]
+        if len(plain) < len(tools):
+            breakpoints[0] = "5m"
+        out.append(("tools", canonical_json(plain), False))
+    system = req.get("system")
+    if system:
+        out.append(("system", _blocks(system, breakpoints, len(out)), False))
+    for m in req.get("messages") or []:
+        if isinstance(m, dict):
+            out.append((str(m.get("role") or "user"), _blocks(m.get("content"), breakpoints, len(out)), False))
+    return out
+
+
 def invoke_messages(req: dict[str, Any], breakpoints: dict[int, str]) -> list[tuple[str, str, bool]]:
     """The request's messages, whatever the family's body (Anthropic/Nova messages, Titan inputText, a prompt)."""
-    from analyzer.sources.bedrock import converse_messages  # the Converse message shape, which Nova shares
-
     if isinstance(req.get("messages"), list):
         if "anthropic_version" in req or isinstance(req.get("tools"), list):
             return anthropic_messages(req, breakpoints)
@@ -221,18 +251,10 @@ def invoke_reply(body: dict[str, Any]) -> str | None:
 
 def parse_invoke_pair(obj: dict[str, Any], model: str) -> Request:
     """One recorded InvokeModel call (request/response pair, Bedrock's headers kept in the response)."""
-    env = envelope(obj)
-    if env is None:
-        raise RecordError("no request/response pair")
+    env = pair(obj)
     req, resp = env.request, env.response
     headers = obj["response"].get("headers") if isinstance(obj.get("response"), dict) else None
-    r = Request(model=model)
-    apply_metadata(r, obj, env)
-    r.provider = r.provider or "bedrock"
-    r.request_id = first_str(
-        obj.get("id"), obj.get("request_id"), obj.get("requestId"), _header(headers, "x-amzn-RequestId")
-    )
-    r.ts_us = env.ts_us
+    r = begin(obj, env, model, provider="bedrock", ids=(obj.get("requestId"), _header(headers, "x-amzn-RequestId")))
     if r.ts_us is None and (date := first_str(_header(headers, "Date"))):
         try:
             r.ts_us = timestamp_us(parsedate_to_datetime(date).isoformat(), "Date header")

@@ -24,7 +24,7 @@ from typing import Any
 import orjson
 
 from analyzer.sources.base import RecordError, Request, Source
-from analyzer.sources.fields import count, first_str, money, timestamp_us
+from analyzer.sources.fields import as_object, count, first_str, money, timestamp_us
 from analyzer.sources.hosts import guess_provider
 
 CALL_KINDS = ("api_req_started", "deleted_api_reqs")
@@ -64,7 +64,7 @@ class ClineTask(Source):
         cost = money(info.get("cost"), "cost")
         if not any(n.values()) and not cost:
             return None  # failed before any usage (cancelReason streaming_failed, HTTP 400...), or nothing deleted
-        model_info = obj.get("modelInfo") if isinstance(obj.get("modelInfo"), dict) else {}
+        model_info = as_object(obj.get("modelInfo"))
         model = first_str(model_info.get("modelId"))
         if model is None:
             raise RecordError("no modelInfo.modelId (Cline before 3.x does not log the model per request)")

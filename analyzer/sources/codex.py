@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from analyzer.sources.base import RecordError, Request, Source
-from analyzer.sources.fields import count, first_str, sub, timestamp_us
+from analyzer.sources.fields import as_object, count, first_str, sub, timestamp_us
 
 _FIELDS = ("input_tokens", "cached_input_tokens", "output_tokens", "reasoning_output_tokens")
 
@@ -39,7 +39,7 @@ def _usage(value: Any, name: str) -> dict[str, int] | None:
 
 
 def _model(payload: dict[str, Any]) -> str | None:
-    info = payload.get("info") if isinstance(payload.get("info"), dict) else {}
+    info = as_object(payload.get("info"))
     return first_str(info.get("model"), info.get("model_name"), sub(info, "metadata", "model"), payload.get("model"))
 
 

@@ -17,6 +17,9 @@ from analyzer.sources.base import RecordError, Request
 from analyzer.sources.fields import first_str, money, str_list, sub, timestamp_us
 from analyzer.sources.streams import Stream, assemble, body_text, looks_like_stream
 
+# What each request/response reader does beyond its own fields (its `enables`, shown by `llmcost formats`).
+STREAMED = "streamed responses (SSE text or chunk lists) assembled, calls without usage estimated"
+
 
 @dataclass(slots=True)
 class Envelope:
@@ -55,8 +58,7 @@ def envelope(obj: dict[str, Any]) -> Envelope | None:
     if isinstance(req.get("body"), dict) and ("uri" in req or "url" in req or "method" in req):
         host = uri.split("//", 1)[-1].split("/", 1)[0] if "//" in uri else None
         req = req["body"]
-    wrapped = isinstance(resp, dict) and ("status" in resp or "status_code" in resp) and "body" in resp
-    if wrapped and (isinstance(resp["body"], dict) or looks_like_stream(resp["body"])):
+    if isinstance(resp, dict) and _wrapped(resp):
         st = resp.get("status", resp.get("status_code"))
         status_code = st.get("code") if isinstance(st, dict) else st
         if not (isinstance(status_code, int) and not isinstance(status_code, bool) and 100 <= status_code <= 599):
@@ -86,6 +88,37 @@ def envelope(obj: dict[str, Any]) -> Envelope | None:
             raw_ts = obj[key]
             break
     return Envelope(req, resp, raw_ts, meta, host, status_code, uri, stream)
+
+
+def pair(obj: dict[str, Any]) -> Envelope:
+    """The request/response pair of a line a source parses, or a RecordError."""
+    env = envelope(obj)
+    if env is None:
+        raise RecordError("no request/response pair")
+    return env
+
+
+def begin(
+    obj: dict[str, Any], env: Envelope, model: str, *, provider: str | None = None, ids: tuple[Any, ...] = ()
+) -> Request:
+    """A request begun from a request/response line: its model, the line's attribution (`apply_metadata`), the
+    provider the format implies where the line names none, its id (the line's `id` or `request_id`, else the
+    first of `ids`) and its time."""
+    r = Request(model=model)
+    apply_metadata(r, obj, env)
+    r.provider = r.provider or provider
+    r.request_id = first_str(obj.get("id"), obj.get("request_id"), *ids)
+    r.ts_us = env.ts_us
+    return r
+
+
+def _wrapped(resp: dict[str, Any]) -> bool:
+    """An HTTP recorder's response: a status beside a body that is an object or an event stream."""
+    return (
+        ("status" in resp or "status_code" in resp)
+        and "body" in resp
+        and (isinstance(resp["body"], dict) or looks_like_stream(resp["body"]))
+    )
 
 
 def is_invoke_uri(uri: str) -> bool:

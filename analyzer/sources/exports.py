@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from analyzer.sources.base import RecordError
-from analyzer.sources.fields import first_str
+from analyzer.sources.fields import first_str, timestamp_us
 
 
 @dataclass(slots=True)
@@ -132,6 +132,26 @@ def results_of(bucket: Any, where: str) -> list[Any]:
     if not isinstance(results, list):
         raise BucketError("bucket has no results list", where)
     return results
+
+
+def bucket_results(
+    buckets: list[Any], prefix: str, start_field: str, end_field: str
+) -> Iterator[tuple[Any, int, int | None, str]]:
+    """(result, start, end, where) for every result of every bucket, for `bucket_records`; a bucket without its
+    results or its start time is yielded as its RecordError, so the rest of the page is kept."""
+    for i, b in enumerate(buckets):
+        where = f"{prefix}[{i}]" if prefix else ""
+        try:
+            results = results_of(b, where)
+            start = timestamp_us(b.get(start_field), start_field)
+            if start is None:
+                raise BucketError(f"bucket has no {start_field}", where)
+            end = timestamp_us(b.get(end_field), end_field)
+        except RecordError as e:
+            yield e, 0, None, where
+            continue
+        for j, r in enumerate(results):
+            yield r, start, end, f"{where}.results[{j}]".lstrip(".")
 
 
 def opt_str(value: Any) -> str | None:

@@ -69,14 +69,15 @@ def timestamp_us(value: Any, name: str = "timestamp") -> int | None:
             value = float(s)
         except ValueError:
             try:
-                us = iso_us(s)  # any RFC 3339 / ISO 8601 spelling, BigQuery's "... UTC", HTTP dates
+                iso = iso_us(s)  # any RFC 3339 / ISO 8601 spelling, BigQuery's "... UTC", HTTP dates
             except (ValueError, OverflowError):
                 raise RecordError(f"unparseable {name}", raw) from None
-            return in_window(us, name, raw)
+            return in_window(iso, name, raw)
     if isinstance(value, int | float):
         if not math.isfinite(value) or value < 0:
             raise RecordError(f"unparseable {name}", raw)
         # Seconds until year ~5138; larger values are milliseconds, microseconds or nanoseconds.
+        us: int | float
         if value > 1e17:
             us = value // 1000 if isinstance(value, int) else value / 1000
         elif value > 1e14:
@@ -153,6 +154,11 @@ def canonical_json(value: Any) -> str:
         return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
     except TypeError:
         return canonical_bytes(value).decode()
+
+
+def as_object(value: Any) -> dict[str, Any]:
+    """The value when it is a JSON object, else {} (so that reading its fields goes on)."""
+    return value if isinstance(value, dict) else {}
 
 
 def first_str(*values: Any) -> str | None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from analyzer.sources.base import RecordError, Request, Source
-from analyzer.sources.envelope import apply_metadata, envelope, without_usage
+from analyzer.sources.envelope import STREAMED, begin, envelope, pair, without_usage
 from analyzer.sources.fields import canonical_json, count, first_str, sub, text_of, timestamp_us
 
 
@@ -52,8 +52,7 @@ class GeminiGenerateContent(Source):
     name = "gemini_generate_content"
     title = "Google Gemini / Vertex AI generateContent request/response log"
     enables = (
-        "cost (implicit and explicit cache reads, thinking tokens), messages (threads, prefixes, routing); "
-        "streamed responses (SSE text or chunk lists) assembled, calls without usage estimated"
+        "cost (implicit and explicit cache reads, thinking tokens), messages (threads, prefixes, routing); " + STREAMED
     )
     example = "gemini_generate_content.jsonl"
     detected_by = (
@@ -62,8 +61,7 @@ class GeminiGenerateContent(Source):
     )
 
     def sniff(self, obj: dict[str, Any]) -> bool:
-        env = envelope(obj)
-        if env is None:
+        if (env := envelope(obj)) is None:
             return False
         um = env.response.get("usageMetadata")
         return (isinstance(um, dict) and ("promptTokenCount" in um or "candidatesTokenCount" in um)) or (
@@ -71,9 +69,7 @@ class GeminiGenerateContent(Source):
         )
 
     def parse(self, obj: dict[str, Any], ctx: dict[str, Any]) -> Request | None:
-        env = envelope(obj)
-        if env is None:
-            raise RecordError("no request/response pair")
+        env = pair(obj)
         req, resp = env.request, env.response
         uri = env.uri
         if "/cachedContents" in uri or str(resp.get("name", "")).startswith("cachedContents/"):
@@ -81,13 +77,9 @@ class GeminiGenerateContent(Source):
         model = first_str(resp.get("modelVersion"), req.get("model"), model_from_uri(uri))
         if model is None:
             raise RecordError("no model (modelVersion, request model, or the uri's models/{model}:generateContent)")
-        r = Request(model=model.removeprefix("models/"))
-        apply_metadata(r, obj, env)
-        r.provider = r.provider or "google"
-        r.request_id = first_str(obj.get("id"), obj.get("request_id"), resp.get("responseId"))
-        ts = env.ts_us
-        # Vertex AI responses date themselves (`createTime`, RFC 3339) where the logger recorded no time.
-        r.ts_us = ts if ts is not None else timestamp_us(resp.get("createTime"), "response.createTime")
+        r = begin(obj, env, model.removeprefix("models/"), provider="google", ids=(resp.get("responseId"),))
+        if r.ts_us is None:  # Vertex AI responses date themselves (`createTime`, RFC 3339) where the logger did not
+            r.ts_us = timestamp_us(resp.get("createTime"), "response.createTime")
         um = resp.get("usageMetadata")
         partial = env.stream is not None and env.stream.output_partial
         if isinstance(um, dict):

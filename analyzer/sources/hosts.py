@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from analyzer.sources.fields import as_object
+
 
 def guess_provider(model: str) -> str | None:
     """Provider from the model name alone, for logs that do not say (OpenAI-compatible logs often don't)."""
@@ -94,7 +96,7 @@ def compat_provider(body: Any, model: str | None = None) -> str | None:
     None when the body names no one (OpenAI itself, or a server that leaves no mark)."""
     if not isinstance(body, dict):
         return None
-    usage = body.get("usage") if isinstance(body.get("usage"), dict) else {}
+    usage = as_object(body.get("usage"))
     if isinstance(body.get("x_groq"), dict) or "queue_time" in usage:
         return "groq"
     if "prompt_cache_hit_tokens" in usage or "prompt_cache_miss_tokens" in usage:

@@ -14,18 +14,18 @@ the `sessionId`/`userId` that the trace's generations inherit. An observations e
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, TypeGuard
 
 from analyzer.sources.base import RecordError, Request, Source
 from analyzer.sources.exports import BucketError
-from analyzer.sources.fields import count, first_str, money, str_list, text_of, timestamp_us
+from analyzer.sources.fields import as_object, count, first_str, money, str_list, text_of, timestamp_us
 from analyzer.sources.hosts import guess_provider
 from analyzer.sources.openai_chat import chat_messages
 
 _GENERATION_EVENTS = ("generation-create", "generation-update", "observation-create")
 
 
-def _is_generation(body: Any) -> bool:
+def _is_generation(body: Any) -> TypeGuard[dict[str, Any]]:
     return isinstance(body, dict) and (
         str(body.get("type", "")).upper() == "GENERATION"
         or ("model" in body and ("usage" in body or "usageDetails" in body))
@@ -79,7 +79,7 @@ def generation(body: dict[str, Any], trace: dict[str, Any] | None = None) -> Req
     if r.ts_us is not None and end is not None and end >= r.ts_us:
         r.latency_ms = (end - r.ts_us) / 1000
     _usage(r, body)
-    meta = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
+    meta = as_object(body.get("metadata"))
     r.provider = first_str(meta.get("provider")) or guess_provider(model)
     r.conversation_id = first_str(body.get("sessionId"), trace.get("sessionId"), body.get("traceId"))
     r.user = first_str(body.get("userId"), trace.get("userId"))

@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from analyzer.sources.base import RecordError, Request, Source
-from analyzer.sources.fields import count, first_str, money, str_list, sub, timestamp_us
+from analyzer.sources.fields import as_object, count, first_str, money, str_list, sub, timestamp_us
 from analyzer.sources.hosts import guess_provider
 from analyzer.sources.openai_chat import chat_messages, reply_messages
 
@@ -86,7 +86,7 @@ class LiteLLMPayload(Source):
         )
         if model is None:
             raise RecordError("no model")
-        meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+        meta = as_object(obj.get("metadata"))
         r = Request(model=model)
         r.request_id = first_str(obj.get("id"))
         r.provider = first_str(obj.get("custom_llm_provider")) or guess_provider(model)
@@ -99,7 +99,7 @@ class LiteLLMPayload(Source):
         r.project = first_str(meta.get("user_api_key_team_alias"), meta.get("user_api_key_team_id"))
         r.user = first_str(obj.get("end_user"), meta.get("user_api_key_end_user_id"), meta.get("user_api_key_user_id"))
         r.tags = str_list(obj.get("request_tags"))
-        spend_meta = meta.get("spend_logs_metadata") if isinstance(meta.get("spend_logs_metadata"), dict) else {}
+        spend_meta = as_object(meta.get("spend_logs_metadata"))
         r.conversation_id = first_str(spend_meta.get("session_id"), sub(meta, "requester_metadata", "session_id"))
         r.feature = first_str(spend_meta.get("feature"), obj.get("model_group"))
         r.reported_cost = money(obj.get("response_cost"), "response_cost")

@@ -58,8 +58,8 @@ class OpenAIBatchOutput(Source):
         req = ctx.get(BATCH_INPUTS, {}).get(cid) if cid else None
         if not isinstance(body, dict):
             if obj.get("error"):
-                model = first_str(sub(req, "model")) or "unknown"
-                return Request(model=model, request_id=first_str(obj.get("id")), status="error", batch=True)
+                failed = first_str(sub(req, "model")) or "unknown"
+                return Request(model=failed, request_id=first_str(obj.get("id")), status="error", batch=True)
             raise RecordError("batch output line has neither response.body nor error")
         model = first_str(body.get("model"), sub(req, "model"))
         if model is None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from analyzer.sources.base import RecordError, Request, Source
-from analyzer.sources.envelope import apply_metadata, envelope, without_usage
+from analyzer.sources.envelope import STREAMED, begin, envelope, pair, without_usage
 from analyzer.sources.fields import breakpoint_ttl, canonical_json, count, first_str, money, text_of, timestamp_us
 from analyzer.sources.hosts import compat_provider, guess_provider, provider_of_host
 
@@ -101,18 +101,14 @@ def apply_openai_usage(r: Request, usage: dict[str, Any]) -> None:
 class OpenAIChat(Source):
     name = "openai_chat"
     title = "OpenAI Chat Completions request/response log (and OpenAI-compatible providers)"
-    enables = (
-        "cost, cached tokens, reasoning tokens, messages (threads, prefixes, routing, trimming); "
-        "streamed responses (SSE text or chunk lists) assembled, calls without usage estimated"
-    )
+    enables = "cost, cached tokens, reasoning tokens, messages (threads, prefixes, routing, trimming); " + STREAMED
     example = "openai_chat.jsonl"
     detected_by = (
         "a request/response pair whose response is a chat.completion / response object or has usage.prompt_tokens"
     )
 
     def sniff(self, obj: dict[str, Any]) -> bool:
-        env = envelope(obj)
-        if env is None:
+        if (env := envelope(obj)) is None:
             return False
         usage = env.response.get("usage")
         return (
@@ -125,18 +121,14 @@ class OpenAIChat(Source):
         ) and env.response.get("type") != "message"
 
     def parse(self, obj: dict[str, Any], ctx: dict[str, Any]) -> Request:
-        env = envelope(obj)
-        if env is None:
-            raise RecordError("no request/response pair")
+        env = pair(obj)
         req, resp = env.request, env.response
         model = first_str(resp.get("model"), req.get("model"))
         if model is None:
             raise RecordError("no model in request or response")
-        r = Request(model=model)
-        apply_metadata(r, obj, env)
-        r.request_id = first_str(obj.get("id"), obj.get("request_id"), resp.get("id"))
-        ts = env.ts_us
-        r.ts_us = ts if ts is not None else created_us(resp)
+        r = begin(obj, env, model, ids=(resp.get("id"),))
+        if r.ts_us is None:
+            r.ts_us = created_us(resp)
         usage = resp.get("usage")
         r.messages = chat_messages(req, r.breakpoints) + reply_messages(resp)
         billed = _billed_units(req, resp)

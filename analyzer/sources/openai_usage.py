@@ -16,8 +16,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from analyzer.sources.base import RecordError, Source
-from analyzer.sources.exports import BucketError, UsageBucket, bucket_records, opt_str, page_buckets, results_of
-from analyzer.sources.fields import count, money, timestamp_us
+from analyzer.sources.exports import UsageBucket, bucket_records, bucket_results, opt_str, page_buckets
+from analyzer.sources.fields import count, money
 
 _COMPLETIONS = "organization.usage.completions.result"
 _COSTS = "organization.costs.result"
@@ -30,24 +30,6 @@ def _result_objects(obj: dict[str, Any]) -> set[str]:
         if isinstance(b, dict) and b.get("object") == "bucket" and isinstance(b.get("results"), list):
             found.update(str(r.get("object")) for r in b["results"][:5] if isinstance(r, dict))
     return found
-
-
-def _buckets(obj: dict[str, Any], kind: str) -> Iterator[tuple[Any, int, int | None, str]]:
-    """(result, start, end, where) for every result of every bucket, or BucketErrors as values."""
-    buckets, prefix = page_buckets(obj)
-    for i, b in enumerate(buckets):
-        where = f"{prefix}[{i}]" if prefix else ""
-        try:
-            results = results_of(b, where)
-            start = timestamp_us(b.get("start_time"), "start_time")
-            if start is None:
-                raise BucketError("bucket has no start_time", where)
-            end = timestamp_us(b.get("end_time"), "end_time")
-        except RecordError as e:
-            yield e, 0, None, where
-            continue
-        for j, r in enumerate(results):
-            yield r, start, end, f"{where}.results[{j}]".lstrip(".")
 
 
 class OpenAIUsage(Source):
@@ -67,7 +49,9 @@ class OpenAIUsage(Source):
         raise RecordError("a usage page holds many buckets: read with records()")
 
     def records(self, obj: dict[str, Any], ctx: dict[str, Any]) -> Iterator[Any]:
-        return bucket_records(obj, self.name, _buckets(obj, _COMPLETIONS), _completions)
+        return bucket_records(
+            obj, self.name, bucket_results(*page_buckets(obj), "start_time", "end_time"), _completions
+        )
 
 
 def _completions(r: dict[str, Any], start: int, end: int | None, where: str) -> UsageBucket:
@@ -114,7 +98,7 @@ class OpenAICosts(Source):
         raise RecordError("a costs page holds many buckets: read with records()")
 
     def records(self, obj: dict[str, Any], ctx: dict[str, Any]) -> Iterator[Any]:
-        return bucket_records(obj, self.name, _buckets(obj, _COSTS), _cost)
+        return bucket_records(obj, self.name, bucket_results(*page_buckets(obj), "start_time", "end_time"), _cost)
 
 
 def _cost(r: dict[str, Any], start: int, end: int | None, where: str) -> UsageBucket:

@@ -22,7 +22,7 @@ import orjson
 
 from analyzer.sources.base import RecordError, Request, Source
 from analyzer.sources.exports import BucketError
-from analyzer.sources.fields import count, first_str
+from analyzer.sources.fields import as_object, count, first_str
 from analyzer.sources.hosts import guess_provider
 
 # Provider names the conventions use -> llmcost's (the price catalogue's provider prefixes).
@@ -178,7 +178,7 @@ def span_request(sp: Any) -> Request:
     )
     r.conversation_id = first_str(a.get("gen_ai.conversation.id"), a.get("session.id"))
     r.user = first_str(a.get("user.id"), a.get("enduser.id"))
-    status = sp.get("status") if isinstance(sp.get("status"), dict) else {}
+    status = as_object(sp.get("status"))
     if status.get("code") in (2, "STATUS_CODE_ERROR"):
         r.status = "error"
     r.endpoint = first_str(a.get("gen_ai.operation.name"))

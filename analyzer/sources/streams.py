@@ -164,7 +164,7 @@ def _chat(events: list[dict[str, Any]]) -> tuple[dict[str, Any], Stream]:
             if not isinstance(c, dict) or c.get("index", 0) != 0:
                 continue
             finish = c.get("finish_reason") or finish
-            d = c.get("delta") if isinstance(c.get("delta"), dict) else {}
+            d = delta if isinstance(delta := c.get("delta"), dict) else {}
             if isinstance(d.get("content"), str):
                 text.append(d["content"])
             for k in ("reasoning_content", "reasoning"):
@@ -176,7 +176,7 @@ def _chat(events: list[dict[str, Any]]) -> tuple[dict[str, Any], Stream]:
                 slot = calls.setdefault(int(tc.get("index") or 0), {"type": "function", "function": {}})
                 if tc.get("id"):
                     slot["id"] = tc["id"]
-                fn = tc.get("function") if isinstance(tc.get("function"), dict) else {}
+                fn = function if isinstance(function := tc.get("function"), dict) else {}
                 if fn.get("name"):
                     slot["function"]["name"] = fn["name"]
                 if isinstance(fn.get("arguments"), str):
