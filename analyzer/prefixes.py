@@ -44,6 +44,44 @@ def stable_hash(text: str) -> int:
     return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big") >> 1
 
 
+SYSTEM_ROLES = ("system", "tools", "developer")  # the leading system prompt and tool definitions
+_ROLE_IDS: dict[str, int] = {}
+_SEEDS: dict[str, int] = {}
+
+
+def chain_seed(model: str | None) -> int:
+    """The root of a request's chain: prefixes of different models never share a node."""
+    key = model or ""
+    seed = _SEEDS.get(key)
+    if seed is None:
+        seed = _SEEDS[key] = stable_hash("model\0" + key)
+    return seed
+
+
+class PrefixChain:
+    """The one builder of prefix chains (the prefix tables and the cache simulator alike): each node hashes the
+    previous one with a message's role and content id, so equal nodes mean equal prefixes. Node ids come from
+    integers only: Python seeds its string hashing per process, and these ids order the shared prefixes that
+    tie (which of them make the top list), so they must be the same in every run."""
+
+    __slots__ = ("h", "nodes", "sys_end")
+
+    def __init__(self, seed: int) -> None:
+        self.h = seed
+        self.nodes: list[int] = []
+        self.sys_end = -1  # index of the last node of the leading system prompt / tool definitions, -1 if none
+
+    def add(self, role: str, cid: int) -> int:
+        rid = _ROLE_IDS.get(role)
+        if rid is None:
+            rid = _ROLE_IDS[role] = stable_hash("role\0" + role)
+        self.h = h = hash((self.h, rid, cid))
+        if role in SYSTEM_ROLES and self.sys_end == len(self.nodes) - 1:
+            self.sys_end = len(self.nodes)
+        self.nodes.append(h)
+        return h
+
+
 @gc_paused()
 def _chains(seq: Sequence) -> list[PrefixRequest]:
     r = seq.requests
@@ -51,30 +89,22 @@ def _chains(seq: Sequence) -> list[PrefixRequest]:
         PrefixRequest(rid, ts.timestamp() if ts is not None else 0.0, [], [])
         for rid, ts in zip(r["request_id"].to_list(), r["ts"].to_list(), strict=True)
     ]
-    # Node ids from integers only: Python seeds its string hashing per process, and these ids order the shared
-    # prefixes that tie (which of them make the top list), so they must be the same in every run.
-    seeds = {m: stable_hash("model\0" + (m or "")) for m in set(r["model"].to_list())}
-    seeds_by_req = [seeds[m] for m in r["model"].to_list()]
+    models = r["model"].to_list()
     m = seq.messages
-    role_ids: dict[str, int] = {}
     cols = [m[c].to_list() for c in ("req", "role", "cid", "tokens", "is_output", "breakpoint")]
     last_req = 0
-    h = 0
+    chain = PrefixChain(0)
     for req, role, cid, tok, is_out, bp in zip(*cols, strict=True):
         if req != last_req:
-            last_req, h = req, seeds_by_req[req - 1]
+            last_req, chain = req, PrefixChain(chain_seed(models[req - 1]))
+            out[req - 1].nodes = chain.nodes
         if is_out:
             continue
-        rid = role_ids.get(role)
-        if rid is None:
-            rid = role_ids[role] = stable_hash("role\0" + (role or ""))
-        h = hash((h, rid, cid))
         cur = out[req - 1]
-        if role in ("system", "tools", "developer") and cur.sys_end == len(cur.nodes) - 1:
-            cur.sys_end = len(cur.nodes)
         if bp is not None:
-            cur.breakpoints.append(len(cur.nodes))
-        cur.nodes.append(h)
+            cur.breakpoints.append(len(chain.nodes))
+        chain.add(role or "", cid)
+        cur.sys_end = chain.sys_end
         cur.sizes.append((tok or 0) + tokens.TOKENS_PER_MESSAGE)
     return [p for p in out if p.nodes]
 

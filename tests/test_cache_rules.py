@@ -9,7 +9,9 @@ from datetime import UTC, datetime
 import pytest
 
 from analyzer.providers import RULES, min_tokens
-from analyzer.savings.engine import AS_LOGGED, Call, simulate
+from analyzer.savings.engine import simulate
+from analyzer.savings.levers import AS_LOGGED
+from analyzer.savings.traffic import Call
 
 
 @pytest.mark.parametrize(

@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 from analyzer import tokens
 from analyzer.cli import cli
 from analyzer.providers import RULES, min_tokens
-from analyzer.savings.engine import Call, Lever
 from analyzer.savings.engine import simulate as engine_simulate
+from analyzer.savings.levers import Lever
+from analyzer.savings.traffic import Call
 from tests.conftest import write_jsonl
 
 

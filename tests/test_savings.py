@@ -111,9 +111,9 @@ def test_trimming_range_when_history_was_cached(runner, tmp_path):
 def test_compaction_pays_for_its_summariser_call(runner, tmp_path, monkeypatch):
     """Compaction at a threshold: one summariser call on the same model (the history as sent plus an
     instruction) writes a summary that replaces the history; its cost is in the counterfactual."""
-    from analyzer.savings import engine, trimming
+    from analyzer.savings import levers, trimming
 
-    monkeypatch.setattr(trimming, "POLICIES", [engine.Compact(30)])  # a tiny threshold: compacts every few turns
+    monkeypatch.setattr(trimming, "POLICIES", [levers.Compact(30)])  # a tiny threshold: compacts every few turns
     est = savings_of(runner, write_jsonl(tmp_path / "s.jsonl", long_conversation(6)))
     e = est[("trimming", "compact at 0k tokens")]
     assert any("summariser call" in a for a in e["assumptions"])

@@ -326,7 +326,8 @@ def test_a_compacted_request_keeps_the_task_and_the_assistant_call_of_its_tool_r
     compaction is the system prompt, the task, the summary, then the newest assistant call with its tool result.
     It used to keep only the newest message, a tool result without the call that asked for it (unsendable), and
     to drop the task."""
-    from analyzer.savings.engine import SUMMARY_TOKENS, Body, Compact, _chain
+    from analyzer.savings.levers import SUMMARY_TOKENS, Body, Compact
+    from analyzer.savings.traffic import _chain
 
     roles = ["system", "user", "assistant", "tool", "assistant", "tool", "assistant", "tool"]
     toks = [500, 100, 50, 4000, 50, 4000, 50, 4000]

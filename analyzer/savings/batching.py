@@ -17,7 +17,9 @@ import polars as pl
 from analyzer.prices import Catalogue
 from analyzer.providers import BATCH_PROVIDERS
 from analyzer.savings import Estimate
-from analyzer.savings.engine import Engine, Lever, lever_estimate
+from analyzer.savings.engine import Replayer
+from analyzer.savings.estimate import lever_estimate
+from analyzer.savings.levers import Lever
 
 MIN_REQUESTS = 20
 MAX_MEDIAN_GAP_S = 10.0
@@ -60,7 +62,7 @@ def batch_candidates(priced: pl.DataFrame, threads: pl.DataFrame, cat: Catalogue
     )
 
 
-def estimate_batching(engine: Engine, priced: pl.DataFrame, threads: pl.DataFrame, cat: Catalogue) -> list[Estimate]:
+def estimate_batching(engine: Replayer, priced: pl.DataFrame, threads: pl.DataFrame, cat: Catalogue) -> list[Estimate]:
     frame = batch_candidates(priced, threads, cat)
     if frame.is_empty():
         return []

@@ -46,21 +46,16 @@ from analyzer.providers import (
     rules_table,
 )
 from analyzer.savings import Estimate, usd_text
-from analyzer.savings.engine import (
-    PRICES_AS_BILLED,
-    Engine,
-    Lever,
-    bill_columns,
-    lever_estimate,
-    price_as_billed,
-    verdict,
-)
+from analyzer.savings.engine import Engine, Replayer
+from analyzer.savings.estimate import lever_estimate, verdict
+from analyzer.savings.levers import Lever
+from analyzer.savings.traffic import PRICES_AS_BILLED, bill_columns, price_as_billed
 
 PLACEMENT_POLICY = "Anthropic breakpoints after the system prompt and tools and at the end of the input"
 
 
 def estimate_caching(
-    engine: Engine, priced: pl.DataFrame, cat: Catalogue, split: dict[int, tuple[int, int]] | None = None
+    engine: Replayer, priced: pl.DataFrame, cat: Catalogue, split: dict[int, tuple[int, int]] | None = None
 ) -> dict[str, object]:
     """The report's `caching` block: what caching as logged already saved, the backtest, and the caching levers
     (each a two-replay estimate)."""
@@ -164,7 +159,7 @@ def estimate_caching(
     return out
 
 
-def gemini_explicit(engine: Engine, cat: Catalogue) -> Estimate | None:
+def gemini_explicit(engine: Replayer, cat: Catalogue) -> Estimate | None:
     """Gemini explicit caching of each system prompt (plus tools), against the as-logged replay (implicit
     caching): the first request in a scope creates the cache, later requests while it lives read the prefix
     at the cached price (or what implicit caching already gave, if more), and the cache is billed for every

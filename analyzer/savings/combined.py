@@ -13,7 +13,10 @@ from __future__ import annotations
 from typing import Any
 
 from analyzer.savings import Estimate, usd_text
-from analyzer.savings.engine import PRICES_AS_BILLED, Engine, compose, error_band, low_case_reason, verdict
+from analyzer.savings.engine import Replayer
+from analyzer.savings.estimate import error_band, low_case_reason, verdict
+from analyzer.savings.levers import compose
+from analyzer.savings.traffic import PRICES_AS_BILLED
 
 
 def pick_components(estimates: list[Estimate]) -> list[Estimate]:
@@ -27,7 +30,7 @@ def pick_components(estimates: list[Estimate]) -> list[Estimate]:
     return sorted(best.values(), key=lambda e: e.saving_usd, reverse=True)
 
 
-def estimate_combined(engine: Engine, estimates: list[Estimate]) -> dict[str, Any] | None:
+def estimate_combined(engine: Replayer, estimates: list[Estimate]) -> dict[str, Any] | None:
     if not engine.requests:
         return None
     picked = pick_components(estimates)

@@ -33,6 +33,7 @@ from typing import Any
 
 import polars as pl
 
+from analyzer.prefixes import SYSTEM_ROLES, PrefixChain
 from analyzer.providers import (
     EXTENDED_RETENTION_S,
     MAX_BREAKPOINTS,
@@ -41,7 +42,8 @@ from analyzer.providers import (
     offers_extended_retention,
     rule_of,
 )
-from analyzer.savings.engine import SYSTEM_ROLES, Call, price_as_billed
+from analyzer.savings.engine import Engine, Replayer
+from analyzer.savings.traffic import Call, price_as_billed
 
 CAUSES: dict[str, tuple[str, str]] = {
     "provider_rule": (
@@ -76,18 +78,17 @@ class _Req:
     bps: int  # breakpoints set as logged
 
 
-def _prepare(engine: Any) -> list[_Req]:
+def _prepare(engine: Engine) -> list[_Req]:
     t = engine.traffic
     out = []
     for c in sorted(engine.base.calls, key=lambda c: c.ts):
         body = t.body.get(c.call_id)
         if c.nodes is None or not c.nodes or body is None or rule_of(c.provider, c.model, c.ts) is None:
             continue
-        h, nodes = 0, []
+        chain = PrefixChain(0)  # no model in the seed: a conversation's prefixes match across models
         for role, cid in zip(body.roles, body.cids, strict=True):
-            h = hash((h, role, cid))
-            nodes.append(h)
-        out.append(_Req(c, t.thread.get(c.call_id, c.call_id), body.roles, nodes, len(body.bps)))
+            chain.add(role, cid)
+        out.append(_Req(c, t.thread.get(c.call_id, c.call_id), body.roles, chain.nodes, len(body.bps)))
     return out
 
 
@@ -197,7 +198,7 @@ def _option(provider: str, model: str, gap: float | None, cat: Any) -> tuple[str
     return "none offered by the provider", ""
 
 
-def bin_misses(engine: Any) -> dict[str, Any]:
+def bin_misses(engine: Engine) -> dict[str, Any]:
     """One engine's (one bin's) misses: the per-request cause rows, the as-is and ideal costs of its simulated
     requests. Module level: the partitioned engine runs it where the bins are."""
     reqs = _prepare(engine)
@@ -288,7 +289,7 @@ def _detail(cause: str, r: _Req, info: dict[str, Any], p: _Req | None) -> str:
 TOP = 50  # misses listed in the block, costliest first
 
 
-def cache_misses(engine: Any, top: int = TOP) -> dict[str, Any]:
+def cache_misses(engine: Replayer, top: int = TOP) -> dict[str, Any]:
     """The `cache_misses` block: as-is and ideal replay costs of the simulated requests, each cause's requests,
     tokens and cost (they add up to as-is minus ideal), and the costliest misses."""
     parts = engine.each(bin_misses)

@@ -15,6 +15,7 @@ import itertools
 import os
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -26,7 +27,11 @@ from analyzer.backends.local import Inline
 from analyzer.conversations import Sequence
 from analyzer.prices import Catalogue
 from analyzer.progress import TIMINGS_ENV
-from analyzer.savings.engine import CASES, Engine, Lever, Outcome, backtest_summary, prepare
+from analyzer.providers import CASES
+from analyzer.savings.backtest import backtest_summary
+from analyzer.savings.engine import Engine, Outcome
+from analyzer.savings.levers import Lever
+from analyzer.savings.traffic import prepare
 
 KEEP_BUILT = 2  # levers whose rebuilt calls a worker keeps (an estimate compares one lever in up to three cases)
 
@@ -86,7 +91,7 @@ class Worker:
     def simulated(self) -> list[tuple[int, pl.DataFrame]]:
         return [(b, e.simulated()) for b, e in self.engines.items()]
 
-    def split_variants(self, split: dict[int, Any]) -> list[tuple[int, int]]:
+    def split_variants(self, split: Mapping[int, Any]) -> list[tuple[int, int]]:
         return [(b, e.split_variants(split)) for b, e in self.engines.items()]
 
     def each(self, fn: Any, args: tuple[Any, ...]) -> list[tuple[int, list[Any]]]:
@@ -240,7 +245,7 @@ class PartitionedEngine:
         parts = self._ask("simulated")
         return pl.concat(parts, how="vertical") if len(parts) > 1 else parts[0]
 
-    def split_variants(self, split: dict[int, Any]) -> int:
+    def split_variants(self, split: Mapping[int, Any]) -> int:
         return sum(self._ask("split_variants", split))
 
     def each(self, fn: Any, *args: Any) -> list[Any]:

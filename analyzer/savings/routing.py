@@ -32,7 +32,9 @@ from analyzer.perf import gc_paused
 from analyzer.prices import Catalogue, price_one
 from analyzer.providers import ROUTING_TARGETS
 from analyzer.savings import Estimate, usd_text
-from analyzer.savings.engine import Engine, Lever, lever_estimate
+from analyzer.savings.engine import Replayer
+from analyzer.savings.estimate import lever_estimate
+from analyzer.savings.levers import Lever
 
 CLASSIFIER = "gpt-4o-mini"
 CLASSIFIER_PROMPT_TOKENS = 120  # instructions around the user message
@@ -200,7 +202,7 @@ def routing_lever(plan: RoutingPlan, share: float, targets: dict[str, str] | Non
     )
 
 
-def cheaper_targets(engine: Engine, plan: RoutingPlan) -> tuple[dict[str, str], int]:
+def cheaper_targets(engine: Replayer, plan: RoutingPlan) -> tuple[dict[str, str], int]:
     """The eligible requests that are cheaper on their target, each replayed on its own token mix through the
     cache (cache reads included, and what the first routed turns lose): never route to a dearer model."""
     everything = Lever("route every eligible request", route=plan.targets, target_provider=plan.target_provider)
@@ -210,7 +212,7 @@ def cheaper_targets(engine: Engine, plan: RoutingPlan) -> tuple[dict[str, str], 
     return keep, len(plan.targets) - len(keep)
 
 
-def estimate_routing(engine: Engine, plan: RoutingPlan | None, rules: list[Rule] | None = None) -> list[Estimate]:
+def estimate_routing(engine: Replayer, plan: RoutingPlan | None, rules: list[Rule] | None = None) -> list[Estimate]:
     if plan is None or not plan.targets:
         return []
     targets, dearer = cheaper_targets(engine, plan)

@@ -15,18 +15,18 @@ both through the same cache simulator.
 from __future__ import annotations
 
 from analyzer.savings import Estimate, usd_text
-from analyzer.savings.engine import (
+from analyzer.savings.engine import Replayer
+from analyzer.savings.estimate import lever_estimate
+from analyzer.savings.levers import (
     EXTRA_TURNS_LOW,
     SUMMARY_TOKENS,
     SUMMARY_TOKENS_RANGE,
     Budget,
     ClearToolResults,
     Compact,
-    Engine,
     LastTurns,
     Lever,
     Trim,
-    lever_estimate,
 )
 
 POLICIES: list[Trim] = [
@@ -40,7 +40,7 @@ POLICIES: list[Trim] = [
 ]
 
 
-def estimate_trimming(engine: Engine) -> list[Estimate]:
+def estimate_trimming(engine: Replayer) -> list[Estimate]:
     out = []
     for policy in POLICIES:
         lever = Lever(policy.name, trim=policy)

@@ -1,0 +1,354 @@
+"""The traffic every replay shares, prepared once, and the traffic rebuilt under a lever.
+
+`prepare` reads the priced period once: each request's logged figures (`Logged`), its input messages
+(`Body`: roles, content ids, counted tokens, breakpoints as logged) and its thread. `build` rebuilds the
+traffic under a `Lever` as `Call`s in time order: routed requests on their target (re-tokenized across
+tokenizer families), trimmed histories, summariser calls a compaction adds, each call's input as a prefix chain
+(prefixes.PrefixChain, the one builder the prefix tables use too) with cumulative tokens at the provider's
+scale. The engine (engine.py) then simulates the cache on these calls and prices them as billed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from collections.abc import Sequence as Seq
+from dataclasses import dataclass, replace
+from typing import Any, NamedTuple
+
+import polars as pl
+
+from analyzer import tokens
+from analyzer.conversations import Sequence, requests_of
+from analyzer.perf import gc_paused
+from analyzer.prefixes import SYSTEM_ROLES, PrefixChain, chain_seed
+from analyzer.prices import PRICE_COLUMNS, Catalogue, price_requests
+from analyzer.providers import TTL_S, tokenizer_family
+from analyzer.savings.levers import CLEARED_TOKENS, SUMMARY_PROMPT_TOKENS, SUMMARY_TOKENS, Body, Lever
+
+
+@dataclass(slots=True)
+class Logged:
+    provider: str
+    model: str
+    key: str
+    user: str | None
+    ts: float
+    input_tokens: int
+    output_tokens: int
+    reasoning_tokens: int
+    batch: bool
+    cache: tuple[int, int, int]  # cache reads, 5-minute writes, 1-hour writes as reported
+
+
+@dataclass
+class Traffic:
+    """What every replay of one period shares."""
+
+    rows: pl.DataFrame  # the priced, successful requests: request_id, cost and the PRICE_COLUMNS
+    order: list[str]  # request ids in time order
+    logged: dict[str, Logged]
+    body: dict[str, Body]
+    thread: dict[str, str]
+    calibration: dict[str, float]
+
+    def cost_logged(self, ids: set[str] | None = None) -> float:
+        rows = self.rows if ids is None else self.rows.filter(pl.col("request_id").is_in(list(ids)))
+        return float(rows["cost"].sum())
+
+
+# What the bill's pricing reads besides PRICE_COLUMNS (prices.price_requests): the call's time (the price
+# version in force, off-peak windows) and the inference geography and speed multipliers. A replay prices each of
+# its calls with its logged request's values, so both replays are priced call by call exactly as the bill is.
+BILL_COLUMNS = ("ts", "inference_geo", "speed")
+PRICES_AS_BILLED = (
+    "as billed: each call at the prices in force at its time (price version, off-peak window, service tier, "
+    "long-context tier, batch, region and speed multipliers)"
+)
+
+
+def bill_columns(frame: pl.DataFrame) -> list[str]:
+    return [c for c in BILL_COLUMNS if c in frame.columns]
+
+
+def price_as_billed(frame: pl.DataFrame, cat: Catalogue) -> pl.DataFrame:
+    """The bill's pricing of a frame of calls (PRICE_COLUMNS plus any BILL_COLUMNS), with `cost_today`: the same
+    calls at today's prices (the shipped snapshot), the forward-looking figure."""
+    cols = [*PRICE_COLUMNS, *bill_columns(frame)]
+    today = price_requests(frame.select(*cols), cat, dated=False)["cost"]
+    return price_requests(frame.select(*cols), cat).with_columns(cost_today=today)
+
+
+def prepare(
+    priced: pl.DataFrame, seq: Sequence, threads: pl.DataFrame, calibration: dict[str, float] | None = None
+) -> Traffic:
+    rows = priced.filter(pl.col("priced") & (pl.col("status") == "ok")).sort("ts", "request_id", nulls_last=True)
+    rows = rows.select(
+        "request_id", "api_key", "user", "ts", "cost", *PRICE_COLUMNS, *[c for c in bill_columns(rows) if c != "ts"]
+    )
+    logged: dict[str, Logged] = {}
+    for r in rows.iter_rows(named=True):
+        ts = r["ts"].timestamp() if r["ts"] is not None else 0.0
+        logged[r["request_id"]] = Logged(
+            r["provider"] or "",
+            r["model"],
+            r["api_key"] or "",
+            r["user"],
+            ts,
+            r["input_tokens"],
+            r["output_tokens"],
+            r["reasoning_tokens"],
+            bool(r["batch"]),
+            (r["cache_read_tokens"], r["cache_write_5m_tokens"], r["cache_write_1h_tokens"]),
+        )
+    bps = _breakpoints(seq)
+    body: dict[str, Body] = {}
+    for q in requests_of(seq):
+        lg = logged.get(q.request_id)
+        if lg is None or not q.roles:
+            continue
+        counted = tokens.chat_input(q.tokens)
+        body[q.request_id] = Body(
+            q.roles, q.cids, q.tokens, bps.get(q.request_id, {}), lg.input_tokens / counted if counted else 0.0
+        )
+    thread = dict(zip(threads["request_id"].to_list(), threads["thread_id"].to_list(), strict=True))
+    return Traffic(rows, rows["request_id"].to_list(), logged, body, thread, dict(calibration or {}))
+
+
+def _breakpoints(seq: Sequence) -> dict[str, dict[int, str]]:
+    """request_id -> input message index -> the TTL of the cache breakpoint the request set there."""
+    m = seq.messages
+    if "breakpoint" not in m.columns or m.is_empty():
+        return {}
+    marked = m.filter(pl.col("breakpoint").is_not_null() & ~pl.col("is_output"))
+    if marked.is_empty():
+        return {}
+    # position counts input messages before outputs, so it is the index into the request's input list
+    ids = seq.requests["request_id"].to_list()
+    out: dict[str, dict[int, str]] = {}
+    for req, pos, ttl in marked.select("req", "position", "breakpoint").iter_rows():
+        out.setdefault(ids[req - 1], {})[pos] = ttl
+    return out
+
+
+@dataclass(slots=True)
+class Call:
+    call_id: str
+    base_id: str  # the logged request it stands for (a summariser call stands for the request that triggered it)
+    ts: float
+    provider: str
+    model: str
+    key: str
+    input_tokens: int
+    output_tokens: int
+    reasoning_tokens: int
+    batch: bool
+    nodes: list[int] | None  # None: not simulated (no body, or no cache rules): its cache stays as logged
+    cum: list[int]
+    sys_end: int
+    bps: tuple[tuple[int, float], ...]
+    logged_cache: tuple[int, int, int]
+    changed: bool
+
+
+Message = tuple[str, int, int]  # role, content id, counted tokens: a message a lever inserts
+
+
+@gc_paused()
+def build(traffic: Traffic, lever: Lever, base: dict[str, Call] | None = None) -> list[Call]:
+    """The traffic rebuilt under the lever, in time order. With `base` (the as-logged calls by id), a request
+    the lever leaves as it was is that same Call object, so a replay can tell what changed by identity."""
+    trim = lever.trim
+    if base is not None and trim is None and not lever.split:
+        # only routed requests change: the as-logged calls with those replaced (batch flags apply at pricing)
+        calls = list(base.values())
+        if not lever.route:
+            return calls
+        where = {c.call_id: k for k, c in enumerate(calls)}
+        only = replace(traffic, order=[rid for rid in traffic.order if rid in lever.route])
+        for c in build(only, Lever(lever.name, route=lever.route, target_provider=lever.target_provider)):
+            if c.call_id in lever.route and c.call_id in where:
+                calls[where[c.call_id]] = c
+        return calls
+    out: list[Call] = []
+    states: dict[str, dict[str, Any]] = {}
+    for rid in traffic.order:
+        lg = traffic.logged[rid]
+        target = lever.route.get(rid)
+        provider = lever.target_provider.get(target, lg.provider) if target else lg.provider
+        model = target or lg.model
+        body = traffic.body.get(rid)
+        batch = lg.batch or rid in lever.batch
+        same = base.get(rid) if base is not None and not target else None
+        if same is not None and body is not None and lever.split and any(c in lever.split for c in body.cids):
+            same = None  # its system prompt is rebuilt
+        if same is not None and (trim is None or body is None):
+            out.append(same)  # not routed, not trimmed: as logged (a batch flag is applied when repricing)
+            continue
+        # as logged, not simulated (no body): its cache stays as logged unless it moved
+        call = Call(rid, rid, lg.ts, provider, model, lg.key, lg.input_tokens, lg.output_tokens,
+                    lg.reasoning_tokens, batch, None, [], -1, (), lg.cache, bool(target))  # fmt: skip
+        if body is None:
+            out.append(call)
+            continue
+        scale, out_scale = body.scale, 1.0
+        if target and tokenizer_family(lg.provider) != tokenizer_family(provider):
+            # another tokenizer: the request re-tokenized (its o200k count times the target's calibration)
+            scale = traffic.calibration.get(provider, 1.0)
+            counted = tokens.chat_input(body.tokens)
+            out_scale = scale * counted / lg.input_tokens if lg.input_tokens else 1.0
+        keep: list[int] = list(range(len(body.roles)))
+        extra: list[Message] = []
+        cleared: set[int] = set()
+        state: dict[str, Any] = {}
+        if trim is not None:
+            thread = traffic.thread.get(rid, rid)
+            state = states.setdefault(thread, {"thread": thread}) if trim.stateful else {"thread": thread}
+            keep, extra = trim.apply(state, body, body.scale)
+            cleared = state.get("cleared", set())
+            if (
+                same is not None
+                and not extra
+                and "call" not in state
+                and len(keep) == len(body.roles)
+                and not any(i in cleared for i in keep)
+            ):
+                out.append(same)  # the policy leaves this request whole
+                continue
+            if "call" in state:  # a summariser call before this request
+                s_keep, s_extra = state.pop("call")
+                chain = _chain(model, body, s_keep, s_extra, cleared, scale,
+                               [("user", hash("summarise"), SUMMARY_PROMPT_TOKENS)], lever.split,
+                               state.get("head", -1))  # fmt: skip
+                summary = round(getattr(trim, "summary_tokens", SUMMARY_TOKENS) * scale)
+                out.append(_rebuilt(call, body, chain, f"{rid}#compact{state['count']}", lg.ts - 1e-3, summary, 0))
+        chain = _chain(model, body, keep, extra, cleared, scale, (), lever.split, state.get("head", -1))
+        call = _rebuilt(call, body, chain, rid, lg.ts, round(lg.output_tokens * out_scale),
+                        round(lg.reasoning_tokens * out_scale), lg.cache)  # fmt: skip
+        out.append(call)
+        for k in range(state.pop("after", 0)):
+            # a turn spent after the compaction finding the agent's place again: the compacted context re-sent
+            # (read from cache) and an answer as long as this request's
+            out.append(
+                replace(
+                    call,
+                    call_id=f"{rid}#after{state['count']}-{k + 1}",
+                    ts=lg.ts + 1e-3 * (k + 1),
+                    input_tokens=chain.input_tokens,
+                    logged_cache=(0, 0, 0),
+                    changed=True,
+                )
+            )
+    return out
+
+
+def _rebuilt(
+    call: Call,
+    body: Body,
+    chain: Chain,
+    call_id: str,
+    ts: float,
+    output: int,
+    reasoning: int,
+    logged_cache: tuple[int, int, int] = (0, 0, 0),
+) -> Call:
+    """`call` (the request as logged, on its routed model) sent as `chain`: a changed call unless it is the request
+    itself, on its own model, with the input it logged. An added call (`call_id` not the request's) logged no
+    cache."""
+    changed = call.changed or call_id != call.call_id or chain.input_tokens != call.input_tokens
+    return replace(
+        call,
+        call_id=call_id,
+        ts=ts,
+        input_tokens=chain.input_tokens,
+        output_tokens=output,
+        reasoning_tokens=reasoning,
+        nodes=chain.nodes,
+        cum=chain.cum,
+        sys_end=chain.sys_end,
+        bps=_bps(body, chain.at, len(chain.nodes)),
+        logged_cache=logged_cache,
+        changed=changed,
+    )
+
+
+class Chain(NamedTuple):
+    """A rebuilt request's input: prefix nodes, cumulative tokens at the provider's scale, the index of the last
+    system/tools node, the input tokens, and the node each kept message's breakpoint would sit on."""
+
+    nodes: list[int]
+    cum: list[int]
+    sys_end: int
+    input_tokens: int
+    at: dict[int, int]
+
+
+def _chain(
+    model: str,
+    body: Body,
+    keep: list[int],
+    extra: Seq[Message],
+    cleared: set[int],
+    scale: float,
+    tail: Seq[Message] = (),
+    split: Mapping[int, tuple[int, int]] | None = None,
+    head: int = -1,
+) -> Chain:
+    """The request as sent: the kept messages (a cleared tool result as its placeholder), `extra` before the first
+    kept conversation message after index `head` (the task a compaction keeps stays before the summary), then
+    `tail`. A split system prompt's breakpoint goes after its stable part.
+
+    `split`: content -> (stable content, stable tokens): a system prompt sent as its stable part (shared by
+    all its variants) then the rest, the volatile span moved to its end."""
+    chain = PrefixChain(chain_seed(model))
+    cum: list[int] = []
+    at: dict[int, int] = {}
+    acc = 0.0
+    inserted = False
+
+    def add(role: str, cid: int, toks: int, framing: int = tokens.TOKENS_PER_MESSAGE) -> None:
+        nonlocal acc
+        chain.add(role, cid)
+        acc += (toks + framing) * scale
+        cum.append(int(acc))
+
+    for i in keep:
+        role = body.roles[i]
+        if not inserted and role not in SYSTEM_ROLES and i > head:
+            for e in extra:
+                add(*e)
+            inserted = True
+        cid = body.cids[i]
+        if i in cleared:
+            add(role, hash(("cleared", cid)), CLEARED_TOKENS)
+        elif split and cid in split:
+            stable, n = split[cid]
+            n = min(n, body.tokens[i])
+            add(role, stable, n)  # one message still: its framing once, the volatile rest after the shared part
+            at[i] = len(cum) - 1
+            add(role, cid, body.tokens[i] - n, 0)
+            continue
+        else:
+            add(role, cid, body.tokens[i])
+        at[i] = len(cum) - 1
+    if not inserted:
+        for e in extra:
+            add(*e)
+    for e in tail:
+        add(*e)
+    return Chain(chain.nodes, cum, chain.sys_end, round(acc + tokens.TOKENS_PER_REPLY * scale), at)
+
+
+def _bps(body: Body, at: dict[int, int], n_nodes: int) -> tuple[tuple[int, float], ...]:
+    """The breakpoints as logged, carried to the rebuilt request: on a kept message they stay on it; one on the
+    request's last message (incremental conversation caching) moves to the new last message."""
+    if not body.bps:
+        return ()
+    last = len(body.roles) - 1
+    out = set()
+    for i, ttl in body.bps.items():
+        t = TTL_S.get(ttl, 300.0)
+        if i == last:
+            out.add((n_nodes - 1, t))
+        elif i in at:
+            out.add((at[i], t))
+    return tuple(sorted(out))
