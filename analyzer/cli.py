@@ -279,7 +279,7 @@ def _ingest(
     own = backend is None
     be = backends.backend("local", workers) if backend is None else backend
     try:
-        result = store.ingest(paths, no_text=no_text, fmt=fmt, backend=None if isinstance(be, backends.Inline) else be)
+        result = store.ingest(paths, no_text=no_text, fmt=fmt, backend=be)
     finally:
         if own:
             be.close()
