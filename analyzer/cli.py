@@ -269,20 +269,13 @@ def _ingest(
     paths: tuple[str, ...],
     no_text: bool,
     fmt: str | None,
-    workers: int | None = None,
-    backend: backends.Backend | None = None,
+    backend: backends.Backend,
 ) -> IngestResult:
     """Ingest PATHS; when not one file of them could be read, exit 1 naming each file skipped and why (a
     report of $0.00 over nothing would look like a real, cheap month to whoever receives it). `backend`: the
-    command's (it closes it); without one, a backend of `workers` for this ingest alone."""
+    command's (it closes it)."""
     # On a terminal the progress display (analyzer/progress.py) names the file being read.
-    own = backend is None
-    be = backends.backend("local", workers) if backend is None else backend
-    try:
-        result = store.ingest(paths, no_text=no_text, fmt=fmt, backend=None if isinstance(be, backends.Inline) else be)
-    finally:
-        if own:
-            be.close()
+    result = store.ingest(paths, no_text=no_text, fmt=fmt, backend=backend)
     ignored = _ignored_files(paths)
     for f in result.files:
         if f.skipped and not f.skipped.startswith("already ingested"):

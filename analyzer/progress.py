@@ -255,8 +255,6 @@ def active() -> bool:
 
 def _columns(stream: TextIO) -> int | None:
     """Columns of the terminal `stream` is on; None (rich decides) when it is not one."""
-    import os
-
     try:
         return os.get_terminal_size(stream.fileno()).columns or None
     except (AttributeError, OSError, ValueError):

@@ -26,6 +26,7 @@ from analyzer import (
     usage,
 )
 from analyzer.backends.base import Backend
+from analyzer.backends.local import INLINE
 from analyzer.errors import InputError
 from analyzer.prices import BEFORE_LISTING, COST_COLUMNS, Catalogue, price_one, price_requests
 from analyzer.progress import stage
@@ -334,7 +335,7 @@ def build_report(
     cache_capacity: int | None = None,
     routing_rules: list[Rule] | None = None,
     show_text: bool = False,
-    backend: Backend | None = None,
+    backend: Backend = INLINE,
     with_blocks: bool = False,
     tz: str | None = None,
 ) -> dict[str, Any]:
@@ -609,7 +610,7 @@ def structure(
     calibration: dict[str, float] | None = None,
     routing_rules: list[Rule] | None = None,
     show_text: bool = False,
-    backend: Backend | None = None,
+    backend: Backend = INLINE,
 ) -> dict[str, Any]:
     """Conversations, context growth, prefixes and savings; thread ids and turns are written back to
     `requests`. Prompt text appears only as excerpts (redacted unless show_text)."""

@@ -31,6 +31,7 @@ import pyarrow as pa
 from analyzer import progress as tracking
 from analyzer import tokens
 from analyzer.backends.base import Backend
+from analyzer.backends.local import INLINE, Inline
 from analyzer.dbguard import check_ours
 from analyzer.errors import InputError
 from analyzer.inputs import Digest, as_path, check_regular, expand_paths, is_stream, label, sha256_file
@@ -364,11 +365,11 @@ class Store:
         no_text: bool = False,
         fmt: str | None = None,
         progress: Callable[[str], None] | None = None,
-        backend: Backend | None = None,
+        backend: Backend = INLINE,
     ) -> IngestResult:
-        """Read PATHS into the store. With a `backend` (and more than PARALLEL_MIN_BYTES to read), files and byte
-        ranges of large JSONL files are parsed as units on it; this process merges their batches in unit order,
-        so the tables are the same as a serial ingest's, row for row."""
+        """Read PATHS into the store. On a backend other than Inline (and with more than PARALLEL_MIN_BYTES to read),
+        files and byte ranges of large JSONL files are parsed as units on it; this process merges their batches in
+        unit order, so the tables are the same as a serial ingest's, row for row."""
         # (key, result): (0, place given) for a file skipped before reading, (1, place in the plan) for one read
         done_files: list[tuple[tuple[int, int], FileResult]] = []
         plan: list[_Planned] = []
@@ -397,7 +398,7 @@ class Store:
         tracking.stage("read logs")
         sizes = [_size_on_disk(p.path) for p in plan]
         tracking.reading(sum(sizes))
-        pooled = backend is not None and sum(sizes) >= PARALLEL_MIN_BYTES
+        pooled = not isinstance(backend, Inline) and sum(sizes) >= PARALLEL_MIN_BYTES
         units = [self._units(p, no_text, fmt is None) if pooled else None for p in plan]
         remote = _Prefetch(backend, parse_unit, [u for us in units if us for u in us]) if pooled else None
         hashes = _Hashes([p for p, us in zip(plan, units, strict=True) if us and us[0].end is not None])

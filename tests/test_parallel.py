@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
+
 import pytest
 
-from analyzer.backends.base import UnitError
+import analyzer.backends
+from analyzer.backends import backend
+from analyzer.backends.base import WORKERS_ENV, UnitError
 from analyzer.backends.local import Inline, Local
 
 
@@ -99,3 +104,24 @@ def test_starting_actors_lets_the_idle_task_pool_go() -> None:
         assert be.map(square, [4, 5]) == [16, 25]  # a new pool when asked again
     finally:
         be.close()
+
+
+def test_one_worker_runs_here_on_inline(monkeypatch) -> None:
+    monkeypatch.delenv(WORKERS_ENV, raising=False)
+    assert isinstance(backend("local", 1), Inline)
+    two = backend("local", 2)
+    assert isinstance(two, Local) and two.workers == 2
+    two.close()
+    monkeypatch.setenv(WORKERS_ENV, "1")
+    assert isinstance(backend(), Inline)
+
+
+def test_no_backend_imports_another() -> None:
+    """Each backend imports only the contract (base.py); the factory that picks one is the package's, above them."""
+    root = Path(analyzer.backends.__file__).parent
+    for name in ("base", "local", "ray"):
+        tree = ast.parse((root / f"{name}.py").read_text())
+        mods = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+        mods |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        ours = {m for m in mods if m.startswith("analyzer.backends")}
+        assert ours == (set() if name == "base" else {"analyzer.backends.base"}), name

@@ -144,13 +144,28 @@ def test_parallel_ingest_gives_the_serial_tables(tmp_path, small_units, pool, no
     assert locs == {f"{big}:{n}" for n in bad}
 
 
-def test_inline_backend_with_ranges_gives_the_serial_tables(tmp_path, small_units) -> None:
+def test_ranges_parsed_in_this_process_give_the_serial_tables(tmp_path, small_units) -> None:
     paths, _, _ = _inputs(tmp_path)
     serial = Store()
     serial.ingest(paths)
     ranged = Store()
-    ranged.ingest(paths, backend=Inline())
+    ranged.ingest(paths, backend=Local(1))  # units and ranges, parsed in this process (a pool of one maps here)
     assert _tables(ranged) == _tables(serial)
+
+
+def test_inline_is_the_serial_ingest(tmp_path, small_units, monkeypatch) -> None:
+    """Inline, the default, reads each file whole in this process: no units, no ranges."""
+    paths, _, _ = _inputs(tmp_path)
+    serial = Store()
+    serial.ingest(paths)
+
+    def no_ranges(*args):
+        raise AssertionError("Inline cut a file into ranges")
+
+    monkeypatch.setattr(store_mod, "range_items", no_ranges)
+    inline = Store()
+    inline.ingest(paths, backend=Inline())
+    assert _tables(inline) == _tables(serial)
 
 
 def test_a_bad_line_in_the_second_range_has_its_true_line_number(tmp_path, small_units, pool) -> None:
@@ -235,7 +250,7 @@ def test_a_file_found_in_a_folder_that_fails_half_way_is_skipped_and_the_next_fi
 
     monkeypatch.setattr(store_mod, "range_items", unreadable_after_the_first_range)
     s = Store()
-    res = s.ingest([str(folder)], backend=Inline())  # Inline: the units run here, where the patch is
+    res = s.ingest([str(folder)], backend=Local(1))  # a pool of one: the units run here, where the patch is
     skipped = {f.path: f.skipped for f in res.files if f.skipped}
     assert skipped[str(big)] == "cannot read (Input/output error)"
     assert s.con.execute("SELECT count(*) FROM requests WHERE request_id LIKE 'later-%'").fetchone()[0] == 5

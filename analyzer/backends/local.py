@@ -49,6 +49,10 @@ class Inline:
         pass
 
 
+# The Inline every caller without a backend of its own holds (it has no state, so one serves them all).
+INLINE = Inline()
+
+
 def _context() -> multiprocessing.context.BaseContext:
     if os.environ.get("LLMCOST_MP") == "spawn":
         return multiprocessing.get_context("spawn")

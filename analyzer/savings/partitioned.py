@@ -23,7 +23,7 @@ import polars as pl
 
 from analyzer import partitions
 from analyzer.backends.base import Backend
-from analyzer.backends.local import Inline
+from analyzer.backends.local import INLINE, Inline
 from analyzer.conversations import Sequence
 from analyzer.prices import Catalogue
 from analyzer.progress import TIMINGS_ENV
@@ -136,10 +136,10 @@ OFFLOAD_MIN = 2_000  # requests: one bin this large still goes to a worker, so i
 # computes the conversations and prefix tables (below, shipping it costs more than the overlap gains)
 
 
-def elsewhere(bins: list[Bin], backend: Backend | None) -> bool:
+def elsewhere(bins: list[Bin], backend: Backend) -> bool:
     """Whether the bins are replayed on other processes: the backend has some, and there are several bins, or
     one large enough to gain from replaying beside this process's own stages."""
-    if backend is None or isinstance(backend, Inline) or backend.workers < 2 or not bins:
+    if backend.workers < 2 or not bins:  # Inline has one worker, this process
         return False
     return len(bins) > 1 or bins[0].rows.height >= OFFLOAD_MIN
 
@@ -154,16 +154,16 @@ class PartitionedEngine:
         threads: pl.DataFrame,
         cat: Catalogue,
         calibration: dict[str, float] | None = None,
-        backend: Backend | None = None,
+        backend: Backend = INLINE,
         bins: list[Bin] | None = None,
     ) -> None:
         """`bins`: split_bins(priced, seq, threads), when the caller has them already (handed over: the list is
         emptied once the workers have them, so the frames can go)."""
-        self.backend = backend or Inline()
+        self.backend = backend
         bins = split_bins(priced, seq, threads) if bins is None else bins
         self.bins = len(bins)
         if not elsewhere(bins, self.backend):
-            self.backend = Inline()  # no process to start or data to copy
+            self.backend = INLINE  # no process to start or data to copy
         n_workers = max(1, min(self.backend.workers, len(bins)))
         groups: list[list[Bin]] = [[] for _ in range(n_workers)]
         load = [0] * n_workers

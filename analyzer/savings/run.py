@@ -10,6 +10,7 @@ import duckdb
 import polars as pl
 
 from analyzer.backends.base import Backend
+from analyzer.backends.local import INLINE
 from analyzer.conversations import Sequence
 from analyzer.prices import Catalogue
 from analyzer.savings.batching import estimate_batching
@@ -63,7 +64,7 @@ def start_estimates(
     calibration: dict[str, float],
     routing_rules: list[Rule] | None = None,
     split: dict[int, tuple[int, int]] | None = None,
-    backend: Backend | None = None,
+    backend: Backend = INLINE,
 ) -> Pending:
     """Every available estimator over one priced period, started: {"caching": the caching block (already
     saved, backtest), "savings": every estimate, largest first, "combined": the ranked levers replayed together}
@@ -96,7 +97,7 @@ def _estimate(
     calibration: dict[str, float],
     routing_rules: list[Rule] | None,
     split: dict[int, tuple[int, int]] | None,
-    backend: Backend | None,
+    backend: Backend,
     bins: list[Bin] | None,
 ) -> dict[str, Any]:
     # the traffic's bins replayed where the backend runs them (partitions.py, partitioned.py)
