@@ -1,4 +1,5 @@
-"""The report's charts: Vega-Lite specs built from the report model, rendered offline to static SVG.
+"""The report's charts: Vega-Lite specs built from the report model, rendered offline to static SVG
+(`render/svg.py` draws them).
 
 Why Vega-Lite + vl-convert: a chart is a small declarative spec (plain data, testable, the grammar polars'
 own `.plot` emits through Altair), and vl-convert renders it with the real Vega engine compiled into one

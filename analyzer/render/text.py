@@ -101,20 +101,24 @@ def session_lines(sessions: dict[str, Any], last: int | None = None) -> list[str
         if more
         else "Conversations and sessions"
     ]
-    rows = [("SESSION", "LAST ACTIVITY", "REQUESTS", "INPUT", "OUTPUT", "COST", "MODELS")]
-    for x in top:
-        rows.append(
-            (
-                shorten(str(x["session"]), 36) + (" (rebuilt)" if x["source"] == "rebuilt" else ""),
-                (x["last_ts"] or "")[:16].replace("T", " "),
-                num(x["requests"]),
-                num(x["input_tokens"]),
-                num(x["output_tokens"]),
-                usd(x["cost_usd"]),
-                x["models"] or "",
-            )
-        )
+    rows: list[tuple[str, ...]] = [("SESSION", "LAST ACTIVITY", "REQUESTS", "INPUT", "OUTPUT", "COST", "MODELS")]
+    rows += [tuple(session_cells(x, width=36)) for x in top]
     return head + table(rows, left=(0, 1, 6), cap=48)
+
+
+def session_cells(x: dict[str, Any], width: int | None = None) -> list[str]:
+    """A session's row as the tables print it: its id (shortened to `width` for a terminal), whether llmcost
+    rebuilt it, its last activity, requests, tokens, cost and models."""
+    name = str(x["session"]) if width is None else shorten(str(x["session"]), width)
+    return [
+        name + (" (rebuilt)" if x["source"] == "rebuilt" else ""),
+        (x["last_ts"] or "")[:16].replace("T", " "),
+        num(x["requests"]),
+        num(x["input_tokens"]),
+        num(x["output_tokens"]),
+        usd(x["cost_usd"]),
+        x["models"] or "",
+    ]
 
 
 def headline_lines(report: dict[str, Any]) -> list[str]:

@@ -12,7 +12,7 @@ from typing import Any
 from analyzer import blocks, unit_costs
 from analyzer.formatting import count, md_cell, num, table, terminal, usd
 from analyzer.redact import one_line
-from analyzer.render.text import month_label, period_lines, session_lines, spend_cells, sum_periods
+from analyzer.render.text import month_label, period_lines, session_cells, session_lines, spend_cells, sum_periods
 from analyzer.report import view_json  # the rows come from the model, not from here
 
 
@@ -71,22 +71,11 @@ def render_view_markdown(report: dict[str, Any], view: str, **opts: Any) -> str:
         return "# " + lines[0] + "\n\n```\n" + "\n".join(lines[1:]).strip("\n") + "\n```\n"
     if view == "sessions":
         head = ["Session", "Last activity", "Requests", "Input", "Output", "Cost", "Models"]
-        rows = [
-            [
-                str(x["session"]) + (" (rebuilt)" if x["source"] == "rebuilt" else ""),
-                (x["last_ts"] or "")[:16].replace("T", " "),
-                num(x["requests"]),
-                num(x["input_tokens"]),
-                num(x["output_tokens"]),
-                usd(x["cost_usd"]),
-                x["models"] or "",
-            ]
-            for x in v["rows"]
-        ]
+        rows = [session_cells(x) for x in v["rows"]]
         title = f"# Conversations and sessions ({count(v['sessions'], 'session')})"
     elif "dimension" in v:
-        head, table = _spend_view_rows(v)
-        rows = [list(r) for r in table]
+        head, spend = _spend_view_rows(v)
+        rows = [list(r) for r in spend]
         rows[-1][0] = "**Total**"
         title = "# " + SPEND_VIEW_TITLES[v["dimension"]]
     else:
