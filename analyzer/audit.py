@@ -26,8 +26,8 @@ import orjson
 import polars as pl
 
 from analyzer.errors import InputError
+from analyzer.formatting import usd
 from analyzer.prices import Catalogue
-from analyzer.render import usd
 from analyzer.report import priced_frame
 from analyzer.store import IngestResult, Store
 from analyzer.usage import window_totals

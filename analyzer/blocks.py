@@ -22,6 +22,8 @@ from typing import Any
 
 import polars as pl
 
+from analyzer.formatting import count, num, usd
+
 HOURS = 5
 BLOCK = timedelta(hours=HOURS)
 # the logs of coding agents, whose users read ccusage's blocks: the report JSON carries `blocks` for them
@@ -72,6 +74,7 @@ def section(priced: pl.DataFrame) -> dict[str, Any]:
             start = ts.replace(minute=0, second=0, microsecond=0)
             groups.append([])
         groups[-1].append(call)
+    assert start is not None  # calls is not empty: the loop opened a block
     rows.append(_block(start, groups[-1], now))
     return {"hours": HOURS, "as_of": _iso(now), "count": len(groups), "rows": rows}
 
@@ -121,11 +124,9 @@ def _block(start: datetime, calls: list[tuple[Any, ...]], now: datetime) -> dict
 
 def lines(sec: dict[str, Any] | None) -> list[str]:
     """`llmcost report --view blocks`: one line per block (and gap), the active block's projection last."""
-    from analyzer.render import count, num, usd
-
-    rows = (sec or {}).get("rows") or []
-    if not rows:
+    if not sec or not sec.get("rows"):
         return ["No dated calls: no 5-hour blocks."]
+    rows = sec["rows"]
     out = [f"5-hour blocks (UTC; as of the last call, {sec['as_of']})"]
     for r in rows:
         span = f"{r['start'][:16].replace('T', ' ')} .. {r['end'][:16].replace('T', ' ')}"

@@ -1,4 +1,5 @@
-"""The report's charts: Vega-Lite specs built from the report model, rendered offline to static SVG.
+"""The report's charts: Vega-Lite specs built from the report model, rendered offline to static SVG
+(`render/svg.py` draws them).
 
 Why Vega-Lite + vl-convert: a chart is a small declarative spec (plain data, testable, the grammar polars'
 own `.plot` emits through Altair), and vl-convert renders it with the real Vega engine compiled into one
@@ -40,7 +41,7 @@ CONFIG = {
 }
 
 
-def _spec(data: list[dict[str, Any]], body: dict[str, Any], *, width: int = WIDTH, height: int = HEIGHT) -> dict:
+def vega_lite(data: list[dict[str, Any]], body: dict[str, Any], *, width: int = WIDTH, height: int = HEIGHT) -> dict:
     return {
         "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
         "width": width,
@@ -52,7 +53,7 @@ def _spec(data: list[dict[str, Any]], body: dict[str, Any], *, width: int = WIDT
     }
 
 
-def _money(top: float) -> str:
+def money_format(top: float) -> str:
     """A d3 format for dollar axes and labels with enough decimals that neighbouring ticks differ: a scale that
     tops out at $0.0002 would read "$0.0000" at every tick with four."""
     top = abs(top)
@@ -85,7 +86,8 @@ def _every_period(first: str, last: str, unit: str) -> list[str]:
     """The start of every day, ISO week or month from `first` to `last` (both period starts), at most 400."""
     from datetime import date, timedelta
 
-    d, end, out = date.fromisoformat(first), date.fromisoformat(last), []
+    d, end = date.fromisoformat(first), date.fromisoformat(last)
+    out: list[str] = []
     while d <= end and len(out) < 400:
         out.append(d.isoformat())
         if unit == "month":
@@ -118,7 +120,7 @@ def daily_spend(report: dict[str, Any]) -> dict | None:
         for p, label in zip(periods, labels, strict=True)
         for m, c in p["by_model"].items()
     ]
-    return _spec(
+    return vega_lite(
         data,
         {
             "mark": {"type": "bar"},
@@ -136,7 +138,7 @@ def daily_spend(report: dict[str, Any]) -> dict | None:
                     "field": "cost_usd",
                     "type": "quantitative",
                     "title": "Spend (USD)",
-                    "axis": {"format": _money(max(p["cost_usd"] for p in periods))},
+                    "axis": {"format": money_format(max(p["cost_usd"] for p in periods))},
                 },
                 "color": {
                     "field": "model",
@@ -158,7 +160,7 @@ def context_growth(report: dict[str, Any]) -> dict | None:
         data.append({"turn": g["turn"], "statistic": "p90", "tokens": g["p90_input_tokens"]})
     if len(growth) < 2:
         return None
-    return _spec(
+    return vega_lite(
         data,
         {
             "mark": {"type": "line", "point": True},
@@ -188,7 +190,7 @@ def segments(report: dict[str, Any]) -> dict | None:
     if not data:
         return None
     y = {"field": "segment", "type": "nominal", "sort": "-x", "title": None}
-    return _spec(
+    return vega_lite(
         data,
         {
             "encoding": {"y": y},
@@ -200,7 +202,7 @@ def segments(report: dict[str, Any]) -> dict | None:
                             "field": "cost_usd",
                             "type": "quantitative",
                             "title": "Input cost (USD)",
-                            "axis": {"format": _money(max(d["cost_usd"] for d in data)), "tickCount": 5},
+                            "axis": {"format": money_format(max(d["cost_usd"] for d in data)), "tickCount": 5},
                         }
                     },
                 },
@@ -260,7 +262,7 @@ def waterfall(report: dict[str, Any]) -> dict | None:
     data.append({"step": "interaction", "start": level, "end": final, "kind": "interaction", "amount": final - level})
     data.append({"step": "all levers together", "start": 0.0, "end": final, "kind": "spend", "amount": final})
     order = [d["step"] for d in data]
-    fmt = _money(max(max(d["start"], d["end"]) for d in data))
+    fmt = money_format(max(max(d["start"], d["end"]) for d in data))
     x = {
         "field": "step",
         "type": "nominal",
@@ -269,7 +271,7 @@ def waterfall(report: dict[str, Any]) -> dict | None:
         # level labels, one word a line: slanted labels were clipped at the chart's left edge in the browser
         "axis": {"labelAngle": 0, "labelExpr": "split(datum.label, ' ')", "labelLimit": 140},
     }
-    return _spec(
+    return vega_lite(
         data,
         {
             "encoding": {"x": x},
@@ -322,7 +324,7 @@ def prefix_reuse(report: dict[str, Any]) -> dict | None:
             else ("after 1 h")
         )
         data.append({"gap": g["bucket"], "tokens": g["tokens"], "ttl": kept})
-    return _spec(
+    return vega_lite(
         data,
         {
             "mark": {"type": "bar"},
@@ -355,7 +357,7 @@ def cache_misses(report: dict[str, Any]) -> dict | None:
     if not causes:
         return None
     data = [{"cause": c["cause"].replace("_", " "), "usd": c["cost_usd"], "requests": c["requests"]} for c in causes]
-    return _spec(
+    return vega_lite(
         data,
         {
             "mark": {"type": "bar"},
@@ -365,7 +367,7 @@ def cache_misses(report: dict[str, Any]) -> dict | None:
                     "field": "usd",
                     "type": "quantitative",
                     "title": "Cost of the misses (as-is replay minus ideal)",
-                    "axis": {"format": _money(max(d["usd"] for d in data))},
+                    "axis": {"format": money_format(max(d["usd"] for d in data))},
                 },
                 "tooltip": [{"field": "cause"}, {"field": "usd", "format": "$,.4f"}, {"field": "requests"}],
             },
@@ -392,7 +394,7 @@ def routing_sensitivity(report: dict[str, Any]) -> dict | None:
     data = [{"share": share, "case": label, "saving": saving * scale} for share, saving in points]
     unit = "per month" if _per_month(report) else "in the period"
     marks = [{"share": d[k]} for k in ("share_low", "share", "share_high")]
-    return _spec(
+    return vega_lite(
         data,
         {
             "layer": [
@@ -409,7 +411,7 @@ def routing_sensitivity(report: dict[str, Any]) -> dict | None:
                             "field": "saving",
                             "type": "quantitative",
                             "title": f"Saving {unit} (USD)",
-                            "axis": {"format": _money(max(abs(d["saving"]) for d in data))},
+                            "axis": {"format": money_format(max(abs(d["saving"]) for d in data))},
                         },
                         "color": {"field": "case", "type": "nominal", "title": None, "legend": {"columns": 1}},
                     },
@@ -437,7 +439,7 @@ def projection(report: dict[str, Any]) -> dict | None:
     words = p.get("scenarios_assume") or {}
     rows = [("as measured", p["as_given"])] + [(words.get(k, k), v) for k, v in p["scenarios"].items()]
     data = [{"scenario": name, "part": label, "usd": r[key]} for name, r in rows for key, label in parts]
-    return _spec(
+    return vega_lite(
         data,
         {
             "mark": {"type": "bar"},
@@ -454,7 +456,7 @@ def projection(report: dict[str, Any]) -> dict | None:
                     "field": "usd",
                     "type": "quantitative",
                     "title": "USD per month",
-                    "axis": {"format": _money(max(r["total_usd"] for _, r in rows))},
+                    "axis": {"format": money_format(max(r["total_usd"] for _, r in rows))},
                 },
                 "color": {"field": "part", "type": "nominal", "title": None, "sort": [lbl for _, lbl in parts]},
                 "order": {"field": "part"},
@@ -517,45 +519,6 @@ CHARTS = {
 }
 
 
-def audit_trend(history: list[dict[str, Any]]) -> dict | None:
-    """Spend of each audited day (DIR/index.html), red where a threshold was crossed."""
-    rows = [h for h in history if h["window_days"] == 1] or history
-    if not rows:
-        return None
-    data = [
-        {"day": h["day"], "cost_usd": h["cost_usd"], "state": "threshold crossed" if h["crossed"] else "ok"}
-        for h in rows
-    ]
-    return _spec(
-        data,
-        {
-            "mark": {"type": "bar"},
-            "encoding": {
-                "x": {
-                    "field": "day",
-                    "type": "ordinal",
-                    "title": None,
-                    "axis": {"labelAngle": -45, "labelOverlap": True},
-                },
-                "y": {
-                    "field": "cost_usd",
-                    "type": "quantitative",
-                    "title": "Spend (USD)",
-                    "axis": {"format": _money(max(d["cost_usd"] for d in data)), "titlePadding": 12},
-                },
-                "color": {
-                    "field": "state",
-                    "type": "nominal",
-                    "title": None,
-                    "scale": {"domain": ["ok", "threshold crossed"], "range": ["#4c78a8", "#e45756"]},
-                },
-            },
-        },
-        width=900,
-        height=200,
-    )
-
-
 def specs(report: dict[str, Any]) -> list[dict[str, Any]]:
     """The charts this report has data for: id, title, caption, spec."""
     out = []
@@ -564,56 +527,3 @@ def specs(report: dict[str, Any]) -> list[dict[str, Any]]:
         if spec is not None:
             out.append({"id": cid, "title": title, "caption": caption, "spec": spec})
     return out
-
-
-def to_svg(spec: dict[str, Any]) -> str:
-    import vl_convert
-
-    return vl_convert.vegalite_to_svg(spec)
-
-
-# Run by a child interpreter (stdlib and vl_convert only): raise the address-space limit as far as the hard
-# limit allows, then render. A V8 that cannot reserve its memory kills only this child.
-_CHILD = """
-import json, resource, sys
-soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-try:
-    resource.setrlimit(resource.RLIMIT_AS, (hard, hard))
-except (ValueError, OSError):
-    pass
-import vl_convert
-json.dump([vl_convert.vegalite_to_svg(s) for s in json.load(sys.stdin)], sys.stdout)
-"""
-
-
-def to_svgs(specs: list[dict[str, Any]]) -> tuple[list[str] | None, str | None]:
-    """The SVG of each spec, or None and the reason they could not be drawn.
-
-    The Vega engine runs on V8, which reserves a large address space when it starts and aborts the whole process
-    (SIGTRAP, exit 133, nothing written) under any address-space limit (`ulimit -v`, even 32 GB), as cron and
-    batch set-ups often set. Without a limit the charts are drawn here; with one, in a child process, so that if
-    V8 cannot start the report is still written, without its charts, and says why."""
-    import resource
-
-    if not specs:
-        return [], None
-    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-    if soft == resource.RLIM_INFINITY:
-        return [to_svg(s) for s in specs], None
-    import json
-    import subprocess
-    import sys
-
-    try:
-        done = subprocess.run(
-            [sys.executable, "-c", _CHILD], input=json.dumps(specs), capture_output=True, text=True, timeout=300
-        )
-        if done.returncode == 0:
-            return json.loads(done.stdout), None
-    except (OSError, subprocess.SubprocessError, ValueError):
-        pass
-    limit = f"{soft // 2**20:,} MiB" if soft > 0 else "set"
-    return None, (
-        f"charts left out: the chart engine (V8) cannot start under this process's address-space limit "
-        f"(ulimit -v: {limit}); the tables hold every figure. Run without the limit for the charts."
-    )

@@ -27,6 +27,7 @@ from analyzer.audit import history as audit_history
 from analyzer.audit import locked as audit_lock
 from analyzer.errors import InputError, LlmcostError, RenderError, StrictError, ThresholdError
 from analyzer.export import write_csvs
+from analyzer.formatting import count, usd
 from analyzer.inputs import LOG_SUFFIXES
 from analyzer.options import MAX_REQUESTS_PER_MONTH, MAX_TOKENS_PER_REQUEST, Finite, Moment
 from analyzer.prices import RATE_FIELDS, before_listing, load_catalogue, price_one
@@ -34,20 +35,10 @@ from analyzer.projection import Workload
 from analyzer.projection import measured as measured_workload
 from analyzer.projection import project as run_projection
 from analyzer.redact import one_line
-from analyzer.render import (
-    RENDERERS,
-    count,
-    headline_lines,
-    render_audit_index,
-    render_projection,
-    render_projection_by_model,
-    render_savings,
-    render_text,
-    render_view,
-    render_view_markdown,
-    usd,
-    write_output,
-)
+from analyzer.render import RENDERERS, render_audit_index, write_output
+from analyzer.render.commands import render_projection, render_projection_by_model, render_savings
+from analyzer.render.text import headline_lines, render_text
+from analyzer.render.views import render_view, render_view_markdown
 from analyzer.report import VIEWS, build_report, measured_days, projection_by_model, view_json
 from analyzer.savings.routing import load_rules
 from analyzer.sources import SOURCES

@@ -509,7 +509,7 @@ def _prices_section(con: Any, cat: Catalogue, priced: pl.DataFrame) -> dict[str,
             if str(r["price_version"]).endswith(BEFORE_LISTING)
         ],
         "inferred_rates": inferred,
-        "cost_at_today_prices_usd": _usd(today),
+        "cost_at_today_prices_usd": _usd(float(today)),
     }
 
 

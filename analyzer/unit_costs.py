@@ -22,6 +22,7 @@ from datetime import UTC
 from typing import Any
 
 from analyzer import queries
+from analyzer.formatting import count, num, pct, table, usd
 
 UNITS = ("conversation", "session", "user", "feature", "tag", "task")
 PERCENTILES = (50, 90, 99)
@@ -184,8 +185,6 @@ def view(section: dict[str, Any], name: str) -> dict[str, Any]:
 
 def lines(section: dict[str, Any] | None) -> list[str]:
     """The terminal's table: what one unit of work costs, per unit, and the cost per successful task."""
-    from analyzer.render import _table, num, pct, usd
-
     if not section or not section["units"]:
         return []
     rows = [("UNIT", "UNITS", "TOTAL", "MEAN", "P50", "P90", "P99", "MAX", "TOP 10%")]
@@ -203,14 +202,12 @@ def lines(section: dict[str, Any] | None) -> list[str]:
                 pct(d["top_tenth_share"]),
             )
         )
-    out = ["Cost per unit of work (TOP 10%: the costliest tenth's share of the spend)"] + _table(rows)
+    out = ["Cost per unit of work (TOP 10%: the costliest tenth's share of the spend)"] + table(rows)
     return out + task_lines(section.get("tasks"))
 
 
 def task_lines(t: dict[str, Any] | None) -> list[str]:
     """The cost per successful task in one line, when the logs record how tasks ended."""
-    from analyzer.render import count, pct, usd
-
     if not t:
         return []
     split = ", ".join(f"{s['exit_status']} {s['units']} ({usd(s['cost_usd'])})" for s in t["by_exit_status"])
@@ -224,8 +221,6 @@ def task_lines(t: dict[str, Any] | None) -> list[str]:
 
 def tail_lines(v: dict[str, Any]) -> list[str]:
     """`--view users|tags|tasks` for people: the distribution in one line, then the costliest units."""
-    from analyzer.render import _table, count, num, pct, usd
-
     d = v["distribution"]
     if not d["units"]:
         return [f"No {v['unit']} in these logs."]
@@ -240,7 +235,7 @@ def tail_lines(v: dict[str, Any]) -> list[str]:
             (str(r["value"]), num(r["requests"]), usd(r["cost_usd"]), pct(r["share"]))
             + ((r.get("exit_status") or "",) if status else ())
         )
-    out += ["", f"Costliest {len(v['rows'])}"] + _table(rows, left=(0, 4), cap=48)
+    out += ["", f"Costliest {len(v['rows'])}"] + table(rows, left=(0, 4), cap=48)
     if v.get("tasks"):
         out += [""] + task_lines(v["tasks"])
     return out

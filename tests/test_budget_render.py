@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from analyzer.cli import cli
-from analyzer.render import usd
+from analyzer.formatting import usd
 from tests.test_audit import audit
 from tests.test_blocks import CALL_USD, claude_code_log
 from tests.test_budgets import two_days  # noqa: F401 (a fixture)

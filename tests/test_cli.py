@@ -302,7 +302,7 @@ def test_unrecognised_file_in_a_folder_is_noted(runner, tmp_path):
     [(1234.5, "$1,234.50"), (0.0421, "$0.0421"), (0, "$0.00"), (-2.5, "-$2.50"), (-0.00001, "$0.0000"), (None, "n/a")],
 )
 def test_money_formatting(value, text):
-    from analyzer.render import usd
+    from analyzer.formatting import usd
 
     assert usd(value) == text
 

@@ -10,7 +10,7 @@ import re
 import pytest
 
 from analyzer.cli import cli
-from analyzer.render import count, duration
+from analyzer.formatting import count, duration
 from tests.conftest import SAMPLES, agent_calls, openai_record, write_jsonl
 
 
@@ -149,7 +149,7 @@ def test_spend_chart_legend_names_models_as_logged(sample_model):
 def test_money_axes_keep_neighbouring_ticks_apart(top):
     from analyzer import charts
 
-    fmt = charts._money(top)
+    fmt = charts.money_format(top)
     digits = int(re.fullmatch(r"\$,\.(\d)f", fmt).group(1))
     step = 10 ** math.floor(math.log10(top / 5))  # the finest tick step Vega's nice ticks take at this height
     ticks = [f"{i * step:.{digits}f}" for i in range(0, 6)]

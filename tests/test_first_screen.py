@@ -77,7 +77,7 @@ def test_a_view_has_the_undated_row_and_a_total(runner, tmp_path):
 
 
 def test_the_earlier_periods_are_summed_on_one_line(runner):
-    from analyzer.render import period_lines
+    from analyzer.render.text import period_lines
 
     periods = [
         {
@@ -291,7 +291,7 @@ def _estimate(lever, policy, requests, saving, verdict, **kw):
 
 
 def test_savings_table_keeps_policies_whole_and_a_lever_that_changes_nothing_does_not_save():
-    from analyzer.render import render_savings
+    from analyzer.render.commands import render_savings
 
     common = "Anthropic breakpoints after the system prompt and tools and at the end of the input"
     rep = {
@@ -581,14 +581,14 @@ def test_progress_display_takes_the_terminal_width():
 
 
 def test_long_names_keep_their_start_and_end():
-    from analyzer.render import _table, shorten
+    from analyzer.formatting import shorten, table
 
     name = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
     short = shorten(name, 40)
     assert len(short) == 40 and "…" in short and short.endswith("-v1:0") and short.startswith("us.anthropic.")
     a, b = shorten("x" * 30 + "-alpha:0", 20), shorten("x" * 30 + "-beta:0", 20)
     assert a != b
-    rows = _table([("NAME", "COST"), ("a", "$0.00"), ("b", "$0.0037"), ("c", "$1.25")])
+    rows = table([("NAME", "COST"), ("a", "$0.00"), ("b", "$0.0037"), ("c", "$1.25")])
     costs = [r.split()[-1] for r in rows[1:]]
     assert costs == ["$0.0000", "$0.0037", "$1.2500"]  # one precision in the column
 
@@ -812,7 +812,7 @@ def test_shared_prefixes_headings_wrap_and_hashes_are_short(sample_logs_run):
 
 
 def test_a_one_day_window_over_its_own_day_is_said_once():
-    from analyzer.render import period_words
+    from analyzer.formatting import period_words
 
     p = {"start": "2025-11-27T00:01:00Z", "end": "2025-11-27T23:00:00Z", "days": 1.0}
     p |= {"since": "2025-11-27T00:00:00Z", "until": "2025-11-28T00:00:00Z"}
@@ -823,7 +823,7 @@ def test_a_one_day_window_over_its_own_day_is_said_once():
 def test_savings_names_the_replay_its_savings_start_from_beside_the_spend():
     """`savings` printed "Spend in period: $0.1139" and, further down, "$0.1179 as logged" with no word on the
     difference (hr1's walkthrough): the as-logged replay is named beside the spend, with the gap."""
-    from analyzer.render import render_savings
+    from analyzer.render.commands import render_savings
 
     rep = {
         "totals": {"cost_usd": 1.0},

@@ -17,6 +17,7 @@ import pytest
 from analyzer import actions, charts, tokens
 from analyzer.cli import cli
 from analyzer.redact import EXCERPT_CHARS, excerpt, excerpt_of, redact
+from analyzer.render.svg import to_svg
 from tests.conftest import SAMPLES, chat_call, write_jsonl
 
 GOLDEN = Path(__file__).parent / "golden" / "sample_logs_report.json"
@@ -384,7 +385,7 @@ def test_every_chart_renders_to_svg_with_marks(sample_outputs, lever_outputs):
     assert 'id="chart-waterfall"' in (lever_outputs / "r.html").read_text()
     built = [*built, waterfall]
     for c in built:
-        svg = charts.to_svg(c["spec"])
+        svg = to_svg(c["spec"])
         assert svg.startswith("<svg") and re.search(r'class="mark-(rect|line|symbol|area|rule|text)', svg), c["id"]
         # each axis's tick labels differ: a dollar axis formatted in cents on a sub-dollar scale reads $0.00 at
         # every tick

@@ -414,7 +414,8 @@ def test_every_estimate_shape_renders(runner, tmp_path):
     """Estimates with no backtest at all, an unknown band, a withheld verdict, no figure at today's prices: the
     HTML, Markdown and terminal renderers take each shape."""
     from analyzer import actions
-    from analyzer.render import render_html, render_markdown, render_savings
+    from analyzer.render import render_html, render_markdown
+    from analyzer.render.commands import render_savings
 
     r = report_json(runner, write_jsonl(tmp_path / "a.jsonl", simple_chats(40, prompt=40)))
     (e,) = [e for e in r["savings"] if e["lever"] == "routing"]

@@ -15,7 +15,7 @@ import pytest
 
 from analyzer import queries, tokens
 from analyzer.cli import cli
-from analyzer.render import render_text
+from analyzer.render.text import render_text
 from analyzer.sources.streams import assemble, sse_events
 from tests.conftest import write_jsonl
 

@@ -334,8 +334,9 @@ def cache_misses(engine: Replayer, top: int = TOP) -> dict[str, Any]:
 
 def render_why_missed(block: dict[str, Any] | None, top: int = 20) -> str:
     """`llmcost why-missed`: the causes with their cost and fix, then the costliest misses."""
-    from analyzer.render import _table, _terminal
-    from analyzer.render import usd as _usd
+    from analyzer.formatting import table as _table
+    from analyzer.formatting import terminal as _terminal
+    from analyzer.formatting import usd as _usd
 
     def usd(v: float) -> str:  # a single miss often costs a fraction of a cent: enough decimals to rank them
         return _usd(v) if abs(v) >= 0.01 or v == 0 else f"${v:.6f}"

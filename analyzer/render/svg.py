@@ -1,0 +1,61 @@
+"""Charts drawn offline: Vega-Lite specs to static SVG with vl-convert, in a child process when V8 could not
+start in this one.
+
+Apart from the chart specs (`analyzer.charts`, plain data built from the report model) because drawing is the
+one step that runs the Vega engine, with its memory needs and its optional native package.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import subprocess
+import sys
+from typing import Any
+
+
+def to_svg(spec: dict[str, Any]) -> str:
+    import vl_convert
+
+    return vl_convert.vegalite_to_svg(spec)
+
+
+# Run by a child interpreter (stdlib and vl_convert only): raise the address-space limit as far as the hard
+# limit allows, then render. A V8 that cannot reserve its memory kills only this child.
+_CHILD = """
+import json, resource, sys
+soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+try:
+    resource.setrlimit(resource.RLIMIT_AS, (hard, hard))
+except (ValueError, OSError):
+    pass
+import vl_convert
+json.dump([vl_convert.vegalite_to_svg(s) for s in json.load(sys.stdin)], sys.stdout)
+"""
+
+
+def to_svgs(specs: list[dict[str, Any]]) -> tuple[list[str] | None, str | None]:
+    """The SVG of each spec, or None and the reason they could not be drawn.
+
+    The Vega engine runs on V8, which reserves a large address space when it starts and aborts the whole process
+    (SIGTRAP, exit 133, nothing written) under any address-space limit (`ulimit -v`, even 32 GB), as cron and
+    batch set-ups often set. Without a limit the charts are drawn here; with one, in a child process, so that if
+    V8 cannot start the report is still written, without its charts, and says why."""
+    if not specs:
+        return [], None
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if soft == resource.RLIM_INFINITY:
+        return [to_svg(s) for s in specs], None
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", _CHILD], input=json.dumps(specs), capture_output=True, text=True, timeout=300
+        )
+        if done.returncode == 0:
+            return json.loads(done.stdout), None
+    except (OSError, subprocess.SubprocessError, ValueError):
+        pass
+    limit = f"{soft // 2**20:,} MiB" if soft > 0 else "set"
+    return None, (
+        f"charts left out: the chart engine (V8) cannot start under this process's address-space limit "
+        f"(ulimit -v: {limit}); the tables hold every figure. Run without the limit for the charts."
+    )
