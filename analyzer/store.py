@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 import duckdb
 import pyarrow as pa
@@ -29,7 +29,6 @@ from analyzer.errors import InputError
 from analyzer.ingest import run
 from analyzer.ingest.results import IngestResult
 from analyzer.migrations import migrate, pending
-from analyzer.parallel import Backend
 
 # No extension fetched or loaded behind the user's back (DuckDB would download one to open an SQLite file, an md:
 # or s3:// path), and no file or URL reachable from SQL at all: llmcost reads logs in Python, and a crafted
@@ -199,18 +198,10 @@ class Store:
 
     # ---- ingest ---------------------------------------------------------------------------------------------
 
-    def ingest(
-        self,
-        paths: Iterable[str],
-        *,
-        no_text: bool = False,
-        fmt: str | None = None,
-        progress: Callable[[str], None] | None = None,
-        backend: Backend | None = None,
-    ) -> IngestResult:
+    def ingest(self, paths: Iterable[str], **options: Unpack[run.Options]) -> IngestResult:
         """Read PATHS into the store (analyzer/ingest/run.py). With a `backend`, files and byte ranges of large
         JSONL files are parsed on it; the tables are the same as a serial ingest's, row for row."""
-        return run.ingest(self, paths, no_text=no_text, fmt=fmt, progress=progress, backend=backend)
+        return run.ingest(self, paths, **options)
 
     # ---- what the ingest asks of the store ---------------------------------------------------------------------
 

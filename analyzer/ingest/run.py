@@ -11,7 +11,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import duckdb
 
@@ -34,6 +34,15 @@ RANGE_BYTES = 32 << 20
 PARALLEL_MIN_BYTES = 2 << 20
 
 
+class Options(TypedDict, total=False):
+    """How a run reads (the keywords of `ingest`, which Store.ingest passes on as they are)."""
+
+    no_text: bool  # store no message text (counts and hashes only), nor excerpts of rejects
+    fmt: str | None  # the format of every file, instead of detecting it
+    progress: Callable[[str], None] | None  # told the name of each file as it is read
+    backend: Backend | None  # where units are parsed; None: in this process
+
+
 def ingest(
     store: Tables,
     paths: Iterable[str],
@@ -43,9 +52,9 @@ def ingest(
     progress: Callable[[str], None] | None = None,
     backend: Backend | None = None,
 ) -> IngestResult:
-    """Read PATHS into the store. With a `backend` (and more than PARALLEL_MIN_BYTES to read), files and byte
-    ranges of large JSONL files are parsed as units on it; this process merges their batches in unit order,
-    so the tables are the same as a serial ingest's, row for row."""
+    """Read PATHS into the store (see Options). With a `backend` (and more than PARALLEL_MIN_BYTES to read), files
+    and byte ranges of large JSONL files are parsed as units on it; this process merges their batches in unit
+    order, so the tables are the same as a serial ingest's, row for row."""
     # (key, result): (0, place given) for a file skipped before reading, (1, place in the plan) for one read
     done_files: list[tuple[tuple[int, int], FileResult]] = []
     plan: list[Planned] = []
