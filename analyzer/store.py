@@ -206,6 +206,7 @@ class Store:
     # ---- what the ingest asks of the store ---------------------------------------------------------------------
 
     def known_ids(self) -> dict[str, str | None]:
+        """The request ids this run has stored or met so far (id -> fingerprint), filled by the merge."""
         if self._request_ids is None:
             # First use: an empty database (a report's in-memory run) needs no look-ups at all. After a rollback
             # the sets start again empty and whatever earlier files committed is looked up.
@@ -216,6 +217,7 @@ class Store:
         return self._request_ids
 
     def token_cache(self) -> dict[str, dict[str, int]]:
+        """Token counts by encoding of the contents this run has stored or looked up, filled by the merge."""
         if self._tok is None:
             self._tok = {e: {} for e in tokens.ENCODINGS}
         return self._tok
@@ -273,20 +275,16 @@ class Store:
         return bool(_first(self.con, "SELECT EXISTS (SELECT 1 FROM sources)")[0])
 
     def next_source_id(self) -> int:
+        """The id of the next file's row in the `sources` manifest."""
         return int(_first(self.con, "SELECT coalesce(max(source_id), 0) + 1 FROM sources")[0])
 
     def ingested_as(self, sha: str) -> str | None:
         """The path the bytes of this sha256 were ingested as, if they were."""
-        known = _one(self.con, "SELECT path FROM sources WHERE sha256 = ?", [sha])
-        return None if known is None else str(known[0])
-
-
-def _one(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> tuple[Any, ...] | None:
-    """The first row, with the result fully consumed (DuckDB refuses new work while one is open)."""
-    rows = con.execute(sql, params or []).fetchall()
-    return rows[0] if rows else None
+        rows = self.con.execute("SELECT path FROM sources WHERE sha256 = ?", [sha]).fetchall()
+        return str(rows[0][0]) if rows else None
 
 
 def _first(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[Any, ...]:
-    """The row of a query that always returns one (an aggregate), fully consumed."""
+    """The row of a query that always returns one (an aggregate), with the result fully consumed (DuckDB refuses
+    new work while one is open)."""
     return con.execute(sql).fetchall()[0]
