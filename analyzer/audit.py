@@ -27,9 +27,10 @@ import polars as pl
 
 from analyzer.errors import InputError
 from analyzer.formatting import usd
+from analyzer.ingest.results import IngestResult
 from analyzer.prices import Catalogue
 from analyzer.report import priced_frame
-from analyzer.store import IngestResult, Store
+from analyzer.store import Store
 from analyzer.usage import window_totals
 
 SCHEMA_VERSION = 1

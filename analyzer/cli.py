@@ -28,6 +28,7 @@ from analyzer.audit import locked as audit_lock
 from analyzer.errors import InputError, LlmcostError, RenderError, StrictError, ThresholdError
 from analyzer.export import write_csvs
 from analyzer.formatting import count, usd
+from analyzer.ingest.results import IngestResult
 from analyzer.inputs import LOG_SUFFIXES
 from analyzer.options import MAX_REQUESTS_PER_MONTH, MAX_TOKENS_PER_REQUEST, Finite, Moment
 from analyzer.prices import RATE_FIELDS, before_listing, load_catalogue, price_one
@@ -42,7 +43,7 @@ from analyzer.render.views import render_view, render_view_markdown
 from analyzer.report import VIEWS, build_report, measured_days, projection_by_model, view_json
 from analyzer.savings.routing import load_rules
 from analyzer.sources import SOURCES
-from analyzer.store import IngestResult, Store, refuse_remote
+from analyzer.store import Store, refuse_remote
 
 
 class LlmcostGroup(click.Group):
@@ -269,9 +270,9 @@ def _ingest(
     result = store.ingest(paths, no_text=no_text, fmt=fmt, backend=backend)
     ignored = _ignored_files(paths)
     for f in result.files:
-        if f.skipped and not f.skipped.startswith("already ingested"):
+        if f.status == "skipped":
             _say(f"llmcost: note: skipped {f.path}: {f.skipped}")
-    read = [f for f in result.files if not f.skipped or f.skipped.startswith("already ingested")]
+    read = [f for f in result.files if f.status != "skipped"]
     if read and ignored:  # every file found is read or named: the walk's passed-over files on one line
         names = ", ".join(map(str, ignored[:5])) + (f" and {len(ignored) - 5} more" if len(ignored) > 5 else "")
         _say(

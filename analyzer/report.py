@@ -28,12 +28,13 @@ from analyzer import (
 from analyzer.backends.base import Backend
 from analyzer.backends.local import INLINE
 from analyzer.errors import InputError
+from analyzer.ingest.results import IngestResult
 from analyzer.prices import BEFORE_LISTING, COST_COLUMNS, Catalogue, price_one, price_requests
 from analyzer.progress import stage
 from analyzer.redact import excerpt, excerpt_of
 from analyzer.savings.routing import Rule
 from analyzer.savings.run import start_estimates
-from analyzer.store import IngestResult, Store
+from analyzer.store import Store
 
 # 1: first version: meta, period, prices, totals, by_day, by_model, by_attribution, unpriced,
 #    tokenizer_calibration, ingest, assumptions.

@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from analyzer import store as store_mod
 from analyzer.backends.local import Inline, Local
 from analyzer.cli import cli
 from analyzer.errors import InputError
-from analyzer.store import Store, split_ranges
+from analyzer.ingest import parse, run
+from analyzer.ingest.units import split_ranges
+from analyzer.store import Store
 from tests.conftest import SAMPLES, chat_call, openai_record
 from tests.test_report import _normalise
 
@@ -100,8 +101,8 @@ def _tables(s: Store) -> dict[str, list[tuple]]:
 
 @pytest.fixture
 def small_units(monkeypatch):
-    monkeypatch.setattr(store_mod, "RANGE_BYTES", RANGE)
-    monkeypatch.setattr(store_mod, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(run, "RANGE_BYTES", RANGE)
+    monkeypatch.setattr(run, "PARALLEL_MIN_BYTES", 0)
 
 
 @pytest.fixture(scope="module")
@@ -162,7 +163,7 @@ def test_inline_is_the_serial_ingest(tmp_path, small_units, monkeypatch) -> None
     def no_ranges(*args):
         raise AssertionError("Inline cut a file into ranges")
 
-    monkeypatch.setattr(store_mod, "range_items", no_ranges)
+    monkeypatch.setattr(parse, "range_items", no_ranges)
     inline = Store()
     inline.ingest(paths, backend=Inline())
     assert _tables(inline) == _tables(serial)
@@ -219,13 +220,13 @@ def test_a_file_that_changes_while_its_ranges_are_read_is_read_again_whole(tmp_p
     serial = Store()
     serial.ingest([str(big)])
     calls = []
-    real = store_mod._stat
+    real = run._stat
 
     def changed_once(path):  # the first look after reading the ranges sees another file
         calls.append(path)
         return None if len(calls) == 1 else real(path)
 
-    monkeypatch.setattr(store_mod, "_stat", changed_once)
+    monkeypatch.setattr(run, "_stat", changed_once)
     s = Store()
     res = s.ingest([str(big)], backend=pool)
     assert calls and res.files[0].rows == serial.con.execute("SELECT count(*) FROM requests").fetchone()[0]
@@ -241,14 +242,14 @@ def test_a_file_found_in_a_folder_that_fails_half_way_is_skipped_and_the_next_fi
     (folder / "z_copy_of_big.jsonl").unlink()
     later = folder / "zz_later.jsonl"
     later.write_text("\n".join(json.dumps(openai_record(rid=f"later-{i}")) for i in range(5)) + "\n")
-    real = store_mod.range_items
+    real = parse.range_items
 
     def unreadable_after_the_first_range(path, start, end, ends):
         if Path(path) == big and start > 0:
             raise InputError(f"{path}: cannot read (Input/output error)")
         return real(path, start, end, ends)
 
-    monkeypatch.setattr(store_mod, "range_items", unreadable_after_the_first_range)
+    monkeypatch.setattr(parse, "range_items", unreadable_after_the_first_range)
     s = Store()
     res = s.ingest([str(folder)], backend=Local(1))  # a pool of one: the units run here, where the patch is
     skipped = {f.path: f.skipped for f in res.files if f.skipped}

@@ -258,9 +258,9 @@ def test_ray_reads_object_storage_urls(local_ray, tmp_path, monkeypatch) -> None
     """Files named by URL (file:// stands for s3:// here: every Ray worker can read it) are parsed by Ray tasks,
     which open them where they run, and report as the same files on disk."""
     pytest.importorskip("fsspec")
-    from analyzer import store
+    from analyzer.ingest import run
 
-    monkeypatch.setattr(store, "PARALLEL_MIN_BYTES", 0)  # parse even these small files on the workers
+    monkeypatch.setattr(run, "PARALLEL_MIN_BYTES", 0)  # parse even these small files on the workers
     names = ["openai_chat.jsonl", "anthropic_messages.jsonl"]
     for name in names:
         (tmp_path / name).write_bytes((SAMPLES / name).read_bytes())

@@ -305,9 +305,9 @@ def _claude_code_replies(tmp_path, copies: int = 1):
 def test_claude_code_keeps_the_last_line_of_a_reply(store, tmp_path, monkeypatch, batch_rows):
     """Issue 20, defect 2: the last line of a reply holds its final output count, whichever batch it falls in; a
     copy of the reply in another file stays a duplicate of the first file's call."""
-    from analyzer import store as store_mod
+    from analyzer.ingest import batches
 
-    monkeypatch.setattr(store_mod, "BATCH_ROWS", batch_rows)
+    monkeypatch.setattr(batches, "BATCH_ROWS", batch_rows)
     paths = _claude_code_replies(tmp_path, copies=2)
     result = store.ingest([str(p) for p in paths])
     rows = store.con.execute(
@@ -324,12 +324,12 @@ def test_claude_code_keeps_the_last_line_of_a_reply(store, tmp_path, monkeypatch
 
 
 def test_claude_code_last_line_wins_across_parallel_ranges(tmp_path, monkeypatch):
-    from analyzer import store as store_mod
     from analyzer.backends.local import Local
+    from analyzer.ingest import run
     from analyzer.store import Store
 
-    monkeypatch.setattr(store_mod, "RANGE_BYTES", 2048)
-    monkeypatch.setattr(store_mod, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(run, "RANGE_BYTES", 2048)
+    monkeypatch.setattr(run, "PARALLEL_MIN_BYTES", 0)
     (path,) = _claude_code_replies(tmp_path)
     pool = Local(2)
     s = Store()

@@ -149,12 +149,12 @@ def test_unrecognised_file_named_directly_is_an_error_but_skipped_in_a_folder(st
 
 def test_a_failing_file_rolls_back_whole(store, tmp_path, monkeypatch):
     write_jsonl(tmp_path / "a.jsonl", [openai_record(rid=f"t{i}") for i in range(3)])
-    from analyzer import store as store_mod
+    from analyzer.ingest import merge
 
     def boom(*a, **k):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(store_mod.Store, "_flush", boom)
+    monkeypatch.setattr(merge.FileMerge, "flush", boom)
     with pytest.raises(RuntimeError):
         store.ingest([str(tmp_path / "a.jsonl")])
     assert count(store, "sources") == 0 and count(store, "requests") == 0

@@ -18,10 +18,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from analyzer.ingest.identity import unique_id
 from analyzer.sources import BY_NAME, detect_format
 from analyzer.sources.base import RecordError, Request, record_key, validate, validate_bucket
 from analyzer.sources.exports import PageMark, UsageBucket
-from analyzer.store import Store, unique_id
+from analyzer.store import Store
 from tests.robustness.conftest import ROOT, SAMPLES, jsonl
 from tests.robustness.formats import distinct
 

@@ -225,10 +225,10 @@ def test_a_reject_flood_is_counted_exactly_and_listed_within_a_cap(tmp_path, mon
 
     import duckdb
 
-    from analyzer import store as store_module
+    from analyzer.ingest import merge
     from analyzer.store import Store
 
-    monkeypatch.setattr(store_module, "MAX_REJECT_ROWS", 1_000)  # the cap, small enough for a quick test
+    monkeypatch.setattr(merge, "MAX_REJECT_ROWS", 1_000)  # the cap, small enough for a quick test
     bad = 12_345
     logs = tmp_path / "logs"
     logs.mkdir()

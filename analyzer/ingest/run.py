@@ -1,0 +1,289 @@
+"""One ingest run, on the store's side: plan the files named or found (their format, or why they add nothing),
+cut the large ones into units and send them to the backend, then read each file in one transaction, merging its
+units' batches in order (merge.py), so the tables are the same as a serial ingest's, row for row. Apart from the
+store (store.py), which holds the tables and answers what it already holds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypedDict
+
+import duckdb
+
+from analyzer import progress as tracking
+from analyzer.errors import InputError
+from analyzer.ingest.batches import Batch
+from analyzer.ingest.merge import FileMerge, Tables
+from analyzer.ingest.parse import Parsed, parse, parse_unit
+from analyzer.ingest.prefetch import Hashes, Prefetch
+from analyzer.ingest.results import FileResult, IngestResult
+from analyzer.ingest.units import Planned, Unit, split_ranges, splittable
+from analyzer.inputs import Digest, check_regular, expand_paths, is_stream, label, sha256_file
+from analyzer.backends.base import Backend
+from analyzer.backends.local import INLINE, Inline
+from analyzer.sources import open_source, sniff_source
+
+# With a backend, an uncompressed JSONL file larger than this is cut into ranges of about this size, parsed
+# apart; below PARALLEL_MIN_BYTES of input in all, everything is read in this process (starting workers costs
+# ~1 s, more than a few MB take to parse).
+RANGE_BYTES = 32 << 20
+PARALLEL_MIN_BYTES = 2 << 20
+
+
+class Options(TypedDict, total=False):
+    """How a run reads (the keywords of `ingest`, which Store.ingest passes on as they are)."""
+
+    no_text: bool  # store no message text (counts and hashes only), nor excerpts of rejects
+    fmt: str | None  # the format of every file, instead of detecting it
+    progress: Callable[[str], None] | None  # told the name of each file as it is read
+    backend: Backend  # where units are parsed (Inline: in this process)
+
+
+def ingest(
+    store: Tables,
+    paths: Iterable[str],
+    *,
+    no_text: bool = False,
+    fmt: str | None = None,
+    progress: Callable[[str], None] | None = None,
+    backend: Backend = INLINE,
+) -> IngestResult:
+    """Read PATHS into the store (see Options). On a backend other than Inline (and with more than
+    PARALLEL_MIN_BYTES to read), files and byte ranges of large JSONL files are parsed as units on it; this process merges their batches in unit
+    order, so the tables are the same as a serial ingest's, row for row."""
+    # (key, result): (0, place given) for a file skipped before reading, (1, place in the plan) for one read
+    done_files: list[tuple[tuple[int, int], FileResult]] = []
+    plan: list[Planned] = []
+    seen: dict[str, str] = {}  # sha256 -> the file of this run that has those bytes
+    tracking.stage("check inputs")
+    # Hashing a file before reading it only pays when the database may already hold it: into an empty one
+    # every file is read, and hashed once while it is read (a copy within the run is found then).
+    hashed = store.holds_sources()
+    for order, (path, explicit) in enumerate(expand_paths(paths)):
+        try:
+            planned = _plan(store, path, fmt, seen, hashed)
+        except InputError as e:
+            if explicit or fmt:
+                raise
+            # A file found by walking a folder: one unreadable or unrecognised file does not stop the run.
+            done_files.append(((0, order), _unreadable(path, e)))
+            continue
+        if isinstance(planned, FileResult):
+            done_files.append(((0, order), planned))
+        else:
+            plan.append(planned)
+            planned.explicit, planned.order = explicit, order
+    # Companion files (batch inputs) first, so the outputs they annotate can join them.
+    plan.sort(key=lambda p: not p.source.companion)
+    ctx: dict[str, Any] = {"per_record": fmt is None}  # a forced format reads every record
+    tracking.stage("read logs")
+    sizes = [_size_on_disk(p.path) for p in plan]
+    tracking.reading(sum(sizes))
+    pooled = not isinstance(backend, Inline) and sum(sizes) >= PARALLEL_MIN_BYTES
+    units = [_units(p, no_text, fmt is None) if pooled else None for p in plan]
+    remote = Prefetch(backend, parse_unit, [u for us in units if us for u in us]) if pooled else None
+    hashes = Hashes([p for p, us in zip(plan, units, strict=True) if us and us[0].end is not None])
+    done = 0
+    try:
+        for pos, (p, us, size) in enumerate(zip(plan, units, sizes, strict=True)):
+            if progress:
+                progress(f"reading {label(p.path)} as {p.source.name}")
+            tracking.file(f"{Path(label(p.path)).name} ({p.source.name})", done)
+            got = remote.results(len(us)) if remote is not None and us else None
+            try:
+                try:
+                    res = _ingest_file(store, p, no_text, ctx, seen, got, hashes)
+                except _Changed:  # the file changed while its ranges were read: read it again, whole, here
+                    p.items = None
+                    res = _ingest_file(store, p, no_text, ctx, seen, None, hashes)
+            except InputError as e:
+                if p.explicit or fmt:
+                    raise
+                res = _unreadable(p.path, e)
+            finally:
+                for _ in got or ():  # a file given up half way: its other units' results are not the next file's
+                    pass
+            done_files.append(((0, p.order) if res.status == "copy" else (1, pos), res))
+            done += size
+    finally:
+        if remote is not None:
+            remote.close()
+        hashes.close()
+    # In the order a serial reading lists them: files skipped before reading (in the order given), then the
+    # files read. A copy of another file of the run counts as skipped before reading, found now or earlier.
+    return IngestResult([r for _, r in sorted(done_files, key=lambda x: x[0])])
+
+
+def _plan(store: Tables, path: Path, fmt: str | None, seen: dict[str, str], hashed: bool) -> Planned | FileResult:
+    """The file's format, or why it adds nothing. Regular files are closed again after sniffing (a folder
+    may hold more files than a process may open); a pipe stays open, as it can be read only once."""
+    if is_stream(path):
+        digest = Digest()
+        source, items = open_source(path, fmt, digest)
+        return Planned(path, source, items, digest)
+    if not hashed:
+        check_regular(path)
+        return Planned(path, sniff_source(path, fmt), None, None)
+    sha, _ = sha256_file(path)
+    known = store.ingested_as(sha)
+    if known is not None:
+        return FileResult(str(path), None, status="already ingested", detail=known)
+    if sha in seen:
+        return FileResult(str(path), None, status="copy", detail=seen[sha])
+    seen[sha] = str(path)
+    return Planned(path, sniff_source(path, fmt), None, None, sha256=sha)
+
+
+def _units(p: Planned, no_text: bool, per_record: bool = True) -> list[Unit] | None:
+    """How a file is parsed on the backend: one unit, or one per byte range of a large JSONL file. None: in
+    this process (a pipe, already open; batch files, whose records join across files through `ctx`)."""
+    if p.items is not None or p.source.shares_run or p.source.companion:
+        return None
+    whole = [Unit(str(p.path), p.source.name, no_text=no_text, per_record=per_record)]
+    if p.source.sequential or getattr(p.source, "explode", None) is not None or not splittable(p.path):
+        return whole
+    try:
+        st = os.stat(p.path)
+        ranges = split_ranges(p.path, RANGE_BYTES)
+    except OSError:
+        return whole  # read whole, where the reading says what is wrong
+    if len(ranges) < 2:
+        return whole
+    p.stat = (st.st_size, st.st_mtime_ns, st.st_ino)
+    return [Unit(str(p.path), p.source.name, a, b, no_text, per_record) for a, b in ranges]
+
+
+def _ingest_file(
+    store: Tables,
+    p: Planned,
+    no_text: bool,
+    ctx: dict[str, Any],
+    seen: dict[str, str],
+    parsed: Iterator[Parsed] | None = None,
+    hashes: Hashes | None = None,
+) -> FileResult:
+    """One file in one transaction: its units' batches (parsed elsewhere, or here as they are read) merged in
+    order, its rejects, buckets and manifest row."""
+    path, source = p.path, p.source
+    items = None
+    read_whole: list[tuple[str | None, int]] = []  # hash and size of the bytes a whole-file unit read
+    if parsed is None:
+        if p.items is None:  # reopen: the bytes read now are the ones recorded
+            p.digest = Digest()
+            _, p.items = open_source(path, source.name, p.digest)
+        items, digest = p.items, p.digest
+        assert digest is not None
+        ctx["path"] = str(path)  # sources that carry state from record to record (Codex totals) reset on it
+
+        def advance() -> None:  # now and then: how far into the file reading has got, for the display
+            tracking.advance_to(digest.size)
+
+        units: Iterable[tuple[Iterable[Batch], int, int]] = [(parse(items, source, ctx, no_text, 2, advance), 0, 0)]
+    else:
+        units = _checked(parsed, read_whole)
+    res = FileResult(label(path), source.name)
+    con = store.con
+    con.execute("BEGIN TRANSACTION")
+    try:
+        source_id = store.next_source_id()
+        f = FileMerge(store, source_id, path, final_wins=source.final_wins)
+        for batches, lines, reached in units:
+            for b in batches:
+                f.flush(b, res)
+            f.offset += lines
+            if parsed is not None:
+                tracking.advance_to(reached)
+        f.flush_buckets(res)
+        sha: str | None
+        if parsed is None:
+            assert p.digest is not None
+            sha, size = p.digest.hexdigest(), p.digest.size
+        elif read_whole:  # one whole-file unit: hashed as it was read
+            sha, size = read_whole[0]
+        else:  # ranges: the bytes are the ones hashed here, unless the file changed meanwhile
+            assert hashes is not None
+            sha, size = hashes.result(p)
+            if _stat(path) != p.stat:
+                raise _Changed
+        assert sha is not None
+        if seen.get(sha, str(path)) != str(path):  # a copy of a file read earlier in this run
+            con.execute("ROLLBACK")
+            store.forget()
+            return FileResult(label(path), None, status="copy", detail=seen[sha])
+        known = store.ingested_as(sha)
+        if known is not None:  # these very bytes were read before (the file changed back, or a pipe repeated a file)
+            con.execute("ROLLBACK")
+            store.forget()
+            return FileResult(label(path), None, status="already ingested", detail=known)
+        seen[sha] = str(path)
+        res.rejected = f.rejected
+        f.count_unlisted()
+        con.execute(
+            "INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                source_id,
+                label(path),
+                sha,
+                size,
+                source.name,
+                res.rows + res.buckets,
+                res.rejected,
+                res.duplicates,
+                datetime.now(UTC).replace(tzinfo=None),
+                no_text,
+            ],
+        )
+        con.execute("COMMIT")
+    except BaseException:
+        # The failure may have ended the transaction already (a full disk does): the first error is the one
+        # to report, not "cannot rollback - no transaction is active".
+        with contextlib.suppress(duckdb.Error):
+            con.execute("ROLLBACK")
+        store.forget()  # ids added by the rolled-back batches are gone again
+        raise
+    finally:
+        close = getattr(items, "close", None)
+        if close:
+            close()
+    return res
+
+
+def _unreadable(path: Path, e: InputError) -> FileResult:
+    """A file found by walking a folder that cannot be read: skipped, with the reason of the error."""
+    return FileResult(label(path), None, status="skipped", detail=str(e).split(": ", 1)[-1])
+
+
+def _checked(parsed: Iterator[Parsed], whole: list[tuple[str | None, int]]) -> Iterator[tuple[list[Batch], int, int]]:
+    """(batches, line ends, bytes of the file reached) of each unit of a file, in order; `whole` receives the
+    hash and size of a whole-file unit. A unit that could not read its file raises the reading's InputError."""
+    for u in parsed:
+        if u.error is not None:
+            raise InputError(u.error)
+        if u.end is None:
+            whole.append((u.sha256, u.size))
+        yield u.batches, u.lines, u.size if u.end is None else u.end
+
+
+class _Changed(Exception):
+    """A file cut into ranges changed while they were read."""
+
+
+def _stat(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_size, st.st_mtime_ns, st.st_ino)
+
+
+def _size_on_disk(path: Path) -> int:
+    """Bytes of a regular file as stored (compressed or not); 0 for a pipe, whose length nobody knows."""
+    try:
+        return path.stat().st_size if not is_stream(path) and path.is_file() else 0
+    except OSError:
+        return 0
