@@ -10,10 +10,10 @@ import collections
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 
+from analyzer.backends.base import Backend
 from analyzer.ingest.parse import Parsed
 from analyzer.ingest.units import Planned, Unit
 from analyzer.inputs import sha256_file
-from analyzer.backends.base import Backend
 
 
 class Hashes:

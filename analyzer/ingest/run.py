@@ -16,6 +16,8 @@ from typing import Any, TypedDict
 import duckdb
 
 from analyzer import progress as tracking
+from analyzer.backends.base import Backend
+from analyzer.backends.local import INLINE, Inline
 from analyzer.errors import InputError
 from analyzer.ingest.batches import Batch
 from analyzer.ingest.merge import FileMerge, Tables
@@ -24,8 +26,6 @@ from analyzer.ingest.prefetch import Hashes, Prefetch
 from analyzer.ingest.results import FileResult, IngestResult
 from analyzer.ingest.units import Planned, Unit, split_ranges, splittable
 from analyzer.inputs import Digest, check_regular, expand_paths, is_stream, label, sha256_file
-from analyzer.backends.base import Backend
-from analyzer.backends.local import INLINE, Inline
 from analyzer.sources import open_source, sniff_source
 
 # With a backend, an uncompressed JSONL file larger than this is cut into ranges of about this size, parsed
@@ -54,8 +54,8 @@ def ingest(
     backend: Backend = INLINE,
 ) -> IngestResult:
     """Read PATHS into the store (see Options). On a backend other than Inline (and with more than
-    PARALLEL_MIN_BYTES to read), files and byte ranges of large JSONL files are parsed as units on it; this process merges their batches in unit
-    order, so the tables are the same as a serial ingest's, row for row."""
+    PARALLEL_MIN_BYTES to read), files and byte ranges of large JSONL files are parsed as units on it; this process
+    merges their batches in unit order, so the tables are the same as a serial ingest's, row for row."""
     # (key, result): (0, place given) for a file skipped before reading, (1, place in the plan) for one read
     done_files: list[tuple[tuple[int, int], FileResult]] = []
     plan: list[Planned] = []
