@@ -58,8 +58,8 @@ def _check_db(ctx: click.Context, param: click.Parameter, value: str | None) -> 
             raise click.BadParameter(":memory: keeps nothing after the run; leave out --db for an in-memory run")
         try:
             refuse_remote(value)
-        except InputError as e:
-            raise click.BadParameter(e.reason) from None
+        except InputError as e:  # the reason alone: click's message names the option and its value already
+            raise click.BadParameter(e.reason if e.path is not None else str(e).removeprefix(f"{value}: ")) from None
     return value
 
 
