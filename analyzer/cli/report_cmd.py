@@ -304,12 +304,14 @@ def _need_traffic_in_window(store: Store, since: datetime | None, until: datetim
     """A window with no traffic is a mistake to say, not a $0.00 report with n/a everywhere: exit 1 with the
     window asked for and the span the data covers, as for an empty folder."""
     (w,) = queries.rows(store.con, "traffic_in_window", since=since, until=until)
-    if w["requests"] or w["buckets"] or w["first"] is None:  # no dated data at all: the report says what there is
+    (span,) = queries.rows(store.con, "data_span")
+    if w["requests"] or w["buckets"] or span["first"] is None:  # no dated data at all: the report says what there is
         return
     shown_until = until - timedelta(days=1) if until is not None and until.time() == datetime.min.time() else until
     asked = (_moment(since, "the start"), _moment(shown_until, "now"))
     raise InputError(
-        f"no requests between {asked[0]} and {asked[1]}; the data spans {w['first']:%Y-%m-%d} to {w['last']:%Y-%m-%d}"
+        f"no requests between {asked[0]} and {asked[1]}; "
+        f"the data spans {span['first']:%Y-%m-%d} to {span['last']:%Y-%m-%d}"
     )
 
 
