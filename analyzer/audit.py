@@ -492,6 +492,15 @@ def _written(folder: Path) -> list[str]:
         return []
 
 
+def _day_of(name: str) -> date | None:
+    """The day in a dated report's name; None for another name or an impossible date (llmcost-2025-02-30.md)."""
+    dated = DATED.match(name)
+    try:
+        return date.fromisoformat(dated.group(1)) if dated else None
+    except ValueError:
+        return None
+
+
 def prune_reports(folder: Path, keep_days: int, day: date) -> list[str]:
     """Delete the dated reports (llmcost-DAY.*, audit-DAY.json) that this audit wrote (DIR/.llmcost-written) for
     days `keep_days` or more before the audited day; audit-latest.json, index.html, files llmcost did not write
@@ -499,9 +508,8 @@ def prune_reports(folder: Path, keep_days: int, day: date) -> list[str]:
     cutoff = day - timedelta(days=keep_days)
     gone, kept = [], []
     for name in _written(folder):
-        try:
-            d = date.fromisoformat(DATED.match(name).group(1))  # type: ignore[union-attr]
-        except ValueError:
+        d = _day_of(name)
+        if d is None:
             continue
         if d <= cutoff:
             (folder / name).unlink(missing_ok=True)

@@ -23,6 +23,7 @@ from analyzer.render import render_savings
 from analyzer.report import build_report
 from analyzer.savings.misses import render_why_missed
 from analyzer.savings.routing import load_rules
+from analyzer.store import IngestResult, Store
 from analyzer.terminal import ingest_lines
 
 
@@ -31,12 +32,7 @@ from analyzer.terminal import ingest_lines
 @db_option(required=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @intake_options
-def ingest(
-    paths: tuple[str, ...],
-    db: str,
-    as_json: bool,
-    intake: Intake,
-) -> None:
+def ingest(paths: tuple[str, ...], db: str, as_json: bool, intake: Intake) -> None:
     """Read PATHS into the DuckDB file --db. Re-running on the same files adds nothing.
 
     \b
@@ -58,16 +54,17 @@ def ingest(
                 }
             )
         else:
-            paths_read = [f.path for f in result.files if f.rows and not f.skipped]
-            traced = {}
-            if paths_read:  # rows of block-hash traces (no model, no cost) among the files just read, by path
-                traced = {
-                    r["path"]: int(r["requests"])
-                    for r in queries.rows(s.store.con, "trace_rows_by_file", paths=paths_read)
-                }
-            for line in ingest_lines(result, traced, db):
+            for line in ingest_lines(result, _trace_rows(s.store, result), db):
                 say(line, err=False)
         s.warn_rejects(intake.strict, f"table `rejects` of {db}")
+
+
+def _trace_rows(store: Store, result: IngestResult) -> dict[str, int]:
+    """Rows of block-hash traces (no model, no cost) among the files just read, by path."""
+    paths = [f.path for f in result.files if f.rows and not f.skipped]
+    if not paths:
+        return {}
+    return {r["path"]: int(r["requests"]) for r in queries.rows(store.con, "trace_rows_by_file", paths=paths)}
 
 
 @click.command()
