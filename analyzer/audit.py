@@ -46,11 +46,11 @@ def locked(db: str, wait_s: float = 0.0) -> Iterator[None]:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
     except OSError as e:
         if e.errno == errno.ELOOP:
-            raise InputError(f"{path}: the lock file is a symbolic link; refusing to follow it") from None
-        raise InputError(f"{path}: cannot create the lock file ({e.strerror})") from None
+            raise InputError("the lock file is a symbolic link; refusing to follow it", path=str(path)) from None
+        raise InputError(f"cannot create the lock file ({e.strerror})", path=str(path)) from None
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)
-        raise InputError(f"{path}: the lock file is not a regular file; refusing to use it")
+        raise InputError("the lock file is not a regular file; refusing to use it", path=str(path))
     try:
         deadline = time.monotonic() + wait_s
         while True:
@@ -61,7 +61,7 @@ def locked(db: str, wait_s: float = 0.0) -> Iterator[None]:
                 if time.monotonic() >= deadline:
                     holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
                     raise InputError(
-                        f"{db}: another audit is running ({holder}); --lock-wait SECONDS waits for it"
+                        f"another audit is running ({holder}); --lock-wait SECONDS waits for it", path=db
                     ) from None
                 time.sleep(0.2)
         os.ftruncate(fd, 0)
