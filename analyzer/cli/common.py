@@ -78,6 +78,15 @@ def prices_option(fn: Any) -> Any:
     return click.option("--prices", "prices_file", type=click.Path(dir_okay=False), help="Price file to overlay.")(fn)
 
 
+def routing_rules_option(fn: Any) -> Any:
+    return click.option(
+        "--routing-rules",
+        "routing_rules",
+        type=click.Path(dir_okay=False),
+        help="A TOML file of [[rule]] tables (match -> route_to) instead of the built-in classifier.",
+    )(fn)
+
+
 @dataclass(frozen=True)
 class Intake:
     """How a command reads its logs and where the work runs: the options every reading command shares."""

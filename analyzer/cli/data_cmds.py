@@ -15,6 +15,7 @@ from analyzer.cli.common import (
     need_input,
     prices_option,
     rejects_where,
+    routing_rules_option,
     say,
     session,
 )
@@ -72,12 +73,7 @@ def _trace_rows(store: Store, result: IngestResult) -> dict[str, int]:
 @db_option()
 @prices_option
 @click.option("--json", "as_json", is_flag=True, help="Print the estimates as JSON.")
-@click.option(
-    "--routing-rules",
-    "routing_rules",
-    type=click.Path(dir_okay=False),
-    help="A TOML file of [[rule]] tables (match -> route_to) instead of the built-in classifier.",
-)
+@routing_rules_option
 @intake_options
 def savings(
     paths: tuple[str, ...],

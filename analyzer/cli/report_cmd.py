@@ -23,6 +23,7 @@ from analyzer.cli.common import (
     rejects_where,
     render_failed,
     render_one,
+    routing_rules_option,
     say,
     say_wrote,
     session,
@@ -81,12 +82,7 @@ from analyzer.store import Store
     type=click.Path(dir_okay=False),
     help="A newer LiteLLM price catalogue, or a small JSON file overriding some models' prices.",
 )
-@click.option(
-    "--routing-rules",
-    "routing_rules",
-    type=click.Path(dir_okay=False),
-    help="A TOML file of [[rule]] tables (match -> route_to) instead of the built-in classifier.",
-)
+@routing_rules_option
 @click.option(
     "--hash-ids",
     is_flag=True,
