@@ -25,6 +25,7 @@ from typing import Any
 import orjson
 import polars as pl
 
+from analyzer import queries
 from analyzer.errors import InputError
 from analyzer.formatting import usd
 from analyzer.ingest.results import IngestResult
@@ -46,11 +47,11 @@ def locked(db: str, wait_s: float = 0.0) -> Iterator[None]:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
     except OSError as e:
         if e.errno == errno.ELOOP:
-            raise InputError(f"{path}: the lock file is a symbolic link; refusing to follow it") from None
-        raise InputError(f"{path}: cannot create the lock file ({e.strerror})") from None
+            raise InputError("the lock file is a symbolic link; refusing to follow it", path=str(path)) from None
+        raise InputError(f"cannot create the lock file ({e.strerror})", path=str(path)) from None
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)
-        raise InputError(f"{path}: the lock file is not a regular file; refusing to use it")
+        raise InputError("the lock file is not a regular file; refusing to use it", path=str(path))
     try:
         deadline = time.monotonic() + wait_s
         while True:
@@ -61,7 +62,7 @@ def locked(db: str, wait_s: float = 0.0) -> Iterator[None]:
                 if time.monotonic() >= deadline:
                     holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
                     raise InputError(
-                        f"{db}: another audit is running ({holder}); --lock-wait SECONDS waits for it"
+                        f"another audit is running ({holder}); --lock-wait SECONDS waits for it", path=db
                     ) from None
                 time.sleep(0.2)
         os.ftruncate(fd, 0)
@@ -102,11 +103,8 @@ def default_day(today: date) -> date:
 
 def latest_day(store: Store) -> date | None:
     """The latest day of traffic held, logged or exported."""
-    ((latest,),) = store.con.execute(
-        "SELECT greatest((SELECT max(ts)::DATE FROM requests WHERE trace_ms IS NULL), "
-        "(SELECT max(period_start)::DATE FROM usage_buckets))"
-    ).fetchall()  # fetchall: DuckDB 2 refuses new work on a connection with a half-read result
-    return latest
+    last = queries.rows(store.con, "data_span")[0]["last"]
+    return None if last is None else last.date()
 
 
 LOGS = "request logs"
@@ -283,10 +281,7 @@ MOSTLY_UNCACHED = 0.5  # a new prefix is flagged when less than this share of it
 
 
 def _first_logged(store: Store) -> datetime | None:
-    ((first,),) = store.con.execute(
-        "SELECT least((SELECT min(ts) FROM requests WHERE trace_ms IS NULL), "
-        "(SELECT min(period_start) FROM usage_buckets))"
-    ).fetchall()
+    first: datetime | None = queries.rows(store.con, "data_span")[0]["first"]
     return first
 
 
@@ -412,21 +407,12 @@ def _new_models(store: Store, cat: Catalogue, windows: Windows) -> list[dict[str
     alias (`claude-sonnet-4-5` and `claude-sonnet-4-5-20250929`) price as one catalogue key: one alert, and
     none when the key was logged before under another name."""
     start, end = windows.current
-    rows = store.con.execute(
-        "SELECT model, any_value(provider), count(*) FROM requests WHERE trace_ms IS NULL AND ts >= ? AND ts < ? "
-        "AND model NOT IN (SELECT DISTINCT model FROM requests WHERE ts < ? AND model IS NOT NULL) "
-        "GROUP BY model ORDER BY count(*) DESC, model",
-        [start, end, start],
-    ).fetchall()
-    before = store.con.execute(
-        "SELECT model, any_value(provider) FROM requests WHERE trace_ms IS NULL AND ts < ? AND model IS NOT NULL "
-        "GROUP BY model",
-        [start],
-    ).fetchall()
+    before = [(r["model"], r["provider"]) for r in queries.rows(store.con, "models_before", start=start)]
     seen_keys = {k for k in (cat.resolve(m, p).key for m, p in before) if k}
     seen_names = {_undated(m) for m, _ in before}
     grouped: dict[str, dict[str, Any]] = {}
-    for model, provider, n in rows:
+    for r in queries.rows(store.con, "new_models", start=start, end=end):
+        model, provider, n = r["model"], r["provider"], r["requests"]
         key = cat.resolve(model, provider).key
         if (key and key in seen_keys) or _undated(model) in seen_names:
             continue  # a new spelling of a model already logged
@@ -460,26 +446,14 @@ def new_uncached_prefixes(store: Store, report: dict[str, Any], windows: Windows
     for p in report.get("top_prefixes") or []:
         if p["tokens"] < LARGE_PREFIX_TOKENS or (p.get("logged_cached_share") or 0.0) >= MOSTLY_UNCACHED:
             continue
-        seen = store.con.execute(
-            """
-            WITH target AS (
-                SELECT string_agg(role || ':' || content_id, '|' ORDER BY position) AS k
-                FROM (SELECT role, content_id, position FROM messages WHERE request_id = ? AND NOT is_output
-                      ORDER BY position LIMIT ?)
-            ), first AS (
-                SELECT content_id FROM messages WHERE request_id = ? AND NOT is_output ORDER BY position LIMIT 1
-            ), earlier AS (
-                SELECT m.request_id, string_agg(m.role || ':' || m.content_id, '|' ORDER BY m.position) AS k
-                FROM messages m JOIN requests r USING (request_id)
-                WHERE r.ts < ? AND NOT m.is_output AND m.request_id IN (
-                    SELECT request_id FROM messages WHERE content_id = (SELECT content_id FROM first))
-                GROUP BY m.request_id
-            )
-            SELECT count(*) FROM earlier, target WHERE starts_with(earlier.k, target.k)
-            """,
-            [p["example_request_id"], p["messages"], p["example_request_id"], start],
-        ).fetchall()[0][0]
-        if seen:
+        (seen,) = queries.rows(
+            store.con,
+            "prefix_sent_before",
+            request_id=p["example_request_id"],
+            messages=p["messages"],
+            start=start,
+        )
+        if seen["requests"]:
             continue
         out.append(
             {
@@ -519,6 +493,15 @@ def _written(folder: Path) -> list[str]:
         return []
 
 
+def _day_of(name: str) -> date | None:
+    """The day in a dated report's name; None for another name or an impossible date (llmcost-2025-02-30.md)."""
+    dated = DATED.match(name)
+    try:
+        return date.fromisoformat(dated.group(1)) if dated else None
+    except ValueError:
+        return None
+
+
 def prune_reports(folder: Path, keep_days: int, day: date) -> list[str]:
     """Delete the dated reports (llmcost-DAY.*, audit-DAY.json) that this audit wrote (DIR/.llmcost-written) for
     days `keep_days` or more before the audited day; audit-latest.json, index.html, files llmcost did not write
@@ -526,9 +509,8 @@ def prune_reports(folder: Path, keep_days: int, day: date) -> list[str]:
     cutoff = day - timedelta(days=keep_days)
     gone, kept = [], []
     for name in _written(folder):
-        try:
-            d = date.fromisoformat(DATED.match(name).group(1))  # type: ignore[union-attr]
-        except ValueError:
+        d = _day_of(name)
+        if d is None:
             continue
         if d <= cutoff:
             (folder / name).unlink(missing_ok=True)

@@ -1,4 +1,6 @@
-"""The one exception hierarchy; cli.py turns each into a one-line message and an exit code."""
+"""The one exception hierarchy; analyzer/cli turns each into a one-line message and an exit code."""
+
+from __future__ import annotations
 
 
 class LlmcostError(Exception):
@@ -8,9 +10,22 @@ class LlmcostError(Exception):
 
 
 class InputError(LlmcostError):
-    """An unreadable path, an unknown format, a broken price file: exit 1."""
+    """An unreadable path, an unknown format, a broken price file: exit 1.
+
+    `path`: the file, database or name the error is about (None when it is about no one of them); `reason`: what
+    is wrong, without the path. The message is `path: reason`, so a caller that needs the reason alone (a click
+    parameter error names the option already) reads `.reason` instead of cutting the message apart."""
 
     exit_code = 1
+
+    def __init__(self, reason: str, path: str | None = None) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(reason if path is None else f"{path}: {reason}")
+
+    def __reduce__(self) -> tuple[type[InputError], tuple[str, str | None]]:
+        # raised in a worker process: arrives with its path and reason, not with the message as its reason
+        return (type(self), (self.reason, self.path))
 
 
 class StrictError(LlmcostError):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
+from typing import Any
 
 import click
 
@@ -28,7 +29,7 @@ class Finite(click.ParamType):
     def __init__(self, low: float = 0.0, high: float = math.inf) -> None:
         self.low, self.high = low, high
 
-    def convert(self, value, param, ctx):
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             number = float(value)
         else:
@@ -49,7 +50,7 @@ class Finite(click.ParamType):
 class Moment(click.DateTime):
     """click's DateTime, limited to dates a window can be computed around (1970 to 9000)."""
 
-    def convert(self, value, param, ctx):
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         moment = super().convert(value, param, ctx)
         if moment is not None and not (EARLIEST_DATE <= moment < LATEST_DATE):
             self.fail(f"{value!r} is outside the dates a log can hold (1970 to 8999)", param, ctx)

@@ -445,7 +445,7 @@ class Napper:
 def test_ctrl_c_is_one_line_and_exit_130(runner, tmp_path, monkeypatch):
     import duckdb
 
-    import analyzer.cli as cli_mod
+    import analyzer.cli.report_cmd as cli_mod
 
     log = write_jsonl(tmp_path / "a.jsonl", [openai_record(rid="a")])
 

@@ -1,0 +1,97 @@
+"""The `llmcost` command line: parses options, calls the pipeline, maps errors to exit codes in one place.
+
+Exit codes: 0 ok (rejected records are reported, not fatal); 1 input error; 2 usage error (click);
+3 an audit threshold was crossed; 4 `--strict` and some records were rejected; 5 an output could not be rendered
+(the others were written; a bug to report, never a traceback).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import click
+import duckdb
+
+from analyzer import __version__
+from analyzer.cli.audit_cmd import audit
+from analyzer.cli.common import first_line, say
+from analyzer.cli.data_cmds import ingest, savings, why_missed
+from analyzer.cli.lookup_cmds import formats, prices, project, tokens_cmd
+from analyzer.cli.report_cmd import report
+from analyzer.errors import LlmcostError
+
+
+class LlmcostGroup(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:  # Ctrl-C: one line and the shell's code for it, not "Aborted!" and exit 1
+            _interrupted(ctx)
+        except LlmcostError as e:
+            if _after_interrupt(e):
+                _interrupted(ctx)
+            say(f"llmcost: error: {e}")
+            ctx.exit(e.exit_code)
+        except duckdb.Error as e:
+            if _after_interrupt(e):  # Ctrl-C inside a database call: the cleanup's follow-up error is not news
+                _interrupted(ctx)
+            say(f"llmcost: error: database: {first_line(e)}")
+            ctx.exit(1)
+        except BrokenPipeError:  # `llmcost ... | head`: the reader has gone, which is no error
+            _quiet_stdout()
+            ctx.exit(0)
+        except OSError as e:  # a full disk, a read-only folder: the cause in one line, not a traceback
+            if _after_interrupt(e):
+                _interrupted(ctx)
+            where = f"{e.filename}: " if e.filename else ""
+            say(f"llmcost: error: {where}{e.strerror or e}")
+            ctx.exit(1)
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's last flush does not report the broken pipe again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def _after_interrupt(e: BaseException) -> bool:
+    """Was this error raised while a Ctrl-C was being handled (cleanup that failed because of it)?"""
+    seen: set[int] = set()
+    x: BaseException | None = e
+    while x is not None and id(x) not in seen:
+        if isinstance(x, KeyboardInterrupt):
+            return True
+        seen.add(id(x))
+        x = x.__context__ or x.__cause__
+    return False
+
+
+def _interrupted(ctx: click.Context) -> None:
+    say("llmcost: interrupted")
+    ctx.exit(130)
+
+
+@click.group(cls=LlmcostGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="llmcost")
+def cli() -> None:
+    """What your LLM API traffic really costs, from the logs you already have. Offline.
+
+    \b
+    Examples:
+      llmcost report logs/ -o report.html --json summary.json
+      llmcost ingest logs/*.jsonl.gz --db llm.duckdb && llmcost report --db llm.duckdb
+      llmcost prices claude-sonnet-4-5-20250929
+    """
+
+
+for command in (report, audit, ingest, prices, tokens_cmd, savings, why_missed, project, formats):
+    cli.add_command(command)
+
+
+def main() -> None:
+    cli(prog_name="llmcost")
