@@ -173,7 +173,7 @@ def span_request(sp: Any) -> Request:
     r.ts_us = start // 1000 if start else None
     if start and end >= start:
         r.latency_ms = (end - start) / 1e6
-    r.request_id = first_str(a.get("gen_ai.response.id")) or first_str(sp.get("traceId"), "") + ":" + str(
+    r.request_id = first_str(a.get("gen_ai.response.id")) or (first_str(sp.get("traceId")) or "") + ":" + str(
         sp.get("spanId") or ""
     )
     r.conversation_id = first_str(a.get("gen_ai.conversation.id"), a.get("session.id"))
