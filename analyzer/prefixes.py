@@ -13,6 +13,7 @@ import bisect
 import hashlib
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import cast
 
 import polars as pl
 
@@ -432,7 +433,7 @@ def volatile_prefixes(system_texts: pl.DataFrame, min_tokens: int = 64, limit: i
                 "content_ids": sorted(v[4] for v in variants),
             }
         )
-    out.sort(key=lambda g: g["gain_tokens"] * g["requests"], reverse=True)
+    out.sort(key=lambda g: cast(int, g["gain_tokens"]) * cast(int, g["requests"]), reverse=True)
     return out[:limit]
 
 

@@ -17,9 +17,10 @@ import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, cast
 
 import polars as pl
+from polars.datatypes import IntegerType
 
 from analyzer import partitions
 from analyzer.conversations import Sequence
@@ -103,7 +104,7 @@ def split_bins(priced: pl.DataFrame, seq: Sequence, threads: pl.DataFrame) -> li
     rows = priced.filter(pl.col("priced") & (pl.col("status") == "ok"))
     cols = [c for c in ("api_key", "user", "conversation_id") if c in rows.columns]
     labels = rows.select("request_id", *cols).with_columns(partitions.bins(rows.select(*cols)).alias("bin"))
-    n = int(labels["bin"].max()) + 1 if labels.height else 1
+    n = cast(int, labels["bin"].max()) + 1 if labels.height else 1  # bins are numbered 0..n-1
     if n == 1:
         return [Bin(0, rows, seq, threads)]
     which = labels.select("request_id", "bin")
@@ -113,7 +114,7 @@ def split_bins(priced: pl.DataFrame, seq: Sequence, threads: pl.DataFrame) -> li
     out: list[Bin] = []
     for b in range(n):
         r = reqs.filter(pl.col("bin") == b)
-        renumber = r.select("req", new=pl.int_range(1, r.height + 1, dtype=r["req"].dtype))
+        renumber = r.select("req", new=pl.int_range(1, r.height + 1, dtype=cast(IntegerType, r["req"].dtype)))
         m = (
             msgs.filter(pl.col("bin") == b)
             .join(renumber, on="req", how="inner", maintain_order="left")

@@ -14,7 +14,7 @@ both through the same cache simulator.
 
 from __future__ import annotations
 
-from analyzer.savings import Estimate, usd_text
+from analyzer.savings import Estimate, Verdict, usd_text
 from analyzer.savings.engine import Replayer
 from analyzer.savings.estimate import lever_estimate
 from analyzer.savings.levers import (
@@ -112,7 +112,7 @@ def _best_by_scope(estimates: list[Estimate]) -> None:
     policy's detail as `best_for_scopes`: one agent may want compaction where a chat product wants nothing."""
     best: dict[str, tuple[float, Estimate]] = {}
     for e in estimates:
-        if e.verdict != "saves":
+        if e.verdict != Verdict.SAVES:
             continue
         for scope, saving in e.detail.get("saving_by_scope_usd", {}).items():
             if saving > 0 and (scope not in best or saving > best[scope][0]):
