@@ -306,9 +306,11 @@ def _chain(
     acc = 0.0
     inserted = False
 
+    push = chain.add
+
     def add(role: str, cid: int, toks: int, framing: int = tokens.TOKENS_PER_MESSAGE) -> None:
         nonlocal acc
-        chain.add(role, cid)
+        push(role, cid)
         acc += (toks + framing) * scale
         cum.append(int(acc))
 
