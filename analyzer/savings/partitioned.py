@@ -79,23 +79,12 @@ class Worker:
     def compare(self, token: int | None, lever: Lever, case: str) -> list[tuple[int, Outcome]]:
         return [(b, e.compare(lever, case, self._calls(b, token, lever))) for b, e in self.engines.items()]
 
-    def by_base(self, lever: Lever | None, case: str) -> list[tuple[int, dict[str, float]]]:
-        return [(b, e.by_base(lever, case)) for b, e in self.engines.items()]
-
     def costs(self, ids: set[str]) -> list[tuple[int, tuple[float, float]]]:
         return [(b, (e.replayed_cost_of(ids), e.logged_cost_of(ids))) for b, e in self.engines.items()]
 
-    def backtest_rows(self) -> list[tuple[int, tuple[pl.DataFrame, set[str]]]]:
-        return [(b, e.backtest_rows()) for b, e in self.engines.items()]
-
-    def simulated(self) -> list[tuple[int, pl.DataFrame]]:
-        return [(b, e.simulated()) for b, e in self.engines.items()]
-
-    def split_variants(self, split: Mapping[int, Any]) -> list[tuple[int, int]]:
-        return [(b, e.split_variants(split)) for b, e in self.engines.items()]
-
-    def each(self, fn: Any, args: tuple[Any, ...]) -> list[tuple[int, list[Any]]]:
-        return [(b, e.each(fn, *args)) for b, e in self.engines.items()]
+    def per_bin(self, method: str, *args: Any) -> list[tuple[int, Any]]:
+        """Each bin's `Engine.method(*args)`, with its bin: the questions whose answers merge without more."""
+        return [(b, getattr(e, method)(*args)) for b, e in self.engines.items()]
 
 
 def split_bins(priced: pl.DataFrame, seq: Sequence, threads: pl.DataFrame) -> list[Bin]:
@@ -213,7 +202,7 @@ class PartitionedEngine:
 
     def by_base(self, lever: Lever | None = None, case: str = "central") -> dict[str, float]:
         out: dict[str, float] = {}
-        for d in self._ask("by_base", lever, case):
+        for d in self._ask("per_bin", "by_base", lever, case):
             out.update(d)
         return out
 
@@ -237,16 +226,16 @@ class PartitionedEngine:
         return abs(replayed - logged)
 
     def backtest(self) -> dict[str, Any]:
-        parts = self._ask("backtest_rows")
+        parts = self._ask("per_bin", "backtest_rows")
         rows = pl.concat([r for r, _ in parts], how="vertical") if len(parts) > 1 else parts[0][0]
         return backtest_summary(rows, set().union(*(w for _, w in parts)))
 
     def simulated(self) -> pl.DataFrame:
-        parts = self._ask("simulated")
+        parts = self._ask("per_bin", "simulated")
         return pl.concat(parts, how="vertical") if len(parts) > 1 else parts[0]
 
     def split_variants(self, split: Mapping[int, Any]) -> int:
-        return sum(self._ask("split_variants", split))
+        return sum(self._ask("per_bin", "split_variants", split))
 
     def each(self, fn: Any, *args: Any) -> list[Any]:
-        return [x for per in self._ask("each", fn, args) for x in per]
+        return [x for per in self._ask("per_bin", "each", fn, *args) for x in per]
