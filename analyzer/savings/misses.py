@@ -21,7 +21,7 @@ same calls (`_simulate`) whose reads never fall below the previous step's:
    message or tool result edited (lifted: the previous request's input counts as sent unchanged);
 6. `min_length`: the prefix is below the provider's minimum cacheable length (lifted: no minimum).
 
-Each step's reads are priced as billed (`engine.price_as_billed`, cache writes cut where the reads grew), so a
+Each step's reads are priced as billed (`traffic.price_as_billed`, cache writes cut where the reads grew), so a
 request's causes cost the differences between consecutive steps and add up, request by request, to its as-is
 cost minus its ideal cost. A request with several obstacles credits the later one in the order above.
 """

@@ -1,6 +1,6 @@
 """Trimming: each conversation replayed with less history, through the cache, and what it would then have cost.
 
-Policies real agents and chat products use, each a `Trim` of the counterfactual engine (engine.py):
+Policies real agents and chat products use, each a `Trim` (levers.py) of the counterfactual engine:
 - sliding windows (the last N turns; a token budget of the most recent history): they change the prefix of
   every turn, so on cached traffic every turn misses the cache, and the replay shows what that costs;
 - compaction at a threshold (when the context reaches B tokens, one summariser call on the same model replaces
