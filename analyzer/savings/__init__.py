@@ -10,6 +10,8 @@ from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
+from analyzer.savings.levers import Lever
+
 
 class Verdict(StrEnum):
     """What an estimate's figure establishes against the simulator's error band (estimate.judge decides it). A
@@ -50,7 +52,7 @@ class Estimate:
     saving_today_usd: float | None = None
     # the engine's levers replayed for each case ("central", "low", "high"), for the combined replay; empty for an
     # estimate the engine cannot compose (Gemini explicit caches). Not part of the JSON.
-    levers: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    levers: dict[str, Lever] = field(default_factory=dict, repr=False, compare=False)
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(replace(self, levers={}))
