@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from analyzer.projection import monthly_factor
-from analyzer.savings import usd_text
+from analyzer.savings import Verdict, usd_text
 
 TOP_LEVERS = 3
 MIN_CACHEABLE_TOKENS = 1024
@@ -18,7 +18,7 @@ MAX_HIGH_CONFIDENCE_P95 = 25.0  # per-call backtest error, in points of the call
 def headline(report: dict[str, Any]) -> dict[str, Any]:
     days = report["period"]["days"]
     per_month = monthly_factor(days)
-    saving = [e for e in report["savings"] if e.get("verdict", "saves") == "saves"]
+    saving = [e for e in report["savings"] if e.get("verdict", Verdict.SAVES) == Verdict.SAVES]
     candidates = [_lever(e, report, per_month) for e in _best_per_lever(saving)]
     ranked = sorted((c for c in candidates if c["saving_usd"] > 0), key=lambda c: c["saving_usd"], reverse=True)
     for i, c in enumerate(ranked, 1):
@@ -34,12 +34,12 @@ def headline(report: dict[str, Any]) -> dict[str, Any]:
         "combined": None,
         "no_lever_reason": None,
         # levers replayed and rejected: what they would cost, or why they are inside the error band
-        "costs_more": [_rejected(e, per_month) for e in report["savings"] if e.get("verdict") == "costs more"],
+        "costs_more": [_rejected(e, per_month) for e in report["savings"] if e.get("verdict") == Verdict.COSTS_MORE],
         "nothing_to_gain": [
-            _rejected(e, per_month) for e in report["savings"] if e.get("verdict") == "nothing to gain"
+            _rejected(e, per_month) for e in report["savings"] if e.get("verdict") == Verdict.NOTHING_TO_GAIN
         ],
         # levers not ranked for want of a range that clears the band, or of evidence: each with why
-        "withheld": [_rejected(e, per_month) for e in report["savings"] if e.get("verdict") == "withheld"],
+        "withheld": [_rejected(e, per_month) for e in report["savings"] if e.get("verdict") == Verdict.WITHHELD],
     }
     if combined and combined.get("estimate") and len(combined.get("components") or []) > 1:
         e = combined["estimate"]
@@ -71,12 +71,12 @@ def _verdict_text(e: dict[str, Any], per_month: float | None) -> str:
     def amount(x: float) -> str:
         return f"{usd_text(x * per_month)}/month" if per_month else usd_text(x)
 
-    if e.get("verdict") == "withheld":
+    if e.get("verdict") == Verdict.WITHHELD:
         return f"{amount(e['saving_usd'])} in the central case, withheld: {e.get('withheld') or 'no evidence'}"
-    if e.get("verdict") == "costs more":
+    if e.get("verdict") == Verdict.COSTS_MORE:
         return f"would cost {amount(-e['saving_usd'])} more"
     band = (e.get("backtest") or {}).get("band_usd")
-    if e.get("verdict") == "nothing to gain" and band is not None:
+    if e.get("verdict") == Verdict.NOTHING_TO_GAIN and band is not None:
         return f"{amount(e['saving_usd'])}, inside the error band of {amount(band)}"
     return amount(e["saving_usd"])
 

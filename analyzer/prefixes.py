@@ -13,6 +13,7 @@ import bisect
 import hashlib
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import cast
 
 import polars as pl
 
@@ -75,10 +76,11 @@ class PrefixChain:
         rid = _ROLE_IDS.get(role)
         if rid is None:
             rid = _ROLE_IDS[role] = stable_hash("role\0" + role)
+        nodes = self.nodes
+        if self.sys_end == len(nodes) - 1 and role in SYSTEM_ROLES:
+            self.sys_end = len(nodes)
         self.h = h = hash((self.h, rid, cid))
-        if role in SYSTEM_ROLES and self.sys_end == len(self.nodes) - 1:
-            self.sys_end = len(self.nodes)
-        self.nodes.append(h)
+        nodes.append(h)
         return h
 
 
@@ -92,20 +94,25 @@ def _chains(seq: Sequence) -> list[PrefixRequest]:
     models = r["model"].to_list()
     m = seq.messages
     cols = [m[c].to_list() for c in ("req", "role", "cid", "tokens", "is_output", "breakpoint")]
+    chains: list[PrefixChain | None] = [None] * len(out)
     last_req = 0
-    chain = PrefixChain(0)
+    cur = PrefixRequest("", 0.0, [], [])
+    add = PrefixChain(0).add
+    framing = tokens.TOKENS_PER_MESSAGE
     for req, role, cid, tok, is_out, bp in zip(*cols, strict=True):
-        if req != last_req:
-            last_req, chain = req, PrefixChain(chain_seed(models[req - 1]))
-            out[req - 1].nodes = chain.nodes
+        if req != last_req:  # a request's messages are contiguous, in order
+            chain = chains[req - 1] = PrefixChain(chain_seed(models[req - 1]))
+            last_req, cur, add = req, out[req - 1], chain.add
+            cur.nodes = chain.nodes
         if is_out:
             continue
-        cur = out[req - 1]
         if bp is not None:
-            cur.breakpoints.append(len(chain.nodes))
-        chain.add(role or "", cid)
-        cur.sys_end = chain.sys_end
-        cur.sizes.append((tok or 0) + tokens.TOKENS_PER_MESSAGE)
+            cur.breakpoints.append(len(cur.nodes))
+        add(role or "", cid)
+        cur.sizes.append((tok or 0) + framing)
+    for p, done in zip(out, chains, strict=True):
+        if done is not None:
+            p.sys_end = done.sys_end
     return [p for p in out if p.nodes]
 
 
@@ -432,7 +439,7 @@ def volatile_prefixes(system_texts: pl.DataFrame, min_tokens: int = 64, limit: i
                 "content_ids": sorted(v[4] for v in variants),
             }
         )
-    out.sort(key=lambda g: g["gain_tokens"] * g["requests"], reverse=True)
+    out.sort(key=lambda g: cast(int, g["gain_tokens"]) * cast(int, g["requests"]), reverse=True)
     return out[:limit]
 
 

@@ -61,9 +61,9 @@ DEEPSEEK_V4 = CacheRule(
 DEEPSEEK_V4_ALIASES_FROM = 1776988800.0  # 2026-04-24 00:00 UTC
 
 
-def rule_of(provider: str, model: str, ts: float) -> CacheRule | None:
+def rule_of(provider: str | None, model: str, ts: float) -> CacheRule | None:
     """The cache rule that applied to one call: the provider's, or DeepSeek V4's prefix units."""
-    rule = RULES.get(provider)
+    rule = RULES.get(provider) if provider is not None else None
     if rule is not None and provider == "deepseek":
         m = model.lower().rsplit("/", 1)[-1]
         alias = m in ("deepseek-chat", "deepseek-reasoner") and ts >= DEEPSEEK_V4_ALIASES_FROM
@@ -124,7 +124,7 @@ def case_ttl(rule: CacheRule, case: str) -> float:
     return {"central": rule.ttl_s, "low": rule.ttl_low_s, "high": rule.ttl_high_s}[case]
 
 
-def offers_extended_retention(provider: str, model: str) -> bool:
+def offers_extended_retention(provider: str | None, model: str) -> bool:
     return provider in ("openai", "azure") and model.lower().removeprefix("openai/").startswith(
         EXTENDED_RETENTION_MODELS
     )
@@ -154,6 +154,6 @@ ROUTING_TARGETS = {
 }
 
 
-def tokenizer_family(provider: str) -> str:
+def tokenizer_family(provider: str | None) -> str | None:
     """Providers that serve the same models count tokens alike (Azure OpenAI and OpenRouter as OpenAI)."""
-    return {"azure": "openai", "openrouter": "openai"}.get(provider, provider)
+    return "openai" if provider in ("azure", "openrouter") else provider

@@ -7,7 +7,20 @@ computed), states its assumptions, and gives a range and the evidence it rests o
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
+from enum import StrEnum
 from typing import Any
+
+from analyzer.savings.levers import Lever
+
+
+class Verdict(StrEnum):
+    """What an estimate's figure establishes against the simulator's error band (estimate.judge decides it). A
+    StrEnum: it compares equal to its text, which is what the JSON model and the renderers carry."""
+
+    SAVES = "saves"  # its low case clears the band
+    NOTHING_TO_GAIN = "nothing to gain"  # inside the backtest's error band
+    COSTS_MORE = "costs more"
+    WITHHELD = "withheld"  # not ranked: its low case does not clear the band, or no evidence (`withheld` says why)
 
 
 @dataclass
@@ -31,9 +44,7 @@ class Estimate:
     policies: list[str] = field(default_factory=list)  # what was replayed
     # the as-is replay against the log on the requests this lever changes: band_usd = |replayed - logged|
     backtest: dict[str, Any] = field(default_factory=dict)
-    # "saves" (its low case clears the band) | "nothing to gain" (inside the backtest's error band) | "costs more"
-    # | "withheld" (not ranked: its low case does not clear the band, or no evidence; `withheld` says why)
-    verdict: str = "saves"
+    verdict: Verdict = Verdict.SAVES
     withheld: str | None = None
     # at which prices the figures are given ("as billed: ..."), and the central saving at today's prices (the
     # shipped snapshot), the forward-looking figure; None where not computed
@@ -41,11 +52,12 @@ class Estimate:
     saving_today_usd: float | None = None
     # the engine's levers replayed for each case ("central", "low", "high"), for the combined replay; empty for an
     # estimate the engine cannot compose (Gemini explicit caches). Not part of the JSON.
-    levers: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    levers: dict[str, Lever] = field(default_factory=dict, repr=False, compare=False)
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(replace(self, levers={}))
         del d["levers"]
+        d["verdict"] = str(self.verdict)  # the model carries plain text
         for k, v in d.items():
             if isinstance(v, float):
                 d[k] = round(v, 10)

@@ -45,20 +45,20 @@ from analyzer.providers import (
     offers_extended_retention,
     rules_table,
 )
-from analyzer.savings import Estimate, usd_text
+from analyzer.savings import Estimate
 from analyzer.savings.engine import Engine, Replayer
-from analyzer.savings.estimate import lever_estimate, verdict
+from analyzer.savings.estimate import gemini_estimate, lever_estimate
 from analyzer.savings.levers import Lever
-from analyzer.savings.traffic import PRICES_AS_BILLED, bill_columns, price_as_billed
+from analyzer.savings.traffic import Call, bill_columns, price_as_billed
 
 PLACEMENT_POLICY = "Anthropic breakpoints after the system prompt and tools and at the end of the input"
 
 
 def estimate_caching(
     engine: Replayer, priced: pl.DataFrame, cat: Catalogue, split: dict[int, tuple[int, int]] | None = None
-) -> dict[str, object]:
+) -> tuple[dict[str, object], list[Estimate]]:
     """The report's `caching` block: what caching as logged already saved, the backtest, and the caching levers
-    (each a two-replay estimate)."""
+    (each a two-replay estimate); and those estimates as objects (with their levers) for the combined replay."""
     ok = priced.filter(pl.col("priced") & (pl.col("status") == "ok"))
     no_cache = ok.select(*PRICE_COLUMNS, *bill_columns(ok)).with_columns(
         cache_read_tokens=pl.lit(0, pl.Int64),
@@ -88,75 +88,69 @@ def estimate_caching(
     ]
     simulated = engine.simulated()
     if simulated.is_empty():
-        return out
+        return out, []
     providers = set(simulated["provider"].to_list())
     estimates: list[Estimate] = []
+
+    def add(lever: Lever, policy: str, scope: str, assumptions: list[str], detail: dict[str, Any]) -> None:
+        estimates.append(
+            lever_estimate(
+                engine, lever, lever_kind="caching", policy=policy, scope=scope, assumptions=assumptions, detail=detail
+            )
+        )
+
     explicit = [p for p in providers if RULES[p].mode == "explicit"]
     if explicit:
         n = simulated.filter(pl.col("provider").is_in(explicit)).height
         for label, ttl, price in (("5-minute", 300.0, "1.25x"), ("1-hour", 3600.0, "2x")):
-            estimates.append(
-                lever_estimate(
-                    engine,
-                    Lever(f"{PLACEMENT_POLICY}, {label} TTL", placement=ttl),
-                    lever_kind="caching",
-                    policy=f"{PLACEMENT_POLICY}, {label} TTL",
-                    scope=f"{n} requests with bodies on {', '.join(sorted(explicit))}",
-                    assumptions=[
-                        "Baseline: the breakpoints each request really set, each with its own TTL (no breakpoint, "
-                        "no caching), replayed through the same simulator.",
-                        f"Lever: a breakpoint after the system prompt and tools and one at the end of each "
-                        f"request's input, {label} TTL (writes {price} input, reads 0.1x); a prefix shorter than "
-                        "the model's minimum (1,024-4,096 tokens) is not cached.",
-                    ],
-                    detail={"mode": "explicit", "ttl_s": ttl, "providers": sorted(explicit)},
-                )
+            add(
+                Lever(f"{PLACEMENT_POLICY}, {label} TTL", placement=ttl),
+                f"{PLACEMENT_POLICY}, {label} TTL",
+                f"{n} requests with bodies on {', '.join(sorted(explicit))}",
+                [
+                    "Baseline: the breakpoints each request really set, each with its own TTL (no breakpoint, "
+                    "no caching), replayed through the same simulator.",
+                    f"Lever: a breakpoint after the system prompt and tools and one at the end of each "
+                    f"request's input, {label} TTL (writes {price} input, reads 0.1x); a prefix shorter than "
+                    "the model's minimum (1,024-4,096 tokens) is not cached.",
+                ],
+                {"mode": "explicit", "ttl_s": ttl, "providers": sorted(explicit)},
             )
     extended = [(p, m) for p, m in simulated.select("provider", "model").iter_rows() if offers_extended_retention(p, m)]
     if extended:
-        estimates.append(
-            lever_estimate(
-                engine,
-                Lever("24-hour prompt cache retention", retention=EXTENDED_RETENTION_S),
-                lever_kind="caching",
-                policy="24-hour prompt cache retention (OpenAI prompt_cache_retention)",
-                scope=f"{len(extended)} requests on GPT-5 / GPT-4.1 models",
-                assumptions=[
-                    "OpenAI caches automatically: nothing to turn on. Extended retention (24 h, same price) is "
-                    "offered for the GPT-5 and GPT-4.1 families; requests on other models are unchanged.",
-                    "Baseline retention 5 minutes idle (range 5 min-1 h), as OpenAI documents.",
-                ],
-                detail={"mode": "automatic", "ttl_s": EXTENDED_RETENTION_S},
-            )
+        add(
+            Lever("24-hour prompt cache retention", retention=EXTENDED_RETENTION_S),
+            "24-hour prompt cache retention (OpenAI prompt_cache_retention)",
+            f"{len(extended)} requests on GPT-5 / GPT-4.1 models",
+            [
+                "OpenAI caches automatically: nothing to turn on. Extended retention (24 h, same price) is "
+                "offered for the GPT-5 and GPT-4.1 families; requests on other models are unchanged.",
+                "Baseline retention 5 minutes idle (range 5 min-1 h), as OpenAI documents.",
+            ],
+            {"mode": "automatic", "ttl_s": EXTENDED_RETENTION_S},
         )
-    if split:
-        variants = engine.split_variants(split)
-        if variants:
-            estimates.append(
-                lever_estimate(
-                    engine,
-                    Lever("stable system prompts", split=split),
-                    lever_kind="caching",
-                    policy="move the volatile span of each system prompt to its end",
-                    scope=f"{variants} requests whose system prompt is one variant of a template",
-                    assumptions=[
-                        "Each variant of a system prompt that differs early (a date, a name, an id) is sent as the "
-                        "part all variants share, then the rest: the shared part becomes one cacheable prefix "
-                        "across variants. Prompt behaviour with the span moved is not measured.",
-                        "Replayed under each provider's own caching as logged (automatic caching; on Anthropic the "
-                        "logged breakpoint on the prompt moves to the end of its shared part).",
-                    ],
-                    detail={"mode": "stabilise", "variants": len(set(split))},
-                )
-            )
+    variants = engine.split_variants(split) if split else 0
+    if split and variants:
+        add(
+            Lever("stable system prompts", split=split),
+            "move the volatile span of each system prompt to its end",
+            f"{variants} requests whose system prompt is one variant of a template",
+            [
+                "Each variant of a system prompt that differs early (a date, a name, an id) is sent as the "
+                "part all variants share, then the rest: the shared part becomes one cacheable prefix "
+                "across variants. Prompt behaviour with the span moved is not measured.",
+                "Replayed under each provider's own caching as logged (automatic caching; on Anthropic the "
+                "logged breakpoint on the prompt moves to the end of its shared part).",
+            ],
+            {"mode": "stabilise", "variants": len(set(split))},
+        )
     gemini = gemini_explicit(engine, cat)
     if gemini is not None:
         estimates.append(gemini)
     automatic = sorted(p for p in providers if RULES[p].mode == "automatic")
     out["automatic_providers"] = automatic
     out["estimates"] = [e.as_dict() for e in estimates]
-    out["_estimates"] = estimates  # the objects (with their levers) for the combined replay; popped by run.py
-    return out
+    return out, estimates
 
 
 def gemini_explicit(engine: Replayer, cat: Catalogue) -> Estimate | None:
@@ -168,25 +162,17 @@ def gemini_explicit(engine: Replayer, cat: Catalogue) -> Estimate | None:
     parts = [p for p in engine.each(gemini_part, cat) if p is not None]
     if not parts:
         return None
-    n_reads = sum(p["requests"] for p in parts)
-    n_groups = sum(p["caches"] for p in parts)
-    before = sum(p["before"] for p in parts)
-    storage = sum(p["storage"] for p in parts)
-    after = sum(p["after"] for p in parts)
-    saving = before - after
-    band = engine.band(set().union(*(p["ids"] for p in parts)))
-    est = _gemini_estimate(n_reads, n_groups, before, after, saving, storage, band)
-    est.saving_today_usd = sum(p["before_today"] for p in parts) - sum(p["after_today"] for p in parts)
-    return est
+    return gemini_estimate(parts, engine.band(set().union(*(p["ids"] for p in parts))))
 
 
 def gemini_part(engine: Engine, cat: Catalogue) -> dict[str, Any] | None:
     """One bin's Gemini explicit-cache replay: requests, caches, cost before and after (storage included), the
     storage alone and the requests' ids."""
     base = engine.baseline("central")
-    calls = [c for c in engine.base.calls if c.provider == "google" and c.nodes and c.sys_end >= 0]
-    groups: dict[tuple[Any, ...], list[Any]] = {}
-    for c in calls:
+    groups: dict[tuple[str, str, str, int], list[Call]] = {}
+    for c in engine.base.calls:
+        if c.provider != "google" or not c.nodes or c.sys_end < 0:
+            continue
         if c.cum[c.sys_end] >= min_tokens(RULES["google"], c.model):
             groups.setdefault((c.provider, c.model, c.key, c.nodes[c.sys_end]), []).append(c)
     if not groups:
@@ -226,31 +212,3 @@ def gemini_part(engine: Engine, cat: Catalogue) -> dict[str, Any] | None:
         "storage": storage,
         "ids": set(rows["base_id"].to_list()),
     }
-
-
-def _gemini_estimate(
-    n_reads: int, n_groups: int, before: float, after: float, saving: float, storage: float, band: float
-) -> Estimate:
-    return Estimate(
-        lever="caching",
-        policy="Gemini explicit caches of each system prompt (1 h TTL, extended by each use)",
-        scope=f"{n_reads} Gemini requests in {n_groups} cache(s)",
-        requests=n_reads,
-        baseline_usd=before,
-        counterfactual_usd=after,
-        saving_usd=saving,
-        saving_low_usd=saving - band,
-        saving_high_usd=saving + band,
-        assumptions=[
-            "Storage at $4.50 (2.5 Pro) or $1.00 (Flash, Flash-Lite) per million token-hours, from Google's price "
-            "list (not in the catalogue); reads at the catalogue's cached price.",
-            "The cache holds the system prompt and tools; it is created by the first request of its scope and "
-            "recreated after an hour without use. Baseline: the same requests replayed with implicit caching.",
-        ],
-        evidence=[f"Storage {usd_text(storage)} for the hours the caches would have existed."],
-        method="two-replay",
-        policies=["Gemini explicit caches"],
-        backtest={"requests": n_reads, "band_usd": round(band, 10)},
-        verdict=verdict(saving, band),
-        prices=PRICES_AS_BILLED,
-    )

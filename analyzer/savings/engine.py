@@ -7,10 +7,15 @@ the cache (a sliding window changes the prefix of every turn) shows the breakage
 test: `backtest` compares the as-is replay with the cache reads and the cost the providers reported, and its
 error is the band inside which a figure is "nothing to gain".
 
-A lever is a `Lever`: which requests move to which model (routing), how each conversation's history is cut
-(trimming: sliding windows, compaction, clearing old tool results), which requests go through a Batch API,
-and where explicit caches put their breakpoints or how long automatic caches are retained (caching). The
+A lever is a `Lever` (levers.py): which requests move to which model (routing), how each conversation's history
+is cut (trimming: sliding windows, compaction, clearing old tool results), which requests go through a Batch
+API, and where explicit caches put their breakpoints or how long automatic caches are retained (caching). The
 combined estimate is one `Lever` with several of these set: the levers are replayed together, never summed.
+
+Here: the cache simulator, a replay (the traffic rebuilt under a lever by traffic.py, simulated and priced as
+billed), the two-replay `Outcome`, and `Engine`, which shares the as-logged replay of each TTL case between all
+levers. The estimators ask for these through `Replayer`, which the partitioned engine (partitioned.py) answers
+too; backtest.py tests the simulator, estimate.py turns outcomes into estimates.
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ from analyzer.savings.backtest import backtest_rows, backtest_summary
 from analyzer.savings.levers import AS_LOGGED, Lever
 from analyzer.savings.traffic import Call, Traffic, bill_columns, build, price_as_billed
 
-# ---- the simulator -------------------------------------------------------------------------------------------
+Scope = tuple[str | None, str, str]  # a cache's scope: provider, model, API key
 
 
 @gc_paused()
@@ -52,9 +57,9 @@ def simulate(
     cache rules keeps its logged cache when unchanged; changed, it is assumed to lose it. DeepSeek V4 hits only
     whole prefix units (`DEEPSEEK_V4`); an automatic cache of a model in `writes_billed` (OpenAI models that
     bill cache writes) writes what it newly caches as 5-minute writes."""
-    live: dict[tuple[str, str, str], dict[int, tuple[float, float]]] = {}
-    seen: dict[tuple[str, str, str], dict[int, tuple[float, int]]] = {}  # V4: node -> (last use, requests)
-    input_ends: dict[tuple[str, str, str], dict[int, tuple[float, int]]] = {}  # V4: input-end node -> (use, 1)
+    live: dict[Scope, dict[int, tuple[float, float]]] = {}
+    seen: dict[Scope, dict[int, tuple[float, int]]] = {}  # V4: node -> (last use, requests)
+    input_ends: dict[Scope, dict[int, tuple[float, int]]] = {}  # V4: input-end node -> (use, 1)
     out: dict[str, tuple[int, int, int]] = {}
     for c in sorted(calls, key=lambda c: c.ts):
         rule = rule_of(c.provider, c.model, c.ts)
@@ -137,7 +142,7 @@ def simulate(
     return out
 
 
-# ---- replays and estimates -----------------------------------------------------------------------------------
+# ---- replays ------------------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -172,11 +177,11 @@ class Base:
 
     calls: list[Call]
     index: dict[str, Call]
-    scopes: set[tuple[str, str, str]]
+    scopes: set[Scope]
     replays: dict[str, Replay] = field(default_factory=dict)
 
 
-def _scope(c: Call) -> tuple[str, str, str]:
+def _scope(c: Call) -> Scope:
     return (c.provider, c.model, c.key)
 
 
@@ -210,7 +215,7 @@ def replay(
         redo = calls
         kept = None
     else:
-        touched: set[tuple[str, str, str]] = set()
+        touched: set[Scope] = set()
         for c in calls:
             if c is not base.index.get(c.call_id):
                 touched.add(_scope(c))

@@ -1,28 +1,68 @@
-"""Estimates: a lever's figures, its range and its verdict, in one place.
+"""Estimates: every `Estimate` is made here, its range and its verdict decided in one place.
 
-...
+A lever's figure is the central case's two-replay saving; its range is the smallest and largest saving over
+its cases (TTL cases, or the lever's own variants: share routed, summary size), widened by the backtest's error
+band on the requests it changes; its verdict compares the central case and the low one with that band (`judge`).
+The lever modules (batching, caching, routing, trimming, combined) say what they replay and why; the figures,
+the range and the verdict of each, the Gemini explicit caches and the combined replay included, come from
+`new_estimate`.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, NamedTuple
 
 from analyzer.providers import CASES
-from analyzer.savings import Estimate, usd_text
+from analyzer.savings import Estimate, Verdict, usd_text
 from analyzer.savings.engine import Outcome, Replayer
 from analyzer.savings.levers import Lever
 from analyzer.savings.traffic import PRICES_AS_BILLED
 
 
-def verdict(saving: float, band: float, low: float | None = None) -> str:
+def verdict(saving: float, band: float, low: float | None = None) -> Verdict:
     """'saves', 'nothing to gain' (inside the backtest's error band), 'costs more', or 'withheld': the central
     case clears the band but the low case (`low`: the smallest saving over the lever's cases, before the band)
     does not, so the saving is not established across the lever's own range."""
     if saving > band and saving > 0:
-        return "withheld" if low is not None and not (low > band and low > 0) else "saves"
+        return Verdict.WITHHELD if low is not None and not (low > band and low > 0) else Verdict.SAVES
     if saving < -band and saving < 0:
-        return "costs more"
-    return "nothing to gain"
+        return Verdict.COSTS_MORE
+    return Verdict.NOTHING_TO_GAIN
+
+
+class Judgement(NamedTuple):
+    """A figure's verdict and range: the saving in the central case, the lowest and highest over its cases
+    widened by the band, and why it is withheld (None unless it is)."""
+
+    verdict: Verdict
+    saving: float
+    low: float
+    high: float
+    withheld: str | None
+
+
+def judge(central: float, cases: Iterable[float], band: float | None) -> Judgement:
+    """The one rule for every estimate: the range is the cases' savings (`cases` includes the central one) widened
+    by the band (an unknown band widens nothing: the range is the lever's own cases, labelled so); the verdict
+    compares the central and the low case with the band."""
+    savings = list(cases)
+    b = band or 0.0
+    low = min(savings)
+    v = verdict(central, b, low)
+    return Judgement(v, central, low - b, max(savings) + b, low_case_reason(low, b) if v == Verdict.WITHHELD else None)
+
+
+def new_estimate(judged: Judgement, **fields: Any) -> Estimate:
+    """An Estimate with its saving, range, verdict and reason from `judged`; `fields` the rest of it."""
+    return Estimate(
+        saving_usd=judged.saving,
+        saving_low_usd=judged.low,
+        saving_high_usd=judged.high,
+        verdict=judged.verdict,
+        withheld=judged.withheld,
+        **fields,
+    )
 
 
 MIN_EVIDENCED_READS = 5  # requests that must read a cached prefix the log shows before a caching lever is ranked
@@ -75,21 +115,19 @@ def lever_estimate(
         calls = engine.build(lever)
         outcomes = {"central": engine.compare(lever, "central", calls)}
         band = error_band(engine, outcomes["central"])
-        if verdict(outcomes["central"].saving, band or 0.0) == "saves":
+        if verdict(outcomes["central"].saving, band or 0.0) == Verdict.SAVES:
             outcomes.update({case: engine.compare(lever, case, calls) for case in CASES if case != "central"})
     else:
         outcomes = {case: engine.compare(v, "central") for case, v in cases.items()}
     central = outcomes["central"]
     band = error_band(engine, central)
-    b = band or 0.0  # an unknown band widens nothing: the range is the lever's own cases, labelled so
-    savings = [o.saving for o in outcomes.values()]
+    judged = judge(central.saving, (o.saving for o in outcomes.values()), band)
     base_logged = engine.logged_cost_of(central.affected)
     base_replayed = engine.replayed_cost_of(central.affected)
-    v = verdict(central.saving, b, min(savings))
-    withheld = low_case_reason(min(savings), b) if v == "withheld" else None
-    if v in ("saves", "withheld") and lever_kind == "caching":
-        withheld = withheld or no_evidence_reason(central)
-        v = "withheld" if withheld else v
+    if judged.verdict in (Verdict.SAVES, Verdict.WITHHELD) and lever_kind == "caching":
+        reason = judged.withheld or no_evidence_reason(central)
+        judged = judged._replace(verdict=Verdict.WITHHELD if reason else judged.verdict, withheld=reason)
+    v, withheld = judged.verdict, judged.withheld
     levers = cases if cases is not None else {case: lever for case in CASES}
     band_text = (
         f"error band {usd_text(band)}"
@@ -102,9 +140,9 @@ def lever_estimate(
         f"with the lever ({len(central.affected):,} requests changed). Backtest on those requests: replayed "
         f"{usd_text(base_replayed)} against {usd_text(base_logged)} billed ({band_text})."
     ] + list(evidence or [])
-    if v == "nothing to gain":
+    if v == Verdict.NOTHING_TO_GAIN:
         ev.append("The saving is inside the simulator's error band: nothing to gain within its accuracy.")
-    elif v == "costs more":
+    elif v == Verdict.COSTS_MORE:
         ev.append("The lever costs more than the traffic as it was: listed, never counted as a saving.")
     if withheld:
         ev.append(f"Not ranked as a saving: {withheld}.")
@@ -115,16 +153,14 @@ def lever_estimate(
             f"today's prices the same replays give {usd_text(today)}"
             + (": the prices changed since, and the lever would now cost more." if today < 0 < central.saving else ".")
         )
-    est = Estimate(
+    return new_estimate(
+        judged,
         lever=lever_kind,
         policy=policy,
         scope=scope,
         requests=len(central.affected),
         baseline_usd=central.baseline,
         counterfactual_usd=central.counterfactual,
-        saving_usd=central.saving,
-        saving_low_usd=min(savings) - b,
-        saving_high_usd=max(savings) + b,
         assumptions=assumptions,
         evidence=ev,
         detail={
@@ -152,10 +188,82 @@ def lever_estimate(
             "error_pct": round((base_replayed - base_logged) / base_logged * 100, 2) if base_logged else None,
             "evidenced_reads": central.evidenced_reads,
         },
-        verdict=v,
-        withheld=withheld,
         prices=PRICES_AS_BILLED,
         saving_today_usd=central.saving_today,
         levers=levers,
     )
-    return est
+
+
+def gemini_estimate(parts: list[dict[str, Any]], band: float) -> Estimate:
+    """Gemini explicit caching of each system prompt against implicit caching (caching.gemini_part gives each
+    bin's part): the saving net of the storage the caches would have cost, the band the backtest's on those
+    requests."""
+    n_reads = sum(p["requests"] for p in parts)
+    before = sum(p["before"] for p in parts)
+    after = sum(p["after"] for p in parts)
+    storage = sum(p["storage"] for p in parts)
+    saving = before - after
+    return new_estimate(
+        judge(saving, [saving], band),
+        lever="caching",
+        policy="Gemini explicit caches of each system prompt (1 h TTL, extended by each use)",
+        scope=f"{n_reads} Gemini requests in {sum(p['caches'] for p in parts)} cache(s)",
+        requests=n_reads,
+        baseline_usd=before,
+        counterfactual_usd=after,
+        assumptions=[
+            "Storage at $4.50 (2.5 Pro) or $1.00 (Flash, Flash-Lite) per million token-hours, from Google's price "
+            "list (not in the catalogue); reads at the catalogue's cached price.",
+            "The cache holds the system prompt and tools; it is created by the first request of its scope and "
+            "recreated after an hour without use. Baseline: the same requests replayed with implicit caching.",
+        ],
+        evidence=[f"Storage {usd_text(storage)} for the hours the caches would have existed."],
+        method="two-replay",
+        policies=["Gemini explicit caches"],
+        backtest={"requests": n_reads, "band_usd": round(band, 10)},
+        prices=PRICES_AS_BILLED,
+        saving_today_usd=sum(p["before_today"] for p in parts) - sum(p["after_today"] for p in parts),
+    )
+
+
+def combined_estimate(
+    engine: Replayer, name: str, outcomes: dict[str, Outcome], policies: list[str], separate_sum: float
+) -> Estimate:
+    """The levers replayed together (combined.py): one replay per case, each lever in its own case."""
+    central = outcomes["central"]
+    band = error_band(engine, central)
+    evidence = [
+        f"Replayed together the levers save {usd_text(central.saving)}; the separate estimates add up to "
+        f"{usd_text(separate_sum)}. The difference is the interaction: a routed or trimmed token is not also a "
+        "cache read, and a request routed away leaves the next turn of its conversation without its cache.",
+    ]
+    if central.reads_before:
+        evidence.append(
+            f"Cache reads: {central.reads_before:,} tokens as replayed, {central.reads_after:,} with the levers "
+            f"together ({central.reads_after / central.reads_before - 1:+.0%})."
+        )
+    return new_estimate(
+        judge(central.saving, (o.saving for o in outcomes.values()), band),
+        lever="combined",
+        policy=name,
+        scope=f"all {engine.requests} priced requests",
+        requests=len(central.affected),
+        baseline_usd=central.baseline,
+        counterfactual_usd=central.counterfactual,
+        assumptions=[
+            "One replay, not a sum: the best policy of each lever that saves, applied together; routed requests "
+            "move to their target's cache scope and rules, trimmed histories change every later prefix, and "
+            "caching is simulated on what remains.",
+            "Low/high: each lever's own low/high case (share routed, retention) together.",
+            "Quality is not measured, for routing and trimming alike.",
+        ],
+        evidence=evidence,
+        policies=policies,
+        backtest={
+            "requests": len(central.affected),
+            "band_usd": round(band, 10) if band is not None else None,
+            "band_known": band is not None,
+        },
+        prices=PRICES_AS_BILLED,
+        saving_today_usd=central.saving_today,
+    )

@@ -66,7 +66,7 @@ class Budget(Trim):
 
     def apply(self, state: dict[str, Any], body: Body, scale: float) -> tuple[list[int], list[tuple[str, int, int]]]:
         conv = _conversation(body.roles)
-        kept, start = 0, 0
+        kept, start = 0.0, 0
         for j, i in enumerate(reversed(conv)):
             t = (body.tokens[i] + tokens.TOKENS_PER_MESSAGE) * scale
             if j > 0 and kept + t > self.limit:  # the newest message is always kept
@@ -179,7 +179,7 @@ class Lever:
 
     name: str
     route: Mapping[str, str] = field(default_factory=dict)  # request_id -> target model
-    target_provider: Mapping[str, str] = field(default_factory=dict)  # target model -> provider
+    target_provider: Mapping[str, str | None] = field(default_factory=dict)  # target model -> provider
     trim: Trim | None = None
     batch: frozenset[str] = frozenset()
     placement: float | None = None  # explicit caches: breakpoints after system+tools and at the end, this TTL
@@ -196,7 +196,7 @@ def compose(levers: list[Lever], name: str) -> Lever:
     """Several levers as one counterfactual (routing, trimming, caching and batching replayed together)."""
     out = Lever(name)
     route: dict[str, str] = {}
-    targets: dict[str, str] = {}
+    targets: dict[str, str | None] = {}
     batch: set[str] = set()
     for lv in levers:
         route.update(lv.route)

@@ -21,7 +21,7 @@ same calls (`_simulate`) whose reads never fall below the previous step's:
    message or tool result edited (lifted: the previous request's input counts as sent unchanged);
 6. `min_length`: the prefix is below the provider's minimum cacheable length (lifted: no minimum).
 
-Each step's reads are priced as billed (`engine.price_as_billed`, cache writes cut where the reads grew), so a
+Each step's reads are priced as billed (`traffic.price_as_billed`, cache writes cut where the reads grew), so a
 request's causes cost the differences between consecutive steps and add up, request by request, to its as-is
 cost minus its ideal cost. A request with several obstacles credits the later one in the order above.
 """
@@ -100,7 +100,7 @@ def _grain(read: int, minimum: int, step: int, keep_min: bool) -> int:
 
 def _simulate(reqs: list[_Req], lift: set[str], info: dict[str, Any] | None = None) -> dict[str, int]:
     """call_id -> cache-read tokens with the obstacles in `lift` removed (see the module docstring)."""
-    live: dict[tuple[str, ...], dict[int, tuple[float, float]]] = {}
+    live: dict[tuple[str | None, ...], dict[int, tuple[float, float]]] = {}
     last_of_thread: dict[str, _Req] = {}
     out: dict[str, int] = {}
     for r in reqs:
@@ -174,7 +174,7 @@ def _price(frame: pl.DataFrame, reads: dict[str, int], cat: Any) -> list[float]:
     return price_as_billed(f, cat)["cost"].to_list()
 
 
-def _option(provider: str, model: str, gap: float | None, cat: Any) -> tuple[str, str]:
+def _option(provider: str | None, model: str, gap: float | None, cat: Any) -> tuple[str, str]:
     """The longer-TTL option that would have kept a prefix idle for `gap` seconds, and its price."""
     if provider == "anthropic":
         if gap is not None and gap <= 3600:
@@ -215,8 +215,8 @@ def bin_misses(engine: Engine) -> dict[str, Any]:
         if cause != "provider_rule":
             lifted.add(cause)
         sim = _simulate(reqs, set(lifted), info if cause in ("expired", "prefix_changed") else None)
-        prev = levels[-1]
-        levels.append({k: max(prev[k], sim.get(k, 0)) for k in prev})
+        below = levels[-1]
+        levels.append({k: max(below[k], sim.get(k, 0)) for k in below})
     costs = [_price(frame, lv, engine.cat) for lv in levels]
     by_req = {r.call.call_id: r for r in reqs}
     prev: dict[str, _Req] = {}
@@ -348,7 +348,7 @@ def render_why_missed(block: dict[str, Any] | None, top: int = 20) -> str:
         f"ideal {usd(block['ideal_usd'])}.",
         "",
     ]
-    rows = [("Cause", "Requests", "Tokens", "Cost", "Fix")]
+    rows: list[tuple[str, ...]] = [("Cause", "Requests", "Tokens", "Cost", "Fix")]
     for c in block["causes"]:
         rows.append((c["cause"], f"{c['requests']:,}", f"{c['tokens']:,}", usd(c["cost_usd"]), c["fix"]))
     lines += _table(rows, left=(0, 4), cap=90)

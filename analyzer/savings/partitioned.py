@@ -17,9 +17,10 @@ import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, cast
 
 import polars as pl
+from polars.datatypes import IntegerType
 
 from analyzer import partitions
 from analyzer.backends.base import Backend
@@ -79,23 +80,12 @@ class Worker:
     def compare(self, token: int | None, lever: Lever, case: str) -> list[tuple[int, Outcome]]:
         return [(b, e.compare(lever, case, self._calls(b, token, lever))) for b, e in self.engines.items()]
 
-    def by_base(self, lever: Lever | None, case: str) -> list[tuple[int, dict[str, float]]]:
-        return [(b, e.by_base(lever, case)) for b, e in self.engines.items()]
-
     def costs(self, ids: set[str]) -> list[tuple[int, tuple[float, float]]]:
         return [(b, (e.replayed_cost_of(ids), e.logged_cost_of(ids))) for b, e in self.engines.items()]
 
-    def backtest_rows(self) -> list[tuple[int, tuple[pl.DataFrame, set[str]]]]:
-        return [(b, e.backtest_rows()) for b, e in self.engines.items()]
-
-    def simulated(self) -> list[tuple[int, pl.DataFrame]]:
-        return [(b, e.simulated()) for b, e in self.engines.items()]
-
-    def split_variants(self, split: Mapping[int, Any]) -> list[tuple[int, int]]:
-        return [(b, e.split_variants(split)) for b, e in self.engines.items()]
-
-    def each(self, fn: Any, args: tuple[Any, ...]) -> list[tuple[int, list[Any]]]:
-        return [(b, e.each(fn, *args)) for b, e in self.engines.items()]
+    def per_bin(self, method: str, *args: Any) -> list[tuple[int, Any]]:
+        """Each bin's `Engine.method(*args)`, with its bin: the questions whose answers merge without more."""
+        return [(b, getattr(e, method)(*args)) for b, e in self.engines.items()]
 
 
 def split_bins(priced: pl.DataFrame, seq: Sequence, threads: pl.DataFrame) -> list[Bin]:
@@ -104,7 +94,7 @@ def split_bins(priced: pl.DataFrame, seq: Sequence, threads: pl.DataFrame) -> li
     rows = priced.filter(pl.col("priced") & (pl.col("status") == "ok"))
     cols = [c for c in ("api_key", "user", "conversation_id") if c in rows.columns]
     labels = rows.select("request_id", *cols).with_columns(partitions.bins(rows.select(*cols)).alias("bin"))
-    n = int(labels["bin"].max()) + 1 if labels.height else 1
+    n = cast(int, labels["bin"].max()) + 1 if labels.height else 1  # bins are numbered 0..n-1
     if n == 1:
         return [Bin(0, rows, seq, threads)]
     which = labels.select("request_id", "bin")
@@ -114,7 +104,7 @@ def split_bins(priced: pl.DataFrame, seq: Sequence, threads: pl.DataFrame) -> li
     out: list[Bin] = []
     for b in range(n):
         r = reqs.filter(pl.col("bin") == b)
-        renumber = r.select("req", new=pl.int_range(1, r.height + 1, dtype=r["req"].dtype))
+        renumber = r.select("req", new=pl.int_range(1, r.height + 1, dtype=cast(IntegerType, r["req"].dtype)))
         m = (
             msgs.filter(pl.col("bin") == b)
             .join(renumber, on="req", how="inner", maintain_order="left")
@@ -213,7 +203,7 @@ class PartitionedEngine:
 
     def by_base(self, lever: Lever | None = None, case: str = "central") -> dict[str, float]:
         out: dict[str, float] = {}
-        for d in self._ask("by_base", lever, case):
+        for d in self._ask("per_bin", "by_base", lever, case):
             out.update(d)
         return out
 
@@ -237,16 +227,16 @@ class PartitionedEngine:
         return abs(replayed - logged)
 
     def backtest(self) -> dict[str, Any]:
-        parts = self._ask("backtest_rows")
+        parts = self._ask("per_bin", "backtest_rows")
         rows = pl.concat([r for r, _ in parts], how="vertical") if len(parts) > 1 else parts[0][0]
         return backtest_summary(rows, set().union(*(w for _, w in parts)))
 
     def simulated(self) -> pl.DataFrame:
-        parts = self._ask("simulated")
+        parts = self._ask("per_bin", "simulated")
         return pl.concat(parts, how="vertical") if len(parts) > 1 else parts[0]
 
     def split_variants(self, split: Mapping[int, Any]) -> int:
-        return sum(self._ask("split_variants", split))
+        return sum(self._ask("per_bin", "split_variants", split))
 
     def each(self, fn: Any, *args: Any) -> list[Any]:
-        return [x for per in self._ask("each", fn, args) for x in per]
+        return [x for per in self._ask("per_bin", "each", fn, *args) for x in per]

@@ -31,9 +31,9 @@ from analyzer.errors import InputError
 from analyzer.perf import gc_paused
 from analyzer.prices import Catalogue, price_one
 from analyzer.providers import ROUTING_TARGETS
-from analyzer.savings import Estimate, usd_text
+from analyzer.savings import Estimate, Verdict, usd_text
 from analyzer.savings.engine import Replayer
-from analyzer.savings.estimate import lever_estimate
+from analyzer.savings.estimate import judge, lever_estimate, new_estimate
 from analyzer.savings.levers import Lever
 
 CLASSIFIER = "gpt-4o-mini"
@@ -110,7 +110,10 @@ def _matches(rule: Rule, row: dict[str, Any]) -> bool:
         and (rule.tag is None or any(fnmatch.fnmatch(t, rule.tag) for t in (row["tags"] or [])))
         and (rule.min_input_tokens is None or row["input_tokens"] >= rule.min_input_tokens)
         and (rule.max_input_tokens is None or row["input_tokens"] <= rule.max_input_tokens)
-        and (rule.last_user_regex is None or (row["text"] is not None and rule.last_user_regex.search(row["text"])))
+        and (
+            rule.last_user_regex is None
+            or (row["text"] is not None and rule.last_user_regex.search(row["text"]) is not None)
+        )
     )
 
 
@@ -142,7 +145,7 @@ class RoutingPlan:
     targets: dict[str, str]  # request_id -> target model
     reasons: dict[str | None, int]
     classifier_usd: float
-    target_provider: dict[str, str]  # target model -> provider
+    target_provider: dict[str, str | None]  # target model -> provider (None: the catalogue names none)
     cheaper: dict[str, str] | None = None  # the targets left once dearer ones are dropped (estimate_routing)
 
 
@@ -265,23 +268,21 @@ def estimate_routing(engine: Replayer, plan: RoutingPlan | None, rules: list[Rul
     }
     if not targets:
         return [
-            Estimate(
+            new_estimate(
+                # nothing replayed: the classifier's cost alone, listed as costing more whatever its size
+                judge(-classifier, [-classifier], 0.0)._replace(verdict=Verdict.COSTS_MORE),
                 lever="routing",
                 policy=policy,
                 scope=f"{len(plan.targets)} eligible requests",
                 requests=0,
                 baseline_usd=0.0,
                 counterfactual_usd=classifier,
-                saving_usd=-classifier,
-                saving_low_usd=-classifier,
-                saving_high_usd=-classifier,
                 assumptions=assumptions,
                 evidence=evidence,
                 detail=detail,
                 policies=[policy],
                 # nothing replayed: no backtest, its band unknown
                 backtest={"requests": 0, "band_usd": None, "note": "no request is cheaper on its target"},
-                verdict="costs more",
                 prices="the classifier at today's prices (nothing replayed)",
                 saving_today_usd=-classifier,
             )

@@ -83,29 +83,14 @@ def start_estimates(
     del bins
 
     def run() -> dict[str, Any]:
-        return _estimate(con, priced, seq, threads, cat, calibration, routing_rules, split, backend, held.pop())
+        # the traffic's bins replayed where the backend runs them (partitions.py, partitioned.py)
+        engine = PartitionedEngine(priced, seq, threads, cat, calibration, backend, held.pop())
+        try:
+            return _estimate_all(engine, con, priced, threads, cat, routing_rules, split)
+        finally:
+            engine.close()
 
     return Pending(run, background)
-
-
-def _estimate(
-    con: duckdb.DuckDBPyConnection,
-    priced: pl.DataFrame,
-    seq: Sequence,
-    threads: pl.DataFrame,
-    cat: Catalogue,
-    calibration: dict[str, float],
-    routing_rules: list[Rule] | None,
-    split: dict[int, tuple[int, int]] | None,
-    backend: Backend,
-    bins: list[Bin] | None,
-) -> dict[str, Any]:
-    # the traffic's bins replayed where the backend runs them (partitions.py, partitioned.py)
-    engine = PartitionedEngine(priced, seq, threads, cat, calibration, backend, bins)
-    try:
-        return _estimate_all(engine, con, priced, threads, cat, routing_rules, split)
-    finally:
-        engine.close()
 
 
 def _estimate_all(
@@ -118,8 +103,7 @@ def _estimate_all(
     split: dict[int, tuple[int, int]] | None,
 ) -> dict[str, Any]:
     plan = plan_routing(con, priced, threads, cat, routing_rules)  # here, while the workers build their bins
-    caching = estimate_caching(engine, priced, cat, split)
-    caching_estimates = caching.pop("_estimates", [])
+    caching, caching_estimates = estimate_caching(engine, priced, cat, split)
     estimates = (
         estimate_batching(engine, priced, threads, cat)
         + estimate_trimming(engine)

@@ -49,7 +49,7 @@ class Traffic:
     logged: dict[str, Logged]
     body: dict[str, Body]
     thread: dict[str, str]
-    calibration: dict[str, float]
+    calibration: dict[str | None, float]  # provider -> reported input tokens per counted (o200k) token
 
     def cost_logged(self, ids: set[str] | None = None) -> float:
         rows = self.rows if ids is None else self.rows.filter(pl.col("request_id").is_in(list(ids)))
@@ -111,7 +111,8 @@ def prepare(
             q.roles, q.cids, q.tokens, bps.get(q.request_id, {}), lg.input_tokens / counted if counted else 0.0
         )
     thread = dict(zip(threads["request_id"].to_list(), threads["thread_id"].to_list(), strict=True))
-    return Traffic(rows, rows["request_id"].to_list(), logged, body, thread, dict(calibration or {}))
+    ratios: dict[str | None, float] = {k: v for k, v in (calibration or {}).items()}
+    return Traffic(rows, rows["request_id"].to_list(), logged, body, thread, ratios)
 
 
 def _breakpoints(seq: Sequence) -> dict[str, dict[int, str]]:
@@ -135,7 +136,7 @@ class Call:
     call_id: str
     base_id: str  # the logged request it stands for (a summariser call stands for the request that triggered it)
     ts: float
-    provider: str
+    provider: str | None  # None: routed to a target the catalogue names no provider for
     model: str
     key: str
     input_tokens: int
@@ -305,9 +306,11 @@ def _chain(
     acc = 0.0
     inserted = False
 
+    push = chain.add
+
     def add(role: str, cid: int, toks: int, framing: int = tokens.TOKENS_PER_MESSAGE) -> None:
         nonlocal acc
-        chain.add(role, cid)
+        push(role, cid)
         acc += (toks + framing) * scale
         cum.append(int(acc))
 

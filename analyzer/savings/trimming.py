@@ -1,6 +1,6 @@
 """Trimming: each conversation replayed with less history, through the cache, and what it would then have cost.
 
-Policies real agents and chat products use, each a `Trim` of the counterfactual engine (engine.py):
+Policies real agents and chat products use, each a `Trim` (levers.py) of the counterfactual engine:
 - sliding windows (the last N turns; a token budget of the most recent history): they change the prefix of
   every turn, so on cached traffic every turn misses the cache, and the replay shows what that costs;
 - compaction at a threshold (when the context reaches B tokens, one summariser call on the same model replaces
@@ -14,7 +14,7 @@ both through the same cache simulator.
 
 from __future__ import annotations
 
-from analyzer.savings import Estimate, usd_text
+from analyzer.savings import Estimate, Verdict, usd_text
 from analyzer.savings.engine import Replayer
 from analyzer.savings.estimate import lever_estimate
 from analyzer.savings.levers import (
@@ -112,7 +112,7 @@ def _best_by_scope(estimates: list[Estimate]) -> None:
     policy's detail as `best_for_scopes`: one agent may want compaction where a chat product wants nothing."""
     best: dict[str, tuple[float, Estimate]] = {}
     for e in estimates:
-        if e.verdict != "saves":
+        if e.verdict != Verdict.SAVES:
             continue
         for scope, saving in e.detail.get("saving_by_scope_usd", {}).items():
             if saving > 0 and (scope not in best or saving > best[scope][0]):

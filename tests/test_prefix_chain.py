@@ -1,0 +1,59 @@
+"""One prefix-chain builder (prefixes.PrefixChain): the cache simulator's requests and the prefix tables see the
+same prefixes, and every estimate's range and verdict come from one rule (estimate.judge)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from analyzer import conversations, prefixes
+from analyzer.prices import load_catalogue
+from analyzer.report import priced_frame
+from analyzer.savings import Verdict
+from analyzer.savings.engine import Engine
+from analyzer.savings.estimate import judge
+from analyzer.savings.traffic import prepare
+from analyzer.store import Store
+from tests.conftest import chat_call, write_jsonl
+
+
+def test_the_simulator_and_the_prefix_tables_build_the_same_chains(tmp_path: Path) -> None:
+    """Two conversations of three turns behind one system prompt, on two models: every request the simulator
+    replays as logged carries the nodes the prefix tables give it (same model, same messages: same prefix), and
+    the two models never share a node."""
+    system = {"role": "system", "content": "You are the shop's assistant. " * 30}
+    calls = []
+    for c, model in enumerate(("gpt-4o-mini", "gpt-4o")):
+        history = [system]
+        for turn in range(3):
+            history = [*history, {"role": "user", "content": f"conversation {c} question {turn}"}]
+            usage = {"prompt_tokens": 200 + 40 * turn, "completion_tokens": 5}
+            calls.append(chat_call(f"r{c}{turn}", 1_764_000_000 + 100 * c + 10 * turn, history, usage, model=model))
+            history = [*history, {"role": "assistant", "content": "ok"}]
+    log = write_jsonl(tmp_path / "calls.jsonl", calls)
+    store = Store(None)
+    store.ingest([str(log)])
+    cat = load_catalogue()
+    seq = conversations.load_sequence(store.con)
+    engine = Engine(prepare(priced_frame(store, cat, None, None), seq, conversations.reconstruct_threads(seq)), cat)
+    tables = {p.request_id: p for p in prefixes.message_prefix_requests(seq)}
+    simulated = [c for c in engine.base.calls if c.nodes]
+    assert len(simulated) == 6
+    for c in simulated:
+        assert c.nodes == tables[c.call_id].nodes
+        assert c.sys_end == tables[c.call_id].sys_end == 0
+    assert tables["r00"].nodes[0] != tables["r10"].nodes[0]  # the same system prompt on another model
+    assert tables["r01"].nodes[:2] == tables["r00"].nodes[:2]  # a turn extends its predecessor's chain
+
+
+def test_the_range_is_the_cases_widened_by_the_band_and_the_low_case_decides() -> None:
+    j = judge(10.0, [10.0, 4.0, 12.0], 1.0)
+    assert (j.verdict, j.saving, j.low, j.high, j.withheld) == (Verdict.SAVES, 10.0, 3.0, 13.0, None)
+    # the central case clears the band, the low case does not: withheld, and why
+    j = judge(10.0, [10.0, 0.5, 12.0], 1.0)
+    assert j.verdict == Verdict.WITHHELD and "does not clear the error band" in (j.withheld or "")
+    assert judge(10.0, [10.0, -2.0], 1.0).withheld == "its low case loses money (-$2.00)"
+    # inside the band: nothing to gain; below it: costs more; an unknown band widens nothing
+    assert judge(0.5, [0.5], 1.0).verdict == Verdict.NOTHING_TO_GAIN
+    assert judge(-3.0, [-3.0, -1.0], 1.0).verdict == Verdict.COSTS_MORE
+    assert judge(2.0, [2.0, 1.0], None)[2:4] == (1.0, 2.0)
+    assert Verdict.SAVES == "saves" and f"{Verdict.COSTS_MORE}" == "costs more"  # the model's text, unchanged
