@@ -39,7 +39,10 @@ from analyzer.render import RENDERERS, render_audit_index, write_output
 from analyzer.render.commands import render_projection, render_projection_by_model, render_savings
 from analyzer.render.text import headline_lines, render_text
 from analyzer.render.views import render_view, render_view_markdown
-from analyzer.report import VIEWS, build_report, measured_days, projection_by_model, view_json
+from analyzer.report import build_report
+from analyzer.report.span import measured_days
+from analyzer.report.views import VIEWS, view_json
+from analyzer.report.workload import projection_by_model
 from analyzer.savings.routing import load_rules
 from analyzer.sources import SOURCES
 from analyzer.store import IngestResult, Store, refuse_remote
