@@ -22,6 +22,7 @@ from typing import Any
 
 import polars as pl
 
+from analyzer import queries
 from analyzer.formatting import count, num, usd
 
 HOURS = 5
@@ -34,7 +35,7 @@ def for_report(con: Any, priced: pl.DataFrame, force: bool = False) -> dict[str,
     """The blocks of the agent logs' calls (Claude Code, Codex sessions) when the store holds any, as ccusage
     counts only those; else, when `force` (`--view blocks`), of every call; else none."""
     formats = sorted(AGENT_FORMATS)
-    ids = [r[0] for r in con.execute("SELECT source_id FROM sources WHERE format IN ?", [formats]).fetchall()]
+    ids = [r[0] for r in queries.values(con, "sources_of_formats", formats=formats)]
     if ids:
         return section(priced.filter(pl.col("source_id").is_in(ids))) | {"calls_of": "agent logs"}
     return section(priced) | {"calls_of": "all calls"} if force else None

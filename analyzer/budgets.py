@@ -186,8 +186,8 @@ def for_store(store: Any, cat: Catalogue, budgets: list[dict[str, Any]], as_of: 
 
 def last_day(store: Any) -> date | None:
     """The day of the last dated request the store holds."""
-    row = store.con.sql("SELECT max(ts) FROM requests WHERE trace_ms IS NULL AND ts IS NOT NULL").fetchall()
-    return row[0][0].date() if row and row[0][0] is not None else None
+    ((_, last),) = queries.values(store.con, "request_span")
+    return last.date() if last is not None else None
 
 
 def _interval(fc: dict[str, Any]) -> str:

@@ -23,6 +23,7 @@ from typing import Any
 
 import polars as pl
 
+from analyzer import queries, usage
 from analyzer.errors import InputError
 from analyzer.prices import NOT_BILLED, Catalogue
 
@@ -361,12 +362,10 @@ def _focus_row(r: dict[str, Any], cat: Catalogue, source: str) -> dict[str, Any]
 def build(store: Any, cat: Catalogue, rep: dict[str, Any]) -> tuple[pl.DataFrame, dict[str, int], str]:
     """The FOCUS rows of a built report: its priced requests, or, when it holds no request log, the usage
     exports' priced buckets."""
-    priced = store.con.sql("SELECT * FROM priced_requests").pl()
+    priced = queries.run(store.con, "priced_requests")
     if priced.height or not rep.get("usage_export"):
         rows, left = from_requests(priced, cat)
         return rows, left, "request logs"
-    from analyzer import queries, usage
-
     bounds = [rep["period"].get(k) for k in ("since", "until")]
     since, until = (
         datetime.fromisoformat(b.replace("Z", "+00:00")).replace(tzinfo=None) if b else None for b in bounds

@@ -16,12 +16,23 @@ def load(name: str) -> str:
     return (resource_dir("queries") / f"{name}.sql").read_text(encoding="utf-8")
 
 
+def _bound(sql: str, params: dict[str, Any]) -> dict[str, Any] | None:
+    """Only the parameters the SQL names (`$name`), or None when it names none."""
+    return {k: v for k, v in params.items() if f"${k}" in sql} or None
+
+
 def run(con: duckdb.DuckDBPyConnection, name: str, **params: Any) -> pl.DataFrame:
     """The model's result as a polars frame; only the parameters the SQL names are bound."""
     sql = load(name)
-    bound = {k: v for k, v in params.items() if f"${k}" in sql}
-    return con.sql(sql, params=bound or None).pl()
+    return con.sql(sql, params=_bound(sql, params)).pl()
 
 
 def rows(con: duckdb.DuckDBPyConnection, name: str, **params: Any) -> list[dict[str, Any]]:
     return run(con, name, **params).to_dicts()
+
+
+def values(con: duckdb.DuckDBPyConnection, name: str, **params: Any) -> list[tuple[Any, ...]]:
+    """The model's rows as tuples of DuckDB's own Python values (dates, timestamps as DuckDB returns them), for
+    a caller that reads a few figures rather than a table."""
+    sql = load(name)
+    return con.execute(sql, _bound(sql, params)).fetchall()

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from analyzer.cli import cli
-from analyzer.report import SCHEMA_VERSION
+from analyzer.report.schema import SCHEMA_VERSION
 from tests.conftest import SAMPLES, openai_record, write_jsonl
 
 

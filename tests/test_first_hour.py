@@ -163,7 +163,7 @@ def test_axis_titles_and_legends_leave_room_for_the_browser_font():
 
 
 def test_a_period_picks_days_weeks_or_months():
-    from analyzer.report import period_unit, spend_by_period
+    from analyzer.report.spend import period_unit, spend_by_period
 
     assert [period_unit(d) for d in (None, 3, 62, 63, 366, 382)] == ["day", "day", "day", "week", "week", "month"]
     rows = [

@@ -609,7 +609,7 @@ def test_many_distinct_models_are_capped_in_every_list_and_not_priced_one_by_one
     res = runner.invoke(cli, ["report", str(write_jsonl(tmp_path / "m.jsonl", recs)), "--json", str(js)])
     assert res.exit_code == 0, res.output
     r = json.loads(js.read_text())
-    from analyzer.report import MAX_LISTED
+    from analyzer.report.schema import MAX_LISTED
 
     assert MAX_LISTED == 1000
     assert len(r["by_model"]) == MAX_LISTED and len(r["unpriced"]) == MAX_LISTED

@@ -35,7 +35,8 @@ from analyzer.prices import Catalogue
 from analyzer.render import RENDERERS, write_output
 from analyzer.render.text import headline_lines, render_text
 from analyzer.render.views import render_view, render_view_markdown
-from analyzer.report import VIEWS, build_report, view_json
+from analyzer.report import build_report
+from analyzer.report.views import VIEWS, view_json
 from analyzer.savings.routing import load_rules
 from analyzer.store import Store
 

@@ -14,7 +14,8 @@ from analyzer.errors import InputError
 from analyzer.prices import Catalogue
 from analyzer.projection import Workload
 from analyzer.projection import measured as measured_workload
-from analyzer.report import measured_days, projection_by_model
+from analyzer.report.span import measured_days
+from analyzer.report.workload import projection_by_model
 from analyzer.store import Store
 
 REQUIRED = ("requests", "input_tokens", "output_tokens", "model")

@@ -12,7 +12,7 @@ from typing import Any
 
 from analyzer import unit_costs
 from analyzer.formatting import count, num, pct, period_words, shorten, table, terminal, usd
-from analyzer.report import add_spend, spend_row
+from analyzer.report.spend import add_spend, spend_row
 
 
 def _trace_summary(report: dict[str, Any]) -> list[str]:

@@ -13,7 +13,7 @@ from analyzer import blocks, unit_costs
 from analyzer.formatting import count, md_cell, num, table, terminal, usd
 from analyzer.redact import one_line
 from analyzer.render.text import month_label, period_lines, session_cells, session_lines, spend_cells, sum_periods
-from analyzer.report import view_json  # the rows come from the model, not from here
+from analyzer.report.views import view_json  # the rows come from the model, not from here
 
 
 def render_view(report: dict[str, Any], view: str, **opts: Any) -> str:

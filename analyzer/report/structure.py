@@ -1,0 +1,190 @@
+"""The report's structure sections: conversations and context growth, prefix reuse and the shared and
+volatile prefixes, and the savings estimates, which run (on other processes when a backend has them) while
+the rest is built.
+
+Apart from the spend tables because these read the messages, not only the priced requests: they rebuild the
+threads (written back to the store), replay the traffic, and show prompt text only as redacted excerpts.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import polars as pl
+
+from analyzer import conversations, prefixes, queries, tokens
+from analyzer.backends.base import Backend
+from analyzer.backends.local import INLINE
+from analyzer.prices import Catalogue, price_one
+from analyzer.progress import stage
+from analyzer.redact import excerpt, excerpt_of
+from analyzer.report.schema import round_usd
+from analyzer.savings.routing import Rule
+from analyzer.savings.run import start_estimates
+from analyzer.store import Store
+
+
+def structure(
+    store: Store,
+    cat: Catalogue,
+    priced: pl.DataFrame,
+    since: datetime | None,
+    until: datetime | None,
+    cache_capacity: int | None,
+    calibration: dict[str, float] | None = None,
+    routing_rules: list[Rule] | None = None,
+    show_text: bool = False,
+    backend: Backend = INLINE,
+) -> dict[str, Any]:
+    """Conversations, context growth, prefixes and savings; thread ids and turns are written back to
+    `requests`. Prompt text appears only as excerpts (redacted unless show_text)."""
+    con = store.con
+    stage("load messages")
+    seq = conversations.load_sequence(con, since, until)
+    stage("threads")
+    threads = conversations.reconstruct_threads(seq)
+    if threads.height:
+        store.write_threads(threads)
+    system_prompts = queries.run(con, "system_prompts", since=since, until=until)
+    groups = prefixes.volatile_prefixes(system_prompts)
+    split = volatile_split(con, groups)
+    # Savings are what a lever saves from now on: the logged traffic and every replay of it at today's prices
+    # (the same prices on both sides of each estimate). Started here: when they run on other processes, the
+    # stages below run meanwhile.
+    pending = start_estimates(
+        # priced as billed (each call at its time's prices): the replays price their calls the same way
+        con,
+        priced,
+        seq,
+        threads,
+        cat,
+        calibration or {},
+        routing_rules,
+        split,
+        backend,
+    )
+    stage("conversations")
+    windows = {k: cat.context_window(k) for k in priced["model_key"].drop_nulls().unique().to_list()}
+    retrieved = conversations.retrieved_blocks(con, seq, threads)
+    convo = conversations.summarise(priced, seq, threads, windows, retrieved)
+    stage("prefix reuse")
+    message_reqs = prefixes.message_prefix_requests(seq)
+    block_reqs = prefixes.block_prefix_requests(queries.run(con, "block_sequence", since=since, until=until))
+    reuse = prefixes.reuse_summary({"messages": message_reqs, "block_traces": block_reqs}, cache_capacity)
+    counted = (
+        seq.messages.filter(~pl.col("is_output"))
+        .group_by("req")
+        .agg((pl.col("tokens").fill_null(0) + tokens.TOKENS_PER_MESSAGE).sum().alias("counted"))
+        .join(seq.requests.select("req", "request_id"), on="req")
+    )
+    attrs = (
+        priced.select(
+            "request_id",
+            scope=pl.coalesce("user", "api_key", pl.lit("")),
+            input_cost=pl.sum_horizontal("cost_input", "cost_cache_read", "cost_cache_write_5m", "cost_cache_write_1h"),
+            priced=pl.col("priced"),
+            cache_read_tokens=pl.col("cache_read_tokens"),
+            input_tokens=pl.col("input_tokens"),
+        )
+        .join(counted, on="request_id", how="inner")
+        .join(threads.select("request_id", "thread_id"), on="request_id", how="left")
+        .select(
+            "request_id",
+            "scope",
+            "thread_id",
+            "cache_read_tokens",
+            input_cost_per_token=pl.when(pl.col("priced") & (pl.col("counted") > 0))
+            .then(pl.col("input_cost") / pl.col("counted"))
+            .otherwise(None),
+            scale=pl.when(pl.col("counted") > 0).then(pl.col("input_tokens") / pl.col("counted")).otherwise(None),
+        )
+    )
+    stage("prefix tables")
+    prefix_tables = _prefix_tables(con, message_reqs, attrs, groups, cat, show_text)
+    stage("savings replays")
+    return {
+        "conversations": convo,
+        "prefix_reuse": reuse,
+        **prefix_tables,
+        "shared_system_prefixes": prefixes.shared_system_prefixes(system_prompts),
+        **pending.result(),
+    }
+
+
+def volatile_split(con: Any, groups: list[dict[str, Any]]) -> dict[int, tuple[int, int]]:
+    """For the caching replay of stable system prompts: each variant of a volatile system prompt (by the
+    message sequence's content hash) -> its group's shared stable part and that part's tokens (the prompt with
+    its volatile span moved to the end)."""
+    ids = [(k, cid) for k, g in enumerate(groups) for cid in g["content_ids"]]
+    if not ids:
+        return {}
+    hashed = dict(queries.values(con, "content_hashes", content_ids=[cid for _, cid in ids]))
+    return {
+        hashed[cid]: (hash(("stable system prompt", k)), groups[k]["cacheable_if_moved_to_end"])
+        for k, cid in ids
+        if cid in hashed
+    }
+
+
+def _prefix_tables(
+    con: Any, reqs: Any, attrs: pl.DataFrame, groups: list[dict[str, Any]], cat: Catalogue, show_text: bool
+) -> dict[str, list[dict[str, Any]]]:
+    """top_prefixes and volatile_prefixes (the groups of prefixes.volatile_prefixes), each shared prefix that
+    starts with a volatile system prompt marked with that prompt's span (why its variants do not share a cache
+    entry)."""
+    volatile = _volatile([dict(g) for g in groups], cat, show_text)
+    top = _with_excerpts(con, prefixes.top_prefixes(reqs, attrs), show_text)
+    span = {}
+    for v in volatile:
+        for cid in v.pop("content_ids"):
+            span[cid] = {"first_diff_token": v["first_diff_token"], "volatile_tokens": v["volatile_tokens"]}
+    for p in top:
+        p["volatile_span"] = span.get(p.pop("_first_content_id", None))
+    return {"top_prefixes": top, "volatile_prefixes": volatile}
+
+
+def _with_excerpts(con: Any, top: list[dict[str, Any]], show_text: bool) -> list[dict[str, Any]]:
+    """Each shared prefix's first message and, for a longer prefix, its last, as excerpts (role: text)."""
+    if not top:
+        return top
+    examples = pl.DataFrame(
+        {"request_id": [p["example_request_id"] for p in top], "messages": [p["messages"] for p in top]},
+        schema={"request_id": pl.String, "messages": pl.Int64},
+    )
+    con.register("_prefix_examples", examples)
+    try:
+        found = queries.rows(con, "prefix_excerpts")
+    finally:
+        con.unregister("_prefix_examples")
+    by_example = {(row["request_id"], row["messages"]): row for row in found}
+
+    def line(role: str | None, text: str | None) -> str | None:
+        shown = excerpt(text, show_text)
+        return None if shown is None else f"{role}: {shown}"
+
+    for p in top:
+        row = by_example.get((p["example_request_id"], p["messages"])) or {}
+        p["prefix"] = row.get("prefix_id") or p["prefix"]
+        p["_first_content_id"] = row.get("first_content_id")
+        p["excerpt"] = line(row.get("first_role"), row.get("first_text"))
+        p["last_excerpt"] = line(row.get("last_role"), row.get("last_text")) if p["messages"] > 1 else None
+    top.sort(key=lambda p: (-p["reusable_tokens"], p["prefix"]))  # ties in a stable order, run to run
+    return top
+
+
+def _volatile(groups: list[dict[str, Any]], cat: Catalogue, show_text: bool) -> list[dict[str, Any]]:
+    """Volatile system prompts with their text as excerpts and what moving the span would save at most: the
+    gained tokens read from cache instead of sent uncached, on every request after each variant's first."""
+    for g in groups:
+        text, spans = g.pop("_text"), g.pop("_spans")
+        for k, (a, b) in spans.items():
+            g[k] = excerpt_of(text, a, b, show_text, limit=40 if k != "prompt_start" else None)
+        g["saving_upper_usd"] = None
+        if g["model"] and g["gain_tokens"] > 0:
+            n = g["gain_tokens"]
+            full = price_one(cat, g["model"], input_tokens=n)["cost"]
+            read = price_one(cat, g["model"], input_tokens=n, cache_read_tokens=n)["cost"]
+            if full is not None and read is not None:
+                g["saving_upper_usd"] = round_usd((full - read) * max(g["requests"] - g["variants"], 0))
+    return groups
