@@ -420,7 +420,7 @@ def split_lines(
 
 class RangeStream:
     """The bytes [start, end) of a regular, uncompressed UTF-8 file, read in bounded chunks: one unit of a large
-    JSONL file cut at line ends (store.split_ranges), parsed apart from the others."""
+    JSONL file cut at line ends (ingest.units.split_ranges), parsed apart from the others."""
 
     def __init__(self, path: Path, start: int, end: int) -> None:
         self.path, self.start, self.end = path, start, end

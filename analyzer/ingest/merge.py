@@ -143,12 +143,8 @@ class FileMerge:
         """One parsed batch into the tables: ids of records without one numbered by repeat within the file,
         requests seen before dropped as duplicates (first seen wins; for a `final_wins` source a repeat within
         the same file replaces the row instead), contents new to the store inserted."""
-        import pyarrow.compute as pc  # here, not at the top: its import takes ~0.1 s that most commands never use
-
-        store = self.store
-        path = self.path
         if b.pages:
-            store.con.executemany(
+            self.store.con.executemany(
                 "INSERT INTO usage_pages VALUES (?, ?, ?, ?)",
                 [[self.source_id, m.export, m.has_more, m.next_page] for m in b.pages],
             )
@@ -156,10 +152,24 @@ class FileMerge:
             self.store_rejects(b.rejects)
         for line, unit, suffix, bucket in b.buckets:
             line = line + self.offset if unit == "line" else line
-            self.buckets.append((line, Item(line, unit, None, None, None).location(path) + suffix, bucket))
-        n = len(b.keyless)
-        if not n:
+            self.buckets.append((line, Item(line, unit, None, None, None).location(self.path) + suffix, bucket))
+        if not b.keyless:
             return
+        rids, keep, replaced, moved = self._identify(b, res)
+        kept = sum(keep)
+        res.rows += kept - len(replaced)
+        if not kept:
+            return
+        if replaced or moved:
+            self._drop_earlier(replaced, moved)
+        self._insert(b, rids, keep, kept)
+
+    def _identify(self, b: Batch, res: FileResult) -> tuple[list[str], list[bool], list[str], list[str]]:
+        """Each request's id in the tables and whether its row is kept (a duplicate is counted in `res`), with the
+        (final_wins) ids whose stored row this batch replaces: of an earlier batch of this file, and of an
+        earlier reading of this very path (moved here)."""
+        store = self.store
+        n = len(b.keyless)
         rids: list[str] = b.requests.column("request_id").to_pylist()
         repeats = self.repeats
         for i, keyless in enumerate(b.keyless):
@@ -174,7 +184,6 @@ class FileMerge:
         fps: list[str | None] = b.requests.column("fingerprint").to_pylist()
         alt = [None if fp is None else f"{rid}~{fp}" for rid, fp in zip(rids, fps, strict=True)]
         known = store.known_ids()
-        tok = store.token_cache()
         stored = store.stored_ids([r for r in (*rids, *alt) if r is not None and r not in known])
         keep = [False] * n
         final = self.final_wins
@@ -216,30 +225,36 @@ class FileMerge:
             if final:
                 self.own.add(rid)
                 here[rid] = i
-        kept = sum(keep)
-        res.rows += kept - len(replaced)
-        if not kept:
-            return
-        con = store.con
-        if replaced or moved:
-            con.register("_replaced", pa.table({"request_id": pa.array(replaced + moved, pa.string())}))
-            try:
-                if moved:  # the earlier readings of this path hold fewer rows now
-                    con.execute(
-                        "UPDATE sources SET rows = sources.rows - m.n FROM (SELECT source_id, count(*) AS n "
-                        "FROM requests WHERE source_id <> ? AND request_id IN (SELECT request_id FROM _replaced) "
-                        "GROUP BY source_id) m WHERE sources.source_id = m.source_id",
-                        [self.source_id],
-                    )
+        return rids, keep, replaced, moved
+
+    def _drop_earlier(self, replaced: list[str], moved: list[str]) -> None:
+        """(final_wins) The rows this batch's records replace; those an earlier reading of the path stored leave
+        its count in the manifest."""
+        con = self.store.con
+        con.register("_replaced", pa.table({"request_id": pa.array(replaced + moved, pa.string())}))
+        try:
+            if moved:  # the earlier readings of this path hold fewer rows now
                 con.execute(
-                    "DELETE FROM requests WHERE (source_id = ? OR source_id IN (SELECT source_id FROM sources "
-                    "WHERE path = ?)) AND request_id IN (SELECT request_id FROM _replaced)",
-                    [self.source_id, label(self.path)],
+                    "UPDATE sources SET rows = sources.rows - m.n FROM (SELECT source_id, count(*) AS n "
+                    "FROM requests WHERE source_id <> ? AND request_id IN (SELECT request_id FROM _replaced) "
+                    "GROUP BY source_id) m WHERE sources.source_id = m.source_id",
+                    [self.source_id],
                 )
-                for table in ("messages", "blocks"):
-                    con.execute(f"DELETE FROM {table} WHERE request_id IN (SELECT request_id FROM _replaced)")
-            finally:
-                con.unregister("_replaced")
+            con.execute(
+                "DELETE FROM requests WHERE (source_id = ? OR source_id IN (SELECT source_id FROM sources "
+                "WHERE path = ?)) AND request_id IN (SELECT request_id FROM _replaced)",
+                [self.source_id, label(self.path)],
+            )
+            for table in ("messages", "blocks"):
+                con.execute(f"DELETE FROM {table} WHERE request_id IN (SELECT request_id FROM _replaced)")
+        finally:
+            con.unregister("_replaced")
+
+    def _insert(self, b: Batch, rids: list[str], keep: list[bool], kept: int) -> None:
+        """The kept requests, their messages and blocks, under their ids, with the contents new to the store."""
+        import pyarrow.compute as pc  # here, not at the top: its import takes ~0.1 s that most commands never use
+
+        con, n = self.store.con, len(rids)
         rid_arr = pa.array(rids, pa.string())
         req = b.requests.set_column(0, "request_id", rid_arr)
         req = req.set_column(1, "source_id", pa.array([self.source_id] * n, pa.int32()))
@@ -252,6 +267,39 @@ class FileMerge:
             msgs = msgs.filter(pc.take(keep_arr, msgs.column("req")))
             if blocks is not None:
                 blocks = blocks.filter(pc.take(keep_arr, blocks.column("req")))
+        self._insert_contents(b, msgs)
+        msg_table = pa.table(
+            [pc.take(rid_arr, msgs.column("req")), *(msgs.column(c) for c in MESSAGE_SCHEMA.names[1:])],
+            schema=MESSAGE_SCHEMA,
+        )
+        con.register("_new_requests", req)
+        con.register("_new_messages", msg_table)
+        con.execute(
+            f"INSERT INTO requests ({', '.join(_quoted(REQUEST_FIELDS))}) "
+            f"SELECT {', '.join(_quoted(REQUEST_FIELDS))} FROM _new_requests"
+        )
+        con.execute(
+            "INSERT INTO messages (request_id, position, role, content_id, tokens, is_output, breakpoint) "
+            "SELECT * FROM _new_messages"
+        )
+        con.unregister("_new_requests")
+        con.unregister("_new_messages")
+        if blocks is not None and blocks.num_rows:
+            table = pa.table(
+                [pc.take(rid_arr, blocks.column("req")), blocks.column("position"), blocks.column("block_hash")],
+                names=["request_id", "position", "block_hash"],
+            )
+            con.register("_new_blocks", table)
+            con.execute("INSERT INTO blocks SELECT * FROM _new_blocks")
+            con.unregister("_new_blocks")
+
+    def _insert_contents(self, b: Batch, msgs: pa.Table) -> None:
+        """The contents the kept messages use that the store lacks, and the cl100k counts it lacks for contents
+        cl100k-encoded requests send."""
+        import pyarrow.compute as pc
+
+        store = self.store
+        con, tok = store.con, store.token_cache()
         # Contents new to this run may be in the database from an earlier one: they are not inserted again.
         o200k, cl100k = tok["o200k_base"], tok["cl100k_base"]
         cids: list[str] = pc.unique(msgs.column("content_id")).to_pylist()  # in order of first use
@@ -292,30 +340,6 @@ class FileMerge:
                     "UPDATE contents SET tokens_cl100k = u.n FROM _cl_update u WHERE contents.content_id = u.content_id"
                 )
                 con.unregister("_cl_update")
-        msg_table = pa.table(
-            [pc.take(rid_arr, msgs.column("req")), *(msgs.column(c) for c in MESSAGE_SCHEMA.names[1:])],
-            schema=MESSAGE_SCHEMA,
-        )
-        con.register("_new_requests", req)
-        con.register("_new_messages", msg_table)
-        con.execute(
-            f"INSERT INTO requests ({', '.join(_quoted(REQUEST_FIELDS))}) "
-            f"SELECT {', '.join(_quoted(REQUEST_FIELDS))} FROM _new_requests"
-        )
-        con.execute(
-            "INSERT INTO messages (request_id, position, role, content_id, tokens, is_output, breakpoint) "
-            "SELECT * FROM _new_messages"
-        )
-        con.unregister("_new_requests")
-        con.unregister("_new_messages")
-        if blocks is not None and blocks.num_rows:
-            table = pa.table(
-                [pc.take(rid_arr, blocks.column("req")), blocks.column("position"), blocks.column("block_hash")],
-                names=["request_id", "position", "block_hash"],
-            )
-            con.register("_new_blocks", table)
-            con.execute("INSERT INTO blocks SELECT * FROM _new_blocks")
-            con.unregister("_new_blocks")
 
 
 def _ts(us: int | None) -> datetime | None:
