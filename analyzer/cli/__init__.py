@@ -3,6 +3,12 @@
 Exit codes: 0 ok (rejected records are reported, not fatal); 1 input error; 2 usage error (click);
 3 an audit threshold was crossed; 4 `--strict` and some records were rejected; 5 an output could not be rendered
 (the others were written; a bug to report, never a traceback).
+
+Here: the group, the error-to-exit-code mapping and `main`. Each command is in the module named for it:
+`report_cmd`, `audit_cmd`, `data_cmds` (ingest, savings, why-missed: they read logs), `lookup_cmds` (prices,
+tokens, project, formats: they answer from the catalogue); `common` holds what they share, `session()` first
+(the store, the backend and the ingest, opened and closed in one place). What the small commands compute is in
+analyzer/commands/, the text they print in analyzer/terminal.py.
 """
 
 from __future__ import annotations

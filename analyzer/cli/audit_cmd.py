@@ -134,17 +134,7 @@ def audit(
         suffix = last.isoformat() + (f"-w{window_days}" if window_days > 1 else "")
         outcome["outputs"] = {k: str(folder / f"llmcost-{suffix}.{k}") for k in ("html", "json", "md")}
         rep["audit"] = outcome  # the day's page opens with the comparison, its thresholds and alerts
-        failures: list[str] = []
-        for kind, target in outcome["outputs"].items():
-            tracking.stage(f"render {kind}")
-            text = render_one(kind, RENDERERS[kind], rep, failures)
-            if text is not None:
-                write_output(text, target)
-        text = orjson.dumps(outcome, option=orjson.OPT_INDENT_2).decode() + "\n"
-        write_output(text, str(folder / f"audit-{suffix}.json"))
-        remember_written(folder, [f"llmcost-{suffix}.{k}" for k in outcome["outputs"]] + [f"audit-{suffix}.json"])
-        if _is_latest(folder / "audit-latest.json", outcome):  # a backfill does not replace the newest day
-            write_output(text, str(folder / "audit-latest.json"))
+        failures = _write_day(folder, suffix, rep, outcome)
         if keep_days is not None:
             for gone in prune_reports(folder, keep_days, last):
                 click.echo(f"llmcost: note: removed {gone} (older than --keep-days {keep_days})", err=True)
@@ -159,6 +149,24 @@ def audit(
         for note in outcome["notes"]:
             say(f"llmcost: note: {note}")
         _end(s, outcome, failures, intake.strict, db)
+
+
+def _write_day(folder: Path, suffix: str, rep: dict[str, Any], outcome: dict[str, Any]) -> list[str]:
+    """The day's report (HTML, JSON, Markdown) and its audit-DAY.json, remembered as written (what --keep-days
+    may delete), and audit-latest.json unless an older day is being backfilled. Returns the outputs that could
+    not be rendered, one line each."""
+    failures: list[str] = []
+    for kind, target in outcome["outputs"].items():
+        tracking.stage(f"render {kind}")
+        text = render_one(kind, RENDERERS[kind], rep, failures)
+        if text is not None:
+            write_output(text, target)
+    text = orjson.dumps(outcome, option=orjson.OPT_INDENT_2).decode() + "\n"
+    write_output(text, str(folder / f"audit-{suffix}.json"))
+    remember_written(folder, [f"llmcost-{suffix}.{k}" for k in outcome["outputs"]] + [f"audit-{suffix}.json"])
+    if _is_latest(folder / "audit-latest.json", outcome):  # a backfill does not replace the newest day
+        write_output(text, str(folder / "audit-latest.json"))
+    return failures
 
 
 def _end(s: Session, outcome: dict[str, Any], failures: list[str], strict: bool, db: str) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import zoneinfo
 from datetime import date, datetime, timedelta
+from typing import Any
 
 import click
 import orjson
@@ -186,12 +187,7 @@ def report(
         store, cat = s.store, s.cat
         assert cat is not None  # the session loaded it (load_prices)
         rules = load_rules(routing_rules) if routing_rules else None
-        if since is not None or until is not None:
-            _need_traffic_in_window(store, since, until)
-        if kept:
-            _keep_only(store, cat, kept)
-        if hash_ids:
-            store.hide_ids()
+        _narrow(store, cat, since, until, kept, hash_ids)
         rep = build_report(
             store,
             cat,
@@ -211,22 +207,7 @@ def report(
         if budget_list and rep["period"]["end"]:
             as_of = date.fromisoformat(rep["period"]["end"][:10])
             rep["budgets"] = budgets.for_store(store, cat, budget_list, as_of)
-        failures: list[str] = []
-        for target, kind in outputs:
-            if not target:
-                continue
-            tracking.stage(f"render {kind}")
-            text: str | None
-            if view and kind == "json":
-                text = orjson.dumps(view_json(rep, view, order, breakdown), option=orjson.OPT_INDENT_2).decode() + "\n"
-            elif view and kind == "md":
-                text = render_view_markdown(rep, view, order=order, breakdown=breakdown)
-            else:
-                text = render_one(kind, RENDERERS[kind], rep, failures)
-                if text is None:
-                    continue
-            write_output(text, target)
-            say_wrote(target)
+        failures = _write_outputs(rep, outputs, view, order, breakdown)
         if csv_dir:
             tracking.stage("write csv")
             write_csvs(rep, csv_dir)
@@ -249,6 +230,43 @@ def report(
         finally:
             if failures:
                 raise render_failed(failures)
+
+
+def _narrow(
+    store: Store, cat: Catalogue, since: datetime | None, until: datetime | None, kept: dict[str, list[str]], hide: bool
+) -> None:
+    """What the report covers: a window that holds traffic, the requests the filters keep, and with --hash-ids
+    the names hashed."""
+    if since is not None or until is not None:
+        _need_traffic_in_window(store, since, until)
+    if kept:
+        _keep_only(store, cat, kept)
+    if hide:
+        store.hide_ids()
+
+
+def _write_outputs(
+    rep: dict[str, Any], outputs: list[tuple[str | None, str]], view: str | None, order: str, breakdown: bool
+) -> list[str]:
+    """-o, --json and --md, each written where asked (with --view, that view alone as JSON or Markdown). Returns
+    the outputs that could not be rendered, one line each (the others are written)."""
+    failures: list[str] = []
+    for target, kind in outputs:
+        if not target:
+            continue
+        tracking.stage(f"render {kind}")
+        text: str | None
+        if view and kind == "json":
+            text = orjson.dumps(view_json(rep, view, order, breakdown), option=orjson.OPT_INDENT_2).decode() + "\n"
+        elif view and kind == "md":
+            text = render_view_markdown(rep, view, order=order, breakdown=breakdown)
+        else:
+            text = render_one(kind, RENDERERS[kind], rep, failures)
+            if text is None:
+                continue
+        write_output(text, target)
+        say_wrote(target)
+    return failures
 
 
 def _say_focus(res: focus.FocusResult, target: str) -> None:
