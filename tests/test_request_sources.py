@@ -842,3 +842,15 @@ def test_invocation_log_streamed_bodies_without_counts(store, tmp_path):
     ).fetchall()
     assert got == [(12, 0, 30), (540, 500, 25)]
     assert "a list of 1 stream chunks without usage" in store.con.execute("SELECT reason FROM rejects").fetchone()[0]
+
+
+def test_an_otel_span_without_a_trace_id_is_still_a_call(store, tmp_path):
+    """OTLP requires a traceId, but a span written without one still records a call the provider billed: it is
+    read (identified by its span id), not rejected as unexpected content, as it was before mypy found the bug."""
+    attrs = {"gen_ai.request.model": "gpt-4o", "gen_ai.usage.input_tokens": 5, "gen_ai.usage.output_tokens": 1}
+    span = _span(**attrs)
+    del span["traceId"]
+    write_jsonl(tmp_path / "t.jsonl", [_otlp(span)])
+    res = store.ingest([str(tmp_path / "t.jsonl")])
+    assert (res.rows, res.rejected) == (1, 0)
+    assert store.con.execute("SELECT request_id, input_tokens FROM requests").fetchone() == (":cd", 5)
