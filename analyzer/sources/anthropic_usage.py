@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from analyzer.sources.base import RecordError, Source
+from analyzer.sources.base import PageSource, RecordError
 from analyzer.sources.exports import (
     BucketError,
     UsageBucket,
@@ -65,7 +65,7 @@ def _usd_only(currency: Any) -> None:
         raise RecordError(f"amount in {currency!r}: only USD amounts can be compared with prices")
 
 
-class AnthropicUsageReport(Source):
+class AnthropicUsageReport(PageSource):
     name = "anthropic_usage"
     title = "Anthropic Admin API usage report (GET /v1/organizations/usage_report/messages)"
     enables = (
@@ -74,13 +74,11 @@ class AnthropicUsageReport(Source):
     )
     example = "anthropic_usage_report.json"
     detected_by = "data[].results[] with uncached_input_tokens"
+    holds = "a usage report page holds many buckets"
 
     def sniff(self, obj: dict[str, Any]) -> bool:
         r = _first_result(obj)
         return r is not None and "uncached_input_tokens" in r
-
-    def parse(self, obj: dict[str, Any], ctx: dict[str, Any]) -> None:
-        raise RecordError("a usage report page holds many buckets: read with records()")
 
     def records(self, obj: dict[str, Any], ctx: dict[str, Any]) -> Iterator[Any]:
         return bucket_records(obj, self.name, _bucket_results(obj), _usage)
@@ -131,19 +129,17 @@ def _bucket(
     ).check()
 
 
-class AnthropicCostReport(Source):
+class AnthropicCostReport(PageSource):
     name = "anthropic_cost"
     title = "Anthropic Admin API cost report (GET /v1/organizations/cost_report)"
     enables = "what was billed per bucket, by workspace, model and token type (amounts in cents, read as dollars)"
     example = "anthropic_cost_report.json"
     detected_by = "data[].results[] with amount and currency (and no token counts)"
+    holds = "a cost report page holds many buckets"
 
     def sniff(self, obj: dict[str, Any]) -> bool:
         r = _first_result(obj)
         return r is not None and "amount" in r and "currency" in r and "uncached_input_tokens" not in r
-
-    def parse(self, obj: dict[str, Any], ctx: dict[str, Any]) -> None:
-        raise RecordError("a cost report page holds many buckets: read with records()")
 
     def records(self, obj: dict[str, Any], ctx: dict[str, Any]) -> Iterator[Any]:
         return bucket_records(obj, self.name, _bucket_results(obj), _cost)
@@ -165,7 +161,7 @@ def _cost(r: dict[str, Any], start: int, end: int | None, where: str) -> UsageBu
     )
 
 
-class ClaudeCodeUsageReport(Source):
+class ClaudeCodeUsageReport(PageSource):
     name = "claude_code_usage_report"
     title = "Anthropic Admin API Claude Code usage report (GET /v1/organizations/usage_report/claude_code)"
     enables = (
@@ -174,15 +170,13 @@ class ClaudeCodeUsageReport(Source):
     )
     example = "claude_code_usage_report.json"
     detected_by = "data[] records with date and model_breakdown"
+    holds = "a usage report page holds many records"
 
     def sniff(self, obj: dict[str, Any]) -> bool:
         data = obj.get("data")
         return isinstance(data, list) and any(
             isinstance(d, dict) and "date" in d and "model_breakdown" in d for d in data[:50]
         )
-
-    def parse(self, obj: dict[str, Any], ctx: dict[str, Any]) -> None:
-        raise RecordError("a usage report page holds many records: read with records()")
 
     def records(self, obj: dict[str, Any], ctx: dict[str, Any]) -> Iterator[Any]:
         if mark := page_mark(obj, self.name):

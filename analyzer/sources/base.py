@@ -158,6 +158,16 @@ class Source:
             yield r
 
 
+class PageSource(Source):
+    """A format whose one JSON value holds many records (a page of usage buckets, an OTLP export of spans): read
+    with `records`, never `parse`."""
+
+    holds: ClassVar[str]  # the reason `parse` gives, e.g. "a usage page holds many buckets"
+
+    def parse(self, obj: dict[str, Any], ctx: dict[str, Any]) -> None:
+        raise RecordError(f"{self.holds}: read with records()")
+
+
 def in_window(us: int, name: str, raw: Any) -> int:
     """The time, when it lies in the window a logged API call can (see TS_MIN_US)."""
     if us < TS_MIN_US:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from analyzer.sources.base import RecordError, Source
+from analyzer.sources.base import PageSource, RecordError
 from analyzer.sources.exports import UsageBucket, bucket_records, bucket_results, opt_str, page_buckets
 from analyzer.sources.fields import count, money
 
@@ -32,7 +32,7 @@ def _result_objects(obj: dict[str, Any]) -> set[str]:
     return found
 
 
-class OpenAIUsage(Source):
+class OpenAIUsage(PageSource):
     name = "openai_usage"
     title = "OpenAI Usage API: completions pages (GET /v1/organization/usage/completions)"
     enables = (
@@ -41,12 +41,10 @@ class OpenAIUsage(Source):
     )
     example = "openai_usage_completions.json"
     detected_by = '"object": "bucket" whose results are "organization.usage.completions.result"'
+    holds = "a usage page holds many buckets"
 
     def sniff(self, obj: dict[str, Any]) -> bool:
         return _COMPLETIONS in _result_objects(obj)
-
-    def parse(self, obj: dict[str, Any], ctx: dict[str, Any]) -> None:
-        raise RecordError("a usage page holds many buckets: read with records()")
 
     def records(self, obj: dict[str, Any], ctx: dict[str, Any]) -> Iterator[Any]:
         return bucket_records(
@@ -84,18 +82,16 @@ def _completions(r: dict[str, Any], start: int, end: int | None, where: str) -> 
     return b.check()
 
 
-class OpenAICosts(Source):
+class OpenAICosts(PageSource):
     name = "openai_costs"
     title = "OpenAI Costs API pages (GET /v1/organization/costs)"
     enables = "what was billed per day, by project and line item (dollars, no tokens): the billed total"
     example = "openai_costs.json"
     detected_by = '"object": "bucket" whose results are "organization.costs.result"'
+    holds = "a costs page holds many buckets"
 
     def sniff(self, obj: dict[str, Any]) -> bool:
         return _COSTS in _result_objects(obj)
-
-    def parse(self, obj: dict[str, Any], ctx: dict[str, Any]) -> None:
-        raise RecordError("a costs page holds many buckets: read with records()")
 
     def records(self, obj: dict[str, Any], ctx: dict[str, Any]) -> Iterator[Any]:
         return bucket_records(obj, self.name, bucket_results(*page_buckets(obj), "start_time", "end_time"), _cost)

@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 
-from analyzer.sources.base import RecordError, Request, Source
+from analyzer.sources.base import PageSource, RecordError, Request
 from analyzer.sources.exports import BucketError
 from analyzer.sources.fields import as_object, count, first_str
 from analyzer.sources.hosts import guess_provider
@@ -186,7 +186,7 @@ def span_request(sp: Any) -> Request:
     return r.check()
 
 
-class OtelGenAI(Source):
+class OtelGenAI(PageSource):
     name = "otel_genai"
     title = "OpenTelemetry GenAI spans, OTLP/JSON (Collector file exporter), incl. OpenInference attributes"
     enables = (
@@ -195,14 +195,12 @@ class OtelGenAI(Source):
     )
     example = "otel_genai_spans.jsonl"
     detected_by = '{"resourceSpans": [...]} with gen_ai.* or llm.token_count.* span attributes'
+    holds = "an OTLP export holds many spans"
 
     def sniff(self, obj: dict[str, Any]) -> bool:
         if not isinstance(obj.get("resourceSpans"), list):
             return False
         return any(isinstance(sp, dict) and is_llm_span(attributes(sp)) for _, sp in _spans(obj))
-
-    def parse(self, obj: dict[str, Any], ctx: dict[str, Any]) -> None:
-        raise RecordError("an OTLP export holds many spans: read with records()")
 
     def records(self, obj: dict[str, Any], ctx: dict[str, Any]) -> Iterator[Any]:
         if not isinstance(obj.get("resourceSpans"), list):
