@@ -44,36 +44,36 @@ def load(path: str) -> list[dict[str, Any]]:
     try:
         raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as e:
-        raise InputError(f"{path}: cannot read the budgets file ({e.strerror})") from None
+        raise InputError(f"cannot read the budgets file ({e.strerror})", path=str(path)) from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise InputError(f"{path}: not a TOML file ({e})") from None
+        raise InputError(f"not a TOML file ({e})", path=str(path)) from None
     items = raw.get("budget")
     if not isinstance(items, list) or not items:
-        raise InputError(f"{path}: no [[budget]] table")
+        raise InputError("no [[budget]] table", path=str(path))
     out = []
     for i, b in enumerate(items, 1):
         where = f"{path}: budget {i}"
         if not isinstance(b, dict):
-            raise InputError(f"{where}: not a table")
+            raise InputError("not a table", path=str(where))
         unknown = set(b) - {"name", "period", "limit_usd", "alert_at", *SCOPES}
         if unknown:
-            raise InputError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
+            raise InputError(f"unknown key(s) {', '.join(sorted(unknown))}", path=str(where))
         limit = b.get("limit_usd")
         if isinstance(limit, bool) or not isinstance(limit, int | float) or not math.isfinite(limit) or limit <= 0:
-            raise InputError(f"{where}: limit_usd must be a positive number")
+            raise InputError("limit_usd must be a positive number", path=str(where))
         period = b.get("period", "month")
         if period not in ("month", "day"):
             raise InputError(f'{where}: period must be "month" or "day"')
         scopes = [k for k in SCOPES if k in b]
         if len(scopes) > 1:
-            raise InputError(f"{where}: one scope at most (got {', '.join(scopes)})")
+            raise InputError(f"one scope at most (got {', '.join(scopes)})", path=str(where))
         if scopes and not isinstance(b[scopes[0]], str):
-            raise InputError(f"{where}: {scopes[0]} must be a string")
+            raise InputError(f"{scopes[0]} must be a string", path=str(where))
         shares = b.get("alert_at", [])
         if not isinstance(shares, list) or not all(
             isinstance(s, int | float) and not isinstance(s, bool) and 0 < s <= 10 for s in shares
         ):
-            raise InputError(f"{where}: alert_at must be a list of shares of the limit (e.g. [0.5, 0.8])")
+            raise InputError("alert_at must be a list of shares of the limit (e.g. [0.5, 0.8])", path=str(where))
         scope = (scopes[0], b[scopes[0]]) if scopes else None
         name = b.get("name") or (f"{scope[0]} {scope[1]}" if scope else "all spend") + f" per {period}"
         out.append(

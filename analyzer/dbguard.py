@@ -34,13 +34,17 @@ def check_ours(con: duckdb.DuckDBPyConnection, path: str) -> None:
     if MIGRATIONS_TABLE not in tables and (tables or views or macros):
         theirs = ", ".join((tables + views + macros)[:5]) + (", ..." if len(tables + views + macros) > 5 else "")
         raise InputError(
-            f"{path}: not an llmcost database (it holds {theirs}); llmcost adds its tables only to a new or empty "
-            "file: give another --db"
+            f"not an llmcost database (it holds {theirs}); llmcost adds its tables only to a new or empty "
+            "file: give another --db",
+            path=str(path),
         )
     if views:
         raise InputError(
-            f"{path}: refused: it holds views ({', '.join(views[:5])}), which llmcost never writes; a view can read "
-            "local files into a report"
+            f"refused: it holds views ({', '.join(views[:5])}), which llmcost never writes; a view can read "
+            "local files into a report",
+            path=str(path),
         )
     if macros:
-        raise InputError(f"{path}: refused: it holds macros ({', '.join(macros[:5])}), which llmcost never writes")
+        raise InputError(
+            f"refused: it holds macros ({', '.join(macros[:5])}), which llmcost never writes", path=str(path)
+        )

@@ -266,7 +266,7 @@ def write_csvs(report: dict[str, Any], folder: str) -> list[Path]:
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise InputError(f"{folder}: cannot create the CSV folder ({e.strerror})") from None
+        raise InputError(f"cannot create the CSV folder ({e.strerror})", path=str(folder)) from None
     written = []
     for name, (rows, columns) in tables(report).items():
         write_output(_rows(rows, columns), str(out / name))

@@ -87,9 +87,9 @@ def expand_paths(paths: Iterable[str]) -> list[tuple[Path, bool]]:
             try:
                 matches = [Path(m) for m in sorted(glob.glob(raw, recursive=True))]
             except (OSError, RecursionError) as e:
-                raise InputError(f"{raw}: cannot expand this pattern ({_why(e)})") from None
+                raise InputError(f"cannot expand this pattern ({_why(e)})", path=str(raw)) from None
             if not matches:
-                raise InputError(f"{raw}: no file matches this pattern")
+                raise InputError("no file matches this pattern", path=str(raw))
             candidates = []
             for m in matches:
                 if not _exists(str(m)):  # reached through a symlink loop: "too many levels of symbolic links"
@@ -98,7 +98,7 @@ def expand_paths(paths: Iterable[str]) -> list[tuple[Path, bool]]:
         else:
             p = Path(raw)
             if not _exists(raw):
-                raise InputError(f"{raw}: {_stat_error(raw)}")
+                raise InputError(f"{_stat_error(raw)}", path=str(raw))
             candidates = [(w, False) for w in _walk(p)] if _is_dir(p) else [(p, True)]
         for c, explicit in candidates:
             try:
@@ -205,10 +205,10 @@ def _open_raw(path: Path) -> BinaryIO:
     try:
         mode = os.stat(path).st_mode
         if stat.S_ISDIR(mode):
-            raise InputError(f"{path}: is a folder")
+            raise InputError("is a folder", path=str(path))
         if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
             # /dev/zero, /dev/urandom, a terminal: endless or interactive, never a log
-            raise InputError(f"{path}: is a device, not a file or a pipe")
+            raise InputError("is a device, not a file or a pipe", path=str(path))
         if stat.S_ISFIFO(mode):
             # Opening a FIFO blocks until a writer comes; non-blocking open returns at once, and reading a FIFO
             # with no writer is an immediate end of file instead of a hang.
@@ -217,7 +217,7 @@ def _open_raw(path: Path) -> BinaryIO:
             return os.fdopen(fd, "rb")
         return open(path, "rb")  # noqa: SIM115 - closed by the caller
     except OSError as e:
-        raise InputError(f"{path}: cannot read ({e.strerror or e})") from None
+        raise InputError(f"cannot read ({e.strerror or e})", path=str(path)) from None
 
 
 class ByteStream:
@@ -430,7 +430,7 @@ class RangeStream:
         try:
             fh = open(self.path, "rb")  # noqa: SIM115 - closed below, also when the reader stops early
         except OSError as e:
-            raise InputError(f"{self.path}: cannot read ({e.strerror or e})") from None
+            raise InputError(f"cannot read ({e.strerror or e})", path=str(self.path)) from None
         with fh:
             fh.seek(self.start)
             left = self.end - self.start
@@ -470,7 +470,7 @@ def hash_into(path: Path, digest: Digest) -> None:
             while chunk := fh.read(READ_CHUNK):
                 digest.update(chunk)
     except OSError as e:
-        raise InputError(f"{path}: cannot read ({e.strerror or e})") from None
+        raise InputError(f"cannot read ({e.strerror or e})", path=str(path)) from None
 
 
 def check_regular(path: Path) -> None:
@@ -480,9 +480,9 @@ def check_regular(path: Path) -> None:
         return  # a listed object: a file
     try:
         if not stat.S_ISREG(os.stat(path).st_mode):
-            raise InputError(f"{path}: is a device or special file, not a log file or a pipe")
+            raise InputError("is a device or special file, not a log file or a pipe", path=str(path))
     except OSError as e:
-        raise InputError(f"{path}: cannot read ({e.strerror or e})") from None
+        raise InputError(f"cannot read ({e.strerror or e})", path=str(path)) from None
 
 
 def sha256_file(path: Path) -> tuple[str, int]:
@@ -503,5 +503,5 @@ def sha256_file(path: Path) -> tuple[str, int]:
                 h.update(chunk)
                 size += len(chunk)
     except OSError as e:
-        raise InputError(f"{path}: cannot read ({e.strerror or e})") from None
+        raise InputError(f"cannot read ({e.strerror or e})", path=str(path)) from None
     return h.hexdigest(), size

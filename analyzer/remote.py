@@ -41,13 +41,13 @@ def _filesystem(url: str) -> tuple[Any, str]:
     which to install."""
     protocol = url.split("://", 1)[0].lower()
     if protocol in _NOT_INPUTS:
-        raise InputError(f"{url}: {protocol}:// is not a place logs are read from")
+        raise InputError(f"{protocol}:// is not a place logs are read from", path=str(url))
     try:
         return _fsspec().core.url_to_fs(url)
     except ImportError as e:  # fsspec's own words name the package: "Install s3fs to access S3"
-        raise InputError(f"{url}: {_first_line(e)}") from None
+        raise InputError(f"{_first_line(e)}", path=str(url)) from None
     except (ValueError, OSError) as e:
-        raise InputError(f"{url}: {_first_line(e)}") from None
+        raise InputError(f"{_first_line(e)}", path=str(url)) from None
 
 
 @dataclass(frozen=True)
@@ -94,9 +94,9 @@ class RemotePath:
         try:
             return fs.open(path, "rb")
         except FileNotFoundError:
-            raise InputError(f"{self.url}: no such file") from None
+            raise InputError("no such file", path=str(self.url)) from None
         except (OSError, ValueError) as e:
-            raise InputError(f"{self.url}: cannot read ({_first_line(e)})") from None
+            raise InputError(f"cannot read ({_first_line(e)})", path=str(self.url)) from None
 
 
 def expand(url: str, suffixes: tuple[str, ...]) -> list[tuple[RemotePath, bool]]:
@@ -108,7 +108,7 @@ def expand(url: str, suffixes: tuple[str, ...]) -> list[tuple[RemotePath, bool]]
         if any(c in path for c in "*?["):
             found = fs.glob(path, detail=True)
             if not found:
-                raise InputError(f"{url}: no file matches this pattern")
+                raise InputError("no file matches this pattern", path=str(url))
             out: list[tuple[RemotePath, bool]] = []
             for p, info in sorted(found.items()):
                 if info.get("type") == "directory":
@@ -120,12 +120,12 @@ def expand(url: str, suffixes: tuple[str, ...]) -> list[tuple[RemotePath, bool]]
         if fs.isdir(path):
             return _walk(fs, protocol, path, suffixes)
         if not fs.exists(path):
-            raise InputError(f"{url}: no such file or directory")
+            raise InputError("no such file or directory", path=str(url))
         check_local(fs, path, url)
     except InputError:
         raise
     except (OSError, ValueError) as e:
-        raise InputError(f"{url}: cannot list ({_first_line(e)})") from None
+        raise InputError(f"cannot list ({_first_line(e)})", path=str(url)) from None
     return [(RemotePath(url), True)]
 
 
@@ -143,11 +143,11 @@ def check_local(fs: Any, path: str, url: str) -> None:
     try:
         mode = os.stat(path).st_mode
     except OSError as e:
-        raise InputError(f"{url}: cannot read ({e.strerror or e})") from None
+        raise InputError(f"cannot read ({e.strerror or e})", path=str(url)) from None
     if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
-        raise InputError(f"{url}: is a pipe; name it without file:// to read it once, as a stream")
+        raise InputError("is a pipe; name it without file:// to read it once, as a stream", path=str(url))
     if not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
-        raise InputError(f"{url}: is a device or special file, not a log file")
+        raise InputError("is a device or special file, not a log file", path=str(url))
 
 
 def _walk(fs: Any, protocol: str, folder: str, suffixes: tuple[str, ...]) -> list[tuple[RemotePath, bool]]:

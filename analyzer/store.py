@@ -44,7 +44,7 @@ _REMOTE_PREFIXES = ("md:", "motherduck:")
 def refuse_remote(path: str) -> None:
     """--db is a local file: a URL or a MotherDuck name would make DuckDB reach the network."""
     if "://" in path or path.lower().startswith(_REMOTE_PREFIXES):
-        raise InputError(f"{path}: --db must be a local DuckDB file (llmcost never uses the network)")
+        raise InputError("--db must be a local DuckDB file (llmcost never uses the network)", path=str(path))
 
 
 def _db_reason(path: str, e: Exception) -> str:
@@ -76,8 +76,9 @@ class Store:
                 self.con.close()
                 if not upgrade or not os.access(self.path, os.W_OK):
                     raise InputError(
-                        f"{self.path}: made by an older llmcost ({len(todo)} schema change(s) behind) and not "
-                        f"writable here; run `llmcost ingest --db {self.path}` where it is, once, to upgrade it"
+                        f"made by an older llmcost ({len(todo)} schema change(s) behind) and not "
+                        f"writable here; run `llmcost ingest --db {self.path}` where it is, once, to upgrade it",
+                        path=str(self.path),
                     )
                 self.con = self._connect(False)
                 migrate(self.con)
@@ -98,7 +99,7 @@ class Store:
         try:
             return duckdb.connect(self.path, read_only=read_only, config=_OFFLINE)
         except duckdb.Error as e:
-            raise InputError(f"{self.path}: cannot open database ({_db_reason(self.path, e)})") from None
+            raise InputError(f"cannot open database ({_db_reason(self.path, e)})", path=str(self.path)) from None
 
     def close(self) -> None:
         self.con.close()

@@ -246,7 +246,7 @@ def test_a_file_found_in_a_folder_that_fails_half_way_is_skipped_and_the_next_fi
 
     def unreadable_after_the_first_range(path, start, end, ends):
         if Path(path) == big and start > 0:
-            raise InputError(f"{path}: cannot read (Input/output error)")
+            raise InputError("cannot read (Input/output error)", path=str(path))  # as inputs.py raises it
         return real(path, start, end, ends)
 
     monkeypatch.setattr(parse, "range_items", unreadable_after_the_first_range)

@@ -60,7 +60,7 @@ def _check_db(ctx: click.Context, param: click.Parameter, value: str | None) -> 
         try:
             refuse_remote(value)
         except InputError as e:  # the reason alone: click's message names the option and its value already
-            raise click.BadParameter(e.reason if e.path is not None else str(e).removeprefix(f"{value}: ")) from None
+            raise click.BadParameter(e.reason) from None
     return value
 
 

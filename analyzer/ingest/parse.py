@@ -32,7 +32,7 @@ class Parsed:
     lines: int = 0
     sha256: str | None = None
     size: int = 0
-    error: str | None = None  # an InputError's message: the file cannot be read
+    error: InputError | None = None  # the file cannot be read (pickled with its path and reason)
 
 
 def parse(
@@ -112,7 +112,7 @@ def parse_unit(u: Unit) -> Parsed:
         batches = list(parse(range_items(path, u.start, u.end, ends), source, ctx, u.no_text, 1))
         return Parsed(batches, u.end, ends[0] if ends else 0)
     except InputError as e:
-        return Parsed([], u.end, error=str(e))
+        return Parsed([], u.end, error=e)
 
 
 def _excerpt(item: Item) -> str | None:

@@ -255,7 +255,7 @@ def _ingest_file(
 
 def _unreadable(path: Path, e: InputError) -> FileResult:
     """A file found by walking a folder that cannot be read: skipped, with the reason of the error."""
-    return FileResult(label(path), None, status="skipped", detail=str(e).split(": ", 1)[-1])
+    return FileResult(label(path), None, status="skipped", detail=e.reason)
 
 
 def _checked(parsed: Iterator[Parsed], whole: list[tuple[str | None, int]]) -> Iterator[tuple[list[Batch], int, int]]:
@@ -263,7 +263,7 @@ def _checked(parsed: Iterator[Parsed], whole: list[tuple[str | None, int]]) -> I
     hash and size of a whole-file unit. A unit that could not read its file raises the reading's InputError."""
     for u in parsed:
         if u.error is not None:
-            raise InputError(u.error)
+            raise u.error
         if u.end is None:
             whole.append((u.sha256, u.size))
         yield u.batches, u.lines, u.size if u.end is None else u.end

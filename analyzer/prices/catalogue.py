@@ -345,11 +345,11 @@ def load_catalogue(override: Path | str | None = None, *, history: bool = True) 
         try:
             data = orjson.loads(path.read_bytes())
         except OSError as e:
-            raise InputError(f"{path}: cannot read price file ({e.strerror or e})") from None
+            raise InputError(f"cannot read price file ({e.strerror or e})", path=str(path)) from None
         except orjson.JSONDecodeError as e:
-            raise InputError(f"{path}: price file is not valid JSON ({e})") from None
+            raise InputError(f"price file is not valid JSON ({e})", path=str(path)) from None
         if not isinstance(data, dict):
-            raise InputError(f"{path}: price file must be a JSON object keyed by model name")
+            raise InputError("price file must be a JSON object keyed by model name", path=str(path))
         # A small override is checked against the fields the shipped catalogue uses, so that a misspelt
         # `input_cost_per_tokens` is an error rather than a price silently left as it was. A whole newer
         # catalogue may bring fields of its own and is not checked.
@@ -358,19 +358,19 @@ def load_catalogue(override: Path | str | None = None, *, history: bool = True) 
             if key == "sample_spec":
                 continue
             if not isinstance(fields, dict):
-                raise InputError(f"{path}: entry {key!r} must be an object of price fields")
+                raise InputError(f"entry {key!r} must be an object of price fields", path=str(path))
             for f in fields:
                 if known is not None and f not in known and not f.startswith("supports_"):
                     close = difflib.get_close_matches(f, sorted(known), n=1)
                     raise InputError(
-                        f"{path}: {key}.{f} is not a price catalogue field"
-                        + (f" (did you mean {close[0]}?)" if close else "")
+                        f"{key}.{f} is not a price catalogue field" + (f" (did you mean {close[0]}?)" if close else ""),
+                        path=str(path),
                     )
             for f, v in fields.items():
                 if ("cost" in f and not isinstance(v, dict)) and not (
                     v is None or (isinstance(v, int | float) and not isinstance(v, bool) and v >= 0)
                 ):
-                    raise InputError(f"{path}: {key}.{f} must be a non-negative number, got {v!r}")
+                    raise InputError(f"{key}.{f} must be a non-negative number, got {v!r}", path=str(path))
             entries[key] = {**entries.get(key, {}), **fields}
             cat.user_keys.add(key)
         cat.overrides.append(str(path))

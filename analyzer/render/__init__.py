@@ -156,13 +156,13 @@ def write_output(text: str, target: str) -> None:
     path = Path(target)
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
-        raise InputError(f"{target}: folder {folder} does not exist")
+        raise InputError(f"folder {folder} does not exist", path=str(target))
     if path.is_dir():
-        raise InputError(f"{target}: is a folder; name a file to write")
+        raise InputError("is a folder; name a file to write", path=str(target))
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=folder)
     except OSError as e:
-        raise InputError(f"{target}: cannot write ({e.strerror or e})") from None
+        raise InputError(f"cannot write ({e.strerror or e})", path=str(target)) from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
@@ -173,7 +173,7 @@ def write_output(text: str, target: str) -> None:
         _fsync_folder(folder)
     except OSError as e:
         Path(tmp).unlink(missing_ok=True)
-        raise InputError(f"{target}: cannot write ({e.strerror or e})") from None
+        raise InputError(f"cannot write ({e.strerror or e})", path=str(target)) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

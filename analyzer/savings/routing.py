@@ -78,23 +78,25 @@ def load_rules(path: str | Path) -> list[Rule]:
     try:
         data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as e:
-        raise InputError(f"{path}: cannot read routing rules ({e.strerror or e})") from None
+        raise InputError(f"cannot read routing rules ({e.strerror or e})", path=str(path)) from None
     except tomllib.TOMLDecodeError as e:
-        raise InputError(f"{path}: routing rules are not valid TOML ({e})") from None
+        raise InputError(f"routing rules are not valid TOML ({e})", path=str(path)) from None
     rules = []
     allowed = {f for f in Rule.__dataclass_fields__}
     for i, raw in enumerate(data.get("rule", []), 1):
         unknown = set(raw) - allowed
         if unknown or "route_to" not in raw:
-            raise InputError(f"{path}: rule {i}: needs route_to; unknown keys: {', '.join(sorted(unknown)) or 'none'}")
+            raise InputError(
+                f"rule {i}: needs route_to; unknown keys: {', '.join(sorted(unknown)) or 'none'}", path=str(path)
+            )
         if "last_user_regex" in raw:
             try:
                 raw = {**raw, "last_user_regex": re.compile(raw["last_user_regex"])}
             except re.error as e:
-                raise InputError(f"{path}: rule {i}: bad last_user_regex ({e})") from None
+                raise InputError(f"rule {i}: bad last_user_regex ({e})", path=str(path)) from None
         rules.append(Rule(**raw))
     if not rules:
-        raise InputError(f"{path}: no [[rule]] tables")
+        raise InputError("no [[rule]] tables", path=str(path))
     return rules
 
 

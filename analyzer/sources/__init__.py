@@ -497,19 +497,21 @@ def _format_of(path: Path, head: list[Item], forced: str | None, later: list[Ite
         if not head and not later:  # no complete record: nothing at all, or one line with no line end
             if _has_content(path):
                 raise InputError(
-                    f"{label(path)}: not JSON or JSONL (its only line has no line end and is not JSON: a record still "
-                    "being written is read once it is complete)"
+                    "not JSON or JSONL (its only line has no line end and is not JSON: a record still "
+                    "being written is read once it is complete)",
+                    path=str(label(path)),
                 )
-            raise InputError(f"{label(path)}: empty (no records)")
+            raise InputError("empty (no records)", path=str(label(path)))
         if not any(isinstance(i.obj, dict) for i in head):
             damaged = next((i.error for i in head if i.error and "stream" in i.error), None)
             if damaged:
-                raise InputError(f"{label(path)}: cannot decompress: {damaged}")
-            raise InputError(f"{label(path)}: not JSON or JSONL (no JSON object in its first records)")
+                raise InputError(f"cannot decompress: {damaged}", path=str(label(path)))
+            raise InputError("not JSON or JSONL (no JSON object in its first records)", path=str(label(path)))
         keys = sorted(next(i.obj for i in head if isinstance(i.obj, dict)))[:8]
         raise InputError(
-            f"{label(path)}: unrecognised format (first record has keys {', '.join(map(str, keys))}); "
-            "`llmcost formats` lists the supported ones, --format forces one"
+            f"unrecognised format (first record has keys {', '.join(map(str, keys))}); "
+            "`llmcost formats` lists the supported ones, --format forces one",
+            path=str(label(path)),
         )
     return source
 

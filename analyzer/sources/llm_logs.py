@@ -81,7 +81,7 @@ def sqlite_rows(path: Path) -> Iterator[tuple[str, int, dict[str, Any]]]:
     try:
         con = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True)
     except sqlite3.Error as e:
-        raise InputError(f"{path}: cannot open SQLite database ({e})") from None
+        raise InputError(f"cannot open SQLite database ({e})", path=str(path)) from None
     try:
         cols = _columns(con, "responses")
         turn_cols = _columns(con, "turns")
@@ -89,8 +89,9 @@ def sqlite_rows(path: Path) -> Iterator[tuple[str, int, dict[str, Any]]]:
             tables = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
             shown = ", ".join(tables[:8]) + (", ..." if len(tables) > 8 else "") if tables else "none"
             raise InputError(
-                f"{path}: SQLite database of an unknown schema (not an llm logs.db: no `responses` or `turns` table "
-                f"with model and token columns; its tables: {shown})"
+                f"SQLite database of an unknown schema (not an llm logs.db: no `responses` or `turns` table "
+                f"with model and token columns; its tables: {shown})",
+                path=str(path),
             )
         if {"model", "input_tokens"} <= cols:
             wanted = [c for c in _COLUMNS if c in cols]
@@ -100,7 +101,7 @@ def sqlite_rows(path: Path) -> Iterator[tuple[str, int, dict[str, Any]]]:
         if {"model", "input_tokens"} <= turn_cols:
             yield from _turns(con, turn_cols)
     except sqlite3.Error as e:
-        raise InputError(f"{path}: cannot read SQLite database ({e})") from None
+        raise InputError(f"cannot read SQLite database ({e})", path=str(path)) from None
     finally:
         con.close()
 
