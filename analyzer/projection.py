@@ -16,8 +16,7 @@ import polars as pl
 from analyzer import queries
 from analyzer.errors import InputError
 from analyzer.prices import Catalogue, price_requests
-from analyzer.providers import RULES, min_tokens
-from analyzer.sources.hosts import guess_provider
+from analyzer.providers import RULES, guess_provider, min_tokens
 
 
 @dataclass(frozen=True)

@@ -23,9 +23,9 @@ from typing import Any
 
 import orjson
 
+from analyzer.providers import guess_provider
 from analyzer.sources.base import RecordError, Request, Source
 from analyzer.sources.fields import as_object, count, first_str, money, timestamp_us
-from analyzer.sources.hosts import guess_provider
 
 CALL_KINDS = ("api_req_started", "deleted_api_reqs")
 ROUTERS = {"cline", "openrouter", "kilocode", "roo"}  # providers that route OpenRouter slugs

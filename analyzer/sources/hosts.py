@@ -11,44 +11,6 @@ from typing import Any
 
 from analyzer.sources.fields import as_object
 
-
-def guess_provider(model: str) -> str | None:
-    """Provider from the model name alone, for logs that do not say (OpenAI-compatible logs often don't)."""
-    m = model.lower()
-    if "/" in m:
-        head = m.split("/", 1)[0]
-        if head in (
-            "openai",
-            "anthropic",
-            "deepseek",
-            "gemini",
-            "vertex_ai",
-            "bedrock",
-            "azure",
-            "mistral",
-            "groq",
-            "together_ai",
-            "openrouter",
-            "xai",
-            "fireworks_ai",
-        ):
-            return {"vertex_ai": "google", "gemini": "google"}.get(head, head)
-        m = m.rsplit("/", 1)[-1]
-    if "claude" in m:
-        return "anthropic"
-    if m.startswith(("gemini", "gemma")):
-        return "google"
-    if m.startswith("deepseek"):
-        return "deepseek"
-    if m.startswith(("gpt-", "o1", "o3", "o4", "chatgpt", "text-", "davinci", "babbage", "codex")):
-        return "openai"
-    if m.startswith(("mistral", "mixtral", "codestral", "ministral")):
-        return "mistral"
-    if m.startswith("grok"):
-        return "xai"
-    return None
-
-
 # The OpenAI-compatible APIs a logged base URL names, and the provider (its catalogue key prefix) that prices
 # their calls. A host matches itself and its subdomains.
 COMPAT_HOSTS = {

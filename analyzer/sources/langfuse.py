@@ -16,10 +16,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, TypeGuard
 
+from analyzer.providers import guess_provider
 from analyzer.sources.base import RecordError, Request, Source
 from analyzer.sources.exports import BucketError
 from analyzer.sources.fields import as_object, count, first_str, money, str_list, text_of, timestamp_us
-from analyzer.sources.hosts import guess_provider
 from analyzer.sources.openai_chat import chat_messages
 
 _GENERATION_EVENTS = ("generation-create", "generation-update", "observation-create")

@@ -13,9 +13,9 @@ from typing import Any
 
 import orjson
 
+from analyzer.providers import guess_provider
 from analyzer.sources.base import RecordError, Request, Source
 from analyzer.sources.fields import as_object, count, first_str, money, str_list, sub, timestamp_us
-from analyzer.sources.hosts import guess_provider
 from analyzer.sources.openai_chat import chat_messages, reply_messages
 
 

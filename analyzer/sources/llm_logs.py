@@ -34,9 +34,9 @@ from typing import Any
 import orjson
 
 from analyzer.errors import InputError
+from analyzer.providers import guess_provider
 from analyzer.sources.base import RecordError, Request, Source
 from analyzer.sources.fields import count, first_str, sub, timestamp_us
-from analyzer.sources.hosts import guess_provider
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 _COLUMNS = (

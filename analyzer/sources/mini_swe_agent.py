@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from analyzer.providers import guess_provider
 from analyzer.sources.base import RecordError, Request, Source
 from analyzer.sources.fields import first_str, money, sub, timestamp_us
-from analyzer.sources.hosts import guess_provider
 from analyzer.sources.openai_chat import apply_openai_usage, chat_messages, reply_messages
 
 

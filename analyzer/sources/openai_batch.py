@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from analyzer.providers import guess_provider
 from analyzer.sources.base import RecordError, Request, Source
 from analyzer.sources.fields import first_str, sub
-from analyzer.sources.hosts import compat_provider, guess_provider
+from analyzer.sources.hosts import compat_provider
 from analyzer.sources.openai_chat import apply_openai_usage, chat_messages, created_us, reply_messages
 
 BATCH_INPUTS = "openai_batch_inputs"  # ctx key: custom_id -> request body

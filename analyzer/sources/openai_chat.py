@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from analyzer.providers import guess_provider
 from analyzer.sources.base import RecordError, Request, Source
 from analyzer.sources.envelope import STREAMED, begin, envelope, pair, without_usage
 from analyzer.sources.fields import breakpoint_ttl, canonical_json, count, first_str, money, text_of, timestamp_us
-from analyzer.sources.hosts import compat_provider, guess_provider, provider_of_host
+from analyzer.sources.hosts import compat_provider, provider_of_host
 
 
 def chat_messages(req: dict[str, Any], breakpoints: dict[int, str] | None = None) -> list[tuple[str, str, bool]]:

@@ -20,10 +20,10 @@ from typing import Any
 
 import orjson
 
+from analyzer.providers import guess_provider
 from analyzer.sources.base import PageSource, RecordError, Request
 from analyzer.sources.exports import BucketError
 from analyzer.sources.fields import as_object, count, first_str
-from analyzer.sources.hosts import guess_provider
 
 # Provider names the conventions use -> llmcost's (the price catalogue's provider prefixes).
 _PROVIDERS = {
