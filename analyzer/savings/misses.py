@@ -144,18 +144,17 @@ def _simulate(reqs: list[_Req], lift: set[str], info: dict[str, Any] | None = No
         if info is not None and gap is not None:
             info.setdefault("gap", {})[c.call_id] = gap
         for st in stores:
-            if hit >= 0:
+            if not explicit:  # every node refreshed with the rule's TTL (a C loop: no Python step per message)
+                st.update(dict.fromkeys(r.nodes, (c.ts, ttl)))
+                continue
+            if hit >= 0:  # the hit prefix's stored breakpoints refreshed, each keeping its own TTL
                 for k in range(hit + 1):
                     e = st.get(r.nodes[k])
                     if e is not None:
                         st[r.nodes[k]] = (c.ts, e[1])
-            if explicit:
-                for i, t in c.bps:
-                    if i < len(r.nodes):
-                        st[r.nodes[i]] = (c.ts, max(t, st.get(r.nodes[i], (0.0, 0.0))[1]))
-            else:
-                for n in r.nodes:
-                    st[n] = (c.ts, ttl)
+            for i, t in c.bps:
+                if i < len(r.nodes):
+                    st[r.nodes[i]] = (c.ts, max(t, st.get(r.nodes[i], (0.0, 0.0))[1]))
         last_of_thread[r.thread] = r
     return out
 
