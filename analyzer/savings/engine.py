@@ -76,7 +76,8 @@ def simulate(
             common = seen.setdefault(scope, {})
             ends = input_ends.setdefault(scope, {})
             hit = -1
-            for k, node in enumerate(c.nodes):
+            for k in range(len(c.nodes) - 1, -1, -1):  # the deepest unit that hits
+                node = c.nodes[k]
                 e = entries.get(node)  # a stored unit: an earlier input end, output end or common prefix
                 end = ends.get(c.nodes[k - 1]) if k > 0 else None  # node k ends that earlier call's output
                 n = common.get(node)
@@ -86,6 +87,7 @@ def simulate(
                     or (n is not None and n[1] >= 2 and c.ts - n[0] <= ttl)
                 ):
                     hit = k
+                    break
             read = c.cum[hit] if hit >= 0 and c.cum[hit] >= minimum else 0
             for node in c.nodes:
                 n = common.get(node)
@@ -101,15 +103,15 @@ def simulate(
             if lever.retention and offers_extended_retention(c.provider, c.model):
                 ttl = lever.retention
             hit = -1
-            for k, node in enumerate(c.nodes):
-                e = entries.get(node)
+            for k in range(len(c.nodes) - 1, -1, -1):  # the deepest cached prefix still alive
+                e = entries.get(c.nodes[k])
                 if e is not None and c.ts - e[0] <= e[1]:
                     hit = k
+                    break
             read = c.cum[hit] if hit >= 0 else 0
             # below the minimum nothing is cached; above it, hits come in the provider's steps
             read = 0 if c.cum[-1] < minimum or read < minimum else minimum + (read - minimum) // rule.step * rule.step
-            for node in c.nodes:
-                entries[node] = (c.ts, ttl)
+            entries.update(dict.fromkeys(c.nodes, (c.ts, ttl)))  # every prefix cached (or refreshed) from now
             written = c.cum[-1] - read if c.model in writes_billed and c.cum[-1] >= minimum else 0
             out[c.call_id] = (read, written, 0)
             continue
@@ -121,10 +123,11 @@ def simulate(
             out[c.call_id] = (0, 0, 0)
             continue
         hit = -1
-        for k, node in enumerate(c.nodes):
-            e = entries.get(node)
+        for k in range(len(c.nodes) - 1, -1, -1):  # the deepest cached prefix a breakpoint looks back to
+            e = entries.get(c.nodes[k])
             if e is not None and c.ts - e[0] <= e[1] and any(0 <= b - k <= LOOKBACK_BLOCKS for b, _ in bps):
                 hit = k
+                break
         read = c.cum[hit] if hit >= 0 else 0
         if hit >= 0:
             entries[c.nodes[hit]] = (c.ts, entries[c.nodes[hit]][1])

@@ -26,6 +26,31 @@ class Body:
     tokens: list[int]  # counted (o200k) tokens per input message
     bps: dict[int, str]  # message index -> breakpoint TTL as logged ("5m", "1h", "auto")
     scale: float  # provider-reported input tokens per counted token (with per-message overhead)
+    fixed: list[int] | None = None  # the indices of the messages no policy trims (system prompt, tools), once known
+
+    def never_trimmed(self) -> list[int]:
+        """The indices of the messages outside the conversation (system prompt, tools): what every policy keeps."""
+        if self.fixed is None:
+            self.fixed = [i for i, r in enumerate(self.roles) if r not in CONVERSATION_ROLES]
+        return self.fixed
+
+    def kept_from(self, start: int, also: int = -1) -> list[int]:
+        """The messages a policy keeps when it keeps the conversation from `start` on (and the message `also`):
+        every message outside the conversation, then `start`.. the last."""
+        n = len(self.roles)
+        if start <= 0:
+            return list(range(n))
+        head = [i for i in self.never_trimmed() if i < start]
+        if 0 <= also < start and also not in head:
+            head = sorted([*head, also])
+        return head + list(range(start, n))
+
+    def size(self, keep: list[int]) -> int:
+        """Counted tokens of the messages `keep` (ascending indices from kept_from), with their framing."""
+        n = len(self.roles)
+        if len(keep) == n:
+            return sum(self.tokens) + n * tokens.TOKENS_PER_MESSAGE
+        return sum(self.tokens[i] for i in keep) + len(keep) * tokens.TOKENS_PER_MESSAGE
 
 
 class Trim:
@@ -52,9 +77,14 @@ class LastTurns(Trim):
         self.name = f"last {n} turns"
 
     def apply(self, state: dict[str, Any], body: Body, scale: float) -> tuple[list[int], list[tuple[str, int, int]]]:
-        users = [i for i, r in enumerate(body.roles) if r == "user"]
-        start = users[-self.n] if len(users) > self.n else 0
-        return [i for i, r in enumerate(body.roles) if r not in CONVERSATION_ROLES or i >= start], []
+        roles, seen, start = body.roles, 0, 0
+        for i in range(len(roles) - 1, -1, -1):  # the n-th user message from the end, if an older one exists
+            if roles[i] == "user":
+                seen += 1
+                if seen == self.n:
+                    start = i if "user" in roles[:i] else 0
+                    break
+        return body.kept_from(start), []
 
 
 class Budget(Trim):
@@ -73,7 +103,7 @@ class Budget(Trim):
                 start = conv[len(conv) - j]
                 break
             kept += t
-        return [i for i, r in enumerate(body.roles) if r not in CONVERSATION_ROLES or i >= start], []
+        return body.kept_from(start), []
 
 
 SUMMARY_TOKENS = 2000  # a compaction summary (Claude Code's run to a few thousand tokens)
@@ -120,8 +150,7 @@ class Compact(Trim):
 
     @staticmethod
     def _keep(body: Body, cut: int) -> list[int]:
-        task = _task(body.roles)
-        return [i for i, r in enumerate(body.roles) if r not in CONVERSATION_ROLES or i >= cut or i == task]
+        return body.kept_from(cut, _task(body.roles))
 
     def apply(self, state: dict[str, Any], body: Body, scale: float) -> tuple[list[int], list[tuple[str, int, int]]]:
         cut = state.get("cut", 0)
@@ -132,7 +161,7 @@ class Compact(Trim):
         head = state["head"] = _task(body.roles)  # the summary goes after the task
         keep = self._keep(body, cut)
         extra = [("user", summary, self.summary_tokens)] if summary is not None else []
-        size = sum(body.tokens[i] + tokens.TOKENS_PER_MESSAGE for i in keep) * scale
+        size = body.size(keep) * scale
         size += sum(t + tokens.TOKENS_PER_MESSAGE for _, _, t in extra) * scale
         new_cut = _repaired_cut(body.roles, n)
         if size >= self.at and new_cut > max(cut, head + 1):
@@ -163,14 +192,14 @@ class ClearToolResults(Trim):
 
     def apply(self, state: dict[str, Any], body: Body, scale: float) -> tuple[list[int], list[tuple[str, int, int]]]:
         cleared: set[int] = state.setdefault("cleared", set())
-        tools = [i for i, r in enumerate(body.roles) if r == "tool"]
-        size = sum(
-            (CLEARED_TOKENS if i in cleared else body.tokens[i]) + tokens.TOKENS_PER_MESSAGE
-            for i in range(len(body.roles))
-        )
-        if size * scale >= self.at and len(tools) > self.keep:
-            cleared.update(tools[: -self.keep])
-        return list(range(len(body.roles))), []
+        n = len(body.roles)
+        size = body.size(list(range(n)))
+        size -= sum(body.tokens[i] - CLEARED_TOKENS for i in cleared if i < n)
+        if size * scale >= self.at:
+            tools = [i for i, r in enumerate(body.roles) if r == "tool"]
+            if len(tools) > self.keep:
+                cleared.update(tools[: -self.keep])
+        return list(range(n)), []
 
 
 @dataclass

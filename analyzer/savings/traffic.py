@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from collections.abc import Sequence as Seq
 from dataclasses import dataclass, replace
+from itertools import accumulate
 from typing import Any, NamedTuple
 
 import polars as pl
@@ -172,6 +173,7 @@ def build(traffic: Traffic, lever: Lever, base: dict[str, Call] | None = None) -
         return calls
     out: list[Call] = []
     states: dict[str, dict[str, Any]] = {}
+    memo = Memo()
     for rid in traffic.order:
         lg = traffic.logged[rid]
         target = lever.route.get(rid)
@@ -201,8 +203,8 @@ def build(traffic: Traffic, lever: Lever, base: dict[str, Call] | None = None) -
         extra: list[Message] = []
         cleared: set[int] = set()
         state: dict[str, Any] = {}
+        thread = traffic.thread.get(rid, rid)
         if trim is not None:
-            thread = traffic.thread.get(rid, rid)
             state = states.setdefault(thread, {"thread": thread}) if trim.stateful else {"thread": thread}
             keep, extra = trim.apply(state, body, body.scale)
             cleared = state.get("cleared", set())
@@ -211,7 +213,7 @@ def build(traffic: Traffic, lever: Lever, base: dict[str, Call] | None = None) -
                 and not extra
                 and "call" not in state
                 and len(keep) == len(body.roles)
-                and not any(i in cleared for i in keep)
+                and not (cleared and not cleared.isdisjoint(keep))
             ):
                 out.append(same)  # the policy leaves this request whole
                 continue
@@ -219,10 +221,10 @@ def build(traffic: Traffic, lever: Lever, base: dict[str, Call] | None = None) -
                 s_keep, s_extra = state.pop("call")
                 chain = _chain(model, body, s_keep, s_extra, cleared, scale,
                                [("user", hash("summarise"), SUMMARY_PROMPT_TOKENS)], lever.split,
-                               state.get("head", -1))  # fmt: skip
+                               state.get("head", -1), (memo, thread))  # fmt: skip
                 summary = round(getattr(trim, "summary_tokens", SUMMARY_TOKENS) * scale)
                 out.append(_rebuilt(call, body, chain, f"{rid}#compact{state['count']}", lg.ts - 1e-3, summary, 0))
-        chain = _chain(model, body, keep, extra, cleared, scale, (), lever.split, state.get("head", -1))
+        chain = _chain(model, body, keep, extra, cleared, scale, (), lever.split, state.get("head", -1), (memo, thread))
         call = _rebuilt(call, body, chain, rid, lg.ts, round(lg.output_tokens * out_scale),
                         round(lg.reasoning_tokens * out_scale), lg.cache)  # fmt: skip
         out.append(call)
@@ -283,6 +285,20 @@ class Chain(NamedTuple):
     at: dict[int, int]
 
 
+Item = tuple[int, str, int, int, int, bool]  # message index (-1: inserted), role, content id, tokens, framing, marks
+
+
+class Memo:
+    """Per thread (and model), the last chain `_chain` built: a request that sends what an earlier request of its
+    thread sent, plus more, hashes only its new messages. The nodes depend on the messages only; the cumulative
+    tokens (each request's own scale) are counted again every time."""
+
+    __slots__ = ("last",)
+
+    def __init__(self) -> None:
+        self.last: dict[tuple[str, str], tuple[list[Item], list[int], int, int]] = {}
+
+
 def _chain(
     model: str,
     body: Body,
@@ -293,51 +309,59 @@ def _chain(
     tail: Seq[Message] = (),
     split: Mapping[int, tuple[int, int]] | None = None,
     head: int = -1,
+    memo: tuple[Memo, str] | None = None,
 ) -> Chain:
     """The request as sent: the kept messages (a cleared tool result as its placeholder), `extra` before the first
     kept conversation message after index `head` (the task a compaction keeps stays before the summary), then
     `tail`. A split system prompt's breakpoint goes after its stable part.
 
     `split`: content -> (stable content, stable tokens): a system prompt sent as its stable part (shared by
-    all its variants) then the rest, the volatile span moved to its end."""
-    chain = PrefixChain(chain_seed(model))
-    cum: list[int] = []
-    at: dict[int, int] = {}
-    acc = 0.0
+    all its variants) then the rest, the volatile span moved to its end. `memo`: the thread's chains so far, and
+    the thread."""
+    framing = tokens.TOKENS_PER_MESSAGE
+    items: list[Item] = []
+    add = items.append
     inserted = False
-
-    push = chain.add
-
-    def add(role: str, cid: int, toks: int, framing: int = tokens.TOKENS_PER_MESSAGE) -> None:
-        nonlocal acc
-        push(role, cid)
-        acc += (toks + framing) * scale
-        cum.append(int(acc))
-
+    roles, cids, toks = body.roles, body.cids, body.tokens
     for i in keep:
-        role = body.roles[i]
+        role = roles[i]
         if not inserted and role not in SYSTEM_ROLES and i > head:
-            for e in extra:
-                add(*e)
+            for r, c, t in extra:
+                add((-1, r, c, t, framing, False))
             inserted = True
-        cid = body.cids[i]
-        if i in cleared:
-            add(role, hash(("cleared", cid)), CLEARED_TOKENS)
+        cid = cids[i]
+        if cleared and i in cleared:
+            add((i, role, hash(("cleared", cid)), CLEARED_TOKENS, framing, True))
         elif split and cid in split:
             stable, n = split[cid]
-            n = min(n, body.tokens[i])
-            add(role, stable, n)  # one message still: its framing once, the volatile rest after the shared part
-            at[i] = len(cum) - 1
-            add(role, cid, body.tokens[i] - n, 0)
-            continue
+            n = min(n, toks[i])
+            add((i, role, stable, n, framing, True))  # one message still: its framing once, the volatile rest after
+            add((i, role, cid, toks[i] - n, 0, False))
         else:
-            add(role, cid, body.tokens[i])
-        at[i] = len(cum) - 1
+            add((i, role, cid, toks[i], framing, True))
     if not inserted:
-        for e in extra:
-            add(*e)
-    for e in tail:
-        add(*e)
+        for r, c, t in extra:
+            add((-1, r, c, t, framing, False))
+    for r, c, t in tail:
+        add((-1, r, c, t, framing, False))
+
+    chain = PrefixChain(chain_seed(model))
+    done = 0
+    key = (memo[1], model) if memo is not None else None
+    if key is not None and memo is not None:
+        last = memo[0].last.get(key)
+        if last is not None and len(last[0]) <= len(items) and items[: len(last[0])] == last[0]:
+            done = len(last[0])
+            chain.nodes, chain.h, chain.sys_end = list(last[1]), last[2], last[3]
+    push = chain.add
+    for it in items[done:] if done else items:
+        push(it[1], it[2])
+    if key is not None and memo is not None:
+        memo[0].last[key] = (items, chain.nodes, chain.h, chain.sys_end)
+    sums = list(accumulate([(it[3] + it[4]) * scale for it in items]))  # added in the order sent
+    cum = [int(a) for a in sums]
+    acc = sums[-1] if sums else 0.0
+    at = {it[0]: j for j, it in enumerate(items) if it[5] and it[0] >= 0}
     return Chain(chain.nodes, cum, chain.sys_end, round(acc + tokens.TOKENS_PER_REPLY * scale), at)
 
 
