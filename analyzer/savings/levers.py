@@ -27,6 +27,13 @@ class Body:
     bps: dict[int, str]  # message index -> breakpoint TTL as logged ("5m", "1h", "auto")
     scale: float  # provider-reported input tokens per counted token (with per-message overhead)
     fixed: list[int] | None = None  # the indices of the messages no policy trims (system prompt, tools), once known
+    first_user: int | None = None  # the task's index, once known
+
+    def task(self) -> int:
+        """The index of the task: the first user message (-1 when there is none)."""
+        if self.first_user is None:
+            self.first_user = _task(self.roles)
+        return self.first_user
 
     def never_trimmed(self) -> list[int]:
         """The indices of the messages outside the conversation (system prompt, tools): what every policy keeps."""
@@ -150,7 +157,7 @@ class Compact(Trim):
 
     @staticmethod
     def _keep(body: Body, cut: int) -> list[int]:
-        return body.kept_from(cut, _task(body.roles))
+        return body.kept_from(cut, body.task())
 
     def apply(self, state: dict[str, Any], body: Body, scale: float) -> tuple[list[int], list[tuple[str, int, int]]]:
         cut = state.get("cut", 0)
@@ -158,7 +165,7 @@ class Compact(Trim):
         summary = state.get("summary")
         if cut >= n:  # a branch shorter than the compacted history: sent as logged
             cut, summary = 0, None
-        head = state["head"] = _task(body.roles)  # the summary goes after the task
+        head = state["head"] = body.task()  # the summary goes after the task
         keep = self._keep(body, cut)
         extra = [("user", summary, self.summary_tokens)] if summary is not None else []
         size = body.size(keep) * scale

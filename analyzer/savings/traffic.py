@@ -187,24 +187,12 @@ def build(traffic: Traffic, lever: Lever, base: dict[str, Call] | None = None) -
         if same is not None and (trim is None or body is None):
             out.append(same)  # not routed, not trimmed: as logged (a batch flag is applied when repricing)
             continue
-        # as logged, not simulated (no body): its cache stays as logged unless it moved
-        call = Call(rid, rid, lg.ts, provider, model, lg.key, lg.input_tokens, lg.output_tokens,
-                    lg.reasoning_tokens, batch, None, [], -1, (), lg.cache, bool(target))  # fmt: skip
-        if body is None:
-            out.append(call)
-            continue
-        scale, out_scale = body.scale, 1.0
-        if target and tokenizer_family(lg.provider) != tokenizer_family(provider):
-            # another tokenizer: the request re-tokenized (its o200k count times the target's calibration)
-            scale = traffic.calibration.get(provider, 1.0)
-            counted = tokens.chat_input(body.tokens)
-            out_scale = scale * counted / lg.input_tokens if lg.input_tokens else 1.0
-        keep: list[int] = list(range(len(body.roles)))
+        keep: list[int] | None = None
         extra: list[Message] = []
         cleared: set[int] = set()
         state: dict[str, Any] = {}
         thread = traffic.thread.get(rid, rid)
-        if trim is not None:
+        if trim is not None and body is not None:
             state = states.setdefault(thread, {"thread": thread}) if trim.stateful else {"thread": thread}
             keep, extra = trim.apply(state, body, body.scale)
             cleared = state.get("cleared", set())
@@ -217,13 +205,27 @@ def build(traffic: Traffic, lever: Lever, base: dict[str, Call] | None = None) -
             ):
                 out.append(same)  # the policy leaves this request whole
                 continue
-            if "call" in state:  # a summariser call before this request
-                s_keep, s_extra = state.pop("call")
-                chain = _chain(model, body, s_keep, s_extra, cleared, scale,
-                               [("user", hash("summarise"), SUMMARY_PROMPT_TOKENS)], lever.split,
-                               state.get("head", -1), (memo, thread))  # fmt: skip
-                summary = round(getattr(trim, "summary_tokens", SUMMARY_TOKENS) * scale)
-                out.append(_rebuilt(call, body, chain, f"{rid}#compact{state['count']}", lg.ts - 1e-3, summary, 0))
+        # as logged, not simulated (no body): its cache stays as logged unless it moved
+        call = Call(rid, rid, lg.ts, provider, model, lg.key, lg.input_tokens, lg.output_tokens,
+                    lg.reasoning_tokens, batch, None, [], -1, (), lg.cache, bool(target))  # fmt: skip
+        if body is None:
+            out.append(call)
+            continue
+        if keep is None:
+            keep = list(range(len(body.roles)))
+        scale, out_scale = body.scale, 1.0
+        if target and tokenizer_family(lg.provider) != tokenizer_family(provider):
+            # another tokenizer: the request re-tokenized (its o200k count times the target's calibration)
+            scale = traffic.calibration.get(provider, 1.0)
+            counted = tokens.chat_input(body.tokens)
+            out_scale = scale * counted / lg.input_tokens if lg.input_tokens else 1.0
+        if trim is not None and "call" in state:  # a summariser call before this request
+            s_keep, s_extra = state.pop("call")
+            chain = _chain(model, body, s_keep, s_extra, cleared, scale,
+                           [("user", hash("summarise"), SUMMARY_PROMPT_TOKENS)], lever.split,
+                           state.get("head", -1), (memo, thread))  # fmt: skip
+            summary = round(getattr(trim, "summary_tokens", SUMMARY_TOKENS) * scale)
+            out.append(_rebuilt(call, body, chain, f"{rid}#compact{state['count']}", lg.ts - 1e-3, summary, 0))
         chain = _chain(model, body, keep, extra, cleared, scale, (), lever.split, state.get("head", -1), (memo, thread))
         call = _rebuilt(call, body, chain, rid, lg.ts, round(lg.output_tokens * out_scale),
                         round(lg.reasoning_tokens * out_scale), lg.cache)  # fmt: skip
