@@ -40,7 +40,7 @@ class Sequence:
     """Requests with message bodies, numbered in time order, and their messages (see the two SQL files)."""
 
     requests: pl.DataFrame  # req, request_id, ts, model, scope, conversation_id
-    messages: pl.DataFrame  # req, position, cid, role, tokens, is_output, breakpoint
+    messages: pl.DataFrame  # req, position, cid, role, tokens, is_output, breakpoint, breakpoints
     _parsed: list[_Req] = field(default_factory=list, compare=False, repr=False)  # requests_of, once
     _chains: list[Any] = field(default_factory=list, compare=False, repr=False)  # prefix chains, once
 

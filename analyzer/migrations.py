@@ -129,6 +129,14 @@ def _m010(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("ALTER TABLE rejects ADD COLUMN records BIGINT DEFAULT 1")
 
 
+@migration(11, "breakpoint counts on messages")
+def _m011(con: duckdb.DuckDBPyConnection) -> None:
+    # How many blocks of the message carry the cache breakpoint (Anthropic's maximum of 4 per request counts
+    # blocks: a message sent as two blocks with cache_control sets two). NULL on rows stored before: one where
+    # `breakpoint` is set.
+    con.execute("ALTER TABLE messages ADD COLUMN breakpoints INTEGER")
+
+
 def pending(con: duckdb.DuckDBPyConnection) -> list[int]:
     """The migrations a database still needs (all of them for a new one), without changing it."""
     known = con.execute(

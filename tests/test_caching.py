@@ -196,6 +196,39 @@ def test_breakpoints_are_stored_from_the_real_anthropic_requests(store):
     assert ("msg_sample_1h_write", 0, "system", "1h") in rows
 
 
+def test_breakpoint_blocks_are_stored_per_message_and_older_rows_count_one(store):
+    """pydantic-ai's Bedrock cassette puts two cachePoint blocks in its user message (content blocks 3 and 5),
+    one after the system prompt and one after the tools: four breakpoints on three entries. A row stored before
+    migration 11 (no count) counts one."""
+    import polars as pl
+
+    from analyzer.conversations import Sequence
+    from analyzer.savings.traffic import _breakpoints
+    from tests.conftest import SAMPLES
+
+    store.ingest([str(SAMPLES / "bedrock_converse.jsonl")])
+    rows = store.con.execute(
+        "SELECT DISTINCT position, role, breakpoint, breakpoints FROM messages WHERE breakpoint IS NOT NULL "
+        "ORDER BY ALL"
+    ).fetchall()
+    assert rows == [(0, "tools", "5m", 1), (1, "system", "5m", 1), (2, "user", "5m", 2)]
+    seq = Sequence(
+        pl.DataFrame({"req": [1, 2], "request_id": ["new", "old"]}),
+        pl.DataFrame(
+            {
+                "req": [1, 1, 2, 2],
+                "position": [0, 1, 0, 1],
+                "is_output": [False] * 4,
+                "breakpoint": ["5m", "1h", "5m", "5m"],
+                "breakpoints": [1, 3, None, None],
+            }
+        ),
+    )
+    ttls, marks = _breakpoints(seq)
+    assert ttls == {"new": {0: "5m", 1: "1h"}, "old": {0: "5m", 1: "5m"}}
+    assert marks == {"new": 4, "old": 2}
+
+
 def test_actual_breakpoints_drive_the_backtest():
     model = "claude-sonnet-4-5"
     a = req("a", 0, [1500, 100], "anthropic", model, nodes=[1, 2], sys_end=0)

@@ -273,3 +273,40 @@ def test_more_than_four_breakpoints_are_named_with_their_count(runner, tmp_path)
     # as-is, f1 reads up to its deepest breakpoint (the fourth message); ideally it reads f0's last question too
     assert x["tokens"] == ntok(last_q)
     assert x["cost_usd"] == pytest.approx(ntok(last_q) * (CL_IN - CL_READ), rel=1e-9)
+
+
+def test_breakpoints_are_counted_by_block_not_by_message(runner, tmp_path):
+    """Anthropic counts every content block that carries cache_control (its API answers 400 "A maximum of 4
+    blocks with cache_control may be provided. Found 5."): a system prompt block, a first question sent as two
+    blocks each with cache_control, and the next two messages make five breakpoints on four messages. None is on
+    the last question, so as-is the next request reads up to the fourth message only; the ideal reads the last
+    question too. The miss names five breakpoints, not a misplaced one."""
+
+    def block(text):
+        return {"type": "text", "text": text, "cache_control": {"type": "ephemeral"}}
+
+    part_a, part_b = "question one, the context " * 60, "question one, the ask " * 60
+    answer, q2 = "answer one " * 60, "question two " * 60
+    msgs = [
+        {"role": "user", "content": [block(part_a), block(part_b)]},  # two breakpoints on one message
+        {"role": "assistant", "content": [block(answer)]},
+        {"role": "user", "content": [block(q2)]},
+    ]
+    last_q = "question three " * 60
+    first = msgs + [{"role": "user", "content": last_q}]
+    second = first + [{"role": "assistant", "content": "ok"}, {"role": "user", "content": "question four"}]
+    # the two blocks are one message of their text joined by a newline (fields.text_of)
+    sent = ntok(CLAUDE_SYSTEM) + ntok(part_a + "\n" + part_b) + ntok(answer) + ntok(q2) + ntok(last_q) + 3
+    rec = []
+    for rid, ts, m in (("g0", T0, first), ("g1", T0 + 60, second)):
+        r = claude(rid, ts, [], "g")
+        r["request"]["messages"], r["request"]["system"] = m, [block(CLAUDE_SYSTEM)]
+        r["response"]["usage"]["input_tokens"] = sent + (ntok("ok") + ntok("question four") if rid == "g1" else 0)
+        rec.append(r)
+    write_jsonl(tmp_path / "g.jsonl", rec)
+    m = report_of(runner, tmp_path)["cache_misses"]
+    (x,) = [x for x in m["top"] if x["request_id"] == "g1"]
+    assert x["cause"] == "breakpoint" and x["detail"] == "5 breakpoints (more than 4)"
+    assert x["tokens"] == ntok(last_q)
+    assert x["cost_usd"] == pytest.approx(ntok(last_q) * (CL_IN - CL_READ), rel=1e-9)
+    assert sum(c["cost_usd"] for c in m["causes"]) == pytest.approx(m["as_is_usd"] - m["ideal_usd"], rel=1e-9)

@@ -406,3 +406,46 @@ def test_batch_output_of_vllm_run_batch_before_status_and_body():
         ("meta-llama/Meta-Llama-3-8B-Instruct", 27, 5, True),
     ]
     assert reqs[1].messages[0] == ("system", "You are an unhelpful assistant.", False)
+
+
+def test_breakpoints_count_the_blocks_that_carry_cache_control():
+    """Anthropic's maximum of 4 breakpoints counts blocks with cache_control (its 400 says "A maximum of 4 blocks
+    with cache_control may be provided. Found 5."): two marked tools are two on the tools entry, a message sent as
+    two marked blocks two on that message; a top-level cache_control marks the last block, one more unless that
+    block already carries one. Bedrock's cachePoint blocks count the same way."""
+    from analyzer.sources.anthropic import anthropic_messages
+    from analyzer.sources.bedrock_invoke import converse_messages
+
+    cc, cc1h = {"type": "ephemeral"}, {"type": "ephemeral", "ttl": "1h"}
+    tools = [{"name": n, "input_schema": {}, "cache_control": cc1h} for n in "ab"]
+    two = [{"type": "text", "text": "x", "cache_control": cc}, {"type": "text", "text": "y", "cache_control": cc}]
+    req = {
+        "tools": tools,
+        "system": "S",
+        "messages": [{"role": "user", "content": two}, {"role": "user", "content": "q"}],
+    }
+    bps: dict = {}
+    blocks: dict = {}
+    anthropic_messages(req, bps, blocks)
+    assert bps == {0: "1h", 2: "5m"} and blocks == {0: 2, 2: 2}  # 4 blocks on 2 entries
+    bps, blocks = {}, {}
+    anthropic_messages({**req, "cache_control": cc}, bps, blocks)  # automatic: the last message, a fifth block
+    assert bps == {0: "1h", 2: "5m", 3: "5m"} and blocks == {0: 2, 2: 2}
+    last_marked = {**req, "messages": [{"role": "user", "content": two}], "cache_control": cc}
+    bps, blocks = {}, {}
+    anthropic_messages(last_marked, bps, blocks)  # the automatic breakpoint lands on a block already marked
+    assert bps == {0: "1h", 2: "5m"} and blocks == {0: 2, 2: 2}
+    first_marked = {**last_marked, "messages": [{"role": "user", "content": [two[0], {"type": "text", "text": "z"}]}]}
+    bps, blocks = {}, {}
+    anthropic_messages(first_marked, bps, blocks)  # on the message's first block, then the automatic on its last
+    assert bps == {0: "1h", 2: "5m"} and blocks == {0: 2, 2: 2}
+
+    point = {"cachePoint": {"type": "default"}}
+    conv = {
+        "toolConfig": {"tools": [{"toolSpec": {"name": "a"}}, point]},
+        "system": [{"text": "S"}, point],
+        "messages": [{"role": "user", "content": [{"text": "x"}, point, {"text": "y"}, point]}],
+    }
+    bps, blocks = {}, {}
+    converse_messages(conv, bps, blocks)
+    assert bps == {0: "5m", 1: "5m", 2: "5m"} and blocks == {2: 2}

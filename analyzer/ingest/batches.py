@@ -67,6 +67,7 @@ class Builder:
         self.m_out: list[bool] = []
         self.m_cl: list[bool] = []
         self.m_bp: list[str | None] = []
+        self.m_bpn: list[int | None] = []
         self.b_req: list[int] = []
         self.b_pos: list[int] = []
         self.b_hash: list[int] = []
@@ -91,7 +92,7 @@ class Builder:
         cl = enc == "cl100k_base"
         memo, texts = self.memo, self.texts
         cid_of = memo.cid_of
-        bps = r.breakpoints
+        bps, many = r.breakpoints, r.breakpoint_blocks
         n_in = 0
         # only an id that may repeat for another call needs the record's fingerprint (item 1)
         fp = None if keyless or unique_id(r.request_id or "") else fingerprint(r)
@@ -111,7 +112,9 @@ class Builder:
             self.m_cid.append(cid)
             self.m_out.append(is_output)
             self.m_cl.append(cl)
-            self.m_bp.append(bps.get(pos) if bps else None)
+            bp = bps.get(pos) if bps else None
+            self.m_bp.append(bp)
+            self.m_bpn.append(None if bp is None else many.get(pos, 1))
             n_in += not is_output
             if fp is not None:
                 fp.update(f"\x00{role}\x00{is_output:d}{cid}".encode("utf-8", "surrogatepass"))
@@ -188,6 +191,7 @@ class Builder:
                 ),
                 pa.array(self.m_out, pa.bool_()),
                 pa.array(self.m_bp, pa.string()),
+                pa.array(self.m_bpn, pa.int32()),
             ],
             schema=UNIT_MESSAGE_SCHEMA,
         )

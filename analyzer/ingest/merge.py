@@ -279,7 +279,7 @@ class FileMerge:
             f"SELECT {', '.join(_quoted(REQUEST_FIELDS))} FROM _new_requests"
         )
         con.execute(
-            "INSERT INTO messages (request_id, position, role, content_id, tokens, is_output, breakpoint) "
+            "INSERT INTO messages (request_id, position, role, content_id, tokens, is_output, breakpoint, breakpoints) "
             "SELECT * FROM _new_messages"
         )
         con.unregister("_new_requests")

@@ -53,6 +53,7 @@ MESSAGE_SCHEMA = pa.schema(
         ("tokens", pa.int32()),
         ("is_output", pa.bool_()),
         ("breakpoint", pa.string()),
+        ("breakpoints", pa.int32()),
     ]
 )
 CONTENT_SCHEMA = pa.schema(

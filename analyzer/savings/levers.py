@@ -26,6 +26,7 @@ class Body:
     tokens: list[int]  # counted (o200k) tokens per input message
     bps: dict[int, str]  # message index -> breakpoint TTL as logged ("5m", "1h", "auto")
     scale: float  # provider-reported input tokens per counted token (with per-message overhead)
+    marks: int = 0  # content blocks carrying a breakpoint as logged (Anthropic's maximum of 4 counts these)
     fixed: list[int] | None = None  # the indices of the messages no policy trims (system prompt, tools), once known
     first_user: int | None = None  # the task's index, once known
 

@@ -75,7 +75,7 @@ class _Req:
     thread: str
     roles: list[str]
     nodes: list[int]  # model-free prefix hashes (the engine's include the model)
-    bps: int  # breakpoints set as logged
+    bps: int  # breakpoints set as logged: content blocks with cache_control (Anthropic's maximum counts these)
 
 
 def _prepare(engine: Engine) -> list[_Req]:
@@ -88,7 +88,7 @@ def _prepare(engine: Engine) -> list[_Req]:
         chain = PrefixChain(0)  # no model in the seed: a conversation's prefixes match across models
         for role, cid in zip(body.roles, body.cids, strict=True):
             chain.add(role, cid)
-        out.append(_Req(c, t.thread.get(c.call_id, c.call_id), body.roles, chain.nodes, len(body.bps)))
+        out.append(_Req(c, t.thread.get(c.call_id, c.call_id), body.roles, chain.nodes, body.marks))
     return out
 
 

@@ -101,7 +101,7 @@ def prepare(
             bool(r["batch"]),
             (r["cache_read_tokens"], r["cache_write_5m_tokens"], r["cache_write_1h_tokens"]),
         )
-    bps = _breakpoints(seq)
+    bps, marks = _breakpoints(seq)
     body: dict[str, Body] = {}
     for q in requests_of(seq):
         lg = logged.get(q.request_id)
@@ -109,27 +109,38 @@ def prepare(
             continue
         counted = tokens.chat_input(q.tokens)
         body[q.request_id] = Body(
-            q.roles, q.cids, q.tokens, bps.get(q.request_id, {}), lg.input_tokens / counted if counted else 0.0
+            q.roles,
+            q.cids,
+            q.tokens,
+            bps.get(q.request_id, {}),
+            lg.input_tokens / counted if counted else 0.0,
+            marks.get(q.request_id, 0),
         )
     thread = dict(zip(threads["request_id"].to_list(), threads["thread_id"].to_list(), strict=True))
     ratios: dict[str | None, float] = {k: v for k, v in (calibration or {}).items()}
     return Traffic(rows, rows["request_id"].to_list(), logged, body, thread, ratios)
 
 
-def _breakpoints(seq: Sequence) -> dict[str, dict[int, str]]:
-    """request_id -> input message index -> the TTL of the cache breakpoint the request set there."""
+def _breakpoints(seq: Sequence) -> tuple[dict[str, dict[int, str]], dict[str, int]]:
+    """request_id -> input message index -> the TTL of the cache breakpoint the request set there; and
+    request_id -> how many content blocks carry one (a message's `breakpoints`, one where a row stored before
+    migration 11 has none)."""
     m = seq.messages
     if "breakpoint" not in m.columns or m.is_empty():
-        return {}
+        return {}, {}
     marked = m.filter(pl.col("breakpoint").is_not_null() & ~pl.col("is_output"))
     if marked.is_empty():
-        return {}
+        return {}, {}
+    n = pl.col("breakpoints").fill_null(1) if "breakpoints" in m.columns else pl.lit(1)
     # position counts input messages before outputs, so it is the index into the request's input list
     ids = seq.requests["request_id"].to_list()
     out: dict[str, dict[int, str]] = {}
-    for req, pos, ttl in marked.select("req", "position", "breakpoint").iter_rows():
-        out.setdefault(ids[req - 1], {})[pos] = ttl
-    return out
+    marks: dict[str, int] = {}
+    for req, pos, ttl, k in marked.select("req", "position", "breakpoint", n.alias("n")).iter_rows():
+        rid = ids[req - 1]
+        out.setdefault(rid, {})[pos] = ttl
+        marks[rid] = marks.get(rid, 0) + k
+    return out, marks
 
 
 @dataclass(slots=True)

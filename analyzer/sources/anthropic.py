@@ -13,22 +13,35 @@ from typing import Any
 
 from analyzer.sources.base import RecordError, Request, Source
 from analyzer.sources.envelope import STREAMED, begin, envelope, is_invoke_uri, pair, without_usage
-from analyzer.sources.fields import breakpoint_ttl, canonical_json, count, first_str, text_of
+from analyzer.sources.fields import breakpoint_blocks, breakpoint_ttl, canonical_json, count, first_str, text_of
 
 
-def anthropic_messages(req: dict[str, Any], breakpoints: dict[int, str] | None = None) -> list[tuple[str, str, bool]]:
+def anthropic_messages(
+    req: dict[str, Any], breakpoints: dict[int, str] | None = None, blocks: dict[int, int] | None = None
+) -> list[tuple[str, str, bool]]:
     """In cache-prefix order: tools, system, messages. Fills `breakpoints` (message index -> TTL) with the
-    cache_control markers found; a top-level `cache_control` (automatic caching) marks the last message."""
+    cache_control markers found, and `blocks` (message index -> how many) where more than one block of a message
+    carries one; a top-level `cache_control` (automatic caching) marks the last message, one breakpoint more."""
     out: list[tuple[str, str, bool]] = []
     bps = breakpoints if breakpoints is not None else {}
-    if req.get("tools"):
-        if ttl := breakpoint_ttl(req["tools"]):
+    many = blocks if blocks is not None else {}
+
+    last: Any = None  # the content of the last entry, where a top-level cache_control puts its breakpoint
+
+    def mark(node: Any) -> None:
+        nonlocal last
+        last = node
+        if ttl := breakpoint_ttl(node):
             bps[len(out)] = ttl
+            if (n := breakpoint_blocks(node)) > 1:
+                many[len(out)] = n
+
+    if req.get("tools"):
+        mark(req["tools"])
         out.append(("tools", canonical_json(req["tools"]), False))
     system = req.get("system")
     if system:
-        if ttl := breakpoint_ttl(system):
-            bps[len(out)] = ttl
+        mark(system)
         out.append(("system", text_of(system), False))
     messages = req.get("messages") or []
     if not isinstance(messages, list):
@@ -36,8 +49,7 @@ def anthropic_messages(req: dict[str, Any], breakpoints: dict[int, str] | None =
     for m in messages:
         if isinstance(m, dict):
             content = m.get("content")
-            if ttl := breakpoint_ttl(content):
-                bps[len(out)] = ttl
+            mark(content)
             role = str(m.get("role") or "user")
             if (
                 isinstance(content, list)
@@ -47,7 +59,13 @@ def anthropic_messages(req: dict[str, Any], breakpoints: dict[int, str] | None =
                 role = "tool"  # a user turn that only returns tool results, as OpenAI's role "tool"
             out.append((role, text_of(content), False))
     if isinstance(req.get("cache_control"), dict) and out:
-        bps[len(out) - 1] = str(req["cache_control"].get("ttl") or "5m")
+        i = len(out) - 1
+        tail = last[-1] if isinstance(last, list) and last else last
+        if i in bps and not (isinstance(tail, dict) and isinstance(tail.get("cache_control"), dict)):
+            # the automatic breakpoint marks the last block, one more block with cache_control than the explicit
+            # ones on this message (Anthropic counts them together: "Found 5" with four explicit)
+            many[i] = many.get(i, 1) + 1
+        bps[i] = str(req["cache_control"].get("ttl") or "5m")
     return out
 
 
@@ -156,7 +174,7 @@ class Anthropic(Source):
         r = begin(obj, env, model, provider="anthropic", ids=(resp.get("id"),))
         usage = resp.get("usage")
         reply = resp.get("content")
-        r.messages = anthropic_messages(req, r.breakpoints) + (
+        r.messages = anthropic_messages(req, r.breakpoints, r.breakpoint_blocks) + (
             [("assistant", text_of(reply), True)] if reply is not None else []
         )
         if isinstance(usage, dict):

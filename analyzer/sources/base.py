@@ -105,6 +105,9 @@ class Request:
     # Cache breakpoints the request set: index into `messages` -> TTL ("5m", "1h"; "auto" for OpenAI's
     # explicit prompt_cache_breakpoint). Empty when the request set none.
     breakpoints: dict[int, str] = field(default_factory=dict)
+    # Where more than one block of a message carries a breakpoint: index -> how many (absent: one). Anthropic's
+    # maximum of 4 counts blocks, not messages.
+    breakpoint_blocks: dict[int, int] = field(default_factory=dict)
     # Block-hash traces: ids of the request's fixed-size token blocks, in order (no text), and the time in
     # milliseconds from the trace's start (traces carry no calendar time).
     blocks: list[int] | None = None

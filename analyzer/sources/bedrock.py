@@ -87,7 +87,7 @@ class BedrockConverse(Source):
         )
         r.endpoint = "converse-stream" if env.stream is not None else "converse"
         r.has_tools = bool(sub(req, "toolConfig", "tools"))
-        r.messages = converse_messages(req, r.breakpoints)
+        r.messages = converse_messages(req, r.breakpoints, r.breakpoint_blocks)
         reply = sub(resp, "output", "message", "content")
         if reply is not None:
             r.messages.append(("assistant", text_of(reply), True))
@@ -162,7 +162,7 @@ class BedrockInvocationLog(Source):
         body = inp.get("inputBodyJson")
         if isinstance(body, dict):
             r.has_tools = bool(sub(body, "toolConfig", "tools") or body.get("tools"))
-            r.messages = invoke_messages(body, r.breakpoints)
+            r.messages = invoke_messages(body, r.breakpoints, r.breakpoint_blocks)
         reply = out.get("outputBodyJson")
         if isinstance(reply, dict):
             text = invoke_reply(reply)

@@ -179,44 +179,57 @@ def _header(headers: Any, name: str) -> Any:
     return None
 
 
-def _blocks(content: Any, breakpoints: dict[int, str], index: int) -> str:
-    """Text of Converse content blocks without their cachePoint markers, which become a breakpoint."""
+def _blocks(content: Any, breakpoints: dict[int, str], index: int, blocks: dict[int, int]) -> str:
+    """Text of Converse content blocks without their cachePoint markers, which become a breakpoint (counted in
+    `blocks` where a message carries more than one)."""
     if not isinstance(content, list):
         return text_of(content)
     kept = []
+    marks = 0
     for b in content:
         if isinstance(b, dict) and "cachePoint" in b:
             breakpoints[index] = str(sub(b, "cachePoint", "ttl") or "5m")
+            marks += 1
         else:
             kept.append(b)
+    if marks > 1:
+        blocks[index] = marks
     return text_of(kept)
 
 
-def converse_messages(req: dict[str, Any], breakpoints: dict[int, str]) -> list[tuple[str, str, bool]]:
+def converse_messages(
+    req: dict[str, Any], breakpoints: dict[int, str], blocks: dict[int, int] | None = None
+) -> list[tuple[str, str, bool]]:
     """The Converse message shape (bedrock.py's Converse logs), which Nova's InvokeModel bodies share, in
-    cache-prefix order: tools, system, messages."""
+    cache-prefix order: tools, system, messages. Each cachePoint block is one breakpoint (Bedrock allows 4 per
+    request, as Anthropic's API)."""
+    many = blocks if blocks is not None else {}
     out: list[tuple[str, str, bool]] = []
     tools = sub(req, "toolConfig", "tools")
     if isinstance(tools, list) and tools:
         plain = [t for t in tools if not (isinstance(t, dict) and "cachePoint" in t)]
         if len(plain) < len(tools):
             breakpoints[0] = "5m"
+            if len(tools) - len(plain) > 1:
+                many[0] = len(tools) - len(plain)
         out.append(("tools", canonical_json(plain), False))
     system = req.get("system")
     if system:
-        out.append(("system", _blocks(system, breakpoints, len(out)), False))
+        out.append(("system", _blocks(system, breakpoints, len(out), many), False))
     for m in req.get("messages") or []:
         if isinstance(m, dict):
-            out.append((str(m.get("role") or "user"), _blocks(m.get("content"), breakpoints, len(out)), False))
+            out.append((str(m.get("role") or "user"), _blocks(m.get("content"), breakpoints, len(out), many), False))
     return out
 
 
-def invoke_messages(req: dict[str, Any], breakpoints: dict[int, str]) -> list[tuple[str, str, bool]]:
+def invoke_messages(
+    req: dict[str, Any], breakpoints: dict[int, str], blocks: dict[int, int] | None = None
+) -> list[tuple[str, str, bool]]:
     """The request's messages, whatever the family's body (Anthropic/Nova messages, Titan inputText, a prompt)."""
     if isinstance(req.get("messages"), list):
         if "anthropic_version" in req or isinstance(req.get("tools"), list):
-            return anthropic_messages(req, breakpoints)
-        return converse_messages(req, breakpoints)
+            return anthropic_messages(req, breakpoints, blocks)
+        return converse_messages(req, breakpoints, blocks)
     out: list[tuple[str, str, bool]] = []
     if isinstance(req.get("chat_history"), list):  # Cohere Command R
         for m in req["chat_history"]:
@@ -280,7 +293,7 @@ def parse_invoke_pair(obj: dict[str, Any], model: str) -> Request:
     )
     r.endpoint = "invoke"
     r.has_tools = bool(req.get("tools") or sub(req, "toolConfig", "tools"))
-    r.messages = invoke_messages(req, r.breakpoints)
+    r.messages = invoke_messages(req, r.breakpoints, r.breakpoint_blocks)
     reply = invoke_reply(resp)
     if reply is not None:
         r.messages.append(("assistant", reply, True))

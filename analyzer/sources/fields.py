@@ -147,6 +147,18 @@ def breakpoint_ttl(node: Any) -> str | None:
     return None
 
 
+def breakpoint_blocks(node: Any) -> int:
+    """How many blocks in this content carry a cache breakpoint: Anthropic counts each block with cache_control
+    towards its maximum of 4 per request (more is a 400, "A maximum of 4 blocks with cache_control may be
+    provided"), so a message sent as two marked blocks sets two."""
+    if isinstance(node, dict):
+        n = int(isinstance(node.get("cache_control"), dict) or isinstance(node.get("prompt_cache_breakpoint"), dict))
+        return n + sum(breakpoint_blocks(v) for v in node.values() if isinstance(v, list | dict))
+    if isinstance(node, list):
+        return sum(breakpoint_blocks(v) for v in node)
+    return 0
+
+
 def canonical_json(value: Any) -> str:
     if isinstance(value, dict) and any(k in value for k in _CACHE_MARKERS):
         value = {k: v for k, v in value.items() if k not in _CACHE_MARKERS}
