@@ -43,6 +43,7 @@ from analyzer.providers import (
     rule_of,
 )
 from analyzer.savings.engine import Engine, Replayer
+from analyzer.savings.levers import Body
 from analyzer.savings.traffic import Call, price_as_billed
 
 CAUSES: dict[str, tuple[str, str]] = {
@@ -81,14 +82,24 @@ class _Req:
 def _prepare(engine: Engine) -> list[_Req]:
     t = engine.traffic
     out = []
+    last: dict[str, tuple[Body, list[int], int, int]] = {}  # thread -> its last body, nodes and chain state
     for c in sorted(engine.base.calls, key=lambda c: c.ts):
         body = t.body.get(c.call_id)
         if c.nodes is None or not c.nodes or body is None or rule_of(c.provider, c.model, c.ts) is None:
             continue
+        thread = t.thread.get(c.call_id, c.call_id)
         chain = PrefixChain(0)  # no model in the seed: a conversation's prefixes match across models
-        for role, cid in zip(body.roles, body.cids, strict=True):
+        done = 0
+        prev = last.get(thread)
+        if prev is not None:  # the thread's last request, plus more: only the new messages are hashed
+            pb, n = prev[0], len(prev[0].cids)
+            if n <= len(body.cids) and body.cids[:n] == pb.cids and body.roles[:n] == pb.roles:
+                chain.nodes, chain.h, chain.sys_end = list(prev[1]), prev[2], prev[3]
+                done = n
+        for role, cid in zip(body.roles[done:], body.cids[done:], strict=True):
             chain.add(role, cid)
-        out.append(_Req(c, t.thread.get(c.call_id, c.call_id), body.roles, chain.nodes, body.marks))
+        last[thread] = (body, chain.nodes, chain.h, chain.sys_end)
+        out.append(_Req(c, thread, body.roles, chain.nodes, body.marks))
     return out
 
 
@@ -103,6 +114,7 @@ def _simulate(reqs: list[_Req], lift: set[str], info: dict[str, Any] | None = No
     live: dict[tuple[str | None, ...], dict[int, tuple[float, float]]] = {}
     last_of_thread: dict[str, _Req] = {}
     out: dict[str, int] = {}
+    expiry_lifted = "expired" in lift
     for r in reqs:
         c = r.call
         rule = rule_of(c.provider, c.model, c.ts)
@@ -119,20 +131,32 @@ def _simulate(reqs: list[_Req], lift: set[str], info: dict[str, Any] | None = No
         if explicit:
             limit = max((i for i, _ in c.bps), default=-1)
         hit, gap = -1, None
-        for k in range(min(limit, len(r.nodes) - 1), -1, -1):
-            found = [e for st in stores if (e := st.get(r.nodes[k])) is not None]
-            live_ = [e for e in found if "expired" in lift or c.ts - e[0] <= e[1]]
-            if live_:
-                hit, gap = k, c.ts - max(e[0] for e in live_)
-                break
+        if len(stores) == 1:  # the usual case, without a list per node
+            get = entries.get
+            for k in range(min(limit, len(r.nodes) - 1), -1, -1):
+                e = get(r.nodes[k])
+                if e is not None and (expiry_lifted or c.ts - e[0] <= e[1]):
+                    hit, gap = k, c.ts - e[0]
+                    break
+        else:
+            for k in range(min(limit, len(r.nodes) - 1), -1, -1):
+                found = [e for st in stores if (e := st.get(r.nodes[k])) is not None]
+                live_ = [e for e in found if expiry_lifted or c.ts - e[0] <= e[1]]
+                if live_:
+                    hit, gap = k, c.ts - max(e[0] for e in live_)
+                    break
         read = _grain(c.cum[hit], minimum, step, keep_min) if hit >= 0 else 0
         if "prefix_changed" in lift:
             p = last_of_thread.get(r.thread)
             same = (p.call.provider, p.call.model, p.call.key) == (c.provider, c.model, c.key) if p else False
             if p is not None and (same or ("scope" in lift and p.call.provider == c.provider)):
-                m = 0
-                while m < min(len(p.roles), len(r.roles)) and p.roles[m] == r.roles[m]:
-                    m += 1
+                n = min(len(p.roles), len(r.roles))
+                if p.roles[:n] == r.roles[:n]:  # the usual case, compared in one step
+                    m = n
+                else:
+                    m = 0
+                    while p.roles[m] == r.roles[m]:
+                        m += 1
                 cand = _grain(c.cum[m - 1], minimum, step, keep_min) if m > 0 else 0
                 if cand > read:
                     read = cand
