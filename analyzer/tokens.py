@@ -6,7 +6,9 @@ Gemini, DeepSeek: o200k scaled by a ratio calibrated on the log's own reported i
 
 from __future__ import annotations
 
-import os
+import binascii
+import hashlib
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from importlib import resources
@@ -29,21 +31,33 @@ def _local_bpe(name: str):
     path = resources.files("analyzer") / "data" / "tokenizers" / f"{name}.tiktoken"
 
     def load(_url: str, expected_hash: str | None = None) -> dict[bytes, int]:
-        # tiktoken's own constructor, with the download replaced by our shipped, hash-checked copy. An empty
-        # TIKTOKEN_CACHE_DIR stops tiktoken from copying the file into a cache folder on every new machine.
-        with mock.patch.dict(os.environ, {"TIKTOKEN_CACHE_DIR": ""}):
-            return tiktoken.load.load_tiktoken_bpe(str(path), expected_hash=EXPECTED_SHA256[name])
+        # What tiktoken.load.load_tiktoken_bpe returns for this file, read from our shipped copy and checked
+        # against tiktoken's pinned hash: binascii decodes each token without base64.b64decode's Python wrapper
+        # (0.4 of the 0.5 s the file took to load), and nothing is copied into a cache folder.
+        data = path.read_bytes()
+        if hashlib.sha256(data).hexdigest() != EXPECTED_SHA256[name]:
+            raise ValueError(f"the shipped tokenizer file {name}.tiktoken does not match its pinned hash")
+        a2b = binascii.a2b_base64
+        return {a2b(token): int(rank) for token, rank in (line.split() for line in data.splitlines() if line)}
 
     return load
 
 
+_LOADING = threading.Lock()
+
+
 @cache
-def encoding(name: str = DEFAULT_ENCODING) -> tiktoken.Encoding:
-    if name not in EXPECTED_SHA256:
-        raise ValueError(f"unknown encoding {name!r}")
+def _encoding(name: str) -> tiktoken.Encoding:
     with mock.patch.object(openai_public, "load_tiktoken_bpe", _local_bpe(name)):
         params = getattr(openai_public, name)()
     return tiktoken.Encoding(**params)
+
+
+def encoding(name: str = DEFAULT_ENCODING) -> tiktoken.Encoding:
+    if name not in EXPECTED_SHA256:
+        raise ValueError(f"unknown encoding {name!r}")
+    with _LOADING:  # threads asking at once load the file once
+        return _encoding(name)
 
 
 def encoding_for(model: str) -> str:

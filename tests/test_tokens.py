@@ -75,9 +75,25 @@ def test_loading_never_reads_a_url(monkeypatch):
         return real(blobpath)
 
     monkeypatch.setattr(tiktoken.load, "read_file", spy)
-    tokens.encoding.cache_clear()
+    tokens._encoding.cache_clear()
     try:
         assert tokens.count("offline", "cl100k_base") > 0
     finally:
-        tokens.encoding.cache_clear()
-    assert seen and all(p.endswith("cl100k_base.tiktoken") for p in seen)
+        tokens._encoding.cache_clear()
+    # the shipped file is read directly: tiktoken reads nothing, and never a URL
+    assert all(p.endswith("cl100k_base.tiktoken") for p in seen)
+
+
+@pytest.mark.parametrize("name", tokens.ENCODINGS)
+def test_shipped_loader_gives_tiktokens_own_ranks(name, monkeypatch):
+    """Our loader (binascii, no cache folder) must give exactly what tiktoken's load_tiktoken_bpe gives."""
+    path = resources.files("analyzer") / "data" / "tokenizers" / f"{name}.tiktoken"
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", "")
+    theirs = tiktoken.load.load_tiktoken_bpe(str(path), expected_hash=tokens.EXPECTED_SHA256[name])
+    assert tokens._local_bpe(name)("unused") == theirs
+
+
+def test_shipped_loader_refuses_a_file_that_does_not_match_its_hash(monkeypatch):
+    monkeypatch.setitem(tokens.EXPECTED_SHA256, "cl100k_base", "0" * 64)
+    with pytest.raises(ValueError, match="pinned hash"):
+        tokens._local_bpe("cl100k_base")("unused")
