@@ -10,6 +10,7 @@ only, no pricing and no traffic. Each rule names the provider page it is taken f
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -100,6 +101,7 @@ LOOKBACK_BLOCKS = 20  # Anthropic checks for a hit at most this many blocks befo
 MAX_BREAKPOINTS = 4  # Anthropic: at most 4 cache_control breakpoints per request
 
 
+@functools.cache  # asked once per replayed call: a few rules and models, millions of calls
 def min_tokens(rule: CacheRule, model: str) -> int:
     m = model.lower()
     if rule.provider == "anthropic":
@@ -120,6 +122,7 @@ def min_tokens(rule: CacheRule, model: str) -> int:
     return rule.min_tokens
 
 
+@functools.cache
 def case_ttl(rule: CacheRule, case: str) -> float:
     return {"central": rule.ttl_s, "low": rule.ttl_low_s, "high": rule.ttl_high_s}[case]
 

@@ -138,12 +138,14 @@ def _simulate(reqs: list[_Req], lift: set[str], info: dict[str, Any] | None = No
                 if e is not None and (expiry_lifted or c.ts - e[0] <= e[1]):
                     hit, gap = k, c.ts - e[0]
                     break
-        else:
+        else:  # the scope's store and the conversation's: the newest live use of the two
+            get0, get1 = stores[0].get, stores[1].get
             for k in range(min(limit, len(r.nodes) - 1), -1, -1):
-                found = [e for st in stores if (e := st.get(r.nodes[k])) is not None]
-                live_ = [e for e in found if expiry_lifted or c.ts - e[0] <= e[1]]
-                if live_:
-                    hit, gap = k, c.ts - max(e[0] for e in live_)
+                e0, e1 = get0(r.nodes[k]), get1(r.nodes[k])
+                t0 = e0[0] if e0 is not None and (expiry_lifted or c.ts - e0[0] <= e0[1]) else None
+                t1 = e1[0] if e1 is not None and (expiry_lifted or c.ts - e1[0] <= e1[1]) else None
+                if t0 is not None or t1 is not None:
+                    hit, gap = k, c.ts - (t0 if t1 is None else t1 if t0 is None else max(t0, t1))
                     break
         read = _grain(c.cum[hit], minimum, step, keep_min) if hit >= 0 else 0
         if "prefix_changed" in lift:
