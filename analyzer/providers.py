@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # one object per rule: compared and hashed by identity (a cheap cache key)
 class CacheRule:
     provider: str
     mode: str  # "automatic" (every prefix is cached) or "explicit" (only at breakpoints)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from operator import attrgetter
 from typing import Any, Protocol
 
 import polars as pl
@@ -61,7 +62,7 @@ def simulate(
     seen: dict[Scope, dict[int, tuple[float, int]]] = {}  # V4: node -> (last use, requests)
     input_ends: dict[Scope, dict[int, tuple[float, int]]] = {}  # V4: input-end node -> (use, 1)
     out: dict[str, tuple[int, int, int]] = {}
-    for c in sorted(calls, key=lambda c: c.ts):
+    for c in sorted(calls, key=attrgetter("ts")):
         rule = rule_of(c.provider, c.model, c.ts)
         if c.nodes is None or rule is None or not c.nodes:
             out[c.call_id] = c.logged_cache if not c.changed else (0, 0, 0)

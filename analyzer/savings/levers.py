@@ -170,9 +170,9 @@ class Compact(Trim):
         keep = self._keep(body, cut)
         extra = [("user", summary, self.summary_tokens)] if summary is not None else []
         size = body.size(keep) * scale
-        size += sum(t + tokens.TOKENS_PER_MESSAGE for _, _, t in extra) * scale
-        new_cut = _repaired_cut(body.roles, n)
-        if size >= self.at and new_cut > max(cut, head + 1):
+        if extra:
+            size += sum(t + tokens.TOKENS_PER_MESSAGE for _, _, t in extra) * scale
+        if size >= self.at and (new_cut := _repaired_cut(body.roles, n)) > max(cut, head + 1):
             # the summariser reads what would have been sent, plus its instruction, and writes the summary
             state["call"] = (keep, extra)
             state["count"] = state.get("count", 0) + 1

@@ -29,6 +29,7 @@ cost minus its ideal cost. A request with several obstacles credits the later on
 from __future__ import annotations
 
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any
 
 import polars as pl
@@ -83,7 +84,7 @@ def _prepare(engine: Engine) -> list[_Req]:
     t = engine.traffic
     out = []
     last: dict[str, tuple[Body, list[int], int, int]] = {}  # thread -> its last body, nodes and chain state
-    for c in sorted(engine.base.calls, key=lambda c: c.ts):
+    for c in sorted(engine.base.calls, key=attrgetter("ts")):
         body = t.body.get(c.call_id)
         if c.nodes is None or not c.nodes or body is None or rule_of(c.provider, c.model, c.ts) is None:
             continue
@@ -145,7 +146,8 @@ def _simulate(reqs: list[_Req], lift: set[str], info: dict[str, Any] | None = No
                 t0 = e0[0] if e0 is not None and (expiry_lifted or c.ts - e0[0] <= e0[1]) else None
                 t1 = e1[0] if e1 is not None and (expiry_lifted or c.ts - e1[0] <= e1[1]) else None
                 if t0 is not None or t1 is not None:
-                    hit, gap = k, c.ts - (t0 if t1 is None else t1 if t0 is None else max(t0, t1))
+                    newest = max(t for t in (t0, t1) if t is not None)
+                    hit, gap = k, c.ts - newest
                     break
         read = _grain(c.cum[hit], minimum, step, keep_min) if hit >= 0 else 0
         if "prefix_changed" in lift:
