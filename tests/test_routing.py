@@ -187,3 +187,77 @@ def test_routing_away_the_first_turn_costs_the_next_turn_its_cache(runner, tmp_p
     # saving is inside it
     assert e["backtest"]["band_usd"] == pytest.approx(read * (2.5e-6 - 1.25e-6), rel=1e-6)
     assert e["verdict"] == "nothing to gain"
+
+
+def _looks_like_code_or_maths_by_word_set(text: str) -> bool:
+    """The classifier as first written (every word of the message in a set): the oracle for the faster one."""
+    import re
+
+    from analyzer.savings.routing import _CODE_SYMBOLS, _CODE_WORDS
+
+    if _CODE_SYMBOLS.search(text):
+        return True
+    low = text.lower()
+    words = set(re.findall(r"[a-z]+", low))
+    return bool(words & _CODE_WORDS) or ("select" in words and "from" in words) or "stack trace" in low
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "What is a function?",
+        "functions are fun",  # not the word 'function'
+        "dysfunction",
+        "Please PROVE it",
+        "improve this",
+        "select the best option from the list",
+        "SELECT name FROM users",
+        "selected from",
+        "I hit a stack trace",
+        "stack  trace",
+        "my_function()",  # '_' is not a letter: 'function' stands alone
+        "function2",
+        "\u212aelvin function",  # the Kelvin sign lower-cases to a plain k
+        "regex?",
+        "traceback:",
+        "",
+        "hello there",
+        "1 + 1",
+        "x => y",
+        "$$a$$",
+        "\\frac{1}{2}",
+        "\\summary",  # not \\sum: a letter follows
+        "a\\int",
+        "if x {\n  y\n}",
+        "{ not at a line end",
+        "def f(x)",
+        "undef x",
+        "class A:",
+        "subclass B",
+        "2 ^3",
+        "a-b",
+        "```py",
+        "\u0661 + \u0662",  # Arabic-Indic digits are digits too
+    ],
+)
+def test_code_or_maths_classifier_equals_the_word_set_one(text):
+    from analyzer.savings.routing import looks_like_code_or_maths
+
+    assert looks_like_code_or_maths(text) == _looks_like_code_or_maths_by_word_set(text)
+
+
+def test_code_or_maths_classifier_equals_the_word_set_one_on_any_text():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from analyzer.savings.routing import looks_like_code_or_maths
+
+    words = st.sampled_from(["function", "select", "from", "prove", "stack", "trace", "ion", "x", "_", " ", "\n"])
+    texts = st.one_of(st.text(max_size=60), st.lists(st.one_of(words, st.text(max_size=3)), max_size=12).map("".join))
+
+    @settings(max_examples=400, deadline=None)
+    @given(texts)
+    def check(text):
+        assert looks_like_code_or_maths(text) == _looks_like_code_or_maths_by_word_set(text)
+
+    check()

@@ -16,6 +16,7 @@ answers well enough is for you to test.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import re
 import tomllib
 import zlib
@@ -43,20 +44,48 @@ MAX_USER_TOKENS = 300
 MAX_OUTPUT_TOKENS = 400
 MAX_INPUT_TOKENS = 8000
 MAX_TURN = 4
-# Code or maths in the last user message: symbols first (one cheap case-sensitive pass), then words.
+# Code or maths in the last user message: symbols first (case-sensitive), then words. _CODE_SYMBOLS defines the
+# symbols; _has_code_symbols runs it branch by branch.
 _CODE_SYMBOLS = re.compile(
     r"```|=>|\$\$|\\(?:frac|sum|int)\b|\d\s*[-+*/^=]\s*\d|\{\s*$|\bdef \w|\bclass \w", re.MULTILINE
 )
 _CODE_WORDS = frozenset({"function", "prove", "theorem", "integral", "derivative", "equation", "regex", "traceback"})
-_WORDS = re.compile(r"[a-z]+")
+_DIGIT_OP_DIGIT = re.compile(r"\d\s*[-+*/^=]\s*\d")
+_TEX = re.compile(r"\\(?:frac|sum|int)\b")
+_OPEN_BRACE_AT_END = re.compile(r"\{\s*$", re.MULTILINE)
+_DEF_OR_CLASS = re.compile(r"\bdef \w|\bclass \w")
 
 
+def _has_code_symbols(text: str) -> bool:
+    """`_CODE_SYMBOLS.search(text)`, branch by branch, each regex run only where its literal part occurs: one
+    alternation of eight branches tried at every character was most of the classifier's time."""
+    return (
+        "```" in text
+        or "=>" in text
+        or "$$" in text
+        or ("\\" in text and _TEX.search(text) is not None)
+        or ("{" in text and _OPEN_BRACE_AT_END.search(text) is not None)
+        or (("def " in text or "class " in text) and _DEF_OR_CLASS.search(text) is not None)
+        or _DIGIT_OP_DIGIT.search(text) is not None
+    )
+
+
+# Every word the classifier looks for, as a whole word of the lower-cased text (a run of a-z letters, nothing
+# more on either side), found in one pass
+_WORDS_SOUGHT = re.compile(r"(?<![a-z])(" + "|".join(sorted({*_CODE_WORDS, "select", "from"})) + r")(?![a-z])")
+
+
+@functools.lru_cache(maxsize=4096)  # a product's repeated messages are classified once
 def looks_like_code_or_maths(text: str) -> bool:
-    if _CODE_SYMBOLS.search(text):
+    """Symbols of code or maths, one of the code words, SELECT .. FROM, or a stack trace. The words are searched
+    for, not split out: a set of every word of every message was 2.8 s of the parent's 25 at 100k calls."""
+    if _has_code_symbols(text):
         return True
     low = text.lower()
-    words = set(_WORDS.findall(low))
-    return bool(words & _CODE_WORDS) or ("select" in words and "from" in words) or "stack trace" in low
+    if "stack trace" in low:
+        return True
+    found = set(_WORDS_SOUGHT.findall(low))
+    return bool(found & _CODE_WORDS) or {"select", "from"} <= found
 
 
 @dataclass(frozen=True)
