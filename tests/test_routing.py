@@ -261,3 +261,39 @@ def test_code_or_maths_classifier_equals_the_word_set_one_on_any_text():
         assert looks_like_code_or_maths(text) == _looks_like_code_or_maths_by_word_set(text)
 
     check()
+
+
+def test_classify_all_gives_classify_of_every_row():
+    """The vectorised classifier against the one-row one, on each reason, the boundaries and missing values."""
+    import polars as pl
+
+    from analyzer.savings.routing import MAX_INPUT_TOKENS, MAX_OUTPUT_TOKENS, MAX_TURN, MAX_USER_TOKENS, classify_all
+
+    base = {"text": "where is my parcel", "user_tokens": 5, "output_tokens": 50, "input_tokens": 300,
+            "has_tools": False, "turn": 1}  # fmt: skip
+    changes = [
+        {}, {"text": None}, {"text": "2 + 2"}, {"text": "select a from b"},
+        {"user_tokens": MAX_USER_TOKENS}, {"user_tokens": MAX_USER_TOKENS + 1},
+        {"output_tokens": MAX_OUTPUT_TOKENS}, {"output_tokens": MAX_OUTPUT_TOKENS + 1},
+        {"input_tokens": MAX_INPUT_TOKENS}, {"input_tokens": MAX_INPUT_TOKENS + 1},
+        {"has_tools": True}, {"has_tools": None},
+        {"turn": None}, {"turn": 0}, {"turn": MAX_TURN}, {"turn": MAX_TURN + 1},
+        {"text": None, "user_tokens": MAX_USER_TOKENS + 1},  # the first reason wins
+        {"user_tokens": MAX_USER_TOKENS + 1, "output_tokens": MAX_OUTPUT_TOKENS + 1, "turn": 9},
+        {"has_tools": True, "text": "def f(x):"},
+    ]  # fmt: skip
+    rows = [{**base, **c} for c in changes]
+    frame = pl.DataFrame(
+        rows,
+        schema={
+            "text": pl.String,
+            "user_tokens": pl.Int64,
+            "output_tokens": pl.Int64,
+            "input_tokens": pl.Int64,
+            "has_tools": pl.Boolean,
+            "turn": pl.Int64,
+        },  # fmt: skip
+    )
+    expected = [classify(r) for r in rows]
+    assert len(set(expected)) >= 8  # every reason is exercised
+    assert classify_all(frame) == expected

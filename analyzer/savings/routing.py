@@ -148,10 +148,13 @@ def _matches(rule: Rule, row: dict[str, Any]) -> bool:
     )
 
 
+NO_TEXT = "no message text (ingested with --no-text, or no user message)"
+
+
 def classify(row: dict[str, Any]) -> str | None:
     """Why the request is not simple, or None when it is."""
     if row["text"] is None:
-        return "no message text (ingested with --no-text, or no user message)"
+        return NO_TEXT
     if row["user_tokens"] > MAX_USER_TOKENS:
         return "long user message"
     if row["output_tokens"] > MAX_OUTPUT_TOKENS:
@@ -165,6 +168,33 @@ def classify(row: dict[str, Any]) -> str | None:
     if looks_like_code_or_maths(row["text"]):
         return "code or maths"
     return None
+
+
+def classify_all(frame: pl.DataFrame) -> list[str | None]:
+    """`classify` of every row, in order: the checks on numbers as one polars expression, the text looked at only
+    where they pass (no dict per row: 100k of them were 1.6 s of the parent's savings thread)."""
+    turn = pl.col("turn").fill_null(0)
+    why = (
+        pl.when(pl.col("text").is_null())
+        .then(pl.lit(NO_TEXT))
+        .when(pl.col("user_tokens") > MAX_USER_TOKENS)
+        .then(pl.lit("long user message"))
+        .when(pl.col("output_tokens") > MAX_OUTPUT_TOKENS)
+        .then(pl.lit("long answer"))
+        .when(pl.col("input_tokens") > MAX_INPUT_TOKENS)
+        .then(pl.lit("large context"))
+        .when(pl.col("has_tools").fill_null(False))
+        .then(pl.lit("uses tools"))
+        .when(pl.when(turn == 0).then(1).otherwise(turn) > MAX_TURN)
+        .then(pl.lit("deep in a conversation"))
+        .otherwise(pl.lit(None, dtype=pl.String))
+    )
+    whys = frame.select(why.alias("why"))["why"].to_list()
+    texts = frame["text"].to_list()
+    return [
+        w if w is not None else ("code or maths" if looks_like_code_or_maths(t) else None)
+        for w, t in zip(whys, texts, strict=True)
+    ]
 
 
 @dataclass
@@ -198,18 +228,27 @@ def plan_routing(
         return None
     targets: dict[str, str] = {}
     reasons: dict[str | None, int] = {}
-    for row in frame.iter_rows(named=True):
-        target = None
-        if rules is not None:
-            target = next((r.route_to for r in rules if _matches(r, row)), None)
-        else:
-            why = classify(row)
+    resolved: dict[str, str | None] = {}  # target -> its catalogue key
+
+    def route(request_id: str, target: str | None, model_key: str | None) -> None:
+        if target:
+            if target not in resolved:
+                resolved[target] = cat.resolve(target).key
+            if resolved[target] not in (None, model_key):
+                targets[request_id] = target
+
+    if rules is not None:
+        for row in frame.iter_rows(named=True):
+            route(row["request_id"], next((r.route_to for r in rules if _matches(r, row)), None), row["model_key"])
+    else:
+        cols = (frame[c].to_list() for c in ("request_id", "provider", "model_key"))
+        for why, rid, provider, model_key in zip(classify_all(frame), *cols, strict=True):
+            target = None
             if why is None:
-                target = ROUTING_TARGETS.get(row["provider"] or "")
+                target = ROUTING_TARGETS.get(provider or "")
                 why = None if target else "no cheaper model listed for this provider"
             reasons[why] = reasons.get(why, 0) + 1
-        if target and cat.resolve(target).key not in (None, row["model_key"]):
-            targets[row["request_id"]] = target
+            route(rid, target, model_key)
     classifier = 0.0
     if rules is None:  # every candidate is classified by a small model, routed or not
         read = int(frame["user_tokens"].fill_null(0).sum()) + CLASSIFIER_PROMPT_TOKENS * frame.height
