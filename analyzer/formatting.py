@@ -40,6 +40,16 @@ def usd(v: float | None) -> str:
     return Money(_usd_text(v, 2 if abs(v) >= 1 or v == 0 else 4), v)
 
 
+def usd_fine(v: float | None, like: float | None = None) -> str:
+    """Money that is often a fraction of a cent (a cache miss): six decimals below a cent, four below a dollar, so
+    that it never reads $0.0000; `like`: v to the decimals that amount needs, so that the as-is and the ideal
+    replays printed beside the misses' cost show it as their difference."""
+    if v is None:
+        return "n/a"
+    ref = abs(v if like is None else like)
+    return Money(_usd_text(v, 2 if ref >= 1 or ref == 0 else 4 if ref >= 0.01 else 6), v)
+
+
 def _usd_text(v: float, decimals: int) -> str:
     sign = "-" if v < 0 and round(abs(v), decimals) > 0 else ""
     return f"{sign}${abs(v):,.{decimals}f}"
