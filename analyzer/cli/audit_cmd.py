@@ -193,6 +193,8 @@ def _budget_alerts(outcome: dict[str, Any], rows: list[dict[str, Any]]) -> None:
     """The audit's budgets: each alert is an alert and a crossed threshold (exit 3)."""
     outcome["budgets"] = rows
     for r in rows:
+        if r.get("note"):
+            outcome["notes"].append(f"budget {r['name']}: {r['note']}")
         for a in r["alerts"]:
             outcome["alerts"].append({"kind": f"budget_{a['kind']}", "message": a["message"]})
             value = r["forecast"]["forecast_usd"] if a["kind"] == "forecast" else r["spent_usd"]
