@@ -63,12 +63,12 @@ def load(path: str) -> list[dict[str, Any]]:
             raise InputError("limit_usd must be a positive number", path=str(where))
         period = b.get("period", "month")
         if period not in ("month", "day"):
-            raise InputError(f'{where}: period must be "month" or "day"')
+            raise InputError('period must be "month" or "day"', path=str(where))
         scopes = [k for k in SCOPES if k in b]
         if len(scopes) > 1:
             raise InputError(f"one scope at most (got {', '.join(scopes)})", path=str(where))
-        if scopes and not isinstance(b[scopes[0]], str):
-            raise InputError(f"{scopes[0]} must be a string", path=str(where))
+        if scopes and (not isinstance(b[scopes[0]], str) or not b[scopes[0]].strip()):
+            raise InputError(f"{scopes[0]} must be a non-empty string", path=str(where))
         shares = b.get("alert_at", [])
         if not isinstance(shares, list) or not all(
             isinstance(s, int | float) and not isinstance(s, bool) and 0 < s <= 10 for s in shares

@@ -65,6 +65,7 @@ def test_zero_days_count_in_the_history():
         ("[[budget]]\nlimit_usd = 5\nperiod = 'week'\n", "period"),
         ("[[budget]]\nlimit_usd = 5\nuser = 'a'\nmodel = 'b'\n", "one scope"),
         ("[[budget]]\nlimit_usd = 5\nteam = 'a'\n", "unknown key"),
+        ("[[budget]]\nlimit_usd = 5\ntag = ''\n", "tag must be a non-empty string"),  # matched no request
         ("[[budget]]\nlimit_usd = 5\nalert_at = 0.5\n", "alert_at"),
         ("limit_usd = 5\n", "no [[budget]]"),
         ("[[budget]\n", "not a TOML file"),
