@@ -106,7 +106,8 @@ def audit(
     spend trend. Re-running adds nothing and rewrites the same files.
 
     Exit codes: 0 no threshold crossed; 3 a threshold crossed (against the window before or the median day of
-    the 7 before); 1 no traffic on the day or unreadable input; 4 --strict and records were rejected.
+    the 7 before) or a --budgets alert; 1 no traffic on the day or unreadable input; 4 --strict and records were
+    rejected.
 
     \b
     Example (cron, 01:10 UTC):
