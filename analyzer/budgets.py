@@ -63,12 +63,12 @@ def load(path: str) -> list[dict[str, Any]]:
             raise InputError("limit_usd must be a positive number", path=str(where))
         period = b.get("period", "month")
         if period not in ("month", "day"):
-            raise InputError(f'{where}: period must be "month" or "day"')
+            raise InputError('period must be "month" or "day"', path=str(where))
         scopes = [k for k in SCOPES if k in b]
         if len(scopes) > 1:
             raise InputError(f"one scope at most (got {', '.join(scopes)})", path=str(where))
-        if scopes and not isinstance(b[scopes[0]], str):
-            raise InputError(f"{scopes[0]} must be a string", path=str(where))
+        if scopes and (not isinstance(b[scopes[0]], str) or not b[scopes[0]].strip()):
+            raise InputError(f"{scopes[0]} must be a non-empty string", path=str(where))
         shares = b.get("alert_at", [])
         if not isinstance(shares, list) or not all(
             isinstance(s, int | float) and not isinstance(s, bool) and 0 < s <= 10 for s in shares
@@ -106,7 +106,8 @@ def forecast(days: dict[date, float], as_of: date) -> dict[str, Any]:
     spent = sum(v for d, v in days.items() if month_start <= d <= as_of)
     dated = [d for d in days if d <= as_of]
     first = max(min(dated), as_of - timedelta(days=HISTORY_DAYS - 1)) if dated else as_of
-    history = [(first + timedelta(days=i)) for i in range((as_of - first).days + 1)]
+    # no spend in the scope yet: no history (not one day of $0), a forecast of the spend so far, no interval
+    history = [(first + timedelta(days=i)) for i in range((as_of - first).days + 1)] if dated else []
     series = [(d, days.get(d, 0.0)) for d in history]
     weekly = len(series) >= WEEKDAY_MIN_DAYS
     groups: dict[int, list[float]] = {}
@@ -143,6 +144,12 @@ def evaluate(budgets: list[dict[str, Any]], priced: pl.DataFrame, as_of: date) -
             "limit_usd": b["limit_usd"],
             "as_of": as_of.isoformat(),
         }
+        if b["scope"] is not None and not days:  # a typo, or a name not as logged, would read as $0 spent
+            dim, value = b["scope"]
+            row["note"] = (
+                f"no priced request with {dim} = {value} in the {HISTORY_DAYS} days to {as_of.isoformat()} "
+                "(scopes match the values as logged)"
+            )
         if b["period"] == "day":
             row |= {"spent_usd": round(days.get(as_of, 0.0), 10), "forecast": None}
         else:
@@ -202,7 +209,9 @@ def lines(rows: list[dict[str, Any]]) -> list[str]:
     for r in rows:
         line = f"Budget     {r['name']}: ${r['spent_usd']:,.2f} of ${r['limit_usd']:,.2f} ({r['share']:.0%})"
         fc = r["forecast"]
-        if fc is not None:
+        if r.get("note"):
+            line += f"; {r['note']}"
+        elif fc is not None:
             line += f"; month-end forecast ${fc['forecast_usd']:,.2f} ({_interval(fc)})"
         if r["alerts"]:
             line += " ALERT"

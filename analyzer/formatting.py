@@ -17,15 +17,42 @@ from typing import Any
 from analyzer.redact import one_line, terminal_safe
 
 
+class Money(str):
+    """An amount as `usd` wrote it, remembering the amount, so that a table can write a whole money column to
+    one precision from the values ($6.1645 beside $0.3908) instead of padding $6.16 with made-up zeros. Text
+    appended to it (" +unpriced") keeps the amount."""
+
+    value: float
+
+    def __new__(cls, text: str, value: float = 0.0) -> Money:  # the default: unpickling, which sets value after
+        m = super().__new__(cls, text)
+        m.value = value
+        return m
+
+    def __add__(self, other: str) -> Money:
+        return Money(str(self) + other, self.value)
+
+
 def usd(v: float | None) -> str:
     """Dollars with cents; sub-dollar amounts keep four decimals so that a sample's cents are not all 0."""
     if v is None:
         return "n/a"
-    sign = "-" if v < 0 and round(abs(v), 4) > 0 else ""
-    v = abs(v)
-    if v >= 1 or v == 0:
-        return f"{sign}${v:,.2f}"
-    return f"{sign}${v:,.4f}"
+    return Money(_usd_text(v, 2 if abs(v) >= 1 or v == 0 else 4), v)
+
+
+def usd_fine(v: float | None, like: float | None = None) -> str:
+    """Money that is often a fraction of a cent (a cache miss): six decimals below a cent, four below a dollar, so
+    that it never reads $0.0000; `like`: v to the decimals that amount needs, so that the as-is and the ideal
+    replays printed beside the misses' cost show it as their difference."""
+    if v is None:
+        return "n/a"
+    ref = abs(v if like is None else like)
+    return Money(_usd_text(v, 2 if ref >= 1 or ref == 0 else 4 if ref >= 0.01 else 6), v)
+
+
+def _usd_text(v: float, decimals: int) -> str:
+    sign = "-" if v < 0 and round(abs(v), decimals) > 0 else ""
+    return f"{sign}${abs(v):,.{decimals}f}"
 
 
 def num(v: int | float | None) -> str:
@@ -144,7 +171,8 @@ _MONEY = re.compile(r"^-?\$[\d,]+\.(\d+)(.*)$")
 
 def _money_columns(rows: Sequence[tuple[str, ...]]) -> list[tuple[str, ...]]:
     """One precision per money column: where some amounts carry four decimals, every amount in the column does
-    (a $0.00 beside $0.0037 becomes $0.0000); amounts of a dollar and more keep cents when all do."""
+    (a $0.00 beside $0.0037 becomes $0.0000, $6.16 from usd(6.1645) beside it $6.1645); amounts of a dollar and
+    more keep cents when all do."""
     if len(rows) < 2:
         return list(rows)
     out = [list(r) for r in rows]
@@ -155,8 +183,11 @@ def _money_columns(rows: Sequence[tuple[str, ...]]) -> list[tuple[str, ...]]:
             continue
         digits = max(len(m.group(1)) for m in parsed if m)
         for r in out[1:]:
-            m = _MONEY.match(r[i]) if r[i] else None
-            if m and len(m.group(1)) < digits:
+            cell = r[i]
+            m = _MONEY.match(cell) if cell else None
+            if m and len(m.group(1)) < digits and isinstance(cell, Money):  # written again from its amount
+                r[i] = _usd_text(cell.value, digits) + m.group(2)
+            elif m and len(m.group(1)) < digits:  # text only: an amount such as $0.00 padded with zeros
                 whole, frac = r[i][: m.start(1) - 1], m.group(1)
                 r[i] = f"{whole}.{frac}{'0' * (digits - len(frac))}{m.group(2)}"
     return [tuple(r) for r in out]

@@ -303,6 +303,36 @@ def test_charts_are_drawn(visit):
     assert not problems, f"{name} report has charts that are not drawn:\n" + "\n".join(problems)
 
 
+# Every label of every chart, as the browser draws it: inside what shows it (the svg, which clips what it holds, or,
+# when the svg lets its text overflow, the figure around it).
+_CUT_LABELS_JS = """
+() => {
+  const out = [];
+  document.querySelectorAll('figure.chart[id^="chart-"]').forEach((fig) => {
+    const svg = fig.querySelector("svg");
+    if (!svg) return;
+    const box = (getComputedStyle(svg).overflow === "visible" ? fig : svg).getBoundingClientRect();
+    svg.querySelectorAll("text").forEach((t) => {
+      const r = t.getBoundingClientRect();
+      if (!t.textContent.trim() || r.width === 0) return;
+      const x = (a, b) => `${a.toFixed(1)}..${b.toFixed(1)}`;
+      if (r.left < box.left - 0.5 || r.right > box.right + 0.5 || r.top < box.top - 0.5 || r.bottom > box.bottom + 0.5)
+        out.push(`#${fig.id}: "${t.textContent}" at x ${x(r.left, r.right)}, shown ${x(box.left, box.right)}`);
+    });
+  });
+  return out;
+}
+"""
+
+
+def test_chart_labels_are_not_cut(visit):
+    """Issue 25 try-out: vl-convert sizes a chart with its own font's widths; the browser's font (DejaVu Sans on
+    Linux) is wider, so the first letters of the longest axis label ("min length" of the cache-misses chart, "tool
+    results" of the segments chart) were cut off at the svg's left edge."""
+    cut = visit.page.evaluate(_CUT_LABELS_JS)
+    assert not cut, f"{visit.report.name} report has chart labels cut off:\n" + "\n".join(cut)
+
+
 # The first table.sortable with >= 3 body rows and a column whose cells all carry a numeric data-v with at least two
 # distinct values; a column not already ascending is preferred, so that the first click has to move rows.
 _FIND_SORTABLE_JS = """

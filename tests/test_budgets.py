@@ -65,6 +65,7 @@ def test_zero_days_count_in_the_history():
         ("[[budget]]\nlimit_usd = 5\nperiod = 'week'\n", "period"),
         ("[[budget]]\nlimit_usd = 5\nuser = 'a'\nmodel = 'b'\n", "one scope"),
         ("[[budget]]\nlimit_usd = 5\nteam = 'a'\n", "unknown key"),
+        ("[[budget]]\nlimit_usd = 5\ntag = ''\n", "tag must be a non-empty string"),  # matched no request
         ("[[budget]]\nlimit_usd = 5\nalert_at = 0.5\n", "alert_at"),
         ("limit_usd = 5\n", "no [[budget]]"),
         ("[[budget]\n", "not a TOML file"),
@@ -131,3 +132,24 @@ def test_audit_under_budget_exits_0(runner, two_days):
     res, out = audit(runner, two_days, "--budgets", _budgets(two_days, "[[budget]]\nlimit_usd = 1.0\n"))
     assert res.exit_code == 0, res.output
     assert out["crossed"] == [] and out["budgets"][0]["forecast"]["forecast_usd"] == pytest.approx(FORECAST)
+
+
+def test_a_scope_no_request_matches_says_so_instead_of_a_silent_zero(runner, two_days):
+    """Issue 25 try-out: a budget on `model = "gpt-9-nonexistent"` (a typo, or a name not as logged) showed
+    "$0.00 of $5.00 (0%); month-end forecast $0.00 (no interval from 1 day of history)" on a database of two
+    days: no word that nothing matched, and a history of one day that was not there."""
+    text = '[[budget]]\nmodel = "gpt-4o-typo"\nlimit_usd = 1.0\n[[budget]]\nmodel = "gpt-4o"\nlimit_usd = 1.0\n'
+    b = _budgets(two_days, text)
+    note = "no priced request with model = gpt-4o-typo in the 56 days to 2025-11-21 (scopes match the values as logged)"
+    res = runner.invoke(cli, ["report", str(two_days / "logs"), "--budgets", b, "--md", str(two_days / "r.md")])
+    assert res.exit_code == 0, res.output
+    typo = next(line for line in res.stdout.splitlines() if "gpt-4o-typo" in line)
+    assert typo == f"Budget     model gpt-4o-typo per month: $0.00 of $1.00 (0%); {note}"
+    assert "Budget     model gpt-4o per month: $0.14 of $1.00 (14%); month-end forecast" in res.stdout
+    assert note in (two_days / "r.md").read_text()
+    res, out = audit(runner, two_days, "--budgets", b)
+    assert res.exit_code == 0, res.output
+    typo_row, ok_row = out["budgets"]
+    assert typo_row["note"] == note and "note" not in ok_row
+    assert typo_row["forecast"]["history_days"] == 0 and typo_row["forecast"]["forecast_usd"] == 0
+    assert f"llmcost: note: budget model gpt-4o-typo per month: {note}" in res.output

@@ -836,3 +836,24 @@ def test_savings_names_the_replay_its_savings_start_from_beside_the_spend():
     head = render_savings(rep).splitlines()[:2]
     assert head[0] == "Spend in period: $1.00"
     assert head[1].startswith("As replayed:     $1.20") and "$0.2000 above the spend" in head[1]
+
+
+def test_money_column_precision_comes_from_the_amount_not_from_zeros():
+    """Issue 25 try-out: `--view daily` on the real traces printed $6.1600 for a day of $6.164493944 (usd gave
+    $6.16, the column's four decimals were made up with zeros) and a TOTAL of $6.5600 for $6.55529392, so the
+    column did not add up ($6.1600 + $0.3908 != $6.5600). Each amount is written at the column's precision
+    from its value."""
+    from analyzer.formatting import table, usd
+
+    rows = table(
+        [
+            ("DAY", "COST"),
+            ("2026-04-10", usd(6.164493944)),
+            ("2026-04-11", usd(0.390799976) + " +unpriced"),
+            ("TOTAL", usd(6.55529392)),
+        ]
+    )
+    costs = [r.split(None, 1)[1].strip() for r in rows[1:]]
+    assert costs == ["$6.1645", "$0.3908 +unpriced", "$6.5553"]  # 6.164493944 and 6.55529392 to 4 decimals
+    big = table([("NAME", "COST"), ("a", usd(-1234.56789)), ("b", usd(0.0037))])
+    assert [r.split()[-1] for r in big[1:]] == ["-$1,234.5679", "$0.0037"]

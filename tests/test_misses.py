@@ -310,3 +310,39 @@ def test_breakpoints_are_counted_by_block_not_by_message(runner, tmp_path):
     assert x["tokens"] == ntok(last_q)
     assert x["cost_usd"] == pytest.approx(ntok(last_q) * (CL_IN - CL_READ), rel=1e-9)
     assert sum(c["cost_usd"] for c in m["causes"]) == pytest.approx(m["as_is_usd"] - m["ideal_usd"], rel=1e-9)
+
+
+def test_a_fraction_of_a_cent_is_printed_so_that_as_is_minus_ideal_can_be_checked(runner, tmp_path):
+    """Issue 25 try-out: on the real traces `why-missed` printed "Cache misses cost $0.000618: as-is replay $6.75,
+    ideal $6.75" (the difference cannot be checked from what is printed), and the audit's day page said "Cache
+    misses cost $0.0000 ... min length $0.0000 (2 requests)" for misses costing $0.0000126. One miss of 25 tokens
+    at DeepSeek's $0.28 - $0.028 per 1M: 25 x 0.252e-6 = $0.0000063."""
+    from analyzer.savings.misses import render_why_missed
+
+    cause = {
+        "cause": "min_length",
+        "label": "prefix below the provider's minimum cacheable length",
+        "fix": "none below the minimum",
+        "requests": 1,
+        "tokens": 25,
+        "cost_usd": 25 * 0.252e-6,
+        "details": [{"detail": "below 64 tokens", "cost_usd": 25 * 0.252e-6}],
+    }
+    block = {
+        "as_is_usd": 6.752668384,
+        "ideal_usd": 6.752668384 - 25 * 0.252e-6,
+        "missed_usd": 25 * 0.252e-6,
+        "causes": [cause],
+        "misses": 1,
+        "top": [],
+    }
+    head = render_why_missed(block).splitlines()[0]
+    assert head == "Cache misses cost $0.000006: as-is replay $6.752668, ideal $6.752662."
+    synthetic(tmp_path)
+    r = report_of(runner, tmp_path)
+    r["cache_misses"] = block
+    md = render_markdown(r)
+    assert "Cache misses cost $0.000006 against an ideal replay: min length $0.000006 (1 request)." in md
+    html = render_html(r)
+    assert "cost <strong>$0.000006</strong> (as-is replay $6.752668, ideal $6.752662)" in html
+    assert "below 64 tokens ($0.000006)" in html and ">$0.000006</td>" in html

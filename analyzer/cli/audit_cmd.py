@@ -106,7 +106,8 @@ def audit(
     spend trend. Re-running adds nothing and rewrites the same files.
 
     Exit codes: 0 no threshold crossed; 3 a threshold crossed (against the window before or the median day of
-    the 7 before); 1 no traffic on the day or unreadable input; 4 --strict and records were rejected.
+    the 7 before) or a --budgets alert; 1 no traffic on the day or unreadable input; 4 --strict and records were
+    rejected.
 
     \b
     Example (cron, 01:10 UTC):
@@ -193,6 +194,8 @@ def _budget_alerts(outcome: dict[str, Any], rows: list[dict[str, Any]]) -> None:
     """The audit's budgets: each alert is an alert and a crossed threshold (exit 3)."""
     outcome["budgets"] = rows
     for r in rows:
+        if r.get("note"):
+            outcome["notes"].append(f"budget {r['name']}: {r['note']}")
         for a in r["alerts"]:
             outcome["alerts"].append({"kind": f"budget_{a['kind']}", "message": a["message"]})
             value = r["forecast"]["forecast_usd"] if a["kind"] == "forecast" else r["spent_usd"]

@@ -24,7 +24,7 @@ from markupsafe import Markup
 
 from analyzer import charts
 from analyzer.errors import InputError
-from analyzer.formatting import count, duration, md_cell, num, pct, period_words, usd
+from analyzer.formatting import count, duration, md_cell, num, pct, period_words, usd, usd_fine
 from analyzer.render.svg import to_svgs
 from analyzer.resources import resource_dir
 
@@ -42,7 +42,9 @@ def _env() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(usd=usd, num=num, pct=pct, count=count, duration=duration, period_words=period_words)
+    env.filters.update(
+        usd=usd, usd_fine=usd_fine, num=num, pct=pct, count=count, duration=duration, period_words=period_words
+    )
     return env
 
 

@@ -363,16 +363,13 @@ def render_why_missed(block: dict[str, Any] | None, top: int = 20) -> str:
     """`llmcost why-missed`: the causes with their cost and fix, then the costliest misses."""
     from analyzer.formatting import table as _table
     from analyzer.formatting import terminal as _terminal
-    from analyzer.formatting import usd as _usd
-
-    def usd(v: float) -> str:  # a single miss often costs a fraction of a cent: enough decimals to rank them
-        return _usd(v) if abs(v) >= 0.01 or v == 0 else f"${v:.6f}"
+    from analyzer.formatting import usd_fine as usd  # a miss often costs a fraction of a cent
 
     if not block or not block.get("causes"):
         return _terminal(["No cache miss the ideal replay could have served (or no request the simulator replays)."])
     lines = [
-        f"Cache misses cost {usd(block['missed_usd'])}: as-is replay {usd(block['as_is_usd'])}, "
-        f"ideal {usd(block['ideal_usd'])}.",
+        f"Cache misses cost {usd(block['missed_usd'])}: as-is replay {usd(block['as_is_usd'], block['missed_usd'])}, "
+        f"ideal {usd(block['ideal_usd'], block['missed_usd'])}.",
         "",
     ]
     rows: list[tuple[str, ...]] = [("Cause", "Requests", "Tokens", "Cost", "Fix")]
