@@ -9,7 +9,9 @@ library, the tests and the benchmarks pay nothing for it). Two consumers:
   ends), so what the command prints afterwards is the same with or without a terminal. The command line shows it
   only when stderr is a TTY and nothing machine-readable goes to stdout (`--json -`): never in pipes or cron mail.
 - `LLMCOST_TIMINGS=1`: one line per stage on stderr when the run ends, `llmcost: timing: STAGE SECONDS s`, for
-  the benchmarks (bench/bench.py reads them) and for anyone asking where the time goes.
+  the benchmarks (bench/bench.py reads them) and for anyone asking where the time goes; then, on Linux, the
+  parent's resident memory as each stage started (`llmcost: memory: STAGE MiB MiB at start`) and its peak
+  (`llmcost: memory: parent peak MiB MiB`), to see which stage makes it grow.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ class Tracker:
         self.stream = stream if stream is not None else sys.stderr
         self.timings = timings
         self.stages: list[tuple[str, float]] = []  # (name, start), each ending where the next starts
+        self.rss: list[float | None] = []  # with timings: this process's resident MiB as each stage started
         self.t0 = time.perf_counter()
         self._lock = threading.Lock()
         self._closed = False
@@ -96,6 +99,8 @@ class Tracker:
             if self._closed:
                 return
             self.stages.append((name, now))
+            if self.timings:
+                self.rss.append(_rss_mib())
             if self._progress is not None:
                 self._end_task()
                 self._task = self._progress.add_task(terminal_safe(name), total=None, detail="")
@@ -155,6 +160,12 @@ class Tracker:
             for name, secs in out:
                 self.stream.write(f"llmcost: timing: {name} {secs:.3f} s\n")
             self.stream.write(f"llmcost: timing: total {end - self.t0:.3f} s\n")
+            # where the parent's memory grows: its resident set as each stage started, and its peak
+            for (name, _), mib in zip(self.stages, self.rss, strict=True):
+                if mib is not None:
+                    self.stream.write(f"llmcost: memory: {name} {mib:.0f} MiB at start\n")
+            if (peak := _peak_mib()) is not None:
+                self.stream.write(f"llmcost: memory: parent peak {peak:.0f} MiB\n")
             self.stream.flush()
         return out
 
@@ -197,6 +208,25 @@ def _bytes(done: int, total: int) -> str:
 
 
 _current: Tracker | None = None
+
+
+def _rss_mib() -> float | None:
+    """This process's resident set now, in MiB (Linux /proc; None elsewhere)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _peak_mib() -> float | None:
+    """This process's peak resident set, in MiB (ru_maxrss: KiB on Linux)."""
+    try:
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 if sys.platform == "linux" else None
+    except ImportError:
+        return None
 
 
 def begin(*, display: bool, timings: bool | None = None, **kwargs: Any) -> Tracker:

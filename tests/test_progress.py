@@ -68,6 +68,10 @@ def test_timings_on_request_name_every_stage_with_its_seconds(runner, tmp_path, 
     assert all(v >= 0 for v in stages)
     assert sum(stages) <= float(timed["total"]) + 5e-4 * len(stages)  # each printed to the millisecond
     assert "timing" not in res.stdout
+    if sys.platform == "linux":  # the parent's memory per stage, and its peak, which no stage start exceeds
+        mem = dict(re.findall(r"^llmcost: memory: (.+) ([0-9]+) MiB(?: at start)?$", res.stderr, re.M))
+        assert set(mem) == {*(k for k in timed if k != "total"), "parent peak"}, res.stderr
+        assert all(0 < int(v) <= int(mem["parent peak"]) + 1 for v in mem.values()), mem
 
 
 def test_the_display_is_for_a_terminal_with_nothing_for_programs_on_stdout(monkeypatch):
