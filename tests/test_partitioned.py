@@ -160,3 +160,47 @@ def test_one_large_bin_replays_on_a_worker_with_the_same_figures(multi_key_log, 
         local.close()
     assert used == ["Local"]
     assert json.dumps(_savings(offloaded), sort_keys=True) == json.dumps(_savings(inline), sort_keys=True)
+
+
+@pytest.mark.parametrize(("workers", "min_requests"), [(1, 300), (2, 300), (1, 10**9)])
+def test_the_parent_lets_its_per_message_lists_go_before_waiting_for_the_replays(
+    multi_key_log, monkeypatch, workers, min_requests
+) -> None:
+    """While the workers replay, this process waits holding only frames: the per-message Python lists built for
+    threads (requests_of) and the prefix tables (message_prefix_requests) are gone by then. Replayed here, the
+    one-bin engine still shares the threads' lists (building them again would cost a pass)."""
+    import importlib
+
+    from analyzer import conversations
+
+    structure_mod = importlib.import_module("analyzer.report.structure")
+    from analyzer.savings import run
+
+    seqs: list = []
+    load = conversations.load_sequence
+
+    def keep(*a, **k):
+        seqs.append(load(*a, **k))
+        return seqs[-1]
+
+    held: list[tuple[int, int]] = []
+    result = run.Pending.result
+
+    def spy(self):
+        held.append((len(seqs[0]._parsed), len(seqs[0]._chains)))
+        return result(self)
+
+    monkeypatch.setattr(structure_mod.conversations, "load_sequence", keep)
+    monkeypatch.setattr(run.Pending, "result", spy)
+    backend = Local(2) if workers == 2 else Inline()
+    try:
+        _report([multi_key_log], backend, monkeypatch, min_requests=min_requests)
+    finally:
+        backend.close()
+    assert len(held) == 1
+    parsed, chains = held[0]
+    assert chains == 0
+    if min_requests == 300:  # six bins, each a sequence of its own, replayed on workers or here
+        assert parsed == 0
+    else:  # one bin replayed here: the sequence itself, whose lists the replay walks again
+        assert parsed == len(seqs[0].requests)

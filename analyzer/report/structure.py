@@ -64,6 +64,10 @@ def structure(
         split,
         backend,
     )
+    if not pending.walks_sequence:
+        # The per-message lists threads were rebuilt from (~1.2 KB a request at 100k calls): the replays cut
+        # bins of their own, so nothing here walks them again.
+        seq._parsed.clear()
     stage("conversations")
     windows = {k: cat.context_window(k) for k in priced["model_key"].drop_nulls().unique().to_list()}
     retrieved = conversations.retrieved_blocks(con, seq, threads)
@@ -102,6 +106,10 @@ def structure(
     )
     stage("prefix tables")
     prefix_tables = _prefix_tables(con, message_reqs, attrs, groups, cat, show_text)
+    # The prefix chains (a Python int per message, ~2 KB a request) are not needed by the replays, which build
+    # their own: let them go before waiting for the replays.
+    del message_reqs
+    seq._chains.clear()
     stage("savings replays")
     return {
         "conversations": convo,

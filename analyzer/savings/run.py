@@ -26,7 +26,10 @@ class Pending:
     """Estimates being computed: in a thread of this process while the caller goes on (when the replays run on
     other processes, the thread mostly waits for them), or computed when asked for."""
 
-    def __init__(self, fn: Any, background: bool) -> None:
+    def __init__(self, fn: Any, background: bool, walks_sequence: bool = False) -> None:
+        # whether computing the result walks the caller's own sequence (one bin replayed in this process), so
+        # its memoised per-message lists are worth keeping until then
+        self.walks_sequence = walks_sequence
         self._value: Any = None
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None
@@ -73,6 +76,7 @@ def start_estimates(
     not change `priced`, `seq` or `threads` meanwhile. The thread asks DuckDB on its own cursor."""
     bins = split_bins(priced, seq, threads)
     background = elsewhere(bins, backend)
+    walks_sequence = not background and len(bins) == 1 and bins[0].seq is seq
     if background:
         con = con.cursor()
 
@@ -90,7 +94,7 @@ def start_estimates(
         finally:
             engine.close()
 
-    return Pending(run, background)
+    return Pending(run, background, walks_sequence)
 
 
 def _estimate_all(
