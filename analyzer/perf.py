@@ -19,3 +19,13 @@ def gc_paused() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
+
+
+def give_freed_memory_back() -> None:
+    """Arrow's default memory pool (mimalloc, or jemalloc) keeps the pages it frees for reuse, and a report
+    frees a lot of Arrow memory once (DuckDB results turned into frames): the parent held ~130 MiB more at
+    100k calls. The system allocator returns them; measured no slower on the traces. For the process, so
+    the command line sets it, not a library import."""
+    import pyarrow as pa
+
+    pa.set_memory_pool(pa.system_memory_pool())

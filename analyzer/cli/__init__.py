@@ -27,6 +27,7 @@ from analyzer.cli.data_cmds import ingest, savings, why_missed
 from analyzer.cli.lookup_cmds import formats, prices, project, tokens_cmd
 from analyzer.cli.report_cmd import report
 from analyzer.errors import LlmcostError
+from analyzer.perf import give_freed_memory_back
 
 
 class LlmcostGroup(click.Group):
@@ -100,4 +101,5 @@ for command in (report, audit, ingest, prices, tokens_cmd, savings, why_missed, 
 
 
 def main() -> None:
+    give_freed_memory_back()
     cli(prog_name="llmcost")
