@@ -267,7 +267,8 @@ class Store:
             self.con.unregister("_batch_cids")
 
     def forget(self) -> None:
-        """After a rollback: the ids and token counts added since are gone again; look up what is committed."""
+        """After a rollback (the ids and token counts added since are gone again) or an ingest's end (they were
+        its working set): look up what is committed."""
         self._request_ids = None
         self._tok = None
 

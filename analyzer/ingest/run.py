@@ -114,6 +114,9 @@ def ingest(
         if remote is not None:
             remote.close()
         hashes.close()
+    # The ids and token counts met are this run's working set (~50 MiB at 100k calls): a report would hold them
+    # through every later stage. A next ingest into the same store looks up what this one committed.
+    store.forget()
     # In the order a serial reading lists them: files skipped before reading (in the order given), then the
     # files read. A copy of another file of the run counts as skipped before reading, found now or earlier.
     return IngestResult([r for _, r in sorted(done_files, key=lambda x: x[0])])
