@@ -10,8 +10,9 @@ library, the tests and the benchmarks pay nothing for it). Two consumers:
   only when stderr is a TTY and nothing machine-readable goes to stdout (`--json -`): never in pipes or cron mail.
 - `LLMCOST_TIMINGS=1`: one line per stage on stderr when the run ends, `llmcost: timing: STAGE SECONDS s`, for
   the benchmarks (bench/bench.py reads them) and for anyone asking where the time goes; then, on Linux, the
-  parent's resident memory as each stage started (`llmcost: memory: STAGE MiB MiB at start`) and its peak
-  (`llmcost: memory: parent peak MiB MiB`), to see which stage makes it grow.
+  parent's resident memory as each stage started and its peak until then (`llmcost: memory: STAGE N MiB at
+  start, peak so far M MiB`), and its peak (`llmcost: memory: parent peak N MiB`), to see which stage makes
+  it grow.
 """
 
 from __future__ import annotations
@@ -46,7 +47,8 @@ class Tracker:
         self.stream = stream if stream is not None else sys.stderr
         self.timings = timings
         self.stages: list[tuple[str, float]] = []  # (name, start), each ending where the next starts
-        self.rss: list[float | None] = []  # with timings: this process's resident MiB as each stage started
+        # with timings: this process's resident MiB as each stage started, and its peak until then
+        self.rss: list[tuple[float | None, float | None]] = []
         self.t0 = time.perf_counter()
         self._lock = threading.Lock()
         self._closed = False
@@ -100,7 +102,7 @@ class Tracker:
                 return
             self.stages.append((name, now))
             if self.timings:
-                self.rss.append(_rss_mib())
+                self.rss.append((_rss_mib(), _peak_mib()))
             if self._progress is not None:
                 self._end_task()
                 self._task = self._progress.add_task(terminal_safe(name), total=None, detail="")
@@ -160,10 +162,12 @@ class Tracker:
             for name, secs in out:
                 self.stream.write(f"llmcost: timing: {name} {secs:.3f} s\n")
             self.stream.write(f"llmcost: timing: total {end - self.t0:.3f} s\n")
-            # where the parent's memory grows: its resident set as each stage started, and its peak
-            for (name, _), mib in zip(self.stages, self.rss, strict=True):
+            # where the parent's memory grows: its resident set as each stage started, its peak until then (the
+            # stage that set the peak is the one before the start where it rises), and its peak
+            for (name, _), (mib, peak_then) in zip(self.stages, self.rss, strict=True):
                 if mib is not None:
-                    self.stream.write(f"llmcost: memory: {name} {mib:.0f} MiB at start\n")
+                    then = f", peak so far {peak_then:.0f} MiB" if peak_then is not None else ""
+                    self.stream.write(f"llmcost: memory: {name} {mib:.0f} MiB at start{then}\n")
             if (peak := _peak_mib()) is not None:
                 self.stream.write(f"llmcost: memory: parent peak {peak:.0f} MiB\n")
             self.stream.flush()

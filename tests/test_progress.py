@@ -69,9 +69,16 @@ def test_timings_on_request_name_every_stage_with_its_seconds(runner, tmp_path, 
     assert sum(stages) <= float(timed["total"]) + 5e-4 * len(stages)  # each printed to the millisecond
     assert "timing" not in res.stdout
     if sys.platform == "linux":  # the parent's memory per stage, and its peak, which no stage start exceeds
-        mem = dict(re.findall(r"^llmcost: memory: (.+) ([0-9]+) MiB(?: at start)?$", res.stderr, re.M))
+        found = re.findall(
+            r"^llmcost: memory: (.+?) ([0-9]+) MiB(?: at start, peak so far ([0-9]+) MiB)?$", res.stderr, re.M
+        )
+        mem = {k: int(v) for k, v, _ in found}
         assert set(mem) == {*(k for k in timed if k != "total"), "parent peak"}, res.stderr
-        assert all(0 < int(v) <= int(mem["parent peak"]) + 1 for v in mem.values()), mem
+        assert all(0 < v <= mem["parent peak"] + 1 for v in mem.values()), mem
+        so_far = [int(p) for k, _, p in found if k != "parent peak"]
+        assert len(so_far) == len(mem) - 1 and so_far == sorted(so_far), res.stderr  # a peak never falls
+        assert all(mem[k] <= int(p) + 1 for k, _, p in found if k != "parent peak")  # nor is below the present
+        assert so_far[-1] <= mem["parent peak"], res.stderr
 
 
 def test_the_display_is_for_a_terminal_with_nothing_for_programs_on_stdout(monkeypatch):
