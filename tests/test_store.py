@@ -87,7 +87,8 @@ def test_an_ingest_lets_its_working_sets_go_and_the_next_one_looks_up_the_databa
     store.ingest([str(write_jsonl(tmp_path / "one.jsonl", first))])
     assert store._request_ids is None and store._tok is None
     tokens_before = store.con.execute("SELECT sum(tokens_o200k) FROM contents").fetchall()[0][0]
-    again = store.ingest([str(write_jsonl(tmp_path / "two.jsonl", [openai_record(rid="req-2"), openai_record(rid="r3")]))])
+    second = [openai_record(rid="req-2"), openai_record(rid="r3")]
+    again = store.ingest([str(write_jsonl(tmp_path / "two.jsonl", second))])
     assert (again.rows, sum(f.duplicates for f in again.files)) == (1, 1)
     assert count(store, "requests") == 3
     assert store.con.execute("SELECT sum(tokens_o200k) FROM contents").fetchall()[0][0] >= tokens_before
