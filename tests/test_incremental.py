@@ -23,18 +23,28 @@ def _day(day: int, n: int, model: str = "gpt-4o", start: int = 0) -> list[dict]:
     return out
 
 
-def test_a_new_day_holds_only_its_own_ids_and_contents_in_memory(tmp_path):
+def test_a_new_day_holds_only_its_own_ids_and_contents_in_memory(tmp_path, monkeypatch):
     db = tmp_path / "month.duckdb"
     s = Store(db)
     s.ingest([str(write_jsonl(tmp_path / f"day{d}.jsonl", _day(d, 40))) for d in range(30)])
     s.close()
     s = Store(db)
+    held: list[tuple[int, int]] = []  # the working set's size when the ingest lets it go
+    forget = s.forget
+
+    def measured_forget():
+        if s._request_ids is not None and s._tok is not None:
+            held.append((len(s._request_ids), len(s._tok["o200k_base"])))
+        forget()
+
+    monkeypatch.setattr(s, "forget", measured_forget)
     try:
         new = s.ingest([str(write_jsonl(tmp_path / "day30.jsonl", _day(30, 40)))])
         assert new.rows == 40
-        # Old code loaded all 1,240 request ids and every content's counts; now only this day's are held.
-        assert len(s._request_ids) == 40
-        assert len(s._tok["o200k_base"]) == 41 + 1  # 40 questions, the system prompt, the reply "ok"
+        # Old code loaded all 1,240 request ids and every content's counts; now only this day's are held,
+        # and let go when the ingest ends.
+        assert held == [(40, 41 + 1)]  # 40 questions, the system prompt, the reply "ok"
+        assert s._request_ids is None and s._tok is None
         assert s.con.execute("SELECT count(*) FROM requests").fetchall()[0][0] == 30 * 40 + 40
     finally:
         s.close()
