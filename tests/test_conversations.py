@@ -244,6 +244,27 @@ def test_retrieved_documents_inside_user_messages(store, tmp_path):
     assert q0["system"] == tokens.count(SYS)
 
 
+def test_a_block_counts_as_retrieved_by_the_contents_and_threads_it_is_in(store, tmp_path):
+    """A block repeated inside one message is not retrieved, however many threads send that message; one in
+    two different messages is, once those span 3 threads, and its tokens count in every message holding it."""
+    doc = "Section 4.2: returns are accepted within thirty days of delivery with the receipt. " * 8
+    echo = "Internal note: this paragraph is long and pasted twice into one and the same prompt text. " * 8
+    t = 1_764_000_000
+    same = f"{echo}\n\n{echo}\n\nWhat does the note say?"
+    recs = [chat(f"e{i}", t + i, [S(SYS), U(same)], "ok", user=f"e{i}") for i in range(4)]
+    recs += [
+        chat("d0", t + 10, [S(SYS), U(f"{doc}\n\nCan I return shoes?")], "ok", user="d0"),
+        chat("d1", t + 11, [S(SYS), U(f"{doc}\n\nCan I return a coat?")], "ok", user="d1"),
+        chat("d2", t + 12, [S(SYS), U(f"{doc}\n\nCan I return a coat?")], "ok", user="d2"),
+    ]
+    store.ingest([str(write_jsonl(tmp_path / "blocks.jsonl", recs))])
+    seq = conversations.load_sequence(store.con)
+    threads = conversations.reconstruct_threads(seq)
+    got = conversations.retrieved_blocks(store.con, seq, threads)
+    # the echo's message is one content in 4 threads: not retrieved; the doc is in 2 contents of 3 threads
+    assert sorted(got["retrieved_tokens"].to_list()) == [tokens.count(doc.strip())] * 2
+
+
 def test_retrieved_needs_text(store, tmp_path):
     recs = [chat(f"n{i}", 1_764_000_000 + i, [S(SYS), U("x" * 50)], "ok", user=f"u{i}") for i in range(3)]
     store.ingest([str(write_jsonl(tmp_path / "nt.jsonl", recs))], no_text=True)
