@@ -204,3 +204,56 @@ def test_the_parent_lets_its_per_message_lists_go_before_waiting_for_the_replays
         assert parsed == 0
     else:  # one bin replayed here: the sequence itself, whose lists the replay walks again
         assert parsed == len(seqs[0].requests)
+
+
+@pytest.mark.parametrize("disk", ["writable", "full"])
+def test_workers_on_this_machine_read_their_bins_from_files_not_from_a_pickled_copy(
+    multi_key_log, monkeypatch, disk
+) -> None:
+    """The parent writes each worker's bins to Arrow files and hands it only their folder (it builds and pickles
+    no copy of each bin); the worker removes them once read, and the figures are the inline run's. With no room
+    to write, the bins go by pipe as before, with the same figures."""
+    import pickle
+    import tempfile
+
+    from analyzer.savings import partitioned
+
+    inline = _report([multi_key_log], Inline(), monkeypatch, min_requests=300)
+    handed: list[int] = []
+    kinds: list[str] = []
+    folders: list[str | None] = []
+    actors = Local.actors
+
+    def spy_actors(self, cls, args):
+        handed.extend(len(pickle.dumps(a[0])) for a in args)  # the bins, as the worker receives them
+        kinds.extend(type(a[0]).__name__ for a in args)
+        return actors(self, cls, args)
+
+    init = PartitionedEngine.__init__
+
+    def spy_init(self, *a, **k):
+        init(self, *a, **k)
+        folders.append(self._folder)
+
+    def no_room(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Local, "actors", spy_actors)
+    monkeypatch.setattr(PartitionedEngine, "__init__", spy_init)
+    if disk == "full":
+        monkeypatch.setattr(partitioned.tempfile, "mkdtemp", no_room)
+    local = Local(2)
+    try:
+        pooled = _report([multi_key_log], local, monkeypatch, min_requests=300)
+    finally:
+        local.close()
+    assert json.dumps(_savings(pooled), sort_keys=True) == json.dumps(_savings(inline), sort_keys=True)
+    assert len(kinds) == 2
+    if disk == "full":
+        assert kinds == ["list", "list"] and folders == [None]
+        assert min(handed) > 100_000  # the bins' frames themselves
+    else:
+        assert kinds == ["Spilled", "Spilled"]
+        assert max(handed) < 1_000  # a folder and bin numbers
+        assert folders[0] is not None and folders[0].startswith(tempfile.gettempdir())
+        assert not Path(folders[0]).exists()  # removed: the workers read and removed their files

@@ -11,9 +11,12 @@ float, on every backend and with any number of workers.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
+import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -24,7 +27,7 @@ from polars.datatypes import IntegerType
 
 from analyzer import partitions
 from analyzer.backends.base import Backend
-from analyzer.backends.local import INLINE, Inline
+from analyzer.backends.local import INLINE, Inline, Local
 from analyzer.conversations import Sequence
 from analyzer.prices import Catalogue
 from analyzer.progress import TIMINGS_ENV
@@ -58,8 +61,14 @@ class Built:
 class Worker:
     """Some bins' engines, built where the worker runs."""
 
-    def __init__(self, bins: list[Bin], cat: Catalogue, calibration: dict[str, float]) -> None:
-        self.engines = {b.bin: Engine(prepare(b.rows, b.seq, b.threads, calibration), cat) for b in bins}
+    def __init__(self, bins: list[Bin] | Spilled, cat: Catalogue, calibration: dict[str, float]) -> None:
+        """`bins`: the bins themselves, or written to files for this worker to read (`Labelled.spill`)."""
+        if isinstance(bins, Spilled):
+            bins = bins.load()
+        self.engines: dict[int, Engine] = {}
+        while bins:  # each bin's frames go once its engine is built
+            b = bins.pop(0)
+            self.engines[b.bin] = Engine(prepare(b.rows, b.seq, b.threads, calibration), cat)
         self.built: dict[int, dict[int, Any]] = {}
 
     def _calls(self, b: int, token: int | None, lever: Lever) -> Any:
@@ -88,50 +97,120 @@ class Worker:
         return [(b, getattr(e, method)(*args)) for b, e in self.engines.items()]
 
 
-def split_bins(priced: pl.DataFrame, seq: Sequence, threads: pl.DataFrame) -> list[Bin]:
-    """The priced requests, sequence and threads cut into bins (partitions.bins over the requests the engine
-    replays: priced and successful). With one bin, the inputs themselves (no copy)."""
+@dataclass
+class Labelled:
+    """The requests the engine replays (priced and successful), their part of the message sequence and their
+    threads, each row labelled with its bin (`partitions.bins`): what `cut` turns into `Bin`s, here or in the
+    worker that replays them. With one bin, the inputs themselves, unlabelled (no copy)."""
+
+    rows: pl.DataFrame
+    requests: pl.DataFrame  # in req order
+    messages: pl.DataFrame
+    threads: pl.DataFrame
+    n: int  # bins, numbered 0..n-1
+    whole: Sequence | None = None  # with one bin, the caller's own sequence (its memoised lists with it)
+
+    FILES = ("rows", "requests", "messages", "threads")
+
+    def sizes(self) -> list[int]:
+        """Each bin's requests, by bin number."""
+        if self.n == 1:
+            return [self.rows.height]
+        counts = dict(self.rows.group_by("bin").len().iter_rows())
+        return [counts.get(b, 0) for b in range(self.n)]
+
+    def cut(self, bins: list[int]) -> list[Bin]:
+        """These bins' inputs, each bin's requests renumbered 1..n in time order (as `Sequence` expects)."""
+        if self.n == 1:
+            seq = self.whole if self.whole is not None else Sequence(self.requests, self.messages)
+            return [Bin(0, self.rows, seq, self.threads)] if bins else []
+        out: list[Bin] = []
+        for b in bins:
+            r = self.requests.filter(pl.col("bin") == b)
+            renumber = r.select("req", new=pl.int_range(1, r.height + 1, dtype=cast(IntegerType, r["req"].dtype)))
+            m = (
+                self.messages.filter(pl.col("bin") == b)
+                .join(renumber, on="req", how="inner", maintain_order="left")
+                .with_columns(req=pl.col("new"))
+                .drop("new", "bin")
+            )
+            out.append(
+                Bin(
+                    b,
+                    self.rows.filter(pl.col("bin") == b).drop("bin"),
+                    Sequence(r.with_columns(req=renumber["new"]).drop("bin"), m),
+                    self.threads.filter(pl.col("bin") == b).drop("bin"),
+                )
+            )
+        return out
+
+    def spill(self, bins: list[int], folder: str) -> Spilled:
+        """These bins' rows written to Arrow files in `folder` (one file per frame, the bins' rows only), for a
+        worker on this machine to read and cut (`Spilled.load`): it gets its bins without this process
+        building or pickling a copy of each."""
+        keep = pl.col("bin").is_in(bins)
+        for name in self.FILES:
+            frame: pl.DataFrame = getattr(self, name)
+            (frame if self.n == 1 else frame.filter(keep)).write_ipc(os.path.join(folder, name + ".arrow"))
+        return Spilled(folder, bins, self.n)
+
+
+@dataclass(frozen=True)
+class Spilled:
+    """Some bins written by `Labelled.spill`: a folder, read once by the worker that replays them."""
+
+    folder: str
+    bins: list[int]
+    n: int
+
+    def load(self) -> list[Bin]:
+        """The bins, cut exactly as `Labelled.cut` cuts them in the process that labelled them; the files are
+        removed once read (they are this worker's alone)."""
+
+        def read(name: str) -> pl.DataFrame:
+            path = os.path.join(self.folder, name + ".arrow")
+            frame = pl.read_ipc(path)
+            os.remove(path)  # a mapped file stays readable until its frame goes
+            return frame
+
+        rows, requests, messages, threads = (read(name) for name in Labelled.FILES)
+        with contextlib.suppress(OSError):
+            os.rmdir(self.folder)
+        return Labelled(rows, requests, messages, threads, self.n).cut(self.bins)
+
+
+def label(priced: pl.DataFrame, seq: Sequence, threads: pl.DataFrame) -> Labelled:
+    """The inputs of the replays labelled with their bins (partitions.bins over the requests the engine
+    replays: priced and successful)."""
     rows = priced.filter(pl.col("priced") & (pl.col("status") == "ok"))
     cols = [c for c in ("api_key", "user", "conversation_id") if c in rows.columns]
-    labels = rows.select("request_id", *cols).with_columns(partitions.bins(rows.select(*cols)).alias("bin"))
-    n = cast(int, labels["bin"].max()) + 1 if labels.height else 1  # bins are numbered 0..n-1
+    labels = partitions.bins(rows.select(*cols))
+    n = cast(int, labels.max()) + 1 if rows.height else 1
     if n == 1:
-        return [Bin(0, rows, seq, threads)]
-    which = labels.select("request_id", "bin")
+        return Labelled(rows, seq.requests, seq.messages, threads, 1, seq)
+    rows = rows.with_columns(labels.alias("bin"))
+    which = rows.select("request_id", "bin")
     reqs = seq.requests.join(which, on="request_id", how="inner").sort("req")
     msgs = seq.messages.join(reqs.select("req", "bin"), on="req", how="inner")
-    thr = threads.join(which, on="request_id", how="inner")
-    out: list[Bin] = []
-    for b in range(n):
-        r = reqs.filter(pl.col("bin") == b)
-        renumber = r.select("req", new=pl.int_range(1, r.height + 1, dtype=cast(IntegerType, r["req"].dtype)))
-        m = (
-            msgs.filter(pl.col("bin") == b)
-            .join(renumber, on="req", how="inner", maintain_order="left")
-            .with_columns(req=pl.col("new"))
-            .select(seq.messages.columns)
-        )
-        out.append(
-            Bin(
-                b,
-                rows.join(which.filter(pl.col("bin") == b), on="request_id", how="semi", maintain_order="left"),
-                Sequence(r.with_columns(req=renumber["new"]).select(seq.requests.columns), m),
-                thr.filter(pl.col("bin") == b).select(threads.columns),
-            )
-        )
-    return out
+    return Labelled(rows, reqs, msgs, threads.join(which, on="request_id", how="inner"), n)
+
+
+def split_bins(priced: pl.DataFrame, seq: Sequence, threads: pl.DataFrame) -> list[Bin]:
+    """The priced requests, sequence and threads cut into bins. With one bin, the inputs themselves (no copy)."""
+    labelled = label(priced, seq, threads)
+    return labelled.cut(list(range(labelled.n)))
 
 
 OFFLOAD_MIN = 2_000  # requests: one bin this large still goes to a worker, so it replays while this process
 # computes the conversations and prefix tables (below, shipping it costs more than the overlap gains)
 
 
-def elsewhere(bins: list[Bin], backend: Backend) -> bool:
+def elsewhere(labelled: Labelled, backend: Backend) -> bool:
     """Whether the bins are replayed on other processes: the backend has some, and there are several bins, or
     one large enough to gain from replaying beside this process's own stages."""
-    if backend.workers < 2 or not bins:  # Inline has one worker, this process
+    if backend.workers < 2 or not labelled.rows.height:  # Inline has one worker, this process
         return False
-    return len(bins) > 1 or bins[0].rows.height >= OFFLOAD_MIN
+    return labelled.n > 1 or labelled.rows.height >= OFFLOAD_MIN
 
 
 class PartitionedEngine:
@@ -145,27 +224,43 @@ class PartitionedEngine:
         cat: Catalogue,
         calibration: dict[str, float] | None = None,
         backend: Backend = INLINE,
-        bins: list[Bin] | None = None,
+        labelled: list[Labelled] | None = None,
     ) -> None:
-        """`bins`: split_bins(priced, seq, threads), when the caller has them already (handed over: the list is
-        emptied once the workers have them, so the frames can go)."""
+        """`labelled`: [label(priced, seq, threads)], when the caller has it already (handed over: the list is
+        emptied once the workers have their bins, so the frames can go)."""
         self.backend = backend
-        bins = split_bins(priced, seq, threads) if bins is None else bins
-        self.bins = len(bins)
-        if not elsewhere(bins, self.backend):
+        lab = label(priced, seq, threads) if not labelled else labelled.pop()
+        self.bins = lab.n
+        if not elsewhere(lab, self.backend):
             self.backend = INLINE  # no process to start or data to copy
-        n_workers = max(1, min(self.backend.workers, len(bins)))
-        groups: list[list[Bin]] = [[] for _ in range(n_workers)]
+        sizes = lab.sizes()
+        n_workers = max(1, min(self.backend.workers, lab.n))
+        groups: list[list[int]] = [[] for _ in range(n_workers)]
         load = [0] * n_workers
-        for b in sorted(bins, key=lambda b: (-b.rows.height, b.bin)):  # largest first, to the lightest worker
+        for b in sorted(range(lab.n), key=lambda b: (-sizes[b], b)):  # largest first, to the lightest worker
             w = min(range(n_workers), key=lambda j: (load[j], j))
             groups[w].append(b)
-            load[w] += b.rows.height
-        self.requests = sum(b.rows.height for b in bins)  # the priced, successful requests, as Engine counts
+            load[w] += sizes[b]
+        self.requests = sum(sizes)  # the priced, successful requests, as Engine counts
+        # Workers on this machine read their bins from files this process writes, one group at a time; elsewhere
+        # (Ray) or here, they get the cut frames.
+        self._folder: str | None = None
+        payloads: list[list[Bin] | Spilled] = []
+        if isinstance(self.backend, Local):
+            try:
+                self._folder = tempfile.mkdtemp(prefix="llmcost-bins-")
+                for i, g in enumerate(groups):
+                    os.mkdir(folder := os.path.join(self._folder, str(i)))
+                    payloads.append(lab.spill(sorted(g), folder))
+            except OSError:  # no room or no right to write there: the frames go by pipe, as to Ray
+                self._remove_folder()
+                payloads = []
+        if not payloads:
+            payloads = [lab.cut(sorted(g)) for g in groups]
+        del lab
         # the workers build their engines while the caller goes on (Local and Ray start actors without waiting)
-        self.workers = self.backend.actors(Worker, [(g, cat, dict(calibration or {})) for g in groups])
-        bins.clear()
-        del groups
+        self.workers = self.backend.actors(Worker, [(p, cat, dict(calibration or {})) for p in payloads])
+        payloads.clear()
         self._tokens = itertools.count(1)
 
     def _ask(self, method: str, *args: Any) -> list[Any]:
@@ -174,15 +269,24 @@ class PartitionedEngine:
         return [v for _, v in sorted((pair for per in answers for pair in per), key=lambda p: p[0])]
 
     def close(self) -> None:
-        if self.workers:
-            cpu = self._ask("drop")
-            if os.environ.get(TIMINGS_ENV, "") not in ("", "0") and not isinstance(self.backend, Inline):
-                print(
-                    f"llmcost: timing: savings workers {len(self.workers)}, bins {self.bins}, CPU s "
-                    + " ".join(f"{c:.2f}" for _, c in cpu),
-                    file=sys.stderr,
-                )
-        self.workers = []
+        try:
+            if self.workers:
+                cpu = self._ask("drop")
+                if os.environ.get(TIMINGS_ENV, "") not in ("", "0") and not isinstance(self.backend, Inline):
+                    print(
+                        f"llmcost: timing: savings workers {len(self.workers)}, bins {self.bins}, CPU s "
+                        + " ".join(f"{c:.2f}" for _, c in cpu),
+                        file=sys.stderr,
+                    )
+        finally:
+            self.workers = []
+            self._remove_folder()
+
+    def _remove_folder(self) -> None:
+        """The bins' files: the workers removed what they read; this removes anything one that failed left."""
+        if self._folder is not None:
+            shutil.rmtree(self._folder, ignore_errors=True)
+            self._folder = None
 
     def build(self, lever: Lever) -> Built:
         return Built(next(self._tokens))

@@ -17,7 +17,7 @@ from analyzer.savings.batching import estimate_batching
 from analyzer.savings.caching import estimate_caching
 from analyzer.savings.combined import estimate_combined
 from analyzer.savings.misses import cache_misses
-from analyzer.savings.partitioned import Bin, PartitionedEngine, elsewhere, split_bins
+from analyzer.savings.partitioned import Labelled, PartitionedEngine, elsewhere, label
 from analyzer.savings.routing import Rule, estimate_routing, plan_routing
 from analyzer.savings.trimming import estimate_trimming
 
@@ -74,21 +74,21 @@ def start_estimates(
     from `.result()`. When the bins are replayed on other processes (`partitioned.elsewhere`), they
     replay there while the caller computes what it still needs (conversations, prefix tables); the caller must
     not change `priced`, `seq` or `threads` meanwhile. The thread asks DuckDB on its own cursor."""
-    bins = split_bins(priced, seq, threads)
-    background = elsewhere(bins, backend)
-    walks_sequence = not background and len(bins) == 1 and bins[0].seq is seq
+    labelled = label(priced, seq, threads)
+    background = elsewhere(labelled, backend)
+    walks_sequence = not background and labelled.n == 1
     if background:
         con = con.cursor()
 
-    # Handed over, so the bins' frames can go once the workers have their copies. Replayed here later, the bins
-    # are cut again then: held meanwhile, their copies of the sequence would sit beside it through the stages
-    # the caller runs first.
-    held: list[list[Bin] | None] = [bins if background else None]
-    del bins
+    # Handed over, so the labelled frames can go once the workers have their bins. Replayed here later, the
+    # traffic is labelled again then: held meanwhile, its copy of the sequence would sit beside it through the
+    # stages the caller runs first.
+    held: list[Labelled] = [labelled] if background else []
+    del labelled
 
     def run() -> dict[str, Any]:
         # the traffic's bins replayed where the backend runs them (partitions.py, partitioned.py)
-        engine = PartitionedEngine(priced, seq, threads, cat, calibration, backend, held.pop())
+        engine = PartitionedEngine(priced, seq, threads, cat, calibration, backend, held)
         try:
             return _estimate_all(engine, con, priced, threads, cat, routing_rules, split)
         finally:
