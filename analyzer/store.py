@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Unpack
@@ -60,14 +62,29 @@ def _db_reason(path: str, e: Exception) -> str:
 class Store:
     """A DuckDB database (a file, or memory) holding the canonical tables."""
 
-    def __init__(self, path: str | Path | None = None, *, read_only: bool = False, upgrade: bool = True) -> None:
+    def __init__(
+        self, path: str | Path | None = None, *, read_only: bool = False, upgrade: bool = True, scratch: bool = False
+    ) -> None:
         """read_only: what reports use; the file is never changed, except that a database made by an older llmcost
-        is migrated first when `upgrade` and the file is writable (it is ours; a read-only one says how)."""
+        is migrated first when `upgrade` and the file is writable (it is ours; a read-only one says how).
+        scratch: with no path, the run's database is a file in a new temporary folder, removed on close, rather
+        than memory (kept in memory when no such folder can be made). Nothing is kept either way, but DuckDB
+        compresses what it checkpoints to a file and can evict those blocks, where an in-memory table stays
+        whole and uncompressed in this process: at 100k calls a report's peak is ~160 MiB lower, in the same
+        time, and the gap grows with the log."""
         self.path = str(path) if path else ":memory:"
         refuse_remote(self.path)
         read_only = read_only and self.path != ":memory:"
         self.read_only = read_only
-        self.con = self._connect(read_only)
+        self.scratch: str | None = None  # the temporary folder holding a scratch run's database
+        if scratch and not path:
+            with contextlib.suppress(OSError):
+                self.scratch = tempfile.mkdtemp(prefix="llmcost-run-")
+        try:
+            self.con = self._connect(read_only)
+        except BaseException:
+            self._remove_scratch()
+            raise
         try:
             check_ours(self.con, self.path)
             if not read_only:
@@ -87,6 +104,7 @@ class Store:
         except BaseException:
             with contextlib.suppress(duckdb.Error):
                 self.con.close()
+            self._remove_scratch()
             raise
         # Request ids and token counts of contents this store added or looked up since it opened (or since a
         # rollback): a run's own working set. What the database held before is looked up batch by batch
@@ -96,13 +114,22 @@ class Store:
         self._lookup: bool | None = None  # whether the database may hold ids and contents the sets above lack
 
     def _connect(self, read_only: bool) -> duckdb.DuckDBPyConnection:
+        target = os.path.join(self.scratch, "run.duckdb") if self.scratch else self.path
         try:
-            return duckdb.connect(self.path, read_only=read_only, config=_OFFLINE)
+            return duckdb.connect(target, read_only=read_only, config=_OFFLINE)
         except duckdb.Error as e:
-            raise InputError(f"cannot open database ({_db_reason(self.path, e)})", path=str(self.path)) from None
+            raise InputError(f"cannot open database ({_db_reason(target, e)})", path=target) from None
 
     def close(self) -> None:
-        self.con.close()
+        try:
+            self.con.close()
+        finally:
+            self._remove_scratch()
+
+    def _remove_scratch(self) -> None:
+        if self.scratch is not None:
+            shutil.rmtree(self.scratch, ignore_errors=True)
+            self.scratch = None
 
     def write_threads(self, threads: Any) -> None:
         """Thread ids and turns of the conversation rebuild, onto `requests`: written into the table, or, on a

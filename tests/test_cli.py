@@ -132,6 +132,39 @@ def test_ingest_then_report_from_db(runner, tmp_path):
     assert json.loads(out.read_text())["totals"]["requests"] == 45
 
 
+def test_a_report_without_db_works_in_a_scratch_file_it_removes(runner, tmp_path, monkeypatch):
+    """No --db: the run's database is a file in a folder of its own under the temporary directory (see
+    Store's `scratch`), gone when the command ends, and the report is the one a --db run gives."""
+    import tempfile
+
+    from analyzer.store import Store
+
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    seen: list[str | None] = []
+    init = Store.__init__
+
+    def spy(self, *a, **k):
+        init(self, *a, **k)
+        seen.append(self.scratch)
+
+    monkeypatch.setattr(Store, "__init__", spy)
+    out = tmp_path / "s.json"
+    res = runner.invoke(cli, ["report", str(SAMPLES), "--json", str(out)])
+    assert res.exit_code == 0, res.output
+    assert len(seen) == 1 and seen[0] is not None and seen[0].startswith(str(scratch))
+    assert list(scratch.iterdir()) == []
+    db = str(tmp_path / "llm.duckdb")
+    assert runner.invoke(cli, ["ingest", str(SAMPLES), "--db", db]).exit_code == 0
+    res = runner.invoke(cli, ["report", "--db", db, "--json", str(tmp_path / "d.json")])
+    assert res.exit_code == 0, res.output
+    a, b = json.loads(out.read_text()), json.loads((tmp_path / "d.json").read_text())
+    for r in (a, b):
+        del r["meta"], r["ingest"]
+    assert a == b
+
+
 def test_since_until_filter(runner, tmp_path):
     recs = [
         openai_record(rid="d1", ts="2025-06-01T10:00:00Z"),

@@ -185,3 +185,48 @@ def test_migrations_are_recorded_once(tmp_path):
     assert recorded == sorted(n for n, _, _ in MIGRATIONS)
     assert recorded[:8] == list(range(1, 9))
     s.close()
+
+
+def test_a_scratch_store_is_a_file_in_its_own_folder_removed_on_close(tmp_path, monkeypatch):
+    """A run without --db keeps nothing, but its DuckDB database is a file (compressed, its blocks evictable),
+    not memory: in a folder of its own under the temporary directory, gone when the store closes, with the same
+    contents as an in-memory store."""
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    (tmp_path / "logs").mkdir()
+    log = write_jsonl(tmp_path / "logs" / "a.jsonl", [openai_record(prompt=100 + i, rid=f"r{i}") for i in range(5)])
+    memory = Store(None)
+    scratch = Store(None, scratch=True)
+    try:
+        assert memory.scratch is None
+        assert scratch.scratch is not None and scratch.scratch.startswith(str(tmp_path))
+        files = [r[0] for r in scratch.con.execute("SELECT path FROM duckdb_databases() WHERE NOT internal").fetchall()]
+        assert files == [str(tmp_path / scratch.scratch / "run.duckdb")]
+        assert memory.con.execute("SELECT path FROM duckdb_databases() WHERE NOT internal").fetchall() == [(None,)]
+        for s in (memory, scratch):
+            s.ingest([str(log)])
+        q = "SELECT request_id, input_tokens FROM requests ORDER BY request_id"
+        assert scratch.con.execute(q).fetchall() == memory.con.execute(q).fetchall() != []
+        assert scratch.path == ":memory:"  # what the report says of it: no database kept
+    finally:
+        memory.close()
+        scratch.close()
+    assert [p.name for p in tmp_path.iterdir()] == ["logs"]  # the folder went with the store
+
+
+def test_a_scratch_store_stays_in_memory_when_no_folder_can_be_made(tmp_path, monkeypatch):
+    import tempfile
+
+    def no_room(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(tempfile, "mkdtemp", no_room)
+    log = write_jsonl(tmp_path / "a.jsonl", [openai_record(rid="r1")])
+    store = Store(None, scratch=True)
+    try:
+        assert store.scratch is None
+        assert store.ingest([str(log)]).rejected == 0
+        assert count(store, "requests") == 1
+    finally:
+        store.close()

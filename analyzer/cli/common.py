@@ -216,7 +216,7 @@ def session(
         tracking.stage("load prices")
         cat = load_catalogue(prices_file)
     backend = _backend(intake)
-    store = Store(db, read_only=read_only)
+    store = Store(db, read_only=read_only, scratch=True)  # with no --db, a file removed after the run
     try:
         try:
             result = ingest_paths(store, paths, intake, backend) if paths else IngestResult()
