@@ -41,6 +41,7 @@ _OFFLINE: dict[str, str | bool | int | float | list[str]] = {
     "enable_external_access": False,
 }
 _REMOTE_PREFIXES = ("md:", "motherduck:")
+SCRATCH_PREFIX = "llmcost-run-"  # the folder of a run's scratch database (Store's `scratch`)
 
 
 def refuse_remote(path: str) -> None:
@@ -79,7 +80,7 @@ class Store:
         self.scratch: str | None = None  # the temporary folder holding a scratch run's database
         if scratch and not path:
             with contextlib.suppress(OSError):
-                self.scratch = tempfile.mkdtemp(prefix="llmcost-run-")
+                self.scratch = tempfile.mkdtemp(prefix=SCRATCH_PREFIX)
         try:
             self.con = self._connect(read_only)
         except BaseException:

@@ -165,6 +165,38 @@ def test_a_report_without_db_works_in_a_scratch_file_it_removes(runner, tmp_path
     assert a == b
 
 
+def test_a_full_temporary_folder_names_the_scratch_database_and_what_to_do(runner, tmp_path, monkeypatch):
+    """The scratch database cannot be written (a full TMPDIR: DuckDB's own words, as a 2 MB tmpfs gives them):
+    one line naming the folder and the two ways out, exit 1, and the folder removed."""
+    import tempfile
+
+    import duckdb
+
+    from analyzer.store import Store
+
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+
+    def full(self, *a, **k):
+        raise duckdb.IOException(
+            f'TransactionContext Error: Failed to commit: Could not write file "{self.scratch}/run.duckdb": '
+            "No space left on device"
+        )
+
+    monkeypatch.setattr(Store, "ingest", full)
+    res = runner.invoke(cli, ["report", str(SAMPLES), "--json", str(tmp_path / "s.json")])
+    assert res.exit_code == 1
+    lines = [ln for ln in res.output.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "Traceback" not in res.output
+    assert lines[0].startswith("llmcost: error: database: ") and "No space left on device" in lines[0]
+    assert (
+        f"(the run's scratch database, under {scratch}: set TMPDIR to a folder with room, or give --db FILE)"
+        in (lines[0])
+    )
+    assert list(scratch.iterdir()) == []
+
+
 def test_since_until_filter(runner, tmp_path):
     recs = [
         openai_record(rid="d1", ts="2025-06-01T10:00:00Z"),

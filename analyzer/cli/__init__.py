@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from typing import Any
 
 import click
@@ -28,6 +29,7 @@ from analyzer.cli.lookup_cmds import formats, prices, project, tokens_cmd
 from analyzer.cli.report_cmd import report
 from analyzer.errors import LlmcostError
 from analyzer.perf import give_freed_memory_back
+from analyzer.store import SCRATCH_PREFIX
 
 
 class LlmcostGroup(click.Group):
@@ -44,7 +46,7 @@ class LlmcostGroup(click.Group):
         except duckdb.Error as e:
             if _after_interrupt(e):  # Ctrl-C inside a database call: the cleanup's follow-up error is not news
                 _interrupted(ctx)
-            say(f"llmcost: error: database: {first_line(e)}")
+            say(f"llmcost: error: database: {first_line(e)}{_scratch_hint(e)}")
             ctx.exit(1)
         except BrokenPipeError:  # `llmcost ... | head`: the reader has gone, which is no error
             _quiet_stdout()
@@ -55,6 +57,17 @@ class LlmcostGroup(click.Group):
             where = f"{e.filename}: " if e.filename else ""
             say(f"llmcost: error: {where}{e.strerror or e}")
             ctx.exit(1)
+
+
+def _scratch_hint(e: BaseException) -> str:
+    """A failure to write a run's scratch database (Store's `scratch`: a full temporary folder) says where it
+    was and what to do, not only DuckDB's words."""
+    if SCRATCH_PREFIX not in str(e):
+        return ""
+    return (
+        f" (the run's scratch database, under {tempfile.gettempdir()}: set TMPDIR to a folder with room, "
+        "or give --db FILE)"
+    )
 
 
 def _quiet_stdout() -> None:
