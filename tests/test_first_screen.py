@@ -467,6 +467,87 @@ def test_ctrl_c_is_one_line_and_exit_130(runner, tmp_path, monkeypatch):
     assert res.exit_code == 130 and res.stderr == "llmcost: interrupted\n"
 
 
+@pytest.mark.parametrize(
+    "error",
+    [
+        "RuntimeError: Query interrupted",
+        "InvalidInputException: reading the schema of the object registered as '_new_contents' failed: "
+        "KeyboardInterrupt: ",
+    ],
+)
+def test_ctrl_c_that_duckdb_turns_into_an_error_of_its_own_is_still_an_interruption(
+    runner, tmp_path, monkeypatch, error
+):
+    """What a Ctrl-C during the ingest gave on the real traces (`timeout -s INT 4..8 llmcost report ...`): DuckDB
+    caught the KeyboardInterrupt inside its call and raised its own error, so a traceback (RuntimeError) or a
+    misleading database error reached the user, exit 1. Once the handler has seen the Ctrl-C: one line, 130."""
+    import contextlib
+    import signal
+
+    import duckdb
+
+    import analyzer.cli as cli_pkg
+    import analyzer.cli.report_cmd as cli_mod
+
+    kind, message = error.split(": ", 1)
+    raised = RuntimeError(message) if kind == "RuntimeError" else duckdb.InvalidInputException(message)
+    log = write_jsonl(tmp_path / "a.jsonl", [openai_record(rid="a")])
+
+    def duckdb_call(*a, **k):
+        with contextlib.suppress(KeyboardInterrupt):  # caught inside DuckDB
+            cli_pkg._on_sigint(signal.SIGINT, None)  # the Ctrl-C, as the installed handler receives it
+        raise raised
+
+    monkeypatch.setattr(cli_pkg, "SIGINT_SEEN", type(cli_pkg.SIGINT_SEEN)())
+    monkeypatch.setattr(cli_mod, "build_report", duckdb_call)
+    res = runner.invoke(cli, ["report", str(log)])
+    assert res.exit_code == 130 and res.stderr == "llmcost: interrupted\n", res.output
+    # the same error with no Ctrl-C behind it is not an interruption
+    monkeypatch.setattr(cli_pkg, "SIGINT_SEEN", type(cli_pkg.SIGINT_SEEN)())
+    monkeypatch.setattr(cli_mod, "build_report", lambda *a, **k: (_ for _ in ()).throw(raised))
+    res = runner.invoke(cli, ["report", str(log)])
+    assert res.exit_code == 1 and "interrupted" not in res.stderr
+
+
+TRACES = SHARED.parent / "traces" / "mini_swe_agent_deepseek_test"
+
+
+@pytest.mark.skipif(not TRACES.is_dir(), reason="../shared/traces not beside the repository")
+def test_ctrl_c_at_any_moment_of_a_real_run_is_one_line_and_exit_130(tmp_path):
+    """A terminal's Ctrl-C reaches the whole process group (the command, the fork server, the workers). Sent at
+    moments from the imports to the replays of the real agent traces, it gave tracebacks: the command's own
+    while it still imported its modules, the fork server's while it preloaded, and DuckDB's "Query interrupted"
+    during the ingest. Now at each moment: the one line, 130, and no scratch folder left."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = {**os.environ, "TMPDIR": str(scratch), "LLMCOST_WORKERS": "2"}
+    # from 1 s: before then it may still be the interpreter's own start (runpy finding the package), which no
+    # code of ours runs in yet; at 1-1.5 s the command is importing its modules, later the ingest and replays
+    for delay in (1.0, 2.0, 4.0):
+        p = subprocess.Popen(
+            [sys.executable, "-m", "analyzer", "report", str(TRACES), "-o", str(tmp_path / "r.html")],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,  # its own process group, as a terminal's foreground job
+        )
+        time.sleep(delay)
+        os.killpg(p.pid, signal.SIGINT)
+        out, err = p.communicate(timeout=120)
+        assert "Traceback" not in err, f"at {delay} s:\n{err}"
+        if p.returncode == 0:  # finished before the Ctrl-C: nothing to check at this moment
+            continue
+        assert (p.returncode, err) == (130, "llmcost: interrupted\n"), f"at {delay} s"
+        assert list(scratch.iterdir()) == [], f"at {delay} s"
+
+
 def test_workers_leave_ctrl_c_to_the_parent_which_stops_them_at_once():
     import signal
     import threading

@@ -26,8 +26,9 @@ from analyzer.backends.base import UnitError, default_workers
 T = TypeVar("T")
 R = TypeVar("R")
 
-# Imported once by the fork server, not by every worker (analyzer.warm: the tokenizer, loaded once).
-PRELOAD = ["analyzer.savings.engine", "analyzer.store", "analyzer.warm"]
+# Imported once by the fork server, not by every worker (analyzer.warm: the tokenizer, loaded once); no_ctrl_c first,
+# so a Ctrl-C during the rest prints nothing there.
+PRELOAD = ["analyzer.backends.no_ctrl_c", "analyzer.savings.engine", "analyzer.store", "analyzer.warm"]
 
 
 class Inline:

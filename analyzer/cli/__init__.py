@@ -14,8 +14,10 @@ analyzer/commands/, the text they print in analyzer/terminal.py.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import tempfile
+import threading
 from typing import Any
 
 import click
@@ -57,6 +59,12 @@ class LlmcostGroup(click.Group):
             where = f"{e.filename}: " if e.filename else ""
             say(f"llmcost: error: {where}{e.strerror or e}")
             ctx.exit(1)
+        except Exception as e:
+            # Ctrl-C inside a database call: DuckDB turns it into an error of its own ("Query interrupted", or a
+            # registered frame's stream that "failed: KeyboardInterrupt"), not a KeyboardInterrupt
+            if _after_interrupt(e):
+                _interrupted(ctx)
+            raise
 
 
 def _scratch_hint(e: BaseException) -> str:
@@ -79,8 +87,20 @@ def _quiet_stdout() -> None:
         pass
 
 
+SIGINT_SEEN = threading.Event()  # set by `_on_sigint`: a Ctrl-C reached this process
+
+
+def _on_sigint(signum: int, frame: Any) -> None:
+    """Python's own Ctrl-C handler (a KeyboardInterrupt), remembering that it ran: DuckDB may catch the
+    KeyboardInterrupt and raise an error of its own instead, which must still read as an interruption."""
+    SIGINT_SEEN.set()
+    signal.default_int_handler(signum, frame)
+
+
 def _after_interrupt(e: BaseException) -> bool:
     """Was this error raised while a Ctrl-C was being handled (cleanup that failed because of it)?"""
+    if SIGINT_SEEN.is_set():
+        return True
     seen: set[int] = set()
     x: BaseException | None = e
     while x is not None and id(x) not in seen:
@@ -115,4 +135,6 @@ for command in (report, audit, ingest, prices, tokens_cmd, savings, why_missed, 
 
 def main() -> None:
     give_freed_memory_back()
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not when Ctrl-C is ignored (nohup, &)
+        signal.signal(signal.SIGINT, _on_sigint)
     cli(prog_name="llmcost")
