@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from analyzer.formatting import usd
 from analyzer.projection import monthly_factor
 
 WIDTH = 520
@@ -519,11 +520,32 @@ CHARTS = {
 }
 
 
+def _projection_caption(report: dict[str, Any], caption: str) -> str:
+    """The projection's first bar beside the headline's monthly figure, and what sets them apart: the bar prices
+    each model's mean request at today's list prices, the headline scales the logged spend (each call as
+    billed) to a month."""
+    modelled = ((report.get("projection") or {}).get("as_given") or {}).get("total_usd")
+    logged = (report.get("totals") or {}).get("projected_monthly_usd")
+    if modelled is None or logged is None:
+        return caption
+    return (
+        f"{caption} The first bar, {usd(modelled)}/month, prices each model's mean request at today's list "
+        f"prices; the headline's {usd(logged)}/month is the logged spend, each call as billed, scaled to a month "
+        f"({usd(logged - modelled)} apart: the mean request in place of each request, today's prices in place of "
+        "each call's)."
+    )
+
+
+CAPTIONS = {"projection": _projection_caption}  # id -> the caption with this report's figures in it
+
+
 def specs(report: dict[str, Any]) -> list[dict[str, Any]]:
     """The charts this report has data for: id, title, caption, spec."""
     out = []
     for cid, (title, build, caption) in CHARTS.items():
         spec = build(report)
         if spec is not None:
+            if cid in CAPTIONS:
+                caption = CAPTIONS[cid](report, caption)
             out.append({"id": cid, "title": title, "caption": caption, "spec": spec})
     return out

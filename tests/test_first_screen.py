@@ -938,3 +938,27 @@ def test_money_column_precision_comes_from_the_amount_not_from_zeros():
     assert costs == ["$6.1645", "$0.3908 +unpriced", "$6.5553"]  # 6.164493944 and 6.55529392 to 4 decimals
     big = table([("NAME", "COST"), ("a", usd(-1234.56789)), ("b", usd(0.0037))])
     assert [r.split()[-1] for r in big[1:]] == ["-$1,234.5679", "$0.0037"]
+
+
+# ---- the projection chart's first bar and the headline's monthly figure, side by side -------------------------
+
+
+def test_the_projection_caption_sets_its_first_bar_beside_the_headlines_monthly_figure(shared_run):
+    """On ../shared/samples the card 'Projected per month' said $0.0060 and the projection chart's 'as measured'
+    bar $0.0040, with nothing on the screen saying why (a new user's trial). The caption now gives both
+    figures, their difference, and what sets them apart."""
+    from analyzer import charts
+    from analyzer.formatting import usd
+
+    _, rep, _ = shared_run
+    modelled = rep["projection"]["as_given"]["total_usd"]
+    logged = rep["totals"]["projected_monthly_usd"]
+    assert modelled is not None and logged is not None and usd(modelled) != usd(logged)
+    (caption,) = [c["caption"] for c in charts.specs(rep) if c["id"] == "projection"]
+    assert f"The first bar, {usd(modelled)}/month, prices each model's mean request" in caption
+    assert f"the headline's {usd(logged)}/month is the logged spend" in caption
+    assert f"({usd(logged - modelled)} apart:" in caption
+    # with no monthly figure (under a day of traffic) the caption is the plain one
+    rep = {**rep, "totals": {**rep["totals"], "projected_monthly_usd": None}}
+    (caption,) = [c["caption"] for c in charts.specs(rep) if c["id"] == "projection"]
+    assert "headline" not in caption and caption == charts.CHARTS["projection"][2]
