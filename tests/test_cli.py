@@ -133,10 +133,12 @@ def test_ingest_then_report_from_db(runner, tmp_path):
 
 
 def test_a_report_without_db_works_in_a_scratch_file_it_removes(runner, tmp_path, monkeypatch):
-    """No --db: the run's database is a file in a folder of its own under the temporary directory (see
-    Store's `scratch`), gone when the command ends, and the report is the one a --db run gives."""
+    """No --db, and logs of SCRATCH_FROM_BYTES or more: the run's database is a file in a folder of its own
+    under the temporary directory (see Store's `scratch`), gone when the command ends, and the report is the
+    one a --db run gives. Smaller logs run in memory."""
     import tempfile
 
+    from analyzer.cli import common
     from analyzer.store import Store
 
     scratch = tmp_path / "tmp"
@@ -150,6 +152,11 @@ def test_a_report_without_db_works_in_a_scratch_file_it_removes(runner, tmp_path
         seen.append(self.scratch)
 
     monkeypatch.setattr(Store, "__init__", spy)
+    assert runner.invoke(cli, ["report", str(SAMPLES)]).exit_code == 0
+    assert seen == [None]  # the samples are small: in memory
+    size = sum(p.stat().st_size for p in SAMPLES.rglob("*") if p.is_file())
+    monkeypatch.setattr(common, "SCRATCH_FROM_BYTES", size // 2)  # as if the samples were large logs
+    seen.clear()
     out = tmp_path / "s.json"
     res = runner.invoke(cli, ["report", str(SAMPLES), "--json", str(out)])
     assert res.exit_code == 0, res.output
@@ -165,6 +172,21 @@ def test_a_report_without_db_works_in_a_scratch_file_it_removes(runner, tmp_path
     assert a == b
 
 
+def test_what_counts_as_large_logs_for_a_scratch_database(tmp_path, monkeypatch):
+    from analyzer.cli import common
+
+    plain = tmp_path / "a.jsonl"
+    plain.write_bytes(b"x" * 1000)
+    packed = tmp_path / "b.jsonl.gz"
+    packed.write_bytes(b"x" * 150)
+    monkeypatch.setattr(common, "SCRATCH_FROM_BYTES", 1500)
+    assert not common._large((str(plain),))
+    assert common._large((str(tmp_path),))  # 1000 + 8 x 150: a compressed file counts 8x
+    assert not common._large((str(packed),))
+    assert common._large(("-",)) and common._large(("s3://bucket/logs/",))  # sizes unknown: large
+    assert not common._large((str(tmp_path / "missing"),))  # the ingest says what is wrong
+
+
 def test_a_full_temporary_folder_names_the_scratch_database_and_what_to_do(runner, tmp_path, monkeypatch):
     """The scratch database cannot be written (a full TMPDIR: DuckDB's own words, as a 2 MB tmpfs gives them):
     one line naming the folder and the two ways out, exit 1, and the folder removed."""
@@ -172,6 +194,7 @@ def test_a_full_temporary_folder_names_the_scratch_database_and_what_to_do(runne
 
     import duckdb
 
+    from analyzer.cli import common
     from analyzer.store import Store
 
     scratch = tmp_path / "tmp"
@@ -185,6 +208,7 @@ def test_a_full_temporary_folder_names_the_scratch_database_and_what_to_do(runne
         )
 
     monkeypatch.setattr(Store, "ingest", full)
+    monkeypatch.setattr(common, "SCRATCH_FROM_BYTES", 0)  # every log is large enough for a scratch file
     res = runner.invoke(cli, ["report", str(SAMPLES), "--json", str(tmp_path / "s.json")])
     assert res.exit_code == 1
     lines = [ln for ln in res.output.splitlines() if ln.strip()]

@@ -7,6 +7,7 @@ and what it prints.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 from collections.abc import Callable, Iterator
@@ -18,12 +19,12 @@ from typing import Any
 import click
 import orjson
 
-from analyzer import backends, queries
+from analyzer import backends, queries, remote
 from analyzer import progress as tracking
 from analyzer.errors import InputError, RenderError, StrictError
 from analyzer.formatting import count
 from analyzer.ingest.results import IngestResult
-from analyzer.inputs import LOG_SUFFIXES
+from analyzer.inputs import LOG_SUFFIXES, STDIN, expand_paths
 from analyzer.prices import Catalogue, load_catalogue
 from analyzer.redact import one_line
 from analyzer.sources import SOURCES
@@ -216,7 +217,8 @@ def session(
         tracking.stage("load prices")
         cat = load_catalogue(prices_file)
     backend = _backend(intake)
-    store = Store(db, read_only=read_only, scratch=True)  # with no --db, a file removed after the run
+    # with no --db and large logs, the database is a file removed after the run (Store's `scratch`)
+    store = Store(db, read_only=read_only, scratch=not db and _large(paths))
     try:
         try:
             result = ingest_paths(store, paths, intake, backend) if paths else IngestResult()
@@ -226,6 +228,30 @@ def session(
     finally:
         tracking.finish()
         store.close()
+
+
+SCRATCH_FROM_BYTES = 256 * 2**20  # logs this large (a compressed file counted 8x) run on a scratch database file
+
+
+def _large(paths: tuple[str, ...]) -> bool:
+    """Whether the logs are large enough for a scratch database file rather than memory: the file keeps DuckDB's
+    tables compressed and evictable (at 100k calls, 1.6 GB of logs, the report's peak is ~150 MiB lower, in the
+    same time) but costs each file's commit a write to disk (+0.5 s, 3%, on the 99 small files of the real
+    agent traces, where memory gains 70 MiB). Standard input and object storage, of unknown size, count as
+    large."""
+    if any(raw == STDIN or remote.is_url(raw) for raw in paths):
+        return True
+    try:
+        files = expand_paths(paths)
+    except (InputError, OSError):
+        return False  # the ingest says what is wrong with them
+    total = 0
+    for path, _ in files:
+        with contextlib.suppress(OSError):
+            total += path.stat().st_size * (8 if path.name.lower().endswith((".gz", ".zst")) else 1)
+        if total >= SCRATCH_FROM_BYTES:
+            return True
+    return False
 
 
 def need_input(paths: tuple[str, ...], db: str | None) -> None:
