@@ -276,6 +276,11 @@ def ingest_paths(store: Store, paths: tuple[str, ...], intake: Intake, backend: 
     for f in result.files:
         if f.status == "skipped":
             say(f"llmcost: note: skipped {f.path}: {f.skipped}")
+        if f.unended is not None:  # not rejected (a live log's writer may be half way through it), but said
+            say(
+                f"llmcost: note: {f.path}:{f.unended}: last line not read: no line end and not valid JSON yet "
+                "(a log still being written; it is read once complete)"
+            )
     read = [f for f in result.files if f.status != "skipped"]
     suffixes = ", ".join(LOG_SUFFIXES[:4])
     if read and ignored:  # every file found is read or named: the walk's passed-over files on one line

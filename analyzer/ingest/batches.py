@@ -45,6 +45,7 @@ class Batch:
     rejects: list[tuple[int, str, str, str, str | None]]  # line, item unit, location suffix, reason, excerpt
     buckets: list[tuple[int, str, str, UsageBucket]]  # line, item unit, location suffix, bucket
     pages: list[PageMark]
+    unended: int | None = None  # the line of a last line not read: no line end and not valid JSON yet
 
 
 class Builder:
@@ -77,6 +78,7 @@ class Builder:
         self.rejects: list[tuple[int, str, str, str, str | None]] = []
         self.buckets: list[tuple[int, str, str, UsageBucket]] = []
         self.pages: list[PageMark] = []
+        self.unended: int | None = None
 
     def full(self) -> bool:
         return (
@@ -205,6 +207,7 @@ class Builder:
             self.rejects,
             self.buckets,
             self.pages,
+            self.unended,
         )
         self._reset()
         if self.memo.chars > CID_MEMO_CHARS:

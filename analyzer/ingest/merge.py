@@ -150,6 +150,8 @@ class FileMerge:
             )
         if b.rejects:
             self.store_rejects(b.rejects)
+        if b.unended is not None:
+            res.unended = b.unended + self.offset
         for line, unit, suffix, bucket in b.buckets:
             line = line + self.offset if unit == "line" else line
             self.buckets.append((line, Item(line, unit, None, None, None).location(self.path) + suffix, bucket))

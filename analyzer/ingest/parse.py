@@ -16,7 +16,7 @@ from analyzer.errors import InputError
 from analyzer.ingest.batches import Batch, Builder
 from analyzer.ingest.units import Unit
 from analyzer.inputs import Digest, as_path
-from analyzer.sources import BY_NAME, Item, Request, Source, open_source, range_items, records_of
+from analyzer.sources import BY_NAME, UNENDED, Item, Request, Source, open_source, range_items, records_of
 from analyzer.sources.base import RecordError, record_key, validate, validate_bucket
 from analyzer.sources.exports import PageMark, UsageBucket
 
@@ -49,6 +49,9 @@ def parse(
     for item in items:
         if advance is not None and not item.line & 255:
             advance()
+        if item.unit == UNENDED:  # the last line, half written: not read, said on the file (FileResult.unended)
+            b.unended = item.line
+            continue
         reason = item.error
         found: list[Any] = []
         if reason is None:

@@ -23,6 +23,9 @@ class FileResult:
     buckets: int = 0  # usage-export buckets (in `usage_buckets`), apart from the request rows
     status: Status = "read"
     detail: str | None = None  # the path or the reason the status names
+    # the line number of a last line left unread: no line end and not valid JSON yet (a live log's writer half way
+    # through it, or a file cut short); read once it is complete, when the grown file is read again
+    unended: int | None = None
 
     @property
     def skipped(self) -> str | None:

@@ -104,6 +104,9 @@ __all__ = [
 ]
 
 
+UNENDED = "unended"  # Item.unit of a last line with no line end that is not valid JSON yet: not read, only said
+
+
 @dataclass(slots=True)
 class Item:
     """One record of a file before parsing: a JSON value, or why it is not one."""
@@ -370,9 +373,10 @@ def _line_items(lines: Iterator[Line]) -> Iterator[Item]:
             yield Item(ln.number, "line", loads(ln.data), None, ln.data)
         except orjson.JSONDecodeError as e:
             if ln.unended:
-                # A live log's last line, still being written: not read yet (nor rejected). The file's hash
-                # covers it, so once the line is complete the grown file is read again and its records before
-                # are duplicates.
+                # A live log's last line, still being written: not read yet (nor rejected), but said (an UNENDED
+                # item, which the parse counts on the file). The file's hash covers it, so once the line is
+                # complete the grown file is read again and its records before are duplicates.
+                yield Item(ln.number, UNENDED, None, None, None)
                 return
             yield Item(ln.number, "line", None, f"not valid JSON ({str(e).split(':')[0]})", ln.data)
 
@@ -494,6 +498,8 @@ def _format_of(path: Path, head: list[Item], forced: str | None, later: list[Ite
         return BY_NAME[LlmLogsDb.name]
     source = detect_format(path, head) or (detect_format(path, later) if later else None)
     if source is None:
+        head = [i for i in head if i.unit != UNENDED]  # a half-written last line is no record
+        later = [i for i in later or [] if i.unit != UNENDED]
         if not head and not later:  # no complete record: nothing at all, or one line with no line end
             if _has_content(path):
                 raise InputError(

@@ -163,14 +163,42 @@ def test_a_half_written_last_line_waits_for_the_next_night(tmp_path):
     db = tmp_path / "db.duckdb"
     res = run_cli("ingest", "--db", str(db), "--strict", str(log))
     assert res.returncode == 0, res.stderr.decode()
+    # not rejected (--strict passes), but said, with where: a one-off report on a file cut short must not lose
+    # its last line in silence (a new user's trial found it did)
+    notes = [ln for ln in res.stderr.decode().splitlines() if "last line not read" in ln]
+    assert notes == [
+        f"llmcost: note: {log}:4: last line not read: no line end and not valid JSON yet "
+        "(a log still being written; it is read once complete)"
+    ]
     store = Store(db)
     assert store.con.execute("SELECT count(*) FROM requests").fetchall()[0][0] == 3
     assert store.con.execute("SELECT count(*) FROM rejects").fetchall()[0][0] == 0
     log.write_bytes(whole)  # the next night: line 4 complete
     res = store.ingest([str(log)])
     assert (res.rows, res.rejected, res.files[0].duplicates) == (1, 0, 3)
+    assert res.files[0].unended is None
     assert store.con.execute("SELECT count(*) FROM rejects").fetchall()[0][0] == 0
     store.close()
+
+
+def test_a_half_written_last_line_is_said_with_its_line_when_the_file_is_read_in_ranges(tmp_path, monkeypatch):
+    from analyzer.backends.local import Local
+    from analyzer.ingest import run
+    from tests.robustness.conftest import chat_no_id
+
+    monkeypatch.setattr(run, "RANGE_BYTES", 4096)
+    monkeypatch.setattr(run, "PARALLEL_MIN_BYTES", 0)
+    log = tmp_path / "live.jsonl"
+    whole = jsonl([chat_no_id(i) for i in range(60)])
+    last = whole.splitlines(keepends=True)[-1]
+    log.write_bytes(whole[: -len(last)] + last[: len(last) // 2])
+    assert log.stat().st_size > 3 * 4096  # several ranges, the half line in the last
+    pool = Local(2)
+    try:
+        res = Store().ingest([str(log)], backend=pool)
+    finally:
+        pool.close()
+    assert (res.rows, res.rejected, res.files[0].unended) == (59, 0, 60)
 
 
 def test_a_complete_last_line_without_a_line_end_is_read(tmp_path):
