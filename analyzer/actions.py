@@ -164,7 +164,8 @@ def _lever(e: dict[str, Any], report: dict[str, Any], per_month: float | None) -
         level = "medium" if spread <= 1 and (err is None or abs(err) <= 10) else "low"
         reason = (
             "two replays through the cache simulator"
-            + (f" (backtest {err:+.1f}%)" if err is not None else "")
+            # the cache reads' backtest, named so, not to be read as the replay's cost error (the waterfall's step)
+            + (f" (backtest against provider-reported cache reads {err:+.1f}%)" if err is not None else "")
             + f"{band_text}; whether answers stay as good is not measured"
         )
         before, after = d.get("input_tokens_before", 0), d.get("input_tokens_after", 0)

@@ -197,6 +197,9 @@ def test_headline_ranks_the_best_policy_of_each_lever_and_keeps_three():
     assert "gpt-4o-mini" in h["levers"][0]["action"] and "$80.00/month" in h["levers"][0]["action"]
     assert h["levers"][0]["confidence"] == "medium"  # routing: quality not measured, never "high"
     assert h["levers"][1]["confidence"] == "high" and "-1.5%" in h["levers"][1]["confidence_reason"]
+    # trimming's backtest says which one it is: the cache reads', not the replay's cost error (a new user took
+    # the traces' "backtest -0.5%" for the waterfall's +3.0% step)
+    assert "(backtest against provider-reported cache reads -1.5%)" in h["levers"][2]["confidence_reason"]
 
 
 def test_headline_confidence_follows_the_backtest_and_says_why_nothing_pays():
