@@ -47,6 +47,7 @@ class FileResult:
             "duplicates": self.duplicates,
             "buckets": self.buckets,
             "skipped": self.skipped,
+            "unended_line": self.unended,
         }
 
 

@@ -181,6 +181,23 @@ def test_a_half_written_last_line_waits_for_the_next_night(tmp_path):
     store.close()
 
 
+def test_a_half_written_last_line_is_in_the_reports_json_and_html(tmp_path):
+    import json
+
+    from tests.robustness.conftest import chat_no_id, run_cli
+
+    log = tmp_path / "live <b>.jsonl"  # a name from the file system is escaped like any text from the logs
+    whole = jsonl([chat_no_id(i) for i in range(4)])
+    last = whole.splitlines(keepends=True)[-1]
+    log.write_bytes(whole[: -len(last)] + last[: len(last) // 2])
+    res = run_cli("report", str(log), "--json", str(tmp_path / "r.json"), "-o", str(tmp_path / "r.html"))
+    assert res.returncode == 0, res.stderr.decode()
+    (f,) = json.loads((tmp_path / "r.json").read_text())["ingest"]["this_run"]
+    assert (f["rows"], f["rejected"], f["unended_line"]) == (3, 0, 4)
+    html = (tmp_path / "r.html").read_text()
+    assert f"<code>{str(log).replace('<b>', '&lt;b&gt;')}:4</code> has no line end" in html
+
+
 def test_a_half_written_last_line_is_said_with_its_line_when_the_file_is_read_in_ranges(tmp_path, monkeypatch):
     from analyzer.backends.local import Local
     from analyzer.ingest import run
