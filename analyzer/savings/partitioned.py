@@ -195,12 +195,6 @@ def label(priced: pl.DataFrame, seq: Sequence, threads: pl.DataFrame) -> Labelle
     return Labelled(rows, reqs, msgs, threads.join(which, on="request_id", how="inner"), n)
 
 
-def split_bins(priced: pl.DataFrame, seq: Sequence, threads: pl.DataFrame) -> list[Bin]:
-    """The priced requests, sequence and threads cut into bins. With one bin, the inputs themselves (no copy)."""
-    labelled = label(priced, seq, threads)
-    return labelled.cut(list(range(labelled.n)))
-
-
 OFFLOAD_MIN = 2_000  # requests: one bin this large still goes to a worker, so it replays while this process
 # computes the conversations and prefix tables (below, shipping it costs more than the overlap gains)
 
