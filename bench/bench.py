@@ -215,10 +215,13 @@ def run_once(cmd: list[str], env: dict[str, str], before: list[Path]) -> Run:
 
     timing = re.finditer(r"^llmcost: timing: (.+) ([0-9.]+) s$", stderr, re.M)
     stages = {m.group(1): float(m.group(2)) for m in timing}
-    # analyzer/savings/partitioned.py: "savings workers N, bins B, CPU s C1 C2 ..." (the workers' own CPU)
-    if m := re.search(r"^llmcost: timing: savings workers (\d+), bins (\d+), CPU s ([0-9. ]+)$", stderr, re.M):
-        stages["savings replays: bins"] = float(m.group(2))
-        stages["savings replays: workers' CPU s"] = sum(float(x) for x in m.group(3).split())
+    # analyzer/savings/partitioned.py: "savings workers N, lanes L, bins B, CPU s C1 C2 ..." (the workers' own CPU;
+    # before lanes, without "lanes L")
+    line = r"^llmcost: timing: savings workers (\d+), (?:lanes (\d+), )?bins (\d+), CPU s ([0-9. ]+)$"
+    if m := re.search(line, stderr, re.M):
+        stages["savings replays: lanes"] = float(m.group(2) or 1)
+        stages["savings replays: bins"] = float(m.group(3))
+        stages["savings replays: workers' CPU s"] = sum(float(x) for x in m.group(4).split())
     gnu_cpu = float(field_of("User time (seconds)")) + float(field_of("System time (seconds)"))
     sampled_cpu = sum(sampler.cpu.values())
     rss_kb = int(field_of("Maximum resident set size (kbytes)"))

@@ -162,6 +162,49 @@ def test_one_large_bin_replays_on_a_worker_with_the_same_figures(multi_key_log, 
     assert json.dumps(_savings(offloaded), sort_keys=True) == json.dumps(_savings(inline), sort_keys=True)
 
 
+@pytest.mark.parametrize("copies", ["two lanes", "one lane"])
+def test_one_bin_on_two_workers_replays_its_levers_side_by_side_with_the_same_figures(
+    multi_key_log, monkeypatch, copies
+) -> None:
+    """One bin (one agent's log: one key, one cache scope) and two workers: the second worker holds a copy of the
+    bin, and the estimators' independent levers replay on both at once (two lanes). Both lanes answer replays,
+    and the report is the inline run's; above LANE_MAX_REQUESTS the bin is not copied (one lane)."""
+    from analyzer.savings import partitioned
+
+    inline = _report([multi_key_log], Inline(), monkeypatch, min_requests=10**9)
+    if copies == "one lane":
+        monkeypatch.setattr(partitioned, "LANE_MAX_REQUESTS", 1_000)
+    lanes: list[int] = []
+    init = PartitionedEngine.__init__
+
+    def spy_init(self, *a, **k):
+        init(self, *a, **k)
+        lanes.append(len(self.lanes))
+
+    asked: dict[int, int] = {}  # actor -> compare questions it answered
+    call = Local.call
+
+    def spy_call(self, actors, method, args=None):
+        if method == "compare":
+            for a in actors:
+                asked[id(a)] = asked.get(id(a), 0) + 1
+        return call(self, actors, method, args)
+
+    monkeypatch.setattr(PartitionedEngine, "__init__", spy_init)
+    monkeypatch.setattr(Local, "call", spy_call)
+    local = Local(2)
+    try:
+        pooled = _report([multi_key_log], local, monkeypatch, min_requests=10**9)
+    finally:
+        local.close()
+    assert json.dumps(_savings(pooled), sort_keys=True) == json.dumps(_savings(inline), sort_keys=True)
+    if copies == "two lanes":
+        assert lanes == [2]
+        assert len(asked) == 2 and min(asked.values()) >= 3  # each lane replayed levers
+    else:
+        assert lanes == [1] and len(asked) == 1
+
+
 @pytest.mark.parametrize(("workers", "min_requests"), [(1, 300), (2, 300), (1, 10**9)])
 def test_the_parent_lets_its_per_message_lists_go_before_waiting_for_the_replays(
     multi_key_log, monkeypatch, workers, min_requests

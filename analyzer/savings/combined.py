@@ -14,7 +14,7 @@ from typing import Any
 
 from analyzer.providers import CASES
 from analyzer.savings import Estimate, Verdict
-from analyzer.savings.engine import Replayer
+from analyzer.savings.engine import Replayer, in_lanes
 from analyzer.savings.estimate import combined_estimate
 from analyzer.savings.levers import compose
 
@@ -48,10 +48,9 @@ def estimate_combined(engine: Replayer, estimates: list[Estimate]) -> dict[str, 
             "note": "No lever saves money beyond the simulator's error band: nothing to combine.",
         }
     name = " + ".join(f"{e.lever}: {e.policy}" for e in picked)
-    outcomes = {}
-    for case in CASES:
-        lever = compose([e.levers[case] for e in picked], name)
-        outcomes[case] = engine.compare(lever, case)
+    # the cases are independent replays: side by side when the engine has lanes (`in_lanes`), merged in CASES order
+    each = in_lanes(engine, lambda case: engine.compare(compose([e.levers[case] for e in picked], name), case), CASES)
+    outcomes = dict(zip(CASES, each, strict=True))
     central = outcomes["central"]
     separate_sum = sum(e.saving_usd for e in picked)
     est = combined_estimate(engine, name, outcomes, [e.policy for e in picked], separate_sum)

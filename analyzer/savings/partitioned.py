@@ -14,11 +14,13 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import queue
 import shutil
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, cast
 
@@ -199,6 +201,20 @@ OFFLOAD_MIN = 2_000  # requests: one bin this large still goes to a worker, so i
 # computes the conversations and prefix tables (below, shipping it costs more than the overlap gains)
 
 
+LANE_MAX_REQUESTS = 20_000  # requests: a traffic this small is copied to every lane (see `lanes_for`)
+MAX_LANES = 4
+
+
+def lanes_for(requests: int, n_workers: int, backend: Backend) -> int:
+    """How many copies of the bins to replay at once: with fewer bins than workers (one agent's log is one bin:
+    one API key, one cache scope), the idle workers each hold a copy, so that independent levers replay side by
+    side (`PartitionedEngine.lane`). Only for a traffic of at most LANE_MAX_REQUESTS requests: each copy costs
+    its memory again, and a larger traffic has the cores busy with its own stages (or bins) anyway."""
+    if isinstance(backend, Inline) or requests > LANE_MAX_REQUESTS:
+        return 1
+    return max(1, min(MAX_LANES, backend.workers // n_workers))
+
+
 def elsewhere(labelled: Labelled, backend: Backend) -> bool:
     """Whether the bins are replayed on other processes: the backend has some, and there are several bins, or
     one large enough to gain from replaying beside this process's own stages."""
@@ -236,6 +252,7 @@ class PartitionedEngine:
             groups[w].append(b)
             load[w] += sizes[b]
         self.requests = sum(sizes)  # the priced, successful requests, as Engine counts
+        n_lanes = lanes_for(self.requests, n_workers, self.backend)
         # Workers on this machine read their bins from files this process writes, one group at a time; elsewhere
         # (Ray) or here, they get the cut frames.
         self._folder: str | None = None
@@ -243,37 +260,70 @@ class PartitionedEngine:
         if isinstance(self.backend, Local):
             try:
                 self._folder = tempfile.mkdtemp(prefix="llmcost-bins-")
-                for i, g in enumerate(groups):
-                    os.mkdir(folder := os.path.join(self._folder, str(i)))
-                    payloads.append(lab.spill(sorted(g), folder))
+                for lane in range(n_lanes):
+                    for i, g in enumerate(groups):
+                        os.mkdir(folder := os.path.join(self._folder, f"{lane}-{i}"))
+                        payloads.append(lab.spill(sorted(g), folder))
             except OSError:  # no room or no right to write there: the frames go by pipe, as to Ray
                 self._remove_folder()
                 payloads = []
         if not payloads:
-            payloads = [lab.cut(sorted(g)) for g in groups]
+            payloads = [lab.cut(sorted(g)) for _ in range(n_lanes) for g in groups]
         del lab
         # the workers build their engines while the caller goes on (Local and Ray start actors without waiting)
-        self.workers = self.backend.actors(Worker, [(p, cat, dict(calibration or {})) for p in payloads])
+        actors = self.backend.actors(Worker, [(p, cat, dict(calibration or {})) for p in payloads])
         payloads.clear()
+        # each lane: one worker per group, every lane holding all the bins (see `lane`)
+        self.lanes: list[list[Any]] = [actors[k : k + n_workers] for k in range(0, len(actors), n_workers)]
+        self.workers = self.lanes[0]
+        self._free: queue.SimpleQueue[list[Any]] = queue.SimpleQueue()
+        for lane_workers in self.lanes:
+            self._free.put(lane_workers)
+        self._pinned = threading.local()
         self._tokens = itertools.count(1)
 
+    @property
+    def parallel(self) -> int:
+        """How many lanes can answer at once (`lane`)."""
+        return len(self.lanes)
+
+    @contextlib.contextmanager
+    def lane(self) -> Iterator[None]:
+        """The calling thread's questions go to one lane (a set of workers holding every bin) until the block
+        ends: a free one, waited for when every lane is busy. Lanes hold the same bins and answer every question
+        alike, float for float; pinning one lever's questions to one lane lets its workers reuse the rebuilt
+        traffic (`Worker._calls`). Nested, the thread keeps the lane it holds."""
+        if getattr(self._pinned, "lane", None) is not None:
+            yield
+            return
+        held = self._free.get()
+        self._pinned.lane = held
+        try:
+            yield
+        finally:
+            self._pinned.lane = None
+            self._free.put(held)
+
     def _ask(self, method: str, *args: Any) -> list[Any]:
-        """Every worker's answers, one per bin, in bin order."""
-        answers = self.backend.call(self.workers, method, [args] * len(self.workers))
+        """Every worker's answers (of the lane this thread holds, or any free one), one per bin, in bin order."""
+        with self.lane():
+            workers = self._pinned.lane
+            answers = self.backend.call(workers, method, [args] * len(workers))
         return [v for _, v in sorted((pair for per in answers for pair in per), key=lambda p: p[0])]
 
     def close(self) -> None:
         try:
             if self.workers:
-                cpu = self._ask("drop")
+                cpu = [c for lane in self.lanes for per in self.backend.call(lane, "drop") for _, c in per]
                 if os.environ.get(TIMINGS_ENV, "") not in ("", "0") and not isinstance(self.backend, Inline):
                     print(
-                        f"llmcost: timing: savings workers {len(self.workers)}, bins {self.bins}, CPU s "
-                        + " ".join(f"{c:.2f}" for _, c in cpu),
+                        f"llmcost: timing: savings workers {len(cpu)}, lanes {len(self.lanes)}, bins {self.bins}, "
+                        "CPU s " + " ".join(f"{c:.2f}" for _, c in cpu),
                         file=sys.stderr,
                     )
         finally:
             self.workers = []
+            self.lanes = []
             self._remove_folder()
 
     def _remove_folder(self) -> None:

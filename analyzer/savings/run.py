@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import duckdb
@@ -13,13 +15,15 @@ from analyzer.backends.base import Backend
 from analyzer.backends.local import INLINE
 from analyzer.conversations import Sequence
 from analyzer.prices import Catalogue
+from analyzer.savings import trimming
 from analyzer.savings.batching import estimate_batching
 from analyzer.savings.caching import estimate_caching
 from analyzer.savings.combined import estimate_combined
+from analyzer.savings.engine import in_lanes
 from analyzer.savings.misses import cache_misses
 from analyzer.savings.partitioned import Labelled, PartitionedEngine, elsewhere, label
 from analyzer.savings.routing import Rule, estimate_routing, plan_routing
-from analyzer.savings.trimming import estimate_trimming
+from analyzer.savings.trimming import estimate_policy, trimming_estimates
 
 
 class Pending:
@@ -107,17 +111,22 @@ def _estimate_all(
     split: dict[int, tuple[int, int]] | None,
 ) -> dict[str, Any]:
     plan = plan_routing(con, priced, threads, cat, routing_rules)  # here, while the workers build their bins
-    caching, caching_estimates = estimate_caching(engine, priced, cat, split)
-    estimates = (
-        estimate_batching(engine, priced, threads, cat)
-        + estimate_trimming(engine)
-        + estimate_routing(engine, plan, routing_rules)
-        + caching_estimates
-    )
+    # Independent questions, side by side when the engine has several lanes (one traffic copied to idle workers),
+    # the trimming policies first (most of the replays); their results are put together in one fixed order
+    # whatever answered them, so the report is the same with one lane or four.
+    jobs: list[Callable[[], Any]] = [
+        *(partial(estimate_policy, engine, policy) for policy in trimming.POLICIES),
+        partial(estimate_caching, engine, priced, cat, split),
+        partial(estimate_routing, engine, plan, routing_rules),
+        partial(cache_misses, engine),
+        partial(estimate_batching, engine, priced, threads, cat),
+    ]
+    *trims, (caching, caching_estimates), routing, misses, batching = in_lanes(engine, lambda job: job(), jobs)
+    estimates = batching + trimming_estimates(trims) + routing + caching_estimates
     combined = estimate_combined(engine, estimates)
     return {
         "caching": caching,
-        "cache_misses": cache_misses(engine),
+        "cache_misses": misses,
         "savings": sorted((e.as_dict() for e in estimates), key=lambda e: e["saving_usd"], reverse=True),
         "combined": combined,
     }

@@ -40,71 +40,77 @@ POLICIES: list[Trim] = [
 ]
 
 
-def estimate_trimming(engine: Replayer) -> list[Estimate]:
-    out = []
-    for policy in POLICIES:
-        lever = Lever(policy.name, trim=policy)
-        kind = type(policy).__name__
-        assumptions = [
-            "Answers would be as good with less history: quality is not measured.",
-            "Replayed through the cache: a request whose prefix changes pays uncached (or cache-write) input "
-            "for everything after the change, as the provider would bill it.",
-        ]
-        cases = None
-        if isinstance(policy, Compact):
-            low_s, high_s = SUMMARY_TOKENS_RANGE
-            assumptions += [
-                f"A compaction is one summariser call on the same model (the history as sent plus an instruction, "
-                f"mostly read from cache) writing a {SUMMARY_TOKENS:,}-token summary that then replaces the history.",
-                "What is sent after it can really be sent: the system prompt and tools, the task (the first user "
-                "message, kept), the summary, then the newest messages, with any tool results kept together with "
-                "the assistant call that asked for them.",
-                f"Range from the assumptions that move the figure most, widened by the backtest band: the summary "
-                f"from {low_s:,} tokens (high case) to {high_s:,} (low case), and in the low case "
-                f"{EXTRA_TURNS_LOW} extra turns after each compaction while the agent finds its place again; "
-                "each replayed with the central cache retention.",
-            ]
-            cases = {
-                "central": lever,
-                "low": Lever(policy.name, trim=Compact(policy.at, high_s, EXTRA_TURNS_LOW)),
-                "high": Lever(policy.name, trim=Compact(policy.at, low_s)),
-                f"summary {high_s // 1000}k tokens": Lever(policy.name, trim=Compact(policy.at, high_s)),
-                f"{EXTRA_TURNS_LOW} extra turns per compaction": Lever(
-                    policy.name, trim=Compact(policy.at, extra_turns=EXTRA_TURNS_LOW)
-                ),
-            }
-        if isinstance(policy, LastTurns | Budget):
-            assumptions.append("A sliding window: the oldest kept message changes every turn, and with it the prefix.")
-        est = lever_estimate(
-            engine,
-            lever,
-            lever_kind="trimming",
-            policy=policy.name,
-            scope="requests whose history the policy changes",
-            assumptions=assumptions,
-            detail={
-                "policy_kind": kind,
-                "summarised": isinstance(policy, Compact),
-                "at_tokens": getattr(policy, "at", None),
-                "keep": getattr(policy, "keep", None),
-            },
-            cases=cases,
-        )
-        if not est.requests:
-            continue  # nothing to trim on this traffic
-        if isinstance(policy, Compact):
-            n, usd = est.detail.pop("added_calls", 0), est.detail.pop("added_calls_usd", 0.0)
-            est.detail |= {"compactions": n, "summariser_usd": usd}
-            before, after = est.detail["input_tokens_before"], est.detail["input_tokens_after"]
-            est.evidence.append(
-                f"{n:,} compactions: {n:,} summariser calls costing {usd_text(usd)} in all (their input mostly read "
-                f"from cache); the {est.requests:,} later requests send {before - after:,} fewer input tokens, and "
-                "each compaction's new prefix is written to the cache again."
-            )
-        est.scope = f"{est.requests} requests whose history the policy changes"
-        out.append(est)
+def trimming_estimates(each: list[Estimate | None]) -> list[Estimate]:
+    """The policies' estimates (`estimate_policy` of each of POLICIES, in order: independent, so run.py replays
+    them side by side when the engine has lanes), those with nothing to trim left out, each scope's best policy
+    marked."""
+    out = [e for e in each if e is not None]
     _best_by_scope(out)
     return out
+
+
+def estimate_policy(engine: Replayer, policy: Trim) -> Estimate | None:
+    """One policy's estimate; None where it trims nothing on this traffic."""
+    lever = Lever(policy.name, trim=policy)
+    kind = type(policy).__name__
+    assumptions = [
+        "Answers would be as good with less history: quality is not measured.",
+        "Replayed through the cache: a request whose prefix changes pays uncached (or cache-write) input "
+        "for everything after the change, as the provider would bill it.",
+    ]
+    cases = None
+    if isinstance(policy, Compact):
+        low_s, high_s = SUMMARY_TOKENS_RANGE
+        assumptions += [
+            f"A compaction is one summariser call on the same model (the history as sent plus an instruction, "
+            f"mostly read from cache) writing a {SUMMARY_TOKENS:,}-token summary that then replaces the history.",
+            "What is sent after it can really be sent: the system prompt and tools, the task (the first user "
+            "message, kept), the summary, then the newest messages, with any tool results kept together with "
+            "the assistant call that asked for them.",
+            f"Range from the assumptions that move the figure most, widened by the backtest band: the summary "
+            f"from {low_s:,} tokens (high case) to {high_s:,} (low case), and in the low case "
+            f"{EXTRA_TURNS_LOW} extra turns after each compaction while the agent finds its place again; "
+            "each replayed with the central cache retention.",
+        ]
+        cases = {
+            "central": lever,
+            "low": Lever(policy.name, trim=Compact(policy.at, high_s, EXTRA_TURNS_LOW)),
+            "high": Lever(policy.name, trim=Compact(policy.at, low_s)),
+            f"summary {high_s // 1000}k tokens": Lever(policy.name, trim=Compact(policy.at, high_s)),
+            f"{EXTRA_TURNS_LOW} extra turns per compaction": Lever(
+                policy.name, trim=Compact(policy.at, extra_turns=EXTRA_TURNS_LOW)
+            ),
+        }
+    if isinstance(policy, LastTurns | Budget):
+        assumptions.append("A sliding window: the oldest kept message changes every turn, and with it the prefix.")
+    est = lever_estimate(
+        engine,
+        lever,
+        lever_kind="trimming",
+        policy=policy.name,
+        scope="requests whose history the policy changes",
+        assumptions=assumptions,
+        detail={
+            "policy_kind": kind,
+            "summarised": isinstance(policy, Compact),
+            "at_tokens": getattr(policy, "at", None),
+            "keep": getattr(policy, "keep", None),
+        },
+        cases=cases,
+    )
+    if not est.requests:
+        return None  # nothing to trim on this traffic
+    if isinstance(policy, Compact):
+        n, usd = est.detail.pop("added_calls", 0), est.detail.pop("added_calls_usd", 0.0)
+        est.detail |= {"compactions": n, "summariser_usd": usd}
+        before, after = est.detail["input_tokens_before"], est.detail["input_tokens_after"]
+        est.evidence.append(
+            f"{n:,} compactions: {n:,} summariser calls costing {usd_text(usd)} in all (their input mostly read "
+            f"from cache); the {est.requests:,} later requests send {before - after:,} fewer input tokens, and "
+            "each compaction's new prefix is written to the cache again."
+        )
+    est.scope = f"{est.requests} requests whose history the policy changes"
+    return est
 
 
 def _best_by_scope(estimates: list[Estimate]) -> None:
