@@ -1,4 +1,4 @@
-"""The DuckDB store: canonical tables, one transaction per file, a content-hash manifest, and rejects.
+"""The DuckDB store: canonical tables, each file in whole or not at all, a content-hash manifest, and rejects.
 
 Ingest is idempotent: a file whose bytes were ingested before (under any name) adds nothing, and a request
 id seen before is counted as a duplicate, not stored twice (within one file of a `final_wins` source, such as a
@@ -8,7 +8,7 @@ rotated adds only what is new; the manifest holds the hash of the bytes actually
 us is read again from its copy.
 Message contents are content-addressed: each distinct text is hashed, tokenized and stored once however often
 it was re-sent.
-The reading itself (parsing on the workers, the merge of their batches, one transaction per file) is in
+The reading itself (parsing on the workers, the merge of their batches, the files' transactions) is in
 analyzer/ingest/; this module is the database: opened, migrated, shadowed, and asked what it holds.
 """
 
@@ -41,6 +41,21 @@ _OFFLINE: dict[str, str | bool | int | float | list[str]] = {
     "enable_external_access": False,
 }
 _REMOTE_PREFIXES = ("md:", "motherduck:")
+# The `sources` manifest's columns (migrations.py), as `add_source` gives a row
+_SOURCES = pa.schema(
+    [
+        ("source_id", pa.int32()),
+        ("path", pa.string()),
+        ("sha256", pa.string()),
+        ("bytes", pa.int64()),
+        ("format", pa.string()),
+        ("rows", pa.int64()),
+        ("rejected", pa.int64()),
+        ("duplicates", pa.int64()),
+        ("ingested_at", pa.timestamp("us")),
+        ("no_text", pa.bool_()),
+    ]
+)
 SCRATCH_PREFIX = "llmcost-run-"  # the folder of a run's scratch database (Store's `scratch`)
 
 
@@ -113,6 +128,13 @@ class Store:
         self._request_ids: dict[str, str | None] | None = None  # id -> fingerprint (for an id not unique)
         self._tok: dict[str, dict[str, int]] | None = None
         self._lookup: bool | None = None  # whether the database may hold ids and contents the sets above lack
+        # The manifest as this run sees it (sha256 -> path, and the next source id), looked up once, not per file.
+        self._shas: dict[str, str] | None = None
+        self._next_source: int | None = None
+        # Rows merged but not yet inserted (`insert_later`), per (table, columns), and whether a transaction is open.
+        self._pending: dict[tuple[str, tuple[str, ...] | None], list[pa.Table]] = {}
+        self.pending_rows = 0
+        self._open = False
 
     def _connect(self, read_only: bool) -> duckdb.DuckDBPyConnection:
         target = os.path.join(self.scratch, "run.duckdb") if self.scratch else self.path
@@ -237,6 +259,7 @@ class Store:
     def known_ids(self) -> dict[str, str | None]:
         """The request ids this run has stored or met so far (id -> fingerprint), filled by the merge."""
         if self._request_ids is None:
+            self.write_pending()
             # First use: an empty database (a report's in-memory run) needs no look-ups at all. After a rollback
             # the sets start again empty and whatever earlier files committed is looked up.
             self._lookup = self._lookup is not None or bool(
@@ -256,6 +279,7 @@ class Store:
         rows of an older llmcost); a join in DuckDB, not a load into Python."""
         if not self._lookup or not ids:
             return {}
+        self.write_pending()
         self.con.register("_batch_ids", pa.table({"request_id": pa.array(ids, pa.string())}))
         try:
             rows = self.con.execute(
@@ -270,6 +294,7 @@ class Store:
         """Which of these stored request ids an earlier reading of the file at `path` stored."""
         if not ids:
             return set()
+        self.write_pending()
         self.con.register("_batch_ids", pa.table({"request_id": pa.array(ids, pa.string())}))
         try:
             rows = self.con.execute(
@@ -285,6 +310,7 @@ class Store:
         """(content_id, o200k tokens, cl100k tokens) of those of these contents the database already holds."""
         if not self._lookup or not cids:
             return []
+        self.write_pending()
         self.con.register("_batch_cids", pa.table({"content_id": pa.array(cids, pa.string())}))
         try:
             return self.con.execute(
@@ -299,19 +325,95 @@ class Store:
         its working set): look up what is committed."""
         self._request_ids = None
         self._tok = None
+        self._shas = None
+        self._next_source = None
+
+    # ---- the ingest's transactions, and its rows inserted in bulk ---------------------------------------------
+
+    def begin(self) -> None:
+        """Open a transaction, unless one is open (a group of files shares one: analyzer/ingest/run.py)."""
+        if not self._open:
+            self.con.execute("BEGIN TRANSACTION")
+            self._open = True
+
+    def commit(self) -> None:
+        """The pending rows inserted, and the open transaction (if any) committed."""
+        if self._open:
+            self.write_pending()
+            self.con.execute("COMMIT")
+            self._open = False
+
+    def rollback(self) -> None:
+        """The open transaction rolled back with its pending rows; what this run met since is looked up again."""
+        self._pending.clear()
+        self.pending_rows = 0
+        if self._open:
+            self._open = False
+            # The failure may have ended the transaction already (a full disk does): the first error is the one
+            # to report, not "cannot rollback - no transaction is active".
+            with contextlib.suppress(duckdb.Error):
+                self.con.execute("ROLLBACK")
+        self.forget()
+
+    def insert_later(self, table: str, rows: pa.Table, columns: tuple[str, ...] | None = None) -> None:
+        """Rows for `table` (into `columns`, or all of them in order), inserted with every other pending row of
+        that table at the next `write_pending`: a DuckDB statement costs ~1-3 ms however few rows it inserts, and
+        a folder of small session files gives a few rows each."""
+        self._pending.setdefault((table, columns), []).append(rows)
+        self.pending_rows += rows.num_rows
+
+    def write_pending(self) -> None:
+        """The pending rows into their tables, in the order they came (before anything reads those tables)."""
+        if not self._pending:
+            return
+        pending, self._pending, self.pending_rows = self._pending, {}, 0
+        for (table, columns), parts in pending.items():
+            into = f"{table} ({_column_list(columns)})" if columns else table
+            try:  # one insert; a column all null in one file is null-typed there, and takes the others' type
+                batches = [pa.concat_tables(parts, promote_options="default").combine_chunks()]
+            except (pa.ArrowInvalid, pa.ArrowTypeError):  # types that do not unify: each file's rows apart
+                batches = parts
+            for rows in batches:
+                self.con.register("_pending_rows", rows)
+                try:
+                    self.con.execute(f"INSERT INTO {into} SELECT * FROM _pending_rows")
+                finally:
+                    self.con.unregister("_pending_rows")
+
+    @property
+    def pending_files(self) -> int:
+        """Files whose rows are pending (one manifest row each)."""
+        return len(self._pending.get(("sources", None), ()))
+
+    def add_source(self, row: tuple[Any, ...]) -> None:
+        """A file's row in the `sources` manifest, inserted with the file's rows (`insert_later`)."""
+        self.insert_later("sources", pa.Table.from_pylist([dict(zip(_SOURCES.names, row, strict=True))], _SOURCES))
+        self._next_source = int(row[0]) + 1
+        if self._shas is not None:
+            self._shas[row[2]] = row[1]
 
     def holds_sources(self) -> bool:
         """Whether any file was ingested into this database before."""
+        self.write_pending()
         return bool(_first(self.con, "SELECT EXISTS (SELECT 1 FROM sources)")[0])
 
     def next_source_id(self) -> int:
         """The id of the next file's row in the `sources` manifest."""
-        return int(_first(self.con, "SELECT coalesce(max(source_id), 0) + 1 FROM sources")[0])
+        if self._next_source is None:
+            self.write_pending()
+            self._next_source = int(_first(self.con, "SELECT coalesce(max(source_id), 0) + 1 FROM sources")[0])
+        return self._next_source
 
     def ingested_as(self, sha: str) -> str | None:
-        """The path the bytes of this sha256 were ingested as, if they were."""
-        rows = self.con.execute("SELECT path FROM sources WHERE sha256 = ?", [sha]).fetchall()
-        return str(rows[0][0]) if rows else None
+        """The path the bytes of this sha256 were ingested as, if they were (the manifest read once a run)."""
+        if self._shas is None:
+            self.write_pending()
+            self._shas = {str(h): str(p) for h, p in self.con.execute("SELECT sha256, path FROM sources").fetchall()}
+        return self._shas.get(sha)
+
+
+def _column_list(columns: tuple[str, ...]) -> str:
+    return ", ".join(f'"{c}"' for c in columns)
 
 
 def _first(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[Any, ...]:

@@ -7,6 +7,7 @@ import gzip
 import json
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from analyzer.backends.local import Inline, Local
@@ -122,8 +123,11 @@ def test_the_large_file_is_cut_at_line_ends(tmp_path) -> None:
         assert end == start and data[start - 1 : start] == b"\n"
 
 
-@pytest.mark.parametrize("no_text", [False, True])
-def test_parallel_ingest_gives_the_serial_tables(tmp_path, small_units, pool, no_text) -> None:
+@pytest.mark.parametrize(("no_text", "group"), [(False, 500), (True, 500), (False, 1), (False, 3)])
+def test_parallel_ingest_gives_the_serial_tables(tmp_path, small_units, pool, no_text, group, monkeypatch) -> None:
+    """Files read whole on the workers are merged in groups (one transaction, one insert per table): the rows, and
+    their order, are a file-by-file ingest's whatever the group's size."""
+    monkeypatch.setattr(run, "GROUP_FILES", group)
     paths, big, bad = _inputs(tmp_path)
     serial = Store()
     want = serial.ingest(paths, no_text=no_text)
@@ -143,6 +147,21 @@ def test_parallel_ingest_gives_the_serial_tables(tmp_path, small_units, pool, no
         assert parallel.con.execute(sql).fetchall() == serial.con.execute(sql).fetchall()
     locs = {r[0] for r in parallel.con.execute("SELECT location FROM rejects WHERE path = ?", [str(big)]).fetchall()}
     assert locs == {f"{big}:{n}" for n in bad}
+
+
+def test_small_files_parsed_whole_here_and_grouped_give_the_streamed_tables(tmp_path, small_units, monkeypatch):
+    """Without a pool, a small file is parsed whole before its merge and joins a group; with WHOLE_HERE_BYTES 0
+    every file streams into a transaction of its own, as before groups: the same rows, in the same order."""
+    paths, _, _ = _inputs(tmp_path)
+    grouped = Store()
+    a = grouped.ingest(paths)
+    monkeypatch.setattr(run, "WHOLE_HERE_BYTES", 0)
+    streamed = Store()
+    b = streamed.ingest(paths)
+    assert [f.as_dict() for f in a.files] == [f.as_dict() for f in b.files]
+    assert _tables(grouped) == _tables(streamed)
+    for sql in ("SELECT request_id FROM requests", "SELECT content_id FROM contents", "SELECT * FROM messages"):
+        assert grouped.con.execute(sql).fetchall() == streamed.con.execute(sql).fetchall()
 
 
 def test_ranges_parsed_in_this_process_give_the_serial_tables(tmp_path, small_units) -> None:
@@ -256,3 +275,102 @@ def test_a_file_found_in_a_folder_that_fails_half_way_is_skipped_and_the_next_fi
     assert skipped[str(big)] == "cannot read (Input/output error)"
     assert s.con.execute("SELECT count(*) FROM requests WHERE request_id LIKE 'later-%'").fetchone()[0] == 5
     assert s.con.execute("SELECT count(*) FROM sources WHERE path = ?", [str(big)]).fetchone()[0] == 0
+
+
+def _small_files(folder: Path, n: int) -> list[Path]:
+    folder.mkdir(exist_ok=True)
+    out = []
+    for i in range(n):
+        f = folder / f"s{i:02d}.jsonl"
+        f.write_text("\n".join(json.dumps(openai_record(rid=f"s{i}-{j}", prompt=40 + j)) for j in range(3)) + "\n")
+        out.append(f)
+    return out
+
+
+def _unreadable_when_read(monkeypatch, bad: Path) -> None:
+    """`bad` is sniffed as usual, then cannot be read (as inputs.py says an I/O error) where its unit is parsed:
+    here, with a pool of one (Local(1) maps its units in this process)."""
+    real = parse.open_source
+
+    def failing(path, *args, **kwargs):
+        if Path(path) == bad:
+            raise InputError("cannot read (Input/output error)", path=str(path))
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(parse, "open_source", failing)
+
+
+def _consistent(s: Store) -> None:
+    """Every file in the manifest has its rows, and every row its file: no file half in."""
+    per_source = dict(s.con.execute("SELECT source_id, count(*) FROM requests GROUP BY source_id").fetchall())
+    manifest = dict(s.con.execute("SELECT source_id, rows FROM sources").fetchall())
+    assert per_source == {k: v for k, v in manifest.items() if v}
+    orphans = "SELECT count(*) FROM messages WHERE request_id NOT IN (SELECT request_id FROM requests)"
+    assert s.con.execute(orphans).fetchone()[0] == 0
+
+
+def test_an_unreadable_file_given_after_a_group_leaves_the_group_in(tmp_path, small_units, monkeypatch) -> None:
+    """A file named on the command line that cannot be read stops the run (as serially); the files merged before
+    it, in a group not yet committed, stay in the database, as they did when each file had its transaction."""
+    files = _small_files(tmp_path / "logs", 7)
+    _unreadable_when_read(monkeypatch, files[-1])
+    db = tmp_path / "x.duckdb"
+    s = Store(db)
+    with pytest.raises(InputError, match="Input/output error"):
+        s.ingest([str(f) for f in files], backend=Local(1))
+    s.close()
+    s = Store(db)
+    assert s.con.execute("SELECT count(*) FROM sources").fetchone()[0] == 6
+    assert s.con.execute("SELECT count(*) FROM requests").fetchone()[0] == 18
+    _consistent(s)
+
+
+def test_an_unreadable_file_found_in_a_folder_is_skipped_and_the_group_goes_on(tmp_path, small_units, monkeypatch):
+    folder = tmp_path / "logs"
+    files = _small_files(folder, 7)
+    _unreadable_when_read(monkeypatch, files[2])
+    (folder / "s04_copy.jsonl").write_bytes(files[1].read_bytes())
+    s = Store()
+    res = s.ingest([str(folder)], backend=Local(1))
+    skipped = {Path(f.path).name: f.skipped for f in res.files if f.skipped}
+    assert skipped.keys() == {"s02.jsonl", "s04_copy.jsonl"}, skipped
+    assert skipped["s02.jsonl"] == "cannot read (Input/output error)"
+    assert res.rows == 18 and s.con.execute("SELECT count(*) FROM requests").fetchone()[0] == 18
+    _consistent(s)
+    serial = Store()
+    files[2].unlink()
+    serial.ingest([str(folder)])
+    assert _tables(s) == _tables(serial)
+
+
+def test_a_failure_inside_a_grouped_merge_rolls_the_group_back_whole(tmp_path, small_units, pool, monkeypatch):
+    """The database failing half way through a file of a group: the group goes back with it (its files were not
+    reported done), the groups committed before it stay, and no file is half in."""
+    from analyzer.ingest import merge
+
+    monkeypatch.setattr(run, "GROUP_FILES", 3)
+    files = _small_files(tmp_path / "logs", 8)
+    real, merged = merge.FileMerge.flush, []
+
+    def fails_in_the_fifth_file(self, b, res):
+        merged.append(self.path)
+        if len(set(merged)) == 5:
+            raise duckdb.IOException("IO Error: No space left on device")
+        return real(self, b, res)
+
+    monkeypatch.setattr(merge.FileMerge, "flush", fails_in_the_fifth_file)
+    db = tmp_path / "x.duckdb"
+    s = Store(db)
+    with pytest.raises(duckdb.IOException):
+        s.ingest([str(f) for f in files], backend=pool)
+    s.close()
+    s = Store(db)
+    names = [Path(r[0]).name for r in s.con.execute("SELECT path FROM sources ORDER BY source_id").fetchall()]
+    assert names == ["s00.jsonl", "s01.jsonl", "s02.jsonl"]  # the first group; the second (s03, s04) is gone
+    _consistent(s)
+    s.close()
+    monkeypatch.setattr(merge.FileMerge, "flush", real)
+    s = Store(db)
+    again = s.ingest([str(f) for f in files], backend=pool)  # the next run reads what is missing
+    assert again.rows == 15 and s.con.execute("SELECT count(*) FROM requests").fetchone()[0] == 24
+    _consistent(s)

@@ -1,4 +1,5 @@
-"""The merge of one file's parsed batches into the tables, in unit order, inside the file's transaction: ids of
+"""The merge of one file's parsed batches into the tables, in unit order, inside a transaction (the file's, or
+its group's: run.py), the rows inserted with the transaction's others (Store.insert_later): ids of
 records without one numbered by repeat within the file, requests seen before dropped as duplicates, contents new
 to the store inserted once, rejects listed (up to MAX_REJECT_ROWS per file, counted by reason past it) and
 usage-export buckets kept apart. Apart from the run (run.py), which decides what is read and when; this is how
@@ -43,6 +44,17 @@ class Tables(Protocol):
     def next_source_id(self) -> int: ...
     def holds_sources(self) -> bool: ...
     def ingested_as(self, sha: str) -> str | None: ...
+    def begin(self) -> None: ...
+    def commit(self) -> None: ...
+    def rollback(self) -> None: ...
+    def insert_later(self, table: str, rows: pa.Table, columns: tuple[str, ...] | None = None) -> None: ...
+    def write_pending(self) -> None: ...
+    def add_source(self, row: tuple[Any, ...]) -> None: ...
+
+    @property
+    def pending_rows(self) -> int: ...
+    @property
+    def pending_files(self) -> int: ...
 
 
 @dataclass
@@ -232,6 +244,7 @@ class FileMerge:
     def _drop_earlier(self, replaced: list[str], moved: list[str]) -> None:
         """(final_wins) The rows this batch's records replace; those an earlier reading of the path stored leave
         its count in the manifest."""
+        self.store.write_pending()  # the rows replaced may be among those not yet inserted
         con = self.store.con
         con.register("_replaced", pa.table({"request_id": pa.array(replaced + moved, pa.string())}))
         try:
@@ -256,7 +269,7 @@ class FileMerge:
         """The kept requests, their messages and blocks, under their ids, with the contents new to the store."""
         import pyarrow.compute as pc  # here, not at the top: its import takes ~0.1 s that most commands never use
 
-        con, n = self.store.con, len(rids)
+        store, n = self.store, len(rids)
         rid_arr = pa.array(rids, pa.string())
         req = b.requests.set_column(0, "request_id", rid_arr)
         req = req.set_column(1, "source_id", pa.array([self.source_id] * n, pa.int32()))
@@ -274,26 +287,15 @@ class FileMerge:
             [pc.take(rid_arr, msgs.column("req")), *(msgs.column(c) for c in MESSAGE_SCHEMA.names[1:])],
             schema=MESSAGE_SCHEMA,
         )
-        con.register("_new_requests", req)
-        con.register("_new_messages", msg_table)
-        con.execute(
-            f"INSERT INTO requests ({', '.join(_quoted(REQUEST_FIELDS))}) "
-            f"SELECT {', '.join(_quoted(REQUEST_FIELDS))} FROM _new_requests"
-        )
-        con.execute(
-            "INSERT INTO messages (request_id, position, role, content_id, tokens, is_output, breakpoint, breakpoints) "
-            "SELECT * FROM _new_messages"
-        )
-        con.unregister("_new_requests")
-        con.unregister("_new_messages")
+        # inserted with the other files' rows of the transaction (Store.insert_later), in the order they come
+        store.insert_later("requests", req.select(REQUEST_FIELDS), tuple(REQUEST_FIELDS))
+        store.insert_later("messages", msg_table, tuple(MESSAGE_SCHEMA.names))
         if blocks is not None and blocks.num_rows:
             table = pa.table(
                 [pc.take(rid_arr, blocks.column("req")), blocks.column("position"), blocks.column("block_hash")],
                 names=["request_id", "position", "block_hash"],
             )
-            con.register("_new_blocks", table)
-            con.execute("INSERT INTO blocks SELECT * FROM _new_blocks")
-            con.unregister("_new_blocks")
+            store.insert_later("blocks", table)
 
     def _insert_contents(self, b: Batch, msgs: pa.Table) -> None:
         """The contents the kept messages use that the store lacks, and the cl100k counts it lacks for contents
@@ -330,12 +332,11 @@ class FileMerge:
                 for c, k in zip(new, pc.take(counts_o, rows).to_pylist(), strict=True):
                     o200k[c] = k
                 contents = contents.set_column(3, "tokens_cl100k", pa.array([cl100k.get(c) for c in new], pa.int32()))
-                con.register("_new_contents", contents)
-                con.execute("INSERT INTO contents SELECT * FROM _new_contents")
-                con.unregister("_new_contents")
+                store.insert_later("contents", contents)
             fresh = set(new)
             old_cl = [c for c in cl_need if c not in fresh]
             if old_cl:
+                store.write_pending()
                 upd = pa.table({"content_id": old_cl, "n": [cl100k[c] for c in old_cl]})
                 con.register("_cl_update", upd)
                 con.execute(

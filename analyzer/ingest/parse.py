@@ -97,8 +97,9 @@ def parse(
     yield b.take()
 
 
-def parse_unit(u: Unit) -> Parsed:
-    """One unit, parsed where the backend runs it (a worker process, a Ray task, or here)."""
+def parse_unit(u: Unit, threads: int = 1, advance: Callable[[int], None] | None = None) -> Parsed:
+    """One unit, parsed where the backend runs it (a worker process, a Ray task, or here: then with `threads`
+    tokenizing, and `advance` told the bytes of a whole file read so far, for the progress display)."""
     path = as_path(u.path)
     source = BY_NAME[u.source]
     ctx: dict[str, Any] = {"path": u.path, "per_record": u.per_record}
@@ -106,8 +107,9 @@ def parse_unit(u: Unit) -> Parsed:
         if u.end is None:
             digest = Digest()
             _, items = open_source(path, u.source, digest)
+            step = None if advance is None else (lambda: advance(digest.size))
             try:
-                batches = list(parse(items, source, ctx, u.no_text, 1))
+                batches = list(parse(items, source, ctx, u.no_text, threads, step))
             finally:
                 items.close()  # type: ignore[attr-defined]
             return Parsed(batches, None, 0, digest.hexdigest(), digest.size)
