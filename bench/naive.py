@@ -4,7 +4,8 @@ script does), then price input and output at list prices.
     python bench/naive.py FILE...
 
 Reads the generated logs (bench/make_log.py: OpenAI and Anthropic JSONL) and mini-swe-agent trajectories
-(`*.traj.json`, `.gz` too: every assistant message is one call whose request is every message before it).
+(`*.traj.json`, `.gz` too: every assistant message is one call whose request is every message before it), and
+Claude Code sessions (bench/make_sessions.py: each assistant record a call sending the session before it).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ PRICES = {  # USD per token: input, output
     "gpt-4o-mini": (1.5e-7, 6e-7),
     "claude-sonnet-4-5-20250929": (3e-6, 1.5e-5),
     "deepseek-chat": (2.8e-7, 4.2e-7),
+    "claude-3-sonnet-20240229": (3e-6, 1.5e-5),
 }
 
 
@@ -42,8 +44,17 @@ def calls(path: str) -> Iterator[tuple[str, list[dict[str, Any]], dict[str, Any]
                     resp = m["extra"]["response"]
                     yield resp["model"], msgs[:k], resp["usage"]
             return
+        history: list[dict[str, Any]] = []
         for line in fh:
             rec = json.loads(line)
+            if (
+                "sessionId" in rec or rec.get("type") == "summary"
+            ):  # a Claude Code session: each assistant record a call sending the session so far
+                msg = rec.get("message") or {}
+                if rec.get("type") == "assistant" and "usage" in msg:
+                    yield msg["model"], list(history), msg["usage"]
+                history.append(msg)
+                continue
             req = rec["request"]
             msgs = list(req.get("messages", []))
             if req.get("system"):
