@@ -30,6 +30,7 @@ from analyzer.dbguard import check_ours
 from analyzer.errors import InputError
 from analyzer.ingest import run
 from analyzer.ingest.results import IngestResult
+from analyzer.ingest.schemas import SOURCE_SCHEMA
 from analyzer.migrations import migrate, pending
 
 # No extension fetched or loaded behind the user's back (DuckDB would download one to open an SQLite file, an md:
@@ -41,21 +42,6 @@ _OFFLINE: dict[str, str | bool | int | float | list[str]] = {
     "enable_external_access": False,
 }
 _REMOTE_PREFIXES = ("md:", "motherduck:")
-# The `sources` manifest's columns (migrations.py), as `add_source` gives a row
-_SOURCES = pa.schema(
-    [
-        ("source_id", pa.int32()),
-        ("path", pa.string()),
-        ("sha256", pa.string()),
-        ("bytes", pa.int64()),
-        ("format", pa.string()),
-        ("rows", pa.int64()),
-        ("rejected", pa.int64()),
-        ("duplicates", pa.int64()),
-        ("ingested_at", pa.timestamp("us")),
-        ("no_text", pa.bool_()),
-    ]
-)
 SCRATCH_PREFIX = "llmcost-run-"  # the folder of a run's scratch database (Store's `scratch`)
 
 
@@ -387,7 +373,9 @@ class Store:
 
     def add_source(self, row: tuple[Any, ...]) -> None:
         """A file's row in the `sources` manifest, inserted with the file's rows (`insert_later`)."""
-        self.insert_later("sources", pa.Table.from_pylist([dict(zip(_SOURCES.names, row, strict=True))], _SOURCES))
+        self.insert_later(
+            "sources", pa.Table.from_pylist([dict(zip(SOURCE_SCHEMA.names, row, strict=True))], SOURCE_SCHEMA)
+        )
         self._next_source = int(row[0]) + 1
         if self._shas is not None:
             self._shas[row[2]] = row[1]

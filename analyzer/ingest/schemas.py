@@ -68,3 +68,18 @@ CONTENT_SCHEMA = pa.schema(
 # A unit's messages and blocks name their request by its row in the batch (`req`); the store puts the id there.
 UNIT_MESSAGE_SCHEMA = pa.schema([("req", pa.int32())] + list(MESSAGE_SCHEMA)[1:])
 BLOCK_SCHEMA = pa.schema([("req", pa.int32()), ("position", pa.int32()), ("block_hash", pa.int64())])
+# The `sources` manifest's columns (migrations.py), as Store.add_source gives a file's row
+SOURCE_SCHEMA = pa.schema(
+    [
+        ("source_id", pa.int32()),
+        ("path", pa.string()),
+        ("sha256", pa.string()),
+        ("bytes", pa.int64()),
+        ("format", pa.string()),
+        ("rows", pa.int64()),
+        ("rejected", pa.int64()),
+        ("duplicates", pa.int64()),
+        ("ingested_at", pa.timestamp("us")),
+        ("no_text", pa.bool_()),
+    ]
+)
