@@ -145,7 +145,10 @@ class Local:
             return [fn(x) for x in items]
         if self._pool is None:
             self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=self._ctx, initializer=_quiet_worker)
-        return list(self._pool.map(fn, items))
+        # Many items go to the workers a few tasks each (one pickled message per task, not per item): a window of
+        # hundreds of small files would otherwise cost a round trip each. A few items (ranges) go one per task.
+        chunk = max(1, len(items) // (4 * self.workers))
+        return list(self._pool.map(fn, items, chunksize=chunk))
 
     def actors(self, cls: type, args: Sequence[tuple[Any, ...]]) -> list[Any]:
         """Started, not waited for: they build their state while this process goes on (a failure to build is

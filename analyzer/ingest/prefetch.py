@@ -7,6 +7,7 @@ order.
 from __future__ import annotations
 
 import collections
+import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 
@@ -38,6 +39,23 @@ class Hashes:
             self._pool.shutdown(cancel_futures=True)
 
 
+WINDOW_BYTES = 1 << 20  # input a window of units holds at least (unless the units run out): ~0.1-0.3 s of parsing
+WINDOW_UNITS = 500
+COMPRESSED = (".gz", ".zst", ".bz2", ".xz")
+INFLATE = 10  # a compressed file counts as ten times its size on disk (JSON logs compress about that much)
+
+
+def _bytes(u: Unit) -> int:
+    """About how much text the unit holds."""
+    if u.end is not None:
+        return u.end - u.start
+    try:
+        size = os.stat(u.path).st_size
+    except OSError:
+        return 0  # its reading says what is wrong
+    return size * INFLATE if u.path.lower().endswith(COMPRESSED) else size
+
+
 class Prefetch:
     """The backend's results for a list of units, in unit order. Units go to the backend a window at a time,
     two windows in flight (so the workers do not wait for a window's slowest unit, nor for this process merging
@@ -46,7 +64,19 @@ class Prefetch:
     def __init__(self, backend: Backend, fn: Callable[[Unit], Parsed], units: list[Unit]) -> None:
         window = max(2, 2 * max(1, getattr(backend, "workers", 1)))
         self._backend, self._fn = backend, fn
-        self._chunks = [units[i : i + window] for i in range(0, len(units), window)]
+        # A window holds at least `window` units and WINDOW_BYTES of input: a few large ranges or files, or many
+        # small files (a round trip per window of 4 small session files cost more than parsing them).
+        self._chunks: list[list[Unit]] = []
+        chunk: list[Unit] = []
+        size = 0
+        for u in units:
+            chunk.append(u)
+            size += _bytes(u)
+            if len(chunk) >= window and size >= WINDOW_BYTES or len(chunk) >= WINDOW_UNITS:
+                self._chunks.append(chunk)
+                chunk, size = [], 0
+        if chunk:
+            self._chunks.append(chunk)
         self._next = 0
         self._pool = ThreadPoolExecutor(max_workers=2)
         self._running: collections.deque[Future[list[Parsed]]] = collections.deque()
