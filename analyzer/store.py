@@ -119,6 +119,7 @@ class Store:
         self._next_source: int | None = None
         # Rows merged but not yet inserted (`insert_later`), per (table, columns), and whether a transaction is open.
         self._pending: dict[tuple[str, tuple[str, ...] | None], list[pa.Table]] = {}
+        self._pending_sources: list[tuple[Any, ...]] = []  # manifest rows, in SOURCE_SCHEMA's order
         self.pending_rows = 0
         self._open = False
 
@@ -332,6 +333,7 @@ class Store:
     def rollback(self) -> None:
         """The open transaction rolled back with its pending rows; what this run met since is looked up again."""
         self._pending.clear()
+        self._pending_sources = []
         self.pending_rows = 0
         if self._open:
             self._open = False
@@ -350,6 +352,11 @@ class Store:
 
     def write_pending(self) -> None:
         """The pending rows into their tables, in the order they came (before anything reads those tables)."""
+        if self._pending_sources:
+            values = zip(*self._pending_sources, strict=True)
+            rows = pa.table([pa.array(c, f.type) for c, f in zip(values, SOURCE_SCHEMA, strict=True)], SOURCE_SCHEMA)
+            self._pending.setdefault(("sources", None), []).append(rows)
+            self._pending_sources = []
         if not self._pending:
             return
         pending, self._pending, self.pending_rows = self._pending, {}, 0
@@ -369,13 +376,12 @@ class Store:
     @property
     def pending_files(self) -> int:
         """Files whose rows are pending (one manifest row each)."""
-        return len(self._pending.get(("sources", None), ()))
+        return len(self._pending_sources)
 
     def add_source(self, row: tuple[Any, ...]) -> None:
         """A file's row in the `sources` manifest, inserted with the file's rows (`insert_later`)."""
-        self.insert_later(
-            "sources", pa.Table.from_pylist([dict(zip(SOURCE_SCHEMA.names, row, strict=True))], SOURCE_SCHEMA)
-        )
+        self._pending_sources.append(row)  # made one table at `write_pending` (a table per row costs ~0.3 ms)
+        self.pending_rows += 1
         self._next_source = int(row[0]) + 1
         if self._shas is not None:
             self._shas[row[2]] = row[1]
