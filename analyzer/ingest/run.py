@@ -202,7 +202,7 @@ def _ingest_file(
 ) -> FileResult:
     """One file: its units' batches (parsed elsewhere, or here as they are read) merged in order, its rejects,
     buckets and manifest row, in a transaction of its own or, when `whole` (one unit, the whole file, parsed
-    elsewhere), in the group's (see GROUP_FILES)."""
+    before its merge), in the group's (see GROUP_FILES)."""
     path, source = p.path, p.source
     items = None
     read_whole: list[tuple[str | None, int]] = []  # hash and size of the bytes a whole-file unit read
