@@ -183,6 +183,15 @@ class Digest:
         return self._h.hexdigest()
 
 
+COMPRESSED_SUFFIXES = (".gz", ".zst")
+INFLATE = 8  # a compressed log counts as this many times its size on disk (JSON logs compress about that much)
+
+
+def text_bytes(path: Path, size: int) -> int:
+    """About how many bytes of text a file of `size` bytes on disk holds: a compressed file counts INFLATE x."""
+    return size * INFLATE if path.name.lower().endswith(COMPRESSED_SUFFIXES) else size
+
+
 def is_stream(path: Path) -> bool:
     """True for standard input and pipes (`<(...)`, /dev/stdin, a FIFO): readable once, so read once."""
     if str(path) == STDIN:

@@ -24,7 +24,7 @@ from analyzer import progress as tracking
 from analyzer.errors import InputError, RenderError, StrictError
 from analyzer.formatting import count
 from analyzer.ingest.results import IngestResult
-from analyzer.inputs import LOG_SUFFIXES, STDIN, expand_paths
+from analyzer.inputs import LOG_SUFFIXES, STDIN, expand_paths, text_bytes
 from analyzer.prices import Catalogue, load_catalogue
 from analyzer.redact import one_line
 from analyzer.sources import SOURCES
@@ -230,7 +230,7 @@ def session(
         store.close()
 
 
-SCRATCH_FROM_BYTES = 256 * 2**20  # logs this large (a compressed file counted 8x) run on a scratch database file
+SCRATCH_FROM_BYTES = 256 * 2**20  # logs this large (inputs.text_bytes) run on a scratch database file
 
 
 def _large(paths: tuple[str, ...]) -> bool:
@@ -248,7 +248,7 @@ def _large(paths: tuple[str, ...]) -> bool:
     total = 0
     for path, _ in files:
         with contextlib.suppress(OSError):
-            total += path.stat().st_size * (8 if path.name.lower().endswith((".gz", ".zst")) else 1)
+            total += text_bytes(path, path.stat().st_size)
         if total >= SCRATCH_FROM_BYTES:
             return True
     return False

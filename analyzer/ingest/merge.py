@@ -347,7 +347,3 @@ class FileMerge:
 
 def _ts(us: int | None) -> datetime | None:
     return None if us is None else datetime(1970, 1, 1) + timedelta(microseconds=us)
-
-
-def _quoted(names: list[str]) -> list[str]:
-    return [f'"{n}"' for n in names]

@@ -14,7 +14,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from analyzer.backends.base import Backend
 from analyzer.ingest.parse import Parsed
 from analyzer.ingest.units import Planned, Unit
-from analyzer.inputs import sha256_file
+from analyzer.inputs import as_path, sha256_file, text_bytes
 
 
 class Hashes:
@@ -41,8 +41,6 @@ class Hashes:
 
 WINDOW_BYTES = 1 << 20  # input a window of units holds at least (unless the units run out): ~0.1-0.3 s of parsing
 WINDOW_UNITS = 500
-COMPRESSED = (".gz", ".zst", ".bz2", ".xz")
-INFLATE = 10  # a compressed file counts as ten times its size on disk (JSON logs compress about that much)
 
 
 def _bytes(u: Unit) -> int:
@@ -50,10 +48,9 @@ def _bytes(u: Unit) -> int:
     if u.end is not None:
         return u.end - u.start
     try:
-        size = os.stat(u.path).st_size
+        return text_bytes(as_path(u.path), os.stat(u.path).st_size)
     except OSError:
         return 0  # its reading says what is wrong
-    return size * INFLATE if u.path.lower().endswith(COMPRESSED) else size
 
 
 class Prefetch:
