@@ -7,12 +7,10 @@ one step that runs the Vega engine, with its memory needs and its optional nativ
 
 from __future__ import annotations
 
-import contextlib
 import json
 import resource
 import subprocess
 import sys
-import threading
 from typing import Any
 
 
@@ -36,32 +34,6 @@ json.dump([vl_convert.vegalite_to_svg(s) for s in json.load(sys.stdin)], sys.std
 """
 
 
-_TINY = {"mark": "point", "data": {"values": [{"x": 1}]}, "encoding": {"x": {"field": "x", "type": "quantitative"}}}
-_warming: threading.Thread | None = None
-
-
-def _in_process() -> bool:
-    """Whether charts are drawn in this process: no address-space limit (see `to_svgs`)."""
-    return resource.getrlimit(resource.RLIMIT_AS)[0] == resource.RLIM_INFINITY
-
-
-def warm() -> None:
-    """Start the chart engine on a thread while the run reads logs and replays: V8 and the Vega bundle take ~0.4 s
-    of one core to start (the GIL released meanwhile), which the HTML report otherwise waits for at its end. Only
-    where charts are drawn in this process: under an address-space limit V8 would abort it. Not a daemon thread,
-    so that an early exit never tears V8 down half started."""
-    global _warming
-    if _warming is not None or not _in_process():
-        return
-
-    def start() -> None:
-        with contextlib.suppress(Exception):  # drawing says what is wrong, later, if it is
-            to_svg(_TINY)
-
-    _warming = threading.Thread(target=start, name="llmcost-charts", daemon=False)
-    _warming.start()
-
-
 def to_svgs(specs: list[dict[str, Any]]) -> tuple[list[str] | None, str | None]:
     """The SVG of each spec, or None and the reason they could not be drawn.
 
@@ -73,8 +45,6 @@ def to_svgs(specs: list[dict[str, Any]]) -> tuple[list[str] | None, str | None]:
         return [], None
     soft, hard = resource.getrlimit(resource.RLIMIT_AS)
     if soft == resource.RLIM_INFINITY:
-        if _warming is not None:
-            _warming.join()  # one caller of the engine at a time
         return [to_svg(s) for s in specs], None
     try:
         done = subprocess.run(
