@@ -104,6 +104,7 @@ def _tables(s: Store) -> dict[str, list[tuple]]:
 def small_units(monkeypatch):
     monkeypatch.setattr(run, "RANGE_BYTES", RANGE)
     monkeypatch.setattr(run, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(run, "POOL_FILE_BYTES", 0)
 
 
 @pytest.fixture(scope="module")
@@ -162,6 +163,43 @@ def test_small_files_parsed_whole_here_and_grouped_give_the_streamed_tables(tmp_
     assert _tables(grouped) == _tables(streamed)
     for sql in ("SELECT request_id FROM requests", "SELECT content_id FROM contents", "SELECT * FROM messages"):
         assert grouped.con.execute(sql).fetchall() == streamed.con.execute(sql).fetchall()
+
+
+class _Recording(Local):
+    """A pool that remembers which files it was sent."""
+
+    def __init__(self, workers: int) -> None:
+        super().__init__(workers)
+        self.sent: set[str] = set()
+
+    def map(self, fn, items):  # type: ignore[no-untyped-def]
+        self.sent.update(Path(u.path).name for u in items)
+        return super().map(fn, items)
+
+
+def test_on_a_pool_small_files_are_parsed_here_and_large_ones_on_the_workers(tmp_path, small_units, monkeypatch):
+    """Below POOL_FILE_BYTES of text a file is parsed here, even with a pool (a worker's result costs this process
+    about what parsing it does); the large file and the compressed one (counted at its inflated size) go to the
+    workers. The tables are the serial ingest's, row for row and in order."""
+    monkeypatch.setattr(run, "POOL_FILE_BYTES", 2_000)
+    paths, big, _ = _inputs(tmp_path)
+    sizes = {Path(p).name: Path(p).stat().st_size for p in paths if Path(p).is_file()}
+    assert sizes["a.jsonl"] < 2_000 <= sizes["big.jsonl"]
+    assert sizes["c.jsonl.gz"] < 2_000 <= sizes["c.jsonl.gz"] * 8
+    serial = Store()
+    want = serial.ingest(paths)
+    pool = _Recording(2)
+    try:
+        mixed = Store()
+        got = mixed.ingest(paths, backend=pool)
+    finally:
+        pool.close()
+    assert {"big.jsonl", "c.jsonl.gz"} <= pool.sent
+    assert "a.jsonl" not in pool.sent
+    assert [f.as_dict() for f in got.files] == [f.as_dict() for f in want.files]
+    assert _tables(mixed) == _tables(serial)
+    for sql in ("SELECT request_id FROM requests", "SELECT content_id FROM contents", "SELECT * FROM messages"):
+        assert mixed.con.execute(sql).fetchall() == serial.con.execute(sql).fetchall()
 
 
 def test_ranges_parsed_in_this_process_give_the_serial_tables(tmp_path, small_units) -> None:

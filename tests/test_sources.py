@@ -330,6 +330,7 @@ def test_claude_code_last_line_wins_across_parallel_ranges(tmp_path, monkeypatch
 
     monkeypatch.setattr(run, "RANGE_BYTES", 2048)
     monkeypatch.setattr(run, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(run, "POOL_FILE_BYTES", 0)
     (path,) = _claude_code_replies(tmp_path)
     pool = Local(2)
     s = Store()

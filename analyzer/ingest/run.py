@@ -23,7 +23,7 @@ from analyzer.ingest.parse import Parsed, parse, parse_unit
 from analyzer.ingest.prefetch import Hashes, Prefetch
 from analyzer.ingest.results import FileResult, IngestResult
 from analyzer.ingest.units import Planned, Unit, split_ranges, splittable
-from analyzer.inputs import Digest, check_regular, expand_paths, is_stream, label, sha256_file
+from analyzer.inputs import Digest, check_regular, expand_paths, is_stream, label, sha256_file, text_bytes
 from analyzer.sources import open_source, sniff_source
 
 # With a backend, an uncompressed JSONL file larger than this is cut into ranges of about this size, parsed
@@ -31,6 +31,11 @@ from analyzer.sources import open_source, sniff_source
 # ~1 s, more than a few MB take to parse).
 RANGE_BYTES = 32 << 20
 PARALLEL_MIN_BYTES = 2 << 20
+# A file holding less text than this (inputs.text_bytes) is parsed here even when there is a pool: sent to a
+# worker, it costs this process about as much as parsing it (its result unpickled, its merge waiting on the
+# pool's threads), ~0.5 ms a file. On 2,000 Claude Code session files of 8 KB, the pool made reading them take
+# 2.6 s instead of 1.3 s; the real agent traces' files (200-800 KB of text) still gain from it.
+POOL_FILE_BYTES = 64 << 10
 
 
 class Options(TypedDict, total=False):
@@ -52,8 +57,9 @@ def ingest(
     backend: Backend = INLINE,
 ) -> IngestResult:
     """Read PATHS into the store (see Options). On a backend other than Inline (and with more than
-    PARALLEL_MIN_BYTES to read), files and byte ranges of large JSONL files are parsed as units on it; this process
-    merges their batches in unit order, so the tables are the same as a serial ingest's, row for row."""
+    PARALLEL_MIN_BYTES to read in files of POOL_FILE_BYTES or more), those files and byte ranges of large JSONL
+    files are parsed as units on it, the smaller files here; this process merges every file's batches in order,
+    so the tables are the same as a serial ingest's, row for row."""
     # (key, result): (0, place given) for a file skipped before reading, (1, place in the plan) for one read
     done_files: list[tuple[tuple[int, int], FileResult]] = []
     plan: list[Planned] = []
@@ -82,8 +88,11 @@ def ingest(
     tracking.stage("read logs")
     sizes = [_size_on_disk(p.path) for p in plan]
     tracking.reading(sum(sizes))
-    pooled = not isinstance(backend, Inline) and sum(sizes) >= PARALLEL_MIN_BYTES
-    units = [_units(p, no_text, fmt is None) if pooled else None for p in plan]
+    # the files parsed on the pool: those holding enough text (POOL_FILE_BYTES), when they add up to enough
+    big = [text_bytes(p.path, size) >= POOL_FILE_BYTES for p, size in zip(plan, sizes, strict=True)]
+    on_pool = sum(size for size, b in zip(sizes, big, strict=True) if b)
+    pooled = not isinstance(backend, Inline) and on_pool >= PARALLEL_MIN_BYTES
+    units = [_units(p, no_text, fmt is None) if pooled and b else None for p, b in zip(plan, big, strict=True)]
     remote = Prefetch(backend, parse_unit, [u for us in units if us for u in us]) if pooled else None
     hashes = Hashes([p for p, us in zip(plan, units, strict=True) if us and us[0].end is not None])
     done = 0
@@ -94,7 +103,7 @@ def ingest(
             tracking.file(f"{Path(label(p.path)).name} ({p.source.name})", done)
             got = remote.results(len(us)) if remote is not None and us else None
             whole = got is not None and us is not None and len(us) == 1 and us[0].end is None
-            if not pooled and size <= WHOLE_HERE_BYTES and _whole_unit(p):  # a small file, read whole here first:
+            if us is None and size <= WHOLE_HERE_BYTES and _whole_unit(p):  # a small file, read whole here first:
                 unit = Unit(str(p.path), p.source.name, no_text=no_text, per_record=fmt is None)  # it joins a group
                 got, whole = iter([parse_unit(unit, 2, tracking.advance_to)]), True
             try:
@@ -180,14 +189,14 @@ def _units(p: Planned, no_text: bool, per_record: bool = True) -> list[Unit] | N
 
 # A group: files merged in one transaction, whose rows go in with one insert per table at its commit, instead of a
 # few DuckDB statements per file (~10 ms a file: a folder of 2,000 small session files took 21 s to read). Only a
-# file read whole on the backend (without a pool: a small file, parsed whole before its merge) joins one: its
+# file read whole on the backend, or a small file parsed whole here before its merge, joins one: its
 # reading's error, a copy and bytes already ingested are all known before any of its rows is written, so nothing
 # but the database failing (or Ctrl-C) ends its merge half way, and then the group is rolled back with it. Any
 # other file has a transaction of its own, as it may be rolled back on its own (a copy found once read, a gzip
 # broken half way); a group open before it is committed first.
 GROUP_FILES = 500
 GROUP_ROWS = 250_000  # rows held for the group's inserts (Arrow tables already built by the merge)
-WHOLE_HERE_BYTES = 2 << 20  # without a pool, a file up to this size on disk is parsed whole before its merge
+WHOLE_HERE_BYTES = 2 << 20  # parsed here, a file up to this size on disk is parsed whole before its merge
 
 
 def _ingest_file(

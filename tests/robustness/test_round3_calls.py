@@ -205,6 +205,7 @@ def test_a_half_written_last_line_is_said_with_its_line_when_the_file_is_read_in
 
     monkeypatch.setattr(run, "RANGE_BYTES", 4096)
     monkeypatch.setattr(run, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(run, "POOL_FILE_BYTES", 0)
     log = tmp_path / "live.jsonl"
     whole = jsonl([chat_no_id(i) for i in range(60)])
     last = whole.splitlines(keepends=True)[-1]
