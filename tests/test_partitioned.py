@@ -85,7 +85,10 @@ def multi_key_log(tmp_path_factory) -> Path:
 
 
 def _report(paths: list[Path], backend, monkeypatch, min_requests: int, seen: list[int] | None = None) -> dict:
+    from analyzer.savings import partitioned
+
     monkeypatch.setattr(partitions, "MIN_BIN_REQUESTS", min_requests)
+    monkeypatch.setattr(partitioned, "OFFLOAD_MIN", 0)  # this small log replays on the workers, if there are any
     if seen is not None:  # how many bins the engine replayed
         init = PartitionedEngine.__init__
 
@@ -141,8 +144,38 @@ def test_every_backend_gives_the_same_report_float_for_float(multi_key_log, monk
     assert json.dumps(_savings(pooled), sort_keys=True) == json.dumps(_savings(inline), sort_keys=True)
 
 
+def test_a_small_traffic_replays_here_even_with_workers(multi_key_log, monkeypatch) -> None:
+    """Below OFFLOAD_MIN of work (requests, and message rows at MESSAGES_PER_REQUEST to one), starting workers
+    costs more than the replays: they run in this process, and above it on the workers."""
+    from analyzer.savings import partitioned
+
+    used: list[str] = []
+    init = PartitionedEngine.__init__
+
+    def spy(self, *a, **k):
+        init(self, *a, **k)
+        used.append(type(self.backend).__name__)
+
+    monkeypatch.setattr(PartitionedEngine, "__init__", spy)
+    store = Store(None)
+    local = Local(2)
+    try:
+        store.ingest([str(multi_key_log)])
+        requests = store.con.execute("SELECT count(*) FROM requests").fetchone()[0]
+        messages = store.con.execute("SELECT count(*) FROM messages").fetchone()[0]
+        work = requests + messages // partitioned.MESSAGES_PER_REQUEST
+        assert 0 < work < partitioned.OFFLOAD_MIN
+        build_report(store, load_catalogue(), backend=local)
+        monkeypatch.setattr(partitioned, "OFFLOAD_MIN", work // 2)
+        build_report(store, load_catalogue(), backend=local)
+    finally:
+        local.close()
+        store.close()
+    assert used == ["Inline", "Local"]
+
+
 def test_one_large_bin_replays_on_a_worker_with_the_same_figures(multi_key_log, monkeypatch) -> None:
-    """One bin (here: bins of 10**9 requests at least) of more than OFFLOAD_MIN requests goes to one worker, so it
+    """One bin (here: bins of 10**9 requests at least) of more than OFFLOAD_MIN work goes to one worker, so it
     replays beside this process's conversations and prefix tables: the same report as in this process."""
     inline = _report([multi_key_log], Inline(), monkeypatch, min_requests=10**9)
     local = Local(2)

@@ -220,8 +220,10 @@ def _same_model(inputs: list[str], monkeypatch, bin_requests: int) -> list[tuple
     `bin_requests` requests (partitions.py makes none below 20,000), so that a small log is cut into several,
     held by two workers."""
     from analyzer import partitions
+    from analyzer.savings import partitioned
 
     monkeypatch.setattr(partitions, "MIN_BIN_REQUESTS", bin_requests)
+    monkeypatch.setattr(partitioned, "OFFLOAD_MIN", 0)  # a small log's replays go to the workers too
     ran: list[tuple[str, int]] = []
     real_map, real_actors = Ray.map, Ray.actors
 

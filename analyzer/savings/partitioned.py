@@ -197,8 +197,14 @@ def label(priced: pl.DataFrame, seq: Sequence, threads: pl.DataFrame) -> Labelle
     return Labelled(rows, reqs, msgs, threads.join(which, on="request_id", how="inner"), n)
 
 
-OFFLOAD_MIN = 2_000  # requests: one bin this large still goes to a worker, so it replays while this process
-# computes the conversations and prefix tables (below, shipping it costs more than the overlap gains)
+# The replays go to workers only for a traffic with this much work, in requests, counting MESSAGES_PER_REQUEST
+# message rows as one more (a message row costs ~3.5 us a lever, a request without one ~50 us). Below it,
+# starting the workers (a fork server and actors: ~0.5 s when the ingest did not start them) and shipping the
+# bins cost more than replaying here: 2,000 Claude Code session files (10,000 requests, no message rows) took
+# 0.91 s to replay on two workers against 0.52 s here; the real agent traces (7,924 requests, 726,837 message
+# rows: ~56,000) replay in 2.3 s on two lanes against 4.5 s here.
+OFFLOAD_MIN = 20_000
+MESSAGES_PER_REQUEST = 15
 
 
 LANE_MAX_REQUESTS = 20_000  # requests: a traffic this small is copied to every lane (see `lanes_for`)
@@ -216,11 +222,11 @@ def lanes_for(requests: int, n_workers: int, backend: Backend) -> int:
 
 
 def elsewhere(labelled: Labelled, backend: Backend) -> bool:
-    """Whether the bins are replayed on other processes: the backend has some, and there are several bins, or
-    one large enough to gain from replaying beside this process's own stages."""
+    """Whether the bins are replayed on other processes: the backend has some, and the traffic is large enough
+    (OFFLOAD_MIN) to gain from replaying there (its bins side by side, or beside this process's own stages)."""
     if backend.workers < 2 or not labelled.rows.height:  # Inline has one worker, this process
         return False
-    return labelled.n > 1 or labelled.rows.height >= OFFLOAD_MIN
+    return labelled.rows.height + labelled.messages.height // MESSAGES_PER_REQUEST >= OFFLOAD_MIN
 
 
 class PartitionedEngine:
