@@ -33,7 +33,7 @@ from analyzer.errors import InputError
 from analyzer.export import write_csvs
 from analyzer.options import Moment
 from analyzer.prices import Catalogue
-from analyzer.render import RENDERERS, write_output
+from analyzer.render import RENDERERS, svg, write_output
 from analyzer.render.text import headline_lines, render_text
 from analyzer.render.views import render_view, render_view_markdown
 from analyzer.report import build_report
@@ -180,6 +180,9 @@ def report(
     filters = {"model": models, "key": keys, "user": users, "tag": tags, "project": projects}
     kept = {k: list(v) for k, v in filters.items() if v}
     display = tracking.on_terminal(html, json_out, md_out)
+    if html:
+        svg.start()  # the chart engine starts in a child process while the logs are read
+        click.get_current_context().call_on_close(svg.stop)
     # one backend for the whole command: the logs are parsed, then the savings replayed, on the same workers
     with session(
         paths, db, intake, display=display, read_only=not paths, prices_file=prices_file, load_prices=True

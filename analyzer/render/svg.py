@@ -7,6 +7,7 @@ one step that runs the Vega engine, with its memory needs and its optional nativ
 
 from __future__ import annotations
 
+import contextlib
 import json
 import resource
 import subprocess
@@ -21,7 +22,8 @@ def to_svg(spec: dict[str, Any]) -> str:
 
 
 # Run by a child interpreter (stdlib and vl_convert only): raise the address-space limit as far as the hard
-# limit allows, then render. A V8 that cannot reserve its memory kills only this child.
+# limit allows, start the engine on a tiny chart, then draw what it is given. A V8 that cannot reserve its memory
+# kills only this child.
 _CHILD = """
 import json, resource, sys
 soft, hard = resource.getrlimit(resource.RLIMIT_AS)
@@ -30,8 +32,61 @@ try:
 except (ValueError, OSError):
     pass
 import vl_convert
+vl_convert.vegalite_to_svg(
+    {"mark": "point", "data": {"values": [{"x": 1}]}, "encoding": {"x": {"field": "x", "type": "quantitative"}}}
+)
 json.dump([vl_convert.vegalite_to_svg(s) for s in json.load(sys.stdin)], sys.stdout)
 """
+_started: subprocess.Popen[str] | None = None
+
+
+def start() -> None:
+    """Start the chart engine now, in a child interpreter, for the next `to_svgs`: V8 and the Vega bundle take
+    ~0.3 s to start and hold the GIL meanwhile, so started here (in this process) they would stop the run, and
+    started when the charts are drawn they would be waited for at its end. The child waits for its charts on its
+    standard input; `stop` (or this process ending, which closes that input) ends it if none come."""
+    global _started
+    if _started is None:
+        try:
+            _started = subprocess.Popen(
+                [sys.executable, "-c", _CHILD],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                text=True,
+            )
+        except OSError:
+            _started = None  # drawn the usual way, later
+
+
+def stop() -> None:
+    """End a started child that was given no charts (the run failed, or drew none)."""
+    global _started
+    child, _started = _started, None
+    if child is not None:
+        with contextlib.suppress(OSError):
+            child.kill()
+        child.wait()
+        for f in (child.stdin, child.stdout):
+            with contextlib.suppress(OSError):
+                f.close()  # type: ignore[union-attr]
+
+
+def _from_started(specs: list[dict[str, Any]]) -> list[str] | None:
+    """The SVGs drawn by the started child, or None when it could not draw them."""
+    global _started
+    child, _started = _started, None
+    assert child is not None
+    try:
+        out, _ = child.communicate(json.dumps(specs), timeout=300)
+        if child.returncode == 0:
+            svgs = json.loads(out)
+            if isinstance(svgs, list) and len(svgs) == len(specs):
+                return svgs
+    except (OSError, subprocess.SubprocessError, ValueError):
+        child.kill()
+        child.wait()
+    return None
 
 
 def to_svgs(specs: list[dict[str, Any]]) -> tuple[list[str] | None, str | None]:
@@ -43,6 +98,10 @@ def to_svgs(specs: list[dict[str, Any]]) -> tuple[list[str] | None, str | None]:
     V8 cannot start the report is still written, without its charts, and says why."""
     if not specs:
         return [], None
+    if _started is not None:
+        svgs = _from_started(specs)
+        if svgs is not None:
+            return svgs, None
     soft, hard = resource.getrlimit(resource.RLIMIT_AS)
     if soft == resource.RLIM_INFINITY:
         return [to_svg(s) for s in specs], None

@@ -1,0 +1,72 @@
+"""The chart engine started ahead in a child interpreter (render/svg.py `start`): it draws exactly what this
+process would, a failed child falls back to drawing here, and a child given nothing is ended, by `stop` or by
+`report` itself however it ends."""
+
+from __future__ import annotations
+
+import pytest
+
+from analyzer.cli import cli
+from analyzer.render import svg
+from tests.conftest import SAMPLES
+
+pytest.importorskip("vl_convert")
+
+SPECS = [
+    {"mark": "bar", "data": {"values": [{"a": "x", "b": 3}, {"a": "y", "b": 5}]},
+     "encoding": {"x": {"field": "a", "type": "nominal"}, "y": {"field": "b", "type": "quantitative"}}},
+    {"mark": "line", "data": {"values": [{"t": 1, "v": 2}, {"t": 2, "v": 1}]},
+     "encoding": {"x": {"field": "t", "type": "quantitative"}, "y": {"field": "v", "type": "quantitative"}}},
+]  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def _no_child_left():
+    yield
+    svg.stop()
+
+
+def test_the_started_child_draws_what_this_process_draws() -> None:
+    svg.start()
+    child = svg._started
+    assert child is not None
+    got, note = svg.to_svgs(SPECS)
+    assert note is None
+    assert got == [svg.to_svg(s) for s in SPECS]
+    assert svg._started is None and child.returncode == 0  # used once, and ended
+
+
+def test_a_child_that_died_falls_back_to_drawing_here() -> None:
+    svg.start()
+    child = svg._started
+    assert child is not None
+    child.kill()
+    child.wait()
+    got, note = svg.to_svgs(SPECS)
+    assert note is None and got == [svg.to_svg(s) for s in SPECS]
+
+
+def test_stop_ends_a_child_given_nothing() -> None:
+    svg.start()
+    child = svg._started
+    assert child is not None
+    svg.stop()
+    assert svg._started is None and child.returncode is not None
+
+
+@pytest.mark.parametrize("ok", [True, False])
+def test_report_leaves_no_child_whether_it_draws_or_fails(runner, tmp_path, ok, monkeypatch) -> None:
+    started = []
+    real = svg.start
+
+    def spy() -> None:
+        real()
+        started.append(svg._started)
+
+    monkeypatch.setattr(svg, "start", spy)
+    args = ["report", str(SAMPLES if ok else tmp_path / "missing"), "-o", str(tmp_path / "r.html")]
+    res = runner.invoke(cli, args)
+    assert (res.exit_code == 0) is ok, res.output
+    assert started and started[0] is not None
+    assert svg._started is None and started[0].poll() is not None
+    assert ((tmp_path / "r.html").exists() and "<svg" in (tmp_path / "r.html").read_text()) is ok
