@@ -9,8 +9,8 @@ longest previously seen prefix is found by walking the chain until the first uns
 
 from __future__ import annotations
 
-import bisect
 import hashlib
+import itertools
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import cast
@@ -59,6 +59,14 @@ def chain_seed(model: str | None) -> int:
     return seed
 
 
+def _role_id(role: str) -> int:
+    """The integer a role is hashed into prefix nodes as (the same in every process)."""
+    rid = _ROLE_IDS.get(role)
+    if rid is None:
+        rid = _ROLE_IDS[role] = stable_hash("role\0" + role)
+    return rid
+
+
 class PrefixChain:
     """The one builder of prefix chains (the prefix tables and the cache simulator alike): each node hashes the
     previous one with a message's role and content id, so equal nodes mean equal prefixes. Node ids come from
@@ -75,7 +83,7 @@ class PrefixChain:
     def add(self, role: str, cid: int) -> int:
         rid = _ROLE_IDS.get(role)
         if rid is None:
-            rid = _ROLE_IDS[role] = stable_hash("role\0" + role)
+            rid = _role_id(role)
         nodes = self.nodes
         if self.sys_end == len(nodes) - 1 and role in SYSTEM_ROLES:
             self.sys_end = len(nodes)
@@ -86,34 +94,63 @@ class PrefixChain:
 
 @gc_paused()
 def _chains(seq: Sequence) -> list[PrefixRequest]:
+    """Each request's chain, as `PrefixChain` builds it (the nodes are the simulator's: test_prefix_chain.py).
+    A request that re-sends what the last request with its model and first two messages sent, plus more (a turn
+    of a conversation, an agent's step), takes that request's nodes for the shared part and hashes only the
+    rest: the messages come as one list per request, not row by row."""
     r = seq.requests
-    out = [
-        PrefixRequest(rid, ts.timestamp() if ts is not None else 0.0, [], [])
-        for rid, ts in zip(r["request_id"].to_list(), r["ts"].to_list(), strict=True)
-    ]
-    models = r["model"].to_list()
-    m = seq.messages
-    cols = [m[c].to_list() for c in ("req", "role", "cid", "tokens", "is_output", "breakpoint")]
-    chains: list[PrefixChain | None] = [None] * len(out)
-    last_req = 0
-    cur = PrefixRequest("", 0.0, [], [])
-    add = PrefixChain(0).add
     framing = tokens.TOKENS_PER_MESSAGE
-    for req, role, cid, tok, is_out, bp in zip(*cols, strict=True):
-        if req != last_req:  # a request's messages are contiguous, in order
-            chain = chains[req - 1] = PrefixChain(chain_seed(models[req - 1]))
-            last_req, cur, add = req, out[req - 1], chain.add
-            cur.nodes = chain.nodes
-        if is_out:
-            continue
-        if bp is not None:
-            cur.breakpoints.append(len(cur.nodes))
-        add(role or "", cid)
-        cur.sizes.append((tok or 0) + framing)
-    for p, done in zip(out, chains, strict=True):
-        if done is not None:
-            p.sys_end = done.sys_end
-    return [p for p in out if p.nodes]
+    inputs = seq.messages.filter(~pl.col("is_output")).with_columns(pl.col("role").fill_null(""))
+    role_ids = {role: _role_id(role) for role in inputs["role"].unique().to_list()}
+    system = {role_ids[role] for role in role_ids if role in SYSTEM_ROLES}
+    per = (
+        inputs.group_by("req", maintain_order=True)
+        .agg(
+            pl.col("role").replace_strict(role_ids, return_dtype=pl.Int64),  # ints: compared and hashed as they are
+            pl.col("cid"),
+            (pl.col("tokens").fill_null(0) + framing).alias("sizes"),
+            pl.int_range(pl.len()).filter(pl.col("breakpoint").is_not_null()).alias("bps"),
+        )
+        .sort("req")
+    )
+    ids, times, models = r["request_id"].to_list(), r["ts"].to_list(), r["model"].to_list()
+    last: dict[tuple[str | None, tuple[int, ...], tuple[int, ...]], tuple[list[int], list[int], list[int]]] = {}
+    out: list[PrefixRequest] = []
+    cols = [per[c].to_list() for c in ("req", "role", "cid", "sizes", "bps")]
+    for req, roles, cids, sizes, bps in zip(*cols, strict=True):
+        model = models[req - 1]
+        key = (model, tuple(cids[:2]), tuple(roles[:2]))
+        done, nodes = 0, []
+        prev = last.get(key)
+        if prev is not None:
+            done = _shared(prev[0], prev[1], roles, cids)
+            nodes = prev[2][:done]
+        h = nodes[-1] if nodes else chain_seed(model)
+        for rid, cid in zip(roles[done:], cids[done:], strict=True):
+            h = hash((h, rid, cid))
+            nodes.append(h)
+        last[key] = (roles, cids, nodes)
+        sys_end = -1
+        while sys_end + 1 < len(roles) and roles[sys_end + 1] in system:
+            sys_end += 1
+        ts = times[req - 1]
+        out.append(PrefixRequest(ids[req - 1], ts.timestamp() if ts is not None else 0.0, nodes, sizes, sys_end, bps))
+    return out
+
+
+def _shared(roles_a: list[int], cids_a: list[int], roles_b: list[int], cids_b: list[int]) -> int:
+    """How many leading messages two requests share (role and content), by bisection over slices compared in C
+    (equal prefixes are nested: if the first k are equal, so are fewer)."""
+    lo, hi = 0, min(len(cids_a), len(cids_b))
+    if cids_a[:hi] == cids_b[:hi] and roles_a[:hi] == roles_b[:hi]:
+        return hi
+    while hi - lo > 1:  # the first lo are shared, the first hi are not
+        mid = (lo + hi) // 2
+        if cids_a[:mid] == cids_b[:mid] and roles_a[:mid] == roles_b[:mid]:
+            lo = mid
+        else:
+            hi = mid
+    return lo
 
 
 @gc_paused()
@@ -187,23 +224,46 @@ def _gap_label(lo: float, hi: float | None) -> str:
     return f"over {t(lo)}" if hi is None else f"{t(lo)}-{t(hi)}" if lo else f"up to {t(hi)}"
 
 
-def _gap_tokens(reqs: list[PrefixRequest]) -> tuple[list[int], int]:
-    """(tokens served per GAP_EDGES bucket, input tokens) for an unlimited, never-expiring cache, in one pass.
-    A deeper node is never used more recently than its ancestors, so the tokens in buckets up to a TTL are
-    exactly what that TTL's replay serves: the TTL ratios come from here, not from replays of their own."""
+def node_frame(reqs: list[PrefixRequest]) -> pl.DataFrame:
+    """One row per node of every request, in request order: k (the request's place in `reqs`), request_id, ts,
+    node, parent (the node before it; 0 at the root), depth (1 at the root), size and tokens (cumulative)."""
+    reqs = [r for r in reqs if r.nodes]
+    lens = pl.Series([len(r.nodes) for r in reqs], dtype=pl.Int64)
+    heads = pl.DataFrame(
+        {"k": pl.int_range(len(reqs), dtype=pl.Int32, eager=True), "request_id": [r.request_id for r in reqs],
+         "ts": [r.ts for r in reqs], "n": lens},
+        schema={"k": pl.Int32, "request_id": pl.String, "ts": pl.Float64, "n": pl.Int64},
+    )  # fmt: skip
+    f = heads.select(pl.col("k", "request_id", "ts").repeat_by("n").explode()).with_columns(
+        node=pl.Series(list(itertools.chain.from_iterable(r.nodes for r in reqs)), dtype=pl.Int64),
+        size=pl.Series(list(itertools.chain.from_iterable(r.sizes for r in reqs)), dtype=pl.Int64),
+    )
+    return f.with_columns(
+        parent=pl.col("node").shift(1, fill_value=0).over("k"),
+        depth=(pl.int_range(pl.len()).over("k") + 1).cast(pl.Int32),
+        tokens=pl.col("size").cum_sum().over("k"),
+    )
+
+
+def _gap_tokens(nodes: pl.DataFrame) -> tuple[list[int], int]:
+    """(tokens served per GAP_EDGES bucket, input tokens) for an unlimited, never-expiring cache, from
+    `node_frame`: a node is served when it and every node before it in its request were used by an earlier
+    request, and the gap is the time since the last of those uses. A deeper node is never used more recently
+    than its ancestors, so the tokens in buckets up to a TTL are exactly what that TTL's replay serves: the TTL
+    ratios come from here, not from replays of their own."""
     served = [0] * len(GAP_EDGES)
-    total = 0
-    last: dict[int, float] = {}
-    for r in reqs:
-        total += sum(r.sizes)
-        for node, size in zip(r.nodes, r.sizes, strict=True):
-            t = last.get(node)
-            if t is None:
-                break
-            served[max(bisect.bisect_left(GAP_EDGES, r.ts - t) - 1, 0)] += size  # (lo, hi]: a TTL keeps gap <= ttl
-        for node in r.nodes:
-            last[node] = r.ts
-    return served, total
+    if nodes.is_empty():
+        return served, 0
+    last = pl.col("ts").shift(1).over("node")  # the node's previous use, in request order
+    hits = nodes.with_columns(gap=pl.col("ts") - last).filter(
+        pl.col("gap").is_not_null().cast(pl.Int8).cum_min().over("k") == 1  # up to the request's first miss
+    )
+    edges = pl.Series(GAP_EDGES, dtype=pl.Float64)
+    # the bucket (lo, hi] holding the gap: as bisect_left, the edges below it, less one (a TTL keeps gap <= ttl)
+    bucket = (edges.search_sorted(hits["gap"], side="left").cast(pl.Int64) - 1).clip(lower_bound=0)
+    for b, n in hits.select(bucket.alias("b"), "size").group_by("b").agg(pl.col("size").sum()).iter_rows():
+        served[b] = n
+    return served, int(cast(int, nodes["size"].sum()))
 
 
 def _within(served: list[int], ttl: float) -> int:
@@ -227,12 +287,17 @@ def _gap_rows(served: list[int]) -> list[dict[str, object]]:
     return out
 
 
-def reuse_summary(populations: dict[str, list[PrefixRequest]], capacity: int | None = None) -> dict[str, object]:
+def reuse_summary(
+    populations: dict[str, list[PrefixRequest]],
+    capacity: int | None = None,
+    frames: dict[str, pl.DataFrame] | None = None,
+) -> dict[str, object]:
     """The `prefix_reuse` block: ideal hit ratios with no expiry, per TTL, and under a capacity.
 
     Populations (message logs, block-hash traces) are replayed apart: they share no prefix and do not share a
     clock (traces count from their own start). The overall ratios add their hit and input tokens; under a
-    capacity each population is given the whole capacity.
+    capacity each population is given the whole capacity. `frames`: a population's `node_frame`, when the caller
+    has it.
     """
     names = ["ideal", *(f"ttl_{n}" for n in TTL_S)] + (["capacity"] if capacity is not None else [])
     by_source: dict[str, dict[str, object]] = {}
@@ -240,7 +305,8 @@ def reuse_summary(populations: dict[str, list[PrefixRequest]], capacity: int | N
     all_served = [0] * len(GAP_EDGES)
     input_tokens = 0
     for pop, reqs in populations.items():
-        served, total = _gap_tokens(reqs)
+        frame = (frames or {}).get(pop)
+        served, total = _gap_tokens(frame if frame is not None else node_frame(reqs))
         all_served = [a + b for a, b in zip(all_served, served, strict=True)]
         input_tokens += total
         hits = {"ideal": sum(served), **{f"ttl_{n}": _within(served, t) for n, t in TTL_S.items()}}
@@ -265,39 +331,21 @@ def reuse_summary(populations: dict[str, list[PrefixRequest]], capacity: int | N
     return out
 
 
-def top_prefixes(reqs: list[PrefixRequest], attrs: pl.DataFrame, limit: int = 20) -> list[dict[str, object]]:
+def top_prefixes(
+    reqs: list[PrefixRequest], attrs: pl.DataFrame, limit: int = 20, nodes: pl.DataFrame | None = None
+) -> list[dict[str, object]]:
     """The shared prefixes worth caching: nodes reached by at least two requests and closed (no extension is
     shared by as many), ranked by tokens x (requests - 1), with users, threads, spend and reuse gaps.
 
     attrs: request_id, scope, thread_id, input_cost_per_token (USD per counted input token, null if unpriced),
-    cache_read_tokens (as reported) and scale (reported input tokens per counted token).
+    cache_read_tokens (as reported) and scale (reported input tokens per counted token). `nodes`: the requests'
+    `node_frame`, when the caller has it.
     """
     if not reqs:
         return []
-    rid, ts, node, parent, depth, cum = [], [], [], [], [], []
-    for r in reqs:
-        acc = 0
-        prev = 0
-        for k, (n, s) in enumerate(zip(r.nodes, r.sizes, strict=True)):
-            acc += s
-            rid.append(r.request_id)
-            ts.append(r.ts)
-            node.append(n)
-            parent.append(prev)
-            depth.append(k + 1)
-            cum.append(acc)
-            prev = n
-    f = pl.DataFrame(
-        {"request_id": rid, "ts": ts, "node": node, "parent": parent, "depth": depth, "tokens": cum},
-        schema={
-            "request_id": pl.String,
-            "ts": pl.Float64,
-            "node": pl.Int64,
-            "parent": pl.Int64,
-            "depth": pl.Int32,
-            "tokens": pl.Int64,
-        },
-    )
+    if nodes is None:
+        nodes = node_frame(reqs)
+    f = nodes.select("request_id", "ts", "node", "parent", "depth", "tokens")
     f = f.join(attrs, on="request_id", how="left")
     stats = (
         f.group_by("node")

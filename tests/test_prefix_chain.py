@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from analyzer import conversations, prefixes
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from analyzer import conversations, prefixes, tokens
 from analyzer.prices import load_catalogue
 from analyzer.report import priced_frame
 from analyzer.savings import Verdict
@@ -57,3 +60,70 @@ def test_the_range_is_the_cases_widened_by_the_band_and_the_low_case_decides() -
     assert judge(-3.0, [-3.0, -1.0], 1.0).verdict == Verdict.COSTS_MORE
     assert judge(2.0, [2.0, 1.0], None)[2:4] == (1.0, 2.0)
     assert Verdict.SAVES == "saves" and f"{Verdict.COSTS_MORE}" == "costs more"  # the model's text, unchanged
+
+
+def _scratch(model: str, roles: list[str], cids: list[int]) -> tuple[list[int], int]:
+    """A request's nodes and sys_end built message by message by PrefixChain, the one builder."""
+    chain = prefixes.PrefixChain(prefixes.chain_seed(model))
+    for role, cid in zip(roles, cids, strict=True):
+        chain.add(role, cid)
+    return chain.nodes, chain.sys_end
+
+
+_SAME_START = [("system", 0), ("user", 1)]
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["m1", "m2"]),
+            # few roles and contents: requests often share a start, and differ later by a role or a content only
+            st.lists(st.tuples(st.sampled_from(["system", "user"]), st.integers(0, 1)), max_size=7),
+            st.booleans(),
+        ),
+        min_size=1,
+        max_size=30,
+    )
+)
+@example(
+    [
+        ("m1", [*_SAME_START, ("user", 1), ("user", 0)], False),
+        ("m1", [*_SAME_START, ("system", 1), ("user", 0), ("user", 1)], True),  # same contents, a role differs
+        ("m1", [*_SAME_START, ("user", 1)], False),  # a trimmed history: part of the last one
+        ("m2", [*_SAME_START, ("user", 1), ("user", 0)], False),  # another model: no node shared
+    ]
+)
+def test_the_prefix_tables_chains_are_the_one_builders_whatever_requests_share(reqs) -> None:
+    """message_prefix_requests hashes only what a request adds to the last one with its model and first two
+    messages: requests that share all, part (a trimmed or edited history) or none of it, interleaved, on two
+    models, with outputs and breakpoints among their messages, get PrefixChain's nodes, sys_end and breakpoints."""
+    from datetime import UTC, datetime
+
+    import polars as pl
+
+    from analyzer.conversations import Sequence
+
+    requests, messages = [], []
+    for req, (model, msgs, marked) in enumerate(reqs, start=1):
+        requests.append((req, f"r{req}", datetime.fromtimestamp(1_764_000_000 + req, UTC), model))
+        for pos, (role, cid) in enumerate(msgs):
+            bp = "5m" if marked and pos == len(msgs) - 1 else None
+            messages.append((req, pos, cid, role, 10 + cid, False, bp))
+        messages.append((req, len(msgs), 99, "assistant", 5, True, None))  # an output: not part of the chain
+    seq = Sequence(
+        pl.DataFrame(requests, schema=["req", "request_id", "ts", "model"], orient="row"),
+        pl.DataFrame(
+            messages, schema=["req", "position", "cid", "role", "tokens", "is_output", "breakpoint"], orient="row"
+        ),
+    )
+    got = {p.request_id: p for p in prefixes.message_prefix_requests(seq)}
+    for req, (model, msgs, marked) in enumerate(reqs, start=1):
+        if not msgs:
+            assert f"r{req}" not in got
+            continue
+        p = got[f"r{req}"]
+        nodes, sys_end = _scratch(model, [r for r, _ in msgs], [c for _, c in msgs])
+        assert (p.nodes, p.sys_end) == (nodes, sys_end)
+        assert p.sizes == [10 + c + tokens.TOKENS_PER_MESSAGE for _, c in msgs]
+        assert p.breakpoints == ([len(msgs) - 1] if marked else [])

@@ -74,8 +74,11 @@ def structure(
     convo = conversations.summarise(priced, seq, threads, windows, retrieved)
     stage("prefix reuse")
     message_reqs = prefixes.message_prefix_requests(seq)
+    message_nodes = prefixes.node_frame(message_reqs)  # the reuse gaps' and the top prefixes' rows
     block_reqs = prefixes.block_prefix_requests(queries.run(con, "block_sequence", since=since, until=until))
-    reuse = prefixes.reuse_summary({"messages": message_reqs, "block_traces": block_reqs}, cache_capacity)
+    reuse = prefixes.reuse_summary(
+        {"messages": message_reqs, "block_traces": block_reqs}, cache_capacity, {"messages": message_nodes}
+    )
     counted = (
         seq.messages.filter(~pl.col("is_output"))
         .group_by("req")
@@ -105,10 +108,10 @@ def structure(
         )
     )
     stage("prefix tables")
-    prefix_tables = _prefix_tables(con, message_reqs, attrs, groups, cat, show_text)
+    prefix_tables = _prefix_tables(con, message_reqs, message_nodes, attrs, groups, cat, show_text)
     # The prefix chains (a Python int per message, ~2 KB a request) are not needed by the replays, which build
     # their own: let them go before waiting for the replays.
-    del message_reqs
+    del message_reqs, message_nodes
     seq._chains.clear()
     stage("savings replays")
     return {
@@ -136,13 +139,19 @@ def volatile_split(con: Any, groups: list[dict[str, Any]]) -> dict[int, tuple[in
 
 
 def _prefix_tables(
-    con: Any, reqs: Any, attrs: pl.DataFrame, groups: list[dict[str, Any]], cat: Catalogue, show_text: bool
+    con: Any,
+    reqs: Any,
+    nodes: pl.DataFrame,
+    attrs: pl.DataFrame,
+    groups: list[dict[str, Any]],
+    cat: Catalogue,
+    show_text: bool,
 ) -> dict[str, list[dict[str, Any]]]:
     """top_prefixes and volatile_prefixes (the groups of prefixes.volatile_prefixes), each shared prefix that
     starts with a volatile system prompt marked with that prompt's span (why its variants do not share a cache
     entry)."""
     volatile = _volatile([dict(g) for g in groups], cat, show_text)
-    top = _with_excerpts(con, prefixes.top_prefixes(reqs, attrs), show_text)
+    top = _with_excerpts(con, prefixes.top_prefixes(reqs, attrs, nodes=nodes), show_text)
     span = {}
     for v in volatile:
         for cid in v.pop("content_ids"):
