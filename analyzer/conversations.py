@@ -82,15 +82,18 @@ def _parse(seq: Sequence) -> list[_Req]:
         )
     ]
     m = seq.messages
-    cols = [m[c].to_list() for c in ("req", "role", "cid", "tokens", "is_output")]
-    for req, role, cid, tok, is_out in zip(*cols, strict=True):
+    # one list per request (its input messages in order), not a Python step per message row
+    inputs = (
+        m.filter(~pl.col("is_output"))
+        .group_by("req", maintain_order=True)
+        .agg("role", "cid", pl.col("tokens").fill_null(0))
+    )
+    for req, roles, cids, toks in zip(*(inputs[c].to_list() for c in ("req", "role", "cid", "tokens")), strict=True):
         cur = out[req - 1]
-        if is_out:
-            cur.reply = cid
-        else:
-            cur.roles.append(role)
-            cur.cids.append(cid)
-            cur.tokens.append(tok or 0)
+        cur.roles, cur.cids, cur.tokens = roles, cids, toks
+    replies = m.filter(pl.col("is_output")).group_by("req").agg(pl.col("cid").last())  # the last output row's
+    for req, cid in zip(replies["req"].to_list(), replies["cid"].to_list(), strict=True):
+        out[req - 1].reply = cid
     return out
 
 
