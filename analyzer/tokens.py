@@ -12,7 +12,6 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from importlib import resources
-from unittest import mock
 
 import tiktoken
 import tiktoken.load
@@ -48,8 +47,14 @@ _LOADING = threading.Lock()
 
 @cache
 def _encoding(name: str) -> tiktoken.Encoding:
-    with mock.patch.object(openai_public, "load_tiktoken_bpe", _local_bpe(name)):
+    # tiktoken's constructor for the encoding, reading our file: its loader swapped for the call (under _LOADING;
+    # unittest.mock would do the same, at the cost of importing asyncio into every process)
+    real = openai_public.load_tiktoken_bpe
+    openai_public.load_tiktoken_bpe = _local_bpe(name)
+    try:
         params = getattr(openai_public, name)()
+    finally:
+        openai_public.load_tiktoken_bpe = real
     return tiktoken.Encoding(**params)
 
 
