@@ -144,11 +144,8 @@ def test_every_backend_gives_the_same_report_float_for_float(multi_key_log, monk
     assert json.dumps(_savings(pooled), sort_keys=True) == json.dumps(_savings(inline), sort_keys=True)
 
 
-def test_a_small_traffic_replays_here_even_with_workers(multi_key_log, monkeypatch) -> None:
-    """Below OFFLOAD_MIN of work (requests, and message rows at MESSAGES_PER_REQUEST to one), starting workers
-    costs more than the replays: they run in this process, and above it on the workers."""
-    from analyzer.savings import partitioned
-
+def _backends_used(monkeypatch) -> list[str]:
+    """The backend each PartitionedEngine made from now on replays on (Inline: this process), in order."""
     used: list[str] = []
     init = PartitionedEngine.__init__
 
@@ -157,6 +154,15 @@ def test_a_small_traffic_replays_here_even_with_workers(multi_key_log, monkeypat
         used.append(type(self.backend).__name__)
 
     monkeypatch.setattr(PartitionedEngine, "__init__", spy)
+    return used
+
+
+def test_a_small_traffic_replays_here_even_with_workers(multi_key_log, monkeypatch) -> None:
+    """Below OFFLOAD_MIN of work (requests, and message rows at MESSAGES_PER_REQUEST to one), starting workers
+    costs more than the replays: they run in this process, and above it on the workers."""
+    from analyzer.savings import partitioned
+
+    used = _backends_used(monkeypatch)
     store = Store(None)
     local = Local(2)
     try:
@@ -179,14 +185,7 @@ def test_one_large_bin_replays_on_a_worker_with_the_same_figures(multi_key_log, 
     replays beside this process's conversations and prefix tables: the same report as in this process."""
     inline = _report([multi_key_log], Inline(), monkeypatch, min_requests=10**9)
     local = Local(2)
-    used: list[str] = []
-    init = PartitionedEngine.__init__
-
-    def spy(self, *a, **k):
-        init(self, *a, **k)
-        used.append(type(self.backend).__name__)
-
-    monkeypatch.setattr(PartitionedEngine, "__init__", spy)
+    used = _backends_used(monkeypatch)
     try:
         offloaded = _report([multi_key_log], local, monkeypatch, min_requests=10**9)
     finally:
