@@ -262,8 +262,9 @@ def test_ray_reads_object_storage_urls(local_ray, tmp_path, monkeypatch) -> None
     pytest.importorskip("fsspec")
     from analyzer.ingest import run
 
-    monkeypatch.setattr(run, "PARALLEL_MIN_BYTES", 0)  # parse even these small files on the workers
-    monkeypatch.setattr(run, "POOL_FILE_BYTES", 0)
+    # parse even these few KB on the workers (a file in object storage goes to them whatever its size: no
+    # POOL_FILE_BYTES here)
+    monkeypatch.setattr(run, "PARALLEL_MIN_BYTES", 0)
     names = ["openai_chat.jsonl", "anthropic_messages.jsonl"]
     for name in names:
         (tmp_path / name).write_bytes((SAMPLES / name).read_bytes())

@@ -24,6 +24,7 @@ from analyzer.ingest.prefetch import Hashes, Prefetch
 from analyzer.ingest.results import FileResult, IngestResult
 from analyzer.ingest.units import Planned, Unit, split_ranges, splittable
 from analyzer.inputs import Digest, check_regular, expand_paths, is_stream, label, sha256_file, text_bytes
+from analyzer.remote import RemotePath
 from analyzer.sources import open_source, sniff_source
 
 # With a backend, an uncompressed JSONL file larger than this is cut into ranges of about this size, parsed
@@ -31,10 +32,11 @@ from analyzer.sources import open_source, sniff_source
 # ~1 s, more than a few MB take to parse).
 RANGE_BYTES = 32 << 20
 PARALLEL_MIN_BYTES = 2 << 20
-# A file holding less text than this (inputs.text_bytes) is parsed here even when there is a pool: sent to a
-# worker, it costs this process about as much as parsing it (its result unpickled, its merge waiting on the
+# A local file holding less text than this (inputs.text_bytes) is parsed here even when there is a pool: sent to
+# a worker, it costs this process about as much as parsing it (its result unpickled, its merge waiting on the
 # pool's threads), ~0.5 ms a file. On 2,000 Claude Code session files of 8 KB, the pool made reading them take
-# 2.6 s instead of 1.3 s; the real agent traces' files (200-800 KB of text) still gain from it.
+# 2.6 s instead of 1.3 s; the real agent traces' files (200-800 KB of text) still gain from it. A file in
+# object storage goes to the pool whatever its size: there its fetch, not its parsing, is the cost.
 POOL_FILE_BYTES = 64 << 10
 
 
@@ -89,7 +91,10 @@ def ingest(
     sizes = [_size_on_disk(p.path) for p in plan]
     tracking.reading(sum(sizes))
     # the files parsed on the pool: those holding enough text (POOL_FILE_BYTES), when they add up to enough
-    big = [text_bytes(p.path, size) >= POOL_FILE_BYTES for p, size in zip(plan, sizes, strict=True)]
+    big = [
+        isinstance(p.path, RemotePath) or text_bytes(p.path, size) >= POOL_FILE_BYTES
+        for p, size in zip(plan, sizes, strict=True)
+    ]
     on_pool = sum(size for size, b in zip(sizes, big, strict=True) if b)
     pooled = not isinstance(backend, Inline) and on_pool >= PARALLEL_MIN_BYTES
     units = [_units(p, no_text, fmt is None) if pooled and b else None for p, b in zip(plan, big, strict=True)]
