@@ -36,6 +36,19 @@ def test_the_started_child_draws_what_this_process_draws() -> None:
     assert svg._started is None and child.returncode == 0  # used once, and ended
 
 
+def test_the_child_does_not_import_the_working_folders_modules(tmp_path, monkeypatch) -> None:
+    """The child runs with -P: a json.py in the folder the command runs from is not imported instead of the
+    standard library's (it would break the child, and the charts would be drawn here after all)."""
+    (tmp_path / "json.py").write_text("raise SystemExit(3)\n")
+    monkeypatch.chdir(tmp_path)
+    svg.start()
+    child = svg._started
+    assert child is not None
+    got, note = svg.to_svgs(SPECS)
+    assert note is None and got == [svg.to_svg(s) for s in SPECS]
+    assert child.returncode == 0  # drawn by the child, not by the fallback here
+
+
 def test_a_child_that_died_falls_back_to_drawing_here() -> None:
     svg.start()
     child = svg._started

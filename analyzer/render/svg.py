@@ -49,7 +49,7 @@ def start() -> None:
     if _started is None:
         try:
             _started = subprocess.Popen(
-                [sys.executable, "-c", _CHILD],
+                [sys.executable, "-P", "-c", _CHILD],  # -P: not the working folder's modules (a json.py there)
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
@@ -64,12 +64,16 @@ def stop() -> None:
     global _started
     child, _started = _started, None
     if child is not None:
+        _end(child)
+
+
+def _end(child: subprocess.Popen[str]) -> None:
+    with contextlib.suppress(OSError):
+        child.kill()
+    child.wait()
+    for f in (child.stdin, child.stdout):
         with contextlib.suppress(OSError):
-            child.kill()
-        child.wait()
-        for f in (child.stdin, child.stdout):
-            with contextlib.suppress(OSError):
-                f.close()  # type: ignore[union-attr]
+            f.close()  # type: ignore[union-attr]
 
 
 def _from_started(specs: list[dict[str, Any]]) -> list[str] | None:
@@ -84,8 +88,7 @@ def _from_started(specs: list[dict[str, Any]]) -> list[str] | None:
             if isinstance(svgs, list) and len(svgs) == len(specs):
                 return svgs
     except (OSError, subprocess.SubprocessError, ValueError):
-        child.kill()
-        child.wait()
+        _end(child)
     return None
 
 
@@ -107,7 +110,7 @@ def to_svgs(specs: list[dict[str, Any]]) -> tuple[list[str] | None, str | None]:
         return [to_svg(s) for s in specs], None
     try:
         done = subprocess.run(
-            [sys.executable, "-c", _CHILD], input=json.dumps(specs), capture_output=True, text=True, timeout=300
+            [sys.executable, "-P", "-c", _CHILD], input=json.dumps(specs), capture_output=True, text=True, timeout=300
         )
         if done.returncode == 0:
             return json.loads(done.stdout), None
