@@ -12,8 +12,9 @@ from __future__ import annotations
 import hashlib
 import itertools
 from collections import OrderedDict
+from collections.abc import Sequence as Seq
 from dataclasses import dataclass, field
-from typing import cast
+from typing import Any, cast
 
 import polars as pl
 
@@ -123,7 +124,7 @@ def _chains(seq: Sequence) -> list[PrefixRequest]:
         done, nodes = 0, []
         prev = last.get(key)
         if prev is not None:
-            done = _shared(prev[0], prev[1], roles, cids)
+            done = common_length((prev[0], roles), (prev[1], cids))
             nodes = prev[2][:done]
         h = nodes[-1] if nodes else chain_seed(model)
         for rid, cid in zip(roles[done:], cids[done:], strict=True):
@@ -138,15 +139,17 @@ def _chains(seq: Sequence) -> list[PrefixRequest]:
     return out
 
 
-def _shared(roles_a: list[int], cids_a: list[int], roles_b: list[int], cids_b: list[int]) -> int:
-    """How many leading messages two requests share (role and content), by bisection over slices compared in C
-    (equal prefixes are nested: if the first k are equal, so are fewer)."""
-    lo, hi = 0, min(len(cids_a), len(cids_b))
-    if cids_a[:hi] == cids_b[:hi] and roles_a[:hi] == roles_b[:hi]:
+def common_length(*pairs: tuple[Seq[Any], Seq[Any]]) -> int:
+    """How many leading items every pair of sequences shares (a request's messages, as one list or as parallel
+    lists), by bisection over slices compared in C: equal prefixes are nested (if the first k are equal, so are
+    fewer), so a few comparisons find the length without a Python step per item."""
+    hi = min(min(len(a), len(b)) for a, b in pairs)
+    if all(a[:hi] == b[:hi] for a, b in pairs):
         return hi
+    lo = 0
     while hi - lo > 1:  # the first lo are shared, the first hi are not
         mid = (lo + hi) // 2
-        if cids_a[:mid] == cids_b[:mid] and roles_a[:mid] == roles_b[:mid]:
+        if all(a[:mid] == b[:mid] for a, b in pairs):
             lo = mid
         else:
             hi = mid

@@ -22,7 +22,7 @@ import polars as pl
 from analyzer import tokens
 from analyzer.conversations import Sequence, requests_of
 from analyzer.perf import gc_paused
-from analyzer.prefixes import SYSTEM_ROLES, PrefixChain, chain_seed
+from analyzer.prefixes import SYSTEM_ROLES, PrefixChain, chain_seed, common_length
 from analyzer.prices import PRICE_COLUMNS, Catalogue, price_requests
 from analyzer.providers import TTL_S, tokenizer_family
 from analyzer.savings.levers import CLEARED_TOKENS, SUMMARY_PROMPT_TOKENS, SUMMARY_TOKENS, Body, Lever
@@ -238,10 +238,10 @@ def build(traffic: Traffic, lever: Lever, base: dict[str, Call] | None = None) -
             s_keep, s_extra = state.pop("call")
             chain = _chain(model, body, s_keep, s_extra, cleared, scale,
                            [("user", hash("summarise"), SUMMARY_PROMPT_TOKENS)], lever.split,
-                           state.get("head", -1), (memo, thread))  # fmt: skip
+                           state.get("head", -1), memo)  # fmt: skip
             summary = round(getattr(trim, "summary_tokens", SUMMARY_TOKENS) * scale)
             out.append(_rebuilt(call, body, chain, f"{rid}#compact{state['count']}", lg.ts - 1e-3, summary, 0))
-        chain = _chain(model, body, keep, extra, cleared, scale, (), lever.split, state.get("head", -1), (memo, thread))
+        chain = _chain(model, body, keep, extra, cleared, scale, (), lever.split, state.get("head", -1), memo)
         call = _rebuilt(call, body, chain, rid, lg.ts, round(lg.output_tokens * out_scale),
                         round(lg.reasoning_tokens * out_scale), lg.cache)  # fmt: skip
         out.append(call)
@@ -311,14 +311,16 @@ Item = tuple[int, str, int, int, int, bool]  # message index (-1: inserted), rol
 
 
 class Memo:
-    """Per thread (and model), the last chain `_chain` built: a request that sends what an earlier request of its
-    thread sent, plus more, hashes only its new messages. The nodes depend on the messages only; the cumulative
-    tokens (each request's own scale) are counted again every time."""
+    """Per model and first two messages, the last chain `_chain` built: a request that sends what that request
+    sent, or the start of it, hashes only the rest (a conversation's turn, an agent's step, a trimmed history
+    that keeps its start). The nodes depend on the messages only; the cumulative tokens (each request's own
+    scale) are counted again every time. Keyed by the request's own start, not its thread, so it serves a
+    traffic whose threads are not known yet."""
 
     __slots__ = ("last",)
 
     def __init__(self) -> None:
-        self.last: dict[tuple[str, str], tuple[list[Item], list[int], int, int]] = {}
+        self.last: dict[tuple[Any, ...], tuple[list[Item], list[int], int]] = {}
 
 
 def _chain(
@@ -331,15 +333,15 @@ def _chain(
     tail: Seq[Message] = (),
     split: Mapping[int, tuple[int, int]] | None = None,
     head: int = -1,
-    memo: tuple[Memo, str] | None = None,
+    memo: Memo | None = None,
 ) -> Chain:
     """The request as sent: the kept messages (a cleared tool result as its placeholder), `extra` before the first
     kept conversation message after index `head` (the task a compaction keeps stays before the summary), then
     `tail`. A split system prompt's breakpoint goes after its stable part.
 
     `split`: content -> (stable content, stable tokens): a system prompt sent as its stable part (shared by
-    all its variants) then the rest, the volatile span moved to its end. `memo`: the thread's chains so far, and
-    the thread."""
+    all its variants) then the rest, the volatile span moved to its end. `memo`: the chains built so far (see
+    Memo)."""
     framing = tokens.TOKENS_PER_MESSAGE
     items: list[Item] = []
     add = items.append
@@ -369,17 +371,20 @@ def _chain(
 
     chain = PrefixChain(chain_seed(model))
     done = 0
-    key = (memo[1], model) if memo is not None else None
-    if key is not None and memo is not None:
-        last = memo[0].last.get(key)
-        if last is not None and len(last[0]) <= len(items) and items[: len(last[0])] == last[0]:
-            done = len(last[0])
-            chain.nodes, chain.h, chain.sys_end = list(last[1]), last[2], last[3]
+    key = (model, *(it[1:3] for it in items[:2]))
+    if memo is not None:
+        last = memo.last.get(key)
+        if last is not None:
+            done = common_length((last[0], items))
+            if done:  # the shared start's nodes; the system prompt's run ends within it, or where it did
+                chain.nodes = last[1][:done]
+                chain.h = chain.nodes[-1]
+                chain.sys_end = min(last[2], done - 1)
     push = chain.add
     for it in items[done:] if done else items:
         push(it[1], it[2])
-    if key is not None and memo is not None:
-        memo[0].last[key] = (items, chain.nodes, chain.h, chain.sys_end)
+    if memo is not None:
+        memo.last[key] = (items, chain.nodes, chain.sys_end)
     sums = list(accumulate([(it[3] + it[4]) * scale for it in items]))  # added in the order sent
     cum = [int(a) for a in sums]
     acc = sums[-1] if sums else 0.0
