@@ -272,8 +272,8 @@ def test_the_parent_lets_its_per_message_lists_go_before_waiting_for_the_replays
         _report([multi_key_log], backend, monkeypatch, min_requests=min_requests)
     finally:
         backend.close()
-    assert len(held) == 1
-    parsed, chains = held[0]
+    assert len(held) == 2  # start_replays' labelling (asked for when the threads are ready), then the replays
+    parsed, chains = held[-1]
     assert chains == 0
     if min_requests == 300:  # six bins, each a sequence of its own, replayed on workers or here
         assert parsed == 0
@@ -332,3 +332,57 @@ def test_workers_on_this_machine_read_their_bins_from_files_not_from_a_pickled_c
         assert max(handed) < 1_000  # a folder and bin numbers
         assert folders[0] is not None and folders[0].startswith(tempfile.gettempdir())
         assert not Path(folders[0]).exists()  # removed: the workers read and removed their files
+
+
+def test_the_workers_build_their_bins_before_the_threads_and_get_them_after(multi_key_log, monkeypatch) -> None:
+    """start_replays sends the bins out before the threads are rebuilt (the engine is made without them), and
+    start_estimates gives each worker its bins' threads: every lane's worker of a group the same part, the
+    parts adding up to the threads of the requests replayed. The report is the inline run's."""
+    inline = _report([multi_key_log], Inline(), monkeypatch, min_requests=300)
+    made: list[bool] = []
+    init = PartitionedEngine.__init__
+
+    def spy_init(self, priced, seq, threads, *a, **k):
+        made.append(threads is None)
+        init(self, priced, seq, threads, *a, **k)
+
+    given: list[int] = []
+    call = Local.call
+
+    def spy_call(self, actors, method, args=None):
+        if method == "set_threads":
+            given.extend(a[0].height for a in args)
+        return call(self, actors, method, args)
+
+    monkeypatch.setattr(PartitionedEngine, "__init__", spy_init)
+    monkeypatch.setattr(Local, "call", spy_call)
+    local = Local(2)
+    try:
+        pooled = _report([multi_key_log], local, monkeypatch, min_requests=300)
+    finally:
+        local.close()
+    assert made == [True]
+    assert len(given) == 2 and min(given) > 0 and sum(given) == pooled["totals"]["requests"]
+    assert json.dumps(_savings(pooled), sort_keys=True) == json.dumps(_savings(inline), sort_keys=True)
+
+
+def test_a_run_that_fails_while_the_workers_build_leaves_no_bins_behind(multi_key_log, monkeypatch, tmp_path):
+    """The bins went out before the threads were rebuilt; the rebuild fails: the error is the run's, and the bins'
+    files are removed (the backend ends the workers)."""
+    import tempfile
+
+    from analyzer import conversations
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+
+    def broken(seq):
+        raise RuntimeError("threads failed")
+
+    monkeypatch.setattr(conversations, "reconstruct_threads", broken)
+    local = Local(2)
+    try:
+        with pytest.raises(RuntimeError, match="threads failed"):
+            _report([multi_key_log], local, monkeypatch, min_requests=300)
+    finally:
+        local.close()
+    assert not list(tmp_path.glob("llmcost-bins-*"))

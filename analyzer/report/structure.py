@@ -8,6 +8,7 @@ threads (written back to the store), replay the traffic, and show prompt text on
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime
 from typing import Any
 
@@ -21,7 +22,7 @@ from analyzer.progress import stage
 from analyzer.redact import excerpt, excerpt_of
 from analyzer.report.schema import round_usd
 from analyzer.savings.routing import Rule
-from analyzer.savings.run import start_estimates
+from analyzer.savings.run import start_estimates, start_replays
 from analyzer.store import Store
 
 
@@ -42,28 +43,30 @@ def structure(
     con = store.con
     stage("load messages")
     seq = conversations.load_sequence(con, since, until)
-    stage("threads")
-    threads = conversations.reconstruct_threads(seq)
-    if threads.height:
-        store.write_threads(threads)
-    system_prompts = queries.run(con, "system_prompts", since=since, until=until)
-    groups = prefixes.volatile_prefixes(system_prompts)
-    split = volatile_split(con, groups)
     # Savings are what a lever saves from now on: the logged traffic and every replay of it at today's prices
-    # (the same prices on both sides of each estimate). Started here: when they run on other processes, the
-    # stages below run meanwhile.
-    pending = start_estimates(
-        # priced as billed (each call at its time's prices): the replays price their calls the same way
-        con,
-        priced,
-        seq,
-        threads,
-        cat,
-        calibration or {},
-        routing_rules,
-        split,
-        backend,
-    )
+    # (the same prices on both sides of each estimate), priced as billed (each call at its time's prices). When
+    # they run on other processes, the workers build their traffic while the threads are rebuilt here, and
+    # replay while the stages below run.
+    started = start_replays(priced, seq, cat, calibration or {}, backend)
+    pending = None
+    try:
+        stage("threads")
+        threads = conversations.reconstruct_threads(seq)
+        if threads.height:
+            store.write_threads(threads)
+        system_prompts = queries.run(con, "system_prompts", since=since, until=until)
+        groups = prefixes.volatile_prefixes(system_prompts)
+        split = volatile_split(con, groups)
+        pending = start_estimates(
+            con, priced, seq, threads, cat, calibration or {}, routing_rules, split, backend, started
+        )
+    except BaseException:  # (Ctrl-C too) before the estimates took the workers over: their bins' files go
+        if pending is None:
+            with contextlib.suppress(Exception):  # the error that stopped the run is the one to report
+                engine = started.result()
+                if engine is not None:
+                    engine.abandon()
+        raise
     if not pending.walks_sequence:
         # The per-message lists threads were rebuilt from (~1.2 KB a request at 100k calls): the replays cut
         # bins of their own, so nothing here walks them again.

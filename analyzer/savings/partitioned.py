@@ -83,6 +83,14 @@ class Worker:
             del self.built[next(iter(self.built))]
         return kept[b]
 
+    def set_threads(self, threads: pl.DataFrame) -> list[tuple[int, None]]:
+        """The threads of this worker's requests (request_id, thread_id), for bins built before they were rebuilt
+        (`start_replays`): the levers' rebuilds keep state per thread."""
+        thread = dict(zip(threads["request_id"].to_list(), threads["thread_id"].to_list(), strict=True))
+        for e in self.engines.values():
+            e.traffic.thread = thread
+        return []
+
     def drop(self) -> list[tuple[int, tuple[int, float]]]:
         """Let the bins' memory go (the process itself belongs to the backend); this process's CPU seconds."""
         self.engines, self.built = {}, {}
@@ -181,9 +189,15 @@ class Spilled:
         return Labelled(rows, requests, messages, threads, self.n).cut(self.bins)
 
 
-def label(priced: pl.DataFrame, seq: Sequence, threads: pl.DataFrame) -> Labelled:
+NO_THREADS = pl.DataFrame(schema={"request_id": pl.String, "thread_id": pl.String})
+
+
+def label(priced: pl.DataFrame, seq: Sequence, threads: pl.DataFrame | None = None) -> Labelled:
     """The inputs of the replays labelled with their bins (partitions.bins over the requests the engine
-    replays: priced and successful)."""
+    replays: priced and successful). Without `threads` (not rebuilt yet), the bins have none, and
+    `PartitionedEngine.set_threads` gives them theirs later."""
+    if threads is None:
+        threads = NO_THREADS
     rows = priced.filter(pl.col("priced") & (pl.col("status") == "ok"))
     cols = [c for c in ("api_key", "user", "conversation_id") if c in rows.columns]
     labels = partitions.bins(rows.select(*cols))
@@ -236,7 +250,7 @@ class PartitionedEngine:
         self,
         priced: pl.DataFrame,
         seq: Sequence,
-        threads: pl.DataFrame,
+        threads: pl.DataFrame | None,
         cat: Catalogue,
         calibration: dict[str, float] | None = None,
         backend: Backend = INLINE,
@@ -258,6 +272,8 @@ class PartitionedEngine:
             groups[w].append(b)
             load[w] += sizes[b]
         self.requests = sum(sizes)  # the priced, successful requests, as Engine counts
+        self._groups = groups  # each worker's bins, in the order of every lane's workers
+        self._which = lab.rows.select("request_id", "bin") if lab.n > 1 else None  # for set_threads
         n_lanes = lanes_for(self.requests, n_workers, self.backend)
         # Workers on this machine read their bins from files this process writes, one group at a time; elsewhere
         # (Ray) or here, they get the cut frames.
@@ -287,6 +303,24 @@ class PartitionedEngine:
             self._free.put(lane_workers)
         self._pinned = threading.local()
         self._tokens = itertools.count(1)
+
+    def set_threads(self, threads: pl.DataFrame) -> None:
+        """Give workers started before the threads were rebuilt (`start_replays`) their requests' threads: every
+        lane's worker of a group the same part. Waits for the workers to have built their bins."""
+        t = threads.select("request_id", "thread_id")
+        parts = [
+            t
+            if self._which is None
+            else t.join(self._which.filter(pl.col("bin").is_in(g)).select("request_id"), on="request_id", how="inner")
+            for g in self._groups
+        ]
+        every = [w for lane_workers in self.lanes for w in lane_workers]
+        self.backend.call(every, "set_threads", [(p,) for _ in self.lanes for p in parts])
+
+    def abandon(self) -> None:
+        """The run stopped before any question was asked: the bins' files go (the backend ends the workers)."""
+        self.workers, self.lanes = [], []
+        self._remove_folder()
 
     @property
     def parallel(self) -> int:

@@ -63,6 +63,23 @@ class Pending:
         return self._value
 
 
+def start_replays(
+    priced: pl.DataFrame, seq: Sequence, cat: Catalogue, calibration: dict[str, float], backend: Backend = INLINE
+) -> Pending:
+    """On a thread, the bins labelled and, when they replay on the backend's workers (`partitioned.elsewhere`),
+    sent there before the threads are rebuilt: each worker builds its traffic meanwhile, on a core this process
+    leaves idle. Its result (the engine, or None: the replays run here, later) goes to `start_estimates`, which
+    gives the workers the threads. The caller must not change `priced` or `seq` meanwhile."""
+
+    def begin() -> PartitionedEngine | None:
+        labelled = label(priced, seq)
+        if not elsewhere(labelled, backend):
+            return None
+        return PartitionedEngine(priced, seq, None, cat, calibration, backend, [labelled])
+
+    return Pending(begin, background=True)
+
+
 def start_estimates(
     con: duckdb.DuckDBPyConnection,
     priced: pl.DataFrame,
@@ -73,12 +90,27 @@ def start_estimates(
     routing_rules: list[Rule] | None = None,
     split: dict[int, tuple[int, int]] | None = None,
     backend: Backend = INLINE,
+    started: Pending | None = None,
 ) -> Pending:
     """Every available estimator over one priced period, started: {"caching": the caching block (already
     saved, backtest), "savings": every estimate, largest first, "combined": the ranked levers replayed together}
     from `.result()`. When the bins are replayed on other processes (`partitioned.elsewhere`), they
     replay there while the caller computes what it still needs (conversations, prefix tables); the caller must
-    not change `priced`, `seq` or `threads` meanwhile. The thread asks DuckDB on its own cursor."""
+    not change `priced`, `seq` or `threads` meanwhile. The thread asks DuckDB on its own cursor. `started`:
+    `start_replays` for the same period; when it sent the bins to workers, they are given the threads first."""
+    engine = started.result() if started is not None else None
+    if engine is not None:
+        cursor = con.cursor()
+        ready = engine
+
+        def go() -> dict[str, Any]:
+            try:
+                ready.set_threads(threads)
+                return _estimate_all(ready, cursor, priced, threads, cat, routing_rules, split)
+            finally:
+                ready.close()
+
+        return Pending(go, True, False)
     labelled = label(priced, seq, threads)
     background = elsewhere(labelled, backend)
     walks_sequence = not background and labelled.n == 1
