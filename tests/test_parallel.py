@@ -125,3 +125,31 @@ def test_no_backend_imports_another() -> None:
         mods |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
         ours = {m for m in mods if m.startswith("analyzer.backends")}
         assert ours == (set() if name == "base" else {"analyzer.backends.base"}), name
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads the fork server's signal mask in /proc")
+def test_a_ctrl_c_while_the_fork_server_starts_prints_nothing(tmp_path) -> None:
+    """A terminal's Ctrl-C reaches the fork server too. One that came while it imported multiprocessing, before
+    any of our code (no_ctrl_c.py) ran, printed its KeyboardInterrupt traceback (seen in CI at 1 s into the real
+    traces). It now starts with Ctrl-C blocked, as Python starts its resource tracker: Ctrl-Cs sent to it from its
+    first moment print nothing, and its mask shows SIGINT blocked."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    script = (
+        "import os, signal, time\n"
+        "import multiprocessing.forkserver as fs\n"
+        "from analyzer.backends.local import Local, _start_fork_server\n"
+        "_start_fork_server(Local(2)._ctx)\n"
+        "pid = fs._forkserver._forkserver_pid\n"
+        "for _ in range(50):\n"
+        "    os.kill(pid, signal.SIGINT)\n"
+        "    time.sleep(0.01)\n"
+        "blocked = [l for l in open(f'/proc/{pid}/status') if l.startswith('SigBlk:')][0].split()[1]\n"
+        "print('alive', os.waitpid(pid, os.WNOHANG) == (0, 0), 'blocked', bool(int(blocked, 16) & 2))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "alive True blocked True", out.stdout + out.stderr
+    assert "Traceback" not in out.stderr and "KeyboardInterrupt" not in out.stderr, out.stderr

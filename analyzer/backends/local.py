@@ -62,6 +62,26 @@ def _context() -> multiprocessing.context.BaseContext:
     return ctx
 
 
+def _start_fork_server(ctx: multiprocessing.context.BaseContext) -> None:
+    """Start the fork server (once) with Ctrl-C blocked in this thread, a mask the new interpreter inherits until
+    its preload sets Ctrl-C aside (no_ctrl_c.py, then multiprocessing's own main): a Ctrl-C that came while it
+    imported multiprocessing itself, before any of our code, printed its KeyboardInterrupt traceback beside the
+    command's one line. Python starts its resource tracker the same way. This process's Ctrl-C waits the few
+    milliseconds of the start and is then acted on."""
+    if ctx.get_start_method() != "forkserver":
+        return
+    from multiprocessing import forkserver, resource_tracker
+
+    # the fork server starts the resource tracker first, and that start unblocks Ctrl-C when it is done: started
+    # here beforehand, it is left alone
+    resource_tracker.ensure_running()
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        forkserver.ensure_running()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
 def _quiet_worker() -> None:
     """A worker leaves Ctrl-C to the parent, which stops it: without this every worker printed its own
     KeyboardInterrupt traceback (Ctrl-C reaches the whole process group)."""
@@ -144,6 +164,7 @@ class Local:
         if self.workers <= 1 or len(items) <= 1:
             return [fn(x) for x in items]
         if self._pool is None:
+            _start_fork_server(self._ctx)
             self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=self._ctx, initializer=_quiet_worker)
         # Many items go to the workers a few tasks each (one pickled message per task, not per item): a window of
         # hundreds of small files would otherwise cost a round trip each. A few items (ranges) go one per task.
@@ -157,6 +178,7 @@ class Local:
         if self._pool is not None:
             self._pool.shutdown()
             self._pool = None
+        _start_fork_server(self._ctx)
         procs = [_Proc(self._ctx, cls, a) for a in args]
         self._procs.extend(procs)
         return procs
