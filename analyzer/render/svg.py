@@ -37,6 +37,8 @@ vl_convert.vegalite_to_svg(
 )
 json.dump([vl_convert.vegalite_to_svg(s) for s in json.load(sys.stdin)], sys.stdout)
 """
+# -P: the working folder is not put first on the child's path (a json.py there would be imported instead)
+_CHILD_COMMAND = [sys.executable, "-P", "-c", _CHILD]
 _started: subprocess.Popen[str] | None = None
 
 
@@ -49,7 +51,7 @@ def start() -> None:
     if _started is None:
         try:
             _started = subprocess.Popen(
-                [sys.executable, "-P", "-c", _CHILD],  # -P: not the working folder's modules (a json.py there)
+                _CHILD_COMMAND,
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
@@ -109,9 +111,7 @@ def to_svgs(specs: list[dict[str, Any]]) -> tuple[list[str] | None, str | None]:
     if soft == resource.RLIM_INFINITY:
         return [to_svg(s) for s in specs], None
     try:
-        done = subprocess.run(
-            [sys.executable, "-P", "-c", _CHILD], input=json.dumps(specs), capture_output=True, text=True, timeout=300
-        )
+        done = subprocess.run(_CHILD_COMMAND, input=json.dumps(specs), capture_output=True, text=True, timeout=300)
         if done.returncode == 0:
             return json.loads(done.stdout), None
     except (OSError, subprocess.SubprocessError, ValueError):
