@@ -235,10 +235,15 @@ def lanes_for(requests: int, n_workers: int, backend: Backend) -> int:
     return max(1, min(MAX_LANES, backend.workers // n_workers))
 
 
+def has_workers(backend: Backend) -> bool:
+    """Whether the backend has processes other than this one (Inline has one worker, this process)."""
+    return backend.workers >= 2
+
+
 def elsewhere(labelled: Labelled, backend: Backend) -> bool:
     """Whether the bins are replayed on other processes: the backend has some, and the traffic is large enough
     (OFFLOAD_MIN) to gain from replaying there (its bins side by side, or beside this process's own stages)."""
-    if backend.workers < 2 or not labelled.rows.height:  # Inline has one worker, this process
+    if not has_workers(backend) or not labelled.rows.height:
         return False
     return labelled.rows.height + labelled.messages.height // MESSAGES_PER_REQUEST >= OFFLOAD_MIN
 

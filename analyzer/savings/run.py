@@ -22,7 +22,7 @@ from analyzer.savings.caching import estimate_caching
 from analyzer.savings.combined import estimate_combined
 from analyzer.savings.engine import in_lanes
 from analyzer.savings.misses import cache_misses
-from analyzer.savings.partitioned import Labelled, PartitionedEngine, elsewhere, label
+from analyzer.savings.partitioned import Labelled, PartitionedEngine, elsewhere, has_workers, label
 from analyzer.savings.routing import Rule, estimate_routing, plan_routing
 from analyzer.savings.trimming import estimate_policy, trimming_estimates
 
@@ -72,6 +72,8 @@ def start_replays(
     gives the workers the threads. The caller must not change `priced` or `seq` meanwhile."""
 
     def begin() -> PartitionedEngine | None:
+        if not has_workers(backend):  # nothing to send out: no copy of the traffic labelled for nothing
+            return None
         labelled = label(priced, seq)
         if not elsewhere(labelled, backend):
             return None
