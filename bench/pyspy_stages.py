@@ -96,6 +96,18 @@ def top(counter: Counter, total: int, rate: float, n: int, indent: str = "    ")
     return [f"{indent}{c / rate:7.2f} s {100 * c / total:5.1f}%  {name}" for name, c in counter.most_common(n) if total]
 
 
+def samples(text: str) -> list[str]:
+    """The raw file's samples, one per "stack count" line: a process whose command line has newlines (the
+    chart child's `python -c`) spreads its samples over several lines, joined back here."""
+    out, part = [], []
+    for line in text.splitlines():
+        part.append(line)
+        if re.search(r" \d+$", line):
+            out.append("\\n".join(part))
+            part = []
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("raw", type=Path, help="py-spy record --format raw output")
@@ -115,10 +127,8 @@ def main() -> None:
     other_entries: dict[str, Counter] = defaultdict(Counter)  # process -> outermost two llmcost frames
     other_total: Counter = Counter()
     root: str | None = None
-    for raw in args.raw.read_text().splitlines():
+    for raw in samples(args.raw.read_text()):
         stack, _, count = raw.rpartition(" ")
-        if not stack:
-            continue
         n = int(count)
         proc = outer = "?"
         while m := PROCESS.match(stack):  # keep the innermost: the process this sample is from
