@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from analyzer import perf
 from analyzer.backends.base import UnitError, default_workers
 from analyzer.errors import UsageError
 
@@ -92,6 +93,7 @@ class _Holder:
     that has lost it)."""
 
     def __init__(self, cls: type, *args: Any) -> None:
+        perf.freeze_after_pauses()  # an actor's process lives as long as the actor, for one command
         self.obj: Any = None
         self.failed: BaseException | None = None
         try:

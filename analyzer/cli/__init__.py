@@ -30,7 +30,7 @@ from analyzer.cli.data_cmds import ingest, savings, why_missed
 from analyzer.cli.lookup_cmds import formats, prices, project, tokens_cmd
 from analyzer.cli.report_cmd import report
 from analyzer.errors import LlmcostError
-from analyzer.perf import give_freed_memory_back
+from analyzer.perf import freeze_after_pauses, give_freed_memory_back
 from analyzer.store import SCRATCH_PREFIX
 
 
@@ -135,6 +135,7 @@ for command in (report, audit, ingest, prices, tokens_cmd, savings, why_missed, 
 
 def main() -> None:
     give_freed_memory_back()
+    freeze_after_pauses()
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not when Ctrl-C is ignored (nohup, &)
         signal.signal(signal.SIGINT, _on_sigint)
     cli(prog_name="llmcost")
