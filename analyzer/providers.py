@@ -63,7 +63,9 @@ DEEPSEEK_V4_ALIASES_FROM = 1776988800.0  # 2026-04-24 00:00 UTC
 
 
 def rule_of(provider: str | None, model: str, ts: float) -> CacheRule | None:
-    """The cache rule that applied to one call: the provider's, or DeepSeek V4's prefix units."""
+    """The cache rule that applied to one call: the provider's, or DeepSeek V4's prefix units. It depends on the
+    call's time only through `ts >= DEEPSEEK_V4_ALIASES_FROM` (the simulator looks it up once per model and
+    side of that date)."""
     rule = RULES.get(provider) if provider is not None else None
     if rule is not None and provider == "deepseek":
         m = model.lower().rsplit("/", 1)[-1]

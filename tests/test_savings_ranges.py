@@ -331,7 +331,7 @@ def test_a_compacted_request_keeps_the_task_and_the_assistant_call_of_its_tool_r
 
     roles = ["system", "user", "assistant", "tool", "assistant", "tool", "assistant", "tool"]
     toks = [500, 100, 50, 4000, 50, 4000, 50, 4000]
-    body = Body(roles, list(range(10, 18)), toks, {}, 1.0)
+    body = Body(roles, list(range(10, 18)), toks, {0: "5m"}, 1.0)  # a breakpoint: where each message sits is kept
     state = {"thread": "t"}
     keep, extra = Compact(8000).apply(state, body, 1.0)
     assert keep == [0, 1, 6, 7]
@@ -340,6 +340,9 @@ def test_a_compacted_request_keeps_the_task_and_the_assistant_call_of_its_tool_r
     nodes, cum, _, n_in, at = _chain("m", body, keep, extra, set(), 1.0, (), None, state["head"])
     assert at == {0: 0, 1: 1, 6: 3, 7: 4}  # system, task, [summary at node 2], assistant call, its tool result
     assert cum[2] - cum[1] == SUMMARY_TOKENS + 3
+    # without a logged breakpoint there is nothing to carry, and the places are not worked out
+    plain = Body(roles, list(range(10, 18)), toks, {}, 1.0)
+    assert _chain("m", plain, keep, extra, set(), 1.0, (), None, state["head"]).at == {}
 
 
 def test_compaction_range_covers_summary_size_and_extra_turns(runner, tmp_path):

@@ -15,6 +15,7 @@ from collections.abc import Sequence as Seq
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 from itertools import accumulate
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 import polars as pl
@@ -304,7 +305,10 @@ class Chain(NamedTuple):
     cum: list[int]
     sys_end: int
     input_tokens: int
-    at: dict[int, int]
+    at: Mapping[int, int]  # empty when the request set no breakpoint
+
+
+NO_PLACES: Mapping[int, int] = MappingProxyType({})
 
 
 Item = tuple[int, str, int, int, int, bool]  # message index (-1: inserted), role, content id, tokens, framing, marks
@@ -386,13 +390,14 @@ def _chain(
     if memo is not None:
         memo.last[key] = (items, chain.nodes, chain.sys_end)
     sums = list(accumulate([(it[3] + it[4]) * scale for it in items]))  # added in the order sent
-    cum = [int(a) for a in sums]
+    cum = list(map(int, sums))
     acc = sums[-1] if sums else 0.0
-    at = {it[0]: j for j, it in enumerate(items) if it[5] and it[0] >= 0}
+    # where each kept message sits: only logged breakpoints are carried by it (`_bps`)
+    at = {it[0]: j for j, it in enumerate(items) if it[5] and it[0] >= 0} if body.bps else NO_PLACES
     return Chain(chain.nodes, cum, chain.sys_end, round(acc + tokens.TOKENS_PER_REPLY * scale), at)
 
 
-def _bps(body: Body, at: dict[int, int], n_nodes: int) -> tuple[tuple[int, float], ...]:
+def _bps(body: Body, at: Mapping[int, int], n_nodes: int) -> tuple[tuple[int, float], ...]:
     """The breakpoints as logged, carried to the rebuilt request: on a kept message they stay on it; one on the
     request's last message (incremental conversation caching) moves to the new last message."""
     if not body.bps:
