@@ -6,6 +6,7 @@ import json
 import random
 
 import polars as pl
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -170,6 +171,24 @@ def test_different_prompts_with_a_shared_ending_are_not_volatile():
         }
     )
     assert prefixes.volatile_prefixes(frame) == []
+
+
+def test_one_system_prompt_is_compared_with_nothing_and_loads_no_tokenizer(monkeypatch):
+    """An agent's traffic sends one system prompt: no group can form, and the command's own process does not load
+    the tokenizer for it (0.27 s on the real traces)."""
+
+    def no_tokenizer(*_a, **_k):
+        raise AssertionError("the tokenizer was loaded")
+
+    monkeypatch.setattr(tokens, "encoding", no_tokenizer)
+    one = pl.DataFrame({"content_id": ["a", "b"], "text": ["You are an agent. " * 40, None], "requests": [99, 1]})
+    assert prefixes.volatile_prefixes(one) == [] and prefixes.shared_system_prefixes(one) == []
+    assert prefixes.volatile_prefixes(one.clear()) == []
+    two = one.with_columns(text=pl.lit("You are an agent. " * 40))
+    with pytest.raises(AssertionError, match="tokenizer"):  # two texts: compared
+        prefixes.volatile_prefixes(two)
+    with pytest.raises(AssertionError, match="tokenizer"):
+        prefixes.shared_system_prefixes(two)
 
 
 def test_system_prompts_sharing_a_token_prefix():
