@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -73,6 +74,25 @@ def rule_of(provider: str | None, model: str, ts: float) -> CacheRule | None:
         if m.startswith("deepseek-v4") or alias:
             return DEEPSEEK_V4
     return rule
+
+
+RuleLookup = Callable[[str | None, str, float], tuple[CacheRule | None, int, float]]
+
+
+def rules_for(case: str) -> RuleLookup:
+    """(provider, model, ts) -> (`rule_of`, its `min_tokens` for the model, its `case_ttl` in `case`), looked up
+    once per model and side of DeepSeek's V4 alias date rather than per call: the replays ask for every call."""
+    memo: dict[tuple[str | None, str, bool], tuple[CacheRule | None, int, float]] = {}
+
+    def lookup(provider: str | None, model: str, ts: float) -> tuple[CacheRule | None, int, float]:
+        key = (provider, model, ts >= DEEPSEEK_V4_ALIASES_FROM)
+        got = memo.get(key)
+        if got is None:
+            rule = rule_of(provider, model, ts)
+            got = memo[key] = (rule, min_tokens(rule, model), case_ttl(rule, case)) if rule else (None, 0, 0.0)
+        return got
+
+    return lookup
 
 
 def rules_table() -> list[dict[str, object]]:

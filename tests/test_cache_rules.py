@@ -125,3 +125,37 @@ def test_the_report_lists_the_rules_with_their_sources():
     assert rules["deepseek (V4)"]["mode"] == "prefix_units"
     assert rules["deepseek (V4)"]["source"] == "https://api-docs.deepseek.com/guides/kv_cache"
     assert all(r["source"].startswith("https://") for r in rules.values())
+
+
+def test_the_replays_rule_lookup_is_rule_of_for_every_call():
+    """rules_for looks a rule up once per model and side of DeepSeek's V4 alias date: the same answers as rule_of,
+    min_tokens and case_ttl per call, on both sides of the date, for every case."""
+    from analyzer.providers import DEEPSEEK_V4_ALIASES_FROM, case_ttl, min_tokens, rule_of, rules_for
+
+    calls = [
+        (provider, model, ts)
+        for provider, model in [
+            ("deepseek", "deepseek-chat"),
+            ("deepseek", "deepseek/deepseek-reasoner"),
+            ("deepseek", "deepseek-v4-flash"),
+            ("anthropic", "claude-opus-4-5"),
+            ("anthropic", "claude-haiku-4-5"),
+            ("anthropic", "claude-sonnet-4-5"),
+            ("openai", "gpt-5"),
+            ("google", "gemini-2.5-pro"),
+            ("nobody", "x"),
+            (None, "y"),
+        ]
+        for ts in (0.0, DEEPSEEK_V4_ALIASES_FROM - 1, DEEPSEEK_V4_ALIASES_FROM, DEEPSEEK_V4_ALIASES_FROM + 86400)
+    ]
+    for case in ("central", "low", "high"):
+        lookup = rules_for(case)
+        for provider, model, ts in calls * 2:  # asked twice: the second answer comes from the memo
+            rule = rule_of(provider, model, ts)
+            want = (rule, min_tokens(rule, model), case_ttl(rule, case)) if rule else (None, 0, 0.0)
+            assert lookup(provider, model, ts) == want, (case, provider, model, ts)
+    v4 = rules_for("central")
+    assert (
+        v4("deepseek", "deepseek-chat", DEEPSEEK_V4_ALIASES_FROM - 1)[0]
+        is not v4("deepseek", "deepseek-chat", DEEPSEEK_V4_ALIASES_FROM)[0]
+    )

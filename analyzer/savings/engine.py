@@ -35,14 +35,11 @@ from analyzer.perf import gc_paused
 from analyzer.prices import PRICE_COLUMNS, TOKEN_COLUMNS, Catalogue
 from analyzer.providers import (
     CASES,
-    DEEPSEEK_V4_ALIASES_FROM,
     LOOKBACK_BLOCKS,
     RULES,
-    CacheRule,
-    case_ttl,
     min_tokens,
     offers_extended_retention,
-    rule_of,
+    rules_for,
 )
 from analyzer.savings.backtest import backtest_rows, backtest_summary
 from analyzer.savings.levers import AS_LOGGED, Lever
@@ -70,16 +67,9 @@ def simulate(
     seen: dict[Scope, dict[int, tuple[float, int]]] = {}  # V4: node -> (last use, requests)
     input_ends: dict[Scope, dict[int, tuple[float, int]]] = {}  # V4: input-end node -> (use, 1)
     out: dict[str, tuple[int, int, int]] = {}
-    # (provider, model, whether V4 aliases apply) -> the rule, its minimum and its TTL in this case: looked up
-    # once per model, not per call
-    ruled: dict[tuple[str | None, str, bool], tuple[CacheRule | None, int, float]] = {}
+    rules = rules_for(case)
     for c in sorted(calls, key=attrgetter("ts")):
-        how = (c.provider, c.model, c.ts >= DEEPSEEK_V4_ALIASES_FROM)
-        known = ruled.get(how)
-        if known is None:
-            rule = rule_of(c.provider, c.model, c.ts)
-            known = ruled[how] = (rule, min_tokens(rule, c.model), case_ttl(rule, case)) if rule else (None, 0, 0.0)
-        rule, minimum, ttl = known
+        rule, minimum, ttl = rules(c.provider, c.model, c.ts)
         if c.nodes is None or rule is None or not c.nodes:
             out[c.call_id] = c.logged_cache if not c.changed else (0, 0, 0)
             continue

@@ -42,6 +42,7 @@ from analyzer.providers import (
     min_tokens,
     offers_extended_retention,
     rule_of,
+    rules_for,
 )
 from analyzer.savings.engine import Engine, Replayer
 from analyzer.savings.levers import Body
@@ -116,17 +117,17 @@ def _simulate(reqs: list[_Req], lift: set[str], info: dict[str, Any] | None = No
     last_of_thread: dict[str, _Req] = {}
     out: dict[str, int] = {}
     expiry_lifted = "expired" in lift
+    rules = rules_for("central")
     for r in reqs:
         c = r.call
-        rule = rule_of(c.provider, c.model, c.ts)
+        rule, minimum, ttl = rules(c.provider, c.model, c.ts)
         assert rule is not None
         explicit = rule.mode == "explicit" and "breakpoint" not in lift
         entries = live.setdefault((c.provider, c.model, c.key), {})
         # scope lifted: a conversation's own earlier prefixes serve it whatever model or key sent them (within a
         # conversation only, so the figure is the same whether the traffic is replayed whole or in bins)
         stores = [entries, live.setdefault(("thread", c.provider, r.thread), {})] if "scope" in lift else [entries]
-        ttl = case_ttl(rule, "central")
-        minimum, step = min_tokens(rule, c.model), rule.step
+        step = rule.step
         keep_min = "min_length" not in lift
         limit = len(r.nodes) - 1
         if explicit:
