@@ -21,6 +21,7 @@ from analyzer.savings.batching import estimate_batching
 from analyzer.savings.caching import estimate_caching
 from analyzer.savings.combined import estimate_combined
 from analyzer.savings.engine import in_lanes
+from analyzer.savings.levers import Compact
 from analyzer.savings.misses import cache_misses
 from analyzer.savings.partitioned import Labelled, PartitionedEngine, elsewhere, has_workers, label
 from analyzer.savings.routing import Rule, estimate_routing, plan_routing
@@ -151,16 +152,20 @@ def _estimate_all(
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="llmcost-routing-plan") as planner:
         planned = planner.submit(plan_routing, con, priced, threads, cat, routing_rules)
         # Independent questions, side by side when the engine has several lanes (one traffic copied to idle
-        # workers), the trimming policies first (most of the replays); their results are put together in one
-        # fixed order whatever answered them, so the report is the same with one lane or four.
+        # workers). The lanes take them in this order, the longest first, so that no lane is left with a long one
+        # at the end while the other idles: the misses (six passes over the traffic), the compactions (five
+        # replays each: their summary and extra-turn cases), then the other policies and the rest. Their results
+        # are put back in one fixed order whatever answered them, so the report is the same with one lane or four.
+        policies = sorted(range(len(trimming.POLICIES)), key=lambda i: not isinstance(trimming.POLICIES[i], Compact))
         jobs: list[Callable[[], Any]] = [
-            *(partial(estimate_policy, engine, policy) for policy in trimming.POLICIES),
-            partial(estimate_caching, engine, priced, cat, split),
             partial(cache_misses, engine),
+            *(partial(estimate_policy, engine, trimming.POLICIES[i]) for i in policies),
+            partial(estimate_caching, engine, priced, cat, split),
             partial(estimate_batching, engine, priced, threads, cat),
             lambda: estimate_routing(engine, planned.result(), routing_rules),
         ]
-        *trims, (caching, caching_estimates), misses, batching, routing = in_lanes(engine, lambda job: job(), jobs)
+        misses, *done, (caching, caching_estimates), batching, routing = in_lanes(engine, lambda job: job(), jobs)
+    trims = [e for _, e in sorted(zip(policies, done, strict=True), key=lambda p: p[0])]
     estimates = batching + trimming_estimates(trims) + routing + caching_estimates
     combined = estimate_combined(engine, estimates)
     return {
