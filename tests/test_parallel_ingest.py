@@ -15,6 +15,7 @@ from analyzer.cli import cli
 from analyzer.errors import InputError
 from analyzer.ingest import parse, run
 from analyzer.ingest.units import split_ranges
+from analyzer.inputs import expand_paths
 from analyzer.store import Store
 from tests.conftest import SAMPLES, chat_call, openai_record
 from tests.test_report import _normalise
@@ -412,3 +413,20 @@ def test_a_failure_inside_a_grouped_merge_rolls_the_group_back_whole(tmp_path, s
     again = s.ingest([str(f) for f in files], backend=pool)  # the next run reads what is missing
     assert again.rows == 15 and s.con.execute("SELECT count(*) FROM requests").fetchone()[0] == 24
     _consistent(s)
+
+
+def test_the_fork_server_starts_before_the_checks_only_when_the_logs_go_to_a_pool(tmp_path, runner, monkeypatch):
+    """`report` starts the pool's fork server as soon as its backend exists when the logs will be read on the pool
+    (the ingest's own rule, `run.worth_a_pool`), so that its imports overlap the checks; never for logs read here,
+    nor with one worker."""
+    paths, _, _ = _inputs(tmp_path)
+    started: list[int] = []
+    monkeypatch.setattr(Local, "prestart", lambda self: started.append(self.workers))
+    monkeypatch.setattr(run, "POOL_FILE_BYTES", 0)
+    on_disk = sum(path.stat().st_size for path, _ in expand_paths(paths) if path.is_file())
+    for minimum, workers, want in ((on_disk, "2", [2]), (on_disk + 1, "2", []), (0, "1", [])):
+        monkeypatch.setattr(run, "PARALLEL_MIN_BYTES", minimum)
+        started.clear()
+        res = runner.invoke(cli, ["report", *paths, "--json", str(tmp_path / "r.json"), "--workers", workers])
+        assert res.exit_code == 0, res.output
+        assert started == want, (minimum, workers)

@@ -24,6 +24,7 @@ from analyzer import progress as tracking
 from analyzer.errors import InputError, RenderError, StrictError
 from analyzer.formatting import count
 from analyzer.ingest.results import IngestResult
+from analyzer.ingest.run import worth_a_pool
 from analyzer.inputs import LOG_SUFFIXES, STDIN, expand_paths, text_bytes
 from analyzer.prices import Catalogue, load_catalogue
 from analyzer.redact import one_line
@@ -217,6 +218,8 @@ def session(
         tracking.stage("load prices")
         cat = load_catalogue(prices_file)
     backend = _backend(intake)
+    if paths and isinstance(backend, backends.Local) and backend.workers > 1 and _pooled(paths):
+        backend.prestart()  # its workers' start overlaps the checks and plan below
     # with no --db and large logs, the database is a file removed after the run (Store's `scratch`)
     store = Store(db, read_only=read_only, scratch=not db and _large(paths))
     try:
@@ -252,6 +255,22 @@ def _large(paths: tuple[str, ...]) -> bool:
         if total >= SCRATCH_FROM_BYTES:
             return True
     return False
+
+
+def _pooled(paths: tuple[str, ...]) -> bool:
+    """Whether the ingest will read these logs on a pool (`ingest.run.worth_a_pool`, the rule it applies once it
+    has checked the files), as far as the paths tell before that check."""
+    try:
+        files = expand_paths(paths)
+    except (InputError, OSError):
+        return False  # the ingest says what is wrong with them
+    sized = []
+    for path, _ in files:
+        if isinstance(path, remote.RemotePath):  # its size is a request away: not asked for this
+            continue
+        with contextlib.suppress(OSError):
+            sized.append((path, path.stat().st_size if path.is_file() else 0))
+    return worth_a_pool(sized)
 
 
 def need_input(paths: tuple[str, ...], db: str | None) -> None:

@@ -90,13 +90,10 @@ def ingest(
     tracking.stage("read logs")
     sizes = [_size_on_disk(p.path) for p in plan]
     tracking.reading(sum(sizes))
-    # the files parsed on the pool: those holding enough text (POOL_FILE_BYTES), when they add up to enough
-    big = [
-        isinstance(p.path, RemotePath) or text_bytes(p.path, size) >= POOL_FILE_BYTES
-        for p, size in zip(plan, sizes, strict=True)
-    ]
-    on_pool = sum(size for size, b in zip(sizes, big, strict=True) if b)
-    pooled = not isinstance(backend, Inline) and on_pool >= PARALLEL_MIN_BYTES
+    big = [goes_to_pool(p.path, size) for p, size in zip(plan, sizes, strict=True)]
+    pooled = not isinstance(backend, Inline) and worth_a_pool(
+        [(p.path, size) for p, size in zip(plan, sizes, strict=True)]
+    )
     units = [_units(p, no_text, fmt is None) if pooled and b else None for p, b in zip(plan, big, strict=True)]
     remote = Prefetch(backend, parse_unit, [u for us in units if us for u in us]) if pooled else None
     hashes = Hashes([p for p, us in zip(plan, units, strict=True) if us and us[0].end is not None])
@@ -145,6 +142,18 @@ def ingest(
     # In the order a serial reading lists them: files skipped before reading (in the order given), then the
     # files read. A copy of another file of the run counts as skipped before reading, found now or earlier.
     return IngestResult([r for _, r in sorted(done_files, key=lambda x: x[0])])
+
+
+def goes_to_pool(path: Path, size: int) -> bool:
+    """Whether a file of `size` bytes on disk is parsed on the pool, when the run has one: it holds enough text
+    (POOL_FILE_BYTES), or it is in object storage."""
+    return isinstance(path, RemotePath) or text_bytes(path, size) >= POOL_FILE_BYTES
+
+
+def worth_a_pool(files: Iterable[tuple[Path, int]]) -> bool:
+    """Whether these files (path, bytes on disk) are read on a pool: those that go to it add up to
+    PARALLEL_MIN_BYTES."""
+    return sum(size for path, size in files if goes_to_pool(path, size)) >= PARALLEL_MIN_BYTES
 
 
 def _plan(store: Tables, path: Path, fmt: str | None, seen: dict[str, str], hashed: bool) -> Planned | FileResult:
