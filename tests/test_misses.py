@@ -346,3 +346,33 @@ def test_a_fraction_of_a_cent_is_printed_so_that_as_is_minus_ideal_can_be_checke
     html = render_html(r)
     assert "cost <strong>$0.000006</strong> (as-is replay $6.752668, ideal $6.752662)" in html
     assert "below 64 tokens ($0.000006)" in html and ">$0.000006</td>" in html
+
+
+TRACES = ROOT.parent / "shared" / "traces" / "mini_swe_agent_deepseek_test"
+
+
+@pytest.mark.skipif(not TRACES.is_dir(), reason="the shared traces are not beside this checkout")
+def test_steps_without_their_obstacle_are_skipped_with_the_same_figures(runner, tmp_path, monkeypatch):
+    """On an agent's log (one model, one key: no explicit cache, no conversation crossing scopes) the `breakpoint`
+    and `scope` steps replay exactly as the step before, so they are not replayed: the misses are the same as with
+    every step replayed. On the synthetic log (a Claude call without breakpoints, a conversation switching
+    model), neither is skipped."""
+    from analyzer.savings import misses
+
+    for f in sorted(TRACES.glob("*.traj.json.gz"))[:6]:
+        (tmp_path / "t" / f.name).parent.mkdir(exist_ok=True)
+        (tmp_path / "t" / f.name).write_bytes(f.read_bytes())
+    found: list[set[str]] = []
+    real = misses._moot
+    monkeypatch.setattr(misses, "_moot", lambda reqs: found.append(real(reqs)) or found[-1])
+    skipped = report_of(runner, tmp_path / "t", "--workers", "1")["cache_misses"]
+    assert found == [{"breakpoint", "scope"}]
+    monkeypatch.setattr(misses, "_moot", lambda reqs: set())
+    assert report_of(runner, tmp_path / "t", "--workers", "1")["cache_misses"] == skipped
+    assert skipped["as_is_usd"] > skipped["ideal_usd"]  # there are misses to explain
+
+    monkeypatch.setattr(misses, "_moot", lambda reqs: found.append(real(reqs)) or found[-1])
+    (tmp_path / "s").mkdir()
+    synthetic(tmp_path / "s")
+    report_of(runner, tmp_path / "s", "--workers", "1")
+    assert found[-1] == set()
