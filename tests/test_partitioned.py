@@ -386,3 +386,49 @@ def test_a_run_that_fails_while_the_workers_build_leaves_no_bins_behind(multi_ke
     finally:
         local.close()
     assert not list(tmp_path.glob("llmcost-bins-*"))
+
+
+STOPPED_WHILE_REPLAYING = """
+import sys, tempfile, time
+tempfile.tempdir = sys.argv[1]
+from analyzer import prefixes
+from analyzer.savings import partitioned, run
+partitioned.OFFLOAD_MIN = 0  # the bins go to the workers, through files
+real = run._estimate_all
+
+
+def slow(*a, **k):  # the replays' thread is still busy when the run stops
+    time.sleep(60)
+    return real(*a, **k)
+
+
+def ctrl_c(seq):  # Ctrl-C in this process's own stages, after the estimates started
+    raise KeyboardInterrupt
+
+
+run._estimate_all = slow
+prefixes.message_prefix_requests = ctrl_c
+from analyzer.cli import main
+sys.argv = ["llmcost", "report", sys.argv[2], "--json", sys.argv[3], "--workers", "2"]
+main()
+"""
+
+
+def test_a_run_stopped_while_the_replays_run_leaves_no_bins_behind(tmp_path):
+    """Ctrl-C in this process's stages while the replays' thread (a daemon) still waits on the workers: the
+    process ended without that thread's cleanup, and the bins' folder was left behind (seen under load in the
+    Ctrl-C test of test_first_screen, on the one-key traces: one bin, copied to two lanes). It is removed when the
+    process exits."""
+    log = tmp_path / "log"
+    subprocess.run([sys.executable, str(ROOT / "bench" / "make_log.py"), str(log), "--calls", "2500"], check=True)
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    p = subprocess.run(
+        [sys.executable, "-c", STOPPED_WHILE_REPLAYING, str(scratch), str(log), str(tmp_path / "r.json")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert (p.returncode, p.stderr.splitlines()[-1:]) == (130, ["llmcost: interrupted"]), p.stderr
+    assert "Traceback" not in p.stderr
+    assert list(scratch.glob("llmcost-bins-*")) == []

@@ -20,6 +20,7 @@ import sys
 import tempfile
 import threading
 import time
+import weakref
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, cast
@@ -283,10 +284,14 @@ class PartitionedEngine:
         # Workers on this machine read their bins from files this process writes, one group at a time; elsewhere
         # (Ray) or here, they get the cut frames.
         self._folder: str | None = None
+        self._forget: weakref.finalize | None = None
         payloads: list[list[Bin] | Spilled] = []
         if isinstance(self.backend, Local):
             try:
                 self._folder = tempfile.mkdtemp(prefix="llmcost-bins-")
+                # removed when the process exits if no one did before: a Ctrl-C in this process's own stages
+                # ends it while the replays' thread (a daemon) still waits on the workers, and never cleans up
+                self._forget = weakref.finalize(self, shutil.rmtree, self._folder, ignore_errors=True)
                 for lane in range(n_lanes):
                     for i, g in enumerate(groups):
                         os.mkdir(folder := os.path.join(self._folder, f"{lane}-{i}"))
@@ -373,9 +378,9 @@ class PartitionedEngine:
 
     def _remove_folder(self) -> None:
         """The bins' files: the workers removed what they read; this removes anything one that failed left."""
-        if self._folder is not None:
-            shutil.rmtree(self._folder, ignore_errors=True)
-            self._folder = None
+        if self._forget is not None:
+            self._forget()  # shutil.rmtree, once
+        self._folder = None
 
     def build(self, lever: Lever) -> Built:
         return Built(next(self._tokens))
