@@ -83,3 +83,50 @@ def test_report_leaves_no_child_whether_it_draws_or_fails(runner, tmp_path, ok, 
     assert started and started[0] is not None
     assert svg._started is None and started[0].poll() is not None
     assert ((tmp_path / "r.html").exists() and "<svg" in (tmp_path / "r.html").read_text()) is ok
+
+
+def _page(runner, tmp_path, name: str) -> str:
+    out = tmp_path / name
+    res = runner.invoke(cli, ["report", str(SAMPLES), "-o", str(out), "--json", str(tmp_path / f"{name}.json")])
+    assert res.exit_code == 0, res.output
+    return out.read_text()
+
+
+@pytest.mark.parametrize("child", ["draws", "died"])
+def test_the_page_is_rendered_while_the_child_draws_and_is_the_page_drawn_here(runner, tmp_path, monkeypatch, child):
+    """The started child draws while the page's template is rendered around marks, which its SVGs then replace:
+    the page is byte for byte the one drawn in this process (the time it was made aside), with no mark left. A
+    child that died falls back to drawing here, the same page."""
+    import re
+
+    from analyzer import render
+
+    monkeypatch.setattr(svg, "start", lambda: None)  # no child: drawn here
+    here = _page(runner, tmp_path, "here.html")
+    monkeypatch.undo()
+    pages: list[str] = []
+    real = render._page
+
+    def spy(report, wanted, svgs, note, script, digest):  # the page as rendered, marks included
+        pages.append(real(report, wanted, svgs, note, script, digest))
+        return pages[-1]
+
+    monkeypatch.setattr(render, "_page", spy)
+    if child == "died":
+        real_start = svg.start
+
+        def start_then_die() -> None:
+            real_start()
+            assert svg._started is not None
+            svg._started.kill()
+            svg._started.wait()
+
+        monkeypatch.setattr(svg, "start", start_then_die)
+    there = _page(runner, tmp_path, "there.html")
+    assert "<!--llmcost-chart-" in pages[0]  # rendered around the marks first
+    assert "<!--llmcost-chart-" not in there and there.count("<svg") == here.count("<svg") > 0
+
+    def timeless(page: str) -> str:
+        return re.sub(r"\d{4}-\d\d-\d\d[ T]\d\d:\d\d(:\d\d)?( UTC)?", "T", page)
+
+    assert timeless(there) == timeless(here)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import secrets
 import sys
 import tempfile
 from collections.abc import Callable
@@ -25,7 +26,7 @@ from markupsafe import Markup
 from analyzer import charts
 from analyzer.errors import InputError
 from analyzer.formatting import count, duration, md_cell, num, pct, period_words, usd, usd_fine
-from analyzer.render.svg import to_svgs
+from analyzer.render.svg import draw_started, to_svgs
 from analyzer.resources import resource_dir
 
 
@@ -54,12 +55,36 @@ def render_html(report: dict[str, Any]) -> str:
     script = (resource_dir("reports") / "sortable.js").read_text(encoding="utf-8")
     digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
     wanted = charts.specs(report)
-    svgs, charts_note = to_svgs([c["spec"] for c in wanted])
+    specs = [c["spec"] for c in wanted]
+    drawing = draw_started(specs) if specs else None
+    if drawing is not None:
+        # the chart child draws while the page is rendered around one mark per chart: a comment with this run's
+        # nonce, which no text from a log can hold (its "<" is escaped), replaced by the SVG once drawn
+        nonce = secrets.token_hex(8)
+        marks = [f"<!--llmcost-chart-{nonce}-{i}-->" for i in range(len(wanted))]
+        page = _page(report, wanted, marks, None, script, digest)
+        svgs = drawing()
+        if svgs is not None:
+            for mark, drawn in zip(marks, svgs, strict=True):
+                page = page.replace(mark, drawn, 1)
+            return page
+    drawn_here, charts_note = to_svgs(specs)
     if charts_note:
         _note(charts_note)
+    return _page(report, wanted, drawn_here or [], charts_note, script, digest)
+
+
+def _page(
+    report: dict[str, Any],
+    wanted: list[dict[str, Any]],
+    svgs: list[str],
+    charts_note: str | None,
+    script: str,
+    digest: str,
+) -> str:
     figures = [
-        {**{k: c[k] for k in ("id", "title", "caption")}, "svg": Markup(svg)}
-        for c, svg in zip(wanted, svgs or [], strict=False)
+        {**{k: c[k] for k in ("id", "title", "caption")}, "svg": Markup(drawn)}
+        for c, drawn in zip(wanted, svgs, strict=False)
     ]
     return (
         _env()

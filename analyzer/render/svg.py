@@ -12,6 +12,8 @@ import json
 import resource
 import subprocess
 import sys
+import threading
+from collections.abc import Callable
 from typing import Any
 
 
@@ -78,11 +80,34 @@ def _end(child: subprocess.Popen[str]) -> None:
             f.close()  # type: ignore[union-attr]
 
 
+def draw_started(specs: list[dict[str, Any]]) -> Callable[[], list[str] | None] | None:
+    """The specs sent to the started child, which draws them while the caller goes on (the page's template):
+    a function that waits for their SVGs (None when the child could not draw them). None when no child was
+    started."""
+    global _started
+    child, _started = _started, None
+    if child is None:
+        return None
+    got: list[list[str] | None] = []
+    drawing = threading.Thread(target=lambda: got.append(_drawn(child, specs)), name="llmcost-charts", daemon=True)
+    drawing.start()
+
+    def wait() -> list[str] | None:
+        drawing.join()
+        return got[0] if got else None
+
+    return wait
+
+
 def _from_started(specs: list[dict[str, Any]]) -> list[str] | None:
     """The SVGs drawn by the started child, or None when it could not draw them."""
     global _started
     child, _started = _started, None
     assert child is not None
+    return _drawn(child, specs)
+
+
+def _drawn(child: subprocess.Popen[str], specs: list[dict[str, Any]]) -> list[str] | None:
     try:
         out, _ = child.communicate(json.dumps(specs), timeout=300)
         if child.returncode == 0:
