@@ -243,25 +243,32 @@ def replay(
                 sim[c.call_id] = prior[c.call_id]
         redo_ids = [c.call_id for c in redo]
         kept = base.replays[case].frame.filter(~pl.col("call_id").is_in(redo_ids))
-    n = len(redo)
-    cols: dict[str, list[Any]] = {k: [None] * n for k in ("call_id", "base_id", "model", "provider")}
-    ints = {k: [0] * n for k in PRICE_INTS}
-    batch = [False] * n
-    changed = [False] * n
-    for j, c in enumerate(redo):
-        read, w5, w1 = sim[c.call_id]
-        read = min(read, c.input_tokens)
-        w5 = min(w5, c.input_tokens - read)
-        w1 = min(w1, c.input_tokens - read - w5)
-        cols["call_id"][j] = c.call_id
-        cols["base_id"][j] = c.base_id
-        cols["model"][j] = c.model
-        cols["provider"][j] = c.provider or None
-        values = (c.input_tokens, read, w5, w1, c.output_tokens, min(c.reasoning_tokens, c.output_tokens))
-        for k, v in zip(PRICE_INTS, values, strict=True):
-            ints[k][j] = v
-        batch[j] = c.batch or c.base_id in lever.batch
-        changed[j] = c.changed
+    # column by column, a comprehension each, not a Python step per call and column (8 -> 4 ms a replay of the
+    # real traces' 7,924 calls, which the workers replay ~50 times)
+    sims = [sim[c.call_id] for c in redo]
+    inputs = [c.input_tokens for c in redo]
+    reads = [min(s[0], n) for s, n in zip(sims, inputs, strict=True)]
+    w5s = [min(s[1], n - r) for s, n, r in zip(sims, inputs, reads, strict=True)]
+    w1s = [min(s[2], n - r - w) for s, n, r, w in zip(sims, inputs, reads, w5s, strict=True)]
+    outputs = [c.output_tokens for c in redo]
+    cols: dict[str, list[Any]] = {
+        "call_id": [c.call_id for c in redo],
+        "base_id": [c.base_id for c in redo],
+        "model": [c.model for c in redo],
+        "provider": [c.provider or None for c in redo],
+    }
+    values = (
+        inputs,
+        reads,
+        w5s,
+        w1s,
+        outputs,
+        [min(c.reasoning_tokens, o) for c, o in zip(redo, outputs, strict=True)],
+    )
+    ints = dict(zip(PRICE_INTS, values, strict=True))
+    batched_now = lever.batch
+    batch = [c.batch or c.base_id in batched_now for c in redo]
+    changed = [c.changed for c in redo]
     frame = pl.DataFrame(
         {**cols, **ints, "batch": batch, "changed": changed},
         schema={
