@@ -70,7 +70,7 @@ def _scratch(model: str, roles: list[str], cids: list[int]) -> tuple[list[int], 
     return chain.nodes, chain.sys_end
 
 
-_SAME_START = [("system", 0), ("user", 1)]
+_SAME_START = [("system", 0, 0), ("user", 1, 0)]
 
 
 @settings(max_examples=100, deadline=None)
@@ -79,7 +79,11 @@ _SAME_START = [("system", 0), ("user", 1)]
         st.tuples(
             st.sampled_from(["m1", "m2"]),
             # few roles and contents: requests often share a start, and differ later by a role or a content only
-            st.lists(st.tuples(st.sampled_from(["system", "user"]), st.integers(0, 1)), max_size=7),
+            # and a content's tokens may differ between requests (another encoding, a recount): sizes are not nodes
+            st.lists(
+                st.tuples(st.sampled_from(["system", "user"]), st.integers(0, 1), st.sampled_from([0, 0, 0, 1])),
+                max_size=7,
+            ),
             st.booleans(),
         ),
         min_size=1,
@@ -88,10 +92,10 @@ _SAME_START = [("system", 0), ("user", 1)]
 )
 @example(
     [
-        ("m1", [*_SAME_START, ("user", 1), ("user", 0)], False),
-        ("m1", [*_SAME_START, ("system", 1), ("user", 0), ("user", 1)], True),  # same contents, a role differs
-        ("m1", [*_SAME_START, ("user", 1)], False),  # a trimmed history: part of the last one
-        ("m2", [*_SAME_START, ("user", 1), ("user", 0)], False),  # another model: no node shared
+        ("m1", [*_SAME_START, ("user", 1, 0), ("user", 0, 0)], False),
+        ("m1", [*_SAME_START, ("system", 1, 0), ("user", 0, 0), ("user", 1, 0)], True),  # same contents, a role differs
+        ("m1", [*_SAME_START, ("user", 1, 1)], False),  # a trimmed history: part of the last one, recounted
+        ("m2", [*_SAME_START, ("user", 1, 0), ("user", 0, 0)], False),  # another model: no node shared
     ]
 )
 def test_the_prefix_tables_chains_are_the_one_builders_whatever_requests_share(reqs) -> None:
@@ -107,9 +111,9 @@ def test_the_prefix_tables_chains_are_the_one_builders_whatever_requests_share(r
     requests, messages = [], []
     for req, (model, msgs, marked) in enumerate(reqs, start=1):
         requests.append((req, f"r{req}", datetime.fromtimestamp(1_764_000_000 + req, UTC), model))
-        for pos, (role, cid) in enumerate(msgs):
+        for pos, (role, cid, recount) in enumerate(msgs):
             bp = "5m" if marked and pos == len(msgs) - 1 else None
-            messages.append((req, pos, cid, role, 10 + cid, False, bp))
+            messages.append((req, pos, cid, role, 10 + cid + recount, False, bp))
         messages.append((req, len(msgs), 99, "assistant", 5, True, None))  # an output: not part of the chain
     seq = Sequence(
         pl.DataFrame(requests, schema=["req", "request_id", "ts", "model"], orient="row"),
@@ -123,7 +127,7 @@ def test_the_prefix_tables_chains_are_the_one_builders_whatever_requests_share(r
             assert f"r{req}" not in got
             continue
         p = got[f"r{req}"]
-        nodes, sys_end = _scratch(model, [r for r, _ in msgs], [c for _, c in msgs])
+        nodes, sys_end = _scratch(model, [r for r, _, _ in msgs], [c for _, c, _ in msgs])
         assert (p.nodes, p.sys_end) == (nodes, sys_end)
-        assert p.sizes == [10 + c + tokens.TOKENS_PER_MESSAGE for _, c in msgs]
+        assert p.sizes == [10 + c + e + tokens.TOKENS_PER_MESSAGE for _, c, e in msgs]
         assert p.breakpoints == ([len(msgs) - 1] if marked else [])
