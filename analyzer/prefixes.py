@@ -118,7 +118,7 @@ def _chains(seq: Sequence) -> list[PrefixRequest]:
         )
         .with_row_index("row")
         .sort("req", "row")  # the messages in request order, each request's in the order sent
-        .with_columns(idx=pl.int_range(pl.len()).over("req"))
+        .select("req", "role", "cid", "size", "marked", idx=pl.int_range(pl.len(), dtype=pl.Int32).over("req"))
     )
     # each request's key (its model and first two messages) and the last earlier request with that key
     per = (
@@ -146,6 +146,7 @@ def _chains(seq: Sequence) -> list[PrefixRequest]:
         done=pl.col("idx").filter(differs).min(),
         same_sizes=pl.col("idx").filter(differs | (pl.col("p_size") != pl.col("size"))).min(),
     )
+    del paired, earlier  # (the largest frames here: let them go before the next)
     per = per.join(firsts, on="req", how="left").with_columns(
         done=pl.col("done").fill_null(pl.col("n")), same_sizes=pl.col("same_sizes").fill_null(pl.col("n"))
     )
