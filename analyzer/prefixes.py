@@ -99,7 +99,7 @@ def _chains(seq: Sequence) -> list[PrefixRequest]:
     A request that re-sends what the last request with its model and first two messages sent, plus more (a turn
     of a conversation, an agent's step), takes that request's nodes for the shared part and hashes only the
     rest. How much each request shares is found in columns, so only what it adds becomes Python objects (the
-    shared part's nodes and sizes are the earlier request's own): on the real agent traces, 15k of 727k
+    shared part's nodes and sizes are the earlier request's own): on the real agent traces, 15,849 of 718,913 input
     messages."""
     r = seq.requests
     framing = tokens.TOKENS_PER_MESSAGE
