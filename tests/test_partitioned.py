@@ -421,14 +421,20 @@ def test_a_run_stopped_while_the_replays_run_leaves_no_bins_behind(tmp_path):
     process exits."""
     log = tmp_path / "log"
     subprocess.run([sys.executable, str(ROOT / "bench" / "make_log.py"), str(log), "--calls", "2500"], check=True)
-    scratch = tmp_path / "tmp"
-    scratch.mkdir()
-    p = subprocess.run(
-        [sys.executable, "-c", STOPPED_WHILE_REPLAYING, str(scratch), str(log), str(tmp_path / "r.json")],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert (p.returncode, p.stderr.splitlines()[-1:]) == (130, ["llmcost: interrupted"]), p.stderr
-    assert "Traceback" not in p.stderr
-    assert list(scratch.glob("llmcost-bins-*")) == []
+    import shutil
+    import tempfile
+
+    # a short folder: the fork server's socket is made in it, and a socket's path has at most 107 bytes
+    scratch = Path(tempfile.mkdtemp(prefix="llmcost-test-", dir="/tmp" if Path("/tmp").is_dir() else None))
+    try:
+        p = subprocess.run(
+            [sys.executable, "-c", STOPPED_WHILE_REPLAYING, str(scratch), str(log), str(tmp_path / "r.json")],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert (p.returncode, p.stderr.splitlines()[-1:]) == (130, ["llmcost: interrupted"]), p.stderr
+        assert "Traceback" not in p.stderr
+        assert list(scratch.glob("llmcost-bins-*")) == []
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
