@@ -305,3 +305,68 @@ def test_a_broken_call_in_a_trajectory_is_rejected_with_its_place_and_the_others
     assert reasons[0][0] == f"{bad}[{calls[2] + 1}]" and "extra.response" in reasons[0][1]
     assert "negative" in reasons[1][1] or "prompt_tokens" in reasons[1][1]
     assert "timestamp" in reasons[2][1]
+
+
+def test_a_case_that_keeps_every_ttl_is_not_replayed_again(runner, tmp_path, monkeypatch):
+    """OpenAI's low case keeps the central 5 minutes, DeepSeek's high case the central hour: those cases replay
+    the calls exactly as the central one, so the engine reuses the central replay and comparison instead of
+    simulating them again. The report is the one computed with every case replayed, with fewer simulations."""
+
+    from analyzer.providers import DEEPSEEK_V4_ALIASES_FROM
+    from analyzer.savings import engine
+    from analyzer.savings.traffic import Call
+    from tests.conftest import ROOT
+
+    def call(provider, model, ts=0.0):
+        return Call("c", "c", ts, provider, model, "k", 1, 1, 0, False, [1], [1], -1, (), (0, 0, 0), False)
+
+    assert [engine.twin([call("openai", "gpt-4o")], c) for c in ("central", "low", "high")] == [
+        "central",
+        "central",
+        "high",
+    ]
+    assert engine.twin([call("deepseek", "deepseek-chat")], "high") == "central"
+    assert engine.twin([call("google", "gemini-2.5-pro")], "low") == "low"  # 3 minutes, not 5
+    assert engine.twin([call("openai", "gpt-4o"), call("deepseek", "deepseek-chat")], "low") == "low"
+    # DeepSeek V4's units keep the same TTLs; a call on each side of the alias date is checked with its own rule
+    v4 = call("deepseek", "deepseek-chat", DEEPSEEK_V4_ALIASES_FROM + 1)
+    assert engine.twin([v4, call("deepseek", "deepseek-chat")], "high") == "central"
+
+    # six real agent runs on DeepSeek (one hour central and high, 5 minutes low): a trimming policy saves there,
+    # so its low and high cases are compared too
+    traces = ROOT.parent / "shared" / "traces" / "mini_swe_agent_deepseek_test"
+    if not traces.is_dir():
+        pytest.skip("the shared traces are not beside this checkout")
+    log = tmp_path / "log"
+    log.mkdir()
+    for f in sorted(traces.glob("*.traj.json.gz"))[:6]:
+        (log / f.name).write_bytes(f.read_bytes())
+    runs = {}
+    simulated: list[int] = []
+    real = engine.simulate
+
+    def counting(*a, **k):
+        simulated.append(1)
+        return real(*a, **k)
+
+    monkeypatch.setattr(engine, "simulate", counting)
+    cases: list[str] = []  # the cases compared with the lever's calls in hand (the ones a twin can spare)
+    compare = engine.Engine._compare
+
+    def noting(self, lever, case, calls):
+        if calls is not None:
+            cases.append(case)
+        return compare(self, lever, case, calls)
+
+    monkeypatch.setattr(engine.Engine, "_compare", noting)
+    for mode in ("twins", "every case"):
+        if mode == "every case":
+            monkeypatch.setattr(engine, "twin", lambda calls, case: case)
+        simulated.clear()
+        res = runner.invoke(cli, ["report", str(log), "--json", "-", "--workers", "1"])
+        assert res.exit_code == 0, res.output
+        r = json.loads(res.stdout)
+        runs[mode] = (len(simulated), {k: r[k] for k in ("savings", "combined", "caching", "cache_misses")})
+    assert {"low", "high"} <= set(cases)  # every case was compared in the second run: the check is not empty
+    assert runs["twins"][1] == runs["every case"][1]
+    assert runs["twins"][0] < runs["every case"][0]
