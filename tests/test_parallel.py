@@ -11,6 +11,7 @@ import analyzer.backends
 from analyzer.backends import backend
 from analyzer.backends.base import WORKERS_ENV, UnitError
 from analyzer.backends.local import Inline, Local
+from tests.conftest import ROOT
 
 
 def square(x: int) -> int:
@@ -153,3 +154,35 @@ def test_a_ctrl_c_while_the_fork_server_starts_prints_nothing(tmp_path) -> None:
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "alive True blocked True", out.stdout + out.stderr
     assert "Traceback" not in out.stderr and "KeyboardInterrupt" not in out.stderr, out.stderr
+
+
+def test_the_pool_starts_under_a_temporary_folder_with_a_long_path(tmp_path) -> None:
+    """A TMPDIR deeper than a Unix socket's 107 bytes allow for the fork server's socket stopped every pooled run
+    ("AF_UNIX path too long"). The socket's folder is then made in /tmp; the pool works, and the long folder
+    still holds the command's other temporary files."""
+    import os
+    import subprocess
+    import sys
+
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    deep.mkdir(parents=True)
+    code = (
+        "import tempfile\n"
+        "from analyzer.backends.local import Local\n"
+        "from tests.test_parallel import square\n"
+        "be = Local(2)\n"
+        "try:\n"
+        "    print(be.map(square, list(range(6))), tempfile.gettempdir())\n"
+        "finally:\n"
+        "    be.close()\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "TMPDIR": str(deep)},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["[0,", "1,", "4,", "9,", "16,", "25]", str(deep)]

@@ -72,6 +72,8 @@ def _start_fork_server(ctx: multiprocessing.context.BaseContext) -> None:
         return
     from multiprocessing import forkserver, resource_tracker
 
+    _short_socket_folder()
+
     # the fork server starts the resource tracker first, and that start unblocks Ctrl-C when it is done: started
     # here beforehand, it is left alone
     resource_tracker.ensure_running()
@@ -80,6 +82,29 @@ def _start_fork_server(ctx: multiprocessing.context.BaseContext) -> None:
         forkserver.ensure_running()
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+# A Unix socket's path has at most 107 bytes, and the fork server's is <temp>/pymp-XXXXXXXX/listener-XXXXXXXX.
+SOCKET_PATH_MAX = 107
+SOCKET_NAME_BYTES = len("/pymp-XXXXXXXX/listener-XXXXXXXX")
+
+
+def _short_socket_folder() -> None:
+    """Under a temporary folder with a long path (TMPDIR in a deep build or CI workspace), the fork server could
+    not bind its socket: every pooled run stopped with "AF_UNIX path too long". Then multiprocessing's own folder
+    for sockets (made once per process, removed at exit) is made in /tmp instead; the command's other temporary
+    files stay where TMPDIR says."""
+    import tempfile
+    from multiprocessing import util
+
+    if len(tempfile.gettempdir()) + SOCKET_NAME_BYTES <= SOCKET_PATH_MAX or not os.path.isdir("/tmp"):
+        return
+    saved = tempfile.tempdir
+    tempfile.tempdir = "/tmp"
+    try:
+        util.get_temp_dir()  # made now, in /tmp, and kept for the process (a no-op if it was made before)
+    finally:
+        tempfile.tempdir = saved
 
 
 def _quiet_worker() -> None:
