@@ -17,9 +17,9 @@ import polars as pl
 from analyzer.prices import Catalogue
 from analyzer.providers import BATCH_PROVIDERS
 from analyzer.savings import Estimate
-from analyzer.savings.engine import Replayer
 from analyzer.savings.estimate import lever_estimate
 from analyzer.savings.levers import Lever
+from analyzer.savings.replayer import Replayer
 
 MIN_REQUESTS = 20
 MAX_MEDIAN_GAP_S = 10.0

@@ -46,9 +46,10 @@ from analyzer.providers import (
     rules_table,
 )
 from analyzer.savings import Estimate
-from analyzer.savings.engine import Engine, Replayer
+from analyzer.savings.engine import Engine
 from analyzer.savings.estimate import gemini_estimate, lever_estimate
 from analyzer.savings.levers import Lever
+from analyzer.savings.replayer import Replayer
 from analyzer.savings.traffic import Call, bill_columns, price_as_billed
 
 PLACEMENT_POLICY = "Anthropic breakpoints after the system prompt and tools and at the end of the input"

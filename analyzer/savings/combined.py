@@ -14,9 +14,9 @@ from typing import Any
 
 from analyzer.providers import CASES
 from analyzer.savings import Estimate, Verdict
-from analyzer.savings.engine import Replayer, in_lanes
 from analyzer.savings.estimate import combined_estimate
 from analyzer.savings.levers import compose
+from analyzer.savings.replayer import Replayer, in_lanes
 
 
 def pick_components(estimates: list[Estimate]) -> list[Estimate]:

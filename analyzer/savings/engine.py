@@ -14,20 +14,18 @@ combined estimate is one `Lever` with several of these set: the levers are repla
 
 Here: the cache simulator, a replay (the traffic rebuilt under a lever by traffic.py, simulated and priced as
 billed), the two-replay `Outcome`, and `Engine`, which shares the as-logged replay of each TTL case between all
-levers. The estimators ask for these through `Replayer`, which the partitioned engine (partitioned.py) answers
-too; backtest.py tests the simulator, estimate.py turns outcomes into estimates.
+levers. The estimators ask for these through `Replayer` (replayer.py), which the partitioned engine
+(partitioned.py) answers too; backtest.py tests the simulator, estimate.py turns outcomes into estimates.
 """
 
 from __future__ import annotations
 
 import contextlib
-import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from collections.abc import Sequence as Seq
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields, replace
 from operator import attrgetter
-from typing import Any, Protocol, TypeVar
+from typing import Any
 
 import polars as pl
 
@@ -48,8 +46,6 @@ from analyzer.savings.backtest import backtest_rows, backtest_summary
 from analyzer.savings.levers import AS_LOGGED, Lever
 from analyzer.savings.traffic import Call, Traffic, bill_columns, build, price_as_billed
 
-T = TypeVar("T")
-R = TypeVar("R")
 Scope = tuple[str | None, str, str]  # a cache's scope: provider, model, API key
 
 
@@ -563,69 +559,3 @@ class Engine:
         return sum(
             1 for rid, b in t.body.items() if t.logged[rid].provider in RULES and any(c in split for c in b.cids)
         )
-
-
-_HOLDING = threading.local()  # whether this thread runs in a lane of `in_lanes` (then nested calls run in it)
-
-
-def in_lanes(engine: Replayer, fn: Callable[[T], R], items: Seq[T]) -> list[R]:
-    """[fn(x) for x in items], in that order, each run in a lane of its own when the engine has several (a thread
-    per lane, each waiting on its workers): independent levers replay side by side, with the same results as one
-    after the other (every lane holds the same bins, and no answer depends on the questions asked before it).
-    Called within a lane, the items run one after the other in it (a thread holding a lane never waits for
-    another)."""
-    if engine.parallel < 2 or len(items) < 2 or getattr(_HOLDING, "yes", False):
-        return [fn(x) for x in items]
-
-    def pinned(x: T) -> R:
-        with engine.lane():
-            _HOLDING.yes = True
-            try:
-                return fn(x)
-            finally:
-                _HOLDING.yes = False
-
-    with ThreadPoolExecutor(max_workers=engine.parallel, thread_name_prefix="llmcost-lane") as pool:
-        return list(pool.map(pinned, items))
-
-
-class Replayer(Protocol):
-    """What the estimators ask of the replays: an `Engine` over the whole traffic, or a `PartitionedEngine`
-    (partitioned.py) merging the answers of the bins' engines, float for float the same. Estimators type
-    against this, never against one of the two."""
-
-    @property
-    def requests(self) -> int: ...
-
-    def build(self, lever: Lever) -> Any:
-        """The lever's rebuilt traffic (or a handle on it), for the comparisons that follow."""
-        ...
-
-    def compare(self, lever: Lever, case: str = "central", calls: Any = None) -> Outcome: ...
-
-    def outcomes(self, lever: Lever, cases: tuple[str, ...] = CASES) -> dict[str, Outcome]: ...
-
-    @property
-    def parallel(self) -> int:
-        """How many questions can be answered at once, each by a thread holding a `lane`."""
-        ...
-
-    def lane(self) -> contextlib.AbstractContextManager[None]:
-        """While the block runs, this thread's questions go to one set of workers (`in_lanes`)."""
-        ...
-
-    def by_base(self, lever: Lever | None = None, case: str = "central") -> dict[str, float]: ...
-
-    def logged_cost_of(self, ids: set[str]) -> float: ...
-
-    def replayed_cost_of(self, ids: set[str]) -> float: ...
-
-    def band(self, affected: set[str]) -> float: ...
-
-    def backtest(self) -> dict[str, Any]: ...
-
-    def simulated(self) -> pl.DataFrame: ...
-
-    def split_variants(self, split: Mapping[int, Any]) -> int: ...
-
-    def each(self, fn: Any, *args: Any) -> list[Any]: ...

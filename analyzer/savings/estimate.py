@@ -15,8 +15,9 @@ from typing import Any, NamedTuple
 
 from analyzer.providers import CASES
 from analyzer.savings import Estimate, Verdict, usd_text
-from analyzer.savings.engine import Outcome, Replayer
+from analyzer.savings.engine import Outcome
 from analyzer.savings.levers import Lever
+from analyzer.savings.replayer import Replayer
 from analyzer.savings.traffic import PRICES_AS_BILLED
 
 

@@ -44,8 +44,9 @@ from analyzer.providers import (
     rule_of,
     rules_for,
 )
-from analyzer.savings.engine import Engine, Replayer
+from analyzer.savings.engine import Engine
 from analyzer.savings.levers import Body
+from analyzer.savings.replayer import Replayer
 from analyzer.savings.traffic import Call, price_as_billed
 
 CAUSES: dict[str, tuple[str, str]] = {

@@ -33,9 +33,9 @@ from analyzer.perf import gc_paused
 from analyzer.prices import Catalogue, price_one
 from analyzer.providers import ROUTING_TARGETS
 from analyzer.savings import Estimate, Verdict, usd_text
-from analyzer.savings.engine import Replayer
 from analyzer.savings.estimate import judge, lever_estimate, new_estimate
 from analyzer.savings.levers import Lever
+from analyzer.savings.replayer import Replayer
 
 CLASSIFIER = "gpt-4o-mini"
 CLASSIFIER_PROMPT_TOKENS = 120  # instructions around the user message

@@ -20,10 +20,10 @@ from analyzer.savings import trimming
 from analyzer.savings.batching import estimate_batching
 from analyzer.savings.caching import estimate_caching
 from analyzer.savings.combined import estimate_combined
-from analyzer.savings.engine import in_lanes
 from analyzer.savings.levers import Compact
 from analyzer.savings.misses import cache_misses
 from analyzer.savings.partitioned import Labelled, PartitionedEngine, elsewhere, has_workers, label
+from analyzer.savings.replayer import in_lanes
 from analyzer.savings.routing import Rule, estimate_routing, plan_routing
 from analyzer.savings.trimming import estimate_policy, trimming_estimates
 

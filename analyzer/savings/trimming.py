@@ -15,7 +15,6 @@ both through the same cache simulator.
 from __future__ import annotations
 
 from analyzer.savings import Estimate, Verdict, usd_text
-from analyzer.savings.engine import Replayer
 from analyzer.savings.estimate import lever_estimate
 from analyzer.savings.levers import (
     EXTRA_TURNS_LOW,
@@ -28,6 +27,7 @@ from analyzer.savings.levers import (
     Lever,
     Trim,
 )
+from analyzer.savings.replayer import Replayer
 
 POLICIES: list[Trim] = [
     LastTurns(4),
