@@ -370,3 +370,21 @@ def test_a_case_that_keeps_every_ttl_is_not_replayed_again(runner, tmp_path, mon
     assert {"low", "high"} <= set(cases)  # every case was compared in the second run: the check is not empty
     assert runs["twins"][1] == runs["every case"][1]
     assert runs["twins"][0] < runs["every case"][0]
+
+
+def test_a_lever_copied_to_a_worker_is_the_same_lever():
+    """The twin cases' memo keeps the last lever compared: a worker gets a new copy of the lever with each question
+    (a Trim defines no equality), which must count as the same lever; another policy or route must not."""
+    import pickle
+
+    from analyzer.savings import trimming
+    from analyzer.savings.levers import Compact, Lever, same_lever
+
+    for policy in trimming.POLICIES:
+        lever = Lever(policy.name, trim=policy)
+        assert same_lever(lever, pickle.loads(pickle.dumps(lever)))
+    a = Lever("compact", trim=Compact(32000))
+    assert not same_lever(a, Lever("compact", trim=Compact(64000)))
+    assert not same_lever(a, Lever("compact", trim=Compact(32000), batch=frozenset({"r1"})))
+    assert not same_lever(Lever("r", route={"r1": "m"}), Lever("r", route={"r1": "n"}))
+    assert same_lever(None, None) and not same_lever(a, None)

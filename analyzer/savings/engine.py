@@ -43,7 +43,7 @@ from analyzer.providers import (
     rules_for,
 )
 from analyzer.savings.backtest import backtest_rows, backtest_summary
-from analyzer.savings.levers import AS_LOGGED, Lever
+from analyzer.savings.levers import AS_LOGGED, Lever, same_lever
 from analyzer.savings.traffic import Call, Traffic, bill_columns, build, price_as_billed
 
 Scope = tuple[str | None, str, str]  # a cache's scope: provider, model, API key
@@ -403,7 +403,7 @@ class Engine:
         calls it compared in a case that replays them alike (`twin`), that comparison's outcome, not recomputed."""
         if calls is None:
             return self._compare(lever, case, calls)
-        if self._compared[0] is not calls or self._compared[1] != lever:
+        if self._compared[0] is not calls or not same_lever(self._compared[1], lever):
             self._compared = (calls, lever, {})
         done = self._compared[2]
         same = twin(calls, case)

@@ -11,7 +11,7 @@ few lines here.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from analyzer import tokens
@@ -227,6 +227,16 @@ class Lever:
 
 
 AS_LOGGED = Lever("as logged")
+
+
+def same_lever(a: Lever | None, b: Lever | None) -> bool:
+    """Whether two levers are the same counterfactual: equal fields, and trims of one type with equal settings (a
+    Trim defines no equality, and a worker gets a new copy of the lever with each question)."""
+    if a is None or b is None:
+        return a is b
+    if type(a.trim) is not type(b.trim) or (a.trim is not None and vars(a.trim) != vars(b.trim)):
+        return False
+    return replace(a, trim=None) == replace(b, trim=None)
 
 
 def compose(levers: list[Lever], name: str) -> Lever:
