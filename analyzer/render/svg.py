@@ -99,14 +99,6 @@ def draw_started(specs: list[dict[str, Any]]) -> Callable[[], list[str] | None] 
     return wait
 
 
-def _from_started(specs: list[dict[str, Any]]) -> list[str] | None:
-    """The SVGs drawn by the started child, or None when it could not draw them."""
-    global _started
-    child, _started = _started, None
-    assert child is not None
-    return _drawn(child, specs)
-
-
 def _drawn(child: subprocess.Popen[str], specs: list[dict[str, Any]]) -> list[str] | None:
     try:
         out, _ = child.communicate(json.dumps(specs), timeout=300)
@@ -128,10 +120,9 @@ def to_svgs(specs: list[dict[str, Any]]) -> tuple[list[str] | None, str | None]:
     V8 cannot start the report is still written, without its charts, and says why."""
     if not specs:
         return [], None
-    if _started is not None:
-        svgs = _from_started(specs)
-        if svgs is not None:
-            return svgs, None
+    drawing = draw_started(specs)
+    if drawing is not None and (svgs := drawing()) is not None:
+        return svgs, None
     soft, hard = resource.getrlimit(resource.RLIMIT_AS)
     if soft == resource.RLIM_INFINITY:
         return [to_svg(s) for s in specs], None
