@@ -218,10 +218,13 @@ def session(
         tracking.stage("load prices")
         cat = load_catalogue(prices_file)
     backend = _backend(intake)
-    if paths and isinstance(backend, backends.Local) and backend.workers > 1 and _pooled(paths):
-        backend.prestart()  # its workers' start overlaps the checks and plan below
+    sizes = (_local_sizes(paths) or []) if paths else []  # listed once, for the two choices below
+    if sizes and isinstance(backend, backends.Local) and backend.workers > 1 and worth_a_pool(sizes):
+        # the ingest will read these logs on the pool (its own rule, applied again once it has checked them): its
+        # workers' start overlaps the checks and plan
+        backend.prestart()
     # with no --db and large logs, the database is a file removed after the run (Store's `scratch`)
-    store = Store(db, read_only=read_only, scratch=not db and _large(paths))
+    store = Store(db, read_only=read_only, scratch=not db and _large(paths, sizes))
     try:
         try:
             result = ingest_paths(store, paths, intake, backend) if paths else IngestResult()
@@ -236,41 +239,33 @@ def session(
 SCRATCH_FROM_BYTES = 256 * 2**20  # logs this large (inputs.text_bytes) run on a scratch database file
 
 
-def _large(paths: tuple[str, ...]) -> bool:
+def _large(paths: tuple[str, ...], sizes: list[tuple[Path, int]] | None = None) -> bool:
     """Whether the logs are large enough for a scratch database file rather than memory: the file keeps DuckDB's
     tables compressed and evictable (at 100k calls, 1.6 GB of logs, the report's peak is ~150 MiB lower, in the
     same time) but costs each file's commit a write to disk (+0.5 s, 3%, on the 99 small files of the real
     agent traces, where memory gains 70 MiB). Standard input and object storage, of unknown size, count as
-    large."""
+    large. `sizes`: `_local_sizes(paths)`, when the caller has it."""
     if any(raw == STDIN or remote.is_url(raw) for raw in paths):
         return True
+    if sizes is None:
+        sizes = _local_sizes(paths)
+    return sum(text_bytes(path, size) for path, size in sizes or ()) >= SCRATCH_FROM_BYTES
+
+
+def _local_sizes(paths: tuple[str, ...]) -> list[tuple[Path, int]] | None:
+    """Each local file the paths name, with its bytes on disk (0 for a pipe), or None when they cannot be listed
+    (the ingest says what is wrong with them). Files in object storage are left out: a size is a request away."""
     try:
         files = expand_paths(paths)
     except (InputError, OSError):
-        return False  # the ingest says what is wrong with them
-    total = 0
+        return None
+    out = []
     for path, _ in files:
-        with contextlib.suppress(OSError):
-            total += text_bytes(path, path.stat().st_size)
-        if total >= SCRATCH_FROM_BYTES:
-            return True
-    return False
-
-
-def _pooled(paths: tuple[str, ...]) -> bool:
-    """Whether the ingest will read these logs on a pool (`ingest.run.worth_a_pool`, the rule it applies once it
-    has checked the files), as far as the paths tell before that check."""
-    try:
-        files = expand_paths(paths)
-    except (InputError, OSError):
-        return False  # the ingest says what is wrong with them
-    sized = []
-    for path, _ in files:
-        if isinstance(path, remote.RemotePath):  # its size is a request away: not asked for this
+        if isinstance(path, remote.RemotePath):
             continue
         with contextlib.suppress(OSError):
-            sized.append((path, path.stat().st_size if path.is_file() else 0))
-    return worth_a_pool(sized)
+            out.append((path, path.stat().st_size if path.is_file() else 0))
+    return out
 
 
 def need_input(paths: tuple[str, ...], db: str | None) -> None:
