@@ -33,13 +33,11 @@ from analyzer.perf import gc_paused
 from analyzer.prices import PRICE_COLUMNS, TOKEN_COLUMNS, Catalogue
 from analyzer.providers import (
     CASES,
-    DEEPSEEK_V4_ALIASES_FROM,
     LOOKBACK_BLOCKS,
     RULES,
     case_ttl,
     min_tokens,
     offers_extended_retention,
-    rule_of,
     rules_for,
 )
 from analyzer.savings.backtest import backtest_rows, backtest_summary
@@ -196,15 +194,10 @@ def twin(calls: Seq[Call], case: str) -> str:
     are replayed under keeps the same TTL in both, and the cases differ in nothing else (`simulate`). Most
     providers' cases share a TTL: OpenAI and Anthropic keep 5 minutes in the low case as in the central one,
     DeepSeek an hour in the high case as in the central one."""
-    rules = {
-        rule_of(provider, model, ts)
-        for provider, model, ts in {
-            (c.provider, c.model, DEEPSEEK_V4_ALIASES_FROM if c.ts >= DEEPSEEK_V4_ALIASES_FROM else 0.0) for c in calls
-        }
-    }
-    ttls = [r for r in rules if r is not None]
+    lookup = rules_for(case)  # once per model and side of DeepSeek's V4 alias date
+    rules = [r for r in {lookup(c.provider, c.model, c.ts)[0] for c in calls} if r is not None]
     for other in CASES:
-        if other == case or all(case_ttl(r, other) == case_ttl(r, case) for r in ttls):
+        if other == case or all(case_ttl(r, other) == case_ttl(r, case) for r in rules):
             return other
     return case
 
