@@ -310,8 +310,12 @@ def test_workers_on_this_machine_read_their_bins_from_files_not_from_a_pickled_c
         init(self, *a, **k)
         folders.append(self._folder)
 
-    def no_room(*a, **k):
-        raise OSError(28, "No space left on device")
+    real_mkdtemp = tempfile.mkdtemp
+
+    def no_room(*a, **k):  # only the bins' folder: multiprocessing makes its own (the fork server's socket)
+        if k.get("prefix") == "llmcost-bins-":
+            raise OSError(28, "No space left on device")
+        return real_mkdtemp(*a, **k)
 
     monkeypatch.setattr(Local, "actors", spy_actors)
     monkeypatch.setattr(PartitionedEngine, "__init__", spy_init)
@@ -429,6 +433,65 @@ def test_a_run_stopped_while_the_replays_run_leaves_no_bins_behind(tmp_path):
     try:
         p = subprocess.run(
             [sys.executable, "-c", STOPPED_WHILE_REPLAYING, str(scratch), str(log), str(tmp_path / "r.json")],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert (p.returncode, p.stderr.splitlines()[-1:]) == (130, ["llmcost: interrupted"]), p.stderr
+        assert "Traceback" not in p.stderr
+        assert list(scratch.glob("llmcost-bins-*")) == []
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+CLOSED_BY_THE_REPLAYS_THREAD_AT_EXIT = """
+import shutil, sys, tempfile, threading, time
+tempfile.tempdir = sys.argv[1]
+from analyzer import prefixes
+from analyzer.savings import partitioned
+partitioned.OFFLOAD_MIN = 0  # the bins go to the workers, through files
+stopping = threading.Event()
+real_rmtree = shutil.rmtree
+
+
+def gone(self, threads):  # the workers end with the Ctrl-C: the replays' thread fails and closes the engine
+    stopping.wait(60)
+    raise RuntimeError("workers gone")
+
+
+def slow_rmtree(*a, **k):  # the replays' thread is stopped half way through its removal when the process ends
+    if threading.current_thread() is not threading.main_thread():
+        time.sleep(60)
+    return real_rmtree(*a, **k)
+
+
+def ctrl_c(seq):
+    stopping.set()
+    raise KeyboardInterrupt
+
+
+partitioned.PartitionedEngine.set_threads = gone
+shutil.rmtree = slow_rmtree
+prefixes.message_prefix_requests = ctrl_c
+from analyzer.cli import main
+sys.argv = ["llmcost", "report", sys.argv[2], "--json", sys.argv[3], "--workers", "2"]
+main()
+"""
+
+
+def test_bins_removed_by_the_replays_thread_as_the_process_ends_are_removed(tmp_path):
+    """The replays' thread (a daemon) closes the engine when its workers end with a Ctrl-C, and removes the bins'
+    folder as the process exits: a daemon thread is stopped where it stands once the interpreter finishes, and
+    its removal was the only one left (CI, stop 39: `llmcost-bins-*` left behind). The exit removes it too."""
+    log = tmp_path / "log"
+    subprocess.run([sys.executable, str(ROOT / "bench" / "make_log.py"), str(log), "--calls", "2500"], check=True)
+    import shutil
+    import tempfile
+
+    scratch = Path(tempfile.mkdtemp(prefix="llmcost-test-", dir="/tmp" if Path("/tmp").is_dir() else None))
+    try:
+        p = subprocess.run(
+            [sys.executable, "-c", CLOSED_BY_THE_REPLAYS_THREAD_AT_EXIT, str(scratch), str(log), str(tmp_path / "r")],
             capture_output=True,
             text=True,
             timeout=120,

@@ -377,10 +377,14 @@ class PartitionedEngine:
             self._remove_folder()
 
     def _remove_folder(self) -> None:
-        """The bins' files: the workers removed what they read; this removes anything one that failed left."""
+        """The bins' files: the workers removed what they read; this removes anything one that failed left.
+        The exit's removal is called off only once this one has finished: called from the replays' thread (a
+        daemon) as the process ends, this one can be stopped half way, and the exit's is then the one left."""
+        folder, self._folder = self._folder, None
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
         if self._forget is not None:
-            self._forget()  # shutil.rmtree, once
-        self._folder = None
+            self._forget.detach()
 
     def build(self, lever: Lever) -> Built:
         return Built(next(self._tokens))
