@@ -388,3 +388,110 @@ def test_a_lever_copied_to_a_worker_is_the_same_lever():
     assert not same_lever(a, Lever("compact", trim=Compact(32000), batch=frozenset({"r1"})))
     assert not same_lever(Lever("r", route={"r1": "m"}), Lever("r", route={"r1": "n"}))
     assert same_lever(None, None) and not same_lever(a, None)
+
+
+def _evidence_by_hand(engine_, affected, alt):
+    """An outcome's evidence (Outcome: reported cache tokens in the changed requests' scopes, the lever's cache
+    tokens on them, its calls that read a prefix the log shows), counted row by row in Python."""
+    from analyzer.providers import RULES, min_tokens
+
+    lg = engine_.traffic.logged
+    scopes_logged = {(lg[r].provider, lg[r].model, lg[r].key) for r in affected if r in lg}
+    logged = sum(sum(x.cache) for x in lg.values() if (x.provider, x.model, x.key) in scopes_logged)
+    rows = list(alt.frame.iter_rows(named=True))
+    mine = [r for r in rows if r["base_id"] in affected]
+    cache = ("cache_read_tokens", "cache_write_5m_tokens", "cache_write_1h_tokens")
+    simulated = sum(r[c] for r in mine for c in cache)
+    key = {rid: x.key for rid, x in lg.items()}
+    scopes = {(r["provider"], r["model"], key.get(r["base_id"], "")) for r in mine}
+    evidenced = 0
+    for r in rows:
+        body, rule = engine_.traffic.body.get(r["base_id"]), RULES.get(r["provider"] or "")
+        if r["cache_read_tokens"] <= 0 or (r["provider"], r["model"], key.get(r["base_id"], "")) not in scopes:
+            continue
+        if body is not None and rule is not None and body.scale > 0:
+            evidenced += r["cache_read_tokens"] / body.scale >= min_tokens(rule, r["model"])
+    return logged, simulated, evidenced
+
+
+def test_the_evidence_of_every_outcome_is_the_one_counted_by_hand(runner, tmp_path, monkeypatch):
+    """Every comparison's evidence, computed in frames, is the one counted row by row: on six real agent runs
+    (one provider and key) and on a synthetic log of several providers, models and keys."""
+    import subprocess
+    import sys
+
+    from analyzer.savings import engine
+
+    traces = ROOT.parent / "shared" / "traces" / "mini_swe_agent_deepseek_test"
+    logs = []
+    if traces.is_dir():
+        (tmp_path / "t").mkdir()
+        for f in sorted(traces.glob("*.traj.json.gz"))[:6]:
+            (tmp_path / "t" / f.name).write_bytes(f.read_bytes())
+        logs.append(tmp_path / "t")
+    synthetic = tmp_path / "s"
+    subprocess.run([sys.executable, str(ROOT / "bench" / "make_log.py"), str(synthetic), "--calls", "1500"], check=True)
+    logs.append(synthetic)
+    real = engine.Engine._evidence
+    seen: list[tuple[int, int, int]] = []
+
+    def checked(self, affected, base_rows, alt_rows, alt):
+        got = real(self, affected, base_rows, alt_rows, alt)
+        if affected:
+            logged, simulated, evidenced = _evidence_by_hand(self, affected, alt)
+            assert (got[0], got[2], got[3]) == (logged, simulated, evidenced)
+            assert set(base_rows["base_id"].to_list()) <= affected
+            seen.append((logged, simulated, evidenced))
+        return got
+
+    monkeypatch.setattr(engine.Engine, "_evidence", checked)
+    for log in logs:
+        before = len(seen)
+        res = runner.invoke(cli, ["report", str(log), "--json", "-", "--workers", "1"])
+        assert res.exit_code == 0, res.output
+        assert len(seen) > before  # levers changed requests there: the check ran
+    assert any(e > 0 for *_, e in seen) and any(lg > 0 for lg, *_ in seen)
+
+
+def test_evidence_counts_only_the_changed_requests_scopes_and_reads_at_the_minimum():
+    """By hand: a lever changes r1 (OpenAI, key A). Its scope's calls that read at least the minimum (1,024 tokens
+    for OpenAI; r4 reads exactly that, at its scale) are evidence; r2 (the same model on key B) and r3 (below the
+    minimum once scaled) are not; r5 (no body) is not. The reported cache counts r1's and r4's scope only."""
+    import polars as pl
+
+    from analyzer.savings.engine import Engine, Replay
+    from analyzer.savings.levers import Body
+    from analyzer.savings.traffic import Logged, Traffic
+
+    def logged(key, cache):
+        return Logged("openai", "gpt-4o", key, None, 0.0, 5000, 10, 0, False, cache)
+
+    def body(scale):
+        return Body(["user"], [1], [4000], {}, scale)
+
+    lg = {
+        "r1": logged("A", (100, 0, 0)),
+        "r2": logged("B", (7000, 0, 0)),
+        "r3": logged("A", (20, 0, 0)),
+        "r4": logged("A", (0, 0, 0)),
+        "r5": logged("A", (1, 0, 0)),
+    }
+    bodies = {"r1": body(1.0), "r2": body(1.0), "r3": body(2.0), "r4": body(0.5)}
+    engine_ = Engine.__new__(Engine)
+    engine_.traffic = Traffic(pl.DataFrame(), list(lg), lg, bodies, {}, {})
+    engine_._reported_by_scope, engine_._meta_frame = None, None
+    frame = pl.DataFrame(
+        {
+            "base_id": ["r1", "r2", "r3", "r4", "r5"],
+            "provider": ["openai"] * 5,
+            "model": ["gpt-4o"] * 5,
+            "cache_read_tokens": [3000, 4000, 2000, 512, 5000],
+            "cache_write_5m_tokens": [7, 0, 0, 0, 0],
+            "cache_write_1h_tokens": [0, 0, 0, 0, 0],
+        }
+    )
+    alt = Replay(frame)
+    mine = frame.filter(pl.col("base_id") == "r1")
+    got = engine_._evidence({"r1"}, mine, mine, alt)
+    assert got == (121, 3007, 3007, 2)  # r1 and r4: 3000 / 1.0 and 512 / 0.5 = 1,024
+    assert (got[0], got[2], got[3]) == _evidence_by_hand(engine_, {"r1"}, alt)
