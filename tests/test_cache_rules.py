@@ -159,3 +159,32 @@ def test_the_replays_rule_lookup_is_rule_of_for_every_call():
         v4("deepseek", "deepseek-chat", DEEPSEEK_V4_ALIASES_FROM - 1)[0]
         is not v4("deepseek", "deepseek-chat", DEEPSEEK_V4_ALIASES_FROM)[0]
     )
+
+
+def test_a_lever_that_moves_calls_to_a_model_billing_writes_replays_them_with_writes(catalogue, monkeypatch):
+    """A lever's replay finds the write-billing models of the as-logged calls once, and adds those of the calls
+    the lever made: a request routed to gpt-5.6 is replayed with its writes billed."""
+    from dataclasses import replace
+
+    from analyzer.savings import engine
+
+    logged = [
+        call(1, "gpt-4o", [1], [2048], "2026-10-01", "openai"),
+        call(2, "gpt-4o", [1], [2048], "2026-10-01", "openai"),
+    ]
+    base = engine.Base(logged, {c.call_id: c for c in logged}, {("openai", "gpt-4o", "k")})
+    base.replays["central"] = engine.Replay(None)  # type: ignore[arg-type]
+    seen: list[frozenset[str]] = []
+
+    class Simulated(Exception):
+        pass
+
+    def fake(calls, case, lever, writes_billed=frozenset()):
+        seen.append(writes_billed)
+        raise Simulated
+
+    monkeypatch.setattr(engine, "simulate", fake)
+    for calls in (logged, [logged[0], replace(logged[1], model="gpt-5.6", changed=True)]):
+        with pytest.raises(Simulated):
+            engine.replay(None, AS_LOGGED, "central", catalogue, calls, base)  # type: ignore[arg-type]
+    assert seen == [frozenset(), frozenset({"gpt-5.6"})]

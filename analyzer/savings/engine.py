@@ -183,6 +183,12 @@ class Base:
     index: dict[str, Call]
     scopes: set[Scope]
     replays: dict[str, Replay] = field(default_factory=dict)
+    _writes_billed: frozenset[str] | None = None
+
+    def writes_billed(self, cat: Catalogue) -> frozenset[str]:
+        if self._writes_billed is None:
+            self._writes_billed = writes_billed(self.calls, cat)
+        return self._writes_billed
 
 
 def _scope(c: Call) -> Scope:
@@ -232,24 +238,29 @@ def replay(
     every scope offering extended retention under a retention lever) and only their calls, plus newly batched
     ones, are repriced: the rest is the as-logged replay's, call for call, so both replays share it exactly."""
     calls = calls if calls is not None else build(traffic, lever, base.index if base else None)
-    billed_writes = writes_billed(calls, cat)
     if base is None or case not in base.replays:
-        sim = simulate(calls, case, lever, billed_writes)
+        sim = simulate(calls, case, lever, writes_billed(calls, cat))
         redo = calls
         kept = None
     else:
         touched: set[Scope] = set()
+        new: list[Call] = []
+        index = base.index
         for c in calls:
-            if c is not base.index.get(c.call_id):
-                touched.add(_scope(c))
-                orig = base.index.get(c.base_id)
+            if c is not index.get(c.call_id):
+                new.append(c)
+                touched.add((c.provider, c.model, c.key))
+                orig = index.get(c.base_id)
                 if orig is not None:
-                    touched.add(_scope(orig))
+                    touched.add((orig.provider, orig.model, orig.key))
         if lever.placement is not None:
             touched |= {sc for sc in base.scopes if sc[0] in RULES and RULES[sc[0]].mode == "explicit"}
         if lever.retention is not None:
             touched |= {sc for sc in base.scopes if offers_extended_retention(sc[0], sc[1])}
-        in_scope = [c for c in calls if _scope(c) in touched]
+        in_scope = [c for c in calls if (c.provider, c.model, c.key) in touched]
+        # the models the as-logged calls bill cache writes for (found once) and any a new call brings: a model
+        # listed that no call here uses changes nothing
+        billed_writes = base.writes_billed(cat) | writes_billed(new, cat)
         sim = simulate(in_scope, case, lever, billed_writes)
         batched = lever.batch
         redo = [c for c in calls if c.call_id in sim or (c.base_id in batched and not c.batch)]
