@@ -72,6 +72,12 @@ class Trim:
         tokens). May record in `state` (one dict per thread) and ask for a summariser call via state["call"]."""
         raise NotImplementedError
 
+    def whole(self, size: float, users: int) -> bool:
+        """Surely left whole: a request whose whole input counts `size` tokens at its scale (with framing) and has
+        `users` user messages, in a thread this policy has not trimmed yet, is sent as logged and leaves its
+        thread's state as it was. `traffic.build` does not rebuild such requests. False: not known."""
+        return False
+
 
 def _conversation(roles: list[str]) -> list[int]:
     return [i for i, r in enumerate(roles) if r in CONVERSATION_ROLES]
@@ -94,6 +100,9 @@ class LastTurns(Trim):
                     break
         return body.kept_from(start), []
 
+    def whole(self, size: float, users: int) -> bool:
+        return users <= self.n  # no user message older than the n-th from the end: kept from the start
+
 
 class Budget(Trim):
     """Sliding window: the most recent history within a token budget. Changes the prefix every turn."""
@@ -112,6 +121,11 @@ class Budget(Trim):
                 break
             kept += t
         return body.kept_from(start), []
+
+    def whole(self, size: float, users: int) -> bool:
+        # the conversation's messages are part of the input: within the budget (the margin covers the order in
+        # which apply adds them up), none is cut
+        return size <= self.limit * (1 - 1e-9)
 
 
 SUMMARY_TOKENS = 2000  # a compaction summary (Claude Code's run to a few thousand tokens)
@@ -183,6 +197,9 @@ class Compact(Trim):
             extra = [("user", summary, self.summary_tokens)]
         return keep, extra
 
+    def whole(self, size: float, users: int) -> bool:
+        return size < self.at  # nothing compacted yet: the whole history, below the threshold
+
 
 CLEARED_TOKENS = 12  # the placeholder left where a tool result was cleared
 
@@ -208,6 +225,9 @@ class ClearToolResults(Trim):
             if len(tools) > self.keep:
                 cleared.update(tools[: -self.keep])
         return list(range(n)), []
+
+    def whole(self, size: float, users: int) -> bool:
+        return size < self.at  # nothing cleared yet: the whole history, below the threshold
 
 
 @dataclass

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from collections.abc import Sequence as Seq
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from itertools import accumulate
 from types import MappingProxyType
 from typing import Any, NamedTuple
@@ -26,7 +26,7 @@ from analyzer.perf import gc_paused
 from analyzer.prefixes import SYSTEM_ROLES, PrefixChain, chain_seed, common_length
 from analyzer.prices import PRICE_COLUMNS, Catalogue, price_requests
 from analyzer.providers import TTL_S, tokenizer_family
-from analyzer.savings.levers import CLEARED_TOKENS, SUMMARY_PROMPT_TOKENS, SUMMARY_TOKENS, Body, Lever
+from analyzer.savings.levers import CLEARED_TOKENS, SUMMARY_PROMPT_TOKENS, SUMMARY_TOKENS, Body, Lever, Trim
 
 
 @dataclass(slots=True)
@@ -53,10 +53,53 @@ class Traffic:
     body: dict[str, Body]
     thread: dict[str, str]
     calibration: dict[str | None, float]  # provider -> reported input tokens per counted (o200k) token
+    _shape: Shape | None = field(default=None, init=False, repr=False, compare=False)
+
+    def shape(self) -> Shape:
+        """Each request's size and user messages, and the threads' requests (found again when the threads are
+        given later: `Worker.set_threads`)."""
+        if self._shape is None or self._shape.threads is not self.thread:
+            self._shape = Shape.of(self)
+        return self._shape
 
     def cost_logged(self, ids: set[str] | None = None) -> float:
         rows = self.rows if ids is None else self.rows.filter(pl.col("request_id").is_in(list(ids)))
         return float(rows["cost"].sum())
+
+
+@dataclass
+class Shape:
+    """Per request, by its place in time order: its whole input's counted tokens with framing at its scale (None
+    without a body: never rebuilt by a policy), its user messages and its thread; each thread's places; each
+    request's place. What `Trim.whole` is asked about, found once per traffic."""
+
+    threads: dict[str, str]  # the traffic's thread map these were found with
+    sizes: list[float | None]
+    users: list[int]
+    thread_of: list[str]
+    by_thread: dict[str, list[int]]
+    position: dict[str, int]
+
+    @staticmethod
+    def of(traffic: Traffic) -> Shape:
+        sizes: list[float | None] = []
+        users: list[int] = []
+        framing = tokens.TOKENS_PER_MESSAGE
+        for rid in traffic.order:
+            b = traffic.body.get(rid)
+            if b is None:
+                sizes.append(None)
+                users.append(0)
+            else:  # Body.size of every message, at the scale `build` gives the policy
+                sizes.append((sum(b.tokens) + len(b.roles) * framing) * b.scale)
+                users.append(b.roles.count("user"))
+        thread = traffic.thread
+        thread_of = [thread.get(rid, rid) for rid in traffic.order]
+        by_thread: dict[str, list[int]] = {}
+        for k, t in enumerate(thread_of):
+            by_thread.setdefault(t, []).append(k)
+        position = {rid: k for k, rid in enumerate(traffic.order)}
+        return Shape(thread, sizes, users, thread_of, by_thread, position)
 
 
 # What the bill's pricing reads besides PRICE_COLUMNS (prices.price_requests): the call's time (the price
@@ -190,7 +233,16 @@ def build(traffic: Traffic, lever: Lever, base: dict[str, Call] | None = None) -
     memo = Memo()
     # looked up once: the loop runs once per request for every lever and case
     logged, bodies, threads, routed, split = traffic.logged, traffic.body, traffic.thread, lever.route, lever.split
-    for rid in traffic.order:
+    order = traffic.order
+    # the requests the policy surely leaves whole are the as-logged calls, copied in runs between the others
+    todo = _rebuilt_only(traffic, lever, base) if base is not None else None
+    as_logged = list(base.values()) if todo is not None and base is not None else []
+    prev = 0
+    for k in todo if todo is not None else range(len(order)):
+        if k > prev:
+            out.extend(as_logged[prev:k])
+        prev = k + 1
+        rid = order[k]
         lg = logged[rid]
         target = routed.get(rid) if routed else None
         provider = lever.target_provider.get(target, lg.provider) if target else lg.provider
@@ -259,7 +311,33 @@ def build(traffic: Traffic, lever: Lever, base: dict[str, Call] | None = None) -
                     changed=True,
                 )
             )
+    if todo is not None:
+        out.extend(as_logged[prev:])
     return out
+
+
+def _rebuilt_only(traffic: Traffic, lever: Lever, base: Mapping[str, Call]) -> list[int] | None:
+    """The places (in `traffic.order`) of the requests `build` must rebuild under a trimming lever, ascending:
+    the routed ones, and those the policy may change (`Trim.whole`): for a policy that keeps state per thread,
+    every request of a thread from the first one it may change. None: every request is looked at (no policy
+    that says, a split system prompt, or as-logged calls that are not one per request in order)."""
+    trim = lever.trim
+    if trim is None or lever.split or type(trim).whole is Trim.whole or len(base) != len(traffic.order):
+        return None
+    shape = traffic.shape()
+    whole, sizes, users = trim.whole, shape.sizes, shape.users
+    may = [k for k, size in enumerate(sizes) if size is not None and not whole(size, users[k])]
+    if trim.stateful:
+        first: dict[str, int] = {}
+        thread_of = shape.thread_of
+        for k in may:
+            first.setdefault(thread_of[k], k)
+        todo = {k for t, k0 in first.items() for k in shape.by_thread[t] if k >= k0}
+    else:
+        todo = set(may)
+    if lever.route:
+        todo.update(shape.position[rid] for rid in lever.route if rid in shape.position)
+    return sorted(todo)
 
 
 def _rebuilt(

@@ -1,0 +1,114 @@
+"""The traffic rebuilt under a trimming lever (traffic.build): the requests a policy surely leaves whole are not
+rebuilt but copied from the as-logged calls, and the rebuilt traffic is the one made by looking at every request."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from analyzer import conversations
+from analyzer.prices import load_catalogue
+from analyzer.report import priced_frame
+from analyzer.savings import traffic as traffic_module
+from analyzer.savings.engine import Engine
+from analyzer.savings.levers import Budget, ClearToolResults, Compact, LastTurns, Lever
+from analyzer.savings.traffic import build, prepare
+from analyzer.savings.trimming import POLICIES
+from analyzer.store import Store
+from tests.conftest import ROOT
+
+TRACES = ROOT.parent / "shared" / "traces" / "mini_swe_agent_deepseek_test"
+
+# every shipped policy, and small thresholds that trigger on small logs (a compaction's summary and extra turns)
+TRIMS = [
+    *POLICIES,
+    LastTurns(1),
+    LastTurns(2),
+    Budget(1500),
+    Compact(2000),
+    Compact(4000, summary_tokens=8000, extra_turns=2),
+    ClearToolResults(1000, 1),
+]
+
+
+def _engine(paths: list[Path]) -> Engine:
+    store = Store(None)
+    store.ingest([str(p) for p in paths])
+    cat = load_catalogue()
+    seq = conversations.load_sequence(store.con)
+    return Engine(prepare(priced_frame(store, cat, None, None), seq, conversations.reconstruct_threads(seq)), cat)
+
+
+def _logs(tmp_path: Path) -> dict[str, list[Path]]:
+    out: dict[str, list[Path]] = {}
+    if TRACES.is_dir():
+        out["traces"] = sorted(TRACES.glob("*.traj.json.gz"))[:6]
+    synthetic = tmp_path / "synthetic"
+    subprocess.run([sys.executable, str(ROOT / "bench" / "make_log.py"), str(synthetic), "--calls", "1500"], check=True)
+    out["synthetic"] = [synthetic]
+    out["sample_logs"] = [ROOT / "sample_logs"]
+    return out
+
+
+@pytest.mark.parametrize("log", ["traces", "synthetic", "sample_logs"])
+def test_a_trimmed_traffic_is_the_one_rebuilt_request_by_request(log, tmp_path, monkeypatch):
+    paths = _logs(tmp_path).get(log)
+    if paths is None:
+        pytest.skip("the shared traces are not beside this checkout")
+    engine = _engine(paths)
+    traffic, base = engine.traffic, engine.base.index
+    order = traffic.order
+    routed = {rid: "gpt-4o-mini" for rid in order[::7]}  # a trim with routing (a combined lever)
+    levers = [Lever(t.name, trim=t) for t in TRIMS] + [
+        Lever("compact + route", trim=Compact(2000), route=routed, target_provider={"gpt-4o-mini": "openai"})
+    ]
+    skipped = rebuilt = 0
+    for lever in levers:
+        todo = traffic_module._rebuilt_only(traffic, lever, base)
+        assert todo is not None and todo == sorted(set(todo))
+        skipped += len(order) - len(todo)
+        rebuilt += len(todo)
+        fast = build(traffic, lever, base)
+        with monkeypatch.context() as m:
+            m.setattr(traffic_module, "_rebuilt_only", lambda *a: None)
+            every = build(traffic, lever, base)
+        assert [c.call_id for c in fast] == [c.call_id for c in every], lever.name
+        assert fast == every, lever.name
+        # a request left whole is the as-logged call itself, which the replay tells by identity
+        assert [c is base.get(c.call_id) for c in fast] == [c is base.get(c.call_id) for c in every], lever.name
+    assert skipped and rebuilt  # both paths ran: some requests were copied, some rebuilt
+
+
+def test_a_stateful_policy_rebuilds_a_thread_from_the_first_request_it_may_change():
+    """By hand: a compaction at 1,000 tokens over one thread whose requests grow 400, 800, 1,200, 600 tokens (the
+    last a branch): the first two are copied; from the third on every request of the thread is rebuilt, the
+    fourth too although it is small (the thread has compacted). A window of 1 turn rebuilds only requests with
+    two user messages or more; another thread is untouched."""
+    from analyzer.savings.levers import Body
+    from analyzer.savings.traffic import Shape, Traffic
+
+    def body(toks, roles):
+        return Body(roles, list(range(len(roles))), toks, {}, 1.0)
+
+    bodies = {
+        "a1": body([397], ["user"]),
+        "b1": body([10, 10], ["user", "user"]),
+        "a2": body([397, 400], ["user", "assistant"]),
+        "a3": body([397, 400, 400], ["user", "assistant", "user"]),
+        "a4": body([597], ["user"]),
+    }
+    order = ["a1", "b1", "a2", "a3", "a4"]
+    traffic = Traffic(None, order, {}, bodies, {"a1": "A", "a2": "A", "a3": "A", "a4": "A", "b1": "B"}, {})  # type: ignore[arg-type]
+    shape = traffic.shape()
+    assert isinstance(shape, Shape) and shape.sizes[2] == 797 + 2 * 3 and shape.users == [1, 2, 1, 2, 1]
+    base = dict.fromkeys(order)
+    assert traffic_module._rebuilt_only(traffic, Lever("c", trim=Compact(1000)), base) == [3, 4]  # type: ignore[arg-type]
+    assert traffic_module._rebuilt_only(traffic, Lever("w", trim=LastTurns(1)), base) == [1, 3]  # type: ignore[arg-type]
+    # the threads given later (Worker.set_threads): the shape is found again
+    traffic.thread = {rid: "one" for rid in order}
+    assert traffic_module._rebuilt_only(traffic, Lever("c", trim=Compact(1000)), base) == [3, 4]  # type: ignore[arg-type]
+    traffic.thread = {"a3": "x"}  # each other request its own thread
+    assert traffic_module._rebuilt_only(traffic, Lever("c", trim=Compact(1000)), base) == [3]  # type: ignore[arg-type]
