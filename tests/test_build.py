@@ -112,3 +112,35 @@ def test_a_stateful_policy_rebuilds_a_thread_from_the_first_request_it_may_chang
     assert traffic_module._rebuilt_only(traffic, Lever("c", trim=Compact(1000)), base) == [3, 4]  # type: ignore[arg-type]
     traffic.thread = {"a3": "x"}  # each other request its own thread
     assert traffic_module._rebuilt_only(traffic, Lever("c", trim=Compact(1000)), base) == [3]  # type: ignore[arg-type]
+
+
+def test_routed_calls_are_made_once_per_request_and_target_and_shared_by_every_routing_lever(tmp_path, monkeypatch):
+    """Routing levers of several shares (and a combined lever's cases) route the same requests to the same
+    targets: each routed call is made once per traffic. A lever that routes more makes only the new ones, and
+    every lever gets the calls a fresh traffic makes for it (another target: another call)."""
+    synthetic = tmp_path / "synthetic"
+    subprocess.run([sys.executable, str(ROOT / "bench" / "make_log.py"), str(synthetic), "--calls", "600"], check=True)
+    engine, fresh = _engine([synthetic]), _engine([synthetic])
+    order = engine.traffic.order
+    targets = {"gpt-4o-mini": "openai", "claude-haiku-4-5": "anthropic"}
+    levers = [
+        Lever("half", route=dict.fromkeys(order[::2], "gpt-4o-mini"), target_provider=targets),
+        Lever("all", route=dict.fromkeys(order, "gpt-4o-mini"), target_provider=targets),
+        Lever("half again", route=dict.fromkeys(order[::2], "gpt-4o-mini"), target_provider=targets),
+        Lever("other target", route=dict.fromkeys(order[::3], "claude-haiku-4-5"), target_provider=targets),
+    ]
+    made: list[int] = []
+    real = traffic_module.build
+
+    def counting(traffic, lever, base=None):
+        if base is None:  # the routed requests' own build
+            made.append(len(traffic.order))
+        return real(traffic, lever, base)
+
+    monkeypatch.setattr(traffic_module, "build", counting)
+    for lever in levers:
+        got = engine.build(lever)
+        assert got == real(fresh.traffic, lever, None), lever.name  # as a traffic with nothing made yet makes them
+        assert [c.model for c in got] == [lever.route.get(c.call_id, c.model) for c in got]
+    half, rest, third = len(order[::2]), len(order) - len(order[::2]), len(order[::3])
+    assert made == [half, rest, third]  # nothing made again for "half again"

@@ -54,6 +54,8 @@ class Traffic:
     thread: dict[str, str]
     calibration: dict[str | None, float]  # provider -> reported input tokens per counted (o200k) token
     _shape: Shape | None = field(default=None, init=False, repr=False, compare=False)
+    # routed calls made so far: (request, target model, the target's provider as the lever names it) -> call
+    routed: dict[tuple[str, str, str | None], Call] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def shape(self) -> Shape:
         """Each request's size and user messages, and the threads' requests (found again when the threads are
@@ -222,11 +224,19 @@ def build(traffic: Traffic, lever: Lever, base: dict[str, Call] | None = None) -
         calls = list(base.values())
         if not lever.route:
             return calls
-        where = {c.call_id: k for k, c in enumerate(calls)}
-        only = replace(traffic, order=[rid for rid in traffic.order if rid in lever.route])
-        for c in build(only, Lever(lever.name, route=lever.route, target_provider=lever.target_provider)):
-            if c.call_id in lever.route and c.call_id in where:
-                calls[where[c.call_id]] = c
+        # A routed request's call depends on the request, its target and the target's provider only (a batch flag
+        # applies when repricing): made once per traffic, and shared by every routing lever and case after that.
+        position, order, made = traffic.shape().position, traffic.order, traffic.routed
+        if len(calls) != len(order):  # not one as-logged call per request in time order: placed by id
+            position = {c.call_id: k for k, c in enumerate(calls)}
+        wanted = {rid: (rid, t, lever.target_provider.get(t)) for rid, t in lever.route.items() if rid in position}
+        missing = sorted(position[rid] for rid, key in wanted.items() if key not in made)
+        if missing:
+            only = replace(traffic, order=[calls[k].call_id for k in missing])
+            for c in build(only, Lever(lever.name, route=lever.route, target_provider=lever.target_provider)):
+                made[wanted[c.call_id]] = c
+        for rid, key in wanted.items():
+            calls[position[rid]] = made[key]
         return calls
     out: list[Call] = []
     states: dict[str, dict[str, Any]] = {}
