@@ -257,7 +257,8 @@ def replay(
             touched |= {sc for sc in base.scopes if sc[0] in RULES and RULES[sc[0]].mode == "explicit"}
         if lever.retention is not None:
             touched |= {sc for sc in base.scopes if offers_extended_retention(sc[0], sc[1])}
-        in_scope = [c for c in calls if (c.provider, c.model, c.key) in touched]
+        # every call's scope is a new call's (in touched) or an as-logged one's: all of them touched, all replayed
+        in_scope = calls if touched >= base.scopes else [c for c in calls if (c.provider, c.model, c.key) in touched]
         # the models the as-logged calls bill cache writes for (found once) and any a new call brings: a model
         # listed that no call here uses changes nothing
         billed_writes = base.writes_billed(cat) | writes_billed(new, cat)
