@@ -503,3 +503,36 @@ def test_bins_removed_by_the_replays_thread_as_the_process_ends_are_removed(tmp_
         assert list(scratch.glob("llmcost-bins-*")) == []
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def test_a_worker_answers_drop_before_freeing_its_bins():
+    """The parent waits for every worker's `drop` before the report goes on: the bins' objects are freed on a
+    thread after the answer (freeing them took ~0.4 s at 100k calls), and they are freed."""
+    import os
+    import threading
+    import time
+    import weakref
+
+    from analyzer.savings.partitioned import Worker
+
+    freed = threading.Event()
+
+    class Slow:
+        def __del__(self):
+            time.sleep(0.5)
+            freed.set()
+
+    w = Worker.__new__(Worker)
+    slow = Slow()
+    w.engines, w.built = {0: slow}, {1: {0: [Slow()]}}  # type: ignore[dict-item]
+    gone = weakref.ref(slow)
+    del slow
+    t0 = time.perf_counter()
+    (bin_, (pid, cpu)), *more = w.drop()
+    assert time.perf_counter() - t0 < 0.45 and not more and bin_ == -1 and pid == os.getpid() and cpu > 0
+    assert w.engines == {} and w.built == {}
+    assert freed.wait(5)
+    for t in threading.enumerate():
+        if t.name == "llmcost-drop":
+            t.join(5)
+    assert gone() is None
