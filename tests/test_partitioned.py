@@ -420,11 +420,9 @@ main()
 """
 
 
-def test_a_run_stopped_while_the_replays_run_leaves_no_bins_behind(tmp_path):
-    """Ctrl-C in this process's stages while the replays' thread (a daemon) still waits on the workers: the
-    process ended without that thread's cleanup, and the bins' folder was left behind (seen under load in the
-    Ctrl-C test of test_first_screen, on the one-key traces: one bin, copied to two lanes). It is removed when the
-    process exits."""
+def _stopped_run_leaves_no_bins(tmp_path: Path, script: str) -> None:
+    """`script` (argv: a scratch TMPDIR, a log, the JSON path) stops a 2-worker report with a Ctrl-C: one line,
+    exit 130, no traceback, and no bins' folder left in the scratch folder."""
     log = tmp_path / "log"
     subprocess.run([sys.executable, str(ROOT / "bench" / "make_log.py"), str(log), "--calls", "2500"], check=True)
     import shutil
@@ -434,7 +432,7 @@ def test_a_run_stopped_while_the_replays_run_leaves_no_bins_behind(tmp_path):
     scratch = Path(tempfile.mkdtemp(prefix="llmcost-test-", dir="/tmp" if Path("/tmp").is_dir() else None))
     try:
         p = subprocess.run(
-            [sys.executable, "-c", STOPPED_WHILE_REPLAYING, str(scratch), str(log), str(tmp_path / "r.json")],
+            [sys.executable, "-c", script, str(scratch), str(log), str(tmp_path / "r.json")],
             capture_output=True,
             text=True,
             timeout=120,
@@ -444,6 +442,14 @@ def test_a_run_stopped_while_the_replays_run_leaves_no_bins_behind(tmp_path):
         assert list(scratch.glob("llmcost-bins-*")) == []
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def test_a_run_stopped_while_the_replays_run_leaves_no_bins_behind(tmp_path):
+    """Ctrl-C in this process's stages while the replays' thread (a daemon) still waits on the workers: the
+    process ended without that thread's cleanup, and the bins' folder was left behind (seen under load in the
+    Ctrl-C test of test_first_screen, on the one-key traces: one bin, copied to two lanes). It is removed when the
+    process exits."""
+    _stopped_run_leaves_no_bins(tmp_path, STOPPED_WHILE_REPLAYING)
 
 
 CLOSED_BY_THE_REPLAYS_THREAD_AT_EXIT = """
@@ -485,24 +491,7 @@ def test_bins_removed_by_the_replays_thread_as_the_process_ends_are_removed(tmp_
     """The replays' thread (a daemon) closes the engine when its workers end with a Ctrl-C, and removes the bins'
     folder as the process exits: a daemon thread is stopped where it stands once the interpreter finishes, and
     its removal was the only one left (CI, stop 39: `llmcost-bins-*` left behind). The exit removes it too."""
-    log = tmp_path / "log"
-    subprocess.run([sys.executable, str(ROOT / "bench" / "make_log.py"), str(log), "--calls", "2500"], check=True)
-    import shutil
-    import tempfile
-
-    scratch = Path(tempfile.mkdtemp(prefix="llmcost-test-", dir="/tmp" if Path("/tmp").is_dir() else None))
-    try:
-        p = subprocess.run(
-            [sys.executable, "-c", CLOSED_BY_THE_REPLAYS_THREAD_AT_EXIT, str(scratch), str(log), str(tmp_path / "r")],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert (p.returncode, p.stderr.splitlines()[-1:]) == (130, ["llmcost: interrupted"]), p.stderr
-        assert "Traceback" not in p.stderr
-        assert list(scratch.glob("llmcost-bins-*")) == []
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+    _stopped_run_leaves_no_bins(tmp_path, CLOSED_BY_THE_REPLAYS_THREAD_AT_EXIT)
 
 
 def test_a_worker_answers_drop_before_freeing_its_bins():
