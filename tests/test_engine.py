@@ -435,8 +435,8 @@ def test_the_evidence_of_every_outcome_is_the_one_counted_by_hand(runner, tmp_pa
     real = engine.Engine._evidence
     seen: list[tuple[int, int, int]] = []
 
-    def checked(self, affected, base_rows, alt_rows, alt):
-        got = real(self, affected, base_rows, alt_rows, alt)
+    def checked(self, affected, ids, base_rows, alt_rows, alt):
+        got = real(self, affected, ids, base_rows, alt_rows, alt)
         if affected:
             logged, simulated, evidenced = _evidence_by_hand(self, affected, alt)
             assert (got[0], got[2], got[3]) == (logged, simulated, evidenced)
@@ -459,7 +459,7 @@ def test_evidence_counts_only_the_changed_requests_scopes_and_reads_at_the_minim
     minimum once scaled) are not; r5 (no body) is not. The reported cache counts r1's and r4's scope only."""
     import polars as pl
 
-    from analyzer.savings.engine import Engine, Replay
+    from analyzer.savings.engine import Engine, Replay, _ids
     from analyzer.savings.levers import Body
     from analyzer.savings.traffic import Logged, Traffic
 
@@ -492,6 +492,6 @@ def test_evidence_counts_only_the_changed_requests_scopes_and_reads_at_the_minim
     )
     alt = Replay(frame)
     mine = frame.filter(pl.col("base_id") == "r1")
-    got = engine_._evidence({"r1"}, mine, mine, alt)
+    got = engine_._evidence({"r1"}, _ids({"r1"}), mine, mine, alt)
     assert got == (121, 3007, 3007, 2)  # r1 and r4: 3000 / 1.0 and 512 / 0.5 = 1,024
     assert (got[0], got[2], got[3]) == _evidence_by_hand(engine_, {"r1"}, alt)

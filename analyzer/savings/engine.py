@@ -366,18 +366,17 @@ class Engine:
             by_scope,
             base.cost_today,
             alt.cost_today,
-            *self._evidence(affected, base_rows, alt_rows, alt),
+            *self._evidence(affected, ids, base_rows, alt_rows, alt),
         )
 
     def _evidence(
-        self, affected: set[str], base_rows: pl.DataFrame, alt_rows: pl.DataFrame, alt: Replay
+        self, affected: set[str], ids: pl.Series, base_rows: pl.DataFrame, alt_rows: pl.DataFrame, alt: Replay
     ) -> tuple[int, int, int, int]:
-        """The evidence behind an outcome (see Outcome): `base_rows` and `alt_rows` are the affected requests' rows
-        of the two replays."""
+        """The evidence behind an outcome (see Outcome): `ids` are the affected requests for `is_in` (`_ids`), and
+        `base_rows` and `alt_rows` their rows of the two replays."""
         if not affected:
             return 0, 0, 0, 0
         meta = self._meta()
-        ids = _ids(affected)
         # the logged requests' cache scopes (provider, model, key), found in the frame: a set of every affected
         # request's took ~0.5 s at 100k calls
         logged_scopes = (
