@@ -10,6 +10,7 @@ regenerated turn) of one thread.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -171,10 +172,16 @@ def reconstruct_threads(seq: Sequence) -> pl.DataFrame:
 RAG_BLOCK_CHARS = 400  # a paragraph at least this long (~100 tokens) can be a retrieved chunk
 
 
-def retrieved_blocks(con: duckdb.DuckDBPyConnection, seq: Sequence, threads: pl.DataFrame) -> pl.DataFrame:
+def retrieved_blocks(
+    con: duckdb.DuckDBPyConnection,
+    seq: Sequence,
+    threads: pl.DataFrame,
+    count: Callable[[list[str]], list[int]] = tokens.count_many,
+) -> pl.DataFrame:
     """cid -> retrieved_tokens: how much of a user or system message is made of blocks (blank-line separated
     paragraphs of 400+ characters) that also appear inside other, different messages of at least
-    RAG_MIN_THREADS threads: documents a retriever injected. Needs message text; empty with --no-text."""
+    RAG_MIN_THREADS threads: documents a retriever injected. Needs message text; empty with --no-text. `count`:
+    the blocks' token counts (`report.structure.token_counter`: in a worker when the pool runs)."""
     texts = queries.run(con, "block_candidates", min_tokens=64)
     if texts.is_empty():
         return pl.DataFrame(schema={"cid": pl.Int64, "retrieved_tokens": pl.Int64})
@@ -203,7 +210,7 @@ def retrieved_blocks(con: duckdb.DuckDBPyConnection, seq: Sequence, threads: pl.
         if keys:
             content_blocks[cid] = keys
     retrieved = [k for k in block_text if len(block_contents[k]) >= 2 and len(block_threads[k]) >= RAG_MIN_THREADS]
-    sizes = dict(zip(retrieved, tokens.count_many([block_text[k] for k in retrieved]), strict=True))
+    sizes = dict(zip(retrieved, count([block_text[k] for k in retrieved]) if retrieved else [], strict=True))
     rows = [(cid, sum(sizes.get(k, 0) for k in keys)) for cid, keys in content_blocks.items()]
     return pl.DataFrame(
         [r for r in rows if r[1] > 0], schema={"cid": pl.Int64, "retrieved_tokens": pl.Int64}, orient="row"

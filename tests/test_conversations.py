@@ -270,3 +270,38 @@ def test_retrieved_needs_text(store, tmp_path):
     store.ingest([str(write_jsonl(tmp_path / "nt.jsonl", recs))], no_text=True)
     seq = conversations.load_sequence(store.con)
     assert conversations.retrieved_blocks(store.con, seq, conversations.reconstruct_threads(seq)).height == 0
+
+
+def test_retrieved_blocks_are_counted_by_a_worker_when_the_pool_runs(store, tmp_path, monkeypatch):
+    """With the pool's fork server running (its tokenizer loaded), the blocks are counted in a new worker that
+    ends with its answer, not here: loading the tokenizer in the command's own process cost ~0.6 s of CPU on the
+    real traces, while the replays' workers wanted both cores. A pool not started is not started for this."""
+    from analyzer.backends.local import Local
+    from analyzer.report.structure import token_counter
+
+    docs = [f"Document {k}: " + ("Refunds are issued to the original card within ten days. " * 12) for k in range(2)]
+    recs = [
+        chat(f"q{i}", 1_764_000_000 + i, [S(SYS), U(f"{docs[0]}\n\n{docs[1]}\n\nQuestion {i}?")], "ok", user=f"u{i}")
+        for i in range(4)
+    ]
+    store.ingest([str(write_jsonl(tmp_path / "rag.jsonl", recs))])
+    seq = conversations.load_sequence(store.con)
+    threads = conversations.reconstruct_threads(seq)
+    here = conversations.retrieved_blocks(store.con, seq, threads)
+    assert here.height == 4 and here["retrieved_tokens"].min() > 0
+    cold = Local(2)
+    assert token_counter(cold) is tokens.count_many  # no fork server started just to count
+    cold.close()
+
+    def refused(*_a, **_k):
+        raise AssertionError("the tokenizer was used in this process")
+
+    be = Local(2)
+    be.prestart()
+    try:
+        monkeypatch.setattr(tokens, "encoding", refused)
+        got = conversations.retrieved_blocks(store.con, seq, threads, token_counter(be))
+        assert got.sort("cid").equals(here.sort("cid"))
+        assert be._procs == []  # the counting worker ended with its answer
+    finally:
+        be.close()

@@ -146,6 +146,16 @@ def _actor_loop(conn: Any, cls: type, args: tuple[Any, ...]) -> None:
             conn.send(("error", (type(e).__name__, str(e), traceback.format_exc())))
 
 
+class _Job:
+    """A function and its arguments, run by `Local.once` in the actor loop of a new worker."""
+
+    def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        self.fn, self.args = fn, args
+
+    def run(self) -> Any:
+        return self.fn(*self.args)
+
+
 class _Proc:
     def __init__(self, ctx: Any, cls: type, args: tuple[Any, ...]) -> None:
         self.conn, child = ctx.Pipe()
@@ -184,19 +194,44 @@ class Local:
         # imports and tokenizer load cost ~1 s of a core that this process would rather have).
         self._pool: ProcessPoolExecutor | None = None
         self._procs: list[_Proc] = []
+        self.warm = False  # whether this pool started its fork server (`prestart`, `map` or `actors`)
 
     def prestart(self) -> None:
         """Start the fork server now, when the caller knows it will send work to the pool: its preload (the
         imports and the tokenizer, ~0.6 s of a core) then runs while this process does its own work first, on
         the core it leaves idle, instead of holding the pool's first units back."""
         if self.workers > 1:
-            _start_fork_server(self._ctx)
+            self._start()
+
+    def _start(self) -> None:
+        _start_fork_server(self._ctx)
+        self.warm = self._ctx.get_start_method() == "forkserver"  # spawned workers load everything again
+
+    def once(self, fn: Callable[..., R], *args: Any) -> R:
+        """`fn(*args)` in a new worker, which ends with its answer: for a small job that needs what the fork server
+        preloaded (the tokenizer) while this process has not loaded it. A worker left running would count its
+        shared pages again in the run's summed peak. Start the fork server first (`warm`)."""
+        p = _Proc(self._ctx, _Job, (fn, args))
+        self._procs.append(p)  # a Ctrl-C meanwhile stops it with the others (`close`)
+        try:
+            p.built = True
+            p.result()  # the constructor's answer
+            p.conn.send(("run", ()))
+            return p.result()
+        finally:
+            with contextlib.suppress(OSError):
+                p.conn.send(None)
+            p.proc.join(timeout=5)
+            if p.proc.is_alive():
+                p.proc.kill()
+            with contextlib.suppress(ValueError):  # gone already if `close` ran meanwhile
+                self._procs.remove(p)
 
     def map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
         if self.workers <= 1 or len(items) <= 1:
             return [fn(x) for x in items]
         if self._pool is None:
-            _start_fork_server(self._ctx)
+            self._start()
             self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=self._ctx, initializer=_quiet_worker)
         # Many items go to the workers a few tasks each (one pickled message per task, not per item): a window of
         # hundreds of small files would otherwise cost a round trip each. A few items (ranges) go one per task.
@@ -210,7 +245,7 @@ class Local:
         if self._pool is not None:
             self._pool.shutdown()
             self._pool = None
-        _start_fork_server(self._ctx)
+        self._start()
         procs = [_Proc(self._ctx, cls, a) for a in args]
         self._procs.extend(procs)
         return procs

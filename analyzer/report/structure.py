@@ -9,14 +9,16 @@ threads (written back to the store), replay the traffic, and show prompt text on
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 import polars as pl
 
 from analyzer import conversations, prefixes, queries, tokens
 from analyzer.backends.base import Backend
-from analyzer.backends.local import INLINE
+from analyzer.backends.local import INLINE, Local
 from analyzer.prices import Catalogue, price_one
 from analyzer.progress import stage
 from analyzer.redact import excerpt, excerpt_of
@@ -73,7 +75,7 @@ def structure(
         seq._parsed.clear()
     stage("conversations")
     windows = {k: cat.context_window(k) for k in priced["model_key"].drop_nulls().unique().to_list()}
-    retrieved = conversations.retrieved_blocks(con, seq, threads)
+    retrieved = conversations.retrieved_blocks(con, seq, threads, token_counter(backend))
     convo = conversations.summarise(priced, seq, threads, windows, retrieved)
     stage("prefix reuse")
     message_reqs = prefixes.message_prefix_requests(seq)
@@ -124,6 +126,15 @@ def structure(
         "shared_system_prefixes": prefixes.shared_system_prefixes(system_prompts),
         **pending.result(),
     }
+
+
+def token_counter(backend: Backend) -> Callable[[list[str]], list[int]]:
+    """How this process counts tokens it must count itself (the retrieved blocks): in a new worker of the pool
+    when its fork server runs, which has the tokenizer loaded (loading it here cost ~0.6 s of CPU on the real
+    traces, while the replays' workers wanted both cores); here otherwise (a small run starts no pool for it)."""
+    if isinstance(backend, Local) and backend.warm:
+        return partial(backend.once, tokens.count_many)
+    return tokens.count_many
 
 
 def volatile_split(con: Any, groups: list[dict[str, Any]]) -> dict[int, tuple[int, int]]:
