@@ -10,7 +10,7 @@ regenerated turn) of one thread.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -73,35 +73,62 @@ def once(seq: Sequence, slot: list[Any], build: Any) -> list[Any]:
     return slot
 
 
+PARSE_CHUNK = 20_000  # requests parsed at a time where the lists are not kept (`reconstruct_threads`)
+
+
 @gc_paused()
 def _parse(seq: Sequence) -> list[_Req]:
-    r = seq.requests
-    out = [
-        _Req(rid, scope or "", conv, [], [], [], None)
-        for rid, scope, conv in zip(
-            r["request_id"].to_list(), r["scope"].to_list(), r["conversation_id"].to_list(), strict=True
+    return next(_parts(seq, seq.requests.height), [])
+
+
+def _parts(seq: Sequence, size: int, tokens: bool = True) -> Iterator[list[_Req]]:
+    """The requests of `requests_of`, `size` at a time in req order (a slice of the messages each, when they
+    are in req order, as `load_sequence` gives them); without `tokens`, each with an empty list of counts."""
+    r, m = seq.requests, seq.messages
+    ids, scopes, convs = r["request_id"], r["scope"], r["conversation_id"]
+    if size < r.height and m["req"].is_sorted():
+        edges = [*range(0, r.height, size), r.height]
+        starts = m["req"].search_sorted(pl.Series([e + 1 for e in edges]), side="left").to_list()
+    else:
+        edges, starts = [0, r.height], [0, m.height]
+    for lo, hi, a, b in zip(edges, edges[1:], starts, starts[1:]):  # noqa: B905 - each pair from one list
+        part = m.slice(a, b - a)
+        out = [
+            _Req(rid, scope or "", conv, [], [], [], None)
+            for rid, scope, conv in zip(
+                ids.slice(lo, hi - lo).to_list(),
+                scopes.slice(lo, hi - lo).to_list(),
+                convs.slice(lo, hi - lo).to_list(),
+                strict=True,
+            )
+        ]
+        # one list per request (its input messages in order), not a Python step per message row
+        cols = ("req", "role", "cid", "tokens") if tokens else ("req", "role", "cid")
+        inputs = (
+            part.filter(~pl.col("is_output"))
+            .group_by("req", maintain_order=True)
+            .agg(*cols[1:3], *([pl.col("tokens").fill_null(0)] if tokens else []))
         )
-    ]
-    m = seq.messages
-    # one list per request (its input messages in order), not a Python step per message row
-    inputs = (
-        m.filter(~pl.col("is_output"))
-        .group_by("req", maintain_order=True)
-        .agg("role", "cid", pl.col("tokens").fill_null(0))
-    )
-    for req, roles, cids, toks in zip(*(inputs[c].to_list() for c in ("req", "role", "cid", "tokens")), strict=True):
-        cur = out[req - 1]
-        cur.roles, cur.cids, cur.tokens = roles, cids, toks
-    replies = m.filter(pl.col("is_output")).group_by("req").agg(pl.col("cid").last())  # the last output row's
-    for req, cid in zip(replies["req"].to_list(), replies["cid"].to_list(), strict=True):
-        out[req - 1].reply = cid
-    return out
+        if tokens:
+            for req, roles, cids, toks in zip(*(inputs[c].to_list() for c in cols), strict=True):
+                cur = out[req - 1 - lo]
+                cur.roles, cur.cids, cur.tokens = roles, cids, toks
+        else:
+            for req, roles, cids in zip(*(inputs[c].to_list() for c in cols), strict=True):
+                cur = out[req - 1 - lo]
+                cur.roles, cur.cids = roles, cids
+        replies = part.filter(pl.col("is_output")).group_by("req").agg(pl.col("cid").last())  # the last output row's
+        for req, cid in zip(replies["req"].to_list(), replies["cid"].to_list(), strict=True):
+            out[req - 1 - lo].reply = cid
+        yield out
 
 
 @gc_paused()
-def reconstruct_threads(seq: Sequence) -> pl.DataFrame:
+def reconstruct_threads(seq: Sequence, keep: bool = True) -> pl.DataFrame:
     """request_id -> thread_id, turn, parent_id, branch, history_messages (how many leading input messages
-    were already sent by the parent request or returned as its reply)."""
+    were already sent by the parent request or returned as its reply). Not `keep`: nothing else in this
+    process walks the requests' lists (`requests_of`), so they are made PARSE_CHUNK requests at a time and let
+    go, not kept whole (~2.3 GB more at the peak of a million calls)."""
     after_reply: dict[int, str] = {}  # chain hash of a request's inputs + its reply -> request
     inputs_end: dict[int, str] = {}  # chain hash of a request's inputs -> request
     info: dict[str, tuple[str, int]] = {}  # request -> (thread, turn)
@@ -110,7 +137,11 @@ def reconstruct_threads(seq: Sequence) -> pl.DataFrame:
     rows: dict[str, list[Any]] = {
         k: [] for k in ("request_id", "thread_id", "turn", "parent_id", "branch", "history_messages")
     }
-    for r in requests_of(seq):
+    if keep or seq._parsed:
+        reqs: Iterable[_Req] = requests_of(seq)
+    else:
+        reqs = (r for part in _parts(seq, PARSE_CHUNK, tokens=False) for r in part)
+    for r in reqs:
         h = hash(("scope", r.scope))
         chain = []
         for role, cid in zip(r.roles, r.cids, strict=True):

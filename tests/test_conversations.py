@@ -9,6 +9,7 @@ import pytest
 
 from analyzer import conversations, tokens
 from analyzer.cli import cli
+from analyzer.store import Store
 from tests.conftest import write_jsonl
 
 SYS = "You are a concise assistant. Answer in one paragraph."
@@ -305,3 +306,35 @@ def test_retrieved_blocks_are_counted_by_a_worker_when_the_pool_runs(store, tmp_
         assert be._procs == []  # the counting worker ended with its answer
     finally:
         be.close()
+
+
+@pytest.mark.parametrize("log", ["traces", "synthetic", "sample_logs"])
+def test_threads_rebuilt_a_chunk_at_a_time_are_the_threads_of_the_kept_lists(log, tmp_path, monkeypatch):
+    """Without `keep`, the requests' lists are made PARSE_CHUNK requests at a time and let go: the threads are
+    the same, with chunk edges inside threads and branches (a chunk of 7 requests), and nothing is kept. Messages
+    not in req order (a frame cut elsewhere) are parsed whole, as before."""
+    from tests.test_build import _logs
+
+    paths = _logs(tmp_path).get(log)
+    if not paths:
+        pytest.skip("../shared/traces is not beside the repository")
+    store = Store(None)
+    store.ingest([str(p) for p in paths])
+    seq = conversations.load_sequence(store.con)
+    kept = conversations.reconstruct_threads(seq)
+    assert seq._parsed and kept.height == seq.requests.height
+    monkeypatch.setattr(conversations, "PARSE_CHUNK", 7)
+    fresh = conversations.Sequence(seq.requests, seq.messages)
+    chunked = conversations.reconstruct_threads(fresh, keep=False)
+    assert not fresh._parsed
+    assert chunked.equals(kept)
+    assert kept["parent_id"].drop_nulls().len() > 0  # threads that cross chunk edges
+    # the lists themselves, chunk by chunk, are those of requests_of (the replies, roles and ids too)
+    parts = [r for part in conversations._parts(fresh, 7, tokens=False) for r in part]
+    assert [(r.request_id, r.roles, r.cids, r.reply) for r in parts] == [
+        (r.request_id, r.roles, r.cids, r.reply) for r in seq._parsed
+    ]
+    backwards = seq.messages.reverse()
+    assert not backwards["req"].is_sorted()
+    whole = conversations.reconstruct_threads(conversations.Sequence(seq.requests, backwards))
+    assert conversations.reconstruct_threads(conversations.Sequence(seq.requests, backwards), keep=False).equals(whole)

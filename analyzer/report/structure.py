@@ -23,6 +23,7 @@ from analyzer.prices import Catalogue, price_one
 from analyzer.progress import stage
 from analyzer.redact import excerpt, excerpt_of
 from analyzer.report.schema import round_usd
+from analyzer.savings.partitioned import has_workers
 from analyzer.savings.routing import Rule
 from analyzer.savings.run import start_estimates, start_replays
 from analyzer.store import Store
@@ -53,7 +54,8 @@ def structure(
     pending = None
     try:
         stage("threads")
-        threads = conversations.reconstruct_threads(seq)
+        # with workers, the replays most likely cut bins of their own (a small traffic parses its lists again)
+        threads = conversations.reconstruct_threads(seq, keep=not has_workers(backend))
         if threads.height:
             store.write_threads(threads)
         system_prompts = queries.run(con, "system_prompts", since=since, until=until)
