@@ -393,22 +393,28 @@ def reuse_summary(
 
 
 def top_prefixes(
-    reqs: list[PrefixRequest], attrs: pl.DataFrame, limit: int = 20, nodes: pl.DataFrame | None = None
+    reqs: list[PrefixRequest],
+    attrs: pl.DataFrame,
+    limit: int = 20,
+    nodes: pl.DataFrame | None = None,
+    keys: pl.DataFrame | None = None,
 ) -> list[dict[str, object]]:
     """The shared prefixes worth caching: nodes reached by at least two requests and closed (no extension is
     shared by as many), ranked by tokens x (requests - 1), with users, threads, spend and reuse gaps.
 
     attrs: request_id, scope, thread_id, input_cost_per_token (USD per counted input token, null if unpriced),
-    cache_read_tokens (as reported) and scale (reported input tokens per counted token). `nodes`: the requests'
-    `node_frame`, when the caller has it.
+    cache_read_tokens (as reported) and scale (reported input tokens per counted token). `nodes` and `keys`: the
+    requests' `node_frame` and `request_keys`, when the caller has them (`reqs` is then not read: its chains may
+    be gone).
     """
-    if not reqs:
-        return []
     if nodes is None:
         nodes = node_frame(reqs)
+    if keys is None:
+        keys = request_keys(reqs)
+    if nodes.is_empty():
+        return []
     # joined on the request's place, with its scope and thread as numbers (the same distinct counts, a null
     # counting as one value, as the strings): ~60 B a node row where the strings took ~150
-    keys = request_keys(reqs)
     by_k = keys.join(attrs.with_columns(pl.col("scope", "thread_id").rank("dense")), on="request_id", how="inner").drop(
         "request_id"
     )
@@ -423,7 +429,6 @@ def top_prefixes(
             pl.col("depth").first().alias("messages"),
             pl.col("k").first().alias("example"),
             (pl.col("tokens") * pl.col("input_cost_per_token")).sum().alias("spend_usd"),
-            pl.col("ts").sort().diff().drop_nulls().alias("gaps"),
             # as logged: requests whose reported cache reads covered (90% of) this prefix
             (pl.col("cache_read_tokens").fill_null(0) >= 0.9 * pl.col("tokens") * pl.col("scale").fill_null(1.0))
             .sum()
@@ -437,11 +442,22 @@ def top_prefixes(
         .group_by("parent")
         .agg(pl.col("n").max().alias("max_child"))
     )
-    closed = (
+    top = (
         stats.join(child_max, left_on="node", right_on="parent", how="left")
         .filter(pl.col("max_child").is_null() | (pl.col("max_child") < pl.col("requests")))
+        .with_columns(reusable_tokens=pl.col("tokens") * (pl.col("requests") - 1))
+        .sort("reusable_tokens", "node", descending=[True, False])
+        .head(limit)
+    )
+    # the reuse gaps of the top prefixes alone (the ranking does not read them): not a list per node of the log
+    gaps = (
+        f.join(top.select("node"), on="node", how="semi")
+        .group_by("node")
+        .agg(pl.col("ts").sort().diff().drop_nulls().alias("gaps"))
+    )
+    closed = (
+        top.join(gaps, on="node", how="left", maintain_order="left")
         .with_columns(
-            reusable_tokens=pl.col("tokens") * (pl.col("requests") - 1),
             median_gap_s=pl.col("gaps").list.median(),
             within_5m=pl.col("gaps").list.eval((pl.element() <= TTL_S["5m"]).mean()).list.first(),
             within_1h=pl.col("gaps").list.eval((pl.element() <= TTL_S["1h"]).mean()).list.first(),
@@ -456,8 +472,6 @@ def top_prefixes(
             .round(0)
             .cast(pl.Int64),
         )
-        .sort("reusable_tokens", "node", descending=[True, False])
-        .head(limit)
         .join(
             keys.rename({"k": "example", "request_id": "example_request_id"}),
             on="example",

@@ -225,3 +225,53 @@ def test_reuse_gap_histogram_agrees_with_the_ttl_replays(seed, gap):
     for ttl in (300, 3600):
         within = sum(b["tokens"] for b in buckets if b["to_s"] is not None and b["to_s"] <= ttl)
         assert within == replay(reqs, ttl=ttl)[0]
+
+
+@pytest.mark.parametrize("log", ["traces", "synthetic"])
+def test_top_prefixes_counted_by_hand_from_the_chains(log, tmp_path):
+    """Each top prefix's requests, users, threads, example request and reuse gaps, counted in Python from the
+    requests' chains: the gaps are found for the top prefixes alone, the rows joined on the request's place."""
+    import statistics
+
+    from analyzer import conversations
+    from analyzer.store import Store
+    from tests.test_build import _logs
+
+    paths = _logs(tmp_path).get(log)
+    if not paths:
+        pytest.skip("../shared/traces is not beside the repository")
+    store = Store(None)
+    store.ingest([str(p) for p in paths])
+    seq = conversations.load_sequence(store.con)
+    threads = conversations.reconstruct_threads(seq)
+    reqs = prefixes.message_prefix_requests(seq)
+    scope_of = dict(zip(seq.requests["request_id"].to_list(), seq.requests["scope"].to_list(), strict=True))
+    thread_of = dict(zip(threads["request_id"].to_list(), threads["thread_id"].to_list(), strict=True))
+    attrs = pl.DataFrame(
+        {
+            "request_id": list(scope_of),
+            "scope": [scope_of[r] or "" for r in scope_of],
+            "thread_id": [thread_of.get(r) for r in scope_of],
+            "cache_read_tokens": [0] * len(scope_of),
+            "input_cost_per_token": [1e-6] * len(scope_of),
+            "scale": [1.0] * len(scope_of),
+        },
+        schema_overrides={"thread_id": pl.String, "cache_read_tokens": pl.Int64},
+    )
+    top = prefixes.top_prefixes(reqs, attrs, limit=5)
+    assert top
+    uses: dict[int, list] = {}
+    for r in reqs:
+        for node in r.nodes:
+            uses.setdefault(node, []).append(r)
+    for p in top:
+        (node,) = [n for n in uses if f"{n & 0xFFFFFFFFFFFF:012x}" == p["prefix"]]
+        rs = uses[node]
+        users = {scope_of[r.request_id] or "" for r in rs}
+        ts = sorted(r.ts for r in rs)
+        gaps = [b - a for a, b in zip(ts, ts[1:], strict=False)]
+        assert p["requests"] == len(rs) and p["users"] == len(users)
+        assert p["threads"] == len({thread_of.get(r.request_id) for r in rs})
+        assert p["example_request_id"] == rs[0].request_id
+        assert p["median_gap_s"] == pytest.approx(statistics.median(gaps))
+        assert p["reuses_within_5m"] == pytest.approx(sum(g <= 300 for g in gaps) / len(gaps))

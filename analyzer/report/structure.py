@@ -86,6 +86,12 @@ def structure(
     reuse = prefixes.reuse_summary(
         {"messages": message_reqs, "block_traces": block_reqs}, cache_capacity, {"messages": message_nodes}
     )
+    # The prefix chains (a Python int per message, ~0.7 GB at a million calls) are not read again: the prefix
+    # tables use their rows and request keys, and the replays build chains of their own. They go before the
+    # prefix tables' joins, which set this process's peak.
+    message_keys = prefixes.request_keys(message_reqs)
+    del message_reqs, block_reqs
+    seq._chains.clear()
     counted = (
         seq.messages.filter(~pl.col("is_output"))
         .group_by("req")
@@ -115,11 +121,8 @@ def structure(
         )
     )
     stage("prefix tables")
-    prefix_tables = _prefix_tables(con, message_reqs, message_nodes, attrs, groups, cat, show_text)
-    # The prefix chains (a Python int per message, ~2 KB a request) are not needed by the replays, which build
-    # their own: let them go before waiting for the replays.
-    del message_reqs, message_nodes
-    seq._chains.clear()
+    prefix_tables = _prefix_tables(con, message_keys, message_nodes, attrs, groups, cat, show_text)
+    del message_nodes, message_keys  # not held while waiting for the replays
     stage("savings replays")
     return {
         "conversations": convo,
@@ -156,7 +159,7 @@ def volatile_split(con: Any, groups: list[dict[str, Any]]) -> dict[int, tuple[in
 
 def _prefix_tables(
     con: Any,
-    reqs: Any,
+    keys: pl.DataFrame,
     nodes: pl.DataFrame,
     attrs: pl.DataFrame,
     groups: list[dict[str, Any]],
@@ -167,7 +170,7 @@ def _prefix_tables(
     starts with a volatile system prompt marked with that prompt's span (why its variants do not share a cache
     entry)."""
     volatile = _volatile([dict(g) for g in groups], cat, show_text)
-    top = _with_excerpts(con, prefixes.top_prefixes(reqs, attrs, nodes=nodes), show_text)
+    top = _with_excerpts(con, prefixes.top_prefixes([], attrs, nodes=nodes, keys=keys), show_text)
     span = {}
     for v in volatile:
         for cid in v.pop("content_ids"):
