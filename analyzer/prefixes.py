@@ -93,6 +93,9 @@ class PrefixChain:
         return h
 
 
+CHAIN_CHUNK = 50_000  # requests whose added messages become Python lists at a time (`_chains`)
+
+
 @gc_paused()
 def _chains(seq: Sequence) -> list[PrefixRequest]:
     """Each request's chain, as `PrefixChain` builds it (the nodes are the simulator's: test_prefix_chain.py).
@@ -163,28 +166,33 @@ def _chains(seq: Sequence) -> list[PrefixRequest]:
         .join(per.select("req", "prev", "done", "same_sizes"), on="req", how="left")
     )
     ids, times, models = r["request_id"].to_list(), r["ts"].to_list(), r["model"].to_list()
-    built: dict[int, tuple[list[int], list[int], int]] = {}  # req -> its nodes, sizes and sys_end
+    chain_of: list[PrefixRequest | None] = [None] * (r.height + 1)  # req -> its chain, for the later requests
     out: list[PrefixRequest] = []
-    cols = [added[c].to_list() for c in ("req", "prev", "done", "same_sizes", "roles", "cids", "sizes", "bps")]
-    for req, prev, done, same_sizes, roles, cids, sizes, bps in zip(*cols, strict=True):
-        if prev is not None:  # the shared part: the earlier request's nodes, sizes and leading system run
-            p_nodes, p_sizes, p_sys = built[prev]
-            nodes, sizes = p_nodes[:done], p_sizes[:same_sizes] + sizes
-            sys_end = min(p_sys, done - 1)
-        else:  # nothing shared (done is 0)
-            nodes, sys_end = [], -1
-        h = nodes[-1] if nodes else chain_seed(models[req - 1])
-        for rid, cid in zip(roles, cids, strict=True):
-            h = hash((h, rid, cid))
-            nodes.append(h)
-        if sys_end == done - 1:  # every shared message is system: the run may go on into what this one adds
-            for role in roles:
-                if role not in system:
-                    break
-                sys_end += 1
-        built[req] = (nodes, sizes, sys_end)
-        ts = times[req - 1]
-        out.append(PrefixRequest(ids[req - 1], ts.timestamp() if ts is not None else 0.0, nodes, sizes, sys_end, bps))
+    names = ("req", "prev", "done", "same_sizes", "roles", "cids", "sizes", "bps")
+    for lo in range(0, added.height, CHAIN_CHUNK):  # a slice's lists at a time, not every request's at once
+        part = added.slice(lo, CHAIN_CHUNK)
+        for req, prev, done, same_sizes, roles, cids, sizes, bps in zip(
+            *(part[c].to_list() for c in names), strict=True
+        ):
+            if prev is not None:  # the shared part: the earlier request's nodes, sizes and leading system run
+                p = cast(PrefixRequest, chain_of[prev])
+                nodes, sizes = p.nodes[:done], p.sizes[:same_sizes] + sizes
+                sys_end = min(p.sys_end, done - 1)
+            else:  # nothing shared (done is 0)
+                nodes, sys_end = [], -1
+            h = nodes[-1] if nodes else chain_seed(models[req - 1])
+            for rid, cid in zip(roles, cids, strict=True):
+                h = hash((h, rid, cid))
+                nodes.append(h)
+            if sys_end == done - 1:  # every shared message is system: the run may go on into what this one adds
+                for role in roles:
+                    if role not in system:
+                        break
+                    sys_end += 1
+            ts = times[req - 1]
+            chain = PrefixRequest(ids[req - 1], ts.timestamp() if ts is not None else 0.0, nodes, sizes, sys_end, bps)
+            chain_of[req] = chain
+            out.append(chain)
     return out
 
 

@@ -275,3 +275,28 @@ def test_top_prefixes_counted_by_hand_from_the_chains(log, tmp_path):
         assert p["example_request_id"] == rs[0].request_id
         assert p["median_gap_s"] == pytest.approx(statistics.median(gaps))
         assert p["reuses_within_5m"] == pytest.approx(sum(g <= 300 for g in gaps) / len(gaps))
+
+
+@pytest.mark.parametrize("log", ["traces", "synthetic", "sample_logs"])
+def test_chains_made_a_slice_at_a_time_are_the_chains_made_at_once(log, tmp_path, monkeypatch):
+    """The requests' added messages become Python lists CHAIN_CHUNK requests at a time: with slices of 3, every
+    chain (its nodes, sizes, system run and breakpoints) is the one made from one slice, and chains that share
+    an earlier request's nodes across a slice edge still do."""
+    from analyzer import conversations
+    from analyzer.store import Store
+    from tests.test_build import _logs
+
+    paths = _logs(tmp_path).get(log)
+    if not paths:
+        pytest.skip("../shared/traces is not beside the repository")
+    store = Store(None)
+    store.ingest([str(p) for p in paths])
+    seq = conversations.load_sequence(store.con)
+    monkeypatch.setattr(prefixes, "CHAIN_CHUNK", 10**9)
+    whole = prefixes._chains(seq)
+    monkeypatch.setattr(prefixes, "CHAIN_CHUNK", 3)
+    sliced = prefixes._chains(seq)
+    assert len(whole) > 3
+    assert sliced == whole
+    shared = sum(1 for a, b in zip(sliced, sliced[1:], strict=False) if b.nodes[:1] and a.nodes[:1] == b.nodes[:1])
+    assert shared > 0
