@@ -252,15 +252,18 @@ def segment_tokens(seq: Sequence, threads: pl.DataFrame, retrieved: pl.DataFrame
     """Per request, counted input tokens by segment: system (system prompt and tool definitions), history
     (messages re-sent from earlier turns), user (new user text), tool_results, retrieved (RAG-like injected
     documents: blocks found by `retrieved_blocks`, or whole long user messages repeated across threads)."""
-    inputs = (
-        seq.messages.filter(~pl.col("is_output"))
-        .join(seq.requests.select("req", "request_id"), on="req", how="left")
-        .join(threads.select("request_id", "thread_id", "history_messages"), on="request_id", how="left")
+    # each message row joined on its request's number, with its thread as a number (the same distinct counts,
+    # a null counting as one value): no id strings on the 7.7M input rows of a million calls
+    per_req = seq.requests.select("req", "request_id").join(
+        threads.select("request_id", "thread_id", "history_messages"), on="request_id", how="left"
+    )
+    inputs = seq.messages.filter(~pl.col("is_output")).join(
+        per_req.select("req", "history_messages", thread=pl.col("thread_id").rank("dense")), on="req", how="left"
     )
     rag = (
         inputs.filter((pl.col("role") == "user") & (pl.col("tokens") >= RAG_MIN_TOKENS))
         .group_by("cid")
-        .agg(pl.col("thread_id").n_unique().alias("threads"))
+        .agg(pl.col("thread").n_unique().alias("threads"))
         .filter(pl.col("threads") >= RAG_MIN_THREADS)
         .select("cid", retrieved=pl.lit(True))
     )
@@ -286,17 +289,18 @@ def segment_tokens(seq: Sequence, threads: pl.DataFrame, retrieved: pl.DataFrame
         )
         seg = pl.concat(
             [
-                seg.select("request_id", "segment", tokens=pl.col("tokens") - pl.col("ret")),
-                seg.filter(pl.col("ret") > 0).select("request_id", segment=pl.lit("retrieved"), tokens=pl.col("ret")),
+                seg.select("req", "segment", tokens=pl.col("tokens") - pl.col("ret")),
+                seg.filter(pl.col("ret") > 0).select("req", segment=pl.lit("retrieved"), tokens=pl.col("ret")),
             ]
         )
     # position counts tools/system too; history_messages counts input messages: both index the same list.
     return (
-        seg.group_by("request_id", "segment")
+        seg.group_by("req", "segment")
         .agg(pl.col("tokens").sum().alias("tokens"))
-        .pivot(on="segment", index="request_id", values="tokens")
+        .pivot(on="segment", index="req", values="tokens")
         .fill_null(0)
         .with_columns([pl.lit(0).alias(s) for s in SEGMENTS if s not in seg["segment"].unique().to_list()])
+        .join(per_req.select("req", "request_id"), on="req", how="left")
         .select("request_id", *SEGMENTS)
     )
 
