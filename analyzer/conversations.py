@@ -216,16 +216,20 @@ def retrieved_blocks(
     texts = queries.run(con, "block_candidates", min_tokens=64)
     if texts.is_empty():
         return pl.DataFrame(schema={"cid": pl.Int64, "retrieved_tokens": pl.Int64})
+    thread_of = (  # each request's thread as a number: only how many threads a block is in is read
+        seq.requests.select("req", "request_id")
+        .join(threads.select("request_id", "thread_id"), on="request_id")
+        .select("req", thread_id=pl.col("thread_id").rank("dense"))
+    )
     where = (
         seq.messages.filter(~pl.col("is_output") & pl.col("role").is_in(["user", "system"]))
-        .join(seq.requests.select("req", "request_id"), on="req")
-        .join(threads.select("request_id", "thread_id"), on="request_id")
+        .join(thread_of, on="req")
         .group_by("cid")
         .agg(pl.col("thread_id").unique())
     )
     texts = texts.join(where, on="cid", how="inner")
     block_contents: dict[int, set[int]] = {}
-    block_threads: dict[int, set[str]] = {}
+    block_threads: dict[int, set[int]] = {}
     block_text: dict[int, str] = {}
     content_blocks: dict[int, list[int]] = {}
     for cid, text, thread_ids in texts.iter_rows():
