@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+from array import array
 from collections import OrderedDict
+from collections.abc import Iterator
 from collections.abc import Sequence as Seq
 from dataclasses import dataclass, field
 from typing import Any, cast
 
 import polars as pl
+import pyarrow as pa
 
 from analyzer import tokens
 from analyzer.conversations import Sequence, once
@@ -98,17 +101,21 @@ CHAIN_CHUNK = 50_000  # requests whose added messages become Python lists at a t
 
 @gc_paused()
 def _chains(seq: Sequence) -> list[PrefixRequest]:
-    """Each request's chain, as `PrefixChain` builds it (the nodes are the simulator's: test_prefix_chain.py).
-    A request that re-sends what the last request with its model and first two messages sent, plus more (a turn
-    of a conversation, an agent's step), takes that request's nodes for the shared part and hashes only the
-    rest. How much each request shares is found in columns, so only what it adds becomes Python objects (the
-    shared part's nodes and sizes are the earlier request's own): on the real agent traces, 15,849 of 718,913 input
-    messages."""
+    return list(_walk(seq))
+
+
+def _walk(seq: Sequence) -> Iterator[PrefixRequest]:
+    """Each request's chain, in req order, as `PrefixChain` builds it (the nodes are the simulator's:
+    test_prefix_chain.py). A request that re-sends what the last request with its model and first two messages
+    sent, plus more (a turn of a conversation, an agent's step), takes that request's nodes for the shared part
+    and hashes only the rest. How much each request shares is found in columns, so only what it adds becomes
+    Python objects (the shared part's nodes and sizes are the earlier request's own): on the real agent traces,
+    15,849 of 718,913 input messages. Run it under `gc_paused` (a generator's own pause would end at once)."""
     r = seq.requests
     framing = tokens.TOKENS_PER_MESSAGE
     inputs = seq.messages.filter(~pl.col("is_output"))
     if not inputs.height:
-        return []
+        return
     role_ids = {role: _role_id(role) for role in inputs["role"].fill_null("").unique().to_list()}
     system = {role_ids[role] for role in role_ids if role in SYSTEM_ROLES}
     rows = (
@@ -180,7 +187,6 @@ def _chains(seq: Sequence) -> list[PrefixRequest]:
     )
     ids, times, models = r["request_id"].to_list(), r["ts"].to_list(), r["model"].to_list()
     chain_of: list[PrefixRequest | None] = [None] * (r.height + 1)  # req -> its chain, for the later requests
-    out: list[PrefixRequest] = []
     names = ("req", "prev", "done", "same_sizes", "roles", "cids", "sizes", "bps")
     for lo in range(0, added.height, CHAIN_CHUNK):  # a slice's lists at a time, not every request's at once
         part = added.slice(lo, CHAIN_CHUNK)
@@ -188,7 +194,10 @@ def _chains(seq: Sequence) -> list[PrefixRequest]:
             *(part[c].to_list() for c in names), strict=True
         ):
             if prev is not None:  # the shared part: the earlier request's nodes, sizes and leading system run
+                # (the request before it with its key: each request is the one before at most one other, so
+                # it is let go here, and a walk that keeps no chain holds one per key, not one per request)
                 p = cast(PrefixRequest, chain_of[prev])
+                chain_of[prev] = None
                 nodes, sizes = p.nodes[:done], p.sizes[:same_sizes] + sizes
                 sys_end = min(p.sys_end, done - 1)
             else:  # nothing shared (done is 0)
@@ -205,8 +214,7 @@ def _chains(seq: Sequence) -> list[PrefixRequest]:
             ts = times[req - 1]
             chain = PrefixRequest(ids[req - 1], ts.timestamp() if ts is not None else 0.0, nodes, sizes, sys_end, bps)
             chain_of[req] = chain
-            out.append(chain)
-    return out
+            yield chain
 
 
 def common_length(*pairs: tuple[Seq[Any], Seq[Any]]) -> int:
@@ -302,15 +310,20 @@ def node_frame(reqs: list[PrefixRequest]) -> pl.DataFrame:
     ts, node, parent (the node before it; 0 at the root), depth (1 at the root), size and tokens (cumulative).
     No request id per row (~45 B each, 6.6M rows at a million calls): `request_keys` maps ids to k."""
     reqs = [r for r in reqs if r.nodes]
-    lens = pl.Series([len(r.nodes) for r in reqs], dtype=pl.Int64)
+    return _node_rows(
+        [r.ts for r in reqs],
+        [len(r.nodes) for r in reqs],
+        pl.Series(list(itertools.chain.from_iterable(r.nodes for r in reqs)), dtype=pl.Int64),
+        pl.Series(list(itertools.chain.from_iterable(r.sizes for r in reqs)), dtype=pl.Int64),
+    )
+
+
+def _node_rows(ts: Seq[float], lens: Seq[int], nodes: pl.Series, sizes: pl.Series) -> pl.DataFrame:
     heads = pl.DataFrame(
-        {"k": pl.int_range(len(reqs), dtype=pl.Int32, eager=True), "ts": [r.ts for r in reqs], "n": lens},
+        {"k": pl.int_range(len(lens), dtype=pl.Int32, eager=True), "ts": ts, "n": lens},
         schema={"k": pl.Int32, "ts": pl.Float64, "n": pl.Int64},
     )
-    f = heads.select(pl.col("k", "ts").repeat_by("n").explode()).with_columns(
-        node=pl.Series(list(itertools.chain.from_iterable(r.nodes for r in reqs)), dtype=pl.Int64),
-        size=pl.Series(list(itertools.chain.from_iterable(r.sizes for r in reqs)), dtype=pl.Int64),
-    )
+    f = heads.select(pl.col("k", "ts").repeat_by("n").explode()).with_columns(node=nodes, size=sizes)
     return f.with_columns(
         parent=pl.col("node").shift(1, fill_value=0).over("k"),
         depth=(pl.int_range(pl.len()).over("k") + 1).cast(pl.Int32),
@@ -318,9 +331,38 @@ def node_frame(reqs: list[PrefixRequest]) -> pl.DataFrame:
     )
 
 
+@gc_paused()
+def message_nodes(seq: Sequence) -> tuple[pl.DataFrame, pl.DataFrame, int]:
+    """The `node_frame` and `request_keys` of `message_prefix_requests(seq)`, and how many requests it has,
+    made while the chains are walked, without keeping them: a million calls' chains took ~1.6 GB as Python
+    objects, where their nodes and sizes as flat arrays take ~0.1 GB. From the kept chains when there are."""
+    if seq._chains:
+        return node_frame(seq._chains), request_keys(seq._chains), len(seq._chains)
+    ids: list[str] = []
+    ts, lens, nodes, sizes = array("d"), array("q"), array("q"), array("q")
+    n = 0
+    for c in _walk(seq):
+        n += 1
+        if c.nodes:
+            ids.append(c.request_id)
+            ts.append(c.ts)
+            lens.append(len(c.nodes))
+            nodes.extend(c.nodes)
+            sizes.extend(c.sizes)
+    return _node_rows(ts, lens, _int64(nodes), _int64(sizes)), _keys(ids), n
+
+
+def _int64(values: array[int]) -> pl.Series:
+    """A flat array of 64-bit integers as a Series, without a Python int per value on the way."""
+    return cast(pl.Series, pl.from_arrow(pa.Array.from_buffers(pa.int64(), len(values), [None, pa.py_buffer(values)])))
+
+
 def request_keys(reqs: list[PrefixRequest]) -> pl.DataFrame:
     """request_id -> k, the request's place in `node_frame`."""
-    ids = [r.request_id for r in reqs if r.nodes]
+    return _keys([r.request_id for r in reqs if r.nodes])
+
+
+def _keys(ids: list[str]) -> pl.DataFrame:
     return pl.DataFrame(
         {"request_id": ids, "k": pl.int_range(len(ids), dtype=pl.Int32, eager=True)},
         schema={"request_id": pl.String, "k": pl.Int32},
@@ -373,14 +415,17 @@ def reuse_summary(
     populations: dict[str, list[PrefixRequest]],
     capacity: int | None = None,
     frames: dict[str, pl.DataFrame] | None = None,
+    counts: dict[str, int] | None = None,
 ) -> dict[str, object]:
     """The `prefix_reuse` block: ideal hit ratios with no expiry, per TTL, and under a capacity.
 
     Populations (message logs, block-hash traces) are replayed apart: they share no prefix and do not share a
     clock (traces count from their own start). The overall ratios add their hit and input tokens; under a
     capacity each population is given the whole capacity. `frames`: a population's `node_frame`, when the caller
-    has it.
+    has it; `counts`: its number of requests, when the caller has its frame but not its list (`message_nodes`:
+    only a replay under a capacity needs the list).
     """
+    n = {pop: (counts or {}).get(pop, len(reqs)) for pop, reqs in populations.items()}
     names = ["ideal", *(f"ttl_{n}" for n in TTL_S)] + (["capacity"] if capacity is not None else [])
     by_source: dict[str, dict[str, object]] = {}
     sums = dict.fromkeys(names, 0)
@@ -394,13 +439,13 @@ def reuse_summary(
         hits = {"ideal": sum(served), **{f"ttl_{n}": _within(served, t) for n, t in TTL_S.items()}}
         if capacity is not None:
             hits["capacity"] = replay(reqs, capacity=capacity)[0]
-        entry: dict[str, object] = {"requests": len(reqs), "input_tokens": total}
+        entry: dict[str, object] = {"requests": n[pop], "input_tokens": total}
         for name in names:
             sums[name] += hits[name]
             entry[f"{name}_hit_ratio"] = round(hits[name] / total, 6) if total else None
         by_source[pop] = entry
     out: dict[str, object] = {
-        "requests": sum(len(r) for r in populations.values()),
+        "requests": sum(n.values()),
         "input_tokens": input_tokens,
         "ideal_hit_tokens": sums["ideal"],
     }

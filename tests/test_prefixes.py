@@ -300,3 +300,28 @@ def test_chains_made_a_slice_at_a_time_are_the_chains_made_at_once(log, tmp_path
     assert sliced == whole
     shared = sum(1 for a, b in zip(sliced, sliced[1:], strict=False) if b.nodes[:1] and a.nodes[:1] == b.nodes[:1])
     assert shared > 0
+
+
+@pytest.mark.parametrize("log", ["traces", "synthetic", "sample_logs"])
+def test_node_rows_made_while_walking_the_chains_are_those_of_the_kept_chains(log, tmp_path):
+    """`message_nodes` makes the node rows, request keys and count as it walks the chains, keeping none (the
+    sequence's memo stays empty): the same frames as from the kept list, and the same reuse block."""
+    from analyzer import conversations
+    from analyzer.store import Store
+    from tests.test_build import _logs
+
+    paths = _logs(tmp_path).get(log)
+    if not paths:
+        pytest.skip("../shared/traces is not beside the repository")
+    store = Store(None)
+    store.ingest([str(p) for p in paths])
+    seq = conversations.load_sequence(store.con)
+    walked = conversations.Sequence(seq.requests, seq.messages)
+    nodes, keys, n = prefixes.message_nodes(walked)
+    assert not walked._chains
+    reqs = prefixes.message_prefix_requests(seq)
+    assert n == len(reqs) and nodes.height == sum(len(r.nodes) for r in reqs) > 0
+    assert nodes.equals(prefixes.node_frame(reqs)) and keys.equals(prefixes.request_keys(reqs))
+    assert prefixes.reuse_summary({"messages": []}, None, {"messages": nodes}, {"messages": n}) == (
+        prefixes.reuse_summary({"messages": reqs})
+    )

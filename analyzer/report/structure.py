@@ -80,16 +80,22 @@ def structure(
     retrieved = conversations.retrieved_blocks(con, seq, threads, token_counter(backend))
     convo = conversations.summarise(priced, seq, threads, windows, retrieved)
     stage("prefix reuse")
-    message_reqs = prefixes.message_prefix_requests(seq)
-    message_nodes = prefixes.node_frame(message_reqs)  # the reuse gaps' and the top prefixes' rows
+    # The reuse gaps and the top prefixes read the chains' rows (`node_frame`) and request keys; only a replay
+    # under a capacity walks the chains themselves. Without one they are not kept (~1.6 GB of Python objects at
+    # a million calls), and the replays build chains of their own.
+    message_reqs = prefixes.message_prefix_requests(seq) if cache_capacity is not None else []
+    if message_reqs:
+        message_nodes, message_keys = prefixes.node_frame(message_reqs), prefixes.request_keys(message_reqs)
+        n_message = len(message_reqs)
+    else:
+        message_nodes, message_keys, n_message = prefixes.message_nodes(seq)
     block_reqs = prefixes.block_prefix_requests(queries.run(con, "block_sequence", since=since, until=until))
     reuse = prefixes.reuse_summary(
-        {"messages": message_reqs, "block_traces": block_reqs}, cache_capacity, {"messages": message_nodes}
+        {"messages": message_reqs, "block_traces": block_reqs},
+        cache_capacity,
+        {"messages": message_nodes},
+        {"messages": n_message},
     )
-    # The prefix chains (a Python int per message, ~0.7 GB at a million calls) are not read again: the prefix
-    # tables use their rows and request keys, and the replays build chains of their own. They go before the
-    # prefix tables' joins, which set this process's peak.
-    message_keys = prefixes.request_keys(message_reqs)
     del message_reqs, block_reqs
     seq._chains.clear()
     counted = (
