@@ -261,8 +261,17 @@ def segment_tokens(seq: Sequence, threads: pl.DataFrame, retrieved: pl.DataFrame
     per_req = seq.requests.select("req", "request_id").join(
         threads.select("request_id", "thread_id", "history_messages"), on="request_id", how="left"
     )
-    inputs = seq.messages.filter(~pl.col("is_output")).join(
-        per_req.select("req", "history_messages", thread=pl.col("thread_id").rank("dense")), on="req", how="left"
+    # one lazy query, collected once it is down to a row per request and segment: the input rows of a million
+    # calls (7.7M) are not held in several joined copies, each with every column of the messages
+    inputs = (
+        seq.messages.lazy()
+        .filter(~pl.col("is_output"))
+        .select("req", "position", "cid", "role", "tokens")
+        .join(
+            per_req.lazy().select("req", "history_messages", thread=pl.col("thread_id").rank("dense")),
+            on="req",
+            how="left",
+        )
     )
     rag = (
         inputs.filter((pl.col("role") == "user") & (pl.col("tokens") >= RAG_MIN_TOKENS))
@@ -271,7 +280,10 @@ def segment_tokens(seq: Sequence, threads: pl.DataFrame, retrieved: pl.DataFrame
         .filter(pl.col("threads") >= RAG_MIN_THREADS)
         .select("cid", retrieved=pl.lit(True))
     )
-    seg = inputs.join(rag, on="cid", how="left").with_columns(
+    seg = inputs.join(rag, on="cid", how="left").select(
+        "req",
+        "cid",
+        "tokens",
         segment=pl.when(pl.col("role").is_in(["system", "tools", "developer"]))
         .then(pl.lit("system"))
         .when(pl.col("position") < pl.col("history_messages"))
@@ -282,11 +294,11 @@ def segment_tokens(seq: Sequence, threads: pl.DataFrame, retrieved: pl.DataFrame
         .then(pl.lit("tool_results"))
         .when(pl.col("role") == "assistant")
         .then(pl.lit("history"))
-        .otherwise(pl.lit("user"))
+        .otherwise(pl.lit("user")),
     )
     if retrieved is not None and retrieved.height:
         # carve retrieved blocks out of new user text and system prompts
-        seg = seg.join(retrieved, on="cid", how="left").with_columns(
+        seg = seg.join(retrieved.lazy(), on="cid", how="left").with_columns(
             ret=pl.when(pl.col("segment").is_in(["user", "system"]))
             .then(pl.min_horizontal(pl.col("retrieved_tokens").fill_null(0), pl.col("tokens")))
             .otherwise(0)
@@ -297,13 +309,12 @@ def segment_tokens(seq: Sequence, threads: pl.DataFrame, retrieved: pl.DataFrame
                 seg.filter(pl.col("ret") > 0).select("req", segment=pl.lit("retrieved"), tokens=pl.col("ret")),
             ]
         )
+    sums = seg.group_by("req", "segment").agg(pl.col("tokens").sum().alias("tokens")).collect()
     # position counts tools/system too; history_messages counts input messages: both index the same list.
     return (
-        seg.group_by("req", "segment")
-        .agg(pl.col("tokens").sum().alias("tokens"))
-        .pivot(on="segment", index="req", values="tokens")
+        sums.pivot(on="segment", index="req", values="tokens")
         .fill_null(0)
-        .with_columns([pl.lit(0).alias(s) for s in SEGMENTS if s not in seg["segment"].unique().to_list()])
+        .with_columns([pl.lit(0).alias(s) for s in SEGMENTS if s not in sums["segment"].unique().to_list()])
         .join(per_req.select("req", "request_id"), on="req", how="left")
         .select("request_id", *SEGMENTS)
     )
