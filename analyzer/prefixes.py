@@ -13,7 +13,6 @@ import hashlib
 import itertools
 from array import array
 from collections import OrderedDict
-from collections.abc import Iterator
 from collections.abc import Sequence as Seq
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -101,10 +100,33 @@ CHAIN_CHUNK = 50_000  # requests whose added messages become Python lists at a t
 
 @gc_paused()
 def _chains(seq: Sequence) -> list[PrefixRequest]:
-    return list(_walk(seq))
+    flat = _walk(seq)
+    if flat is None:
+        return []
+    nodes, sizes, off = flat.nodes, flat.sizes, flat.off
+    return [
+        PrefixRequest(rid, ts, nodes[off[k] : off[k + 1]].tolist(), sizes[off[k] : off[k + 1]].tolist(), sys_end, bps)
+        for k, (rid, ts, sys_end, bps) in enumerate(
+            zip(flat.ids.to_list(), flat.ts, flat.sys_end, flat.bps.to_list(), strict=True)
+        )
+    ]
 
 
-def _walk(seq: Sequence) -> Iterator[PrefixRequest]:
+@dataclass
+class _Flat:
+    """Every request's chain (`_walk`) as flat arrays, in req order: the k-th chain's nodes and sizes are
+    nodes[off[k]:off[k + 1]] and sizes[off[k]:off[k + 1]]; its request id, time, system run and breakpoints."""
+
+    ids: pl.Series
+    ts: array[float]
+    off: array[int]
+    nodes: array[int]
+    sizes: array[int]
+    sys_end: array[int]
+    bps: pl.Series
+
+
+def _walk(seq: Sequence) -> _Flat | None:
     """Each request's chain, in req order, as `PrefixChain` builds it (the nodes are the simulator's:
     test_prefix_chain.py). A request that re-sends what the last request with its model and first two messages
     sent, plus more (a turn of a conversation, an agent's step), takes that request's nodes for the shared part
@@ -115,7 +137,7 @@ def _walk(seq: Sequence) -> Iterator[PrefixRequest]:
     framing = tokens.TOKENS_PER_MESSAGE
     inputs = seq.messages.filter(~pl.col("is_output"))
     if not inputs.height:
-        return
+        return None
     role_ids = {role: _role_id(role) for role in inputs["role"].fill_null("").unique().to_list()}
     system = {role_ids[role] for role in role_ids if role in SYSTEM_ROLES}
     rows = (
@@ -185,36 +207,54 @@ def _walk(seq: Sequence) -> Iterator[PrefixRequest]:
         )
         .join(per.select("req", "prev", "done", "same_sizes"), on="req", how="left")
     )
-    ids, times, models = r["request_id"].to_list(), r["ts"].to_list(), r["model"].to_list()
-    chain_of: list[PrefixRequest | None] = [None] * (r.height + 1)  # req -> its chain, for the later requests
-    names = ("req", "prev", "done", "same_sizes", "roles", "cids", "sizes", "bps")
+    models = r["model"].to_list()
+    # Every chain is written into flat arrays as it is made, and an earlier request's shared part is copied from
+    # them: no Python object per chain or node outlives its step. Chains kept as objects (~1.6 GB at a million
+    # calls), or even only the last one per key, left the interpreter's memory fragmented at that size.
+    first_of: array[int] = array("q", bytes(8 * (r.height + 1)))  # req -> the place of its chain's first node
+    sys_of: array[int] = array("q", bytes(8 * (r.height + 1)))  # req -> its chain's system run
+    nodes: array[int] = array("q")
+    sizes: array[int] = array("q")
+    off: array[int] = array("q", [0])
+    sys_ends: array[int] = array("q")
+    names = ("req", "prev", "done", "same_sizes", "roles", "cids", "sizes")
     for lo in range(0, added.height, CHAIN_CHUNK):  # a slice's lists at a time, not every request's at once
         part = added.slice(lo, CHAIN_CHUNK)
-        for req, prev, done, same_sizes, roles, cids, sizes, bps in zip(
+        for req, prev, done, same_sizes, roles, cids, new_sizes in zip(
             *(part[c].to_list() for c in names), strict=True
         ):
+            first_of[req] = start = len(nodes)
             if prev is not None:  # the shared part: the earlier request's nodes, sizes and leading system run
-                # (the request before it with its key: each request is the one before at most one other, so
-                # it is let go here, and a walk that keeps no chain holds one per key, not one per request)
-                p = cast(PrefixRequest, chain_of[prev])
-                chain_of[prev] = None
-                nodes, sizes = p.nodes[:done], p.sizes[:same_sizes] + sizes
-                sys_end = min(p.sys_end, done - 1)
+                p = first_of[prev]
+                nodes.extend(nodes[p : p + done])
+                sizes.extend(sizes[p : p + same_sizes])
+                sys_end = min(sys_of[prev], done - 1)
             else:  # nothing shared (done is 0)
-                nodes, sys_end = [], -1
-            h = nodes[-1] if nodes else chain_seed(models[req - 1])
+                sys_end = -1
+            h = nodes[-1] if len(nodes) > start else chain_seed(models[req - 1])
             for rid, cid in zip(roles, cids, strict=True):
                 h = hash((h, rid, cid))
                 nodes.append(h)
+            sizes.extend(new_sizes)
             if sys_end == done - 1:  # every shared message is system: the run may go on into what this one adds
                 for role in roles:
                     if role not in system:
                         break
                     sys_end += 1
-            ts = times[req - 1]
-            chain = PrefixRequest(ids[req - 1], ts.timestamp() if ts is not None else 0.0, nodes, sizes, sys_end, bps)
-            chain_of[req] = chain
-            yield chain
+            sys_of[req] = sys_end
+            sys_ends.append(sys_end)
+            off.append(len(nodes))
+    which = added["req"] - 1
+    times = r["ts"].gather(which)
+    return _Flat(
+        ids=r["request_id"].gather(which),
+        ts=array("d", [t.timestamp() if t is not None else 0.0 for t in times.to_list()]),
+        off=off,
+        nodes=nodes,
+        sizes=sizes,
+        sys_end=sys_ends,
+        bps=added["bps"],
+    )
 
 
 def common_length(*pairs: tuple[Seq[Any], Seq[Any]]) -> int:
@@ -334,22 +374,20 @@ def _node_rows(ts: Seq[float], lens: Seq[int], nodes: pl.Series, sizes: pl.Serie
 @gc_paused()
 def message_nodes(seq: Sequence) -> tuple[pl.DataFrame, pl.DataFrame, int]:
     """The `node_frame` and `request_keys` of `message_prefix_requests(seq)`, and how many requests it has,
-    made while the chains are walked, without keeping them: a million calls' chains took ~1.6 GB as Python
-    objects, where their nodes and sizes as flat arrays take ~0.1 GB. From the kept chains when there are."""
+    made from the chains as flat arrays (`_walk`) without Python chains: a million calls' chains took ~1.6 GB as
+    Python objects, their nodes and sizes as flat arrays ~0.1 GB. From the kept chains when there are."""
     if seq._chains:
         return node_frame(seq._chains), request_keys(seq._chains), len(seq._chains)
-    ids: list[str] = []
-    ts, lens, nodes, sizes = array("d"), array("q"), array("q"), array("q")
-    n = 0
-    for c in _walk(seq):
-        n += 1
-        if c.nodes:
-            ids.append(c.request_id)
-            ts.append(c.ts)
-            lens.append(len(c.nodes))
-            nodes.extend(c.nodes)
-            sizes.extend(c.sizes)
-    return _node_rows(ts, lens, _int64(nodes), _int64(sizes)), _keys(ids), n
+    flat = _walk(seq)
+    if flat is None:
+        return node_frame([]), _keys([]), 0
+    # every chain has a node (a request is walked for its input messages), as node_frame's rows need
+    lens = array("q", (b - a for a, b in zip(flat.off, flat.off[1:], strict=False)))
+    return (
+        _node_rows(flat.ts, lens, _int64(flat.nodes), _int64(flat.sizes)),
+        _keys(flat.ids.to_list()),
+        len(lens),
+    )
 
 
 def _int64(values: array[int]) -> pl.Series:
