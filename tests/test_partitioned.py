@@ -413,16 +413,19 @@ def ctrl_c(seq):  # Ctrl-C in this process's own stages, after the estimates sta
 
 
 run._estimate_all = slow
-prefixes.message_prefix_requests = ctrl_c
+prefixes.message_nodes = ctrl_c  # the prefix reuse stage, in this process
 from analyzer.cli import main
 sys.argv = ["llmcost", "report", sys.argv[2], "--json", sys.argv[3], "--workers", "2"]
 main()
 """
 
 
-def _stopped_run_leaves_no_bins(tmp_path: Path, script: str) -> None:
-    """`script` (argv: a scratch TMPDIR, a log, the JSON path) stops a 2-worker report with a Ctrl-C: one line,
-    exit 130, no traceback, and no bins' folder left in the scratch folder."""
+def _stopped_run_leaves_no_bins(
+    tmp_path: Path, script: str, code: int = 130, line: str = "llmcost: interrupted"
+) -> None:
+    """`script` (argv: a scratch TMPDIR, a log, the JSON path) stops a 2-worker report with a Ctrl-C (or what
+    `code` and `line` say): one line, that exit code, no traceback, and no bins' folder or scratch database
+    left in the scratch folder."""
     log = tmp_path / "log"
     subprocess.run([sys.executable, str(ROOT / "bench" / "make_log.py"), str(log), "--calls", "2500"], check=True)
     import shutil
@@ -437,9 +440,9 @@ def _stopped_run_leaves_no_bins(tmp_path: Path, script: str) -> None:
             text=True,
             timeout=120,
         )
-        assert (p.returncode, p.stderr.splitlines()[-1:]) == (130, ["llmcost: interrupted"]), p.stderr
+        assert (p.returncode, p.stderr.splitlines()[-1:]) == (code, [line]), p.stderr
         assert "Traceback" not in p.stderr
-        assert list(scratch.glob("llmcost-bins-*")) == []
+        assert list(scratch.glob("llmcost-bins-*")) == list(scratch.glob("llmcost-run-*")) == []
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
@@ -450,6 +453,32 @@ def test_a_run_stopped_while_the_replays_run_leaves_no_bins_behind(tmp_path):
     Ctrl-C test of test_first_screen, on the one-key traces: one bin, copied to two lanes). It is removed when the
     process exits."""
     _stopped_run_leaves_no_bins(tmp_path, STOPPED_WHILE_REPLAYING)
+
+
+TERMINATED_WHILE_REPLAYING = """
+import os, signal, sys, tempfile
+tempfile.tempdir = sys.argv[1]
+from analyzer import prefixes
+from analyzer.savings import partitioned
+partitioned.OFFLOAD_MIN = 0  # the bins go to the workers, through files
+
+
+def term(seq):  # `kill`: SIGTERM in this process's own stages, while the workers replay
+    os.kill(os.getpid(), signal.SIGTERM)
+    raise AssertionError("SIGTERM did not stop the run")
+
+
+prefixes.message_nodes = term
+from analyzer.cli import main
+sys.argv = ["llmcost", "report", sys.argv[2], "--json", sys.argv[3], "--workers", "2"]
+main()
+"""
+
+
+def test_a_run_ended_by_sigterm_stops_as_on_ctrl_c_and_leaves_no_folders(tmp_path):
+    """SIGTERM (`kill`, a CI timeout) ended the process at once, leaving its scratch database and bins' folders
+    in the temporary folder; it now ends the run as a Ctrl-C does, with one line and the shell's code 143."""
+    _stopped_run_leaves_no_bins(tmp_path, TERMINATED_WHILE_REPLAYING, 143, "llmcost: terminated")
 
 
 CLOSED_BY_THE_REPLAYS_THREAD_AT_EXIT = """
@@ -480,7 +509,7 @@ def ctrl_c(seq):
 
 partitioned.PartitionedEngine.set_threads = gone
 shutil.rmtree = slow_rmtree
-prefixes.message_prefix_requests = ctrl_c
+prefixes.message_nodes = ctrl_c  # the prefix reuse stage, in this process
 from analyzer.cli import main
 sys.argv = ["llmcost", "report", sys.argv[2], "--json", sys.argv[3], "--workers", "2"]
 main()

@@ -111,7 +111,21 @@ def _after_interrupt(e: BaseException) -> bool:
     return False
 
 
+TERMINATED = threading.Event()  # set by `_on_sigterm`
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    """`kill`, a CI job's timeout, a service being stopped: the run ends as on a Ctrl-C (its workers stopped, its
+    scratch database and bins' folders removed), where the default action ended it at once and left those
+    folders in the temporary folder (gigabytes for a large log), and says so with the shell's code for it."""
+    TERMINATED.set()
+    _on_sigint(signum, frame)
+
+
 def _interrupted(ctx: click.Context) -> None:
+    if TERMINATED.is_set():
+        say("llmcost: terminated")
+        ctx.exit(143)
     say("llmcost: interrupted")
     ctx.exit(130)
 
@@ -138,4 +152,6 @@ def main() -> None:
     freeze_after_pauses()
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not when Ctrl-C is ignored (nohup, &)
         signal.signal(signal.SIGINT, _on_sigint)
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _on_sigterm)
     cli(prog_name="llmcost")
