@@ -300,6 +300,11 @@ def test_chains_made_a_slice_at_a_time_are_the_chains_made_at_once(log, tmp_path
     assert sliced == whole
     shared = sum(1 for a, b in zip(sliced, sliced[1:], strict=False) if b.nodes[:1] and a.nodes[:1] == b.nodes[:1])
     assert shared > 0
+    # messages not in request order (each request's still in the order sent): the same chains (they are sorted
+    # first, so that each request finds its shared part; without it every chain would be hashed whole)
+    interleaved = seq.messages.sort("position", "req")
+    assert not interleaved["req"].is_sorted()
+    assert prefixes._chains(conversations.Sequence(seq.requests, interleaved)) == whole
 
 
 @pytest.mark.parametrize("log", ["traces", "synthetic", "sample_logs"])
