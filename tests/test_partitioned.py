@@ -381,7 +381,7 @@ def test_a_run_that_fails_while_the_workers_build_leaves_no_bins_behind(multi_ke
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
 
-    def broken(seq):
+    def broken(seq, *a, **k):
         raise RuntimeError("threads failed")
 
     monkeypatch.setattr(conversations, "reconstruct_threads", broken)

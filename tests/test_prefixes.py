@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analyzer import prefixes, tokens
+from analyzer import prefixes, system_prompts, tokens
 from analyzer.cli import cli
 from analyzer.prefixes import PrefixRequest, replay
 from tests.conftest import write_jsonl
@@ -147,7 +147,7 @@ def test_volatile_date_found_at_the_right_token():
     frame = pl.DataFrame(
         {"content_id": ["a", "b", "c"], "text": variants, "requests": [10, 5, 7], "model": ["m1", "m2", "m2"]}
     )
-    (group,) = prefixes.volatile_prefixes(frame)
+    (group,) = system_prompts.volatile_prefixes(frame)
     assert group["volatile_example"] == "20" and group["model"] == "m2"  # 12 requests to m2, 10 to m1
     # o200k: 'Today' ' is' ' ' '202' '5' '-' '11' '-' | '20' ... : the day is token 8
     assert group["first_diff_token"] == 8
@@ -170,7 +170,7 @@ def test_different_prompts_with_a_shared_ending_are_not_volatile():
             ],
         }
     )
-    assert prefixes.volatile_prefixes(frame) == []
+    assert system_prompts.volatile_prefixes(frame) == []
 
 
 def test_one_system_prompt_is_compared_with_nothing_and_loads_no_tokenizer(monkeypatch):
@@ -182,13 +182,13 @@ def test_one_system_prompt_is_compared_with_nothing_and_loads_no_tokenizer(monke
 
     monkeypatch.setattr(tokens, "encoding", no_tokenizer)
     one = pl.DataFrame({"content_id": ["a", "b"], "text": ["You are an agent. " * 40, None], "requests": [99, 1]})
-    assert prefixes.volatile_prefixes(one) == [] and prefixes.shared_system_prefixes(one) == []
-    assert prefixes.volatile_prefixes(one.clear()) == []
+    assert system_prompts.volatile_prefixes(one) == [] and system_prompts.shared_system_prefixes(one) == []
+    assert system_prompts.volatile_prefixes(one.clear()) == []
     two = one.with_columns(text=pl.lit("You are an agent. " * 40))
     with pytest.raises(AssertionError, match="tokenizer"):  # two texts: compared
-        prefixes.volatile_prefixes(two)
+        system_prompts.volatile_prefixes(two)
     with pytest.raises(AssertionError, match="tokenizer"):
-        prefixes.shared_system_prefixes(two)
+        system_prompts.shared_system_prefixes(two)
 
 
 def test_system_prompts_sharing_a_token_prefix():
@@ -199,7 +199,7 @@ def test_system_prompts_sharing_a_token_prefix():
         "Something else entirely. " * 80,
     ]
     frame = pl.DataFrame({"content_id": ["a", "b", "c"], "text": texts, "requests": [4, 6, 9]})
-    (group,) = prefixes.shared_system_prefixes(frame)
+    (group,) = system_prompts.shared_system_prefixes(frame)
     enc = tokens.encoding()
     a, b = enc.encode_ordinary(texts[0]), enc.encode_ordinary(texts[1])
     common = next(i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y)

@@ -17,6 +17,7 @@ from typing import Any
 import polars as pl
 
 from analyzer import conversations, prefixes, queries, tokens
+from analyzer import system_prompts as system_prompts_mod
 from analyzer.backends.base import Backend
 from analyzer.backends.local import INLINE, Local
 from analyzer.prices import Catalogue, price_one
@@ -59,7 +60,7 @@ def structure(
         if threads.height:
             store.write_threads(threads)
         system_prompts = queries.run(con, "system_prompts", since=since, until=until)
-        groups = prefixes.volatile_prefixes(system_prompts)
+        groups = system_prompts_mod.volatile_prefixes(system_prompts)
         split = volatile_split(con, groups)
         pending = start_estimates(
             con, priced, seq, threads, cat, calibration or {}, routing_rules, split, backend, started
@@ -134,7 +135,7 @@ def structure(
         "conversations": convo,
         "prefix_reuse": reuse,
         **prefix_tables,
-        "shared_system_prefixes": prefixes.shared_system_prefixes(system_prompts),
+        "shared_system_prefixes": system_prompts_mod.shared_system_prefixes(system_prompts),
         **pending.result(),
     }
 
@@ -172,7 +173,7 @@ def _prefix_tables(
     cat: Catalogue,
     show_text: bool,
 ) -> dict[str, list[dict[str, Any]]]:
-    """top_prefixes and volatile_prefixes (the groups of prefixes.volatile_prefixes), each shared prefix that
+    """top_prefixes and volatile_prefixes (the groups of system_prompts.volatile_prefixes), each shared prefix that
     starts with a volatile system prompt marked with that prompt's span (why its variants do not share a cache
     entry)."""
     volatile = _volatile([dict(g) for g in groups], cat, show_text)

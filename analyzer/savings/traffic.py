@@ -23,7 +23,7 @@ import polars as pl
 from analyzer import tokens
 from analyzer.conversations import Sequence, requests_of
 from analyzer.perf import gc_paused
-from analyzer.prefixes import SYSTEM_ROLES, PrefixChain, chain_seed, common_length
+from analyzer.prefixes import SYSTEM_ROLES, PrefixChain, chain_seed
 from analyzer.prices import PRICE_COLUMNS, Catalogue, price_requests
 from analyzer.providers import TTL_S, tokenizer_family
 from analyzer.savings.levers import CLEARED_TOKENS, SUMMARY_PROMPT_TOKENS, SUMMARY_TOKENS, Body, Lever, Trim
@@ -499,3 +499,20 @@ def _bps(body: Body, at: Mapping[int, int], n_nodes: int) -> tuple[tuple[int, fl
         elif i in at:
             out.add((at[i], t))
     return tuple(sorted(out))
+
+
+def common_length(*pairs: tuple[Seq[Any], Seq[Any]]) -> int:
+    """How many leading items every pair of sequences shares (a request's messages, as one list or as parallel
+    lists), by bisection over slices compared in C: equal prefixes are nested (if the first k are equal, so are
+    fewer), so a few comparisons find the length without a Python step per item."""
+    hi = min(min(len(a), len(b)) for a, b in pairs)
+    if all(a[:hi] == b[:hi] for a, b in pairs):
+        return hi
+    lo = 0
+    while hi - lo > 1:  # the first lo are shared, the first hi are not
+        mid = (lo + hi) // 2
+        if all(a[:mid] == b[:mid] for a, b in pairs):
+            lo = mid
+        else:
+            hi = mid
+    return lo
