@@ -53,6 +53,16 @@ def _logs(tmp_path: Path) -> dict[str, list[Path]]:
     return out
 
 
+def _sequence(log: str, tmp_path: Path) -> conversations.Sequence:
+    """The message sequence of one of `_logs`, ingested into a new in-memory store (skipped without the traces)."""
+    paths = _logs(tmp_path).get(log)
+    if not paths:
+        pytest.skip("../shared/traces is not beside the repository")
+    store = Store(None)
+    store.ingest([str(p) for p in paths])
+    return conversations.load_sequence(store.con)
+
+
 @pytest.mark.parametrize("log", ["traces", "synthetic", "sample_logs"])
 def test_a_trimmed_traffic_is_the_one_rebuilt_request_by_request(log, tmp_path, monkeypatch):
     paths = _logs(tmp_path).get(log)

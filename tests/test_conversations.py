@@ -9,7 +9,6 @@ import pytest
 
 from analyzer import conversations, tokens
 from analyzer.cli import cli
-from analyzer.store import Store
 from tests.conftest import write_jsonl
 
 SYS = "You are a concise assistant. Answer in one paragraph."
@@ -313,14 +312,9 @@ def test_threads_rebuilt_a_chunk_at_a_time_are_the_threads_of_the_kept_lists(log
     """Without `keep`, the requests' lists are made PARSE_CHUNK requests at a time and let go: the threads are
     the same, with chunk edges inside threads and branches (a chunk of 7 requests), and nothing is kept. Messages
     not in req order (a frame cut elsewhere) are parsed whole, as before."""
-    from tests.test_build import _logs
+    from tests.test_build import _sequence
 
-    paths = _logs(tmp_path).get(log)
-    if not paths:
-        pytest.skip("../shared/traces is not beside the repository")
-    store = Store(None)
-    store.ingest([str(p) for p in paths])
-    seq = conversations.load_sequence(store.con)
+    seq = _sequence(log, tmp_path)
     kept = conversations.reconstruct_threads(seq)
     assert seq._parsed and kept.height == seq.requests.height
     monkeypatch.setattr(conversations, "PARSE_CHUNK", 7)

@@ -234,15 +234,9 @@ def test_top_prefixes_counted_by_hand_from_the_chains(log, tmp_path):
     import statistics
 
     from analyzer import conversations
-    from analyzer.store import Store
-    from tests.test_build import _logs
+    from tests.test_build import _sequence
 
-    paths = _logs(tmp_path).get(log)
-    if not paths:
-        pytest.skip("../shared/traces is not beside the repository")
-    store = Store(None)
-    store.ingest([str(p) for p in paths])
-    seq = conversations.load_sequence(store.con)
+    seq = _sequence(log, tmp_path)
     threads = conversations.reconstruct_threads(seq)
     reqs = prefixes.message_prefix_requests(seq)
     scope_of = dict(zip(seq.requests["request_id"].to_list(), seq.requests["scope"].to_list(), strict=True))
@@ -283,15 +277,9 @@ def test_chains_made_a_slice_at_a_time_are_the_chains_made_at_once(log, tmp_path
     chain (its nodes, sizes, system run and breakpoints) is the one made from one slice, and chains that share
     an earlier request's nodes across a slice edge still do."""
     from analyzer import conversations
-    from analyzer.store import Store
-    from tests.test_build import _logs
+    from tests.test_build import _sequence
 
-    paths = _logs(tmp_path).get(log)
-    if not paths:
-        pytest.skip("../shared/traces is not beside the repository")
-    store = Store(None)
-    store.ingest([str(p) for p in paths])
-    seq = conversations.load_sequence(store.con)
+    seq = _sequence(log, tmp_path)
     monkeypatch.setattr(prefixes, "CHAIN_CHUNK", 10**9)
     whole = prefixes._chains(seq)
     monkeypatch.setattr(prefixes, "CHAIN_CHUNK", 3)
@@ -312,15 +300,9 @@ def test_node_rows_made_while_walking_the_chains_are_those_of_the_kept_chains(lo
     """`message_nodes` makes the node rows, request keys and count as it walks the chains, keeping none (the
     sequence's memo stays empty): the same frames as from the kept list, and the same reuse block."""
     from analyzer import conversations
-    from analyzer.store import Store
-    from tests.test_build import _logs
+    from tests.test_build import _sequence
 
-    paths = _logs(tmp_path).get(log)
-    if not paths:
-        pytest.skip("../shared/traces is not beside the repository")
-    store = Store(None)
-    store.ingest([str(p) for p in paths])
-    seq = conversations.load_sequence(store.con)
+    seq = _sequence(log, tmp_path)
     walked = conversations.Sequence(seq.requests, seq.messages)
     nodes, keys, n = prefixes.message_nodes(walked)
     assert not walked._chains
