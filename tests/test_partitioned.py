@@ -243,28 +243,32 @@ def test_one_bin_on_two_workers_replays_its_levers_side_by_side_with_the_same_fi
 def test_the_parent_lets_its_per_message_lists_go_before_waiting_for_the_replays(
     multi_key_log, monkeypatch, workers, min_requests
 ) -> None:
-    """While the workers replay, this process waits holding only frames: the per-message Python lists built for
-    threads (requests_of) and the prefix tables (message_prefix_requests) are gone by then. Replayed here, the
+    """While the workers replay, this process waits without the message sequence (its per-message lists were
+    never kept whole, and the sequence itself is let go). Replayed here, the replays hold the sequence, and the
     one-bin engine still shares the threads' lists (building them again would cost a pass)."""
     import importlib
+    import weakref
 
     from analyzer import conversations
 
     structure_mod = importlib.import_module("analyzer.report.structure")
     from analyzer.savings import run
 
-    seqs: list = []
+    seqs: list = []  # the run's sequence, by weak reference: whether this process still holds it
     load = conversations.load_sequence
 
     def keep(*a, **k):
-        seqs.append(load(*a, **k))
-        return seqs[-1]
+        seq = load(*a, **k)
+        seqs.append(weakref.ref(seq))
+        return seq
 
-    held: list[tuple[int, int]] = []
+    held: list[tuple[int, int] | None] = []
     result = run.Pending.result
 
     def spy(self):
-        held.append((len(seqs[0]._parsed), len(seqs[0]._chains)))
+        seq = seqs[0]()
+        held.append(None if seq is None else (len(seq._parsed), len(seq._chains)))
+        del seq
         return result(self)
 
     monkeypatch.setattr(structure_mod.conversations, "load_sequence", keep)
@@ -275,12 +279,17 @@ def test_the_parent_lets_its_per_message_lists_go_before_waiting_for_the_replays
     finally:
         backend.close()
     assert len(held) == 2  # start_replays' labelling (asked for when the threads are ready), then the replays
+    assert held[0] is not None
+    if workers == 2:  # replayed on the workers: the sequence itself is gone while this process waits
+        assert held[-1] is None
+        return
+    assert held[-1] is not None  # replayed here: the replays hold the sequence until they run
     parsed, chains = held[-1]
     assert chains == 0
-    if min_requests == 300:  # six bins, each a sequence of its own, replayed on workers or here
+    if min_requests == 300:  # six bins, each a sequence of its own
         assert parsed == 0
-    else:  # one bin replayed here: the sequence itself, whose lists the replay walks again
-        assert parsed == len(seqs[0].requests)
+    else:  # one bin: the sequence itself, whose lists the replay walks again
+        assert parsed == held[0][0] > 0
 
 
 @pytest.mark.parametrize("disk", ["writable", "full"])

@@ -129,13 +129,16 @@ def structure(
     )
     stage("prefix tables")
     prefix_tables = _prefix_tables(con, message_keys, message_nodes, attrs, groups, cat, show_text)
-    del message_nodes, message_keys  # not held while waiting for the replays
+    shared = system_prompts_mod.shared_system_prefixes(system_prompts)
+    # Not held while waiting for the replays (the summed peak of a large log is reached then, beside the
+    # workers): the node rows, and the message sequence unless the replays here walk it (they hold it then).
+    del message_nodes, message_keys, attrs, counted, retrieved, seq
     stage("savings replays")
     return {
         "conversations": convo,
         "prefix_reuse": reuse,
         **prefix_tables,
-        "shared_system_prefixes": system_prompts_mod.shared_system_prefixes(system_prompts),
+        "shared_system_prefixes": shared,
         **pending.result(),
     }
 
