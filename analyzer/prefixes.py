@@ -371,7 +371,7 @@ def message_nodes(seq: Sequence) -> tuple[pl.DataFrame, pl.DataFrame, int]:
     lens = array("q", (b - a for a, b in zip(flat.off, flat.off[1:], strict=False)))
     return (
         _node_rows(flat.ts, lens, _int64(flat.nodes), _int64(flat.sizes)),
-        _keys(flat.ids.to_list()),
+        _keys(flat.ids),
         len(lens),
     )
 
@@ -386,7 +386,7 @@ def request_keys(reqs: list[PrefixRequest]) -> pl.DataFrame:
     return _keys([r.request_id for r in reqs if r.nodes])
 
 
-def _keys(ids: list[str]) -> pl.DataFrame:
+def _keys(ids: list[str] | pl.Series) -> pl.DataFrame:
     return pl.DataFrame(
         {"request_id": ids, "k": pl.int_range(len(ids), dtype=pl.Int32, eager=True)},
         schema={"request_id": pl.String, "k": pl.Int32},
