@@ -85,11 +85,7 @@ def structure(
     # under a capacity walks the chains themselves. Without one they are not kept (~1.6 GB of Python objects at
     # a million calls), and the replays build chains of their own.
     message_reqs = prefixes.message_prefix_requests(seq) if cache_capacity is not None else []
-    if message_reqs:
-        message_nodes, message_keys = prefixes.node_frame(message_reqs), prefixes.request_keys(message_reqs)
-        n_message = len(message_reqs)
-    else:
-        message_nodes, message_keys, n_message = prefixes.message_nodes(seq)
+    message_nodes, message_keys, n_message = prefixes.message_nodes(seq)  # from the kept chains when made above
     block_reqs = prefixes.block_prefix_requests(queries.run(con, "block_sequence", since=since, until=until))
     reuse = prefixes.reuse_summary(
         {"messages": message_reqs, "block_traces": block_reqs},
