@@ -9,6 +9,7 @@ from __future__ import annotations
 import binascii
 import hashlib
 import threading
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from importlib import resources
@@ -111,6 +112,6 @@ TOKENS_PER_MESSAGE = 3
 TOKENS_PER_REPLY = 3
 
 
-def chat_input(message_tokens: list[int]) -> int:
+def chat_input(message_tokens: Sequence[int]) -> int:
     """A chat request's input as counted from its messages' tokens, with OpenAI's formatting overhead."""
     return sum(message_tokens) + TOKENS_PER_MESSAGE * len(message_tokens) + TOKENS_PER_REPLY

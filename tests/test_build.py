@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from array import array
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from analyzer import conversations
@@ -154,3 +156,39 @@ def test_routed_calls_are_made_once_per_request_and_target_and_shared_by_every_r
         assert [c.model for c in got] == [lever.route.get(c.call_id, c.model) for c in got]
     half, rest, third = len(order[::2]), len(order) - len(order[::2]), len(order[::3])
     assert made == [half, rest, third]  # nothing made again for "half again"
+
+
+@pytest.mark.parametrize("log", ["traces", "synthetic", "sample_logs"])
+def test_the_prepared_inputs_are_each_requests_messages_in_compact_columns(log, tmp_path):
+    paths = _logs(tmp_path).get(log)
+    if paths is None:
+        pytest.skip("the shared traces are not beside this checkout")
+    store = Store(None)
+    store.ingest([str(p) for p in paths])
+    seq = conversations.load_sequence(store.con)
+    # the same messages with the requests' rows interleaved (each request's in the order given)
+    rows = seq.messages.with_row_index("_k")
+    backwards = conversations.Sequence(seq.requests, rows.sort("position", "req", descending=[False, True]).drop("_k"))
+    # a missing count is 0; a missing content id or role is kept as missing
+    holes = conversations.Sequence(
+        seq.requests,
+        rows.with_columns(
+            tokens=pl.when(pl.col("_k") % 5 == 0).then(None).otherwise(pl.col("tokens")),
+            cid=pl.when(pl.col("_k") == 3).then(None).otherwise(pl.col("cid")),
+            role=pl.when(pl.col("_k") == 4).then(None).otherwise(pl.col("role")),
+        ).drop("_k"),
+    )
+    priced = priced_frame(store, load_catalogue(), None, None)
+    for s in (seq, backwards, holes):
+        traffic = prepare(priced, s, conversations.reconstruct_threads(s))
+        expected = {
+            q.request_id: (q.roles, q.cids, q.tokens)
+            for q in conversations.requests_of(s)
+            if q.roles and q.request_id in traffic.logged
+        }
+        got = {rid: (b.roles, list(b.cids), list(b.tokens)) for rid, b in traffic.body.items()}
+        assert got == expected and len(got) > 5
+        if s is seq:  # machine integers, and one string object per role name
+            assert all(isinstance(b.cids, array) and isinstance(b.tokens, array) for b in traffic.body.values())
+            names = {id(r) for b in traffic.body.values() for r in b.roles}
+            assert len(names) == len({r for b in traffic.body.values() for r in b.roles})

@@ -10,7 +10,7 @@ few lines here.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -22,8 +22,8 @@ CONVERSATION_ROLES = ("user", "assistant", "tool")
 @dataclass(slots=True)
 class Body:
     roles: list[str]
-    cids: list[int]
-    tokens: list[int]  # counted (o200k) tokens per input message
+    cids: Sequence[int]  # arrays of 64-bit integers as `prepare` makes them (traffic._inputs)
+    tokens: Sequence[int]  # counted (o200k) tokens per input message
     bps: dict[int, str]  # message index -> breakpoint TTL as logged ("5m", "1h", "auto")
     scale: float  # provider-reported input tokens per counted token (with per-message overhead)
     marks: int = 0  # content blocks carrying a breakpoint as logged (Anthropic's maximum of 4 counts these)

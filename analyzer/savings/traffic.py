@@ -10,7 +10,8 @@ scale. The engine (engine.py) then simulates the cache on these calls and prices
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from array import array
+from collections.abc import Iterator, Mapping
 from collections.abc import Sequence as Seq
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, replace
@@ -21,7 +22,7 @@ from typing import Any, NamedTuple
 import polars as pl
 
 from analyzer import tokens
-from analyzer.conversations import Sequence, requests_of
+from analyzer.conversations import Sequence
 from analyzer.perf import gc_paused
 from analyzer.prefixes import SYSTEM_ROLES, PrefixChain, chain_seed
 from analyzer.prices import PRICE_COLUMNS, Catalogue, price_requests
@@ -134,38 +135,77 @@ def prepare(
         "request_id", "api_key", "user", "ts", "cost", *PRICE_COLUMNS, *[c for c in bill_columns(rows) if c != "ts"]
     )
     logged: dict[str, Logged] = {}
-    for r in rows.iter_rows(named=True):
-        ts = r["ts"].timestamp() if r["ts"] is not None else 0.0
-        logged[r["request_id"]] = Logged(
-            r["provider"] or "",
-            r["model"],
-            r["api_key"] or "",
-            r["user"],
-            ts,
-            r["input_tokens"],
-            r["output_tokens"],
-            r["reasoning_tokens"],
-            bool(r["batch"]),
-            (r["cache_read_tokens"], r["cache_write_5m_tokens"], r["cache_write_1h_tokens"]),
+    shared: dict[Any, Any] = {}  # one object per distinct name: not one string per request for each field
+    one = shared.setdefault
+    cols = ("request_id", "provider", "model", "api_key", "user", "ts", "input_tokens", "output_tokens")
+    more = ("reasoning_tokens", "batch", "cache_read_tokens", "cache_write_5m_tokens", "cache_write_1h_tokens")
+    for rid, provider, model, key, user, ts, inp, out, reasoning, batch, cr, w5, w1 in zip(
+        *(rows[c].to_list() for c in (*cols, *more)), strict=True
+    ):
+        logged[rid] = Logged(
+            one(provider or "", provider or ""),
+            one(model, model),
+            one(key or "", key or ""),
+            one(user, user),
+            ts.timestamp() if ts is not None else 0.0,
+            inp,
+            out,
+            reasoning,
+            bool(batch),
+            (cr, w5, w1),
         )
     bps, marks = _breakpoints(seq)
     body: dict[str, Body] = {}
-    for q in requests_of(seq):
-        lg = logged.get(q.request_id)
-        if lg is None or not q.roles:
+    for rid, roles, cids, toks in _inputs(seq):
+        lg = logged.get(rid)
+        if lg is None:
             continue
-        counted = tokens.chat_input(q.tokens)
-        body[q.request_id] = Body(
-            q.roles,
-            q.cids,
-            q.tokens,
-            bps.get(q.request_id, {}),
-            lg.input_tokens / counted if counted else 0.0,
-            marks.get(q.request_id, 0),
+        counted = tokens.chat_input(toks)
+        body[rid] = Body(
+            roles, cids, toks, bps.get(rid, {}), lg.input_tokens / counted if counted else 0.0, marks.get(rid, 0)
         )
     thread = dict(zip(threads["request_id"].to_list(), threads["thread_id"].to_list(), strict=True))
     ratios: dict[str | None, float] = {k: v for k, v in (calibration or {}).items()}
     return Traffic(rows, rows["request_id"].to_list(), logged, body, thread, ratios)
+
+
+def _inputs(seq: Sequence) -> Iterator[tuple[str, list[str], Seq[int], Seq[int]]]:
+    """Each request with input messages, in req order: its id, its messages' roles, content ids and counted tokens.
+    The ids and counts are arrays of machine integers and the roles one shared string each, ~24 bytes a message
+    where lists of Python objects took ~160: a worker holds every input message of its bins for the whole
+    savings stage. Made from the message columns at once, a Python step per request, not per message."""
+    m = (
+        seq.messages.lazy()
+        .filter(~pl.col("is_output"))
+        .select("req", "role", "cid", pl.col("tokens").fill_null(0))
+        .collect()
+    )
+    if m.is_empty():
+        return
+    if not m["req"].is_sorted():
+        m = m.sort("req", maintain_order=True)  # a request's messages stay in the order given
+    names = [None, *m["role"].drop_nulls().unique().sort().to_list()]
+    roles = list(map(names.__getitem__, m["role"].rank("dense").fill_null(0).to_list()))
+    cids: Seq[int] = _machine(m["cid"])
+    toks: Seq[int] = _machine(m["tokens"])
+    ids = seq.requests["request_id"].to_list()
+    lo = 0
+    runs = m.group_by("req", maintain_order=True).len()
+    for req, n in zip(runs["req"].to_list(), runs["len"].to_list(), strict=True):
+        hi = lo + n
+        yield ids[req - 1], roles[lo:hi], cids[lo:hi], toks[lo:hi]
+        lo = hi
+
+
+def _machine(values: pl.Series, chunk: int = 1 << 20) -> Seq[int]:
+    """A column of integers as an array of 64-bit integers (a list where one is missing), converted `chunk`
+    values at a time: never a Python integer for each value of the column at once."""
+    if values.null_count():
+        return values.to_list()
+    out = array("q")
+    for lo in range(0, values.len(), chunk):
+        out.extend(values.slice(lo, chunk).to_list())
+    return out
 
 
 def _breakpoints(seq: Sequence) -> tuple[dict[str, dict[int, str]], dict[str, int]]:
@@ -203,7 +243,7 @@ class Call:
     reasoning_tokens: int
     batch: bool
     nodes: list[int] | None  # None: not simulated (no body, or no cache rules): its cache stays as logged
-    cum: list[int]
+    cum: Seq[int]
     sys_end: int
     bps: tuple[tuple[int, float], ...]
     logged_cache: tuple[int, int, int]
@@ -390,7 +430,7 @@ class Chain(NamedTuple):
     system/tools node, the input tokens, and the node each kept message's breakpoint would sit on."""
 
     nodes: list[int]
-    cum: list[int]
+    cum: Seq[int]
     sys_end: int
     input_tokens: int
     at: Mapping[int, int]  # empty when the request set no breakpoint
@@ -478,7 +518,7 @@ def _chain(
     if memo is not None:
         memo.last[key] = (items, chain.nodes, chain.sys_end)
     sums = list(accumulate([(it[3] + it[4]) * scale for it in items]))  # added in the order sent
-    cum = list(map(int, sums))
+    cum = array("q", map(int, sums))  # 8 bytes a node: a worker keeps every call's as-logged chain
     acc = sums[-1] if sums else 0.0
     # where each kept message sits: only logged breakpoints are carried by it (`_bps`)
     at = {it[0]: j for j, it in enumerate(items) if it[5] and it[0] >= 0} if body.bps else NO_PLACES
