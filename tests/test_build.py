@@ -192,3 +192,9 @@ def test_the_prepared_inputs_are_each_requests_messages_in_compact_columns(log, 
             assert all(isinstance(b.cids, array) and isinstance(b.tokens, array) for b in traffic.body.values())
             names = {id(r) for b in traffic.body.values() for r in b.roles}
             assert len(names) == len({r for b in traffic.body.values() for r in b.roles})
+            # one object per request id and per thread id, however many maps hold it
+            assert {id(k) for k in traffic.body} <= {id(k) for k in traffic.order} == {id(k) for k in traffic.logged}
+            assert {id(k) for k in traffic.thread if k in traffic.logged} <= {id(k) for k in traffic.order}
+            assert (
+                len({id(t) for t in traffic.thread.values()}) == len(set(traffic.thread.values())) < len(traffic.thread)
+            )

@@ -38,7 +38,7 @@ from analyzer.providers import CASES
 from analyzer.savings.backtest import backtest_summary
 from analyzer.savings.engine import Engine, Outcome
 from analyzer.savings.levers import Lever
-from analyzer.savings.traffic import prepare
+from analyzer.savings.traffic import prepare, thread_map
 
 KEEP_BUILT = 2  # levers whose rebuilt calls a worker keeps (an estimate compares one lever in up to three cases)
 
@@ -87,7 +87,7 @@ class Worker:
     def set_threads(self, threads: pl.DataFrame) -> list[tuple[int, None]]:
         """The threads of this worker's requests (request_id, thread_id), for bins built before they were rebuilt
         (`start_replays`): the levers' rebuilds keep state per thread."""
-        thread = dict(zip(threads["request_id"].to_list(), threads["thread_id"].to_list(), strict=True))
+        thread = thread_map(threads)
         for e in self.engines.values():
             e.traffic.thread = thread
         return []

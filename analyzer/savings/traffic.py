@@ -10,6 +10,7 @@ scale. The engine (engine.py) then simulates the cache on these calls and prices
 
 from __future__ import annotations
 
+import sys
 from array import array
 from collections.abc import Iterator, Mapping
 from collections.abc import Sequence as Seq
@@ -137,10 +138,11 @@ def prepare(
     logged: dict[str, Logged] = {}
     shared: dict[Any, Any] = {}  # one object per distinct name: not one string per request for each field
     one = shared.setdefault
-    cols = ("request_id", "provider", "model", "api_key", "user", "ts", "input_tokens", "output_tokens")
+    cols = ("provider", "model", "api_key", "user", "ts", "input_tokens", "output_tokens")
     more = ("reasoning_tokens", "batch", "cache_read_tokens", "cache_write_5m_tokens", "cache_write_1h_tokens")
+    order = shared_strings(rows["request_id"])
     for rid, provider, model, key, user, ts, inp, out, reasoning, batch, cr, w5, w1 in zip(
-        *(rows[c].to_list() for c in (*cols, *more)), strict=True
+        order, *(rows[c].to_list() for c in (*cols, *more)), strict=True
     ):
         logged[rid] = Logged(
             one(provider or "", provider or ""),
@@ -164,9 +166,21 @@ def prepare(
         body[rid] = Body(
             roles, cids, toks, bps.get(rid, {}), lg.input_tokens / counted if counted else 0.0, marks.get(rid, 0)
         )
-    thread = dict(zip(threads["request_id"].to_list(), threads["thread_id"].to_list(), strict=True))
     ratios: dict[str | None, float] = {k: v for k, v in (calibration or {}).items()}
-    return Traffic(rows, rows["request_id"].to_list(), logged, body, thread, ratios)
+    return Traffic(rows, order, logged, body, thread_map(threads), ratios)
+
+
+def shared_strings(values: pl.Series) -> list[Any]:
+    """A column of strings as Python strings, one object per distinct value however often and wherever it is
+    read (interned): a worker keys several maps by request id, and a thread id repeats for each of its requests
+    (~80 bytes a copy, half a million requests a worker at a million calls)."""
+    intern = sys.intern
+    return [v if v is None else intern(v) for v in values.to_list()]
+
+
+def thread_map(threads: pl.DataFrame) -> dict[str, str]:
+    """request_id -> thread_id."""
+    return dict(zip(shared_strings(threads["request_id"]), shared_strings(threads["thread_id"]), strict=True))
 
 
 def _inputs(seq: Sequence) -> Iterator[tuple[str, list[str], Seq[int], Seq[int]]]:
@@ -188,7 +202,7 @@ def _inputs(seq: Sequence) -> Iterator[tuple[str, list[str], Seq[int], Seq[int]]
     roles = list(map(names.__getitem__, m["role"].rank("dense").fill_null(0).to_list()))
     cids: Seq[int] = _machine(m["cid"])
     toks: Seq[int] = _machine(m["tokens"])
-    ids = seq.requests["request_id"].to_list()
+    ids = shared_strings(seq.requests["request_id"])
     lo = 0
     runs = m.group_by("req", maintain_order=True).len()
     for req, n in zip(runs["req"].to_list(), runs["len"].to_list(), strict=True):
