@@ -563,3 +563,56 @@ def test_a_worker_answers_drop_before_freeing_its_bins():
         if t.name == "llmcost-drop":
             t.join(5)
     assert gone() is None
+
+
+def test_a_worker_reads_and_holds_one_bin_at_a_time(multi_key_log, monkeypatch, tmp_path) -> None:
+    """The bins spilled for a worker are read one at a time, each file removed once read, each bin cut exactly as
+    in the labelling process; a worker lets each bin's frames go once its engine is built, whether the bins came
+    through files or by pipe (Ray)."""
+    import weakref
+
+    from analyzer import conversations
+    from analyzer.report import priced_frame
+    from analyzer.savings import partitioned
+
+    monkeypatch.setattr(partitions, "MIN_BIN_REQUESTS", 300)
+    store = Store(None)
+    store.ingest([str(multi_key_log)])
+    cat = load_catalogue()
+    seq = conversations.load_sequence(store.con)
+    lab = partitioned.label(priced_frame(store, cat, None, None), seq, conversations.reconstruct_threads(seq))
+    store.close()
+    assert lab.n >= 3
+    bins = list(range(lab.n))[::-1]  # in any order
+    folder = tmp_path / "spilled"
+    folder.mkdir()
+    each = lab.spill(bins, str(folder)).each()
+    for k, (got, want) in enumerate(zip(each, lab.cut(bins), strict=True)):
+        left = sorted(p.name for p in folder.iterdir())
+        assert left == sorted(f"{name}-{b}.arrow" for b in bins[k + 1 :] for name in partitioned.Labelled.FILES)
+        assert got.bin == want.bin == bins[k]
+        assert got.rows.equals(want.rows) and got.threads.equals(want.threads)
+        assert got.seq.requests.equals(want.seq.requests) and got.seq.messages.equals(want.seq.messages)
+    assert not folder.exists()
+
+    held: list[int] = []  # as each bin's file is read and as each engine is built: earlier bins still alive
+    refs: list[weakref.ref] = []
+    prepare, read_ipc = partitioned.prepare, pl.read_ipc
+
+    def spy(rows, s, threads, calibration):
+        held.append(sum(r() is not None for r in refs))
+        refs.append(weakref.ref(s))
+        return prepare(rows, s, threads, calibration)
+
+    def spy_read(*a, **k):
+        held.append(sum(r() is not None for r in refs))
+        return read_ipc(*a, **k)
+
+    monkeypatch.setattr(partitioned, "prepare", spy)
+    monkeypatch.setattr(pl, "read_ipc", spy_read)
+    (tmp_path / "again").mkdir()
+    for payload, steps in ((lab.spill(bins, str(tmp_path / "again")), 5), (lab.cut(bins), 1)):
+        held.clear()
+        refs.clear()
+        worker = partitioned.Worker(payload, cat, {})
+        assert sorted(worker.engines) == sorted(bins) and held == [0] * len(bins) * steps

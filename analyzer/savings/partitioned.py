@@ -66,12 +66,11 @@ class Worker:
 
     def __init__(self, bins: list[Bin] | Spilled, cat: Catalogue, calibration: dict[str, float]) -> None:
         """`bins`: the bins themselves, or written to files for this worker to read (`Labelled.spill`)."""
-        if isinstance(bins, Spilled):
-            bins = bins.load()
         self.engines: dict[int, Engine] = {}
-        while bins:  # each bin's frames go once its engine is built
-            b = bins.pop(0)
+        # one bin's frames at a time, let go once its engine is built
+        for b in bins.each() if isinstance(bins, Spilled) else _popped(bins):
             self.engines[b.bin] = Engine(prepare(b.rows, b.seq, b.threads, calibration), cat)
+            del b
         self.built: dict[int, dict[int, Any]] = {}
 
     def _calls(self, b: int, token: int | None, lever: Lever) -> Any:
@@ -161,14 +160,21 @@ class Labelled:
         return out
 
     def spill(self, bins: list[int], folder: str) -> Spilled:
-        """These bins' rows written to Arrow files in `folder` (one file per frame, the bins' rows only), for a
-        worker on this machine to read and cut (`Spilled.load`): it gets its bins without this process
-        building or pickling a copy of each."""
-        keep = pl.col("bin").is_in(bins)
-        for name in self.FILES:
-            frame: pl.DataFrame = getattr(self, name)
-            (frame if self.n == 1 else frame.filter(keep)).write_ipc(os.path.join(folder, name + ".arrow"))
+        """These bins' rows written to Arrow files in `folder` (one file per frame and bin, that bin's rows only),
+        for a worker on this machine to read and cut one bin at a time (`Spilled.each`): it gets its bins without
+        this process building or pickling a copy of each, and holds one bin's frames at a time."""
+        for b in bins:
+            keep = pl.col("bin") == b
+            for name in self.FILES:
+                frame: pl.DataFrame = getattr(self, name)
+                (frame if self.n == 1 else frame.filter(keep)).write_ipc(os.path.join(folder, f"{name}-{b}.arrow"))
         return Spilled(folder, bins, self.n)
+
+
+def _popped(bins: list[Bin]) -> Iterator[Bin]:
+    """The bins, each taken off the list as it is given (so that its frames go once the caller lets it go)."""
+    while bins:
+        yield bins.pop(0)
 
 
 @dataclass(frozen=True)
@@ -179,20 +185,25 @@ class Spilled:
     bins: list[int]
     n: int
 
-    def load(self) -> list[Bin]:
-        """The bins, cut exactly as `Labelled.cut` cuts them in the process that labelled them; the files are
-        removed once read (they are this worker's alone)."""
+    def each(self) -> Iterator[Bin]:
+        """The bins one at a time, each cut exactly as `Labelled.cut` cuts it in the process that labelled them;
+        each file is removed once read (they are this worker's alone), and the folder after the last."""
 
-        def read(name: str) -> pl.DataFrame:
-            path = os.path.join(self.folder, name + ".arrow")
+        def read(name: str, b: int) -> pl.DataFrame:
+            path = os.path.join(self.folder, f"{name}-{b}.arrow")
             frame = pl.read_ipc(path)
             os.remove(path)  # a mapped file stays readable until its frame goes
             return frame
 
-        rows, requests, messages, threads = (read(name) for name in Labelled.FILES)
+        for b in self.bins:
+            rows, requests, messages, threads = (read(name, b) for name in Labelled.FILES)
+            labelled = Labelled(rows, requests, messages, threads, self.n)
+            del rows, requests, messages, threads
+            cut = labelled.cut([b])
+            del labelled  # nothing of the bin's is left here while the caller holds it
+            yield cut.pop()
         with contextlib.suppress(OSError):
             os.rmdir(self.folder)
-        return Labelled(rows, requests, messages, threads, self.n).cut(self.bins)
 
 
 NO_THREADS = pl.DataFrame(schema={"request_id": pl.String, "thread_id": pl.String})
