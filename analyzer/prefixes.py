@@ -402,14 +402,21 @@ def _gap_tokens(nodes: pl.DataFrame) -> tuple[list[int], int]:
     served = [0] * len(GAP_EDGES)
     if nodes.is_empty():
         return served, 0
+    # Four columns, one lazy query down to a row per bucket: a copy of the whole frame with the gap beside it,
+    # then of its hits, took ~0.5 GB more at a million calls (6.6M rows), where this takes ~0.16 GB, in half
+    # the time.
     last = pl.col("ts").shift(1).over("node")  # the node's previous use, in request order
-    hits = nodes.with_columns(gap=pl.col("ts") - last).filter(
-        pl.col("gap").is_not_null().cast(pl.Int8).cum_min().over("k") == 1  # up to the request's first miss
-    )
-    edges = pl.Series(GAP_EDGES, dtype=pl.Float64)
     # the bucket (lo, hi] holding the gap: as bisect_left, the edges below it, less one (a TTL keeps gap <= ttl)
-    bucket = (edges.search_sorted(hits["gap"], side="left").cast(pl.Int64) - 1).clip(lower_bound=0)
-    for b, n in hits.select(bucket.alias("b"), "size").group_by("b").agg(pl.col("size").sum()).iter_rows():
+    below = pl.sum_horizontal([(pl.col("gap") > edge).cast(pl.Int8) for edge in GAP_EDGES]).cast(pl.Int64)
+    per = (
+        nodes.lazy()
+        .select("k", "size", gap=pl.col("ts") - last)
+        .filter(pl.col("gap").is_not_null().cast(pl.Int8).cum_min().over("k") == 1)  # up to the request's first miss
+        .group_by(b=(below - 1).clip(lower_bound=0))
+        .agg(pl.col("size").sum())
+        .collect()
+    )
+    for b, n in per.iter_rows():
         served[b] = n
     return served, int(cast(int, nodes["size"].sum()))
 

@@ -227,6 +227,17 @@ def test_reuse_gap_histogram_agrees_with_the_ttl_replays(seed, gap):
         assert within == replay(reqs, ttl=ttl)[0]
 
 
+def test_a_reuse_exactly_one_ttl_apart_is_in_the_bucket_that_ttl_serves():
+    """A gap equal to a bucket's upper edge is in that bucket (a TTL keeps a prefix for gap <= ttl): reuses 300 s and
+    3600 s apart are served by the 5-minute and 1-hour replays, and the histogram counts them there."""
+    ts = [0.0, 300.0, 3900.0, 3910.0]  # gaps 300, 3600, 10 on the shared node
+    reqs = [PrefixRequest(f"r{i}", t, [7, 100 + i], [1000, 5]) for i, t in enumerate(ts)]
+    buckets = {b["to_s"]: b["tokens"] for b in prefixes.reuse_summary({"t": reqs})["gaps"]}
+    assert buckets[300] == buckets[3600] == buckets[10] == 1000 and sum(buckets.values()) == 3000
+    for ttl in (10, 300, 3600):
+        assert sum(n for hi, n in buckets.items() if hi is not None and hi <= ttl) == replay(reqs, ttl=ttl)[0]
+
+
 @pytest.mark.parametrize("log", ["traces", "synthetic"])
 def test_top_prefixes_counted_by_hand_from_the_chains(log, tmp_path):
     """Each top prefix's requests, users, threads, example request and reuse gaps, counted in Python from the
