@@ -345,15 +345,40 @@ def node_frame(reqs: list[PrefixRequest]) -> pl.DataFrame:
 
 
 def _node_rows(ts: Seq[float], lens: Seq[int], nodes: pl.Series, sizes: pl.Series) -> pl.DataFrame:
-    heads = pl.DataFrame(
-        {"k": pl.int_range(len(lens), dtype=pl.Int32, eager=True), "ts": ts, "n": lens},
-        schema={"k": pl.Int32, "ts": pl.Float64, "n": pl.Int64},
+    """The node frame of requests given by their times, node counts and their nodes and sizes end to end. Each row's
+    request, depth, parent and tokens come from the requests' offsets by search and gather: windows over the
+    request (`over("k")`) took 2.35 s and ~80 MB more for 6.5M rows, this 0.43 s."""
+    n = pl.Series("n", lens, dtype=pl.Int64)
+    ends = n.cum_sum()
+    starts = ends - n
+    total = int(cast(int, ends[-1])) if n.len() else 0
+    row = pl.int_range(total, dtype=pl.Int64, eager=True)
+    k = ends.search_sorted(row, side="right").cast(pl.Int32)  # the request each row belongs to
+    del ends
+    start = starts.gather(k)  # the request's first row
+    depth = (row - start + 1).cast(pl.Int32)
+    del row
+    cum = sizes.cum_sum()
+    tokens = cum - (cum - sizes).gather(start)  # cumulative within the request
+    del cum, start
+    f = pl.DataFrame(
+        {
+            "k": k,
+            "ts": pl.Series("ts", ts, dtype=pl.Float64).gather(k),
+            "node": nodes,
+            "size": sizes,
+            "depth": depth,
+            "tokens": tokens,
+        }
     )
-    f = heads.select(pl.col("k", "ts").repeat_by("n").explode()).with_columns(node=nodes, size=sizes)
-    return f.with_columns(
-        parent=pl.col("node").shift(1, fill_value=0).over("k"),
-        depth=(pl.int_range(pl.len()).over("k") + 1).cast(pl.Int32),
-        tokens=pl.col("size").cum_sum().over("k"),
+    return f.select(
+        "k",
+        "ts",
+        "node",
+        "size",
+        parent=pl.when(pl.col("depth") > 1).then(pl.col("node").shift(1)).otherwise(0),
+        depth="depth",
+        tokens="tokens",
     )
 
 

@@ -227,6 +227,22 @@ def test_reuse_gap_histogram_agrees_with_the_ttl_replays(seed, gap):
         assert within == replay(reqs, ttl=ttl)[0]
 
 
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_node_rows_counted_by_hand(seed):
+    """One row per node of each request with nodes, in order: its request's place, time, node, size, the node before
+    it (0 at the root), depth and cumulative tokens, counted here in plain Python."""
+    reqs = as_requests(synthetic_trace(random.Random(seed), 60, 30.0))
+    reqs.insert(7, PrefixRequest("empty", 1.5, [], []))  # no nodes: no rows and no place
+    want = []
+    for k, r in enumerate([r for r in reqs if r.nodes]):
+        for j, (node, size) in enumerate(zip(r.nodes, r.sizes, strict=True)):
+            want.append((k, r.ts, node, size, r.nodes[j - 1] if j else 0, j + 1, sum(r.sizes[: j + 1])))
+    got = prefixes.node_frame(reqs)
+    assert got.columns == ["k", "ts", "node", "size", "parent", "depth", "tokens"]
+    assert got.rows() == want and len({w[0] for w in want}) == 60
+    assert prefixes.node_frame([]).height == 0
+
+
 def test_a_reuse_exactly_one_ttl_apart_is_in_the_bucket_that_ttl_serves():
     """A gap equal to a bucket's upper edge is in that bucket (a TTL keeps a prefix for gap <= ttl): reuses 300 s and
     3600 s apart are served by the 5-minute and 1-hour replays, and the histogram counts them there."""
