@@ -41,6 +41,7 @@ LAYERS: list[tuple[str, list[str]]] = [
         [
             "conversations",
             "prefixes",
+            "reuse",
             "system_prompts",
             "usage",
             "reconcile",

@@ -10,9 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analyzer import prefixes, system_prompts, tokens
+from analyzer import prefixes, reuse, system_prompts, tokens
 from analyzer.cli import cli
-from analyzer.prefixes import PrefixRequest, replay
+from analyzer.prefixes import PrefixRequest
+from analyzer.reuse import replay
 from tests.conftest import write_jsonl
 
 
@@ -220,7 +221,7 @@ def test_reuse_gap_histogram_agrees_with_the_ttl_replays(seed, gap):
     node is never used more recently than its ancestors), so the histogram left of 5 min / 1 h must add up to
     the replays' hit tokens, and all of it to the ideal cache's."""
     reqs = as_requests(synthetic_trace(random.Random(seed), 80, gap))
-    buckets = prefixes.reuse_summary({"t": reqs})["gaps"]
+    buckets = reuse.reuse_summary({"t": reqs})["gaps"]
     assert sum(b["tokens"] for b in buckets) == replay(reqs)[0]
     for ttl in (300, 3600):
         within = sum(b["tokens"] for b in buckets if b["to_s"] is not None and b["to_s"] <= ttl)
@@ -248,7 +249,7 @@ def test_a_reuse_exactly_one_ttl_apart_is_in_the_bucket_that_ttl_serves():
     3600 s apart are served by the 5-minute and 1-hour replays, and the histogram counts them there."""
     ts = [0.0, 300.0, 3900.0, 3910.0]  # gaps 300, 3600, 10 on the shared node
     reqs = [PrefixRequest(f"r{i}", t, [7, 100 + i], [1000, 5]) for i, t in enumerate(ts)]
-    buckets = {b["to_s"]: b["tokens"] for b in prefixes.reuse_summary({"t": reqs})["gaps"]}
+    buckets = {b["to_s"]: b["tokens"] for b in reuse.reuse_summary({"t": reqs})["gaps"]}
     assert buckets[300] == buckets[3600] == buckets[10] == 1000 and sum(buckets.values()) == 3000
     for ttl in (10, 300, 3600):
         assert sum(n for hi, n in buckets.items() if hi is not None and hi <= ttl) == replay(reqs, ttl=ttl)[0]
@@ -336,6 +337,6 @@ def test_node_rows_made_while_walking_the_chains_are_those_of_the_kept_chains(lo
     reqs = prefixes.message_prefix_requests(seq)
     assert n == len(reqs) and nodes.height == sum(len(r.nodes) for r in reqs) > 0
     assert nodes.equals(prefixes.node_frame(reqs)) and keys.equals(prefixes.request_keys(reqs))
-    assert prefixes.reuse_summary({"messages": []}, None, {"messages": nodes}, {"messages": n}) == (
-        prefixes.reuse_summary({"messages": reqs})
+    assert reuse.reuse_summary({"messages": []}, None, {"messages": nodes}, {"messages": n}) == (
+        reuse.reuse_summary({"messages": reqs})
     )

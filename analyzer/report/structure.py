@@ -17,6 +17,7 @@ from typing import Any
 import polars as pl
 
 from analyzer import conversations, prefixes, queries, tokens
+from analyzer import reuse as reuse_mod
 from analyzer import system_prompts as system_prompts_mod
 from analyzer.backends.base import Backend
 from analyzer.backends.local import INLINE, Local
@@ -87,7 +88,7 @@ def structure(
     message_reqs = prefixes.message_prefix_requests(seq) if cache_capacity is not None else []
     message_nodes, message_keys, n_message = prefixes.message_nodes(seq)  # from the kept chains when made above
     block_reqs = prefixes.block_prefix_requests(queries.run(con, "block_sequence", since=since, until=until))
-    reuse = prefixes.reuse_summary(
+    reuse = reuse_mod.reuse_summary(
         {"messages": message_reqs, "block_traces": block_reqs},
         cache_capacity,
         {"messages": message_nodes},
