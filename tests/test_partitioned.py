@@ -616,3 +616,31 @@ def test_a_worker_reads_and_holds_one_bin_at_a_time(multi_key_log, monkeypatch, 
         refs.clear()
         worker = partitioned.Worker(payload, cat, {})
         assert sorted(worker.engines) == sorted(bins) and held == [0] * len(bins) * steps
+
+
+def test_the_parent_returns_its_free_heap_before_it_waits_for_the_workers(multi_key_log, monkeypatch) -> None:
+    """Once its own stages are done, a parent whose replays run on workers gives its free heap back before waiting
+    (it idles beside them at their peak); one that replays itself does not; without glibc nothing is done."""
+    import ctypes
+    import importlib
+
+    from analyzer import perf
+
+    structure = importlib.import_module("analyzer.report.structure")  # the package's `structure` is its function
+    calls: list[bool] = []
+    monkeypatch.setattr(structure, "return_free_heap", lambda: calls.append(True))
+    _report([multi_key_log], Inline(), monkeypatch, min_requests=300)
+    assert calls == []
+    local = Local(2)
+    try:
+        _report([multi_key_log], local, monkeypatch, min_requests=300)
+    finally:
+        local.close()
+    assert calls == [True]
+    assert perf.return_free_heap() is (sys.platform == "linux")
+
+    def no_libc(*a, **k):
+        raise OSError("no such library")
+
+    monkeypatch.setattr(ctypes, "CDLL", no_libc)
+    assert perf.return_free_heap() is False

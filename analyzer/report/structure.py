@@ -21,6 +21,7 @@ from analyzer import reuse as reuse_mod
 from analyzer import system_prompts as system_prompts_mod
 from analyzer.backends.base import Backend
 from analyzer.backends.local import INLINE, Local
+from analyzer.perf import return_free_heap
 from analyzer.prices import Catalogue, price_one
 from analyzer.progress import stage
 from analyzer.redact import excerpt, excerpt_of
@@ -131,6 +132,8 @@ def structure(
     # workers): the node rows, and the message sequence unless the replays here walk it (they hold it then).
     del message_nodes, message_keys, attrs, counted, retrieved, seq
     stage("savings replays")
+    if pending.background:  # this process now waits for the workers, beside them at their peak
+        return_free_heap()
     return {
         "conversations": convo,
         "prefix_reuse": reuse,

@@ -36,6 +36,7 @@ class Pending:
         # whether computing the result walks the caller's own sequence (one bin replayed in this process), so
         # its memoised per-message lists are worth keeping until then
         self.walks_sequence = walks_sequence
+        self.background = background  # computed on a thread (mostly waiting for other processes)
         self._value: Any = None
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None
