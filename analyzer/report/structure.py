@@ -26,7 +26,6 @@ from analyzer.prices import Catalogue, price_one
 from analyzer.progress import stage
 from analyzer.redact import excerpt, excerpt_of
 from analyzer.report.schema import round_usd
-from analyzer.savings.partitioned import has_workers
 from analyzer.savings.routing import Rule
 from analyzer.savings.run import start_estimates, start_replays
 from analyzer.store import Store
@@ -57,8 +56,9 @@ def structure(
     pending = None
     try:
         stage("threads")
-        # with workers, the replays most likely cut bins of their own (a small traffic parses its lists again)
-        threads = conversations.reconstruct_threads(seq, keep=not has_workers(backend))
+        # the requests' lists parsed a slice at a time and let go: nothing else walks them (the replays read the
+        # message columns themselves, traffic._inputs)
+        threads = conversations.reconstruct_threads(seq, keep=False)
         if threads.height:
             store.write_threads(threads)
         system_prompts = queries.run(con, "system_prompts", since=since, until=until)
@@ -74,10 +74,6 @@ def structure(
                 if engine is not None:
                     engine.abandon()
         raise
-    if not pending.walks_sequence:
-        # The per-message lists threads were rebuilt from (~1.2 KB a request at 100k calls): the replays cut
-        # bins of their own, so nothing here walks them again.
-        seq._parsed.clear()
     stage("conversations")
     windows = {k: cat.context_window(k) for k in priced["model_key"].drop_nulls().unique().to_list()}
     retrieved = conversations.retrieved_blocks(con, seq, threads, token_counter(backend))
@@ -134,7 +130,7 @@ def structure(
     prefix_tables = _prefix_tables(con, message_keys, message_nodes, attrs, groups, cat, show_text)
     shared = system_prompts_mod.shared_system_prefixes(system_prompts)
     # Not held while waiting for the replays (the summed peak of a large log is reached then, beside the
-    # workers): the node rows, and the message sequence unless the replays here walk it (they hold it then).
+    # workers): the node rows, and the message sequence unless the replays here read it (they hold it then).
     del message_nodes, message_keys, attrs, counted, retrieved, seq
     stage("savings replays")
     if pending.background:  # this process now waits for the workers, beside them at their peak

@@ -32,10 +32,7 @@ class Pending:
     """Estimates being computed: in a thread of this process while the caller goes on (when the replays run on
     other processes, the thread mostly waits for them), or computed when asked for."""
 
-    def __init__(self, fn: Any, background: bool, walks_sequence: bool = False) -> None:
-        # whether computing the result walks the caller's own sequence (one bin replayed in this process), so
-        # its memoised per-message lists are worth keeping until then
-        self.walks_sequence = walks_sequence
+    def __init__(self, fn: Any, background: bool) -> None:
         self.background = background  # computed on a thread (mostly waiting for other processes)
         self._value: Any = None
         self._error: BaseException | None = None
@@ -114,10 +111,9 @@ def start_estimates(
             finally:
                 ready.close()
 
-        return Pending(go, True, False)
+        return Pending(go, True)
     labelled = label(priced, seq, threads)
     background = elsewhere(labelled, backend)
-    walks_sequence = not background and labelled.n == 1
     if background:
         con = con.cursor()
 
@@ -135,7 +131,7 @@ def start_estimates(
         finally:
             engine.close()
 
-    return Pending(run, background, walks_sequence)
+    return Pending(run, background)
 
 
 def _estimate_all(
