@@ -243,9 +243,10 @@ def test_one_bin_on_two_workers_replays_its_levers_side_by_side_with_the_same_fi
 def test_the_parent_lets_its_per_message_lists_go_before_waiting_for_the_replays(
     multi_key_log, monkeypatch, workers, min_requests
 ) -> None:
-    """While the workers replay, this process waits without the message sequence (its per-message lists were
-    never kept whole, and the sequence itself is let go). Replayed here, the replays hold the sequence, but no
-    per-message lists: the threads parse theirs a slice at a time, and the replays read the message columns."""
+    """While the workers replay, this process makes its prefix tables and waits without the message sequence (its
+    per-message lists were never kept whole, and the sequence itself is let go). Replayed here, the replays hold
+    the sequence, but no per-message lists: the threads parse theirs a slice at a time, and the replays read the
+    message columns."""
     import importlib
     import weakref
 
@@ -271,8 +272,16 @@ def test_the_parent_lets_its_per_message_lists_go_before_waiting_for_the_replays
         del seq
         return result(self)
 
+    at_tables: list[bool] = []  # whether the sequence is alive as the prefix tables are made
+    tables = structure_mod._prefix_tables
+
+    def spy_tables(*a, **k):
+        at_tables.append(seqs[0]() is not None)
+        return tables(*a, **k)
+
     monkeypatch.setattr(structure_mod.conversations, "load_sequence", keep)
     monkeypatch.setattr(run.Pending, "result", spy)
+    monkeypatch.setattr(structure_mod, "_prefix_tables", spy_tables)
     backend = Local(2) if workers == 2 else Inline()
     try:
         _report([multi_key_log], backend, monkeypatch, min_requests=min_requests)
@@ -280,9 +289,10 @@ def test_the_parent_lets_its_per_message_lists_go_before_waiting_for_the_replays
         backend.close()
     assert len(held) == 2  # start_replays' labelling (asked for when the threads are ready), then the replays
     assert held[0] is not None
-    if workers == 2:  # replayed on the workers: the sequence itself is gone while this process waits
-        assert held[-1] is None
+    if workers == 2:  # replayed on the workers: the sequence itself is gone from the prefix tables on
+        assert at_tables == [False] and held[-1] is None
         return
+    assert at_tables == [True]
     assert held[-1] is not None  # replayed here: the replays hold the sequence until they run
     assert held[-1] == (0, 0)  # six bins (each a sequence of its own) or one (the sequence itself)
 

@@ -126,12 +126,14 @@ def structure(
         )
         .collect()
     )
+    # The message sequence is not held through the prefix tables (the parent's own peak at a million calls, beside
+    # the workers building their engines) nor while waiting for the replays, unless the replays here read it
+    # (they hold it then); the node rows go once the tables are made.
+    del counted, retrieved, seq
     stage("prefix tables")
     prefix_tables = _prefix_tables(con, message_keys, message_nodes, attrs, groups, cat, show_text)
     shared = system_prompts_mod.shared_system_prefixes(system_prompts)
-    # Not held while waiting for the replays (the summed peak of a large log is reached then, beside the
-    # workers): the node rows, and the message sequence unless the replays here read it (they hold it then).
-    del message_nodes, message_keys, attrs, counted, retrieved, seq
+    del message_nodes, message_keys, attrs
     stage("savings replays")
     if pending.background:  # this process now waits for the workers, beside them at their peak
         return_free_heap()
