@@ -648,5 +648,73 @@ def test_the_parent_returns_its_free_heap_before_it_waits_for_the_workers(multi_
     def no_libc(*a, **k):
         raise OSError("no such library")
 
+    perf._malloc_trim.cache_clear()
     monkeypatch.setattr(ctypes, "CDLL", no_libc)
-    assert perf.return_free_heap() is False
+    try:
+        assert perf.return_free_heap() is False
+    finally:
+        perf._malloc_trim.cache_clear()
+
+
+def test_each_report_stage_starts_with_the_heap_given_back(multi_key_log, monkeypatch) -> None:
+    """Every stage of a report starts after a trim of the C heap (what the last stage freed goes back to the
+    system before the next one allocates), without a collection: a collection walks every live object."""
+    import gc
+
+    from analyzer import perf, progress
+
+    events: list[str] = []
+    monkeypatch.setattr(perf, "_malloc_trim", lambda: lambda pad: events.append("trim") or 1)
+    monkeypatch.setattr(progress, "stage", events.append)
+    collect = gc.collect
+    monkeypatch.setattr(gc, "collect", lambda *a: events.append("collect") or collect(*a))
+    _report([multi_key_log], Inline(), monkeypatch, min_requests=300)
+    del events[: events.index("price requests") - 1]  # (the ingest's stages are not the report's)
+    stages = [k for k, e in enumerate(events) if e not in ("trim", "collect")]
+    assert [events[k] for k in stages][:3] == ["price requests", "spend tables", "load messages"]
+    assert "prefix tables" in events and "savings replays" in events
+    assert all(events[k - 1] == "trim" for k in stages), events
+    assert "collect" not in events
+
+
+def test_a_worker_gives_its_heap_back_after_each_bin_and_each_comparison(multi_key_log, monkeypatch) -> None:
+    """A worker trims its heap once each bin's engine is built (the bin's frames just went) and after each
+    comparison it answers (the lever's replays just went), so that the next one reuses the pages."""
+    from analyzer import conversations
+    from analyzer.report import priced_frame
+    from analyzer.savings import partitioned
+    from analyzer.savings.levers import Lever
+
+    monkeypatch.setattr(partitions, "MIN_BIN_REQUESTS", 300)
+    store = Store(None)
+    store.ingest([str(multi_key_log)])
+    cat = load_catalogue()
+    seq = conversations.load_sequence(store.con)
+    lab = partitioned.label(priced_frame(store, cat, None, None), seq, conversations.reconstruct_threads(seq))
+    store.close()
+    assert lab.n >= 3
+    events: list[str] = []
+    engine = partitioned.Engine
+    monkeypatch.setattr(partitioned, "Engine", lambda *a: events.append("engine") or engine(*a))
+    monkeypatch.setattr(partitioned, "return_free_heap", lambda collect=True: events.append(f"trim {collect}"))
+    worker = partitioned.Worker(lab.cut(list(range(lab.n))), cat, {})
+    assert events == ["engine", "trim False"] * lab.n
+    events.clear()
+    answers = worker.compare(None, Lever("batch everything"), "central")
+    assert len(answers) == lab.n and events == ["trim False"]
+
+
+def test_the_workers_put_arrow_on_the_system_allocator() -> None:
+    """A pool's workers allocate Arrow's buffers (the bins they read) from the system allocator, whose free pages
+    `return_free_heap` gives back; Arrow's default pool keeps them."""
+    local = Local(2)
+    try:
+        assert local.once(_arrow_pool) == "system"
+    finally:
+        local.close()
+
+
+def _arrow_pool() -> str:
+    import pyarrow as pa
+
+    return pa.default_memory_pool().backend_name

@@ -94,6 +94,7 @@ class _Holder:
 
     def __init__(self, cls: type, *args: Any) -> None:
         perf.freeze_after_pauses()  # an actor's process lives as long as the actor, for one command
+        perf.give_freed_memory_back()  # its bins' Arrow buffers on the allocator that perf.return_free_heap trims
         self.obj: Any = None
         self.failed: BaseException | None = None
         try:

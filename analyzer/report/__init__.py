@@ -20,8 +20,8 @@ from analyzer import __version__, actions, blocks, projection, queries, reconcil
 from analyzer.backends.base import Backend
 from analyzer.backends.local import INLINE
 from analyzer.ingest.results import IngestResult
+from analyzer.perf import next_stage
 from analyzer.prices import BEFORE_LISTING, COST_COLUMNS, Catalogue, price_requests
-from analyzer.progress import stage
 from analyzer.report.assumptions import assumptions
 from analyzer.report.schema import MAX_LISTED, SCHEMA_VERSION, clean, iso, round_days, round_to, round_usd
 from analyzer.report.span import outlying_dates
@@ -71,9 +71,9 @@ def build_report(
         left_out = outlying_dates(con)
         if left_out is not None:
             since, until = left_out.pop("since"), left_out.pop("until")
-    stage("price requests")
+    next_stage("price requests")
     priced = priced_frame(store, cat, since, until)
-    stage("spend tables")
+    next_stage("spend tables")
     t = queries.rows(con, "totals")[0]
     by_model = queries.rows(con, "spend_by_model")
     resolutions = {(m["model"], m["provider"]): cat.resolve(m["model"], m["provider"]) for m in by_model}
@@ -185,7 +185,7 @@ def build_report(
     report.update(
         structure(store, cat, priced, since, until, cache_capacity, ratios, routing_rules, show_text, backend)
     )
-    stage("reconciliation, sessions, projection")
+    next_stage("reconciliation, sessions, projection")
     report["reconciliation"] = reconcile.reconcile(con)
     report["usage_export"] = usage.section(con, cat, since, until, priced)
     sessions = queries.rows(con, "spend_by_session")

@@ -21,9 +21,8 @@ from analyzer import reuse as reuse_mod
 from analyzer import system_prompts as system_prompts_mod
 from analyzer.backends.base import Backend
 from analyzer.backends.local import INLINE, Local
-from analyzer.perf import return_free_heap
+from analyzer.perf import next_stage, return_free_heap
 from analyzer.prices import Catalogue, price_one
-from analyzer.progress import stage
 from analyzer.redact import excerpt, excerpt_of
 from analyzer.report.schema import round_usd
 from analyzer.savings.routing import Rule
@@ -46,7 +45,7 @@ def structure(
     """Conversations, context growth, prefixes and savings; thread ids and turns are written back to
     `requests`. Prompt text appears only as excerpts (redacted unless show_text)."""
     con = store.con
-    stage("load messages")
+    next_stage("load messages")
     seq = conversations.load_sequence(con, since, until)
     # Savings are what a lever saves from now on: the logged traffic and every replay of it at today's prices
     # (the same prices on both sides of each estimate), priced as billed (each call at its time's prices). When
@@ -55,7 +54,7 @@ def structure(
     started = start_replays(priced, seq, cat, calibration or {}, backend)
     pending = None
     try:
-        stage("threads")
+        next_stage("threads")
         # the requests' lists parsed a slice at a time and let go: nothing else walks them (the replays read the
         # message columns themselves, traffic._inputs)
         threads = conversations.reconstruct_threads(seq, keep=False)
@@ -74,11 +73,11 @@ def structure(
                 if engine is not None:
                     engine.abandon()
         raise
-    stage("conversations")
+    next_stage("conversations")
     windows = {k: cat.context_window(k) for k in priced["model_key"].drop_nulls().unique().to_list()}
     retrieved = conversations.retrieved_blocks(con, seq, threads, token_counter(backend))
     convo = conversations.summarise(priced, seq, threads, windows, retrieved)
-    stage("prefix reuse")
+    next_stage("prefix reuse")
     # The reuse gaps and the top prefixes read the chains' rows (`node_frame`) and request keys; only a replay
     # under a capacity walks the chains themselves. Without one they are not kept (~1.6 GB of Python objects at
     # a million calls), and the replays build chains of their own.
@@ -130,11 +129,11 @@ def structure(
     # the workers building their engines) nor while waiting for the replays, unless the replays here read it
     # (they hold it then); the node rows go once the tables are made.
     del counted, retrieved, seq
-    stage("prefix tables")
+    next_stage("prefix tables")
     prefix_tables = _prefix_tables(con, message_keys, message_nodes, attrs, groups, cat, show_text)
     shared = system_prompts_mod.shared_system_prefixes(system_prompts)
     del message_nodes, message_keys, attrs
-    stage("savings replays")
+    next_stage("savings replays")
     if pending.background:  # this process now waits for the workers, beside them at their peak
         return_free_heap()
     return {

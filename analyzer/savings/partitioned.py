@@ -32,6 +32,7 @@ from analyzer import partitions
 from analyzer.backends.base import Backend
 from analyzer.backends.local import INLINE, Inline, Local
 from analyzer.conversations import Sequence
+from analyzer.perf import return_free_heap
 from analyzer.prices import Catalogue
 from analyzer.progress import TIMINGS_ENV
 from analyzer.providers import CASES
@@ -67,10 +68,12 @@ class Worker:
     def __init__(self, bins: list[Bin] | Spilled, cat: Catalogue, calibration: dict[str, float]) -> None:
         """`bins`: the bins themselves, or written to files for this worker to read (`Labelled.spill`)."""
         self.engines: dict[int, Engine] = {}
-        # one bin's frames at a time, let go once its engine is built
+        # one bin's frames at a time, let go once its engine is built, and the heap they held given back (the
+        # next bin's frames reuse it; ~100 MiB less at each worker's peak at a million calls)
         for b in bins.each() if isinstance(bins, Spilled) else _popped(bins):
             self.engines[b.bin] = Engine(prepare(b.rows, b.seq, b.threads, calibration), cat)
             del b
+            return_free_heap(collect=False)
         self.built: dict[int, dict[int, Any]] = {}
 
     def _calls(self, b: int, token: int | None, lever: Lever) -> Any:
@@ -102,7 +105,9 @@ class Worker:
         return [(-1, (os.getpid(), time.process_time()))]
 
     def compare(self, token: int | None, lever: Lever, case: str) -> list[tuple[int, Outcome]]:
-        return [(b, e.compare(lever, case, self._calls(b, token, lever))) for b, e in self.engines.items()]
+        out = [(b, e.compare(lever, case, self._calls(b, token, lever))) for b, e in self.engines.items()]
+        return_free_heap(collect=False)  # what the replays freed (at a million calls, ~400 MiB a worker mid-stage)
+        return out
 
     def costs(self, ids: set[str]) -> list[tuple[int, tuple[float, float]]]:
         return [(b, (e.replayed_cost_of(ids), e.logged_cost_of(ids))) for b, e in self.engines.items()]
