@@ -9,8 +9,6 @@ from contextlib import contextmanager
 from functools import cache
 from typing import cast
 
-from analyzer import progress
-
 _freeze = False  # see freeze_after_pauses
 
 
@@ -61,8 +59,8 @@ def return_free_heap(collect: bool = True) -> bool:
     the system allocator, `give_freed_memory_back`), and a report's parent frees a lot of it between stages: a
     DuckDB result turned into a frame, a stage's intermediate frames. At a million calls the trim before the
     wait took the parent from 4,354 to 3,609 MiB in 0.14 s, collection included; without a collection it takes
-    milliseconds, which is what `next_stage` does between stages. False where there is no glibc (macOS, musl):
-    nothing is done."""
+    milliseconds, which is what the report does before each stage (report.structure.next_stage). False where
+    there is no glibc (macOS, musl): nothing is done."""
     if collect:
         gc.collect()
     trim = _malloc_trim()
@@ -82,11 +80,3 @@ def _malloc_trim() -> Callable[[int], int] | None:
         return cast(Callable[[int], int], ctypes.CDLL("libc.so.6").malloc_trim)
     except (OSError, AttributeError):
         return None
-
-
-def next_stage(name: str) -> None:
-    """The report's next stage (progress.stage), with the heap the last one freed given back first
-    (`return_free_heap`, no collection): glibc otherwise keeps what a stage freed beside what the next one takes
-    from new pages. At a million calls the parent's peak went from 5,150 to 4,695-4,758 MiB (three runs)."""
-    return_free_heap(collect=False)
-    progress.stage(name)

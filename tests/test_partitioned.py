@@ -570,24 +570,32 @@ def test_a_worker_answers_drop_before_freeing_its_bins():
     assert gone() is None
 
 
-def test_a_worker_reads_and_holds_one_bin_at_a_time(multi_key_log, monkeypatch, tmp_path) -> None:
-    """The bins spilled for a worker are read one at a time, each file removed once read, each bin cut exactly as
-    in the labelling process; a worker lets each bin's frames go once its engine is built, whether the bins came
-    through files or by pipe (Ray)."""
-    import weakref
-
+def _labelled(log, monkeypatch):
+    """The log's traffic labelled in at least 3 bins, and the catalogue."""
     from analyzer import conversations
     from analyzer.report import priced_frame
     from analyzer.savings import partitioned
 
     monkeypatch.setattr(partitions, "MIN_BIN_REQUESTS", 300)
     store = Store(None)
-    store.ingest([str(multi_key_log)])
+    store.ingest([str(log)])
     cat = load_catalogue()
     seq = conversations.load_sequence(store.con)
     lab = partitioned.label(priced_frame(store, cat, None, None), seq, conversations.reconstruct_threads(seq))
     store.close()
     assert lab.n >= 3
+    return lab, cat
+
+
+def test_a_worker_reads_and_holds_one_bin_at_a_time(multi_key_log, monkeypatch, tmp_path) -> None:
+    """The bins spilled for a worker are read one at a time, each file removed once read, each bin cut exactly as
+    in the labelling process; a worker lets each bin's frames go once its engine is built, whether the bins came
+    through files or by pipe (Ray)."""
+    import weakref
+
+    from analyzer.savings import partitioned
+
+    lab, cat = _labelled(multi_key_log, monkeypatch)
     bins = list(range(lab.n))[::-1]  # in any order
     folder = tmp_path / "spilled"
     folder.mkdir()
@@ -680,19 +688,10 @@ def test_each_report_stage_starts_with_the_heap_given_back(multi_key_log, monkey
 def test_a_worker_gives_its_heap_back_after_each_bin_and_each_comparison(multi_key_log, monkeypatch) -> None:
     """A worker trims its heap once each bin's engine is built (the bin's frames just went) and after each
     comparison it answers (the lever's replays just went), so that the next one reuses the pages."""
-    from analyzer import conversations
-    from analyzer.report import priced_frame
     from analyzer.savings import partitioned
     from analyzer.savings.levers import Lever
 
-    monkeypatch.setattr(partitions, "MIN_BIN_REQUESTS", 300)
-    store = Store(None)
-    store.ingest([str(multi_key_log)])
-    cat = load_catalogue()
-    seq = conversations.load_sequence(store.con)
-    lab = partitioned.label(priced_frame(store, cat, None, None), seq, conversations.reconstruct_threads(seq))
-    store.close()
-    assert lab.n >= 3
+    lab, cat = _labelled(multi_key_log, monkeypatch)
     events: list[str] = []
     engine = partitioned.Engine
     monkeypatch.setattr(partitioned, "Engine", lambda *a: events.append("engine") or engine(*a))

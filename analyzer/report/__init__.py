@@ -20,13 +20,12 @@ from analyzer import __version__, actions, blocks, projection, queries, reconcil
 from analyzer.backends.base import Backend
 from analyzer.backends.local import INLINE
 from analyzer.ingest.results import IngestResult
-from analyzer.perf import next_stage
 from analyzer.prices import BEFORE_LISTING, COST_COLUMNS, Catalogue, price_requests
 from analyzer.report.assumptions import assumptions
 from analyzer.report.schema import MAX_LISTED, SCHEMA_VERSION, clean, iso, round_days, round_to, round_usd
 from analyzer.report.span import outlying_dates
 from analyzer.report.spend import latency_by_model, other_models, period_unit, spend_by_period, undated_spend
-from analyzer.report.structure import structure
+from analyzer.report.structure import next_stage, structure
 from analyzer.report.workload import projection_by_model
 from analyzer.savings.routing import Rule
 from analyzer.store import Store

@@ -16,12 +16,12 @@ from typing import Any
 
 import polars as pl
 
-from analyzer import conversations, prefixes, queries, tokens
+from analyzer import conversations, perf, prefixes, progress, queries, tokens
 from analyzer import reuse as reuse_mod
 from analyzer import system_prompts as system_prompts_mod
 from analyzer.backends.base import Backend
 from analyzer.backends.local import INLINE, Local
-from analyzer.perf import next_stage, return_free_heap
+from analyzer.perf import return_free_heap
 from analyzer.prices import Catalogue, price_one
 from analyzer.redact import excerpt, excerpt_of
 from analyzer.report.schema import round_usd
@@ -143,6 +143,14 @@ def structure(
         "shared_system_prefixes": shared,
         **pending.result(),
     }
+
+
+def next_stage(name: str) -> None:
+    """The report's next stage (progress.stage), with the heap the last one freed given back first
+    (`perf.return_free_heap`, no collection): glibc otherwise keeps what a stage freed beside what the next one
+    takes from new pages. At a million calls the parent's peak went from 5,150 to 4,695-4,758 MiB (three runs)."""
+    perf.return_free_heap(collect=False)
+    progress.stage(name)
 
 
 def token_counter(backend: Backend) -> Callable[[list[str]], list[int]]:
