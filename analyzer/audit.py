@@ -29,7 +29,7 @@ from analyzer import queries
 from analyzer.errors import InputError
 from analyzer.formatting import usd
 from analyzer.ingest.results import IngestResult
-from analyzer.prices import Catalogue
+from analyzer.prices import Catalogue, order_free_sum
 from analyzer.report import priced_frame
 from analyzer.store import Store
 from analyzer.usage import window_totals
@@ -296,7 +296,7 @@ def _trailing(store: Store, cat: Catalogue, windows: Windows) -> dict[str, Any]:
             f.with_columns(day=pl.col("ts").dt.date())
             .group_by("day")
             .agg(
-                cost=pl.when(pl.col("priced")).then(pl.col("cost")).otherwise(0.0).sum(),
+                cost=order_free_sum(pl.when(pl.col("priced")).then(pl.col("cost")).otherwise(0.0)),
                 input_tokens=pl.col("input_tokens").sum(),
                 reads=pl.col("cache_read_tokens").sum(),
             )

@@ -31,7 +31,7 @@ import polars as pl
 
 from analyzer import queries
 from analyzer.errors import InputError
-from analyzer.prices import Catalogue, price_requests
+from analyzer.prices import Catalogue, order_free_sum, price_requests
 
 SCOPES = ("api_key", "user", "project", "feature", "tag", "model")
 HISTORY_DAYS = 56
@@ -94,7 +94,7 @@ def daily_spend(priced: pl.DataFrame, scope: tuple[str, str] | None) -> dict[dat
     if scope is not None:
         col, value = scope
         f = f.filter(pl.col("tags").list.contains(value)) if col == "tag" else f.filter(pl.col(col) == value)
-    g = f.group_by(pl.col("ts").dt.date().alias("day")).agg(pl.col("cost").sum())
+    g = f.group_by(pl.col("ts").dt.date().alias("day")).agg(order_free_sum(pl.col("cost")))
     return {d: float(c) for d, c in g.iter_rows()}
 
 

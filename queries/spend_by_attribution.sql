@@ -18,7 +18,7 @@ SELECT dimension,
        sum(cache_read_tokens)::BIGINT                 AS cache_read_tokens,
        sum(cache_write_5m_tokens + cache_write_1h_tokens)::BIGINT AS cache_write_tokens,
        sum(output_tokens)::BIGINT                     AS output_tokens,
-       sum(cost)                              AS cost_usd,  -- NULL when none is priced (never $0)
+       fsum(cost)                             AS cost_usd,  -- NULL when none is priced (never $0)
        count(*) FILTER (WHERE NOT priced)     AS unpriced_requests
 FROM long
 GROUP BY ALL

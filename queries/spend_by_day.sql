@@ -12,7 +12,7 @@ SELECT CASE WHEN $tz = 'UTC' THEN CAST(ts AS DATE)
        sum(cache_read_tokens)::BIGINT                AS cache_read_tokens,
        sum(cache_write_5m_tokens + cache_write_1h_tokens)::BIGINT AS cache_write_tokens,
        sum(output_tokens)::BIGINT                    AS output_tokens,
-       sum(cost)                             AS cost_usd,  -- NULL when no request of the group is priced
+       fsum(cost)                            AS cost_usd,  -- NULL when no request of the group is priced
        bool_or(NOT priced)                   AS has_unpriced
 FROM priced_requests
 WHERE ts IS NOT NULL

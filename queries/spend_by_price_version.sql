@@ -7,7 +7,7 @@ SELECT model_key,
        price_version,
        adjustments,
        count(*)                 AS requests,
-       sum(cost)                AS cost_usd,
+       fsum(cost)               AS cost_usd,
        CAST(min(ts) AS DATE)    AS first_day,
        CAST(max(ts) AS DATE)    AS last_day
 FROM priced_requests

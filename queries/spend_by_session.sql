@@ -13,7 +13,7 @@ SELECT coalesce(p.conversation_id, r.thread_id)                     AS session,
        sum(p.input_tokens)::BIGINT                                  AS input_tokens,
        sum(p.cache_read_tokens)::BIGINT                             AS cache_read_tokens,
        sum(p.output_tokens)::BIGINT                                 AS output_tokens,
-       sum(p.cost)                                                  AS cost_usd,
+       fsum(p.cost)                                                 AS cost_usd,
        count(*) FILTER (WHERE NOT p.priced)                         AS unpriced_requests
 FROM priced_requests p
 JOIN requests r USING (request_id)

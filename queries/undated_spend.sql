@@ -8,7 +8,7 @@ SELECT count(*)                                                            AS re
        coalesce(sum(cache_read_tokens), 0)::BIGINT                         AS cache_read_tokens,
        coalesce(sum(cache_write_5m_tokens + cache_write_1h_tokens), 0)::BIGINT AS cache_write_tokens,
        coalesce(sum(output_tokens), 0)::BIGINT                             AS output_tokens,
-       sum(cost)                                                           AS cost_usd,
+       fsum(cost)                                                          AS cost_usd,
        bool_or(NOT priced)                                                 AS has_unpriced
 FROM priced_requests
 WHERE ts IS NULL

@@ -28,7 +28,7 @@ long AS (
 SELECT unit,
        value,
        count(*)                                        AS requests,
-       sum(cost)                                       AS cost_usd,
+       fsum(cost)                                      AS cost_usd,
        count(*) FILTER (WHERE NOT priced)              AS unpriced_requests,
        min(ts)                                         AS first_ts,
        max(ts)                                         AS last_ts,

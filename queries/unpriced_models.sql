@@ -2,7 +2,7 @@
 -- Inputs: priced_requests.
 -- Output: provider, model, requests, input_tokens, output_tokens, reported_cost_usd (what the log says, if any).
 SELECT provider, model, count(*) AS requests, sum(input_tokens)::BIGINT AS input_tokens,
-       sum(output_tokens)::BIGINT AS output_tokens, sum(reported_cost) AS reported_cost_usd
+       sum(output_tokens)::BIGINT AS output_tokens, fsum(reported_cost) AS reported_cost_usd
 FROM priced_requests
 WHERE NOT priced
 GROUP BY ALL

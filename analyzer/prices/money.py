@@ -108,6 +108,14 @@ def _with_versions(out: pl.DataFrame, cat: Catalogue, dated: bool) -> pl.DataFra
 BEFORE_LISTING = " (first known listing; the call predates it)"
 
 
+def order_free_sum(expr: pl.Expr) -> pl.Expr:
+    """A float sum, in a group-by, that does not depend on the order the rows come in. Polars adds a group's
+    partial sums in the order its threads finish them, and at a million calls two runs of the same report differed
+    in the last digits (`caching.by_model`, 1993.2228733499 against ...97); with the values sorted first the sum
+    is the same in every run. The SQL sums money with DuckDB's `fsum` (compensated) for the same reason."""
+    return expr.sort().sum()
+
+
 def before_listing(frm: str) -> str:
     """The price version of a call made before its model's first listing: priced at that first listing."""
     return frm + BEFORE_LISTING

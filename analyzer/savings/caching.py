@@ -35,7 +35,7 @@ from typing import Any
 
 import polars as pl
 
-from analyzer.prices import PRICE_COLUMNS, Catalogue, price_requests
+from analyzer.prices import PRICE_COLUMNS, Catalogue, order_free_sum, price_requests
 from analyzer.providers import (
     EXTENDED_RETENTION_S,
     GEMINI_EXPLICIT_TTL_S,
@@ -81,7 +81,9 @@ def estimate_caching(
         ok.select("model_key", logged=pl.col("cost"))
         .with_columns(nocache=nocache_cost)
         .group_by("model_key")
-        .agg(pl.len().alias("requests"), (pl.col("nocache") - pl.col("logged")).sum().alias("already_saved_usd"))
+        .agg(
+            pl.len().alias("requests"), order_free_sum(pl.col("nocache") - pl.col("logged")).alias("already_saved_usd")
+        )
         .sort(["already_saved_usd", "model_key"], descending=[True, False])
     )
     out["by_model"] = [
