@@ -148,7 +148,8 @@ def structure(
 def next_stage(name: str) -> None:
     """The report's next stage (progress.stage), with the heap the last one freed given back first
     (`perf.return_free_heap`, no collection): glibc otherwise keeps what a stage freed beside what the next one
-    takes from new pages. At a million calls the parent's peak went from 5,150 to 4,695-4,758 MiB (three runs)."""
+    takes from new pages. At a million calls the parent's peak went from 5,150 to 4,695-4,758 MiB in three sampled
+    runs."""
     perf.return_free_heap(collect=False)
     progress.stage(name)
 

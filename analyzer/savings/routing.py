@@ -257,8 +257,8 @@ def plan_routing(
             price_one(cat, CLASSIFIER, output_tokens=1)["cost"] or 0.0
         )
     providers = {t: cat.provider(cat.resolve(t).key) for t in set(targets.values())}
-    # the plan keeps the count, not the frame: it lives through the whole savings stage, and the frame (the priced
-    # columns and every last user message) was ~400 MiB at a million calls
+    # the plan keeps the count, not the frame: the plan lives through the whole savings stage, and the frame holds
+    # the priced columns and every last user message (230 MB of the latter alone at a million calls)
     return RoutingPlan(frame.height, targets, reasons, classifier, providers)
 
 
