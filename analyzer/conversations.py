@@ -19,6 +19,7 @@ import polars as pl
 
 from analyzer import queries, tokens
 from analyzer.perf import gc_paused
+from analyzer.prices import order_free_sum
 
 SEGMENTS = ("system", "history", "user", "tool_results", "retrieved")
 RAG_MIN_TOKENS = 256  # a block this long, in user content, repeated across threads, looks retrieved
@@ -373,7 +374,7 @@ def summarise(
         pl.col("input_tokens").sum().alias("input_tokens"),
         pl.col("input_tokens").max().alias("max_input_tokens"),
         # null, not $0, for a thread on unpriced models only
-        pl.when(pl.col("cost").is_not_null().any()).then(pl.col("cost").sum()).alias("cost_usd"),
+        pl.when(pl.col("cost").is_not_null().any()).then(order_free_sum(pl.col("cost"))).alias("cost_usd"),
         pl.col("model_key").drop_nulls().first().alias("model_key"),
     )
     windows = pl.DataFrame(

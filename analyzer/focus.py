@@ -25,7 +25,7 @@ import polars as pl
 
 from analyzer import queries, usage
 from analyzer.errors import InputError
-from analyzer.prices import NOT_BILLED, Catalogue
+from analyzer.prices import NOT_BILLED, Catalogue, order_free_sum
 
 FOCUS_VERSION = "1.2"
 PER = 1_000_000  # PricingUnit "1000000 Tokens": list prices per million tokens, as providers publish them
@@ -264,7 +264,7 @@ def _rows(frame: pl.DataFrame, cat: Catalogue, source: str) -> pl.DataFrame:
         long.group_by(keys, maintain_order=True)
         .agg(
             _q=pl.col("_q").sum(),
-            _cost=pl.col("_cost").sum(),
+            _cost=order_free_sum(pl.col("_cost")),
             x_Requests=pl.when(pl.col("_q") > 0).then(pl.col("_n")).otherwise(0).sum(),
         )
         .filter((pl.col("_q") > 0) | (pl.col("_cost") != 0))

@@ -22,6 +22,7 @@ import pyarrow as pa
 from analyzer import tokens
 from analyzer.conversations import Sequence, once
 from analyzer.perf import gc_paused
+from analyzer.prices import order_free_sum
 from analyzer.providers import TTL_S
 from analyzer.sources.mooncake import BLOCK_TOKENS
 
@@ -402,7 +403,7 @@ def top_prefixes(
             pl.col("tokens").first(),
             pl.col("depth").first().alias("messages"),
             pl.col("k").first().alias("example"),
-            (pl.col("tokens") * pl.col("input_cost_per_token")).sum().alias("spend_usd"),
+            order_free_sum(pl.col("tokens") * pl.col("input_cost_per_token")).alias("spend_usd"),
             # as logged: requests whose reported cache reads covered (90% of) this prefix
             (pl.col("cache_read_tokens").fill_null(0) >= 0.9 * pl.col("tokens") * pl.col("scale").fill_null(1.0))
             .sum()

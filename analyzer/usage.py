@@ -17,7 +17,7 @@ from typing import Any
 import polars as pl
 
 from analyzer import queries
-from analyzer.prices import COST_COLUMNS, Catalogue, price_buckets
+from analyzer.prices import COST_COLUMNS, Catalogue, order_free_sum, price_buckets
 
 # A provider's main usage export; the others cover a subset of its traffic (Claude Code is part of the
 # organisation's API usage) and are shown on their own, never added to it.
@@ -211,11 +211,13 @@ def _group(
             input_tokens=pl.col("input_tokens").sum(),
             cache_read_tokens=pl.col("cache_read_tokens").sum(),
             output_tokens=pl.col("output_tokens").sum(),
-            cost_usd=pl.when(pl.col("priced").any()).then(pl.col("cost").sum()),
+            cost_usd=pl.when(pl.col("priced").any()).then(order_free_sum(pl.col("cost"))),
             caching_saved_usd=pl.when(pl.col("priced").any()).then(
-                (pl.col("cost_without_cache") - pl.col("cost")).sum()
+                order_free_sum(pl.col("cost_without_cache") - pl.col("cost"))
             ),
-            reported_cost_usd=pl.when(pl.col("reported_cost").is_not_null().any()).then(pl.col("reported_cost").sum()),
+            reported_cost_usd=pl.when(pl.col("reported_cost").is_not_null().any()).then(
+                order_free_sum(pl.col("reported_cost"))
+            ),
             unpriced_buckets=(~pl.col("priced")).sum(),
         )
         .with_columns(
@@ -236,7 +238,7 @@ def _line_items(costs: pl.DataFrame) -> list[dict[str, Any]]:
         return []
     g = (
         costs.group_by(["provider", "project", "model", "line_item"])
-        .agg(buckets=pl.len(), reported_cost_usd=pl.col("reported_cost").sum())
+        .agg(buckets=pl.len(), reported_cost_usd=order_free_sum(pl.col("reported_cost")))
         .sort(["reported_cost_usd", "line_item"], descending=[True, False], nulls_last=True)
     )
     return [_clean(r) for r in g.head(TOP_ROWS).to_dicts()]
@@ -287,13 +289,13 @@ def reconcile_billed(costs: pl.DataFrame, logs: pl.DataFrame) -> list[dict[str, 
     billed = (
         costs.with_columns(day=pl.col("period_start").dt.date())
         .group_by(["day", "provider"])
-        .agg(billed_usd=pl.col("reported_cost").sum())
+        .agg(billed_usd=order_free_sum(pl.col("reported_cost")))
     )
     logged = (
         logs.filter(pl.col("ts").is_not_null() & pl.col("provider").is_in(billed["provider"].unique().to_list()))
         .with_columns(day=pl.col("ts").dt.date())
         .group_by(["day", "provider"])
-        .agg(logs_requests=pl.len(), logs_cost_usd=pl.col("cost").sum())
+        .agg(logs_requests=pl.len(), logs_cost_usd=order_free_sum(pl.col("cost")))
     )
     billed = _within_logged_span(billed, logs.filter(pl.col("ts").is_not_null()))
     out = (
@@ -341,7 +343,7 @@ def reconcile(usage: pl.DataFrame, logs: pl.DataFrame, cat: Catalogue) -> list[d
                 **{k: v.sum() for k, v in cols.items() if k not in ("requests", "cost_usd")},
                 # no count or no price is unknown, never 0
                 requests=pl.when(pl.col("requests").is_not_null().any()).then(pl.col("requests").sum()),
-                cost_usd=pl.when(pl.col("cost").is_not_null().any()).then(pl.col("cost").sum()),
+                cost_usd=pl.when(pl.col("cost").is_not_null().any()).then(order_free_sum(pl.col("cost"))),
             )
         )
 

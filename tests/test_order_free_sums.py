@@ -102,3 +102,20 @@ def test_no_query_sums_money_with_the_plain_sum() -> None:
         if plain.search(line.split("--")[0])
     ]
     assert found == []
+
+
+def test_no_polars_money_sum_is_left_to_thread_order() -> None:
+    """Every polars sum of a cost or _usd column goes through `order_free_sum`, but for the engine's sums per
+    request (`group_by("base_id")`: a request's own rows, one or a few, where the order hardly matters and a
+    sort per group would cost each comparison)."""
+    import re
+    from pathlib import Path
+
+    plain = re.compile(r'pl\.col\("[^"]*(?:cost|usd)[^"]*"\)\.sum\(\)')
+    found = []
+    for path in sorted((Path(__file__).parent.parent / "analyzer").rglob("*.py")):
+        lines = path.read_text().splitlines()
+        for n, line in enumerate(lines, 1):
+            if plain.search(line) and not any('group_by("base_id")' in ln for ln in lines[max(0, n - 4) : n]):
+                found.append(f"{path.name}:{n}: {line.strip()}")
+    assert found == []

@@ -28,7 +28,7 @@ from typing import Any
 
 import polars as pl
 
-from analyzer.prices import PRICE_COLUMNS, TOKEN_COLUMNS, Catalogue
+from analyzer.prices import PRICE_COLUMNS, TOKEN_COLUMNS, Catalogue, order_free_sum
 from analyzer.providers import (
     CASES,
     RULES,
@@ -352,7 +352,7 @@ class Engine:
                 pl.concat([base_rows.select("base_id", "cost"), alt_rows.select("base_id", cost=-pl.col("cost"))])
                 .join(scopes, on="base_id")
                 .group_by("scope")
-                .agg(pl.col("cost").sum())
+                .agg(order_free_sum(pl.col("cost")))
             )
             by_scope = dict(zip(per["scope"].to_list(), per["cost"].to_list(), strict=True))
         return Outcome(
