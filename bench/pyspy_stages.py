@@ -5,7 +5,7 @@
     python bench/pyspy_stages.py prof.txt --src . --rate 100 > bench/profiles/NAME.txt
 
 py-spy's raw output is one line per distinct stack, `frame;frame;...;frame COUNT`, outermost frame first, each
-frame `function (file:line)`. The report marks its stages with `stage("name")` calls (analyzer/progress.py),
+frame `function (file:line)`. The report marks its stages with `stage("name")` calls (analyzer/progress.py; `next_stage` in report/structure.py),
 one after the other inside a few functions (the CLI command, the store's ingest, the report builders), so the
 stage a sample belongs to is read from the stack: the deepest frame that sits in a function holding stage()
 calls, at or after its first one, is in the stage of the last stage() call above that frame's line. The
@@ -49,7 +49,7 @@ def stage_marks(src: Path) -> dict[str, list[tuple[int, int, list[tuple[int, str
                     continue
                 f = node.func
                 name = f.attr if isinstance(f, ast.Attribute) else f.id if isinstance(f, ast.Name) else ""
-                if name != "stage":
+                if name not in ("stage", "next_stage"):  # next_stage: report/structure.py, a trim then stage()
                     continue
                 arg = node.args[0]
                 if isinstance(arg, ast.Constant) and isinstance(arg.value, str):

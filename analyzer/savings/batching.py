@@ -20,9 +20,14 @@ from analyzer.savings import Estimate
 from analyzer.savings.estimate import lever_estimate
 from analyzer.savings.levers import Lever
 from analyzer.savings.replayer import Replayer
+from analyzer.savings.traffic import ok_rows
 
 MIN_REQUESTS = 20
 MAX_MEDIAN_GAP_S = 10.0
+
+
+# What batch_candidates reads of each priced request
+BATCHING_COLUMNS = ("request_id", "ts", "provider", "model_key", "api_key", "feature", "user", "batch")
 
 
 def batch_candidates(priced: pl.DataFrame, threads: pl.DataFrame, cat: Catalogue) -> pl.DataFrame:
@@ -31,7 +36,8 @@ def batch_candidates(priced: pl.DataFrame, threads: pl.DataFrame, cat: Catalogue
     price) and `offered` (listed, or the provider documents a Batch API)."""
     thread_sizes = threads.group_by("thread_id").agg(pl.len().alias("thread_requests"))
     frame = (
-        priced.filter(pl.col("priced") & (pl.col("status") == "ok") & ~pl.col("batch") & pl.col("ts").is_not_null())
+        ok_rows(priced, BATCHING_COLUMNS)
+        .filter(~pl.col("batch") & pl.col("ts").is_not_null())
         .join(threads.select("request_id", "thread_id"), on="request_id", how="left")
         .join(thread_sizes, on="thread_id", how="left")
         .with_columns(

@@ -50,7 +50,7 @@ from analyzer.savings.engine import Engine
 from analyzer.savings.estimate import gemini_estimate, lever_estimate
 from analyzer.savings.levers import Lever
 from analyzer.savings.replayer import Replayer
-from analyzer.savings.traffic import Call, bill_columns, price_as_billed
+from analyzer.savings.traffic import Call, bill_columns, ok_rows, price_as_billed
 
 PLACEMENT_POLICY = "Anthropic breakpoints after the system prompt and tools and at the end of the input"
 
@@ -60,7 +60,7 @@ def estimate_caching(
 ) -> tuple[dict[str, object], list[Estimate]]:
     """The report's `caching` block: what caching as logged already saved, the backtest, and the caching levers
     (each a two-replay estimate); and those estimates as objects (with their levers) for the combined replay."""
-    ok = priced.filter(pl.col("priced") & (pl.col("status") == "ok"))
+    ok = ok_rows(priced, ("model_key", "cost", *PRICE_COLUMNS, *bill_columns(priced)))
     no_cache = ok.select(*PRICE_COLUMNS, *bill_columns(ok)).with_columns(
         cache_read_tokens=pl.lit(0, pl.Int64),
         cache_write_5m_tokens=pl.lit(0, pl.Int64),

@@ -39,7 +39,7 @@ from analyzer.providers import CASES
 from analyzer.savings.backtest import backtest_summary
 from analyzer.savings.engine import Engine, Outcome
 from analyzer.savings.levers import Lever
-from analyzer.savings.traffic import prepare, thread_map
+from analyzer.savings.traffic import REPLAY_COLUMNS, ok_rows, prepare, thread_map
 
 KEEP_BUILT = 2  # levers whose rebuilt calls a worker keeps (an estimate compares one lever in up to three cases)
 
@@ -220,8 +220,8 @@ def label(priced: pl.DataFrame, seq: Sequence, threads: pl.DataFrame | None = No
     `PartitionedEngine.set_threads` gives them theirs later."""
     if threads is None:
         threads = NO_THREADS
-    rows = priced.filter(pl.col("priced") & (pl.col("status") == "ok"))
-    cols = [c for c in ("api_key", "user", "conversation_id") if c in rows.columns]
+    cols = [c for c in ("api_key", "user", "conversation_id") if c in priced.columns]
+    rows = ok_rows(priced, (*REPLAY_COLUMNS, *cols))
     labels = partitions.bins(rows.select(*cols))
     n = cast(int, labels.max()) + 1 if rows.height else 1
     if n == 1:

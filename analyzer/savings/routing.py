@@ -36,6 +36,7 @@ from analyzer.savings import Estimate, Verdict, usd_text
 from analyzer.savings.estimate import judge, lever_estimate, new_estimate
 from analyzer.savings.levers import Lever
 from analyzer.savings.replayer import Replayer
+from analyzer.savings.traffic import ok_rows
 
 CLASSIFIER = "gpt-4o-mini"
 CLASSIFIER_PROMPT_TOKENS = 120  # instructions around the user message
@@ -212,6 +213,23 @@ class RoutingPlan:
     cheaper: dict[str, str] | None = None  # the targets left once dearer ones are dropped (estimate_routing)
 
 
+# What the classifier and the routing rules read of each priced request (`classify_all`, `_matches`), besides its
+# last user message and its turn
+ROUTING_COLUMNS = (
+    "request_id",
+    "provider",
+    "model",
+    "model_key",
+    "user",
+    "feature",
+    "endpoint",
+    "tags",
+    "input_tokens",
+    "output_tokens",
+    "has_tools",
+)
+
+
 @gc_paused()
 def plan_routing(
     con: duckdb.DuckDBPyConnection,
@@ -221,7 +239,7 @@ def plan_routing(
     rules: list[Rule] | None = None,
 ) -> RoutingPlan | None:
     frame = (
-        priced.filter(pl.col("priced") & (pl.col("status") == "ok"))
+        ok_rows(priced, ROUTING_COLUMNS)
         .join(queries.run(con, "last_user_messages"), on="request_id", how="inner")
         .join(threads.select("request_id", "turn"), on="request_id", how="left")
     )

@@ -120,6 +120,18 @@ def bill_columns(frame: pl.DataFrame) -> list[str]:
     return [c for c in BILL_COLUMNS if c in frame.columns]
 
 
+# What `prepare` reads of the priced requests: all the partitioned engine ships to its workers of each row.
+REPLAY_COLUMNS = ("request_id", "api_key", "user", "cost", "priced", *PRICE_COLUMNS, *BILL_COLUMNS)
+
+
+def ok_rows(priced: pl.DataFrame, columns: Seq[str]) -> pl.DataFrame:
+    """The priced, successful requests (what the replays and estimates read) with only `columns` (those the frame
+    has), in the frame's order: the filter copies only them. The priced period is 54 columns (~360 MiB at a million
+    calls); a filter of all of them, made for a few, was a transient copy of it in the parent, beside the workers."""
+    cols = list(dict.fromkeys(c for c in columns if c in priced.columns))
+    return priced.lazy().filter(pl.col("priced") & (pl.col("status") == "ok")).select(cols).collect()
+
+
 def price_as_billed(frame: pl.DataFrame, cat: Catalogue) -> pl.DataFrame:
     """The bill's pricing of a frame of calls (PRICE_COLUMNS plus any BILL_COLUMNS), with `cost_today`: the same
     calls at today's prices (the shipped snapshot), the forward-looking figure."""
@@ -131,7 +143,7 @@ def price_as_billed(frame: pl.DataFrame, cat: Catalogue) -> pl.DataFrame:
 def prepare(
     priced: pl.DataFrame, seq: Sequence, threads: pl.DataFrame, calibration: dict[str, float] | None = None
 ) -> Traffic:
-    rows = priced.filter(pl.col("priced") & (pl.col("status") == "ok")).sort("ts", "request_id", nulls_last=True)
+    rows = ok_rows(priced, REPLAY_COLUMNS).sort("ts", "request_id", nulls_last=True)
     rows = rows.select(
         "request_id", "api_key", "user", "ts", "cost", *PRICE_COLUMNS, *[c for c in bill_columns(rows) if c != "ts"]
     )
