@@ -5,11 +5,11 @@
     python bench/pyspy_stages.py prof.txt --src . --rate 100 > bench/profiles/NAME.txt
 
 py-spy's raw output is one line per distinct stack, `frame;frame;...;frame COUNT`, outermost frame first, each
-frame `function (file:line)`. The report marks its stages with `stage("name")` calls (analyzer/progress.py; `next_stage` in report/structure.py),
-one after the other inside a few functions (the CLI command, the store's ingest, the report builders), so the
-stage a sample belongs to is read from the stack: the deepest frame that sits in a function holding stage()
-calls, at or after its first one, is in the stage of the last stage() call above that frame's line. The
-source under --src must be the checkout that was profiled (line numbers).
+frame `function (file:line)`. The report marks its stages with `stage("name")` calls (analyzer/progress.py;
+`next_stage` in report/structure.py), one after the other inside a few functions (the CLI command, the store's
+ingest, the report builders), so the stage a sample belongs to is read from the stack: the deepest frame that sits
+in a function holding stage() calls, at or after its first one, is in the stage of the last stage() call above that
+frame's line. The source under --src must be the checkout that was profiled (line numbers).
 
 Samples of other processes (worker processes of the pool, the fork server) are reported apart, by process and by
 function: their stacks do not say which stage of the parent asked for them.

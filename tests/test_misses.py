@@ -376,3 +376,54 @@ def test_steps_without_their_obstacle_are_skipped_with_the_same_figures(runner, 
     synthetic(tmp_path / "s")
     report_of(runner, tmp_path / "s", "--workers", "1")
     assert found[-1] == set()
+
+
+def _late_lifts() -> list[set[str]]:
+    """The lifts of the steps from `scope` on, as bin_misses accumulates them."""
+    from analyzer.savings.misses import ORDER
+
+    out, lifted = [], set()
+    for cause in ORDER[1:]:
+        lifted.add(cause)
+        if cause in ("scope", "expired", "prefix_changed", "min_length"):
+            out.append(set(lifted))
+    return out
+
+
+@pytest.mark.parametrize("log", ["traces", "synthetic", "sample_logs"])
+def test_the_late_steps_replayed_in_one_pass_read_what_each_own_replay_reads(tmp_path, log):
+    """The steps from `scope` on share their stores (no explicit cache once `breakpoint` is lifted), so one pass
+    gives each its reads: the same, call for call, as `_simulate` of each step alone, and the same gaps and changed
+    roles `_simulate` records at the `expired` and `prefix_changed` steps. Also for every subset of those steps."""
+    from itertools import combinations
+
+    from analyzer.savings import misses
+    from tests.test_build import _engine
+
+    if log == "traces":
+        paths = sorted(TRACES.glob("*.traj.json.gz"))[:12]
+    elif log == "synthetic":
+        synthetic(tmp_path)
+        # and a conversation whose system prompt changes as it switches model (the scope lifted, its previous
+        # request still counts)
+        q1, _ = turn("Q. Today is 2025-11-24. " + LONG)
+        _, q2 = turn("Q. Today is 2025-11-25. " + LONG)
+        write_jsonl(
+            tmp_path / "q.jsonl", [ds("q1", T0 + 50, q1, "q"), ds("q2", T0 + 110, q2, "q", "deepseek-reasoner")]
+        )
+        paths = [tmp_path]
+    else:
+        paths = [ROOT / "sample_logs"]
+    reqs = misses._prepare(_engine(paths))
+    assert len(reqs) >= 4
+    lifts = _late_lifts()
+    alone_info: dict = {}
+    # bin_misses gives `_simulate` its info at these two steps (1 and 2) only
+    alone = [misses._simulate(reqs, lift, alone_info if k in (1, 2) else None) for k, lift in enumerate(lifts)]
+    shared_info: dict = {}
+    assert misses._simulate_shared(reqs, lifts, shared_info) == alone
+    assert shared_info == alone_info
+    assert any(a != alone[0] for a in alone[1:]) or log == "sample_logs"  # the steps differ somewhere
+    for k in range(1, len(lifts)):
+        for some in combinations(range(len(lifts)), k):
+            assert misses._simulate_shared(reqs, [lifts[i] for i in some], {}) == [alone[i] for i in some]

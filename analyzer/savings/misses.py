@@ -246,6 +246,79 @@ def _option(provider: str | None, model: str, gap: float | None, cat: Any) -> tu
     return "none offered by the provider", ""
 
 
+# The steps after `breakpoint` lift it and `scope` (the lifts accumulate): no request is under an explicit cache's
+# rule then, every node a request sends is stored (or refreshed) whatever it read, in the same stores. Their stores
+# therefore evolve the same way, and the steps differ only in what each request reads: one pass computes them all.
+SHARED = ORDER[ORDER.index("scope") :]
+
+
+def _simulate_shared(reqs: list[_Req], lifts: list[set[str]], info: dict[str, Any]) -> list[dict[str, int]]:
+    """[`_simulate(reqs, lift)` for each lift], in one pass: each lift holds `breakpoint` and `scope` and any of
+    `expired`, `prefix_changed` and `min_length`. `info` gets what `_simulate` records with expiry lifted: each
+    request's gap since its prefix's newest use, and (when a lift also has `prefix_changed`) the role that changed."""
+    assert all({"breakpoint", "scope"} <= lift <= {"breakpoint", "scope", *SHARED} for lift in lifts)
+    live: dict[tuple[str | None, ...], dict[int, tuple[float, float]]] = {}
+    last_of_thread: dict[str, _Req] = {}
+    outs: list[dict[str, int]] = [{} for _ in lifts]
+    views = [
+        ("expired" in lift, "prefix_changed" in lift, "min_length" not in lift, out)
+        for lift, out in zip(lifts, outs, strict=True)
+    ]
+    gaps: dict[str, float] | None = info.setdefault("gap", {}) if any(v[0] for v in views) else None
+    rules = rules_for("central")
+    for r in reqs:
+        c = r.call
+        rule, minimum, ttl = rules(c.provider, c.model, c.ts)
+        assert rule is not None
+        scope_store = live.setdefault((c.provider, c.model, c.key), {})
+        thread_store = live.setdefault(("thread", c.provider, r.thread), {})
+        get0, get1 = scope_store.get, thread_store.get
+        # the deepest node either store holds (`any_hit`, with the gap since its newest use there) and the deepest
+        # one it holds alive (`hit`): `_simulate`'s two-store search with and without expiry
+        hit = any_hit = -1
+        any_gap = None
+        for k in range(len(r.nodes) - 1, -1, -1):
+            e0, e1 = get0(r.nodes[k]), get1(r.nodes[k])
+            if e0 is None and e1 is None:
+                continue
+            if any_hit < 0:
+                any_hit, any_gap = k, c.ts - max(e[0] for e in (e0, e1) if e is not None)
+            t0 = e0[0] if e0 is not None and c.ts - e0[0] <= e0[1] else None
+            t1 = e1[0] if e1 is not None and c.ts - e1[0] <= e1[1] else None
+            if t0 is not None or t1 is not None:
+                hit = k
+                break
+        m = -1  # the prefix-changed match: the messages this request shares, in order, with its thread's previous
+        p = last_of_thread.get(r.thread)
+        if p is not None and p.call.provider == c.provider:  # scope lifted: any model or key of the same provider
+            n = min(len(p.roles), len(r.roles))
+            if p.roles[:n] == r.roles[:n]:
+                m = n
+            else:
+                m = 0
+                while p.roles[m] == r.roles[m]:
+                    m += 1
+        step = rule.step
+        for expiry_lifted, prefix_changed, keep_min, out in views:
+            h = any_hit if expiry_lifted else hit
+            read = _grain(c.cum[h], minimum, step, keep_min) if h >= 0 else 0
+            if prefix_changed and m >= 0:
+                cand = _grain(c.cum[m - 1], minimum, step, keep_min) if m > 0 else 0
+                if cand > read:
+                    read = cand
+                    if keep_min:  # the `prefix_changed` step's own (`min_length` still kept): `_simulate`'s record
+                        i = next((i for i in range(m) if p.nodes[i] != r.nodes[i]), None)  # type: ignore[union-attr]
+                        info.setdefault("changed", {})[c.call_id] = r.roles[i] if i is not None else None
+            out[c.call_id] = min(read, c.input_tokens)
+        if gaps is not None and any_gap is not None:
+            gaps[c.call_id] = any_gap
+        every = (c.ts, ttl)
+        scope_store.update(dict.fromkeys(r.nodes, every))  # every node refreshed with the rule's TTL
+        thread_store.update(dict.fromkeys(r.nodes, every))
+        last_of_thread[r.thread] = r
+    return outs
+
+
 def bin_misses(engine: Engine) -> dict[str, Any]:
     """One engine's (one bin's) misses: the per-request cause rows, the as-is and ideal costs of its simulated
     requests. Module level: the partitioned engine runs it where the bins are."""
@@ -260,13 +333,18 @@ def bin_misses(engine: Engine) -> dict[str, Any]:
     info: dict[str, Any] = {}
     lifted: set[str] = set()
     moot = _moot(reqs)
+    steps: list[tuple[str, set[str]]] = []
     for cause in ORDER:
         if cause != "provider_rule":
             lifted.add(cause)
+        steps.append((cause, set(lifted)))
+    shared = [lift for cause, lift in steps if cause in SHARED and cause not in moot]
+    sims = iter(_simulate_shared(reqs, shared, info) if shared else [])
+    for cause, lift in steps:
         if cause in moot:  # the same replay as the step before, so the same reads
             levels.append(levels[-1])
             continue
-        sim = _simulate(reqs, set(lifted), info if cause in ("expired", "prefix_changed") else None)
+        sim = next(sims) if cause in SHARED else _simulate(reqs, lift)
         below = levels[-1]
         levels.append({k: max(below[k], sim.get(k, 0)) for k in below})
     costs: list[list[float]] = []
