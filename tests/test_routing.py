@@ -263,6 +263,104 @@ def test_code_or_maths_classifier_equals_the_word_set_one_on_any_text():
     check()
 
 
+CODE_TEXTS = [
+    "What is a function?",
+    "functions are fun",
+    "dysfunction",
+    "Please PROVE it",
+    "improve this",
+    "select the best option from the list",
+    "SELECT name FROM users",
+    "selected from",
+    "I hit a stack trace",
+    "stack  trace",
+    "my_function()",
+    "function2",
+    "regex?",
+    "traceback:",
+    "",
+    "hello there",
+    "1 + 1",
+    "1\t+\x1c2",
+    "1\x1f=\x0b2",
+    "x => y",
+    "$$a$$",
+    "\\frac{1}{2}",
+    "\\summary",
+    "a\\int",
+    "a\\int_0",
+    "\\sum\n",
+    "if x {\n  y\n}",
+    "if x {  \r\n y",
+    "if x {\x1c",
+    "x {\x1c\ny",
+    "{ not at a line end",
+    "{",
+    "{\n",
+    "def f(x)",
+    "undef x",
+    "_def x",
+    "1def x",
+    "-def x",
+    "class A:",
+    "subclass B",
+    "class _",
+    "def  x",
+    "2 ^3",
+    "a-b",
+    "```py",
+    "`` `",
+    "=",
+    ">=",
+    "FROM a SELECT",
+    "select,from",
+    "fromselect",
+    "Traceback (most recent call last)",
+    "STACK TRACE",
+    "\u212aelvin function",  # the Kelvin sign lower-cases to a plain k
+    "\u0661 + \u0662",  # Arabic-Indic digits are digits too
+    "caf\u00e9 {\u2003",  # an em space is whitespace to both
+    "\u00e9def x",  # a letter beyond ASCII is a word character: no word boundary before 'def'
+    "x {\x85",
+]
+
+
+@pytest.mark.parametrize("text", CODE_TEXTS)
+def test_the_classifier_on_a_column_equals_the_function(text):
+    """code_or_maths_all (polars' regex on ASCII text, the function on the rest) against the function, for each text
+    alone and in one column with all the others."""
+    import polars as pl
+
+    from analyzer.savings.routing import code_or_maths_all, looks_like_code_or_maths
+
+    assert code_or_maths_all(pl.Series([text], dtype=pl.String)) == [looks_like_code_or_maths(text)]
+
+
+def test_the_classifier_on_a_column_equals_the_function_on_any_text():
+    import polars as pl
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from analyzer.savings.routing import code_or_maths_all, looks_like_code_or_maths
+
+    assert code_or_maths_all(pl.Series(CODE_TEXTS)) == [looks_like_code_or_maths(t) for t in CODE_TEXTS]
+    pieces = st.sampled_from(
+        ["function", "select", "from", "def ", "class ", "\\frac", "\\sum", "{", "}", "=>", "$", "`", "1", "+",
+         "^", "stack", " trace", "_", " ", "\n", "\r", "\t", "\x1c", "\x0b", "\u00e9", "\u2003", "K", "\u212a"]
+    )  # fmt: skip
+    ascii_text = st.text(st.characters(max_codepoint=127), max_size=40)
+    texts = st.one_of(
+        ascii_text, st.text(max_size=40), st.lists(st.one_of(pieces, ascii_text), max_size=10).map("".join)
+    )
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.lists(texts, min_size=1, max_size=8))
+    def check(column):
+        assert code_or_maths_all(pl.Series(column, dtype=pl.String)) == [looks_like_code_or_maths(t) for t in column]
+
+    check()
+
+
 def test_classify_all_gives_classify_of_every_row():
     """The vectorised classifier against the one-row one, on each reason, the boundaries and missing values."""
     import polars as pl
