@@ -703,6 +703,35 @@ def test_a_worker_gives_its_heap_back_after_each_bin_and_each_comparison(multi_k
     assert len(answers) == lab.n and events == ["trim False"]
 
 
+def test_a_worker_answers_a_comparison_with_the_changed_requests_count_and_costs_not_their_ids(
+    multi_key_log, monkeypatch
+) -> None:
+    """The ids of a lever's changed requests stay in the worker: each bin's outcome carries their count, their cost
+    as replayed and as logged, and the band, equal to what its engine gives for the ids it keeps; added up, what
+    the parent shows."""
+    from dataclasses import replace
+
+    from analyzer.savings import partitioned
+    from analyzer.savings.levers import LastTurns, Lever
+
+    lab, cat = _labelled(multi_key_log, monkeypatch)
+    worker = partitioned.Worker(lab.cut(list(range(lab.n))), cat, {})
+    lever = Lever("last 2 turns", trim=LastTurns(2))
+    for case in ("central", "low"):  # the band is the as-is replay's in the central case, whatever the case
+        total = partitioned.Outcome(0.0, 0.0, set())
+        for b, got in worker.compare(None, lever, case):
+            own = worker.engines[b].compare(lever, case)
+            assert got.affected == set() and own.affected_count == len(own.affected)
+            assert got == replace(own, affected=set())
+            assert got.affected_replayed == worker.engines[b].replayed_cost_of(own.affected)
+            assert got.affected_logged == worker.engines[b].logged_cost_of(own.affected)
+            assert got.band == worker.engines[b].band(own.affected)
+            total += got
+        assert total.affected_count > 0 and total.band > 0  # something changed, and the replay is not exact on it
+    below = replace(total, affected_replayed=total.affected_logged - 0.5)
+    assert below.band == pytest.approx(0.5)  # a replay below the bill is as far off as one above it
+
+
 def test_the_workers_put_arrow_on_the_system_allocator() -> None:
     """A pool's workers allocate Arrow's buffers (the bins they read) from the system allocator, whose free pages
     `return_free_heap` gives back; Arrow's default pool keeps them."""

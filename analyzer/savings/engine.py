@@ -245,6 +245,12 @@ class Outcome:
     simulated_cache_before: int = 0
     simulated_cache_after: int = 0
     evidenced_reads: int = 0
+    # the changed requests: how many, and what they cost in the as-is replay (central case) and as logged, the
+    # backtest's figures on them (`Engine.band`), found where the replays run: the partitioned engine's workers
+    # keep the ids (`affected` comes back empty), which went to the parent and back three times a lever
+    affected_count: int = 0
+    affected_replayed: float = 0.0
+    affected_logged: float = 0.0
 
     def __add__(self, other: Outcome) -> Outcome:
         """Two parts of the traffic replayed apart, added: every field, so that a new one cannot be left out of a
@@ -266,6 +272,11 @@ class Outcome:
         scopes or simulated in their as-is replay, or none in either replay (then both are exact arithmetic).
         Unknown where only the lever's replay caches: the simulator is untested there."""
         return bool(self.logged_cache_tokens or self.simulated_cache_before or not self.simulated_cache_after)
+
+    @property
+    def band(self) -> float:
+        """`Engine.band` of the changed requests: |as-is replay - as logged| on them."""
+        return abs(self.affected_replayed - self.affected_logged) if self.affected_count else 0.0
 
     @property
     def saving(self) -> float:
@@ -369,6 +380,9 @@ class Engine:
             base.cost_today,
             alt.cost_today,
             *self._evidence(affected, ids, base_rows, alt_rows, alt),
+            affected_count=len(affected),
+            affected_replayed=self.replayed_cost_of(affected),
+            affected_logged=self.logged_cost_of(affected),
         )
 
     def _evidence(

@@ -69,10 +69,10 @@ def new_estimate(judged: Judgement, **fields: Any) -> Estimate:
 MIN_EVIDENCED_READS = 5  # requests that must read a cached prefix the log shows before a caching lever is ranked
 
 
-def error_band(engine: Replayer, outcome: Outcome) -> float | None:
+def error_band(outcome: Outcome) -> float | None:
     """The backtest's error in dollars on the requests the lever changes, or None when the backtest has nothing
     to compare there (see `Outcome.band_known`): unknown, never $0."""
-    return engine.band(outcome.affected) if outcome.band_known else None
+    return outcome.band if outcome.band_known else None
 
 
 def no_evidence_reason(outcome: Outcome) -> str | None:
@@ -115,16 +115,15 @@ def lever_estimate(
         # more or sits inside the band is not ranked, and its range is the band
         calls = engine.build(lever)
         outcomes = {"central": engine.compare(lever, "central", calls)}
-        band = error_band(engine, outcomes["central"])
+        band = error_band(outcomes["central"])
         if verdict(outcomes["central"].saving, band or 0.0) == Verdict.SAVES:
             outcomes.update({case: engine.compare(lever, case, calls) for case in CASES if case != "central"})
     else:
         outcomes = {case: engine.compare(v, "central") for case, v in cases.items()}
     central = outcomes["central"]
-    band = error_band(engine, central)
+    band = error_band(central)
     judged = judge(central.saving, (o.saving for o in outcomes.values()), band)
-    base_logged = engine.logged_cost_of(central.affected)
-    base_replayed = engine.replayed_cost_of(central.affected)
+    base_logged, base_replayed = central.affected_logged, central.affected_replayed
     if judged.verdict in (Verdict.SAVES, Verdict.WITHHELD) and lever_kind == "caching":
         reason = judged.withheld or no_evidence_reason(central)
         judged = judged._replace(verdict=Verdict.WITHHELD if reason else judged.verdict, withheld=reason)
@@ -138,7 +137,7 @@ def lever_estimate(
     )
     ev = [
         f"Two replays under one simulator: {usd_text(central.baseline)} as logged, {usd_text(central.counterfactual)} "
-        f"with the lever ({len(central.affected):,} requests changed). Backtest on those requests: replayed "
+        f"with the lever ({central.affected_count:,} requests changed). Backtest on those requests: replayed "
         f"{usd_text(base_replayed)} against {usd_text(base_logged)} billed ({band_text})."
     ] + list(evidence or [])
     if v == Verdict.NOTHING_TO_GAIN:
@@ -159,7 +158,7 @@ def lever_estimate(
         lever=lever_kind,
         policy=policy,
         scope=scope,
-        requests=len(central.affected),
+        requests=central.affected_count,
         baseline_usd=central.baseline,
         counterfactual_usd=central.counterfactual,
         assumptions=assumptions,
@@ -181,7 +180,7 @@ def lever_estimate(
         method="two-replay",
         policies=[lever.name],
         backtest={
-            "requests": len(central.affected),
+            "requests": central.affected_count,
             "cost_logged_usd": round(base_logged, 10),
             "cost_replayed_usd": round(base_replayed, 10),
             "band_usd": round(band, 10) if band is not None else None,
@@ -232,7 +231,7 @@ def combined_estimate(
 ) -> Estimate:
     """The levers replayed together (combined.py): one replay per case, each lever in its own case."""
     central = outcomes["central"]
-    band = error_band(engine, central)
+    band = error_band(central)
     evidence = [
         f"Replayed together the levers save {usd_text(central.saving)}; the separate estimates add up to "
         f"{usd_text(separate_sum)}. The difference is the interaction: a routed or trimmed token is not also a "
@@ -248,7 +247,7 @@ def combined_estimate(
         lever="combined",
         policy=name,
         scope=f"all {engine.requests} priced requests",
-        requests=len(central.affected),
+        requests=central.affected_count,
         baseline_usd=central.baseline,
         counterfactual_usd=central.counterfactual,
         assumptions=[
@@ -261,7 +260,7 @@ def combined_estimate(
         evidence=evidence,
         policies=policies,
         backtest={
-            "requests": len(central.affected),
+            "requests": central.affected_count,
             "band_usd": round(band, 10) if band is not None else None,
             "band_known": band is not None,
         },
