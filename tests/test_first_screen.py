@@ -10,7 +10,7 @@ import re
 import pytest
 
 from analyzer.cli import cli
-from tests.conftest import SHARED, openai_record, write_jsonl
+from tests.conftest import ROOT, SHARED, openai_record, write_jsonl
 
 
 def _money(s: str) -> float:
@@ -965,3 +965,28 @@ def test_the_projection_caption_sets_its_first_bar_beside_the_headlines_monthly_
     rep = {**rep, "totals": {**rep["totals"], "projected_monthly_usd": None}}
     (caption,) = [c["caption"] for c in charts.specs(rep) if c["id"] == "projection"]
     assert "headline" not in caption and caption == charts.CHARTS["projection"][2]
+
+
+def test_a_worker_whose_start_message_was_cut_by_a_ctrl_c_exits_without_a_traceback():
+    """A Ctrl-C that ends the command while it writes a worker's start message to the fork server leaves that worker
+    a truncated pickle; the worker exits without printing its unpickling error (the command's one line says what
+    happened), and any other error a worker meets is printed in full."""
+    import subprocess
+    import sys
+
+    code = (
+        "import pickle, sys, analyzer.backends.no_ctrl_c\n"
+        "try:\n"
+        "    pickle.loads(pickle.dumps(list(range(1000)))[:50])\n"
+        "except Exception:\n"
+        "    sys.excepthook(*sys.exc_info())\n"
+        "try:\n"
+        "    pickle.loads(b'')\n"
+        "except Exception:\n"
+        "    sys.excepthook(*sys.exc_info())\n"
+        "raise ValueError('a real error')\n"
+    )
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert p.returncode == 1
+    assert p.stderr.count("Traceback") == 1 and "ValueError: a real error" in p.stderr
+    assert "pickle" not in p.stderr.replace("import pickle", "") and "EOFError" not in p.stderr
