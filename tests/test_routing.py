@@ -202,44 +202,69 @@ def _looks_like_code_or_maths_by_word_set(text: str) -> bool:
     return bool(words & _CODE_WORDS) or ("select" in words and "from" in words) or "stack trace" in low
 
 
-@pytest.mark.parametrize(
-    "text",
-    [
-        "What is a function?",
-        "functions are fun",  # not the word 'function'
-        "dysfunction",
-        "Please PROVE it",
-        "improve this",
-        "select the best option from the list",
-        "SELECT name FROM users",
-        "selected from",
-        "I hit a stack trace",
-        "stack  trace",
-        "my_function()",  # '_' is not a letter: 'function' stands alone
-        "function2",
-        "\u212aelvin function",  # the Kelvin sign lower-cases to a plain k
-        "regex?",
-        "traceback:",
-        "",
-        "hello there",
-        "1 + 1",
-        "x => y",
-        "$$a$$",
-        "\\frac{1}{2}",
-        "\\summary",  # not \\sum: a letter follows
-        "a\\int",
-        "if x {\n  y\n}",
-        "{ not at a line end",
-        "def f(x)",
-        "undef x",
-        "class A:",
-        "subclass B",
-        "2 ^3",
-        "a-b",
-        "```py",
-        "\u0661 + \u0662",  # Arabic-Indic digits are digits too
-    ],
-)
+CODE_TEXTS = [
+    "What is a function?",
+    "functions are fun",  # not the word 'function'
+    "dysfunction",
+    "Please PROVE it",
+    "improve this",
+    "select the best option from the list",
+    "SELECT name FROM users",
+    "selected from",
+    "I hit a stack trace",
+    "stack  trace",
+    "my_function()",  # '_' is not a letter: 'function' stands alone
+    "function2",
+    "\u212aelvin function",  # the Kelvin sign lower-cases to a plain k
+    "regex?",
+    "traceback:",
+    "",
+    "hello there",
+    "1 + 1",
+    "x => y",
+    "$$a$$",
+    "\\frac{1}{2}",
+    "\\summary",  # not \\sum: a letter follows
+    "a\\int",
+    "if x {\n  y\n}",
+    "{ not at a line end",
+    "def f(x)",
+    "undef x",
+    "class A:",
+    "subclass B",
+    "2 ^3",
+    "a-b",
+    "```py",
+    "\u0661 + \u0662",  # Arabic-Indic digits are digits too
+    "1\t+\x1c2",
+    "1\x1f=\x0b2",
+    "a\\int_0",
+    "\\sum\n",
+    "if x {  \r\n y",
+    "if x {\x1c",
+    "x {\x1c\ny",
+    "{",
+    "{\n",
+    "_def x",
+    "1def x",
+    "-def x",
+    "class _",
+    "def  x",
+    "`` `",
+    "=",
+    ">=",
+    "FROM a SELECT",
+    "select,from",
+    "fromselect",
+    "Traceback (most recent call last)",
+    "STACK TRACE",
+    "caf\u00e9 {\u2003",  # an em space is whitespace to both
+    "\u00e9def x",  # a letter beyond ASCII is a word character: no word boundary before 'def'
+    "x {\x85",
+]
+
+
+@pytest.mark.parametrize("text", CODE_TEXTS)
 def test_code_or_maths_classifier_equals_the_word_set_one(text):
     from analyzer.savings.routing import looks_like_code_or_maths
 
@@ -261,68 +286,6 @@ def test_code_or_maths_classifier_equals_the_word_set_one_on_any_text():
         assert looks_like_code_or_maths(text) == _looks_like_code_or_maths_by_word_set(text)
 
     check()
-
-
-CODE_TEXTS = [
-    "What is a function?",
-    "functions are fun",
-    "dysfunction",
-    "Please PROVE it",
-    "improve this",
-    "select the best option from the list",
-    "SELECT name FROM users",
-    "selected from",
-    "I hit a stack trace",
-    "stack  trace",
-    "my_function()",
-    "function2",
-    "regex?",
-    "traceback:",
-    "",
-    "hello there",
-    "1 + 1",
-    "1\t+\x1c2",
-    "1\x1f=\x0b2",
-    "x => y",
-    "$$a$$",
-    "\\frac{1}{2}",
-    "\\summary",
-    "a\\int",
-    "a\\int_0",
-    "\\sum\n",
-    "if x {\n  y\n}",
-    "if x {  \r\n y",
-    "if x {\x1c",
-    "x {\x1c\ny",
-    "{ not at a line end",
-    "{",
-    "{\n",
-    "def f(x)",
-    "undef x",
-    "_def x",
-    "1def x",
-    "-def x",
-    "class A:",
-    "subclass B",
-    "class _",
-    "def  x",
-    "2 ^3",
-    "a-b",
-    "```py",
-    "`` `",
-    "=",
-    ">=",
-    "FROM a SELECT",
-    "select,from",
-    "fromselect",
-    "Traceback (most recent call last)",
-    "STACK TRACE",
-    "\u212aelvin function",  # the Kelvin sign lower-cases to a plain k
-    "\u0661 + \u0662",  # Arabic-Indic digits are digits too
-    "caf\u00e9 {\u2003",  # an em space is whitespace to both
-    "\u00e9def x",  # a letter beyond ASCII is a word character: no word boundary before 'def'
-    "x {\x85",
-]
 
 
 @pytest.mark.parametrize("text", CODE_TEXTS)
