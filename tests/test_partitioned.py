@@ -732,6 +732,33 @@ def test_a_worker_answers_a_comparison_with_the_changed_requests_count_and_costs
     assert below.band == pytest.approx(0.5)  # a replay below the bill is as far off as one above it
 
 
+def test_the_cheaper_routing_targets_found_in_the_bins_are_those_the_whole_costs_give(multi_key_log, monkeypatch):
+    """cheaper_targets asks each bin for its routed requests that cost less routed (`cheaper_in`), not for every
+    request's two costs: the same targets as comparing the merged costs of the whole traffic, request by request."""
+    from analyzer import conversations
+    from analyzer.report import priced_frame
+    from analyzer.savings.levers import Lever
+    from analyzer.savings.routing import cheaper_targets, plan_routing
+
+    monkeypatch.setattr(partitions, "MIN_BIN_REQUESTS", 300)
+    store = Store(None)
+    store.ingest([str(multi_key_log)])
+    cat = load_catalogue()
+    priced = priced_frame(store, cat, None, None)
+    seq = conversations.load_sequence(store.con)
+    threads = conversations.reconstruct_threads(seq)
+    plan = plan_routing(store.con, priced, threads, cat)
+    engine = PartitionedEngine(priced, seq, threads, cat, {}, Inline())
+    store.close()
+    assert plan is not None and engine.bins == 6
+    everything = Lever("route every eligible request", route=plan.targets, target_provider=plan.target_provider)
+    base, alt = engine.by_base(), engine.by_base(everything)
+    want = {rid: t for rid, t in plan.targets.items() if rid in alt and alt[rid] < base.get(rid, 0.0)}
+    keep, dearer = cheaper_targets(engine, plan)
+    assert keep == want and list(keep) == list(want)
+    assert keep and dearer == len(plan.targets) - len(want)
+
+
 def test_the_workers_put_arrow_on_the_system_allocator() -> None:
     """A pool's workers allocate Arrow's buffers (the bins they read) from the system allocator, whose free pages
     `return_free_heap` gives back; Arrow's default pool keeps them."""

@@ -333,10 +333,20 @@ def cheaper_targets(engine: Replayer, plan: RoutingPlan) -> tuple[dict[str, str]
     """The eligible requests that are cheaper on their target, each replayed on its own token mix through the
     cache (cache reads included, and what the first routed turns lose): never route to a dearer model."""
     everything = Lever("route every eligible request", route=plan.targets, target_provider=plan.target_provider)
-    base = engine.by_base()
-    alt = engine.by_base(everything)
-    keep = {rid: t for rid, t in plan.targets.items() if rid in alt and alt[rid] < base.get(rid, 0.0)}
+    cheaper = {rid for part in engine.each(cheaper_in, everything) for rid in part}
+    keep = {rid: t for rid, t in plan.targets.items() if rid in cheaper}
     return keep, len(plan.targets) - len(keep)
+
+
+def cheaper_in(engine: Replayer, lever: Lever) -> list[str]:
+    """The requests of one engine's traffic (a bin's, where the partitioned engine runs it) that `lever` routes and
+    whose replayed cost, their added calls included, is lower routed than as replayed. Only these ids travel: each
+    request's cost as replayed and routed, a dict of the whole traffic twice, went from the workers to the parent
+    to be compared there."""
+    base = engine.by_base()
+    alt = engine.by_base(lever)
+    route = lever.route
+    return [rid for rid, cost in alt.items() if rid in route and cost < base.get(rid, 0.0)]
 
 
 def estimate_routing(engine: Replayer, plan: RoutingPlan | None, rules: list[Rule] | None = None) -> list[Estimate]:
