@@ -115,8 +115,8 @@ def _code_or_maths_ascii(text: pl.Expr) -> pl.Expr:
 
 
 def code_or_maths_all(texts: pl.Series) -> list[bool]:
-    """`looks_like_code_or_maths` of each text, in order: the ASCII ones as one polars query, the others here. At a
-    million calls the function on every open text was 7.4 s of the parent's CPU, beside the workers."""
+    """`looks_like_code_or_maths` of each text (none null), in order: the ASCII ones as one polars query, the others
+    here. At a million calls the function on every open text was 7.4 s of the parent's CPU, beside the workers."""
     frame = texts.to_frame("text").select(
         ascii=pl.col("text").str.contains(_ASCII_ONLY), code=_code_or_maths_ascii(pl.col("text"))
     )
