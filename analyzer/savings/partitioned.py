@@ -442,12 +442,6 @@ class PartitionedEngine:
             logged += lg
         return replayed, logged
 
-    def logged_cost_of(self, ids: set[str]) -> float:
-        return self._costs(ids)[1] if ids else 0.0
-
-    def replayed_cost_of(self, ids: set[str]) -> float:
-        return self._costs(ids)[0] if ids else 0.0
-
     def band(self, affected: set[str]) -> float:
         if not affected:
             return 0.0
