@@ -773,3 +773,55 @@ def _arrow_pool() -> str:
     import pyarrow as pa
 
     return pa.default_memory_pool().backend_name
+
+
+def test_the_misses_summed_in_the_bins_are_those_of_every_row(multi_key_log, monkeypatch):
+    """Each bin sends its causes' counts, tokens and costs and its own costliest misses, not a row per miss: the
+    block is the one every row gives (counted, grouped, sorted and cut in the parent, as it was made)."""
+    from analyzer import conversations
+    from analyzer.report import priced_frame
+    from analyzer.savings.misses import CAUSES, bin_misses, cache_misses
+
+    monkeypatch.setattr(partitions, "MIN_BIN_REQUESTS", 300)
+    store = Store(None)
+    store.ingest([str(multi_key_log)])
+    cat = load_catalogue()
+    priced = priced_frame(store, cat, None, None)
+    seq = conversations.load_sequence(store.con)
+    engine = PartitionedEngine(priced, seq, conversations.reconstruct_threads(seq), cat, {}, Inline())
+    store.close()
+    assert engine.bins == 6
+    parts = [p["top"] for p in engine.each(bin_misses, 10**9)]  # every miss of each bin as a row
+    every = [row for part in parts for row in part]
+    top = 7
+    block = cache_misses(engine, top)
+    assert block["misses"] == len(every) > top
+    want_causes = []
+    for cause in CAUSES:
+        mine = [x for x in every if x["cause"] == cause]
+        if not mine:
+            continue
+        details: dict[str, float] = {}
+        for x in mine:
+            g = f"option: {x['option']}" if cause == "expired" else x["detail"]
+            details[g] = details.get(g, 0.0) + x["cost_usd"]
+        want_causes.append(
+            (
+                cause,
+                len({x["request_id"] for x in mine}),
+                sum(x["tokens"] for x in mine),
+                pytest.approx(sum(x["cost_usd"] for x in mine), rel=1e-12),
+                {k: pytest.approx(v, rel=1e-12) for k, v in details.items()},
+            )
+        )
+    got_causes = [
+        (c["cause"], c["requests"], c["tokens"], c["cost_usd"], {d["detail"]: d["cost_usd"] for d in c["details"]})
+        for c in block["causes"]
+    ]
+    assert sorted(got_causes, key=lambda c: c[0]) == sorted(want_causes, key=lambda c: c[0])
+    assert len(got_causes) >= 2 and any(len(c[4]) >= 2 for c in got_causes)
+    every.sort(key=lambda x: (-x["cost_usd"], x["ts"], x["request_id"], x["cause"]))
+    assert block["top"] == every[:top]
+    # the costliest come from more than one bin, so the bins' own cuts are what is merged
+    from_bins = {i for row in block["top"] for i, part in enumerate(parts) if row in part}
+    assert len(from_bins) >= 2

@@ -28,7 +28,10 @@ cost minus its ideal cost. A request with several obstacles credits the later on
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import heapq
+import itertools
+from array import array
+from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import Any
 
@@ -319,13 +322,15 @@ def _simulate_shared(reqs: list[_Req], lifts: list[set[str]], info: dict[str, An
     return outs
 
 
-def bin_misses(engine: Engine) -> dict[str, Any]:
-    """One engine's (one bin's) misses: the per-request cause rows, the as-is and ideal costs of its simulated
-    requests. Module level: the partitioned engine runs it where the bins are."""
+def bin_misses(engine: Engine, top: int = 0) -> dict[str, Any]:
+    """One engine's (one bin's) misses, summed where the bin is: the as-is and ideal costs of its simulated
+    requests, each cause's summary (`_Cause`), how many misses, and its `top` costliest as rows. Module level: the
+    partitioned engine runs it where the bins are. Every miss used to come back as a row (61,101 dicts at 100k
+    calls), to be counted, grouped and sorted in the parent."""
     reqs = _prepare(engine)
     base = engine.baseline("central")
     if not reqs:
-        return {"rows": [], "as_is": 0.0, "ideal": 0.0}
+        return {"causes": {}, "misses": 0, "top": [], "as_is": 0.0, "ideal": 0.0}
     ids = [r.call.call_id for r in reqs]
     frame = base.frame.filter(pl.col("call_id").is_in(ids))
     as_is_reads = dict(zip(frame["call_id"].to_list(), frame["cache_read_tokens"].to_list(), strict=True))
@@ -357,7 +362,9 @@ def bin_misses(engine: Engine) -> dict[str, Any]:
         if r.thread in last:
             prev[r.call.call_id] = last[r.thread]
         last[r.thread] = r
-    rows = []
+    causes: dict[str, _Cause] = {}
+    found: list[tuple[Any, ...]] = []  # each miss: its sort key, then what its row shows
+    options: dict[tuple[Any, ...], tuple[str, str]] = {}
     for j, cid in enumerate(frame["call_id"].to_list()):
         r = by_req[cid]
         c = r.call
@@ -366,25 +373,76 @@ def bin_misses(engine: Engine) -> dict[str, Any]:
             usd = costs[k][j] - costs[k + 1][j]
             if toks <= 0 and abs(usd) < 1e-15:
                 continue
-            row: dict[str, Any] = {
-                "request_id": cid,
-                "conversation": r.thread,
-                "ts": c.ts,
-                "provider": c.provider,
-                "model": c.model,
-                "cause": cause,
-                "detail": _detail(cause, r, info, prev.get(cid)),
-                "tokens": toks,
-                "cost_usd": usd,
-            }
+            detail = _detail(cause, r, info, prev.get(cid))
+            extra: tuple[Any, ...] = ()
             if cause == "expired":
                 gap = info.get("gap", {}).get(cid)
                 rule = rule_of(c.provider, c.model, c.ts)
-                row["gap_s"] = gap
-                row["ttl_s"] = case_ttl(rule, "central") if rule else None
-                row["option"], row["option_price"] = _option(c.provider, c.model, gap, engine.cat)
-            rows.append(row)
-    return {"rows": rows, "as_is": float(sum(costs[0])), "ideal": float(sum(costs[-1]))}
+                at = (c.provider, c.model, _option_bracket(gap))
+                option = options.get(at)
+                if option is None:
+                    option = options[at] = _option(c.provider, c.model, gap, engine.cat)
+                extra = (gap, case_ttl(rule, "central") if rule else None, *option)
+                group = f"option: {option[0]}"
+            else:
+                group = detail
+            part = causes.get(cause)
+            if part is None:
+                part = causes[cause] = _Cause()
+            part.add(group, toks, usd)
+            found.append((-usd, c.ts, cid, cause, r.thread, c.provider, c.model, detail, toks, usd, extra))
+    return {
+        "causes": causes,
+        "misses": len(found),
+        "top": [_row(m) for m in heapq.nsmallest(top, found, key=lambda m: m[:4])],
+        "as_is": float(sum(costs[0])),
+        "ideal": float(sum(costs[-1])),
+    }
+
+
+@dataclass(slots=True)
+class _Cause:
+    """One bin's misses of one cause: their count (a request has at most one miss of a cause), tokens, and
+    costs in row order, all of them and by group (its detail, or for `expired` the option that would have kept
+    it): the parent adds the bins' costs one after another in bin order, exactly the sums of every row."""
+
+    requests: int = 0
+    tokens: int = 0
+    costs: array[float] = field(default_factory=lambda: array("d"))
+    groups: dict[str, array[float]] = field(default_factory=dict)
+
+    def add(self, group: str, tokens: int, usd: float) -> None:
+        self.requests += 1
+        self.tokens += tokens
+        self.costs.append(usd)
+        kept = self.groups.get(group)
+        if kept is None:
+            kept = self.groups[group] = array("d")
+        kept.append(usd)
+
+
+def _row(m: tuple[Any, ...]) -> dict[str, Any]:
+    """A miss as the block lists it (`bin_misses`'s tuple)."""
+    _, ts, cid, cause, thread, provider, model, detail, toks, usd, extra = m
+    row: dict[str, Any] = {
+        "request_id": cid,
+        "conversation": thread,
+        "ts": ts,
+        "provider": provider,
+        "model": model,
+        "cause": cause,
+        "detail": detail,
+        "tokens": toks,
+        "cost_usd": usd,
+    }
+    if extra:
+        row["gap_s"], row["ttl_s"], row["option"], row["option_price"] = extra
+    return row
+
+
+def _option_bracket(gap: float | None) -> tuple[bool, ...] | None:
+    """What of a gap `_option` reads: none, or which of its thresholds it is within."""
+    return None if gap is None else (gap <= 3600, gap <= EXTENDED_RETENTION_S)
 
 
 def _detail(cause: str, r: _Req, info: dict[str, Any], p: _Req | None) -> str:
@@ -423,34 +481,38 @@ TOP = 50  # misses listed in the block, costliest first
 
 def cache_misses(engine: Replayer, top: int = TOP) -> dict[str, Any]:
     """The `cache_misses` block: as-is and ideal replay costs of the simulated requests, each cause's requests,
-    tokens and cost (they add up to as-is minus ideal), and the costliest misses."""
-    parts = engine.each(bin_misses)
-    rows = [row for p in parts for row in p["rows"]]
+    tokens and cost (they add up to as-is minus ideal), and the costliest misses. Each bin sends its causes'
+    summaries and its own `top` costliest; the costliest overall are among those."""
+    parts = engine.each(bin_misses, top)
     as_is = sum(p["as_is"] for p in parts)
     ideal = sum(p["ideal"] for p in parts)
-    causes = []
+    causes: list[dict[str, Any]] = []
     for cause, (label, fix) in CAUSES.items():
-        mine = [x for x in rows if x["cause"] == cause]
+        mine: list[_Cause] = [p["causes"][cause] for p in parts if cause in p["causes"]]
         if not mine:
             continue
         details: dict[str, float] = {}
-        for x in mine:  # an expired miss by the option that would have kept it; the others by their detail
-            g = f"option: {x['option']}" if cause == "expired" else x["detail"]
-            details[g] = details.get(g, 0.0) + x["cost_usd"]
+        for part in mine:  # each group's costs added in row order, bin after bin, as the rows came
+            for g, usd in part.groups.items():
+                total = details.get(g, 0.0)
+                for v in usd:
+                    total += v
+                details[g] = total
         causes.append(
             {
                 "cause": cause,
                 "label": label,
                 "fix": fix,
-                "requests": len({x["request_id"] for x in mine}),
-                "tokens": sum(x["tokens"] for x in mine),
-                "cost_usd": sum(x["cost_usd"] for x in mine),
+                "requests": sum(part.requests for part in mine),
+                "tokens": sum(part.tokens for part in mine),
+                "cost_usd": sum(itertools.chain.from_iterable(part.costs for part in mine)),
                 "details": [
                     {"detail": k, "cost_usd": v} for k, v in sorted(details.items(), key=lambda kv: (-kv[1], kv[0]))
                 ],
             }
         )
     causes.sort(key=lambda x: -x["cost_usd"])
+    rows = [row for p in parts for row in p["top"]]
     rows.sort(key=lambda x: (-x["cost_usd"], x["ts"], x["request_id"], x["cause"]))
     return {
         "method": "the as-is replay (central TTL case) against an ideal replay with each obstacle lifted in turn, "
@@ -459,7 +521,7 @@ def cache_misses(engine: Replayer, top: int = TOP) -> dict[str, Any]:
         "ideal_usd": ideal,
         "missed_usd": as_is - ideal,
         "causes": causes,
-        "misses": len(rows),
+        "misses": sum(p["misses"] for p in parts),
         "top": rows[:top],
     }
 
