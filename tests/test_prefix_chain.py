@@ -20,9 +20,10 @@ from tests.conftest import chat_call, write_jsonl
 
 
 def test_the_simulator_and_the_prefix_tables_build_the_same_chains(tmp_path: Path) -> None:
-    """Two conversations of three turns behind one system prompt, on two models: every request the simulator
-    replays as logged carries the nodes the prefix tables give it (same model, same messages: same prefix), and
-    the two models never share a node."""
+    """Two conversations of three turns behind one system prompt, on two models. The prefix tables' chains start
+    from the model (two models never share a node there); the simulator's start from 0, as its caches are per
+    scope (provider, model, key), and are then why-missed's model-free chains too. Within a model both builders
+    see the same prefixes: the same nodes equal, the same system-prompt end."""
     system = {"role": "system", "content": "You are the shop's assistant. " * 30}
     calls = []
     for c, model in enumerate(("gpt-4o-mini", "gpt-4o")):
@@ -41,11 +42,19 @@ def test_the_simulator_and_the_prefix_tables_build_the_same_chains(tmp_path: Pat
     tables = {p.request_id: p for p in prefixes.message_prefix_requests(seq)}
     simulated = [c for c in engine.base.calls if c.nodes]
     assert len(simulated) == 6
-    for c in simulated:
-        assert c.nodes == tables[c.call_id].nodes
-        assert c.sys_end == tables[c.call_id].sys_end == 0
+    for a in simulated:
+        body = engine.traffic.body[a.call_id]
+        assert a.nodes == _scratch(None, body.roles, body.cids, seed=0)[0]
+        assert a.sys_end == tables[a.call_id].sys_end == 0
+        for b in simulated:
+            if a.model == b.model:
+                ta, tb = tables[a.call_id].nodes, tables[b.call_id].nodes
+                assert [[x == y for y in b.nodes] for x in a.nodes] == [[x == y for y in tb] for x in ta]
+    by_id = {c.call_id: c for c in simulated}
     assert tables["r00"].nodes[0] != tables["r10"].nodes[0]  # the same system prompt on another model
+    assert by_id["r00"].nodes[0] == by_id["r10"].nodes[0]  # one node: the model is in the cache's scope
     assert tables["r01"].nodes[:2] == tables["r00"].nodes[:2]  # a turn extends its predecessor's chain
+    assert by_id["r01"].nodes[:2] == by_id["r00"].nodes[:2]
 
 
 def test_the_range_is_the_cases_widened_by_the_band_and_the_low_case_decides() -> None:
@@ -62,9 +71,10 @@ def test_the_range_is_the_cases_widened_by_the_band_and_the_low_case_decides() -
     assert Verdict.SAVES == "saves" and f"{Verdict.COSTS_MORE}" == "costs more"  # the model's text, unchanged
 
 
-def _scratch(model: str, roles: list[str], cids: list[int]) -> tuple[list[int], int]:
-    """A request's nodes and sys_end built message by message by PrefixChain, the one builder."""
-    chain = prefixes.PrefixChain(prefixes.chain_seed(model))
+def _scratch(model: str | None, roles: list[str], cids: list[int], seed: int | None = None) -> tuple[list[int], int]:
+    """A request's nodes and sys_end built message by message by PrefixChain, the one builder, from the model's
+    seed (the prefix tables') or from `seed`."""
+    chain = prefixes.PrefixChain(prefixes.chain_seed(model) if seed is None else seed)
     for role, cid in zip(roles, cids, strict=True):
         chain.add(role, cid)
     return chain.nodes, chain.sys_end

@@ -37,7 +37,7 @@ from typing import Any
 
 import polars as pl
 
-from analyzer.prefixes import SYSTEM_ROLES, PrefixChain
+from analyzer.prefixes import SYSTEM_ROLES
 from analyzer.providers import (
     EXTENDED_RETENTION_S,
     MAX_BREAKPOINTS,
@@ -48,7 +48,6 @@ from analyzer.providers import (
     rules_for,
 )
 from analyzer.savings.engine import Engine
-from analyzer.savings.levers import Body
 from analyzer.savings.replayer import Replayer
 from analyzer.savings.traffic import Call, price_as_billed
 
@@ -86,26 +85,15 @@ class _Req:
 
 
 def _prepare(engine: Engine) -> list[_Req]:
+    """The simulated requests in time order, each with its as-logged call's prefix chain: hashed without the model
+    (traffic._chain), a conversation's prefixes match across models, as the `scope` step needs."""
     t = engine.traffic
     out = []
-    last: dict[str, tuple[Body, list[int], int, int]] = {}  # thread -> its last body, nodes and chain state
     for c in sorted(engine.base.calls, key=attrgetter("ts")):
         body = t.body.get(c.call_id)
         if c.nodes is None or not c.nodes or body is None or rule_of(c.provider, c.model, c.ts) is None:
             continue
-        thread = t.thread.get(c.call_id, c.call_id)
-        chain = PrefixChain(0)  # no model in the seed: a conversation's prefixes match across models
-        done = 0
-        prev = last.get(thread)
-        if prev is not None:  # the thread's last request, plus more: only the new messages are hashed
-            pb, n = prev[0], len(prev[0].cids)
-            if n <= len(body.cids) and body.cids[:n] == pb.cids and body.roles[:n] == pb.roles:
-                chain.nodes, chain.h, chain.sys_end = list(prev[1]), prev[2], prev[3]
-                done = n
-        for role, cid in zip(body.roles[done:], body.cids[done:], strict=True):
-            chain.add(role, cid)
-        last[thread] = (body, chain.nodes, chain.h, chain.sys_end)
-        out.append(_Req(c, thread, body.roles, chain.nodes, body.marks))
+        out.append(_Req(c, t.thread.get(c.call_id, c.call_id), body.roles, c.nodes, body.marks))
     return out
 
 

@@ -25,7 +25,7 @@ import polars as pl
 from analyzer import tokens
 from analyzer.conversations import Sequence
 from analyzer.perf import gc_paused
-from analyzer.prefixes import SYSTEM_ROLES, PrefixChain, chain_seed
+from analyzer.prefixes import SYSTEM_ROLES, PrefixChain
 from analyzer.prices import PRICE_COLUMNS, Catalogue, price_requests
 from analyzer.providers import TTL_S, tokenizer_family
 from analyzer.savings.levers import CLEARED_TOKENS, SUMMARY_PROMPT_TOKENS, SUMMARY_TOKENS, Body, Lever, Trim
@@ -527,7 +527,9 @@ def _chain(
     for r, c, t in tail:
         add((-1, r, c, t, framing, False))
 
-    chain = PrefixChain(chain_seed(model))
+    # No model in the seed: a replay keeps a cache per scope (provider, model, key), so the nodes of two models
+    # never meet, and the as-logged calls' chains are why-missed's model-free ones (misses._prepare).
+    chain = PrefixChain(0)
     done = 0
     key = (model, *(it[1:3] for it in items[:2]))
     if memo is not None:
