@@ -427,3 +427,32 @@ def test_the_late_steps_replayed_in_one_pass_read_what_each_own_replay_reads(tmp
     for k in range(1, len(lifts)):
         for some in combinations(range(len(lifts)), k):
             assert misses._simulate_shared(reqs, [lifts[i] for i in some], {}) == [alone[i] for i in some]
+
+
+@pytest.mark.parametrize("log", ["synthetic", "sample_logs"])
+def test_the_levels_priced_stacked_cost_what_each_level_priced_alone_costs(tmp_path, log):
+    """bin_misses prices its levels in one pricing of their frames stacked: pricing goes row by row (price version,
+    off-peak window, tier, multipliers), so each level's costs are those of a pricing of its own, call for call."""
+    import random
+
+    import polars as pl
+
+    from analyzer.savings import misses
+    from tests.test_build import _engine
+
+    if log == "synthetic":
+        synthetic(tmp_path)
+        paths = [tmp_path]
+    else:
+        paths = [ROOT / "sample_logs"]
+    engine = _engine(paths)
+    reqs = misses._prepare(engine)
+    frame = engine.baseline("central").frame.filter(pl.col("call_id").is_in([r.call.call_id for r in reqs]))
+    rng = random.Random(7)
+    inputs = dict(zip(frame["call_id"].to_list(), frame["input_tokens"].to_list(), strict=True))
+    levels = [{c: rng.randint(0, n) for c, n in inputs.items()} for _ in range(4)]
+    stacked = misses._price(frame, levels, engine.cat)
+    alone = [misses._price(frame, [lv], engine.cat)[0] for lv in levels]
+    assert stacked == alone
+    assert len({tuple(c) for c in alone}) == 4 and all(len(c) == frame.height for c in alone)
+    assert len(set(frame["model"].to_list())) >= 2

@@ -199,18 +199,25 @@ def _simulate(reqs: list[_Req], lift: set[str], info: dict[str, Any] | None = No
     return out
 
 
-def _price(frame: pl.DataFrame, reads: dict[str, int], cat: Any) -> list[float]:
-    """The calls priced as billed with these reads: what a call reads more than as-is, it no longer writes (its
-    5-minute writes first, then its 1-hour ones); the rest of its input stays as it was."""
-    r = pl.Series([reads[c] for c in frame["call_id"].to_list()], dtype=pl.Int64)
+def _price(frame: pl.DataFrame, levels: list[dict[str, int]], cat: Any) -> list[list[float]]:
+    """Each level's calls priced as billed with its reads: what a call reads more than as-is, it no longer writes
+    (its 5-minute writes first, then its 1-hour ones); the rest of its input stays as it was. The levels are
+    priced in one pricing of their frames stacked: pricing goes row by row, so the costs are those of one pricing
+    per level, without its fixed cost each time (~50 polars queries: a third of the time on a 32,762-request bin)."""
+    ids = frame["call_id"].to_list()
     more = pl.col("_read") - pl.col("cache_read_tokens")
     w5 = pl.max_horizontal(pl.col("cache_write_5m_tokens") - more, pl.lit(0))
     w1 = pl.max_horizontal(
         pl.col("cache_write_1h_tokens") - pl.max_horizontal(more - pl.col("cache_write_5m_tokens"), 0), 0
     )
-    f = frame.with_columns(_read=r).with_columns(cache_write_5m_tokens=w5, cache_write_1h_tokens=w1)
+    stacked = pl.concat(
+        [frame.with_columns(_read=pl.Series([reads[c] for c in ids], dtype=pl.Int64)) for reads in levels]
+    )
+    f = stacked.with_columns(cache_write_5m_tokens=w5, cache_write_1h_tokens=w1)
     f = f.with_columns(cache_read_tokens=pl.col("_read")).drop("_read")
-    return price_as_billed(f, cat)["cost"].to_list()
+    cost = price_as_billed(f, cat)["cost"].to_list()
+    n = frame.height
+    return [cost[k * n : (k + 1) * n] for k in range(len(levels))]
 
 
 def _option(provider: str | None, model: str, gap: float | None, cat: Any) -> tuple[str, str]:
@@ -340,9 +347,11 @@ def bin_misses(engine: Engine, top: int = 0) -> dict[str, Any]:
         sim = next(sims) if cause in SHARED else _simulate(reqs, lift)
         below = levels[-1]
         levels.append({k: max(below[k], sim.get(k, 0)) for k in below})
+    same = [k > 0 and lv is levels[k - 1] for k, lv in enumerate(levels)]
+    priced = iter(_price(frame, [lv for lv, s in zip(levels, same, strict=True) if not s], engine.cat))
     costs: list[list[float]] = []
-    for k, lv in enumerate(levels):
-        costs.append(costs[-1] if k and lv is levels[k - 1] else _price(frame, lv, engine.cat))
+    for s in same:
+        costs.append(costs[-1] if s else next(priced))
     by_req = {r.call.call_id: r for r in reqs}
     prev: dict[str, _Req] = {}
     last: dict[str, _Req] = {}
