@@ -362,10 +362,19 @@ def bin_misses(engine: Engine, top: int = 0) -> dict[str, Any]:
     causes: dict[str, _Cause] = {}
     found: list[tuple[Any, ...]] = []  # each miss: its sort key, then what its row shows
     options: dict[tuple[Any, ...], tuple[str, str]] = {}
-    for j, cid in enumerate(frame["call_id"].to_list()):
-        r = by_req[cid]
-        c = r.call
-        for k, cause in enumerate(ORDER):
+    ids = frame["call_id"].to_list()
+    reads = [pl.Series([lv[c] for c in ids], dtype=pl.Int64) for lv in levels]
+    usds = [pl.Series(cs, dtype=pl.Float64) for cs in costs]
+    for k, cause in enumerate(ORDER):
+        if levels[k + 1] is levels[k]:  # a moot step: the same reads and costs, no miss
+            continue
+        # the calls this step moved, found by column (a Python step per call and cause was a quarter of bin_misses):
+        # read more, or cost other than within rounding, exactly as the test below it reads
+        moved = ((reads[k + 1] - reads[k]) > 0) | ~((usds[k] - usds[k + 1]).abs() < 1e-15)
+        for j in moved.arg_true().to_list():
+            cid = ids[j]
+            r = by_req[cid]
+            c = r.call
             toks = levels[k + 1][cid] - levels[k][cid]
             usd = costs[k][j] - costs[k + 1][j]
             if toks <= 0 and abs(usd) < 1e-15:
