@@ -495,3 +495,32 @@ def test_evidence_counts_only_the_changed_requests_scopes_and_reads_at_the_minim
     got = engine_._evidence({"r1"}, _ids({"r1"}), mine, mine, alt)
     assert got == (121, 3007, 3007, 2)  # r1 and r4: 3000 / 1.0 and 512 / 0.5 = 1,024
     assert (got[0], got[2], got[3]) == _evidence_by_hand(engine_, {"r1"}, alt)
+
+
+def test_a_lever_that_changes_no_call_is_the_as_logged_replay_without_pricing_anything(monkeypatch):
+    """Replayed against the as-logged calls, a lever that moves, trims, batches and re-caches nothing gives the
+    as-logged replay's own frame: no filtered copy of it and no pricing of an empty frame (two ~7 ms pricings, for
+    half the replays of a small log). A lever that changes something still prices what it changed."""
+    from analyzer.savings import engine as engine_mod
+    from analyzer.savings.levers import Lever
+    from tests.test_build import _engine
+
+    e = _engine([ROOT / "sample_logs"])
+    base = e.baseline("central")
+    pricings: list[int] = []
+    real = engine_mod.price_as_billed
+
+    def counted(frame, cat):
+        pricings.append(frame.height)
+        return real(frame, cat)
+
+    monkeypatch.setattr(engine_mod, "price_as_billed", counted)
+    for nothing in (Lever("route nothing", route={}), Lever("batch nothing", batch=frozenset())):
+        got = e.replay(nothing, "central")
+        assert got.frame is base.frame and got.cost == base.cost and got.redone == set()
+        out = e.compare(nothing, "central")
+        assert out.saving == 0.0 and out.affected == set()
+    assert pricings == []
+    some = sorted(e.traffic.logged)[:3]
+    changed = e.replay(Lever("batch three", batch=frozenset(some)), "central")
+    assert pricings and changed.redone == set(some) and changed.frame is not base.frame
