@@ -430,9 +430,10 @@ def test_the_late_steps_replayed_in_one_pass_read_what_each_own_replay_reads(tmp
 
 
 @pytest.mark.parametrize("log", ["synthetic", "sample_logs"])
-def test_the_levels_priced_stacked_cost_what_each_level_priced_alone_costs(tmp_path, log):
-    """bin_misses prices its levels in one pricing of their frames stacked: pricing goes row by row (price version,
-    off-peak window, tier, multipliers), so each level's costs are those of a pricing of its own, call for call."""
+def test_the_levels_priced_stacked_cost_what_each_level_priced_alone_costs(tmp_path, log, monkeypatch):
+    """bin_misses prices its levels in one pricing of their frames stacked (up to STACK_ROWS rows at a time):
+    pricing goes row by row (price version, off-peak window, tier, multipliers), so each level's costs are those of
+    a pricing of its own, call for call, however the levels are grouped."""
     import random
 
     import polars as pl
@@ -451,8 +452,9 @@ def test_the_levels_priced_stacked_cost_what_each_level_priced_alone_costs(tmp_p
     rng = random.Random(7)
     inputs = dict(zip(frame["call_id"].to_list(), frame["input_tokens"].to_list(), strict=True))
     levels = [{c: rng.randint(0, n) for c, n in inputs.items()} for _ in range(4)]
-    stacked = misses._price(frame, levels, engine.cat)
     alone = [misses._price(frame, [lv], engine.cat)[0] for lv in levels]
-    assert stacked == alone
+    for rows in (10**9, 3 * frame.height, 2 * frame.height + 1, 1):  # all four at once, 3 + 1, 2 + 2, one by one
+        monkeypatch.setattr(misses, "STACK_ROWS", rows)
+        assert misses._price(frame, levels, engine.cat) == alone
     assert len({tuple(c) for c in alone}) == 4 and all(len(c) == frame.height for c in alone)
     assert len(set(frame["model"].to_list())) >= 2
