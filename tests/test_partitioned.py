@@ -732,21 +732,28 @@ def test_a_worker_answers_a_comparison_with_the_changed_requests_count_and_costs
     assert below.band == pytest.approx(0.5)  # a replay below the bill is as far off as one above it
 
 
-def test_the_cheaper_routing_targets_found_in_the_bins_are_those_the_whole_costs_give(multi_key_log, monkeypatch):
-    """cheaper_targets asks each bin for its routed requests that cost less routed (`cheaper_in`), not for every
-    request's two costs: the same targets as comparing the merged costs of the whole traffic, request by request."""
+def _six_bins(log, monkeypatch):
+    """The multi-key log in a store, cut into its 6 bins (300 requests make one): the store (the caller closes
+    it), the catalogue, the priced period, its message sequence and its threads."""
     from analyzer import conversations
     from analyzer.report import priced_frame
-    from analyzer.savings.levers import Lever
-    from analyzer.savings.routing import cheaper_targets, plan_routing
 
     monkeypatch.setattr(partitions, "MIN_BIN_REQUESTS", 300)
     store = Store(None)
-    store.ingest([str(multi_key_log)])
+    store.ingest([str(log)])
     cat = load_catalogue()
     priced = priced_frame(store, cat, None, None)
     seq = conversations.load_sequence(store.con)
-    threads = conversations.reconstruct_threads(seq)
+    return store, cat, priced, seq, conversations.reconstruct_threads(seq)
+
+
+def test_the_cheaper_routing_targets_found_in_the_bins_are_those_the_whole_costs_give(multi_key_log, monkeypatch):
+    """cheaper_targets asks each bin for its routed requests that cost less routed (`cheaper_in`), not for every
+    request's two costs: the same targets as comparing the merged costs of the whole traffic, request by request."""
+    from analyzer.savings.levers import Lever
+    from analyzer.savings.routing import cheaper_targets, plan_routing
+
+    store, cat, priced, seq, threads = _six_bins(multi_key_log, monkeypatch)
     plan = plan_routing(store.con, priced, threads, cat)
     engine = PartitionedEngine(priced, seq, threads, cat, {}, Inline())
     store.close()
@@ -778,17 +785,10 @@ def _arrow_pool() -> str:
 def test_the_misses_summed_in_the_bins_are_those_of_every_row(multi_key_log, monkeypatch):
     """Each bin sends its causes' counts, tokens and costs and its own costliest misses, not a row per miss: the
     block is the one every row gives (counted, grouped, sorted and cut in the parent, as it was made)."""
-    from analyzer import conversations
-    from analyzer.report import priced_frame
     from analyzer.savings.misses import CAUSES, bin_misses, cache_misses
 
-    monkeypatch.setattr(partitions, "MIN_BIN_REQUESTS", 300)
-    store = Store(None)
-    store.ingest([str(multi_key_log)])
-    cat = load_catalogue()
-    priced = priced_frame(store, cat, None, None)
-    seq = conversations.load_sequence(store.con)
-    engine = PartitionedEngine(priced, seq, conversations.reconstruct_threads(seq), cat, {}, Inline())
+    store, cat, priced, seq, threads = _six_bins(multi_key_log, monkeypatch)
+    engine = PartitionedEngine(priced, seq, threads, cat, {}, Inline())
     store.close()
     assert engine.bins == 6
     parts = [p["top"] for p in engine.each(bin_misses, 10**9)]  # every miss of each bin as a row
