@@ -32,7 +32,7 @@ import heapq
 import itertools
 from array import array
 from dataclasses import dataclass, field
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import Any
 
 import polars as pl
@@ -377,7 +377,7 @@ def bin_misses(engine: Engine, top: int = 0) -> dict[str, Any]:
         if levels[k + 1] is levels[k]:  # a moot step: the same reads and costs, no miss
             continue
         # the calls this step moved, found by column (a Python step per call and cause was a quarter of bin_misses):
-        # read more, or cost other than within rounding, exactly as the test below it reads
+        # read more, or cost other than within rounding
         moved = ((reads[k + 1] - reads[k]) > 0) | ~((usds[k] - usds[k + 1]).abs() < 1e-15)
         for j in moved.arg_true().to_list():
             cid = call_ids[j]
@@ -385,8 +385,6 @@ def bin_misses(engine: Engine, top: int = 0) -> dict[str, Any]:
             c = r.call
             toks = levels[k + 1][cid] - levels[k][cid]
             usd = costs[k][j] - costs[k + 1][j]
-            if toks <= 0 and abs(usd) < 1e-15:
-                continue
             detail = _detail(cause, r, info, prev.get(cid))
             extra: tuple[Any, ...] = ()
             if cause == "expired":
@@ -404,11 +402,11 @@ def bin_misses(engine: Engine, top: int = 0) -> dict[str, Any]:
             if part is None:
                 part = causes[cause] = _Cause()
             part.add(group, toks, usd)
-            found.append((-usd, c.ts, cid, cause, r.thread, c.provider, c.model, detail, toks, usd, extra))
+            found.append((_costliest_first(usd, c.ts, cid, cause), r.thread, c.provider, c.model, detail, toks, extra))
     return {
         "causes": causes,
         "misses": len(found),
-        "top": [_row(m) for m in heapq.nsmallest(top, found, key=lambda m: m[:4])],
+        "top": [_row(m) for m in heapq.nsmallest(top, found, key=itemgetter(0))],
         "as_is": float(sum(costs[0])),
         "ideal": float(sum(costs[-1])),
     }
@@ -435,9 +433,16 @@ class _Cause:
         kept.append(usd)
 
 
+def _costliest_first(usd: float, ts: float, request_id: str, cause: str) -> tuple[float, float, str, str]:
+    """The order the block lists misses in, in the bins and in the parent alike: costliest first, then by time,
+    request and cause (a request has one miss of a cause, so no two misses tie)."""
+    return (-usd, ts, request_id, cause)
+
+
 def _row(m: tuple[Any, ...]) -> dict[str, Any]:
     """A miss as the block lists it (`bin_misses`'s tuple)."""
-    _, ts, cid, cause, thread, provider, model, detail, toks, usd, extra = m
+    (minus_usd, ts, cid, cause), thread, provider, model, detail, toks, extra = m
+    usd = -minus_usd
     row: dict[str, Any] = {
         "request_id": cid,
         "conversation": thread,
@@ -527,7 +532,7 @@ def cache_misses(engine: Replayer, top: int = TOP) -> dict[str, Any]:
         )
     causes.sort(key=lambda x: -x["cost_usd"])
     rows = [row for p in parts for row in p["top"]]
-    rows.sort(key=lambda x: (-x["cost_usd"], x["ts"], x["request_id"], x["cause"]))
+    rows.sort(key=lambda x: _costliest_first(x["cost_usd"], x["ts"], x["request_id"], x["cause"]))
     return {
         "method": "the as-is replay (central TTL case) against an ideal replay with each obstacle lifted in turn, "
         "each step priced as billed: " + ", ".join(ORDER),
