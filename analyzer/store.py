@@ -36,10 +36,14 @@ from analyzer.migrations import migrate, pending
 # No extension fetched or loaded behind the user's back (DuckDB would download one to open an SQLite file, an md:
 # or s3:// path), and no file or URL reachable from SQL at all: llmcost reads logs in Python, and a crafted
 # database's views or defaults must not be able to read local files into a report (dbguard).
+# And DuckDB's allocator gives back what a query freed on its own threads, within seconds: without them it keeps it
+# until a later query in the same thread reuses it. At a million calls the period's requests (a 0.4 GB frame) left
+# the process at 988 MiB, and 692 MiB three seconds later with these threads (bench/RESULTS.md, stop 46).
 _OFFLINE: dict[str, str | bool | int | float | list[str]] = {
     "autoinstall_known_extensions": False,
     "autoload_known_extensions": False,
     "enable_external_access": False,
+    "allocator_background_threads": True,
 }
 _REMOTE_PREFIXES = ("md:", "motherduck:")
 SCRATCH_PREFIX = "llmcost-run-"  # the folder of a run's scratch database (Store's `scratch`)
