@@ -53,7 +53,7 @@ class Sequence:
 
 def load_sequence(con: duckdb.DuckDBPyConnection, since: Any = None, until: Any = None) -> Sequence:
     reqs = queries.run(con, "sequence_requests", since=since, until=until)
-    con.register("_sequence_requests", reqs.select("req", "request_id"))
+    queries.register(con, "_sequence_requests", reqs.select("req", "request_id"))
     try:
         msgs = queries.run(con, "message_sequence")
     finally:

@@ -23,9 +23,10 @@ from pathlib import Path
 from typing import Any, Unpack
 
 import duckdb
+import polars as pl
 import pyarrow as pa
 
-from analyzer import tokens
+from analyzer import queries, tokens
 from analyzer.dbguard import check_ours
 from analyzer.errors import InputError
 from analyzer.ingest import run
@@ -145,12 +146,12 @@ class Store:
             shutil.rmtree(self.scratch, ignore_errors=True)
             self.scratch = None
 
-    def write_threads(self, threads: Any) -> None:
+    def write_threads(self, threads: pl.DataFrame) -> None:
         """Thread ids and turns of the conversation rebuild, onto `requests`: written into the table, or, on a
         read-only database, laid over it by a temporary view for this connection (the file never changes)."""
         con = self.con
         shadowed = _first(con, "SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = 'requests'")[0]
-        con.register("_threads", threads)
+        queries.register(con, "_threads", threads)
         try:
             if not self.read_only or shadowed:
                 con.execute(

@@ -252,3 +252,47 @@ def test_every_store_has_duckdb_give_back_freed_memory_on_its_own_threads(tmp_pa
             assert off is False, s.path
         finally:
             s.close()
+
+
+def test_a_frame_is_registered_for_sql_without_a_copy_of_its_strings():
+    """`queries.register` hands DuckDB the frame as Arrow with polars' own string views (no copy; registered as a
+    polars frame, DuckDB gets the older string layout, a copy of every string column held while registered: the
+    priced requests' for a whole report), and SQL reads the same values either way: strings, nulls, lists of
+    strings, times."""
+    from datetime import datetime
+
+    import duckdb
+    import polars as pl
+    import pyarrow as pa
+
+    from analyzer import queries
+
+    frame = pl.DataFrame(
+        {
+            "request_id": ["chatcmpl-a-much-longer-id-than-twelve-bytes", "r2", None],
+            "tags": [["env:prod", "team:a-rather-long-team-name"], [], None],
+            "ts": [datetime(2026, 1, 1, 12), None, datetime(2026, 1, 2)],
+            "n": [1, None, 3],
+        }
+    )
+    con = duckdb.connect()
+    given: list[object] = []
+    real = con.register
+
+    class Spy:
+        def register(self, name, obj):
+            given.append(obj)
+            return real(name, obj)
+
+        def __getattr__(self, name):
+            return getattr(con, name)
+
+    queries.register(Spy(), "viewed", frame)  # type: ignore[arg-type]
+    con.register("copied", frame)
+    (table,) = given
+    assert isinstance(table, pa.Table)
+    assert table.schema.field("request_id").type == pa.string_view()
+    assert table.schema.field("tags").type.value_type == pa.string_view()
+    q = "SELECT request_id, tags, ts, n, length(request_id) AS k FROM {} ORDER BY n NULLS LAST"
+    assert con.execute(q.format("viewed")).fetchall() == con.execute(q.format("copied")).fetchall()
+    assert con.execute("SELECT count(*) FROM viewed WHERE list_contains(tags, 'env:prod')").fetchall() == [(1,)]

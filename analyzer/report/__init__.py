@@ -43,7 +43,7 @@ def priced_frame(store: Store, cat: Catalogue, since: datetime | None, until: da
     priced = price_requests(frame, cat).with_columns(
         cost_today=today["cost"], **{f"today_{c}": today[c] for c in (*COST_COLUMNS, "mode", "tier")}
     )
-    store.con.register("priced_requests", priced)
+    queries.register(store.con, "priced_requests", priced)
     return priced
 
 

@@ -209,7 +209,7 @@ def _with_excerpts(con: Any, top: list[dict[str, Any]], show_text: bool) -> list
         {"request_id": [p["example_request_id"] for p in top], "messages": [p["messages"] for p in top]},
         schema={"request_id": pl.String, "messages": pl.Int64},
     )
-    con.register("_prefix_examples", examples)
+    queries.register(con, "_prefix_examples", examples)
     try:
         found = queries.rows(con, "prefix_excerpts")
     finally:
