@@ -340,3 +340,66 @@ def test_node_rows_made_while_walking_the_chains_are_those_of_the_kept_chains(lo
     assert reuse.reuse_summary({"messages": []}, None, {"messages": nodes}, {"messages": n}) == (
         reuse.reuse_summary({"messages": reqs})
     )
+
+
+@pytest.mark.parametrize("log", ["traces", "synthetic"])
+def test_the_top_prefixes_are_the_ranking_of_every_node_counted_by_hand(log, tmp_path):
+    """Which prefixes make the list and in what order, and their spend and logged hits, counted in Python from the
+    chains: every node reached by two requests or more that no child is reached by as often, ranked by tokens x
+    (requests - 1), then by node id. top_prefixes ranks from the node rows alone and counts the rest on the top
+    prefixes' rows; this counts everything for every node."""
+    import random
+
+    from analyzer import conversations
+    from tests.test_build import _sequence
+
+    seq = _sequence(log, tmp_path)
+    threads = conversations.reconstruct_threads(seq)
+    reqs = prefixes.message_prefix_requests(seq)
+    rng = random.Random(7)
+    ids = seq.requests["request_id"].to_list()
+    scope = dict(zip(ids, seq.requests["scope"].to_list(), strict=True))
+    thread = dict(zip(threads["request_id"].to_list(), threads["thread_id"].to_list(), strict=True))
+    cost = {r: rng.choice([None, 1e-6, 3e-6, 2.5e-7]) for r in ids}
+    reads = {r: rng.choice([0, 100, 5_000, 10**6]) for r in ids}
+    scale = {r: rng.choice([None, 0.9, 1.0, 1.3]) for r in ids}
+    attrs = pl.DataFrame(
+        {
+            "request_id": ids,
+            "scope": [scope[r] or "" for r in ids],
+            "thread_id": [thread.get(r) for r in ids],
+            "cache_read_tokens": [reads[r] for r in ids],
+            "input_cost_per_token": [cost[r] for r in ids],
+            "scale": [scale[r] for r in ids],
+        },
+        schema_overrides={"thread_id": pl.String, "cache_read_tokens": pl.Int64, "input_cost_per_token": pl.Float64},
+    )
+    limit = 40
+    top = prefixes.top_prefixes(reqs, attrs, limit=limit)
+
+    uses: dict[int, list] = {}
+    tokens: dict[int, int] = {}
+    children: dict[int, set[int]] = {}
+    for r in reqs:
+        total = 0
+        for j, (node, size) in enumerate(zip(r.nodes, r.sizes, strict=True)):
+            total += size
+            uses.setdefault(node, []).append((r, total))
+            tokens.setdefault(node, total)
+            children.setdefault(r.nodes[j - 1] if j else 0, set()).add(node)
+    closed = [n for n, rs in uses.items() if len(rs) >= 2 and all(len(uses[c]) < len(rs) for c in children.get(n, ()))]
+    ranked = sorted(closed, key=lambda n: (-tokens[n] * (len(uses[n]) - 1), n))[:limit]
+    assert len(ranked) > 5
+    assert [p["prefix"] for p in top] == [f"{n & 0xFFFFFFFFFFFF:012x}" for n in ranked]
+    for p, n in zip(top, ranked, strict=True):
+        rs = uses[n]
+        assert p["requests"] == len(rs) and p["tokens"] == tokens[n]
+        assert p["reusable_tokens"] == tokens[n] * (len(rs) - 1)
+        assert p["messages"] == rs[0][0].nodes.index(n) + 1
+        spend = sum(t * cost[r.request_id] for r, t in rs if cost[r.request_id] is not None)
+        assert p["spend_usd"] == pytest.approx(spend, rel=1e-9, abs=1e-12)
+        hits = sum(reads[r.request_id] >= 0.9 * t * (scale[r.request_id] or 1.0) for r, t in rs)
+        assert p["logged_cached_share"] == pytest.approx(min(hits / (len(rs) - 1), 1.0))
+        assert p["users"] == len({scope[r.request_id] or "" for r, _ in rs})
+        assert p["threads"] == len({thread.get(r.request_id) for r, _ in rs})
+        assert p["example_request_id"] == rs[0][0].request_id
