@@ -148,7 +148,11 @@ def _walk(seq: Sequence) -> _Flat | None:
         cid="cid",
         size=pl.col("tokens").fill_null(0) + framing,
         marked=pl.col("breakpoint").is_not_null(),
-        idx=pl.int_range(pl.len(), dtype=pl.Int32).over("req"),
+        # the message's place in its request: the rows are in req order, so its row number less its request's first
+        # row's, not a window over a million requests (message_nodes at 1M calls: +1,042-1,060 -> +986-990 MiB)
+        idx=(pl.int_range(pl.len(), dtype=pl.Int64) - pl.col("req").search_sorted(pl.col("req"), side="left")).cast(
+            pl.Int32
+        ),
     ).collect()
     if not rows.height:
         return None
