@@ -825,3 +825,43 @@ def test_the_misses_summed_in_the_bins_are_those_of_every_row(multi_key_log, mon
     # the costliest come from more than one bin, so the bins' own cuts are what is merged
     from_bins = {i for row in block["top"] for i, part in enumerate(parts) if row in part}
     assert len(from_bins) >= 2
+
+
+def test_the_routing_plan_waits_for_the_reports_own_stages_with_one_lane(multi_key_log, monkeypatch):
+    """With one lane (a large traffic, whose routing job comes after every other), the routing plan is made once the
+    report's parent has finished its own stages (`plan_after`): its frames came beside the prefix chains' walk, the
+    parent's peak at a million calls. With several lanes it is made at once: routing may start within a second."""
+    import threading
+
+    from analyzer.savings import run as run_mod
+
+    store, cat, priced, seq, threads = _six_bins(multi_key_log, monkeypatch)
+    real = run_mod.plan_routing
+    planned: list[bool] = []
+    done = threading.Event()
+
+    def plan(*args):
+        planned.append(done.is_set())
+        return real(*args)
+
+    monkeypatch.setattr(run_mod, "plan_routing", plan)
+    try:
+        for lanes in (1, 2):
+            if lanes == 2:
+                monkeypatch.setattr(PartitionedEngine, "parallel", property(lambda self: 2))
+            done = threading.Event()
+            planned.clear()
+            # Inline: the estimates are computed by result(), here on a thread of the test's
+            pending = run_mod.start_estimates(store.con, priced, seq, threads, cat, {}, plan_after=done)
+            out: dict[str, object] = {}
+            waiting = threading.Thread(target=lambda p=pending, o=out: o.update(result=p.result()), daemon=True)
+            waiting.start()
+            if lanes == 1:
+                waiting.join(timeout=1.5)
+                assert planned == [] and waiting.is_alive()
+                done.set()
+            waiting.join(timeout=300)
+            assert not waiting.is_alive() and planned == [lanes == 1]
+            assert out["result"]["savings"]  # type: ignore[index]
+    finally:
+        store.close()

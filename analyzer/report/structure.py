@@ -9,6 +9,7 @@ threads (written back to the store), replay the traffic, and show prompt text on
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Callable
 from datetime import datetime
 from functools import partial
@@ -53,6 +54,7 @@ def structure(
     # replay while the stages below run.
     started = start_replays(priced, seq, cat, calibration or {}, backend)
     pending = None
+    own_stages_done = threading.Event()  # the routing plan waits for it (start_estimates' `plan_after`)
     try:
         next_stage("threads")
         # the requests' lists parsed a slice at a time and let go: nothing else walks them (the replays read the
@@ -64,75 +66,81 @@ def structure(
         groups = system_prompts_mod.volatile_prefixes(system_prompts)
         split = volatile_split(con, groups)
         pending = start_estimates(
-            con, priced, seq, threads, cat, calibration or {}, routing_rules, split, backend, started
+            con, priced, seq, threads, cat, calibration or {}, routing_rules, split, backend, started, own_stages_done
         )
     except BaseException:  # (Ctrl-C too) before the estimates took the workers over: their bins' files go
+        own_stages_done.set()
         if pending is None:
             with contextlib.suppress(Exception):  # the error that stopped the run is the one to report
                 engine = started.result()
                 if engine is not None:
                     engine.abandon()
         raise
-    next_stage("conversations")
-    windows = {k: cat.context_window(k) for k in priced["model_key"].drop_nulls().unique().to_list()}
-    retrieved = conversations.retrieved_blocks(con, seq, threads, token_counter(backend))
-    convo = conversations.summarise(priced, seq, threads, windows, retrieved)
-    next_stage("prefix reuse")
-    # The reuse gaps and the top prefixes read the chains' rows (`node_frame`) and request keys; only a replay
-    # under a capacity walks the chains themselves. Without one they are not kept (~1.6 GB of Python objects at
-    # a million calls), and the replays build chains of their own.
-    message_reqs = prefixes.message_prefix_requests(seq) if cache_capacity is not None else []
-    message_nodes, message_keys, n_message = prefixes.message_nodes(seq)  # from the kept chains when made above
-    block_reqs = prefixes.block_prefix_requests(queries.run(con, "block_sequence", since=since, until=until))
-    reuse = reuse_mod.reuse_summary(
-        {"messages": message_reqs, "block_traces": block_reqs},
-        cache_capacity,
-        {"messages": message_nodes},
-        {"messages": n_message},
-    )
-    del message_reqs, block_reqs
-    seq._chains.clear()
-    # one lazy query: the input messages' three columns are read where they are, not filtered into a copy of
-    # every message column first (+724 MiB in the parent at a million calls, its peak beside the workers)
-    counted = (
-        seq.messages.lazy()
-        .filter(~pl.col("is_output"))
-        .group_by("req")
-        .agg((pl.col("tokens").fill_null(0) + tokens.TOKENS_PER_MESSAGE).sum().alias("counted"))
-        .join(seq.requests.lazy().select("req", "request_id"), on="req")
-    )
-    attrs = (
-        priced.lazy()
-        .select(
-            "request_id",
-            scope=pl.coalesce("user", "api_key", pl.lit("")),
-            input_cost=pl.sum_horizontal("cost_input", "cost_cache_read", "cost_cache_write_5m", "cost_cache_write_1h"),
-            priced=pl.col("priced"),
-            cache_read_tokens=pl.col("cache_read_tokens"),
-            input_tokens=pl.col("input_tokens"),
+    try:
+        next_stage("conversations")
+        windows = {k: cat.context_window(k) for k in priced["model_key"].drop_nulls().unique().to_list()}
+        retrieved = conversations.retrieved_blocks(con, seq, threads, token_counter(backend))
+        convo = conversations.summarise(priced, seq, threads, windows, retrieved)
+        next_stage("prefix reuse")
+        # The reuse gaps and the top prefixes read the chains' rows (`node_frame`) and request keys; only a replay
+        # under a capacity walks the chains themselves. Without one they are not kept (~1.6 GB of Python objects at
+        # a million calls), and the replays build chains of their own.
+        message_reqs = prefixes.message_prefix_requests(seq) if cache_capacity is not None else []
+        message_nodes, message_keys, n_message = prefixes.message_nodes(seq)  # from the kept chains when made above
+        block_reqs = prefixes.block_prefix_requests(queries.run(con, "block_sequence", since=since, until=until))
+        reuse = reuse_mod.reuse_summary(
+            {"messages": message_reqs, "block_traces": block_reqs},
+            cache_capacity,
+            {"messages": message_nodes},
+            {"messages": n_message},
         )
-        .join(counted, on="request_id", how="inner")
-        .join(threads.lazy().select("request_id", "thread_id"), on="request_id", how="left")
-        .select(
-            "request_id",
-            "scope",
-            "thread_id",
-            "cache_read_tokens",
-            input_cost_per_token=pl.when(pl.col("priced") & (pl.col("counted") > 0))
-            .then(pl.col("input_cost") / pl.col("counted"))
-            .otherwise(None),
-            scale=pl.when(pl.col("counted") > 0).then(pl.col("input_tokens") / pl.col("counted")).otherwise(None),
+        del message_reqs, block_reqs
+        seq._chains.clear()
+        # one lazy query: the input messages' three columns are read where they are, not filtered into a copy of
+        # every message column first (+724 MiB in the parent at a million calls, its peak beside the workers)
+        counted = (
+            seq.messages.lazy()
+            .filter(~pl.col("is_output"))
+            .group_by("req")
+            .agg((pl.col("tokens").fill_null(0) + tokens.TOKENS_PER_MESSAGE).sum().alias("counted"))
+            .join(seq.requests.lazy().select("req", "request_id"), on="req")
         )
-        .collect()
-    )
-    # The message sequence is not held through the prefix tables (the parent's own peak at a million calls, beside
-    # the workers building their engines) nor while waiting for the replays, unless the replays here read it
-    # (they hold it then); the node rows go once the tables are made.
-    del counted, retrieved, seq
-    next_stage("prefix tables")
-    prefix_tables = _prefix_tables(con, message_keys, message_nodes, attrs, groups, cat, show_text)
-    shared = system_prompts_mod.shared_system_prefixes(system_prompts)
-    del message_nodes, message_keys, attrs
+        attrs = (
+            priced.lazy()
+            .select(
+                "request_id",
+                scope=pl.coalesce("user", "api_key", pl.lit("")),
+                input_cost=pl.sum_horizontal(
+                    "cost_input", "cost_cache_read", "cost_cache_write_5m", "cost_cache_write_1h"
+                ),
+                priced=pl.col("priced"),
+                cache_read_tokens=pl.col("cache_read_tokens"),
+                input_tokens=pl.col("input_tokens"),
+            )
+            .join(counted, on="request_id", how="inner")
+            .join(threads.lazy().select("request_id", "thread_id"), on="request_id", how="left")
+            .select(
+                "request_id",
+                "scope",
+                "thread_id",
+                "cache_read_tokens",
+                input_cost_per_token=pl.when(pl.col("priced") & (pl.col("counted") > 0))
+                .then(pl.col("input_cost") / pl.col("counted"))
+                .otherwise(None),
+                scale=pl.when(pl.col("counted") > 0).then(pl.col("input_tokens") / pl.col("counted")).otherwise(None),
+            )
+            .collect()
+        )
+        # The message sequence is not held through the prefix tables (the parent's own peak at a million calls, beside
+        # the workers building their engines) nor while waiting for the replays, unless the replays here read it
+        # (they hold it then); the node rows go once the tables are made.
+        del counted, retrieved, seq
+        next_stage("prefix tables")
+        prefix_tables = _prefix_tables(con, message_keys, message_nodes, attrs, groups, cat, show_text)
+        shared = system_prompts_mod.shared_system_prefixes(system_prompts)
+        del message_nodes, message_keys, attrs
+    finally:  # the routing plan waits for this process's own stages, or for them to stop
+        own_stages_done.set()
     next_stage("savings replays")
     if pending.background:  # this process now waits for the workers, beside them at their peak
         return_free_heap()

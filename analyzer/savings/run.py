@@ -92,13 +92,15 @@ def start_estimates(
     split: dict[int, tuple[int, int]] | None = None,
     backend: Backend = INLINE,
     started: Pending | None = None,
+    plan_after: threading.Event | None = None,
 ) -> Pending:
     """Every available estimator over one priced period, started: {"caching": the caching block (already
     saved, backtest), "savings": every estimate, largest first, "combined": the ranked levers replayed together}
     from `.result()`. When the bins are replayed on other processes (`partitioned.elsewhere`), they
     replay there while the caller computes what it still needs (conversations, prefix tables); the caller must
     not change `priced`, `seq` or `threads` meanwhile. The thread asks DuckDB on its own cursor. `started`:
-    `start_replays` for the same period; when it sent the bins to workers, they are given the threads first."""
+    `start_replays` for the same period; when it sent the bins to workers, they are given the threads first.
+    `plan_after`: the routing plan is made once it is set (the caller's own stages done; see `_estimate_all`)."""
     engine = started.result() if started is not None else None
     if engine is not None:
         cursor = con.cursor()
@@ -107,7 +109,7 @@ def start_estimates(
         def go() -> dict[str, Any]:
             try:
                 ready.set_threads(threads)
-                return _estimate_all(ready, cursor, priced, threads, cat, routing_rules, split)
+                return _estimate_all(ready, cursor, priced, threads, cat, routing_rules, split, plan_after)
             finally:
                 ready.close()
 
@@ -127,11 +129,17 @@ def start_estimates(
         # the traffic's bins replayed where the backend runs them (partitions.py, partitioned.py)
         engine = PartitionedEngine(priced, seq, threads, cat, calibration, backend, held)
         try:
-            return _estimate_all(engine, con, priced, threads, cat, routing_rules, split)
+            return _estimate_all(engine, con, priced, threads, cat, routing_rules, split, plan_after)
         finally:
             engine.close()
 
     return Pending(run, background)
+
+
+def _plan(after: threading.Event | None, *args: Any) -> Any:
+    if after is not None:
+        after.wait()
+    return plan_routing(*args)
 
 
 def _estimate_all(
@@ -142,12 +150,17 @@ def _estimate_all(
     cat: Catalogue,
     routing_rules: list[Rule] | None,
     split: dict[int, tuple[int, int]] | None,
+    plan_after: threading.Event | None = None,
 ) -> dict[str, Any]:
     # The routing plan (its classifier and its SQL, in this process) is made on a thread of its own while the lanes
     # replay: made first, it held every lane back (1.5 s of 4 on the real traces, this process being busy with
-    # the conversations and prefix tables meanwhile). Its job comes last, when the plan is most likely ready.
+    # the conversations and prefix tables meanwhile). Its job comes last, when the plan is most likely ready. With
+    # `plan_after`, it waits for the caller's own stages: its frames (each request's last user message, classified)
+    # came beside the prefix chains' walk, the report parent's peak at a million calls. Only with one lane (a large
+    # traffic, whose routing job comes long after those stages): with several, routing may start within a second.
+    after = plan_after if engine.parallel < 2 else None
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="llmcost-routing-plan") as planner:
-        planned = planner.submit(plan_routing, con, priced, threads, cat, routing_rules)
+        planned = planner.submit(_plan, after, con, priced, threads, cat, routing_rules)
         # Independent questions, side by side when the engine has several lanes (one traffic copied to idle
         # workers). The lanes take them in this order, the longest first, so that no lane is left with a long one
         # at the end while the other idles: the misses (six passes over the traffic), the compactions (five
