@@ -418,8 +418,7 @@ class Engine:
         )
         reported = self._reported()
         logged = sum(reported.get(sc, 0) for sc in logged_scopes.iter_rows())
-        cache_cols = ["cache_read_tokens", "cache_write_5m_tokens", "cache_write_1h_tokens"]
-        simulated = [int(sum(int(f[c].sum()) for c in cache_cols)) for f in (base_rows, alt_rows)]
+        simulated = [int(sum(int(f[c].sum()) for c in CACHE_COLUMNS)) for f in (base_rows, alt_rows)]
         # the lever's cache scopes: every call there that reads a prefix the log shows is evidence for its figure
         scopes = (
             alt_rows.select("base_id", "provider", "model")
