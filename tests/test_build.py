@@ -17,7 +17,7 @@ from analyzer.report import priced_frame
 from analyzer.savings import traffic as traffic_module
 from analyzer.savings.engine import Engine
 from analyzer.savings.levers import Budget, ClearToolResults, Compact, LastTurns, Lever
-from analyzer.savings.traffic import build, prepare
+from analyzer.savings.traffic import Logged, build, prepare
 from analyzer.savings.trimming import POLICIES
 from analyzer.store import Store
 from tests.conftest import ROOT
@@ -186,7 +186,7 @@ def test_the_prepared_inputs_are_each_requests_messages_in_compact_columns(log, 
             for q in conversations.requests_of(s)
             if q.roles and q.request_id in traffic.logged
         }
-        got = {rid: (b.roles, list(b.cids), list(b.tokens)) for rid, b in traffic.body.items()}
+        got = {rid: (list(b.roles), list(b.cids), list(b.tokens)) for rid, b in traffic.body.items()}
         assert got == expected and len(got) > 5
         if s is seq:  # machine integers, and one string object per role name
             assert all(isinstance(b.cids, array) and isinstance(b.tokens, array) for b in traffic.body.values())
@@ -198,3 +198,24 @@ def test_the_prepared_inputs_are_each_requests_messages_in_compact_columns(log, 
             assert (
                 len({id(t) for t in traffic.thread.values()}) == len(set(traffic.thread.values())) < len(traffic.thread)
             )
+            # one tuple object per distinct sequence of roles, shared by the requests that send it
+            bodies = list(traffic.body.values())
+            assert len({id(b.roles) for b in bodies}) == len({b.roles for b in bodies}) < len(bodies)
+            # each request's logged figures, as read from its priced row here, and one object per cache tuple
+            ok = priced.filter(pl.col("priced") & (pl.col("status") == "ok"))
+            for r in ok.iter_rows(named=True):
+                assert traffic.logged[r["request_id"]] == Logged(
+                    r["provider"] or "",
+                    r["model"],
+                    r["api_key"] or "",
+                    r["user"],
+                    r["ts"].timestamp() if r["ts"] is not None else 0.0,
+                    r["input_tokens"],
+                    r["output_tokens"],
+                    r["reasoning_tokens"],
+                    bool(r["batch"]),
+                    (r["cache_read_tokens"], r["cache_write_5m_tokens"], r["cache_write_1h_tokens"]),
+                )
+            assert len(traffic.logged) == ok.height and set(traffic.logged) == set(ok["request_id"])
+            caches = [traffic.logged[rid].cache for rid in traffic.order]
+            assert len({id(c) for c in caches}) == len(set(caches)) < len(caches)

@@ -538,7 +538,10 @@ def test_a_replay_against_the_as_logged_one_is_the_whole_replay(log, tmp_path):
     from analyzer.savings.levers import LastTurns, Lever, compose
     from tests.test_build import _engine, _logs
 
-    e = _engine(_logs(tmp_path)[log])
+    paths = _logs(tmp_path).get(log)
+    if paths is None:
+        pytest.skip("the shared traces are not beside this checkout")
+    e = _engine(paths)
     ids = sorted(e.traffic.logged)
     rng = random.Random(3)
     some = frozenset(rng.sample(ids, max(1, len(ids) // 3)))

@@ -21,10 +21,10 @@ CONVERSATION_ROLES = ("user", "assistant", "tool")
 
 @dataclass(slots=True)
 class Body:
-    roles: list[str]
+    roles: Sequence[str]  # one tuple per distinct sequence of roles as `prepare` makes them (traffic._inputs)
     cids: Sequence[int]  # arrays of 64-bit integers as `prepare` makes them (traffic._inputs)
     tokens: Sequence[int]  # counted (o200k) tokens per input message
-    bps: dict[int, str]  # message index -> breakpoint TTL as logged ("5m", "1h", "auto")
+    bps: Mapping[int, str]  # message index -> breakpoint TTL as logged ("5m", "1h", "auto")
     scale: float  # provider-reported input tokens per counted token (with per-message overhead)
     marks: int = 0  # content blocks carrying a breakpoint as logged (Anthropic's maximum of 4 counts these)
     fixed: list[int] | None = None  # the indices of the messages no policy trims (system prompt, tools), once known
@@ -79,7 +79,7 @@ class Trim:
         return False
 
 
-def _conversation(roles: list[str]) -> list[int]:
+def _conversation(roles: Sequence[str]) -> list[int]:
     return [i for i, r in enumerate(roles) if r in CONVERSATION_ROLES]
 
 
@@ -134,12 +134,12 @@ EXTRA_TURNS_LOW = 2  # the low case: turns the agent spends after each compactio
 SUMMARY_PROMPT_TOKENS = 300  # the instruction appended to the history for the summariser call
 
 
-def _task(roles: list[str]) -> int:
+def _task(roles: Sequence[str]) -> int:
     """The index of the task: the first user message (-1 when there is none)."""
     return next((i for i, r in enumerate(roles) if r == "user"), -1)
 
 
-def _repaired_cut(roles: list[str], n: int) -> int:
+def _repaired_cut(roles: Sequence[str], n: int) -> int:
     """Where the history kept after a summary starts: the newest message, moved back to the assistant message
     whose tool calls the newest tool results answer, so the request can be sent (a tool result without the
     assistant call that asked for it is rejected by the APIs)."""

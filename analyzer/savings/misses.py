@@ -31,6 +31,7 @@ from __future__ import annotations
 import heapq
 import itertools
 from array import array
+from collections.abc import Sequence as Seq
 from dataclasses import dataclass, field
 from operator import attrgetter, itemgetter
 from typing import Any
@@ -79,7 +80,7 @@ ORDER = tuple(CAUSES)
 class _Req:
     call: Call
     thread: str
-    roles: list[str]
+    roles: Seq[str]
     nodes: list[int]  # model-free prefix hashes (the engine's include the model)
     bps: int  # breakpoints set as logged: content blocks with cache_control (Anthropic's maximum counts these)
 

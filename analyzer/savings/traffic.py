@@ -45,13 +45,56 @@ class Logged:
     cache: tuple[int, int, int]  # cache reads, 5-minute writes, 1-hour writes as reported
 
 
+class LoggedTable(Mapping[str, Logged]):
+    """request_id -> its `Logged`, held as columns by its place in time order and made when asked: a worker keeps
+    every request of its bins for the whole savings stage: an object per request, its numbers objects of their
+    own, was ~290 bytes a request (bench/engine_memory.py); these columns are ~80, the names and cache tuples
+    shared. `position` (each request's place) is the one map `Shape` reads too."""
+
+    __slots__ = ("batch", "cache", "inp", "key", "model", "order", "out", "position", "provider", "reasoning",
+                 "ts", "user")  # fmt: skip
+
+    def __init__(self, order: list[str], rows: pl.DataFrame) -> None:
+        self.order = order
+        self.position = {rid: k for k, rid in enumerate(order)}
+        shared: dict[Any, Any] = {}  # one object per distinct name or cache tuple, not one per request
+        one = shared.setdefault
+        self.provider = [one(v or "", v or "") for v in rows["provider"].to_list()]
+        self.model = [one(v, v) for v in rows["model"].to_list()]
+        self.key = [one(v or "", v or "") for v in rows["api_key"].to_list()]
+        self.user = [one(v, v) for v in rows["user"].to_list()]
+        self.ts = array("d", [t.timestamp() if t is not None else 0.0 for t in rows["ts"].to_list()])
+        self.inp, self.out, self.reasoning = (_machine(rows[c]) for c in PER_CALL_TOKENS)
+        self.batch = [bool(v) for v in rows["batch"].to_list()]  # (True and False are shared objects)
+        cache = zip(*(rows[c].to_list() for c in CACHE_TOKENS), strict=True)
+        self.cache = [one(c, c) for c in cache]  # requests that report the same (no cache, often) share one
+
+    def __getitem__(self, rid: str) -> Logged:
+        k = self.position[rid]
+        return Logged(self.provider[k], self.model[k], self.key[k], self.user[k], self.ts[k], self.inp[k],
+                      self.out[k], self.reasoning[k], self.batch[k], self.cache[k])  # fmt: skip
+
+    def __contains__(self, rid: object) -> bool:
+        return rid in self.position
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.position)
+
+    def __len__(self) -> int:
+        return len(self.position)
+
+
+PER_CALL_TOKENS = ("input_tokens", "output_tokens", "reasoning_tokens")
+CACHE_TOKENS = ("cache_read_tokens", "cache_write_5m_tokens", "cache_write_1h_tokens")
+
+
 @dataclass
 class Traffic:
     """What every replay of one period shares."""
 
     rows: pl.DataFrame  # the priced, successful requests: request_id, cost and the PRICE_COLUMNS
     order: list[str]  # request ids in time order
-    logged: dict[str, Logged]
+    logged: Mapping[str, Logged]  # a LoggedTable as `prepare` makes it
     body: dict[str, Body]
     thread: dict[str, str]
     calibration: dict[str | None, float]  # provider -> reported input tokens per counted (o200k) token
@@ -102,7 +145,11 @@ class Shape:
         by_thread: dict[str, list[int]] = {}
         for k, t in enumerate(thread_of):
             by_thread.setdefault(t, []).append(k)
-        position = {rid: k for k, rid in enumerate(traffic.order)}
+        lg = traffic.logged
+        if isinstance(lg, LoggedTable) and lg.order is traffic.order:
+            position = lg.position  # the same map, not a second one
+        else:
+            position = {rid: k for k, rid in enumerate(traffic.order)}
         return Shape(thread, sizes, users, thread_of, by_thread, position)
 
 
@@ -140,6 +187,9 @@ def price_as_billed(frame: pl.DataFrame, cat: Catalogue) -> pl.DataFrame:
     return price_requests(frame.select(*cols), cat).with_columns(cost_today=today)
 
 
+NO_BREAKPOINTS: Mapping[int, str] = MappingProxyType({})  # the body of a request that set none (most): one, shared
+
+
 def prepare(
     priced: pl.DataFrame, seq: Sequence, threads: pl.DataFrame, calibration: dict[str, float] | None = None
 ) -> Traffic:
@@ -147,36 +197,23 @@ def prepare(
     rows = rows.select(
         "request_id", "api_key", "user", "ts", "cost", *PRICE_COLUMNS, *[c for c in bill_columns(rows) if c != "ts"]
     )
-    logged: dict[str, Logged] = {}
-    shared: dict[Any, Any] = {}  # one object per distinct name: not one string per request for each field
-    one = shared.setdefault
-    cols = ("provider", "model", "api_key", "user", "ts", "input_tokens", "output_tokens")
-    more = ("reasoning_tokens", "batch", "cache_read_tokens", "cache_write_5m_tokens", "cache_write_1h_tokens")
     order = shared_strings(rows["request_id"])
-    for rid, provider, model, key, user, ts, inp, out, reasoning, batch, cr, w5, w1 in zip(
-        order, *(rows[c].to_list() for c in (*cols, *more)), strict=True
-    ):
-        logged[rid] = Logged(
-            one(provider or "", provider or ""),
-            one(model, model),
-            one(key or "", key or ""),
-            one(user, user),
-            ts.timestamp() if ts is not None else 0.0,
-            inp,
-            out,
-            reasoning,
-            bool(batch),
-            (cr, w5, w1),
-        )
+    logged = LoggedTable(order, rows)
     bps, marks = _breakpoints(seq)
     body: dict[str, Body] = {}
+    position, logged_input = logged.position, logged.inp
     for rid, roles, cids, toks in _inputs(seq):
-        lg = logged.get(rid)
-        if lg is None:
+        k = position.get(rid)
+        if k is None:
             continue
         counted = tokens.chat_input(toks)
         body[rid] = Body(
-            roles, cids, toks, bps.get(rid, {}), lg.input_tokens / counted if counted else 0.0, marks.get(rid, 0)
+            roles,
+            cids,
+            toks,
+            bps.get(rid, NO_BREAKPOINTS),
+            logged_input[k] / counted if counted else 0.0,
+            marks.get(rid, 0),
         )
     ratios: dict[str | None, float] = {k: v for k, v in (calibration or {}).items()}
     return Traffic(rows, order, logged, body, thread_map(threads), ratios)
@@ -195,11 +232,13 @@ def thread_map(threads: pl.DataFrame) -> dict[str, str]:
     return dict(zip(shared_strings(threads["request_id"]), shared_strings(threads["thread_id"]), strict=True))
 
 
-def _inputs(seq: Sequence) -> Iterator[tuple[str, list[str], Seq[int], Seq[int]]]:
+def _inputs(seq: Sequence) -> Iterator[tuple[str, tuple[str, ...], Seq[int], Seq[int]]]:
     """Each request with input messages, in req order: its id, its messages' roles, content ids and counted tokens.
-    The ids and counts are arrays of machine integers and the roles one shared string each, ~24 bytes a message
-    where lists of Python objects took ~160: a worker holds every input message of its bins for the whole
-    savings stage. Made from the message columns at once, a Python step per request, not per message."""
+    The ids and counts are arrays of machine integers, ~16 bytes a message where lists of Python objects took
+    ~160: a worker holds every input message of its bins for the whole savings stage. The roles are one tuple per
+    distinct sequence of roles, shared by every request that sends it (the turns of a conversation or an agent's
+    steps repeat a few patterns: ~120 bytes a request as a list of its own). Made from the message columns at once,
+    a Python step per request, not per message."""
     m = (
         seq.messages.lazy()
         .filter(~pl.col("is_output"))
@@ -211,7 +250,9 @@ def _inputs(seq: Sequence) -> Iterator[tuple[str, list[str], Seq[int], Seq[int]]
     if not m["req"].is_sorted():
         m = m.sort("req", maintain_order=True)  # a request's messages stay in the order given
     names = [None, *m["role"].drop_nulls().unique().sort().to_list()]
-    roles = list(map(names.__getitem__, m["role"].rank("dense").fill_null(0).to_list()))
+    roles = tuple(map(names.__getitem__, m["role"].rank("dense").fill_null(0).to_list()))
+    patterns: dict[tuple[str, ...], tuple[str, ...]] = {}
+    shared = patterns.setdefault
     cids: Seq[int] = _machine(m["cid"])
     toks: Seq[int] = _machine(m["tokens"])
     ids = shared_strings(seq.requests["request_id"])
@@ -219,7 +260,8 @@ def _inputs(seq: Sequence) -> Iterator[tuple[str, list[str], Seq[int], Seq[int]]
     runs = m.group_by("req", maintain_order=True).len()
     for req, n in zip(runs["req"].to_list(), runs["len"].to_list(), strict=True):
         hi = lo + n
-        yield ids[req - 1], roles[lo:hi], cids[lo:hi], toks[lo:hi]
+        these = roles[lo:hi]
+        yield ids[req - 1], shared(these, these), cids[lo:hi], toks[lo:hi]
         lo = hi
 
 
