@@ -350,6 +350,7 @@ class PartitionedEngine:
             else t.join(self._which.filter(pl.col("bin").is_in(g)).select("request_id"), on="request_id", how="inner")
             for g in self._groups
         ]
+        self._which = None  # asked once (start_estimates): every request's id and bin, let go for the rest of the run
         every = [w for lane_workers in self.lanes for w in lane_workers]
         self.backend.call(every, "set_threads", [(p,) for _ in self.lanes for p in parts])
 
