@@ -15,9 +15,10 @@ from analyzer import conversations
 from analyzer.prices import load_catalogue
 from analyzer.report import priced_frame
 from analyzer.savings import traffic as traffic_module
+from analyzer.savings.columns import Logged, scopes_of
 from analyzer.savings.engine import Engine
 from analyzer.savings.levers import Budget, ClearToolResults, Compact, LastTurns, Lever
-from analyzer.savings.traffic import Logged, build, prepare
+from analyzer.savings.traffic import build, prepare
 from analyzer.savings.trimming import POLICIES
 from analyzer.store import Store
 from tests.conftest import ROOT
@@ -158,6 +159,14 @@ def test_routed_calls_are_made_once_per_request_and_target_and_shared_by_every_r
     assert made == [half, rest, third]  # nothing made again for "half again"
 
 
+def expected_order(s: conversations.Sequence) -> list[str]:
+    """The requests with input messages, in req order (how the sequence numbers them)."""
+    m = s.messages.filter(~pl.col("is_output"))
+    reqs = sorted(set(m["req"].to_list()))
+    ids = s.requests.sort("req")["request_id"].to_list()
+    return [ids[r - 1] for r in reqs]
+
+
 @pytest.mark.parametrize("log", ["traces", "synthetic", "sample_logs"])
 def test_the_prepared_inputs_are_each_requests_messages_in_compact_columns(log, tmp_path):
     paths = _logs(tmp_path).get(log)
@@ -219,3 +228,17 @@ def test_the_prepared_inputs_are_each_requests_messages_in_compact_columns(log, 
             assert len(traffic.logged) == ok.height and set(traffic.logged) == set(ok["request_id"])
             caches = [traffic.logged[rid].cache for rid in traffic.order]
             assert len({id(c) for c in caches}) == len(set(caches)) < len(caches)
+            # the bodies in the order read (req order); a logged request without input messages has none
+            assert list(traffic.body) == [rid for rid in expected_order(s) if rid in expected]
+            for rid in traffic.order:
+                if rid in expected:
+                    assert traffic.scale_of(rid) == traffic.body[rid].scale
+                else:
+                    assert traffic.scale_of(rid) is None and traffic.body.get(rid) is None
+            # each request's cache scope read from the columns, "" where it was not logged
+            ids = [*traffic.order[:50], "not-a-request"]
+            assert scopes_of(traffic.logged, ids) == (
+                [traffic.logged[r].provider for r in ids[:-1]] + [""],
+                [traffic.logged[r].model for r in ids[:-1]] + [""],
+                [traffic.logged[r].key for r in ids[:-1]] + [""],
+            )

@@ -203,7 +203,7 @@ def test_breakpoint_blocks_are_stored_per_message_and_older_rows_count_one(store
     import polars as pl
 
     from analyzer.conversations import Sequence
-    from analyzer.savings.traffic import _breakpoints
+    from analyzer.savings.columns import read_breakpoints
     from tests.conftest import SAMPLES
 
     store.ingest([str(SAMPLES / "bedrock_converse.jsonl")])
@@ -224,7 +224,7 @@ def test_breakpoint_blocks_are_stored_per_message_and_older_rows_count_one(store
             }
         ),
     )
-    ttls, marks = _breakpoints(seq)
+    ttls, marks = read_breakpoints(seq)
     assert ttls == {"new": {0: "5m", 1: "1h"}, "old": {0: "5m", 1: "5m"}}
     assert marks == {"new": 4, "old": 2}
 

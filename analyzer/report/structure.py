@@ -58,7 +58,7 @@ def structure(
     try:
         next_stage("threads")
         # the requests' lists parsed a slice at a time and let go: nothing else walks them (the replays read the
-        # message columns themselves, traffic._inputs)
+        # message columns themselves, columns.read_inputs)
         threads = conversations.reconstruct_threads(seq, keep=False)
         if threads.height:
             store.write_threads(threads)

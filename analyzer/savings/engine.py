@@ -38,6 +38,7 @@ from analyzer.providers import (
     rules_for,
 )
 from analyzer.savings.backtest import backtest_rows, backtest_summary
+from analyzer.savings.columns import scopes_of
 from analyzer.savings.levers import AS_LOGGED, Lever, same_lever
 from analyzer.savings.simulator import Scope, simulate
 from analyzer.savings.traffic import Call, Traffic, bill_columns, build, price_as_billed
@@ -458,16 +459,18 @@ class Engine:
         """base_id; logged (whether the request was logged), its provider, model and key ("" when not logged);
         scale (its body's, null without one): what the evidence asks of every call."""
         if self._meta_frame is None:
-            lg, body = self.traffic.logged, self.traffic.body
+            t = self.traffic
+            lg, body = t.logged, t.body
             ids = [*lg, *(rid for rid in body if rid not in lg)]
+            provider, model, key = scopes_of(lg, ids)
             self._meta_frame = pl.DataFrame(
                 {
                     "base_id": ids,
                     "logged": [rid in lg for rid in ids],
-                    "provider": [lg[rid].provider if rid in lg else "" for rid in ids],
-                    "model": [lg[rid].model if rid in lg else "" for rid in ids],
-                    "key": [lg[rid].key if rid in lg else "" for rid in ids],
-                    "scale": [body[rid].scale if rid in body else None for rid in ids],
+                    "provider": provider,
+                    "model": model,
+                    "key": key,
+                    "scale": [t.scale_of(rid) for rid in ids],
                 },
                 schema={
                     "base_id": pl.String,

@@ -1,7 +1,8 @@
 """The traffic every replay shares, prepared once, and the traffic rebuilt under a lever.
 
 `prepare` reads the priced period once: each request's logged figures (`Logged`), its input messages
-(`Body`: roles, content ids, counted tokens, breakpoints as logged) and its thread. `build` rebuilds the
+(`Body`: roles, content ids, counted tokens, breakpoints as logged), both held as columns (columns.py), and its
+thread. `build` rebuilds the
 traffic under a `Lever` as `Call`s in time order: routed requests on their target (re-tokenized across
 tokenizer families), trimmed histories, summariser calls a compaction adds, each call's input as a prefix chain
 (prefixes.PrefixChain, the one builder the prefix tables use too) with cumulative tokens at the provider's
@@ -10,9 +11,8 @@ scale. The engine (engine.py) then simulates the cache on these calls and prices
 
 from __future__ import annotations
 
-import sys
 from array import array
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from collections.abc import Sequence as Seq
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, replace
@@ -28,64 +28,16 @@ from analyzer.perf import gc_paused
 from analyzer.prefixes import SYSTEM_ROLES, PrefixChain
 from analyzer.prices import PRICE_COLUMNS, Catalogue, price_requests
 from analyzer.providers import TTL_S, tokenizer_family
+from analyzer.savings.columns import (
+    NO_BREAKPOINTS,
+    BodyTable,
+    Logged,
+    LoggedTable,
+    read_breakpoints,
+    read_inputs,
+    shared_strings,
+)
 from analyzer.savings.levers import CLEARED_TOKENS, SUMMARY_PROMPT_TOKENS, SUMMARY_TOKENS, Body, Lever, Trim
-
-
-@dataclass(slots=True)
-class Logged:
-    provider: str
-    model: str
-    key: str
-    user: str | None
-    ts: float
-    input_tokens: int
-    output_tokens: int
-    reasoning_tokens: int
-    batch: bool
-    cache: tuple[int, int, int]  # cache reads, 5-minute writes, 1-hour writes as reported
-
-
-class LoggedTable(Mapping[str, Logged]):
-    """request_id -> its `Logged`, held as columns by its place in time order and made when asked: a worker keeps
-    every request of its bins for the whole savings stage: an object per request, its numbers objects of their
-    own, was ~290 bytes a request (bench/engine_memory.py); these columns are ~80, the names and cache tuples
-    shared. `position` (each request's place) is the one map `Shape` reads too."""
-
-    __slots__ = ("batch", "cache", "inp", "key", "model", "order", "out", "position", "provider", "reasoning",
-                 "ts", "user")  # fmt: skip
-
-    def __init__(self, order: list[str], rows: pl.DataFrame) -> None:
-        self.order = order
-        self.position = {rid: k for k, rid in enumerate(order)}
-        shared: dict[Any, Any] = {}  # one object per distinct name or cache tuple, not one per request
-        one = shared.setdefault
-        self.provider = [one(v or "", v or "") for v in rows["provider"].to_list()]
-        self.model = [one(v, v) for v in rows["model"].to_list()]
-        self.key = [one(v or "", v or "") for v in rows["api_key"].to_list()]
-        self.user = [one(v, v) for v in rows["user"].to_list()]
-        self.ts = array("d", [t.timestamp() if t is not None else 0.0 for t in rows["ts"].to_list()])
-        self.inp, self.out, self.reasoning = (_machine(rows[c]) for c in PER_CALL_TOKENS)
-        self.batch = [bool(v) for v in rows["batch"].to_list()]  # (True and False are shared objects)
-        cache = zip(*(rows[c].to_list() for c in CACHE_TOKENS), strict=True)
-        self.cache = [one(c, c) for c in cache]  # requests that report the same (no cache, often) share one
-
-    def __getitem__(self, rid: str) -> Logged:
-        k = self.position[rid]
-        return Logged(self.provider[k], self.model[k], self.key[k], self.user[k], self.ts[k], self.inp[k],
-                      self.out[k], self.reasoning[k], self.batch[k], self.cache[k])  # fmt: skip
-
-    def __contains__(self, rid: object) -> bool:
-        return rid in self.position
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.position)
-
-    def __len__(self) -> int:
-        return len(self.position)
-
-
-PER_CALL_TOKENS = ("input_tokens", "output_tokens", "reasoning_tokens")
-CACHE_TOKENS = ("cache_read_tokens", "cache_write_5m_tokens", "cache_write_1h_tokens")
 
 
 @dataclass
@@ -95,7 +47,7 @@ class Traffic:
     rows: pl.DataFrame  # the priced, successful requests: request_id, cost and the PRICE_COLUMNS
     order: list[str]  # request ids in time order
     logged: Mapping[str, Logged]  # a LoggedTable as `prepare` makes it
-    body: dict[str, Body]
+    body: Mapping[str, Body]  # a BodyTable as `prepare` makes it
     thread: dict[str, str]
     calibration: dict[str | None, float]  # provider -> reported input tokens per counted (o200k) token
     _shape: Shape | None = field(default=None, init=False, repr=False, compare=False)
@@ -108,6 +60,13 @@ class Traffic:
         if self._shape is None or self._shape.threads is not self.thread:
             self._shape = Shape.of(self)
         return self._shape
+
+    def scale_of(self, rid: str) -> float | None:
+        """The request's body's scale (None without a body), without making its body (`BodyTable`)."""
+        if isinstance(self.body, BodyTable):
+            return self.body.scale_of(rid)
+        b = self.body.get(rid)
+        return None if b is None else b.scale
 
     def cost_logged(self, ids: set[str] | None = None) -> float:
         rows = self.rows if ids is None else self.rows.filter(pl.col("request_id").is_in(list(ids)))
@@ -187,9 +146,6 @@ def price_as_billed(frame: pl.DataFrame, cat: Catalogue) -> pl.DataFrame:
     return price_requests(frame.select(*cols), cat).with_columns(cost_today=today)
 
 
-NO_BREAKPOINTS: Mapping[int, str] = MappingProxyType({})  # the body of a request that set none (most): one, shared
-
-
 def prepare(
     priced: pl.DataFrame, seq: Sequence, threads: pl.DataFrame, calibration: dict[str, float] | None = None
 ) -> Traffic:
@@ -199,103 +155,24 @@ def prepare(
     )
     order = shared_strings(rows["request_id"])
     logged = LoggedTable(order, rows)
-    bps, marks = _breakpoints(seq)
-    body: dict[str, Body] = {}
-    position, logged_input = logged.position, logged.inp
-    for rid, roles, cids, toks in _inputs(seq):
+    bps, marks = read_breakpoints(seq)
+    messages, requests = read_inputs(seq)
+    body = BodyTable(logged.position, messages)
+    position, logged_input, all_tokens = logged.position, logged.inp, messages.tokens
+    for rid, roles, at in requests:
         k = position.get(rid)
         if k is None:
             continue
-        counted = tokens.chat_input(toks)
-        body[rid] = Body(
-            roles,
-            cids,
-            toks,
-            bps.get(rid, NO_BREAKPOINTS),
-            logged_input[k] / counted if counted else 0.0,
-            marks.get(rid, 0),
-        )
+        counted = tokens.chat_input(all_tokens[at : at + len(roles)])
+        scale = logged_input[k] / counted if counted else 0.0
+        body.add(rid, k, roles, at, bps.get(rid, NO_BREAKPOINTS), scale, marks.get(rid, 0))
     ratios: dict[str | None, float] = {k: v for k, v in (calibration or {}).items()}
     return Traffic(rows, order, logged, body, thread_map(threads), ratios)
-
-
-def shared_strings(values: pl.Series) -> list[Any]:
-    """A column of strings as Python strings, one object per distinct value however often and wherever it is
-    read (interned): a worker keys several maps by request id, and a thread id repeats for each of its requests
-    (~80 bytes a copy, half a million requests a worker at a million calls)."""
-    intern = sys.intern
-    return [v if v is None else intern(v) for v in values.to_list()]
 
 
 def thread_map(threads: pl.DataFrame) -> dict[str, str]:
     """request_id -> thread_id."""
     return dict(zip(shared_strings(threads["request_id"]), shared_strings(threads["thread_id"]), strict=True))
-
-
-def _inputs(seq: Sequence) -> Iterator[tuple[str, tuple[str, ...], Seq[int], Seq[int]]]:
-    """Each request with input messages, in req order: its id, its messages' roles, content ids and counted tokens.
-    The ids and counts are arrays of machine integers, ~16 bytes a message where lists of Python objects took
-    ~160: a worker holds every input message of its bins for the whole savings stage. The roles are one tuple per
-    distinct sequence of roles, shared by every request that sends it (the turns of a conversation or an agent's
-    steps repeat a few patterns: ~120 bytes a request as a list of its own). Made from the message columns at once,
-    a Python step per request, not per message."""
-    m = (
-        seq.messages.lazy()
-        .filter(~pl.col("is_output"))
-        .select("req", "role", "cid", pl.col("tokens").fill_null(0))
-        .collect()
-    )
-    if m.is_empty():
-        return
-    if not m["req"].is_sorted():
-        m = m.sort("req", maintain_order=True)  # a request's messages stay in the order given
-    names = [None, *m["role"].drop_nulls().unique().sort().to_list()]
-    roles = tuple(map(names.__getitem__, m["role"].rank("dense").fill_null(0).to_list()))
-    patterns: dict[tuple[str, ...], tuple[str, ...]] = {}
-    shared = patterns.setdefault
-    cids: Seq[int] = _machine(m["cid"])
-    toks: Seq[int] = _machine(m["tokens"])
-    ids = shared_strings(seq.requests["request_id"])
-    lo = 0
-    runs = m.group_by("req", maintain_order=True).len()
-    for req, n in zip(runs["req"].to_list(), runs["len"].to_list(), strict=True):
-        hi = lo + n
-        these = roles[lo:hi]
-        yield ids[req - 1], shared(these, these), cids[lo:hi], toks[lo:hi]
-        lo = hi
-
-
-def _machine(values: pl.Series, chunk: int = 1 << 20) -> Seq[int]:
-    """A column of integers as an array of 64-bit integers (a list where one is missing), converted `chunk`
-    values at a time: never a Python integer for each value of the column at once."""
-    if values.null_count():
-        return values.to_list()
-    out = array("q")
-    for lo in range(0, values.len(), chunk):
-        out.extend(values.slice(lo, chunk).to_list())
-    return out
-
-
-def _breakpoints(seq: Sequence) -> tuple[dict[str, dict[int, str]], dict[str, int]]:
-    """request_id -> input message index -> the TTL of the cache breakpoint the request set there; and
-    request_id -> how many content blocks carry one (a message's `breakpoints`, one where a row stored before
-    migration 11 has none)."""
-    m = seq.messages
-    if "breakpoint" not in m.columns or m.is_empty():
-        return {}, {}
-    marked = m.filter(pl.col("breakpoint").is_not_null() & ~pl.col("is_output"))
-    if marked.is_empty():
-        return {}, {}
-    n = pl.col("breakpoints").fill_null(1) if "breakpoints" in m.columns else pl.lit(1)
-    # position counts input messages before outputs, so it is the index into the request's input list
-    ids = seq.requests["request_id"].to_list()
-    out: dict[str, dict[int, str]] = {}
-    marks: dict[str, int] = {}
-    for req, pos, ttl, k in marked.select("req", "position", "breakpoint", n.alias("n")).iter_rows():
-        rid = ids[req - 1]
-        out.setdefault(rid, {})[pos] = ttl
-        marks[rid] = marks.get(rid, 0) + k
-    return out, marks
 
 
 @dataclass(slots=True)
