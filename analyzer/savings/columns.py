@@ -43,7 +43,7 @@ NO_BREAKPOINTS: Mapping[int, str] = MappingProxyType({})  # the body of a reques
 class LoggedTable(Mapping[str, Logged]):
     """request_id -> its `Logged`, held as columns by its place in time order and made when asked. A worker keeps
     every request of its bins for the whole savings stage, and an object per request with its numbers objects of
-    their own (~290 bytes) is what these columns replace: ~80 bytes a request, the names and cache tuples shared.
+    their own (~290 bytes) is what these columns replace: ~90 bytes a request, the names and cache tuples shared.
     With the roles shared (`read_inputs`) and no empty dict per body, 1,737 -> 1,460 bytes a request in
     bench/engine_memory.py. `position` (each request's place) is the one map `Shape` and `BodyTable` read."""
 

@@ -21,8 +21,8 @@ CONVERSATION_ROLES = ("user", "assistant", "tool")
 
 @dataclass(slots=True)
 class Body:
-    roles: Sequence[str]  # one tuple per distinct sequence of roles as `prepare` makes them (traffic.BodyTable)
-    cids: Sequence[int]  # arrays of 64-bit integers as `prepare` makes them (traffic.BodyTable)
+    roles: Sequence[str]  # one tuple per distinct sequence of roles as `prepare` makes them (columns.BodyTable)
+    cids: Sequence[int]  # arrays of 64-bit integers as `prepare` makes them (columns.BodyTable)
     tokens: Sequence[int]  # counted (o200k) tokens per input message
     bps: Mapping[int, str]  # message index -> breakpoint TTL as logged ("5m", "1h", "auto")
     scale: float  # provider-reported input tokens per counted token (with per-message overhead)

@@ -1,12 +1,11 @@
 """The traffic every replay shares, prepared once, and the traffic rebuilt under a lever.
 
-`prepare` reads the priced period once: each request's logged figures (`Logged`), its input messages
-(`Body`: roles, content ids, counted tokens, breakpoints as logged), both held as columns (columns.py), and its
-thread. `build` rebuilds the
-traffic under a `Lever` as `Call`s in time order: routed requests on their target (re-tokenized across
-tokenizer families), trimmed histories, summariser calls a compaction adds, each call's input as a prefix chain
-(prefixes.PrefixChain, the one builder the prefix tables use too) with cumulative tokens at the provider's
-scale. The engine (engine.py) then simulates the cache on these calls and prices them as billed.
+`prepare` reads the priced period once: each request's logged figures (`Logged`), its input messages (`Body`:
+roles, content ids, counted tokens, breakpoints as logged), both held as columns (columns.py), and its thread.
+`build` rebuilds the traffic under a `Lever` as `Call`s in time order: routed requests on their target
+(re-tokenized across tokenizer families), trimmed histories, summariser calls a compaction adds, each call's input
+as a prefix chain (prefixes.PrefixChain, the one builder the prefix tables use too) with cumulative tokens at the
+provider's scale. The engine (engine.py) then simulates the cache on these calls and prices them as billed.
 """
 
 from __future__ import annotations
