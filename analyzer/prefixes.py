@@ -428,12 +428,11 @@ def top_prefixes(
         (pl.col("cache_read_tokens").fill_null(0) >= 0.9 * pl.col("tokens") * pl.col("scale").fill_null(1.0))
         .sum()
         .alias("logged_hits"),
+        # the reuse gaps of the top prefixes alone (the ranking does not read them): not a list per node of the log
+        pl.col("ts").sort().diff().drop_nulls().alias("gaps"),
     )
-    top = top.join(stats, on="node", how="left", maintain_order="left")
-    # the reuse gaps of the top prefixes alone (the ranking does not read them): not a list per node of the log
-    gaps = f.group_by("node").agg(pl.col("ts").sort().diff().drop_nulls().alias("gaps"))
     closed = (
-        top.join(gaps, on="node", how="left", maintain_order="left")
+        top.join(stats, on="node", how="left", maintain_order="left")
         .with_columns(
             median_gap_s=pl.col("gaps").list.median(),
             within_5m=pl.col("gaps").list.eval((pl.element() <= TTL_S["5m"]).mean()).list.first(),
