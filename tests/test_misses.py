@@ -439,6 +439,7 @@ def test_the_levels_priced_stacked_cost_what_each_level_priced_alone_costs(tmp_p
     import polars as pl
 
     from analyzer.savings import misses
+    from analyzer.savings.traffic import with_bill
     from tests.test_build import _engine
 
     if log == "synthetic":
@@ -448,7 +449,8 @@ def test_the_levels_priced_stacked_cost_what_each_level_priced_alone_costs(tmp_p
         paths = [ROOT / "sample_logs"]
     engine = _engine(paths)
     reqs = misses._prepare(engine)
-    frame = engine.baseline("central").frame.filter(pl.col("call_id").is_in([r.call.call_id for r in reqs]))
+    ids = [r.call.call_id for r in reqs]
+    frame = with_bill(engine.baseline("central").frame.filter(pl.col("call_id").is_in(ids)), engine.traffic.rows)
     rng = random.Random(7)
     inputs = dict(zip(frame["call_id"].to_list(), frame["input_tokens"].to_list(), strict=True))
     levels = [{c: rng.randint(0, n) for c, n in inputs.items()} for _ in range(4)]

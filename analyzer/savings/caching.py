@@ -50,7 +50,7 @@ from analyzer.savings.engine import Engine
 from analyzer.savings.estimate import gemini_estimate, lever_estimate
 from analyzer.savings.levers import Lever
 from analyzer.savings.replayer import Replayer
-from analyzer.savings.traffic import Call, bill_columns, ok_rows, price_as_billed
+from analyzer.savings.traffic import Call, bill_columns, ok_rows, price_as_billed, with_bill
 
 PLACEMENT_POLICY = "Anthropic breakpoints after the system prompt and tools and at the end of the input"
 
@@ -197,7 +197,7 @@ def gemini_part(engine: Engine, cat: Catalogue) -> dict[str, Any] | None:
                 reads[m.call_id] = 0
         alive_s += end - start
         storage += prefix * alive_s / 3600 * gemini_storage_rate(members[0].model)
-    rows = base.frame.filter(pl.col("call_id").is_in(list(reads)))
+    rows = with_bill(base.frame.filter(pl.col("call_id").is_in(list(reads))), engine.traffic.rows)
     new_reads = pl.Series([reads[i] for i in rows["call_id"].to_list()], dtype=pl.Int64)
     lever = rows.with_columns(
         cache_read_tokens=pl.max_horizontal(pl.col("cache_read_tokens"), new_reads).clip(

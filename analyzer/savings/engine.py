@@ -28,7 +28,7 @@ from typing import Any
 
 import polars as pl
 
-from analyzer.prices import PRICE_COLUMNS, TOKEN_COLUMNS, Catalogue, order_free_sum
+from analyzer.prices import TOKEN_COLUMNS, Catalogue, order_free_sum
 from analyzer.providers import (
     CASES,
     RULES,
@@ -41,7 +41,7 @@ from analyzer.savings.backtest import backtest_rows, backtest_summary
 from analyzer.savings.columns import scopes_of
 from analyzer.savings.levers import AS_LOGGED, Lever, same_lever
 from analyzer.savings.simulator import Scope, simulate
-from analyzer.savings.traffic import Call, Traffic, bill_columns, build, price_as_billed
+from analyzer.savings.traffic import Call, Traffic, build, price_as_billed, with_bill
 
 # ---- replays ------------------------------------------------------------------------------------------------
 
@@ -190,9 +190,13 @@ def replay(
     w5s = [min(s[1], n - r) for s, n, r in zip(sims, inputs, reads, strict=True)]
     w1s = [min(s[2], n - r - w) for s, n, r, w in zip(sims, inputs, reads, w5s, strict=True)]
     outputs = [c.output_tokens for c in redo]
-    cols: dict[str, list[Any]] = {
-        "call_id": [c.call_id for c in redo],
-        "base_id": [c.base_id for c in redo],
+    call_ids = pl.Series("call_id", [c.call_id for c in redo], dtype=pl.String)
+    # a call that is its logged request (every call of the as-logged replays, kept for the whole savings stage):
+    # one column of ids shared by both names, not a second copy of every id (~36 bytes a call)
+    same = all(c.base_id is c.call_id or c.base_id == c.call_id for c in redo)
+    cols: dict[str, Any] = {
+        "call_id": call_ids,
+        "base_id": call_ids.alias("base_id") if same else [c.base_id for c in redo],
         "model": [c.model for c in redo],
         "provider": [c.provider or None for c in redo],
     }
@@ -220,19 +224,19 @@ def replay(
             "changed": pl.Boolean,
         },
     )
-    # service tier, status, the call's time, region and speed: each call priced with its logged request's values
-    # (a summariser call at the time of the request that triggered it), exactly as the bill priced that request
-    other = [c for c in (*PRICE_COLUMNS, *bill_columns(traffic.rows)) if c not in frame.columns]
-    frame = frame.join(traffic.rows.select(pl.col("request_id").alias("base_id"), *other), on="base_id", how="left")
-    priced = price_as_billed(frame, cat).with_columns(
-        call_id=frame["call_id"], base_id=frame["base_id"], changed=frame["changed"]
-    )
+    billed = price_as_billed(with_bill(frame, traffic.rows), cat)
+    # what a replay keeps: its calls, their tokens and costs; not the bill's other inputs, which are the logged
+    # request's (`with_bill` joins them again to price a call anew), nor the pricing's working columns (the
+    # as-logged replays, kept per TTL case and bin: 32 columns took ~384 bytes a call)
+    priced = frame.with_columns(cost=billed["cost"], cost_today=billed["cost_today"]).select(REPLAY_FRAME)
     if kept is not None:
-        priced = pl.concat([kept, priced.select(kept.columns)], how="vertical")
+        priced = pl.concat([kept, priced], how="vertical")
     return Replay(priced, lever.extra_usd, sim, {c.base_id for c in redo})
 
 
 PRICE_INTS = TOKEN_COLUMNS  # the order `replay` fills them in
+# a replay's frame: each call, its logged request, its model and provider, tokens, batch and costs
+REPLAY_FRAME = ("call_id", "base_id", "model", "provider", *PRICE_INTS, "batch", "changed", "cost", "cost_today")
 CACHE_COLUMNS = PRICE_INTS[1:4]  # reads, 5-minute and 1-hour writes: a simulated cache, as `simulate` gives it
 
 

@@ -50,7 +50,7 @@ from analyzer.providers import (
 )
 from analyzer.savings.engine import Engine
 from analyzer.savings.replayer import Replayer
-from analyzer.savings.traffic import Call, price_as_billed
+from analyzer.savings.traffic import Call, price_as_billed, with_bill
 
 CAUSES: dict[str, tuple[str, str]] = {
     "provider_rule": (
@@ -336,7 +336,7 @@ def bin_misses(engine: Engine, top: int = 0) -> dict[str, Any]:
     if not reqs:
         return {"causes": {}, "misses": 0, "top": [], "as_is": 0.0, "ideal": 0.0}
     ids = [r.call.call_id for r in reqs]
-    frame = base.frame.filter(pl.col("call_id").is_in(ids))
+    frame = with_bill(base.frame.filter(pl.col("call_id").is_in(ids)), engine.traffic.rows)  # priced again below
     as_is_reads = dict(zip(frame["call_id"].to_list(), frame["cache_read_tokens"].to_list(), strict=True))
     levels = [as_is_reads]
     info: dict[str, Any] = {}

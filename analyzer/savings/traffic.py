@@ -145,6 +145,19 @@ def price_as_billed(frame: pl.DataFrame, cat: Catalogue) -> pl.DataFrame:
     return price_requests(frame.select(*cols), cat).with_columns(cost_today=today)
 
 
+def with_bill(frame: pl.DataFrame, rows: pl.DataFrame) -> pl.DataFrame:
+    """The calls of `frame` (a replay's: call_id, base_id, model, provider, tokens, batch) with what the bill reads
+    of their logged request (`rows`: the traffic's) and the replay keeps no copy of: service tier, status, time,
+    region and speed. A call is priced with its logged request's (a summariser call at the time of the request that
+    triggered it), exactly as the bill priced that request."""
+    other = [c for c in (*PRICE_COLUMNS, *bill_columns(rows)) if c not in frame.columns]
+    if not other:
+        return frame
+    return frame.join(
+        rows.select(pl.col("request_id").alias("base_id"), *other), on="base_id", how="left", maintain_order="left"
+    )
+
+
 def prepare(
     priced: pl.DataFrame, seq: Sequence, threads: pl.DataFrame, calibration: dict[str, float] | None = None
 ) -> Traffic:
