@@ -703,6 +703,39 @@ def test_a_worker_gives_its_heap_back_after_each_bin_and_each_comparison(multi_k
     assert len(answers) == lab.n and events == ["trim False"]
 
 
+def test_a_levers_rebuilt_calls_go_once_its_estimate_is_made(multi_key_log, monkeypatch) -> None:
+    """An estimate builds its lever once and compares it in each TTL case it needs: once made, every worker lets
+    those calls go (`release`), in every bin, and each bin's engine the outcomes it kept for twin cases, not only
+    when KEEP_BUILT later levers push them out. The figures are those of workers that keep them."""
+    from analyzer.savings import partitioned
+    from analyzer.savings.levers import LastTurns, Lever
+    from analyzer.savings.trimming import estimate_policy
+
+    store, cat, priced, seq, threads = _six_bins(multi_key_log, monkeypatch)
+    engine = PartitionedEngine(priced, seq, threads, cat, {}, Inline())
+    store.close()
+    (worker,) = engine.workers
+    assert engine.bins == 6 and len(worker.engines) == 6
+    asked: list[str] = []
+    compare = partitioned.Worker.compare
+    monkeypatch.setattr(partitioned.Worker, "compare", lambda w, *a: asked.append(a[2]) or compare(w, *a))
+
+    def gone() -> bool:
+        return worker.built == {} and all(e._compared == ([], None, {}) for e in worker.engines.values())
+
+    lever = Lever("last 2 turns", trim=LastTurns(2))
+    every = engine.outcomes(lever)  # each case, the same calls
+    assert asked == ["central", "low", "high"] and gone()
+    asked.clear()
+    estimate = estimate_policy(engine, LastTurns(2))  # inside the band here: the central case alone
+    assert estimate is not None and estimate.requests > 0 and asked == ["central"] and gone()
+    # workers that keep every lever's calls give the same figures
+    monkeypatch.setattr(partitioned.Worker, "release", lambda w, token: [])
+    assert engine.outcomes(lever) == every and not gone()
+    assert estimate_policy(engine, LastTurns(2)).as_dict() == estimate.as_dict()  # type: ignore[union-attr]
+    assert len(worker.built) == 2  # KEEP_BUILT
+
+
 def test_a_worker_answers_a_comparison_with_the_changed_requests_count_and_costs_not_their_ids(
     multi_key_log, monkeypatch
 ) -> None:

@@ -341,6 +341,12 @@ class Engine:
         self.baseline(case)
         return replay(self.traffic, lever, case, self.cat, calls if calls is not None else self.build(lever), self.base)
 
+    def release(self, calls: list[Call]) -> None:
+        """No comparison will be given `calls` again: the outcomes kept for their twin cases go, and the calls with
+        them once the caller lets them go."""
+        if self._compared[0] is calls:
+            self._compared = ([], None, {})
+
     def compare(self, lever: Lever, case: str = "central", calls: list[Call] | None = None) -> Outcome:
         """Two replays, one simulator: the traffic as logged and with the lever, in the same TTL case. Given the
         calls it compared in a case that replays them alike (`twin`), that comparison's outcome, not recomputed."""
@@ -489,7 +495,9 @@ class Engine:
 
     def outcomes(self, lever: Lever, cases: tuple[str, ...] = CASES) -> dict[str, Outcome]:
         calls = self.build(lever)
-        return {case: self.compare(lever, case, calls) for case in cases}
+        out = {case: self.compare(lever, case, calls) for case in cases}
+        self.release(calls)
+        return out
 
     parallel = 1  # one replay at a time (the partitioned engine may have several lanes)
 

@@ -118,6 +118,7 @@ def lever_estimate(
         band = error_band(outcomes["central"])
         if verdict(outcomes["central"].saving, band or 0.0) == Verdict.SAVES:
             outcomes.update({case: engine.compare(lever, case, calls) for case in CASES if case != "central"})
+        engine.release(calls)
     else:
         outcomes = {case: engine.compare(v, "central") for case, v in cases.items()}
     central = outcomes["central"]

@@ -86,6 +86,17 @@ class Worker:
             del self.built[next(iter(self.built))]
         return kept[b]
 
+    def release(self, token: int) -> list[tuple[int, None]]:
+        """A lever's rebuilt calls (`PartitionedEngine.release`) go, in every bin, and the heap they held with them
+        (at a million calls a trimming policy's rebuilt calls are ~450 bytes a request, kept until two more levers
+        were built)."""
+        kept = self.built.pop(token, None)
+        if kept:
+            for b in list(kept):
+                self.engines[b].release(kept.pop(b))
+            return_free_heap(collect=False)
+        return []
+
     def set_threads(self, threads: pl.DataFrame) -> list[tuple[int, None]]:
         """The threads of this worker's requests (request_id, thread_id), for bins built before they were rebuilt
         (`start_replays`): the levers' rebuilds keep state per thread."""
@@ -426,9 +437,16 @@ class PartitionedEngine:
         out.counterfactual_today += lever.extra_usd
         return out
 
+    def release(self, calls: Built) -> None:
+        """The workers that rebuilt the lever (this thread's lane's, or a free lane's: another lane's keep it until
+        KEEP_BUILT later levers push it out) let its calls go."""
+        self._ask("release", calls.token)
+
     def outcomes(self, lever: Lever, cases: tuple[str, ...] = CASES) -> dict[str, Outcome]:
         calls = self.build(lever)
-        return {case: self.compare(lever, case, calls) for case in cases}
+        out = {case: self.compare(lever, case, calls) for case in cases}
+        self.release(calls)
+        return out
 
     def by_base(self, lever: Lever | None = None, case: str = "central") -> dict[str, float]:
         out: dict[str, float] = {}

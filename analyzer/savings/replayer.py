@@ -59,6 +59,10 @@ class Replayer(Protocol):
 
     def compare(self, lever: Lever, case: str = "central", calls: Any = None) -> Outcome: ...
 
+    def release(self, calls: Any) -> None:
+        """No comparison will be given `calls` (from `build`) again: what holds them lets them go."""
+        ...
+
     def outcomes(self, lever: Lever, cases: tuple[str, ...] = CASES) -> dict[str, Outcome]: ...
 
     @property
