@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 from array import array
+from collections.abc import Iterator
 from collections.abc import Sequence as Seq
 from dataclasses import dataclass, field
 from typing import cast
@@ -126,6 +127,23 @@ class _Flat:
     bps: pl.Series
 
 
+ROLE_CHAIN_MAX = 32  # distinct roles mapped to their ids by a chain of comparisons (`_role_column`), not a lookup
+
+
+def _role_column(role_ids: dict[str, int]) -> pl.Expr:
+    """Each message's role as its id (`_role_id`; a missing role is ""). For the few roles a log has, a chain of
+    comparisons in the query that collects the rows: the roles collected as strings and then looked up
+    (`replace_strict`) held both columns and the lookup's own buffers, ~0.45 GB of the prefix reuse stage's
+    peak at a million calls (the report parent's peak)."""
+    if len(role_ids) > ROLE_CHAIN_MAX:
+        return pl.col("role").fill_null("").replace_strict(role_ids, return_dtype=pl.Int64)
+    out = pl.lit(role_ids[""], dtype=pl.Int64)  # a null role, or ""
+    for role, rid in role_ids.items():
+        if role:
+            out = pl.when(pl.col("role") == role).then(pl.lit(rid, dtype=pl.Int64)).otherwise(out)
+    return out
+
+
 def _walk(seq: Sequence) -> _Flat | None:
     """Each request's chain, in req order, as `PrefixChain` builds it (the nodes are the simulator's:
     test_prefix_chain.py). A request that re-sends what the last request with its model and first two messages
@@ -142,9 +160,11 @@ def _walk(seq: Sequence) -> _Flat | None:
     lf = m.lazy().filter(~pl.col("is_output"))
     if not m["req"].is_sorted():
         lf = lf.with_row_index("row").sort("req", "row")
+    role_ids = {role: _role_id(role) for role in ("", *m["role"].drop_nulls().unique().to_list())}
+    system = {role_ids[role] for role in role_ids if role in SYSTEM_ROLES}
     rows = lf.select(
         "req",
-        role=pl.col("role").fill_null(""),
+        role=_role_column(role_ids),
         cid="cid",
         size=pl.col("tokens").fill_null(0) + framing,
         marked=pl.col("breakpoint").is_not_null(),
@@ -156,63 +176,24 @@ def _walk(seq: Sequence) -> _Flat | None:
     ).collect()
     if not rows.height:
         return None
-    role_ids = {role: _role_id(role) for role in rows["role"].unique().to_list()}
-    system = {role_ids[role] for role in role_ids if role in SYSTEM_ROLES}
-    rows = rows.with_columns(role=pl.col("role").replace_strict(role_ids, return_dtype=pl.Int64))
-    # each request's key (its model and first two messages) and the last earlier request with that key
+    # each request's first row in `rows`, its length, its key (its model and first two messages) and the last earlier
+    # request with that key, in req order: from its first and second rows (the rows are in req order), not a
+    # group-by of every row (its groups' row lists were ~0.5 GB of the stage's peak at a million calls)
+    lazy = rows.lazy()
+    firsts = lazy.with_row_index("start").filter(pl.col("idx") == 0).select("req", "start", r0="role", c0="cid")
+    seconds = lazy.filter(pl.col("idx") == 1).select("req", r1="role", c1="cid")
     per = (
-        rows.group_by("req", maintain_order=True)
-        .agg(
-            n=pl.len(),
-            r0=pl.col("role").first(),
-            c0=pl.col("cid").first(),
-            r1=pl.col("role").get(1, null_on_oob=True),
-            c1=pl.col("cid").get(1, null_on_oob=True),
-        )
-        .with_columns(start=(pl.col("n").cum_sum() - pl.col("n")).cast(pl.Int64))  # its first row in `rows`
-        .join(r.select("req", "model"), on="req", how="left")
+        firsts.join(seconds, on="req", how="left", maintain_order="left")
+        .with_columns(start=pl.col("start").cast(pl.Int64))
+        .with_columns(n=pl.col("start").shift(-1, fill_value=rows.height) - pl.col("start"))
+        .join(r.lazy().select("req", "model"), on="req", how="left", maintain_order="left")
         .with_columns(prev=pl.col("req").shift(1).over("model", "r0", "c0", "r1", "c1", order_by="req"))
+        .select("req", "n", "start", "prev")
+        .collect()
     )
-    # where each request stops sending what the earlier one sent (`done`), and stops counting the same tokens
-    # for it (`same_sizes`): the first message that differs, or its length. Each message is compared with the
-    # earlier request's message at its place, taken from `rows` by row number (a gather): a join of every row
-    # on (request, place) was the report's largest frame, ~1.9 GB over the stage's start at a million calls.
-    at = per.select("req", "prev").join(per.select(prev="req", p_start="start", p_n="n"), on="prev", how="left")
-    paired = (
-        rows.select("req", "idx", "role", "cid", "size")
-        .join(at, on="req", how="left", maintain_order="left")
-        .with_columns(partner=pl.when(pl.col("idx") < pl.col("p_n")).then(pl.col("p_start") + pl.col("idx")))
-        .select(
-            "req",
-            "idx",
-            "role",
-            "cid",
-            "size",
-            p_role=pl.col("role").gather(pl.col("partner")),
-            p_cid=pl.col("cid").gather(pl.col("partner")),
-            p_size=pl.col("size").gather(pl.col("partner")),
-        )
-    )
-    differs = pl.col("p_cid").is_null() | (pl.col("p_cid") != pl.col("cid")) | (pl.col("p_role") != pl.col("role"))
-    firsts = paired.group_by("req").agg(
-        done=pl.col("idx").filter(differs).min(),
-        same_sizes=pl.col("idx").filter(differs | (pl.col("p_size") != pl.col("size"))).min(),
-    )
-    del paired, at  # (the largest frame here: let it go before the next)
-    per = per.join(firsts, on="req", how="left").with_columns(
-        done=pl.col("done").fill_null(pl.col("n")), same_sizes=pl.col("same_sizes").fill_null(pl.col("n"))
-    )
-    # only what each request adds: the roles and contents after `done`, the sizes after `same_sizes`
-    cut = rows.join(per.select("req", "done", "same_sizes"), on="req", how="left")
-    added = (
-        cut.group_by("req", maintain_order=True)
-        .agg(
-            roles=pl.col("role").filter(pl.col("idx") >= pl.col("done")),
-            cids=pl.col("cid").filter(pl.col("idx") >= pl.col("done")),
-            sizes=pl.col("size").filter(pl.col("idx") >= pl.col("same_sizes")),
-            bps=pl.col("idx").filter("marked"),
-        )
-        .join(per.select("req", "prev", "done", "same_sizes"), on="req", how="left")
+    # the earlier request's first row and length, beside each request (in req order)
+    at = per.select("req", "prev").join(
+        per.select(prev="req", p_start="start", p_n="n"), on="prev", how="left", maintain_order="left"
     )
     models = r["model"].to_list()
     # Every chain is written into flat arrays as it is made, and an earlier request's shared part is copied from
@@ -224,9 +205,10 @@ def _walk(seq: Sequence) -> _Flat | None:
     sizes: array[int] = array("q")
     off: array[int] = array("q", [0])
     sys_ends: array[int] = array("q")
+    reqs: list[pl.Series] = []
+    marks: list[pl.Series] = []
     names = ("req", "prev", "done", "same_sizes", "roles", "cids", "sizes")
-    for lo in range(0, added.height, CHAIN_CHUNK):  # a slice's lists at a time, not every request's at once
-        part = added.slice(lo, CHAIN_CHUNK)
+    for part in _added(rows, per, at):  # a slice of the requests at a time (CHAIN_CHUNK), in req order
         for req, prev, done, same_sizes, roles, cids, new_sizes in zip(
             *(part[c].to_list() for c in names), strict=True
         ):
@@ -251,7 +233,9 @@ def _walk(seq: Sequence) -> _Flat | None:
             sys_of[req] = sys_end
             sys_ends.append(sys_end)
             off.append(len(nodes))
-    which = added["req"] - 1
+        reqs.append(part["req"])
+        marks.append(part["bps"])
+    which = pl.concat(reqs) - 1
     times = r["ts"].gather(which)
     return _Flat(
         ids=r["request_id"].gather(which),
@@ -260,8 +244,59 @@ def _walk(seq: Sequence) -> _Flat | None:
         nodes=nodes,
         sizes=sizes,
         sys_end=sys_ends,
-        bps=added["bps"],
+        bps=pl.concat(marks),
     )
+
+
+def _added(rows: pl.DataFrame, per: pl.DataFrame, at: pl.DataFrame) -> Iterator[pl.DataFrame]:
+    """What each request adds to the earlier request it continues (`_walk`), CHAIN_CHUNK requests at a time in req
+    order: req, prev, done (where it stops sending what that one sent: the first message that differs, or its
+    length), same_sizes (where it stops counting the same tokens for it), the roles and contents after `done`, the
+    sizes after `same_sizes`, and its breakpoints' places. Each message is compared with the earlier request's
+    message at its place, taken from `rows` by row number (a gather; a join of every row on (request, place) was
+    the report's largest frame, ~1.9 GB at a million calls). A slice at a time: the pairs and cut rows of every
+    request at once raised the stage's peak by ~0.7 GB at a million calls."""
+    starts, lengths = per["start"], per["n"]
+    role, cid, size = rows["role"], rows["cid"], rows["size"]
+    for lo in range(0, per.height, CHAIN_CHUNK):
+        hi = min(lo + CHAIN_CHUNK, per.height)
+        first, last = int(starts[lo]), int(starts[hi - 1]) + int(lengths[hi - 1])
+        part = rows.slice(first, last - first)
+        partner = (
+            part.select("req", "idx")
+            .join(at.slice(lo, hi - lo), on="req", how="left", maintain_order="left")
+            .select(partner=pl.when(pl.col("idx") < pl.col("p_n")).then(pl.col("p_start") + pl.col("idx")))
+            .to_series()
+        )
+        paired = part.select("req", "idx", "role", "cid", "size").with_columns(
+            p_role=role.gather(partner), p_cid=cid.gather(partner), p_size=size.gather(partner)
+        )
+        del partner
+        differs = pl.col("p_cid").is_null() | (pl.col("p_cid") != pl.col("cid")) | (pl.col("p_role") != pl.col("role"))
+        firsts = paired.group_by("req").agg(
+            done=pl.col("idx").filter(differs).min(),
+            same_sizes=pl.col("idx").filter(differs | (pl.col("p_size") != pl.col("size"))).min(),
+        )
+        del paired
+        cut = (
+            per.slice(lo, hi - lo)
+            .join(firsts, on="req", how="left")
+            .with_columns(
+                done=pl.col("done").fill_null(pl.col("n")), same_sizes=pl.col("same_sizes").fill_null(pl.col("n"))
+            )
+            .select("req", "prev", "done", "same_sizes")
+        )
+        yield (
+            part.join(cut.select("req", "done", "same_sizes"), on="req", how="left", maintain_order="left")
+            .group_by("req", maintain_order=True)
+            .agg(
+                roles=pl.col("role").filter(pl.col("idx") >= pl.col("done")),
+                cids=pl.col("cid").filter(pl.col("idx") >= pl.col("done")),
+                sizes=pl.col("size").filter(pl.col("idx") >= pl.col("same_sizes")),
+                bps=pl.col("idx").filter("marked"),
+            )
+            .join(cut, on="req", how="left", maintain_order="left")
+        )
 
 
 @gc_paused()

@@ -4,6 +4,7 @@ same prefixes, and every estimate's range and verdict come from one rule (estima
 from __future__ import annotations
 
 from pathlib import Path
+from unittest.mock import patch
 
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
@@ -131,13 +132,33 @@ def test_the_prefix_tables_chains_are_the_one_builders_whatever_requests_share(r
             messages, schema=["req", "position", "cid", "role", "tokens", "is_output", "breakpoint"], orient="row"
         ),
     )
-    got = {p.request_id: p for p in prefixes.message_prefix_requests(seq)}
-    for req, (model, msgs, marked) in enumerate(reqs, start=1):
-        if not msgs:
-            assert f"r{req}" not in got
-            continue
-        p = got[f"r{req}"]
-        nodes, sys_end = _scratch(model, [r for r, _, _ in msgs], [c for _, c, _ in msgs])
-        assert (p.nodes, p.sys_end) == (nodes, sys_end)
-        assert p.sizes == [10 + c + e + tokens.TOKENS_PER_MESSAGE for _, c, e in msgs]
-        assert p.breakpoints == ([len(msgs) - 1] if marked else [])
+    # the requests walked all at once, one at a time, and in slices of 2 and 3 (`_added`): a request's earlier one
+    # may be in another slice
+    for chunk in (prefixes.CHAIN_CHUNK, 1, 2, 3):
+        with patch.object(prefixes, "CHAIN_CHUNK", chunk):
+            got = {p.request_id: p for p in prefixes.message_prefix_requests(Sequence(seq.requests, seq.messages))}
+        assert list(got) == [f"r{req}" for req, (_, msgs, _) in enumerate(reqs, start=1) if msgs]
+        for req, (model, msgs, marked) in enumerate(reqs, start=1):
+            if not msgs:
+                continue
+            p = got[f"r{req}"]
+            nodes, sys_end = _scratch(model, [r for r, _, _ in msgs], [c for _, c, _ in msgs])
+            assert (p.nodes, p.sys_end) == (nodes, sys_end)
+            assert p.sizes == [10 + c + e + tokens.TOKENS_PER_MESSAGE for _, c, e in msgs]
+            assert p.breakpoints == ([len(msgs) - 1] if marked else [])
+
+
+def test_each_role_becomes_its_id_in_the_query_that_collects_the_rows() -> None:
+    """`_walk` maps each message's role to `_role_id` while it collects the rows (a chain of comparisons for a
+    log's few roles, a lookup beyond ROLE_CHAIN_MAX): a missing role is "", and both ways give every role its id."""
+    import polars as pl
+
+    roles = [None, "", "system", "user", "assistant", "tool", "Developer", "x" * 40]
+    frame = pl.DataFrame({"role": roles}, schema={"role": pl.String})
+    ids = {role: prefixes._role_id(role) for role in ("", *frame["role"].drop_nulls().unique().to_list())}
+    want = [prefixes._role_id(r or "") for r in roles]
+    assert len(set(want)) == len(roles) - 1  # only None and "" share an id
+    for cap in (prefixes.ROLE_CHAIN_MAX, 1):  # the chain, then the lookup
+        with patch.object(prefixes, "ROLE_CHAIN_MAX", cap):
+            got = frame.select(role=prefixes._role_column(ids))["role"]
+        assert got.dtype == pl.Int64 and got.to_list() == want
