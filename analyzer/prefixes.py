@@ -133,8 +133,8 @@ ROLE_CHAIN_MAX = 32  # distinct roles mapped to their ids by a chain of comparis
 def _role_column(role_ids: dict[str, int]) -> pl.Expr:
     """Each message's role as its id (`_role_id`; a missing role is ""). For the few roles a log has, a chain of
     comparisons in the query that collects the rows: the roles collected as strings and then looked up
-    (`replace_strict`) held both columns and the lookup's own buffers, ~0.45 GB of the prefix reuse stage's
-    peak at a million calls (the report parent's peak)."""
+    (`replace_strict`) held both columns and the lookup's own buffers, ~0.4 GB more at that step of the prefix
+    reuse stage at a million calls (the report parent's peak)."""
     if len(role_ids) > ROLE_CHAIN_MAX:
         return pl.col("role").fill_null("").replace_strict(role_ids, return_dtype=pl.Int64)
     out = pl.lit(role_ids[""], dtype=pl.Int64)  # a null role, or ""
