@@ -96,7 +96,7 @@ class PrefixChain:
         return h
 
 
-CHAIN_CHUNK = 50_000  # requests whose added messages become Python lists at a time (`_chains`)
+CHAIN_CHUNK = 50_000  # requests `_walk` pairs with their earlier ones and turns into chains at a time (`_added`)
 
 
 @gc_paused()

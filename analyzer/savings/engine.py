@@ -193,7 +193,7 @@ def replay(
     call_ids = pl.Series("call_id", [c.call_id for c in redo], dtype=pl.String)
     # a call that is its logged request (every call of the as-logged replays, kept for the whole savings stage):
     # one column of ids shared by both names, not a second copy of every id (~36 bytes a call)
-    same = all(c.base_id is c.call_id or c.base_id == c.call_id for c in redo)
+    same = all(c.base_id == c.call_id for c in redo)
     cols: dict[str, Any] = {
         "call_id": call_ids,
         "base_id": call_ids.alias("base_id") if same else [c.base_id for c in redo],
