@@ -301,7 +301,6 @@ def test_a_frame_is_registered_for_sql_without_a_copy_of_its_strings():
     assert con.execute("SELECT count(*) FROM viewed WHERE list_contains(tags, 'env:prod')").fetchall() == [(1,)]
 
 
-
 def test_system_prompts_of_a_read_only_database_are_counted_without_carrying_their_text(tmp_path):
     """On a read-only --db the rebuilt threads are laid over `requests` by a view over a join. The system prompts'
     query once joined every system message to its text before counting them, and DuckDB carried each message's copy
