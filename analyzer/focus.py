@@ -243,30 +243,35 @@ def _rows(frame: pl.DataFrame, cat: Catalogue, source: str) -> pl.DataFrame:
         if c not in frame.columns:
             frame = frame.with_columns(pl.lit(None, pl.String).alias(c))
     frame = frame.with_columns(pl.col("tier").cast(pl.Int64), pl.col("price_version").cast(pl.String))
-    parts = []
-    for kind, (tokens, cost, direction, action, ttl, meter) in TOKEN_TYPES.items():
-        parts.append(
-            frame.select(
-                *_GROUP,
-                "_n",
-                _q=tokens.cast(pl.Int64),
-                _cost=pl.col(cost).fill_null(0.0),
-                x_TokenType=pl.lit(kind),
-                x_TokenDirection=pl.lit(direction),
-                x_CacheAction=pl.lit(action),
-                x_CacheTTL=pl.lit(ttl, pl.String),
-                SkuMeter=pl.lit(meter),
-            )
+    # One group-by of the requests, every token type's quantity, cost and requests summed in it, then one part per
+    # token type made of the groups: stacking every request once per token type first held six copies of the
+    # group columns (+300 MiB at 100k calls; 1.6 GB at 400k in the test). The groups come in the same order, and
+    # each figure is the same sum of the same values.
+    sums = []
+    for i, (tokens, cost, *_) in enumerate(TOKEN_TYPES.values()):
+        q = tokens.cast(pl.Int64)
+        sums += [
+            q.sum().alias(f"_q{i}"),
+            order_free_sum(pl.col(cost).fill_null(0.0)).alias(f"_cost{i}"),
+            pl.when(q > 0).then(pl.col("_n")).otherwise(0).sum().alias(f"_r{i}"),
+        ]
+    grouped = frame.group_by(_GROUP, maintain_order=True).agg(sums)
+    parts = [
+        grouped.select(
+            *_GROUP,
+            x_TokenType=pl.lit(kind),
+            x_TokenDirection=pl.lit(direction),
+            x_CacheAction=pl.lit(action),
+            x_CacheTTL=pl.lit(ttl, pl.String),
+            SkuMeter=pl.lit(meter),
+            _q=pl.col(f"_q{i}"),
+            _cost=pl.col(f"_cost{i}"),
+            x_Requests=pl.col(f"_r{i}"),
         )
-    long = pl.concat(parts)
-    keys = [*_GROUP, "x_TokenType", "x_TokenDirection", "x_CacheAction", "x_CacheTTL", "SkuMeter"]
+        for i, (kind, (_, _, direction, action, ttl, meter)) in enumerate(TOKEN_TYPES.items())
+    ]
     g = (
-        long.group_by(keys, maintain_order=True)
-        .agg(
-            _q=pl.col("_q").sum(),
-            _cost=order_free_sum(pl.col("_cost")),
-            x_Requests=pl.when(pl.col("_q") > 0).then(pl.col("_n")).otherwise(0).sum(),
-        )
+        pl.concat(parts)
         .filter((pl.col("_q") > 0) | (pl.col("_cost") != 0))
         .sort("_day", "provider", "model", "api_key", "project", "x_TokenType", nulls_last=True)
     )
@@ -362,7 +367,7 @@ def _focus_row(r: dict[str, Any], cat: Catalogue, source: str) -> dict[str, Any]
 def build(store: Any, cat: Catalogue, rep: dict[str, Any]) -> tuple[pl.DataFrame, dict[str, int], str]:
     """The FOCUS rows of a built report: its priced requests, or, when it holds no request log, the usage
     exports' priced buckets."""
-    priced = queries.run(store.con, "priced_requests")
+    priced = queries.run(store.con, "focus_requests")
     if priced.height or not rep.get("usage_export"):
         rows, left = from_requests(priced, cat)
         return rows, left, "request logs"
