@@ -202,6 +202,8 @@ def reconstruct_threads(seq: Sequence, keep: bool = True) -> pl.DataFrame:
 
 
 RAG_BLOCK_CHARS = 400  # a paragraph at least this long (~100 tokens) can be a retrieved chunk
+# what str.strip() removes (str.isspace), for the SQL that cuts messages into paragraphs as Python did
+_WHITESPACE = "".join(chr(c) for c in range(0x3001) if chr(c).isspace())
 
 
 def retrieved_blocks(
@@ -214,42 +216,43 @@ def retrieved_blocks(
     paragraphs of 400+ characters) that also appear inside other, different messages of at least
     RAG_MIN_THREADS threads: documents a retriever injected. Needs message text; empty with --no-text. `count`:
     the blocks' token counts (`report.structure.token_counter`: in a worker when the pool runs)."""
-    texts = queries.run(con, "block_candidates", min_tokens=64)
-    if texts.is_empty():
-        return pl.DataFrame(schema={"cid": pl.Int64, "retrieved_tokens": pl.Int64})
     thread_of = (  # each request's thread as a number: only how many threads a block is in is read
         seq.requests.select("req", "request_id")
         .join(threads.select("request_id", "thread_id"), on="request_id")
-        .select("req", thread_id=pl.col("thread_id").rank("dense"))
+        .select("req", thread=pl.col("thread_id").rank("dense").fill_null(0))  # no thread: one value, as a set's None
     )
-    where = (
-        seq.messages.filter(~pl.col("is_output") & pl.col("role").is_in(["user", "system"]))
-        .join(thread_of, on="req")
-        .group_by("cid")
-        .agg(pl.col("thread_id").unique())
+    pairs = (
+        seq.messages.lazy()
+        .filter(~pl.col("is_output") & pl.col("role").is_in(["user", "system"]))
+        .select("req", "cid")
+        .join(thread_of.lazy(), on="req")
+        .select("cid", "thread")
+        .unique()
+        .collect()
     )
-    texts = texts.join(where, on="cid", how="inner")
-    block_contents: dict[int, set[int]] = {}
-    block_threads: dict[int, set[int]] = {}
-    block_text: dict[int, str] = {}
-    content_blocks: dict[int, list[int]] = {}
-    for cid, text, thread_ids in texts.iter_rows():
-        keys = []
-        for para in text.split("\n\n"):
-            para = para.strip()
-            if len(para) >= RAG_BLOCK_CHARS:
-                k = hash(para)
-                block_text.setdefault(k, para)
-                block_contents.setdefault(k, set()).add(cid)
-                block_threads.setdefault(k, set()).update(thread_ids)
-                keys.append(k)
-        if keys:
-            content_blocks[cid] = keys
-    retrieved = [k for k in block_text if len(block_contents[k]) >= 2 and len(block_threads[k]) >= RAG_MIN_THREADS]
-    sizes = dict(zip(retrieved, count([block_text[k] for k in retrieved]) if retrieved else [], strict=True))
-    rows = [(cid, sum(sizes.get(k, 0) for k in keys)) for cid, keys in content_blocks.items()]
-    return pl.DataFrame(
-        [r for r in rows if r[1] > 0], schema={"cid": pl.Int64, "retrieved_tokens": pl.Int64}, orient="row"
+    queries.register(con, "_cid_threads", pairs)
+    try:
+        found = queries.run(
+            con,
+            "retrieved_blocks",
+            min_tokens=64,
+            min_chars=RAG_BLOCK_CHARS,
+            min_threads=RAG_MIN_THREADS,
+            whitespace=_WHITESPACE,
+        )
+    finally:
+        con.unregister("_cid_threads")
+    if found.is_empty():
+        return pl.DataFrame(schema={"cid": pl.Int64, "retrieved_tokens": pl.Int64})
+    # a message's retrieved tokens: those of every retrieved block in it, a block twice in it counted twice
+    sizes = pl.Series("tokens", count(found["text"].to_list()), pl.Int64)
+    return (
+        found.select("cids", sizes)
+        .explode("cids")
+        .group_by(pl.col("cids").alias("cid"))
+        .agg(retrieved_tokens=pl.col("tokens").sum())
+        .filter(pl.col("retrieved_tokens") > 0)
+        .sort("cid")
     )
 
 

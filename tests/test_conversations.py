@@ -265,6 +265,56 @@ def test_a_block_counts_as_retrieved_by_the_contents_and_threads_it_is_in(store,
     assert sorted(got["retrieved_tokens"].to_list()) == [tokens.count(doc.strip())] * 2
 
 
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_retrieved_blocks_equal_a_plain_count_of_paragraphs_shared_across_messages_and_threads(store, tmp_path, seed):
+    """The blocks are cut and counted in SQL (the texts never become Python strings in the command's process);
+    they must be those of the plain definition, computed here from the records themselves: each user message cut
+    at blank lines, each piece stripped as str.strip() does, 400+ characters (not bytes), in 2+ different messages
+    sent by 3+ threads (one user, one request, one thread here); a message's retrieved tokens are those of every
+    such block in it, a block twice in it counted twice. Paragraphs of 399 characters that take more bytes,
+    Unicode spaces, three newlines in a row and one message sent by several users are among the cases."""
+    import random
+
+    rng = random.Random(seed)
+    word = ["warranty", "déjà", "naïve", "\u00e9t\u00e9", "😀", "zip", "coat", "receipt", "x"]
+
+    def para(n):  # a paragraph of exactly n characters
+        text = ""
+        while len(text) < n:
+            text += rng.choice(word) + " "
+        return text[:n]
+
+    pool = [para(rng.choice([120, 399, 400, 401, 650])) for _ in range(14)]
+    pads = ["", " ", "\t", "\u3000", "\x85", "\n", " \u2029"]
+    texts = []
+    for _ in range(12):
+        pieces = [rng.choice(pads) + rng.choice(pool) + rng.choice(pads) for _ in range(rng.randint(1, 4))]
+        texts.append(rng.choice(["\n\n", "\n\n\n"]).join([*pieces, "Question?"]))
+    sent = [rng.choice(texts) for _ in range(30)]  # some messages sent by several users
+    recs = [chat(f"r{i}", 1_764_000_000 + i, [S(SYS), U(t)], "ok", user=f"user{i}") for i, t in enumerate(sent)]
+    store.ingest([str(write_jsonl(tmp_path / "rag.jsonl", recs))])
+
+    blocks_of = {
+        t: [p.strip() for p in t.split("\n\n") if len(p.strip()) >= conversations.RAG_BLOCK_CHARS] for t in sent
+    }
+    holders: dict[str, set[str]] = {}
+    senders: dict[str, set[int]] = {}
+    for i, t in enumerate(sent):
+        for b in blocks_of[t]:
+            holders.setdefault(b, set()).add(t)
+            senders.setdefault(b, set()).add(i)
+    found = {b for b in holders if len(holders[b]) >= 2 and len(senders[b]) >= conversations.RAG_MIN_THREADS}
+    expected = {t: sum(tokens.count(b) for b in blocks_of[t] if b in found) for t in set(sent)}
+    expected = {t: n for t, n in expected.items() if n > 0}
+
+    seq = conversations.load_sequence(store.con)
+    got = conversations.retrieved_blocks(store.con, seq, conversations.reconstruct_threads(seq))
+    text_of = dict(store.con.execute("SELECT (hash(content_id) >> 1)::BIGINT, text FROM contents").fetchall())
+    assert {text_of[c]: n for c, n in got.iter_rows()} == expected
+    assert found  # the case is not empty: some blocks are retrieved, some are not
+    assert len(found) < len(holders)
+
+
 def test_retrieved_needs_text(store, tmp_path):
     recs = [chat(f"n{i}", 1_764_000_000 + i, [S(SYS), U("x" * 50)], "ok", user=f"u{i}") for i in range(3)]
     store.ingest([str(write_jsonl(tmp_path / "nt.jsonl", recs))], no_text=True)
