@@ -116,3 +116,47 @@ def test_formats_say_how_each_is_detected_and_what_it_enables(runner):
     rows = json.loads(runner.invoke(cli, ["formats", "--json"]).stdout)
     assert {r["name"] for r in rows} == {s.name for s in SOURCES}
     assert all(r["detected_by"] and r["enables"] for r in rows)
+
+
+def test_a_files_records_are_matched_against_the_formats_once(tmp_path, monkeypatch):
+    """Sniffing a folder of many small files (a Claude Code projects folder) costs a read of each file's first
+    records and one pass of the formats over them: the format found is passed on, not detected a second time
+    (half the work of `check inputs` on 5,000 files), and reading the records for it hashes nothing. The same
+    format, late or early in the file, sniffed or opened."""
+    import analyzer.inputs as inputs_mod
+    import analyzer.sources as sources
+    from tests.conftest import openai_record, write_jsonl
+
+    calls = []
+    real = sources.detect_format
+
+    def counted(path, items):
+        calls.append(len(items))
+        return real(path, items)
+
+    monkeypatch.setattr(sources, "detect_format", counted)
+    early = write_jsonl(tmp_path / "early.jsonl", [openai_record(rid=f"c{i}") for i in range(3)])
+    late = write_jsonl(
+        tmp_path / "late.jsonl", [{"event": "start", "level": "info"}] * SNIFF_RECORDS + [openai_record(rid="c")]
+    )
+    for path in (early, late):
+        calls.clear()
+        assert sources.sniff_source(path).name == "openai_chat"
+        assert len(calls) == (1 if path is early else 2)  # the head, then the next records once
+        calls.clear()
+        source, items = sources.open_source(path)
+        items.close()
+        assert source.name == "openai_chat" and len(calls) == (1 if path is early else 2)
+
+    streams = []
+    opened = inputs_mod.ByteStream.__init__
+
+    def kept(self, *a, **k):
+        opened(self, *a, **k)
+        streams.append(self)
+
+    monkeypatch.setattr(inputs_mod.ByteStream, "__init__", kept)
+    assert sources.sniff_source(early).name == "openai_chat"
+    assert streams and all(s.digest._h is None and s.digest.size > 0 for s in streams)
+    with pytest.raises(ValueError):
+        streams[0].digest.hexdigest()

@@ -432,16 +432,17 @@ def open_source(path: Path, forced: str | None = None, digest: Digest | None = N
     try:
         head = list(itertools.islice(it, SNIFF_RECORDS))
         more: list[Item] = []
-        if not forced and detect_format(path, head) is None:
+        detected = None if forced else detect_format(path, head)
+        if not forced and detected is None:
             # Read on until a record shows the format, holding what was read (a pipe is read only once).
             while len(head) + len(more) < SNIFF_PIPE_RECORDS:
                 chunk = list(itertools.islice(it, SNIFF_RECORDS))
                 if not chunk:
                     break
                 more += chunk
-                if detect_format(path, chunk) is not None:
+                if (detected := detect_format(path, chunk)) is not None:
                     break
-        source = _format_of(path, head, forced, more)
+        source = _format_of(path, head, forced, more, detected)
     except BaseException:
         it.close()
         raise
@@ -454,12 +455,12 @@ def sniff_source(path: Path, forced: str | None = None) -> Source:
     it = read_items(path)
     try:
         head = list(itertools.islice(it, SNIFF_RECORDS))
-        if forced or detect_format(path, head) is not None:
-            return _format_of(path, head, forced)
+        if forced or (detected := detect_format(path, head)) is not None:
+            return _format_of(path, head, forced, detected=None if forced else detected)
         while chunk := list(itertools.islice(it, SNIFF_RECORDS)):
-            if detect_format(path, chunk) is not None:
-                return _format_of(path, head, forced, chunk)
-        return _format_of(path, head, forced)
+            if (detected := detect_format(path, chunk)) is not None:
+                return _format_of(path, head, forced, chunk, detected)
+        return _format_of(path, head, forced, detected=None)
     finally:
         it.close()
 
@@ -486,9 +487,13 @@ def _has_content(path: Path) -> bool:
         chunks.close()
 
 
-def _format_of(path: Path, head: list[Item], forced: str | None, later: list[Item] | None = None) -> Source:
+def _format_of(
+    path: Path, head: list[Item], forced: str | None, later: list[Item] | None = None, detected: Source | None = None
+) -> Source:
     """The format forced or detected from the first records (`head`), else from `later` ones; the error of a
-    file where none shows one names the first record's keys."""
+    file where none shows one names the first record's keys. `detected`: what the caller's `detect_format` of
+    those records found (None: nothing, or not asked); not detected twice (the half of sniffing a folder of many
+    small files that was repeated work)."""
     if forced:
         if forced not in BY_NAME:
             raise InputError(f"unknown format {forced!r}; `llmcost formats` lists them")
@@ -496,7 +501,7 @@ def _format_of(path: Path, head: list[Item], forced: str | None, later: list[Ite
     if inputs.starts_with(path, SQLITE_MAGIC):
         # Reading the rows checked its schema: an llm logs.db, even one with no call logged yet.
         return BY_NAME[LlmLogsDb.name]
-    source = detect_format(path, head) or (detect_format(path, later) if later else None)
+    source = detected or detect_format(path, head) or (detect_format(path, later) if later else None)
     if source is None:
         head = [i for i in head if i.unit != UNENDED]  # a half-written last line is no record
         later = [i for i in later or [] if i.unit != UNENDED]
