@@ -382,3 +382,22 @@ def test_threads_rebuilt_a_chunk_at_a_time_are_the_threads_of_the_kept_lists(log
     assert not backwards["req"].is_sorted()
     whole = conversations.reconstruct_threads(conversations.Sequence(seq.requests, backwards))
     assert conversations.reconstruct_threads(conversations.Sequence(seq.requests, backwards), keep=False).equals(whole)
+
+
+def test_the_sequence_is_held_in_one_chunk(store, tmp_path):
+    """DuckDB hands a large result over in chunks of ~122k rows whose numeric buffers are freed together only
+    (the sequence's messages at a million calls: 566 MiB resident as handed over, 446 MiB in one chunk); the
+    parent holds the sequence through its middle stages, so it is kept in one chunk of polars' own memory."""
+    recs = [chat(f"c{i}", 1_764_000_000 + i, [S(SYS), U(f"question {i}"), A("a"), U("more")], "ok") for i in range(40)]
+    store.ingest([str(write_jsonl(tmp_path / "c.jsonl", recs))])
+    con = store.con
+    # 40 requests of 5 message rows made into 160,080 requests: more message rows than one of DuckDB's chunks
+    for table in ("requests", "messages"):
+        con.execute(
+            f"INSERT INTO {table} SELECT x.* REPLACE (request_id || '-' || i AS request_id) "
+            f"FROM {table} x, range(1, 4002) t(i)"
+        )
+    seq = conversations.load_sequence(con)
+    assert seq.messages.height > 400_000
+    assert seq.messages.n_chunks("all") == [1] * seq.messages.width
+    assert seq.requests.n_chunks("all") == [1] * seq.requests.width
