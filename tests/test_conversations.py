@@ -401,3 +401,48 @@ def test_the_sequence_is_held_in_one_chunk(store, tmp_path):
     assert seq.messages.height > 400_000
     assert seq.messages.n_chunks("all") == [1] * seq.messages.width
     assert seq.requests.n_chunks("all") == [1] * seq.requests.width
+
+
+@pytest.mark.parametrize("logs", ["samples", "traces"])
+def test_roles_and_breakpoints_as_categories_read_as_their_strings(store, logs):
+    """The sequence keeps roles and breakpoints as categories (a 16-byte view a row as strings): every reader of
+    the sequence (threads, segments, RAG blocks, prefix chains, the replays' inputs and breakpoints) must give what
+    it gives on the same sequence with those columns as strings. The sample logs carry Anthropic breakpoints and
+    tool messages; the real agent traces long histories."""
+    from analyzer import prefixes
+    from analyzer.savings import columns
+    from tests.conftest import SAMPLES, SHARED
+
+    path = SAMPLES if logs == "samples" else SHARED.parent / "traces" / "mini_swe_agent_deepseek_test"
+    if not path.exists():
+        pytest.skip("../shared is not beside the repository")
+    store.ingest([str(path)])
+    seq = conversations.load_sequence(store.con)
+    assert seq.messages.schema["role"] == pl.Categorical and seq.messages.schema["breakpoint"] == pl.Categorical
+    plain = conversations.Sequence(
+        seq.requests, seq.messages.with_columns(pl.col("role", "breakpoint").cast(pl.String))
+    )
+    if logs == "samples":
+        assert plain.messages["breakpoint"].drop_nulls().len() > 0  # the case is not empty
+    for s in (seq, plain):
+        assert s.messages["role"].n_unique() >= 3
+
+    def readings(s):
+        threads = conversations.reconstruct_threads(s, keep=False)
+        nodes, keys, n = prefixes.message_nodes(s)
+        return [
+            threads,
+            conversations.segment_tokens(s, threads),
+            conversations.retrieved_blocks(store.con, s, threads),
+            nodes,
+            keys,
+            n,
+            columns.read_inputs(s)[1],
+            columns.read_breakpoints(s),
+        ]
+
+    for a, b in zip(readings(seq), readings(plain), strict=True):
+        if isinstance(a, pl.DataFrame):  # the same rows (some readers' row order is not defined)
+            assert a.schema == b.schema and a.sort(a.columns).equals(b.sort(b.columns))
+        else:
+            assert a == b
