@@ -5,6 +5,7 @@ scan floor, on one folder of logs.
     python bench/bench.py /tmp/logs20k --runs 3 --label "20k calls" > /tmp/20k.md
     python bench/bench.py /tmp/logs20k --workers 2 --workers 1 --skip naive    # 2 against 1 worker process
     python bench/bench.py ../shared/traces/mini_swe_agent_deepseek_test --runs 3 --label "real traces"
+    python bench/bench.py /tmp/logs20k --stored --skip db --skip naive --skip scan  # also `report --db` on a store
 
 For each run, under GNU time (`/usr/bin/time -v`) while a sampler thread reads the whole process tree every
 ~50 ms (psutil if installed, else /proc):
@@ -25,7 +26,10 @@ For each run, under GNU time (`/usr/bin/time -v`) while a sampler thread reads t
 Runs go round-robin (run 1 of every variant, then run 2, ...) so a burst of someone else's load spreads over the
 variants; tables give medians. `--workers N` (repeatable) runs the report variants with LLMCOST_WORKERS=N, so one
 table shows 1 against 2 workers; without it llmcost picks its default. `--raw FILE` appends every run as a JSON
-line. Prints Markdown (machine, date, the table, the stages) for bench/RESULTS.md. Runs the code of this checkout
+line. `--stored` adds `llmcost report --db STORE` on a database ingested once before the runs (not timed): the
+read-only path of a report on a nightly job's store, where the rebuilt threads are laid over `requests` by a view
+(a query over it once took 14 GB at 1M calls that took 0.4 GB from the logs). Prints Markdown (machine, date, the
+table, the stages) for bench/RESULTS.md. Runs the code of this checkout
 (PYTHONPATH is set to it), not whatever llmcost is installed, byte-compiled first (`compiled`: as a user's
 second run finds it). Not a test: nothing here asserts a time.
 """
@@ -261,6 +265,9 @@ def machine() -> str:
     )
 
 
+STORED = "stored.duckdb"  # the database of the `stored` variant, in the run's work folder
+
+
 def variants_of(args: argparse.Namespace, files: list[str], work: Path) -> dict[str, Variant]:
     py = sys.executable
     env = {**os.environ, "PYTHONPATH": str(ROOT), "LLMCOST_TIMINGS": "1"}
@@ -282,6 +289,13 @@ def variants_of(args: argparse.Namespace, files: list[str], work: Path) -> dict[
             wenv,
             [db, Path(f"{db}.wal")],
         )
+        if args.stored:
+            out["stored" + suffix] = Variant(
+                f"`llmcost report --db` (a stored database, read-only{tag})",
+                [py, "-m", "analyzer", "report", "--db", str(work / STORED), *outputs],
+                wenv,
+                [],
+            )
     out["naive"] = Variant("naive script (bench/naive.py)", [py, str(ROOT / "bench" / "naive.py"), *files], env, [])
     out["scan"] = Variant("DuckDB scan floor (bench/scan.py)", [py, str(ROOT / "bench" / "scan.py"), *files], env, [])
     return {k: v for k, v in out.items() if k.split("-w")[0] not in args.skip}
@@ -302,11 +316,14 @@ def main() -> None:
     ap.add_argument("logs", help="a folder (or file) of logs")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--label", default=None)
-    ap.add_argument("--skip", action="append", default=[], help="leave out a variant (memory, db, naive, scan)")
+    ap.add_argument("--skip", action="append", default=[], help="leave out a variant (memory, db, stored, naive, scan)")
     ap.add_argument(
         "--workers", type=int, action="append", default=[], help=f"run the report with {WORKERS_ENV}=N (repeatable)"
     )
     ap.add_argument("--raw", type=Path, help="append every run to this file as a JSON line")
+    ap.add_argument(
+        "--stored", action="store_true", help="also run `report --db` on a database ingested once before the runs"
+    )
     args = ap.parse_args()
     if not shutil.which(TIME):
         raise SystemExit(f"{TIME} (GNU time) is needed: apt-get install time")
@@ -315,6 +332,14 @@ def main() -> None:
     compiled()
     work = Path(tempfile.mkdtemp(prefix="llmcost-bench-"))
     variants = variants_of(args, files, work)
+    if any(k.startswith("stored") for k in variants):  # the store the `stored` variant reads, made once, not timed
+        made = subprocess.run(
+            [sys.executable, "-m", "analyzer", "ingest", args.logs, "--db", str(work / STORED)],
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            stdout=subprocess.DEVNULL,
+        )
+        if made.returncode != 0:
+            raise SystemExit(f"llmcost ingest {args.logs} failed (exit {made.returncode}): no store for --stored")
     label = args.label or args.logs
     results: dict[str, list[Run]] = {k: [] for k in variants}
     started = datetime.now(UTC)
@@ -372,7 +397,7 @@ def table(results: dict[str, list[Run]], variants: dict[str, Variant]) -> str:
 
 
 def stage_table(results: dict[str, list[Run]], variants: dict[str, Variant]) -> str:
-    staged = [k for k in results if k.startswith(("memory", "db"))]
+    staged = [k for k in results if k.startswith(("memory", "db", "stored"))]
     if not staged:
         return ""
     names: list[str] = []
