@@ -29,9 +29,9 @@ table shows 1 against 2 workers; without it llmcost picks its default. `--raw FI
 line. `--stored` adds `llmcost report --db STORE` on a database ingested once before the runs (not timed): the
 read-only path of a report on a nightly job's store, where the rebuilt threads are laid over `requests` by a view
 (a query over it once took 14 GB at 1M calls that took 0.4 GB from the logs). Prints Markdown (machine, date, the
-table, the stages) for bench/RESULTS.md. Runs the code of this checkout
-(PYTHONPATH is set to it), not whatever llmcost is installed, byte-compiled first (`compiled`: as a user's
-second run finds it). Not a test: nothing here asserts a time.
+table, the stages) for bench/RESULTS.md. Runs the code of this checkout (PYTHONPATH is set to it), not whatever
+llmcost is installed, byte-compiled first (`compiled`: as a user's second run finds it). Not a test: nothing here
+asserts a time.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -36,20 +37,24 @@ def main() -> None:
     if sampler.read is None:
         sys.exit("no /proc and no psutil: nothing to sample")
     env = {**os.environ, "LLMCOST_TIMINGS": "1"}
-    start = time.monotonic()
-    child = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    # stderr to a file, read once the command ends: a pipe read only then would stop a command that writes more
+    # than the pipe holds (~64 KB: many warnings, a traceback) until it is killed
     series: list[tuple[float, dict[int, int]]] = []
     names: dict[int, str] = {}
-    while child.poll() is None:
-        tree = sampler.read(os.getpid())
-        snap = {pid: rss for (pid, _), (rss, _, _) in tree.items()}
-        for pid in snap:
-            if pid not in names:
-                names[pid] = _name(pid)
-        series.append((time.monotonic() - start, snap))
-        time.sleep(SAMPLE_EVERY)
-    ended = time.monotonic() - start
-    err = child.stderr.read() if child.stderr is not None else ""
+    with tempfile.TemporaryFile(mode="w+") as log:
+        start = time.monotonic()
+        child = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=log, text=True)
+        while child.poll() is None:
+            tree = sampler.read(os.getpid())
+            snap = {pid: rss for (pid, _), (rss, _, _) in tree.items()}
+            for pid in snap:
+                if pid not in names:
+                    names[pid] = _name(pid)
+            series.append((time.monotonic() - start, snap))
+            time.sleep(SAMPLE_EVERY)
+        ended = time.monotonic() - start
+        log.seek(0)
+        err = log.read()
     stages, total = _stages(err)
     lead = max(0.0, ended - total) if total else 0.0  # the stages' clock starts once the imports are done
     stages = [(end + lead, name) for end, name in stages]
