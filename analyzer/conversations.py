@@ -207,8 +207,12 @@ def reconstruct_threads(seq: Sequence, keep: bool = True) -> pl.DataFrame:
 
 
 RAG_BLOCK_CHARS = 400  # a paragraph at least this long (~100 tokens) can be a retrieved chunk
-# what str.strip() removes (str.isspace), for the SQL that cuts messages into paragraphs as Python did
-_WHITESPACE = "".join(chr(c) for c in range(0x3001) if chr(c).isspace())
+# what str.strip() removes (every character whose str.isspace() is true; the test checks all of Unicode), for the SQL
+# that cuts messages into paragraphs as Python did; written out rather than found at every import (~0.5 ms)
+_WHITESPACE = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
+    "\u2028\u2029\u202f\u205f\u3000"
+)
 
 
 def retrieved_blocks(

@@ -265,6 +265,15 @@ def test_a_block_counts_as_retrieved_by_the_contents_and_threads_it_is_in(store,
     assert sorted(got["retrieved_tokens"].to_list()) == [tokens.count(doc.strip())] * 2
 
 
+def test_the_sqls_whitespace_is_what_str_strip_removes():
+    """The blocks are stripped in SQL of `_WHITESPACE`: exactly the characters str.strip() removes, in all of
+    Unicode."""
+    import sys
+
+    spaces = {chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace()}
+    assert set(conversations._WHITESPACE) == spaces and len(conversations._WHITESPACE) == len(spaces)
+
+
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_retrieved_blocks_equal_a_plain_count_of_paragraphs_shared_across_messages_and_threads(store, tmp_path, seed):
     """The blocks are cut and counted in SQL (the texts never become Python strings in the command's process);
