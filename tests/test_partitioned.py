@@ -709,6 +709,7 @@ def test_a_levers_rebuilt_calls_go_once_its_estimate_is_made(multi_key_log, monk
     when KEEP_BUILT later levers push them out. The figures are those of workers that keep them."""
     from analyzer.savings import partitioned
     from analyzer.savings.levers import LastTurns, Lever
+    from analyzer.savings.replayer import outcomes
     from analyzer.savings.trimming import estimate_policy
 
     store, cat, priced, seq, threads = _six_bins(multi_key_log, monkeypatch)
@@ -724,14 +725,14 @@ def test_a_levers_rebuilt_calls_go_once_its_estimate_is_made(multi_key_log, monk
         return worker.built == {} and all(e._compared == ([], None, {}) for e in worker.engines.values())
 
     lever = Lever("last 2 turns", trim=LastTurns(2))
-    every = engine.outcomes(lever)  # each case, the same calls
+    every = outcomes(engine, lever)  # each case, the same calls
     assert asked == ["central", "low", "high"] and gone()
     asked.clear()
     estimate = estimate_policy(engine, LastTurns(2))  # inside the band here: the central case alone
     assert estimate is not None and estimate.requests > 0 and asked == ["central"] and gone()
     # workers that keep every lever's calls give the same figures
     monkeypatch.setattr(partitioned.Worker, "release", lambda w, token: [])
-    assert engine.outcomes(lever) == every and not gone()
+    assert outcomes(engine, lever) == every and not gone()
     assert estimate_policy(engine, LastTurns(2)).as_dict() == estimate.as_dict()  # type: ignore[union-attr]
     assert len(worker.built) == 2  # KEEP_BUILT
 

@@ -493,12 +493,6 @@ class Engine:
             )
         return self._meta_frame
 
-    def outcomes(self, lever: Lever, cases: tuple[str, ...] = CASES) -> dict[str, Outcome]:
-        calls = self.build(lever)
-        out = {case: self.compare(lever, case, calls) for case in cases}
-        self.release(calls)
-        return out
-
     parallel = 1  # one replay at a time (the partitioned engine may have several lanes)
 
     def lane(self) -> contextlib.AbstractContextManager[None]:

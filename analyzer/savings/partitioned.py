@@ -35,7 +35,6 @@ from analyzer.conversations import Sequence
 from analyzer.perf import return_free_heap
 from analyzer.prices import Catalogue
 from analyzer.progress import TIMINGS_ENV
-from analyzer.providers import CASES
 from analyzer.savings.backtest import backtest_summary
 from analyzer.savings.engine import Engine, Outcome
 from analyzer.savings.levers import Lever
@@ -441,12 +440,6 @@ class PartitionedEngine:
         """The workers that rebuilt the lever (this thread's lane's, or a free lane's: another lane's keep it until
         KEEP_BUILT later levers push it out) let its calls go."""
         self._ask("release", calls.token)
-
-    def outcomes(self, lever: Lever, cases: tuple[str, ...] = CASES) -> dict[str, Outcome]:
-        calls = self.build(lever)
-        out = {case: self.compare(lever, case, calls) for case in cases}
-        self.release(calls)
-        return out
 
     def by_base(self, lever: Lever | None = None, case: str = "central") -> dict[str, float]:
         out: dict[str, float] = {}

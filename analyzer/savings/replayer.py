@@ -63,8 +63,6 @@ class Replayer(Protocol):
         """No comparison will be given `calls` (from `build`) again: what holds them lets them go."""
         ...
 
-    def outcomes(self, lever: Lever, cases: tuple[str, ...] = CASES) -> dict[str, Outcome]: ...
-
     @property
     def parallel(self) -> int:
         """How many questions can be answered at once, each by a thread holding a `lane`."""
@@ -85,3 +83,11 @@ class Replayer(Protocol):
     def split_variants(self, split: Mapping[int, Any]) -> int: ...
 
     def each(self, fn: Any, *args: Any) -> list[Any]: ...
+
+
+def outcomes(engine: Replayer, lever: Lever, cases: tuple[str, ...] = CASES) -> dict[str, Outcome]:
+    """The lever's two-replay outcome in each case, its traffic rebuilt once for all of them and let go after."""
+    calls = engine.build(lever)
+    out = {case: engine.compare(lever, case, calls) for case in cases}
+    engine.release(calls)
+    return out
