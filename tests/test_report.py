@@ -624,3 +624,37 @@ def test_many_distinct_models_are_capped_in_every_list_and_not_priced_one_by_one
     assert sum(d["requests"] for d in r["by_day"]) == 1201
     assert any(d["model"] == "(other models)" for d in r["by_day"])
     assert len(r["by_day"]) <= MAX_LISTED + 10
+
+
+def test_the_priced_requests_are_priced_from_one_chunk_with_todays_cost_beside(store, catalogue, tmp_path, monkeypatch):
+    """The report's parent holds the priced requests for the whole run. DuckDB hands a large result over in chunks
+    of ~122k rows, and each pricing pass carried their buffers into frames of its own: at a million calls the
+    pricing peaked 590 MiB higher than from one chunk. Today's snapshot adds its cost alone, not a copy of every
+    cost column that nothing read."""
+    import analyzer.report as report_module
+    from analyzer import queries
+    from analyzer.prices import price_requests
+    from analyzer.report import priced_frame
+    from tests.conftest import openai_record
+
+    recs = [openai_record(prompt=100 + i, cached=i, rid=f"r{i}", ts=1_764_000_000 + 60 * i) for i in range(40)]
+    store.ingest([str(write_jsonl(tmp_path / "r.jsonl", recs))])
+    store.con.execute(
+        "INSERT INTO requests SELECT x.* REPLACE (request_id || '-' || i AS request_id) "
+        "FROM requests x, range(1, 4002) t(i)"
+    )
+    raw = queries.run(store.con, "requests_in_period", since=None, until=None)
+    assert max(raw.n_chunks("all")) > 1  # what DuckDB hands over at this size
+    given: list[list[int]] = []
+
+    def spy(df, *args, **kw):
+        given.append(df.n_chunks("all"))
+        return price_requests(df, *args, **kw)
+
+    monkeypatch.setattr(report_module, "price_requests", spy)
+    priced = priced_frame(store, catalogue, None, None)
+    assert priced.height == raw.height == 40 * 4002
+    assert len(given) == 2 and all(chunks == [1] * raw.width for chunks in given)
+    assert [c for c in priced.columns if "today" in c] == ["cost_today"]
+    assert priced["cost_today"].to_list() == price_requests(raw, catalogue, dated=False)["cost"].to_list()
+    assert priced["cost_today"].sum() > 0

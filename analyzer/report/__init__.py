@@ -20,7 +20,7 @@ from analyzer import __version__, actions, blocks, projection, queries, reconcil
 from analyzer.backends.base import Backend
 from analyzer.backends.local import INLINE
 from analyzer.ingest.results import IngestResult
-from analyzer.prices import BEFORE_LISTING, COST_COLUMNS, Catalogue, price_requests
+from analyzer.prices import BEFORE_LISTING, Catalogue, price_requests
 from analyzer.report.assumptions import assumptions
 from analyzer.report.schema import MAX_LISTED, SCHEMA_VERSION, clean, iso, round_days, round_to, round_usd
 from analyzer.report.span import outlying_dates
@@ -36,13 +36,14 @@ TOP_SESSIONS = 50
 
 def priced_frame(store: Store, cat: Catalogue, since: datetime | None, until: datetime | None) -> pl.DataFrame:
     """The period's requests priced with the given catalogue, registered as `priced_requests` for the SQL."""
-    frame = queries.run(store.con, "requests_in_period", since=since, until=until)
-    # The same traffic at the shipped snapshot's prices ("today's"), beside each call at its day's prices:
-    # `today_<column>` for every cost column (rows align: both keep the frame's order).
-    today = price_requests(frame, cat, dated=False)
-    priced = price_requests(frame, cat).with_columns(
-        cost_today=today["cost"], **{f"today_{c}": today[c] for c in (*COST_COLUMNS, "mode", "tier")}
-    )
+    # In one chunk: DuckDB hands a large result over in chunks (9 at a million calls) whose buffers each pricing pass
+    # carried into frames of its own; rechunked, the pricing's peak at a million calls fell by ~590 MiB.
+    frame = queries.run(store.con, "requests_in_period", since=since, until=until).rechunk()
+    # The same traffic at the shipped snapshot's prices ("today's"), beside each call at its day's prices: its cost
+    # alone (rows align: both keep the frame's order). Nothing read the other today_ columns (~72 MB at 1M calls).
+    cost_today = price_requests(frame, cat, dated=False)["cost"]
+    priced = price_requests(frame, cat).with_columns(cost_today=cost_today)
+    del frame, cost_today
     queries.register(store.con, "priced_requests", priced)
     return priced
 
