@@ -82,6 +82,8 @@ def structure(
         retrieved = conversations.retrieved_blocks(con, seq, threads, token_counter(backend))
         convo = conversations.summarise(priced, seq, threads, windows, retrieved)
         next_stage("prefix reuse")
+        if pending.db_waits:  # the blocks of the contents the conversations read (~300 MiB at a million calls)
+            perf.shed_file_blocks(con)
         # The reuse gaps and the top prefixes read the chains' rows (`node_frame`) and request keys; only a replay
         # under a capacity walks the chains themselves. Without one they are not kept (~1.6 GB of Python objects at
         # a million calls), and the replays build chains of their own.
@@ -139,6 +141,8 @@ def structure(
         prefix_tables = _prefix_tables(con, message_keys, message_nodes, attrs, groups, cat, show_text)
         shared = system_prompts_mod.shared_system_prefixes(system_prompts)
         del message_nodes, message_keys, attrs
+        if pending.db_waits:  # before the replays' thread may query (own_stages_done)
+            perf.shed_file_blocks(con)
     finally:  # the routing plan waits for this process's own stages, or for them to stop
         own_stages_done.set()
     next_stage("savings replays")

@@ -15,6 +15,7 @@ import polars as pl
 from analyzer.backends.base import Backend
 from analyzer.backends.local import INLINE
 from analyzer.conversations import Sequence
+from analyzer.perf import shed_file_blocks
 from analyzer.prices import Catalogue
 from analyzer.savings import trimming
 from analyzer.savings.batching import estimate_batching
@@ -32,8 +33,11 @@ class Pending:
     """Estimates being computed: in a thread of this process while the caller goes on (when the replays run on
     other processes, the thread mostly waits for them), or computed when asked for."""
 
-    def __init__(self, fn: Any, background: bool) -> None:
+    def __init__(self, fn: Any, background: bool, db_waits: bool = False) -> None:
         self.background = background  # computed on a thread (mostly waiting for other processes)
+        # no query of its own on DuckDB before the caller's own stages are done (`start_estimates`' `plan_after`),
+        # so that until then the caller may change the database's settings (`perf.shed_file_blocks`)
+        self.db_waits = db_waits or not background
         self._value: Any = None
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None
@@ -113,7 +117,8 @@ def start_estimates(
             finally:
                 ready.close()
 
-        return Pending(go, True)
+        # its only query is the routing plan's, made after `plan_after` with one lane (`_estimate_all`)
+        return Pending(go, True, db_waits=plan_after is not None and ready.parallel < 2)
     labelled = label(priced, seq, threads)
     background = elsewhere(labelled, backend)
     if background:
@@ -136,10 +141,16 @@ def start_estimates(
     return Pending(run, background)
 
 
-def _plan(after: threading.Event | None, *args: Any) -> Any:
-    if after is not None:
-        after.wait()
-    return plan_routing(*args)
+def _plan(after: threading.Event | None, con: duckdb.DuckDBPyConnection, *args: Any) -> Any:
+    if after is None:
+        return plan_routing(con, *args)
+    after.wait()
+    try:
+        return plan_routing(con, *args)
+    finally:
+        # The caller now waits for the replays and queries nothing until they are done: the file blocks the plan
+        # read (each request's last user message) need not sit beside the workers meanwhile.
+        shed_file_blocks(con)
 
 
 def _estimate_all(
