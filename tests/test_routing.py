@@ -358,3 +358,69 @@ def test_classify_all_gives_classify_of_every_row():
     expected = [classify(r) for r in rows]
     assert len(set(expected)) >= 8  # every reason is exercised
     assert classify_all(frame) == expected
+
+
+@pytest.mark.parametrize("with_rules", [False, True])
+def test_the_plan_made_batch_by_batch_is_the_plan_of_every_request_at_once(tmp_path, monkeypatch, with_rules):
+    """plan_routing reads the last user messages a batch at a time (their texts were 230 MB at a million calls):
+    the same candidates, targets and reasons, in the same order, as classifying (or matching) every request at once,
+    whatever the batch size."""
+    from analyzer import conversations, queries
+    from analyzer.prices import load_catalogue
+    from analyzer.report import priced_frame
+    from analyzer.savings import routing
+    from analyzer.savings.traffic import ok_rows
+    from analyzer.store import Store
+    from tests.conftest import SAMPLES
+
+    recs = [call(f"s{i}", f"What are your opening hours on day {i}?", 1_764_000_000 + i) for i in range(7)]
+    recs += [call("code", "Fix `def f(x): return x/0`\n```python\nf(1)\n```", 1_764_000_100, tags=["faq"])]
+    recs += [call("long", "word " * 3000, 1_764_000_200, prompt=5000), call("big", "hi", 1_764_000_300, prompt=90000)]
+    recs += [call("tools", "weather?", 1_764_000_400, tools=[{"type": "function", "function": {"name": "w"}}])]
+    recs += [call(f"m{i}", f"faq {i}", 1_764_000_500 + i, model="gpt-4o-mini", tags=["faq"]) for i in range(3)]
+    store = Store(None)
+    store.ingest([str(write_jsonl(tmp_path / "r.jsonl", recs)), str(SAMPLES)])
+    cat = load_catalogue()
+    priced = priced_frame(store, cat, None, None)
+    threads = conversations.reconstruct_threads(conversations.load_sequence(store.con))
+    rules = None
+    if with_rules:
+        rules = routing.load_rules(
+            _rules(
+                tmp_path,
+                '[[rule]]\ntag = "faq"\nroute_to = "gpt-4o-mini"\n[[rule]]\nmodel = "claude*"\n'
+                'route_to = "claude-3-5-haiku-20241022"\n',
+            )
+        )
+
+    # every request at once: the plain definition
+    frame = (
+        ok_rows(priced, routing.ROUTING_COLUMNS)
+        .join(queries.run(store.con, "last_user_messages"), on="request_id", how="inner", maintain_order="left")
+        .join(threads.select("request_id", "turn"), on="request_id", how="left", maintain_order="left")
+    )
+    targets, reasons = {}, {}
+    for row, why in zip(frame.iter_rows(named=True), routing.classify_all(frame), strict=True):
+        if rules is not None:
+            target, why = next((r.route_to for r in rules if routing._matches(r, row)), None), None
+        else:
+            target = routing.ROUTING_TARGETS.get(row["provider"] or "") if why is None else None
+            why = why if why is not None or target else routing.NO_TARGET
+            reasons[why] = reasons.get(why, 0) + 1
+        key = cat.resolve(target).key if target else None
+        if target and key not in (None, row["model_key"]):
+            targets[row["request_id"]] = target
+    assert frame.height > 10 and targets and (rules is not None or len(reasons) >= 4)
+
+    for size in (1, 2, 5, 1000):
+        monkeypatch.setattr(routing, "PLAN_BATCH_ROWS", size)
+        plan = routing.plan_routing(store.con, priced, threads, cat, rules)
+        assert plan is not None and plan.candidates == frame.height
+        assert list(plan.targets.items()) == list(targets.items())
+        assert list(plan.reasons.items()) == list(reasons.items())
+
+
+def _rules(tmp_path, text: str):
+    path = tmp_path / "rules.toml"
+    path.write_text(text)
+    return path

@@ -22,7 +22,7 @@ import tomllib
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import duckdb
 import polars as pl
@@ -263,6 +263,9 @@ ROUTING_COLUMNS = (
 )
 
 
+PLAN_BATCH_ROWS = 100_000  # last user messages classified at a time: their texts are most of the plan's memory
+
+
 @gc_paused()
 def plan_routing(
     con: duckdb.DuckDBPyConnection,
@@ -271,46 +274,67 @@ def plan_routing(
     cat: Catalogue,
     rules: list[Rule] | None = None,
 ) -> RoutingPlan | None:
-    frame = (
-        ok_rows(priced, ROUTING_COLUMNS)
-        .join(queries.run(con, "last_user_messages"), on="request_id", how="inner")
-        .join(threads.select("request_id", "turn"), on="request_id", how="left")
+    """Every priced, successful request with a user message classified (or matched against `rules`), and each
+    eligible one's target. The last user messages come from DuckDB PLAN_BATCH_ROWS at a time, each batch decided
+    and let go: at a million calls their texts alone were 230 MB, beside the replay workers at the report's peak
+    (the plan is made while they replay). The requests are then taken in the priced requests' order."""
+    rows = ok_rows(priced, ROUTING_COLUMNS).join(
+        threads.select("request_id", "turn"), on="request_id", how="left", maintain_order="left"
     )
-    if frame.is_empty():
+    decided: list[pl.DataFrame] = []  # per batch: request_id, why it stays (None: eligible), its target
+    user_tokens = 0
+    reader = con.sql(queries.load("last_user_messages")).to_arrow_reader(PLAN_BATCH_ROWS)
+    for batch in reader:
+        part = rows.join(cast(pl.DataFrame, pl.from_arrow(batch)), on="request_id", how="inner")
+        if part.is_empty():
+            continue
+        user_tokens += int(part["user_tokens"].fill_null(0).sum())
+        if rules is not None:
+            why: list[str | None] = [None] * part.height
+            target = [next((r.route_to for r in rules if _matches(r, row)), None) for row in part.iter_rows(named=True)]
+        else:
+            why = classify_all(part)
+            target = [
+                ROUTING_TARGETS.get(p or "") if w is None else None for w, p in zip(why, part["provider"], strict=True)
+            ]
+            why = [w if w is not None or t else NO_TARGET for w, t in zip(why, target, strict=True)]
+        decided.append(
+            pl.DataFrame(
+                {"request_id": part["request_id"], "why": why, "target": target},
+                schema={"request_id": pl.String, "why": pl.String, "target": pl.String},
+            )
+        )
+        del part
+    if not decided:
         return None
+    frame = rows.select("request_id", "model_key").join(
+        pl.concat(decided, how="vertical"), on="request_id", how="inner", maintain_order="left"
+    )
+    del decided
     targets: dict[str, str] = {}
     reasons: dict[str | None, int] = {}
     resolved: dict[str, str | None] = {}  # target -> its catalogue key
-
-    def route(request_id: str, target: str | None, model_key: str | None) -> None:
-        if target:
-            if target not in resolved:
-                resolved[target] = cat.resolve(target).key
-            if resolved[target] not in (None, model_key):
-                targets[request_id] = target
-
-    if rules is not None:
-        for row in frame.iter_rows(named=True):
-            route(row["request_id"], next((r.route_to for r in rules if _matches(r, row)), None), row["model_key"])
-    else:
-        cols = (frame[c].to_list() for c in ("request_id", "provider", "model_key"))
-        for why, rid, provider, model_key in zip(classify_all(frame), *cols, strict=True):
-            target = None
-            if why is None:
-                target = ROUTING_TARGETS.get(provider or "")
-                why = None if target else "no cheaper model listed for this provider"
-            reasons[why] = reasons.get(why, 0) + 1
-            route(rid, target, model_key)
+    cols = (frame[c].to_list() for c in ("request_id", "why", "target", "model_key"))
+    for rid, reason, goal, model_key in zip(*cols, strict=True):
+        if rules is None:
+            reasons[reason] = reasons.get(reason, 0) + 1
+        if goal:
+            if goal not in resolved:
+                resolved[goal] = cat.resolve(goal).key
+            if resolved[goal] not in (None, model_key):
+                targets[rid] = goal
     classifier = 0.0
     if rules is None:  # every candidate is classified by a small model, routed or not
-        read = int(frame["user_tokens"].fill_null(0).sum()) + CLASSIFIER_PROMPT_TOKENS * frame.height
+        read = user_tokens + CLASSIFIER_PROMPT_TOKENS * frame.height
         classifier = (price_one(cat, CLASSIFIER, input_tokens=read)["cost"] or 0.0) + frame.height * (
             price_one(cat, CLASSIFIER, output_tokens=1)["cost"] or 0.0
         )
     providers = {t: cat.provider(cat.resolve(t).key) for t in set(targets.values())}
-    # the plan keeps the count, not the frame: the plan lives through the whole savings stage, and the frame holds
-    # the priced columns and every last user message (230 MB of the latter alone at a million calls)
+    # the plan keeps the count, not the frame: the plan lives through the whole savings stage
     return RoutingPlan(frame.height, targets, reasons, classifier, providers)
+
+
+NO_TARGET = "no cheaper model listed for this provider"
 
 
 def _selected(request_id: str, share: float) -> bool:
