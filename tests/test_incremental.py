@@ -113,3 +113,67 @@ def test_after_a_rollback_what_earlier_files_committed_is_still_found(tmp_path, 
         assert s.con.execute("SELECT count(*) FROM contents WHERE text = ?", [SYSTEM]).fetchall()[0][0] == 1
     finally:
         s.close()
+
+
+def _table(store: Store, name: str) -> list[tuple]:
+    return store.con.execute(
+        f"SELECT * EXCLUDE (source_id) FROM {name}" if name == "requests" else f"SELECT * FROM {name}"
+    ).fetchall()
+
+
+def test_a_large_files_rows_go_in_as_it_is_read_and_a_failure_still_undoes_them(tmp_path, monkeypatch):
+    """A file too large to join a group is a transaction of its own; its rows were held in the parent until its end
+    (the 12 GB file of the 1M-call log: 3.4 GB by the end of reading). They go in every FLUSH_ROWS rows within the
+    transaction: the same tables, row for row, and a file that fails half way still leaves nothing."""
+    import pytest
+
+    from analyzer.ingest import batches
+    from analyzer.ingest import run as ingest_run
+    from analyzer.ingest.merge import FileMerge
+
+    monkeypatch.setattr(batches, "BATCH_ROWS", 200)  # requests a parsed batch holds (5,000)
+
+    recs = _day(3, 3000)
+    for i, r in enumerate(recs):
+        r["request"]["messages"].append({"role": "user", "content": f"more about item {i} " * 30})
+    path = write_jsonl(tmp_path / "big.jsonl", recs)
+    assert path.stat().st_size > ingest_run.WHOLE_HERE_BYTES
+    tables = ("requests", "messages", "contents")
+
+    monkeypatch.setattr(ingest_run, "FLUSH_ROWS", 10**9)
+    held = Store()
+    held.ingest([str(path)])
+    want = {t: _table(held, t) for t in tables}
+    held.close()
+
+    monkeypatch.setattr(ingest_run, "FLUSH_ROWS", 1000)
+    pending: list[int] = []
+    write = Store.write_pending
+    monkeypatch.setattr(Store, "write_pending", lambda s: pending.append(s.pending_rows) or write(s))
+    s = Store()
+    try:
+        s.ingest([str(path)])
+        assert {t: _table(s, t) for t in tables} == want and len(want["requests"]) == 3000
+        assert sum(n >= 1000 for n in pending) >= 5  # inserted along the way, not all at the end
+        # a file that fails half way (the database, Ctrl-C): its first rows were inserted, and the rollback undoes them
+        other = write_jsonl(
+            tmp_path / "other.jsonl",
+            [{**r, "response": {**r["response"], "id": r["response"]["id"].replace("d3-", "d4-")}} for r in recs],
+        )
+        flush, calls = FileMerge.flush, []
+
+        def failing(self, b, res):
+            calls.append(1)
+            if len(calls) == 12:
+                raise RuntimeError("the disk is full")
+            flush(self, b, res)
+
+        monkeypatch.setattr(FileMerge, "flush", failing)
+        pending.clear()
+        with pytest.raises(RuntimeError):
+            s.ingest([str(other)])
+        assert sum(n >= 1000 for n in pending) >= 2
+        assert s.con.execute("SELECT count(*) FROM requests WHERE request_id LIKE 'd4-%'").fetchall() == [(0,)]
+        assert {t: _table(s, t) for t in tables} == want
+    finally:
+        s.close()

@@ -24,6 +24,7 @@ from analyzer.ingest.prefetch import Hashes, Prefetch
 from analyzer.ingest.results import FileResult, IngestResult
 from analyzer.ingest.units import Planned, Unit, split_ranges, splittable
 from analyzer.inputs import Digest, check_regular, expand_paths, is_stream, label, sha256_file, text_bytes
+from analyzer.perf import shed_file_blocks
 from analyzer.remote import RemotePath
 from analyzer.sources import open_source, sniff_source
 
@@ -210,6 +211,10 @@ def _units(p: Planned, no_text: bool, per_record: bool = True) -> list[Unit] | N
 # broken half way); a group open before it is committed first.
 GROUP_FILES = 500
 GROUP_ROWS = 250_000  # rows held for the group's inserts (Arrow tables already built by the merge)
+# Rows held at most (requests, messages, contents, blocks) before they are inserted within the open transaction: a
+# large file is a transaction of its own, and its rows were held until its end (the 12 GB file of the 1M-call log:
+# the parent grew to 3.4 GB by the end of "read logs"). DuckDB writes large appends to a database file as it goes.
+FLUSH_ROWS = 250_000
 WHOLE_HERE_BYTES = 2 << 20  # parsed here, a file up to this size on disk is parsed whole before its merge
 
 
@@ -263,6 +268,9 @@ def _ingest_file(
         for batches, lines, reached in units:
             for b in batches:
                 f.flush(b, res)
+                if store.pending_rows >= FLUSH_ROWS:  # inside the transaction still: a rollback undoes them
+                    store.write_pending()
+                    shed_file_blocks(store.con)  # the blocks just written, kept by DuckDB (nothing else queries)
             f.offset += lines
             if parsed is not None:
                 tracking.advance_to(reached)
