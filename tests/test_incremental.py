@@ -4,6 +4,8 @@ results are the same as before: duplicates across runs, token counts reused, one
 
 from __future__ import annotations
 
+import pytest
+
 from analyzer import tokens
 from analyzer.store import Store
 from tests.conftest import openai_record, write_jsonl
@@ -121,12 +123,13 @@ def _table(store: Store, name: str) -> list[tuple]:
     ).fetchall()
 
 
-def test_a_large_files_rows_go_in_as_it_is_read_and_a_failure_still_undoes_them(tmp_path, monkeypatch):
+@pytest.mark.parametrize("in_file", [False, True])
+def test_a_large_files_rows_go_in_as_it_is_read_and_a_failure_still_undoes_them(tmp_path, monkeypatch, in_file):
     """A file too large to join a group is a transaction of its own; its rows were held in the parent until its end
     (the 12 GB file of the 1M-call log: 3.4 GB by the end of reading). They go in every FLUSH_ROWS rows within the
-    transaction: the same tables, row for row, and a file that fails half way still leaves nothing."""
-    import pytest
-
+    transaction: the same tables, row for row, and a file that fails half way still leaves nothing. In a database
+    file, the blocks just written are shed too (here whatever their size), inside the open transaction."""
+    from analyzer import perf
     from analyzer.ingest import batches
     from analyzer.ingest import run as ingest_run
     from analyzer.ingest.merge import FileMerge
@@ -150,10 +153,16 @@ def test_a_large_files_rows_go_in_as_it_is_read_and_a_failure_still_undoes_them(
     pending: list[int] = []
     write = Store.write_pending
     monkeypatch.setattr(Store, "write_pending", lambda s: pending.append(s.pending_rows) or write(s))
-    s = Store()
+    shed: list[int] = []
+    if in_file:
+        monkeypatch.setattr(perf, "SHED_FROM_BYTES", 0)
+        real_shed = perf.shed_file_blocks
+        monkeypatch.setattr(ingest_run, "shed_file_blocks", lambda con: shed.append(real_shed(con)) or shed[-1])
+    s = Store(tmp_path / "s.duckdb" if in_file else None)
     try:
         s.ingest([str(path)])
         assert {t: _table(s, t) for t in tables} == want and len(want["requests"]) == 3000
+        assert len(shed) >= 5 if in_file else not shed
         assert sum(n >= 1000 for n in pending) >= 5  # inserted along the way, not all at the end
         # a file that fails half way (the database, Ctrl-C): its first rows were inserted, and the rollback undoes them
         other = write_jsonl(
