@@ -117,8 +117,8 @@ def start_estimates(
             finally:
                 ready.close()
 
-        # its only query is the routing plan's, made after `plan_after` with one lane (`_estimate_all`)
-        return Pending(go, True, db_waits=plan_after is not None and ready.parallel < 2)
+        # its only query is the routing plan's, made after `plan_after` when the plan waits for it
+        return Pending(go, True, db_waits=_plan_waits(ready, plan_after) is not None)
     labelled = label(priced, seq, threads)
     background = elsewhere(labelled, backend)
     if background:
@@ -139,6 +139,12 @@ def start_estimates(
             engine.close()
 
     return Pending(run, background)
+
+
+def _plan_waits(engine: PartitionedEngine, plan_after: threading.Event | None) -> threading.Event | None:
+    """What the routing plan waits for before it queries DuckDB (`_estimate_all`): `plan_after` with one lane, else
+    nothing. `Pending.db_waits` is derived from it: the caller sheds DuckDB's file blocks only while the plan waits."""
+    return plan_after if engine.parallel < 2 else None
 
 
 def _plan(after: threading.Event | None, con: duckdb.DuckDBPyConnection, *args: Any) -> Any:
@@ -169,7 +175,7 @@ def _estimate_all(
     # `plan_after`, it waits for the caller's own stages: its frames (each request's last user message, classified)
     # came beside the prefix chains' walk, the report parent's peak at a million calls. Only with one lane (a large
     # traffic, whose routing job comes long after those stages): with several, routing may start within a second.
-    after = plan_after if engine.parallel < 2 else None
+    after = _plan_waits(engine, plan_after)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="llmcost-routing-plan") as planner:
         planned = planner.submit(_plan, after, con, priced, threads, cat, routing_rules)
         # Independent questions, side by side when the engine has several lanes (one traffic copied to idle
